@@ -1,0 +1,1 @@
+"""The aiohttp servers: the caching proxy and the offline simulator."""

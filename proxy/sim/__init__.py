@@ -1,0 +1,1 @@
+"""seedreplay sim: an offline OpenAI-compatible upstream."""

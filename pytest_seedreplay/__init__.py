@@ -1,0 +1,3 @@
+"""seedreplay: record once, replay forever — a record/replay cache for the OpenAI API."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,53 @@
+"""The `seedreplay` command: one click group; each feature adds its subcommands from its own module."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .. import __version__
+from ..key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seedreplay")
+def main() -> None:
+    """Record/replay cache for the OpenAI API: proxy, simulator, cache tools and pytest plugin."""
+
+
+@main.command("key")
+@click.option("--path", "path", default="/v1/chat/completions", show_default=True, help="Endpoint the body is sent to.")
+@click.argument("request_file", type=click.File("r"), default="-")
+def key_command(path: str, request_file) -> None:
+    """Print the request key of a JSON body (stdin or REQUEST_FILE) and the canonical form it hashed."""
+    text = request_file.read()
+    try:
+        body = json.loads(text)
+        canonical = canonical_request(path, body)
+    except json.JSONDecodeError as exc:
+        click.echo(f"error: {request_file.name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", err=True)
+        sys.exit(2)
+    except UnkeyableRequest as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(key_of_canonical(canonical))
+    click.echo(canonical_json(canonical))
+
+
+def _register_subcommands() -> None:
+    # Each feature's commands live beside it; a missing module means that feature is not built yet.
+    import importlib
+
+    for name in ("sim", "proxy", "cache", "demo"):
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        main.add_command(module.command)
+
+
+_register_subcommands()

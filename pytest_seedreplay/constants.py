@@ -1,0 +1,114 @@
+"""One source of truth for names, defaults and parameter lists shared by every feature."""
+
+from __future__ import annotations
+
+import re
+
+# The key scheme. Bump when the canonical form changes, so stores can be migrated.
+KEY_VERSION = "v1"
+
+# Entry record format version (the shape of a stored entry, not of the key).
+ENTRY_FORMAT = 1
+
+# Endpoints whose answers are cached. Everything else under /v1 is passed through.
+CACHEABLE_ENDPOINTS = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+)
+
+# Request parameters that cannot change the output, on every endpoint.
+IGNORED_PARAMS = frozenset(
+    {
+        "stream",
+        "stream_options",
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+    }
+)
+
+# Per-endpoint extras that cannot change the output. Embeddings: float and base64 are
+# the same vectors, and a stored answer converts between them.
+IGNORED_PARAMS_BY_ENDPOINT = {
+    "/v1/embeddings": frozenset({"encoding_format"}),
+}
+
+# Documented defaults: a parameter given at its default keys the same as leaving it out.
+_SAMPLING_DEFAULTS = {
+    "temperature": 1,
+    "top_p": 1,
+    "n": 1,
+    "frequency_penalty": 0,
+    "presence_penalty": 0,
+    "logprobs": False,
+}
+DEFAULTS_BY_ENDPOINT = {
+    "/v1/chat/completions": {**_SAMPLING_DEFAULTS, "parallel_tool_calls": True},
+    "/v1/completions": {**_SAMPLING_DEFAULTS, "echo": False, "best_of": 1},
+    "/v1/responses": {"temperature": 1, "top_p": 1, "parallel_tool_calls": True, "truncation": "disabled"},
+    "/v1/embeddings": {},
+}
+
+# HTTP headers of the proxy.
+HEADER_MODE = "X-Seedreplay-Mode"
+HEADER_CACHE = "X-Seedreplay-Cache"
+HEADER_KEY = "X-Seedreplay-Key"
+HEADER_TOKEN = "X-Seedreplay-Token"
+
+# Cache status values carried in X-Seedreplay-Cache.
+CACHE_HIT = "hit"
+CACHE_MISS = "miss"
+CACHE_BYPASS = "bypass"
+CACHE_REFRESH = "refresh"
+
+PROXY_MODES = ("record", "replay", "passthrough", "refresh")
+PYTEST_MODES = ("replay", "record", "rewrite", "live", "off")
+
+# Response headers worth keeping with an entry. Everything else (cookies, auth, hop-by-hop) is dropped.
+KEPT_RESPONSE_HEADERS = frozenset(
+    {
+        "content-type",
+        "openai-model",
+        "openai-processing-ms",
+        "openai-version",
+        "x-request-id",
+    }
+)
+
+# Request headers that carry credentials: forwarded upstream, never stored or logged.
+AUTH_HEADERS = frozenset(
+    {
+        "authorization",
+        "api-key",
+        "x-api-key",
+        "openai-organization",
+        "openai-project",
+        "cookie",
+        "set-cookie",
+        "proxy-authorization",
+        HEADER_TOKEN.lower(),
+    }
+)
+
+# Strings shaped like credentials. A write that carries one is refused.
+SECRET_PATTERNS = (
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{20,}"),
+    re.compile(r"\bBearer\s+[A-Za-z0-9._\-]{20,}", re.IGNORECASE),
+)
+
+# Environment and defaults.
+ENV_UPSTREAM = "SEEDREPLAY_UPSTREAM"
+ENV_STORE = "SEEDREPLAY_STORE"
+DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+DEFAULT_CACHE_DIR = ".seedreplay/cache"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PROXY_PORT = 8787
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_CASSETTE_DIR = "cassettes"
+MANIFEST_PATH = "cassettes/finetunes.json"
