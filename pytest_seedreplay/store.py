@@ -29,6 +29,9 @@ class Store(Protocol):
     def put(self, entry: Entry) -> None: ...
     def delete(self, key: str) -> bool: ...
     def iter_entries(self) -> Iterator[Entry]: ...
+    def iter_requests(self) -> Iterator[tuple[str, dict]]:
+        """(key, canonical request) of every entry: what the closest-recording diff scans."""
+        ...
     def stats(self) -> StoreStats: ...
     def close(self) -> None: ...
 
@@ -62,6 +65,10 @@ class DiskStore:
             entry = self.get(key)
             if entry is not None:
                 yield entry
+
+    def iter_requests(self) -> Iterator[tuple[str, dict]]:
+        for entry in self.iter_entries():
+            yield entry.key, entry.request
 
     def stats(self) -> StoreStats:
         return StoreStats(entries=len(self._cache), bytes=self._cache.volume(), location=self.location)

@@ -1,0 +1,117 @@
+"""Running an aiohttp app: in the current loop, in a background thread, or as the CLI's foreground server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+AppFactory = Callable[[], "web.Application | Awaitable[web.Application]"]
+
+
+async def _build(factory: AppFactory) -> web.Application:
+    app = factory()
+    if asyncio.iscoroutine(app) or isinstance(app, Awaitable):
+        app = await app
+    return app
+
+
+@asynccontextmanager
+async def serving(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` in the running loop; yields its root URL (`http://127.0.0.1:PORT`)."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    try:
+        yield f"http://{_url_host(bound[0])}:{bound[1]}"
+    finally:
+        await runner.cleanup()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class BackgroundServer:
+    """An aiohttp app on a loopback port, served from its own thread and loop (for sync callers)."""
+
+    def __init__(self, factory: AppFactory, host: str = "127.0.0.1", port: int = 0):
+        self._factory = factory
+        self._host = host
+        self._port = port
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+        self.app: web.Application | None = None
+
+    def start(self, timeout: float = 30) -> str:
+        self._thread = threading.Thread(target=self._run, name="seedreplay-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"server did not start within {timeout}s")
+        if self._error is not None:
+            raise self._error
+        return self.url
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # surfaced to start()'s caller
+            self._error = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        self.app = await _build(self._factory)
+        async with serving(self.app, self._host, self._port) as url:
+            self.url = url
+            self._ready.set()
+            await self._stop.wait()
+
+    def call(self, coro_factory: Callable[[], Awaitable[object]], timeout: float = 30) -> object:
+        """Run a coroutine on the server's loop and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro_factory(), self._loop).result(timeout)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self._loop is not None and self._stop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> "BackgroundServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_until_signal(
+    factory: AppFactory, host: str, port: int, on_listening: Callable[[str], None]
+) -> None:
+    """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        app = await _build(factory)
+        async with serving(app, host, port) as url:
+            on_listening(url)
+            await stop.wait()
+
+    asyncio.run(main())
