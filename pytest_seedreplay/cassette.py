@@ -1,0 +1,363 @@
+"""Cassettes <-> entries: vcrpy-readable YAML files holding recorded OpenAI answers.
+
+A cassette is written and read with vcrpy's own serializer, so plain vcrpy / pytest-recording
+can replay ours and we can import theirs. seedreplay's extra metadata (key, recorded_at,
+fingerprint, ...) lives in an extra `seedreplay` mapping inside each interaction's response:
+vcrpy's `Request._from_dict` rejects unknown request keys, but response dicts are kept as they are,
+read only for status/headers/body, and written back untouched when vcrpy re-saves a cassette.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import os
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+import yaml
+from vcr.request import Request
+from vcr.serialize import serialize
+from vcr.serializers import yamlserializer
+
+from .constants import CACHEABLE_ENDPOINTS, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
+from .entry import Entry
+from .key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
+from .redact import SecretRefused, find_secret, kept_response_headers
+from .sse import format_sse, parse_sse
+
+# The extra mapping in each interaction's response that carries seedreplay's metadata.
+META_FIELD = "seedreplay"
+
+JSON_TYPE = "application/json"
+SSE_TYPE = "text/event-stream"
+
+
+class CassetteError(ValueError):
+    """A cassette file (or one interaction in it) cannot be read; the message names the file and the fault."""
+
+
+# --- one interaction <-> one entry --------------------------------------------------------------
+
+
+def entry_to_interaction(entry: Entry) -> dict[str, Any]:
+    """The vcrpy interaction (`{"request": ..., "response": ...}`) that replays `entry`."""
+    params = dict(entry.request.get("params", {}))
+    if entry.streamed:
+        # The key ignores `stream`, but a reader (and vcrpy's body matcher) expects it on a streamed call.
+        params["stream"] = True
+    request = {
+        "method": "POST",
+        "uri": _uri(entry.upstream, entry.endpoint),
+        "body": json.dumps(params, separators=(",", ":"), ensure_ascii=False),
+        "headers": {"content-type": [JSON_TYPE]},
+    }
+    headers = {name.lower(): value for name, value in entry.headers.items()}
+    if entry.streamed:
+        headers["content-type"] = SSE_TYPE
+        body = format_sse(entry.events or []).decode("utf-8")
+    else:
+        headers.setdefault("content-type", JSON_TYPE)
+        body = json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False)
+    response = {
+        "status": {"code": entry.status, "message": _reason(entry.status)},
+        "headers": {name: [value] for name, value in sorted(headers.items())},
+        "body": {"string": body},
+        META_FIELD: {
+            "key": entry.key,
+            "key_version": entry.key_version,
+            "recorded_at": entry.recorded_at,
+            "model": entry.model,
+            "system_fingerprint": entry.system_fingerprint,
+        },
+    }
+    return {"request": request, "response": response}
+
+
+def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None = None) -> Entry | None:
+    """The entry an interaction records, re-keyed from its request; None when it is not a
+    successful answer from a cacheable OpenAI endpoint (so any vcrpy cassette can be imported).
+
+    `recorded_at` is used when the interaction carries no seedreplay metadata (foreign cassettes).
+    """
+    if not isinstance(interaction, dict) or not isinstance(interaction.get("request"), dict):
+        raise CassetteError("interaction has no 'request' mapping")
+    if not isinstance(interaction.get("response"), dict):
+        raise CassetteError("interaction has no 'response' mapping")
+    request = _vcr_request(interaction["request"])
+    if str(request.method).upper() != "POST":
+        return None
+    endpoint = normalize_endpoint(urlsplit(request.uri).path)
+    if endpoint not in CACHEABLE_ENDPOINTS:
+        return None
+    response = interaction["response"]
+    status = _status_code(response)
+    if not 200 <= status < 300:
+        return None  # errors are never recorded answers
+    sent = _parse_json(_as_text(_request_body(request)), "request body")
+    try:
+        canonical = canonical_request(endpoint, sent)
+    except UnkeyableRequest as exc:
+        raise CassetteError(f"request body cannot be keyed: {exc}") from None
+    headers = _flat_headers(response.get("headers"))
+    raw = _response_bytes(response, headers)
+    meta = response.get(META_FIELD)
+    streamed = SSE_TYPE in headers.get("content-type", "") or sent.get("stream") is True
+    if streamed:
+        events, body = parse_sse(raw), None
+        first = _first_json_event(events)
+    else:
+        events, body = None, _parse_json(_as_text(raw), "response body")
+        first = body if isinstance(body, dict) else {}
+    kept = kept_response_headers(headers)
+    kept.pop("content-encoding", None)
+    return Entry(
+        key=key_of_canonical(canonical),
+        endpoint=endpoint,
+        request=canonical,
+        status=status,
+        headers=kept,
+        body=body,
+        events=events,
+        upstream=_upstream_of(request.uri),
+        key_version=KEY_VERSION,
+        format=ENTRY_FORMAT,
+        **(_own_metadata(meta) if isinstance(meta, dict) else _derived_metadata(first, canonical, recorded_at)),
+    )
+
+
+def _own_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    # Written by us: take it verbatim so a round trip is exact.
+    recorded_at = meta.get("recorded_at")
+    return {
+        "recorded_at": float(recorded_at) if isinstance(recorded_at, (int, float)) else time.time(),
+        "model": meta.get("model"),
+        "system_fingerprint": meta.get("system_fingerprint"),
+    }
+
+
+def _derived_metadata(first: dict[str, Any], canonical: dict[str, Any], recorded_at: float | None) -> dict[str, Any]:
+    # A foreign cassette: read what the answer itself says.
+    return {
+        "recorded_at": recorded_at if recorded_at is not None else time.time(),
+        "model": first.get("model") or canonical["params"].get("model"),
+        "system_fingerprint": first.get("system_fingerprint"),
+    }
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+def read_cassette(path: str | os.PathLike[str]) -> list[Entry]:
+    """The entries of a vcrpy YAML cassette, in recorded order; a missing file holds none."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CassetteError(f"{path}: cannot read the cassette ({exc})") from None
+    interactions = _interactions(path, text)
+    mtime = path.stat().st_mtime
+    entries = []
+    for index, interaction in enumerate(interactions):
+        try:
+            entry = interaction_to_entry(interaction, recorded_at=mtime)
+        except CassetteError as exc:
+            raise CassetteError(f"{path}: interaction {index}: {exc}") from None
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def read_interactions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The raw interaction dicts of a cassette (for tools that report per interaction)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CassetteError(f"{path}: cannot read the cassette ({exc})") from None
+    return _interactions(path, text)
+
+
+def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> None:
+    """Write `entries` as one vcrpy-readable cassette, atomically; a secret-bearing entry refuses
+    the whole write before the file is touched."""
+    path = Path(path)
+    entries = list(entries)
+    for index, entry in enumerate(entries):
+        where = find_secret(entry.to_dict(), f"interaction {index} (key {entry.key})")
+        if where:
+            raise SecretRefused(f"{path}: {where}")
+    interactions = [entry_to_interaction(entry) for entry in entries]
+    text = serialize(
+        {
+            "requests": [Request._from_dict(i["request"]) for i in interactions],
+            "responses": [i["response"] for i in interactions],
+        },
+        yamlserializer,
+    )
+    _atomic_write(path, text)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # Temp file in the same directory + os.replace: readers see the old file or the new one, never half.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _interactions(path: Path, text: str) -> list[dict[str, Any]]:
+    try:
+        data = yamlserializer.deserialize(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise CassetteError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+        raise CassetteError(
+            f"{path}: not a vcrpy cassette (expected a mapping with an 'interactions' list); "
+            "delete it or re-record it"
+        )
+    return data["interactions"]
+
+
+def _uri(upstream: str, endpoint: str) -> str:
+    base = (upstream or DEFAULT_UPSTREAM).rstrip("/")
+    return base + endpoint.removeprefix("/v1")
+
+
+def _upstream_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    path = parts.path
+    marker = path.find("/v1/")
+    # No /v1 in the path means the whole path is the endpoint tail (see normalize_endpoint).
+    base = path[: marker + 3] if marker >= 0 else ""
+    return f"{parts.scheme}://{parts.netloc}{base}" if parts.scheme else base
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _vcr_request(data: dict[str, Any]) -> Request:
+    # vcrpy's own constructor: the same keys and body forms it accepts when it loads a cassette.
+    try:
+        request = Request._from_dict(dict(data))
+    except TypeError as exc:
+        raise CassetteError(f"request is not a vcrpy request ({exc})") from None
+    if not isinstance(request.uri, str):
+        raise CassetteError("request has no 'uri'")
+    return request
+
+
+def _request_body(request: Request) -> bytes:
+    body = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    elif body is not None and not isinstance(body, (bytes, str)):
+        body = b"".join(part if isinstance(part, bytes) else str(part).encode() for part in body)
+    if body is None:
+        return b""
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
+def _status_code(response: dict[str, Any]) -> int:
+    status = response.get("status")
+    code = status.get("code") if isinstance(status, dict) else response.get("status_code")
+    if not isinstance(code, int):
+        raise CassetteError("response has no integer status code")
+    return code
+
+
+def _flat_headers(headers: Any) -> dict[str, str]:
+    if not isinstance(headers, dict):
+        return {}
+    flat = {}
+    for name, value in headers.items():
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else ""
+        flat[str(name).lower()] = str(value)
+    return flat
+
+
+def _response_bytes(response: dict[str, Any], headers: dict[str, str]) -> bytes:
+    body = response.get("body")
+    raw = body.get("string") if isinstance(body, dict) else response.get("content")
+    if raw is None:
+        raw = b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    if not isinstance(raw, bytes):
+        raise CassetteError("response body is neither text nor bytes")
+    return _decompress(raw, headers.get("content-encoding", ""))
+
+
+def _decompress(raw: bytes, encoding: str) -> bytes:
+    # Cassettes recorded without decode_compressed_response keep the gzip/deflate bytes.
+    encoding = encoding.strip().lower()
+    try:
+        if encoding == "gzip":
+            return zlib.decompress(raw, zlib.MAX_WBITS | 16)
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(raw)
+            except zlib.error:
+                return zlib.decompress(raw, -zlib.MAX_WBITS)
+    except zlib.error as exc:
+        raise CassetteError(f"response body says content-encoding {encoding} but does not decode ({exc})") from None
+    if encoding and encoding != "identity":
+        raise CassetteError(f"response body uses content-encoding {encoding!r}, which seedreplay cannot decode")
+    return raw
+
+
+def _as_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CassetteError("body is not UTF-8 text") from None
+
+
+def _parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CassetteError(f"{what} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+
+
+def _first_json_event(events: list) -> dict[str, Any]:
+    for event in events:
+        try:
+            data = json.loads(event.data)
+        except (json.JSONDecodeError, TypeError):
+            continue
+        if isinstance(data, dict):
+            # Responses API events wrap the response object.
+            inner = data.get("response")
+            return inner if isinstance(inner, dict) and "model" in inner else data
+    return {}
