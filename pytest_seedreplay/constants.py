@@ -39,20 +39,39 @@ IGNORED_PARAMS_BY_ENDPOINT = {
     "/v1/embeddings": frozenset({"encoding_format"}),
 }
 
-# Documented defaults: a parameter given at its default keys the same as leaving it out.
+# Documented defaults: a parameter given at its default keys the same as leaving it out. Only
+# defaults the API documents (OpenAPI spec / SDK docstrings) belong here: a wrong one serves a
+# recording for a request that would have answered differently.
 _SAMPLING_DEFAULTS = {
     "temperature": 1,
     "top_p": 1,
     "n": 1,
     "frequency_penalty": 0,
     "presence_penalty": 0,
-    "logprobs": False,
 }
 DEFAULTS_BY_ENDPOINT = {
-    "/v1/chat/completions": {**_SAMPLING_DEFAULTS, "parallel_tool_calls": True},
-    "/v1/completions": {**_SAMPLING_DEFAULTS, "echo": False, "best_of": 1},
+    "/v1/chat/completions": {
+        **_SAMPLING_DEFAULTS,
+        "logprobs": False,
+        "parallel_tool_calls": True,
+        "modalities": ["text"],  # SDK: "generating text, which is the default: ["text"]"
+        "verbosity": "medium",  # SDK: "The default is `medium`."
+    },
+    # Legacy completions: `logprobs` is an int there (0 still returns the sampled token's logprob),
+    # so it has no bool default; `max_tokens` defaults to 16 in the spec.
+    "/v1/completions": {**_SAMPLING_DEFAULTS, "echo": False, "best_of": 1, "max_tokens": 16},
     "/v1/responses": {"temperature": 1, "top_p": 1, "parallel_tool_calls": True, "truncation": "disabled"},
     "/v1/embeddings": {},
+}
+
+# Defaults that depend on another field being given: param -> (that field, default when it is
+# given, default when it is not). SDK: "`none` is the default when no tools are present. `auto`
+# is the default if tools are present." (and the same for the deprecated functions/function_call).
+CONDITIONAL_DEFAULTS_BY_ENDPOINT = {
+    "/v1/chat/completions": {
+        "tool_choice": ("tools", "auto", "none"),
+        "function_call": ("functions", "auto", "none"),
+    },
 }
 
 # HTTP headers of the proxy.

@@ -4,88 +4,146 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from .constants import (
+    CONDITIONAL_DEFAULTS_BY_ENDPOINT,
     DEFAULTS_BY_ENDPOINT,
     IGNORED_PARAMS,
     IGNORED_PARAMS_BY_ENDPOINT,
     KEY_VERSION,
 )
 
-_NO_EXTRA: frozenset[str] = frozenset()
+_JSON_KIND = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
 class UnkeyableRequest(ValueError):
     """The request cannot be keyed (not a JSON object); the message says what to send instead."""
 
 
+@lru_cache(maxsize=256)
 def normalize_endpoint(path: str) -> str:
-    """`/v1/chat/completions` whatever base path or trailing slash the client used."""
-    path = "/" + path.split("?", 1)[0].strip("/")
-    marker = path.find("/v1/")
-    if marker >= 0:
-        return path[marker:]
-    return "/v1" + path
+    """`/v1/chat/completions` whatever base URL, base path, query or trailing slash the client used."""
+    if "://" in path:
+        path = urlsplit(path).path
+    parts = [p for p in path.split("?", 1)[0].split("#", 1)[0].split("/") if p]
+    if "v1" in parts:
+        parts = parts[parts.index("v1") + 1 :]
+    return "/v1/" + "/".join(parts) if parts else "/v1"
+
+
+# --- the canonical form -------------------------------------------------------------------------
 
 
 def _canonical_value(value: Any) -> Any:
     # 1 and 1.0 are the same number to the API; bools stay bools (True is not 1 here).
-    if isinstance(value, float):
+    # Exact type checks first: this runs on every value of every request.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
         return int(value) if value.is_integer() else value
+    if kind is dict:
+        return {k: v if type(v) is str else _canonical_value(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) is str else _canonical_value(v) for v in value]
+    # Python callers may hand in tuples or dict subclasses: key them as the JSON they send.
     if isinstance(value, dict):
-        return {k: _canonical_value(v) for k, v in value.items()}
-    if isinstance(value, list):
+        return {str(k): _canonical_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
         return [_canonical_value(v) for v in value]
+    if isinstance(value, float):
+        return _canonical_value(float(value))
     return value
 
 
 def _canonical_message(message: Any) -> Any:
-    # A content list holding one text part says the same as the plain string.
-    if isinstance(message, dict):
-        content = message.get("content")
-        if isinstance(content, list) and len(content) == 1:
-            part = content[0]
-            if isinstance(part, dict) and part.get("type") == "text" and set(part) == {"type", "text"}:
-                message = {**message, "content": part["text"]}
-    return message
-
-
-def canonical_request(path: str, body: Any) -> dict[str, Any]:
-    """The canonical form that is hashed: endpoint plus the output-changing parameters only."""
-    if not isinstance(body, dict):
-        raise UnkeyableRequest(f"request body must be a JSON object, got {type(body).__name__}")
-    endpoint = normalize_endpoint(path)
-    ignored = IGNORED_PARAMS | IGNORED_PARAMS_BY_ENDPOINT.get(endpoint, _NO_EXTRA)
-    defaults = DEFAULTS_BY_ENDPOINT.get(endpoint, {})
-    params: dict[str, Any] = {}
-    for name, value in body.items():
-        if name in ignored or value is None:
-            continue
-        value = _canonical_value(value)
-        if name in defaults and _same(value, defaults[name]):
-            continue
-        params[name] = value
-    messages = params.get("messages")
-    if isinstance(messages, list):
-        params["messages"] = [_canonical_message(m) for m in messages]
-    return {"endpoint": endpoint, "params": params}
+    if type(message) is not dict:
+        return _canonical_value(message)
+    # SDKs echo assistant messages back with `"tool_calls": null` etc.: null means not given.
+    out = {k: v if type(v) is str else _canonical_value(v) for k, v in message.items() if v is not None}
+    # A content list holding one plain text part says the same as the plain string.
+    content = out.get("content")
+    if type(content) is list and len(content) == 1:
+        part = content[0]
+        if type(part) is dict and len(part) == 2 and part.get("type") == "text" and type(part.get("text")) is str:
+            out["content"] = part["text"]
+    return out
 
 
 def _same(value: Any, default: Any) -> bool:
-    return type(value) is type(default) and value == default
+    if type(value) is not type(default):
+        return False
+    if type(default) in (list, dict):
+        return canonical_json(value) == canonical_json(default)
+    return value == default
 
 
-def canonical_json(canonical: dict[str, Any]) -> str:
-    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+@dataclass(frozen=True)
+class _Rules:
+    ignored: frozenset[str]
+    defaults: dict[str, Any]
+    conditional: dict[str, tuple[str, Any, Any]]
+
+
+@lru_cache(maxsize=64)
+def _rules(endpoint: str) -> _Rules:
+    ignored = IGNORED_PARAMS | IGNORED_PARAMS_BY_ENDPOINT.get(endpoint, frozenset())
+    defaults = {k: _canonical_value(v) for k, v in DEFAULTS_BY_ENDPOINT.get(endpoint, {}).items()}
+    return _Rules(ignored, defaults, dict(CONDITIONAL_DEFAULTS_BY_ENDPOINT.get(endpoint, {})))
+
+
+def canonical_request(path: str, body: Any) -> dict[str, Any]:
+    """The canonical form that is hashed: `{"endpoint": ..., "params": {output-changing params}}`.
+
+    Ignored params, nulls and params at their documented defaults are left out; unknown params
+    are kept (a new parameter may change the output)."""
+    if not isinstance(body, dict):
+        kind = "null" if body is None else _JSON_KIND.get(type(body), type(body).__name__)
+        raise UnkeyableRequest(
+            f"request body must be a JSON object such as "
+            f'{{"model": "...", "messages": [...]}}, got {kind}'
+        )
+    endpoint = normalize_endpoint(path)
+    rules = _rules(endpoint)
+    params: dict[str, Any] = {}
+    for name, value in body.items():
+        if value is None or name in rules.ignored:
+            continue
+        if name == "messages" and type(value) is list:
+            params[name] = [_canonical_message(m) for m in value]
+            continue
+        value = _canonical_value(value)
+        if name in rules.defaults and _same(value, rules.defaults[name]):
+            continue
+        params[name] = value
+    for name, (other, when_given, when_absent) in rules.conditional.items():
+        if name in params and _same(params[name], when_given if params.get(other) else when_absent):
+            del params[name]
+    return {"endpoint": endpoint, "params": params}
+
+
+# One encoder built once: json.dumps with options builds a new one per call (a third of the cost).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json(canonical: Any) -> str:
+    """The exact text that is hashed: sorted keys, no whitespace, UTF-8 characters as they are."""
+    return _ENCODER.encode(canonical)
 
 
 def key_of_canonical(canonical: dict[str, Any], namespace: str | None = None) -> str:
+    """`v1:<sha256 hex>` of a canonical form; a namespace (e.g. per API key) gives disjoint keys."""
     text = canonical_json(canonical)
     if namespace:
+        # Canonical JSON never holds a raw newline, so the prefix cannot be confused with the body.
         text = namespace + "\n" + text
-    return f"{KEY_VERSION}:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+    # surrogatepass: JSON may carry a lone \ud800 escape, which plain UTF-8 refuses to encode.
+    return f"{KEY_VERSION}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 def request_key(path: str, body: Any, namespace: str | None = None) -> str:
@@ -93,7 +151,12 @@ def request_key(path: str, body: Any, namespace: str | None = None) -> str:
     return key_of_canonical(canonical_request(path, body), namespace)
 
 
-# --- the diff to the closest recording --------------------------------------------------------
+# --- the diff to the closest recording ------------------------------------------------------------
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_LONG_STRING = 40  # longer strings are shown around their first difference, not whole
+_CONTEXT = 16  # characters shown either side of that difference
+_MAX_SHOWN = 8  # differences listed in a miss message before "and N more"
 
 
 @dataclass
@@ -113,12 +176,36 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _child(path: str, name: str) -> str:
+    if _IDENTIFIER.match(name):
+        return f"{path}.{name}" if path else name
+    return f"{path}[{json.dumps(name, ensure_ascii=False)}]"
+
+
+def _string_difference(path: str, recorded: str, wanted: str) -> str:
+    # Long texts (prompts, schemas) are useless printed whole: show where they part ways.
+    at = 0
+    for at, (a, b) in enumerate(zip(recorded, wanted)):
+        if a != b:
+            break
+    else:
+        at = min(len(recorded), len(wanted))
+    start = max(0, at - _CONTEXT)
+
+    def around(text: str) -> str:
+        piece = json.dumps(text[start : at + _CONTEXT], ensure_ascii=False)
+        return ("…" if start else "") + piece + ("…" if at + _CONTEXT < len(text) else "")
+
+    lengths = f" (length {len(recorded)} → {len(wanted)})" if len(recorded) != len(wanted) else ""
+    return f"{path} differs at character {at}{lengths}: {around(recorded)} → {around(wanted)}"
+
+
 def diff_requests(wanted: Any, recorded: Any, path: str = "") -> list[str]:
-    """Differing fields by JSON path: `seed: 1 → 2`, `messages[1].content differs`."""
+    """Differing fields by JSON path, recorded → wanted: `seed: 1 → 2`, `messages[1].content differs ...`."""
     if isinstance(wanted, dict) and isinstance(recorded, dict):
         out: list[str] = []
         for name in sorted(set(wanted) | set(recorded)):
-            sub = f"{path}.{name}" if path else name
+            sub = _child(path, name)
             if name not in recorded:
                 out.append(f"{sub}: (absent) → {_short(wanted[name])}")
             elif name not in wanted:
@@ -139,27 +226,37 @@ def diff_requests(wanted: Any, recorded: Any, path: str = "") -> list[str]:
         return out
     if wanted == recorded and type(wanted) is type(recorded):
         return []
-    if isinstance(wanted, str) and isinstance(recorded, str) and max(len(wanted), len(recorded)) > 40:
-        return [f"{path} differs"]
+    if isinstance(wanted, str) and isinstance(recorded, str) and max(len(wanted), len(recorded)) > _LONG_STRING:
+        return [_string_difference(path, recorded, wanted)]
     return [f"{path}: {_short(recorded)} → {_short(wanted)}"]
 
 
-def _rank(wanted: dict[str, Any], recorded: dict[str, Any], differences: list[str]) -> tuple[int, int, int]:
+def _params(canonical: dict[str, Any]) -> dict[str, Any]:
+    params = canonical.get("params")
+    return params if isinstance(params, dict) else {}
+
+
+def _rank_head(wanted: dict[str, Any], recorded: dict[str, Any]) -> tuple[int, int]:
     same_endpoint = wanted.get("endpoint") == recorded.get("endpoint")
-    same_model = wanted.get("params", {}).get("model") == recorded.get("params", {}).get("model")
-    return (0 if same_endpoint else 1, 0 if same_model else 1, len(differences))
+    same_model = _params(wanted).get("model") == _params(recorded).get("model")
+    return (0 if same_endpoint else 1, 0 if same_model else 1)
 
 
 def closest_recording(
     wanted: dict[str, Any], recorded: Iterable[tuple[str, dict[str, Any]]]
 ) -> Closest | None:
     """Among (key, canonical) recordings, the one nearest `wanted`: same endpoint and model first,
-    then fewest differing fields. Differences are reported from the recording to the request."""
+    then fewest differing fields. Differences read from the recording to the request."""
     best: Closest | None = None
     best_rank: tuple[int, int, int] | None = None
     for key, canonical in recorded:
+        if not isinstance(canonical, dict):
+            continue
+        head = _rank_head(wanted, canonical)
+        if best_rank is not None and head > best_rank[:2]:
+            continue  # cannot win: skip the diff
         differences = diff_requests(wanted, canonical)
-        rank = _rank(wanted, canonical, differences)
+        rank = (*head, len(differences))
         if best_rank is None or rank < best_rank:
             best, best_rank = Closest(key, canonical, differences), rank
     return best
@@ -167,9 +264,19 @@ def closest_recording(
 
 def describe_miss(key: str, wanted: dict[str, Any], closest: Closest | None) -> str:
     """The one message a replay miss shows, in the proxy and in pytest alike."""
-    head = f"no recording for key {key} ({wanted.get('endpoint')}, model {wanted.get('params', {}).get('model')!r})"
+    model = _params(wanted).get("model")
+    about = f"{wanted.get('endpoint')}, model {_short(model)}" if model is not None else f"{wanted.get('endpoint')}, no model"
+    head = f"no recording for key {key} ({about})"
     if closest is None:
         return head + "; nothing is recorded yet"
+    if not closest.differences:
+        return (
+            f"{head}; closest recording {closest.key} has the same request but another key "
+            "(recorded under another namespace, e.g. another API key with --isolate-by-auth, or key version)"
+        )
     # Paths inside the canonical form start with `params.`; users think in request fields.
-    fields = [d.removeprefix("params.") for d in closest.differences]
-    return f"{head}; closest recording {closest.key} differs in: " + "; ".join(fields)
+    fields = [d[len("params.") :] if d.startswith("params.") else d for d in closest.differences]
+    shown = "; ".join(fields[:_MAX_SHOWN])
+    if len(fields) > _MAX_SHOWN:
+        shown += f"; and {len(fields) - _MAX_SHOWN} more"
+    return f"{head}; closest recording {closest.key} differs in: {shown}"

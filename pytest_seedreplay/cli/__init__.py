@@ -19,21 +19,27 @@ def main() -> None:
 
 @main.command("key")
 @click.option("--path", "path", default="/v1/chat/completions", show_default=True, help="Endpoint the body is sent to.")
-@click.argument("request_file", type=click.File("r"), default="-")
+@click.argument("request_file", type=click.File("rb"), default="-")
 def key_command(path: str, request_file) -> None:
     """Print the request key of a JSON body (stdin or REQUEST_FILE) and the canonical form it hashed."""
+    # Bytes in: json.loads detects UTF-8/16/32 itself, and bad bytes become an error line, not a traceback.
     text = request_file.read()
+    source = getattr(request_file, "name", "<stdin>")
     try:
         body = json.loads(text)
         canonical = canonical_request(path, body)
     except json.JSONDecodeError as exc:
-        click.echo(f"error: {request_file.name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", err=True)
+        click.echo(f"error: {source} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", err=True)
+        sys.exit(2)
+    except UnicodeDecodeError as exc:
+        click.echo(f"error: {source} is not valid JSON (not UTF-8 text: {exc.reason} at byte {exc.start})", err=True)
         sys.exit(2)
     except UnkeyableRequest as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {source}: {exc}", err=True)
         sys.exit(2)
     click.echo(key_of_canonical(canonical))
-    click.echo(canonical_json(canonical))
+    # The exact bytes hashed (surrogatepass: a lone "\ud800" escape is valid JSON but not UTF-8).
+    click.echo(canonical_json(canonical).encode("utf-8", "surrogatepass"))
 
 
 def _register_subcommands() -> None:
