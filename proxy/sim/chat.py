@@ -1,0 +1,165 @@
+"""`POST /v1/chat/completions` and the legacy `POST /v1/completions`, plain and streamed."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .errors import invalid_type, missing
+from .inference import Generated, chat_prompt, generate, parse_sampling, require_model, text_prompt, usage
+from .model import pieces
+from .models import resolve_text_model
+from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json, stream_flag, token_interval
+from .sse import open_stream
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_urlsafe(18).replace('-', 'x').replace('_', 'y')}"
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    name = require_model(body)
+    prompt, _ = chat_prompt(body)
+    sampling = parse_sampling(body)
+    streaming = stream_flag(body)
+    model = resolve_text_model(request.app, name)
+    choices = generate(model.brain, model.seed_model, prompt, sampling, request.app[CONFIG].drift)
+    head = {
+        "id": _id("chatcmpl"),
+        "created": int(time.time()),
+        "model": name,
+        "system_fingerprint": model.fingerprint,
+    }
+    await first_token_delay(request)
+    if streaming:
+        return await _stream_chat(request, head, choices, usage(prompt, choices) if include_usage(body) else None)
+    await _pace_whole(request, choices)
+    return web.json_response(
+        {
+            **head,
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": c.text, "refusal": None, "annotations": []},
+                    "logprobs": None,
+                    "finish_reason": c.finish_reason,
+                }
+                for i, c in enumerate(choices)
+            ],
+            "usage": usage(prompt, choices),
+            "service_tier": "default",
+        }
+    )
+
+
+async def _stream_chat(
+    request: web.Request, head: dict[str, Any], choices: list[Generated], final_usage: dict[str, Any] | None
+) -> web.StreamResponse:
+    frames: list[dict[str, Any]] = []
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        frame = {**head, "object": "chat.completion.chunk",
+                 "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        if final_usage is not None:
+            frame["usage"] = None
+        return frame
+
+    split = [pieces(c.text) for c in choices]
+    for i in range(len(choices)):
+        frames.append(chunk(i, {"role": "assistant", "content": "", "refusal": None}))
+    # Choices are interleaved token by token, as upstream does for n > 1.
+    for step in range(max((len(p) for p in split), default=0)):
+        for i, parts in enumerate(split):
+            if step < len(parts):
+                frames.append(chunk(i, {"content": parts[step]}))
+    for i, c in enumerate(choices):
+        frames.append(chunk(i, {}, c.finish_reason))
+    if final_usage is not None:
+        frames.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": final_usage})
+    return await _send_frames(request, frames)
+
+
+async def _send_frames(request: web.Request, frames: list[Any]) -> web.StreamResponse:
+    stream = await open_stream(request, len(frames) + 1)
+    interval = token_interval(request.app)
+    for frame in frames:
+        await stream.send(frame)
+        await pause(request.app, interval)
+    await stream.send("[DONE]")
+    await stream.response.write_eof()
+    return stream.response
+
+
+async def _pace_whole(request: web.Request, choices: list[Generated]) -> None:
+    """A non-streamed answer takes as long as streaming it would have."""
+    tokens = sum(len(pieces(c.text)) for c in choices)
+    await pause(request.app, tokens * token_interval(request.app))
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    name = require_model(body)
+    prompts = _prompts(body)
+    sampling = parse_sampling(body, ("max_tokens",))
+    if "max_tokens" not in body:
+        sampling.max_tokens = 16  # the legacy endpoint's documented default
+    streaming = stream_flag(body)
+    model = resolve_text_model(request.app, name, ("completion",))
+    drift = request.app[CONFIG].drift
+    results: list[Generated] = []
+    total_prompt = 0
+    for text in prompts:
+        prompt = text_prompt(text)
+        total_prompt += prompt.tokens
+        results.extend(generate(model.brain, model.seed_model, prompt, sampling, drift))
+    head = {"id": _id("cmpl"), "created": int(time.time()), "model": name, "system_fingerprint": model.fingerprint}
+    completion_tokens = sum(len(pieces(r.text)) for r in results)
+    counts = {"prompt_tokens": total_prompt, "completion_tokens": completion_tokens,
+              "total_tokens": total_prompt + completion_tokens}
+    await first_token_delay(request)
+    if streaming:
+        frames: list[Any] = []
+        for i, r in enumerate(results):
+            for part in pieces(r.text):
+                frames.append({**head, "object": "text_completion",
+                               "choices": [{"index": i, "text": part, "logprobs": None, "finish_reason": None}]})
+            frames.append({**head, "object": "text_completion",
+                           "choices": [{"index": i, "text": "", "logprobs": None, "finish_reason": r.finish_reason}]})
+        if include_usage(body):
+            frames.append({**head, "object": "text_completion", "choices": [], "usage": counts})
+        return await _send_frames(request, frames)
+    await _pace_whole(request, results)
+    return web.json_response(
+        {
+            **head,
+            "object": "text_completion",
+            "choices": [
+                {"index": i, "text": r.text, "logprobs": None, "finish_reason": r.finish_reason}
+                for i, r in enumerate(results)
+            ],
+            "usage": counts,
+        }
+    )
+
+
+def _prompts(body: dict[str, Any]) -> list[str]:
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise missing("prompt")
+    if isinstance(prompt, str):
+        return [prompt]
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+        return prompt
+    if isinstance(prompt, list) and prompt and all(isinstance(p, int) for p in prompt):
+        return [" ".join(f"t{p}" for p in prompt)]  # token ids: any stable text stands in for them
+    raise invalid_type("prompt", "a string or an array of strings", prompt)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)

@@ -1,0 +1,91 @@
+"""Embeddings (float and base64), legacy completions and the Responses API on the simulator."""
+
+from __future__ import annotations
+
+import math
+
+import openai
+import pytest
+
+
+@pytest.fixture
+def client(sim):
+    return openai.OpenAI(base_url=sim.url, api_key="sk-test", max_retries=0)
+
+
+def cosine(a, b):
+    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+def test_embeddings_base64_default_and_float_are_the_same_vectors(client):
+    as_base64 = client.embeddings.create(model="text-embedding-3-small", input="the weather is mild")
+    as_float = client.embeddings.create(model="text-embedding-3-small", input="the weather is mild", encoding_format="float")
+    a, b = as_base64.data[0].embedding, as_float.data[0].embedding
+    assert len(a) == len(b) == 1536
+    assert max(abs(x - y) for x, y in zip(a, b)) < 1e-6
+    assert abs(math.fsum(x * x for x in b) - 1.0) < 1e-6
+    assert as_float.usage.prompt_tokens == 4
+
+
+def test_embeddings_are_deterministic_and_similar_texts_are_closer(client):
+    texts = ["how do I bake bread", "how can I bake bread at home", "thunderstorms in the afternoon"]
+    first = [d.embedding for d in client.embeddings.create(model="text-embedding-3-small", input=texts, encoding_format="float").data]
+    again = client.embeddings.create(model="text-embedding-3-small", input=texts[0], encoding_format="float").data[0].embedding
+    assert first[0] == again
+    assert cosine(first[0], first[1]) > cosine(first[0], first[2]) + 0.2
+
+
+def test_embeddings_dimensions_and_model_checks(client):
+    short = client.embeddings.create(model="text-embedding-3-large", input="x", dimensions=256)
+    assert len(short.data[0].embedding) == 256
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="text-embedding-ada-002", input="x", dimensions=256)
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="gpt-4o-mini", input="x")
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="text-embedding-3-small", input="")
+
+
+def test_legacy_completions_plain_stream_and_default_length(client):
+    plain = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Cooking is", seed=2, max_tokens=50)
+    streamed = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Cooking is", seed=2, max_tokens=50, stream=True)
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == plain.choices[0].text
+    assert plain.object == "text_completion" and plain.usage.completion_tokens > 0
+    default = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Cooking is", seed=2)
+    assert default.usage.completion_tokens <= 16
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="gpt-4o-mini", prompt="x")
+
+
+def test_responses_string_and_message_input(client):
+    plain = client.responses.create(model="gpt-4o-mini", input="Describe the weather", temperature=0)
+    assert plain.object == "response" and plain.status == "completed"
+    assert plain.output_text and plain.output[0].content[0].type == "output_text"
+    assert plain.usage.output_tokens > 0
+    as_messages = client.responses.create(
+        model="gpt-4o-mini", input=[{"role": "user", "content": "Describe the weather"}], temperature=0
+    )
+    assert as_messages.output_text == plain.output_text
+
+
+def test_responses_stream_named_events_end_in_completed(client):
+    events = list(client.responses.create(model="gpt-4o-mini", input="Tell me about music", temperature=0, stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == events[-1].response.output_text
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def test_responses_max_output_tokens_is_incomplete(client):
+    whole = client.responses.create(model="gpt-4o-mini", input="Tell me about music", temperature=0)
+    assert whole.usage.output_tokens > 16
+    answer = client.responses.create(model="gpt-4o-mini", input="Tell me about music", max_output_tokens=16, temperature=0)
+    assert answer.status == "incomplete"
+    assert answer.incomplete_details.reason == "max_output_tokens"
+    assert answer.usage.output_tokens == 16
+
+
+def test_responses_require_input(client):
+    with pytest.raises(openai.BadRequestError, match="input"):
+        client.responses.create(model="gpt-4o-mini", input=None)

@@ -1,0 +1,146 @@
+"""Fault injection (X-Sim-Fault and --fault-rate), auth and OpenAI-shaped errors."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+def client_for(sim, **options):
+    return openai.OpenAI(base_url=sim.url, api_key="sk-test", max_retries=0, **options)
+
+
+def ask(client, fault=None, **params):
+    headers = {"X-Sim-Fault": fault} if fault else {}
+    return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, extra_headers=headers, **params)
+
+
+def post(sim, path, body: bytes, headers=None):
+    request = urllib.request.Request(f"{sim.url}{path}", data=body, headers=headers or {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize(
+    "fault, error, code",
+    [("500", openai.InternalServerError, "server_error"), ("503", openai.InternalServerError, "overloaded")],
+)
+def test_server_faults_raise_openai_errors(sim, fault, error, code):
+    with pytest.raises(error) as caught:
+        ask(client_for(sim), fault)
+    assert caught.value.status_code == int(fault)
+    assert caught.value.code == code
+
+
+def test_429_carries_retry_after(sim):
+    with pytest.raises(openai.RateLimitError) as caught:
+        ask(client_for(sim), "429")
+    assert caught.value.response.headers["retry-after"] == "1"
+    assert caught.value.code == "rate_limit_exceeded"
+
+
+def test_timeout_holds_the_request_longer_than_the_client_waits(sim):
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        ask(client_for(sim, timeout=0.4), "timeout")
+    assert time.monotonic() - started < 5
+
+
+def test_cut_stream_drops_the_stream_midway(sim):
+    client = client_for(sim)
+    received = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in ask(client, "cut-stream", seed=1, stream=True):
+            received.append(chunk)
+    assert received, "the stream should start before it is cut"
+    assert not any(c.choices and c.choices[0].finish_reason for c in received)
+
+
+def test_cut_stream_on_a_plain_answer_truncates_the_body(sim):
+    with pytest.raises(openai.APIConnectionError):
+        ask(client_for(sim), "cut-stream")
+
+
+def test_slow_answers_correctly_but_late(sim):
+    client = client_for(sim)
+    started = time.monotonic()
+    answer = ask(client, "slow", seed=4)
+    assert time.monotonic() - started >= 0.9
+    assert answer.choices[0].message.content == ask(client, seed=4).choices[0].message.content
+
+
+def test_unknown_fault_is_a_clear_400(sim):
+    with pytest.raises(openai.BadRequestError, match="X-Sim-Fault"):
+        ask(client_for(sim), "explode")
+
+
+def test_fault_rate_one_fails_every_request_and_zero_none(sim_factory):
+    always = client_for(sim_factory(fault_rate=1.0))
+    for _ in range(5):
+        with pytest.raises((openai.InternalServerError, openai.RateLimitError)):
+            ask(always)
+    never = client_for(sim_factory(fault_rate=0.0))
+    assert ask(never).choices[0].message.content
+
+
+def test_require_auth_rejects_missing_bearer(sim_factory):
+    sim = sim_factory(require_auth=True)
+    status, body = post(sim, "/chat/completions", json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES}).encode())
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"
+    assert ask(client_for(sim)).choices[0].message.content  # the SDK sends Bearer sk-test
+
+
+def test_malformed_json_is_a_400(sim):
+    status, body = post(sim, "/chat/completions", b"{not json")
+    assert status == 400
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+def test_missing_messages_names_the_param(sim):
+    status, body = post(sim, "/chat/completions", json.dumps({"model": "gpt-4o-mini"}).encode())
+    assert status == 400 and body["error"]["param"] == "messages"
+
+
+def test_bad_parameter_values_are_400s(sim):
+    client = client_for(sim)
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        ask(client, temperature=7)
+    with pytest.raises(openai.BadRequestError, match="role"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "robot", "content": "x"}])
+
+
+def test_unknown_model_is_a_404(sim):
+    with pytest.raises(openai.NotFoundError) as caught:
+        client_for(sim).chat.completions.create(model="gpt-imaginary", messages=MESSAGES)
+    assert caught.value.code == "model_not_found"
+
+
+def test_unknown_route_is_an_openai_shaped_404(sim):
+    status, body = post(sim, "/no/such/thing", b"{}")
+    assert status == 404 and "Invalid URL" in body["error"]["message"]
+
+
+def test_latency_delays_the_answer(sim_factory):
+    client = client_for(sim_factory(latency_ms=300))
+    started = time.monotonic()
+    ask(client, seed=1)
+    assert time.monotonic() - started >= 0.3
+
+
+def test_tokens_per_s_paces_the_stream(sim_factory):
+    client = client_for(sim_factory(tokens_per_s=100))
+    started = time.monotonic()
+    chunks = list(ask(client, seed=1, max_tokens=20, stream=True))
+    assert len(chunks) >= 20
+    assert time.monotonic() - started >= 0.19
