@@ -168,7 +168,16 @@ class Closest:
     differences: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        return f"closest recording {self.key} differs in: " + "; ".join(self.differences)
+        return f"closest recording {self.key} differs in: {_listed(self.differences)}"
+
+
+def _listed(differences: list[str]) -> str:
+    # Paths inside the canonical form start with `params.`; users think in request fields.
+    fields = [d[len("params.") :] if d.startswith("params.") else d for d in differences]
+    shown = "; ".join(fields[:_MAX_SHOWN])
+    if len(fields) > _MAX_SHOWN:
+        shown += f"; and {len(fields) - _MAX_SHOWN} more"
+    return shown
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -274,9 +283,4 @@ def describe_miss(key: str, wanted: dict[str, Any], closest: Closest | None) -> 
             f"{head}; closest recording {closest.key} has the same request but another key "
             "(recorded under another namespace, e.g. another API key with --isolate-by-auth, or key version)"
         )
-    # Paths inside the canonical form start with `params.`; users think in request fields.
-    fields = [d[len("params.") :] if d.startswith("params.") else d for d in closest.differences]
-    shown = "; ".join(fields[:_MAX_SHOWN])
-    if len(fields) > _MAX_SHOWN:
-        shown += f"; and {len(fields) - _MAX_SHOWN} more"
-    return f"{head}; closest recording {closest.key} differs in: {shown}"
+    return f"{head}; {closest.describe()}"

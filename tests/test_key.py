@@ -424,6 +424,13 @@ def test_diff_of_long_text_shows_where_it_first_differs():
     assert len(line) < 160
 
 
+def test_diff_of_text_that_only_grew_points_at_the_end():
+    base = "Summarise the following report in three bullet points please"
+    (line,) = diff_requests(canon(stop=[base + " now"]), canon(stop=[base]))
+    assert line.startswith(f"params.stop[0] differs at character {len(base)} (length {len(base)} → {len(base) + 4})")
+    assert line.endswith(': …"et points please" → …"et points please now"')
+
+
 def test_diff_reports_absent_fields_both_ways():
     assert diff_requests(canon(temperature=0.5), canon()) == ["params.temperature: (absent) → 0.5"]
     assert diff_requests(canon(), canon(temperature=0.5)) == ["params.temperature: 0.5 → (absent)"]
@@ -479,6 +486,7 @@ def test_miss_message_names_keys_and_fields_in_request_terms():
     assert key in message and "v1:recorded" in message
     assert "seed: 1 → 2" in message and "params." not in message
     assert '/v1/chat/completions, model "gpt-4o-mini"' in message
+    assert closest is not None and closest.describe() == "closest recording v1:recorded differs in: seed: 1 → 2"
 
 
 def test_miss_message_when_nothing_is_recorded():
