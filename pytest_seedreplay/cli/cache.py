@@ -1,0 +1,638 @@
+"""`seedreplay cache ...`: look into a store, move its recordings in and out, trim it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import click
+
+from ..cassette import CassetteError, interaction_to_entry, read_interactions, write_cassette
+from ..constants import CACHEABLE_ENDPOINTS, DEFAULT_CACHE_DIR, ENV_STORE
+from ..entry import Entry
+from ..key import key_of_canonical, normalize_endpoint
+from ..redact import SecretRefused
+from ..sse import MalformedStream, assemble
+from ..store import EntryFormatError, Store, StoreError, open_store
+
+CHAT = "/v1/chat/completions"
+
+
+@click.group("cache")
+def command() -> None:
+    """Inspect, export, import and trim the recordings in a store."""
+
+
+# --- opening the store --------------------------------------------------------------------------
+
+
+def store_options(func: Callable) -> Callable:
+    """--cache-dir and --store on every subcommand."""
+
+    @click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=str),
+        default=None,
+        help=f"Cache directory (default ${ENV_STORE}, else {DEFAULT_CACHE_DIR}).",
+    )
+    @click.option("--store", "store_url", metavar="URL", default=None, help="Store URL (e.g. redis://host:6379/0); wins over --cache-dir.")
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@contextmanager
+def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -> Iterator[Store]:
+    """The store the flags name; read-only commands refuse to create an empty cache as a side effect."""
+    target = store_url or cache_dir or os.environ.get(ENV_STORE) or DEFAULT_CACHE_DIR
+    if not create and "://" not in target and not os.path.isdir(target):
+        raise click.ClickException(
+            f"no cache at {target}: nothing has been recorded there yet; "
+            "pass --cache-dir DIR (or --store URL) to point at an existing cache"
+        )
+    try:
+        store = open_store(cache_dir=cache_dir, store_url=store_url)
+    except StoreError as exc:  # a bad URL, an unreachable server, a directory we cannot write
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    except StoreError as exc:  # an entry written by a newer seedreplay, a store locked too long
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+# --- what an entry says, for people -------------------------------------------------------------
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def prompt_of(request: dict[str, Any]) -> str:
+    """The words a person would recognise a request by: the last user message, the prompt or input."""
+    params = request.get("params", {})
+    messages = params.get("messages")
+    if isinstance(messages, list):
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        chosen = users[-1] if users else (messages[-1] if messages else {})
+        return _text_of(chosen.get("content") if isinstance(chosen, dict) else "")
+    for name in ("prompt", "input", "instructions"):
+        value = params.get(name)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and value:
+            last = value[-1]
+            if isinstance(last, str):
+                return last
+            if isinstance(last, dict):
+                return _text_of(last.get("content"))
+    return ""
+
+
+def first_words(text: str, width: int = 40) -> str:
+    """The words of `text` that fit in `width` characters, with an ellipsis when some were left out."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    if " " in cut:  # end on a whole word
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip() + "…"
+
+
+def answer_body(entry: Entry) -> Any:
+    """The answer as one JSON body, a streamed entry assembled the way a non-streamed call would get it."""
+    if entry.streamed:
+        return assemble(entry.endpoint, entry.events or [])
+    return entry.body
+
+
+def answer_text(entry: Entry) -> str | None:
+    """The text the model answered, or None when the answer is not text (tool calls, vectors)."""
+    body = answer_body(entry)
+    if not isinstance(body, dict):
+        return None
+    if entry.endpoint == CHAT:
+        choices = body.get("choices") or []
+        message = choices[0].get("message", {}) if choices and isinstance(choices[0], dict) else {}
+        content = message.get("content")
+        return content if isinstance(content, str) and content else None
+    if entry.endpoint == "/v1/completions":
+        choices = body.get("choices") or []
+        text = choices[0].get("text") if choices and isinstance(choices[0], dict) else None
+        return text if isinstance(text, str) and text else None
+    if entry.endpoint == "/v1/responses":
+        parts = [
+            part.get("text", "")
+            for item in body.get("output") or []
+            if isinstance(item, dict) and item.get("type") == "message"
+            for part in item.get("content") or []
+            if isinstance(part, dict) and part.get("type") == "output_text"
+        ]
+        return "".join(parts) or None
+    return None
+
+
+def describe_answer(entry: Entry) -> str:
+    try:
+        text = answer_text(entry)
+        body = answer_body(entry)
+    except MalformedStream as exc:
+        return f"(the recorded stream cannot be assembled: {exc})"
+    if text is not None:
+        return text
+    if entry.endpoint == "/v1/embeddings" and isinstance(body, dict):
+        data = body.get("data") or []
+        first = data[0].get("embedding") if data and isinstance(data[0], dict) else None
+        dims = len(first) if isinstance(first, list) else "?"
+        return f"({len(data)} embedding vector(s) of {dims} dimensions)"
+    return json.dumps(body, indent=2, ensure_ascii=False)
+
+
+# --- selecting entries --------------------------------------------------------------------------
+
+
+def endpoint_option(func: Callable) -> Callable:
+    return click.option(
+        "--endpoint", default=None, metavar="PATH", help="Only this endpoint (chat/completions, /v1/embeddings, ...)."
+    )(func)
+
+
+def model_option(func: Callable) -> Callable:
+    return click.option("--model", default=None, metavar="NAME", help="Only entries for this model (as requested).")(func)
+
+
+def entry_model(entry: Entry) -> str:
+    """The model the request asked for (what users type), else the one the answer named."""
+    return str(entry.request.get("params", {}).get("model") or entry.model or "")
+
+
+def selected(entries: Iterable[Entry], model: str | None = None, endpoint: str | None = None) -> list[Entry]:
+    wanted_endpoint = normalize_endpoint(endpoint) if endpoint else None
+    chosen = [
+        e
+        for e in entries
+        if (model is None or model in (entry_model(e), e.model))
+        and (wanted_endpoint is None or e.endpoint == wanted_endpoint)
+    ]
+    return sorted(chosen, key=lambda e: e.recorded_at)
+
+
+def find_by_prefix(store: Store, prefix: str) -> Entry:
+    """The one entry whose key starts with `prefix` (with or without the `v1:` version part)."""
+    exact = store.get(prefix)
+    if exact is not None:
+        return exact
+    prefix = prefix.strip().lower()
+    if not prefix:
+        raise click.BadParameter("give at least a few characters of a key (see `seedreplay cache ls`)", param_hint="KEY")
+    matches = [key for key, _ in store.iter_requests() if key.startswith(prefix) or key.split(":", 1)[-1].startswith(prefix)]
+    if not matches:
+        raise click.ClickException(
+            f"no entry with a key starting {prefix!r} in {store.location}; list the keys with `seedreplay cache ls`"
+        )
+    if len(matches) > 1:
+        shown = ", ".join(key[:15] + "…" for key in sorted(matches)[:5]) + (", ..." if len(matches) > 5 else "")
+        raise click.ClickException(f"key prefix {prefix!r} is ambiguous: it matches {len(matches)} entries ({shown}); give more characters")
+    entry = store.get(matches[0])
+    if entry is None:  # removed between the scan and the read
+        raise click.ClickException(f"entry {matches[0]} disappeared while reading it; try again")
+    return entry
+
+
+# --- stats, ls, show ----------------------------------------------------------------------------
+
+
+@command.command("stats")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def stats_command(cache_dir: str | None, store_url: str | None, as_json: bool) -> None:
+    """Entry count, size, endpoints, models, age.
+
+    How many entries the store holds and how many bytes, counts by endpoint and by model, and the
+    oldest and newest recording. --json prints the same for scripts.
+    """
+    with opened(cache_dir, store_url) as store:
+        totals = store.stats()
+        entries = list(store.iter_entries())
+    times = [e.recorded_at for e in entries]
+    report = {
+        "location": totals.location,
+        "entries": totals.entries,
+        "bytes": totals.bytes,
+        "streamed": sum(e.streamed for e in entries),
+        "by_endpoint": dict(Counter(e.endpoint for e in entries).most_common()),
+        "by_model": dict(Counter(entry_model(e) or "(none)" for e in entries).most_common()),
+        "oldest": iso(min(times)) if times else None,
+        "newest": iso(max(times)) if times else None,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"cache:    {report['location']}")
+    click.echo(f"entries:  {report['entries']} ({report['streamed']} streamed), {human_bytes(report['bytes'])}")
+    if times:
+        click.echo(f"oldest:   {local_time(min(times))}")
+        click.echo(f"newest:   {local_time(max(times))}")
+    for title, counts in (("by endpoint", report["by_endpoint"]), ("by model", report["by_model"])):
+        if counts:
+            click.echo(f"{title}:")
+            width = max(len(name) for name in counts)
+            for name, count in counts.items():
+                click.echo(f"  {name:<{width}}  {count}")
+
+
+def short_key(key: str, width: int = 12) -> str:
+    return key.split(":", 1)[-1][:width]
+
+
+def row_of(entry: Entry) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "endpoint": entry.endpoint,
+        "model": entry_model(entry),
+        "streamed": entry.streamed,
+        "status": entry.status,
+        "recorded_at": iso(entry.recorded_at),
+        "prompt": prompt_of(entry.request),
+    }
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@command.command("ls")
+@store_options
+@model_option
+@endpoint_option
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the N most recent entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts (full keys and prompts).")
+def ls_command(cache_dir: str | None, store_url: str | None, model: str | None, endpoint: str | None, limit: int | None, as_json: bool) -> None:
+    """List entries, newest first.
+
+    One row per entry: key prefix (enough for `cache show`), endpoint, model, streamed or not,
+    status, when it was recorded, and the first words of the prompt.
+    """
+    with opened(cache_dir, store_url) as store:
+        entries = selected(store.iter_entries(), model, endpoint)
+    entries.reverse()
+    if limit is not None:
+        entries = entries[:limit]
+    if as_json:
+        click.echo(json.dumps([row_of(e) for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("no entries" + (" match the filters" if model or endpoint else ""))
+        return
+    rows = [["KEY", "ENDPOINT", "MODEL", "STREAM", "STATUS", "RECORDED", "PROMPT"]]
+    for e in entries:
+        rows.append(
+            [
+                short_key(e.key),
+                e.endpoint.removeprefix("/v1/"),
+                entry_model(e),
+                "yes" if e.streamed else "no",
+                str(e.status),
+                local_time(e.recorded_at),
+                first_words(prompt_of(e.request)),
+            ]
+        )
+    print_table(rows)
+
+
+@command.command("show")
+@store_options
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw stored entry as JSON.")
+def show_command(cache_dir: str | None, store_url: str | None, key: str, as_json: bool) -> None:
+    """Show one entry's request and answer.
+
+    KEY is a full key or any unique prefix of it (with or without `v1:`). A streamed answer is
+    shown as its assembled text; --json prints the stored entry as it is.
+    """
+    with opened(cache_dir, store_url) as store:
+        entry = find_by_prefix(store, key)
+    if as_json:
+        click.echo(json.dumps(entry.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"key:          {entry.key}")
+    click.echo(f"endpoint:     {entry.endpoint}")
+    click.echo(f"model:        {entry_model(entry)}" + (f" (answered by {entry.model})" if entry.model and entry.model != entry_model(entry) else ""))
+    click.echo(f"recorded:     {local_time(entry.recorded_at)} from {entry.upstream or '(unknown upstream)'}")
+    click.echo(f"status:       {entry.status}{' (streamed)' if entry.streamed else ''}")
+    if entry.system_fingerprint:
+        click.echo(f"fingerprint:  {entry.system_fingerprint}")
+    click.echo("request:")
+    click.echo(_indent(json.dumps(entry.request, indent=2, ensure_ascii=False)))
+    click.echo("answer:")
+    click.echo(_indent(describe_answer(entry)))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def finetune_example(entry: Entry) -> tuple[dict[str, Any] | None, str]:
+    """A chat fine-tuning example from an entry, or None and why it cannot be one."""
+    if entry.endpoint != CHAT:
+        return None, f"not chat completions ({entry.endpoint})"
+    messages = entry.request.get("params", {}).get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None, "no request messages"
+    if entry.request["params"].get("n", 1) != 1:
+        return None, "several choices (n > 1)"
+    try:
+        text = answer_text(entry)
+    except MalformedStream:
+        return None, "a recorded stream that cannot be assembled"
+    if text is None:
+        return None, "no text answer (tool calls or empty)"
+    return {"messages": [*messages, {"role": "assistant", "content": text}]}, ""
+
+
+@command.command("export")
+@store_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "cassette", "finetune"]), default="jsonl", show_default=True,
+    help="jsonl: one entry per line; cassette: one vcrpy YAML file; finetune: chat fine-tuning JSONL.",
+)
+@click.option("-o", "--output", required=True, metavar="FILE", help="File to write ('-' = stdout for jsonl and finetune).")
+@model_option
+@endpoint_option
+def export_command(cache_dir: str | None, store_url: str | None, fmt: str, output: str, model: str | None, endpoint: str | None) -> None:
+    """Export entries: jsonl, cassette or finetune.
+
+    Entries are written oldest first. jsonl is lossless (one stored entry per line, what `cache
+    import` reads back); cassette is one vcrpy-readable YAML file; finetune is chat fine-tuning
+    JSONL built from chat-completions entries with a text answer.
+    """
+    if fmt == "cassette" and output == "-":
+        raise click.BadParameter("a cassette is written to a file; give a path like cassettes/exported.yaml", param_hint="-o/--output")
+    with opened(cache_dir, store_url) as store:
+        entries = selected(store.iter_entries(), model, endpoint)
+    where = "stdout" if output == "-" else output
+    if fmt == "cassette":
+        try:
+            write_cassette(output, entries)
+        except (SecretRefused, OSError) as exc:
+            raise click.ClickException(f"cannot write {output}: {exc}") from None
+        click.echo(f"exported {len(entries)} entries to {where} (cassette)", err=True)
+        return
+    if fmt == "jsonl":
+        lines = [json.dumps(e.to_dict(), ensure_ascii=False) for e in entries]
+        write_lines(output, lines)
+        click.echo(f"exported {len(lines)} entries to {where} (jsonl)", err=True)
+        return
+    lines, skipped = [], Counter()
+    for entry in entries:
+        example, why = finetune_example(entry)
+        if example is None:
+            skipped[why] += 1
+        else:
+            lines.append(json.dumps(example, ensure_ascii=False))
+    write_lines(output, lines)
+    note = f"exported {len(lines)} examples to {where} (finetune)"
+    if skipped:
+        note += f"; skipped {sum(skipped.values())}: " + ", ".join(f"{n} {why}" for why, n in skipped.most_common())
+    click.echo(note, err=True)
+    if 0 < len(lines) < 10:
+        click.echo("note: OpenAI fine-tuning needs at least 10 examples", err=True)
+
+
+def write_lines(output: str, lines: list[str]) -> None:
+    # atomic=True: a file is replaced only once fully written; '-' is stdout.
+    try:
+        with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as handle:
+            for line in lines:
+                handle.write(line + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+class ImportTally:
+    """What an import did, for the summary line and the exit status."""
+
+    def __init__(self) -> None:
+        self.imported = 0
+        self.skipped = 0
+        self.refused = 0
+        self.failed_files = 0
+
+    def refuse(self, where: str, why: str) -> None:
+        self.refused += 1
+        click.echo(f"refused {where}: {why}", err=True)
+
+
+def looks_like_jsonl(path: Path, text: str) -> bool:
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return True
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return False
+    return text.lstrip().startswith("{")
+
+
+def entry_from_line(data: Any) -> Entry:
+    """An exported jsonl line back to an entry; the key is computed when the line has none."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    missing = [name for name in ("endpoint", "request") if name not in data]
+    if missing:
+        raise ValueError("missing " + ", ".join(missing) + " (expected lines written by `seedreplay cache export --format jsonl`)")
+    if data["endpoint"] not in CACHEABLE_ENDPOINTS:
+        raise ValueError(f"endpoint {data['endpoint']!r} is not cached by seedreplay")
+    if not isinstance(data["request"], dict):
+        raise ValueError("request is not a JSON object")
+    if not data.get("key"):
+        data = {**data, "key": key_of_canonical(data["request"])}
+    if (data.get("body") is None) == (data.get("events") is None):
+        raise ValueError("needs exactly one of body and events")
+    try:
+        return Entry.from_dict(data)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def put(store: Store, entry: Entry, where: str, tally: ImportTally) -> None:
+    try:
+        store.put(entry)
+    except (SecretRefused, EntryFormatError) as exc:
+        tally.refuse(where, str(exc))
+    except StoreError:
+        raise  # the store itself failed: stop the import
+    except ValueError as exc:  # an entry the store cannot encode
+        tally.refuse(where, str(exc))
+    else:
+        tally.imported += 1
+
+
+def import_jsonl(store: Store, path: Path, text: str, tally: ImportTally) -> None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            entry = entry_from_line(json.loads(line))
+        except json.JSONDecodeError as exc:
+            tally.refuse(where, f"not JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except ValueError as exc:
+            tally.refuse(where, str(exc))
+            continue
+        put(store, entry, where, tally)
+
+
+def import_cassette(store: Store, path: Path, tally: ImportTally) -> None:
+    interactions = read_interactions(path)
+    mtime = path.stat().st_mtime
+    for index, interaction in enumerate(interactions):
+        where = f"{path} interaction {index}"
+        try:
+            entry = interaction_to_entry(interaction, recorded_at=mtime)
+        except CassetteError as exc:
+            tally.refuse(where, str(exc))
+            continue
+        if entry is None:
+            tally.skipped += 1  # not a successful answer from a cached endpoint (e.g. GET /v1/models, a 429)
+            continue
+        put(store, entry, where, tally)
+
+
+@command.command("import")
+@store_options
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Path, ...]) -> None:
+    """Import jsonl exports or vcrpy cassettes.
+
+    FILE is a `cache export --format jsonl` file or any vcrpy YAML cassette (seedreplay's or
+    pytest-recording's; interactions that are not cached OpenAI answers are skipped). Cassette
+    entries are re-keyed from their request. An entry carrying an API-key-shaped string is refused
+    and named; the rest are imported. Exit status 1 if anything was refused or unreadable.
+    """
+    tally = ImportTally()
+    with opened(cache_dir, store_url, create=True) as store:
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+                if looks_like_jsonl(path, text):
+                    import_jsonl(store, path, text, tally)
+                else:
+                    import_cassette(store, path, tally)
+            except (OSError, UnicodeDecodeError) as exc:
+                tally.failed_files += 1
+                click.echo(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+            except CassetteError as exc:
+                tally.failed_files += 1
+                click.echo(f"error: {exc}", err=True)
+    summary = f"imported {tally.imported} entries from {len(files) - tally.failed_files} file(s)"
+    if tally.skipped:
+        summary += f"; skipped {tally.skipped} interaction(s) that are not cached OpenAI answers"
+    if tally.refused:
+        summary += f"; refused {tally.refused} (see above)"
+    if tally.failed_files:
+        summary += f"; {tally.failed_files} file(s) could not be read"
+    click.echo(summary)
+    if tally.refused or tally.failed_files:
+        raise SystemExit(1)
+
+
+# --- prune, clear -------------------------------------------------------------------------------
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class Duration(click.ParamType):
+    """`30d`, `12h`, `90m`, `45s`, `2w` as seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(value).lower())
+        if not match:
+            self.fail(f"{value!r} is not a duration; use a number and a unit: 30d, 12h, 90m, 45s or 2w", param, ctx)
+        return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@command.command("prune")
+@store_options
+@click.option("--older-than", type=Duration(), default=None, help="Remove entries recorded longer ago than this (30d, 12h, 90m).")
+@click.option("--model", default=None, metavar="NAME", help="Remove entries for this model.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
+def prune_command(cache_dir: str | None, store_url: str | None, older_than: float | None, model: str | None, dry_run: bool) -> None:
+    """Remove old entries and/or one model's.
+
+    With both --older-than and --model, removes the entries that match both.
+    """
+    if older_than is None and model is None:
+        raise click.UsageError("give --older-than and/or --model (to remove everything, use `seedreplay cache clear`)")
+    cutoff = time.time() - older_than if older_than is not None else None
+    with opened(cache_dir, store_url) as store:
+        doomed = [
+            e.key
+            for e in selected(store.iter_entries(), model)
+            if cutoff is None or e.recorded_at < cutoff
+        ]
+        total = store.stats().entries
+        if dry_run:
+            click.echo(f"would remove {len(doomed)} of {total} entries (dry run, nothing removed)")
+            return
+        removed = sum(1 for key in doomed if store.delete(key))
+        click.echo(f"removed {removed} entries, {total - removed} left")
+
+
+@command.command("clear")
+@store_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def clear_command(cache_dir: str | None, store_url: str | None, yes: bool) -> None:
+    """Remove every entry (asks unless --yes)."""
+    with opened(cache_dir, store_url) as store:
+        keys = [key for key, _ in store.iter_requests()]
+        if not keys:
+            click.echo(f"{store.location} is already empty")
+            return
+        if not yes:
+            click.confirm(f"Remove all {len(keys)} entries from {store.location}?", abort=True)
+        removed = sum(1 for key in keys if store.delete(key))
+        click.echo(f"removed {removed} entries from {store.location}")
