@@ -28,7 +28,7 @@ from .constants import CACHEABLE_ENDPOINTS, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_
 from .entry import Entry
 from .key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
 from .redact import SecretRefused, find_secret, kept_response_headers
-from .sse import format_sse, parse_sse
+from .sse import format_sse, parse_sse, stream_complete
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
@@ -79,7 +79,7 @@ def entry_to_interaction(entry: Entry) -> dict[str, Any]:
 
 
 def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None = None) -> Entry | None:
-    """The entry an interaction records, re-keyed from its request; None when it is not a
+    """The entry an interaction records, re-keyed from its request; None when it is not a whole,
     successful answer from a cacheable OpenAI endpoint (so any vcrpy cassette can be imported).
 
     `recorded_at` is used when the interaction carries no seedreplay metadata (foreign cassettes).
@@ -109,6 +109,8 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
     streamed = SSE_TYPE in headers.get("content-type", "") or sent.get("stream") is True
     if streamed:
         events, body = parse_sse(raw), None
+        if not stream_complete(endpoint, events):
+            return None  # a stream cut short or carrying an error frame is not an answer to replay
         first = _first_json_event(events)
     else:
         events, body = None, _parse_json(_as_text(raw), "response body")

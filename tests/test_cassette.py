@@ -372,3 +372,10 @@ def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temp_file(tmp_path
         write_cassette(path, [chat_entry(), embedding_entry()])
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["c.yaml"]
+
+
+def test_a_stream_cut_short_is_not_imported_as_an_answer() -> None:
+    interaction = entry_to_interaction(streamed_entry())
+    whole = interaction["response"]["body"]["string"]
+    interaction["response"]["body"]["string"] = whole[: whole.index("data: [DONE]")]
+    assert interaction_to_entry(interaction) is None
