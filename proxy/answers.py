@@ -1,0 +1,88 @@
+"""Turning what the proxy has — a stored entry or a flight in the air — into the client's answer,
+in the shape the client asked for (stream or not, usage chunk or not, float or base64)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from pytest_seedreplay.entry import Entry
+from pytest_seedreplay.sse import EMBEDDINGS, adapt_stream, assemble, convert_embeddings, format_sse, split
+
+from .errors import bad_gateway, sse_error_frame
+from .flight import Flight, Shape
+
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+JSON_CONTENT_TYPE = "application/json"
+_FRAMING = ("content-type", "content-length")
+
+
+def json_bytes(value: Any) -> bytes:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: legal JSON text, not UTF-8; escape it instead
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Response:
+    """A stored answer served as the request asked for it (may raise ValueError if it cannot be)."""
+    headers = CIMultiDict((k, v) for k, v in entry.headers.items() if k.lower() not in _FRAMING)
+    headers.update(extra)
+    if entry.endpoint == EMBEDDINGS:
+        body = convert_embeddings(entry.body, shape.encoding_format)
+        return _json_response(entry.status, body, headers)
+    if shape.stream:
+        if entry.streamed:
+            events = adapt_stream(entry.endpoint, entry.events or [], shape.include_usage)
+        else:
+            events = split(entry.endpoint, entry.body, shape.include_usage)
+        headers["Content-Type"] = SSE_CONTENT_TYPE
+        return web.Response(status=entry.status, body=format_sse(events), headers=headers)
+    body = assemble(entry.endpoint, entry.events or []) if entry.streamed else entry.body
+    return _json_response(entry.status, body, headers)
+
+
+def _json_response(status: int, body: Any, headers: CIMultiDict[str]) -> web.Response:
+    headers["Content-Type"] = JSON_CONTENT_TYPE
+    return web.Response(status=status, body=json_bytes(body), headers=headers)
+
+
+async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape, extra: dict[str, str]) -> web.StreamResponse:
+    """Serve one request from a flight: relay its stream live when the shapes match, else wait for
+    the whole answer and convert it. Upstream errors come back as the upstream sent them."""
+    await flight.wait_head()
+    if flight.store_error:
+        extra = {**extra, "X-Seedreplay-Store-Error": _header_safe(flight.store_error)}
+    if flight.streaming and shape == flight.shape:
+        return await _relay(request, flight, extra)
+    await flight.wait_done()
+    if flight.store_error:
+        extra = {**extra, "X-Seedreplay-Store-Error": _header_safe(flight.store_error)}
+    if flight.failure is not None:
+        raise bad_gateway(flight.failure.message, flight.failure.code)
+    if flight.entry is not None and (flight.streaming or shape != flight.shape):
+        return render_entry(flight.entry, shape, extra)
+    headers = CIMultiDict(flight.headers)
+    headers.update(extra)
+    return web.Response(status=flight.status or 502, body=flight.body, headers=headers)
+
+
+async def _relay(request: web.Request, flight: Flight, extra: Mapping[str, str]) -> web.StreamResponse:
+    headers = CIMultiDict(flight.headers)
+    headers.update(extra)
+    response = web.StreamResponse(status=flight.status or 200, headers=headers)
+    await response.prepare(request)
+    async for chunk in flight.follow():
+        await response.write(chunk)
+    if flight.failure is not None:
+        await response.write(sse_error_frame(flight.endpoint, flight.failure.message, flight.failure.code))
+    await response.write_eof()
+    return response
+
+
+def _header_safe(text: str) -> str:
+    # One line of visible ASCII: a header value cannot hold line breaks.
+    return " ".join(text.encode("ascii", "replace").decode("ascii").split())[:500]

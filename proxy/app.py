@@ -1,0 +1,307 @@
+"""The caching proxy as an aiohttp app: `make_proxy_app(config, store)`, and `running_proxy` to serve it.
+
+Routes: the cacheable endpoints (POST), every other `/v1/*` request passed through, `/healthz` and
+`/seedreplay/stats`. One middleware guards them all: the token, OpenAI-shaped errors (never a bare
+500 page), and one log line per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from pytest_seedreplay.constants import (
+    CACHE_BYPASS,
+    CACHEABLE_ENDPOINTS,
+    HEADER_CACHE,
+    HEADER_KEY,
+    HEADER_TOKEN,
+    PROXY_MODES,
+)
+from pytest_seedreplay.store import Store
+
+from .cache import handle_cacheable
+from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
+from .errors import PROXY_TYPE, ProxyError
+from .flight import Flights
+from .incoming import request_mode
+from .serve import serving
+from .upstream import Upstream, upstream_url
+
+__all__ = ["PROXY_STATE", "ProxyConfig", "ProxyState", "ProxyStats", "make_proxy_app", "running_proxy"]
+
+log = logging.getLogger("seedreplay.proxy")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_DRAIN_SECONDS = 10.0  # on shutdown, how long upstream calls whose clients left may still finish
+
+
+@dataclass
+class ProxyStats:
+    """Counters served at /seedreplay/stats."""
+
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0  # record-mode misses and replay misses
+    replay_misses: int = 0
+    bypasses: int = 0  # passthrough requests and non-cacheable paths
+    refreshes: int = 0
+    stored: int = 0
+    upstream_calls: int = 0
+    coalesced: int = 0  # requests served by another request's upstream call
+    upstream_errors: int = 0  # upstream 4xx/5xx answers, passed through
+    upstream_failures: int = 0  # unreachable, timed out, stream cut
+    errors: int = 0  # the proxy's own failures: store errors, bugs
+
+
+@dataclass
+class RequestNote:
+    """What the log line says about one request; filled in as the request is handled."""
+
+    key: str | None = None
+    cache: str | None = None
+    upstream: int | None = None
+
+
+NOTE = web.RequestKey("seedreplay_note", RequestNote)
+
+
+class ProxyState:
+    """Everything the proxy's handlers share. `config` and `store` may be replaced between
+    requests (the pytest plugin swaps in a per-test cassette and seed): read them per request."""
+
+    def __init__(self, config: ProxyConfig, store: Store):
+        self.config = config
+        self.store = store
+        self.stats = ProxyStats()
+        self.flights = Flights()
+        self.upstream = Upstream()
+        self.started = time.time()
+        self._sim_url: str | None = None
+        self._sim_lock: asyncio.Lock | None = None
+        self._resources = AsyncExitStack()
+
+    def note(self, request: web.Request) -> RequestNote:
+        return request[NOTE]
+
+    async def upstream_base(self) -> str:
+        """The upstream base URL (ends in /v1); `sim` starts the simulator in this loop on first use."""
+        configured = self.config.upstream
+        if configured != SIM_UPSTREAM:
+            return configured.rstrip("/")
+        if self._sim_url is None:
+            self._sim_lock = self._sim_lock or asyncio.Lock()
+            async with self._sim_lock:
+                if self._sim_url is None:
+                    from .sim import SimConfig, running_sim
+
+                    self._sim_url = await self._resources.enter_async_context(running_sim(SimConfig()))
+        return self._sim_url
+
+    def shown_upstream(self) -> str:
+        return public_url(self.config.upstream)
+
+    async def aclose(self) -> None:
+        await self._resources.aclose()
+
+
+PROXY_STATE = web.AppKey("seedreplay_proxy", ProxyState)
+
+
+def make_proxy_app(config: ProxyConfig, store: Store) -> web.Application:
+    """The caching proxy. The caller owns `store` (the proxy never closes it)."""
+    if config.mode not in PROXY_MODES:
+        raise ValueError(f"mode {config.mode!r} is not one of {', '.join(PROXY_MODES)}")
+    check_upstream(config.upstream)
+    # Bodies are read and size-checked by the handlers themselves (--max-body, swappable per test).
+    app = web.Application(middlewares=[_guard], client_max_size=2**62)
+    app[PROXY_STATE] = ProxyState(config, store)
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/seedreplay/stats", _stats)
+    for endpoint in CACHEABLE_ENDPOINTS:
+        app.router.add_post(endpoint, _cacheable(endpoint))
+    app.router.add_route("*", "/v1/{tail:.*}", _forward)
+    return app
+
+
+@asynccontextmanager
+async def running_proxy(config: ProxyConfig, store: Store, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve a proxy in the running loop; yields its base URL, ending in `/v1`."""
+    async with serving(make_proxy_app(config, store), host, port) as root:
+        yield f"{root}/v1"
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    state = app[PROXY_STATE]
+    await state.upstream.open()
+    try:
+        if state.config.upstream == SIM_UPSTREAM:
+            await state.upstream_base()
+        yield
+    finally:
+        await _drain(state.flights.tasks)
+        await state.aclose()
+        await state.upstream.close()
+
+
+async def _drain(tasks: set[asyncio.Task]) -> None:
+    # Upstream calls outlive their clients (followers and the store want the answer): give
+    # those still running a moment to finish, then stop them.
+    pending = set(tasks)
+    if not pending:
+        return
+    done, pending = await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+def _cacheable(endpoint: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await handle_cacheable(request, request.app[PROXY_STATE], endpoint)
+
+    handler.__name__ = "cacheable_" + endpoint.rsplit("/", 1)[-1]
+    return handler
+
+
+async def _forward(request: web.Request) -> web.StreamResponse:
+    """Any other /v1 request (files, fine-tuning, models, batches...): passed through unchanged."""
+    state = request.app[PROXY_STATE]
+    config = state.config
+    note = request[NOTE]
+    note.cache = CACHE_BYPASS
+    mode, _ = request_mode(request.headers, config.mode)
+    if mode == "replay":
+        raise ProxyError(
+            404,
+            f"{request.method} {request.path} cannot be replayed: the proxy is in replay mode and records only "
+            f"{', '.join('POST ' + e for e in CACHEABLE_ENDPOINTS)}; "
+            "send it with X-Seedreplay-Mode: passthrough or run the proxy in record mode",
+            code="not_replayable",
+        )
+    state.stats.bypasses += 1
+    state.stats.upstream_calls += 1
+    base = await state.upstream_base()
+    response = await state.upstream.forward(
+        request,
+        upstream_url(base, request.raw_path),
+        config.upstream_timeout,
+        state.shown_upstream(),
+        {HEADER_CACHE: CACHE_BYPASS},
+    )
+    note.upstream = response.status
+    return response
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    state = request.app[PROXY_STATE]
+    return web.json_response({"status": "ok", "mode": state.config.mode, "upstream": state.shown_upstream()})
+
+
+async def _stats(request: web.Request) -> web.Response:
+    state = request.app[PROXY_STATE]
+    counters = asdict(state.stats)
+    try:
+        store_stats = state.store.stats()
+        counters.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
+    except Exception as exc:  # the counters are still worth showing
+        counters.update(entries=None, bytes=None, store_error=str(exc))
+    counters.update(
+        in_flight=len(state.flights),
+        mode=state.config.mode,
+        upstream=state.shown_upstream(),
+        uptime_s=round(time.time() - state.started, 3),
+    )
+    return web.json_response(counters)
+
+
+# --- the guard: token, errors, log line ---------------------------------------------------------
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[PROXY_STATE]
+    note = request[NOTE] = RequestNote()
+    started = time.perf_counter()
+    response: web.StreamResponse | None = None
+    try:
+        _check_token(request, state.config.token)
+        if request.path.startswith("/v1/"):
+            state.stats.requests += 1
+        response = await handler(request)
+    except ProxyError as exc:
+        response = exc.response(_our_headers(note))
+    except web.HTTPException as exc:
+        response = _http_error(request, exc).response(_our_headers(note))
+    except (asyncio.CancelledError, ConnectionError):
+        raise  # the client went away: nothing to answer
+    except Exception as exc:
+        state.stats.errors += 1
+        log.exception("%s %s failed", request.method, request.path)
+        response = ProxyError(
+            500, f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}", type=PROXY_TYPE, code="proxy_error"
+        ).response(_our_headers(note))
+    finally:
+        if log.isEnabledFor(logging.INFO):
+            _log_line(request, note, response, started)
+    return response
+
+
+def _check_token(request: web.Request, token: str | None) -> None:
+    if not token or request.path == "/healthz":
+        return
+    given = request.headers.get(HEADER_TOKEN, "")
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode("utf-8")):
+        raise ProxyError(
+            401,
+            f"this seedreplay proxy needs its token: send the {HEADER_TOKEN} header with the value given to --token",
+            code="invalid_seedreplay_token",
+        )
+
+
+def _our_headers(note: RequestNote) -> dict[str, str]:
+    headers = {}
+    if note.key:
+        headers[HEADER_KEY] = note.key
+    if note.cache:
+        headers[HEADER_CACHE] = note.cache
+    return headers
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> ProxyError:
+    if exc.status == 404:
+        return ProxyError(
+            404,
+            f"no such path {request.path}: the seedreplay proxy serves the OpenAI API under /v1 "
+            "(point clients at http://HOST:PORT/v1), plus /healthz and /seedreplay/stats",
+            code="unknown_url",
+        )
+    if exc.status == 405:
+        return ProxyError(405, f"{request.method} is not allowed on {request.path}", code="method_not_allowed")
+    return ProxyError(exc.status, exc.reason or exc.text or "request refused", code=None)
+
+
+def _log_line(request: web.Request, note: RequestNote, response: web.StreamResponse | None, started: float) -> None:
+    # Never the headers: they carry credentials.
+    log.info(
+        "%s %s key=%s cache=%s upstream=%s status=%s %.1fms",
+        request.method,
+        request.path,
+        note.key[:11] if note.key else "-",
+        note.cache or "-",
+        note.upstream if note.upstream is not None else "-",
+        response.status if response is not None else "client-gone",
+        (time.perf_counter() - started) * 1000,
+    )

@@ -1,0 +1,194 @@
+"""The cacheable endpoints: hit, miss, replay miss, single-flight, store after a complete answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from pytest_seedreplay.constants import (
+    CACHE_BYPASS,
+    CACHE_HIT,
+    CACHE_MISS,
+    CACHE_REFRESH,
+    HEADER_CACHE,
+    HEADER_KEY,
+)
+from pytest_seedreplay.entry import Entry, SSEEvent
+from pytest_seedreplay.key import closest_recording, describe_miss
+from pytest_seedreplay.redact import SecretRefused, find_secret, kept_response_headers
+from pytest_seedreplay.sse import answer_summary, assemble
+from pytest_seedreplay.store import Store
+
+from .answers import answer_from_flight, render_entry
+from .errors import MISS_TYPE, PROXY_TYPE, ProxyError
+from .flight import Failure, Flight
+from .incoming import Call, read_call
+from .upstream import forward_headers, upstream_url
+
+if TYPE_CHECKING:
+    from .app import ProxyState
+
+log = logging.getLogger("seedreplay.proxy")
+
+CACHE_STATUS_BY_MODE = {"record": CACHE_MISS, "refresh": CACHE_REFRESH, "passthrough": CACHE_BYPASS}
+
+
+async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: str) -> web.StreamResponse:
+    # Read config and store once: the plugin may swap them between requests, never within one.
+    config, store = state.config, state.store
+    note = state.note(request)
+    call = await read_call(request, endpoint, config)
+    note.key = call.key
+    ours = {HEADER_KEY: call.key}
+
+    if call.mode in ("record", "replay"):
+        entry = _get(state, store, call.key)
+        if entry is not None:
+            state.stats.hits += 1
+            note.cache = CACHE_HIT
+            try:
+                return render_entry(entry, call.shape, {**ours, HEADER_CACHE: CACHE_HIT})
+            except ValueError as exc:
+                state.stats.errors += 1
+                raise ProxyError(
+                    500,
+                    f"the recording {call.key} cannot be served as this request asks: {exc}",
+                    type=PROXY_TYPE,
+                    code="unservable_recording",
+                ) from None
+        state.stats.misses += 1
+        if call.mode == "replay":
+            note.cache = CACHE_MISS
+            return await _replay_miss(state, store, call, ours)
+
+    status = CACHE_STATUS_BY_MODE[call.mode]
+    note.cache = status
+    if call.mode == "passthrough":
+        state.stats.bypasses += 1
+    elif call.mode == "refresh":
+        state.stats.refreshes += 1
+    ours[HEADER_CACHE] = status
+
+    # Only plain record-mode misses share a flight: refresh and passthrough always call the
+    # upstream themselves, and a no-store request must not decide whether others get stored.
+    shared = call.mode == "record" and call.write
+    flight = state.flights.join(call.key) if shared else None
+    if flight is not None:
+        state.stats.coalesced += 1
+    else:
+        put = call.write and call.mode != "passthrough"
+        flight = _launch(request, state, store, call, shared, put)
+    response = await answer_from_flight(request, flight, call.shape, ours)
+    note.upstream = flight.status
+    return response
+
+
+def _get(state: ProxyState, store: Store, key: str) -> Entry | None:
+    try:
+        return store.get(key)
+    except Exception as exc:  # a broken store must not look like a proxy crash
+        state.stats.errors += 1
+        log.error("store get %s failed: %s", key[:15], exc)
+        raise ProxyError(503, f"the cache store could not be read: {exc}", type=PROXY_TYPE, code="store_unavailable") from None
+
+
+async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[str, str]) -> web.Response:
+    state.stats.replay_misses += 1
+    # Scanning every recorded request can take a while on a big store: keep the loop free.
+    recorded = await asyncio.to_thread(lambda: list(store.iter_requests()))
+    closest = closest_recording(call.canonical, recorded)
+    error = ProxyError(404, describe_miss(call.key, call.canonical, closest), type=MISS_TYPE, code="cache_miss")
+    return error.response({**ours, HEADER_CACHE: CACHE_MISS})
+
+
+def _launch(request: web.Request, state: ProxyState, store: Store, call: Call, shared: bool, put: bool) -> Flight:
+    """Start the upstream call as its own task: it outlives a client that goes away, so followers
+    and the store still get the answer."""
+    flight = Flight(call.key, call.endpoint, call.shape)
+    if shared:
+        state.flights.add(flight)
+    headers = forward_headers(request.headers)
+    headers["Content-Type"] = "application/json"
+    task = asyncio.create_task(_fly(state, store, flight, call, headers, put))
+    state.flights.tasks.add(task)
+    task.add_done_callback(state.flights.tasks.discard)
+    return flight
+
+
+async def _fly(state: ProxyState, store: Store, flight: Flight, call: Call, headers, put: bool) -> None:
+    config = state.config
+    try:
+        base = await state.upstream_base()
+        shown = state.shown_upstream()
+        if put:
+            where = find_secret(call.canonical, "request")
+            if where:  # known before the stream starts, so even a streamed answer can say it
+                flight.store_error = str(SecretRefused(where))
+        state.stats.upstream_calls += 1
+        events = await state.upstream.fetch(
+            flight, upstream_url(base, call.endpoint), headers, call.payload, config.upstream_timeout, shown
+        )
+        if flight.failure is not None:
+            state.stats.upstream_failures += 1
+            log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.failure.message)
+        elif flight.status is not None and 200 <= flight.status < 300:
+            flight.entry = _entry(call, flight, events, shown)
+            if flight.entry is not None and put:
+                _put(state, store, flight)
+        else:
+            state.stats.upstream_errors += 1
+    except asyncio.CancelledError:
+        flight.failure = Failure("the proxy shut down before the upstream answered", "proxy_shutdown")
+        raise
+    except Exception as exc:  # a bug here must still release every waiting request
+        state.stats.errors += 1
+        log.exception("upstream call for %s failed", call.key[:15])
+        flight.failure = Failure(f"seedreplay proxy error while calling the upstream: {exc}", "proxy_error")
+    finally:
+        # Stored (or not) before it leaves the map: a request arriving now either joins or hits.
+        state.flights.remove(flight)
+        flight.finish()
+
+
+def _entry(call: Call, flight: Flight, events: list[SSEEvent] | None, upstream: str) -> Entry | None:
+    """The entry to store for a complete 2xx answer, or None when the answer cannot be stored."""
+    common = dict(
+        key=call.key,
+        endpoint=call.endpoint,
+        request=call.canonical,
+        status=flight.status or 200,
+        headers=kept_response_headers(flight.headers.items()),
+        upstream=upstream,
+    )
+    if flight.streaming:
+        if events is None:
+            return None
+        try:
+            model, fingerprint = answer_summary(call.endpoint, assemble(call.endpoint, events))
+        except ValueError:
+            model, fingerprint = None, None
+        return Entry(**common, events=events, model=model, system_fingerprint=fingerprint)
+    try:
+        body = json.loads(flight.body)
+    except ValueError:
+        log.warning("%s %s: the upstream answered 2xx with a body that is not JSON; not stored", call.endpoint, call.key[:15])
+        return None
+    model, fingerprint = answer_summary(call.endpoint, body)
+    return Entry(**common, body=body, model=model, system_fingerprint=fingerprint)
+
+
+def _put(state: ProxyState, store: Store, flight: Flight) -> None:
+    assert flight.entry is not None
+    try:
+        store.put(flight.entry)
+    except Exception as exc:  # the client still gets its answer; the failure is said, not hidden
+        state.stats.errors += 1
+        flight.store_error = str(exc) or type(exc).__name__
+        log.error("store put %s failed: %s", flight.key[:15], flight.store_error)
+        return
+    flight.store_error = None
+    state.stats.stored += 1

@@ -1,0 +1,81 @@
+"""The proxy's settings (one dataclass) and the small facts derived from them."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from pytest_seedreplay.constants import DEFAULT_MAX_BODY, DEFAULT_UPSTREAM
+
+SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-process
+
+
+@dataclass
+class ProxyConfig:
+    """How the proxy behaves. Read per request: the pytest plugin swaps it between tests."""
+
+    upstream: str = DEFAULT_UPSTREAM  # base URL incl. /v1, or "sim"
+    mode: str = "record"  # record|replay|passthrough|refresh
+    require_seed: bool = False
+    # Injected into chat/completions and completions requests that carry no seed; part of the key.
+    default_seed: int | None = None
+    isolate_by_auth: bool = False
+    token: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    upstream_timeout: float = 600.0
+
+
+def public_url(url: str) -> str:
+    """The URL without user:password, fit for logs and stored entries."""
+    if url == SIM_UPSTREAM:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def check_upstream(url: str) -> str:
+    """The upstream base URL, trailing slash removed; ValueError with a hint when it is not usable."""
+    if url == SIM_UPSTREAM:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"upstream {public_url(url)!r} is not an http(s) base URL; "
+            "give one like https://api.openai.com/v1, or the word 'sim' for the built-in simulator"
+        )
+    return url.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """True for hosts only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """`32MiB`, `512k`, `1048576` -> bytes (binary units). ValueError on anything else."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size; write bytes like 1048576 or 32MiB, 512k, 1g")
+    number, unit = match.groups()
+    size = int(float(number) * _UNITS[(unit or "")[:1].lower()])
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {text!r}")
+    return size

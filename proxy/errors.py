@@ -1,0 +1,69 @@
+"""The proxy's own errors, shaped like OpenAI's: `{"error": {"message", "type", "param", "code"}}`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+# Error types of errors the proxy makes itself (never confused with the upstream's own errors).
+MISS_TYPE = "seedreplay_miss"
+PROXY_TYPE = "seedreplay_error"
+
+
+class ProxyError(Exception):
+    """Raised anywhere while handling a request; answered as an OpenAI-shaped JSON error."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, type=self.type, code=self.code, param=self.param)
+
+    def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(
+            status=self.status,
+            body=json.dumps(self.body()).encode(),
+            content_type="application/json",
+            headers=headers,
+        )
+
+
+def error_body(message: str, *, type: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def bad_request(message: str, code: str = "invalid_request", param: str | None = None) -> ProxyError:
+    return ProxyError(400, message, code=code, param=param)
+
+
+def bad_gateway(message: str, code: str) -> ProxyError:
+    """The upstream failed us (unreachable, timed out, cut off): 502, which SDKs retry."""
+    return ProxyError(502, message, type=PROXY_TYPE, code=code)
+
+
+def sse_error_frame(endpoint: str, message: str, code: str) -> bytes:
+    """The frame that ends a stream the upstream broke off, so the client raises instead of hanging.
+
+    The SDKs raise on any frame whose data holds an `error` object. A Responses stream names its
+    error events `error`, so that one also gets the event name and the flat fields of that event.
+    """
+    error = error_body(message, type=PROXY_TYPE, code=code)["error"]
+    if endpoint == "/v1/responses":
+        data = {"type": "error", "code": code, "message": message, "param": None, "error": error}
+        return b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n"
+    return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"

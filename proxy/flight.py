@@ -1,0 +1,123 @@
+"""One upstream call shared by every request waiting for its answer (single-flight).
+
+A `Flight` is filled by the task that talks to the upstream and read by any number of requests:
+the head (status, headers) first, then — for a streamed answer — the body in event-aligned
+chunks as they arrive, then the outcome (an `Entry` to serve, or a failure). Followers that join
+late replay the chunks seen so far and then wait for more, so every one of them gets the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from pytest_seedreplay.entry import Entry
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the client asked the answer to look like; the key ignores it, the bytes do not."""
+
+    stream: bool = False
+    include_usage: bool = False
+    encoding_format: str | None = None  # embeddings only: "float" or "base64"
+
+
+@dataclass
+class Failure:
+    """The upstream broke off (unreachable, timed out, stream cut): nothing to store."""
+
+    message: str
+    code: str
+
+
+class Flight:
+    """The shared state of one upstream call; see the module docstring."""
+
+    def __init__(self, key: str, endpoint: str, shape: Shape):
+        self.key = key
+        self.endpoint = endpoint
+        self.shape = shape  # the leader's: followers with the same shape get the raw bytes
+        self.status: int | None = None
+        self.headers: dict[str, str] = {}
+        self.streaming = False  # the upstream answered 2xx with text/event-stream
+        self.chunks: list[bytes] = []
+        self.body: bytes = b""  # the whole body of a non-streamed answer (success or error)
+        self.entry: Entry | None = None
+        self.failure: Failure | None = None
+        self.store_error: str | None = None
+        self.finished = False
+        self.followers = 0
+        self._head = asyncio.Event()
+        self._done = asyncio.Event()
+        self._more = asyncio.Event()
+
+    # --- written by the upstream task ---------------------------------------------------------
+
+    def start_stream(self, status: int, headers: dict[str, str]) -> None:
+        """The upstream began a stream: followers may send the head and relay chunks from now on."""
+        self.status, self.headers, self.streaming = status, headers, True
+        self._head.set()
+
+    def feed(self, chunk: bytes) -> None:
+        if chunk:
+            self.chunks.append(chunk)
+            self._wake()
+
+    def fail(self, message: str, code: str) -> None:
+        self.failure = Failure(message, code)
+        self.finish()
+
+    def finish(self) -> None:
+        self.finished = True
+        self._head.set()
+        self._done.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        more, self._more = self._more, asyncio.Event()
+        more.set()
+
+    # --- read by the requests served from it --------------------------------------------------
+
+    async def wait_head(self) -> None:
+        await self._head.wait()
+
+    async def wait_done(self) -> None:
+        await self._done.wait()
+
+    async def follow(self) -> AsyncIterator[bytes]:
+        """Every chunk of the stream, from the first, as they arrive; ends when the flight ends."""
+        sent = 0
+        while True:
+            while sent < len(self.chunks):
+                sent += 1
+                yield self.chunks[sent - 1]
+            if self.finished:
+                return
+            await self._more.wait()
+
+
+class Flights:
+    """The flights in the air, by key: a miss joins one before starting its own."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, Flight] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    def join(self, key: str) -> Flight | None:
+        flight = self._by_key.get(key)
+        if flight is not None:
+            flight.followers += 1
+        return flight
+
+    def add(self, flight: Flight) -> None:
+        self._by_key[flight.key] = flight
+
+    def remove(self, flight: Flight) -> None:
+        if self._by_key.get(flight.key) is flight:
+            del self._by_key[flight.key]
+
+    def __len__(self) -> int:
+        return len(self._by_key)

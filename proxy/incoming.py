@@ -1,0 +1,195 @@
+"""Reading a cacheable request: body limits, JSON, the seed policy, the key, the mode it runs in.
+
+Everything a client can get wrong ends here as a 400/413 `ProxyError` naming what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from aiohttp import web
+
+from pytest_seedreplay.constants import HEADER_MODE, PROXY_MODES
+from pytest_seedreplay.key import UnkeyableRequest, canonical_request, key_of_canonical
+
+from .config import ProxyConfig
+from .errors import ProxyError, bad_request
+from .flight import Shape
+
+SEEDED_ENDPOINTS = ("/v1/chat/completions", "/v1/completions")
+STREAMING_ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/responses")
+EMBEDDINGS = "/v1/embeddings"
+_EMBEDDING_FORMATS = ("float", "base64")
+# Request headers that identify the caller, in the order --isolate-by-auth looks for one.
+CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
+
+
+@dataclass
+class Call:
+    """One cacheable request, read and checked: what to send, how it is keyed, how to answer."""
+
+    endpoint: str
+    body: dict[str, Any]
+    payload: bytes  # the bytes sent upstream: the client's own, unless a seed was injected
+    canonical: dict[str, Any]
+    key: str
+    shape: Shape
+    mode: str  # record | replay | passthrough | refresh, after per-request overrides
+    write: bool  # False under Cache-Control: no-store
+
+
+async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) -> Call:
+    """Check and key a cacheable request, or raise the 4xx `ProxyError` that says what is wrong."""
+    mode, write = request_mode(request.headers, config.mode)
+    _check_content_type(request.headers.get("Content-Type"))
+    raw = await read_body(request, config.max_body)
+    body = parse_body(raw)
+    payload = raw
+    if endpoint in SEEDED_ENDPOINTS and body.get("seed") is None:
+        if config.default_seed is not None:
+            body["seed"] = config.default_seed
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        elif config.require_seed:
+            raise ProxyError(
+                400,
+                "this seedreplay proxy runs with --require-seed and the request has no 'seed'; "
+                'add one (e.g. "seed": 1) so the answer is reproducible',
+                code="missing_required_parameter",
+                param="seed",
+            )
+    shape = request_shape(endpoint, body)
+    try:
+        canonical = canonical_request(endpoint, body)
+    except UnkeyableRequest as exc:
+        raise bad_request(str(exc)) from None
+    except RecursionError:
+        raise bad_request("the request body is nested too deeply to key") from None
+    namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
+    return Call(endpoint, body, payload, canonical, key_of_canonical(canonical, namespace), shape, mode, write)
+
+
+def request_mode(headers: Mapping[str, str], default: str) -> tuple[str, bool]:
+    """(mode, write) for this request: `X-Seedreplay-Mode` overrides the proxy's mode;
+    `Cache-Control: no-cache` turns record into refresh, `no-store` keeps the answer out of the store.
+
+    no-cache never lifts replay's promise not to touch the upstream: use X-Seedreplay-Mode for that.
+    """
+    mode = default
+    asked = headers.get(HEADER_MODE)
+    if asked is not None:
+        mode = asked.strip().lower()
+        if mode not in PROXY_MODES:
+            raise bad_request(
+                f"{HEADER_MODE}: {asked[:40]!r} is not a mode; use one of {', '.join(PROXY_MODES)}",
+                code="invalid_seedreplay_mode",
+            )
+    directives = _cache_control(headers.get("Cache-Control"))
+    if "no-cache" in directives and mode == "record":
+        mode = "refresh"
+    return mode, "no-store" not in directives
+
+
+def _cache_control(value: str | None) -> set[str]:
+    if not value:
+        return set()
+    return {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
+
+
+def _check_content_type(value: str | None) -> None:
+    # No Content-Type at all is taken as JSON (curl --data-binary); anything else must say JSON.
+    if value is None:
+        return
+    mime = value.split(";", 1)[0].strip().lower()
+    if mime == "application/json" or mime.endswith("+json"):
+        return
+    raise ProxyError(
+        400,
+        f"the request has Content-Type {value[:80]!r}; the OpenAI API takes a JSON body "
+        "with Content-Type: application/json",
+        code="invalid_content_type",
+    )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes `limit` bytes (never read past it)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(request.content_length, limit)
+    body = bytearray()
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(None, limit)
+
+
+def _too_large(size: int | None, limit: int) -> ProxyError:
+    said = f" ({size} bytes)" if size is not None else ""
+    return ProxyError(
+        413,
+        f"the request body{said} is over this proxy's limit of {limit} bytes; "
+        "start the proxy with a larger --max-body if the request is meant to be this big",
+        code="request_too_large",
+    )
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """The JSON object in `raw`, strictly (no NaN/Infinity), or a 400 saying what is wrong."""
+    if not raw.strip():
+        raise bad_request("the request body is empty; send a JSON object such as {\"model\": ..., \"messages\": [...]}")
+    try:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise bad_request(
+            f"the request body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            code="invalid_json",
+        ) from None
+    except UnicodeDecodeError:
+        raise bad_request("the request body is not UTF-8 encoded JSON", code="invalid_json") from None
+    except ValueError as exc:
+        raise bad_request(f"the request body is not valid JSON ({exc})", code="invalid_json") from None
+    except RecursionError:
+        raise bad_request("the request body is nested too deeply", code="invalid_json") from None
+    if not isinstance(body, dict):
+        try:
+            canonical_request("/v1/chat/completions", body)
+        except UnkeyableRequest as exc:
+            raise bad_request(str(exc), code="invalid_json") from None
+    return body
+
+
+def request_shape(endpoint: str, body: dict[str, Any]) -> Shape:
+    """How the client wants the answer delivered (stream, usage chunk, embedding encoding)."""
+    if endpoint == EMBEDDINGS:
+        encoding = body.get("encoding_format")
+        if encoding is None:
+            encoding = "float"
+        if encoding not in _EMBEDDING_FORMATS:
+            raise bad_request(
+                f"'encoding_format' must be 'float' or 'base64', got {json.dumps(encoding)[:40]}",
+                code="invalid_value",
+                param="encoding_format",
+            )
+        return Shape(encoding_format=encoding)
+    if endpoint not in STREAMING_ENDPOINTS or body.get("stream") is not True:
+        return Shape()
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return Shape(stream=True, include_usage=include_usage and endpoint != "/v1/responses")
+
+
+def auth_namespace(headers: Mapping[str, str]) -> str:
+    """The key namespace of the caller under --isolate-by-auth: a hash of its credential, never the credential."""
+    for name in CREDENTIAL_HEADERS:
+        value = headers.get(name)
+        if value:
+            return "auth:" + hashlib.sha256(value.strip().encode("utf-8", "surrogateescape")).hexdigest()
+    return "auth:anonymous"

@@ -1,0 +1,216 @@
+"""Talking to the upstream: one shared aiohttp session, header hygiene, and two ways to forward.
+
+- `fetch` runs one cacheable call into a `Flight`: streams are relayed in event-aligned chunks as
+  they arrive, and parsed on the way so the complete stream can be stored.
+- `forward` passes any other `/v1` request through unchanged, both bodies streamed (uploads,
+  downloads), nothing buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator, Iterable, Mapping
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from pytest_seedreplay.entry import SSEEvent
+from pytest_seedreplay.sse import SSEParser, stream_complete
+
+from .errors import bad_gateway
+from .flight import Failure, Flight
+
+log = logging.getLogger("seedreplay.proxy")
+
+# Headers that describe one hop, not the request: never passed on, either way.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Request headers the proxy sets itself (or must not pass on) when it sends a new body.
+_NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", "expect", "accept-encoding"}
+# Response headers that no longer hold once aiohttp has decoded and re-framed the body.
+_NOT_RELAYED = _HOP_BY_HOP | {"content-length", "content-encoding"}
+
+_CONNECT_TIMEOUT = 30.0
+
+
+def forward_headers(headers: Mapping[str, str], keep_length: bool = False) -> CIMultiDict[str]:
+    """The client's headers fit to send upstream: credentials kept, hop-by-hop and ours dropped."""
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith("x-seedreplay-"):
+            continue
+        if lower in _NOT_FORWARDED and not (keep_length and lower in ("content-length", "accept-encoding")):
+            continue
+        out.add(name, value)
+    return out
+
+
+def relay_headers(headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str], raw: bool = False) -> CIMultiDict[str]:
+    """The upstream's response headers fit to send to the client (raw: body bytes untouched)."""
+    dropped = _HOP_BY_HOP if raw else _NOT_RELAYED
+    items = headers.items() if hasattr(headers, "items") else headers
+    return CIMultiDict((k, v) for k, v in items if k.lower() not in dropped)
+
+
+def upstream_url(base: str, raw_path: str) -> URL:
+    """`base` (ends in /v1) + the client's path after its `/v1`, query kept, encoding untouched."""
+    rest = raw_path[3:] if raw_path.startswith("/v1") else raw_path
+    return URL(base.rstrip("/") + rest, encoded=True)
+
+
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # No total limit: a long stream is fine as long as bytes keep coming.
+    return aiohttp.ClientTimeout(total=None, sock_connect=min(_CONNECT_TIMEOUT, seconds), sock_read=seconds)
+
+
+def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
+    return response.content_type == "text/event-stream"
+
+
+def _event_boundary(buffer: bytes | bytearray) -> int:
+    """Where the last complete SSE event in `buffer` ends (0: none yet)."""
+    best = 0
+    for blank_line in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        at = buffer.rfind(blank_line)
+        if at >= 0:
+            best = max(best, at + len(blank_line))
+    return best
+
+
+class Upstream:
+    """The one client session the proxy uses, opened and closed with the app."""
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        # Unlimited connections: single-flight already bounds identical calls, distinct ones may overlap.
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            raise RuntimeError("the upstream session is not open (the app has not started)")
+        return self.session
+
+    async def fetch(
+        self, flight: Flight, url: URL, headers: CIMultiDict[str], body: bytes, timeout: float, shown: str
+    ) -> list[SSEEvent] | None:
+        """Send one cacheable request and fill `flight` with the answer; never raises.
+
+        Returns the parsed events of a complete 2xx stream (None otherwise). A stream cut short, a
+        timeout or an unreachable upstream sets `flight.failure`. `shown` names the upstream in
+        messages (no credentials).
+        """
+        events: list[SSEEvent] = []
+        try:
+            async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout)) as response:
+                head = relay_headers(response.headers)
+                if 200 <= response.status < 300 and _is_event_stream(response):
+                    flight.start_stream(response.status, head)
+                    return await self._relay_stream(flight, response, events)
+                flight.status, flight.headers = response.status, head
+                flight.body = await response.read()
+                return None
+        except asyncio.TimeoutError:
+            flight.failure = _failure_after(flight, f"the upstream {shown} sent nothing for {timeout:g}s", "upstream_timeout")
+        except aiohttp.ClientConnectorError as exc:
+            flight.failure = Failure(f"the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable")
+        except (aiohttp.ClientError, OSError) as exc:
+            if flight.streaming and stream_complete(flight.endpoint, events):
+                return events  # broke off after the end of the answer: nothing lost
+            flight.failure = _failure_after(flight, f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected")
+        return None
+
+    async def _relay_stream(self, flight: Flight, response: aiohttp.ClientResponse, events: list[SSEEvent]) -> list[SSEEvent] | None:
+        parser = SSEParser()
+        pending = bytearray()
+        async for chunk in response.content.iter_any():
+            events.extend(parser.feed(chunk))
+            pending += chunk
+            # Relay whole events only, so an error frame after a cut never lands inside half an event.
+            cut = _event_boundary(pending)
+            if cut:
+                flight.feed(bytes(pending[:cut]))
+                del pending[:cut]
+        events.extend(parser.close())
+        if stream_complete(flight.endpoint, events):
+            flight.feed(bytes(pending))
+            return events
+        flight.failure = Failure(
+            "the upstream stream ended before the answer was complete (no final event); nothing was stored",
+            "upstream_stream_cut",
+        )
+        return None
+
+    async def forward(
+        self, request: web.Request, url: URL, timeout: float, shown: str, extra: Mapping[str, str]
+    ) -> web.StreamResponse:
+        """Pass a non-cacheable request through: both bodies streamed, headers and bytes unchanged."""
+        data = request.content if request.body_exists else None
+        try:
+            upstream = await self._session().request(
+                request.method,
+                url,
+                headers=forward_headers(request.headers, keep_length=True),
+                data=data,
+                timeout=_timeout(timeout),
+                allow_redirects=False,
+                auto_decompress=False,  # the client asked for its encoding; pass the bytes as sent
+            )
+        except asyncio.TimeoutError:
+            raise bad_gateway(f"the upstream {shown} sent nothing for {timeout:g}s", "upstream_timeout") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise bad_gateway(f"the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise bad_gateway(f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected") from None
+        async with upstream:
+            headers = relay_headers(upstream.headers, raw=True)
+            headers.update(extra)
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            try:
+                async for chunk in _chunks(upstream):
+                    await response.write(chunk)
+            except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+                # Headers are gone: the only honest signal left is a connection that breaks off.
+                log.warning("%s %s: upstream broke off mid-body (%s); closing the client connection", request.method, request.path, exc)
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            await response.write_eof()
+            return response
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async for chunk in response.content.iter_any():
+        yield chunk
+
+
+def _failure_after(flight: Flight, message: str, code: str) -> Failure:
+    if flight.streaming:
+        message += " (the stream was cut; nothing was stored)"
+    return Failure(message, code)

@@ -1,0 +1,114 @@
+"""`seedreplay proxy`: run the caching, replaying OpenAI-compatible proxy in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from ..constants import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PROXY_PORT,
+    DEFAULT_UPSTREAM,
+    ENV_STORE,
+    ENV_UPSTREAM,
+    PROXY_MODES,
+)
+from ..store import open_store
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class _Size(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        from proxy.config import parse_size
+
+        try:
+            return parse_size(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command("proxy")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on. Non-loopback needs --token.")
+@click.option("--port", default=DEFAULT_PROXY_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
+@click.option(
+    "--upstream",
+    envvar=ENV_UPSTREAM,
+    default=DEFAULT_UPSTREAM,
+    show_default=True,
+    help=f"Upstream base URL (incl. /v1), default ${ENV_UPSTREAM}; the word 'sim' starts the simulator in-process.",
+)
+@click.option("--mode", type=click.Choice(PROXY_MODES), default="record", show_default=True, help="record, replay, passthrough or refresh.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help=f"Cache directory [default: ${ENV_STORE} or .seedreplay/cache].")
+@click.option("--store", "store_url", default=None, help="Store URL (e.g. redis://host:6379/0) instead of --cache-dir.")
+@click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
+@click.option("--isolate-by-auth", is_flag=True, help="Separate recordings per API key (keys namespaced by a hash of the credential).")
+@click.option("--token", default=None, help="Require this value in the X-Seedreplay-Token header of every request.")
+@click.option("--max-body", type=_Size(), default=DEFAULT_MAX_BODY, show_default="32MiB", help="Largest JSON request body (bytes, or 8MiB, 512k...).")
+@click.option("--upstream-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True, help="Seconds the upstream may stay silent.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
+def command(
+    host: str,
+    port: int,
+    upstream: str,
+    mode: str,
+    cache_dir: str | None,
+    store_url: str | None,
+    require_seed: bool,
+    isolate_by_auth: bool,
+    token: str | None,
+    max_body: int,
+    upstream_timeout: float,
+    log_level: str,
+) -> None:
+    """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1."""
+    from proxy.app import ProxyConfig, make_proxy_app
+    from proxy.config import check_upstream, is_loopback, public_url
+    from proxy.serve import run_until_signal
+
+    if not is_loopback(host) and not token:
+        raise click.ClickException(
+            f"refusing to listen on {host} without --token: anyone who can reach it could use your "
+            "upstream credentials and read the cache. Pass --token SECRET (clients send it as "
+            "X-Seedreplay-Token), or bind 127.0.0.1."
+        )
+    try:
+        upstream = check_upstream(upstream)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--upstream") from None
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = ProxyConfig(
+        upstream=upstream,
+        mode=mode,
+        require_seed=require_seed,
+        isolate_by_auth=isolate_by_auth,
+        token=token,
+        max_body=max_body,
+        upstream_timeout=upstream_timeout,
+    )
+    try:
+        store = open_store(cache_dir, store_url)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the store: {exc}") from None
+
+    def on_listening(root: str) -> None:
+        click.echo(
+            f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={public_url(upstream)}, cache={store.location})"
+        )
+        sys.stdout.flush()
+
+    try:
+        run_until_signal(lambda: make_proxy_app(config, store), host, port, on_listening)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    finally:
+        store.close()

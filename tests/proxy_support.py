@@ -1,0 +1,122 @@
+"""Helpers for the proxy tests: a real proxy on a loopback port (own thread and loop), plain HTTP."""
+
+from __future__ import annotations
+
+import http.client as httplib
+import json
+import urllib.parse
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import openai
+import pytest
+
+from proxy.app import PROXY_STATE, ProxyConfig, ProxyState, make_proxy_app
+from proxy.serve import BackgroundServer
+from pytest_seedreplay.store import DiskStore
+
+# Shaped like a real key, so the secret checks and the "never on disk" greps recognise it.
+API_KEY = "sk-proj-seedreplayTEST0123456789abcdefABCDEF"
+CHAT = "/chat/completions"
+MODEL = "gpt-4o-mini"
+
+
+def messages(text: str = "hello") -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(url: str, method: str = "POST", body: Any = None, headers: dict[str, str] | None = None, timeout: float = 30) -> Reply:
+    """One plain HTTP request. `body`: bytes as they are, anything else sent as JSON."""
+    parts = urllib.parse.urlsplit(url)
+    sent = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, bytearray)):
+        body = json.dumps(body).encode()
+        sent.setdefault("Content-Type", "application/json")
+    connection = httplib.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=sent)
+        answer = connection.getresponse()
+        return Reply(answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read())
+    finally:
+        connection.close()
+
+
+@dataclass
+class RunningProxy:
+    server: BackgroundServer
+    store: DiskStore
+    cache_dir: Path
+    clients: list[Any] = field(default_factory=list)
+
+    @property
+    def root(self) -> str:
+        return self.server.url
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/v1"
+
+    @property
+    def state(self) -> ProxyState:
+        assert self.server.app is not None
+        return self.server.app[PROXY_STATE]
+
+    def stats(self) -> dict[str, Any]:
+        return http(f"{self.root}/seedreplay/stats", "GET").json()
+
+    def client(self, **options: Any) -> openai.OpenAI:
+        options.setdefault("api_key", API_KEY)
+        options.setdefault("max_retries", 0)
+        client = openai.OpenAI(base_url=self.url, **options)
+        self.clients.append(client)
+        return client
+
+    def async_client(self, **options: Any) -> openai.AsyncOpenAI:
+        options.setdefault("api_key", API_KEY)
+        options.setdefault("max_retries", 0)
+        return openai.AsyncOpenAI(base_url=self.url, **options)
+
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None, **kw: Any) -> Reply:
+        sent = {"Authorization": f"Bearer {API_KEY}", **(headers or {})}
+        return http(self.url + path, "POST", body, sent, **kw)
+
+    def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.server.stop()
+
+
+@pytest.fixture
+def proxy_factory(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
+    """proxy_factory(upstream, cache_dir=None, **ProxyConfig fields) -> RunningProxy (stopped at teardown)."""
+    started: list[RunningProxy] = []
+
+    def factory(upstream: str, cache_dir: Path | None = None, **config: Any) -> RunningProxy:
+        directory = cache_dir or tmp_path / f"cache{len(started)}"
+        store = DiskStore(directory)
+        settings = replace(ProxyConfig(), upstream=upstream, **config)
+        server = BackgroundServer(lambda: make_proxy_app(settings, store))
+        server.start()
+        running = RunningProxy(server, store, Path(directory))
+        started.append(running)
+        return running
+
+    yield factory
+    for running in reversed(started):
+        running.stop()
+        running.store.close()
+
+
+def upstream_calls(sim: Any, route: str = "POST /v1/chat/completions") -> int:
+    return sim.stats()["requests"].get(route, 0)
