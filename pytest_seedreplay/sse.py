@@ -65,6 +65,7 @@ class SSEParser:
         events: list[SSEEvent] = []
         if not chunk:
             return events
+        chunk = bytes(chunk)  # bytearray / memoryview from a socket read
         start = 0
         if self._skip_lf and chunk[:1] == b"\n":
             start = 1
@@ -203,33 +204,27 @@ def _response_event_type(event: SSEEvent, obj: Any) -> str | None:
 
 
 def stream_complete(endpoint: str, events: list[SSEEvent]) -> bool:
-    """True when the stream ended as the API ends a whole answer, with no error frame in it.
+    """True when the stream ended as the API ends a whole answer, with no error frame in it (so
+    `assemble` can build the answer from it).
 
     Chat and completions end with `[DONE]`; Responses with `response.completed` (or
     `response.incomplete`, a whole answer cut by max_output_tokens). A stream cut short lacks
     that ending; one that carried an error frame or a frame that is not JSON is not whole either.
     """
     endpoint = normalize_endpoint(endpoint)
-    finished = False
-    frames = 0
-    for event in events:
-        if _is_done(event):
-            finished = finished or endpoint != RESPONSES
-            continue
-        try:
-            obj = json.loads(event.data)
-        except ValueError:
+    try:
+        frames = _frames(events)
+    except MalformedStream:
+        return False
+    if endpoint != RESPONSES:
+        return any(_is_done(event) for event in events)
+    for event, obj in frames:
+        kind = _response_event_type(event, obj)
+        if kind in _RESPONSE_FAILED:
             return False
-        if _error_of(event, obj) is not None:
-            return False
-        frames += 1
-        if endpoint == RESPONSES:
-            kind = _response_event_type(event, obj)
-            if kind in _RESPONSE_FAILED:
-                return False
-            if kind in _RESPONSE_FINISHED:
-                finished = True
-    return finished and frames > 0
+        if kind in _RESPONSE_FINISHED:
+            return isinstance(obj.get("response"), dict)
+    return False
 
 
 def _frames(events: list[SSEEvent]) -> list[tuple[SSEEvent, dict[str, Any]]]:
@@ -281,10 +276,12 @@ def _merge_delta(acc: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     A key seen only with null stays, so the answer has the same keys the stream had."""
     for key, value in delta.items():
         old = acc.get(key)
-        if old is None or key in ("index", "type", "id"):  # names, not text: never concatenated
+        if old is None:
             acc[key] = _merge_indexed([], value) if _is_indexed(value) else _copy(value)
         elif value is None:
             continue
+        elif key in ("index", "type", "id"):  # names, not text: never concatenated
+            acc[key] = _copy(value)
         elif isinstance(old, str) and isinstance(value, str):
             acc[key] = old + value
         elif isinstance(old, dict) and isinstance(value, dict):
@@ -732,31 +729,53 @@ def adapt_stream(endpoint: str, events: list[SSEEvent], include_usage: bool) -> 
 
 
 def _floats_to_base64(values: list[float]) -> str:
-    packed = array.array("f", values)
+    try:
+        packed = array.array("f", values)
+    except TypeError:
+        raise ValueError("an embedding holds something that is not a number") from None
     if sys.byteorder == "big":
         packed.byteswap()
     return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
-def _float32_text(value: float) -> float:
-    # The shortest decimal that reads back as the same float32, as the API prints floats.
-    exact = array.array("f", [value])
-    for digits in (6, 7, 8):
-        short = float(f"{value:.{digits}g}")
-        if array.array("f", [short]) == exact:
-            return short
-    return float(f"{value:.9g}")
-
-
 def _base64_to_floats(text: str) -> list[float]:
-    raw = base64.b64decode(text, validate=True)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ValueError(f"an embedding is neither a list of numbers nor base64: {text[:40]!r}") from None
     if len(raw) % 4:
         raise ValueError(f"a base64 embedding holds {len(raw)} bytes, not a whole number of float32")
     packed = array.array("f")
     packed.frombytes(raw)
     if sys.byteorder == "big":
         packed.byteswap()
-    return [_float32_text(v) for v in packed.tolist()]
+    return _short_float32(packed.tolist())
+
+
+def _short_float32(exact: list[float]) -> list[float]:
+    """Each float32 written as a short decimal that reads back as the same float32, as the API
+    prints them (0.1 and 3e-05, not 0.10000000149011612 and 2.9999999242136255e-05).
+
+    Fewest digits first: 7 cover most numbers, shorter ones too (%g drops trailing zeros), 8
+    nearly all the rest, 9 always do; a number whose shortest form has 7 digits or fewer may
+    come out one digit longer, the same float32 all the same. A pass works on whole lists: array() does the float32
+    round trip in C.
+    """
+    out = list(exact)
+    todo = list(range(len(exact)))
+    for digits in (7, 8):
+        candidates = [float(f"{exact[i]:.{digits}g}") for i in todo]
+        back = array.array("f", candidates).tolist()
+        rest = []
+        for i, candidate, read in zip(todo, candidates, back):
+            if read == exact[i]:
+                out[i] = candidate
+            else:
+                rest.append(i)
+        todo = rest
+    for i in todo:
+        out[i] = float(f"{exact[i]:.9g}")
+    return out
 
 
 def convert_embeddings(body: dict[str, Any], encoding_format: str | None) -> dict[str, Any]:

@@ -751,7 +751,7 @@ EMBEDDING_BODY = {
     "object": "list",
     "data": [
         {"object": "embedding", "index": 0, "embedding": [0.1, -0.25, 3.0e-5, 1.5, -0.0069292835]},
-        {"object": "embedding", "index": 1, "embedding": [0.0, 1.0, -1.0, 0.33333334, 1e-38]},
+        {"object": "embedding", "index": 1, "embedding": [0.0, 1.0, -1.0, 0.33333334, 1.5e-30]},
     ],
     "model": "text-embedding-3-small",
     "usage": {"prompt_tokens": 4, "total_tokens": 4},
@@ -827,3 +827,76 @@ def test_answer_summary_names_model_and_fingerprint():
     assert answer_summary(RESPONSES, RESPONSE) == ("gpt-4.1-2025-04-14", None)
     assert answer_summary("/v1/embeddings", EMBEDDING_BODY) == ("text-embedding-3-small", None)
     assert answer_summary(CHAT, []) == (None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Odd but real inputs
+
+
+def test_parser_takes_bytearray_and_memoryview_chunks():
+    parser = SSEParser()
+    assert datas(parser.feed(bytearray(b"data: a\n"))) == []
+    assert datas(parser.feed(memoryview(b"\ndata: b\r"))) == [(None, "a")]
+    assert datas(parser.feed(memoryview(b"\n\r\n"))) == [(None, "b")]
+
+
+@SETTINGS
+@given(chat_bodies(), st.booleans(), st.data())
+def test_only_the_whole_stream_is_complete_and_a_complete_stream_always_assembles(body, include_usage, data):
+    events = split(CHAT, body, include_usage)
+    cut = data.draw(st.integers(0, len(events) - 1))
+    assert not stream_complete(CHAT, events[:cut])
+    at = data.draw(st.integers(0, len(events) - 1))
+    error = SSEEvent(json.dumps({"error": {"message": "boom", "type": "server_error", "param": None, "code": None}}))
+    assert not stream_complete(CHAT, events[:at] + [error] + events[at:])
+    assert stream_complete(CHAT, events)
+    assemble(CHAT, events)
+
+
+def test_frames_that_are_json_but_not_objects_make_a_stream_incomplete():
+    events = real_events()
+    assert not stream_complete(CHAT, events[:2] + [SSEEvent("5")] + events[2:])
+    responses = split(RESPONSES, RESPONSE, False)
+    broken_end = SSEEvent(json.dumps({"type": "response.completed", "sequence_number": 99}), "response.completed")
+    assert not stream_complete(RESPONSES, responses[:-1] + [broken_end])
+    with pytest.raises(MalformedStream):
+        assemble(RESPONSES, responses[:-1] + [broken_end])
+
+
+def test_assemble_takes_the_filter_preamble_some_upstreams_send_first():
+    # Azure OpenAI opens with a chunk of no choices, empty id/model and prompt_filter_results.
+    preamble = {"id": "", "object": "", "created": 0, "model": "", "choices": [], "prompt_filter_results": [{"prompt_index": 0}]}
+    body = assemble(CHAT, [SSEEvent(json.dumps(preamble))] + real_events())
+    assert (body["id"], body["model"], body["created"]) == ("chatcmpl-real", "gpt-4o-2024-08-06", 1700000000)
+    assert body["prompt_filter_results"] == [{"prompt_index": 0}]
+    assert body["choices"][0]["message"]["content"] == "Hello"
+    assert stream_complete(CHAT, [SSEEvent(json.dumps(preamble))] + real_events())
+
+
+def test_assemble_keeps_a_tool_call_id_when_a_later_piece_repeats_or_nulls_it():
+    frames = [
+        {**REAL_HEAD, "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{"}}]}, "finish_reason": None}]},
+        {**REAL_HEAD, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "function": {"arguments": "}"}}]}, "finish_reason": None}]},
+        {**REAL_HEAD, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": None, "type": None, "function": {"arguments": ""}}]}, "finish_reason": "tool_calls"}]},
+    ]
+    body = assemble(CHAT, [SSEEvent(json.dumps(f)) for f in frames] + [SSEEvent("[DONE]")])
+    assert body["choices"][0]["message"]["tool_calls"] == [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+
+
+def test_responses_text_with_logprobs_streams_one_token_per_delta():
+    body = copy.deepcopy(RESPONSE)
+    tokens = ["Par", "is", " 🌞"]
+    part = {"type": "output_text", "text": "".join(tokens), "annotations": [], "logprobs": [{"token": t, "bytes": list(t.encode()), "logprob": -0.1, "top_logprobs": []} for t in tokens]}
+    body["output"] = [{"id": "msg_1", "type": "message", "status": "completed", "role": "assistant", "content": [part]}]
+    events = split(RESPONSES, body, False)
+    deltas = [json.loads(e.data) for e in events if e.event == "response.output_text.delta"]
+    assert [d["delta"] for d in deltas] == tokens
+    assert [d["logprobs"][0]["token"] for d in deltas] == tokens
+    for event in events:
+        EVENT_ADAPTER.validate_python(json.loads(event.data))
+    assert assemble(RESPONSES, events) == body
+
+
+def test_answer_summary_of_an_assembled_stream_and_a_split_body_agree():
+    body = assemble(CHAT, real_events())
+    assert answer_summary(CHAT, assemble(CHAT, split(CHAT, body, False))) == answer_summary(CHAT, body)
