@@ -15,7 +15,7 @@ from aiohttp import web
 
 from proxy.serve import serving
 
-from . import chat, embeddings, models, responses
+from . import chat, embeddings, files, finetune, models, responses
 from .config import SimConfig
 from .errors import APIError
 from .runtime import CLOSING, CONFIG, STATE, STATS, ServerClosing, pause
@@ -187,6 +187,8 @@ def make_sim_app(config: SimConfig | None = None) -> web.Application:
     embeddings.add_routes(app)
     models.add_routes(app)
     responses.add_routes(app)
+    files.add_routes(app)
+    finetune.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/sim/stats", get_stats)
     app.router.add_delete("/sim/stats", reset_stats)

@@ -16,8 +16,8 @@ from typing import Iterable
 
 # Pieces are what the simulator calls tokens: a word or a punctuation mark with the whitespace before
 # it. Joining the pieces of a text gives the text back exactly, so streamed deltas add up to it.
-_PIECE_RE = re.compile(r"\s*\w+(?:['’]\w+)*|\s*[^\w\s]|\s+")
-_WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+_PIECE_RE = re.compile(r"\s*\w+(?:['’-]\w+)*|\s*[^\w\s]|\s+")
+_WORD_RE = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
 _SENTENCE_END = frozenset({".", "!", "?"})
 _NO_SPACE_BEFORE = frozenset({".", ",", ";", ":", "!", "?", ")", "'"})
 _START = "<s>"
@@ -50,9 +50,13 @@ def detokenize(tokens: Iterable[str]) -> str:
 
 
 class MarkovModel:
-    """Trigram chain with bigram back-off, built from weighted texts."""
+    """Trigram chain with bigram back-off, built from weighted texts.
 
-    def __init__(self, texts: Iterable[tuple[str, float]]):
+    `backoff` is the share of bigram mass mixed into every step: more of it, more wandering.
+    """
+
+    def __init__(self, texts: Iterable[tuple[str, float]], backoff: float = 0.25):
+        self.backoff = backoff
         self.trigrams: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.bigrams: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for text, weight in texts:
@@ -70,7 +74,7 @@ class MarkovModel:
         """Next-token weights after (a, b): trigram counts, plus a little bigram mass for variety."""
         merged: dict[str, float] = {}
         for token, weight in self.bigrams.get(b, {}).items():
-            merged[token] = 0.25 * weight
+            merged[token] = self.backoff * weight
         for token, weight in self.trigrams.get((a, b), {}).items():
             merged[token] = merged.get(token, 0.0) + weight
         return merged
@@ -85,12 +89,19 @@ class MarkovModel:
         top_p: float = 1.0,
         presence_penalty: float = 0.0,
         frequency_penalty: float = 0.0,
+        opening: str = "",
     ) -> str:
-        """Write `sentences` sentences, leaning towards words in `topic` (lower-cased)."""
+        """Write `sentences` sentences, leaning towards words in `topic` (lower-cased).
+
+        `opening` is a word the first sentence is made to start with (when the chain knows it).
+        """
         produced: list[str] = []
         counts: dict[str, int] = defaultdict(int)
-        for _ in range(sentences):
+        for number in range(sentences):
             history = [_START, _START]
+            if number == 0 and opening and (_START, opening) in self.trigrams:
+                history.append(opening)
+                produced.append(opening)
             for _ in range(MAX_SENTENCE_WORDS):
                 options = self.candidates(history[-2], history[-1])
                 if not options:

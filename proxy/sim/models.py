@@ -8,7 +8,9 @@ from aiohttp import web
 
 from . import catalog
 from .errors import APIError, model_not_found
+from .finetune import settle_all
 from .inference import BaseBrain, Brain
+from .learned import LearnedBrain
 from .runtime import CONFIG, STATE
 
 
@@ -25,10 +27,10 @@ def resolve_text_model(app: web.Application, name: str, kinds: tuple[str, ...] =
     drift = app[CONFIG].drift
     if name in catalog.CHAT_MODELS and "chat" in kinds or name in catalog.COMPLETION_MODELS and "completion" in kinds:
         return Resolved(name, name, BaseBrain(), catalog.fingerprint(name, drift))
+    if name.startswith("ft:"):
+        settle_all(app[STATE])  # a job that just finished makes its model available now
     record = app[STATE].models.get(name)
     if record is not None and "chat" in kinds:
-        from .learned import LearnedBrain  # the fine-tuning half; imported late to keep this module small
-
         return Resolved(name, record["base"], LearnedBrain(record), catalog.fingerprint(name, drift))
     if name in catalog.ALL_BASE_MODELS or record is not None:
         raise APIError(
@@ -41,6 +43,7 @@ def resolve_text_model(app: web.Application, name: str, kinds: tuple[str, ...] =
 
 
 async def list_models(request: web.Request) -> web.Response:
+    settle_all(request.app[STATE])
     data = [catalog.model_object(m) for m in catalog.ALL_BASE_MODELS]
     for record in request.app[STATE].models.values():
         data.append(catalog.model_object(record["id"], record["owned_by"], record["created"]))
@@ -51,6 +54,7 @@ async def retrieve_model(request: web.Request) -> web.Response:
     name = request.match_info["model"]
     if name in catalog.ALL_BASE_MODELS:
         return web.json_response(catalog.model_object(name))
+    settle_all(request.app[STATE])
     record = request.app[STATE].models.get(name)
     if record is None:
         raise model_not_found(name)
