@@ -155,14 +155,18 @@ def format_sse(events: Iterable[SSEEvent]) -> bytes:
     return b"".join(format_event(event) for event in events)
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
+
+
 def _dumps(obj: Any) -> str:
     # Compact like the API. Plain UTF-8 where possible; a lone surrogate (legal in JSON text,
     # not in UTF-8) forces escapes so the frame stays encodable.
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(obj)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(obj, separators=(",", ":"))
+        text = _COMPACT_ASCII.encode(obj)
     return text
 
 
@@ -204,27 +208,23 @@ def _response_event_type(event: SSEEvent, obj: Any) -> str | None:
 
 
 def stream_complete(endpoint: str, events: list[SSEEvent]) -> bool:
-    """True when the stream ended as the API ends a whole answer, with no error frame in it (so
-    `assemble` can build the answer from it).
+    """True when the stream ended as the API ends a whole answer, with no error frame in it, and
+    `assemble` builds the answer from it (so a stored stream can always answer a plain request).
 
     Chat and completions end with `[DONE]`; Responses with `response.completed` (or
     `response.incomplete`, a whole answer cut by max_output_tokens). A stream cut short lacks
     that ending; one that carried an error frame or a frame that is not JSON is not whole either.
     """
     endpoint = normalize_endpoint(endpoint)
-    try:
-        frames = _frames(events)
-    except MalformedStream:
+    if endpoint not in (CHAT, COMPLETIONS, RESPONSES):
         return False
-    if endpoint != RESPONSES:
-        return any(_is_done(event) for event in events)
-    for event, obj in frames:
-        kind = _response_event_type(event, obj)
-        if kind in _RESPONSE_FAILED:
-            return False
-        if kind in _RESPONSE_FINISHED:
-            return isinstance(obj.get("response"), dict)
-    return False
+    if endpoint != RESPONSES and not any(_is_done(event) for event in events):
+        return False
+    try:
+        assemble(endpoint, events)
+    except ValueError:
+        return False
+    return True
 
 
 def _frames(events: list[SSEEvent]) -> list[tuple[SSEEvent, dict[str, Any]]]:
@@ -333,11 +333,15 @@ def _assemble_choices(chunks: list[dict[str, Any]], delta_key: str | None) -> li
             if not isinstance(choice, dict):
                 raise MalformedStream(f"a streamed choice is not an object: {choice!r}")
             index = choice.get("index", 0)
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise MalformedStream(f"a streamed choice has index {index!r}, not a number")
             acc = accs.setdefault(index, {"index": index, "message": {}} if delta_key else {"text": "", "index": index})
             for key, value in choice.items():
                 if key == "index":
                     continue
                 if key == delta_key:
+                    if not isinstance(value, (dict, type(None))):
+                        raise MalformedStream(f"a streamed delta is not an object: {value!r}")
                     _merge_delta(acc["message"], value or {})
                 elif key in ("logprobs", "text"):
                     _merge_delta(acc, {key: value})

@@ -199,10 +199,14 @@ def chat_messages(draw):
     message = {"role": "assistant", "content": None, "refusal": None}
     logprobs = None
     if kind in ("text", "text+tools"):
-        if draw(st.booleans()):
+        shape = draw(st.sampled_from(["tokens", "other tokens", "plain"]))
+        if shape == "tokens":  # logprob tokens spell the content: one token per chunk
             tokens = draw(st.lists(TEXT.filter(bool), min_size=1, max_size=5))
             message["content"] = "".join(tokens)
             logprobs = {"content": token_logprobs(tokens), "refusal": None}
+        elif shape == "other tokens":  # they do not: the logprobs ride on the last chunk
+            message["content"] = draw(ANSWER_TEXT)
+            logprobs = {"content": token_logprobs(draw(st.lists(TEXT, max_size=3))), "refusal": None}
         else:
             message["content"] = draw(ANSWER_TEXT)
     if kind == "refusal":
@@ -900,3 +904,14 @@ def test_responses_text_with_logprobs_streams_one_token_per_delta():
 def test_answer_summary_of_an_assembled_stream_and_a_split_body_agree():
     body = assemble(CHAT, real_events())
     assert answer_summary(CHAT, assemble(CHAT, split(CHAT, body, False))) == answer_summary(CHAT, body)
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [[{"index": "0", "delta": {}}], [{"index": 0, "delta": "text"}], ["not a choice"], {"index": 0}],
+)
+def test_assemble_names_a_malformed_chunk_instead_of_crashing(choices):
+    events = [SSEEvent(json.dumps({**REAL_HEAD, "choices": choices})), SSEEvent("[DONE]")]
+    with pytest.raises(MalformedStream):
+        assemble(CHAT, events)
+    assert not stream_complete(CHAT, events)
