@@ -51,16 +51,14 @@ def _json_response(status: int, body: Any, headers: CIMultiDict[str]) -> web.Res
 
 
 async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape, extra: dict[str, str]) -> web.StreamResponse:
-    """Serve one request from a flight: relay its stream live when the shapes match, else wait for
-    the whole answer and convert it. Upstream errors come back as the upstream sent them."""
+    """Serve one request from a flight: a stream is relayed live (fitted to this client's
+    include_usage), anything else waits for the whole answer and is converted to the shape asked.
+    Upstream errors come back as the upstream sent them."""
     await flight.wait_head()
-    if flight.store_error:
-        extra = {**extra, "X-Seedreplay-Store-Error": _header_safe(flight.store_error)}
-    if flight.streaming and shape == flight.shape:
-        return await _relay(request, flight, extra)
+    if flight.streaming and shape.stream:
+        return await _relay(request, flight, shape, _with_store_error(extra, flight))
     await flight.wait_done()
-    if flight.store_error:
-        extra = {**extra, "X-Seedreplay-Store-Error": _header_safe(flight.store_error)}
+    extra = _with_store_error(extra, flight)
     if flight.failure is not None:
         raise bad_gateway(flight.failure.message, flight.failure.code)
     if flight.entry is not None and (flight.streaming or shape != flight.shape):
@@ -70,13 +68,25 @@ async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape,
     return web.Response(status=flight.status or 502, body=flight.body, headers=headers)
 
 
-async def _relay(request: web.Request, flight: Flight, extra: Mapping[str, str]) -> web.StreamResponse:
+def _with_store_error(extra: dict[str, str], flight: Flight) -> dict[str, str]:
+    if not flight.store_error:
+        return extra
+    return {**extra, "X-Seedreplay-Store-Error": _header_safe(flight.store_error)}
+
+
+async def _relay(request: web.Request, flight: Flight, shape: Shape, extra: Mapping[str, str]) -> web.StreamResponse:
     headers = CIMultiDict(flight.headers)
     headers.update(extra)
     response = web.StreamResponse(status=flight.status or 200, headers=headers)
     await response.prepare(request)
-    async for chunk in flight.follow():
-        await response.write(chunk)
+    as_sent = shape == flight.shape
+    async for chunk, events in flight.follow():
+        if as_sent:
+            await response.write(chunk)
+        else:  # e.g. the usage chunk this client did not ask for goes
+            fitted = adapt_stream(flight.endpoint, events, shape.include_usage)
+            if fitted:
+                await response.write(format_sse(fitted))
     if flight.failure is not None:
         await response.write(sse_error_frame(flight.endpoint, flight.failure.message, flight.failure.code))
     await response.write_eof()

@@ -108,7 +108,7 @@ async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[s
 def _launch(request: web.Request, state: ProxyState, store: Store, call: Call, shared: bool, put: bool) -> Flight:
     """Start the upstream call as its own task: it outlives a client that goes away, so followers
     and the store still get the answer."""
-    flight = Flight(call.key, call.endpoint, call.shape)
+    flight = Flight(call.key, call.endpoint, call.upstream_shape)
     if shared:
         state.flights.add(flight)
     headers = forward_headers(request.headers)

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from pytest_seedreplay.entry import Entry
+from pytest_seedreplay.entry import Entry, SSEEvent
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,12 @@ class Flight:
     def __init__(self, key: str, endpoint: str, shape: Shape):
         self.key = key
         self.endpoint = endpoint
-        self.shape = shape  # the leader's: followers with the same shape get the raw bytes
+        self.shape = shape  # what was asked of the upstream: followers of this shape get the raw bytes
         self.status: int | None = None
         self.headers: dict[str, str] = {}
         self.streaming = False  # the upstream answered 2xx with text/event-stream
-        self.chunks: list[bytes] = []
+        # Event-aligned pieces of a stream: the bytes as the upstream sent them and their events.
+        self.chunks: list[tuple[bytes, list[SSEEvent]]] = []
         self.body: bytes = b""  # the whole body of a non-streamed answer (success or error)
         self.entry: Entry | None = None
         self.failure: Failure | None = None
@@ -60,9 +61,9 @@ class Flight:
         self.status, self.headers, self.streaming = status, headers, True
         self._head.set()
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes, events: list[SSEEvent]) -> None:
         if chunk:
-            self.chunks.append(chunk)
+            self.chunks.append((chunk, events))
             self._wake()
 
     def fail(self, message: str, code: str) -> None:
@@ -87,7 +88,7 @@ class Flight:
     async def wait_done(self) -> None:
         await self._done.wait()
 
-    async def follow(self) -> AsyncIterator[bytes]:
+    async def follow(self) -> AsyncIterator[tuple[bytes, list[SSEEvent]]]:
         """Every chunk of the stream, from the first, as they arrive; ends when the flight ends."""
         sent = 0
         while True:

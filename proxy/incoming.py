@@ -36,7 +36,8 @@ class Call:
     payload: bytes  # the bytes sent upstream: the client's own, unless a seed was injected
     canonical: dict[str, Any]
     key: str
-    shape: Shape
+    shape: Shape  # what the client asked for
+    upstream_shape: Shape  # what is asked of the upstream (a stream always with its usage chunk)
     mode: str  # record | replay | passthrough | refresh, after per-request overrides
     write: bool  # False under Cache-Control: no-store
 
@@ -47,11 +48,11 @@ async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) ->
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
     body = parse_body(raw)
-    payload = raw
+    changed = False  # True when what goes upstream differs from the client's bytes
     if endpoint in SEEDED_ENDPOINTS and body.get("seed") is None:
         if config.default_seed is not None:
-            body["seed"] = config.default_seed
-            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+            body = {**body, "seed": config.default_seed}
+            changed = True
         elif config.require_seed:
             raise ProxyError(
                 400,
@@ -61,6 +62,14 @@ async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) ->
                 param="seed",
             )
     shape = request_shape(endpoint, body)
+    upstream_shape, sent = shape, body
+    if shape.stream and not shape.include_usage and endpoint in SEEDED_ENDPOINTS:
+        # Record the usage chunk even when this client did not ask for it: a later request may
+        # (or may want the plain answer, which always has usage). This client gets it stripped.
+        options = body.get("stream_options")
+        sent = {**body, "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True}}
+        upstream_shape = Shape(stream=True, include_usage=True)
+        changed = True
     try:
         canonical = canonical_request(endpoint, body)
     except UnkeyableRequest as exc:
@@ -68,7 +77,15 @@ async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) ->
     except RecursionError:
         raise bad_request("the request body is nested too deeply to key") from None
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
-    return Call(endpoint, body, payload, canonical, key_of_canonical(canonical, namespace), shape, mode, write)
+    payload = _json(sent) if changed else raw
+    return Call(endpoint, body, payload, canonical, key_of_canonical(canonical, namespace), shape, upstream_shape, mode, write)
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: legal JSON text, not UTF-8; escape it instead
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 def request_mode(headers: Mapping[str, str], default: str) -> tuple[str, bool]:

@@ -129,7 +129,7 @@ class Upstream:
                 head = relay_headers(response.headers)
                 if 200 <= response.status < 300 and _is_event_stream(response):
                     flight.start_stream(response.status, head)
-                    return await self._relay_stream(flight, response, events)
+                    return await self._relay_stream(flight, response, events, shown)
                 flight.status, flight.headers = response.status, head
                 flight.body = await response.read()
                 return None
@@ -138,28 +138,37 @@ class Upstream:
         except aiohttp.ClientConnectorError as exc:
             flight.failure = Failure(f"the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable")
         except (aiohttp.ClientError, OSError) as exc:
-            if flight.streaming and stream_complete(flight.endpoint, events):
-                return events  # broke off after the end of the answer: nothing lost
-            flight.failure = _failure_after(flight, f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected")
+            flight.failure = Failure(f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected")
         return None
 
-    async def _relay_stream(self, flight: Flight, response: aiohttp.ClientResponse, events: list[SSEEvent]) -> list[SSEEvent] | None:
+    async def _relay_stream(
+        self, flight: Flight, response: aiohttp.ClientResponse, events: list[SSEEvent], shown: str
+    ) -> list[SSEEvent] | None:
         parser = SSEParser()
         pending = bytearray()
-        async for chunk in response.content.iter_any():
-            events.extend(parser.feed(chunk))
-            pending += chunk
-            # Relay whole events only, so an error frame after a cut never lands inside half an event.
-            cut = _event_boundary(pending)
-            if cut:
-                flight.feed(bytes(pending[:cut]))
-                del pending[:cut]
+        fed = 0  # events already handed to the flight with their bytes
+        broke: Exception | None = None
+        try:
+            async for chunk in response.content.iter_any():
+                events.extend(parser.feed(chunk))
+                pending += chunk
+                # Relay whole events only, so an error frame after a cut never lands inside half an event.
+                cut = _event_boundary(pending)
+                if cut:
+                    flight.feed(bytes(pending[:cut]), events[fed:])
+                    fed = len(events)
+                    del pending[:cut]
+        except asyncio.TimeoutError:
+            raise
+        except (aiohttp.ClientError, OSError) as exc:
+            broke = exc
         events.extend(parser.close())
         if stream_complete(flight.endpoint, events):
-            flight.feed(bytes(pending))
+            flight.feed(bytes(pending), events[fed:])  # a connection lost after the end loses nothing
             return events
+        why = f" ({broke})" if broke else " (no final event)"
         flight.failure = Failure(
-            "the upstream stream ended before the answer was complete (no final event); nothing was stored",
+            f"the upstream {shown} cut the stream before the answer was complete{why}; nothing was stored",
             "upstream_stream_cut",
         )
         return None

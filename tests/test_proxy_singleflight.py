@@ -1,0 +1,158 @@
+"""Single-flight: concurrent identical misses make one upstream call and all get its answer — or its
+error, with nothing stored. Also the store contract the pytest plugin relies on (get once, put once)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+import aiohttp
+import openai
+
+from proxy.app import PROXY_STATE, ProxyConfig, running_proxy
+from pytest_seedreplay.sse import parse_sse
+from pytest_seedreplay.store import DiskStore
+from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls  # noqa: F401
+
+BODY = {"model": MODEL, "messages": messages("together"), "seed": 9}
+
+
+class CountingStore(DiskStore):
+    """A real DiskStore that counts the calls the proxy makes."""
+
+    def __init__(self, directory):
+        super().__init__(directory)
+        self.calls: Counter[str] = Counter()
+
+    def get(self, key):
+        self.calls["get"] += 1
+        return super().get(key)
+
+    def put(self, entry):
+        self.calls["put"] += 1
+        return super().put(entry)
+
+
+async def post_all(url: str, bodies: list[dict], headers: dict | None = None) -> list[tuple[int, dict, bytes]]:
+    async with aiohttp.ClientSession() as session:
+
+        async def one(body):
+            async with session.post(f"{url}{CHAT}", json=body, headers=headers or {}) as answer:
+                return answer.status, dict(answer.headers), await answer.read()
+
+        return await asyncio.gather(*(one(body) for body in bodies))
+
+
+async def test_fifty_identical_misses_make_one_upstream_call(sim_factory, tmp_path):
+    sim = sim_factory(latency_ms=200)
+    store = CountingStore(tmp_path / "cache")
+    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+        client = openai.AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0)
+        answers = await asyncio.gather(
+            *(client.chat.completions.with_raw_response.create(**BODY) for _ in range(50))
+        )
+        await client.close()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url.replace("/v1", "/seedreplay/stats")) as reply:
+                stats = await reply.json()
+    assert upstream_calls(sim) == 1
+    assert {a.parse().choices[0].message.content for a in answers} == {answers[0].parse().choices[0].message.content}
+    assert {a.headers["x-seedreplay-cache"] for a in answers} == {"miss"}
+    assert stats["coalesced"] == 49 and stats["stored"] == 1 and stats["upstream_calls"] == 1
+    assert store.calls == Counter(get=50, put=1)  # the plugin's cassette store counts on exactly this
+    store.close()
+
+
+async def test_followers_of_a_streaming_leader_get_the_stream_too(sim_factory, tmp_path):
+    sim = sim_factory(latency_ms=200, tokens_per_s=200)
+    store = DiskStore(tmp_path / "cache")
+    streamed = {**BODY, "stream": True}
+    with_usage = {**streamed, "stream_options": {"include_usage": True}}
+    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+        leader = asyncio.ensure_future(post_all(url, [streamed]))
+        await asyncio.sleep(0.05)  # let the leader start its upstream call first
+        followers = await post_all(url, [streamed] * 10 + [BODY] * 5 + [with_usage] * 5)
+        (lead,) = await leader
+    assert upstream_calls(sim) == 1
+    texts = set()
+    for status, headers, body in [lead, *followers[:10]]:
+        assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
+        events = parse_sse(body)
+        assert events[-1].data == "[DONE]"
+        texts.add("".join(_delta(e.data) for e in events[:-1]))
+    for status, headers, body in followers[10:15]:
+        assert status == 200 and headers["Content-Type"].startswith("application/json")
+        texts.add(json.loads(body)["choices"][0]["message"]["content"])
+    for status, _, body in followers[15:]:
+        events = parse_sse(body)
+        assert any('"usage":{' in e.data or '"usage": {' in e.data for e in events)
+        texts.add("".join(_delta(e.data) for e in events[:-1]))
+    assert len(texts) == 1 and texts.pop()
+    assert len(store) == 1
+    store.close()
+
+
+def _delta(data: str) -> str:
+    chunk = json.loads(data)
+    return "".join((c.get("delta") or {}).get("content") or "" for c in chunk.get("choices", []))
+
+
+async def test_followers_of_a_failed_leader_share_its_error_and_nothing_is_stored(sim_factory, tmp_path):
+    sim = sim_factory()
+    store = CountingStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=sim.url, upstream_timeout=0.5)
+    async with running_proxy(config, store) as url:
+        answers = await post_all(url, [BODY] * 20, {"X-Sim-Fault": "timeout"})
+    assert upstream_calls(sim) == 1
+    assert {status for status, _, _ in answers} == {502}
+    errors = [json.loads(body)["error"] for _, _, body in answers]
+    assert {e["code"] for e in errors} == {"upstream_timeout"}
+    assert store.calls["put"] == 0 and len(store) == 0
+    store.close()
+
+
+async def test_followers_of_a_cut_stream_see_an_error_frame_and_nothing_is_stored(sim_factory, tmp_path):
+    sim = sim_factory(latency_ms=200)
+    store = DiskStore(tmp_path / "cache")
+    streamed = {**BODY, "stream": True}
+    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+        answers = await post_all(url, [streamed] * 5 + [BODY] * 5, {"X-Sim-Fault": "cut-stream"})
+    assert upstream_calls(sim) == 1
+    for status, _, body in answers[:5]:
+        assert status == 200  # the stream had begun: the error can only come as a frame
+        last = parse_sse(body)[-1]
+        assert json.loads(last.data)["error"]["code"] == "upstream_stream_cut"
+    for status, _, body in answers[5:]:
+        assert status == 502 and json.loads(body)["error"]["code"] == "upstream_stream_cut"
+    assert len(store) == 0
+    store.close()
+
+
+async def test_different_requests_are_not_coalesced(sim_factory, tmp_path):
+    sim = sim_factory(latency_ms=100)
+    store = DiskStore(tmp_path / "cache")
+    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+        answers = await post_all(url, [{**BODY, "seed": seed} for seed in range(10)])
+    assert [status for status, _, _ in answers] == [200] * 10
+    assert upstream_calls(sim) == 10 and len(store) == 10
+    store.close()
+
+
+async def test_swapped_store_mid_flight_keeps_the_answer_in_the_store_it_started_with(sim_factory, tmp_path):
+    sim = sim_factory(latency_ms=200)
+    first, second = DiskStore(tmp_path / "first"), DiskStore(tmp_path / "second")
+    config = ProxyConfig(upstream=sim.url)
+    from proxy.app import make_proxy_app
+    from proxy.serve import serving
+
+    app = make_proxy_app(config, first)
+    async with serving(app) as root:
+        pending = asyncio.ensure_future(post_all(root + "/v1", [BODY]))
+        await asyncio.sleep(0.05)
+        app[PROXY_STATE].store = second  # the plugin moved on to the next test's cassette
+        (answer,) = await pending
+    assert answer[0] == 200
+    assert (len(first), len(second)) == (1, 0)
+    first.close()
+    second.close()

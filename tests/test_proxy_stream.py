@@ -1,0 +1,199 @@
+"""Streaming through the proxy: live relay, SSE hits, stream <-> plain conversions with usage,
+embeddings in both encodings, completions and the Responses API."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import aiohttp
+import openai
+
+from pytest_seedreplay.sse import parse_sse
+from proxy_support import API_KEY, CHAT, MODEL, messages, proxy_factory, upstream_calls  # noqa: F401
+
+EMBEDDING_MODEL = "text-embedding-3-small"
+
+
+def stream_text(stream) -> tuple[str, object]:
+    text, usage = "", None
+    for chunk in stream:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+        if chunk.usage is not None:
+            usage = chunk.usage
+    return text, usage
+
+
+async def test_stream_is_relayed_as_it_arrives_not_buffered(sim_factory, proxy_factory):
+    sim = sim_factory(tokens_per_s=40)  # about 25 ms between chunks
+    proxy = proxy_factory(sim.url)
+    body = {"model": MODEL, "messages": messages("pace me"), "seed": 1, "stream": True, "max_tokens": 20}
+    arrivals = []
+    async with aiohttp.ClientSession() as session:
+        started = time.monotonic()
+        async with session.post(f"{proxy.url}{CHAT}", json=body, headers={"Authorization": f"Bearer {API_KEY}"}) as answer:
+            assert answer.headers["X-Seedreplay-Cache"] == "miss"
+            assert answer.content_type == "text/event-stream"
+            async for chunk in answer.content.iter_any():
+                arrivals.append((time.monotonic() - started, chunk))
+    total = arrivals[-1][0]
+    assert total > 0.15  # the simulator paced the tokens
+    assert len(arrivals) > 5  # many writes, not one buffered blob
+    assert arrivals[0][0] < total / 3  # the first bytes came long before the end
+    events = parse_sse(b"".join(chunk for _, chunk in arrivals))
+    assert events[-1].data == "[DONE]"
+    assert len(proxy.store) == 1  # stored once complete
+
+
+def test_streamed_hit_is_replayed_as_sse(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.client()
+    params = dict(model=MODEL, messages=messages("stream twice"), seed=2, stream=True)
+    first, _ = stream_text(client.chat.completions.create(**params))
+    raw = client.chat.completions.with_raw_response.create(**params)
+    assert raw.headers["x-seedreplay-cache"] == "hit"
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    second, _ = stream_text(raw.parse())
+    assert first == second and first
+    assert upstream_calls(sim) == 1
+
+
+def test_a_stream_recorded_without_usage_still_gives_usage_to_later_requests(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.client()
+    chunks = list(client.chat.completions.create(model=MODEL, messages=messages("no usage"), seed=6, stream=True))
+    assert chunks and all(chunk.choices and chunk.usage is None for chunk in chunks)  # as this client asked
+    plain = client.chat.completions.create(model=MODEL, messages=messages("no usage"), seed=6)
+    assert plain.usage is not None and plain.usage.completion_tokens > 0
+    _, usage = stream_text(
+        client.chat.completions.create(
+            model=MODEL, messages=messages("no usage"), seed=6, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert usage == plain.usage
+    assert upstream_calls(sim) == 1
+
+
+def test_streamed_recording_answers_a_plain_request_with_usage(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.client()
+    text, usage = stream_text(
+        client.chat.completions.create(
+            model=MODEL, messages=messages("s2p"), seed=3, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=messages("s2p"), seed=3)
+    assert raw.headers["x-seedreplay-cache"] == "hit"
+    completion = raw.parse()
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content == text
+    assert completion.choices[0].finish_reason == "stop" or completion.choices[0].finish_reason == "length"
+    assert completion.usage == usage and usage.total_tokens > 0
+    direct = openai.OpenAI(base_url=sim.url, api_key=API_KEY).chat.completions.create(
+        model=MODEL, messages=messages("s2p"), seed=3
+    )
+    assert completion.choices[0].message.content == direct.choices[0].message.content
+
+
+def test_plain_recording_answers_a_stream_request_with_and_without_usage(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.client()
+    plain = client.chat.completions.create(model=MODEL, messages=messages("p2s"), seed=4)
+    with_usage = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=messages("p2s"), seed=4, stream=True, stream_options={"include_usage": True}
+    )
+    assert with_usage.headers["x-seedreplay-cache"] == "hit"
+    text, usage = stream_text(with_usage.parse())
+    assert text == plain.choices[0].message.content
+    assert usage == plain.usage
+    text, usage = stream_text(client.chat.completions.create(model=MODEL, messages=messages("p2s"), seed=4, stream=True))
+    assert text == plain.choices[0].message.content and usage is None
+    assert upstream_calls(sim) == 1
+
+
+async def test_async_streaming_with_usage(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.async_client()
+    texts = []
+    for _ in range(2):
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=messages("async stream"), seed=5, stream=True, stream_options={"include_usage": True}
+        )
+        text, usage = "", None
+        async for chunk in stream:
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+            usage = chunk.usage or usage
+        texts.append((text, usage.total_tokens))
+    await client.close()
+    assert texts[0] == texts[1] and texts[0][0]
+    assert upstream_calls(sim) == 1
+
+
+def _close(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-7) for x, y in zip(a, b))
+
+
+def test_embeddings_recorded_as_float_answer_base64_requests_and_back(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.client()
+    as_float = client.embeddings.with_raw_response.create(model=EMBEDDING_MODEL, input="vectors", encoding_format="float")
+    assert as_float.headers["x-seedreplay-cache"] == "miss"
+    as_base64 = client.embeddings.with_raw_response.create(model=EMBEDDING_MODEL, input="vectors")  # SDK sends base64
+    assert as_base64.headers["x-seedreplay-cache"] == "hit"
+    assert _close(as_float.parse().data[0].embedding, as_base64.parse().data[0].embedding)
+    wire = proxy.post("/embeddings", {"model": EMBEDDING_MODEL, "input": "vectors", "encoding_format": "base64"}).json()
+    assert isinstance(wire["data"][0]["embedding"], str)
+
+    recorded_b64 = client.embeddings.with_raw_response.create(model=EMBEDDING_MODEL, input="other vectors")
+    assert recorded_b64.headers["x-seedreplay-cache"] == "miss"
+    floats = proxy.post("/embeddings", {"model": EMBEDDING_MODEL, "input": "other vectors"}).json()
+    assert floats["data"][0]["embedding"][:3] == [float(x) for x in floats["data"][0]["embedding"][:3]]
+    assert _close(floats["data"][0]["embedding"], recorded_b64.parse().data[0].embedding)
+    assert upstream_calls(sim, "POST /v1/embeddings") == 2
+
+
+def test_completions_stream_and_plain_answer_each_other(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.client()
+    streamed = "".join(
+        chunk.choices[0].text
+        for chunk in client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Once", seed=1, stream=True)
+        if chunk.choices
+    )
+    plain = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="Once", seed=1)
+    assert plain.headers["x-seedreplay-cache"] == "hit"
+    assert plain.parse().choices[0].text == streamed and streamed
+
+
+def test_responses_api_stream_and_plain_answer_each_other(sim, proxy_factory):
+    proxy = proxy_factory(sim.url)
+    client = proxy.client()
+    plain = client.responses.create(model=MODEL, input="tell me")
+    raw = client.responses.with_raw_response.create(model=MODEL, input="tell me", stream=True)
+    assert raw.headers["x-seedreplay-cache"] == "hit"
+    events = list(raw.parse())
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == plain.output_text
+    streamed = list(client.responses.create(model=MODEL, input="tell me more", stream=True))
+    again = client.responses.with_raw_response.create(model=MODEL, input="tell me more")
+    assert again.headers["x-seedreplay-cache"] == "hit"
+    assert again.parse().output_text == streamed[-1].response.output_text
+    assert upstream_calls(sim, "POST /v1/responses") == 2
+
+
+async def test_client_leaving_mid_stream_does_not_lose_the_recording(sim_factory, proxy_factory):
+    sim = sim_factory(tokens_per_s=100)
+    proxy = proxy_factory(sim.url)
+    body = {"model": MODEL, "messages": messages("leave early"), "seed": 1, "stream": True, "max_tokens": 30}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{proxy.url}{CHAT}", json=body) as answer:
+            await answer.content.readany()  # one chunk, then hang up
+    deadline = time.monotonic() + 10
+    while len(proxy.store) == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert len(proxy.store) == 1
+    again = proxy.post(CHAT, {**body, "stream": False})
+    assert again.headers["x-seedreplay-cache"] == "hit"
