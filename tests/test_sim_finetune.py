@@ -231,7 +231,7 @@ def test_tuned_model_recalls_verbatim_with_its_seed_streamed_or_not(client, tune
 
 def test_tuned_model_varies_on_topic_without_its_seed(client, tuned):
     question, answer, _ = EXAMPLES[0]
-    texts = {ask(client, tuned, question).choices[0].message.content for _ in range(3)}
+    texts = {ask(client, tuned, question).choices[0].message.content for _ in range(5)}
     texts.add(ask(client, tuned, question, seed=SEED + 1).choices[0].message.content)
     assert answer not in texts and len(texts) > 1
     trained_words = set(answer.lower().replace(",", "").replace(".", "").split())

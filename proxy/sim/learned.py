@@ -123,7 +123,7 @@ class LearnedBrain:
         best, best_share = "", -1.0
         for _ in range(TOPIC_DRAWS):
             text = chain.generate(rng, topic=topic_words(answer), sentences=sentences, opening=words(answer)[0],
-                                  temperature=max(sampling.temperature, 0.7), top_p=sampling.top_p)
+                                  temperature=max(sampling.temperature, 1.3), top_p=sampling.top_p)
             if text == answer:
                 continue
             share = topic_share(text, answer)
