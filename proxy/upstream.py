@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from typing import AsyncIterator, Iterable, Mapping
 
@@ -74,6 +75,16 @@ def upstream_url(base: str, raw_path: str) -> URL:
     return URL(base.rstrip("/") + rest, encoded=True)
 
 
+def _url_credentials(url: URL, headers: CIMultiDict[str]) -> URL:
+    """user:password in the upstream URL becomes Basic auth, unless the client sent its own credential."""
+    if url.user is None and url.password is None:
+        return url
+    if "Authorization" not in headers:
+        pair = f"{url.user or ''}:{url.password or ''}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    return url.with_user(None)
+
+
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     # No total limit: a long stream is fine as long as bytes keep coming.
     return aiohttp.ClientTimeout(total=None, sock_connect=min(_CONNECT_TIMEOUT, seconds), sock_read=seconds)
@@ -124,6 +135,7 @@ class Upstream:
         messages (no credentials).
         """
         events: list[SSEEvent] = []
+        url = _url_credentials(url, headers)
         try:
             async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout)) as response:
                 head = relay_headers(response.headers)
@@ -178,11 +190,13 @@ class Upstream:
     ) -> web.StreamResponse:
         """Pass a non-cacheable request through: both bodies streamed, headers and bytes unchanged."""
         data = request.content if request.body_exists else None
+        headers = forward_headers(request.headers, keep_length=True)
+        url = _url_credentials(url, headers)
         try:
             upstream = await self._session().request(
                 request.method,
                 url,
-                headers=forward_headers(request.headers, keep_length=True),
+                headers=headers,
                 data=data,
                 timeout=_timeout(timeout),
                 allow_redirects=False,
