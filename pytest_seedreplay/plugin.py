@@ -1,9 +1,285 @@
-"""pytest wiring for seedreplay (options, ini, markers, fixtures, hooks)."""
+"""pytest wiring for seedreplay: options, ini, markers, fixtures and hooks. The logic lives in
+`session` (proxy, per-test recording, tally), `recorder` (cassette store) and `report`."""
 
 from __future__ import annotations
 
+import os
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
-def pytest_addoption(parser) -> None:
-    group = parser.getgroup("seedreplay")
-    group.addoption("--seedreplay", dest="seedreplay_mode", default=None, help="replay|record|rewrite|live|off")
-    parser.addini("seedreplay_mode", "default seedreplay mode", default="replay")
+import pytest
+
+from .constants import DEFAULT_CASSETTE_DIR, PYTEST_MODES
+from .recorder import OFF, RunRegistry, SeedreplayError, cassette_path, find_orphans
+from .report import build_report, write_report
+from .session import (
+    ProxyHandle,
+    Session,
+    Settings,
+    Tally,
+    TestRecording,
+    annotate,
+    choose_upstream,
+    client_options,
+    marker_options,
+)
+
+
+class SeedreplayDriftWarning(UserWarning):
+    """A live answer differs from its recording (`--seedreplay-drift=warn`)."""
+
+
+@dataclass
+class _State:
+    """The plugin's state for one pytest process, registered as a plugin to see every report."""
+
+    settings: Settings
+    session: Session | None  # None on the xdist controller: its workers run the tests
+    worker: bool
+    tally: Tally = field(default_factory=Tally)
+    report_paths: tuple = ()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Add up each finished test (on the xdist controller: the reports its workers send)."""
+        payload = getattr(report, "seedreplay", None)
+        if payload and report.when == "teardown":
+            self.tally.add(payload)
+
+
+_STATE = pytest.StashKey[_State]()
+_RECORDING = pytest.StashKey[TestRecording]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("seedreplay", "seedreplay: record and replay the OpenAI API")
+    group.addoption("--seedreplay", dest="seedreplay_mode", choices=PYTEST_MODES, default=None,
+                    help="replay (default): cassettes only, no network; record: record what is missing; "
+                    "rewrite: re-record everything used; live: call the upstream and compare; off: do nothing")
+    group.addoption("--seedreplay-upstream", dest="seedreplay_upstream", metavar="URL", default=None,
+                    help="API base URL to record from (default: $SEEDREPLAY_UPSTREAM, else the "
+                    "OPENAI_BASE_URL in effect, else https://api.openai.com/v1)")
+    group.addoption("--seedreplay-drift", dest="seedreplay_drift", choices=("warn", "fail"), default=None,
+                    help="live mode: warn (default) or fail when an answer differs from its recording")
+    group.addoption("--seedreplay-report", dest="seedreplay_report", metavar="PATH", default=None,
+                    help="write a JSON report to PATH and a readable HTML page next to it")
+    group.addoption("--seedreplay-keep-failed", dest="seedreplay_keep_failed", action="store_true",
+                    help="record mode: save new interactions of failing tests too")
+    group.addoption("--seedreplay-orphans", dest="seedreplay_orphans", action="store_true",
+                    help="list cassette files and recordings that no test of this run used")
+    parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default="replay")
+    parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
+    parser.addini("seedreplay_upstream", "API base URL to record from", default="")
+    parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default="warn")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "seedreplay(cassette=None, mode=None, seed=None): this test's cassette name (shareable), mode, "
+        "and a seed injected into requests that carry none",
+    )
+    mode = config.getoption("seedreplay_mode") or config.getini("seedreplay_mode")
+    drift = config.getoption("seedreplay_drift") or config.getini("seedreplay_drift")
+    if mode not in PYTEST_MODES:
+        raise pytest.UsageError(f"seedreplay_mode = {mode!r}: use one of {', '.join(PYTEST_MODES)}")
+    if drift not in ("warn", "fail"):
+        raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use warn or fail")
+    worker_input = getattr(config, "workerinput", None)
+    upstream = config.getoption("seedreplay_upstream") or config.getini("seedreplay_upstream")
+    settings = Settings(
+        mode=mode,
+        cassette_dir=config.rootpath / config.getini("seedreplay_cassette_dir"),
+        upstream=choose_upstream(upstream, os.environ),
+        drift_policy=drift,
+        keep_failed=config.getoption("seedreplay_keep_failed"),
+        run_id=(worker_input or {}).get("seedreplay_run_id") or uuid.uuid4().hex,
+    )
+    # The xdist controller runs no test: only its workers start proxies.
+    controller = worker_input is None and config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+    session = None if controller or config.getoption("collectonly") else Session(settings)
+    state = _State(settings, session, worker=worker_input is not None)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(state, "seedreplay-state")
+    if session is not None and mode != OFF:
+        session.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    if state.session is not None:
+        state.session.stop()
+    if not state.worker:
+        RunRegistry(state.settings.run_id).remove()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker of this run shares the run id (shared-cassette rewrites merge by it)."""
+    node.workerinput["seedreplay_run_id"] = node.config.stash[_STATE].settings.run_id
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(_STATE, None)
+    if state is None or state.settings.mode == OFF:
+        return None
+    from proxy.config import public_url
+
+    s = state.settings
+    return f"seedreplay: mode={s.mode}, cassettes={s.cassette_dir}, upstream={public_url(s.upstream)}"
+
+
+# --- per test -----------------------------------------------------------------------------------
+
+
+def _begin(item: pytest.Item, state: _State) -> TestRecording:
+    marker = item.get_closest_marker("seedreplay")
+    mode, name, seed = marker_options(dict(marker.kwargs), marker.args) if marker else (None, None, None)
+    path = cassette_path(state.settings.cassette_dir, item.nodeid, name)
+    if state.session is None:
+        return TestRecording(item.nodeid, path, OFF, seed, mode is not None)
+    effective = OFF if state.settings.mode == OFF else (mode or state.settings.mode)
+    return state.session.begin(item.nodeid, path, effective, seed, mode_from_marker=mode is not None)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # Before any fixture: a session fixture calling the API lands in the first test's cassette.
+    try:
+        item.stash[_RECORDING] = _begin(item, item.config.stash[_STATE])
+    except SeedreplayError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # After the fixtures' teardown: their requests are part of the test's cassette.
+    recording = item.stash.get(_RECORDING, None)
+    session = item.config.stash[_STATE].session
+    if recording is None or session is None:
+        return (yield)
+    try:
+        result = yield
+    except BaseException:
+        recording.failed = True
+        try:
+            session.finish(recording)
+        except SeedreplayError:
+            pass  # the teardown error already fails the test, and nothing is written for it
+        raise
+    try:
+        session.finish(recording)
+    except SeedreplayError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    recording = item.stash.get(_RECORDING, None)
+    session = item.config.stash[_STATE].session
+    if recording is None or session is None or recording.mode == OFF:
+        return report
+    session.settle()
+    proxy_url = session.runner.url if session.runner else ""
+    for text in annotate(report, recording, session.settings.drift_policy, proxy_url):
+        # Attributed to the test itself, not to this hook, in pytest's warnings summary.
+        warnings.warn_explicit(SeedreplayDriftWarning(text), SeedreplayDriftWarning, str(item.path), (item.location[1] or 0) + 1)
+    if report.failed or hasattr(report, "wasxfail"):
+        recording.failed = True
+    if call.when == "teardown":
+        report.seedreplay = recording.payload()  # travels to the xdist controller with the report
+    return report
+
+
+# --- end of session -----------------------------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_STATE, None)
+    path = session.config.getoption("seedreplay_report")
+    if state is None or state.worker or not path:
+        return
+    from proxy.config import public_url
+
+    report = build_report(state.settings.mode, public_url(state.settings.upstream), state.tally.counts, state.tally.tests)
+    state.report_paths = write_report(session.config.invocation_params.dir / path, report)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None or state.worker or state.settings.mode == OFF:
+        return
+    tr, tally = terminalreporter, state.tally
+    tr.write_sep("-", f"seedreplay ({state.settings.mode})")
+    for line in tally.summary_lines(state.settings.mode, state.settings.cassette_dir):
+        tr.write_line(line)
+    for test in tally.tests:
+        for drift in test.get("drift", []):
+            if drift.get("drifted"):
+                tr.write_line(
+                    f"drift: {test['nodeid']}: similarity {drift['similarity']:.2f}, system_fingerprint "
+                    f"{drift['recorded_fingerprint']} → {drift['live_fingerprint']}"
+                )
+    for path in state.report_paths:
+        tr.write_line(f"report: {path}")
+    if config.getoption("seedreplay_orphans"):
+        _write_orphans(tr, state)
+
+
+def _write_orphans(tr: Any, state: _State) -> None:
+    files, unused = find_orphans(state.settings.cassette_dir, state.tally.used_by_cassette())
+    tr.write_line(f"orphan cassettes (no test of this run used them): {len(files)}")
+    for path in files:
+        tr.write_line(f"  {path}")
+    tr.write_line(f"orphan interactions (recorded, never requested in this run): {len(unused)}")
+    for path, entry in unused:
+        model = entry.model or entry.request.get("params", {}).get("model")
+        tr.write_line(f"  {path}: {entry.key} {entry.endpoint} model {model}")
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seedreplay(request: pytest.FixtureRequest) -> TestRecording:
+    """This test's handle: `.cassette`, `.mode`, `.interactions`, `.drift` (live), `.misses`."""
+    return request.node.stash[_RECORDING]
+
+
+@pytest.fixture
+def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ProxyHandle:
+    """The proxy serving this test's cassette; OPENAI_BASE_URL points at it for subprocesses too."""
+    state = request.config.stash[_STATE]
+    recording = request.node.stash[_RECORDING]
+    runner = state.session.runner if state.session else None
+    url = runner.url if runner else state.settings.upstream
+    if runner:
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+    return ProxyHandle(url=url, cassette=recording.cassette, mode=recording.mode)
+
+
+@pytest.fixture
+def openai_client(seedreplay_proxy: ProxyHandle) -> Iterator[Any]:
+    """`openai.OpenAI` wired to the seedreplay proxy, `max_retries=0`."""
+    import openai
+
+    client = openai.OpenAI(base_url=seedreplay_proxy.url, **client_options())
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def async_openai_client(seedreplay_proxy: ProxyHandle) -> Any:
+    """`openai.AsyncOpenAI` wired to the seedreplay proxy, `max_retries=0`."""
+    import openai
+
+    # No kept-alive connections: nothing is left to close on an event loop that may be gone by teardown.
+    limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=100, max_keepalive_connections=0)
+    http_client = openai.DefaultAsyncHttpxClient(limits=limits)
+    return openai.AsyncOpenAI(base_url=seedreplay_proxy.url, http_client=http_client, **client_options())

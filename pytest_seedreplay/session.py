@@ -1,0 +1,546 @@
+"""The plugin's machinery, free of pytest hooks: the in-process proxy, one recording per test,
+the replay-mode network guard, and the session tally (also what xdist workers send back)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from .cassette import CassetteError
+from .constants import DEFAULT_UPSTREAM, ENV_UPSTREAM, HEADER_KEY
+from .drift import Drift
+from .recorder import (
+    LIVE,
+    OFF,
+    PROXY_MODE,
+    RECORD,
+    REPLAY,
+    CassetteStore,
+    Interaction,
+    Miss,
+    RunRegistry,
+    SeedreplayError,
+    load_store,
+)
+from .redact import SecretRefused
+
+ENV_BASE_URL = "OPENAI_BASE_URL"
+ENV_API_KEY = "OPENAI_API_KEY"
+# Set next to OPENAI_BASE_URL so a nested pytest (pytester, a subprocess) never chains into our proxy.
+ENV_PLUGIN_PROXY = "SEEDREPLAY_PLUGIN_PROXY"
+DUMMY_API_KEY = "seedreplay-replay-needs-no-key"
+IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
+
+
+def choose_upstream(option: str | None, environ: dict[str, str] | os._Environ) -> str:
+    """`--seedreplay-upstream`/ini, else $SEEDREPLAY_UPSTREAM, else the OPENAI_BASE_URL the proxy
+    replaces (unless it is a parent session's seedreplay proxy), else the OpenAI API."""
+    if option:
+        return option
+    if environ.get(ENV_UPSTREAM):
+        return environ[ENV_UPSTREAM]
+    previous = environ.get(ENV_BASE_URL)
+    if previous and previous != environ.get(ENV_PLUGIN_PROXY):
+        return previous
+    return DEFAULT_UPSTREAM
+
+
+def shown(path: Path | str) -> str:
+    """A path as a user wants to read it: relative to the current directory when inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# --- one test -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Blocked:
+    """A request the replay guard stopped before it reached the network."""
+
+    method: str
+    url: str
+
+
+class TestRecording:
+    """What the `seedreplay` fixture hands a test: its cassette, mode, interactions and drift."""
+
+    __test__ = False  # not a test class, whatever its name says to pytest
+
+    def __init__(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool,
+                 store: CassetteStore | None = None):
+        self.nodeid = nodeid
+        self.cassette = cassette
+        self.mode = mode
+        self.seed = seed
+        self.mode_from_marker = mode_from_marker
+        self.store = store
+        self.blocked: list[Blocked] = []
+        self.written = False
+        self.failed = False
+        self._shown_misses = 0
+        self._shown_drift = 0
+        self._shown_blocked = 0
+
+    @property
+    def interactions(self) -> list[Interaction]:
+        return list(self.store.interactions) if self.store else []
+
+    @property
+    def drift(self) -> list[Drift]:
+        """Every live comparison of this test (live mode); `d.drifted` says which answers changed."""
+        return list(self.store.drift) if self.store else []
+
+    @property
+    def drifted(self) -> list[Drift]:
+        return [d for d in self.drift if d.drifted]
+
+    @property
+    def misses(self) -> list[Miss]:
+        return list(self.store.misses) if self.store else []
+
+    def record_command(self) -> str:
+        return f"pytest --seedreplay=record {shlex.quote(self.nodeid)}"
+
+    # Report text, each shown once: a phase's report takes what is new since the last phase.
+
+    def new_misses(self) -> list[Miss]:
+        misses = self.misses[self._shown_misses :]
+        self._shown_misses += len(misses)
+        return misses
+
+    def new_drift(self) -> list[Drift]:
+        drifted = self.drifted[self._shown_drift :]
+        self._shown_drift += len(drifted)
+        return drifted
+
+    def new_blocked(self) -> list[Blocked]:
+        blocked = self.blocked[self._shown_blocked :]
+        self._shown_blocked += len(blocked)
+        return blocked
+
+    def miss_text(self, misses: list[Miss]) -> str:
+        lines = [f"seedreplay: no recording in cassette {shown(self.cassette)} (mode {self.mode})"]
+        lines += [f"  {m.message}" for m in misses]
+        lines.append("To record it, run:")
+        lines.append(f"  {self.record_command()}")
+        if self.mode_from_marker:
+            lines.append("  (this test's @pytest.mark.seedreplay sets mode='replay': change or drop it first)")
+        return "\n".join(lines)
+
+    def drift_text(self, drifted: list[Drift]) -> str:
+        lines = [f"seedreplay: live answers drifted from cassette {shown(self.cassette)}"]
+        lines += [f"  {d.describe()}" for d in drifted]
+        lines.append(f"To accept the new answers, run: pytest --seedreplay=rewrite {shlex.quote(self.nodeid)}")
+        return "\n".join(lines)
+
+    def blocked_text(self, blocked: list[Blocked], proxy_url: str) -> str:
+        lines = ["seedreplay: blocked network access in replay mode:"]
+        lines += [f"  {b.method} {b.url}" for b in blocked]
+        lines.append(
+            f"Send OpenAI calls through the seedreplay proxy: leave base_url unset so OPENAI_BASE_URL "
+            f"({proxy_url}) is used, or take the openai_client fixture. Then record: {self.record_command()}"
+        )
+        return "\n".join(lines)
+
+    def payload(self) -> dict[str, Any]:
+        """This test's figures as plain JSON data (travels from xdist workers on the report)."""
+        store = self.store
+        return {
+            "nodeid": self.nodeid,
+            "cassette": str(self.cassette),
+            "mode": self.mode,
+            "replayed": store.count("replayed") if store else 0,
+            "recorded": store.count("recorded") if store else 0,
+            "live_compared": sum(1 for d in self.drift if d.recorded),
+            "drifted": len(self.drifted),
+            "missing": len(self.misses) + sum(1 for d in self.drift if not d.recorded),
+            "written": self.written,
+            "failed": self.failed,
+            "used": [list(u) for u in store.used()] if store else [],
+            "drift": [d.to_dict() for d in self.drift],
+            "misses": [m.message for m in self.misses],
+        }
+
+
+# --- the proxy ----------------------------------------------------------------------------------
+
+
+class ProxyRunner:
+    """One seedreplay proxy per pytest process; the store and mode are swapped per test."""
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.idle_store = CassetteStore(None, REPLAY)
+        self._inflight = 0
+        self._quiet = threading.Condition()
+        self.server = None
+        self.root = ""
+
+    @property
+    def url(self) -> str:
+        return self.root + "/v1"
+
+    def start(self) -> str:
+        from proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app
+        from proxy.serve import BackgroundServer
+
+        self._state_key = PROXY_STATE
+        self._base = ProxyConfig(upstream=self.upstream, mode="replay")
+
+        def factory():
+            app = make_proxy_app(self._base, self.idle_store)
+            app.middlewares.append(self._watch())
+            return app
+
+        self.server = BackgroundServer(factory)
+        self.root = self.server.start()
+        return self.url
+
+    def _watch(self):
+        from aiohttp import web
+
+        @web.middleware
+        async def watch(request, handler):
+            # Which test's store this request belongs to is fixed when it arrives.
+            store = request.app[self._state_key].store
+            with self._quiet:
+                self._inflight += 1
+            try:
+                response = await handler(request)
+                _note_miss(store, response)
+                return response
+            finally:
+                with self._quiet:
+                    self._inflight -= 1
+                    self._quiet.notify_all()
+
+        return watch
+
+    def activate(self, store: CassetteStore, mode: str, seed: int | None) -> None:
+        state = self.server.app[self._state_key]
+        state.config = dataclasses.replace(self._base, mode=PROXY_MODE[mode], default_seed=seed)
+        state.store = store
+
+    def deactivate(self) -> None:
+        self.activate(self.idle_store, REPLAY, None)
+
+    def wait_quiet(self, timeout: float = IDLE_TIMEOUT) -> bool:
+        """Wait until no request is being answered and every upstream call has stored its answer
+        (the proxy stores from its own task, which may end after the client's last byte)."""
+        deadline = time.monotonic() + timeout
+        with self._quiet:
+            while self._inflight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._quiet.wait(left)
+        flights = getattr(self.server.app[self._state_key], "flights", None)
+        tasks = getattr(flights, "tasks", None)
+        if tasks:
+            left = max(deadline - time.monotonic(), 0.01)
+
+            async def stored() -> None:
+                pending = set(tasks)  # copied on the server's loop, where the set changes
+                if pending:
+                    await asyncio.wait(pending, timeout=left)
+
+            self.server.call(stored, timeout=left + 5)
+        return True
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def _note_miss(store: Any, response: Any) -> None:
+    if response.status != 404 or not isinstance(store, CassetteStore):
+        return
+    try:
+        error = json.loads(response.body)["error"]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return
+    if isinstance(error, dict) and error.get("type") == "seedreplay_miss":
+        store.note_miss(response.headers.get(HEADER_KEY, "?"), str(error.get("message")))
+
+
+# --- the replay guard ---------------------------------------------------------------------------
+
+
+class NetworkBlocked(ConnectionError):
+    """Raised inside httpx/httpx2 for a request that would leave the machine in replay mode."""
+
+
+def _is_loopback(host: str) -> bool:
+    from proxy.config import is_loopback
+
+    return is_loopback(host or "")
+
+
+class ReplayGuard:
+    """vcrpy patches httpx and httpx2; every request to a non-loopback host fails loudly, so a
+    client that bypasses OPENAI_BASE_URL cannot reach the network unnoticed in replay mode."""
+
+    def __init__(self, proxy_url: str, on_block: Callable[[Blocked], None]):
+        self.proxy_url = proxy_url
+        self.on_block = on_block
+        self._context = None
+
+    def _filter(self, request):
+        host = urlsplit(request.uri).hostname or ""
+        if _is_loopback(host):
+            return None  # None: vcrpy lets it through untouched and records nothing
+        self.on_block(Blocked(request.method, request.uri))
+        raise NetworkBlocked(
+            f"seedreplay blocked {request.method} {request.uri}: replay mode allows no network. "
+            f"Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "
+            "openai_client fixture; record with pytest --seedreplay=record"
+        )
+
+    def __enter__(self) -> ReplayGuard:
+        import vcr
+        from vcr.persisters.filesystem import CassetteNotFoundError
+
+        class NothingPersister:
+            """An ephemeral cassette: loads nothing, saves nothing."""
+
+            @staticmethod
+            def load_cassette(cassette_path, serializer):
+                raise CassetteNotFoundError()
+
+            @staticmethod
+            def save_cassette(cassette_path, cassette_dict, serializer):
+                return None
+
+        options: dict[str, Any] = {"record_mode": "none", "before_record_request": self._filter}
+        names = getattr(__import__("vcr.patch", fromlist=["PATCHER_NAMES"]), "PATCHER_NAMES", None)
+        if names:  # vcrpy >= 9: patch only the OpenAI SDK's transports, leave aiohttp/requests alone
+            options["skip_patchers"] = tuple(n for n in names if n not in ("httpx", "httpx2"))
+        guard = vcr.VCR(**options)
+        guard.register_persister(NothingPersister)
+        self._context = guard.use_cassette("seedreplay-replay-guard")
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
+
+
+# --- the session --------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    mode: str
+    cassette_dir: Path
+    upstream: str
+    drift_policy: str = "warn"
+    keep_failed: bool = False
+    run_id: str = ""
+
+
+class Session:
+    """One per pytest process (each xdist worker has its own): proxy + per-test recordings."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.registry = RunRegistry(settings.run_id)
+        self.runner: ProxyRunner | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._guard: ReplayGuard | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.runner is not None
+
+    def start(self) -> None:
+        """Start the proxy and point OPENAI_BASE_URL at it (module-level clients included)."""
+        self.runner = ProxyRunner(self.settings.upstream)
+        url = self.runner.start()
+        self._set_env(ENV_BASE_URL, url)
+        self._set_env(ENV_PLUGIN_PROXY, url)
+        if self.settings.mode == REPLAY and not os.environ.get(ENV_API_KEY):
+            self._set_env(ENV_API_KEY, DUMMY_API_KEY)  # the SDK refuses to start without one
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def begin(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool) -> TestRecording:
+        """Serve this test's cassette from the proxy (and guard the network in replay mode)."""
+        if not self.active or mode == OFF:
+            recording = TestRecording(nodeid, cassette, OFF if not self.active else mode, seed, mode_from_marker)
+            if self.active:
+                self.runner.activate(self.runner.idle_store, OFF, None)
+            return recording
+        try:
+            store = load_store(cassette, mode)
+        except CassetteError as exc:
+            raise SeedreplayError(f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}") from None
+        recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store)
+        self.runner.activate(store, mode, seed)
+        if mode == REPLAY:
+            self._guard = ReplayGuard(self.runner.url, recording.blocked.append).__enter__()
+        return recording
+
+    def settle(self) -> None:
+        """Let in-flight answers land in the store before anything reads it."""
+        if self.active:
+            self.runner.wait_quiet()
+
+    def finish(self, recording: TestRecording) -> None:
+        """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
+        if self._guard is not None:
+            self._guard.__exit__()
+            self._guard = None
+        if not self.active or recording.store is None:
+            return
+        self.settle()
+        self.runner.deactivate()
+        store = recording.store
+        if store.errors:
+            raise SeedreplayError("\n".join(["seedreplay did not write the cassette:", *store.errors]))
+        try:
+            recording.written = store.save(not recording.failed, self.settings.keep_failed, self.registry)
+        except (SecretRefused, CassetteError) as exc:
+            raise SeedreplayError(f"seedreplay did not write the cassette: {exc}") from None
+
+
+# --- the tally ----------------------------------------------------------------------------------
+
+CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing")
+
+
+@dataclass
+class Tally:
+    """The session's figures, added up from each test's payload (local or from xdist workers)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    tests: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, payload: dict[str, Any]) -> None:
+        for name in CATEGORIES:
+            self.counts[name] += int(payload.get(name, 0))
+        self.tests.append(payload)
+
+    @property
+    def written(self) -> list[str]:
+        return sorted({t["cassette"] for t in self.tests if t.get("written")})
+
+    def used_by_cassette(self) -> dict[str, set[tuple[str, int]]]:
+        used: dict[str, set[tuple[str, int]]] = {}
+        for test in self.tests:
+            if test.get("mode") != OFF:
+                used.setdefault(test["cassette"], set()).update((k, int(n)) for k, n in test.get("used", []))
+        return used
+
+    def summary_lines(self, mode: str, cassette_dir: Path) -> list[str]:
+        c = self.counts
+        lines = [
+            f"replayed: {c['replayed']} interaction(s)",
+            f"recorded: {c['recorded']} interaction(s)",
+            f"live-compared: {c['live_compared']} interaction(s)",
+            f"drifted: {c['drifted']} interaction(s)",
+            f"missing: {c['missing']} interaction(s)" + (" (record them: pytest --seedreplay=record)" if c["missing"] and mode != LIVE else ""),
+        ]
+        written = self.written
+        if written:
+            lines.append(f"cassettes written: {len(written)} under {shown(cassette_dir)}")
+            lines += [f"  {shown(path)}" for path in written[:20]]
+            if len(written) > 20:
+                lines.append(f"  ... and {len(written) - 20} more")
+        else:
+            lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
+        return lines
+
+
+
+@dataclass
+class ProxyHandle:
+    """What the `seedreplay_proxy` fixture hands a test: the base URL to give any client."""
+
+    url: str  # with /v1, as OPENAI_BASE_URL wants it
+    cassette: Path
+    mode: str
+
+    @property
+    def root(self) -> str:
+        return self.url.removesuffix("/v1")
+
+
+def client_options() -> dict[str, Any]:
+    """Keyword arguments for the fixtures' OpenAI clients: no retries (a replay miss fails at once)
+    and a dummy key when none is set (replay needs no real one)."""
+    return {"api_key": os.environ.get(ENV_API_KEY) or DUMMY_API_KEY, "max_retries": 0}
+
+
+MARKER_ARGS = ("cassette", "mode", "seed")
+
+
+def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> tuple[str | None, str | None, int | None]:
+    """(mode, cassette, seed) from `@pytest.mark.seedreplay(...)`, checked; SeedreplayError says what is wrong."""
+    from .constants import PYTEST_MODES
+
+    unknown = sorted(set(kwargs) - set(MARKER_ARGS))
+    if args or unknown:
+        given = ", ".join([repr(a) for a in args] + unknown)
+        raise SeedreplayError(f"@pytest.mark.seedreplay takes only keyword arguments {', '.join(MARKER_ARGS)}; got {given}")
+    mode, cassette, seed = kwargs.get("mode"), kwargs.get("cassette"), kwargs.get("seed")
+    if mode is not None and mode not in PYTEST_MODES:
+        raise SeedreplayError(f"@pytest.mark.seedreplay(mode={mode!r}): mode must be one of {', '.join(PYTEST_MODES)}")
+    if cassette is not None and (not isinstance(cassette, (str, os.PathLike)) or not str(cassette).strip()):
+        raise SeedreplayError(f"@pytest.mark.seedreplay(cassette={cassette!r}): give a cassette name such as 'shared_answers'")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SeedreplayError(f"@pytest.mark.seedreplay(seed={seed!r}): seed must be an integer")
+    return mode, (os.fspath(cassette) if cassette is not None else None), seed
+
+
+def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url: str) -> list[str]:
+    """Put this phase's misses, blocked requests and drift on its report. A phase that passed
+    fails for a miss or a blocked request (even if the code under test swallowed the error), and
+    for drift under `--seedreplay-drift=fail`. Returns drift texts to be issued as warnings."""
+    problems: list[tuple[str, str]] = []
+    misses = recording.new_misses()
+    if misses:
+        problems.append(("seedreplay replay miss", recording.miss_text(misses)))
+    blocked = recording.new_blocked()
+    if blocked:
+        problems.append(("seedreplay blocked network", recording.blocked_text(blocked, proxy_url)))
+    warnings: list[str] = []
+    drifted = recording.new_drift()
+    if drifted:
+        text = recording.drift_text(drifted)
+        if drift_policy == "fail":
+            problems.append(("seedreplay drift", text))
+        else:
+            warnings.append(text)
+    for title, text in problems:
+        report.sections.append((title, text))
+    if problems and report.passed:
+        report.outcome = "failed"
+        report.longrepr = "\n\n".join(text for _, text in problems)
+    return warnings

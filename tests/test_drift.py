@@ -1,0 +1,132 @@
+"""Drift: a live answer set against its recording (pure functions)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+
+from pytest_seedreplay.drift import answer_text, compare, prompt_text, text_similarity, vector_similarity
+from pytest_seedreplay.entry import Entry
+from pytest_seedreplay.key import canonical_request, key_of_canonical
+from pytest_seedreplay.sse import split
+
+CHAT = "/v1/chat/completions"
+REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "seed": 1}
+
+
+def chat_body(text: str, fingerprint: str = "fp_a", finish: str = "stop", tool_calls=None) -> dict:
+    message = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": "chatcmpl-" + text[:5], "object": "chat.completion", "created": len(text), "model": "gpt-4o-mini",
+        "system_fingerprint": fingerprint, "usage": {"total_tokens": len(text)},
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+    }
+
+
+def entry(body: dict, endpoint: str = CHAT, request: dict = REQUEST, streamed: bool = False) -> Entry:
+    canonical = canonical_request(endpoint, request)
+    common = dict(key=key_of_canonical(canonical), endpoint=endpoint, request=canonical,
+                  system_fingerprint=body.get("system_fingerprint"))
+    if streamed:
+        return Entry(events=split(endpoint, body, include_usage=False), **common)
+    return Entry(body=body, **common)
+
+
+def test_same_answer_with_new_ids_is_verbatim_and_not_drift():
+    recorded = chat_body("Hello there.")
+    live = {**chat_body("Hello there."), "id": "chatcmpl-other", "created": 99, "usage": {"total_tokens": 1}}
+    drift = compare(entry(recorded), entry(live))
+    assert drift.verbatim and drift.similarity == 1.0 and not drift.drifted
+    assert drift.describe().endswith("unchanged")
+
+
+def test_changed_text_is_drift_with_a_similarity_between_zero_and_one():
+    drift = compare(entry(chat_body("The cat sat on the mat today.")), entry(chat_body("The cat sat on a mat today.")))
+    assert drift.drifted and not drift.verbatim
+    assert 0.5 < drift.similarity < 1
+    assert drift.recorded_text == "The cat sat on the mat today."
+    assert drift.live_text == "The cat sat on a mat today."
+    assert "answer drifted (similarity 0.86" in drift.describe()
+
+
+def test_a_new_fingerprint_alone_is_reported_but_is_not_drift():
+    drift = compare(entry(chat_body("Same.", "fp_old")), entry(chat_body("Same.", "fp_new")))
+    assert drift.fingerprint_changed and not drift.drifted
+    assert (drift.recorded_fingerprint, drift.live_fingerprint) == ("fp_old", "fp_new")
+    assert "system_fingerprint changed" in drift.describe()
+
+
+def test_a_changed_finish_reason_is_drift_even_with_the_same_text():
+    drift = compare(entry(chat_body("Cut", finish="stop")), entry(chat_body("Cut", finish="length")))
+    assert drift.verbatim  # same words: the finish reason alone makes it drift
+    assert drift.finish_reason_changed and drift.drifted
+    assert "finish_reason stop → length" in drift.describe()
+
+
+def test_tool_calls_are_part_of_the_answer():
+    call = lambda args: [{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": args}}]  # noqa: E731
+    drift = compare(entry(chat_body("", tool_calls=call('{"city":"Oslo"}'))), entry(chat_body("", tool_calls=call('{"city":"Rome"}'))))
+    assert drift.drifted
+    assert drift.recorded_text == '[tool call] weather({"city":"Oslo"})'
+
+
+def test_a_streamed_recording_is_compared_as_its_assembled_answer():
+    recorded = entry(chat_body("Streaming words arrive one by one."), streamed=True)
+    assert compare(recorded, entry(chat_body("Streaming words arrive one by one."))).verbatim
+    drift = compare(recorded, entry(chat_body("Streaming words arrive two by two."), streamed=True))
+    assert drift.drifted and drift.live_text == "Streaming words arrive two by two."
+
+
+def b64(values: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+def test_embeddings_compare_vectors_by_cosine_whatever_their_encoding():
+    request = {"model": "text-embedding-3-small", "input": "alpha"}
+    as_list = {"object": "list", "data": [{"index": 0, "embedding": [1.0, 0.0, 0.5]}]}
+    as_b64 = {"object": "list", "data": [{"index": 0, "embedding": b64([1.0, 0.0, 0.5])}]}
+    same = compare(entry(as_list, "/v1/embeddings", request), entry(as_b64, "/v1/embeddings", request))
+    assert same.verbatim and same.similarity == 1.0
+    turned = {"object": "list", "data": [{"index": 0, "embedding": [0.0, 1.0, 0.0]}]}
+    drift = compare(entry(as_list, "/v1/embeddings", request), entry(turned, "/v1/embeddings", request))
+    assert drift.drifted and drift.similarity == 0.0
+    assert drift.recorded_text == "embedding[0] (3 dims): [1.000000, 0.000000, 0.500000]"
+
+
+def test_responses_api_answers_compare_their_output_text():
+    request = {"model": "gpt-4o-mini", "input": "Hi", "instructions": "Be kind"}
+
+    def body(text: str) -> dict:
+        return {"id": "resp_" + text, "object": "response", "status": "completed", "output": [
+            {"id": "msg_" + text, "type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": text, "annotations": []}]}]}
+
+    assert compare(entry(body("Hello"), "/v1/responses", request), entry(body("Hello"), "/v1/responses", request)).verbatim
+    drift = compare(entry(body("Hello"), "/v1/responses", request), entry(body("Howdy"), "/v1/responses", request))
+    assert drift.drifted and drift.live_text == "Howdy" and drift.live_finish_reason == "completed"
+    assert prompt_text(canonical_request("/v1/responses", request)) == "instructions: Be kind\ninput: Hi"
+
+
+def test_a_live_answer_without_recording_is_not_counted_as_drift():
+    drift = compare(None, entry(chat_body("new")))
+    assert not drift.recorded and not drift.drifted and not drift.fingerprint_changed
+    assert "no recording to compare with" in drift.describe()
+
+
+def test_prompt_text_reads_like_the_conversation():
+    assert prompt_text(canonical_request(CHAT, REQUEST)) == "system: Be brief.\nuser: Hi"
+
+
+def test_to_dict_carries_the_derived_verdicts():
+    data = compare(entry(chat_body("a b", "fp_1")), entry(chat_body("a c", "fp_2"))).to_dict()
+    assert data["drifted"] and data["fingerprint_changed"] and not data["finish_reason_changed"]
+    assert data["similarity"] == 0.5
+
+
+def test_similarity_helpers():
+    assert text_similarity("same words", "same words") == 1.0
+    assert text_similarity("", "something") == 0.0
+    assert vector_similarity([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]) == 0.0
+    assert answer_text(CHAT, {"choices": [{"message": {"content": "x"}}, {"message": {"content": "y"}}]}) == "x\n---\ny"

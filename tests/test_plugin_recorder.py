@@ -1,0 +1,240 @@
+"""The plugin's building blocks without pytest: the per-test cassette store, naming, merging,
+locked writes, orphans and the report page."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from pytest_seedreplay.cassette import read_cassette, write_cassette
+from pytest_seedreplay.entry import Entry
+from pytest_seedreplay.key import canonical_request, key_of_canonical
+from pytest_seedreplay.recorder import (
+    CassetteStore,
+    RunRegistry,
+    cassette_path,
+    file_safe,
+    find_orphans,
+    load_store,
+    merge,
+)
+from pytest_seedreplay.redact import SecretRefused
+from pytest_seedreplay.report import build_report, highlight, html_path, render_html
+from pytest_seedreplay.session import choose_upstream, marker_options
+from pytest_seedreplay.recorder import SeedreplayError
+
+CHAT = "/v1/chat/completions"
+
+
+def make_entry(text: str, answer: str = "ok", seed: int | None = None) -> Entry:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+    if seed is not None:
+        body["seed"] = seed
+    canonical = canonical_request(CHAT, body)
+    return Entry(
+        key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, upstream="http://127.0.0.1:1/v1",
+        body={"id": "c", "object": "chat.completion", "model": "gpt-4o-mini",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]},
+    )
+
+
+# --- naming ---
+
+
+def test_cassette_path_follows_module_path_and_test_name(tmp_path):
+    assert cassette_path(tmp_path, "tests/api/test_chat.py::test_hello") == tmp_path / "tests/api/test_chat/test_hello.yaml"
+    assert cassette_path(tmp_path, "tests/test_c.py::TestChat::test_x") == tmp_path / "tests/test_c/TestChat.test_x.yaml"
+
+
+def test_parametrized_ids_become_file_safe_names(tmp_path):
+    path = cassette_path(tmp_path, "test_p.py::test_q[gpt-4o/mini-What is 2+2?]")
+    assert path.name == "test_q[gpt-4o_mini-What_is_2_2_].yaml"
+    long = file_safe("test_" + "x" * 400)
+    assert len(long) < 150 and long != file_safe("test_" + "x" * 399)
+
+
+def test_a_marker_cassette_name_is_shared_at_the_top_of_the_cassette_dir(tmp_path):
+    assert cassette_path(tmp_path, "a/test_m.py::test_one", "shared") == tmp_path / "shared.yaml"
+    assert cassette_path(tmp_path, "b/test_n.py::test_two", "sub/common.yml") == tmp_path / "sub/common.yml"
+    assert cassette_path(tmp_path, "x.py::t", str(tmp_path / "abs")) == tmp_path / "abs.yaml"
+
+
+# --- the store ---
+
+
+def test_replay_plays_repeats_in_order_then_repeats_the_last():
+    first, second = make_entry("q", "one"), make_entry("q", "two")
+    store = CassetteStore(None, "replay", [first, second])
+    assert [store.get(first.key).body["choices"][0]["message"]["content"] for _ in range(3)] == ["one", "two", "two"]
+    assert store.get("v1:unknown") is None
+    assert [(i.occurrence, i.source) for i in store.interactions] == [(0, "replayed"), (1, "replayed"), (1, "replayed")]
+    assert store.count("replayed") == 3
+
+
+def test_record_replays_what_exists_and_records_the_next_occurrence(tmp_path):
+    old = make_entry("q", "old")
+    store = CassetteStore(tmp_path / "c.yaml", "record", [old])
+    assert store.get(old.key) is old
+    assert store.get(old.key) is None  # exhausted: a miss, to be recorded as occurrence 1
+    new = make_entry("q", "new")
+    store.put(new)
+    assert store.recorded == [(1, new)]
+    assert [i.source for i in store.interactions] == ["replayed", "recorded"]
+    assert store.save(passed=True, keep_failed=False, registry=RunRegistry("t1"))
+    assert [e.body["choices"][0]["message"]["content"] for e in read_cassette(tmp_path / "c.yaml")] == ["new"]
+
+
+def test_record_writes_only_when_something_new_and_the_test_passed(tmp_path):
+    path = tmp_path / "c.yaml"
+    store = CassetteStore(path, "record", [])
+    assert not store.save(passed=True, keep_failed=False, registry=RunRegistry("t2"))  # nothing recorded
+    store.get(make_entry("q").key)
+    store.put(make_entry("q"))
+    assert not store.save(passed=False, keep_failed=False, registry=RunRegistry("t2"))
+    assert not path.exists()
+    assert store.save(passed=False, keep_failed=True, registry=RunRegistry("t2"))
+    assert path.exists()
+
+
+def test_live_compares_each_occurrence_with_its_recording_and_writes_nothing(tmp_path):
+    path = tmp_path / "c.yaml"
+    store = CassetteStore(path, "live", [make_entry("q", "same"), make_entry("q", "before")])
+    assert store.get(make_entry("q").key) is None  # live always asks the upstream
+    store.put(make_entry("q", "same"))
+    store.put(make_entry("q", "after"))
+    assert [d.drifted for d in store.drift] == [False, True]
+    assert not store.save(passed=True, keep_failed=True, registry=RunRegistry("t3")) and not path.exists()
+
+
+def test_put_refuses_a_secret_and_remembers_why():
+    store = CassetteStore(None, "record", [])
+    with pytest.raises(SecretRefused):
+        store.put(make_entry("my key is sk-" + "A" * 30))
+    assert store.recorded == [] and "API-key-shaped" in store.errors[0]
+
+
+def test_iter_requests_lists_the_recordings_for_the_closest_diff():
+    a, b = make_entry("a", seed=1), make_entry("b")
+    store = CassetteStore(None, "replay", [a, b])
+    assert dict(store.iter_requests()) == {a.key: a.request, b.key: b.request}
+    assert store.stats().entries == 2
+
+
+# --- merging and shared cassettes ---
+
+
+def test_merge_appends_new_occurrences_and_keeps_what_another_worker_recorded_first():
+    a1, a2, b = make_entry("a", "1"), make_entry("a", "2"), make_entry("b")
+    other_a2 = make_entry("a", "other")
+    assert merge([a1], [(1, a2), (0, b)], replace=False) == [a1, a2, b]
+    assert merge([a1, other_a2], [(1, a2)], replace=False) == [a1, other_a2]
+    assert merge([a1, other_a2], [(1, a2)], replace=True) == [a1, a2]
+
+
+def test_rewrite_of_a_shared_cassette_resets_it_once_per_run_then_merges(tmp_path):
+    path = tmp_path / "shared.yaml"
+    write_cassette(path, [make_entry("stale")])
+    registry = RunRegistry("rw-" + tmp_path.name)
+    try:
+        first = load_store(path, "rewrite")
+        first.put(make_entry("one"))
+        assert first.save(True, False, registry)
+        second = load_store(path, "rewrite")
+        second.put(make_entry("two"))
+        assert second.save(True, False, registry)
+        texts = [e.request["params"]["messages"][0]["content"] for e in read_cassette(path)]
+        assert texts == ["one", "two"]  # "stale" was dropped by the first rewrite of this run
+    finally:
+        registry.remove()
+    assert not registry.folder.exists()
+
+
+def _record_in_process(path: str, texts: list[str], run_id: str) -> None:
+    store = load_store(Path(path), "record")
+    for text in texts:
+        entry = make_entry(text)
+        store.get(entry.key)
+        store.put(entry)
+    store.save(True, False, RunRegistry(run_id))
+
+
+def test_concurrent_processes_recording_into_one_cassette_lose_nothing(tmp_path):
+    path = tmp_path / "shared.yaml"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_record_in_process, args=(str(path), [f"w{n}-{i}" for i in range(5)] + ["common"], "mp"))
+               for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    texts = sorted(e.request["params"]["messages"][0]["content"] for e in read_cassette(path))
+    assert texts == sorted([f"w{n}-{i}" for n in range(3) for i in range(5)] + ["common"])
+
+
+# --- orphans ---
+
+
+def test_find_orphans_lists_unused_files_and_unused_recordings(tmp_path):
+    used_file, unused_file = tmp_path / "m" / "test_a.yaml", tmp_path / "m" / "test_gone.yaml"
+    a, b = make_entry("a"), make_entry("b")
+    write_cassette(used_file, [a, b])
+    write_cassette(unused_file, [a])
+    files, unused = find_orphans(tmp_path, {str(used_file): {(a.key, 0)}})
+    assert files == [unused_file]
+    assert [(p, e.key) for p, e in unused] == [(used_file, b.key)]
+
+
+# --- options ---
+
+
+def test_marker_options_are_checked_with_a_clear_message():
+    assert marker_options({"cassette": "shared", "mode": "record", "seed": 7}) == ("record", "shared", 7)
+    with pytest.raises(SeedreplayError, match="mode must be one of replay, record"):
+        marker_options({"mode": "recrod"})
+    with pytest.raises(SeedreplayError, match="seed must be an integer"):
+        marker_options({"seed": "42"})
+    with pytest.raises(SeedreplayError, match="only keyword arguments cassette, mode, seed; got casette"):
+        marker_options({"casette": "x"})
+
+
+def test_upstream_choice_prefers_the_option_then_env_then_previous_base_url():
+    env = {"SEEDREPLAY_UPSTREAM": "http://env/v1", "OPENAI_BASE_URL": "http://base/v1"}
+    assert choose_upstream("http://opt/v1", env) == "http://opt/v1"
+    assert choose_upstream(None, env) == "http://env/v1"
+    assert choose_upstream(None, {"OPENAI_BASE_URL": "http://base/v1"}) == "http://base/v1"
+    # A parent session's seedreplay proxy is never chained into.
+    assert choose_upstream(None, {"OPENAI_BASE_URL": "http://p/v1", "SEEDREPLAY_PLUGIN_PROXY": "http://p/v1"}) == "https://api.openai.com/v1"
+
+
+# --- report ---
+
+
+def test_the_html_report_escapes_everything_and_highlights_differences(tmp_path):
+    drift = {"key": "v1:k", "endpoint": CHAT, "prompt": "user: <script>alert(1)</script>",
+             "recorded_text": "The <b>cat</b> sat", "live_text": "The <b>dog</b> sat", "verbatim": False,
+             "similarity": 0.5, "recorded_fingerprint": "fp_<1>", "live_fingerprint": "fp_2", "recorded_finish_reason": "stop",
+             "live_finish_reason": "stop", "recorded": True, "drifted": True, "fingerprint_changed": True,
+             "finish_reason_changed": False}
+    test = {"nodeid": "t.py::test_<x>", "cassette": "c.yaml", "mode": "live", "drift": [drift], "misses": []}
+    page = render_html(build_report("live", "http://up/v1", {"drifted": 1}, [test]))
+    assert "<script>" not in page and "&lt;script&gt;" in page and "test_&lt;x&gt;" in page and "fp_&lt;1&gt;" in page
+    assert "<del>&lt;b&gt;cat&lt;/b&gt;</del>" in page and "<ins>&lt;b&gt;dog&lt;/b&gt;</ins>" in page
+    assert html_path(tmp_path / "r.json") == tmp_path / "r.html"
+    assert html_path(tmp_path / "report") == tmp_path / "report.html"
+
+
+def test_highlight_marks_only_the_changed_words():
+    old, new = highlight("a b c", "a x c")
+    assert old == "a <del>b</del> c" and new == "a <ins>x</ins> c"
+
+
+def test_the_json_report_is_sorted_and_skips_tests_with_the_plugin_off():
+    tests = [{"nodeid": "b", "cassette": "b.yaml", "mode": "live", "failed": True},
+             {"nodeid": "a", "cassette": "a.yaml", "mode": "replay", "replayed": 2},
+             {"nodeid": "c", "cassette": "c.yaml", "mode": "off"}]
+    report = json.loads(json.dumps(build_report("replay", "u", {"replayed": 2}, tests)))
+    assert [(t["nodeid"], t["outcome"]) for t in report["tests"]] == [("a", "passed"), ("b", "failed")]
