@@ -1,0 +1,348 @@
+"""Shared pieces of the benchmark scripts: servers in their own process, load generators, tables.
+
+Every server runs in a child process (spawned, so it starts clean) and the load comes from the
+parent: on a 2-core machine that gives the server one core and the client the other, so a figure
+measures the server rather than a client fighting it for the same interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import json
+import multiprocessing
+import os
+import pstats
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import aiohttp
+from aiohttp import web
+
+# The scripts run as `python benchmarks/<name>.py`; the package lives one level up.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from proxy.serve import serving  # noqa: E402
+
+CHAT = "/v1/chat/completions"
+AUTH = {"Authorization": "Bearer sk-bench-not-a-real-key", "Content-Type": "application/json"}
+DEAD_UPSTREAM = "http://127.0.0.1:9/v1"  # discard port: a hit benchmark that ever misses fails loudly
+
+
+def chat_body(seed: int, content: str = "Name three facts about the moon.", **extra: Any) -> dict[str, Any]:
+    """The request every benchmark sends: a small seeded chat completion."""
+    return {
+        "model": "gpt-4o-mini",
+        "seed": seed,
+        "temperature": 0,
+        "max_tokens": 64,
+        "messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": content}],
+        **extra,
+    }
+
+
+# --- app factories, built inside the server process ----------------------------------------------
+
+
+def sim_app(latency_ms: float = 0, tokens_per_s: float = 0) -> web.Application:
+    from proxy.sim import SimConfig, make_sim_app
+
+    return make_sim_app(SimConfig(latency_ms=latency_ms, tokens_per_s=tokens_per_s))
+
+
+def proxy_app(upstream: str, cache_dir: str, mode: str = "record") -> web.Application:
+    from proxy.app import ProxyConfig, make_proxy_app
+    from pytest_seedreplay.store import DiskStore
+
+    return make_proxy_app(ProxyConfig(upstream=upstream, mode=mode), DiskStore(cache_dir))
+
+
+def bare_app(body: bytes, headers: dict[str, str]) -> web.Application:
+    """The baseline: an aiohttp server that reads the request and answers fixed bytes, nothing else."""
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_post(CHAT, answer)
+    return app
+
+
+# --- a server in its own process ------------------------------------------------------------------
+
+
+def _child(factory: Callable[..., web.Application], kwargs: dict, urls: Any, stop: Any, profile: str | None) -> None:
+    profiler = cProfile.Profile() if profile else None
+
+    async def main() -> None:
+        app = factory(**kwargs)
+        async with serving(app) as root:
+            urls.put(root)
+            # Waiting in a worker thread keeps the profiler (which follows this thread) on the server.
+            await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+
+    if profiler:
+        profiler.enable()
+    try:
+        asyncio.run(main())
+    except BaseException as exc:  # the parent is waiting for a URL: tell it why there is none
+        urls.put(f"error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+
+
+class ServerProcess:
+    """`with ServerProcess(proxy_app, upstream=..., cache_dir=...) as root:` — an app served from a
+    spawned child process; `root` is `http://127.0.0.1:PORT`. `profile=PATH` runs it under cProfile."""
+
+    def __init__(self, factory: Callable[..., web.Application], profile: str | None = None, **kwargs: Any):
+        ctx = multiprocessing.get_context("spawn")
+        self._urls = ctx.Queue()
+        self._stop = ctx.Event()
+        self._process = ctx.Process(target=_child, args=(factory, kwargs, self._urls, self._stop, profile), daemon=True)
+        self.root = ""
+
+    def __enter__(self) -> str:
+        self._process.start()
+        root = self._wait_for_url(deadline=time.monotonic() + 60)
+        if root.startswith("error:"):
+            self._process.join(10)
+            raise RuntimeError(f"server process failed to start: {root}")
+        self.root = root
+        return root
+
+    def _wait_for_url(self, deadline: float) -> str:
+        import queue
+
+        while time.monotonic() < deadline:
+            try:
+                return self._urls.get(timeout=0.2)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    return f"error: the process exited with status {self._process.exitcode}"
+        return "error: no URL within 60 s"
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._process.join(30)
+        if self._process.is_alive():  # never leave a stray server behind
+            self._process.terminate()
+            self._process.join(10)
+
+
+# --- load generators ----------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured; latencies in milliseconds."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def _lua_string(text: str) -> str:
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    eq = "=" * level
+    return f"[{eq}[{text}]{eq}]"
+
+
+def wrk_script(body: bytes, headers: dict[str, str]) -> str:
+    """A wrk Lua script that POSTs `body` with `headers` (wrk sends GET without one)."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(body.decode())}"]
+    lines += [f'wrk.headers["{name}"] = {_lua_string(value)}' for name, value in headers.items()]
+    return "\n".join(lines) + "\n"
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS_MS[unit]
+
+
+def parse_wrk(output: str, seconds: float) -> LoadResult:
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    p50 = _wrk_ms(re.search(r"^\s*50%\s+(\S+)", output, re.M).group(1))
+    p99 = _wrk_ms(re.search(r"^\s*99%\s+(\S+)", output, re.M).group(1))
+    errors = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
+    elapsed_s = _wrk_ms(re.search(r"requests in ([\d.]+(?:us|ms|s|m)),", output).group(1)) / 1000
+    return LoadResult(requests, elapsed_s or seconds, p50, p99, errors)
+
+
+def run_wrk(url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float) -> LoadResult:
+    """One wrk run (one thread: the other core belongs to the server)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(wrk_script(body, headers))
+    try:
+        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, url]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    finally:
+        os.unlink(script.name)
+    return parse_wrk(done.stdout, seconds)
+
+
+async def _aiohttp_load(url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, cap: int) -> LoadResult:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline and len(latencies) + errors < cap:
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    errors += 1
+                    continue
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    return LoadResult(len(latencies), elapsed, percentile(latencies, 50), percentile(latencies, 99), errors)
+
+
+def run_aiohttp(url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, cap: int = 1_000_000) -> LoadResult:
+    """The fallback load generator: `connections` keep-alive workers, bounded by time and count."""
+    return asyncio.run(_aiohttp_load(url, body, headers, connections, seconds, cap))
+
+
+def load(tool: str, url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float) -> LoadResult:
+    if tool == "wrk":
+        return run_wrk(url, body, headers, connections, seconds)
+    return run_aiohttp(url, body, headers, connections, seconds)
+
+
+def pick_tool(asked: str) -> str:
+    if asked == "auto":
+        return "wrk" if have_wrk() else "aiohttp"
+    if asked == "wrk" and not have_wrk():
+        raise SystemExit("wrk is not installed (apt-get install wrk); use --loadgen aiohttp")
+    return asked
+
+
+# --- plain HTTP helpers ---------------------------------------------------------------------------
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as response:
+        return await response.json()
+
+
+def fetch_json(url: str) -> Any:
+    async def go() -> Any:
+        async with aiohttp.ClientSession() as session:
+            return await get_json(session, url)
+
+    return asyncio.run(go())
+
+
+def post_once(url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    async def go() -> tuple[int, dict[str, str], bytes]:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=json.dumps(body), headers=AUTH) as response:
+                return response.status, dict(response.headers), await response.read()
+
+    return asyncio.run(go())
+
+
+# --- numbers and tables ---------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (nearest rank); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain aligned text table: first column left, the rest right."""
+    cells = [[str(h) for h in header]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def top_functions(profile_path: str, limit: int = 15) -> str:
+    """Where a profiled server spent its time: the busiest functions by own time, then the project's
+    own functions by cumulative time, each with µs per call."""
+    stats = pstats.Stats(profile_path).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    total = sum(row[2] for row in stats.values()) or 1.0
+
+    def rows(items: list) -> list[list[Any]]:
+        out = []
+        for (path, line, name), (_, calls, own, cum, _) in items:
+            where = os.path.relpath(path, ROOT) if path.startswith(str(ROOT)) else Path(path).name
+            out.append([f"{where}:{line}({name})", calls, own / total * 100, cum / total * 100, cum / calls * 1e6 if calls else 0.0])
+        return out
+
+    header = ["function", "calls", "own %", "cum %", "cum µs/call"]
+    busiest = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:limit]
+    ours = [kv for kv in stats.items() if kv[0][0].startswith(str(ROOT)) and "/benchmarks/" not in kv[0][0]]
+    ours = sorted(ours, key=lambda kv: kv[1][3], reverse=True)[:limit]
+    return (f"busiest functions by own time (of {total:.2f} s profiled)\n" + table(header, rows(busiest))
+            + "\n\nseedreplay's own functions by cumulative time\n" + table(header, rows(ours)))
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {sys.platform}"

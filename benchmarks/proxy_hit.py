@@ -1,0 +1,128 @@
+"""Cache-hit throughput and latency of the proxy, next to a bare aiohttp server answering the same bytes.
+
+The proxy (record mode, over a DiskStore holding the one pre-recorded answer, its upstream a dead
+port so a miss would show) and the bare server each run in their own process; the load generator
+(wrk when installed, else an aiohttp client loop) runs from this one. The two are measured in
+alternating rounds (A B, B A, ...) with the same generator: throughput at --connections, and latency
+at a single connection (one request at a time, the added cost of a hit without queueing).
+
+Run: python benchmarks/proxy_hit.py [--rounds 3] [--seconds 5] [--connections 32] [--loadgen auto]
+     [--stream] [--profile]
+Targets: proxy >= 0.8x bare throughput; p50 added <= 0.3 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import _load
+from _load import CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, post_once, proxy_app, sim_app, table
+
+# What the bare server must not copy: aiohttp writes these itself.
+_OWN_HEADERS = {"date", "server", "content-length", "connection", "keep-alive"}
+
+
+def record_answer(cache_dir: str, body: dict) -> None:
+    """Put the answer to `body` in the store, through a proxy in front of the simulator."""
+    with ServerProcess(sim_app) as sim, ServerProcess(proxy_app, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
+        status, headers, _ = post_once(proxy + CHAT, body)
+        if status != 200 or headers.get("X-Seedreplay-Cache") != "miss":
+            sys.exit(f"recording the answer failed: HTTP {status}, cache={headers.get('X-Seedreplay-Cache')}")
+
+
+def hit_answer(root: str, body: dict) -> tuple[bytes, dict[str, str]]:
+    status, headers, raw = post_once(root + CHAT, body)
+    if status != 200 or headers.get("X-Seedreplay-Cache") != "hit":
+        sys.exit(f"the proxy did not answer from the cache: HTTP {status}, cache={headers.get('X-Seedreplay-Cache')}")
+    return raw, {k: v for k, v in headers.items() if k.lower() not in _OWN_HEADERS}
+
+
+def proxy_hits(root: str) -> int:
+    return _load.fetch_json(root + "/seedreplay/stats")["hits"]
+
+
+def measure(tool: str, url: str, request: bytes, connections: int, seconds: float) -> tuple[_load.LoadResult, _load.LoadResult]:
+    loaded = _load.load(tool, url, request, _load.AUTH, connections, seconds)
+    single = _load.load(tool, url, request, _load.AUTH, 1, seconds)
+    for result in (loaded, single):
+        if result.errors:
+            sys.exit(f"{url}: {result.errors} failed requests during the run")
+    return loaded, single
+
+
+def profile_proxy(tool: str, cache_dir: str, request: bytes, connections: int, seconds: float) -> None:
+    path = os.path.join(cache_dir, "..", "proxy.prof")
+    with ServerProcess(proxy_app, profile=path, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
+        _load.load(tool, proxy + CHAT, request, _load.AUTH, connections, seconds)
+    print(f"\ncProfile of the proxy process under {seconds:.0f} s of load (cProfile slows it down; compare shares):")
+    print(_load.top_functions(path))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (default 3)")
+    parser.add_argument("--seconds", type=float, default=5, help="seconds per run (default 5)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections for throughput (default 32)")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "aiohttp"), default="auto")
+    parser.add_argument("--stream", action="store_true", help="ask for a streamed answer (SSE hit)")
+    parser.add_argument("--profile", action="store_true", help="profile the proxy afterwards, even when on target")
+    args = parser.parse_args()
+    tool = _load.pick_tool(args.loadgen)
+
+    body = chat_body(7, stream=True) if args.stream else chat_body(7)
+    request = json.dumps(body).encode()
+    work = tempfile.mkdtemp(prefix="seedreplay-bench-")
+    cache_dir = os.path.join(work, "cache")
+    record_answer(cache_dir, body)
+
+    print(f"proxy cache hit vs bare aiohttp | {_load.machine()} | load: {tool}, {args.connections} connections "
+          f"for throughput, 1 for latency | {args.rounds} rounds x {args.seconds:.0f} s | "
+          f"{'streamed' if args.stream else 'plain JSON'} answer | {_load.load_average()}")
+    with ServerProcess(proxy_app, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
+        answer, headers = hit_answer(proxy, body)
+        with ServerProcess(bare_app, body=answer, headers=headers) as bare:
+            targets = {"proxy": proxy + CHAT, "bare": bare + CHAT}
+            print(f"answer: {len(answer)} bytes, {len(headers)} headers, same on both servers")
+            for url in targets.values():  # warm both up (imports, first connections)
+                _load.load(tool, url, request, _load.AUTH, args.connections, 1)
+            hits_before = proxy_hits(proxy)
+            rows, results = [], {name: [] for name in targets}
+            started = time.perf_counter()
+            for n in range(args.rounds):
+                order = ("bare", "proxy") if n % 2 == 0 else ("proxy", "bare")
+                for name in order:
+                    loaded, single = measure(tool, targets[name], request, args.connections, args.seconds)
+                    results[name].append((loaded, single))
+                    rows.append([f"{n + 1} {name}", loaded.rps, loaded.p50_ms, loaded.p99_ms, single.rps, single.p50_ms, single.p99_ms])
+            served = proxy_hits(proxy) - hits_before
+            proxy_requests = sum(a.requests + b.requests for a, b in results["proxy"])
+    elapsed = time.perf_counter() - started
+
+    print()
+    print(table(["round", "req/s", "p50 ms", "p99 ms", "1-conn req/s", "1-conn p50 ms", "1-conn p99 ms"], rows))
+    summary = {}
+    for name, runs in results.items():
+        summary[name] = [median(r[0].rps for r in runs), median(r[0].p50_ms for r in runs), median(r[0].p99_ms for r in runs),
+                         median(r[1].p50_ms for r in runs), median(r[1].p99_ms for r in runs)]
+    ratio = summary["proxy"][0] / summary["bare"][0]
+    added_p50 = summary["proxy"][3] - summary["bare"][3]
+    added_p99 = summary["proxy"][4] - summary["bare"][4]
+    print("\nmedians over rounds")
+    print(table(["server", "req/s", "p50 ms", "p99 ms", "1-conn p50 ms", "1-conn p99 ms"],
+                [[name, *values] for name, values in summary.items()]))
+    print(f"\nthroughput proxy/bare: {ratio:.2f}x   (target >= 0.8x)  {'OK' if ratio >= 0.8 else 'MISSED'}")
+    print(f"p50 added by a hit (1 connection): {added_p50:+.3f} ms   (target <= 0.3 ms)  {'OK' if added_p50 <= 0.3 else 'MISSED'}")
+    print(f"p99 added by a hit (1 connection): {added_p99:+.3f} ms")
+    print(f"check: the proxy counted {served} hits for the {proxy_requests} requests the load generator completed "
+          f"(more means requests still in flight when a run stopped); {elapsed:.0f} s measuring, {_load.load_average()}")
+    if args.profile or ratio < 0.8 or added_p50 > 0.3:
+        profile_proxy(tool, cache_dir, request, args.connections, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
