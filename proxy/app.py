@@ -91,9 +91,9 @@ class ProxyState:
     def note(self, request: web.Request) -> RequestNote:
         return request[NOTE]
 
-    async def upstream_base(self) -> str:
-        """The upstream base URL (ends in /v1); `sim` starts the simulator in this loop on first use."""
-        configured = self.config.upstream
+    async def upstream_base(self, configured: str) -> str:
+        """The base URL (ends in /v1) of the configured upstream; `sim` starts the simulator in this
+        loop on first use."""
         if configured != SIM_UPSTREAM:
             return configured.rstrip("/")
         if self._sim_url is None:
@@ -104,9 +104,6 @@ class ProxyState:
 
                     self._sim_url = await self._resources.enter_async_context(running_sim(SimConfig()))
         return self._sim_url
-
-    def shown_upstream(self) -> str:
-        return public_url(self.config.upstream)
 
     async def aclose(self) -> None:
         await self._resources.aclose()
@@ -144,7 +141,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await state.upstream.open()
     try:
         if state.config.upstream == SIM_UPSTREAM:
-            await state.upstream_base()
+            await state.upstream_base(SIM_UPSTREAM)
         yield
     finally:
         await _drain(state.flights.tasks)
@@ -193,12 +190,12 @@ async def _forward(request: web.Request) -> web.StreamResponse:
         )
     state.stats.bypasses += 1
     state.stats.upstream_calls += 1
-    base = await state.upstream_base()
+    base = await state.upstream_base(config.upstream)
     response = await state.upstream.forward(
         request,
         upstream_url(base, request.raw_path),
         config.upstream_timeout,
-        state.shown_upstream(),
+        public_url(config.upstream),
         {HEADER_CACHE: CACHE_BYPASS},
     )
     note.upstream = response.status
@@ -207,7 +204,7 @@ async def _forward(request: web.Request) -> web.StreamResponse:
 
 async def _healthz(request: web.Request) -> web.Response:
     state = request.app[PROXY_STATE]
-    return web.json_response({"status": "ok", "mode": state.config.mode, "upstream": state.shown_upstream()})
+    return web.json_response({"status": "ok", "mode": state.config.mode, "upstream": public_url(state.config.upstream)})
 
 
 async def _stats(request: web.Request) -> web.Response:
@@ -221,7 +218,7 @@ async def _stats(request: web.Request) -> web.Response:
     counters.update(
         in_flight=len(state.flights),
         mode=state.config.mode,
-        upstream=state.shown_upstream(),
+        upstream=public_url(state.config.upstream),
         uptime_s=round(time.time() - state.started, 3),
     )
     return web.json_response(counters)

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from pytest_seedreplay.constants import (
     CACHE_BYPASS,
@@ -24,6 +25,7 @@ from pytest_seedreplay.sse import answer_summary, assemble
 from pytest_seedreplay.store import Store
 
 from .answers import answer_from_flight, render_entry
+from .config import ProxyConfig, public_url
 from .errors import MISS_TYPE, PROXY_TYPE, ProxyError
 from .flight import Failure, Flight
 from .incoming import Call, read_call
@@ -81,7 +83,7 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
         state.stats.coalesced += 1
     else:
         put = call.write and call.mode != "passthrough"
-        flight = _launch(request, state, store, call, shared, put)
+        flight = _launch(request, state, config, store, call, shared, put)
     response = await answer_from_flight(request, flight, call.shape, ours)
     note.upstream = flight.status
     return response
@@ -105,7 +107,9 @@ async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[s
     return error.response({**ours, HEADER_CACHE: CACHE_MISS})
 
 
-def _launch(request: web.Request, state: ProxyState, store: Store, call: Call, shared: bool, put: bool) -> Flight:
+def _launch(
+    request: web.Request, state: ProxyState, config: ProxyConfig, store: Store, call: Call, shared: bool, put: bool
+) -> Flight:
     """Start the upstream call as its own task: it outlives a client that goes away, so followers
     and the store still get the answer."""
     flight = Flight(call.key, call.endpoint, call.upstream_shape)
@@ -113,17 +117,18 @@ def _launch(request: web.Request, state: ProxyState, store: Store, call: Call, s
         state.flights.add(flight)
     headers = forward_headers(request.headers)
     headers["Content-Type"] = "application/json"
-    task = asyncio.create_task(_fly(state, store, flight, call, headers, put))
+    task = asyncio.create_task(_fly(state, config, store, flight, call, headers, put))
     state.flights.tasks.add(task)
     task.add_done_callback(state.flights.tasks.discard)
     return flight
 
 
-async def _fly(state: ProxyState, store: Store, flight: Flight, call: Call, headers, put: bool) -> None:
-    config = state.config
+async def _fly(
+    state: ProxyState, config: ProxyConfig, store: Store, flight: Flight, call: Call, headers: CIMultiDict[str], put: bool
+) -> None:
     try:
-        base = await state.upstream_base()
-        shown = state.shown_upstream()
+        base = await state.upstream_base(config.upstream)
+        shown = public_url(config.upstream)
         if put:
             where = find_secret(call.canonical, "request")
             if where:  # known before the stream starts, so even a streamed answer can say it
