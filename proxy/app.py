@@ -239,9 +239,9 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             state.stats.requests += 1
         response = await handler(request)
     except ProxyError as exc:
-        response = exc.response(_our_headers(note))
+        response = exc.response(_our_headers(request, note))
     except web.HTTPException as exc:
-        response = _http_error(request, exc).response(_our_headers(note))
+        response = _http_error(request, exc).response(_our_headers(request, note))
     except (asyncio.CancelledError, ConnectionError):
         raise  # the client went away: nothing to answer
     except Exception as exc:
@@ -249,7 +249,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("%s %s failed", request.method, request.path)
         response = ProxyError(
             500, f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}", type=PROXY_TYPE, code="proxy_error"
-        ).response(_our_headers(note))
+        ).response(_our_headers(request, note))
     finally:
         if log.isEnabledFor(logging.INFO):
             _log_line(request, note, response, started)
@@ -268,12 +268,14 @@ def _check_token(request: web.Request, token: str | None) -> None:
         )
 
 
-def _our_headers(note: RequestNote) -> dict[str, str]:
+def _our_headers(request: web.Request, note: RequestNote) -> dict[str, str]:
     headers = {}
     if note.key:
         headers[HEADER_KEY] = note.key
     if note.cache:
         headers[HEADER_CACHE] = note.cache
+    elif request.path.startswith("/v1/"):
+        headers[HEADER_CACHE] = CACHE_BYPASS  # refused before the cache was consulted
     return headers
 
 

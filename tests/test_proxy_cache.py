@@ -33,6 +33,12 @@ def test_record_then_hit_does_not_call_the_upstream_again(sim, proxy_factory):
     assert upstream_calls(sim) == 1
     stats = proxy.stats()
     assert (stats["hits"], stats["misses"], stats["stored"], stats["upstream_calls"], stats["entries"]) == (1, 1, 1, 1, 1)
+    entry = proxy.store.get(first.headers["x-seedreplay-key"])
+    assert entry.request == {"endpoint": "/v1/chat/completions", "params": {"model": MODEL, "messages": messages(), "seed": 1}}
+    assert entry.upstream == sim.url and entry.status == 200 and entry.body["object"] == "chat.completion"
+    assert entry.model == first.parse().model and entry.system_fingerprint == first.parse().system_fingerprint
+    assert entry.headers["content-type"].startswith("application/json")
+    assert not any(name in entry.headers for name in ("authorization", "set-cookie", "date"))
 
 
 async def test_async_sdk_records_and_hits(sim, proxy_factory):

@@ -42,8 +42,10 @@ def assert_openai_error(reply, status):
 )
 def test_malformed_bodies_are_400(sim, proxy_factory, body, says):
     proxy = proxy_factory(sim.url)
-    error = assert_openai_error(proxy.post(CHAT, body, {"Content-Type": "application/json"}), 400)
+    reply = proxy.post(CHAT, body, {"Content-Type": "application/json"})
+    error = assert_openai_error(reply, 400)
     assert says in error["message"]
+    assert reply.headers["x-seedreplay-cache"] == "bypass"
     assert upstream_calls(sim) == 0
 
 
