@@ -125,6 +125,10 @@ class ServerProcess:
         self.root = root
         return root
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def _wait_for_url(self, deadline: float) -> str:
         import queue
 
@@ -338,6 +342,63 @@ def top_functions(profile_path: str, limit: int = 15) -> str:
     ours = sorted(ours, key=lambda kv: kv[1][3], reverse=True)[:limit]
     return (f"busiest functions by own time (of {total:.2f} s profiled)\n" + table(header, rows(busiest))
             + "\n\nseedreplay's own functions by cumulative time\n" + table(header, rows(ours)))
+
+
+SAMPLE_RATE = 500  # py-spy samples per second
+
+
+def py_spy() -> str | None:
+    return shutil.which("py-spy")
+
+
+def start_sampling(pid: int, seconds: float, out: str) -> subprocess.Popen:
+    """py-spy sampling `pid` for `seconds` into collapsed stacks (one `frames count` line each).
+    Unlike cProfile it does not slow the server down, so the shares are the real ones."""
+    cmd = [py_spy() or "py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+           "--rate", str(SAMPLE_RATE), "--format", "raw", "--function", "--full-filenames", "--nonblocking", "--output", out]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def sampled_functions(collapsed: str, requests: int, limit: int = 15) -> str:
+    """Tables of a py-spy collapsed-stack file: busiest frames by own samples, and the project's
+    functions by inclusive samples; as a share of the busy samples and as µs per request served."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in Path(collapsed).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = [_short_frame(f) for f in stack.split(";")[1:]]  # the first is the process
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + samples
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+    if not total:
+        return "py-spy took no samples"
+    us = 1e6 / SAMPLE_RATE / max(requests, 1)  # one sample, in µs per request served
+    busiest = sorted(own.items(), key=lambda kv: kv[1], reverse=True)[:limit]
+    ours = sorted(((f, n) for f, n in inclusive.items() if f.split(" (")[-1].startswith(("proxy/", "pytest_seedreplay/"))),
+                  key=lambda kv: kv[1], reverse=True)[:limit]
+    return (f"{total} busy samples = {total * us:.0f} µs of busy time per request ({requests} requests)\n"
+            + table(["frame (own time)", "own %", "µs/request"], [[f, n / total * 100, n * us] for f, n in busiest])
+            + "\n\n" + table(["seedreplay function (inclusive)", "incl %", "µs/request"], [[f, n / total * 100, n * us] for f, n in ours]))
+
+
+def _short_frame(frame: str) -> str:
+    """`handle_cacheable (/work/main/proxy/cache.py)` -> `handle_cacheable (proxy/cache.py)`."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    where = where.split(":")[0]
+    if where.startswith(str(ROOT)):
+        where = os.path.relpath(where, ROOT)
+    elif "site-packages/" in where:
+        where = where.split("site-packages/", 1)[1]
+    elif where:
+        where = Path(where).name
+    return f"{name} ({where})"
 
 
 def load_average() -> str:

@@ -55,8 +55,27 @@ def measure(tool: str, url: str, request: bytes, connections: int, seconds: floa
     return loaded, single
 
 
-def profile_proxy(tool: str, cache_dir: str, request: bytes, connections: int, seconds: float) -> None:
-    path = os.path.join(cache_dir, "..", "proxy.prof")
+def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds: float, bare: tuple[bytes, dict]) -> None:
+    """Where the time goes under load: py-spy samples of both servers when installed, else cProfile of the proxy."""
+    work = os.path.dirname(cache_dir)
+    if _load.py_spy():
+        for name, server in (("proxy", ServerProcess(proxy_app, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)),
+                             ("bare", ServerProcess(bare_app, body=bare[0], headers=bare[1]))):
+            out = os.path.join(work, f"{name}.collapsed")
+            with server as root:
+                _load.load(tool, root + CHAT, request, _load.AUTH, connections, 1)  # warm
+                sampler = _load.start_sampling(server.pid, seconds, out)
+                result = _load.load(tool, root + CHAT, request, _load.AUTH, connections, seconds)
+                _, errors = sampler.communicate(timeout=seconds + 60)
+            if sampler.returncode != 0 or not os.path.exists(out):
+                print(f"\npy-spy failed ({errors.strip()[-300:]}); falling back to cProfile")
+                break
+            print(f"\npy-spy samples of the {name} server process, {seconds:.0f} s at {connections} connections "
+                  f"({result.rps:,.0f} req/s while sampled):")
+            print(_load.sampled_functions(out, result.requests))
+        else:
+            return
+    path = os.path.join(work, "proxy.prof")
     with ServerProcess(proxy_app, profile=path, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
         _load.load(tool, proxy + CHAT, request, _load.AUTH, connections, seconds)
     print(f"\ncProfile of the proxy process under {seconds:.0f} s of load (cProfile slows it down; compare shares):")
@@ -121,7 +140,7 @@ def main() -> None:
     print(f"check: the proxy counted {served} hits for the {proxy_requests} requests the load generator completed "
           f"(more means requests still in flight when a run stopped); {elapsed:.0f} s measuring, {_load.load_average()}")
     if args.profile or ratio < 0.8 or added_p50 > 0.3:
-        profile_proxy(tool, cache_dir, request, args.connections, args.seconds)
+        profile(tool, cache_dir, request, args.connections, args.seconds, (answer, headers))
 
 
 if __name__ == "__main__":

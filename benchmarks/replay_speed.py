@@ -1,0 +1,204 @@
+"""Replaying a cassette of 1,000 interactions with the real openai SDK: seedreplay next to plain vcrpy.
+
+Setup (not timed against each other): the simulator runs in its own process; the same 1,000 distinct
+seeded chat requests are recorded twice — through a record-mode proxy into a DiskStore, then written
+as one cassette with `write_cassette`; and with vcrpy (`record_mode="once"`) straight against the
+simulator. The simulator is then stopped: neither replay can reach an upstream.
+
+Measured, in alternating order over --rounds, all in this process the way a test suite runs them:
+- seedreplay: the proxy in replay mode in a background thread (as the pytest plugin runs it) over the
+  cassette's store, the SDK pointed at it;
+- vcrpy: `vcr.VCR(record_mode="none").use_cassette(...)`, default matching, the SDK at the old URL;
+- floor: the SDK against a bare aiohttp server (same background thread) answering fixed bytes — what
+  an HTTP round trip plus the SDK cost with no replay logic at all.
+Each answer's text is checked against what was recorded.
+
+Run: python benchmarks/replay_speed.py [--interactions 1000] [--rounds 3]
+Target: per-request replay overhead <= 1 ms (seedreplay minus the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import aiohttp
+import openai
+import vcr
+
+import _load
+from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, proxy_app, sim_app, table
+from proxy.app import ProxyConfig, make_proxy_app
+from proxy.serve import BackgroundServer
+from pytest_seedreplay.cassette import read_cassette, write_cassette
+from pytest_seedreplay.store import DiskStore
+
+API_KEY = "sk-bench-not-a-real-key"
+RECORD_CONCURRENCY = 16
+
+
+def bodies(n: int) -> list[dict]:
+    return [chat_body(seed, content=f"Question {seed}: name a fact about the moon.") for seed in range(1, n + 1)]
+
+
+# --- setup: the two cassettes ---------------------------------------------------------------------
+
+
+async def _record_through(proxy: str, requests: list[dict]) -> list[str]:
+    """Send every request through the proxy (a few at a time); the keys, in request order."""
+    keys: list[str] = [""] * len(requests)
+    gate = asyncio.Semaphore(RECORD_CONCURRENCY)
+
+    async def one(i: int, session: aiohttp.ClientSession) -> None:
+        async with gate, session.post(proxy + CHAT, data=json.dumps(requests[i]), headers=AUTH) as response:
+            await response.read()
+            if response.status != 200 or response.headers.get("X-Seedreplay-Cache") != "miss":
+                raise SystemExit(f"recording request {i} failed: HTTP {response.status}")
+            keys[i] = response.headers["X-Seedreplay-Key"]
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(one(i, session) for i in range(len(requests))))
+    return keys
+
+
+def record_seedreplay(sim: str, requests: list[dict], path: Path, work: str) -> float:
+    cache_dir = os.path.join(work, "record-cache")
+    started = time.perf_counter()
+    with ServerProcess(proxy_app, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
+        keys = asyncio.run(_record_through(proxy, requests))
+    with DiskStore(cache_dir) as store:
+        write_cassette(path, [store.get(key) for key in keys])
+    return time.perf_counter() - started
+
+
+def record_vcrpy(sim: str, requests: list[dict], path: Path) -> tuple[float, list[str]]:
+    """Record with vcrpy against the simulator; (seconds, the answers' text in request order)."""
+    client = openai.OpenAI(base_url=f"{sim}/v1", api_key=API_KEY, max_retries=0)
+    started = time.perf_counter()
+    with vcr.VCR(record_mode="once", filter_headers=["authorization"]).use_cassette(str(path)):
+        texts = [client.chat.completions.create(**body).choices[0].message.content for body in requests]
+    return time.perf_counter() - started, texts
+
+
+# --- the three replays ----------------------------------------------------------------------------
+
+
+def plugin_store_class() -> type | None:
+    try:
+        from pytest_seedreplay.recorder import CassetteStore
+    except ImportError:
+        return None
+    return CassetteStore
+
+
+def store_kind() -> str:
+    return "the plugin's CassetteStore" if plugin_store_class() else "a DiskStore imported from the cassette"
+
+
+def cassette_store(path: Path, work: str) -> object:
+    """The plugin's in-memory CassetteStore when it exists, else a DiskStore imported from the cassette."""
+    cassette_store_class = plugin_store_class()
+    if cassette_store_class is None:
+        store = DiskStore(os.path.join(work, f"replay-cache-{time.monotonic_ns()}"))
+        store.put_many(read_cassette(path))
+        return store
+    return cassette_store_class(path, "replay", read_cassette(path))
+
+
+def send_all(client: openai.OpenAI, requests: list[dict], expected: list[str] | None) -> float:
+    started = time.perf_counter()
+    for i, body in enumerate(requests):
+        text = client.chat.completions.create(**body).choices[0].message.content
+        if expected is not None and text != expected[i]:
+            raise SystemExit(f"request {i} was answered with another recording's text")
+    return time.perf_counter() - started
+
+
+def replay_seedreplay(path: Path, requests: list[dict], expected: list[str], work: str) -> tuple[float, float]:
+    """(load seconds, replay seconds)."""
+    started = time.perf_counter()
+    store = cassette_store(path, work)
+    loaded = time.perf_counter() - started
+    config = ProxyConfig(upstream=DEAD_UPSTREAM, mode="replay")
+    with BackgroundServer(lambda: make_proxy_app(config, store)) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0)
+        took = send_all(client, requests, expected)
+    store.close()
+    return loaded, took
+
+
+def replay_vcrpy(path: Path, sim: str, requests: list[dict], expected: list[str]) -> tuple[float, float]:
+    started = time.perf_counter()
+    context = vcr.VCR(record_mode="none").use_cassette(str(path))
+    context.__enter__()  # vcrpy reads and parses the cassette here
+    try:
+        loaded = time.perf_counter() - started
+        client = openai.OpenAI(base_url=f"{sim}/v1", api_key=API_KEY, max_retries=0)
+        took = send_all(client, requests, expected)
+    finally:
+        context.__exit__(None, None, None)
+    return loaded, took
+
+
+def replay_floor(answer: bytes, requests: list[dict]) -> tuple[float | None, float]:
+    headers = {"Content-Type": "application/json"}
+    with BackgroundServer(lambda: bare_app(answer, headers)) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0)
+        took = send_all(client, requests, None)
+    return None, took  # nothing to load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--interactions", type=int, default=1000, help="interactions in the cassette (default 1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="replays of each kind, alternating order (default 3)")
+    args = parser.parse_args()
+    n = args.interactions
+    requests = bodies(n)
+    work = tempfile.mkdtemp(prefix="seedreplay-bench-")
+    ours, theirs = Path(work, "seedreplay.yaml"), Path(work, "vcrpy.yaml")
+
+    print(f"replaying {n} interactions with openai {openai.__version__} | {_load.machine()} | {_load.load_average()}")
+    with ServerProcess(sim_app) as sim:
+        recorded_ours = record_seedreplay(sim, requests, ours, work)
+        recorded_theirs, expected = record_vcrpy(sim, requests, theirs)
+    # The simulator is gone from here on: a replay that tried the network would fail.
+    answer = next(iter(read_cassette(ours))).body
+    floor_answer = json.dumps(answer).encode()
+    print(f"recorded: seedreplay cassette {ours.stat().st_size / 1e6:.1f} MB in {recorded_ours:.1f} s (through the proxy), "
+          f"vcrpy cassette {theirs.stat().st_size / 1e6:.1f} MB in {recorded_theirs:.1f} s")
+
+    runs: dict[str, Callable[[], tuple[float | None, float]]] = {
+        "floor (bare aiohttp)": lambda: replay_floor(floor_answer, requests),
+        "seedreplay": lambda: replay_seedreplay(ours, requests, expected, work),
+        "vcrpy": lambda: replay_vcrpy(theirs, sim, requests, expected),
+    }
+    replay_floor(floor_answer, requests[:20])  # first SDK calls build its models: not part of any figure
+    results: dict[str, list[tuple[float | None, float]]] = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(args.rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            results[name].append(runs[name]())
+
+    floor = median(took for _, took in results["floor (bare aiohttp)"]) / n * 1000
+    rows = []
+    for name, values in results.items():
+        per_request = median(took for _, took in values) / n * 1000
+        loads = [load * 1000 for load, _ in values if load is not None]
+        rows.append([name, median(loads) if loads else "-", median(took for _, took in values),
+                     per_request, per_request - floor])
+    print(f"\nseedreplay store: {store_kind()}; medians over {args.rounds} rounds")
+    print(table(["replay", "load ms", f"{n} requests s", "ms/request", "over floor ms/request"], rows))
+    overhead = rows[1][4]
+    print(f"\nseedreplay per-request replay overhead: {overhead:.3f} ms   (target <= 1 ms)  {'OK' if overhead <= 1 else 'MISSED'}")
+    print(f"seedreplay / vcrpy time per request: {rows[1][3] / rows[2][3]:.2f}x   | {_load.load_average()}")
+
+
+if __name__ == "__main__":
+    main()
