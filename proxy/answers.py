@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 from pytest_seedreplay.entry import Entry
 from pytest_seedreplay.sse import EMBEDDINGS, adapt_stream, assemble, convert_embeddings, format_sse, split
 
-from .errors import bad_gateway, sse_error_frame
+from .errors import PROXY_TYPE, ProxyError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -45,6 +45,19 @@ def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Re
     return _json_response(entry.status, body, headers)
 
 
+def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Response:
+    """`render_entry`, with a recording that cannot take the asked shape said as an OpenAI error."""
+    try:
+        return render_entry(entry, shape, extra)
+    except ValueError as exc:
+        raise ProxyError(
+            500,
+            f"the recording {entry.key} cannot be served as this request asks: {exc}",
+            type=PROXY_TYPE,
+            code="unservable_recording",
+        ) from None
+
+
 def _json_response(status: int, body: Any, headers: CIMultiDict[str]) -> web.Response:
     headers["Content-Type"] = JSON_CONTENT_TYPE
     return web.Response(status=status, body=json_bytes(body), headers=headers)
@@ -62,7 +75,7 @@ async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape,
     if flight.failure is not None:
         raise bad_gateway(flight.failure.message, flight.failure.code)
     if flight.entry is not None and (flight.streaming or shape != flight.shape):
-        return render_entry(flight.entry, shape, extra)
+        return serve_entry(flight.entry, shape, extra)
     headers = CIMultiDict(flight.headers)
     headers.update(extra)
     return web.Response(status=flight.status or 502, body=flight.body, headers=headers)

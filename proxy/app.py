@@ -239,6 +239,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             state.stats.requests += 1
         response = await handler(request)
     except ProxyError as exc:
+        if exc.status == 500:
+            state.stats.errors += 1
         response = exc.response(_our_headers(request, note))
     except web.HTTPException as exc:
         response = _http_error(request, exc).response(_our_headers(request, note))

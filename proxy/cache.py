@@ -24,7 +24,7 @@ from pytest_seedreplay.redact import SecretRefused, find_secret, kept_response_h
 from pytest_seedreplay.sse import answer_summary, assemble
 from pytest_seedreplay.store import Store
 
-from .answers import answer_from_flight, render_entry
+from .answers import answer_from_flight, serve_entry
 from .config import ProxyConfig, public_url
 from .errors import MISS_TYPE, PROXY_TYPE, ProxyError
 from .flight import Failure, Flight
@@ -52,16 +52,7 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
         if entry is not None:
             state.stats.hits += 1
             note.cache = CACHE_HIT
-            try:
-                return render_entry(entry, call.shape, {**ours, HEADER_CACHE: CACHE_HIT})
-            except ValueError as exc:
-                state.stats.errors += 1
-                raise ProxyError(
-                    500,
-                    f"the recording {call.key} cannot be served as this request asks: {exc}",
-                    type=PROXY_TYPE,
-                    code="unservable_recording",
-                ) from None
+            return serve_entry(entry, call.shape, {**ours, HEADER_CACHE: CACHE_HIT})
         state.stats.misses += 1
         if call.mode == "replay":
             note.cache = CACHE_MISS

@@ -266,3 +266,19 @@ def test_make_proxy_app_rejects_unknown_modes_and_upstreams():
         make_proxy_app(ProxyConfig(upstream="sim", mode="sometimes"), None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="http"):
         make_proxy_app(ProxyConfig(upstream="ftp://example/v1"), None)  # type: ignore[arg-type]
+
+
+def test_a_recording_that_cannot_take_the_asked_shape_is_a_clear_error(proxy_factory):
+    from pytest_seedreplay.entry import Entry
+    from pytest_seedreplay.key import canonical_request
+
+    proxy = proxy_factory("http://127.0.0.1:9/v1", mode="replay")
+    body = {"model": MODEL, "messages": messages(), "seed": 1}
+    key = request_key("/v1/chat/completions", body)
+    proxy.store.put(Entry(key=key, endpoint="/v1/chat/completions", request=canonical_request("/v1/chat/completions", body), body=["odd"]))
+    reply = proxy.post(CHAT, {**body, "stream": True})
+    assert reply.status == 500
+    error = reply.json()["error"]
+    assert error["code"] == "unservable_recording" and key in error["message"]
+    assert proxy.stats()["errors"] == 1
+    assert proxy.post(CHAT, body).status == 200  # the plain request still gets the recording as it is
