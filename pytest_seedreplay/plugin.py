@@ -7,6 +7,7 @@ import os
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -148,11 +149,16 @@ def _begin(item: pytest.Item, state: _State) -> TestRecording:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     # Before any fixture: a session fixture calling the API lands in the first test's cassette.
+    problem = None
     try:
         item.stash[_RECORDING] = _begin(item, item.config.stash[_STATE])
     except SeedreplayError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return (yield)
+        problem = str(exc)
+        item.stash[_RECORDING] = TestRecording(item.nodeid, Path(), OFF, None, False)
+    result = yield  # pytest's own setup must run either way, or its teardown bookkeeping breaks
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    return result
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -174,8 +180,10 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         session.finish(recording)
     except SeedreplayError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return result
+        problem = str(exc)
+    else:
+        return result
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -219,7 +219,7 @@ class CassetteStore:
         try:
             check_no_secret(entry)
         except SecretRefused as exc:
-            self.errors.append(f"{self.location}: {exc}")
+            self.errors.append(str(exc))
             raise
         with self._lock:
             if self.mode == LIVE:

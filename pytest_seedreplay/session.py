@@ -422,12 +422,14 @@ class Session:
         self.settle()
         self.runner.deactivate()
         store = recording.store
-        if store.errors:
-            raise SeedreplayError("\n".join(["seedreplay did not write the cassette:", *store.errors]))
-        try:
-            recording.written = store.save(not recording.failed, self.settings.keep_failed, self.registry)
-        except (SecretRefused, CassetteError) as exc:
-            raise SeedreplayError(f"seedreplay did not write the cassette: {exc}") from None
+        problem = "; ".join(store.errors)
+        if not problem:
+            try:
+                recording.written = store.save(not recording.failed, self.settings.keep_failed, self.registry)
+            except (SecretRefused, CassetteError) as exc:
+                problem = str(exc)
+        if problem:
+            raise SeedreplayError(f"seedreplay did not write {shown(recording.cassette)}: {problem}")
 
 
 # --- the tally ----------------------------------------------------------------------------------

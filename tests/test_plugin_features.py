@@ -1,0 +1,295 @@
+"""The plugin's markers, fixtures, guards and error paths, each through a real inner pytest session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import yaml
+
+from plugin_inner import TEST_KEY, cassette_dir, run, setup_project
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("SEEDREPLAY_UPSTREAM", raising=False)
+
+
+def requests_in(path) -> list[dict]:
+    data = yaml.safe_load(path.read_text())
+    return [json.loads(i["request"]["body"]) for i in data["interactions"]]
+
+
+def test_marker_seed_is_injected_into_requests_that_carry_none(pytester, sim):
+    setup_project(
+        pytester,
+        test_seeded="""
+            import pytest
+
+            @pytest.mark.seedreplay(seed=42)
+            def test_seeded(openai_client):
+                for extra in ({}, {"seed": 7}):
+                    openai_client.chat.completions.create(
+                        model="gpt-4o-mini", messages=[{"role": "user", "content": "pick"}], **extra)
+        """,
+    )
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
+    sent = requests_in(cassette_dir(pytester) / "test_seeded" / "test_seeded.yaml")
+    assert [r["seed"] for r in sent] == [42, 7]
+    run(pytester).assert_outcomes(passed=1)
+
+
+def test_tests_sharing_a_cassette_name_record_into_one_file(pytester, sim):
+    shared = """
+        import pytest
+
+        @pytest.mark.seedreplay(cassette="shared_answers")
+        def test_{name}(openai_client):
+            for text in ("common", "{name}"):
+                openai_client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{{"role": "user", "content": text}}], seed=1)
+    """
+    setup_project(pytester, test_one=shared.format(name="one"), test_two=shared.format(name="two"))
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=2)
+    path = cassette_dir(pytester) / "shared_answers.yaml"
+    assert sorted(r["messages"][0]["content"] for r in requests_in(path)) == ["common", "one", "two"]
+    assert [p.name for p in cassette_dir(pytester).rglob("*.yaml")] == ["shared_answers.yaml"]
+    before = sim.stats()["total"]
+    run(pytester).assert_outcomes(passed=2)
+    assert sim.stats()["total"] == before
+
+
+def test_marker_mode_overrides_the_session_mode(pytester, sim):
+    setup_project(
+        pytester,
+        test_marked="""
+            import pytest
+
+            @pytest.mark.seedreplay(mode="record")
+            def test_always_records(openai_client, seedreplay):
+                openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "r"}])
+                assert seedreplay.mode == "record"
+
+            @pytest.mark.seedreplay(mode="replay")
+            def test_pinned_to_replay(openai_client):
+                openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "p"}])
+        """,
+    )
+    result = run(pytester, f"--seedreplay-upstream={sim.url}", "--tb=short")
+    result.assert_outcomes(passed=1, failed=1)
+    assert (cassette_dir(pytester) / "test_marked" / "test_always_records.yaml").exists()
+    result.stdout.fnmatch_lines(["*this test's @pytest.mark.seedreplay sets mode='replay': change or drop it first*"])
+
+
+def test_replay_blocks_clients_that_bypass_the_proxy(pytester):
+    setup_project(
+        pytester,
+        test_bypass="""
+            import httpx2
+            import openai
+            import pytest
+
+            def test_raw_http_call():
+                httpx2.get("https://api.openai.com/v1/models")
+
+            def test_client_with_its_own_base_url():
+                client = openai.OpenAI(base_url="https://api.openai.com/v1", max_retries=0)
+                try:
+                    client.models.list()
+                except openai.APIConnectionError:
+                    pass  # swallowed by the code under test: the test must still fail
+
+            def test_loopback_stays_allowed(seedreplay_proxy):
+                assert httpx2.get(seedreplay_proxy.root + "/healthz").status_code == 200
+        """,
+    )
+    result = run(pytester, "--tb=short")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*NetworkBlocked: seedreplay blocked GET https://api.openai.com/v1/models: replay mode allows no network*",
+            "*seedreplay: blocked network access in replay mode:*",
+            "*GET https://api.openai.com/v1/models*",
+            "*leave base_url unset so OPENAI_BASE_URL (http://127.0.0.1:*/v1) is used, or take the openai_client fixture*",
+        ]
+    )
+
+
+def test_a_key_shaped_string_in_a_request_is_refused_with_a_clear_error(pytester, sim):
+    setup_project(
+        pytester,
+        test_leak="""
+            def test_prompt_leaks_a_key(openai_client):
+                openai_client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "my key is sk-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}])
+        """,
+    )
+    result = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_prompt_leaks_a_key*", "seedreplay did not write cassettes/test_leak/test_prompt_leaks_a_key.yaml: refused to store an API-key-shaped string found at entry.request.params.messages*.content; remove the credential*"])
+    assert not cassette_dir(pytester).exists() or not any(cassette_dir(pytester).rglob("*.yaml"))
+
+
+def test_orphans_lists_cassettes_no_test_used(pytester, sim):
+    setup_project(
+        pytester,
+        test_live_on="""
+            def test_kept(openai_client):
+                openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "k"}], seed=1)
+        """,
+    )
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
+    kept = cassette_dir(pytester) / "test_live_on" / "test_kept.yaml"
+    shutil.copy(kept, kept.with_name("test_removed_long_ago.yaml"))
+    result = run(pytester, "--seedreplay-orphans")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "orphan cassettes (no test of this run used them): 1",
+            "*cassettes/test_live_on/test_removed_long_ago.yaml",
+            "orphan interactions (recorded, never requested in this run): 0",
+        ]
+    )
+
+
+def test_off_leaves_everything_alone(pytester, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    setup_project(
+        pytester,
+        test_off="""
+            import os
+
+            def test_env_untouched(seedreplay, seedreplay_proxy):
+                assert os.environ["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1"
+                assert seedreplay.mode == "off" and seedreplay_proxy.url == "http://127.0.0.1:9/v1"
+        """,
+    )
+    result = run(pytester, "--seedreplay=off")
+    result.assert_outcomes(passed=1)
+    assert "seedreplay: mode" not in result.stdout.str() and "seedreplay (" not in result.stdout.str()
+
+
+def test_the_environment_is_restored_after_the_session(pytester, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    setup_project(
+        pytester,
+        test_env="""
+            import os
+
+            def test_env_points_at_the_proxy(seedreplay_proxy):
+                assert os.environ["OPENAI_BASE_URL"] == seedreplay_proxy.url != "http://127.0.0.1:9/v1"
+                assert os.environ["OPENAI_API_KEY"]  # a dummy: replay needs no key
+        """,
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["seedreplay: mode=replay, cassettes=*cassettes, upstream=http://127.0.0.1:9/v1"])
+    assert os.environ["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1"
+    assert "OPENAI_API_KEY" not in os.environ
+
+
+def test_subprocesses_and_non_sdk_clients_go_through_the_proxy(pytester, sim):
+    setup_project(
+        pytester,
+        test_sub="""
+            import json
+            import subprocess
+            import sys
+
+            CHILD = '''
+            import json, os, urllib.request
+            body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "child"}], "seed": 3}).encode()
+            request = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions", body,
+                                             {"Content-Type": "application/json", "Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
+            print(json.load(urllib.request.urlopen(request))["choices"][0]["message"]["content"])
+            '''
+
+            def test_child_process(seedreplay_proxy, seedreplay):
+                out = subprocess.run([sys.executable, "-c", CHILD.replace("\\n            ", "\\n")],
+                                     capture_output=True, text=True, check=True).stdout.strip()
+                assert out
+                with open("child.txt", "a") as f:
+                    f.write(out + "\\n")
+                assert len(seedreplay.interactions) == 1
+        """,
+    )
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
+    sim.stop()
+    run(pytester).assert_outcomes(passed=1)
+    first, second = (pytester.path / "child.txt").read_text().splitlines()
+    assert first == second
+
+
+def test_responses_api_records_and_replays_streams(pytester, sim):
+    setup_project(
+        pytester,
+        test_resp="""
+            def test_responses(openai_client):
+                plain = openai_client.responses.create(model="gpt-4o-mini", input="Hi there")
+                events = list(openai_client.responses.create(model="gpt-4o-mini", input="Stream it", stream=True))
+                assert plain.output_text and events[-1].type == "response.completed"
+                with open("out.txt", "a") as f:
+                    f.write(plain.output_text + "|" + events[-1].response.output_text + "\\n")
+        """,
+    )
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
+    run(pytester).assert_outcomes(passed=1)
+    first, second = (pytester.path / "out.txt").read_text().splitlines()
+    assert first == second
+
+
+def test_ini_sets_mode_cassette_dir_and_upstream(pytester, sim):
+    pytester.makeini(f"""
+        [pytest]
+        seedreplay_mode = record
+        seedreplay_cassette_dir = recordings/api
+        seedreplay_upstream = {sim.url}
+        asyncio_default_fixture_loop_scope = function
+    """)
+    pytester.makepyfile(test_ini="""
+        def test_ini(openai_client):
+            openai_client.embeddings.create(model="text-embedding-3-small", input="x")
+    """)
+    run(pytester).assert_outcomes(passed=1)
+    assert (pytester.path / "recordings" / "api" / "test_ini" / "test_ini.yaml").exists()
+
+
+def test_bad_marker_and_broken_cassette_are_setup_errors_that_say_what_to_do(pytester):
+    setup_project(
+        pytester,
+        test_bad="""
+            import pytest
+
+            @pytest.mark.seedreplay(mode="recrod")
+            def test_typo(openai_client):
+                pass
+
+            def test_broken(openai_client):
+                pass
+        """,
+    )
+    broken = cassette_dir(pytester) / "test_bad" / "test_broken.yaml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("interactions: [unclosed\n")
+    result = run(pytester)
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*@pytest.mark.seedreplay(mode='recrod'): mode must be one of replay, record, rewrite, live, off",
+            "*/cassettes/test_bad/test_broken.yaml: not valid YAML at line 2*",
+            "*Fix or delete the file, then: pytest --seedreplay=record test_bad.py::test_broken",
+        ]
+    )
+
+
+def test_an_unknown_ini_mode_is_a_usage_error(pytester):
+    pytester.makeini("[pytest]\nseedreplay_mode = replay-ish\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_x="def test_x(): pass")
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*seedreplay_mode = 'replay-ish': use one of replay, record, rewrite, live, off"])

@@ -1,0 +1,72 @@
+"""pytest-xdist: every worker runs its own proxy; cassettes stay consistent and the controller
+prints the totals of all workers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from plugin_inner import INI, TEST_KEY, cassette_dir
+
+MODULE = """
+import pytest
+
+def ask(client, text):
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": text}}], seed=1)
+
+@pytest.mark.seedreplay(cassette="shared")
+@pytest.mark.parametrize("n", range(4))
+def test_shared_{name}(openai_client, n):
+    ask(openai_client, "common")
+    ask(openai_client, "{name}-%d" % n)
+
+@pytest.mark.parametrize("n", range(3))
+def test_own_{name}(openai_client, n):
+    ask(openai_client, "own {name}-%d" % n)
+"""
+
+# Per run: 2 modules x (4 shared tests x 2 requests + 3 own tests x 1 request).
+REQUESTS = 2 * (4 * 2 + 3)
+
+
+def count(result: pytest.RunResult, name: str) -> int:
+    match = re.search(rf"^{name}: (\d+) interaction", result.stdout.str(), re.MULTILINE)
+    assert match, result.stdout.str()
+    return int(match.group(1))
+
+
+def shared_texts(pytester: pytest.Pytester) -> list[str]:
+    data = yaml.safe_load((cassette_dir(pytester) / "shared.yaml").read_text())
+    return sorted(json.loads(i["request"]["body"])["messages"][0]["content"] for i in data["interactions"])
+
+
+def test_two_workers_record_replay_and_rewrite_consistent_cassettes(pytester, sim, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    pytester.makeini(INI)
+    pytester.makepyfile(test_x=MODULE.format(name="x"), test_y=MODULE.format(name="y"))
+    xdist = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", "2")
+
+    recorded = pytester.runpytest_subprocess(*xdist, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
+    recorded.assert_outcomes(passed=14)
+    # Whichever worker recorded "common" first, the others replayed it: nothing is lost or doubled.
+    assert count(recorded, "recorded") + count(recorded, "replayed") == REQUESTS
+    expected = sorted(["common"] + [f"{m}-{n}" for m in "xy" for n in range(4)])
+    assert shared_texts(pytester) == expected
+    own = sorted(p.name for p in (cassette_dir(pytester) / "test_x").iterdir())
+    assert own == ["test_own_x[0].yaml", "test_own_x[1].yaml", "test_own_x[2].yaml"]
+
+    before = sim.stats()["total"]
+    replayed = pytester.runpytest_subprocess(*xdist)
+    replayed.assert_outcomes(passed=14)
+    assert (count(replayed, "replayed"), count(replayed, "recorded"), count(replayed, "missing")) == (REQUESTS, 0, 0)
+    assert sim.stats()["total"] == before
+
+    # Rewrite with fewer shared tests: the shared cassette keeps exactly what this run used.
+    pytester.makepyfile(test_y=MODULE.format(name="y").replace("range(4)", "range(2)"))
+    rewritten = pytester.runpytest_subprocess(*xdist, "--seedreplay=rewrite", f"--seedreplay-upstream={sim.url}")
+    rewritten.assert_outcomes(passed=12)
+    assert shared_texts(pytester) == sorted(["common"] + [f"x-{n}" for n in range(4)] + ["y-0", "y-1"])
