@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 
 import aiohttp
 import openai
 
-from proxy.app import PROXY_STATE, ProxyConfig, running_proxy
+from proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app, running_proxy
+from proxy.serve import serving
 from pytest_seedreplay.sse import parse_sse
 from pytest_seedreplay.store import DiskStore
 from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls  # noqa: F401
@@ -32,6 +34,13 @@ class CountingStore(DiskStore):
     def put(self, entry):
         self.calls["put"] += 1
         return super().put(entry)
+
+
+async def until(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.005)
 
 
 async def post_all(url: str, bodies: list[dict], headers: dict | None = None) -> list[tuple[int, dict, bytes]]:
@@ -69,9 +78,11 @@ async def test_followers_of_a_streaming_leader_get_the_stream_too(sim_factory, t
     store = DiskStore(tmp_path / "cache")
     streamed = {**BODY, "stream": True}
     with_usage = {**streamed, "stream_options": {"include_usage": True}}
-    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+    app = make_proxy_app(ProxyConfig(upstream=sim.url), store)
+    async with serving(app) as root:
+        url = root + "/v1"
         leader = asyncio.ensure_future(post_all(url, [streamed]))
-        await asyncio.sleep(0.05)  # let the leader start its upstream call first
+        await until(lambda: len(app[PROXY_STATE].flights) == 1)  # the leader's upstream call is under way
         followers = await post_all(url, [streamed] * 10 + [BODY] * 5 + [with_usage] * 5)
         (lead,) = await leader
     assert upstream_calls(sim) == 1
@@ -142,14 +153,10 @@ async def test_different_requests_are_not_coalesced(sim_factory, tmp_path):
 async def test_swapped_store_mid_flight_keeps_the_answer_in_the_store_it_started_with(sim_factory, tmp_path):
     sim = sim_factory(latency_ms=200)
     first, second = DiskStore(tmp_path / "first"), DiskStore(tmp_path / "second")
-    config = ProxyConfig(upstream=sim.url)
-    from proxy.app import make_proxy_app
-    from proxy.serve import serving
-
-    app = make_proxy_app(config, first)
+    app = make_proxy_app(ProxyConfig(upstream=sim.url), first)
     async with serving(app) as root:
         pending = asyncio.ensure_future(post_all(root + "/v1", [BODY]))
-        await asyncio.sleep(0.05)
+        await until(lambda: len(app[PROXY_STATE].flights) == 1)
         app[PROXY_STATE].store = second  # the plugin moved on to the next test's cassette
         (answer,) = await pending
     assert answer[0] == 200
