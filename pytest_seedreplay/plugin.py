@@ -75,45 +75,73 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default="warn")
 
 
+def _option(config: pytest.Config, name: str) -> Any:
+    # Early on only the known-args namespace holds the command line (config.option has defaults).
+    known = config.known_args_namespace
+    return getattr(known, name) if hasattr(known, name) else getattr(config.option, name, None)
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """The xdist controller runs no test, so it needs no proxy (its workers start their own)."""
+    if hasattr(config, "workerinput") or "PYTEST_XDIST_WORKER" in os.environ:
+        return False
+    return bool(_option(config, "numprocesses")) or (_option(config, "dist") or "no") != "no"
+
+
+def _setup(config: pytest.Config) -> _State:
+    """Read the settings and, unless the plugin is off, start the proxy and point OPENAI_BASE_URL at it."""
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        return state
+    mode = _option(config, "seedreplay_mode") or config.getini("seedreplay_mode")
+    drift = _option(config, "seedreplay_drift") or config.getini("seedreplay_drift")
+    if mode not in PYTEST_MODES:
+        raise pytest.UsageError(f"seedreplay_mode = {mode!r}: use one of {', '.join(PYTEST_MODES)}")
+    if drift not in ("warn", "fail"):
+        raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use warn or fail")
+    upstream = _option(config, "seedreplay_upstream") or config.getini("seedreplay_upstream")
+    settings = Settings(
+        mode=mode,
+        cassette_dir=config.rootpath / config.getini("seedreplay_cassette_dir"),
+        upstream=choose_upstream(upstream, os.environ),
+        drift_policy=drift,
+        keep_failed=bool(_option(config, "seedreplay_keep_failed")),
+        run_id=uuid.uuid4().hex,
+    )
+    idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
+    session = None if idle or _is_xdist_controller(config) else Session(settings)
+    state = _State(settings, session, worker=False)
+    config.stash[_STATE] = state
+    if session is not None and mode != OFF:
+        session.start()
+        config.add_cleanup(session.stop)  # runs even when pytest stops before configure (--version)
+    return state
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before conftest.py files are imported: an app module they import that builds
+    # `openai.OpenAI()` at import time must already see the proxy's OPENAI_BASE_URL.
+    _setup(early_config)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "seedreplay(cassette=None, mode=None, seed=None): this test's cassette name (shareable), mode, "
         "and a seed injected into requests that carry none",
     )
-    mode = config.getoption("seedreplay_mode") or config.getini("seedreplay_mode")
-    drift = config.getoption("seedreplay_drift") or config.getini("seedreplay_drift")
-    if mode not in PYTEST_MODES:
-        raise pytest.UsageError(f"seedreplay_mode = {mode!r}: use one of {', '.join(PYTEST_MODES)}")
-    if drift not in ("warn", "fail"):
-        raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use warn or fail")
+    state = _setup(config)  # already done, unless the plugin was registered late (-p, pytest_plugins)
     worker_input = getattr(config, "workerinput", None)
-    upstream = config.getoption("seedreplay_upstream") or config.getini("seedreplay_upstream")
-    settings = Settings(
-        mode=mode,
-        cassette_dir=config.rootpath / config.getini("seedreplay_cassette_dir"),
-        upstream=choose_upstream(upstream, os.environ),
-        drift_policy=drift,
-        keep_failed=config.getoption("seedreplay_keep_failed"),
-        run_id=(worker_input or {}).get("seedreplay_run_id") or uuid.uuid4().hex,
-    )
-    # The xdist controller runs no test: only its workers start proxies.
-    controller = worker_input is None and config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
-    session = None if controller or config.getoption("collectonly") else Session(settings)
-    state = _State(settings, session, worker=worker_input is not None)
-    config.stash[_STATE] = state
+    if worker_input is not None:
+        state.worker = True
+        state.settings.run_id = worker_input.get("seedreplay_run_id") or state.settings.run_id
     config.pluginmanager.register(state, "seedreplay-state")
-    if session is not None and mode != OFF:
-        session.start()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None:
-        return
-    if state.session is not None:
-        state.session.stop()
-    if not state.worker:
+    if state is not None and not state.worker:
         RunRegistry(state.settings.run_id).remove()
 
 

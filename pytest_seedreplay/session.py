@@ -357,10 +357,13 @@ class Session:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.registry = RunRegistry(settings.run_id)
         self.runner: ProxyRunner | None = None
         self._saved_env: dict[str, str | None] = {}
         self._guard: ReplayGuard | None = None
+
+    @property
+    def registry(self) -> RunRegistry:
+        return RunRegistry(self.settings.run_id)  # an xdist worker learns the run id after start
 
     @property
     def active(self) -> bool:

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from plugin_inner import TEST_KEY, cassette_dir, run, setup_project
+from plugin_inner import INI, TEST_KEY, cassette_dir, run, setup_project
 
 
 @pytest.fixture(autouse=True)
@@ -293,3 +293,31 @@ def test_an_unknown_ini_mode_is_a_usage_error(pytester):
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*seedreplay_mode = 'replay-ish': use one of replay, record, rewrite, live, off"])
+
+
+def test_a_client_built_when_conftest_imports_the_app_is_intercepted(pytester, sim):
+    # conftest.py is imported before pytest_configure: the proxy must already be in OPENAI_BASE_URL.
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        myapp="""
+            import openai
+
+            client = openai.OpenAI(max_retries=0)
+
+            def answer(question):
+                reply = client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": question}], seed=1)
+                return reply.choices[0].message.content
+        """,
+        test_uses_app="""
+            import myapp
+
+            def test_app_answers():
+                assert myapp.answer("What is seedreplay?")
+        """,
+    )
+    pytester.makeconftest("import myapp")
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
+    assert (cassette_dir(pytester) / "test_uses_app" / "test_app_answers.yaml").exists()
+    sim.stop()
+    run(pytester).assert_outcomes(passed=1)
