@@ -14,6 +14,7 @@ directory, a Redis server), and unpickling shared bytes would run whatever code 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -82,7 +83,7 @@ class Store(Protocol):
 
 def check_no_secret(entry: Entry) -> None:
     """Raise `SecretRefused` naming the field (e.g. `entry.request.messages[0].content`) of a credential."""
-    where = find_secret(entry.to_dict(), "entry")
+    where = find_secret(entry, "entry")  # walks the dataclass itself: no deep copy via to_dict()
     if where:
         raise SecretRefused(where)
 
@@ -142,22 +143,32 @@ def unpack_head(head: bytes, where: str) -> dict[str, Any]:
             f"{where} uses entry format {version}, written by a newer seedreplay; this seedreplay "
             f"{__version__} reads entry format {ENTRY_FORMAT} only: {UPGRADE_HINT}"
         )
-    return json.loads(head[4:])
+    with _damage_reported(where):
+        return json.loads(head[4:])
 
 
 def unpack_tail(tail: bytes, where: str) -> dict[str, Any]:
     codec, data = tail[:1], tail[1:]
-    if codec == b"z":
-        data = zlib.decompress(data)
-    elif codec != b"j":
+    if codec not in (b"z", b"j"):
         raise EntryFormatError(f"{where} has an unknown answer encoding {codec!r}: {UPGRADE_HINT}")
-    return json.loads(data)
+    with _damage_reported(where):
+        return json.loads(zlib.decompress(data) if codec == b"z" else data)
 
 
 def entry_from_parts(head: bytes, tail: bytes, where: str) -> Entry:
     data = unpack_head(head, where)
     data.update(unpack_tail(tail, where))
-    return Entry.from_dict(data)
+    with _damage_reported(where):
+        return Entry.from_dict(data)
+
+
+@contextlib.contextmanager
+def _damage_reported(where: str) -> Iterator[None]:
+    # Bytes that carry our magic but do not decode were damaged outside seedreplay (disk, hand edits).
+    try:
+        yield
+    except (ValueError, TypeError, zlib.error) as exc:
+        raise EntryFormatError(f"{where} is damaged and cannot be read ({exc}); delete it and record it again") from exc
 
 
 def unpack_entry(blob: bytes, where: str) -> Entry:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -108,6 +109,22 @@ def spawn_writer(target: str, start: int, count: int, big_every: int = 0, wait_f
     return subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+@pytest.fixture
+def writers():
+    """Start writer processes; any still running when the test ends (it failed) is killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args, **kwargs) -> subprocess.Popen:
+        started.append(spawn_writer(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def finish(proc: subprocess.Popen, timeout: float = 30) -> list[str]:
@@ -299,6 +316,18 @@ def test_bytes_seedreplay_never_wrote_are_reported_not_misread(store, target):
         store.get("v1:foreign")
 
 
+def test_a_damaged_entry_is_reported_not_misread(store, target):
+    entry = make_entry(13)
+    head, tail = pack_head(entry), b"z" + b"\x78\x9c not zlib at all"
+    if target.startswith("redis://"):
+        _plant(target, entry.key, (head, tail))
+    else:
+        _plant(target, entry.key, struct.pack(">I", len(head)) + head + tail)
+    with pytest.raises(EntryFormatError, match=f"{entry.key}.*is damaged.*record it again"):
+        store.get(entry.key)
+    assert [key for key, _ in store.iter_requests()] == [entry.key]  # the intact request is still listed
+
+
 def test_a_pickled_value_from_plain_diskcache_is_reported(tmp_path):
     with diskcache.Cache(str(tmp_path)) as cache:
         cache.set("v1:old", {"key": "v1:old"})
@@ -360,12 +389,12 @@ def test_an_iteration_sees_deletions_made_after_it_started(target, store):
 # ---------------------------------------------------------------- real processes
 
 
-def test_concurrent_writers_from_several_processes_all_land_intact(target):
+def test_concurrent_writers_from_several_processes_all_land_intact(target, writers):
     # Each of 4 processes writes 200 keys of its own plus 20 keys every process writes.
-    writers = [spawn_writer(target, 1000 * (p + 1), 200) for p in range(4)]
-    shared = [spawn_writer(target, 0, 20) for _ in range(4)]
+    own = [writers(target, 1000 * (p + 1), 200) for p in range(4)]
+    shared = [writers(target, 0, 20) for _ in range(4)]
     acknowledged = set()
-    for proc in writers + shared:
+    for proc in own + shared:
         acknowledged.update(finish(proc))
 
     with store_at(target) as store:
@@ -376,8 +405,8 @@ def test_concurrent_writers_from_several_processes_all_land_intact(target):
             assert_intact(entry)
 
 
-def test_a_reader_sees_only_whole_entries_while_a_writer_writes(target):
-    writer = spawn_writer(target, 5000, 600, wait_for_go=True)
+def test_a_reader_sees_only_whole_entries_while_a_writer_writes(target, writers):
+    writer = writers(target, 5000, 600, wait_for_go=True)
     assert writer.stdout.readline().strip() == "ready"
     with store_at(target) as store:
         writer.stdin.write("go\n")
@@ -406,8 +435,6 @@ def _kill_writer(writer: subprocess.Popen, acknowledged: set[str]) -> None:
     writer.wait(timeout=10)
     assert writer.returncode == -signal.SIGKILL
     acknowledged.update(writer.stdout.read().split())  # acknowledged before the signal landed
-    for pipe in (writer.stdin, writer.stdout, writer.stderr):
-        pipe.close()
 
 
 def _read_acks(writer: subprocess.Popen, count: int, acknowledged: set[str]) -> None:
@@ -417,21 +444,21 @@ def _read_acks(writer: subprocess.Popen, count: int, acknowledged: set[str]) -> 
         acknowledged.add(line.strip())
 
 
-def test_a_writer_killed_mid_write_leaves_no_readable_partial_entry(target):
+def test_a_writer_killed_mid_write_leaves_no_readable_partial_entry(target, writers):
     acknowledged: set[str] = set()
     disk = not target.startswith("redis://")
     # Small writes only: the kill lands among serialisation, the SQLite commit / MULTI-EXEC and its fsync.
-    writer = spawn_writer(target, 10_000, -1)
+    writer = writers(target, 10_000, -1)
     _read_acks(writer, 40, acknowledged)
     _kill_writer(writer, acknowledged)
     # Every 3rd write is a ~6 MB answer: the kill lands while it is being prepared.
-    writer = spawn_writer(target, 20_000, -1, big_every=3)
+    writer = writers(target, 20_000, -1, big_every=3)
     _read_acks(writer, 2, acknowledged)
     _kill_writer(writer, acknowledged)
     if disk:
         # Kill the moment a big answer's file appears: diskcache writes it before the row commits.
         files_before = _answer_files(target)
-        writer = spawn_writer(target, 30_000, -1, big_every=1)
+        writer = writers(target, 30_000, -1, big_every=1)
         deadline = time.monotonic() + 20
         while not _answer_files(target) - files_before:
             assert writer.poll() is None and time.monotonic() < deadline, "no answer file was ever written"
