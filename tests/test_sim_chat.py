@@ -149,3 +149,60 @@ def test_stats_count_requests_per_route(sim, client):
 def test_healthz(sim):
     with urllib.request.urlopen(f"{sim.root}/healthz", timeout=5) as answer:
         assert json.loads(answer.read()) == {"status": "ok"}
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]},
+                           "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_tool_call_when_the_user_asks_for_it(client):
+    messages = [{"role": "user", "content": "What is the weather in Lisbon?"}]
+    answer = ask(client, messages=messages, tools=[WEATHER_TOOL], seed=3)
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather" and call.id.startswith("call_")
+    arguments = json.loads(call.function.arguments)
+    assert arguments["unit"] in ("c", "f") and 1 <= arguments["days"] <= 7 and isinstance(arguments["city"], str)
+    assert ask(client, messages=messages, tools=[WEATHER_TOOL], seed=3).choices[0].message.tool_calls[0] == call
+
+    streamed = list(ask(client, messages=messages, tools=[WEATHER_TOOL], seed=3, stream=True))
+    deltas = [c.choices[0].delta.tool_calls[0] for c in streamed if c.choices and c.choices[0].delta.tool_calls]
+    assert deltas[0].id == call.id and deltas[0].function.name == "get_weather"
+    assert "".join(d.function.arguments or "" for d in deltas) == call.function.arguments
+    assert streamed[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_no_tool_call_for_unrelated_text_or_after_a_tool_result(client):
+    plain = ask(client, tools=[WEATHER_TOOL], seed=3).choices[0]
+    assert plain.finish_reason == "stop" and plain.message.tool_calls is None
+    forced = ask(client, tools=[WEATHER_TOOL], tool_choice="required", seed=3).choices[0]
+    assert forced.message.tool_calls[0].function.name == "get_weather"
+    call = forced.message.tool_calls[0]
+    followup = ask(client, tools=[WEATHER_TOOL], seed=3, messages=[
+        {"role": "user", "content": "What is the weather in Lisbon?"},
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp": 21}'},
+    ]).choices[0]
+    assert followup.finish_reason == "stop" and followup.message.content
+
+
+def test_response_format_json_object_and_json_schema(client):
+    as_object = ask(client, seed=2, response_format={"type": "json_object"}).choices[0].message.content
+    assert isinstance(json.loads(as_object)["answer"], str)
+    schema = {"type": "object", "properties": {"title": {"type": "string"}, "score": {"type": "number"},
+                                               "tags": {"type": "array", "items": {"type": "string"}}}}
+    document = json.loads(ask(client, seed=2, response_format={
+        "type": "json_schema", "json_schema": {"name": "review", "schema": schema}}).choices[0].message.content)
+    assert set(document) == {"title", "score", "tags"} and isinstance(document["tags"], list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +55,28 @@ def test_timeout_holds_the_request_longer_than_the_client_waits(sim):
     with pytest.raises(openai.APITimeoutError):
         ask(client_for(sim, timeout=0.4), "timeout")
     assert time.monotonic() - started < 5
+
+
+def test_held_timeout_request_does_not_delay_shutdown(sim):
+    outcome = []
+
+    def call():
+        try:
+            ask(client_for(sim, timeout=20), "timeout")
+        except openai.APIError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 5
+    while sim.stats()["total"] < 1:
+        assert time.monotonic() < deadline, "the held request never reached the simulator"
+        time.sleep(0.02)
+    started = time.monotonic()
+    sim.stop()
+    assert time.monotonic() - started < 5
+    caller.join(10)
+    assert outcome and not caller.is_alive()
 
 
 def test_cut_stream_drops_the_stream_midway(sim):

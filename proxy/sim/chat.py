@@ -9,11 +9,25 @@ from typing import Any
 from aiohttp import web
 
 from .errors import invalid_type, missing
-from .inference import Generated, chat_prompt, generate, parse_sampling, require_model, text_prompt, usage
+from .inference import (
+    Generated,
+    Prompt,
+    Sampling,
+    chat_prompt,
+    completion_tokens,
+    cut,
+    generate,
+    parse_sampling,
+    require_model,
+    rng_for,
+    text_prompt,
+    usage,
+)
 from .model import pieces
 from .models import resolve_text_model
 from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
+from .structured import chosen_tool, json_answer, parse_tools, tool_call
 
 
 def _id(prefix: str) -> str:
@@ -23,11 +37,17 @@ def _id(prefix: str) -> str:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     name = require_model(body)
-    prompt, _ = chat_prompt(body)
+    prompt, messages = chat_prompt(body)
     sampling = parse_sampling(body)
     streaming = stream_flag(body)
+    tools = parse_tools(body)
     model = resolve_text_model(request.app, name)
-    choices = generate(model.brain, model.seed_model, prompt, sampling, request.app[CONFIG].drift)
+    drift = request.app[CONFIG].drift
+    choices = generate(model.brain, model.seed_model, prompt, sampling, drift)
+    if tools or body.get("response_format") is not None:
+        ends_with_tool = messages[-1].get("role") in ("tool", "function")
+        choices = [_structured(body, tools, ends_with_tool, c, model.seed_model, prompt, sampling, drift, i)
+                   for i, c in enumerate(choices)]
     head = {
         "id": _id("chatcmpl"),
         "created": int(time.time()),
@@ -45,7 +65,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             "choices": [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": c.text, "refusal": None, "annotations": []},
+                    "message": _message(c),
                     "logprobs": None,
                     "finish_reason": c.finish_reason,
                 }
@@ -55,6 +75,27 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             "service_tier": "default",
         }
     )
+
+
+def _structured(body: dict[str, Any], tools: list[dict[str, Any]], ends_with_tool: bool, choice: Generated,
+                seed_model: str, prompt: Prompt, sampling: Sampling, drift: str, index: int) -> Generated:
+    """Turn a prose choice into a tool call or a JSON document when the request asks for one."""
+    rng = rng_for(seed_model, prompt, sampling, drift, 1000 + index)
+    function = chosen_tool(body, tools, prompt.last_user, ends_with_tool, rng)
+    if function is not None:
+        return Generated(text="", finish_reason="tool_calls", tool_calls=[tool_call(function, rng, prompt.last_user)])
+    document = json_answer(body.get("response_format"), choice.text, rng, prompt.last_user)
+    if document is None:
+        return choice
+    return cut(document, sampling)
+
+
+def _message(choice: Generated) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": choice.text, "refusal": None, "annotations": []}
+    if choice.tool_calls:
+        message["content"] = None
+        message["tool_calls"] = choice.tool_calls
+    return message
 
 
 async def _stream_chat(
@@ -70,13 +111,20 @@ async def _stream_chat(
         return frame
 
     split = [pieces(c.text) for c in choices]
-    for i in range(len(choices)):
-        frames.append(chunk(i, {"role": "assistant", "content": "", "refusal": None}))
+    for i, c in enumerate(choices):
+        frames.append(chunk(i, {"role": "assistant", "content": None if c.tool_calls else "", "refusal": None}))
     # Choices are interleaved token by token, as upstream does for n > 1.
     for step in range(max((len(p) for p in split), default=0)):
         for i, parts in enumerate(split):
             if step < len(parts):
                 frames.append(chunk(i, {"content": parts[step]}))
+    for i, c in enumerate(choices):
+        for n, call in enumerate(c.tool_calls or []):
+            opening = {"index": n, "id": call["id"], "type": "function",
+                       "function": {"name": call["function"]["name"], "arguments": ""}}
+            frames.append(chunk(i, {"tool_calls": [opening]}))
+            for part in pieces(call["function"]["arguments"]):
+                frames.append(chunk(i, {"tool_calls": [{"index": n, "function": {"arguments": part}}]}))
     for i, c in enumerate(choices):
         frames.append(chunk(i, {}, c.finish_reason))
     if final_usage is not None:
@@ -97,7 +145,7 @@ async def _send_frames(request: web.Request, frames: list[Any]) -> web.StreamRes
 
 async def _pace_whole(request: web.Request, choices: list[Generated]) -> None:
     """A non-streamed answer takes as long as streaming it would have."""
-    tokens = sum(len(pieces(c.text)) for c in choices)
+    tokens = sum(completion_tokens(c) for c in choices)
     await pause(request.app, tokens * token_interval(request.app))
 
 

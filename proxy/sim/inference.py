@@ -47,7 +47,8 @@ class Prompt:
 @dataclass
 class Generated:
     text: str
-    finish_reason: str  # stop | length
+    finish_reason: str  # stop | length | tool_calls
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class Brain(Protocol):
@@ -233,8 +234,13 @@ def generate(brain: Brain, model: str, prompt: Prompt, sampling: Sampling, drift
     return out
 
 
+def completion_tokens(choice: Generated) -> int:
+    calls = sum(count_tokens(c["function"]["name"] + c["function"]["arguments"]) + 3 for c in choice.tool_calls or [])
+    return count_tokens(choice.text) + calls
+
+
 def usage(prompt: Prompt, choices: list[Generated]) -> dict[str, Any]:
-    completion = sum(count_tokens(c.text) for c in choices)
+    completion = sum(completion_tokens(c) for c in choices)
     return {
         "prompt_tokens": prompt.tokens,
         "completion_tokens": completion,

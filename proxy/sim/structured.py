@@ -1,0 +1,127 @@
+"""Tool calls and JSON output for chat completions: values drawn from a JSON schema, seeded.
+
+When a request offers `tools`, the simulated model calls one if `tool_choice` asks for it
+("required" or a named function), or, under "auto", if the last user message names the
+function (its name or all the words of it: `get_weather` <- "what's the weather"), unless the
+conversation already ends with a tool result. `response_format` json_object / json_schema makes
+the answer a JSON document instead of prose.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from .errors import invalid_type, invalid_value, missing
+from .model import topic_words
+
+MAX_DEPTH = 4
+
+
+def parse_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = body.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise invalid_type("tools", "an array", tools)
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            raise invalid_value(f"tools[{i}]", "only tools of type 'function' are supported by the simulator.")
+        function = tool.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise missing(f"tools[{i}].function.name")
+    return tools
+
+
+def chosen_tool(body: dict[str, Any], tools: list[dict[str, Any]], last_user: str, ends_with_tool: bool,
+                rng: random.Random) -> dict[str, Any] | None:
+    """The function the model calls for this request, or None for a text answer."""
+    choice = body.get("tool_choice", "auto")
+    if not tools or choice == "none":
+        return None
+    functions = [t["function"] for t in tools]
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        for function in functions:
+            if function["name"] == name:
+                return function
+        raise invalid_value("tool_choice", f"no tool named {name!r} among the request's tools.")
+    if choice == "required":
+        return functions[rng.randrange(len(functions))]
+    if choice != "auto":
+        raise invalid_value("tool_choice", f"{choice!r}. Use 'none', 'auto', 'required' or a named function.")
+    if ends_with_tool:
+        return None
+    asked = {w.lower() for w in last_user.replace("_", " ").split()} | set(topic_words(last_user))
+    said = last_user.lower()
+    for function in functions:
+        parts = [p for p in function["name"].lower().split("_") if p not in ("get", "set", "do", "make")]
+        if function["name"].lower() in said or (parts and all(p in asked or p in said for p in parts)):
+            return function
+    return None
+
+
+def tool_call(function: dict[str, Any], rng: random.Random, prompt_text: str) -> dict[str, Any]:
+    schema = function.get("parameters") or {"type": "object", "properties": {}}
+    arguments = value_for(schema, rng, prompt_text)
+    return {
+        "id": "call_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(24)),
+        "type": "function",
+        "function": {"name": function["name"], "arguments": json.dumps(arguments, ensure_ascii=False)},
+    }
+
+
+def value_for(schema: Any, rng: random.Random, prompt_text: str, depth: int = 0, text: str = "") -> Any:
+    """A value that satisfies a (simple) JSON schema: types, enum, const, properties, items, anyOf."""
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][rng.randrange(len(schema["enum"]))]
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return value_for(schema[key][0], rng, prompt_text, depth, text)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        if depth >= MAX_DEPTH:
+            return {}
+        properties = schema.get("properties") or {}
+        return {name: value_for(sub, rng, prompt_text, depth + 1, text) for name, sub in properties.items()}
+    if kind == "array":
+        return [value_for(schema.get("items") or {}, rng, prompt_text, depth + 1, text)
+                for _ in range(max(1, int(schema.get("minItems", 1))))]
+    if kind == "integer":
+        return rng.randint(int(schema.get("minimum", 1)), int(schema.get("maximum", 100)))
+    if kind == "number":
+        return round(rng.uniform(float(schema.get("minimum", 0)), float(schema.get("maximum", 100))), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    if text:
+        return text
+    words = sorted(topic_words(prompt_text)) or ["example"]
+    return words[rng.randrange(len(words))]
+
+
+def json_answer(response_format: Any, text: str, rng: random.Random, prompt_text: str) -> str | None:
+    """The answer as a JSON document when `response_format` asks for one; None for prose."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict):
+        raise invalid_type("response_format", "an object", response_format)
+    kind = response_format.get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return json.dumps({"answer": text}, ensure_ascii=False)
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise missing("response_format.json_schema.name")
+        return json.dumps(value_for(spec.get("schema") or {}, rng, prompt_text, text=text), ensure_ascii=False)
+    raise invalid_value("response_format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'.")
