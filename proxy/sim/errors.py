@@ -63,10 +63,6 @@ def model_not_found(model: str) -> APIError:
     )
 
 
-def not_found(what: str, ident: str, param: str | None = None) -> APIError:
-    return APIError(404, f"No such {what}: '{ident}'.", param=param, code=None)
-
-
 def _type_name(value: Any) -> str:
     names = {str: "a string", int: "an integer", float: "a decimal", bool: "a boolean", list: "an array", dict: "an object"}
     if value is None:

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import bad_request, invalid_type, invalid_value, missing
+from .errors import invalid_type, invalid_value, missing
 from .model import base_model, count_tokens, pieces, topic_words
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -254,8 +254,3 @@ def usage(prompt: Prompt, choices: list[Generated]) -> dict[str, Any]:
         },
     }
 
-
-def ensure_object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a JSON object.", code="invalid_type")
-    return body

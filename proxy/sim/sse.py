@@ -7,7 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-CUT_KEY = web.RequestKey("sim_cut_stream", bool)  # set by the fault middleware
+from .runtime import request_key
+
+CUT_KEY = request_key("sim_cut_stream", bool)  # set by the fault middleware
 
 
 class ConnectionCut(Exception):
