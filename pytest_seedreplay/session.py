@@ -310,6 +310,7 @@ class ReplayGuard:
 
     def __enter__(self) -> ReplayGuard:
         import vcr
+        import vcr.patch as vcr_patch
         from vcr.persisters.filesystem import CassetteNotFoundError
 
         class NothingPersister:
@@ -324,7 +325,7 @@ class ReplayGuard:
                 return None
 
         options: dict[str, Any] = {"record_mode": "none", "before_record_request": self._filter}
-        names = getattr(__import__("vcr.patch", fromlist=["PATCHER_NAMES"]), "PATCHER_NAMES", None)
+        names = getattr(vcr_patch, "PATCHER_NAMES", None)
         if names:  # vcrpy >= 9: patch only the OpenAI SDK's transports, leave aiohttp/requests alone
             options["skip_patchers"] = tuple(n for n in names if n not in ("httpx", "httpx2"))
         guard = vcr.VCR(**options)
@@ -465,6 +466,8 @@ class Tally:
 
     def summary_lines(self, mode: str, cassette_dir: Path) -> list[str]:
         c = self.counts
+        if not any(c.values()) and not self.written:
+            return ["no OpenAI requests in this run"]
         lines = [
             f"replayed: {c['replayed']} interaction(s)",
             f"recorded: {c['recorded']} interaction(s)",

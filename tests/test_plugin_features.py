@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -85,16 +86,20 @@ def test_marker_mode_overrides_the_session_mode(pytester, sim):
     result.stdout.fnmatch_lines(["*this test's @pytest.mark.seedreplay sets mode='replay': change or drop it first*"])
 
 
+TRANSPORTS = [name for name in ("httpx", "httpx2") if importlib.util.find_spec(name)]
+
+
 def test_replay_blocks_clients_that_bypass_the_proxy(pytester):
     setup_project(
         pytester,
-        test_bypass="""
-            import httpx2
+        test_bypass=f"""
+            import importlib
             import openai
             import pytest
 
-            def test_raw_http_call():
-                httpx2.get("https://api.openai.com/v1/models")
+            @pytest.mark.parametrize("transport", {TRANSPORTS!r})
+            def test_raw_http_call(transport):
+                importlib.import_module(transport).get("https://api.openai.com/v1/models")
 
             def test_client_with_its_own_base_url():
                 client = openai.OpenAI(base_url="https://api.openai.com/v1", max_retries=0)
@@ -103,12 +108,13 @@ def test_replay_blocks_clients_that_bypass_the_proxy(pytester):
                 except openai.APIConnectionError:
                     pass  # swallowed by the code under test: the test must still fail
 
-            def test_loopback_stays_allowed(seedreplay_proxy):
-                assert httpx2.get(seedreplay_proxy.root + "/healthz").status_code == 200
+            @pytest.mark.parametrize("transport", {TRANSPORTS!r})
+            def test_loopback_stays_allowed(seedreplay_proxy, transport):
+                assert importlib.import_module(transport).get(seedreplay_proxy.root + "/healthz").status_code == 200
         """,
     )
     result = run(pytester, "--tb=short")
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=len(TRANSPORTS), failed=len(TRANSPORTS) + 1)
     result.stdout.fnmatch_lines(
         [
             "*NetworkBlocked: seedreplay blocked GET https://api.openai.com/v1/models: replay mode allows no network*",
@@ -319,5 +325,28 @@ def test_a_client_built_when_conftest_imports_the_app_is_intercepted(pytester, s
     pytester.makeconftest("import myapp")
     run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
     assert (cassette_dir(pytester) / "test_uses_app" / "test_app_answers.yaml").exists()
+    sim.stop()
+    run(pytester).assert_outcomes(passed=1)
+
+
+def test_a_cassette_recorded_by_plain_vcrpy_replays_unchanged(pytester, sim):
+    # Migrating from vcrpy / pytest-recording: their cassettes are read as they are (re-keyed by request).
+    import openai
+    import vcr
+
+    path = cassette_dir(pytester) / "test_migrated" / "test_legacy.yaml"
+    with vcr.use_cassette(str(path), filter_headers=["authorization"]):
+        client = openai.OpenAI(base_url=sim.url, api_key=TEST_KEY, max_retries=0)
+        reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "legacy"}], seed=5)
+    recorded = reply.choices[0].message.content
+    setup_project(
+        pytester,
+        test_migrated=f"""
+            def test_legacy(openai_client):
+                reply = openai_client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{{"role": "user", "content": "legacy"}}], seed=5, temperature=1.0)
+                assert reply.choices[0].message.content == {recorded!r}
+        """,
+    )
     sim.stop()
     run(pytester).assert_outcomes(passed=1)
