@@ -1,5 +1,5 @@
 """The plugin's machinery, free of pytest hooks: the in-process proxy, one recording per test,
-the replay-mode network guard, and the session tally (also what xdist workers send back)."""
+and the session tally (also what xdist workers send back)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import urlsplit
+from typing import Any
 
 from .cassette import CassetteError
 from .constants import DEFAULT_UPSTREAM, ENV_UPSTREAM, HEADER_KEY
@@ -22,7 +21,6 @@ from .recorder import (
     LIVE,
     OFF,
     PROXY_MODE,
-    RECORD,
     REPLAY,
     CassetteStore,
     Interaction,
@@ -31,6 +29,7 @@ from .recorder import (
     SeedreplayError,
     load_store,
 )
+from .guard import Blocked, ReplayGuard
 from .redact import SecretRefused
 
 ENV_BASE_URL = "OPENAI_BASE_URL"
@@ -63,14 +62,6 @@ def shown(path: Path | str) -> str:
 
 
 # --- one test -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Blocked:
-    """A request the replay guard stopped before it reached the network."""
-
-    method: str
-    url: str
 
 
 class TestRecording:
@@ -273,71 +264,6 @@ def _note_miss(store: Any, response: Any) -> None:
         return
     if isinstance(error, dict) and error.get("type") == "seedreplay_miss":
         store.note_miss(response.headers.get(HEADER_KEY, "?"), str(error.get("message")))
-
-
-# --- the replay guard ---------------------------------------------------------------------------
-
-
-class NetworkBlocked(ConnectionError):
-    """Raised inside httpx/httpx2 for a request that would leave the machine in replay mode."""
-
-
-def _is_loopback(host: str) -> bool:
-    from proxy.config import is_loopback
-
-    return is_loopback(host or "")
-
-
-class ReplayGuard:
-    """vcrpy patches httpx and httpx2; every request to a non-loopback host fails loudly, so a
-    client that bypasses OPENAI_BASE_URL cannot reach the network unnoticed in replay mode."""
-
-    def __init__(self, proxy_url: str, on_block: Callable[[Blocked], None]):
-        self.proxy_url = proxy_url
-        self.on_block = on_block
-        self._context = None
-
-    def _filter(self, request):
-        host = urlsplit(request.uri).hostname or ""
-        if _is_loopback(host):
-            return None  # None: vcrpy lets it through untouched and records nothing
-        self.on_block(Blocked(request.method, request.uri))
-        raise NetworkBlocked(
-            f"seedreplay blocked {request.method} {request.uri}: replay mode allows no network. "
-            f"Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "
-            "openai_client fixture; record with pytest --seedreplay=record"
-        )
-
-    def __enter__(self) -> ReplayGuard:
-        import vcr
-        import vcr.patch as vcr_patch
-        from vcr.persisters.filesystem import CassetteNotFoundError
-
-        class NothingPersister:
-            """An ephemeral cassette: loads nothing, saves nothing."""
-
-            @staticmethod
-            def load_cassette(cassette_path, serializer):
-                raise CassetteNotFoundError()
-
-            @staticmethod
-            def save_cassette(cassette_path, cassette_dict, serializer):
-                return None
-
-        options: dict[str, Any] = {"record_mode": "none", "before_record_request": self._filter}
-        names = getattr(vcr_patch, "PATCHER_NAMES", None)
-        if names:  # vcrpy >= 9: patch only the OpenAI SDK's transports, leave aiohttp/requests alone
-            options["skip_patchers"] = tuple(n for n in names if n not in ("httpx", "httpx2"))
-        guard = vcr.VCR(**options)
-        guard.register_persister(NothingPersister)
-        self._context = guard.use_cassette("seedreplay-replay-guard")
-        self._context.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._context is not None:
-            self._context.__exit__(None, None, None)
-            self._context = None
 
 
 # --- the session --------------------------------------------------------------------------------
