@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 REPORT_VERSION = 1
-_TOKENS = re.compile(r"\s+|[^\s]+")
+_TOKENS = re.compile(r"\S+\s*|\s+")  # words with their trailing space: changes read as phrases
 
 
 def build_report(mode: str, upstream: str, counts: dict[str, int], tests: list[dict[str, Any]]) -> dict[str, Any]:

@@ -222,14 +222,14 @@ def test_the_html_report_escapes_everything_and_highlights_differences(tmp_path)
     test = {"nodeid": "t.py::test_<x>", "cassette": "c.yaml", "mode": "live", "drift": [drift], "misses": []}
     page = render_html(build_report("live", "http://up/v1", {"drifted": 1}, [test]))
     assert "<script>" not in page and "&lt;script&gt;" in page and "test_&lt;x&gt;" in page and "fp_&lt;1&gt;" in page
-    assert "<del>&lt;b&gt;cat&lt;/b&gt;</del>" in page and "<ins>&lt;b&gt;dog&lt;/b&gt;</ins>" in page
+    assert "<del>&lt;b&gt;cat&lt;/b&gt; </del>" in page and "<ins>&lt;b&gt;dog&lt;/b&gt; </ins>" in page
     assert html_path(tmp_path / "r.json") == tmp_path / "r.html"
     assert html_path(tmp_path / "report") == tmp_path / "report.html"
 
 
 def test_highlight_marks_only_the_changed_words():
     old, new = highlight("a b c", "a x c")
-    assert old == "a <del>b</del> c" and new == "a <ins>x</ins> c"
+    assert old == "a <del>b </del>c" and new == "a <ins>x </ins>c"
 
 
 def test_the_json_report_is_sorted_and_skips_tests_with_the_plugin_off():
