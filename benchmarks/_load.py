@@ -382,9 +382,11 @@ def sampled_functions(collapsed: str, requests: int, limit: int = 15) -> str:
     busiest = sorted(own.items(), key=lambda kv: kv[1], reverse=True)[:limit]
     ours = sorted(((f, n) for f, n in inclusive.items() if f.split(" (")[-1].startswith(("proxy/", "pytest_seedreplay/"))),
                   key=lambda kv: kv[1], reverse=True)[:limit]
-    return (f"{total} busy samples = {total * us:.0f} µs of busy time per request ({requests} requests)\n"
-            + table(["frame (own time)", "own %", "µs/request"], [[f, n / total * 100, n * us] for f, n in busiest])
-            + "\n\n" + table(["seedreplay function (inclusive)", "incl %", "µs/request"], [[f, n / total * 100, n * us] for f, n in ours]))
+    text = (f"{total} busy samples = {total * us:.0f} µs of busy time per request ({requests} requests)\n"
+            + table(["frame (own time)", "own %", "µs/request"], [[f, n / total * 100, n * us] for f, n in busiest]))
+    if ours:
+        text += "\n\n" + table(["seedreplay function (inclusive)", "incl %", "µs/request"], [[f, n / total * 100, n * us] for f, n in ours])
+    return text
 
 
 def _short_frame(frame: str) -> str:

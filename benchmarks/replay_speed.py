@@ -5,12 +5,13 @@ seeded chat requests are recorded twice — through a record-mode proxy into a D
 as one cassette with `write_cassette`; and with vcrpy (`record_mode="once"`) straight against the
 simulator. The simulator is then stopped: neither replay can reach an upstream.
 
-Measured, in alternating order over --rounds, all in this process the way a test suite runs them:
+Measured per request over --rounds, all in this process the way a test suite runs them:
 - seedreplay: the proxy in replay mode in a background thread (as the pytest plugin runs it) over the
   cassette's store, the SDK pointed at it;
 - vcrpy: `vcr.VCR(record_mode="none").use_cassette(...)`, default matching, the SDK at the old URL;
-- floor: the SDK against a bare aiohttp server (same background thread) answering fixed bytes — what
-  an HTTP round trip plus the SDK cost with no replay logic at all.
+- floor: the SDK against a bare aiohttp server (also in a background thread) answering fixed bytes —
+  what an HTTP round trip plus the SDK cost with no replay logic at all. Floor and seedreplay take
+  turns request by request (paired); vcrpy patches the whole process, so it runs in its own block.
 Each answer's text is checked against what was recorded.
 
 Run: python benchmarks/replay_speed.py [--interactions 1000] [--rounds 3]
@@ -25,15 +26,15 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import aiohttp
 import openai
 import vcr
 
 import _load
-from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, proxy_app, sim_app, table
+from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, percentile, proxy_app, sim_app, table
 from proxy.app import ProxyConfig, make_proxy_app
 from proxy.serve import BackgroundServer
 from pytest_seedreplay.cassette import read_cassette, write_cassette
@@ -111,47 +112,72 @@ def cassette_store(path: Path, work: str) -> object:
     return cassette_store_class(path, "replay", read_cassette(path))
 
 
-def send_all(client: openai.OpenAI, requests: list[dict], expected: list[str] | None) -> float:
+def timed_call(client: openai.OpenAI, body: dict) -> tuple[float, str]:
+    """(ms for one SDK call, the answer's text)."""
     started = time.perf_counter()
-    for i, body in enumerate(requests):
-        text = client.chat.completions.create(**body).choices[0].message.content
-        if expected is not None and text != expected[i]:
-            raise SystemExit(f"request {i} was answered with another recording's text")
-    return time.perf_counter() - started
+    text = client.chat.completions.create(**body).choices[0].message.content
+    return (time.perf_counter() - started) * 1000, text
 
 
-def replay_seedreplay(path: Path, requests: list[dict], expected: list[str], work: str) -> tuple[float, float]:
-    """(load seconds, replay seconds)."""
+def check(i: int, text: str, expected: list[str], who: str) -> None:
+    if text != expected[i]:
+        raise SystemExit(f"{who}: request {i} was answered with another recording's text")
+
+
+@dataclass
+class Round:
+    load_ms: float | None
+    per_request_ms: list[float]
+
+
+def replay_seedreplay_and_floor(path: Path, answer: bytes, requests: list[dict], expected: list[str],
+                                work: str) -> tuple[Round, Round]:
+    """seedreplay and the floor, request by request in turn, so both see the machine at the same moment."""
     started = time.perf_counter()
     store = cassette_store(path, work)
-    loaded = time.perf_counter() - started
+    loaded = (time.perf_counter() - started) * 1000
     config = ProxyConfig(upstream=DEAD_UPSTREAM, mode="replay")
-    with BackgroundServer(lambda: make_proxy_app(config, store)) as server:
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0)
-        took = send_all(client, requests, expected)
+    headers = {"Content-Type": "application/json"}
+    ours, floor = Round(loaded, []), Round(None, [])
+    with BackgroundServer(lambda: make_proxy_app(config, store)) as proxy, \
+            BackgroundServer(lambda: bare_app(answer, headers)) as bare:
+        to_proxy = openai.OpenAI(base_url=f"{proxy.url}/v1", api_key=API_KEY, max_retries=0)
+        to_bare = openai.OpenAI(base_url=f"{bare.url}/v1", api_key=API_KEY, max_retries=0)
+        for i, body in enumerate(requests):
+            if i % 2:
+                floor.per_request_ms.append(timed_call(to_bare, body)[0])
+            ms, text = timed_call(to_proxy, body)
+            check(i, text, expected, "seedreplay")
+            ours.per_request_ms.append(ms)
+            if not i % 2:
+                floor.per_request_ms.append(timed_call(to_bare, body)[0])
     store.close()
-    return loaded, took
+    return ours, floor
 
 
-def replay_vcrpy(path: Path, sim: str, requests: list[dict], expected: list[str]) -> tuple[float, float]:
+def replay_vcrpy(path: Path, sim: str, requests: list[dict], expected: list[str]) -> Round:
+    # vcrpy patches httpx2 for the whole process while a cassette is in use: it runs alone.
     started = time.perf_counter()
     context = vcr.VCR(record_mode="none").use_cassette(str(path))
     context.__enter__()  # vcrpy reads and parses the cassette here
     try:
-        loaded = time.perf_counter() - started
+        result = Round((time.perf_counter() - started) * 1000, [])
         client = openai.OpenAI(base_url=f"{sim}/v1", api_key=API_KEY, max_retries=0)
-        took = send_all(client, requests, expected)
+        for i, body in enumerate(requests):
+            ms, text = timed_call(client, body)
+            check(i, text, expected, "vcrpy")
+            result.per_request_ms.append(ms)
     finally:
         context.__exit__(None, None, None)
-    return loaded, took
+    return result
 
 
-def replay_floor(answer: bytes, requests: list[dict]) -> tuple[float | None, float]:
-    headers = {"Content-Type": "application/json"}
-    with BackgroundServer(lambda: bare_app(answer, headers)) as server:
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0)
-        took = send_all(client, requests, None)
-    return None, took  # nothing to load
+def summary_row(name: str, rounds: list[Round], floor_mean: float) -> list:
+    loads = [r.load_ms for r in rounds if r.load_ms is not None]
+    every = [ms for r in rounds for ms in r.per_request_ms]
+    mean = sum(every) / len(every)
+    total_s = median(sum(r.per_request_ms) for r in rounds) / 1000
+    return [name, median(loads) if loads else "-", total_s, mean, percentile(every, 50), percentile(every, 99), mean - floor_mean]
 
 
 def main() -> None:
@@ -169,35 +195,34 @@ def main() -> None:
         recorded_ours = record_seedreplay(sim, requests, ours, work)
         recorded_theirs, expected = record_vcrpy(sim, requests, theirs)
     # The simulator is gone from here on: a replay that tried the network would fail.
-    answer = next(iter(read_cassette(ours))).body
-    floor_answer = json.dumps(answer).encode()
+    floor_answer = json.dumps(read_cassette(ours)[0].body).encode()
     print(f"recorded: seedreplay cassette {ours.stat().st_size / 1e6:.1f} MB in {recorded_ours:.1f} s (through the proxy), "
           f"vcrpy cassette {theirs.stat().st_size / 1e6:.1f} MB in {recorded_theirs:.1f} s")
 
-    runs: dict[str, Callable[[], tuple[float | None, float]]] = {
-        "floor (bare aiohttp)": lambda: replay_floor(floor_answer, requests),
-        "seedreplay": lambda: replay_seedreplay(ours, requests, expected, work),
-        "vcrpy": lambda: replay_vcrpy(theirs, sim, requests, expected),
-    }
-    replay_floor(floor_answer, requests[:20])  # first SDK calls build its models: not part of any figure
-    results: dict[str, list[tuple[float | None, float]]] = {name: [] for name in runs}
-    names = list(runs)
+    # The first SDK calls build its models and the first servers import aiohttp's parts: not measured.
+    replay_seedreplay_and_floor(ours, floor_answer, requests[:50], expected, work)
+    results: dict[str, list[Round]] = {"floor (bare aiohttp)": [], "seedreplay": [], "vcrpy": []}
     for r in range(args.rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            results[name].append(runs[name]())
+        steps = ["ours", "vcrpy"] if r % 2 == 0 else ["vcrpy", "ours"]
+        for step in steps:
+            if step == "vcrpy":
+                results["vcrpy"].append(replay_vcrpy(theirs, sim, requests, expected))
+            else:
+                seedreplay, floor = replay_seedreplay_and_floor(ours, floor_answer, requests, expected, work)
+                results["seedreplay"].append(seedreplay)
+                results["floor (bare aiohttp)"].append(floor)
 
-    floor = median(took for _, took in results["floor (bare aiohttp)"]) / n * 1000
-    rows = []
-    for name, values in results.items():
-        per_request = median(took for _, took in values) / n * 1000
-        loads = [load * 1000 for load, _ in values if load is not None]
-        rows.append([name, median(loads) if loads else "-", median(took for _, took in values),
-                     per_request, per_request - floor])
-    print(f"\nseedreplay store: {store_kind()}; medians over {args.rounds} rounds")
-    print(table(["replay", "load ms", f"{n} requests s", "ms/request", "over floor ms/request"], rows))
-    overhead = rows[1][4]
-    print(f"\nseedreplay per-request replay overhead: {overhead:.3f} ms   (target <= 1 ms)  {'OK' if overhead <= 1 else 'MISSED'}")
-    print(f"seedreplay / vcrpy time per request: {rows[1][3] / rows[2][3]:.2f}x   | {_load.load_average()}")
+    floor_every = [ms for r in results["floor (bare aiohttp)"] for ms in r.per_request_ms]
+    floor_mean = sum(floor_every) / len(floor_every)
+    rows = [summary_row(name, rounds, floor_mean) for name, rounds in results.items()]
+    paired = [a - b for ours_round, floor_round in zip(results["seedreplay"], results["floor (bare aiohttp)"])
+              for a, b in zip(ours_round.per_request_ms, floor_round.per_request_ms)]
+    print(f"\nseedreplay store: {store_kind()}; {args.rounds} rounds of {n} requests, each answer's text checked")
+    print(table(["replay", "load ms", f"{n} requests s", "mean ms/req", "p50 ms/req", "p99 ms/req", "mean over floor ms"], rows))
+    overhead = rows[1][6]
+    print(f"\nseedreplay per-request replay overhead: {overhead:.3f} ms mean, {median(paired):.3f} ms median of "
+          f"paired differences   (target <= 1 ms)  {'OK' if overhead <= 1 else 'MISSED'}")
+    print(f"seedreplay / vcrpy mean time per request: {rows[1][3] / rows[2][3]:.2f}x   | {_load.load_average()}")
 
 
 if __name__ == "__main__":

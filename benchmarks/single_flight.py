@@ -3,7 +3,7 @@
 The simulator (first token after --latency-ms) and the proxy (record mode, empty DiskStore) run in
 their own processes; this one fires the requests at once and reads the simulator's `GET /sim/stats`
 before and after. Contrasts, in the same run: the same count with distinct seeds (every request its
-own miss) and the identical requests sent straight to the simulator.
+own miss), and both sets sent straight to the simulator.
 
 Run: python benchmarks/single_flight.py [--requests 100] [--latency-ms 200] [--rounds 3]
 Target: identical concurrent misses -> 1 upstream call.
@@ -64,6 +64,7 @@ def scenarios(n: int, base: int) -> list[tuple[str, str, list[dict]]]:
         (f"{n} identical streamed misses", "proxy", [chat_body(base + 1, stream=True)] * n),
         (f"{n} distinct seeds", "proxy", [chat_body(base + 2 + i) for i in range(n)]),
         (f"{n} identical, straight to sim", "sim", [chat_body(base)] * n),
+        (f"{n} distinct seeds, straight to sim", "sim", [chat_body(base + 2 + i) for i in range(n)]),
     ]
 
 
@@ -73,7 +74,6 @@ async def run(sim: str, proxy: str, n: int, rounds: int) -> dict[str, list[tuple
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         for r in range(rounds):
             for name, target, bodies in scenarios(n, base=1_000_000 * (r + 1)):
-                print(f"  round {r + 1}: {name}", flush=True)
                 before = await upstream_calls(session, sim)
                 url = (proxy if target == "proxy" else sim) + CHAT
                 wall, caches, distinct = await fire(session, url, bodies)
@@ -105,7 +105,7 @@ def main() -> None:
         rows.append([name, "/".join(map(str, calls)), median(w * 1000 for _, w, _, _ in runs),
                      max(w * 1000 for _, w, _, _ in runs), max(d for _, _, _, d in runs), shown])
     print()
-    print(table(["scenario", "upstream calls per round", "wall p50 ms", "wall max ms", "distinct answers", "X-Seedreplay-Cache (all rounds)"], rows))
+    print(table(["scenario", "upstream calls per round", "wall p50 ms", "wall max ms", "distinct bodies", "X-Seedreplay-Cache (all rounds)"], rows))
     print(f"\nproxy counters: upstream_calls {stats['upstream_calls']}, coalesced {stats['coalesced']}, "
           f"misses {stats['misses']}, stored {stats['stored']}")
     identical = [c for c, _, _, _ in results[f"{args.requests} identical misses"]]
