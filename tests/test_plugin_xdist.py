@@ -46,6 +46,9 @@ def shared_texts(pytester: pytest.Pytester) -> list[str]:
 def test_two_workers_record_replay_and_rewrite_consistent_cassettes(pytester, sim, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    # When this suite itself runs under xdist, the inner pytest must still start as a top-level controller.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     pytester.makeini(INI)
     pytester.makepyfile(test_x=MODULE.format(name="x"), test_y=MODULE.format(name="y"))
     xdist = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", "2")
