@@ -8,6 +8,7 @@ measures the server rather than a client fighting it for the same interpreter.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import cProfile
 import json
 import multiprocessing
@@ -49,6 +50,13 @@ def chat_body(seed: int, content: str = "Name three facts about the moon.", **ex
         "messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": content}],
         **extra,
     }
+
+
+def scratch_dir(root: str | None = None) -> str:
+    """A temporary directory for stores and cassettes, removed when the script exits."""
+    path = tempfile.mkdtemp(prefix="seedreplay-bench-", dir=root)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 # --- app factories, built inside the server process ----------------------------------------------

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import _load
@@ -95,7 +94,7 @@ def main() -> None:
 
     body = chat_body(7, stream=True) if args.stream else chat_body(7)
     request = json.dumps(body).encode()
-    work = tempfile.mkdtemp(prefix="seedreplay-bench-")
+    work = _load.scratch_dir()
     cache_dir = os.path.join(work, "cache")
     record_answer(cache_dir, body)
 

@@ -71,7 +71,7 @@ def rows_for(direct: list[float], proxied: list[float]) -> list[list]:
 
 
 def plain_misses(requests: int, profile: str | None = None, cache_root: str | None = None) -> list[list]:
-    cache_dir = os.path.join(tempfile.mkdtemp(prefix="seedreplay-bench-", dir=cache_root), "cache")
+    cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
     with ServerProcess(sim_app) as sim, \
             ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
         bodies = [chat_body(seed) for seed in range(1, requests + 1)]
@@ -81,7 +81,7 @@ def plain_misses(requests: int, profile: str | None = None, cache_root: str | No
 
 def streamed_misses(streams: int, tokens_per_s: float, tokens: int, profile: str | None = None,
                     cache_root: str | None = None) -> tuple[list[list], list[list]]:
-    cache_dir = os.path.join(tempfile.mkdtemp(prefix="seedreplay-bench-", dir=cache_root), "cache")
+    cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
     with ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim, \
             ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
         bodies = [chat_body(seed, stream=True, max_tokens=tokens) for seed in range(1, streams + 1)]
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--cache-root", metavar="DIR", help="make the proxy's stores under DIR (e.g. /dev/shm to leave out the disk's fsync)")
     parser.add_argument("--profile", action="store_true", help="run the proxy under cProfile and print where its time went")
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="seedreplay-bench-")
+    work = _load.scratch_dir()
     profiles = [os.path.join(work, "plain.prof"), os.path.join(work, "stream.prof")] if args.profile else [None, None]
 
     where = args.cache_root or tempfile.gettempdir()

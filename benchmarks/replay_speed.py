@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.interactions
     requests = bodies(n)
-    work = tempfile.mkdtemp(prefix="seedreplay-bench-")
+    work = _load.scratch_dir()
     ours, theirs = Path(work, "seedreplay.yaml"), Path(work, "vcrpy.yaml")
 
     print(f"replaying {n} interactions with openai {openai.__version__} | {_load.machine()} | {_load.load_average()}")

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 from collections import Counter
 
@@ -89,7 +88,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, fresh seeds each (default 3)")
     args = parser.parse_args()
 
-    cache_dir = os.path.join(tempfile.mkdtemp(prefix="seedreplay-bench-"), "cache")
+    cache_dir = os.path.join(_load.scratch_dir(), "cache")
     print(f"single-flight | {_load.machine()} | sim latency {args.latency_ms:.0f} ms | {args.requests} concurrent "
           f"requests | {args.rounds} rounds | {_load.load_average()}")
     with ServerProcess(sim_app, latency_ms=args.latency_ms) as sim, \
