@@ -1,4 +1,4 @@
-"""The `seedreplay` command: one click group; each feature adds its subcommands from its own module."""
+"""The `seedreplay` command: one click group, `key` here, each feature's subcommands in their own module."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import click
 
 from .. import __version__
 from ..key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
+from .cache import command as cache_command
+from .demo import command as demo_command
+from .proxy import command as proxy_command
+from .sim import command as sim_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,18 +46,7 @@ def key_command(path: str, request_file) -> None:
     click.echo(canonical_json(canonical).encode("utf-8", "surrogatepass"))
 
 
-def _register_subcommands() -> None:
-    # Each feature's commands live beside it; a missing module means that feature is not built yet.
-    import importlib
-
-    for name in ("sim", "proxy", "cache", "demo"):
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue
-        main.add_command(module.command)
-
-
-_register_subcommands()
+main.add_command(sim_command)
+main.add_command(proxy_command)
+main.add_command(cache_command)
+main.add_command(demo_command)
