@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 from pytest_seedreplay.entry import Entry
 from pytest_seedreplay.sse import EMBEDDINGS, adapt_stream, assemble, convert_embeddings, format_sse, split
 
-from .errors import PROXY_TYPE, ProxyError, bad_gateway, sse_error_frame
+from .errors import PROXY_TYPE, APIError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -50,7 +50,7 @@ def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Res
     try:
         return render_entry(entry, shape, extra)
     except ValueError as exc:
-        raise ProxyError(
+        raise APIError(
             500,
             f"the recording {entry.key} cannot be served as this request asks: {exc}",
             type=PROXY_TYPE,

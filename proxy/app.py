@@ -29,7 +29,7 @@ from pytest_seedreplay.store import Store
 
 from .cache import handle_cacheable
 from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
-from .errors import PROXY_TYPE, ProxyError
+from .errors import PROXY_TYPE, APIError
 from .flight import Flights
 from .incoming import request_mode
 from .serve import serving
@@ -181,7 +181,7 @@ async def _forward(request: web.Request) -> web.StreamResponse:
     note.cache = CACHE_BYPASS
     mode, _ = request_mode(request.headers, config.mode)
     if mode == "replay":
-        raise ProxyError(
+        raise APIError(
             404,
             f"{request.method} {request.path} cannot be replayed: the proxy is in replay mode and records only "
             f"{', '.join('POST ' + e for e in CACHEABLE_ENDPOINTS)}; "
@@ -238,7 +238,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v1/"):
             state.stats.requests += 1
         response = await handler(request)
-    except ProxyError as exc:
+    except APIError as exc:
         if exc.status == 500:
             state.stats.errors += 1
         response = exc.response(_our_headers(request, note))
@@ -249,7 +249,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as exc:
         state.stats.errors += 1
         log.exception("%s %s failed", request.method, request.path)
-        response = ProxyError(
+        response = APIError(
             500, f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}", type=PROXY_TYPE, code="proxy_error"
         ).response(_our_headers(request, note))
     finally:
@@ -263,7 +263,7 @@ def _check_token(request: web.Request, token: str | None) -> None:
         return
     given = request.headers.get(HEADER_TOKEN, "")
     if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode("utf-8")):
-        raise ProxyError(
+        raise APIError(
             401,
             f"this seedreplay proxy needs its token: send the {HEADER_TOKEN} header with the value given to --token",
             code="invalid_seedreplay_token",
@@ -281,17 +281,17 @@ def _our_headers(request: web.Request, note: RequestNote) -> dict[str, str]:
     return headers
 
 
-def _http_error(request: web.Request, exc: web.HTTPException) -> ProxyError:
+def _http_error(request: web.Request, exc: web.HTTPException) -> APIError:
     if exc.status == 404:
-        return ProxyError(
+        return APIError(
             404,
             f"no such path {request.path}: the seedreplay proxy serves the OpenAI API under /v1 "
             "(point clients at http://HOST:PORT/v1), plus /healthz and /seedreplay/stats",
             code="unknown_url",
         )
     if exc.status == 405:
-        return ProxyError(405, f"{request.method} is not allowed on {request.path}", code="method_not_allowed")
-    return ProxyError(exc.status, exc.reason or exc.text or "request refused", code=None)
+        return APIError(405, f"{request.method} is not allowed on {request.path}", code="method_not_allowed")
+    return APIError(exc.status, exc.reason or exc.text or "request refused", code=None)
 
 
 def _log_line(request: web.Request, note: RequestNote, response: web.StreamResponse | None, started: float) -> None:

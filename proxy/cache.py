@@ -26,7 +26,7 @@ from pytest_seedreplay.store import Store
 
 from .answers import answer_from_flight, serve_entry
 from .config import ProxyConfig, public_url
-from .errors import MISS_TYPE, PROXY_TYPE, ProxyError
+from .errors import MISS_TYPE, PROXY_TYPE, APIError
 from .flight import Failure, Flight
 from .incoming import Call, read_call
 from .upstream import forward_headers, upstream_url
@@ -86,7 +86,7 @@ def _get(state: ProxyState, store: Store, key: str) -> Entry | None:
     except Exception as exc:  # a broken store must not look like a proxy crash
         state.stats.errors += 1
         log.error("store get %s failed: %s", key[:15], exc)
-        raise ProxyError(503, f"the cache store could not be read: {exc}", type=PROXY_TYPE, code="store_unavailable") from None
+        raise APIError(503, f"the cache store could not be read: {exc}", type=PROXY_TYPE, code="store_unavailable") from None
 
 
 async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[str, str]) -> web.Response:
@@ -94,7 +94,7 @@ async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[s
     # Scanning every recorded request can take a while on a big store: keep the loop free.
     recorded = await asyncio.to_thread(lambda: list(store.iter_requests()))
     closest = closest_recording(call.canonical, recorded)
-    error = ProxyError(404, describe_miss(call.key, call.canonical, closest), type=MISS_TYPE, code="cache_miss")
+    error = APIError(404, describe_miss(call.key, call.canonical, closest), type=MISS_TYPE, code="cache_miss")
     return error.response({**ours, HEADER_CACHE: CACHE_MISS})
 
 

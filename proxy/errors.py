@@ -1,4 +1,4 @@
-"""The proxy's own errors, shaped like OpenAI's: `{"error": {"message", "type", "param", "code"}}`."""
+"""Errors shaped like OpenAI's, `{"error": {"message", "type", "param", "code"}}`, for the proxy and the simulator."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ MISS_TYPE = "seedreplay_miss"
 PROXY_TYPE = "seedreplay_error"
 
 
-class ProxyError(Exception):
-    """Raised anywhere while handling a request; answered as an OpenAI-shaped JSON error."""
+class APIError(Exception):
+    """Raised anywhere while handling a request, by the proxy or the simulator; answered as an
+    OpenAI-shaped JSON error with `status` and any `headers` (e.g. retry-after)."""
 
     def __init__(
         self,
@@ -23,6 +24,7 @@ class ProxyError(Exception):
         type: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -30,16 +32,18 @@ class ProxyError(Exception):
         self.type = type
         self.code = code
         self.param = param
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, type=self.type, code=self.code, param=self.param)
 
     def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        """The JSON answer; `headers` are added to the error's own."""
         return web.Response(
             status=self.status,
             body=json.dumps(self.body()).encode(),
             content_type="application/json",
-            headers=headers,
+            headers={**self.headers, **headers} if headers else self.headers,
         )
 
 
@@ -47,13 +51,13 @@ def error_body(message: str, *, type: str, code: str | None = None, param: str |
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def bad_request(message: str, code: str = "invalid_request", param: str | None = None) -> ProxyError:
-    return ProxyError(400, message, code=code, param=param)
+def bad_request(message: str, code: str = "invalid_request", param: str | None = None) -> APIError:
+    return APIError(400, message, code=code, param=param)
 
 
-def bad_gateway(message: str, code: str) -> ProxyError:
+def bad_gateway(message: str, code: str) -> APIError:
     """The upstream failed us (unreachable, timed out, cut off): 502, which SDKs retry."""
-    return ProxyError(502, message, type=PROXY_TYPE, code=code)
+    return APIError(502, message, type=PROXY_TYPE, code=code)
 
 
 def sse_error_frame(endpoint: str, message: str, code: str) -> bytes:

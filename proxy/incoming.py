@@ -1,6 +1,6 @@
 """Reading a cacheable request: body limits, JSON, the seed policy, the key, the mode it runs in.
 
-Everything a client can get wrong ends here as a 400/413 `ProxyError` naming what to fix.
+Everything a client can get wrong ends here as a 400/413 `APIError` naming what to fix.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pytest_seedreplay.constants import HEADER_MODE, PROXY_MODES
 from pytest_seedreplay.key import UnkeyableRequest, canonical_request, key_of_canonical
 
 from .config import ProxyConfig
-from .errors import ProxyError, bad_request
+from .errors import APIError, bad_request
 from .flight import Shape
 
 SEEDED_ENDPOINTS = ("/v1/chat/completions", "/v1/completions")
@@ -43,7 +43,7 @@ class Call:
 
 
 async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) -> Call:
-    """Check and key a cacheable request, or raise the 4xx `ProxyError` that says what is wrong."""
+    """Check and key a cacheable request, or raise the 4xx `APIError` that says what is wrong."""
     mode, write = request_mode(request.headers, config.mode)
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
@@ -54,7 +54,7 @@ async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) ->
             body = {**body, "seed": config.default_seed}
             changed = True
         elif config.require_seed:
-            raise ProxyError(
+            raise APIError(
                 400,
                 "this seedreplay proxy runs with --require-seed and the request has no 'seed'; "
                 'add one (e.g. "seed": 1) so the answer is reproducible',
@@ -122,7 +122,7 @@ def _check_content_type(value: str | None) -> None:
     mime = value.split(";", 1)[0].strip().lower()
     if mime == "application/json" or mime.endswith("+json"):
         return
-    raise ProxyError(
+    raise APIError(
         400,
         f"the request has Content-Type {value[:80]!r}; the OpenAI API takes a JSON body "
         "with Content-Type: application/json",
@@ -144,9 +144,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise _too_large(None, limit)
 
 
-def _too_large(size: int | None, limit: int) -> ProxyError:
+def _too_large(size: int | None, limit: int) -> APIError:
     said = f" ({size} bytes)" if size is not None else ""
-    return ProxyError(
+    return APIError(
         413,
         f"the request body{said} is over this proxy's limit of {limit} bytes; "
         "start the proxy with a larger --max-body if the request is meant to be this big",

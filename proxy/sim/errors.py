@@ -1,38 +1,13 @@
-"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with the matching status."""
+"""The simulator's ways of saying what a request got wrong, worded as the OpenAI API words them,
+built on the shared OpenAI-shaped `APIError`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
+from ..errors import APIError
 
-
-class APIError(Exception):
-    """Raised anywhere in a handler; the error middleware turns it into the JSON answer."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-    def response(self) -> web.Response:
-        return web.json_response(self.body(), status=self.status, headers=self.headers)
+__all__ = ["APIError", "bad_request", "invalid_type", "invalid_value", "missing", "model_not_found"]
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
