@@ -3,13 +3,13 @@ in the shape the client asked for (stream or not, usage chunk or not, float or b
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from pytest_seedreplay.entry import Entry
+from pytest_seedreplay.jsontext import compact_json_bytes
 from pytest_seedreplay.sse import EMBEDDINGS, adapt_stream, assemble, convert_embeddings, format_sse, split
 
 from .errors import PROXY_TYPE, APIError, bad_gateway, sse_error_frame
@@ -18,13 +18,6 @@ from .flight import Flight, Shape
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
 _FRAMING = ("content-type", "content-length")
-
-
-def json_bytes(value: Any) -> bytes:
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: legal JSON text, not UTF-8; escape it instead
-        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Response:
@@ -60,7 +53,7 @@ def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Res
 
 def _json_response(status: int, body: Any, headers: CIMultiDict[str]) -> web.Response:
     headers["Content-Type"] = JSON_CONTENT_TYPE
-    return web.Response(status=status, body=json_bytes(body), headers=headers)
+    return web.Response(status=status, body=compact_json_bytes(body), headers=headers)
 
 
 async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape, extra: dict[str, str]) -> web.StreamResponse:

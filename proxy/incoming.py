@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from aiohttp import web
 
 from pytest_seedreplay.constants import HEADER_MODE, PROXY_MODES
+from pytest_seedreplay.jsontext import compact_json_bytes
 from pytest_seedreplay.key import UnkeyableRequest, canonical_request, key_of_canonical
 
 from .config import ProxyConfig
@@ -77,15 +78,8 @@ async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) ->
     except RecursionError:
         raise bad_request("the request body is nested too deeply to key") from None
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
-    payload = _json(sent) if changed else raw
+    payload = compact_json_bytes(sent) if changed else raw
     return Call(endpoint, body, payload, canonical, key_of_canonical(canonical, namespace), shape, upstream_shape, mode, write)
-
-
-def _json(body: dict[str, Any]) -> bytes:
-    try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: legal JSON text, not UTF-8; escape it instead
-        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 def request_mode(headers: Mapping[str, str], default: str) -> tuple[str, bool]:

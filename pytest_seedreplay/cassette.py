@@ -26,6 +26,7 @@ from vcr.serializers import yamlserializer
 
 from .constants import CACHEABLE_ENDPOINTS, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
 from .entry import Entry
+from .jsontext import compact_json
 from .key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
 from .redact import SecretRefused, find_secret, kept_response_headers
 from .sse import format_sse, parse_sse, stream_complete
@@ -53,7 +54,7 @@ def entry_to_interaction(entry: Entry) -> dict[str, Any]:
     request = {
         "method": "POST",
         "uri": _uri(entry.upstream, entry.endpoint),
-        "body": json.dumps(params, separators=(",", ":"), ensure_ascii=False),
+        "body": compact_json(params),
         "headers": {"content-type": [JSON_TYPE]},
     }
     headers = {name.lower(): value for name, value in entry.headers.items()}
@@ -62,7 +63,7 @@ def entry_to_interaction(entry: Entry) -> dict[str, Any]:
         body = format_sse(entry.events or []).decode("utf-8")
     else:
         headers.setdefault("content-type", JSON_TYPE)
-        body = json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False)
+        body = compact_json(entry.body)
     response = {
         "status": {"code": entry.status, "message": _reason(entry.status)},
         "headers": {name: [value] for name, value in sorted(headers.items())},

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .entry import SSEEvent
+from .jsontext import compact_json
 from .key import normalize_endpoint
 
 CHAT = "/v1/chat/completions"
@@ -155,23 +156,8 @@ def format_sse(events: Iterable[SSEEvent]) -> bytes:
     return b"".join(format_event(event) for event in events)
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
-
-
-def _dumps(obj: Any) -> str:
-    # Compact like the API. Plain UTF-8 where possible; a lone surrogate (legal in JSON text,
-    # not in UTF-8) forces escapes so the frame stays encodable.
-    text = _COMPACT.encode(obj)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = _COMPACT_ASCII.encode(obj)
-    return text
-
-
 def _event(obj: dict[str, Any], name: str | None = None) -> SSEEvent:
-    return SSEEvent(data=_dumps(obj), event=name)
+    return SSEEvent(data=compact_json(obj), event=name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -717,7 +703,7 @@ def adapt_stream(endpoint: str, events: list[SSEEvent], include_usage: bool) -> 
             found_usage = obj
         if not include_usage and "usage" in obj:
             obj = {k: v for k, v in obj.items() if k != "usage"}
-            out.append(SSEEvent(data=_dumps(obj), event=event.event))
+            out.append(SSEEvent(data=compact_json(obj), event=event.event))
         else:
             out.append(event)
     if include_usage and not has_usage_chunk and found_usage is not None:
