@@ -7,6 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from pytest_seedreplay.entry import SSEEvent
+from pytest_seedreplay.sse import format_event
+
 # Error types of errors the proxy makes itself (never confused with the upstream's own errors).
 MISS_TYPE = "seedreplay_miss"
 PROXY_TYPE = "seedreplay_error"
@@ -69,5 +72,5 @@ def sse_error_frame(endpoint: str, message: str, code: str) -> bytes:
     error = error_body(message, type=PROXY_TYPE, code=code)["error"]
     if endpoint == "/v1/responses":
         data = {"type": "error", "code": code, "message": message, "param": None, "error": error}
-        return b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n"
-    return b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+        return format_event(SSEEvent(json.dumps(data), "error"))
+    return format_event(SSEEvent(json.dumps({"error": error})))

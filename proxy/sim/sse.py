@@ -1,11 +1,14 @@
-"""Writing Server-Sent Events, with the `cut-stream` fault built in."""
+"""Sending Server-Sent Events (written by the shared `pytest_seedreplay.sse`), with the `cut-stream` fault built in."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
+
+from pytest_seedreplay.entry import SSEEvent
+from pytest_seedreplay.jsontext import compact_json
+from pytest_seedreplay.sse import format_event
 
 from .runtime import request_key
 
@@ -32,9 +35,8 @@ class EventStream:
     async def send(self, data: dict[str, Any] | str, event: str | None = None) -> None:
         if self.cut_after is not None and self.sent >= self.cut_after:
             cut_connection(self.request, self.response)
-        payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        frame = (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
-        await self.response.write(frame.encode())
+        payload = data if isinstance(data, str) else compact_json(data)
+        await self.response.write(format_event(SSEEvent(payload, event)))
         self.sent += 1
 
 
