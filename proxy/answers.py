@@ -8,11 +8,12 @@ from typing import Any, Mapping
 from aiohttp import web
 from multidict import CIMultiDict
 
+from pytest_seedreplay.constants import EMBEDDINGS, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
 from pytest_seedreplay.entry import Entry
 from pytest_seedreplay.jsontext import compact_json_bytes
-from pytest_seedreplay.sse import EMBEDDINGS, adapt_stream, assemble, convert_embeddings, format_sse, split
+from pytest_seedreplay.sse import adapt_stream, assemble, convert_embeddings, format_sse, split
 
-from .errors import PROXY_TYPE, APIError, bad_gateway, sse_error_frame
+from .errors import APIError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -46,7 +47,7 @@ def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Res
         raise APIError(
             500,
             f"the recording {entry.key} cannot be served as this request asks: {exc}",
-            type=PROXY_TYPE,
+            type=ERROR_TYPE_PROXY,
             code="unservable_recording",
         ) from None
 
@@ -77,7 +78,7 @@ async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape,
 def _with_store_error(extra: dict[str, str], flight: Flight) -> dict[str, str]:
     if not flight.store_error:
         return extra
-    return {**extra, "X-Seedreplay-Store-Error": _header_safe(flight.store_error)}
+    return {**extra, HEADER_STORE_ERROR: _header_safe(flight.store_error)}
 
 
 async def _relay(request: web.Request, flight: Flight, shape: Shape, extra: Mapping[str, str]) -> web.StreamResponse:

@@ -20,6 +20,7 @@ from aiohttp import web
 from pytest_seedreplay.constants import (
     CACHE_BYPASS,
     CACHEABLE_ENDPOINTS,
+    ERROR_TYPE_PROXY,
     HEADER_CACHE,
     HEADER_KEY,
     HEADER_TOKEN,
@@ -29,7 +30,7 @@ from pytest_seedreplay.store import Store
 
 from .cache import handle_cacheable
 from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
-from .errors import PROXY_TYPE, APIError
+from .errors import APIError
 from .flight import Flights
 from .incoming import request_mode
 from .serve import serving
@@ -250,7 +251,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         state.stats.errors += 1
         log.exception("%s %s failed", request.method, request.path)
         response = APIError(
-            500, f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}", type=PROXY_TYPE, code="proxy_error"
+            500, f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}", type=ERROR_TYPE_PROXY, code="proxy_error"
         ).response(_our_headers(request, note))
     finally:
         if log.isEnabledFor(logging.INFO):

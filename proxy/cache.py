@@ -15,6 +15,8 @@ from pytest_seedreplay.constants import (
     CACHE_HIT,
     CACHE_MISS,
     CACHE_REFRESH,
+    ERROR_TYPE_MISS,
+    ERROR_TYPE_PROXY,
     HEADER_CACHE,
     HEADER_KEY,
 )
@@ -26,7 +28,7 @@ from pytest_seedreplay.store import Store
 
 from .answers import answer_from_flight, serve_entry
 from .config import ProxyConfig, public_url
-from .errors import MISS_TYPE, PROXY_TYPE, APIError
+from .errors import APIError
 from .flight import Failure, Flight
 from .incoming import Call, read_call
 from .upstream import forward_headers, upstream_url
@@ -86,7 +88,7 @@ def _get(state: ProxyState, store: Store, key: str) -> Entry | None:
     except Exception as exc:  # a broken store must not look like a proxy crash
         state.stats.errors += 1
         log.error("store get %s failed: %s", key[:15], exc)
-        raise APIError(503, f"the cache store could not be read: {exc}", type=PROXY_TYPE, code="store_unavailable") from None
+        raise APIError(503, f"the cache store could not be read: {exc}", type=ERROR_TYPE_PROXY, code="store_unavailable") from None
 
 
 async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[str, str]) -> web.Response:
@@ -94,7 +96,7 @@ async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[s
     # Scanning every recorded request can take a while on a big store: keep the loop free.
     recorded = await asyncio.to_thread(lambda: list(store.iter_requests()))
     closest = closest_recording(call.canonical, recorded)
-    error = APIError(404, describe_miss(call.key, call.canonical, closest), type=MISS_TYPE, code="cache_miss")
+    error = APIError(404, describe_miss(call.key, call.canonical, closest), type=ERROR_TYPE_MISS, code="cache_miss")
     return error.response({**ours, HEADER_CACHE: CACHE_MISS})
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from pytest_seedreplay.constants import DEFAULT_MAX_BODY, DEFAULT_UPSTREAM
+from pytest_seedreplay.constants import DEFAULT_MAX_BODY, DEFAULT_PROXY_MODE, DEFAULT_UPSTREAM, DEFAULT_UPSTREAM_TIMEOUT
 
 SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-process
 
@@ -17,14 +17,14 @@ class ProxyConfig:
     """How the proxy behaves. Read per request: the pytest plugin swaps it between tests."""
 
     upstream: str = DEFAULT_UPSTREAM  # base URL incl. /v1, or "sim"
-    mode: str = "record"  # record|replay|passthrough|refresh
+    mode: str = DEFAULT_PROXY_MODE  # record|replay|passthrough|refresh
     require_seed: bool = False
     # Injected into chat/completions and completions requests that carry no seed; part of the key.
     default_seed: int | None = None
     isolate_by_auth: bool = False
     token: str | None = None
     max_body: int = DEFAULT_MAX_BODY
-    upstream_timeout: float = 600.0
+    upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
 
 
 def public_url(url: str) -> str:

@@ -7,12 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from pytest_seedreplay.constants import ERROR_TYPE_PROXY, RESPONSES
 from pytest_seedreplay.entry import SSEEvent
 from pytest_seedreplay.sse import format_event
-
-# Error types of errors the proxy makes itself (never confused with the upstream's own errors).
-MISS_TYPE = "seedreplay_miss"
-PROXY_TYPE = "seedreplay_error"
 
 
 class APIError(Exception):
@@ -60,7 +57,7 @@ def bad_request(message: str, code: str = "invalid_request", param: str | None =
 
 def bad_gateway(message: str, code: str) -> APIError:
     """The upstream failed us (unreachable, timed out, cut off): 502, which SDKs retry."""
-    return APIError(502, message, type=PROXY_TYPE, code=code)
+    return APIError(502, message, type=ERROR_TYPE_PROXY, code=code)
 
 
 def sse_error_frame(endpoint: str, message: str, code: str) -> bytes:
@@ -69,8 +66,8 @@ def sse_error_frame(endpoint: str, message: str, code: str) -> bytes:
     The SDKs raise on any frame whose data holds an `error` object. A Responses stream names its
     error events `error`, so that one also gets the event name and the flat fields of that event.
     """
-    error = error_body(message, type=PROXY_TYPE, code=code)["error"]
-    if endpoint == "/v1/responses":
+    error = error_body(message, type=ERROR_TYPE_PROXY, code=code)["error"]
+    if endpoint == RESPONSES:
         data = {"type": "error", "code": code, "message": message, "param": None, "error": error}
         return format_event(SSEEvent(json.dumps(data), "error"))
     return format_event(SSEEvent(json.dumps({"error": error})))

@@ -12,7 +12,15 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from pytest_seedreplay.constants import HEADER_MODE, PROXY_MODES
+from pytest_seedreplay.constants import (
+    CHAT,
+    COMPLETIONS,
+    CREDENTIAL_HEADERS,
+    EMBEDDINGS,
+    HEADER_MODE,
+    PROXY_MODES,
+    RESPONSES,
+)
 from pytest_seedreplay.jsontext import compact_json_bytes
 from pytest_seedreplay.key import UnkeyableRequest, canonical_request, key_of_canonical
 
@@ -20,12 +28,9 @@ from .config import ProxyConfig
 from .errors import APIError, bad_request
 from .flight import Shape
 
-SEEDED_ENDPOINTS = ("/v1/chat/completions", "/v1/completions")
-STREAMING_ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/responses")
-EMBEDDINGS = "/v1/embeddings"
+SEEDED_ENDPOINTS = (CHAT, COMPLETIONS)
+STREAMING_ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES)
 _EMBEDDING_FORMATS = ("float", "base64")
-# Request headers that identify the caller, in the order --isolate-by-auth looks for one.
-CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
 
 
 @dataclass
@@ -171,7 +176,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise bad_request("the request body is nested too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         try:
-            canonical_request("/v1/chat/completions", body)
+            canonical_request(CHAT, body)
         except UnkeyableRequest as exc:
             raise bad_request(str(exc), code="invalid_json") from None
     return body
@@ -194,7 +199,7 @@ def request_shape(endpoint: str, body: dict[str, Any]) -> Shape:
         return Shape()
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
-    return Shape(stream=True, include_usage=include_usage and endpoint != "/v1/responses")
+    return Shape(stream=True, include_usage=include_usage and endpoint != RESPONSES)
 
 
 def auth_namespace(headers: Mapping[str, str]) -> str:

@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from pytest_seedreplay.constants import OUR_HEADER_PREFIX
 from pytest_seedreplay.entry import SSEEvent
 from pytest_seedreplay.sse import SSEParser, stream_complete
 
@@ -54,7 +55,7 @@ def forward_headers(headers: Mapping[str, str], keep_length: bool = False) -> CI
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lower = name.lower()
-        if lower.startswith("x-seedreplay-"):
+        if lower.startswith(OUR_HEADER_PREFIX):
             continue
         if lower in _NOT_FORWARDED and not (keep_length and lower in ("content-length", "accept-encoding")):
             continue

@@ -11,12 +11,11 @@ KEY_VERSION = "v1"
 ENTRY_FORMAT = 1
 
 # Endpoints whose answers are cached. Everything else under /v1 is passed through.
-CACHEABLE_ENDPOINTS = (
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/embeddings",
-    "/v1/responses",
-)
+CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
+EMBEDDINGS = "/v1/embeddings"
+RESPONSES = "/v1/responses"
+CACHEABLE_ENDPOINTS = (CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES)
 
 # Request parameters that cannot change the output, on every endpoint.
 IGNORED_PARAMS = frozenset(
@@ -79,6 +78,9 @@ HEADER_MODE = "X-Seedreplay-Mode"
 HEADER_CACHE = "X-Seedreplay-Cache"
 HEADER_KEY = "X-Seedreplay-Key"
 HEADER_TOKEN = "X-Seedreplay-Token"
+HEADER_STORE_ERROR = "X-Seedreplay-Store-Error"  # on an answer the store refused to keep
+# Every header of ours starts so (lower-cased): never forwarded upstream.
+OUR_HEADER_PREFIX = "x-seedreplay-"
 
 # Cache status values carried in X-Seedreplay-Cache.
 CACHE_HIT = "hit"
@@ -86,8 +88,19 @@ CACHE_MISS = "miss"
 CACHE_BYPASS = "bypass"
 CACHE_REFRESH = "refresh"
 
+# The `type` of the errors the proxy makes itself (never confused with the upstream's own errors).
+ERROR_TYPE_MISS = "seedreplay_miss"
+ERROR_TYPE_PROXY = "seedreplay_error"
+
 PROXY_MODES = ("record", "replay", "passthrough", "refresh")
-PYTEST_MODES = ("replay", "record", "rewrite", "live", "off")
+DEFAULT_PROXY_MODE = "record"
+
+# pytest modes (--seedreplay, ini seedreplay_mode, the marker's mode=).
+REPLAY, RECORD, REWRITE, LIVE, OFF = "replay", "record", "rewrite", "live", "off"
+PYTEST_MODES = (REPLAY, RECORD, REWRITE, LIVE, OFF)
+DEFAULT_PYTEST_MODE = REPLAY
+DRIFT_POLICIES = ("warn", "fail")  # live mode: what a drifted answer does to its test
+DEFAULT_DRIFT_POLICY = "warn"
 
 # Response headers worth keeping with an entry. Everything else (cookies, auth, hop-by-hop) is dropped.
 KEPT_RESPONSE_HEADERS = frozenset(
@@ -115,6 +128,9 @@ AUTH_HEADERS = frozenset(
     }
 )
 
+# Request headers that identify the caller, in the order --isolate-by-auth looks for one.
+CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
+
 # Strings shaped like credentials. A write that carries one is refused.
 SECRET_PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{20,}"),
@@ -124,10 +140,16 @@ SECRET_PATTERNS = (
 # Environment and defaults.
 ENV_UPSTREAM = "SEEDREPLAY_UPSTREAM"
 ENV_STORE = "SEEDREPLAY_STORE"
+ENV_BASE_URL = "OPENAI_BASE_URL"
+ENV_API_KEY = "OPENAI_API_KEY"
+# Set next to OPENAI_BASE_URL so a nested pytest (pytester, a subprocess) never chains into our proxy.
+ENV_PLUGIN_PROXY = "SEEDREPLAY_PLUGIN_PROXY"
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
 DEFAULT_CACHE_DIR = ".seedreplay/cache"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PROXY_PORT = 8787
+DEFAULT_SIM_PORT = 8788
+DEFAULT_UPSTREAM_TIMEOUT = 600.0  # seconds the upstream may stay silent
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_CASSETTE_DIR = "cassettes"
 MANIFEST_PATH = "cassettes/finetunes.json"

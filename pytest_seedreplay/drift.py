@@ -10,9 +10,9 @@ import struct
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .constants import EMBEDDINGS, RESPONSES
 from .entry import Entry
 
-_EMBEDDINGS = "/v1/embeddings"
 _SHOWN_VALUES = 4  # leading vector components shown in an embedding's text
 
 
@@ -85,7 +85,7 @@ def compare(recorded: Entry | None, live: Entry) -> Drift:
     if recorded is None:
         return Drift(recorded_text="", verbatim=False, similarity=0.0, recorded=False, **common)
     recorded_body = answer_body(recorded)
-    if live.endpoint == _EMBEDDINGS:
+    if live.endpoint == EMBEDDINGS:
         old, new = embedding_vectors(recorded_body), embedding_vectors(live_body)
         verbatim, similarity = old == new, vector_similarity(old, new)
     else:
@@ -121,7 +121,7 @@ def answer_body(entry: Entry) -> dict[str, Any]:
 
 def answer_parts(endpoint: str, body: dict[str, Any]) -> list[Any]:
     """What the model said, without ids, timestamps or usage: the part compared verbatim."""
-    if endpoint == "/v1/responses":
+    if endpoint == RESPONSES:
         return [_without_ids(item) for item in body.get("output") or []]
     parts = []
     for choice in body.get("choices") or []:
@@ -138,9 +138,9 @@ def answer_parts(endpoint: str, body: dict[str, Any]) -> list[Any]:
 
 def answer_text(endpoint: str, body: dict[str, Any]) -> str:
     """The answer as a person reads it: message content, tool calls, text, or a vector summary."""
-    if endpoint == _EMBEDDINGS:
+    if endpoint == EMBEDDINGS:
         return _vectors_text(embedding_vectors(body))
-    if endpoint == "/v1/responses":
+    if endpoint == RESPONSES:
         return _responses_text(body)
     texts = []
     for choice in body.get("choices") or []:
@@ -157,7 +157,7 @@ def answer_text(endpoint: str, body: dict[str, Any]) -> str:
 
 
 def finish_reason(endpoint: str, body: dict[str, Any]) -> str | None:
-    if endpoint == "/v1/responses":
+    if endpoint == RESPONSES:
         details = body.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
         return reason or body.get("status")

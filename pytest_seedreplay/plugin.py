@@ -12,8 +12,18 @@ from typing import Any, Iterator
 
 import pytest
 
-from .constants import DEFAULT_CASSETTE_DIR, PYTEST_MODES
-from .recorder import OFF, RunRegistry, SeedreplayError, cassette_path, find_orphans
+from .constants import (
+    DEFAULT_CASSETTE_DIR,
+    DEFAULT_DRIFT_POLICY,
+    DEFAULT_PYTEST_MODE,
+    DEFAULT_UPSTREAM,
+    DRIFT_POLICIES,
+    ENV_BASE_URL,
+    ENV_UPSTREAM,
+    OFF,
+    PYTEST_MODES,
+)
+from .recorder import RunRegistry, SeedreplayError, cassette_path, find_orphans
 from .report import build_report, write_report
 from .session import (
     ProxyHandle,
@@ -59,9 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="replay (default): cassettes only, no network; record: record what is missing; "
                     "rewrite: re-record everything used; live: call the upstream and compare; off: do nothing")
     group.addoption("--seedreplay-upstream", dest="seedreplay_upstream", metavar="URL", default=None,
-                    help="API base URL to record from (default: $SEEDREPLAY_UPSTREAM, else the "
-                    "OPENAI_BASE_URL in effect, else https://api.openai.com/v1)")
-    group.addoption("--seedreplay-drift", dest="seedreplay_drift", choices=("warn", "fail"), default=None,
+                    help=f"API base URL to record from (default: ${ENV_UPSTREAM}, else the "
+                    f"{ENV_BASE_URL} in effect, else {DEFAULT_UPSTREAM})")
+    group.addoption("--seedreplay-drift", dest="seedreplay_drift", choices=DRIFT_POLICIES, default=None,
                     help="live mode: warn (default) or fail when an answer differs from its recording")
     group.addoption("--seedreplay-report", dest="seedreplay_report", metavar="PATH", default=None,
                     help="write a JSON report to PATH and a readable HTML page next to it")
@@ -69,10 +79,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="record mode: save new interactions of failing tests too")
     group.addoption("--seedreplay-orphans", dest="seedreplay_orphans", action="store_true",
                     help="list cassette files and recordings that no test of this run used")
-    parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default="replay")
+    parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default=DEFAULT_PYTEST_MODE)
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
-    parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default="warn")
+    parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default=DEFAULT_DRIFT_POLICY)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -97,8 +107,8 @@ def _setup(config: pytest.Config) -> _State:
     drift = _option(config, "seedreplay_drift") or config.getini("seedreplay_drift")
     if mode not in PYTEST_MODES:
         raise pytest.UsageError(f"seedreplay_mode = {mode!r}: use one of {', '.join(PYTEST_MODES)}")
-    if drift not in ("warn", "fail"):
-        raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use warn or fail")
+    if drift not in DRIFT_POLICIES:
+        raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use {' or '.join(DRIFT_POLICIES)}")
     upstream = _option(config, "seedreplay_upstream") or config.getini("seedreplay_upstream")
     settings = Settings(
         mode=mode,
@@ -296,7 +306,7 @@ def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     runner = state.session.runner if state.session else None
     url = runner.url if runner else state.settings.upstream
     if runner:
-        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv(ENV_BASE_URL, url)
     return ProxyHandle(url=url, cassette=recording.cassette, mode=recording.mode)
 
 

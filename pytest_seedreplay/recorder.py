@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .cassette import CassetteError, read_cassette, write_cassette
+from .constants import LIVE, OFF, RECORD, REPLAY, REWRITE
 from .drift import Drift, compare
 from .entry import Entry
 from .redact import SecretRefused
 from .store import StoreStats, check_no_secret
-
-REPLAY, RECORD, REWRITE, LIVE, OFF = "replay", "record", "rewrite", "live", "off"
 
 # pytest mode -> the proxy mode that does it (live: always forward, the store compares instead of writing).
 PROXY_MODE = {REPLAY: "replay", RECORD: "record", REWRITE: "refresh", LIVE: "refresh", OFF: "passthrough"}

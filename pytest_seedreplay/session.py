@@ -15,13 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from .cassette import CassetteError
-from .constants import DEFAULT_UPSTREAM, ENV_UPSTREAM, HEADER_KEY
-from .drift import Drift
-from .recorder import (
+from .constants import (
+    DEFAULT_DRIFT_POLICY,
+    DEFAULT_UPSTREAM,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_PLUGIN_PROXY,
+    ENV_UPSTREAM,
+    ERROR_TYPE_MISS,
+    HEADER_KEY,
     LIVE,
     OFF,
-    PROXY_MODE,
+    PYTEST_MODES,
     REPLAY,
+)
+from .drift import Drift
+from .guard import Blocked, ReplayGuard
+from .recorder import (
+    PROXY_MODE,
     CassetteStore,
     Interaction,
     Miss,
@@ -29,13 +40,8 @@ from .recorder import (
     SeedreplayError,
     load_store,
 )
-from .guard import Blocked, ReplayGuard
 from .redact import SecretRefused
 
-ENV_BASE_URL = "OPENAI_BASE_URL"
-ENV_API_KEY = "OPENAI_API_KEY"
-# Set next to OPENAI_BASE_URL so a nested pytest (pytester, a subprocess) never chains into our proxy.
-ENV_PLUGIN_PROXY = "SEEDREPLAY_PLUGIN_PROXY"
 DUMMY_API_KEY = "seedreplay-replay-needs-no-key"
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
@@ -262,7 +268,7 @@ def _note_miss(store: Any, response: Any) -> None:
         error = json.loads(response.body)["error"]
     except (TypeError, ValueError, KeyError, AttributeError):
         return
-    if isinstance(error, dict) and error.get("type") == "seedreplay_miss":
+    if isinstance(error, dict) and error.get("type") == ERROR_TYPE_MISS:
         store.note_miss(response.headers.get(HEADER_KEY, "?"), str(error.get("message")))
 
 
@@ -274,7 +280,7 @@ class Settings:
     mode: str
     cassette_dir: Path
     upstream: str
-    drift_policy: str = "warn"
+    drift_policy: str = DEFAULT_DRIFT_POLICY
     keep_failed: bool = False
     run_id: str = ""
 
@@ -437,8 +443,6 @@ MARKER_ARGS = ("cassette", "mode", "seed")
 
 def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> tuple[str | None, str | None, int | None]:
     """(mode, cassette, seed) from `@pytest.mark.seedreplay(...)`, checked; SeedreplayError says what is wrong."""
-    from .constants import PYTEST_MODES
-
     unknown = sorted(set(kwargs) - set(MARKER_ARGS))
     if args or unknown:
         given = ", ".join([repr(a) for a in args] + unknown)

@@ -16,14 +16,10 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from .constants import CHAT, COMPLETIONS, RESPONSES
 from .entry import SSEEvent
 from .jsontext import compact_json
 from .key import normalize_endpoint
-
-CHAT = "/v1/chat/completions"
-COMPLETIONS = "/v1/completions"
-RESPONSES = "/v1/responses"
-EMBEDDINGS = "/v1/embeddings"
 
 DONE = "[DONE]"
 

@@ -8,6 +8,7 @@ import sys
 import click
 
 from .. import __version__
+from ..constants import CHAT
 from ..key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
 from .cache import command as cache_command
 from .demo import command as demo_command
@@ -22,7 +23,7 @@ def main() -> None:
 
 
 @main.command("key")
-@click.option("--path", "path", default="/v1/chat/completions", show_default=True, help="Endpoint the body is sent to.")
+@click.option("--path", "path", default=CHAT, show_default=True, help="Endpoint the body is sent to.")
 @click.argument("request_file", type=click.File("rb"), default="-")
 def key_command(path: str, request_file) -> None:
     """Print the request key of a JSON body (stdin or REQUEST_FILE) and the canonical form it hashed."""

@@ -16,14 +16,12 @@ from typing import Any, Callable, Iterable, Iterator
 import click
 
 from ..cassette import CassetteError, interaction_to_entry, read_interactions, write_cassette
-from ..constants import CACHEABLE_ENDPOINTS, DEFAULT_CACHE_DIR, ENV_STORE
+from ..constants import CACHEABLE_ENDPOINTS, CHAT, COMPLETIONS, DEFAULT_CACHE_DIR, EMBEDDINGS, ENV_STORE, RESPONSES
 from ..entry import Entry
 from ..key import key_of_canonical, normalize_endpoint
 from ..redact import SecretRefused
 from ..sse import MalformedStream, assemble
 from ..store import EntryFormatError, Store, StoreError, open_store
-
-CHAT = "/v1/chat/completions"
 
 
 @click.group("cache")
@@ -149,11 +147,11 @@ def answer_text(entry: Entry) -> str | None:
         message = choices[0].get("message", {}) if choices and isinstance(choices[0], dict) else {}
         content = message.get("content")
         return content if isinstance(content, str) and content else None
-    if entry.endpoint == "/v1/completions":
+    if entry.endpoint == COMPLETIONS:
         choices = body.get("choices") or []
         text = choices[0].get("text") if choices and isinstance(choices[0], dict) else None
         return text if isinstance(text, str) and text else None
-    if entry.endpoint == "/v1/responses":
+    if entry.endpoint == RESPONSES:
         parts = [
             part.get("text", "")
             for item in body.get("output") or []
@@ -173,7 +171,7 @@ def describe_answer(entry: Entry) -> str:
         return f"(the recorded stream cannot be assembled: {exc})"
     if text is not None:
         return text
-    if entry.endpoint == "/v1/embeddings" and isinstance(body, dict):
+    if entry.endpoint == EMBEDDINGS and isinstance(body, dict):
         data = body.get("data") or []
         first = data[0].get("embedding") if data and isinstance(data[0], dict) else None
         dims = len(first) if isinstance(first, list) else "?"

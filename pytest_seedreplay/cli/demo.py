@@ -70,21 +70,21 @@ def _story(client, sim, sim_url: str, proxy_url: str, cache_dir: Path, latency_m
 
     _step(1, "A seeded request goes through the proxy: a miss, recorded from the upstream")
     text, status, key, ms = _ask(client, seed=42)
-    click.echo(f"  X-Seedreplay-Cache: {status}   key {key}   {ms:.0f} ms")
+    click.echo(f"  {HEADER_CACHE}: {status}   key {key}   {ms:.0f} ms")
     click.echo(f"  answer: {text}")
 
     _step(2, "The same request again: a hit, served from the cache")
     again, status, _, ms = _ask(client, seed=42)
-    click.echo(f"  X-Seedreplay-Cache: {status}   {ms:.1f} ms   identical answer: {again == text}")
+    click.echo(f"  {HEADER_CACHE}: {status}   {ms:.1f} ms   identical answer: {again == text}")
 
     _step(3, "The same request streamed: the recorded answer replayed as SSE")
     streamed, status, _, ms = _ask(client, seed=42, stream=True)
-    click.echo(f"  X-Seedreplay-Cache: {status}   {ms:.1f} ms   same text: {streamed == text}")
+    click.echo(f"  {HEADER_CACHE}: {status}   {ms:.1f} ms   same text: {streamed == text}")
 
     _step(4, "The upstream goes away; replay mode still answers, with no network")
     sim.stop()
     offline, status, _, ms = _ask(client, seed=42, mode="replay")
-    click.echo(f"  X-Seedreplay-Cache: {status}   {ms:.1f} ms   same text: {offline == text}")
+    click.echo(f"  {HEADER_CACHE}: {status}   {ms:.1f} ms   same text: {offline == text}")
 
     _step(5, "A request that was never recorded: replay says exactly what is missing")
     try:

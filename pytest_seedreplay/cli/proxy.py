@@ -8,10 +8,13 @@ import sys
 import click
 
 from ..constants import (
+    DEFAULT_CACHE_DIR,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
+    DEFAULT_PROXY_MODE,
     DEFAULT_PROXY_PORT,
     DEFAULT_UPSTREAM,
+    DEFAULT_UPSTREAM_TIMEOUT,
     ENV_STORE,
     ENV_UPSTREAM,
     PROXY_MODES,
@@ -45,14 +48,14 @@ class _Size(click.ParamType):
     show_default=True,
     help=f"Upstream base URL (incl. /v1), default ${ENV_UPSTREAM}; the word 'sim' starts the simulator in-process.",
 )
-@click.option("--mode", type=click.Choice(PROXY_MODES), default="record", show_default=True, help="record, replay, passthrough or refresh.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help=f"Cache directory [default: ${ENV_STORE} or .seedreplay/cache].")
+@click.option("--mode", type=click.Choice(PROXY_MODES), default=DEFAULT_PROXY_MODE, show_default=True, help="record, replay, passthrough or refresh.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help=f"Cache directory [default: ${ENV_STORE} or {DEFAULT_CACHE_DIR}].")
 @click.option("--store", "store_url", default=None, help="Store URL (e.g. redis://host:6379/0) instead of --cache-dir.")
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option("--isolate-by-auth", is_flag=True, help="Separate recordings per API key (keys namespaced by a hash of the credential).")
 @click.option("--token", default=None, help="Require this value in the X-Seedreplay-Token header of every request.")
 @click.option("--max-body", type=_Size(), default=DEFAULT_MAX_BODY, show_default="32MiB", help="Largest JSON request body (bytes, or 8MiB, 512k...).")
-@click.option("--upstream-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True, help="Seconds the upstream may stay silent.")
+@click.option("--upstream-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_UPSTREAM_TIMEOUT, show_default=True, help="Seconds the upstream may stay silent.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
 def command(
     host: str,

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..constants import DEFAULT_HOST
-
-DEFAULT_SIM_PORT = 8788
+from ..constants import DEFAULT_HOST, DEFAULT_SIM_PORT
 
 
 @click.command("sim")
