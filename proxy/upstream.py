@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from typing import AsyncIterator, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import aiohttp
 from aiohttp import web
@@ -146,12 +146,11 @@ class Upstream:
                 flight.status, flight.headers = response.status, head
                 flight.body = await response.read()
                 return None
-        except asyncio.TimeoutError:
-            flight.failure = _failure_after(flight, f"the upstream {shown} sent nothing for {timeout:g}s", "upstream_timeout")
-        except aiohttp.ClientConnectorError as exc:
-            flight.failure = Failure(f"the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable")
-        except (aiohttp.ClientError, OSError) as exc:
-            flight.failure = Failure(f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected")
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            message, code = _what_broke(exc, shown, timeout)
+            if flight.streaming:
+                message += " (the stream was cut; nothing was stored)"
+            flight.failure = Failure(message, code)
         return None
 
     async def _relay_stream(
@@ -203,12 +202,8 @@ class Upstream:
                 allow_redirects=False,
                 auto_decompress=False,  # the client asked for its encoding; pass the bytes as sent
             )
-        except asyncio.TimeoutError:
-            raise bad_gateway(f"the upstream {shown} sent nothing for {timeout:g}s", "upstream_timeout") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise bad_gateway(f"the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise bad_gateway(f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected") from None
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise bad_gateway(*_what_broke(exc, shown, timeout)) from None
         async with upstream:
             headers = relay_headers(upstream.headers, raw=True)
             headers.update(extra)
@@ -217,7 +212,7 @@ class Upstream:
                 response.content_length = upstream.content_length
             await response.prepare(request)
             try:
-                async for chunk in _chunks(upstream):
+                async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
                 # Headers are gone: the only honest signal left is a connection that breaks off.
@@ -229,12 +224,10 @@ class Upstream:
             return response
 
 
-async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    async for chunk in response.content.iter_any():
-        yield chunk
-
-
-def _failure_after(flight: Flight, message: str, code: str) -> Failure:
-    if flight.streaming:
-        message += " (the stream was cut; nothing was stored)"
-    return Failure(message, code)
+def _what_broke(exc: BaseException, shown: str, timeout: float) -> tuple[str, str]:
+    """(message, code) of an upstream call that failed before a whole answer came back."""
+    if isinstance(exc, asyncio.TimeoutError):  # first: since Python 3.11 a timeout is an OSError too
+        return f"the upstream {shown} sent nothing for {timeout:g}s", "upstream_timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable"
+    return f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected"
