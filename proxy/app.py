@@ -156,7 +156,7 @@ async def _drain(tasks: set[asyncio.Task]) -> None:
     pending = set(tasks)
     if not pending:
         return
-    done, pending = await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
+    _, pending = await asyncio.wait(pending, timeout=_DRAIN_SECONDS)
     for task in pending:
         task.cancel()
     if pending:

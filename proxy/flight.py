@@ -49,7 +49,6 @@ class Flight:
         self.failure: Failure | None = None
         self.store_error: str | None = None
         self.finished = False
-        self.followers = 0
         self._head = asyncio.Event()
         self._done = asyncio.Event()
         self._more = asyncio.Event()
@@ -65,10 +64,6 @@ class Flight:
         if chunk:
             self.chunks.append((chunk, events))
             self._wake()
-
-    def fail(self, message: str, code: str) -> None:
-        self.failure = Failure(message, code)
-        self.finish()
 
     def finish(self) -> None:
         self.finished = True
@@ -108,10 +103,7 @@ class Flights:
         self.tasks: set[asyncio.Task] = set()
 
     def join(self, key: str) -> Flight | None:
-        flight = self._by_key.get(key)
-        if flight is not None:
-            flight.followers += 1
-        return flight
+        return self._by_key.get(key)
 
     def add(self, flight: Flight) -> None:
         self._by_key[flight.key] = flight
