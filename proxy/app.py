@@ -33,7 +33,7 @@ from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
 from .errors import APIError
 from .flight import Flights
 from .incoming import request_mode
-from .serve import serving
+from .serve import serving, typed_request_key
 from .upstream import Upstream, upstream_url
 
 __all__ = ["PROXY_STATE", "ProxyConfig", "ProxyState", "ProxyStats", "make_proxy_app", "running_proxy"]
@@ -71,7 +71,7 @@ class RequestNote:
     upstream: int | None = None
 
 
-NOTE = web.RequestKey("seedreplay_note", RequestNote)
+NOTE = typed_request_key("seedreplay_note", RequestNote)
 
 
 class ProxyState:

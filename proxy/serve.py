@@ -6,11 +6,17 @@ import asyncio
 import signal
 import threading
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 AppFactory = Callable[[], "web.Application | Awaitable[web.Application]"]
+
+
+def typed_request_key(name: str, kind: type) -> Any:
+    """A typed request-storage key (aiohttp >= 3.13), or the plain name on older aiohttp."""
+    maker = getattr(web, "RequestKey", None)
+    return maker(name, kind) if maker is not None else name
 
 
 async def _build(factory: AppFactory) -> web.Application:

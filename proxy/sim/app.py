@@ -13,12 +13,12 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from proxy.serve import serving
+from proxy.serve import serving, typed_request_key
 
 from . import chat, embeddings, files, finetune, models, responses
 from .config import SimConfig
 from .errors import APIError
-from .runtime import CLOSING, CONFIG, STATE, STATS, ServerClosing, pause, request_key
+from .runtime import CLOSING, CONFIG, STATE, STATS, ServerClosing, pause
 from .sse import CUT_KEY, ConnectionCut, cut_connection
 from .state import SimState
 
@@ -32,7 +32,7 @@ RANDOM_FAULTS = ("500", "429", "503")  # what --fault-rate draws from
 HOLD_SECONDS = 30.0  # a `timeout` fault holds the request this long (or until shutdown)
 SLOW_SECONDS = 1.0  # a `slow` fault answers correctly after this extra delay
 RETRY_AFTER_SECONDS = "1"
-STARTED = request_key("sim_started", float)
+STARTED = typed_request_key("sim_started", float)
 UNCOUNTED = frozenset({"/sim/stats", "/healthz"})
 
 

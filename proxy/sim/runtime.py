@@ -19,12 +19,6 @@ STATS = web.AppKey("sim_stats", Counter)
 STATE = web.AppKey("sim_state", SimState)
 
 
-def request_key(name: str, kind: type) -> Any:
-    """A typed request-storage key (aiohttp >= 3.13), or the plain name on older aiohttp."""
-    maker = getattr(web, "RequestKey", None)
-    return maker(name, kind) if maker is not None else name
-
-
 class ServerClosing(Exception):
     """A wait was interrupted because the simulator is shutting down."""
 

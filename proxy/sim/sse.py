@@ -10,9 +10,9 @@ from pytest_seedreplay.entry import SSEEvent
 from pytest_seedreplay.jsontext import compact_json
 from pytest_seedreplay.sse import format_event
 
-from .runtime import request_key
+from ..serve import typed_request_key
 
-CUT_KEY = request_key("sim_cut_stream", bool)  # set by the fault middleware
+CUT_KEY = typed_request_key("sim_cut_stream", bool)  # set by the fault middleware
 
 
 class ConnectionCut(Exception):
