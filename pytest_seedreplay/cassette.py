@@ -158,13 +158,9 @@ def _derived_metadata(first: dict[str, Any], canonical: dict[str, Any], recorded
 def read_cassette(path: str | os.PathLike[str]) -> list[Entry]:
     """The entries of a vcrpy YAML cassette, in recorded order; a missing file holds none."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    interactions = read_interactions(path)
+    if not interactions:
         return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CassetteError(f"{path}: cannot read the cassette ({exc})") from None
-    interactions = _interactions(path, text)
     mtime = path.stat().st_mtime
     entries = []
     for index, interaction in enumerate(interactions):
