@@ -243,8 +243,7 @@ class ProxyRunner:
                 if left <= 0:
                     return False
                 self._quiet.wait(left)
-        flights = getattr(self.server.app[self._state_key], "flights", None)
-        tasks = getattr(flights, "tasks", None)
+        tasks = self.server.app[self._state_key].flights.tasks
         if tasks:
             left = max(deadline - time.monotonic(), 0.01)
 
