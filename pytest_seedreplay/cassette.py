@@ -116,14 +116,12 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
     else:
         events, body = None, _parse_json(_as_text(raw), "response body")
         first = body if isinstance(body, dict) else {}
-    kept = kept_response_headers(headers)
-    kept.pop("content-encoding", None)
     return Entry(
         key=key_of_canonical(canonical),
         endpoint=endpoint,
         request=canonical,
         status=status,
-        headers=kept,
+        headers=kept_response_headers(headers),
         body=body,
         events=events,
         upstream=_upstream_of(request.uri),
