@@ -12,6 +12,7 @@ from typing import Any
 
 from .constants import EMBEDDINGS, RESPONSES
 from .entry import Entry
+from .sse import assemble
 
 _SHOWN_VALUES = 4  # leading vector components shown in an embedding's text
 
@@ -108,8 +109,6 @@ def compare(recorded: Entry | None, live: Entry) -> Drift:
 def answer_body(entry: Entry) -> dict[str, Any]:
     """The answer as one JSON object, a streamed entry assembled from its events."""
     if entry.streamed:
-        from .sse import assemble
-
         try:
             body = assemble(entry.endpoint, entry.events or [])
         except ValueError:  # a stream cut short has no whole answer to compare

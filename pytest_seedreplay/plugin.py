@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from proxy.config import public_url
+
 from .constants import (
     DEFAULT_CASSETTE_DIR,
     DEFAULT_DRIFT_POLICY,
@@ -165,8 +167,6 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(_STATE, None)
     if state is None or state.settings.mode == OFF:
         return None
-    from proxy.config import public_url
-
     s = state.settings
     return f"seedreplay: mode={s.mode}, cassettes={s.cassette_dir}, upstream={public_url(s.upstream)}"
 
@@ -251,8 +251,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = session.config.getoption("seedreplay_report")
     if state is None or state.worker or not path:
         return
-    from proxy.config import public_url
-
     report = build_report(state.settings.mode, public_url(state.settings.upstream), state.tally.counts, state.tally.tests)
     state.report_paths = write_report(session.config.invocation_params.dir / path, report)
 
