@@ -189,7 +189,7 @@ def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> No
     path = Path(path)
     entries = list(entries)
     for index, entry in enumerate(entries):
-        where = find_secret(entry.to_dict(), f"interaction {index} (key {entry.key})")
+        where = find_secret(entry, f"interaction {index} (key {entry.key})")  # walks the entry, no copy
         if where:
             raise SecretRefused(f"{path}: {where}")
     interactions = [entry_to_interaction(entry) for entry in entries]
