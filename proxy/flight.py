@@ -48,7 +48,6 @@ class Flight:
         self.entry: Entry | None = None
         self.failure: Failure | None = None
         self.store_error: str | None = None
-        self.finished = False
         self._head = asyncio.Event()
         self._done = asyncio.Event()
         self._more = asyncio.Event()
@@ -66,7 +65,6 @@ class Flight:
             self._wake()
 
     def finish(self) -> None:
-        self.finished = True
         self._head.set()
         self._done.set()
         self._wake()
@@ -76,6 +74,10 @@ class Flight:
         more.set()
 
     # --- read by the requests served from it --------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
 
     async def wait_head(self) -> None:
         await self._head.wait()
