@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .constants import AUTH_HEADERS, KEPT_RESPONSE_HEADERS, SECRET_PATTERNS
+from .constants import KEPT_RESPONSE_HEADERS, SECRET_PATTERNS
 
 
 class SecretRefused(ValueError):
@@ -42,12 +42,6 @@ def find_secret(value: Any, path: str = "$") -> str | None:
             if found:
                 return found
     return None
-
-
-def without_auth(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:
-    """Request headers minus every credential-bearing one."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return {k: v for k, v in items if k.lower() not in AUTH_HEADERS}
 
 
 def kept_response_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:
