@@ -1,6 +1,6 @@
 """Store get latency as the store grows (1k, 100k, 1M entries of ~2 KB), against raw diskcache.
 
-    python benchmarks/store_scale.py [--sizes 1000,100000,1000000] [--samples 20000] [--dir DIR]
+    python benchmarks/store_scale.py [--sizes 1000,100000,1000000] [--samples 20000] [--dir DIR] [--proxy-rss]
 
 One seedreplay DiskStore and one plain `diskcache.Cache()` (default settings but no eviction, the entry
 as a pickled dict: what using diskcache directly would look like) grow side by side, written by two
@@ -8,11 +8,16 @@ builder processes in batches of 2,000 entries per transaction; "build s" is the 
 At each size both are measured with random hits, one at a time, in this process; the figures printed
 are the median and p99 of single `get` calls in microseconds, and the disk bytes per entry.
 Target: the DiskStore median at the largest size is at most 1.5x the one at the smallest.
+With --proxy-rss, a real `seedreplay proxy --mode replay` is started on the store at each size and its
+resident memory (VmRSS) is read after start and after 2,000 random hits over HTTP.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import urllib.request
 import multiprocessing
 import os
 import random
@@ -154,11 +159,41 @@ def disk_bytes(directory: str) -> int:
     return sum(p.stat().st_blocks * 512 for p in Path(directory).rglob("*") if p.is_file())
 
 
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def proxy_rss(directory: str, size: int, hits: int = 2000) -> tuple[float, float, int]:
+    """(RSS MiB after start, RSS MiB after `hits` random replayed hits, hits answered 200) of a real proxy."""
+    command = [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()", "proxy", "--mode", "replay",
+               "--port", "0", "--cache-dir", directory, "--upstream", "http://127.0.0.1:9/v1", "--log-level", "warning"]
+    proxy = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proxy.stdout.readline()  # the listening line
+        base = line.split(" on ", 1)[1].split()[0]
+        started = _rss_mib(proxy.pid)
+        ok = 0
+        for seed in random.Random(size + 1).choices(range(size), k=hits):
+            body = json.dumps(make_entry(seed).request["params"]).encode()
+            request = urllib.request.Request(f"{base}/chat/completions", data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                ok += answer.status == 200
+        return started, _rss_mib(proxy.pid), ok
+    finally:
+        proxy.terminate()
+        proxy.wait(30)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,100000,1000000", help="comma-separated entry counts")
     parser.add_argument("--samples", type=int, default=20000, help="random hits timed per size")
     parser.add_argument("--dir", default=None, help="where to build the stores (default: a temp dir, removed after)")
+    parser.add_argument("--proxy-rss", action="store_true", help="also measure a real proxy's RSS on the store at each size")
     args = parser.parse_args(argv)
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",")})
 
@@ -189,6 +224,9 @@ def main(argv: list[str] | None = None) -> None:
                     f" {per_entry['seedreplay']:>6.0f} {per_entry['diskcache']:>5.0f}",
                     flush=True,
                 )
+                if args.proxy_rss:
+                    started, after, ok = proxy_rss(dirs["seedreplay"], size)
+                    print(f"{'':>9} proxy RSS: {started:.1f} MiB after start, {after:.1f} MiB after {ok} hits", flush=True)
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)
