@@ -664,6 +664,35 @@ def _is_usage_chunk(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("choices") == [] and obj.get("usage") is not None
 
 
+_NULL_USAGE = '"usage":null'
+_LAST_NULL_USAGE = ',"usage":null}'
+
+
+def _fit_by_text(event: SSEEvent, include_usage: bool) -> SSEEvent | None:
+    """`adapt_stream`'s answer for one frame when its text settles it without decoding, else None.
+
+    Exact for a frame that is JSON (every frame of a stored stream is; one that is not may lose a
+    trailing `,"usage":null`). With no \\u escape in the text, a key "usage" can only appear as
+    those letters. No mention: nothing to fit. One mention, as `"usage":null`: not a usage chunk
+    and no usage to find, so the frame stays when usage was asked; when it was not, and that
+    member ends the top-level object (the last member before the final brace always belongs to
+    it), the member is cut from the text. Error frames keep theirs: they take the decoding path.
+    """
+    data = event.data
+    if "\\u" in data:
+        return None
+    mentions = data.count("usage")
+    if mentions == 0:
+        return event
+    if mentions != 1 or _NULL_USAGE not in data:
+        return None
+    if include_usage:
+        return event
+    if data.endswith(_LAST_NULL_USAGE) and event.event != "error" and '"error"' not in data:
+        return SSEEvent(data=data[: -len(_LAST_NULL_USAGE)] + "}", event=event.event)
+    return None
+
+
 def adapt_stream(endpoint: str, events: list[SSEEvent], include_usage: bool) -> list[SSEEvent]:
     """A recorded stream, fitted to a request that asked (or not) for `include_usage`.
 
@@ -681,6 +710,10 @@ def adapt_stream(endpoint: str, events: list[SSEEvent], include_usage: bool) -> 
     for event in events:
         if _is_done(event):
             out.append(event)
+            continue
+        fitted = _fit_by_text(event, include_usage)
+        if fitted is not None:
+            out.append(fitted)
             continue
         try:
             obj = json.loads(event.data)

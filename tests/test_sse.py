@@ -7,12 +7,13 @@ import base64
 import copy
 import json
 import struct
+from unittest import mock
 
 import openai
 import pydantic
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openai._streaming import SSEDecoder
 from openai.lib.streaming.chat import ChatCompletionStreamState
@@ -437,6 +438,68 @@ def test_adapt_stream_moves_usage_found_on_a_content_chunk_into_a_usage_chunk():
 def test_adapt_stream_leaves_responses_streams_alone():
     events = split(RESPONSES, RESPONSE, False)
     assert adapt_stream(RESPONSES, events, False) == events
+
+
+# Frames that read usage in every way the text shortcut must get right: a null or real usage, first
+# or last, nested, inside a string, behind a \u escape, error frames, frames that are not JSON.
+_USAGE_VALUE = st.sampled_from([None, {"total_tokens": 3}])
+_FRAME_OBJECT = st.fixed_dictionaries(
+    {"id": st.just("c1"), "choices": st.sampled_from([[], [{"index": 0, "delta": {"content": "usage"}}], [{"index": 0, "delta": {}}]])},
+    optional={
+        "usage": _USAGE_VALUE,
+        "error": st.sampled_from([None, {"message": "boom"}]),
+        "meta": st.fixed_dictionaries({"usage": _USAGE_VALUE}),
+        "note": st.sampled_from(['"usage":null', "usage", "x"]),
+        "obfuscation": st.just("Zm9v"),
+    },
+)
+
+
+def _frame_text(obj, escape_usage, usage_first):
+    if usage_first and "usage" in obj:
+        obj = {"usage": obj["usage"], **{k: v for k, v in obj.items() if k != "usage"}}
+    text = json.dumps(obj, separators=(",", ":"))
+    return text.replace('"usage"', '"\\u0075sage"', 1) if escape_usage else text
+
+
+_FRAME = st.one_of(
+    st.builds(_frame_text, _FRAME_OBJECT, st.booleans(), st.booleans()).map(SSEEvent),
+    st.builds(lambda obj: SSEEvent(json.dumps(obj, separators=(",", ":")), "error"), _FRAME_OBJECT),
+    st.sampled_from([SSEEvent("not json, usage"), SSEEvent("[DONE]")]),
+)
+
+
+_TRICKY = [
+    SSEEvent('{"id":"c1","choices":[],"meta":{"usage":null},"usage":{"total_tokens":3}}'),  # nested null, real usage
+    SSEEvent('{"id":"c1","choices":[{"index":0,"delta":{}}],"usage":{"total_tokens":3}}'),  # usage on a content chunk
+    SSEEvent('{"id":"c1","choices":[],"usage":null}', "error"),  # an error frame keeps its member
+    SSEEvent('{"id":"c1","error":{"message":"boom"},"usage":null}'),
+    SSEEvent('{"id":"c1","choices":[],"\\u0075sage":null}'),  # the key behind an escape
+    SSEEvent('{"id":"c1","choices":[],"meta":{"usage":null}}'),  # only a nested one: nothing to cut
+    SSEEvent('{"usage":null,"id":"c1","choices":[]}'),  # first, not last
+    SSEEvent('{"id":"c1","choices":[],"usage":null}'),
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames=st.lists(st.one_of(_FRAME, st.sampled_from(_TRICKY)), max_size=6), include_usage=st.booleans())
+@example(frames=_TRICKY, include_usage=False)
+@example(frames=_TRICKY, include_usage=True)
+def test_adapt_stream_reads_text_only_where_decoding_gives_the_same_frames(frames, include_usage):
+    import pytest_seedreplay.sse as sse
+
+    fast = adapt_stream(CHAT, frames, include_usage)
+    with mock.patch.object(sse, "_fit_by_text", lambda event, include_usage: None):
+        decoded = adapt_stream(CHAT, frames, include_usage)
+
+    def meaning(event):
+        try:
+            return event.event, json.loads(event.data)
+        except ValueError:
+            return event.event, event.data
+
+    assert [meaning(e) for e in fast] == [meaning(e) for e in decoded]
+
 
 
 # ---------------------------------------------------------------------------------------------
