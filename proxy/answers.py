@@ -15,31 +15,33 @@ from pytest_seedreplay.sse import adapt_stream, assemble, convert_embeddings, fo
 
 from .errors import APIError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape
+from .memory import Rendered
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
 _FRAMING = ("content-type", "content-length")
 
 
-def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Response:
-    """A stored answer served as the request asked for it (may raise ValueError if it cannot be)."""
+def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Rendered:
+    """A stored answer as the request asked for it, in bytes ready to send (may raise ValueError
+    if it cannot take that shape)."""
     headers = CIMultiDict((k, v) for k, v in entry.headers.items() if k.lower() not in _FRAMING)
     headers.update(extra)
     if entry.endpoint == EMBEDDINGS:
         body = convert_embeddings(entry.body, shape.encoding_format)
-        return _json_response(entry.status, body, headers)
+        return _json_answer(entry.status, body, headers)
     if shape.stream:
         if entry.streamed:
             events = adapt_stream(entry.endpoint, entry.events or [], shape.include_usage)
         else:
             events = split(entry.endpoint, entry.body, shape.include_usage)
         headers["Content-Type"] = SSE_CONTENT_TYPE
-        return web.Response(status=entry.status, body=format_sse(events), headers=headers)
+        return Rendered(entry.status, headers, format_sse(events))
     body = assemble(entry.endpoint, entry.events or []) if entry.streamed else entry.body
-    return _json_response(entry.status, body, headers)
+    return _json_answer(entry.status, body, headers)
 
 
-def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Response:
+def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Rendered:
     """`render_entry`, with a recording that cannot take the asked shape said as an OpenAI error."""
     try:
         return render_entry(entry, shape, extra)
@@ -52,9 +54,9 @@ def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> web.Res
         ) from None
 
 
-def _json_response(status: int, body: Any, headers: CIMultiDict[str]) -> web.Response:
+def _json_answer(status: int, body: Any, headers: CIMultiDict[str]) -> Rendered:
     headers["Content-Type"] = JSON_CONTENT_TYPE
-    return web.Response(status=status, body=compact_json_bytes(body), headers=headers)
+    return Rendered(status, headers, compact_json_bytes(body))
 
 
 async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape, extra: dict[str, str]) -> web.StreamResponse:
@@ -69,7 +71,7 @@ async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape,
     if flight.failure is not None:
         raise bad_gateway(flight.failure.message, flight.failure.code)
     if flight.entry is not None and (flight.streaming or shape != flight.shape):
-        return serve_entry(flight.entry, shape, extra)
+        return serve_entry(flight.entry, shape, extra).response()
     headers = CIMultiDict(flight.headers)
     headers.update(extra)
     return web.Response(status=flight.status or 502, body=flight.body, headers=headers)

@@ -33,8 +33,10 @@ from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
 from .errors import APIError
 from .flight import Flights
 from .incoming import request_mode
+from .memory import MemoryCache
 from .serve import serving, typed_request_key
 from .upstream import Upstream, upstream_url
+from .writer import SETTLE_SECONDS, StoreWriter
 
 __all__ = ["PROXY_STATE", "ProxyConfig", "ProxyState", "ProxyStats", "make_proxy_app", "running_proxy"]
 
@@ -50,6 +52,7 @@ class ProxyStats:
 
     requests: int = 0
     hits: int = 0
+    memory_hits: int = 0  # hits served from the memory copy (counted in hits too)
     misses: int = 0  # record-mode misses and replay misses
     replay_misses: int = 0
     bypasses: int = 0  # passthrough requests and non-cacheable paths
@@ -83,6 +86,8 @@ class ProxyState:
         self.store = store
         self.stats = ProxyStats()
         self.flights = Flights()
+        self.memory = MemoryCache()
+        self.writer = StoreWriter()
         self.upstream = Upstream()
         self.started = time.time()
         self._sim_url: str | None = None
@@ -146,6 +151,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await _drain(state.flights.tasks)
+        await state.writer.close()  # every answer sent is in the store before the caller closes it
         await state.aclose()
         await state.upstream.close()
 
@@ -210,6 +216,9 @@ async def _healthz(request: web.Request) -> web.Response:
 
 async def _stats(request: web.Request) -> web.Response:
     state = request.app[PROXY_STATE]
+    # Answers leave before their store write lands: let those writes finish, so `stored` and
+    # `entries` count every answer already sent.
+    await state.writer.settle(SETTLE_SECONDS)
     counters = asdict(state.stats)
     try:
         store_stats = state.store.stats()
@@ -218,6 +227,8 @@ async def _stats(request: web.Request) -> web.Response:
         counters.update(entries=None, bytes=None, store_error=str(exc))
     counters.update(
         in_flight=len(state.flights),
+        memory_bytes=state.memory.bytes,
+        memory_limit=state.config.memory_cache,
         mode=state.config.mode,
         upstream=public_url(state.config.upstream),
         uptime_s=round(time.time() - state.started, 3),

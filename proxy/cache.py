@@ -31,7 +31,9 @@ from .config import ProxyConfig, public_url
 from .errors import APIError
 from .flight import Failure, Flight
 from .incoming import Call, read_call
+from .memory import Rendered
 from .upstream import forward_headers, upstream_url
+from .writer import SETTLE_SECONDS
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -50,11 +52,11 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     ours = {HEADER_KEY: call.key}
 
     if call.mode in ("record", "replay"):
-        entry = _get(state, store, call.key)
-        if entry is not None:
+        hit = _hit(state, config, store, call)
+        if hit is not None:
             state.stats.hits += 1
             note.cache = CACHE_HIT
-            return serve_entry(entry, call.shape, {**ours, HEADER_CACHE: CACHE_HIT})
+            return hit.response()
         state.stats.misses += 1
         if call.mode == "replay":
             note.cache = CACHE_MISS
@@ -82,6 +84,28 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     return response
 
 
+def _hit(state: ProxyState, config: ProxyConfig, store: Store, call: Call) -> Rendered | None:
+    """The recorded answer in the shape asked: from memory, else an answer still being written,
+    else from the store (then kept in memory); None on a miss."""
+    memoizable = getattr(store, "memoizable", False)
+    memoize = memoizable and config.memory_cache > 0
+    if memoize:
+        rendered = state.memory.get(store, call.key, call.shape)
+        if rendered is not None:
+            state.stats.memory_hits += 1
+            return rendered
+    landed = state.flights.landing(store, call.key) if memoizable else None
+    if landed is not None:  # answered, and its store write has not landed yet: newer than the store
+        return serve_entry(landed, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT})
+    entry = _get(state, store, call.key)
+    if entry is None:
+        return None
+    rendered = serve_entry(entry, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT})
+    if memoize:
+        state.memory.put(store, call.key, call.shape, rendered, config.memory_cache)
+    return rendered
+
+
 def _get(state: ProxyState, store: Store, key: str) -> Entry | None:
     try:
         return store.get(key)
@@ -93,6 +117,7 @@ def _get(state: ProxyState, store: Store, key: str) -> Entry | None:
 
 async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[str, str]) -> web.Response:
     state.stats.replay_misses += 1
+    await state.writer.settle(SETTLE_SECONDS)  # the closest recording may be one just answered
     # Scanning every recorded request can take a while on a big store: keep the loop free.
     recorded = await asyncio.to_thread(lambda: list(store.iter_requests()))
     closest = closest_recording(call.canonical, recorded)
@@ -119,6 +144,7 @@ def _launch(
 async def _fly(
     state: ProxyState, config: ProxyConfig, store: Store, flight: Flight, call: Call, headers: CIMultiDict[str], put: bool
 ) -> None:
+    write: asyncio.Task | None = None
     try:
         base = await state.upstream_base(config.upstream)
         shown = public_url(config.upstream)
@@ -136,20 +162,28 @@ async def _fly(
         elif flight.status is not None and 200 <= flight.status < 300:
             flight.entry = _entry(call, flight, events, shown)
             if flight.entry is not None and put:
-                _put(state, store, flight)
+                write = _start_put(state, store, flight)
+                if write is not None and not getattr(store, "memoizable", False):
+                    # A cassette store counts gets and puts to order its recordings: its answer
+                    # waits for the put, so the next request finds the recording there.
+                    await asyncio.shield(write)
         else:
             state.stats.upstream_errors += 1
     except asyncio.CancelledError:
-        flight.failure = Failure("the proxy shut down before the upstream answered", "proxy_shutdown")
+        if not flight.finished:
+            flight.failure = Failure("the proxy shut down before the upstream answered", "proxy_shutdown")
         raise
     except Exception as exc:  # a bug here must still release every waiting request
         state.stats.errors += 1
         log.exception("upstream call for %s failed", call.key[:15])
         flight.failure = Failure(f"seedreplay proxy error while calling the upstream: {exc}", "proxy_error")
     finally:
-        # Stored (or not) before it leaves the map: a request arriving now either joins or hits.
+        # The waiting requests go as soon as the answer is complete, before its write lands; a
+        # request arriving meanwhile finds it in `landing`: a hit, never a second upstream call.
         state.flights.remove(flight)
         flight.finish()
+    if write is not None:
+        await asyncio.shield(write)  # this task ends when the answer is stored (the plugin and shutdown wait for it)
 
 
 def _entry(call: Call, flight: Flight, events: list[SSEEvent] | None, upstream: str) -> Entry | None:
@@ -179,14 +213,50 @@ def _entry(call: Call, flight: Flight, events: list[SSEEvent] | None, upstream: 
     return Entry(**common, body=body, model=model, system_fingerprint=fingerprint)
 
 
-def _put(state: ProxyState, store: Store, flight: Flight) -> None:
+def _start_put(state: ProxyState, store: Store, flight: Flight) -> asyncio.Task | None:
+    """Start writing the flight's entry in the store thread; None when it is refused up front."""
+    memoizable = getattr(store, "memoizable", False)
+    if memoizable and not flight.streaming:
+        # The answer leaves before its write lands, so say now what the store would refuse: a
+        # plain answer can still carry the X-Seedreplay-Store-Error header.
+        refused = flight.store_error or _answer_secret(flight)
+        if refused:
+            state.stats.errors += 1
+            flight.store_error = refused
+            log.error("store put %s refused: %s", flight.key[:15], refused)
+            return None
+    if memoizable:
+        state.flights.writing(store, flight.entry)
+        state.memory.invalidate(flight.key)
+    return state.writer.start(_put(state, store, flight))
+
+
+def _answer_secret(flight: Flight) -> str | None:
+    """The store's refusal of this plain answer for a credential-shaped string in it, or None."""
+    assert flight.entry is not None
+    raw = flight.body.lower()
+    # A cheap filter that misses nothing: the letters of a parsed string come from the same
+    # letters in the text or from a \u escape, so with neither "sk-" nor "bearer" nor "\u" in the
+    # text, no string of the answer can match. (The request was checked before the call.)
+    if b"sk-" in raw or b"bearer" in raw or b"\\u" in raw:
+        where = find_secret(flight.entry, "entry")
+    else:
+        where = find_secret(flight.entry.headers, "entry.headers")
+    return str(SecretRefused(where)) if where else None
+
+
+async def _put(state: ProxyState, store: Store, flight: Flight) -> None:
+    """The store write, in the store thread; then this proxy's memory copies of the key go."""
     assert flight.entry is not None
     try:
-        store.put(flight.entry)
+        await state.writer.call(store.put, flight.entry)
     except Exception as exc:  # the client still gets its answer; the failure is said, not hidden
         state.stats.errors += 1
         flight.store_error = str(exc) or type(exc).__name__
         log.error("store put %s failed: %s", flight.key[:15], flight.store_error)
-        return
-    flight.store_error = None
-    state.stats.stored += 1
+    else:
+        flight.store_error = None
+        state.stats.stored += 1
+    finally:
+        state.flights.written(flight.entry)
+        state.memory.invalidate(flight.key)

@@ -7,7 +7,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from pytest_seedreplay.constants import DEFAULT_MAX_BODY, DEFAULT_PROXY_MODE, DEFAULT_UPSTREAM, DEFAULT_UPSTREAM_TIMEOUT
+from pytest_seedreplay.constants import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_MEMORY_CACHE,
+    DEFAULT_PROXY_MODE,
+    DEFAULT_UPSTREAM,
+    DEFAULT_UPSTREAM_TIMEOUT,
+)
 
 SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-process
 
@@ -25,6 +31,8 @@ class ProxyConfig:
     token: str | None = None
     max_body: int = DEFAULT_MAX_BODY
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
+    # Bytes of rendered hits kept in memory (0: off); used only with stores that say `memoizable`.
+    memory_cache: int = DEFAULT_MEMORY_CACHE
 
 
 def public_url(url: str) -> str:
@@ -69,13 +77,14 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
-def parse_size(text: str) -> int:
-    """`32MiB`, `512k`, `1048576` -> bytes (binary units). ValueError on anything else."""
+def parse_size(text: str, allow_zero: bool = False) -> int:
+    """`32MiB`, `512k`, `1048576` -> bytes (binary units). ValueError on anything else (and on 0
+    unless `allow_zero`)."""
     match = _SIZE.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a size; write bytes like 1048576 or 32MiB, 512k, 1g")
     number, unit = match.groups()
     size = int(float(number) * _UNITS[(unit or "")[:1].lower()])
-    if size <= 0:
+    if size < 0 or (size == 0 and not allow_zero):
         raise ValueError(f"size must be positive, got {text!r}")
     return size

@@ -151,5 +151,11 @@ DEFAULT_PROXY_PORT = 8787
 DEFAULT_SIM_PORT = 8788
 DEFAULT_UPSTREAM_TIMEOUT = 600.0  # seconds the upstream may stay silent
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+# The proxy keeps recently served hits in memory as ready-to-send bytes, up to this many bytes
+# (`--memory-cache`, 0 turns it off). A copy is served for at most MEMORY_CACHE_MAX_AGE seconds
+# after it was read from the store, so a change another process makes to the store (another
+# proxy, `seedreplay cache prune/clear/import`) is seen within that time.
+DEFAULT_MEMORY_CACHE = 64 * 1024 * 1024
+MEMORY_CACHE_MAX_AGE = 1.0
 DEFAULT_CASSETTE_DIR = "cassettes"
 MANIFEST_PATH = "cassettes/finetunes.json"

@@ -62,7 +62,11 @@ class StoreStats:
 
 
 class Store(Protocol):
-    """What the proxy, the cache CLI, cassettes and the fine-tune exporter need from a store."""
+    """What the proxy, the cache CLI, cassettes and the fine-tune exporter need from a store.
+
+    Optional: a class attribute `memoizable = True` says the store is a plain key -> entry map (see
+    `DiskStore.memoizable`); without it the proxy calls `get` once per request and answers only
+    after `put` returned."""
 
     location: str
 
@@ -243,6 +247,11 @@ def _open_cache(directory: str) -> diskcache.Cache:
 
 class DiskStore:
     """Entries in a diskcache directory, one SQLite row per key; its transactions make it process-safe."""
+
+    # A plain map from key to entry: `get` has no side effects and answers everyone alike, so the
+    # proxy may serve a recent memory copy instead of calling it, and answer before a `put` lands.
+    # (The pytest plugin's cassette store counts its calls, and does not say this.)
+    memoizable = True
 
     def __init__(self, directory: str | os.PathLike[str]):
         self.location = os.fspath(directory)

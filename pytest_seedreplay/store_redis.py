@@ -52,6 +52,8 @@ def _split_prefix(url: str) -> tuple[str, str]:
 class RedisStore:
     """Entries in a Redis database; MULTI/EXEC transactions keep each entry and the index in step."""
 
+    memoizable = True  # a plain key -> entry map, as DiskStore.memoizable says
+
     def __init__(self, url: str, prefix: str | None = None):
         redis = _redis_module()
         self.location = display_location(url)

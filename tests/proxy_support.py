@@ -55,9 +55,24 @@ def http(url: str, method: str = "POST", body: Any = None, headers: dict[str, st
 @dataclass
 class RunningProxy:
     server: BackgroundServer
-    store: DiskStore
+    own_store: DiskStore
     cache_dir: Path
     clients: list[Any] = field(default_factory=list)
+
+    @property
+    def store(self) -> DiskStore:
+        """The proxy's store, once the writes of answers already sent have landed (the proxy
+        answers first and writes behind the answer)."""
+        self.settle()
+        return self.own_store
+
+    def settle(self, timeout: float = 10) -> None:
+        """Wait until every store write the proxy has started is over."""
+        loop = self.server._loop
+        if loop is None or not loop.is_running():
+            return  # stopped: its shutdown waited for the writes
+        state = self.state
+        assert self.server.call(lambda: state.writer.settle(timeout), timeout=timeout + 5), "store writes still running"
 
     @property
     def root(self) -> str:
@@ -115,7 +130,7 @@ def proxy_factory(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
     yield factory
     for running in reversed(started):
         running.stop()
-        running.store.close()
+        running.own_store.close()
 
 
 def upstream_calls(sim: Any, route: str = "POST /v1/chat/completions") -> int:

@@ -200,6 +200,7 @@ def test_default_seed_is_injected_keyed_and_read_per_request(sim, proxy_factory)
     swapped = proxy.post(CHAT, plain)
     assert swapped.headers["x-seedreplay-cache"] == "miss"
     assert swapped.headers["x-seedreplay-key"] == request_key("/v1/chat/completions", {**plain, "seed": 8})
+    proxy.settle()  # the answer left before its write landed: wait for it before reading the store
     assert len(other_store) == 1
     other_store.close()
 

@@ -221,3 +221,22 @@ def test_upstream_comes_from_the_environment_when_not_given(spawn, tmp_path, sim
     assert proxy.upstream == sim.url
     assert http(proxy.url + CHAT, body={"model": MODEL, "messages": messages(), "seed": 1}).status == 200
     assert sim.stats()["total"] == 1
+
+
+def test_memory_cache_zero_turns_the_memory_of_hits_off(spawn, tmp_path, sim):
+    proxy = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "cache"), "--memory-cache", "0", "--log-level", "warning")
+    body = {"model": MODEL, "messages": messages(), "seed": 1}
+    replies = [http(proxy.url + CHAT, body=body) for _ in range(4)]
+    assert [r.headers["x-seedreplay-cache"] for r in replies][-2:] == ["hit", "hit"]
+    stats = http(f"{proxy.root}/seedreplay/stats", "GET").json()
+    assert (stats["memory_limit"], stats["memory_hits"], stats["memory_bytes"]) == (0, 0, 0)
+    assert stats["hits"] == 3 and sim.stats()["total"] == 1
+
+
+def test_memory_cache_takes_sizes():
+    from proxy.config import ProxyConfig, parse_size
+
+    assert ProxyConfig().memory_cache == 64 * 1024 * 1024
+    assert parse_size("0", allow_zero=True) == 0 and parse_size("16MiB", allow_zero=True) == 16 * 1024 * 1024
+    bad = CliRunner().invoke(main, ["proxy", "--upstream", "sim", "--memory-cache", "lots"])
+    assert bad.exit_code == 2 and "--memory-cache" in bad.output and "32MiB" in bad.output

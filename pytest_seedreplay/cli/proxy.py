@@ -11,12 +11,14 @@ from ..constants import (
     DEFAULT_CACHE_DIR,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
+    DEFAULT_MEMORY_CACHE,
     DEFAULT_PROXY_MODE,
     DEFAULT_PROXY_PORT,
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
     ENV_STORE,
     ENV_UPSTREAM,
+    MEMORY_CACHE_MAX_AGE,
     PROXY_MODES,
 )
 from ..store import open_store
@@ -27,13 +29,16 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 class _Size(click.ParamType):
     name = "SIZE"
 
+    def __init__(self, allow_zero: bool = False):
+        self.allow_zero = allow_zero
+
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
         from proxy.config import parse_size
 
         try:
-            return parse_size(str(value))
+            return parse_size(str(value), allow_zero=self.allow_zero)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -56,6 +61,14 @@ class _Size(click.ParamType):
 @click.option("--token", default=None, help="Require this value in the X-Seedreplay-Token header of every request.")
 @click.option("--max-body", type=_Size(), default=DEFAULT_MAX_BODY, show_default="32MiB", help="Largest JSON request body (bytes, or 8MiB, 512k...).")
 @click.option("--upstream-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_UPSTREAM_TIMEOUT, show_default=True, help="Seconds the upstream may stay silent.")
+@click.option(
+    "--memory-cache",
+    type=_Size(allow_zero=True),
+    default=DEFAULT_MEMORY_CACHE,
+    show_default="64MiB",
+    help="Memory for recently served hits, kept ready to send (0 turns it off). A change another "
+    f"process makes to the store shows within {MEMORY_CACHE_MAX_AGE:g} s.",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
 def command(
     host: str,
@@ -69,6 +82,7 @@ def command(
     token: str | None,
     max_body: int,
     upstream_timeout: float,
+    memory_cache: int,
     log_level: str,
 ) -> None:
     """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1."""
@@ -97,6 +111,7 @@ def command(
         token=token,
         max_body=max_body,
         upstream_timeout=upstream_timeout,
+        memory_cache=memory_cache,
     )
     try:
         store = open_store(cache_dir, store_url)
