@@ -32,7 +32,7 @@ from .cache import handle_cacheable
 from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
 from .errors import APIError
 from .flight import Flights
-from .incoming import request_mode
+from .incoming import KeyMemo, request_mode
 from .memory import MemoryCache
 from .serve import serving, typed_request_key
 from .upstream import Upstream, upstream_url
@@ -87,6 +87,7 @@ class ProxyState:
         self.stats = ProxyStats()
         self.flights = Flights()
         self.memory = MemoryCache()
+        self.keys = KeyMemo()
         self.writer = StoreWriter()
         self.upstream = Upstream()
         self.started = time.time()

@@ -30,13 +30,13 @@ from .answers import answer_from_flight, serve_entry
 from .config import ProxyConfig, public_url
 from .errors import APIError
 from .flight import Failure, Flight
-from .incoming import Call, read_call
+from .incoming import Call, make_call, read_arrival
 from .memory import Rendered
 from .upstream import forward_headers, upstream_url
 from .writer import SETTLE_SECONDS
 
 if TYPE_CHECKING:
-    from .app import ProxyState
+    from .app import ProxyState, RequestNote
 
 log = logging.getLogger("seedreplay.proxy")
 
@@ -47,16 +47,26 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     # Read config and store once: the plugin may swap them between requests, never within one.
     config, store = state.config, state.store
     note = state.note(request)
-    call = await read_call(request, endpoint, config)
+    arrival = await read_arrival(request, endpoint, config)
+    remember = config.memory_cache > 0 and getattr(store, "memoizable", False)
+    if remember and arrival.mode in ("record", "replay"):
+        # A request seen lately whose answer is in memory: no parsing, no hashing, no store.
+        known = state.keys.get(arrival, config)
+        rendered = state.memory.get(store, *known) if known is not None else None
+        if rendered is not None:
+            state.stats.memory_hits += 1
+            note.key = known[0]
+            return _served_hit(state, note, rendered)
+    call = make_call(arrival, config)
+    if remember:
+        state.keys.put(arrival, config, call)
     note.key = call.key
     ours = {HEADER_KEY: call.key}
 
     if call.mode in ("record", "replay"):
         hit = _hit(state, config, store, call)
         if hit is not None:
-            state.stats.hits += 1
-            note.cache = CACHE_HIT
-            return hit.response()
+            return _served_hit(state, note, hit)
         state.stats.misses += 1
         if call.mode == "replay":
             note.cache = CACHE_MISS
@@ -84,6 +94,12 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     return response
 
 
+def _served_hit(state: ProxyState, note: RequestNote, rendered: Rendered) -> web.Response:
+    state.stats.hits += 1
+    note.cache = CACHE_HIT
+    return rendered.response()
+
+
 def _hit(state: ProxyState, config: ProxyConfig, store: Store, call: Call) -> Rendered | None:
     """The recorded answer in the shape asked: from memory, else an answer still being written,
     else from the store (then kept in memory); None on a miss."""
@@ -92,7 +108,7 @@ def _hit(state: ProxyState, config: ProxyConfig, store: Store, call: Call) -> Re
     if memoize:
         rendered = state.memory.get(store, call.key, call.shape)
         if rendered is not None:
-            state.stats.memory_hits += 1
+            state.stats.memory_hits += 1  # other bytes than those remembered, the same key
             return rendered
     landed = state.flights.landing(store, call.key) if memoizable else None
     if landed is not None:  # answered, and its store write has not landed yet: newer than the store

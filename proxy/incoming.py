@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
 from aiohttp import web
@@ -48,11 +50,38 @@ class Call:
     write: bool  # False under Cache-Control: no-store
 
 
+@dataclass
+class Arrival:
+    """A cacheable request before its body is parsed: its headers checked, its body read."""
+
+    endpoint: str
+    raw: bytes
+    mode: str
+    write: bool
+    namespace: str | None  # the caller's key namespace under --isolate-by-auth
+
+    @cached_property
+    def digest(self) -> bytes:
+        return hashlib.blake2b(self.raw, digest_size=16).digest()
+
+
 async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) -> Call:
     """Check and key a cacheable request, or raise the 4xx `APIError` that says what is wrong."""
+    return make_call(await read_arrival(request, endpoint, config), config)
+
+
+async def read_arrival(request: web.Request, endpoint: str, config: ProxyConfig) -> Arrival:
+    """The checks that need no parsing (mode, content type, size), and the body."""
     mode, write = request_mode(request.headers, config.mode)
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
+    namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
+    return Arrival(endpoint, raw, mode, write, namespace)
+
+
+def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
+    """Parse and key an arrived request (the seed policy applied), or raise the 4xx `APIError`."""
+    endpoint, raw = arrival.endpoint, arrival.raw
     body = parse_body(raw)
     changed = False  # True when what goes upstream differs from the client's bytes
     if endpoint in SEEDED_ENDPOINTS and body.get("seed") is None:
@@ -82,9 +111,35 @@ async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) ->
         raise bad_request(str(exc)) from None
     except RecursionError:
         raise bad_request("the request body is nested too deeply to key") from None
-    namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
     payload = compact_json_bytes(sent) if changed else raw
-    return Call(endpoint, body, payload, canonical, key_of_canonical(canonical, namespace), shape, upstream_shape, mode, write)
+    key = key_of_canonical(canonical, arrival.namespace)
+    return Call(endpoint, body, payload, canonical, key, shape, upstream_shape, arrival.mode, arrival.write)
+
+
+class KeyMemo:
+    """The key and shape of request bodies seen lately, so a repeated request (a hit, mostly)
+    skips parsing and hashing its body. They follow from the body's bytes, the endpoint, the seed
+    settings and the auth namespace alone, so a remembered pair is never stale. Bounded by count."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._seen: OrderedDict[tuple, tuple[str, Shape]] = OrderedDict()
+
+    @staticmethod
+    def _slot(arrival: Arrival, config: ProxyConfig) -> tuple:
+        return (arrival.endpoint, arrival.digest, arrival.namespace, config.default_seed, config.require_seed)
+
+    def get(self, arrival: Arrival, config: ProxyConfig) -> tuple[str, Shape] | None:
+        slot = self._slot(arrival, config)
+        seen = self._seen.get(slot)
+        if seen is not None:
+            self._seen.move_to_end(slot)
+        return seen
+
+    def put(self, arrival: Arrival, config: ProxyConfig, call: Call) -> None:
+        self._seen[self._slot(arrival, config)] = (call.key, call.shape)
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
 
 
 def request_mode(headers: Mapping[str, str], default: str) -> tuple[str, bool]:

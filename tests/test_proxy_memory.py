@@ -13,6 +13,7 @@ writes are counted, and a graceful shutdown waits for the writes still running.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import socket
 import threading
@@ -212,6 +213,25 @@ def test_the_cassette_store_is_asked_on_every_request(sim, proxy_factory):
     assert [r.headers["x-seedreplay-cache"] for r in replies] == ["hit"] * 3
     assert [(i.occurrence, i.source) for i in cassette.interactions] == [(0, "replayed")] * 3
     assert stats["memory_hits"] == 0 and stats["memory_bytes"] == 0
+
+
+def test_a_remembered_request_body_still_follows_the_caller_and_the_seed_settings(counting, proxy_factory):
+    proxy = proxy_factory(counting.url + "/v1", isolate_by_auth=True, default_seed=7)
+    unseeded = {"model": MODEL, "messages": messages("no seed given")}
+    alice, bob = {"Authorization": "Bearer alice-token"}, {"Authorization": "Bearer bob-token"}
+    assert content(proxy.post(CHAT, unseeded, alice)) == "answer 1"
+    proxy.settle()
+    for _ in range(3):  # the same bytes again: from the store, then from memory without parsing
+        assert content(proxy.post(CHAT, unseeded, alice)) == "answer 1"
+    assert proxy.stats()["memory_hits"] == 2
+    assert content(proxy.post(CHAT, unseeded, bob)) == "answer 2"  # same bytes, another caller
+    state = proxy.state
+    state.config = dataclasses.replace(state.config, default_seed=8)
+    eight = proxy.post(CHAT, unseeded, alice)
+    assert content(eight) == "answer 3" and eight.headers["x-seedreplay-cache"] == "miss"
+    state.config = dataclasses.replace(state.config, default_seed=None, require_seed=True)
+    refused = proxy.post(CHAT, unseeded, alice)
+    assert refused.status == 400 and refused.json()["error"]["param"] == "seed"
 
 
 def test_memory_is_bounded_by_bytes_least_recently_used_first():
