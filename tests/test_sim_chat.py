@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import random
 import urllib.request
+from typing import Literal, Optional
 
 import openai
 import pytest
+from pydantic import BaseModel
 
 from proxy.sim import SimConfig, running_sim
 from proxy.sim.model import count_tokens, pieces
+from proxy.sim.structured import value_for
 
 MESSAGES = [{"role": "user", "content": "How do I bake good bread at home?"}]
 
@@ -206,3 +211,59 @@ def test_response_format_json_object_and_json_schema(client):
     document = json.loads(ask(client, seed=2, response_format={
         "type": "json_schema", "json_schema": {"name": "review", "schema": schema}}).choices[0].message.content)
     assert set(document) == {"title", "score", "tags"} and isinstance(document["tags"], list)
+
+
+class Step(BaseModel):
+    explanation: str
+    output: str
+
+
+class Solution(BaseModel):
+    steps: list[Step]
+    final_answer: str
+    confidence: Literal["low", "high"]
+    note: Optional[str]
+    check: Step
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_parse_fills_a_nested_pydantic_model_with_sentences_of_the_answer(client):
+    """The SDK's own `parse` helper: $defs/$ref, enums, Optional and lists all validate."""
+    messages = [{"role": "user", "content": "Solve 8x + 7 = -23 step by step."}]
+    parsed = client.chat.completions.parse(model="gpt-4o-mini", messages=messages, response_format=Solution, seed=4)
+    solution = parsed.choices[0].message.parsed
+    assert isinstance(solution, Solution) and solution.steps and isinstance(solution.check, Step)
+    assert parsed.choices[0].message.parsed == client.chat.completions.parse(
+        model="gpt-4o-mini", messages=messages, response_format=Solution, seed=4).choices[0].message.parsed
+    prose = ask(client, messages=messages, seed=4).choices[0].message.content
+    assert solution.confidence in ("low", "high")
+    for text in _strings(solution.model_dump(exclude={"confidence"})):
+        assert text and text in prose, text  # each string is one sentence of what the model would have said
+        assert sum(text.count(mark) for mark in ".!?") <= 1, text
+
+
+class Node(BaseModel):
+    name: str
+    when: datetime.date
+    contact: Optional[str]
+    children: list["Node"]
+    parent: Optional["Node"]
+
+
+def test_schema_values_end_recursive_models_and_honour_string_formats():
+    schema = Node.model_json_schema()  # $defs, a self-$ref, anyOf with null: as the SDK sends them
+    document = value_for(schema, random.Random(1), "family tree", "Alice is the root. Bob follows.")
+    node = Node.model_validate(document)
+    assert node.children and node.name in ("Alice is the root.", "Bob follows.")
+    assert value_for({"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}}},
+                     random.Random(1), "x") == {"at": "2024-07-18T12:00:00Z"}

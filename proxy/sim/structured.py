@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import json
 import random
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import invalid_type, invalid_value, missing
 from .model import topic_words
 
-MAX_DEPTH = 4
+MAX_DEPTH = 4  # past this depth arrays are left empty and nullable values null (recursive schemas end)
+HARD_DEPTH = 24  # objects stop here whatever the schema says (a schema no finite value satisfies)
+# String formats pydantic emits, each with a fixed value that validates.
+FORMATS = {
+    "date-time": "2024-07-18T12:00:00Z",
+    "date": "2024-07-18",
+    "time": "12:00:00",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+    "uuid": "123e4567-e89b-42d3-a456-426614174000",
+}
 
 
 def parse_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -72,40 +84,90 @@ def tool_call(function: dict[str, Any], rng: random.Random, prompt_text: str) ->
     }
 
 
-def value_for(schema: Any, rng: random.Random, prompt_text: str, depth: int = 0, text: str = "") -> Any:
-    """A value that satisfies a (simple) JSON schema: types, enum, const, properties, items, anyOf."""
+@dataclass
+class _Fill:
+    """What every value drawn for one document shares."""
+
+    root: dict[str, Any]  # the whole schema, where `$ref`s point
+    rng: random.Random
+    prompt_text: str
+    sentences: list[str]  # string fields are filled with these (sentences of the prose answer)
+
+
+def value_for(schema: Any, rng: random.Random, prompt_text: str, text: str = "") -> Any:
+    """A value that satisfies a JSON schema as the SDKs write them: types, enum, const, properties,
+    items, anyOf/oneOf, `$ref` into `$defs`, string formats. Strings are sentences of `text` (the prose
+    the model would have answered), else words of the prompt."""
+    root = schema if isinstance(schema, dict) else {}
+    return _value(schema, _Fill(root, rng, prompt_text, _sentences(text)), 0)
+
+
+def _value(schema: Any, fill: _Fill, depth: int) -> Any:
     if not isinstance(schema, dict):
         return None
+    schema = _resolve(schema, fill.root)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
-        return schema["enum"][rng.randrange(len(schema["enum"]))]
+        return schema["enum"][fill.rng.randrange(len(schema["enum"]))]
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
-            return value_for(schema[key][0], rng, prompt_text, depth, text)
+            options = [_resolve(o, fill.root) for o in schema[key] if isinstance(o, dict)]
+            concrete = [o for o in options if o.get("type") != "null"]
+            if depth >= MAX_DEPTH and len(concrete) < len(options):
+                return None  # deep in a recursive schema: end the branch where it may end
+            return _value((concrete or options or [{}])[0], fill, depth)
+    if schema.get("allOf"):
+        return _value(schema["allOf"][0], fill, depth)
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        if depth >= MAX_DEPTH:
+        if depth >= HARD_DEPTH:
             return {}
         properties = schema.get("properties") or {}
-        return {name: value_for(sub, rng, prompt_text, depth + 1, text) for name, sub in properties.items()}
+        return {name: _value(sub, fill, depth + 1) for name, sub in properties.items()}
     if kind == "array":
-        return [value_for(schema.get("items") or {}, rng, prompt_text, depth + 1, text)
-                for _ in range(max(1, int(schema.get("minItems", 1))))]
+        low = int(schema.get("minItems", 0))
+        count = low if depth >= MAX_DEPTH else max(1, low)
+        return [_value(schema.get("items") or {}, fill, depth + 1) for _ in range(count)]
     if kind == "integer":
-        return rng.randint(int(schema.get("minimum", 1)), int(schema.get("maximum", 100)))
+        return fill.rng.randint(int(schema.get("minimum", 1)), int(schema.get("maximum", 100)))
     if kind == "number":
-        return round(rng.uniform(float(schema.get("minimum", 0)), float(schema.get("maximum", 100))), 2)
+        return round(fill.rng.uniform(float(schema.get("minimum", 0)), float(schema.get("maximum", 100))), 2)
     if kind == "boolean":
-        return rng.random() < 0.5
+        return fill.rng.random() < 0.5
     if kind == "null":
         return None
-    if text:
-        return text
-    words = sorted(topic_words(prompt_text)) or ["example"]
-    return words[rng.randrange(len(words))]
+    return _string(schema, fill)
+
+
+def _string(schema: dict[str, Any], fill: _Fill) -> str:
+    if schema.get("format") in FORMATS:
+        return FORMATS[schema["format"]]
+    if fill.sentences:
+        text = fill.sentences[fill.rng.randrange(len(fill.sentences))]
+    else:
+        words = sorted(topic_words(fill.prompt_text)) or ["example"]
+        text = words[fill.rng.randrange(len(words))]
+    limit = schema.get("maxLength")
+    return text[:limit] if isinstance(limit, int) and limit > 0 else text
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local `$ref` ("#", "#/$defs/Step", "#/definitions/Step"); unknown refs become {}."""
+    seen = 0
+    while isinstance(schema.get("$ref"), str) and seen < 32:
+        ref, seen = schema["$ref"], seen + 1
+        target: Any = root
+        for part in ref.removeprefix("#").strip("/").split("/") if ref.strip("#/") else []:
+            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
+        schema = target if isinstance(target, dict) else {}
+    return schema
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.findall(r"[^.!?]+[.!?]*", text) if s.strip()]
 
 
 def json_answer(response_format: Any, text: str, rng: random.Random, prompt_text: str) -> str | None:
@@ -123,5 +185,5 @@ def json_answer(response_format: Any, text: str, rng: random.Random, prompt_text
         spec = response_format.get("json_schema")
         if not isinstance(spec, dict) or "name" not in spec:
             raise missing("response_format.json_schema.name")
-        return json.dumps(value_for(spec.get("schema") or {}, rng, prompt_text, text=text), ensure_ascii=False)
+        return json.dumps(value_for(spec.get("schema") or {}, rng, prompt_text, text), ensure_ascii=False)
     raise invalid_value("response_format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'.")
