@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
+import urllib.request
 
 import openai
 import pytest
+from pydantic import BaseModel
 
 
 @pytest.fixture
@@ -89,3 +92,40 @@ def test_responses_max_output_tokens_is_incomplete(client):
 def test_responses_require_input(client):
     with pytest.raises(openai.BadRequestError, match="input"):
         client.responses.create(model="gpt-4o-mini", input=None)
+
+
+class Review(BaseModel):
+    title: str
+    score: float
+    tags: list[str]
+
+
+def test_responses_parse_and_stream_helpers_fill_a_pydantic_model(client):
+    parsed = client.responses.parse(model="gpt-4o-mini", input="Review the new cafe", text_format=Review, temperature=0)
+    assert isinstance(parsed.output_parsed, Review) and parsed.output_parsed.tags
+    with client.responses.stream(model="gpt-4o-mini", input="Review the new cafe", text_format=Review,
+                                 temperature=0) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[-1] == "response.completed" and "response.output_text.delta" in kinds
+    assert final.output_parsed == parsed.output_parsed
+
+
+def test_responses_raw_stream_names_each_event_and_sends_no_done(sim):
+    request = urllib.request.Request(
+        f"{sim.url}/responses", data=json.dumps({"model": "gpt-4o-mini", "input": "hi", "stream": True}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        frames = [f for f in answer.read().decode().split("\n\n") if f]
+    for frame in frames:
+        event_line, data_line = frame.split("\n")
+        assert event_line == f"event: {json.loads(data_line.removeprefix('data: '))['type']}"
+    assert frames[-1].startswith("event: response.completed\n") and "[DONE]" not in frames[-1]
+
+
+def test_responses_bad_text_format_is_a_400_naming_it(client):
+    with pytest.raises(openai.BadRequestError, match="text.format.name"):
+        client.responses.create(model="gpt-4o-mini", input="hi", text={"format": {"type": "json_schema", "schema": {}}})
+    with pytest.raises(openai.BadRequestError, match="text.format.type"):
+        client.responses.create(model="gpt-4o-mini", input="hi", text={"format": {"type": "yaml"}})

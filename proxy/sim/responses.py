@@ -9,11 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from .errors import invalid_type, invalid_value, missing
-from .inference import Generated, Prompt, chat_prompt, generate, parse_sampling, require_model
+from .inference import Generated, Prompt, chat_prompt, cut, generate, parse_sampling, require_model, rng_for
 from .model import count_tokens, pieces
 from .models import resolve_text_model
 from .runtime import CONFIG, first_token_delay, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
+from .structured import json_answer
 
 MIN_OUTPUT_TOKENS = 16
 
@@ -54,6 +55,28 @@ def _sampling(body: dict[str, Any]):
         raise invalid_value("max_output_tokens", f"integer below minimum value. Expected a value >= {MIN_OUTPUT_TOKENS}, but got {limit} instead.")
     sampling = parse_sampling({k: v for k, v in body.items() if k != "n"}, ("max_output_tokens",))
     return sampling
+
+
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """`text.format` in the chat `response_format` shape (Responses puts name and schema at the top level)."""
+    text = body.get("text")
+    if text is None:
+        return None
+    if not isinstance(text, dict):
+        raise invalid_type("text", "an object", text)
+    fmt = text.get("format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        raise invalid_type("text.format", "an object", fmt)
+    kind = fmt.get("type", "text")
+    if kind in ("text", "json_object"):
+        return {"type": kind}
+    if kind == "json_schema":
+        if not isinstance(fmt.get("name"), str):
+            raise missing("text.format.name")
+        return {"type": "json_schema", "json_schema": {"name": fmt["name"], "schema": fmt.get("schema") or {}}}
+    raise invalid_value("text.format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'.")
 
 
 def _response_object(body: dict[str, Any], rid: str, created: int, name: str, status: str,
@@ -109,8 +132,14 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     prompt, _ = chat_prompt({"messages": _messages(body)})
     sampling = _sampling(body)
     streaming = stream_flag(body)
+    response_format = _response_format(body)
     model = resolve_text_model(request.app, name)
-    answer = generate(model.brain, model.seed_model, prompt, sampling, request.app[CONFIG].drift)[0]
+    drift = request.app[CONFIG].drift
+    answer = generate(model.brain, model.seed_model, prompt, sampling, drift)[0]
+    if response_format is not None:
+        rng = rng_for(model.seed_model, prompt, sampling, drift, 1000)  # as chat does for its first choice
+        document = json_answer(response_format, answer.text, rng, prompt.last_user)
+        answer = answer if document is None else cut(document, sampling)
     status = "incomplete" if answer.finish_reason == "length" else "completed"
     rid, item_id, created = f"resp_{secrets.token_hex(24)}", f"msg_{secrets.token_hex(24)}", int(time.time())
     item = _message_item(item_id, answer.text, status)
