@@ -13,6 +13,7 @@ import threading
 import urllib.request
 
 import openai
+import pytest
 from click.testing import CliRunner
 
 from pytest_seedreplay.cli import main
@@ -32,7 +33,8 @@ def read_line(stream, timeout: float) -> str:
     return line[0].rstrip("\n")
 
 
-def test_sim_subprocess_prints_listening_line_serves_and_stops_on_sigterm(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sim_subprocess_prints_listening_line_serves_and_stops_on_signal(tmp_path, stop_signal):
     process = subprocess.Popen(
         [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()", "sim", "--port", "0",
          "--state-dir", str(tmp_path), "--drift", "v2"],
@@ -46,7 +48,7 @@ def test_sim_subprocess_prints_listening_line_serves_and_stops_on_sigterm(tmp_pa
         assert answer.choices[0].message.content
         client.files.create(file=("t.jsonl", io.BytesIO(b'{"messages": []}\n')), purpose="fine-tune")
         assert (tmp_path / "state.json").exists()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
     finally:
         if process.poll() is None:

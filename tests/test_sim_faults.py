@@ -172,9 +172,12 @@ def test_latency_delays_the_answer(sim_factory):
     assert time.monotonic() - started >= 0.3
 
 
-def test_tokens_per_s_paces_the_stream(sim_factory):
+def test_tokens_per_s_paces_the_stream_and_each_chunk_is_flushed_as_it_is_sent(sim_factory):
     client = client_for(sim_factory(tokens_per_s=100))
     started = time.monotonic()
-    chunks = list(ask(client, seed=1, max_tokens=20, stream=True))
-    assert len(chunks) >= 20
-    assert time.monotonic() - started >= 0.19
+    arrivals = [(time.monotonic(), chunk) for chunk in ask(client, seed=1, max_tokens=20, stream=True)]
+    content = [at for at, chunk in arrivals if chunk.choices and chunk.choices[0].delta.content]
+    assert len(content) == 20
+    assert arrivals[-1][0] - started >= 0.19  # 20 tokens at 100/s
+    # Buffered, every chunk would land at once; paced and flushed, the first lands long before the last.
+    assert content[-1] - content[0] >= 0.1

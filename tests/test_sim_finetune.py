@@ -9,7 +9,9 @@ import time
 import openai
 import pytest
 
+from proxy.sim.finetune import status_at
 from proxy.sim.learned import MATCH_THRESHOLD, best_match, similarity
+from proxy.sim.training import TrainingFileError, validate
 
 # (trained question, trained answer, a paraphrase a user might type instead)
 EXAMPLES = [
@@ -200,6 +202,40 @@ def test_bad_training_file_fails_the_job_with_the_error_name(client, lines, erro
     assert error_name in done.error.message
     events = list(client.fine_tuning.jobs.list_events(done.id))
     assert events[0].level == "error" and error_name in events[0].message
+
+
+def test_status_moves_through_each_phase_over_job_seconds():
+    """validating_files for the first 20% of --job-seconds, queued to 40%, running to 100%, then succeeded."""
+    job = {"status": "validating_files", "_t0": 100.0, "_seconds": 10.0, "_plan": {"finish_at": 110.0}}
+    seen = [status_at(job, 100.0 + t) for t in (0, 1.99, 2.0, 3.99, 4.0, 9.99, 10.0, 500)]
+    assert seen == ["validating_files"] * 2 + ["queued"] * 2 + ["running"] * 2 + ["succeeded"] * 2
+    bad = {**job, "_plan": {"fail_at": 102.0}}
+    assert [status_at(bad, 100.0 + t) for t in (1.99, 2.0, 9.0)] == ["validating_files", "failed", "failed"]
+    assert status_at({**job, "status": "cancelled"}, 105.0) == "cancelled"
+
+
+def _good_line(**assistant_extra):
+    return json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                    {"role": "assistant", "content": "hello", **assistant_extra}]})
+
+
+@pytest.mark.parametrize(
+    "content, error_name, line",
+    [
+        (("\n".join([_good_line()] * 9) + "\n{not json").encode(), "invalid_json", 10),
+        ("\n".join([_good_line()] * 10).encode("utf-16"), "invalid_encoding", None),
+        ("\n".join([_good_line()] * 4 + [_good_line(weight=2)] + [_good_line()] * 5).encode(), "invalid_weight", 5),
+    ],
+)
+def test_validator_names_bad_json_encoding_and_weight(content, error_name, line):
+    with pytest.raises(TrainingFileError) as caught:
+        validate(content)
+    assert caught.value.name == error_name and caught.value.line == line
+
+
+def test_weight_zero_answers_are_not_learned():
+    lines = [_good_line()] * 9 + [_good_line(weight=0)]
+    assert len(validate("\n".join(lines).encode()).examples) == 9
 
 
 def test_create_rejects_bad_requests_at_once(client):
