@@ -48,18 +48,19 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     config, store = state.config, state.store
     note = state.note(request)
     arrival = await read_arrival(request, endpoint, config)
-    remember = config.memory_cache > 0 and getattr(store, "memoizable", False)
-    if remember and arrival.mode in ("record", "replay"):
+    slot = None
+    if config.memory_cache > 0 and getattr(store, "memoizable", False):
+        slot = state.keys.slot(arrival, config)
         # A request seen lately whose answer is in memory: no parsing, no hashing, no store.
-        known = state.keys.get(arrival, config)
+        known = state.keys.get(slot) if arrival.mode in ("record", "replay") else None
         rendered = state.memory.get(store, *known) if known is not None else None
         if rendered is not None:
             state.stats.memory_hits += 1
             note.key = known[0]
             return _served_hit(state, note, rendered)
     call = make_call(arrival, config)
-    if remember:
-        state.keys.put(arrival, config, call)
+    if slot is not None:
+        state.keys.put(slot, call)
     note.key = call.key
     ours = {HEADER_KEY: call.key}
 

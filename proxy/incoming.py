@@ -9,7 +9,6 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Mapping
 
 from aiohttp import web
@@ -59,10 +58,6 @@ class Arrival:
     mode: str
     write: bool
     namespace: str | None  # the caller's key namespace under --isolate-by-auth
-
-    @cached_property
-    def digest(self) -> bytes:
-        return hashlib.blake2b(self.raw, digest_size=16).digest()
 
 
 async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) -> Call:
@@ -126,18 +121,19 @@ class KeyMemo:
         self._seen: OrderedDict[tuple, tuple[str, Shape]] = OrderedDict()
 
     @staticmethod
-    def _slot(arrival: Arrival, config: ProxyConfig) -> tuple:
-        return (arrival.endpoint, arrival.digest, arrival.namespace, config.default_seed, config.require_seed)
+    def slot(arrival: Arrival, config: ProxyConfig) -> tuple:
+        """Everything the key and shape of `arrival` follow from (its body as a 128-bit digest)."""
+        digest = hashlib.blake2b(arrival.raw, digest_size=16).digest()
+        return (arrival.endpoint, digest, arrival.namespace, config.default_seed, config.require_seed)
 
-    def get(self, arrival: Arrival, config: ProxyConfig) -> tuple[str, Shape] | None:
-        slot = self._slot(arrival, config)
+    def get(self, slot: tuple) -> tuple[str, Shape] | None:
         seen = self._seen.get(slot)
         if seen is not None:
             self._seen.move_to_end(slot)
         return seen
 
-    def put(self, arrival: Arrival, config: ProxyConfig, call: Call) -> None:
-        self._seen[self._slot(arrival, config)] = (call.key, call.shape)
+    def put(self, slot: tuple, call: Call) -> None:
+        self._seen[slot] = (call.key, call.shape)
         if len(self._seen) > self.size:
             self._seen.popitem(last=False)
 
