@@ -25,7 +25,7 @@ from .constants import (
     OFF,
     PYTEST_MODES,
 )
-from .recorder import RunRegistry, SeedreplayError, cassette_path, find_orphans
+from .recorder import RunRegistry, SeedreplayError, cassette_path
 from .report import build_report, write_report
 from .session import (
     ProxyHandle,
@@ -37,6 +37,7 @@ from .session import (
     choose_upstream,
     client_options,
     marker_options,
+    orphan_lines,
 )
 
 
@@ -53,6 +54,12 @@ class _State:
     worker: bool
     tally: Tally = field(default_factory=Tally)
     report_paths: tuple = ()
+    # cassette -> nodeids of every collected test that maps to it (deselected ones too), for orphans.
+    collected: dict[str, set[str]] = field(default_factory=dict)
+
+    def note_collected(self, collected: dict[str, Any]) -> None:
+        for cassette, nodeids in collected.items():
+            self.collected.setdefault(cassette, set()).update(nodeids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Add up each finished test (on the xdist controller: the reports its workers send)."""
@@ -80,7 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seedreplay-keep-failed", dest="seedreplay_keep_failed", action="store_true",
                     help="record mode: save new interactions of failing tests too")
     group.addoption("--seedreplay-orphans", dest="seedreplay_orphans", action="store_true",
-                    help="list cassette files and recordings that no test of this run used")
+                    help="list cassette files no collected test uses, and recordings no request asked for")
     parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default=DEFAULT_PYTEST_MODE)
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
@@ -171,6 +178,32 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"seedreplay: mode={s.mode}, cassettes={s.cassette_dir}, upstream={public_url(s.upstream)}"
 
 
+# --- collection ---------------------------------------------------------------------------------
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Remember each collected test's cassette before `-k`/`-m` deselect any: a deselected test still
+    owns its cassette, so `--seedreplay-orphans` must not list it."""
+    state = item.config.stash.get(_STATE, None)
+    if state is None or state.settings.mode == OFF:
+        return
+    marker = item.get_closest_marker("seedreplay")
+    try:
+        name = marker_options(dict(marker.kwargs), marker.args)[1] if marker else None
+    except SeedreplayError:
+        return  # the test's setup reports the bad marker
+    path = str(cassette_path(state.settings.cassette_dir, item.nodeid, name))
+    state.collected.setdefault(path, set()).add(item.nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: the workers collected the tests, and say which cassettes they map to."""
+    state = node.config.stash.get(_STATE, None)
+    if state is not None:
+        state.note_collected(getattr(node, "workeroutput", {}).get("seedreplay_collected", {}))
+
+
 # --- per test -----------------------------------------------------------------------------------
 
 
@@ -238,6 +271,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         warnings.warn_explicit(SeedreplayDriftWarning(text), SeedreplayDriftWarning, str(item.path), (item.location[1] or 0) + 1)
     if report.failed or hasattr(report, "wasxfail"):
         recording.failed = True
+    elif call.when == "call" and report.passed:
+        recording.completed = True
     if call.when == "teardown":
         report.seedreplay = recording.payload()  # travels to the xdist controller with the report
     return report
@@ -249,7 +284,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_STATE, None)
     path = session.config.getoption("seedreplay_report")
-    if state is None or state.worker or not path:
+    if state is not None and state.worker:
+        # Sent to the controller with the worker's other output (plain lists travel over execnet).
+        session.config.workeroutput["seedreplay_collected"] = {k: sorted(v) for k, v in state.collected.items()}
+        return
+    if state is None or not path:
         return
     report = build_report(state.settings.mode, public_url(state.settings.upstream), state.tally.counts, state.tally.tests)
     state.report_paths = write_report(session.config.invocation_params.dir / path, report)
@@ -277,14 +316,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def _write_orphans(tr: Any, state: _State) -> None:
-    files, unused = find_orphans(state.settings.cassette_dir, state.tally.used_by_cassette())
-    tr.write_line(f"orphan cassettes (no test of this run used them): {len(files)}")
-    for path in files:
-        tr.write_line(f"  {path}")
-    tr.write_line(f"orphan interactions (recorded, never requested in this run): {len(unused)}")
-    for path, entry in unused:
-        model = entry.model or entry.request.get("params", {}).get("model")
-        tr.write_line(f"  {path}: {entry.key} {entry.endpoint} model {model}")
+    for line in orphan_lines(state.settings.cassette_dir, state.tally, state.collected):
+        tr.write_line(line)
 
 
 # --- fixtures -----------------------------------------------------------------------------------

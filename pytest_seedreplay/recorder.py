@@ -316,14 +316,24 @@ def cassette_files(cassette_dir: Path) -> Iterable[Path]:
     return sorted(p for p in cassette_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def find_orphans(cassette_dir: Path, used: dict[str, set[tuple[str, int]]]) -> tuple[list[Path], list[tuple[Path, Entry]]]:
-    """Cassette files no test that ran used, and recordings inside used cassettes that no request
-    asked for (`used`: cassette path -> the (key, occurrence) pairs the tests played)."""
-    used_paths = {Path(p).resolve() for p in used}
-    files = [f for f in cassette_files(cassette_dir) if f.resolve() not in used_paths]
+def find_orphans(
+    cassette_dir: Path,
+    used: dict[str, set[tuple[str, int]]],
+    known: Iterable[str] = (),
+    judged: Iterable[str] | None = None,
+) -> tuple[list[Path], list[tuple[Path, Entry]]]:
+    """Cassette files that no test used and no collected test maps to (`known`, deselected tests
+    included), and recordings that no request asked for inside the used cassettes listed in `judged`
+    (default: all of them; leave out a cassette whose tests did not all run to the end).
+    `used`: cassette path -> the (key, occurrence) pairs the tests played."""
+    owned = {Path(p).resolve() for p in [*used, *known]}
+    files = [f for f in cassette_files(cassette_dir) if f.resolve() not in owned]
+    checked = None if judged is None else {Path(p).resolve() for p in judged}
     unused: list[tuple[Path, Entry]] = []
     for name, pairs in sorted(used.items()):
         path = Path(name)
+        if checked is not None and path.resolve() not in checked:
+            continue
         seen: Counter[str] = Counter()
         try:
             entries = read_cassette(path)

@@ -38,6 +38,7 @@ from .recorder import (
     Miss,
     RunRegistry,
     SeedreplayError,
+    find_orphans,
     load_store,
 )
 from .redact import SecretRefused
@@ -86,6 +87,7 @@ class TestRecording:
         self.blocked: list[Blocked] = []
         self.written = False
         self.failed = False
+        self.completed = False  # the test body ran to its end and passed (orphans judge only those)
         self._shown_misses = 0
         self._shown_drift = 0
         self._shown_blocked = 0
@@ -165,6 +167,7 @@ class TestRecording:
             "missing": len(self.misses) + sum(1 for d in self.drift if not d.recorded),
             "written": self.written,
             "failed": self.failed,
+            "completed": self.completed and not self.failed,
             "used": [list(u) for u in store.used()] if store else [],
             "drift": [d.to_dict() for d in self.drift],
             "misses": [m.message for m in self.misses],
@@ -395,6 +398,20 @@ class Tally:
                 used.setdefault(test["cassette"], set()).update((k, int(n)) for k, n in test.get("used", []))
         return used
 
+    def fully_run(self, collected: dict[str, set[str]]) -> list[str]:
+        """Cassettes whose every test (every collected one that maps to it, deselected ones too) ran
+        to its end: only in those is a recording that nobody asked for really unused."""
+        ran: dict[str, list[dict[str, Any]]] = {}
+        for test in self.tests:
+            if test.get("mode") != OFF:
+                ran.setdefault(test["cassette"], []).append(test)
+        done = []
+        for cassette, tests in ran.items():
+            finished = {t["nodeid"] for t in tests if t.get("completed")}
+            if len(finished) == len(tests) and collected.get(cassette, set()) <= finished:
+                done.append(cassette)
+        return sorted(done)
+
     def summary_lines(self, mode: str, cassette_dir: Path) -> list[str]:
         c = self.counts
         if not any(c.values()) and not self.written:
@@ -416,6 +433,21 @@ class Tally:
             lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
         return lines
 
+
+
+def orphan_lines(cassette_dir: Path, tally: Tally, collected: dict[str, set[str]]) -> list[str]:
+    """`--seedreplay-orphans`: cassette files no collected test maps to, and recordings no request
+    asked for in cassettes whose tests all ran to the end (`collected`: cassette -> nodeids)."""
+    files, unused = find_orphans(cassette_dir, tally.used_by_cassette(), collected, tally.fully_run(collected))
+    lines = [f"orphan cassettes (no collected test uses them): {len(files)}"]
+    lines += [f"  {shown(path)}" for path in files]
+    lines.append(f"orphan interactions (recorded, never requested by tests that ran to the end): {len(unused)}")
+    for path, entry in unused:
+        model = entry.model or entry.request.get("params", {}).get("model")
+        lines.append(f"  {shown(path)}: {entry.key} {entry.endpoint} model {model}")
+    tests = len({nodeid for nodeids in collected.values() for nodeid in nodeids})
+    lines.append(f"(judged against the {tests} tests collected in this run: run the whole suite before deleting any)")
+    return lines
 
 
 @dataclass

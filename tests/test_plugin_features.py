@@ -146,20 +146,35 @@ def test_orphans_lists_cassettes_no_test_used(pytester, sim):
         test_live_on="""
             def test_kept(openai_client):
                 openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "k"}], seed=1)
+
+            def test_other(openai_client):
+                for text in ("a", "b"):
+                    openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": text}], seed=1)
         """,
     )
-    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=2)
     kept = cassette_dir(pytester) / "test_live_on" / "test_kept.yaml"
     shutil.copy(kept, kept.with_name("test_removed_long_ago.yaml"))
     result = run(pytester, "--seedreplay-orphans")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "orphan cassettes (no test of this run used them): 1",
+            "orphan cassettes (no collected test uses them): 1",
             "*cassettes/test_live_on/test_removed_long_ago.yaml",
-            "orphan interactions (recorded, never requested in this run): 0",
+            "orphan interactions (recorded, never requested by tests that ran to the end): 0",
+            "(judged against the 2 tests collected in this run: run the whole suite before deleting any)",
         ]
     )
+
+    # A deselected test still owns its cassette; a test that stopped early is not judged on what it skipped.
+    deselected = run(pytester, "--seedreplay-orphans", "-k", "kept")
+    deselected.assert_outcomes(passed=1, deselected=1)
+    deselected.stdout.fnmatch_lines(["orphan cassettes (no collected test uses them): 1", "orphan interactions*: 0"])
+    assert "test_other.yaml" not in deselected.stdout.str()
+    pytester.makepyfile(test_live_on=pytester.path.joinpath("test_live_on.py").read_text().replace('("a", "b")', '("a",)') + "\n    assert False\n")
+    stopped = run(pytester, "--seedreplay-orphans")
+    stopped.assert_outcomes(passed=1, failed=1)
+    stopped.stdout.fnmatch_lines(["orphan interactions*: 0"])
 
 
 def test_off_leaves_everything_alone(pytester, monkeypatch):

@@ -186,6 +186,9 @@ def test_find_orphans_lists_unused_files_and_unused_recordings(tmp_path):
     files, unused = find_orphans(tmp_path, {str(used_file): {(a.key, 0)}})
     assert files == [unused_file]
     assert [(p, e.key) for p, e in unused] == [(used_file, b.key)]
+    # A collected (e.g. deselected) test owns its file; a cassette not judged keeps its recordings.
+    files, unused = find_orphans(tmp_path, {str(used_file): {(a.key, 0)}}, known=[str(unused_file)], judged=[])
+    assert files == [] and unused == []
 
 
 # --- options ---

@@ -146,7 +146,7 @@ def test_rewrite_keeps_exactly_the_interactions_used(pytester, sim):
 
     orphans = run(pytester, "--seedreplay-orphans")
     orphans.assert_outcomes(passed=1)
-    orphans.stdout.fnmatch_lines(["orphan interactions (recorded, never requested in this run): 1", "*test_rw/test_two.yaml: v1:* /v1/chat/completions model gpt-4o-mini"])
+    orphans.stdout.fnmatch_lines(["orphan interactions (recorded, never requested by tests that ran to the end): 1", "*test_rw/test_two.yaml: v1:* /v1/chat/completions model gpt-4o-mini"])
 
     before = sim.stats()["total"]
     rewritten = run(pytester, "--seedreplay=rewrite", f"--seedreplay-upstream={sim.url}")
