@@ -47,6 +47,10 @@ def test_embeddings_dimensions_and_model_checks(client):
         client.embeddings.create(model="gpt-4o-mini", input="x")
     with pytest.raises(openai.BadRequestError):
         client.embeddings.create(model="text-embedding-3-small", input="")
+    with pytest.raises(openai.BadRequestError, match="input"):
+        client.embeddings.create(model="text-embedding-3-small", input=[["not", "token", "ids"]])
+    tokens = client.embeddings.create(model="text-embedding-3-small", input=[[1, 2], [3]], encoding_format="float")
+    assert len(tokens.data) == 2 and tokens.usage.prompt_tokens == 3
 
 
 def test_legacy_completions_plain_stream_and_default_length(client):
@@ -92,6 +96,8 @@ def test_responses_max_output_tokens_is_incomplete(client):
 def test_responses_require_input(client):
     with pytest.raises(openai.BadRequestError, match="input"):
         client.responses.create(model="gpt-4o-mini", input=None)
+    with pytest.raises(openai.BadRequestError, match=r"input\[0\]\.content"):
+        client.responses.create(model="gpt-4o-mini", input=[{"type": "message", "role": "user"}])
 
 
 class Review(BaseModel):

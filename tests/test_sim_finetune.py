@@ -250,6 +250,14 @@ def test_create_rejects_bad_requests_at_once(client):
         client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id, suffix="has:colon")
     with pytest.raises(openai.NotFoundError):
         client.fine_tuning.jobs.retrieve("ftjob-missing")
+    for model in (["gpt-4o-mini"], {"name": "gpt-4o-mini"}):
+        with pytest.raises(openai.BadRequestError, match="'model'"):
+            client.fine_tuning.jobs.create(model=model, training_file=file_id)
+    with pytest.raises(openai.BadRequestError, match="method.supervised"):
+        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id,
+                                       method={"type": "supervised", "supervised": "fast"})
+    with pytest.raises(openai.BadRequestError, match="metadata"):
+        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id, metadata="x")
 
 
 # ---------------------------------------------------------------- learned recall

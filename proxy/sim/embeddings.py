@@ -55,7 +55,7 @@ def _inputs(value: Any) -> list[str]:
         value = [value]
     elif isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         value = [" ".join(f"t{v}" for v in value)]
-    elif isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+    elif isinstance(value, list) and value and all(_token_ids(v) for v in value):
         value = [" ".join(f"t{t}" for t in tokens) for tokens in value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise invalid_type("input", "a string, an array of strings or an array of token arrays", value)
@@ -65,6 +65,10 @@ def _inputs(value: Any) -> list[str]:
         if not text:
             raise bad_request(f"'$.input[{i}]' is invalid: an input cannot be an empty string.", "input", "invalid_value")
     return value
+
+
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
 
 
 def _dimensions(body: dict[str, Any], model: str) -> int:

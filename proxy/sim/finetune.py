@@ -182,7 +182,10 @@ def _hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
         kind = method.get("type", "supervised")
         if kind != "supervised":
             raise invalid_value("method.type", f"'{kind}'. The simulator fine-tunes with 'supervised' only.")
-        hyper = (method.get("supervised") or {}).get("hyperparameters") or {}
+        supervised = method.get("supervised") or {}
+        if not isinstance(supervised, dict):
+            raise invalid_type("method.supervised", "an object", supervised)
+        hyper = supervised.get("hyperparameters") or {}
         param = "method.supervised.hyperparameters"
     else:
         hyper = body.get("hyperparameters") or {}
@@ -232,6 +235,11 @@ async def create_job(request: web.Request) -> web.Response:
     base = body.get("model")
     if base is None:
         raise missing("model")
+    if not isinstance(base, str):
+        raise invalid_type("model", "a string", base)
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise invalid_type("metadata", "an object", metadata)
     if base not in catalog.FINE_TUNABLE:
         raise bad_request(f"Model {base!r} is not available for fine-tuning or does not exist. "
                           f"Fine-tunable models: {', '.join(sorted(catalog.FINE_TUNABLE))}.", "model", "model_not_available")

@@ -154,6 +154,8 @@ def content_text(content: Any, param: str) -> str:
         for i, part in enumerate(content):
             if not isinstance(part, dict) or "type" not in part:
                 raise invalid_type(f"{param}[{i}]", "an object with a 'type'", part)
+            if "text" in part and not isinstance(part["text"], str):
+                raise invalid_type(f"{param}[{i}].text", "a string", part["text"])
             if isinstance(part.get("text"), str):
                 texts.append(part["text"])
         return "\n".join(texts)
@@ -177,7 +179,7 @@ def chat_prompt(body: dict[str, Any]) -> tuple[Prompt, list[dict[str, Any]]]:
         role = message.get("role")
         if role is None:
             raise missing(f"messages[{i}].role")
-        if role not in CHAT_ROLES:
+        if not isinstance(role, str) or role not in CHAT_ROLES:
             raise invalid_value(
                 f"messages[{i}].role",
                 f"'{role}'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool', and 'function'.",

@@ -42,6 +42,8 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         if kind == "message":
             if "role" not in item:
                 raise missing(f"input[{i}].role")
+            if "content" not in item:
+                raise missing(f"input[{i}].content")
             messages.append({"role": item["role"], "content": item.get("content")})
         elif kind == "function_call_output":
             messages.append({"role": "tool", "content": str(item.get("output", ""))})

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import SimConfig
-from .errors import APIError, bad_request
+from .errors import APIError, bad_request, invalid_type
 from .state import SimState
 
 CONFIG = web.AppKey("sim_config", SimConfig)
@@ -76,5 +76,9 @@ def stream_flag(body: dict[str, Any]) -> bool:
 
 
 def include_usage(body: dict[str, Any]) -> bool:
-    options = body.get("stream_options") or {}
-    return bool(isinstance(options, dict) and options.get("include_usage"))
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise invalid_type("stream_options", "an object", options)
+    return bool(options.get("include_usage"))
