@@ -149,6 +149,11 @@ def test_stats_count_requests_per_route(sim, client):
     stats = sim.stats()
     assert stats["requests"] == {"POST /v1/chat/completions": 2, "GET /v1/models": 1}
     assert stats["total"] == 3
+    reset = urllib.request.Request(f"{sim.root}/sim/stats", method="DELETE")
+    with urllib.request.urlopen(reset, timeout=5) as answer:
+        assert json.loads(answer.read()) == {"total": 0, "requests": {}}
+    ask(client, seed=3)
+    assert sim.stats() == {"total": 1, "requests": {"POST /v1/chat/completions": 1}}
 
 
 def test_healthz(sim):

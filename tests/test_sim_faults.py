@@ -165,11 +165,16 @@ def test_unknown_route_is_an_openai_shaped_404(sim):
     assert status == 404 and "Invalid URL" in body["error"]["message"]
 
 
-def test_latency_delays_the_answer(sim_factory):
-    client = client_for(sim_factory(latency_ms=300))
+def test_latency_delays_the_answer_and_a_streams_first_token(sim_factory):
+    client = client_for(sim_factory(latency_ms=200))
     started = time.monotonic()
     ask(client, seed=1)
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.2
+    started = time.monotonic()
+    stream = ask(client, seed=1, stream=True)
+    next(iter(stream))
+    assert time.monotonic() - started >= 0.2
+    stream.close()
 
 
 def test_tokens_per_s_paces_the_stream_and_each_chunk_is_flushed_as_it_is_sent(sim_factory):

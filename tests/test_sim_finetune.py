@@ -146,6 +146,8 @@ def test_job_goes_from_validating_to_succeeded_with_events_and_checkpoints(clien
     assert [c.step_number for c in checkpoints] == [100, 80, 60]
     assert checkpoints[0].fine_tuned_model_checkpoint == f"{done.fine_tuned_model}:ckpt-step-100"
     assert done.fine_tuned_model in {m.id for m in client.models.list()}
+    retrieved = client.models.retrieve(done.fine_tuned_model)
+    assert retrieved.id == done.fine_tuned_model and retrieved.owned_by == "user-seedreplay"
 
 
 def test_seed_is_generated_when_absent_and_legacy_epochs_are_honoured(client):
@@ -328,6 +330,14 @@ def test_every_paraphrase_selects_its_own_example(question, answer, paraphrase):
     examples = [{"prompt": q, "answer": a} for q, a, _ in EXAMPLES]
     match = best_match(paraphrase, examples)
     assert match is not None and examples[match.index]["prompt"] == question
+
+
+def test_the_documented_margin_between_paraphrases_and_other_examples():
+    """learned.similarity's docstring: on this set the lowest true paraphrase scores 0.77, the highest wrong pair 0.37."""
+    true = [similarity(p, q) for q, _, p in EXAMPLES]
+    wrong = [similarity(p, other) for q, _, p in EXAMPLES for other, _, _ in EXAMPLES if other != q]
+    assert round(min(true), 2) == 0.77 and round(max(wrong), 2) == 0.37
+    assert max(wrong) < MATCH_THRESHOLD < min(true)
 
 
 @pytest.mark.parametrize(
