@@ -195,6 +195,7 @@ class CassetteStore:
         self.overwrote = False
         self.drift: list[Drift] = []
         self.misses: list[Miss] = []
+        self.upstream_errors: list[tuple[int, str]] = []  # (status, message) of error answers, never recorded
         self.errors: list[str] = []
 
     # The Store protocol -------------------------------------------------------------------------
@@ -275,6 +276,10 @@ class CassetteStore:
     def note_miss(self, key: str, message: str) -> None:
         with self._lock:
             self.misses.append(Miss(key, message))
+
+    def note_upstream_error(self, status: int, message: str) -> None:
+        with self._lock:
+            self.upstream_errors.append((status, message))
 
     def count(self, source: str) -> int:
         return sum(1 for i in self.interactions if i.source == source)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .cassette import CassetteError
 from .constants import (
+    CACHEABLE_ENDPOINTS,
     DEFAULT_DRIFT_POLICY,
     DEFAULT_UPSTREAM,
     ENV_API_KEY,
@@ -171,6 +172,7 @@ class TestRecording:
             "used": [list(u) for u in store.used()] if store else [],
             "drift": [d.to_dict() for d in self.drift],
             "misses": [m.message for m in self.misses],
+            "upstream_errors": len(store.upstream_errors) if store else 0,
         }
 
 
@@ -211,6 +213,8 @@ class ProxyRunner:
     def _watch(self):
         from aiohttp import web
 
+        from proxy.errors import APIError
+
         @web.middleware
         async def watch(request, handler):
             # Which test's store this request belongs to is fixed when it arrives.
@@ -218,8 +222,17 @@ class ProxyRunner:
             with self._quiet:
                 self._inflight += 1
             try:
-                response = await handler(request)
-                _note_miss(store, response)
+                try:
+                    response = await handler(request)
+                except APIError as exc:  # answered by the proxy's own middleware, outside this one
+                    if exc.code == NOT_REPLAYABLE:
+                        raise APIError(404, _not_replayable(request.method, request.path), code=NOT_REPLAYABLE) from None
+                    if isinstance(store, CassetteStore) and store is not self.idle_store and store.mode != REPLAY:
+                        store.note_upstream_error(exc.status, exc.message)
+                    raise
+                if store is self.idle_store:
+                    return _outside_a_test(response)
+                _note_answer(store, response)
                 return response
             finally:
                 with self._quiet:
@@ -263,15 +276,55 @@ class ProxyRunner:
             self.server.stop()
 
 
-def _note_miss(store: Any, response: Any) -> None:
-    if response.status != 404 or not isinstance(store, CassetteStore):
-        return
+def _error_of(response: Any) -> dict[str, Any] | None:
+    """The OpenAI-shaped error of a whole (not streamed) error answer, else None."""
+    if response.status < 400 or not isinstance(getattr(response, "body", None), (bytes, bytearray)):
+        return None
     try:
         error = json.loads(response.body)["error"]
-    except (TypeError, ValueError, KeyError, AttributeError):
+    except (TypeError, ValueError, KeyError):
+        return None
+    return error if isinstance(error, dict) else None
+
+
+def _note_answer(store: Any, response: Any) -> None:
+    """Tell the test's store about a replay miss or an error answer (neither is recorded)."""
+    if not isinstance(store, CassetteStore) or response.status < 400:
         return
-    if isinstance(error, dict) and error.get("type") == ERROR_TYPE_MISS:
-        store.note_miss(response.headers.get(HEADER_KEY, "?"), str(error.get("message")))
+    error = _error_of(response) or {}
+    message = str(error.get("message") or f"HTTP {response.status}")
+    if response.status == 404 and error.get("type") == ERROR_TYPE_MISS:
+        store.note_miss(response.headers.get(HEADER_KEY, "?"), message)
+    elif store.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
+        store.note_upstream_error(response.status, message)
+
+
+NOT_REPLAYABLE = "not_replayable"  # the proxy's error code for a path it cannot replay
+
+
+def _not_replayable(method: str, path: str) -> str:
+    """The proxy's replay refusal of a non-cacheable path, in pytest's words."""
+    return (
+        f"seedreplay: {method} {path} cannot be replayed: cassettes hold only POST "
+        f"{', '.join(CACHEABLE_ENDPOINTS)}. Fake this call in the test, or let the test reach the API with "
+        "@pytest.mark.seedreplay(mode='off')"
+    )
+
+
+def _outside_a_test(response: Any) -> Any:
+    """A replay miss while no test runs (a call at import or collection time): say why, and what to do."""
+    error = _error_of(response)
+    if response.status != 404 or not error or error.get("type") != ERROR_TYPE_MISS:
+        return response
+    from aiohttp import web
+
+    key = response.headers.get(HEADER_KEY, "")
+    message = (
+        "seedreplay: this request was made outside any test (at import or collection time), where no "
+        "cassette is active, so it can be neither replayed nor recorded: make it inside a test or a "
+        f"fixture (request key {key})"
+    )
+    return web.json_response({"error": {**error, "message": message}}, status=404, headers={HEADER_KEY: key})
 
 
 # --- the session --------------------------------------------------------------------------------
@@ -372,7 +425,7 @@ class Session:
 
 # --- the tally ----------------------------------------------------------------------------------
 
-CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing")
+CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing", "upstream_errors")
 
 
 @dataclass
@@ -423,6 +476,8 @@ class Tally:
             f"drifted: {c['drifted']} interaction(s)",
             f"missing: {c['missing']} interaction(s)" + (" (record them: pytest --seedreplay=record)" if c["missing"] and mode != LIVE else ""),
         ]
+        if c["upstream_errors"]:
+            lines.append(f"upstream errors: {c['upstream_errors']} request(s) got an error answer (never recorded)")
         written = self.written
         if written:
             lines.append(f"cassettes written: {len(written)} under {shown(cassette_dir)}")

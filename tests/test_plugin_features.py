@@ -365,3 +365,61 @@ def test_a_cassette_recorded_by_plain_vcrpy_replays_unchanged(pytester, sim):
     )
     sim.stop()
     run(pytester).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("mode", ["replay", "record"])
+def test_a_request_outside_any_test_says_so_and_what_to_do(pytester, sim, mode):
+    setup_project(
+        pytester,
+        test_at_import="""
+            import openai
+
+            ANSWER = openai.OpenAI(max_retries=0).chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "asked at import"}])
+
+            def test_x():
+                assert ANSWER
+        """,
+    )
+    result = run(pytester, f"--seedreplay={mode}", f"--seedreplay-upstream={sim.url}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*seedreplay: this request was made outside any test (at import or collection time), where no cassette "
+         "is active, so it can be neither replayed nor recorded: make it inside a test or a fixture*"]
+    )
+    assert sim.stats()["total"] == 0
+
+
+def test_upstream_errors_in_record_mode_are_counted_not_hidden(pytester):
+    setup_project(
+        pytester,
+        test_down="""
+            import openai
+            import pytest
+
+            def test_upstream_down(openai_client):
+                with pytest.raises(openai.InternalServerError, match="unreachable"):
+                    openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        """,
+    )
+    result = run(pytester, "--seedreplay=record", "--seedreplay-upstream=http://127.0.0.1:9/v1")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["recorded: 0 interaction(s)", "upstream errors: 1 request(s) got an error answer (never recorded)"])
+    assert "no OpenAI requests in this run" not in result.stdout.str()
+
+
+def test_a_path_cassettes_cannot_hold_fails_in_replay_saying_what_to_do(pytester):
+    setup_project(
+        pytester,
+        test_models="""
+            def test_lists_models(openai_client):
+                openai_client.models.list()
+        """,
+    )
+    result = run(pytester, "--tb=line")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*seedreplay: GET /v1/models cannot be replayed: cassettes hold only POST /v1/chat/completions, *"
+         "Fake this call in the test, or let the test reach the API with @pytest.mark.seedreplay(mode='off')*"]
+    )
+    assert "upstream errors" not in result.stdout.str()
