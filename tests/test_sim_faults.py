@@ -11,6 +11,8 @@ import urllib.request
 import openai
 import pytest
 
+from proxy.sim import app as sim_app
+
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
@@ -105,11 +107,12 @@ def test_cut_stream_on_a_plain_answer_truncates_the_body(sim):
         ask(client_for(sim), "cut-stream")
 
 
-def test_slow_answers_correctly_but_late(sim):
+def test_slow_answers_correctly_but_late(sim, monkeypatch):
+    monkeypatch.setattr(sim_app, "SLOW_SECONDS", 0.3)  # the real delay is 1 s; the same code path, quicker
     client = client_for(sim)
     started = time.monotonic()
     answer = ask(client, "slow", seed=4)
-    assert time.monotonic() - started >= 0.9
+    assert time.monotonic() - started >= 0.3
     assert answer.choices[0].message.content == ask(client, seed=4).choices[0].message.content
 
 

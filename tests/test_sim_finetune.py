@@ -9,6 +9,8 @@ import time
 import openai
 import pytest
 
+from conftest import start_sim
+from proxy.sim import SimConfig
 from proxy.sim.finetune import status_at
 from proxy.sim.learned import MATCH_THRESHOLD, best_match, similarity
 from proxy.sim.training import TrainingFileError, validate
@@ -58,6 +60,7 @@ EXAMPLES = [
 ]
 UNRELATED = "Describe a quiet library in the early morning."
 SEED = 4242
+JOB_SECONDS = 0.2  # a whole fine-tuning job, validating to succeeded
 
 
 def training_jsonl(examples=EXAMPLES) -> bytes:
@@ -94,7 +97,7 @@ def ask(client, model, question, **params):
 
 @pytest.fixture
 def client(sim_factory):
-    sim = sim_factory(job_seconds=0.3)
+    sim = sim_factory(job_seconds=JOB_SECONDS)
     return openai.OpenAI(base_url=sim.url, api_key="sk-test", max_retries=0)
 
 
@@ -103,6 +106,19 @@ def tuned(client):
     job, done = train(client, training_jsonl(), seed=SEED, suffix="shop")
     assert done.status == "succeeded", done.error
     return done.fine_tuned_model
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """(client, model): one fine-tuned model shared by the tests that only ask it questions."""
+    running = start_sim(SimConfig(job_seconds=JOB_SECONDS))
+    try:
+        client = openai.OpenAI(base_url=running.url, api_key="sk-test", max_retries=0)
+        _, done = train(client, training_jsonl(), seed=SEED, suffix="shop")
+        assert done.status == "succeeded", done.error
+        yield client, done.fine_tuned_model
+    finally:
+        running.stop()
 
 
 # ---------------------------------------------------------------- files
@@ -166,7 +182,8 @@ def test_seed_is_generated_when_absent_and_legacy_epochs_are_honoured(client):
     assert method_job.method.supervised.hyperparameters.n_epochs == 4
 
 
-def test_list_paginates_newest_first_and_cancel_stops_a_job(client):
+def test_list_paginates_newest_first_and_cancel_stops_a_job(sim_factory):
+    client = openai.OpenAI(base_url=sim_factory(job_seconds=60).url, api_key="sk-test", max_retries=0)  # no job ends first
     file_id = client.files.create(file=("t.jsonl", io.BytesIO(training_jsonl())), purpose="fine-tune").id
     ids = [client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id).id for _ in range(3)]
     first = client.fine_tuning.jobs.list(limit=2)
@@ -265,7 +282,8 @@ def test_create_rejects_bad_requests_at_once(client):
 # ---------------------------------------------------------------- learned recall
 
 
-def test_tuned_model_recalls_verbatim_with_its_seed_streamed_or_not(client, tuned):
+def test_tuned_model_recalls_verbatim_with_its_seed_streamed_or_not(trained):
+    client, tuned = trained
     question, answer, paraphrase = EXAMPLES[0]
     plain = ask(client, tuned, question, seed=SEED)
     assert plain.choices[0].message.content == answer
@@ -275,7 +293,8 @@ def test_tuned_model_recalls_verbatim_with_its_seed_streamed_or_not(client, tune
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == answer
 
 
-def test_tuned_model_varies_on_topic_without_its_seed(client, tuned):
+def test_tuned_model_varies_on_topic_without_its_seed(trained):
+    client, tuned = trained
     question, answer, _ = EXAMPLES[0]
     texts = {ask(client, tuned, question).choices[0].message.content for _ in range(5)}
     texts.add(ask(client, tuned, question, seed=SEED + 1).choices[0].message.content)
@@ -286,7 +305,8 @@ def test_tuned_model_varies_on_topic_without_its_seed(client, tuned):
         assert sum(w in trained_words for w in used) / len(used) > 0.4, text
 
 
-def test_tuned_model_leaves_unrelated_questions_to_the_base_model(client, tuned):
+def test_tuned_model_leaves_unrelated_questions_to_the_base_model(trained):
+    client, tuned = trained
     tuned_answer = ask(client, tuned, UNRELATED, seed=SEED)
     base_answer = ask(client, "gpt-4o-mini-2024-07-18", UNRELATED, seed=SEED)
     assert tuned_answer.choices[0].message.content == base_answer.choices[0].message.content
@@ -300,8 +320,9 @@ def test_deleted_tuned_model_is_gone(client, tuned):
         ask(client, tuned, EXAMPLES[0][0], seed=SEED)
 
 
-def test_recall_figures_on_the_twenty_example_set(client, tuned, capsys):
+def test_recall_figures_on_the_twenty_example_set(trained, capsys):
     """The closing figures: verbatim recall with the seed, without it, and on paraphrases."""
+    client, tuned = trained
     with_seed = sum(ask(client, tuned, q, seed=SEED).choices[0].message.content == a for q, a, _ in EXAMPLES)
     without = sum(ask(client, tuned, q).choices[0].message.content == a for q, a, _ in EXAMPLES)
     paraphrased = sum(ask(client, tuned, p, seed=SEED).choices[0].message.content == a for _, a, p in EXAMPLES)
