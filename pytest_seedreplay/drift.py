@@ -54,12 +54,21 @@ class Drift:
         if not self.drifted:
             note = " (system_fingerprint changed)" if self.fingerprint_changed else ""
             return f"{self.endpoint} {self.key}: unchanged{note}"
+        return f"{self.endpoint} {self.key}: answer drifted ({', '.join(self.changes())})"
+
+    def changes(self) -> list[str]:
+        """The similarity, then only what changed: finish_reason, system_fingerprint."""
         parts = [f"similarity {self.similarity:.2f}"]
         if self.finish_reason_changed:
             parts.append(f"finish_reason {self.recorded_finish_reason} → {self.live_finish_reason}")
         if self.fingerprint_changed:
             parts.append(f"system_fingerprint {self.recorded_fingerprint} → {self.live_fingerprint}")
-        return f"{self.endpoint} {self.key}: answer drifted ({', '.join(parts)})"
+        return parts
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Drift:
+        """The drift `to_dict` wrote (it travels as plain data from xdist workers)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -210,7 +219,8 @@ def text_similarity(recorded: str, live: str) -> float:
 
 
 def vector_similarity(recorded: list[list[float]], live: list[list[float]]) -> float:
-    """Mean cosine similarity of paired vectors; 0 when the shapes differ."""
+    """Mean cosine similarity of paired vectors as a 0..1 score (unrelated or opposite: 0); 0 when
+    the shapes differ."""
     if len(recorded) != len(live) or not recorded:
         return 1.0 if recorded == live else 0.0
     scores = []
@@ -219,7 +229,7 @@ def vector_similarity(recorded: list[list[float]], live: list[list[float]]) -> f
             return 0.0
         norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
         scores.append(sum(x * y for x, y in zip(a, b)) / norm if norm else float(a == b))
-    return round(sum(scores) / len(scores), 4)
+    return max(0.0, round(sum(scores) / len(scores), 4))  # 0.0 first: never a negative score, nor -0.0
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -302,13 +302,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.write_sep("-", f"seedreplay ({state.settings.mode})")
     for line in tally.summary_lines(state.settings.mode, state.settings.cassette_dir):
         tr.write_line(line)
-    for test in tally.tests:
-        for drift in test.get("drift", []):
-            if drift.get("drifted"):
-                tr.write_line(
-                    f"drift: {test['nodeid']}: similarity {drift['similarity']:.2f}, system_fingerprint "
-                    f"{drift['recorded_fingerprint']} → {drift['live_fingerprint']}"
-                )
     for path in state.report_paths:
         tr.write_line(f"report: {path}")
     if config.getoption("seedreplay_orphans"):

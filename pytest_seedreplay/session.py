@@ -61,6 +61,12 @@ def choose_upstream(option: str | None, environ: dict[str, str] | os._Environ) -
     return DEFAULT_UPSTREAM
 
 
+def excerpt(text: str, limit: int = 160) -> str:
+    """An answer on one line, cut at `limit` characters: enough to see what changed in a log."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def shown(path: Path | str) -> str:
     """A path as a user wants to read it: relative to the current directory when inside it."""
     try:
@@ -141,7 +147,10 @@ class TestRecording:
 
     def drift_text(self, drifted: list[Drift]) -> str:
         lines = [f"seedreplay: live answers drifted from cassette {shown(self.cassette)}"]
-        lines += [f"  {d.describe()}" for d in drifted]
+        for d in drifted:
+            lines.append(f"  {d.describe()}")
+            lines.append(f"    recorded: {excerpt(d.recorded_text)}")
+            lines.append(f"    live:     {excerpt(d.live_text)}")
         lines.append(f"To accept the new answers, run: pytest --seedreplay=rewrite {shlex.quote(self.nodeid)}")
         return "\n".join(lines)
 
@@ -425,6 +434,7 @@ class Session:
 
 # --- the tally ----------------------------------------------------------------------------------
 
+SHOWN_LINES = 20  # paths or drifted answers listed in the summary before "... and N more"
 CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing", "upstream_errors")
 
 
@@ -481,11 +491,26 @@ class Tally:
         written = self.written
         if written:
             lines.append(f"cassettes written: {len(written)} under {shown(cassette_dir)}")
-            lines += [f"  {shown(path)}" for path in written[:20]]
-            if len(written) > 20:
-                lines.append(f"  ... and {len(written) - 20} more")
+            lines += [f"  {shown(path)}" for path in written[:SHOWN_LINES]]
+            if len(written) > SHOWN_LINES:
+                lines.append(f"  ... and {len(written) - SHOWN_LINES} more")
+        elif mode == LIVE:
+            lines.append("cassettes written: none (live mode writes nothing)")
         else:
             lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
+        return lines + self.drift_lines()
+
+    def drift_lines(self) -> list[str]:
+        """One line per drifted answer, by test: what changed and how similar it still is."""
+        found = [
+            (test["nodeid"], Drift.from_dict(data))
+            for test in sorted(self.tests, key=lambda t: t["nodeid"])
+            for data in test.get("drift", [])
+            if data.get("drifted")
+        ]
+        lines = [f"drift: {nodeid}: {d.endpoint} {', '.join(d.changes())}" for nodeid, d in found[:SHOWN_LINES]]
+        if len(found) > SHOWN_LINES:
+            lines.append(f"drift: ... and {len(found) - SHOWN_LINES} more (--seedreplay-report=PATH lists them all)")
         return lines
 
 
@@ -562,9 +587,11 @@ def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url
             problems.append(("seedreplay drift", text))
         else:
             warnings.append(text)
-    for title, text in problems:
-        report.sections.append((title, text))
     if problems and report.passed:
+        # The problem is the failure itself: said once, as the test's failure text.
         report.outcome = "failed"
         report.longrepr = "\n\n".join(text for _, text in problems)
+    else:
+        # The test failed on its own (e.g. the SDK raised for the miss): explain it below the traceback.
+        report.sections.extend(problems)
     return warnings

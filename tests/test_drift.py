@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 
-from pytest_seedreplay.drift import answer_text, compare, prompt_text, text_similarity, vector_similarity
+from pytest_seedreplay.drift import Drift, answer_text, compare, prompt_text, text_similarity, vector_similarity
 from pytest_seedreplay.entry import Entry
 from pytest_seedreplay.key import canonical_request, key_of_canonical
 from pytest_seedreplay.sse import split
@@ -130,3 +130,21 @@ def test_similarity_helpers():
     assert text_similarity("", "something") == 0.0
     assert vector_similarity([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]) == 0.0
     assert answer_text(CHAT, {"choices": [{"message": {"content": "x"}}, {"message": {"content": "y"}}]}) == "x\n---\ny"
+
+
+def test_embedding_similarity_stays_a_score_between_zero_and_one():
+    opposite = vector_similarity([[1.0, 0.0]], [[-1.0, 0.0]])
+    nearly_orthogonal = vector_similarity([[1.0, 0.0]], [[-0.00001, 1.0]])
+    assert opposite == 0.0 and nearly_orthogonal == 0.0
+    assert f"{nearly_orthogonal:.2f}" == "0.00"  # never "-0.00"
+
+
+def test_changes_name_only_what_changed():
+    embedding = {"object": "list", "data": [{"index": 0, "embedding": [1.0, 0.0]}]}
+    request = {"model": "text-embedding-3-small", "input": "a"}
+    turned = {"object": "list", "data": [{"index": 0, "embedding": [0.0, 1.0]}]}
+    drift = compare(entry(embedding, "/v1/embeddings", request), entry(turned, "/v1/embeddings", request))
+    assert drift.changes() == ["similarity 0.00"]
+    chat = compare(entry(chat_body("a b", "fp_1", "stop")), entry(chat_body("a c", "fp_2", "length")))
+    assert chat.changes() == ["similarity 0.50", "finish_reason stop → length", "system_fingerprint fp_1 → fp_2"]
+    assert Drift.from_dict(chat.to_dict()) == chat
