@@ -183,16 +183,24 @@ def prompt_text(canonical: dict[str, Any]) -> str:
     lines = []
     if params.get("instructions"):
         lines.append(f"instructions: {params['instructions']}")
-    messages = params.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, dict):
-                lines.append(f"{message.get('role', '?')}: {_content_text(message.get('content'))}")
+    lines += _messages_text(params.get("messages"))
     for name in ("prompt", "input"):
-        if name in params:
-            value = params[name]
+        value = params.get(name)
+        if value is None:
+            continue
+        if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+            lines += _messages_text(value)  # Responses input given as messages
+        elif isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+            lines.append(f"{name}: {json.dumps(value, ensure_ascii=False)}")  # a batch: where each item ends matters
+        else:
             lines.append(f"{name}: {value if isinstance(value, str) else _content_text(value)}")
     return "\n".join(lines)
+
+
+def _messages_text(messages: Any) -> list[str]:
+    if not isinstance(messages, list):
+        return []
+    return [f"{m.get('role', '?')}: {_content_text(m.get('content'))}" for m in messages if isinstance(m, dict)]
 
 
 def embedding_vectors(body: dict[str, Any]) -> list[list[float]]:

@@ -290,7 +290,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if state is None or not path:
         return
-    report = build_report(state.settings.mode, public_url(state.settings.upstream), state.tally.counts, state.tally.tests)
+    settings, tally = state.settings, state.tally
+    report = build_report(settings.mode, public_url(settings.upstream), tally.counts, tally.tests, session.config.rootpath)
     state.report_paths = write_report(session.config.invocation_params.dir / path, report)
 
 

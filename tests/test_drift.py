@@ -148,3 +148,9 @@ def test_changes_name_only_what_changed():
     chat = compare(entry(chat_body("a b", "fp_1", "stop")), entry(chat_body("a c", "fp_2", "length")))
     assert chat.changes() == ["similarity 0.50", "finish_reason stop → length", "system_fingerprint fp_1 → fp_2"]
     assert Drift.from_dict(chat.to_dict()) == chat
+
+
+def test_prompt_text_shows_list_inputs_as_they_were_sent():
+    assert prompt_text(canonical_request("/v1/embeddings", {"model": "m", "input": ["alpha", "beta gamma"]})) == 'input: ["alpha", "beta gamma"]'
+    messages = [{"role": "system", "content": "Be kind"}, {"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}]
+    assert prompt_text(canonical_request("/v1/responses", {"model": "m", "input": messages})) == "system: Be kind\nuser: Hi"

@@ -241,3 +241,32 @@ def test_the_json_report_is_sorted_and_skips_tests_with_the_plugin_off():
              {"nodeid": "c", "cassette": "c.yaml", "mode": "off"}]
     report = json.loads(json.dumps(build_report("replay", "u", {"replayed": 2}, tests)))
     assert [(t["nodeid"], t["outcome"]) for t in report["tests"]] == [("a", "passed"), ("b", "failed")]
+
+
+def test_the_html_report_indexes_tests_and_shows_only_what_means_something(tmp_path):
+    def drift(**changes):
+        base = {"key": "v1:k", "endpoint": CHAT, "prompt": "user: hi", "recorded_text": "a", "live_text": "a",
+                "verbatim": True, "similarity": 1.0, "recorded_fingerprint": "fp_1", "live_fingerprint": "fp_1",
+                "recorded_finish_reason": "stop", "live_finish_reason": "stop", "recorded": True, "drifted": False,
+                "fingerprint_changed": False, "finish_reason_changed": False}
+        return {**base, **changes}
+
+    embedding = drift(endpoint="/v1/embeddings", recorded_fingerprint=None, live_fingerprint=None,
+                      recorded_finish_reason=None, live_finish_reason=None, verbatim=False, similarity=0.1, drifted=True)
+    tests = [
+        {"nodeid": "t.py::test_same", "cassette": str(tmp_path / "cassettes/t/test_same.yaml"), "mode": "live", "drift": [drift()]},
+        {"nodeid": "t.py::test_vec", "cassette": str(tmp_path / "cassettes/t/test_vec.yaml"), "mode": "live", "drift": [embedding]},
+        {"nodeid": "t.py::test_fp", "cassette": str(tmp_path / "cassettes/t/test_fp.yaml"), "mode": "live",
+         "drift": [drift(live_fingerprint="fp_2", fingerprint_changed=True)]},
+    ]
+    report = build_report("live", "http://up/v1", {"drifted": 1}, tests, root=tmp_path)
+    assert report["rootdir"] == str(tmp_path)
+    page = render_html(report)
+    index = page[page.index("<table class=index>"):page.index("</table>", page.index("<table class=index>"))]
+    # The index links every test, drifted ones first, with the lowest similarity of each.
+    assert index.index("t.py::test_vec") < index.index("t.py::test_fp") < index.index("t.py::test_same")
+    assert '<a href="#test-0">t.py::test_vec</a>' in index and "0.10" in index and "<h2 id=test-0>t.py::test_vec" in page
+    assert "cassette cassettes/t/test_same.yaml" in page and str(tmp_path) + "/cassettes" not in page
+    assert "None" not in page  # an embedding has neither fingerprint nor finish_reason: nothing is shown
+    assert "system_fingerprint fp_1 ·" in page or "system_fingerprint fp_1<" in page  # unchanged: said once
+    assert "fp_1 → fp_2 (changed)" in page and "stop → stop" not in page
