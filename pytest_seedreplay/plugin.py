@@ -38,6 +38,7 @@ from .session import (
     client_options,
     marker_options,
     orphan_lines,
+    without_client_frames,
 )
 
 
@@ -265,6 +266,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if recording is None or session is None or recording.mode == OFF:
         return report
     session.settle()
+    if report.failed and call.excinfo is not None and recording.new_miss_pending and not item.config.getoption("fulltrace"):
+        # The SDK raised for the miss: show the test's own frames, then the miss, not the SDK's internals.
+        cut = without_client_frames(call.excinfo.tb)
+        if cut is not None:
+            report.longrepr = item.repr_failure(pytest.ExceptionInfo.from_exc_info((call.excinfo.type, call.excinfo.value, cut)))
     proxy_url = session.runner.url if session.runner else ""
     for text in annotate(report, recording, session.settings.drift_policy, proxy_url):
         # Attributed to the test itself, not to this hook, in pytest's warnings summary.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import json
 import os
 import shlex
@@ -12,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from .cassette import CassetteError
@@ -115,6 +117,11 @@ class TestRecording:
     @property
     def misses(self) -> list[Miss]:
         return list(self.store.misses) if self.store else []
+
+    @property
+    def new_miss_pending(self) -> bool:
+        """A replay miss this phase has not reported yet."""
+        return len(self.misses) > self._shown_misses
 
     def record_command(self) -> str:
         return f"pytest --seedreplay=record {shlex.quote(self.nodeid)}"
@@ -566,6 +573,39 @@ def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> tuple[str | None
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise SeedreplayError(f"@pytest.mark.seedreplay(seed={seed!r}): seed must be an integer")
     return mode, (os.fspath(cassette) if cassette is not None else None), seed
+
+
+# The HTTP client libraries a replay miss is raised through: their frames say nothing about the test.
+CLIENT_PACKAGES = ("openai", "httpx", "httpx2", "httpcore", "anyio")
+
+
+def _package_dirs(names: tuple[str, ...]) -> tuple[str, ...]:
+    dirs = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            dirs += [os.path.join(d, "") for d in spec.submodule_search_locations or []]
+    return tuple(dirs)
+
+
+def without_client_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback of a replay miss without the client libraries' frames, so it ends at the call
+    the test (or the app) made; None when there is nothing to cut. The exception is left untouched."""
+    dirs = _package_dirs(CLIENT_PACKAGES)
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    kept = [f for f in frames if not f.tb_frame.f_code.co_filename.startswith(dirs)] if dirs else frames
+    if not kept or len(kept) == len(frames):
+        return None
+    cut = None
+    for frame in reversed(kept):
+        cut = TracebackType(cut, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
+    return cut
 
 
 def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url: str) -> list[str]:
