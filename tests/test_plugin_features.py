@@ -423,3 +423,98 @@ def test_a_path_cassettes_cannot_hold_fails_in_replay_saying_what_to_do(pytester
          "Fake this call in the test, or let the test reach the API with @pytest.mark.seedreplay(mode='off')*"]
     )
     assert "upstream errors" not in result.stdout.str()
+
+
+def test_raw_http_calls_to_openai_base_url_are_recorded_and_replayed(pytester, sim):
+    # Code that speaks HTTP itself (no SDK) is covered too: it reads OPENAI_BASE_URL like the SDK does.
+    setup_project(
+        pytester,
+        test_raw=f"""
+            import importlib
+            import os
+
+            import pytest
+
+            def ask(transport, reply):
+                reply.raise_for_status()
+                with open("raw.txt", "a") as f:
+                    f.write(transport + ": " + reply.json()["choices"][0]["message"]["content"] + "\\n")
+
+            def body(text):
+                return {{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": text}}], "seed": 4}}
+
+            @pytest.mark.parametrize("transport", {TRANSPORTS!r})
+            def test_sync(transport):
+                http = importlib.import_module(transport)
+                ask(transport, http.post(os.environ["OPENAI_BASE_URL"] + "/chat/completions", json=body("sync " + transport)))
+
+            @pytest.mark.parametrize("transport", {TRANSPORTS!r})
+            async def test_async(transport):
+                http = importlib.import_module(transport)
+                async with http.AsyncClient() as client:
+                    reply = await client.post(os.environ["OPENAI_BASE_URL"] + "/chat/completions", json=body("async " + transport))
+                ask(transport, reply)
+        """,
+    )
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=2 * len(TRANSPORTS))
+    assert len(list(cassette_dir(pytester).rglob("*.yaml"))) == 2 * len(TRANSPORTS)
+    sim.stop()
+    run(pytester).assert_outcomes(passed=2 * len(TRANSPORTS))
+    lines = (pytester.path / "raw.txt").read_text().splitlines()
+    assert lines[: len(lines) // 2] == lines[len(lines) // 2 :]
+
+
+def test_credentials_in_headers_and_cookies_never_reach_a_cassette(pytester):
+    # An upstream that sends what OpenAI sends: cookies and the caller's organization and project.
+    from aiohttp import web
+
+    from proxy.serve import BackgroundServer
+
+    seen = []
+
+    async def chat(request):
+        seen.append(dict(request.headers))
+        body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}]}
+        headers = {"Set-Cookie": "__cf_bm=cookie-from-upstream; path=/", "openai-organization": "org-upstreamsecret",
+                   "openai-project": "proj_upstreamsecret", "x-request-id": "req_1"}
+        return web.json_response(body, headers=headers)
+
+    def upstream_app():
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", chat)
+        return app
+
+    setup_project(
+        pytester,
+        test_creds="""
+            import openai
+
+            def test_call():
+                client = openai.OpenAI(organization="org-clientsecret", project="proj_clientsecret", max_retries=0,
+                                       default_headers={"api-key": "azure-key-clientsecret", "Cookie": "session=cookie-from-client"})
+                assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "q"}]).choices
+        """,
+    )
+    with BackgroundServer(upstream_app) as upstream:
+        run(pytester, "--seedreplay=record", f"--seedreplay-upstream={upstream.url}/v1").assert_outcomes(passed=1)
+    assert seen and seen[0]["Authorization"] == f"Bearer {TEST_KEY}"  # the upstream did get the credentials
+    text = (cassette_dir(pytester) / "test_creds" / "test_call.yaml").read_text()
+    assert "fine" in text and "req_1" in text
+    for secret in (TEST_KEY, "clientsecret", "upstreamsecret", "cookie-from", "authorization", "cookie", "organization", "project"):
+        assert secret not in text.lower()
+    run(pytester).assert_outcomes(passed=1)
+
+
+def test_the_client_fixtures_fail_fast_and_need_no_key_in_replay(pytester, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    setup_project(
+        pytester,
+        test_clients="""
+            def test_clients(openai_client, async_openai_client, seedreplay_proxy):
+                assert openai_client.max_retries == 0 == async_openai_client.max_retries  # a miss fails at once
+                assert openai_client.api_key == async_openai_client.api_key == "seedreplay-replay-needs-no-key"
+                assert str(openai_client.base_url).rstrip("/") == seedreplay_proxy.url == str(async_openai_client.base_url).rstrip("/")
+        """,
+    )
+    run(pytester).assert_outcomes(passed=1)

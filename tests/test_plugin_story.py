@@ -200,3 +200,18 @@ def test_record_saves_nothing_for_a_failing_test_unless_keep_failed(pytester, si
     kept = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}", "--seedreplay-keep-failed")
     kept.assert_outcomes(failed=1)
     assert target.exists()
+
+
+def test_rewrite_re_records_streams_async_and_embeddings_which_then_replay(project, sim, sim_factory):
+    record(project, sim.url).assert_outcomes(passed=8)
+    first = answers(project)
+    drifting = sim_factory(drift="new model")
+    rewritten = run(project, "--seedreplay=rewrite", f"--seedreplay-upstream={drifting.url}")
+    rewritten.assert_outcomes(passed=8)
+    rewritten.stdout.fnmatch_lines(["replayed: 0 interaction(s)", "recorded: 10 interaction(s)", "cassettes written: 8 under cassettes"])
+    second = answers(project)
+    assert all(second[name] != first[name] for name in ("chat", "stream", "async", "embeddings", "module"))
+    drifting.stop()
+    sim.stop()
+    run(project).assert_outcomes(passed=8)
+    assert answers(project) == second
