@@ -67,7 +67,7 @@ def test_unrecorded_request_fails_naming_cassette_closest_diff_and_record_comman
     )
     # The traceback stops at the app's own call: the SDK's internals would only bury the message.
     assert "_base_client.py" not in result.stdout.str()
-    result.stdout.fnmatch_lines([">*answer = ask(openai_client, \"Say hello\", seed=2)", "E *openai.NotFoundError: Error code: 404 - no recording for key v1:*", "test_app.py:19: NotFoundError"])
+    result.stdout.fnmatch_lines([">*answer = ask(openai_client, \"Say hello\", seed=2)", "E *openai.NotFoundError: Error code: 404 - *no recording for key v1:*", "test_app.py:19: NotFoundError"])
     assert "_base_client.py" in run(project, "-k", "test_chat", "--fulltrace").stdout.str()  # asked for: all of it
 
     # The command it names records the request, after which replay passes.
