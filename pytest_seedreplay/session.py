@@ -30,7 +30,9 @@ from .constants import (
     LIVE,
     OFF,
     PYTEST_MODES,
+    RECORD,
     REPLAY,
+    REWRITE,
 )
 from .drift import Drift
 from .guard import Blocked, ReplayGuard
@@ -189,6 +191,8 @@ class TestRecording:
             "drift": [d.to_dict() for d in self.drift],
             "misses": [m.message for m in self.misses],
             "upstream_errors": len(store.upstream_errors) if store else 0,
+            # Recorded from the upstream, then not written (the test failed, or the write was refused).
+            "unsaved": len(store.recorded) if store and self.mode in (RECORD, REWRITE) and not self.written else 0,
         }
 
 
@@ -435,6 +439,8 @@ class Session:
                 recording.written = store.save(not recording.failed, self.settings.keep_failed, self.registry)
             except (SecretRefused, CassetteError) as exc:
                 problem = str(exc)
+            except OSError as exc:  # a directory that cannot be made, a full disk: say so, no traceback
+                problem = f"{exc.strerror or exc} ({exc.filename or recording.cassette})"
         if problem:
             raise SeedreplayError(f"seedreplay did not write {shown(recording.cassette)}: {problem}")
 
@@ -442,7 +448,7 @@ class Session:
 # --- the tally ----------------------------------------------------------------------------------
 
 SHOWN_LINES = 20  # paths or drifted answers listed in the summary before "... and N more"
-CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing", "upstream_errors")
+CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing", "upstream_errors", "unsaved")
 
 
 @dataclass
@@ -491,10 +497,12 @@ class Tally:
             f"recorded: {c['recorded']} interaction(s)",
             f"live-compared: {c['live_compared']} interaction(s)",
             f"drifted: {c['drifted']} interaction(s)",
-            f"missing: {c['missing']} interaction(s)" + (" (record them: pytest --seedreplay=record)" if c["missing"] and mode != LIVE else ""),
+            f"missing: {c['missing']} interaction(s)" + (self._record_hint(mode) if c["missing"] else ""),
         ]
         if c["upstream_errors"]:
             lines.append(f"upstream errors: {c['upstream_errors']} request(s) got an error answer (never recorded)")
+        if c["unsaved"]:
+            lines.append(f"not saved: {c['unsaved']} interaction(s) of failing tests (--seedreplay-keep-failed saves them)")
         written = self.written
         if written:
             lines.append(f"cassettes written: {len(written)} under {shown(cassette_dir)}")
@@ -506,6 +514,12 @@ class Tally:
         else:
             lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
         return lines + self.drift_lines()
+
+    @staticmethod
+    def _record_hint(mode: str) -> str:
+        if mode == LIVE:
+            return " (no recording to compare with; record them: pytest --seedreplay=record)"
+        return " (record them: pytest --seedreplay=record)"
 
     def drift_lines(self) -> list[str]:
         """One line per drifted answer, by test: what changed and how similar it still is."""

@@ -518,3 +518,37 @@ def test_the_client_fixtures_fail_fast_and_need_no_key_in_replay(pytester, monke
         """,
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+def test_a_cassette_that_cannot_be_written_is_a_clear_error(pytester, sim):
+    setup_project(
+        pytester,
+        test_unwritable="""
+            import pytest
+
+            @pytest.mark.seedreplay(cassette="gone/answers")
+            def test_y(openai_client):
+                openai_client.embeddings.create(model="text-embedding-3-small", input="x")
+        """,
+    )
+    cassette_dir(pytester).mkdir()
+    (cassette_dir(pytester) / "gone").symlink_to(pytester.path / "no" / "such" / "dir")  # dangling: no mkdir possible
+    result = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_y*", "seedreplay did not write cassettes/gone/answers.yaml: *File exists*"])
+    assert "pathlib.py" not in result.stdout.str()
+
+
+def test_live_without_a_recording_says_how_to_get_one(pytester, sim):
+    setup_project(
+        pytester,
+        test_new="""
+            def test_new(openai_client, seedreplay):
+                openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "n"}], seed=1)
+                (drift,) = seedreplay.drift
+                assert not drift.recorded and not drift.drifted
+        """,
+    )
+    result = run(pytester, "--seedreplay=live", f"--seedreplay-upstream={sim.url}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["live-compared: 0 interaction(s)", "missing: 1 interaction(s) (no recording to compare with; record them: pytest --seedreplay=record)"])

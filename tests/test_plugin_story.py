@@ -195,11 +195,11 @@ def test_record_saves_nothing_for_a_failing_test_unless_keep_failed(pytester, si
     target = cassette_dir(pytester) / "test_fail" / "test_fails_after_the_call.yaml"
     result = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["recorded: 1 interaction(s)", "cassettes written: none*"])
+    result.stdout.fnmatch_lines(["recorded: 1 interaction(s)", "not saved: 1 interaction(s) of failing tests (--seedreplay-keep-failed saves them)", "cassettes written: none*"])
     assert not target.exists()
     kept = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}", "--seedreplay-keep-failed")
     kept.assert_outcomes(failed=1)
-    assert target.exists()
+    assert target.exists() and "not saved" not in kept.stdout.str()
 
 
 def test_rewrite_re_records_streams_async_and_embeddings_which_then_replay(project, sim, sim_factory):
