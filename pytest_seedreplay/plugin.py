@@ -135,6 +135,12 @@ def _setup(config: pytest.Config) -> _State:
     if session is not None and mode != OFF:
         session.start()
         config.add_cleanup(session.stop)  # runs even when pytest stops before configure (--version)
+    elif session is None:
+        # No proxy here (--collect-only, an xdist controller), but conftest.py and the app it imports
+        # may build `openai.OpenAI()`: in replay that must work without a key, as in the tests.
+        lender = Session(settings)
+        lender.lend_key()
+        config.add_cleanup(lender.stop)
     return state
 
 

@@ -383,8 +383,13 @@ class Session:
         url = self.runner.start()
         self._set_env(ENV_BASE_URL, url)
         self._set_env(ENV_PLUGIN_PROXY, url)
+        self.lend_key()
+
+    def lend_key(self) -> None:
+        """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
+        (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
         if self.settings.mode == REPLAY and not os.environ.get(ENV_API_KEY):
-            self._set_env(ENV_API_KEY, DUMMY_API_KEY)  # the SDK refuses to start without one
+            self._set_env(ENV_API_KEY, DUMMY_API_KEY)
 
     def stop(self) -> None:
         if self.runner is not None:

@@ -316,7 +316,7 @@ def test_an_unknown_ini_mode_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*seedreplay_mode = 'replay-ish': use one of replay, record, rewrite, live, off"])
 
 
-def test_a_client_built_when_conftest_imports_the_app_is_intercepted(pytester, sim):
+def test_a_client_built_when_conftest_imports_the_app_is_intercepted(pytester, sim, monkeypatch):
     # conftest.py is imported before pytest_configure: the proxy must already be in OPENAI_BASE_URL.
     pytester.makeini(INI)
     pytester.makepyfile(
@@ -342,6 +342,9 @@ def test_a_client_built_when_conftest_imports_the_app_is_intercepted(pytester, s
     assert (cassette_dir(pytester) / "test_uses_app" / "test_app_answers.yaml").exists()
     sim.stop()
     run(pytester).assert_outcomes(passed=1)
+    # Discovery (IDEs run --collect-only) imports the app too, and needs no key either.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert run(pytester, "--collect-only", "-q").ret == pytest.ExitCode.OK
 
 
 def test_a_cassette_recorded_by_plain_vcrpy_replays_unchanged(pytester, sim):

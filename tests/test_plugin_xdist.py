@@ -75,3 +75,16 @@ def test_two_workers_record_replay_and_rewrite_consistent_cassettes(pytester, si
     rewritten = pytester.runpytest_subprocess(*xdist, "--seedreplay=rewrite", f"--seedreplay-upstream={sim.url}")
     rewritten.assert_outcomes(passed=12)
     assert shared_texts(pytester) == sorted(["common"] + [f"x-{n}" for n in range(4)] + ["y-0", "y-1"])
+
+
+def test_replay_under_xdist_needs_no_key_even_for_clients_built_by_conftest(pytester, monkeypatch):
+    # The xdist controller imports conftest.py too (it runs no test, so it starts no proxy).
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeini(INI)
+    pytester.makepyfile(myapp="import openai\nclient = openai.OpenAI()\n", test_app="def test_x():\n    pass\n")
+    pytester.makeconftest("import myapp")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", "2")
+    result.assert_outcomes(passed=1)
