@@ -1,4 +1,5 @@
-"""The cacheable endpoints: hit, miss, replay miss, single-flight, store after a complete answer."""
+"""The cacheable endpoints: hit (from memory, an answer landing, or the store), miss, replay miss,
+single-flight, and the store write behind a complete answer."""
 
 from __future__ import annotations
 
@@ -265,6 +266,9 @@ def _answer_secret(flight: Flight) -> str | None:
 async def _put(state: ProxyState, store: Store, flight: Flight) -> None:
     """The store write, in the store thread; then this proxy's memory copies of the key go."""
     assert flight.entry is not None
+    # One turn of the loop first: the requests the finished flight just woke send their last
+    # bytes before the store thread starts packing (it would hold the GIL while they wait).
+    await asyncio.sleep(0)
     try:
         await state.writer.call(store.put, flight.entry)
     except Exception as exc:  # the client still gets its answer; the failure is said, not hidden
