@@ -191,6 +191,7 @@ class TestRecording:
             "drift": [d.to_dict() for d in self.drift],
             "misses": [m.message for m in self.misses],
             "upstream_errors": len(store.upstream_errors) if store else 0,
+            "upstream_error": f"{store.upstream_errors[0][0]} {store.upstream_errors[0][1]}" if store and store.upstream_errors else None,
             # Recorded from the upstream, then not written (the test failed, or the write was refused).
             "unsaved": len(store.recorded) if store and self.mode in (RECORD, REWRITE) and not self.written else 0,
         }
@@ -506,6 +507,8 @@ class Tally:
         ]
         if c["upstream_errors"]:
             lines.append(f"upstream errors: {c['upstream_errors']} request(s) got an error answer (never recorded)")
+            first = next(t for t in self.tests if t.get("upstream_error"))
+            lines.append(f"  first, in {first['nodeid']}: HTTP {first['upstream_error']}")
         if c["unsaved"]:
             lines.append(f"not saved: {c['unsaved']} interaction(s) of failing tests (--seedreplay-keep-failed saves them)")
         written = self.written

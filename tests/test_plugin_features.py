@@ -407,7 +407,13 @@ def test_upstream_errors_in_record_mode_are_counted_not_hidden(pytester):
     )
     result = run(pytester, "--seedreplay=record", "--seedreplay-upstream=http://127.0.0.1:9/v1")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["recorded: 0 interaction(s)", "upstream errors: 1 request(s) got an error answer (never recorded)"])
+    result.stdout.fnmatch_lines(
+        [
+            "recorded: 0 interaction(s)",
+            "upstream errors: 1 request(s) got an error answer (never recorded)",
+            "  first, in test_down.py::test_upstream_down: HTTP 502 the upstream http://127.0.0.1:9/v1 is unreachable*",
+        ]
+    )
     assert "no OpenAI requests in this run" not in result.stdout.str()
 
 
