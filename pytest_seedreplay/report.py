@@ -74,6 +74,10 @@ del{background:#fdd;text-decoration:line-through} ins{background:#dfd;text-decor
 """
 
 
+# The summary's figures as the terminal summary names them.
+_LABELS = {"live_compared": "live-compared", "upstream_errors": "upstream errors", "unsaved": "not saved"}
+
+
 def render_html(report: dict[str, Any]) -> str:
     """One page, no external assets; every text from a request or answer is escaped."""
     e = html.escape
@@ -87,7 +91,8 @@ def render_html(report: dict[str, Any]) -> str:
         "<table class=summary>",
     ]
     for name, value in report.get("summary", {}).items():
-        out.append(f"<tr><td>{e(name.replace('_', '-'))}</td><td><b>{int(value)}</b></td></tr>")
+        label = _LABELS.get(name, name.replace("_", " "))
+        out.append(f"<tr><td>{e(label)}</td><td><b>{int(value)}</b></td></tr>")
     out.append("</table>")
     shown = sorted((t for t in report.get("tests", []) if t.get("drift") or t.get("misses")), key=_worst_first)
     if not shown:

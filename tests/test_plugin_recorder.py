@@ -259,9 +259,10 @@ def test_the_html_report_indexes_tests_and_shows_only_what_means_something(tmp_p
         {"nodeid": "t.py::test_fp", "cassette": str(tmp_path / "cassettes/t/test_fp.yaml"), "mode": "live",
          "drift": [drift(live_fingerprint="fp_2", fingerprint_changed=True)]},
     ]
-    report = build_report("live", "http://up/v1", {"drifted": 1}, tests, root=tmp_path)
+    report = build_report("live", "http://up/v1", {"drifted": 1, "live_compared": 3, "unsaved": 0}, tests, root=tmp_path)
     assert report["rootdir"] == str(tmp_path)
     page = render_html(report)
+    assert "<td>live-compared</td><td><b>3</b>" in page and "<td>not saved</td>" in page
     index = page[page.index("<table class=index>"):page.index("</table>", page.index("<table class=index>"))]
     # The index links every test, drifted ones first, with the lowest similarity of each.
     assert index.index("t.py::test_vec") < index.index("t.py::test_fp") < index.index("t.py::test_same")
