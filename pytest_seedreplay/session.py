@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from .cassette import CassetteError
 from .constants import (
@@ -35,7 +36,7 @@ from .constants import (
     REWRITE,
 )
 from .drift import Drift
-from .guard import Blocked, ReplayGuard
+from .guard import Blocked, NetworkGuard
 from .recorder import (
     PROXY_MODE,
     CassetteStore,
@@ -63,6 +64,18 @@ def choose_upstream(option: str | None, environ: dict[str, str] | os._Environ) -
     if previous and previous != environ.get(ENV_PLUGIN_PROXY):
         return previous
     return DEFAULT_UPSTREAM
+
+
+_SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode does with a call it sees
+
+
+NO_PROXY_VARS = ("NO_PROXY", "no_proxy")  # httpx, requests and urllib read either spelling
+
+
+def with_no_proxy(current: str | None, host: str) -> str:
+    """The NO_PROXY list with `host` added (the user's own entries kept)."""
+    entries = [e.strip() for e in (current or "").split(",") if e.strip()]
+    return ",".join(entries if host in entries or "*" in entries else [*entries, host])
 
 
 def excerpt(text: str, limit: int = 160) -> str:
@@ -164,7 +177,10 @@ class TestRecording:
         return "\n".join(lines)
 
     def blocked_text(self, blocked: list[Blocked], proxy_url: str) -> str:
-        lines = ["seedreplay: blocked network access in replay mode:"]
+        if self.mode == REPLAY:
+            lines = ["seedreplay: blocked network access in replay mode:"]
+        else:
+            lines = [f"seedreplay: blocked an OpenAI call that bypasses the seedreplay proxy ({self.mode} mode would not {_SEES[self.mode]} it):"]
         lines += [f"  {b.method} {b.url}" for b in blocked]
         lines.append(
             f"Send OpenAI calls through the seedreplay proxy: leave base_url unset so OPENAI_BASE_URL "
@@ -368,7 +384,7 @@ class Session:
         self.settings = settings
         self.runner: ProxyRunner | None = None
         self._saved_env: dict[str, str | None] = {}
-        self._guard: ReplayGuard | None = None
+        self._guard: NetworkGuard | None = None
 
     @property
     def registry(self) -> RunRegistry:
@@ -384,6 +400,10 @@ class Session:
         url = self.runner.start()
         self._set_env(ENV_BASE_URL, url)
         self._set_env(ENV_PLUGIN_PROXY, url)
+        # An HTTP(S)_PROXY in the environment (corporate CI) must not capture calls to our loopback proxy.
+        host = urlsplit(url).hostname or "127.0.0.1"
+        for name in NO_PROXY_VARS:
+            self._set_env(name, with_no_proxy(os.environ.get(name), host))
         self.lend_key()
 
     def lend_key(self) -> None:
@@ -408,7 +428,7 @@ class Session:
         os.environ[name] = value
 
     def begin(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool) -> TestRecording:
-        """Serve this test's cassette from the proxy (and guard the network in replay mode)."""
+        """Serve this test's cassette from the proxy, and guard the network against clients that bypass it."""
         if not self.active or mode == OFF:
             recording = TestRecording(nodeid, cassette, OFF if not self.active else mode, seed, mode_from_marker)
             if self.active:
@@ -420,8 +440,7 @@ class Session:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}") from None
         recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store)
         self.runner.activate(store, mode, seed)
-        if mode == REPLAY:
-            self._guard = ReplayGuard(self.runner.url, recording.blocked.append).__enter__()
+        self._guard = NetworkGuard(self.runner.url, mode, recording.blocked.append).__enter__()
         return recording
 
     def settle(self) -> None:

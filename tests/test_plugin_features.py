@@ -561,3 +561,75 @@ def test_live_without_a_recording_says_how_to_get_one(pytester, sim):
     result = run(pytester, "--seedreplay=live", f"--seedreplay-upstream={sim.url}")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["live-compared: 0 interaction(s)", "missing: 1 interaction(s) (no recording to compare with; record them: pytest --seedreplay=record)"])
+
+
+@pytest.mark.parametrize("mode", ["replay", "record"])
+def test_mocked_http_never_trips_the_network_guard(pytester, sim, mode):
+    # Installed, the plugin is active in every project: tests that mock httpx must keep working.
+    transport = TRANSPORTS[-1]
+    setup_project(
+        pytester,
+        test_mocked=f"""
+            import {transport} as http
+            import openai
+
+            def handler(request):
+                return http.Response(200, json={{"object": "list", "data": [{{"id": "m", "object": "model", "created": 0, "owned_by": "me"}}]}})
+
+            def test_sdk_on_a_mock_transport():
+                client = openai.OpenAI(base_url="https://api.openai.com/v1", api_key="x", http_client=http.Client(transport=http.MockTransport(handler)))
+                assert [m.id for m in client.models.list()] == ["m"]
+
+            async def test_raw_async_mock():
+                async with http.AsyncClient(transport=http.MockTransport(handler)) as client:
+                    assert (await client.get("https://example.com/x")).status_code == 200
+        """,
+    )
+    run(pytester, f"--seedreplay={mode}", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=2)
+
+
+def test_record_refuses_an_openai_call_that_bypasses_the_proxy(pytester, sim):
+    # It would reach the network unrecorded, and fail only later, in CI's replay: say so now.
+    setup_project(
+        pytester,
+        test_own_url="""
+            import openai
+
+            def test_client_with_its_own_base_url():
+                client = openai.OpenAI(base_url="https://api.openai.com/v1", max_retries=0)
+                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "q"}])
+        """,
+    )
+    result = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}", "--tb=short")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*seedreplay: blocked an OpenAI call that bypasses the seedreplay proxy (record mode would not record it):",
+            "*POST https://api.openai.com/v1/chat/completions",
+            "*leave base_url unset so OPENAI_BASE_URL (http://127.0.0.1:*/v1) is used*",
+        ]
+    )
+    assert not cassette_dir(pytester).exists()
+
+
+def test_an_http_proxy_in_the_environment_does_not_capture_calls_to_the_plugin(pytester, sim, monkeypatch):
+    # Corporate CI often sets HTTP(S)_PROXY: the SDK must still talk to the plugin's loopback proxy directly.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    setup_project(
+        pytester,
+        test_behind_proxy="""
+            import os
+            import openai
+
+            def test_call(openai_client):
+                assert "internal.example" in os.environ["NO_PROXY"]  # the user's own entries are kept
+                module_style = openai.OpenAI(max_retries=0)
+                for client in (openai_client, module_style):
+                    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "q"}], seed=1)
+        """,
+    )
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
+    run(pytester).assert_outcomes(passed=1)
+    assert os.environ["NO_PROXY"] == "internal.example"
