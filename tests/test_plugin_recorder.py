@@ -271,3 +271,11 @@ def test_the_html_report_indexes_tests_and_shows_only_what_means_something(tmp_p
     assert "None" not in page  # an embedding has neither fingerprint nor finish_reason: nothing is shown
     assert "system_fingerprint fp_1 ·" in page or "system_fingerprint fp_1<" in page  # unchanged: said once
     assert "fp_1 → fp_2 (changed)" in page and "stop → stop" not in page
+
+
+def test_no_proxy_gains_the_plugin_host_and_keeps_the_users_entries():
+    from pytest_seedreplay.session import with_no_proxy
+
+    assert with_no_proxy(None, "127.0.0.1") == "127.0.0.1"
+    assert with_no_proxy(" corp.example , .internal", "127.0.0.1") == "corp.example,.internal,127.0.0.1"
+    assert with_no_proxy("127.0.0.1", "127.0.0.1") == "127.0.0.1" and with_no_proxy("*", "127.0.0.1") == "*"
