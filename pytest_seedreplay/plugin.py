@@ -1,5 +1,5 @@
 """pytest wiring for seedreplay: options, ini, markers, fixtures and hooks. The logic lives in
-`session` (proxy, per-test recording, tally), `recorder` (cassette store) and `report`."""
+`session` (proxy, per-test recording), `recorder` (cassette store), `guard`, `summary` and `report`."""
 
 from __future__ import annotations
 
@@ -31,15 +31,14 @@ from .session import (
     ProxyHandle,
     Session,
     Settings,
-    Tally,
     TestRecording,
     annotate,
     choose_upstream,
     client_options,
     marker_options,
-    orphan_lines,
     without_client_frames,
 )
+from .summary import Tally, orphan_lines
 
 
 class SeedreplayDriftWarning(UserWarning):

@@ -1,0 +1,118 @@
+"""The end of the session: the figures every test sent (from xdist workers too), the summary lines
+the terminal shows, and the `--seedreplay-orphans` listing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .constants import LIVE, OFF
+from .drift import Drift
+from .recorder import find_orphans
+from .session import shown
+
+SHOWN_LINES = 20  # paths or drifted answers listed in the summary before "... and N more"
+CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing", "upstream_errors", "unsaved")
+
+
+@dataclass
+class Tally:
+    """The session's figures, added up from each test's payload (local or from xdist workers)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    tests: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, payload: dict[str, Any]) -> None:
+        for name in CATEGORIES:
+            self.counts[name] += int(payload.get(name, 0))
+        self.tests.append(payload)
+
+    @property
+    def written(self) -> list[str]:
+        return sorted({t["cassette"] for t in self.tests if t.get("written")})
+
+    def used_by_cassette(self) -> dict[str, set[tuple[str, int]]]:
+        used: dict[str, set[tuple[str, int]]] = {}
+        for test in self.tests:
+            if test.get("mode") != OFF:
+                used.setdefault(test["cassette"], set()).update((k, int(n)) for k, n in test.get("used", []))
+        return used
+
+    def fully_run(self, collected: dict[str, set[str]]) -> list[str]:
+        """Cassettes whose every test (every collected one that maps to it, deselected ones too) ran
+        to its end: only in those is a recording that nobody asked for really unused."""
+        ran: dict[str, list[dict[str, Any]]] = {}
+        for test in self.tests:
+            if test.get("mode") != OFF:
+                ran.setdefault(test["cassette"], []).append(test)
+        done = []
+        for cassette, tests in ran.items():
+            finished = {t["nodeid"] for t in tests if t.get("completed")}
+            if len(finished) == len(tests) and collected.get(cassette, set()) <= finished:
+                done.append(cassette)
+        return sorted(done)
+
+    def summary_lines(self, mode: str, cassette_dir: Path) -> list[str]:
+        c = self.counts
+        if not any(c.values()) and not self.written:
+            return ["no OpenAI requests in this run"]
+        lines = [
+            f"replayed: {c['replayed']} interaction(s)",
+            f"recorded: {c['recorded']} interaction(s)",
+            f"live-compared: {c['live_compared']} interaction(s)",
+            f"drifted: {c['drifted']} interaction(s)",
+            f"missing: {c['missing']} interaction(s)" + (self._record_hint(mode) if c["missing"] else ""),
+        ]
+        if c["upstream_errors"]:
+            lines.append(f"upstream errors: {c['upstream_errors']} request(s) got an error answer (never recorded)")
+            first = next(t for t in self.tests if t.get("upstream_error"))
+            lines.append(f"  first, in {first['nodeid']}: HTTP {first['upstream_error']}")
+        if c["unsaved"]:
+            lines.append(f"not saved: {c['unsaved']} interaction(s) of failing tests (--seedreplay-keep-failed saves them)")
+        written = self.written
+        if written:
+            lines.append(f"cassettes written: {len(written)} under {shown(cassette_dir)}")
+            lines += [f"  {shown(path)}" for path in written[:SHOWN_LINES]]
+            if len(written) > SHOWN_LINES:
+                lines.append(f"  ... and {len(written) - SHOWN_LINES} more")
+        elif mode == LIVE:
+            lines.append("cassettes written: none (live mode writes nothing)")
+        else:
+            lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
+        return lines + self.drift_lines()
+
+    @staticmethod
+    def _record_hint(mode: str) -> str:
+        if mode == LIVE:
+            return " (no recording to compare with; record them: pytest --seedreplay=record)"
+        return " (record them: pytest --seedreplay=record)"
+
+    def drift_lines(self) -> list[str]:
+        """One line per drifted answer, by test: what changed and how similar it still is."""
+        found = [
+            (test["nodeid"], Drift.from_dict(data))
+            for test in sorted(self.tests, key=lambda t: t["nodeid"])
+            for data in test.get("drift", [])
+            if data.get("drifted")
+        ]
+        lines = [f"drift: {nodeid}: {d.endpoint} {', '.join(d.changes())}" for nodeid, d in found[:SHOWN_LINES]]
+        if len(found) > SHOWN_LINES:
+            lines.append(f"drift: ... and {len(found) - SHOWN_LINES} more (--seedreplay-report=PATH lists them all)")
+        return lines
+
+
+
+def orphan_lines(cassette_dir: Path, tally: Tally, collected: dict[str, set[str]]) -> list[str]:
+    """`--seedreplay-orphans`: cassette files no collected test maps to, and recordings no request
+    asked for in cassettes whose tests all ran to the end (`collected`: cassette -> nodeids)."""
+    files, unused = find_orphans(cassette_dir, tally.used_by_cassette(), collected, tally.fully_run(collected))
+    lines = [f"orphan cassettes (no collected test uses them): {len(files)}"]
+    lines += [f"  {shown(path)}" for path in files]
+    lines.append(f"orphan interactions (recorded, never requested by tests that ran to the end): {len(unused)}")
+    for path, entry in unused:
+        model = entry.model or entry.request.get("params", {}).get("model")
+        lines.append(f"  {shown(path)}: {entry.key} {entry.endpoint} model {model}")
+    tests = len({nodeid for nodeids in collected.values() for nodeid in nodeids})
+    lines.append(f"(judged against the {tests} tests collected in this run: run the whole suite before deleting any)")
+    return lines
