@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import urllib.request
 from typing import Iterable, Mapping
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +24,7 @@ from pytest_seedreplay.constants import OUR_HEADER_PREFIX
 from pytest_seedreplay.entry import SSEEvent
 from pytest_seedreplay.sse import SSEParser, stream_complete
 
+from .config import is_loopback
 from .errors import bad_gateway
 from .flight import Failure, Flight
 
@@ -86,6 +89,61 @@ def _url_credentials(url: URL, headers: CIMultiDict[str]) -> URL:
     return url.with_user(None)
 
 
+class UnsupportedProxy(aiohttp.ClientError):
+    """The environment names a forward proxy aiohttp cannot speak to (socks5://...)."""
+
+
+def env_proxy(url: URL) -> tuple[URL, dict[str, str]] | None:
+    """The forward proxy the environment names for `url`, and its Proxy-Authorization header; None: direct.
+
+    HTTPS_PROXY / HTTP_PROXY by the upstream's scheme, else ALL_PROXY (upper or lower case), NO_PROXY
+    honoured, as the openai SDK reads them. A loopback upstream is always direct: no forward proxy
+    can reach this machine's loopback. Read per call (cheap next to an upstream call), so the
+    environment of a long-running process can change. Unlike aiohttp's `trust_env`, ~/.netrc is
+    never read: it would add the proxy owner's login to callers' requests that carry none, and
+    make every request that carries one fail (a credential given twice).
+    """
+    host = url.raw_host or ""
+    if is_loopback(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    where = host if url.explicit_port is None else f"{host}:{url.port}"
+    if not proxies or urllib.request.proxy_bypass_environment(where, proxies):
+        return None
+    named = proxies.get(url.scheme) or proxies.get("all")
+    if not named:
+        return None
+    proxy = URL(named if "://" in named else "http://" + named)
+    headers: dict[str, str] = {}
+    if proxy.user is not None or proxy.password is not None:
+        pair = f"{unquote(proxy.raw_user or '')}:{unquote(proxy.raw_password or '')}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        proxy = proxy.with_user(None)
+    if proxy.scheme not in ("http", "https"):
+        raise UnsupportedProxy(
+            f"the environment names the forward proxy {proxy} for {url.scheme}:// upstreams, and seedreplay "
+            "speaks to http:// and https:// proxies only; set HTTPS_PROXY/HTTP_PROXY to one, or add the "
+            "upstream host to NO_PROXY"
+        )
+    return proxy, headers
+
+
+def _route(url: URL, headers: CIMultiDict[str]) -> dict[str, object]:
+    """The `proxy` / `proxy_headers` arguments of an aiohttp call to `url` (none when direct).
+
+    The proxy's credential goes on the CONNECT of an https upstream, and on the request itself
+    (which the proxy reads and strips) for an http one: aiohttp sends `proxy_headers` only on a CONNECT.
+    """
+    found = env_proxy(url)
+    if found is None:
+        return {}
+    proxy, proxy_headers = found
+    if url.scheme == "https":
+        return {"proxy": proxy, "proxy_headers": proxy_headers or None}
+    headers.update(proxy_headers)
+    return {"proxy": proxy}
+
+
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     # No total limit: a long stream is fine as long as bytes keep coming.
     return aiohttp.ClientTimeout(total=None, sock_connect=min(_CONNECT_TIMEOUT, seconds), sock_read=seconds)
@@ -114,6 +172,7 @@ class Upstream:
     async def open(self) -> None:
         # Unlimited connections: single-flight already bounds identical calls, distinct ones may overlap.
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        # trust_env stays off: the forward proxy comes from `env_proxy` per call, without ~/.netrc.
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
 
     async def close(self) -> None:
@@ -138,7 +197,8 @@ class Upstream:
         events: list[SSEEvent] = []
         url = _url_credentials(url, headers)
         try:
-            async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout)) as response:
+            route = _route(url, headers)
+            async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout), **route) as response:
                 head = relay_headers(response.headers)
                 if 200 <= response.status < 300 and _is_event_stream(response):
                     flight.start_stream(response.status, head)
@@ -201,6 +261,7 @@ class Upstream:
                 timeout=_timeout(timeout),
                 allow_redirects=False,
                 auto_decompress=False,  # the client asked for its encoding; pass the bytes as sent
+                **_route(url, headers),
             )
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise bad_gateway(*_what_broke(exc, shown, timeout)) from None
@@ -228,6 +289,10 @@ def _what_broke(exc: BaseException, shown: str, timeout: float) -> tuple[str, st
     """(message, code) of an upstream call that failed before a whole answer came back."""
     if isinstance(exc, asyncio.TimeoutError):  # first: since Python 3.11 a timeout is an OSError too
         return f"the upstream {shown} sent nothing for {timeout:g}s", "upstream_timeout"
+    if isinstance(exc, UnsupportedProxy):
+        return str(exc), "upstream_proxy_unsupported"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return f"the forward proxy for the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"the upstream {shown} is unreachable: {exc.os_error or exc}", "upstream_unreachable"
     return f"the connection to the upstream {shown} broke: {exc}", "upstream_disconnected"
