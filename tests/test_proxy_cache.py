@@ -239,11 +239,13 @@ def test_stats_and_healthz(sim, proxy_factory):
     proxy = proxy_factory(sim.url)
     ask(proxy.client())
     ask(proxy.client())
+    assert http(f"{proxy.url}/models", "GET").status == 200
     stats = proxy.stats()
-    for name in ("hits", "misses", "bypasses", "stored", "upstream_calls", "coalesced", "errors", "entries", "bytes"):
-        assert isinstance(stats[name], int), name
-    assert stats["bytes"] > 0 and stats["entries"] == 1
-    assert http(f"{proxy.root}/healthz", "GET").json()["status"] == "ok"
+    counted = {name: stats[name] for name in ("hits", "misses", "bypasses", "stored", "upstream_calls", "coalesced", "errors", "entries")}
+    assert counted == {"hits": 1, "misses": 1, "bypasses": 1, "stored": 1, "upstream_calls": 2, "coalesced": 0, "errors": 0, "entries": 1}
+    assert stats["bytes"] > 0
+    health = http(f"{proxy.root}/healthz", "GET").json()
+    assert health == {"status": "ok", "mode": "record", "upstream": sim.url}
 
 
 def test_token_guards_every_request_but_healthz(sim, proxy_factory):

@@ -128,7 +128,8 @@ def test_a_session_with_the_builtin_simulator_logs_each_request_and_leaves_no_ke
         assert len(store) == 4
 
 
-def test_sigterm_lets_an_in_flight_request_finish_and_store(spawn, sim_factory, tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_lets_an_in_flight_request_finish_and_store(spawn, sim_factory, tmp_path, stop_signal):
     sim = sim_factory(latency_ms=700)
     proxy = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "cache"), "--log-level", "warning")
     with ThreadPoolExecutor(1) as pool:
@@ -136,10 +137,11 @@ def test_sigterm_lets_an_in_flight_request_finish_and_store(spawn, sim_factory, 
             lambda: http(proxy.url + CHAT, body={"model": MODEL, "messages": messages(), "seed": 1}, headers={"Authorization": f"Bearer {API_KEY}"})
         )
         _wait_for(lambda: sim.stats()["total"] >= 1, what="the upstream call")
-        proxy.process.send_signal(signal.SIGTERM)
+        proxy.process.send_signal(stop_signal)
         reply = pending.result(timeout=20)
     assert reply.status == 200 and reply.json()["choices"]
     assert proxy.process.wait(20) == 0
+    assert "Traceback" not in proxy.log()
     with DiskStore(tmp_path / "cache") as store:
         assert len(store) == 1
 

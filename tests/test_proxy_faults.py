@@ -25,7 +25,7 @@ def test_upstream_errors_pass_through_unchanged_and_are_not_stored(sim, proxy_fa
         assert via.headers.get(name) == direct.headers.get(name)
     if fault == "429":
         assert via.headers["retry-after"] == "1"
-    assert via.headers["x-seedreplay-cache"] == "miss"
+    assert via.headers["x-seedreplay-cache"] == "miss" and via.headers["x-seedreplay-key"].startswith("v1:")
     assert len(proxy.store) == 0
     # Not cached: the next identical request asks the upstream again (and now succeeds).
     assert proxy.post(CHAT, BODY).status == 200
@@ -46,6 +46,7 @@ def test_upstream_timeout_is_a_502_and_nothing_is_stored(sim, proxy_factory):
     proxy = proxy_factory(sim.url, upstream_timeout=0.3)
     reply = proxy.post(CHAT, BODY, {"X-Sim-Fault": "timeout"})
     assert reply.status == 502
+    assert reply.headers["x-seedreplay-cache"] == "miss" and reply.headers["x-seedreplay-key"].startswith("v1:")
     error = reply.json()["error"]
     assert error["code"] == "upstream_timeout" and "0.3s" in error["message"]
     assert set(error) == {"message", "type", "param", "code"}
