@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -220,6 +221,14 @@ def test_cassette_export_clear_import_restores_every_entry(cache_dir: str, tmp_p
     exported = run("export", "--format", "cassette", "-o", str(out), "--cache-dir", cache_dir)
     assert exported.exit_code == 0, exported.output
     assert len(yaml.safe_load(out.read_text())["interactions"]) == 5
+    # vcrpy itself reads it: the same requests (path, JSON body) it would match against.
+    from vcr.persisters.filesystem import FilesystemPersister
+    from vcr.serializers import yamlserializer
+
+    requests, responses = FilesystemPersister.load_cassette(str(out), serializer=yamlserializer)
+    assert sorted(urlsplit(r.uri).path for r in requests) == sorted(e.endpoint for e in entries)
+    assert sorted(json.loads(r.body)["model"] for r in requests) == sorted(e.request["params"]["model"] for e in entries)
+    assert all(response["status"]["code"] == 200 for response in responses)
 
     run("clear", "--yes", "--cache-dir", cache_dir)
     imported = run("import", str(out), "--cache-dir", cache_dir)
