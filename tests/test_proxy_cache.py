@@ -219,6 +219,11 @@ def test_isolate_by_auth_keeps_callers_apart_without_storing_their_keys(sim, pro
     # Bob replaying Alice's recording is a miss whose message says why.
     carol = proxy.post(CHAT, body, {"Authorization": "Bearer sk-carol-2222222222222222222222", "X-Seedreplay-Mode": "replay"})
     assert carol.status == 404 and "another key" in carol.json()["error"]["message"]
+    assert len(proxy.store) == 2
+    for path in proxy.cache_dir.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert b"sk-alice" not in content and b"sk-bob" not in content, path
 
 
 def test_a_refused_store_write_still_answers_and_says_why(sim, proxy_factory):
