@@ -113,20 +113,6 @@ KEPT_RESPONSE_HEADERS = frozenset(
     }
 )
 
-# Request headers that carry credentials: forwarded upstream, never stored or logged.
-AUTH_HEADERS = frozenset(
-    {
-        "authorization",
-        "api-key",
-        "x-api-key",
-        "openai-organization",
-        "openai-project",
-        "cookie",
-        "set-cookie",
-        "proxy-authorization",
-        HEADER_TOKEN.lower(),
-    }
-)
 
 # Request headers that identify the caller, in the order --isolate-by-auth looks for one.
 CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")

@@ -1,4 +1,4 @@
-"""Secrets never touch disk: find credential-shaped strings and drop auth headers (pure functions)."""
+"""Secrets never touch disk: find credential-shaped strings; keep only the response headers worth storing."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ import diskcache
 from . import __version__
 from .constants import DEFAULT_CACHE_DIR, ENTRY_FORMAT, ENV_STORE
 from .entry import Entry, SSEEvent
+from .jsontext import compact_json_bytes
 from .redact import SecretRefused, find_secret
 
 UPGRADE_HINT = "upgrade seedreplay: pip install -U pytest-seedreplay"
@@ -102,7 +103,7 @@ _COMPRESS_FROM = 512  # bytes of answer JSON; below this zlib's header costs mor
 
 def _json_bytes(value: Any, what: str) -> bytes:
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return compact_json_bytes(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"cannot store entry: its {what} is not JSON ({exc})") from exc
 
@@ -386,7 +387,11 @@ def store_at(target: str | os.PathLike[str]) -> Store:
     raise StoreError(f"unknown store {display_location(target)!r} (scheme {scheme}://); accepted: {ACCEPTED_STORES}")
 
 
+def store_target(cache_dir: str | None = None, store_url: str | None = None) -> str:
+    """What `--store URL`, else `--cache-dir`, else $SEEDREPLAY_STORE, else the default dir names."""
+    return store_url or cache_dir or os.environ.get(ENV_STORE) or DEFAULT_CACHE_DIR
+
+
 def open_store(cache_dir: str | None = None, store_url: str | None = None) -> Store:
-    """The store named by `--store URL`, else `--cache-dir`, else $SEEDREPLAY_STORE, else the default dir."""
-    target = store_url or cache_dir or os.environ.get(ENV_STORE) or DEFAULT_CACHE_DIR
-    return store_at(target)
+    """The store the flags (or $SEEDREPLAY_STORE, or the default dir) name."""
+    return store_at(store_target(cache_dir, store_url))

@@ -21,7 +21,7 @@ from ..entry import Entry
 from ..key import key_of_canonical, normalize_endpoint
 from ..redact import SecretRefused
 from ..sse import MalformedStream, assemble
-from ..store import EntryFormatError, Store, StoreError, open_store
+from ..store import EntryFormatError, Store, StoreError, open_store, store_target
 
 
 @click.group("cache")
@@ -52,7 +52,7 @@ def store_options(func: Callable) -> Callable:
 @contextmanager
 def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -> Iterator[Store]:
     """The store the flags name; read-only commands refuse to create an empty cache as a side effect."""
-    target = store_url or cache_dir or os.environ.get(ENV_STORE) or DEFAULT_CACHE_DIR
+    target = store_target(cache_dir, store_url)
     if not create and "://" not in target and not os.path.isdir(target):
         raise click.ClickException(
             f"no cache at {target}: nothing has been recorded there yet; "
