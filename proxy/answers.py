@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 from pytest_seedreplay.constants import EMBEDDINGS, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
 from pytest_seedreplay.entry import Entry
 from pytest_seedreplay.jsontext import compact_json_bytes
-from pytest_seedreplay.sse import adapt_stream, assemble, convert_embeddings, format_sse, split
+from pytest_seedreplay.sse import adapt_stream, assemble, convert_embeddings, ends_stream, format_sse, split
 
 from .errors import APIError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape
@@ -89,16 +89,28 @@ async def _relay(request: web.Request, flight: Flight, shape: Shape, extra: Mapp
     response = web.StreamResponse(status=flight.status or 200, headers=headers)
     await response.prepare(request)
     as_sent = shape == flight.shape
+    held: list[bytes] = []
     async for chunk, events in flight.follow():
         if as_sent:
-            await response.write(chunk)
+            piece = chunk
         else:  # e.g. the usage chunk this client did not ask for goes
             fitted = adapt_stream(flight.endpoint, events, shape.include_usage)
-            if fitted:
-                await response.write(format_sse(fitted))
+            piece = format_sse(fitted) if fitted else b""
+        # The stream's last word waits for the flight to finish: a client that asks again the
+        # moment it reads it must find the answer recorded (a hit), not a flight still closing.
+        if held or ends_stream(events):
+            held.append(piece)
+        elif piece:
+            await response.write(piece)
+    for piece in held:
+        if piece:
+            await response.write(piece)
     if flight.failure is not None:
         await response.write(sse_error_frame(flight.endpoint, flight.failure.message, flight.failure.code))
-    await response.write_eof()
+    try:
+        await response.write_eof()
+    except ConnectionResetError:  # the client hung up once it read the end: it has the whole stream
+        pass
     return response
 
 

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Iterable
 
 from .constants import CHAT, COMPLETIONS, RESPONSES
 from .entry import SSEEvent
@@ -162,6 +162,11 @@ def _event(obj: dict[str, Any], name: str | None = None) -> SSEEvent:
 
 def _is_done(event: SSEEvent) -> bool:
     return event.data.startswith(DONE)  # the SDK's own test
+
+
+def ends_stream(events: Iterable[SSEEvent]) -> bool:
+    """Whether these events carry a stream's last word: `[DONE]`, or a Responses terminal event."""
+    return any(_is_done(e) or e.event in _RESPONSE_FINISHED or e.event in _RESPONSE_FAILED for e in events)
 
 
 def _load(event: SSEEvent) -> Any:

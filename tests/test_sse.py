@@ -978,3 +978,15 @@ def test_assemble_names_a_malformed_chunk_instead_of_crashing(choices):
     with pytest.raises(MalformedStream):
         assemble(CHAT, events)
     assert not stream_complete(CHAT, events)
+
+
+def test_ends_stream_names_the_last_word_of_every_stream_kind():
+    from pytest_seedreplay.sse import ends_stream
+
+    assert ends_stream([SSEEvent(data='{"choices":[]}'), SSEEvent(data="[DONE]")])
+    assert ends_stream([SSEEvent(data="{}", event="response.completed")])
+    assert ends_stream([SSEEvent(data="{}", event="response.incomplete")])
+    assert ends_stream([SSEEvent(data="{}", event="response.failed")])
+    assert not ends_stream([SSEEvent(data='{"choices":[{"delta":{"content":"DONE"}}]}')])
+    assert not ends_stream([SSEEvent(data="{}", event="response.output_text.delta")])
+    assert not ends_stream([])
