@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import difflib
 import json
 import math
-import struct
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .constants import EMBEDDINGS, RESPONSES
 from .entry import Entry
-from .sse import assemble
+from . import sse
 
 _SHOWN_VALUES = 4  # leading vector components shown in an embedding's text
 
@@ -117,13 +115,10 @@ def compare(recorded: Entry | None, live: Entry) -> Drift:
 
 def answer_body(entry: Entry) -> dict[str, Any]:
     """The answer as one JSON object, a streamed entry assembled from its events."""
-    if entry.streamed:
-        try:
-            body = assemble(entry.endpoint, entry.events or [])
-        except ValueError:  # a stream cut short has no whole answer to compare
-            body = {}
-    else:
-        body = entry.body
+    try:
+        body = sse.answer_body(entry)
+    except ValueError:  # a stream cut short has no whole answer to compare
+        body = {}
     return body if isinstance(body, dict) else {}
 
 
@@ -205,15 +200,15 @@ def _messages_text(messages: Any) -> list[str]:
 
 def embedding_vectors(body: dict[str, Any]) -> list[list[float]]:
     """Every embedding in an answer as floats, whether sent as a list or base64 float32."""
-    vectors = []
-    for item in body.get("data") or []:
-        value = item.get("embedding") if isinstance(item, dict) else None
-        if isinstance(value, str):
-            raw = base64.b64decode(value)
-            vectors.append(list(struct.unpack(f"<{len(raw) // 4}f", raw[: len(raw) // 4 * 4])))
-        elif isinstance(value, list):
-            vectors.append([float(v) for v in value])
-    return vectors
+    try:
+        data = sse.convert_embeddings(body, "float").get("data") or []
+    except ValueError:  # base64 that is not float32 vectors: nothing to compare
+        return []
+    return [
+        [float(v) for v in item["embedding"]]
+        for item in data
+        if isinstance(item, dict) and isinstance(item.get("embedding"), list)
+    ]
 
 
 # --- similarity ---------------------------------------------------------------------------------

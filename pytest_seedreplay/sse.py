@@ -14,10 +14,10 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any, Iterable
+from typing import Any
 
 from .constants import CHAT, COMPLETIONS, RESPONSES
-from .entry import SSEEvent
+from .entry import Entry, SSEEvent
 from .jsontext import compact_json
 from .key import normalize_endpoint
 
@@ -824,6 +824,14 @@ def convert_embeddings(body: dict[str, Any], encoding_format: str | None) -> dic
         converted.append(item)
     out["data"] = converted
     return out
+
+
+def answer_body(entry: Entry) -> Any:
+    """An entry's answer as one JSON body: a streamed one assembled the way a plain call would get it
+    (MalformedStream when the recorded stream cannot be assembled)."""
+    if entry.events is not None:
+        return assemble(entry.endpoint, entry.events)
+    return entry.body
 
 
 def answer_summary(endpoint: str, body: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -20,7 +20,7 @@ from ..constants import CACHEABLE_ENDPOINTS, CHAT, COMPLETIONS, DEFAULT_CACHE_DI
 from ..entry import Entry
 from ..key import key_of_canonical, normalize_endpoint
 from ..redact import SecretRefused
-from ..sse import MalformedStream, assemble
+from ..sse import MalformedStream, answer_body
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
 
 
@@ -128,13 +128,6 @@ def first_words(text: str, width: int = 40) -> str:
     if " " in cut:  # end on a whole word
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip() + "…"
-
-
-def answer_body(entry: Entry) -> Any:
-    """The answer as one JSON body, a streamed entry assembled the way a non-streamed call would get it."""
-    if entry.streamed:
-        return assemble(entry.endpoint, entry.events or [])
-    return entry.body
 
 
 def answer_text(entry: Entry) -> str | None:
