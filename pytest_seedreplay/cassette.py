@@ -12,7 +12,6 @@ from __future__ import annotations
 import http
 import json
 import os
-import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -24,6 +23,7 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.serializers import yamlserializer
 
+from .atomic import write_atomically
 from .constants import CACHEABLE_ENDPOINTS, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
 from .entry import Entry
 from .jsontext import compact_json
@@ -200,28 +200,12 @@ def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> No
         },
         yamlserializer,
     )
-    _atomic_write(path, text)
+    write_atomically(path, text.encode("utf-8"))
 
 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # Temp file in the same directory + os.replace: readers see the old file or the new one, never half.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _interactions(path: Path, text: str) -> list[dict[str, Any]]:

@@ -8,10 +8,10 @@ so a restart finds everything and a crash never leaves a half-written file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from pytest_seedreplay.atomic import write_atomically
 
 STATE_FILE = "state.json"
 STATE_FORMAT = 1
@@ -33,7 +33,7 @@ class SimState:
 
     def put_file(self, meta: dict[str, Any], content: bytes) -> None:
         if self.dir is not None:
-            _atomic_write(self.dir / "files" / meta["id"], content)
+            write_atomically(self.dir / "files" / meta["id"], content)
         self._blobs[meta["id"]] = content
         self.files[meta["id"]] = meta
         self.save()
@@ -59,7 +59,7 @@ class SimState:
         if self.dir is None:
             return
         data = {"format": STATE_FORMAT, "files": self.files, "jobs": self.jobs, "models": self.models}
-        _atomic_write(self.dir / STATE_FILE, json.dumps(data, ensure_ascii=False, indent=1).encode())
+        write_atomically(self.dir / STATE_FILE, json.dumps(data, ensure_ascii=False, indent=1).encode())
 
     def _load(self) -> None:
         assert self.dir is not None
@@ -74,15 +74,3 @@ class SimState:
         self.jobs = data.get("jobs", {})
         self.models = data.get("models", {})
 
-
-def _atomic_write(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
