@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay.constants import EMBEDDINGS, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
+from pytest_seedreplay.constants import CONTENT_TYPE_JSON, CONTENT_TYPE_SSE_UTF8, EMBEDDINGS, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
 from pytest_seedreplay.entry import Entry
 from pytest_seedreplay.jsontext import compact_json_bytes
 from pytest_seedreplay.sse import adapt_stream, assemble, convert_embeddings, ends_stream, format_sse, split
@@ -17,8 +17,6 @@ from .errors import APIError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape
 from .memory import Rendered
 
-SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
-JSON_CONTENT_TYPE = "application/json"
 _FRAMING = ("content-type", "content-length")
 
 
@@ -35,7 +33,7 @@ def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Render
             events = adapt_stream(entry.endpoint, entry.events or [], shape.include_usage)
         else:
             events = split(entry.endpoint, entry.body, shape.include_usage)
-        headers["Content-Type"] = SSE_CONTENT_TYPE
+        headers["Content-Type"] = CONTENT_TYPE_SSE_UTF8
         return Rendered(entry.status, headers, format_sse(events))
     body = assemble(entry.endpoint, entry.events or []) if entry.streamed else entry.body
     return _json_answer(entry.status, body, headers)
@@ -55,7 +53,7 @@ def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Rendere
 
 
 def _json_answer(status: int, body: Any, headers: CIMultiDict[str]) -> Rendered:
-    headers["Content-Type"] = JSON_CONTENT_TYPE
+    headers["Content-Type"] = CONTENT_TYPE_JSON
     return Rendered(status, headers, compact_json_bytes(body))
 
 

@@ -16,6 +16,7 @@ from pytest_seedreplay.constants import (
     CACHE_HIT,
     CACHE_MISS,
     CACHE_REFRESH,
+    CONTENT_TYPE_JSON,
     ERROR_TYPE_MISS,
     ERROR_TYPE_PROXY,
     HEADER_CACHE,
@@ -152,7 +153,7 @@ def _launch(
     if shared:
         state.flights.add(flight)
     headers = forward_headers(request.headers)
-    headers["Content-Type"] = "application/json"
+    headers["Content-Type"] = CONTENT_TYPE_JSON
     task = asyncio.create_task(_fly(state, config, store, flight, call, headers, put))
     state.flights.tasks.add(task)
     task.add_done_callback(state.flights.tasks.discard)

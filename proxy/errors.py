@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pytest_seedreplay.constants import ERROR_TYPE_PROXY, RESPONSES
+from pytest_seedreplay.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, RESPONSES
 from pytest_seedreplay.entry import SSEEvent
 from pytest_seedreplay.sse import format_event
 
@@ -42,7 +42,7 @@ class APIError(Exception):
         return web.Response(
             status=self.status,
             body=json.dumps(self.body()).encode(),
-            content_type="application/json",
+            content_type=CONTENT_TYPE_JSON,
             headers={**self.headers, **headers} if headers else self.headers,
         )
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from pytest_seedreplay.constants import (
     CHAT,
     COMPLETIONS,
+    CONTENT_TYPE_JSON,
     CREDENTIAL_HEADERS,
     EMBEDDINGS,
     HEADER_MODE,
@@ -170,7 +171,7 @@ def _check_content_type(value: str | None) -> None:
     if value is None:
         return
     mime = value.split(";", 1)[0].strip().lower()
-    if mime == "application/json" or mime.endswith("+json"):
+    if mime == CONTENT_TYPE_JSON or mime.endswith("+json"):
         return
     raise APIError(
         400,

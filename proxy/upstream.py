@@ -20,7 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from pytest_seedreplay.constants import OUR_HEADER_PREFIX
+from pytest_seedreplay.constants import CONTENT_TYPE_SSE, OUR_HEADER_PREFIX
 from pytest_seedreplay.entry import SSEEvent
 from pytest_seedreplay.sse import SSEParser, stream_complete
 
@@ -150,7 +150,7 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
 
 
 def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
-    return response.content_type == "text/event-stream"
+    return response.content_type == CONTENT_TYPE_SSE
 
 
 def _event_boundary(buffer: bytes | bytearray) -> int:

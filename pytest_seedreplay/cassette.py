@@ -24,7 +24,7 @@ from vcr.serialize import serialize
 from vcr.serializers import yamlserializer
 
 from .atomic import write_atomically
-from .constants import CACHEABLE_ENDPOINTS, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
+from .constants import CACHEABLE_ENDPOINTS, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
 from .entry import Entry
 from .jsontext import compact_json
 from .key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
@@ -34,8 +34,6 @@ from .sse import format_sse, parse_sse, stream_complete
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
 
-JSON_TYPE = "application/json"
-SSE_TYPE = "text/event-stream"
 
 
 class CassetteError(ValueError):
@@ -55,14 +53,14 @@ def entry_to_interaction(entry: Entry) -> dict[str, Any]:
         "method": "POST",
         "uri": _uri(entry.upstream, entry.endpoint),
         "body": compact_json(params),
-        "headers": {"content-type": [JSON_TYPE]},
+        "headers": {"content-type": [CONTENT_TYPE_JSON]},
     }
     headers = {name.lower(): value for name, value in entry.headers.items()}
     if entry.streamed:
-        headers["content-type"] = SSE_TYPE
+        headers["content-type"] = CONTENT_TYPE_SSE
         body = format_sse(entry.events or []).decode("utf-8")
     else:
-        headers.setdefault("content-type", JSON_TYPE)
+        headers.setdefault("content-type", CONTENT_TYPE_JSON)
         body = compact_json(entry.body)
     response = {
         "status": {"code": entry.status, "message": _reason(entry.status)},
@@ -107,7 +105,7 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
     headers = _flat_headers(response.get("headers"))
     raw = _response_bytes(response, headers)
     meta = response.get(META_FIELD)
-    streamed = SSE_TYPE in headers.get("content-type", "") or sent.get("stream") is True
+    streamed = CONTENT_TYPE_SSE in headers.get("content-type", "") or sent.get("stream") is True
     if streamed:
         events, body = parse_sse(raw), None
         if not stream_complete(endpoint, events):

@@ -73,6 +73,11 @@ CONDITIONAL_DEFAULTS_BY_ENDPOINT = {
     },
 }
 
+# Content types of answers (the SSE one as the API sends it).
+CONTENT_TYPE_JSON = "application/json"
+CONTENT_TYPE_SSE = "text/event-stream"
+CONTENT_TYPE_SSE_UTF8 = "text/event-stream; charset=utf-8"
+
 # HTTP headers of the proxy.
 HEADER_MODE = "X-Seedreplay-Mode"
 HEADER_CACHE = "X-Seedreplay-Cache"

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pytest_seedreplay.constants import CONTENT_TYPE_SSE_UTF8
 from pytest_seedreplay.entry import SSEEvent
 from pytest_seedreplay.jsontext import compact_json
 from pytest_seedreplay.sse import format_event
@@ -43,7 +44,7 @@ class EventStream:
 async def open_stream(request: web.Request, total_frames: int, headers: dict[str, str] | None = None) -> EventStream:
     response = web.StreamResponse(
         status=200,
-        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", **(headers or {})},
+        headers={"Content-Type": CONTENT_TYPE_SSE_UTF8, "Cache-Control": "no-cache", **(headers or {})},
     )
     await response.prepare(request)
     cut_after = max(1, total_frames // 2) if request.get(CUT_KEY, False) else None
