@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from proxy.serve import serving  # noqa: E402
+from pytest_seedreplay.proxy.serve import serving  # noqa: E402
 
 CHAT = "/v1/chat/completions"
 AUTH = {"Authorization": "Bearer sk-bench-not-a-real-key", "Content-Type": "application/json"}
@@ -63,13 +63,13 @@ def scratch_dir(root: str | None = None) -> str:
 
 
 def sim_app(latency_ms: float = 0, tokens_per_s: float = 0) -> web.Application:
-    from proxy.sim import SimConfig, make_sim_app
+    from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
     return make_sim_app(SimConfig(latency_ms=latency_ms, tokens_per_s=tokens_per_s))
 
 
 def proxy_app(upstream: str, cache_dir: str, mode: str = "record") -> web.Application:
-    from proxy.app import ProxyConfig, make_proxy_app
+    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.store import DiskStore
 
     return make_proxy_app(ProxyConfig(upstream=upstream, mode=mode), DiskStore(cache_dir))

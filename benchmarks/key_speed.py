@@ -10,7 +10,7 @@ import json
 import statistics
 import timeit
 
-from pytest_seedreplay.key import request_key
+from pytest_seedreplay.core.key import request_key
 
 CHAT = "/v1/chat/completions"
 

@@ -74,7 +74,7 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
             print(_load.sampled_functions(out, result.requests))
         else:
             return
-    path = os.path.join(work, "proxy.prof")
+    path = os.path.join(work, "pytest_seedreplay.proxy.prof")
     with ServerProcess(proxy_app, profile=path, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
         _load.load(tool, proxy + CHAT, request, _load.AUTH, connections, seconds)
     print(f"\ncProfile of the proxy process under {seconds:.0f} s of load (cProfile slows it down; compare shares):")

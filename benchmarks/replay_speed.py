@@ -34,9 +34,9 @@ import vcr
 
 import _load
 from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, percentile, proxy_app, sim_app, table
-from proxy.app import ProxyConfig, make_proxy_app
-from proxy.serve import BackgroundServer
-from pytest_seedreplay.cassette import read_cassette, write_cassette
+from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.store.cassette import read_cassette, write_cassette
 from pytest_seedreplay.store import DiskStore
 
 API_KEY = "sk-bench-not-a-real-key"

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import diskcache
 
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.key import canonical_request, key_of_canonical
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.store import DiskStore
 
 ENDPOINT = "/v1/chat/completions"

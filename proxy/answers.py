@@ -8,10 +8,10 @@ from typing import Any, Mapping
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay.constants import CONTENT_TYPE_JSON, CONTENT_TYPE_SSE_UTF8, EMBEDDINGS, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.jsontext import compact_json_bytes
-from pytest_seedreplay.sse import adapt_stream, assemble, convert_embeddings, ends_stream, format_sse, split
+from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, CONTENT_TYPE_SSE_UTF8, EMBEDDINGS, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.jsontext import compact_json_bytes
+from pytest_seedreplay.shapes import adapt_stream, assemble, convert_embeddings, ends_stream, format_sse, split
 
 from .errors import APIError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape

@@ -17,7 +17,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from pytest_seedreplay.constants import (
+from pytest_seedreplay.core.constants import (
     CACHE_BYPASS,
     CACHEABLE_ENDPOINTS,
     ERROR_TYPE_PROXY,

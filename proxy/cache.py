@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay.constants import (
+from pytest_seedreplay.core.constants import (
     CACHE_BYPASS,
     CACHE_HIT,
     CACHE_MISS,
@@ -22,10 +22,10 @@ from pytest_seedreplay.constants import (
     HEADER_CACHE,
     HEADER_KEY,
 )
-from pytest_seedreplay.entry import Entry, SSEEvent
-from pytest_seedreplay.key import closest_recording, describe_miss
-from pytest_seedreplay.redact import SecretRefused, find_secret, kept_response_headers
-from pytest_seedreplay.sse import answer_summary, assemble
+from pytest_seedreplay.core.entry import Entry, SSEEvent
+from pytest_seedreplay.core.key import closest_recording, describe_miss
+from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers
+from pytest_seedreplay.shapes import answer_summary, assemble
 from pytest_seedreplay.store import Store
 
 from .answers import answer_from_flight, serve_entry

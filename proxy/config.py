@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from pytest_seedreplay.constants import (
+from pytest_seedreplay.core.constants import (
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
     DEFAULT_PROXY_MODE,

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from pytest_seedreplay.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, RESPONSES
-from pytest_seedreplay.entry import SSEEvent
-from pytest_seedreplay.sse import format_event
+from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, RESPONSES
+from pytest_seedreplay.core.entry import SSEEvent
+from pytest_seedreplay.shapes import format_event
 
 
 class APIError(Exception):

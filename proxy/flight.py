@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from pytest_seedreplay.entry import Entry, SSEEvent
+from pytest_seedreplay.core.entry import Entry, SSEEvent
 
 
 @dataclass(frozen=True)

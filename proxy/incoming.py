@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from pytest_seedreplay.constants import (
+from pytest_seedreplay.core.constants import (
     CHAT,
     COMPLETIONS,
     CONTENT_TYPE_JSON,
@@ -23,8 +23,8 @@ from pytest_seedreplay.constants import (
     PROXY_MODES,
     RESPONSES,
 )
-from pytest_seedreplay.jsontext import compact_json_bytes
-from pytest_seedreplay.key import UnkeyableRequest, canonical_request, key_of_canonical
+from pytest_seedreplay.core.jsontext import compact_json_bytes
+from pytest_seedreplay.core.key import UnkeyableRequest, canonical_request, key_of_canonical
 
 from .config import ProxyConfig
 from .errors import APIError, bad_request

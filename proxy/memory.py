@@ -21,7 +21,7 @@ from typing import Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay.constants import MEMORY_CACHE_MAX_AGE
+from pytest_seedreplay.core.constants import MEMORY_CACHE_MAX_AGE
 
 from .flight import Shape
 

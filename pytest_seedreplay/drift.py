@@ -8,9 +8,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .constants import EMBEDDINGS, RESPONSES
-from .entry import Entry
-from . import sse
+from .core.constants import EMBEDDINGS, RESPONSES
+from .core.entry import Entry
+from .shapes import sse
 
 _SHOWN_VALUES = 4  # leading vector components shown in an embedding's text
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from proxy.config import is_loopback
+from pytest_seedreplay.proxy.config import is_loopback
 
-from .constants import CACHEABLE_ENDPOINTS, REPLAY
-from .key import normalize_endpoint
+from .core.constants import CACHEABLE_ENDPOINTS, REPLAY
+from .core.key import normalize_endpoint
 
 # (module, class, method): the connection pools of httpx (httpcore) and httpx2 (httpcore2).
 # HTTPProxy subclasses ConnectionPool, so requests sent through an HTTP(S) proxy are seen too.

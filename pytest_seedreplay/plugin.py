@@ -12,9 +12,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from proxy.config import public_url
+from pytest_seedreplay.proxy.config import public_url
 
-from .constants import (
+from .core.constants import (
     DEFAULT_CASSETTE_DIR,
     DEFAULT_DRIFT_POLICY,
     DEFAULT_PYTEST_MODE,

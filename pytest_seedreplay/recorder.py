@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .cassette import CassetteError, read_cassette, write_cassette
-from .constants import LIVE, OFF, RECORD, REPLAY, REWRITE
+from .store.cassette import CassetteError, read_cassette, write_cassette
+from .core.constants import LIVE, OFF, RECORD, REPLAY, REWRITE
 from .drift import Drift, compare
-from .entry import Entry
-from .redact import SecretRefused
+from .core.entry import Entry
+from .core.redact import SecretRefused
 from .store import StoreStats, check_no_secret
 
 # pytest mode -> the proxy mode that does it (live: always forward, the store compares instead of writing).

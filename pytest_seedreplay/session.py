@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .cassette import CassetteError
-from .constants import (
+from .store.cassette import CassetteError
+from .core.constants import (
     CACHEABLE_ENDPOINTS,
     DEFAULT_DRIFT_POLICY,
     DEFAULT_UPSTREAM,
@@ -46,7 +46,7 @@ from .recorder import (
     SeedreplayError,
     load_store,
 )
-from .redact import SecretRefused
+from .core.redact import SecretRefused
 
 DUMMY_API_KEY = "seedreplay-replay-needs-no-key"
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
@@ -231,8 +231,8 @@ class ProxyRunner:
         return self.root + "/v1"
 
     def start(self) -> str:
-        from proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app
-        from proxy.serve import BackgroundServer
+        from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app
+        from pytest_seedreplay.proxy.serve import BackgroundServer
 
         self._state_key = PROXY_STATE
         self._base = ProxyConfig(upstream=self.upstream, mode="replay")
@@ -249,7 +249,7 @@ class ProxyRunner:
     def _watch(self):
         from aiohttp import web
 
-        from proxy.errors import APIError
+        from pytest_seedreplay.proxy.errors import APIError
 
         @web.middleware
         async def watch(request, handler):

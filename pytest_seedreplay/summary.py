@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .constants import LIVE, OFF
+from .core.constants import LIVE, OFF
 from .drift import Drift
 from .recorder import find_orphans
 from .session import shown

@@ -9,8 +9,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from proxy.serve import BackgroundServer
-from proxy.sim import SimConfig, make_sim_app
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
 
 @dataclass

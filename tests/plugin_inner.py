@@ -13,7 +13,7 @@ import pytest
 
 # Imported once here, not by every inner session: pytester forgets modules an inner run imported.
 import openai  # noqa: F401
-import proxy.app  # noqa: F401
+import pytest_seedreplay.proxy.app  # noqa: F401
 import vcr  # noqa: F401
 import vcr.patch  # noqa: F401
 

@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator
 import openai
 import pytest
 
-from proxy.app import PROXY_STATE, ProxyConfig, ProxyState, make_proxy_app
-from proxy.serve import BackgroundServer
+from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, ProxyState, make_proxy_app
+from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.store import DiskStore
 
 # Shaped like a real key, so the secret checks and the "never on disk" greps recognise it.

@@ -14,18 +14,18 @@ import vcr
 import yaml
 from aiohttp import web
 
-from proxy.serve import BackgroundServer
-from pytest_seedreplay.cassette import (
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.store.cassette import (
     CassetteError,
     entry_to_interaction,
     interaction_to_entry,
     read_cassette,
     write_cassette,
 )
-from pytest_seedreplay.entry import Entry, SSEEvent
-from pytest_seedreplay.key import canonical_request, request_key
-from pytest_seedreplay.redact import SecretRefused
-from pytest_seedreplay.sse import parse_sse
+from pytest_seedreplay.core.entry import Entry, SSEEvent
+from pytest_seedreplay.core.key import canonical_request, request_key
+from pytest_seedreplay.core.redact import SecretRefused
+from pytest_seedreplay.shapes import parse_sse
 
 try:  # openai 3.x talks through httpx2, 1.x/2.x through httpx; vcrpy patches whichever is there
     import httpx2 as httpx

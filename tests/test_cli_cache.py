@@ -14,11 +14,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pytest_seedreplay.cassette import write_cassette
+from pytest_seedreplay.store.cassette import write_cassette
 from pytest_seedreplay.cli import main
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.key import canonical_request, request_key
-from pytest_seedreplay.sse import split
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, request_key
+from pytest_seedreplay.shapes import split
 from pytest_seedreplay.store import DiskStore
 
 CHAT = "/v1/chat/completions"

@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pytest_seedreplay.cli import main
-from pytest_seedreplay.key import canonical_json, canonical_request, request_key
+from pytest_seedreplay.core.key import canonical_json, canonical_request, request_key
 
 REQUEST = {
     "model": "gpt-4o-mini",

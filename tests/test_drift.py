@@ -6,9 +6,9 @@ import base64
 import struct
 
 from pytest_seedreplay.drift import Drift, answer_text, compare, prompt_text, text_similarity, vector_similarity
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.key import canonical_request, key_of_canonical
-from pytest_seedreplay.sse import split
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
+from pytest_seedreplay.shapes import split
 
 CHAT = "/v1/chat/completions"
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "seed": 1}

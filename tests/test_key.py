@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pytest_seedreplay.constants import (
+from pytest_seedreplay.core.constants import (
     DEFAULTS_BY_ENDPOINT,
     IGNORED_PARAMS,
     KEY_VERSION,
 )
-from pytest_seedreplay.key import (
+from pytest_seedreplay.core.key import (
     Closest,
     UnkeyableRequest,
     canonical_json,

@@ -477,7 +477,7 @@ def test_credentials_in_headers_and_cookies_never_reach_a_cassette(pytester):
     # An upstream that sends what OpenAI sends: cookies and the caller's organization and project.
     from aiohttp import web
 
-    from proxy.serve import BackgroundServer
+    from pytest_seedreplay.proxy.serve import BackgroundServer
 
     seen = []
 

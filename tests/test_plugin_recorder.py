@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_seedreplay.cassette import read_cassette, write_cassette
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.key import canonical_request, key_of_canonical
+from pytest_seedreplay.store.cassette import read_cassette, write_cassette
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.recorder import (
     CassetteStore,
     RunRegistry,
@@ -21,7 +21,7 @@ from pytest_seedreplay.recorder import (
     load_store,
     merge,
 )
-from pytest_seedreplay.redact import SecretRefused
+from pytest_seedreplay.core.redact import SecretRefused
 from pytest_seedreplay.report import build_report, highlight, html_path, render_html
 from pytest_seedreplay.session import choose_upstream, marker_options
 from pytest_seedreplay.recorder import SeedreplayError

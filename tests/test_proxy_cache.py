@@ -8,8 +8,8 @@ import dataclasses
 import openai
 import pytest
 
-from proxy.app import ProxyConfig
-from pytest_seedreplay.key import request_key
+from pytest_seedreplay.proxy.app import ProxyConfig
+from pytest_seedreplay.core.key import request_key
 from pytest_seedreplay.store import DiskStore
 from proxy_support import API_KEY, CHAT, MODEL, http, messages, proxy_factory, upstream_calls  # noqa: F401
 
@@ -268,7 +268,7 @@ def test_token_guards_every_request_but_healthz(sim, proxy_factory):
 
 
 def test_make_proxy_app_rejects_unknown_modes_and_upstreams():
-    from proxy.app import make_proxy_app
+    from pytest_seedreplay.proxy.app import make_proxy_app
 
     with pytest.raises(ValueError, match="mode"):
         make_proxy_app(ProxyConfig(upstream="sim", mode="sometimes"), None)  # type: ignore[arg-type]
@@ -277,8 +277,8 @@ def test_make_proxy_app_rejects_unknown_modes_and_upstreams():
 
 
 def test_a_recording_that_cannot_take_the_asked_shape_is_a_clear_error(proxy_factory):
-    from pytest_seedreplay.entry import Entry
-    from pytest_seedreplay.key import canonical_request
+    from pytest_seedreplay.core.entry import Entry
+    from pytest_seedreplay.core.key import canonical_request
 
     proxy = proxy_factory("http://127.0.0.1:9/v1", mode="replay")
     body = {"model": MODEL, "messages": messages(), "seed": 1}

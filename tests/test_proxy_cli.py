@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from pytest_seedreplay.cli import main
-from pytest_seedreplay.key import key_of_canonical
-from pytest_seedreplay.sse import stream_complete
+from pytest_seedreplay.core.key import key_of_canonical
+from pytest_seedreplay.shapes import stream_complete
 from pytest_seedreplay.store import DiskStore
 from proxy_support import API_KEY, CHAT, MODEL, http, messages
 
@@ -209,7 +209,7 @@ def test_help_names_every_contract_option():
 
 
 def test_max_body_accepts_human_sizes():
-    from proxy.config import parse_size
+    from pytest_seedreplay.proxy.config import parse_size
 
     assert parse_size("32MiB") == 32 * 1024 * 1024
     assert parse_size("512k") == 512 * 1024
@@ -236,7 +236,7 @@ def test_memory_cache_zero_turns_the_memory_of_hits_off(spawn, tmp_path, sim):
 
 
 def test_memory_cache_takes_sizes():
-    from proxy.config import ProxyConfig, parse_size
+    from pytest_seedreplay.proxy.config import ProxyConfig, parse_size
 
     assert ProxyConfig().memory_cache == 64 * 1024 * 1024
     assert parse_size("0", allow_zero=True) == 0 and parse_size("16MiB", allow_zero=True) == 16 * 1024 * 1024

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from yarl import URL
 
-from proxy.upstream import UnsupportedProxy, env_proxy
+from pytest_seedreplay.proxy.upstream import UnsupportedProxy, env_proxy
 from proxy_support import API_KEY, CHAT, MODEL, http, messages, proxy_factory, upstream_calls  # noqa: F401 (fixture)
 
 # A name no resolver knows: only a forward proxy can reach it.

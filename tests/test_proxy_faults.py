@@ -8,7 +8,7 @@ import socket
 import openai
 import pytest
 
-from pytest_seedreplay.sse import parse_sse
+from pytest_seedreplay.shapes import parse_sse
 from proxy_support import CHAT, MODEL, http, messages, proxy_factory, upstream_calls  # noqa: F401
 
 BODY = {"model": MODEL, "messages": messages("faulty"), "seed": 1}

@@ -24,15 +24,15 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.app import ProxyConfig, make_proxy_app
-from proxy.flight import Shape
-from proxy.memory import MemoryCache, Rendered
-from proxy.serve import BackgroundServer
-from pytest_seedreplay.constants import MEMORY_CACHE_MAX_AGE, RECORD, REPLAY
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.key import canonical_request, request_key
+from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+from pytest_seedreplay.proxy.flight import Shape
+from pytest_seedreplay.proxy.memory import MemoryCache, Rendered
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.core.constants import MEMORY_CACHE_MAX_AGE, RECORD, REPLAY
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, request_key
 from pytest_seedreplay.recorder import CassetteStore
-from pytest_seedreplay.sse import parse_sse
+from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
 from proxy_support import API_KEY, CHAT, MODEL, Reply, http, messages, proxy_factory, upstream_calls  # noqa: F401
 
@@ -353,10 +353,10 @@ def test_a_failed_write_is_counted_and_a_plain_answer_says_what_it_can(counting,
 
 
 def test_a_graceful_shutdown_waits_for_the_writes_still_running(sim, tmp_path, monkeypatch):
-    import proxy.app
+    from pytest_seedreplay.proxy import app as proxy_app
 
     # Upstream calls get a short grace at shutdown; a store write must be waited for regardless.
-    monkeypatch.setattr(proxy.app, "_DRAIN_SECONDS", 0.05)
+    monkeypatch.setattr(proxy_app, "_DRAIN_SECONDS", 0.05)
     store = GatedStore(tmp_path / "cache")
     server = served(store, sim.url)
     port = int(server.url.rsplit(":", 1)[1])

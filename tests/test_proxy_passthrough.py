@@ -12,7 +12,7 @@ import time
 import pytest
 from aiohttp import web
 
-from proxy.serve import BackgroundServer
+from pytest_seedreplay.proxy.serve import BackgroundServer
 from proxy_support import API_KEY, MODEL, http, proxy_factory  # noqa: F401
 
 BIG = 6 * 1024 * 1024

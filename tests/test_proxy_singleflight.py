@@ -11,9 +11,9 @@ from collections import Counter
 import aiohttp
 import openai
 
-from proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app, running_proxy
-from proxy.serve import serving
-from pytest_seedreplay.sse import parse_sse
+from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app, running_proxy
+from pytest_seedreplay.proxy.serve import serving
+from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
 from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls  # noqa: F401
 

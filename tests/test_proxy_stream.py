@@ -10,7 +10,7 @@ import time
 import aiohttp
 import openai
 
-from pytest_seedreplay.sse import parse_sse
+from pytest_seedreplay.shapes import parse_sse
 from proxy_support import API_KEY, CHAT, MODEL, messages, proxy_factory, upstream_calls  # noqa: F401
 
 EMBEDDING_MODEL = "text-embedding-3-small"

@@ -12,9 +12,9 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from proxy.sim import SimConfig, running_sim
-from proxy.sim.model import count_tokens, pieces
-from proxy.sim.structured import value_for
+from pytest_seedreplay.proxy.sim import SimConfig, running_sim
+from pytest_seedreplay.proxy.sim.model import count_tokens, pieces
+from pytest_seedreplay.proxy.sim.structured import value_for
 
 MESSAGES = [{"role": "user", "content": "How do I bake good bread at home?"}]
 

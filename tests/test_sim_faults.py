@@ -11,7 +11,7 @@ import urllib.request
 import openai
 import pytest
 
-from proxy.sim import app as sim_app
+from pytest_seedreplay.proxy.sim import app as sim_app
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

@@ -10,10 +10,10 @@ import openai
 import pytest
 
 from conftest import start_sim
-from proxy.sim import SimConfig
-from proxy.sim.finetune import status_at
-from proxy.sim.learned import MATCH_THRESHOLD, best_match, similarity
-from proxy.sim.training import TrainingFileError, validate
+from pytest_seedreplay.proxy.sim import SimConfig
+from pytest_seedreplay.proxy.sim.finetune import status_at
+from pytest_seedreplay.proxy.sim.learned import MATCH_THRESHOLD, best_match, similarity
+from pytest_seedreplay.proxy.sim.training import TrainingFileError, validate
 
 # (trained question, trained answer, a paraphrase a user might type instead)
 EXAMPLES = [

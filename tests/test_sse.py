@@ -22,9 +22,9 @@ from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
-from proxy.serve import BackgroundServer
-from pytest_seedreplay.entry import SSEEvent
-from pytest_seedreplay.sse import (
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.core.entry import SSEEvent
+from pytest_seedreplay.shapes import (
     MalformedStream,
     SSEParser,
     adapt_stream,
@@ -486,7 +486,7 @@ _TRICKY = [
 @example(frames=_TRICKY, include_usage=False)
 @example(frames=_TRICKY, include_usage=True)
 def test_adapt_stream_reads_text_only_where_decoding_gives_the_same_frames(frames, include_usage):
-    import pytest_seedreplay.sse as sse
+    from pytest_seedreplay.shapes import sse
 
     fast = adapt_stream(CHAT, frames, include_usage)
     with mock.patch.object(sse, "_fit_by_text", lambda event, include_usage: None):
@@ -981,7 +981,7 @@ def test_assemble_names_a_malformed_chunk_instead_of_crashing(choices):
 
 
 def test_ends_stream_names_the_last_word_of_every_stream_kind():
-    from pytest_seedreplay.sse import ends_stream
+    from pytest_seedreplay.shapes import ends_stream
 
     assert ends_stream([SSEEvent(data='{"choices":[]}'), SSEEvent(data="[DONE]")])
     assert ends_stream([SSEEvent(data="{}", event="response.completed")])

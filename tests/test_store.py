@@ -23,20 +23,19 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from pytest_seedreplay.constants import ENTRY_FORMAT, ENV_STORE
-from pytest_seedreplay.entry import Entry, SSEEvent
-from pytest_seedreplay.key import canonical_request, key_of_canonical
-from pytest_seedreplay.redact import SecretRefused
+from pytest_seedreplay.core.constants import ENTRY_FORMAT, ENV_STORE
+from pytest_seedreplay.core.entry import Entry, SSEEvent
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
+from pytest_seedreplay.core.redact import SecretRefused
 from pytest_seedreplay.store import (
     DiskStore,
     EntryFormatError,
     StoreError,
     display_location,
     open_store,
-    pack_entry,
-    pack_head,
     store_at,
 )
+from pytest_seedreplay.store.codec import pack_entry, pack_head
 
 TESTS = Path(__file__).parent
 ENDPOINT = "/v1/chat/completions"
@@ -279,7 +278,7 @@ def _plant(target: str, key: str, blob_or_parts) -> None:
     if target.startswith("redis://"):
         import redis
 
-        from pytest_seedreplay.store_redis import _split_prefix
+        from pytest_seedreplay.store.redis import _split_prefix
 
         url, prefix = _split_prefix(target)
         head, tail = blob_or_parts

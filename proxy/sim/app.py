@@ -13,7 +13,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from proxy.serve import serving, typed_request_key
+from pytest_seedreplay.proxy.serve import serving, typed_request_key
 
 from . import chat, embeddings, files, finetune, models, responses
 from .config import SimConfig

@@ -1,4 +1,4 @@
-"""Sending Server-Sent Events (written by the shared `pytest_seedreplay.sse`), with the `cut-stream` fault built in."""
+"""Sending Server-Sent Events (written by the shared `pytest_seedreplay.shapes`), with the `cut-stream` fault built in."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from pytest_seedreplay.constants import CONTENT_TYPE_SSE_UTF8
-from pytest_seedreplay.entry import SSEEvent
-from pytest_seedreplay.jsontext import compact_json
-from pytest_seedreplay.sse import format_event
+from pytest_seedreplay.core.constants import CONTENT_TYPE_SSE_UTF8
+from pytest_seedreplay.core.entry import SSEEvent
+from pytest_seedreplay.core.jsontext import compact_json
+from pytest_seedreplay.shapes import format_event
 
 from ..serve import typed_request_key
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_seedreplay.atomic import write_atomically
+from pytest_seedreplay.core.atomic import write_atomically
 
 STATE_FILE = "state.json"
 STATE_FORMAT = 1

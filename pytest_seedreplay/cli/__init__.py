@@ -8,8 +8,8 @@ import sys
 import click
 
 from .. import __version__
-from ..constants import CHAT
-from ..key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
+from ..core.constants import CHAT
+from ..core.key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
 from .cache import command as cache_command
 from .demo import command as demo_command
 from .proxy import command as proxy_command

@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterable, Iterator
 
 import click
 
-from ..cassette import CassetteError, interaction_to_entry, read_interactions, write_cassette
-from ..constants import CACHEABLE_ENDPOINTS, CHAT, COMPLETIONS, DEFAULT_CACHE_DIR, EMBEDDINGS, ENV_STORE, RESPONSES
-from ..entry import Entry
-from ..key import key_of_canonical, normalize_endpoint
-from ..redact import SecretRefused
-from ..sse import MalformedStream, answer_body
+from ..store.cassette import CassetteError, interaction_to_entry, read_interactions, write_cassette
+from ..core.constants import CACHEABLE_ENDPOINTS, CHAT, COMPLETIONS, DEFAULT_CACHE_DIR, EMBEDDINGS, ENV_STORE, RESPONSES
+from ..core.entry import Entry
+from ..core.key import key_of_canonical, normalize_endpoint
+from ..core.redact import SecretRefused
+from ..shapes import MalformedStream, answer_body
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
 
 

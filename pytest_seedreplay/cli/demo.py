@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..constants import HEADER_CACHE, HEADER_KEY, HEADER_MODE
+from ..core.constants import HEADER_CACHE, HEADER_KEY, HEADER_MODE
 from ..store import DiskStore
 
 QUESTION = [{"role": "user", "content": "Why do seeded answers make a good cache key?"}]
@@ -41,9 +41,9 @@ def command(latency_ms: int) -> None:
     """Run the record/replay story offline on the built-in simulator, in a temporary directory."""
     import openai
 
-    from proxy.app import ProxyConfig, make_proxy_app
-    from proxy.serve import BackgroundServer
-    from proxy.sim import SimConfig, make_sim_app
+    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+    from pytest_seedreplay.proxy.serve import BackgroundServer
+    from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
     with tempfile.TemporaryDirectory(prefix="seedreplay-demo-") as tmp:
         cache_dir = Path(tmp) / "cache"

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..constants import (
+from ..core.constants import (
     DEFAULT_CACHE_DIR,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
@@ -35,7 +35,7 @@ class _Size(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
-        from proxy.config import parse_size
+        from pytest_seedreplay.proxy.config import parse_size
 
         try:
             return parse_size(str(value), allow_zero=self.allow_zero)
@@ -86,9 +86,9 @@ def command(
     log_level: str,
 ) -> None:
     """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1."""
-    from proxy.app import ProxyConfig, make_proxy_app
-    from proxy.config import check_upstream, is_loopback, public_url
-    from proxy.serve import run_until_signal
+    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+    from pytest_seedreplay.proxy.config import check_upstream, is_loopback, public_url
+    from pytest_seedreplay.proxy.serve import run_until_signal
 
     if not is_loopback(host) and not token:
         raise click.ClickException(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..constants import DEFAULT_HOST, DEFAULT_SIM_PORT
+from ..core.constants import DEFAULT_HOST, DEFAULT_SIM_PORT
 
 
 @click.command("sim")
@@ -33,8 +33,8 @@ def command(host: str, port: int, state_dir: Path | None, latency_ms: float, tok
     Point any client at it with OPENAI_BASE_URL=http://HOST:PORT/v1. Per request, the header
     X-Sim-Fault: 500|429|503|timeout|cut-stream|slow injects a fault; GET /sim/stats counts requests.
     """
-    from proxy.serve import run_until_signal
-    from proxy.sim import SimConfig, make_sim_app
+    from pytest_seedreplay.proxy.serve import run_until_signal
+    from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
     config = SimConfig(latency_ms=latency_ms, tokens_per_s=tokens_per_s, drift=drift, job_seconds=job_seconds,
                        fault_rate=fault_rate, require_auth=require_auth, state_dir=state_dir)

@@ -14,17 +14,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .entry import Entry
-from .store import (
-    StoreError,
-    StoreStats,
-    check_no_secret,
-    display_location,
-    entry_from_parts,
-    pack_head,
-    pack_tail,
-    unpack_head,
-)
+from ..core.entry import Entry
+from .base import StoreError, StoreStats, check_no_secret, display_location
+from .codec import entry_from_parts, pack_head, pack_tail, unpack_head
 
 DEFAULT_PREFIX = "seedreplay:"
 PAGE = 500  # keys (or request heads) fetched per round trip while iterating

@@ -16,10 +16,10 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from .constants import CHAT, COMPLETIONS, RESPONSES
-from .entry import Entry, SSEEvent
-from .jsontext import compact_json
-from .key import normalize_endpoint
+from ..core.constants import CHAT, COMPLETIONS, RESPONSES
+from ..core.entry import Entry, SSEEvent
+from ..core.jsontext import compact_json
+from ..core.key import normalize_endpoint
 
 DONE = "[DONE]"
 

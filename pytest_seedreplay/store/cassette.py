@@ -23,13 +23,13 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.serializers import yamlserializer
 
-from .atomic import write_atomically
-from .constants import CACHEABLE_ENDPOINTS, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
-from .entry import Entry
-from .jsontext import compact_json
-from .key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
-from .redact import SecretRefused, find_secret, kept_response_headers
-from .sse import format_sse, parse_sse, stream_complete
+from ..core.atomic import write_atomically
+from ..core.constants import CACHEABLE_ENDPOINTS, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
+from ..core.entry import Entry
+from ..core.jsontext import compact_json
+from ..core.key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
+from ..core.redact import SecretRefused, find_secret, kept_response_headers
+from ..shapes import format_sse, parse_sse, stream_complete
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"

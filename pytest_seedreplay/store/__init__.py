@@ -1,0 +1,67 @@
+"""The one store behind every feature: a few verbs (`base`) over diskcache (`disk`) or Redis
+(`redis`), entries packed by `codec`; `open_store` picks the backend a location names."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from ..core.constants import DEFAULT_CACHE_DIR, ENV_STORE
+from .base import (
+    _SCHEME,
+    ACCEPTED_STORES,
+    REDIS_SCHEMES,
+    EntryFormatError,
+    Store,
+    StoreBusy,
+    StoreError,
+    StoreStats,
+    check_no_secret,
+    display_location,
+)
+from .disk import DiskStore
+
+__all__ = [
+    "DiskStore",
+    "EntryFormatError",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "StoreStats",
+    "check_no_secret",
+    "display_location",
+    "open_store",
+    "store_at",
+    "store_target",
+]
+
+
+def store_at(target: str | os.PathLike[str]) -> Store:
+    """The store a `--cache-dir`/`--store`/`SEEDREPLAY_STORE` value names: a directory or a URL."""
+    target = os.fspath(target)
+    match = _SCHEME.match(target)
+    if match is None:
+        if not target.strip():
+            raise StoreError(f"empty store location; accepted: {ACCEPTED_STORES}")
+        return DiskStore(target)
+    scheme = match.group(1).lower()
+    if scheme in REDIS_SCHEMES:
+        from .redis import RedisStore  # imported here: redis is an optional dependency
+
+        return RedisStore(target)
+    if scheme == "file":
+        parts = urlsplit(target)
+        if parts.netloc not in ("", "localhost"):
+            raise StoreError(f"cannot use {target!r}: file:// stores must be local (file:///path)")
+        return DiskStore(parts.path)
+    raise StoreError(f"unknown store {display_location(target)!r} (scheme {scheme}://); accepted: {ACCEPTED_STORES}")
+
+
+def store_target(cache_dir: str | None = None, store_url: str | None = None) -> str:
+    """What `--store URL`, else `--cache-dir`, else $SEEDREPLAY_STORE, else the default dir names."""
+    return store_url or cache_dir or os.environ.get(ENV_STORE) or DEFAULT_CACHE_DIR
+
+
+def open_store(cache_dir: str | None = None, store_url: str | None = None) -> Store:
+    """The store the flags (or $SEEDREPLAY_STORE, or the default dir) name."""
+    return store_at(store_target(cache_dir, store_url))

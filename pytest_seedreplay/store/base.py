@@ -1,0 +1,86 @@
+"""The store's verbs and errors: what every backend offers and what every caller may rely on."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from ..core.entry import Entry
+from ..core.redact import SecretRefused, find_secret
+
+UPGRADE_HINT = "upgrade seedreplay: pip install -U pytest-seedreplay"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+ACCEPTED_STORES = (
+    "a directory path (diskcache), file:///path, or redis://[[user]:password@]host[:port][/db] "
+    "(also rediss:// and unix:///path/to/redis.sock; add ?prefix=NAME: to share one Redis database)"
+)
+
+
+class StoreError(ValueError):
+    """The store cannot be opened or read; the message says what to do next."""
+
+
+class EntryFormatError(StoreError):
+    """A stored entry was written in a format this seedreplay does not know."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the store's write lock for longer than the timeout."""
+
+
+@dataclass
+class StoreStats:
+    entries: int
+    bytes: int
+    location: str
+
+
+class Store(Protocol):
+    """What the proxy, the cache CLI, cassettes and the fine-tune exporter need from a store.
+
+    Optional: a class attribute `memoizable = True` says the store is a plain key -> entry map (see
+    `DiskStore.memoizable`); without it the proxy calls `get` once per request and answers only
+    after `put` returned."""
+
+    location: str
+
+    def get(self, key: str) -> Entry | None: ...
+    def put(self, entry: Entry) -> None: ...
+    def put_many(self, entries: Iterable[Entry]) -> int: ...
+    def delete(self, key: str) -> bool: ...
+    def iter_keys(self) -> Iterator[str]: ...
+    def iter_entries(self) -> Iterator[Entry]: ...
+    def iter_requests(self) -> Iterator[tuple[str, dict]]:
+        """(key, canonical request) of every entry: what the closest-recording diff scans."""
+        ...
+    def stats(self) -> StoreStats: ...
+    def close(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object) -> bool: ...
+
+
+def check_no_secret(entry: Entry) -> None:
+    """Raise `SecretRefused` naming the field (e.g. `entry.request.messages[0].content`) of a credential."""
+    where = find_secret(entry, "entry")  # walks the dataclass itself: no deep copy via to_dict()
+    if where:
+        raise SecretRefused(where)
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+def display_location(target: str) -> str:
+    """`target` safe to print or log: a URL's password is replaced by `***`."""
+    if not _SCHEME.match(target):
+        return target
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
