@@ -26,19 +26,21 @@ from pytest_seedreplay.core.constants import (
     HEADER_TOKEN,
     PROXY_MODES,
 )
+from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.store import Store
 
+from .binding import Binding
 from .cache import handle_cacheable
 from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
 from .errors import APIError
 from .flight import Flights
-from .incoming import KeyMemo, request_mode
+from .incoming import KeyMemo, policy_of
 from .memory import MemoryCache
 from .serve import serving, typed_request_key
 from .upstream import Upstream, upstream_url
 from .writer import SETTLE_SECONDS, StoreWriter
 
-__all__ = ["PROXY_STATE", "ProxyConfig", "ProxyState", "ProxyStats", "make_proxy_app", "running_proxy"]
+__all__ = ["PROXY_STATE", "Binding", "ProxyConfig", "ProxyState", "ProxyStats", "make_proxy_app", "running_proxy"]
 
 log = logging.getLogger("seedreplay.proxy")
 
@@ -77,26 +79,86 @@ class RequestNote:
 NOTE = typed_request_key("seedreplay_note", RequestNote)
 
 
-class ProxyState:
-    """Everything the proxy's handlers share. `config` and `store` may be replaced between
-    requests (the pytest plugin swaps in a per-test cassette and seed): read them per request."""
+class Bound:
+    """A binding as the proxy serves it: with its own flights in the air, answers landing and memory
+    copies, so nothing of one binding's store ever answers a request of another."""
 
-    def __init__(self, config: ProxyConfig, store: Store):
-        self.config = config
-        self.store = store
-        self.stats = ProxyStats()
+    def __init__(self, binding: Binding, config: ProxyConfig):
+        self.binding = binding
+        self.store = binding.store
+        self.observer = binding.observer
+        # Only where a read has no side effects (`Store.memoizable`) may an answer still being written,
+        # or a memory copy, answer in place of the store.
+        self.pure = bool(getattr(binding.store, "memoizable", False))
+        self.memoize = self.pure and config.memory_cache > 0
         self.flights = Flights()
         self.memory = MemoryCache()
+
+
+class ProxyState:
+    """Everything the proxy's handlers share. `config` is fixed; `bound` changes only through
+    `rebind`, on the proxy's own loop: a request reads it once, when it arrives."""
+
+    def __init__(self, config: ProxyConfig, binding: Binding):
+        self.config = config
+        self.bound = Bound(binding, config)
+        self.stats = ProxyStats()
         self.keys = KeyMemo()
         self.writer = StoreWriter()
         self.upstream = Upstream()
+        self.tasks: set[asyncio.Task] = set()  # upstream calls, which outlive their clients
+        self.active = 0  # requests being answered
         self.started = time.time()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: asyncio.Event | None = None
         self._sim_url: str | None = None
         self._sim_lock: asyncio.Lock | None = None
         self._resources = AsyncExitStack()
 
+    def attach(self) -> None:
+        """Called once the app runs: from now on only this loop may change the state."""
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def rebind(self, binding: Binding) -> None:
+        """Serve `binding` from the next request on. Only on the proxy's loop (see `Proxy.bind`)."""
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("a running proxy is rebound on its own loop only: use Proxy.bind()")
+        self.bound = Bound(binding, self.config)
+
     def note(self, request: web.Request) -> RequestNote:
         return request[NOTE]
+
+    def enter(self) -> None:
+        self.active += 1
+        if self._idle is not None:
+            self._idle.clear()
+
+    def leave(self) -> None:
+        self.active -= 1
+        if self.active == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait until no request is being answered, every upstream call has ended and every store
+        write has landed; False if that did not happen within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._idle is not None and not self._idle.is_set():
+                try:
+                    await asyncio.wait_for(self._idle.wait(), max(deadline - time.monotonic(), 0))
+                except asyncio.TimeoutError:
+                    return False
+            pending = set(self.tasks)
+            if pending:
+                _, still = await asyncio.wait(pending, timeout=max(deadline - time.monotonic(), 0))
+                if still:
+                    return False
+            if not await self.writer.settle(max(deadline - time.monotonic(), 0)):
+                return False
+            if self.active == 0 and not self.tasks and not self.writer.pending:
+                return True
 
     async def upstream_base(self, configured: str) -> str:
         """The base URL (ends in /v1) of the configured upstream; `sim` starts the simulator in this
@@ -119,14 +181,16 @@ class ProxyState:
 PROXY_STATE = web.AppKey("seedreplay_proxy", ProxyState)
 
 
-def make_proxy_app(config: ProxyConfig, store: Store) -> web.Application:
-    """The caching proxy. The caller owns `store` (the proxy never closes it)."""
+def make_proxy_app(config: ProxyConfig, store: Store | Binding) -> web.Application:
+    """The caching proxy over `store` (or a whole `Binding`). The caller owns the store (the proxy
+    never closes it)."""
     if config.mode not in PROXY_MODES:
         raise ValueError(f"mode {config.mode!r} is not one of {', '.join(PROXY_MODES)}")
     check_upstream(config.upstream)
-    # Bodies are read and size-checked by the handlers themselves (--max-body, swappable per test).
+    binding = store if isinstance(store, Binding) else first_binding(config, store)
+    # Bodies are read and size-checked by the handlers themselves (--max-body).
     app = web.Application(middlewares=[_guard], client_max_size=2**62)
-    app[PROXY_STATE] = ProxyState(config, store)
+    app[PROXY_STATE] = ProxyState(config, binding)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/seedreplay/stats", _stats)
@@ -137,21 +201,27 @@ def make_proxy_app(config: ProxyConfig, store: Store) -> web.Application:
 
 
 @asynccontextmanager
-async def running_proxy(config: ProxyConfig, store: Store, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def running_proxy(config: ProxyConfig, store: Store | Binding, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve a proxy in the running loop; yields its base URL, ending in `/v1`."""
     async with serving(make_proxy_app(config, store), host, port) as root:
         yield f"{root}/v1"
 
 
+def first_binding(config: ProxyConfig, store: Store) -> Binding:
+    """The binding a proxy starts with: its store, `--mode`, default seed and durability."""
+    return Binding(store, Mode(config.mode), config.default_seed, durable=config.durable)
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     state = app[PROXY_STATE]
+    state.attach()
     await state.upstream.open()
     try:
         if state.config.upstream == SIM_UPSTREAM:
             await state.upstream_base(SIM_UPSTREAM)
         yield
     finally:
-        await _drain(state.flights.tasks)
+        await _drain(state.tasks)
         await state.writer.close()  # every answer sent is in the store before the caller closes it
         await state.aclose()
         await state.upstream.close()
@@ -184,18 +254,13 @@ def _cacheable(endpoint: str) -> Handler:
 async def _forward(request: web.Request) -> web.StreamResponse:
     """Any other /v1 request (files, fine-tuning, models, batches...): passed through unchanged."""
     state = request.app[PROXY_STATE]
-    config = state.config
+    config, binding = state.config, state.bound.binding
     note = request[NOTE]
     note.cache = CACHE_BYPASS
-    mode, _ = request_mode(request.headers, config.mode)
-    if mode == "replay":
-        raise APIError(
-            404,
-            f"{request.method} {request.path} cannot be replayed: the proxy is in replay mode and records only "
-            f"{', '.join('POST ' + e for e in CACHEABLE_ENDPOINTS)}; "
-            "send it with X-Seedreplay-Mode: passthrough or run the proxy in record mode",
-            code="not_replayable",
-        )
+    policy = policy_of(request.headers, binding.mode, config.allow_mode_override)
+    if not policy.call_upstream:
+        binding.observer.not_replayable(request.method, request.path)
+        raise APIError(404, binding.wording.not_replayable(request.method, request.path), code="not_replayable")
     state.stats.bypasses += 1
     state.stats.upstream_calls += 1
     base = await state.upstream_base(config.upstream)
@@ -212,29 +277,34 @@ async def _forward(request: web.Request) -> web.StreamResponse:
 
 async def _healthz(request: web.Request) -> web.Response:
     state = request.app[PROXY_STATE]
-    return web.json_response({"status": "ok", "mode": state.config.mode, "upstream": public_url(state.config.upstream)})
+    return web.json_response({"status": "ok", "mode": str(state.bound.binding.mode), "upstream": public_url(state.config.upstream)})
 
 
 async def _stats(request: web.Request) -> web.Response:
-    state = request.app[PROXY_STATE]
+    return web.json_response(await counters(request.app[PROXY_STATE]))
+
+
+async def counters(state: ProxyState) -> dict[str, object]:
+    """What /seedreplay/stats serves (and `Proxy.stats()` returns)."""
     # Answers leave before their store write lands: let those writes finish, so `stored` and
     # `entries` count every answer already sent.
     await state.writer.settle(SETTLE_SECONDS)
-    counters = asdict(state.stats)
+    counted: dict[str, object] = dict(asdict(state.stats))
+    bound = state.bound
     try:
-        store_stats = state.store.stats()
-        counters.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
+        store_stats = bound.store.stats()
+        counted.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
     except Exception as exc:  # the counters are still worth showing
-        counters.update(entries=None, bytes=None, store_error=str(exc))
-    counters.update(
-        in_flight=len(state.flights),
-        memory_bytes=state.memory.bytes,
-        memory_limit=state.config.memory_cache,
-        mode=state.config.mode,
+        counted.update(entries=None, bytes=None, store_error=str(exc))
+    counted.update(
+        in_flight=len(bound.flights),
+        memory_bytes=bound.memory.bytes,
+        memory_limit=state.config.memory_cache if bound.memoize else 0,
+        mode=str(bound.binding.mode),
         upstream=public_url(state.config.upstream),
         uptime_s=round(time.time() - state.started, 3),
     )
-    return web.json_response(counters)
+    return counted
 
 
 # --- the guard: token, errors, log line ---------------------------------------------------------
@@ -246,6 +316,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     note = request[NOTE] = RequestNote()
     started = time.perf_counter()
     response: web.StreamResponse | None = None
+    state.enter()
     try:
         _check_token(request, state.config.token)
         if request.path.startswith("/v1/"):
@@ -266,6 +337,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             500, f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}", type=ERROR_TYPE_PROXY, code="proxy_error"
         ).response(_our_headers(request, note))
     finally:
+        state.leave()
         if log.isEnabledFor(logging.INFO):
             _log_line(request, note, response, started)
     return response

@@ -1,5 +1,9 @@
 """The cacheable endpoints: hit (from memory, an answer landing, or the store), miss, replay miss,
-single-flight, and the store write behind a complete answer."""
+single-flight, and what becomes of a complete answer (stored, compared with its recording, dropped).
+
+Each request follows its `Policy` (see `pytest_seedreplay.policy`), computed once when it arrives, and
+the `Bound` binding it arrived under; it never asks which mode the proxy is in.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from pytest_seedreplay.core.constants import (
-    CACHE_BYPASS,
     CACHE_HIT,
     CACHE_MISS,
-    CACHE_REFRESH,
     CONTENT_TYPE_JSON,
     ERROR_TYPE_MISS,
     ERROR_TYPE_PROXY,
@@ -23,75 +25,79 @@ from pytest_seedreplay.core.constants import (
     HEADER_KEY,
 )
 from pytest_seedreplay.core.entry import Entry, SSEEvent
-from pytest_seedreplay.core.key import closest_recording, describe_miss
+from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
 from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers
+from pytest_seedreplay.policy import Fate, Mode
 from pytest_seedreplay.shapes import answer_summary, assemble
-from pytest_seedreplay.store import Store
 
 from .answers import answer_from_flight, serve_entry
-from .config import ProxyConfig, public_url
+from .binding import ReplayMiss
+from .config import public_url
 from .errors import APIError
 from .flight import Failure, Flight
-from .incoming import Call, make_call, read_arrival
+from .incoming import LARGE_BODY, Call, make_call, read_arrival
 from .memory import Rendered
 from .upstream import forward_headers, upstream_url
 from .writer import SETTLE_SECONDS
 
 if TYPE_CHECKING:
-    from .app import ProxyState, RequestNote
+    from .app import Bound, ProxyState, RequestNote
 
 log = logging.getLogger("seedreplay.proxy")
 
-CACHE_STATUS_BY_MODE = {"record": CACHE_MISS, "refresh": CACHE_REFRESH, "passthrough": CACHE_BYPASS}
-
 
 async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: str) -> web.StreamResponse:
-    # Read config and store once: the plugin may swap them between requests, never within one.
-    config, store = state.config, state.store
+    # The binding is read once: a request finishes with the store and mode it arrived under.
+    config, bound = state.config, state.bound
     note = state.note(request)
-    arrival = await read_arrival(request, endpoint, config)
+    arrival = await read_arrival(request, endpoint, config, bound.binding.mode, bound.binding.default_seed)
+    policy = arrival.policy
     slot = None
-    if config.memory_cache > 0 and getattr(store, "memoizable", False):
+    if bound.memoize:
         slot = state.keys.slot(arrival, config)
         # A request seen lately whose answer is in memory: no parsing, no hashing, no store.
-        known = state.keys.get(slot) if arrival.mode in ("record", "replay") else None
-        rendered = state.memory.get(store, *known) if known is not None else None
+        known = state.keys.get(slot) if policy.serve_recording else None
+        rendered = bound.memory.get(*known) if known is not None else None
         if rendered is not None:
             state.stats.memory_hits += 1
             note.key = known[0]
+            bound.observer.served(known[0], None)
             return _served_hit(state, note, rendered)
-    call = make_call(arrival, config)
+    if len(arrival.raw) > LARGE_BODY:
+        # Parsing, keying and hashing a big body takes a while: not on the loop every client shares.
+        call = await asyncio.to_thread(make_call, arrival, config)
+    else:
+        call = make_call(arrival, config)
     if slot is not None:
         state.keys.put(slot, call)
     note.key = call.key
     ours = {HEADER_KEY: call.key}
 
-    if call.mode in ("record", "replay"):
-        hit = _hit(state, config, store, call)
-        if hit is not None:
-            return _served_hit(state, note, hit)
-        state.stats.misses += 1
-        if call.mode == "replay":
-            note.cache = CACHE_MISS
-            return await _replay_miss(state, store, call, ours)
+    recorded: Entry | None = None
+    if policy.reads_recording:
+        if policy.serve_recording:
+            hit = _hit(state, bound, call)
+            if hit is not None:
+                return _served_hit(state, note, hit)
+            state.stats.misses += 1
+        else:  # live: the recording this answer should match
+            recorded = _get(state, bound, call.key)
+    if not policy.call_upstream:
+        note.cache = CACHE_MISS
+        return await _replay_miss(state, bound, call, ours)
 
-    status = CACHE_STATUS_BY_MODE[call.mode]
-    note.cache = status
-    if call.mode == "passthrough":
+    note.cache = policy.status
+    ours[HEADER_CACHE] = policy.status
+    if policy.mode is Mode.PASSTHROUGH:
         state.stats.bypasses += 1
-    elif call.mode == "refresh":
+    elif not policy.serve_recording:
         state.stats.refreshes += 1
-    ours[HEADER_CACHE] = status
 
-    # Only plain record-mode misses share a flight: refresh and passthrough always call the
-    # upstream themselves, and a no-store request must not decide whether others get stored.
-    shared = call.mode == "record" and call.write
-    flight = state.flights.join(call.key) if shared else None
+    flight = bound.flights.join(call.key) if policy.share_flight else None
     if flight is not None:
         state.stats.coalesced += 1
     else:
-        put = call.write and call.mode != "passthrough"
-        flight = _launch(request, state, config, store, call, shared, put)
+        flight = _launch(request, state, bound, call, recorded)
     response = await answer_from_flight(request, flight, call.shape, ours)
     note.upstream = flight.status
     return response
@@ -103,72 +109,84 @@ def _served_hit(state: ProxyState, note: RequestNote, rendered: Rendered) -> web
     return rendered.response()
 
 
-def _hit(state: ProxyState, config: ProxyConfig, store: Store, call: Call) -> Rendered | None:
+def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
     """The recorded answer in the shape asked: from memory, else an answer still being written,
     else from the store (then kept in memory); None on a miss."""
-    memoizable = getattr(store, "memoizable", False)
-    memoize = memoizable and config.memory_cache > 0
-    if memoize:
-        rendered = state.memory.get(store, call.key, call.shape)
+    if bound.memoize:
+        rendered = bound.memory.get(call.key, call.shape)
         if rendered is not None:
             state.stats.memory_hits += 1  # other bytes than those remembered, the same key
+            bound.observer.served(call.key, None)
             return rendered
-    landed = state.flights.landing(store, call.key) if memoizable else None
-    if landed is not None:  # answered, and its store write has not landed yet: newer than the store
-        return serve_entry(landed, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT})
-    entry = _get(state, store, call.key)
+    entry = bound.flights.landing(call.key) if bound.pure else None
+    # An answer sent whose store write has not landed yet is newer than the store.
+    entry = entry or _get(state, bound, call.key)
     if entry is None:
         return None
     rendered = serve_entry(entry, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT})
-    if memoize:
-        state.memory.put(store, call.key, call.shape, rendered, config.memory_cache)
+    if bound.memoize:
+        bound.memory.put(call.key, call.shape, rendered, state.config.memory_cache)
+    bound.observer.served(call.key, entry)
     return rendered
 
 
-def _get(state: ProxyState, store: Store, key: str) -> Entry | None:
+def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
     try:
-        return store.get(key)
+        return bound.store.get(key)
     except Exception as exc:  # a broken store must not look like a proxy crash
         state.stats.errors += 1
         log.error("store get %s failed: %s", key[:15], exc)
         raise APIError(503, f"the cache store could not be read: {exc}", type=ERROR_TYPE_PROXY, code="store_unavailable") from None
 
 
-async def _replay_miss(state: ProxyState, store: Store, call: Call, ours: dict[str, str]) -> web.Response:
+async def _replay_miss(state: ProxyState, bound: Bound, call: Call, ours: dict[str, str]) -> web.Response:
     state.stats.replay_misses += 1
     await state.writer.settle(SETTLE_SECONDS)  # the closest recording may be one just answered
     # Scanning every recorded request can take a while on a big store: keep the loop free.
-    recorded = await asyncio.to_thread(lambda: list(store.iter_requests()))
-    closest = closest_recording(call.canonical, recorded)
-    error = APIError(404, describe_miss(call.key, call.canonical, closest), type=ERROR_TYPE_MISS, code="cache_miss")
+    closest = await asyncio.to_thread(_closest_of_caller, bound, call)
+    miss = ReplayMiss(call.key, call.endpoint, call.canonical, closest, describe_miss(call.key, call.canonical, closest))
+    bound.observer.replay_miss(miss)
+    error = APIError(404, bound.binding.wording.replay_miss(miss), type=ERROR_TYPE_MISS, code="cache_miss")
     return error.response({**ours, HEADER_CACHE: CACHE_MISS})
 
 
-def _launch(
-    request: web.Request, state: ProxyState, config: ProxyConfig, store: Store, call: Call, shared: bool, put: bool
-) -> Flight:
+def _closest_of_caller(bound: Bound, call: Call):  # -> Closest | None
+    """The recording nearest the request among the caller's own: a recording another namespace
+    (another API key under --isolate-by-auth) made is neither shown nor confirmed to exist."""
+    namespace = call.namespace
+    own = (
+        (key, canonical)
+        for key, canonical in bound.store.iter_requests()
+        if isinstance(canonical, dict) and key_of_canonical(canonical, namespace) == key
+    )
+    return closest_recording(call.canonical, own)
+
+
+def _launch(request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None) -> Flight:
     """Start the upstream call as its own task: it outlives a client that goes away, so followers
     and the store still get the answer."""
     flight = Flight(call.key, call.endpoint, call.upstream_shape)
-    if shared:
-        state.flights.add(flight)
+    if call.policy.share_flight:
+        bound.flights.add(flight)
     headers = forward_headers(request.headers)
     headers["Content-Type"] = CONTENT_TYPE_JSON
-    task = asyncio.create_task(_fly(state, config, store, flight, call, headers, put))
-    state.flights.tasks.add(task)
-    task.add_done_callback(state.flights.tasks.discard)
+    task = asyncio.create_task(_fly(state, bound, flight, call, headers, recorded))
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
     return flight
 
 
 async def _fly(
-    state: ProxyState, config: ProxyConfig, store: Store, flight: Flight, call: Call, headers: CIMultiDict[str], put: bool
+    state: ProxyState, bound: Bound, flight: Flight, call: Call, headers: CIMultiDict[str], recorded: Entry | None
 ) -> None:
+    config = state.config
+    fate = call.policy.fate
     write: asyncio.Task | None = None
     try:
         base = await state.upstream_base(config.upstream)
         shown = public_url(config.upstream)
-        if put:
-            where = find_secret(call.canonical, "request")
+        if fate is Fate.STORE:
+            where = find_secret(call.canonical, "entry.request")
             if where:  # known before the stream starts, so even a streamed answer can say it
                 flight.store_error = str(SecretRefused(where))
         state.stats.upstream_calls += 1
@@ -178,16 +196,19 @@ async def _fly(
         if flight.failure is not None:
             state.stats.upstream_failures += 1
             log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.failure.message)
-        elif flight.status is not None and 200 <= flight.status < 300:
+            bound.observer.upstream_error(call.key, 502, flight.failure.message)
+        elif flight.status is not None and 200 <= flight.status < 300 and not _error_body(flight):
             flight.entry = _entry(call, flight, events, shown)
-            if flight.entry is not None and put:
-                write = _start_put(state, store, flight)
-                if write is not None and not getattr(store, "memoizable", False):
-                    # A cassette store counts gets and puts to order its recordings: its answer
-                    # waits for the put, so the next request finds the recording there.
+            if flight.entry is not None and fate is Fate.STORE:
+                write = _start_put(state, bound, flight)
+                if write is not None and bound.binding.durable:
+                    # The answer waits for its write: the next request finds the recording there.
                     await asyncio.shield(write)
+            elif flight.entry is not None and fate is Fate.COMPARE:
+                bound.observer.compared(call.key, recorded, flight.entry)
         else:
             state.stats.upstream_errors += 1
+            bound.observer.upstream_error(call.key, flight.status or 502, _error_message(flight))
     except asyncio.CancelledError:
         if not flight.finished:
             flight.failure = Failure("the proxy shut down before the upstream answered", "proxy_shutdown")
@@ -199,14 +220,35 @@ async def _fly(
     finally:
         # The waiting requests go as soon as the answer is complete, before its write lands; a
         # request arriving meanwhile finds it in `landing`: a hit, never a second upstream call.
-        state.flights.remove(flight)
+        bound.flights.remove(flight)
         flight.finish()
     if write is not None:
-        await asyncio.shield(write)  # this task ends when the answer is stored (the plugin and shutdown wait for it)
+        await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
+
+
+def _error_body(flight: Flight) -> bool:
+    """A 2xx whose body is an OpenAI error object (some compatible servers answer so): an error, never a recording."""
+    if flight.streaming or not flight.body.lstrip().startswith(b"{"):
+        return False
+    try:
+        body = json.loads(flight.body)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), dict) and "choices" not in body and "data" not in body
+
+
+def _error_message(flight: Flight) -> str:
+    """The upstream's own error message, for the observer (the client gets the answer as it came)."""
+    try:
+        error = json.loads(flight.body).get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"HTTP {flight.status}")
 
 
 def _entry(call: Call, flight: Flight, events: list[SSEEvent] | None, upstream: str) -> Entry | None:
-    """The entry to store for a complete 2xx answer, or None when the answer cannot be stored."""
+    """The entry for a complete 2xx answer, or None when the answer cannot be kept."""
     common = dict(
         key=call.key,
         endpoint=call.endpoint,
@@ -232,22 +274,22 @@ def _entry(call: Call, flight: Flight, events: list[SSEEvent] | None, upstream: 
     return Entry(**common, body=body, model=model, system_fingerprint=fingerprint)
 
 
-def _start_put(state: ProxyState, store: Store, flight: Flight) -> asyncio.Task | None:
+def _start_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task | None:
     """Start writing the flight's entry in the store thread; None when it is refused up front."""
-    memoizable = getattr(store, "memoizable", False)
-    if memoizable and not flight.streaming:
-        # The answer leaves before its write lands, so say now what the store would refuse: a
+    if not flight.streaming:
+        # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
         refused = flight.store_error or _answer_secret(flight)
         if refused:
             state.stats.errors += 1
             flight.store_error = refused
             log.error("store put %s refused: %s", flight.key[:15], refused)
+            bound.observer.write_failed(flight.key, refused)
             return None
-    if memoizable:
-        state.flights.writing(store, flight.entry)
-        state.memory.invalidate(flight.key)
-    return state.writer.start(_put(state, store, flight))
+    if bound.pure:
+        bound.flights.writing(flight.entry)
+        bound.memory.invalidate(flight.key)
+    return state.writer.start(_put(state, bound, flight))
 
 
 def _answer_secret(flight: Flight) -> str | None:
@@ -264,21 +306,24 @@ def _answer_secret(flight: Flight) -> str | None:
     return str(SecretRefused(where)) if where else None
 
 
-async def _put(state: ProxyState, store: Store, flight: Flight) -> None:
-    """The store write, in the store thread; then this proxy's memory copies of the key go."""
+async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
+    """The store write, in the store thread; then this binding's memory copies of the key go."""
     assert flight.entry is not None
-    # One turn of the loop first: the requests the finished flight just woke send their last
-    # bytes before the store thread starts packing (it would hold the GIL while they wait).
-    await asyncio.sleep(0)
+    if not bound.binding.durable:
+        # One turn of the loop first: the requests the finished flight just woke send their last
+        # bytes before the store thread starts packing (it would hold the GIL while they wait).
+        await asyncio.sleep(0)
     try:
-        await state.writer.call(store.put, flight.entry)
+        await state.writer.call(bound.store.put, flight.entry)
     except Exception as exc:  # the client still gets its answer; the failure is said, not hidden
         state.stats.errors += 1
         flight.store_error = str(exc) or type(exc).__name__
         log.error("store put %s failed: %s", flight.key[:15], flight.store_error)
+        bound.observer.write_failed(flight.key, flight.store_error)
     else:
         flight.store_error = None
         state.stats.stored += 1
+        bound.observer.stored(flight.entry)
     finally:
-        state.flights.written(flight.entry)
-        state.memory.invalidate(flight.key)
+        bound.flights.written(flight.entry)
+        bound.memory.invalidate(flight.key)

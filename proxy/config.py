@@ -20,13 +20,17 @@ SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-pro
 
 @dataclass
 class ProxyConfig:
-    """How the proxy behaves. Read per request: the pytest plugin swaps it between tests."""
+    """How the proxy behaves; fixed once the proxy runs. `mode`, `default_seed` and `durable` make its
+    first `Binding` (a caller may bind another store, mode or seed later: see `binding`)."""
 
     upstream: str = DEFAULT_UPSTREAM  # base URL incl. /v1, or "sim"
     mode: str = DEFAULT_PROXY_MODE  # record|replay|passthrough|refresh
     require_seed: bool = False
     # Injected into chat/completions and completions requests that carry no seed; part of the key.
     default_seed: int | None = None
+    # A request's X-Seedreplay-Mode may only tighten the bound mode, unless the owner allows any.
+    allow_mode_override: bool = False
+    durable: bool = False  # write each answer to the store before releasing it
     isolate_by_auth: bool = False
     token: str | None = None
     max_body: int = DEFAULT_MAX_BODY

@@ -103,27 +103,24 @@ class Flights:
 
     def __init__(self) -> None:
         self._by_key: dict[str, Flight] = {}
-        self._landing: dict[str, tuple[object, Entry]] = {}
-        self.tasks: set[asyncio.Task] = set()
+        self._landing: dict[str, Entry] = {}
 
     def join(self, key: str) -> Flight | None:
         return self._by_key.get(key)
 
-    def writing(self, store: object, entry: Entry) -> None:
-        """`entry` was answered and is being written to `store`, behind the answer."""
-        self._landing[entry.key] = (store, entry)
+    def writing(self, entry: Entry) -> None:
+        """`entry` was answered and is being written to the store, behind the answer."""
+        self._landing[entry.key] = entry
 
     def written(self, entry: Entry) -> None:
         """The write of `entry` is over (done or failed)."""
-        held = self._landing.get(entry.key)
-        if held is not None and held[1] is entry:
+        if self._landing.get(entry.key) is entry:
             del self._landing[entry.key]
 
-    def landing(self, store: object, key: str) -> Entry | None:
-        """The newest answer for `key` still being written to `store`: to a request for the same
-        key it is already the recording (served as a hit, never a second upstream call)."""
-        held = self._landing.get(key)
-        return held[1] if held is not None and held[0] is store else None
+    def landing(self, key: str) -> Entry | None:
+        """The newest answer for `key` still being written: to a request for the same key it is
+        already the recording (served as a hit, never a second upstream call)."""
+        return self._landing.get(key)
 
     def add(self, flight: Flight) -> None:
         self._by_key[flight.key] = flight

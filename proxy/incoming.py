@@ -19,18 +19,23 @@ from pytest_seedreplay.core.constants import (
     CONTENT_TYPE_JSON,
     CREDENTIAL_HEADERS,
     EMBEDDINGS,
-    HEADER_MODE,
-    PROXY_MODES,
     RESPONSES,
 )
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import UnkeyableRequest, canonical_request, key_of_canonical
+from pytest_seedreplay.policy import Mode, ModeRefused, Policy, request_policy
 
 from .config import ProxyConfig
 from .errors import APIError, bad_request
 from .flight import Shape
 
 SEEDED_ENDPOINTS = (CHAT, COMPLETIONS)
+# Bodies above this many bytes are parsed and keyed off the loop, so one big request never holds up the others.
+LARGE_BODY = 1024 * 1024
+# Objects and arrays a body may hold. Each costs ~100 bytes parsed, so this bounds a request's memory
+# whatever its byte size (5 million `{}` in 14 MB would take a gigabyte); real requests, tool
+# schemas and token-id inputs included, stay far below it.
+MAX_CONTAINERS = 200_000
 STREAMING_ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES)
 _EMBEDDING_FORMATS = ("float", "base64")
 
@@ -46,8 +51,8 @@ class Call:
     key: str
     shape: Shape  # what the client asked for
     upstream_shape: Shape  # what is asked of the upstream (a stream always with its usage chunk)
-    mode: str  # record | replay | passthrough | refresh, after per-request overrides
-    write: bool  # False under Cache-Control: no-store
+    policy: Policy  # what this request may do, after its headers
+    namespace: str | None  # the caller's key namespace under --isolate-by-auth
 
 
 @dataclass
@@ -56,23 +61,28 @@ class Arrival:
 
     endpoint: str
     raw: bytes
-    mode: str
-    write: bool
+    policy: Policy
     namespace: str | None  # the caller's key namespace under --isolate-by-auth
+    default_seed: int | None  # the binding's seed for requests that carry none
 
 
-async def read_call(request: web.Request, endpoint: str, config: ProxyConfig) -> Call:
-    """Check and key a cacheable request, or raise the 4xx `APIError` that says what is wrong."""
-    return make_call(await read_arrival(request, endpoint, config), config)
-
-
-async def read_arrival(request: web.Request, endpoint: str, config: ProxyConfig) -> Arrival:
+async def read_arrival(
+    request: web.Request, endpoint: str, config: ProxyConfig, bound: Mode, default_seed: int | None
+) -> Arrival:
     """The checks that need no parsing (mode, content type, size), and the body."""
-    mode, write = request_mode(request.headers, config.mode)
+    policy = policy_of(request.headers, bound, config.allow_mode_override)
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
-    return Arrival(endpoint, raw, mode, write, namespace)
+    return Arrival(endpoint, raw, policy, namespace, default_seed)
+
+
+def policy_of(headers: Mapping[str, str], bound: Mode, override: bool) -> Policy:
+    """The request's policy, or the 400/403 `APIError` saying why its mode header is refused."""
+    try:
+        return request_policy(headers, bound, override)
+    except ModeRefused as exc:
+        raise APIError(403 if exc.code == "mode_not_allowed" else 400, str(exc), code=exc.code) from None
 
 
 def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
@@ -81,8 +91,8 @@ def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
     body = parse_body(raw)
     changed = False  # True when what goes upstream differs from the client's bytes
     if endpoint in SEEDED_ENDPOINTS and body.get("seed") is None:
-        if config.default_seed is not None:
-            body = {**body, "seed": config.default_seed}
+        if arrival.default_seed is not None:
+            body = {**body, "seed": arrival.default_seed}
             changed = True
         elif config.require_seed:
             raise APIError(
@@ -109,7 +119,7 @@ def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
         raise bad_request("the request body is nested too deeply to key") from None
     payload = compact_json_bytes(sent) if changed else raw
     key = key_of_canonical(canonical, arrival.namespace)
-    return Call(endpoint, body, payload, canonical, key, shape, upstream_shape, arrival.mode, arrival.write)
+    return Call(endpoint, body, payload, canonical, key, shape, upstream_shape, arrival.policy, arrival.namespace)
 
 
 class KeyMemo:
@@ -125,7 +135,7 @@ class KeyMemo:
     def slot(arrival: Arrival, config: ProxyConfig) -> tuple:
         """Everything the key and shape of `arrival` follow from (its body as a 128-bit digest)."""
         digest = hashlib.blake2b(arrival.raw, digest_size=16).digest()
-        return (arrival.endpoint, digest, arrival.namespace, config.default_seed, config.require_seed)
+        return (arrival.endpoint, digest, arrival.namespace, arrival.default_seed, config.require_seed)
 
     def get(self, slot: tuple) -> tuple[str, Shape] | None:
         seen = self._seen.get(slot)
@@ -137,33 +147,6 @@ class KeyMemo:
         self._seen[slot] = (call.key, call.shape)
         if len(self._seen) > self.size:
             self._seen.popitem(last=False)
-
-
-def request_mode(headers: Mapping[str, str], default: str) -> tuple[str, bool]:
-    """(mode, write) for this request: `X-Seedreplay-Mode` overrides the proxy's mode;
-    `Cache-Control: no-cache` turns record into refresh, `no-store` keeps the answer out of the store.
-
-    no-cache never lifts replay's promise not to touch the upstream: use X-Seedreplay-Mode for that.
-    """
-    mode = default
-    asked = headers.get(HEADER_MODE)
-    if asked is not None:
-        mode = asked.strip().lower()
-        if mode not in PROXY_MODES:
-            raise bad_request(
-                f"{HEADER_MODE}: {asked[:40]!r} is not a mode; use one of {', '.join(PROXY_MODES)}",
-                code="invalid_seedreplay_mode",
-            )
-    directives = _cache_control(headers.get("Cache-Control"))
-    if "no-cache" in directives and mode == "record":
-        mode = "refresh"
-    return mode, "no-store" not in directives
-
-
-def _cache_control(value: str | None) -> set[str]:
-    if not value:
-        return set()
-    return {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
 
 
 def _check_content_type(value: str | None) -> None:
@@ -213,6 +196,15 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON object in `raw`, strictly (no NaN/Infinity), or a 400 saying what is wrong."""
     if not raw.strip():
         raise bad_request("the request body is empty; send a JSON object such as {\"model\": ..., \"messages\": [...]}")
+    # Counted before parsing (braces inside strings too: an upper bound, at memchr speed).
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > MAX_CONTAINERS:
+        raise APIError(
+            413,
+            f"the request body holds about {containers} JSON objects and arrays; this proxy takes at most "
+            f"{MAX_CONTAINERS} per request",
+            code="request_too_complex",
+        )
     try:
         body = json.loads(raw, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:

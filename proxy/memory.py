@@ -52,20 +52,17 @@ class _Copy:
 
 
 class MemoryCache:
-    """Rendered hits by key and shape, for one store at a time (a different store empties it)."""
+    """Rendered hits by key and shape, for one binding's store (each binding has its own)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_age: float = MEMORY_CACHE_MAX_AGE):
         self.clock = clock
         self.max_age = max_age
         self.bytes = 0
-        self._store: object | None = None
         # Least recently used key first; each key holds the shapes it was served in.
         self._keys: OrderedDict[str, dict[Shape, _Copy]] = OrderedDict()
 
-    def get(self, store: object, key: str, shape: Shape) -> Rendered | None:
-        """The copy of this answer, unless there is none, it is too old, or it came from another store."""
-        if store is not self._store:
-            return None
+    def get(self, key: str, shape: Shape) -> Rendered | None:
+        """The copy of this answer, unless there is none or it is too old."""
         shapes = self._keys.get(key)
         copy = shapes.get(shape) if shapes is not None else None
         if copy is None:
@@ -76,11 +73,8 @@ class MemoryCache:
         self._keys.move_to_end(key)
         return copy.rendered
 
-    def put(self, store: object, key: str, shape: Shape, rendered: Rendered, limit: int) -> None:
-        """Keep `rendered` (just made from what `store` holds), then evict down to `limit` bytes."""
-        if store is not self._store:
-            self.clear()
-            self._store = store
+    def put(self, key: str, shape: Shape, rendered: Rendered, limit: int) -> None:
+        """Keep `rendered` (just made from what the store holds), then evict down to `limit` bytes."""
         if rendered.size > limit:
             return
         self._drop(key, shape)

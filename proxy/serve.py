@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import select
 import signal
+import socket
 import threading
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -27,11 +31,13 @@ async def _build(factory: AppFactory) -> web.Application:
 
 
 @asynccontextmanager
-async def serving(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve `app` in the running loop; yields its root URL (`http://127.0.0.1:PORT`)."""
+async def serving(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+) -> AsyncIterator[str]:
+    """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`)."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0]
     try:
@@ -44,13 +50,33 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A bound, listening TCP socket: its address is known before any server runs on it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class BackgroundServer:
-    """An aiohttp app on a loopback port, served from its own thread and loop (for sync callers)."""
+    """An aiohttp app on a loopback port, served from its own thread and loop (for sync callers).
+
+    `start_lazily()` binds the port at once but builds the app (imports and all) only when the first
+    connection arrives or `start()` is called: a caller that may never need the server pays a socket."""
 
     def __init__(self, factory: AppFactory, host: str = "127.0.0.1", port: int = 0):
         self._factory = factory
         self._host = host
         self._port = port
+        self._sock: socket.socket | None = None
+        self._wake: tuple[int, int] | None = None
+        self._closing = False
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -59,9 +85,26 @@ class BackgroundServer:
         self.url = ""
         self.app: web.Application | None = None
 
-    def start(self, timeout: float = 30) -> str:
+    def start_lazily(self) -> str:
+        """Bind the port and return the root URL; the server starts on the first connection or `start()`."""
+        self._sock = listening_socket(self._host, self._port)
+        self._wake = os.pipe()
+        host, port = self._sock.getsockname()[:2]
+        self.url = f"http://{_url_host(host)}:{port}"
         self._thread = threading.Thread(target=self._run, name="seedreplay-server", daemon=True)
         self._thread.start()
+        return self.url
+
+    @property
+    def started(self) -> bool:
+        return self._ready.is_set()
+
+    def start(self, timeout: float = 30) -> str:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="seedreplay-server", daemon=True)
+            self._thread.start()
+        elif self._wake is not None and not self._ready.is_set():
+            os.write(self._wake[1], b"x")
         if not self._ready.wait(timeout):
             raise RuntimeError(f"server did not start within {timeout}s")
         if self._error is not None:
@@ -69,6 +112,16 @@ class BackgroundServer:
         return self.url
 
     def _run(self) -> None:
+        if self._wake is not None:
+            assert self._sock is not None
+            # Wait, at no cost, for a client or for start(); then build the app and serve.
+            select.select([self._sock, self._wake[0]], [], [])
+            wake, self._wake = self._wake, None
+            for fd in wake:
+                os.close(fd)
+            if self._closing:
+                self._sock.close()
+                return
         self._loop = asyncio.new_event_loop()
         try:
             self._loop.run_until_complete(self._serve())
@@ -81,7 +134,7 @@ class BackgroundServer:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         self.app = await _build(self._factory)
-        async with serving(self.app, self._host, self._port) as url:
+        async with serving(self.app, self._host, self._port, self._sock) as url:
             self.url = url
             self._ready.set()
             await self._stop.wait()
@@ -92,10 +145,16 @@ class BackgroundServer:
         return asyncio.run_coroutine_threadsafe(coro_factory(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 30) -> None:
+        if self._thread is None:
+            return
+        if not self._ready.is_set() and self._wake is not None:
+            # A lazy server that never started: close its port without building anything.
+            self._closing = True
+            with contextlib.suppress(OSError, TypeError):  # the thread may be waking up already
+                os.write(self._wake[1], b"x")
         if self._loop is not None and self._stop is not None and self._loop.is_running():
             self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._thread.join(timeout)
 
     def __enter__(self) -> "BackgroundServer":
         self.start()

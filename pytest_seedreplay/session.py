@@ -3,21 +3,16 @@ what its report says), the network guard around it. The end-of-session figures l
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import importlib.util
-import json
 import os
 import shlex
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .store.cassette import CassetteError
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
     DEFAULT_DRIFT_POLICY,
@@ -26,8 +21,6 @@ from .core.constants import (
     ENV_BASE_URL,
     ENV_PLUGIN_PROXY,
     ENV_UPSTREAM,
-    ERROR_TYPE_MISS,
-    HEADER_KEY,
     LIVE,
     OFF,
     PYTEST_MODES,
@@ -35,18 +28,18 @@ from .core.constants import (
     REPLAY,
     REWRITE,
 )
-from .drift import Drift
-from .guard import Blocked, NetworkGuard
-from .recorder import (
-    PROXY_MODE,
-    CassetteStore,
-    Interaction,
-    Miss,
-    RunRegistry,
-    SeedreplayError,
-    load_store,
-)
 from .core.redact import SecretRefused
+from .drift import Drift, compare
+from .guard import Blocked, NetworkGuard
+from .policy import Mode
+from .proxy.binding import Observer, ReplayMiss, Wording
+from .recorder import Interaction, Miss, RunRegistry, SeedreplayError
+from .store.cassette import CassetteError
+from .store.cassette_store import CassetteStore
+
+if TYPE_CHECKING:
+    from .core.entry import Entry
+    from .proxy.running import Proxy
 
 DUMMY_API_KEY = "seedreplay-replay-needs-no-key"
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
@@ -107,6 +100,7 @@ class TestRecording:
         self.seed = seed
         self.mode_from_marker = mode_from_marker
         self.store = store
+        self.heard = TestObserver(mode, store)
         self.blocked: list[Blocked] = []
         self.written = False
         self.failed = False
@@ -117,12 +111,12 @@ class TestRecording:
 
     @property
     def interactions(self) -> list[Interaction]:
-        return list(self.store.interactions) if self.store else []
+        return list(self.heard.interactions)
 
     @property
     def drift(self) -> list[Drift]:
         """Every live comparison of this test (live mode); `d.drifted` says which answers changed."""
-        return list(self.store.drift) if self.store else []
+        return list(self.heard.drift)
 
     @property
     def drifted(self) -> list[Drift]:
@@ -130,7 +124,7 @@ class TestRecording:
 
     @property
     def misses(self) -> list[Miss]:
-        return list(self.store.misses) if self.store else []
+        return list(self.heard.misses)
 
     @property
     def new_miss_pending(self) -> bool:
@@ -189,178 +183,155 @@ class TestRecording:
 
     def payload(self) -> dict[str, Any]:
         """This test's figures as plain JSON data (travels from xdist workers on the report)."""
-        store = self.store
+        heard = self.heard
         return {
             "nodeid": self.nodeid,
             "cassette": str(self.cassette),
             "mode": self.mode,
-            "replayed": store.count("replayed") if store else 0,
-            "recorded": store.count("recorded") if store else 0,
+            "replayed": heard.count("replayed"),
+            "recorded": heard.count("recorded"),
             "live_compared": sum(1 for d in self.drift if d.recorded),
             "drifted": len(self.drifted),
             "missing": len(self.misses) + sum(1 for d in self.drift if not d.recorded),
             "written": self.written,
             "failed": self.failed,
             "completed": self.completed and not self.failed,
-            "used": [list(u) for u in store.used()] if store else [],
+            "used": [list(u) for u in heard.used()],
             "drift": [d.to_dict() for d in self.drift],
             "misses": [m.message for m in self.misses],
-            "upstream_errors": len(store.upstream_errors) if store else 0,
-            "upstream_error": f"{store.upstream_errors[0][0]} {store.upstream_errors[0][1]}" if store and store.upstream_errors else None,
+            "upstream_errors": len(heard.upstream_errors),
+            "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
             # Recorded from the upstream, then not written (the test failed, or the write was refused).
-            "unsaved": len(store.recorded) if store and self.mode in (RECORD, REWRITE) and not self.written else 0,
+            "unsaved": len(self.store.recorded) if self.store is not None and self.mode in (RECORD, REWRITE) and not self.written else 0,
         }
+
+
+class TestObserver(Observer):
+    """What the proxy did with one test's requests, as the test's report tells it. The proxy calls it
+    from its own thread; the test reads it from pytest's."""
+
+    __test__ = False
+
+    def __init__(self, mode: str, store: CassetteStore | None):
+        self.mode = mode
+        self.store = store
+        self._lock = threading.Lock()
+        self._asked: dict[str, int] = {}
+        self.interactions: list[Interaction] = []
+        self.drift: list[Drift] = []
+        self.misses: list[Miss] = []
+        self.upstream_errors: list[tuple[int, str]] = []  # (status, message) of error answers, never recorded
+        self.errors: list[str] = []  # answers the cassette refused to keep
+
+    def _note(self, key: str, source: str, entry: Entry) -> None:
+        with self._lock:
+            n = self._asked.get(key, 0)
+            self._asked[key] = n + 1
+            if source == "replayed" and self.store is not None:
+                n = min(n, max(self.store.count(key) - 1, 0))  # replay repeats the last recording
+            self.interactions.append(Interaction(key, n, source, entry))
+
+    def served(self, key: str, entry: Entry | None) -> None:
+        if entry is not None:
+            self._note(key, "replayed", entry)
+
+    def stored(self, entry: Entry) -> None:
+        self._note(entry.key, "recorded", entry)
+
+    def compared(self, key: str, recorded: Entry | None, live: Entry) -> None:
+        with self._lock:
+            self.drift.append(compare(recorded, live))
+        self._note(key, "live", live)
+
+    def replay_miss(self, miss: ReplayMiss) -> None:
+        with self._lock:
+            self.misses.append(Miss(miss.key, miss.message))
+
+    def upstream_error(self, key: str | None, status: int, message: str) -> None:
+        if self.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
+            with self._lock:
+                self.upstream_errors.append((status, message))
+
+    def write_failed(self, key: str, message: str) -> None:
+        with self._lock:
+            self.errors.append(message)
+
+    def count(self, source: str) -> int:
+        return sum(1 for i in self.interactions if i.source == source)
+
+    def used(self) -> list[tuple[str, int]]:
+        return [(i.key, i.occurrence) for i in self.interactions]
+
+
+class PytestWording(Wording):
+    """The proxy's refusals in a test's words: what to do in the test."""
+
+    def not_replayable(self, method: str, path: str) -> str:
+        return (
+            f"seedreplay: {method} {path} cannot be replayed: cassettes hold only POST "
+            f"{', '.join(CACHEABLE_ENDPOINTS)}. Fake this call in the test, or let the test reach the API with "
+            "@pytest.mark.seedreplay(mode='off')"
+        )
+
+
+class OutsideATest(PytestWording):
+    """Between tests (at import or collection time) no cassette is active."""
+
+    def replay_miss(self, miss: ReplayMiss) -> str:
+        return (
+            "seedreplay: this request was made outside any test (at import or collection time), where no "
+            "cassette is active, so it can be neither replayed nor recorded: make it inside a test or a "
+            f"fixture (request key {miss.key})"
+        )
 
 
 # --- the proxy ----------------------------------------------------------------------------------
 
+# pytest mode -> the mode the proxy serves a test's cassette in.
+TEST_MODE = {REPLAY: Mode.REPLAY, RECORD: Mode.RECORD, REWRITE: Mode.REWRITE, LIVE: Mode.LIVE, OFF: Mode.PASSTHROUGH}
+
 
 class ProxyRunner:
-    """One seedreplay proxy per pytest process; the store and mode are swapped per test."""
+    """One seedreplay proxy per pytest process, bound to each test's cassette in turn. Its port is
+    taken at once (OPENAI_BASE_URL must point at it before conftest.py is imported); the server
+    itself is built when the first request or test needs it."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream
-        self.idle_store = CassetteStore(None, REPLAY)
-        self._inflight = 0
-        self._quiet = threading.Condition()
-        self.server = None
-        self.root = ""
+        self.proxy: Proxy | None = None
 
     @property
     def url(self) -> str:
-        return self.root + "/v1"
+        return self.proxy.url if self.proxy is not None else ""
 
     def start(self) -> str:
-        from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app
-        from pytest_seedreplay.proxy.serve import BackgroundServer
+        from .proxy.running import Proxy
 
-        self._state_key = PROXY_STATE
-        self._base = ProxyConfig(upstream=self.upstream, mode="replay")
+        # The idle binding: no cassette, replay, and words for a call made outside any test. Writes are
+        # durable: a test's next request (and its end) must find what the last one recorded.
+        self.proxy = Proxy(self.upstream, store=CassetteStore(None), mode=Mode.REPLAY, allow_mode_override=True, durable=True)
+        url = self.proxy.start(lazily=True)
+        self.deactivate()
+        return url
 
-        def factory():
-            app = make_proxy_app(self._base, self.idle_store)
-            app.middlewares.append(self._watch())
-            return app
-
-        self.server = BackgroundServer(factory)
-        self.root = self.server.start()
-        return self.url
-
-    def _watch(self):
-        from aiohttp import web
-
-        from pytest_seedreplay.proxy.errors import APIError
-
-        @web.middleware
-        async def watch(request, handler):
-            # Which test's store this request belongs to is fixed when it arrives.
-            store = request.app[self._state_key].store
-            with self._quiet:
-                self._inflight += 1
-            try:
-                try:
-                    response = await handler(request)
-                except APIError as exc:  # answered by the proxy's own middleware, outside this one
-                    if exc.code == NOT_REPLAYABLE:
-                        raise APIError(404, _not_replayable(request.method, request.path), code=NOT_REPLAYABLE) from None
-                    if isinstance(store, CassetteStore) and store is not self.idle_store and store.mode != REPLAY:
-                        store.note_upstream_error(exc.status, exc.message)
-                    raise
-                if store is self.idle_store:
-                    return _outside_a_test(response)
-                _note_answer(store, response)
-                return response
-            finally:
-                with self._quiet:
-                    self._inflight -= 1
-                    self._quiet.notify_all()
-
-        return watch
-
-    def activate(self, store: CassetteStore, mode: str, seed: int | None) -> None:
-        state = self.server.app[self._state_key]
-        state.config = dataclasses.replace(self._base, mode=PROXY_MODE[mode], default_seed=seed)
-        state.store = store
+    def activate(self, recording: TestRecording) -> None:
+        assert self.proxy is not None
+        mode = TEST_MODE[recording.mode]
+        store = recording.store if recording.store is not None else CassetteStore(None)
+        self.proxy.bind(store, mode, recording.seed, recording.heard, PytestWording(), durable=True)
 
     def deactivate(self) -> None:
-        self.activate(self.idle_store, REPLAY, None)
+        assert self.proxy is not None
+        self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
 
     def wait_quiet(self, timeout: float = IDLE_TIMEOUT) -> bool:
-        """Wait until no request is being answered and every upstream call has stored its answer
-        (the proxy stores from its own task, which may end after the client's last byte)."""
-        deadline = time.monotonic() + timeout
-        with self._quiet:
-            while self._inflight:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._quiet.wait(left)
-        tasks = self.server.app[self._state_key].flights.tasks
-        if tasks:
-            left = max(deadline - time.monotonic(), 0.01)
-
-            async def stored() -> None:
-                pending = set(tasks)  # copied on the server's loop, where the set changes
-                if pending:
-                    await asyncio.wait(pending, timeout=left)
-
-            self.server.call(stored, timeout=left + 5)
-        return True
+        """Wait until no request is being answered and every answer has been stored or compared."""
+        return self.proxy.settle(timeout) if self.proxy is not None else True
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-
-
-def _error_of(response: Any) -> dict[str, Any] | None:
-    """The OpenAI-shaped error of a whole (not streamed) error answer, else None."""
-    if response.status < 400 or not isinstance(getattr(response, "body", None), (bytes, bytearray)):
-        return None
-    try:
-        error = json.loads(response.body)["error"]
-    except (TypeError, ValueError, KeyError):
-        return None
-    return error if isinstance(error, dict) else None
-
-
-def _note_answer(store: Any, response: Any) -> None:
-    """Tell the test's store about a replay miss or an error answer (neither is recorded)."""
-    if not isinstance(store, CassetteStore) or response.status < 400:
-        return
-    error = _error_of(response) or {}
-    message = str(error.get("message") or f"HTTP {response.status}")
-    if response.status == 404 and error.get("type") == ERROR_TYPE_MISS:
-        store.note_miss(response.headers.get(HEADER_KEY, "?"), message)
-    elif store.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
-        store.note_upstream_error(response.status, message)
-
-
-NOT_REPLAYABLE = "not_replayable"  # the proxy's error code for a path it cannot replay
-
-
-def _not_replayable(method: str, path: str) -> str:
-    """The proxy's replay refusal of a non-cacheable path, in pytest's words."""
-    return (
-        f"seedreplay: {method} {path} cannot be replayed: cassettes hold only POST "
-        f"{', '.join(CACHEABLE_ENDPOINTS)}. Fake this call in the test, or let the test reach the API with "
-        "@pytest.mark.seedreplay(mode='off')"
-    )
-
-
-def _outside_a_test(response: Any) -> Any:
-    """A replay miss while no test runs (a call at import or collection time): say why, and what to do."""
-    error = _error_of(response)
-    if response.status != 404 or not error or error.get("type") != ERROR_TYPE_MISS:
-        return response
-    from aiohttp import web
-
-    key = response.headers.get(HEADER_KEY, "")
-    message = (
-        "seedreplay: this request was made outside any test (at import or collection time), where no "
-        "cassette is active, so it can be neither replayed nor recorded: make it inside a test or a "
-        f"fixture (request key {key})"
-    )
-    return web.json_response({"error": {**error, "message": message}}, status=404, headers={HEADER_KEY: key})
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
 
 
 # --- the session --------------------------------------------------------------------------------
@@ -431,16 +402,29 @@ class Session:
         if not self.active or mode == OFF:
             recording = TestRecording(nodeid, cassette, OFF if not self.active else mode, seed, mode_from_marker)
             if self.active:
-                self.runner.activate(self.runner.idle_store, OFF, None)
+                self.runner.activate(recording)
             return recording
         try:
-            store = load_store(cassette, mode)
+            store = CassetteStore.load(cassette, repeat_last=mode in (REPLAY, LIVE), empty=mode == REWRITE)
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}") from None
         recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store)
-        self.runner.activate(store, mode, seed)
+        self.runner.activate(recording)
         self._guard = NetworkGuard(self.runner.url, mode, recording.blocked.append).__enter__()
         return recording
+
+    def save(self, recording: TestRecording) -> bool:
+        """Write what the test recorded, merged with the file as it is now; True when written.
+
+        record: new answers only, and only if the test passed (or `--seedreplay-keep-failed`); rewrite:
+        exactly the interactions used (merged with other tests of this run sharing the cassette)."""
+        store, mode = recording.store, recording.mode
+        if store is None or mode not in (RECORD, REWRITE) or not (not recording.failed or self.settings.keep_failed):
+            return False
+        if mode == RECORD:
+            return bool(store.recorded) and store.save()
+        registry = self.registry
+        return store.save(replace=True, start_fresh=registry.first_rewrite)
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
@@ -456,11 +440,10 @@ class Session:
             return
         self.settle()
         self.runner.deactivate()
-        store = recording.store
-        problem = "; ".join(store.errors)
+        problem = "; ".join(recording.heard.errors)
         if not problem:
             try:
-                recording.written = store.save(not recording.failed, self.settings.keep_failed, self.registry)
+                recording.written = self.save(recording)
             except (SecretRefused, CassetteError) as exc:
                 problem = str(exc)
             except OSError as exc:  # a directory that cannot be made, a full disk: say so, no traceback

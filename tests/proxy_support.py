@@ -5,15 +5,15 @@ from __future__ import annotations
 import http.client as httplib
 import json
 import urllib.parse
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import openai
 import pytest
 
-from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, ProxyState, make_proxy_app
-from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay import Proxy
+from pytest_seedreplay.proxy.app import ProxyState
 from pytest_seedreplay.store import DiskStore
 
 # Shaped like a real key, so the secret checks and the "never on disk" greps recognise it.
@@ -54,7 +54,7 @@ def http(url: str, method: str = "POST", body: Any = None, headers: dict[str, st
 
 @dataclass
 class RunningProxy:
-    server: BackgroundServer
+    proxy: Proxy
     own_store: DiskStore
     cache_dir: Path
     clients: list[Any] = field(default_factory=list)
@@ -67,25 +67,20 @@ class RunningProxy:
         return self.own_store
 
     def settle(self, timeout: float = 10) -> None:
-        """Wait until every store write the proxy has started is over."""
-        loop = self.server._loop
-        if loop is None or not loop.is_running():
-            return  # stopped: its shutdown waited for the writes
-        state = self.state
-        assert self.server.call(lambda: state.writer.settle(timeout), timeout=timeout + 5), "store writes still running"
+        """Wait until every request and store write the proxy has started is over."""
+        assert self.proxy.settle(timeout), "requests or store writes still running"
 
     @property
     def root(self) -> str:
-        return self.server.url
+        return self.proxy.root
 
     @property
     def url(self) -> str:
-        return f"{self.server.url}/v1"
+        return self.proxy.url
 
     @property
     def state(self) -> ProxyState:
-        assert self.server.app is not None
-        return self.server.app[PROXY_STATE]
+        return self.proxy._state()
 
     def stats(self) -> dict[str, Any]:
         return http(f"{self.root}/seedreplay/stats", "GET").json()
@@ -109,7 +104,7 @@ class RunningProxy:
     def stop(self) -> None:
         for client in self.clients:
             client.close()
-        self.server.stop()
+        self.proxy.stop()
 
 
 @pytest.fixture
@@ -120,10 +115,9 @@ def proxy_factory(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
     def factory(upstream: str, cache_dir: Path | None = None, **config: Any) -> RunningProxy:
         directory = cache_dir or tmp_path / f"cache{len(started)}"
         store = DiskStore(directory)
-        settings = replace(ProxyConfig(), upstream=upstream, **config)
-        server = BackgroundServer(lambda: make_proxy_app(settings, store))
-        server.start()
-        running = RunningProxy(server, store, Path(directory))
+        proxy = Proxy(upstream, store=store, **config)
+        proxy.start()
+        running = RunningProxy(proxy, store, Path(directory))
         started.append(running)
         return running
 

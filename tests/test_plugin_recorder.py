@@ -12,16 +12,10 @@ import pytest
 from pytest_seedreplay.store.cassette import read_cassette, write_cassette
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
-from pytest_seedreplay.recorder import (
-    CassetteStore,
-    RunRegistry,
-    cassette_path,
-    file_safe,
-    find_orphans,
-    load_store,
-    merge,
-)
+from pytest_seedreplay.recorder import RunRegistry, cassette_path, file_safe, find_orphans
 from pytest_seedreplay.core.redact import SecretRefused
+from pytest_seedreplay.session import TestObserver
+from pytest_seedreplay.store.cassette_store import CassetteStore, merge
 from pytest_seedreplay.report import build_report, highlight, html_path, render_html
 from pytest_seedreplay.session import choose_upstream, marker_options
 from pytest_seedreplay.recorder import SeedreplayError
@@ -62,63 +56,69 @@ def test_a_marker_cassette_name_is_shared_at_the_top_of_the_cassette_dir(tmp_pat
     assert cassette_path(tmp_path, "x.py::t", str(tmp_path / "abs")) == tmp_path / "abs.yaml"
 
 
-# --- the store ---
+# --- the cassette store and what a test heard ---
 
 
 def test_replay_plays_repeats_in_order_then_repeats_the_last():
     first, second = make_entry("q", "one"), make_entry("q", "two")
-    store = CassetteStore(None, "replay", [first, second])
+    store = CassetteStore(None, [first, second], repeat_last=True)
     assert [store.get(first.key).body["choices"][0]["message"]["content"] for _ in range(3)] == ["one", "two", "two"]
     assert store.get("v1:unknown") is None
-    assert [(i.occurrence, i.source) for i in store.interactions] == [(0, "replayed"), (1, "replayed"), (1, "replayed")]
-    assert store.count("replayed") == 3
+    heard = TestObserver("replay", store)
+    for entry in (first, second, second):
+        heard.served(first.key, entry)
+    assert [(i.occurrence, i.source) for i in heard.interactions] == [(0, "replayed"), (1, "replayed"), (1, "replayed")]
+    assert heard.count("replayed") == 3
 
 
 def test_record_replays_what_exists_and_records_the_next_occurrence(tmp_path):
     old = make_entry("q", "old")
-    store = CassetteStore(tmp_path / "c.yaml", "record", [old])
+    store = CassetteStore(tmp_path / "c.yaml", [old], repeat_last=False)
     assert store.get(old.key) is old
     assert store.get(old.key) is None  # exhausted: a miss, to be recorded as occurrence 1
     new = make_entry("q", "new")
     store.put(new)
     assert store.recorded == [(1, new)]
-    assert [i.source for i in store.interactions] == ["replayed", "recorded"]
-    assert store.save(passed=True, keep_failed=False, registry=RunRegistry("t1"))
+    assert store.save()
     assert [e.body["choices"][0]["message"]["content"] for e in read_cassette(tmp_path / "c.yaml")] == ["new"]
 
 
-def test_record_writes_only_when_something_new_and_the_test_passed(tmp_path):
+def test_a_put_without_a_read_takes_the_next_place_and_replaces_what_was_there(tmp_path):
+    store = CassetteStore(tmp_path / "c.yaml", [make_entry("q", "old")], repeat_last=False)
+    store.put(make_entry("q", "refreshed"))  # Cache-Control: no-cache: no read first
+    store.put(make_entry("q", "second"))
+    assert [place for place, _ in store.recorded] == [0, 1] and store.overwrote
+    assert store.save()
+    assert [e.body["choices"][0]["message"]["content"] for e in read_cassette(tmp_path / "c.yaml")] == ["refreshed", "second"]
+
+
+def test_saving_with_nothing_recorded_writes_nothing(tmp_path):
     path = tmp_path / "c.yaml"
-    store = CassetteStore(path, "record", [])
-    assert not store.save(passed=True, keep_failed=False, registry=RunRegistry("t2"))  # nothing recorded
-    store.get(make_entry("q").key)
-    store.put(make_entry("q"))
-    assert not store.save(passed=False, keep_failed=False, registry=RunRegistry("t2"))
+    assert not CassetteStore(path, [], repeat_last=False).save()
     assert not path.exists()
-    assert store.save(passed=False, keep_failed=True, registry=RunRegistry("t2"))
-    assert path.exists()
 
 
-def test_live_compares_each_occurrence_with_its_recording_and_writes_nothing(tmp_path):
-    path = tmp_path / "c.yaml"
-    store = CassetteStore(path, "live", [make_entry("q", "same"), make_entry("q", "before")])
-    assert store.get(make_entry("q").key) is None  # live always asks the upstream
-    store.put(make_entry("q", "same"))
-    store.put(make_entry("q", "after"))
-    assert [d.drifted for d in store.drift] == [False, True]
-    assert not store.save(passed=True, keep_failed=True, registry=RunRegistry("t3")) and not path.exists()
+def test_live_compares_each_occurrence_with_its_recording():
+    store = CassetteStore(None, [make_entry("q", "same"), make_entry("q", "before")], repeat_last=True)
+    heard = TestObserver("live", store)
+    key = make_entry("q").key
+    heard.compared(key, store.get(key), make_entry("q", "same"))
+    heard.compared(key, store.get(key), make_entry("q", "after"))
+    assert [d.drifted for d in heard.drift] == [False, True]
+    assert [(i.occurrence, i.source) for i in heard.interactions] == [(0, "live"), (1, "live")]
+    assert store.recorded == []
 
 
-def test_put_refuses_a_secret_and_remembers_why():
-    store = CassetteStore(None, "record", [])
-    with pytest.raises(SecretRefused):
+def test_put_refuses_a_secret_and_keeps_nothing():
+    store = CassetteStore(None, [], repeat_last=False)
+    with pytest.raises(SecretRefused, match="API-key-shaped"):
         store.put(make_entry("my key is sk-" + "A" * 30))
-    assert store.recorded == [] and "API-key-shaped" in store.errors[0]
+    assert store.recorded == [] and len(store) == 0
 
 
 def test_iter_requests_lists_the_recordings_for_the_closest_diff():
     a, b = make_entry("a", seed=1), make_entry("b")
-    store = CassetteStore(None, "replay", [a, b])
+    store = CassetteStore(None, [a, b])
     assert dict(store.iter_requests()) == {a.key: a.request, b.key: b.request}
     assert store.stats().entries == 2
 
@@ -139,12 +139,12 @@ def test_rewrite_of_a_shared_cassette_resets_it_once_per_run_then_merges(tmp_pat
     write_cassette(path, [make_entry("stale")])
     registry = RunRegistry("rw-" + tmp_path.name)
     try:
-        first = load_store(path, "rewrite")
+        first = CassetteStore.load(path, empty=True)
         first.put(make_entry("one"))
-        assert first.save(True, False, registry)
-        second = load_store(path, "rewrite")
+        assert first.save(replace=True, start_fresh=registry.first_rewrite)
+        second = CassetteStore.load(path, empty=True)
         second.put(make_entry("two"))
-        assert second.save(True, False, registry)
+        assert second.save(replace=True, start_fresh=registry.first_rewrite)
         texts = [e.request["params"]["messages"][0]["content"] for e in read_cassette(path)]
         assert texts == ["one", "two"]  # "stale" was dropped by the first rewrite of this run
     finally:
@@ -153,12 +153,12 @@ def test_rewrite_of_a_shared_cassette_resets_it_once_per_run_then_merges(tmp_pat
 
 
 def _record_in_process(path: str, texts: list[str], run_id: str) -> None:
-    store = load_store(Path(path), "record")
+    store = CassetteStore.load(Path(path), repeat_last=False)
     for text in texts:
         entry = make_entry(text)
-        store.get(entry.key)
-        store.put(entry)
-    store.save(True, False, RunRegistry(run_id))
+        if store.get(entry.key) is None:  # as the proxy does: only a miss is recorded
+            store.put(entry)
+    store.save()
 
 
 def test_concurrent_processes_recording_into_one_cassette_lose_nothing(tmp_path):

@@ -3,7 +3,6 @@ seed policy, auth isolation, store failures, stats — through the real openai S
 
 from __future__ import annotations
 
-import dataclasses
 
 import openai
 import pytest
@@ -192,11 +191,9 @@ def test_default_seed_is_injected_keyed_and_read_per_request(sim, proxy_factory)
     assert reply.json()["choices"][0]["message"]["content"] == (
         direct.chat.completions.create(model=MODEL, messages=messages(), seed=7).choices[0].message.content
     )
-    # The plugin swaps config (and store) between tests: the next request must see the new ones.
-    state = proxy.state
+    # A caller (the plugin, between tests) binds another store and seed: the next request sees them.
     other_store = DiskStore(proxy.cache_dir.parent / "swapped")
-    state.config = dataclasses.replace(state.config, default_seed=8)
-    state.store = other_store
+    proxy.proxy.bind(other_store, default_seed=8)
     swapped = proxy.post(CHAT, plain)
     assert swapped.headers["x-seedreplay-cache"] == "miss"
     assert swapped.headers["x-seedreplay-key"] == request_key("/v1/chat/completions", {**plain, "seed": 8})
@@ -216,9 +213,9 @@ def test_isolate_by_auth_keeps_callers_apart_without_storing_their_keys(sim, pro
     assert (alice.headers["x-seedreplay-cache"], bob.headers["x-seedreplay-cache"]) == ("miss", "miss")
     assert alice_again.headers["x-seedreplay-cache"] == "hit"
     assert upstream_calls(sim) == 2
-    # Bob replaying Alice's recording is a miss whose message says why.
+    # Carol replaying Alice's request misses, and learns nothing of what others recorded.
     carol = proxy.post(CHAT, body, {"Authorization": "Bearer sk-carol-2222222222222222222222", "X-Seedreplay-Mode": "replay"})
-    assert carol.status == 404 and "another key" in carol.json()["error"]["message"]
+    assert carol.status == 404 and carol.json()["error"]["message"].endswith("nothing is recorded yet")
     assert len(proxy.store) == 2
     for path in proxy.cache_dir.rglob("*"):
         if path.is_file():

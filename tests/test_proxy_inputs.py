@@ -93,7 +93,13 @@ def test_replay_mode_refuses_non_cacheable_paths_without_calling_the_upstream(si
     error = assert_openai_error(http(f"{proxy.url}/models", "GET"), 404)
     assert error["code"] == "not_replayable" and "GET /v1/models cannot be replayed" in error["message"]
     assert sim.stats()["total"] == 0
-    allowed = http(f"{proxy.url}/models", "GET", headers={"X-Seedreplay-Mode": "passthrough"})
+    # A replay proxy's mode is a ceiling: a request may not widen it to reach the upstream...
+    widened = assert_openai_error(http(f"{proxy.url}/models", "GET", headers={"X-Seedreplay-Mode": "passthrough"}), 403)
+    assert widened["code"] == "mode_not_allowed" and "--allow-mode-override" in widened["message"]
+    assert sim.stats()["total"] == 0
+    # ...unless its owner lets clients choose.
+    open_proxy = proxy_factory(sim.url, mode="replay", allow_mode_override=True)
+    allowed = http(f"{open_proxy.url}/models", "GET", headers={"X-Seedreplay-Mode": "passthrough"})
     assert allowed.status == 200 and allowed.json()["data"]
 
 
@@ -126,7 +132,7 @@ headers = st.fixed_dictionaries(
 @pytest.mark.slow
 def test_fuzzed_requests_get_4xx_never_5xx_and_the_proxy_keeps_serving(sim, proxy_factory):
     # Replay mode: every answer is the proxy's own (the upstream is never asked), so any 5xx is ours.
-    proxy = proxy_factory(sim.url, mode="replay", max_body=2000)
+    proxy = proxy_factory(sim.url, mode="replay", max_body=2000, allow_mode_override=True)
     proxy.post(CHAT, GOOD, {"X-Seedreplay-Mode": "record"})
     parts = urllib.parse.urlsplit(proxy.url)
     connection = httplib.HTTPConnection(parts.hostname, parts.port, timeout=10)

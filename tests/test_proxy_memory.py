@@ -13,7 +13,6 @@ writes are counted, and a graceful shutdown waits for the writes still running.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import socket
 import threading
@@ -28,10 +27,13 @@ from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
 from pytest_seedreplay.proxy.flight import Shape
 from pytest_seedreplay.proxy.memory import MemoryCache, Rendered
 from pytest_seedreplay.proxy.serve import BackgroundServer
-from pytest_seedreplay.core.constants import MEMORY_CACHE_MAX_AGE, RECORD, REPLAY
+from pytest_seedreplay.core.constants import MEMORY_CACHE_MAX_AGE
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, request_key
-from pytest_seedreplay.recorder import CassetteStore
+from pytest_seedreplay import Proxy
+from pytest_seedreplay.policy import Mode
+from pytest_seedreplay.proxy.binding import Binding, Observer
+from pytest_seedreplay.store.cassette_store import CassetteStore
 from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
 from proxy_support import API_KEY, CHAT, MODEL, Reply, http, messages, proxy_factory, upstream_calls  # noqa: F401
@@ -166,7 +168,7 @@ def test_a_write_by_this_proxy_replaces_the_memory_copy_at_once(counting, proxy_
 def test_a_change_through_another_store_handle_shows_after_the_bounded_age(counting, proxy_factory):
     proxy = proxy_factory(counting.url + "/v1")
     clock = FakeClock()
-    proxy.state.memory.clock = clock
+    proxy.state.bound.memory.clock = clock
     key = proxy.post(CHAT, BODY).headers["x-seedreplay-key"]
     proxy.settle()
     assert content(proxy.post(CHAT, BODY)) == "answer 1"  # read from the store, kept in memory
@@ -206,12 +208,14 @@ def test_the_cassette_store_is_asked_on_every_request(sim, proxy_factory):
     recorder = proxy_factory(sim.url)
     key = recorder.post(CHAT, BODY).headers["x-seedreplay-key"]
     recorded = recorder.store.get(key)
-    cassette = CassetteStore(None, REPLAY, [recorded])
-    with BackgroundServer(lambda: make_proxy_app(ProxyConfig(upstream=sim.url, mode="replay"), cassette)) as server:
-        replies = [http(f"{server.url}/v1{CHAT}", body=BODY) for _ in range(3)]
-        stats = http(f"{server.url}/seedreplay/stats", "GET").json()
+    cassette = CassetteStore(None, [recorded])
+    heard = Heard()
+    with Proxy(sim.url, store=cassette, mode="replay") as proxy:
+        proxy.bind(cassette, "replay", observer=heard)
+        replies = [http(f"{proxy.url}{CHAT}", body=BODY) for _ in range(3)]
+        stats = proxy.stats()
     assert [r.headers["x-seedreplay-cache"] for r in replies] == ["hit"] * 3
-    assert [(i.occurrence, i.source) for i in cassette.interactions] == [(0, "replayed")] * 3
+    assert heard.served_keys == [key] * 3  # each one read from the cassette, none from memory
     assert stats["memory_hits"] == 0 and stats["memory_bytes"] == 0
 
 
@@ -225,19 +229,14 @@ def test_a_remembered_request_body_still_follows_the_caller_and_the_seed_setting
         assert content(proxy.post(CHAT, unseeded, alice)) == "answer 1"
     assert proxy.stats()["memory_hits"] == 2
     assert content(proxy.post(CHAT, unseeded, bob)) == "answer 2"  # same bytes, another caller
-    state = proxy.state
-    state.config = dataclasses.replace(state.config, default_seed=8)
+    proxy.proxy.bind(proxy.own_store, default_seed=8)
     eight = proxy.post(CHAT, unseeded, alice)
     assert content(eight) == "answer 3" and eight.headers["x-seedreplay-cache"] == "miss"
-    state.config = dataclasses.replace(state.config, default_seed=None, require_seed=True)
-    refused = proxy.post(CHAT, unseeded, alice)
-    assert refused.status == 400 and refused.json()["error"]["param"] == "seed"
 
 
 def test_memory_is_bounded_by_bytes_least_recently_used_first():
     clock = FakeClock()
     memory = MemoryCache(clock=clock)
-    store, other_store = object(), object()
     plain, streamed = Shape(), Shape(stream=True)
 
     def rendered(size: int) -> Rendered:
@@ -246,21 +245,32 @@ def test_memory_is_bounded_by_bytes_least_recently_used_first():
     one = rendered(1000)
     limit = 3 * one.size
     for key in ("a", "b", "c"):
-        memory.put(store, key, plain, one, limit)
-    assert memory.get(store, "a", plain) is one  # "a" is now the most recently used
-    memory.put(store, "d", plain, one, limit)
-    assert memory.get(store, "b", plain) is None and memory.get(store, "a", plain) is one
+        memory.put(key, plain, one, limit)
+    assert memory.get("a", plain) is one  # "a" is now the most recently used
+    memory.put("d", plain, one, limit)
+    assert memory.get("b", plain) is None and memory.get("a", plain) is one
     assert memory.bytes == limit and len(memory) == 3
-    memory.put(store, "a", streamed, one, 10 * one.size)
+    memory.put("a", streamed, one, 10 * one.size)
     memory.invalidate("a")  # every shape of the key goes
-    assert memory.get(store, "a", plain) is None and memory.get(store, "a", streamed) is None
-    memory.put(store, "huge", plain, rendered(limit), limit)  # bigger than the whole bound: not kept
-    assert memory.get(store, "huge", plain) is None and memory.bytes == 2 * one.size
-    assert memory.get(other_store, "c", plain) is None  # another store's copies never answer
-    memory.put(other_store, "e", plain, one, limit)
-    assert memory.get(store, "c", plain) is None and len(memory) == 1  # and a new store starts afresh
+    assert memory.get("a", plain) is None and memory.get("a", streamed) is None
+    memory.put("huge", plain, rendered(limit), limit)  # bigger than the whole bound: not kept
+    assert memory.get("huge", plain) is None and memory.bytes == 2 * one.size
     clock.now += MEMORY_CACHE_MAX_AGE
-    assert memory.get(other_store, "e", plain) is None and memory.bytes == 0
+    assert memory.get("c", plain) is None and memory.get("d", plain) is None and memory.bytes == 0
+
+
+class Heard(Observer):
+    """An observer that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.served_keys: list[str] = []
+        self.stored_keys: list[str] = []
+
+    def served(self, key, entry) -> None:
+        self.served_keys.append(key)
+
+    def stored(self, entry) -> None:
+        self.stored_keys.append(entry.key)
 
 
 # --- writes behind the answer -------------------------------------------------------------------
@@ -285,10 +295,6 @@ class GatedStore(DiskStore):
 class BrokenStore(DiskStore):
     def put(self, entry: Entry) -> None:
         raise OSError("No space left on device")
-
-
-class BrokenCassetteLike(BrokenStore):
-    memoizable = False  # answers wait for their write, as with the plugin's cassette store
 
 
 def served(store: Any, upstream: str, **config: Any) -> BackgroundServer:
@@ -341,8 +347,8 @@ def test_a_failed_write_is_counted_and_a_plain_answer_says_what_it_can(counting,
     finally:
         server.stop()
         broken.close()
-    waiting = BrokenCassetteLike(tmp_path / "waiting")
-    server = served(waiting, upstream)
+    waiting = BrokenStore(tmp_path / "waiting")
+    server = served(waiting, upstream, durable=True)  # answers wait for their write
     try:
         reply = post(server, BODY)
         assert "No space left on device" in reply.headers["x-seedreplay-store-error"]
@@ -390,9 +396,10 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def test_the_plugin_store_still_gets_its_put_before_the_answer(sim, tmp_path):
-    cassette = CassetteStore(tmp_path / "c.yaml", RECORD)
-    server = served(cassette, sim.url)
+def test_a_durable_binding_gets_its_put_before_the_answer(sim, tmp_path):
+    cassette = CassetteStore(tmp_path / "c.yaml", repeat_last=False)
+    heard = Heard()
+    server = served(Binding(cassette, Mode.RECORD, observer=heard, durable=True), sim.url)
     try:
         first = post(server, BODY)
         recorded_when_answered = [(n, entry.key) for n, entry in cassette.recorded]
@@ -403,5 +410,5 @@ def test_the_plugin_store_still_gets_its_put_before_the_answer(sim, tmp_path):
     assert first.headers["x-seedreplay-cache"] == "miss" and recorded_when_answered == [(0, key)]
     # In record mode a repeated request is the cassette's next occurrence: recorded in order.
     assert second.headers["x-seedreplay-cache"] == "miss" and upstream_calls(sim) == 2
-    assert [(i.occurrence, i.source) for i in cassette.interactions] == [(0, "recorded"), (1, "recorded")]
+    assert heard.stored_keys == [key, key] and [n for n, _ in cassette.recorded] == [0, 1]
     assert cassette.recorded[0][1].request == canonical_request(ENDPOINT, BODY)

@@ -11,7 +11,7 @@ from collections import Counter
 import aiohttp
 import openai
 
-from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app, running_proxy
+from pytest_seedreplay.proxy.app import PROXY_STATE, Binding, ProxyConfig, make_proxy_app, running_proxy
 from pytest_seedreplay.proxy.serve import serving
 from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
@@ -82,7 +82,7 @@ async def test_followers_of_a_streaming_leader_get_the_stream_too(sim_factory, t
     async with serving(app) as root:
         url = root + "/v1"
         leader = asyncio.ensure_future(post_all(url, [streamed]))
-        await until(lambda: len(app[PROXY_STATE].flights) == 1)  # the leader's upstream call is under way
+        await until(lambda: len(app[PROXY_STATE].bound.flights) == 1)  # the leader's upstream call is under way
         followers = await post_all(url, [streamed] * 10 + [BODY] * 5 + [with_usage] * 5)
         (lead,) = await leader
     assert upstream_calls(sim) == 1
@@ -156,8 +156,8 @@ async def test_swapped_store_mid_flight_keeps_the_answer_in_the_store_it_started
     app = make_proxy_app(ProxyConfig(upstream=sim.url), first)
     async with serving(app) as root:
         pending = asyncio.ensure_future(post_all(root + "/v1", [BODY]))
-        await until(lambda: len(app[PROXY_STATE].flights) == 1)
-        app[PROXY_STATE].store = second  # the plugin moved on to the next test's cassette
+        await until(lambda: len(app[PROXY_STATE].bound.flights) == 1)
+        app[PROXY_STATE].rebind(Binding(second))  # the plugin moved on to the next test's cassette
         (answer,) = await pending
     assert answer[0] == 200
     assert (len(first), len(second)) == (1, 0)

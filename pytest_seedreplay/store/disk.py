@@ -11,7 +11,7 @@ import diskcache
 from ..core.constants import ENV_STORE
 from ..core.entry import Entry
 from .base import ACCEPTED_STORES, StoreBusy, StoreError, StoreStats, check_no_secret
-from .codec import entry_from_parts, pack_entry, pack_head, pack_tail, unpack_entry, unpack_head, _read_head
+from .codec import pack_entry, unpack_entry, unpack_head, _read_head
 
 
 # Settings are persisted in the cache's own Settings table, so they also hold for any other program

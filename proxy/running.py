@@ -1,0 +1,185 @@
+"""`Proxy`: a seedreplay proxy started from Python — a script, a notebook, a unittest suite, the pytest
+plugin, the demo — served from its own thread, so sync and async callers use it alike.
+
+    with Proxy(upstream="sim", cache_dir=".seedreplay/cache") as proxy:
+        client = openai.OpenAI(base_url=proxy.url, api_key="...")
+        ...
+        print(proxy.stats()["hits"])
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any
+
+from pytest_seedreplay.core.constants import DEFAULT_UPSTREAM, ENV_UPSTREAM
+from pytest_seedreplay.policy import Mode
+from pytest_seedreplay.store import Store, open_store
+
+from .binding import Binding, Observer, Wording
+from .config import ProxyConfig, check_upstream
+
+
+class Proxy:
+    """A caching proxy on a loopback port. Use it as a context manager (`with` or `async with`), or
+    call `start()` and `stop()`. `.url` is the base URL to give any OpenAI client (ends in `/v1`).
+
+    `store`: a `Store`, or a directory / `redis://` URL for `open_store` (default `$SEEDREPLAY_STORE`
+    or `.seedreplay/cache`); a store it opened, it closes. `upstream`: a base URL or `"sim"` (default
+    `$SEEDREPLAY_UPSTREAM`, else the OpenAI API). Other keyword arguments are `ProxyConfig` fields
+    (`require_seed`, `default_seed`, `isolate_by_auth`, `memory_cache`, `durable`, ...)."""
+
+    def __init__(
+        self,
+        upstream: str | None = None,
+        *,
+        store: Store | str | os.PathLike[str] | None = None,
+        mode: str | Mode = Mode.RECORD,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        **options: Any,
+    ):
+        upstream = upstream or os.environ.get(ENV_UPSTREAM) or DEFAULT_UPSTREAM
+        self.config = replace(ProxyConfig(), upstream=check_upstream(upstream), mode=str(Mode(mode)), **options)
+        self._store_arg = store
+        self._host, self._port = host, port
+        self._store: Store | None = None
+        self._owns_store = False
+        self._server: Any = None  # BackgroundServer, imported when started (it brings aiohttp)
+        self.root = ""
+
+    # --- running -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL clients take (`http://127.0.0.1:PORT/v1`)."""
+        if not self.root:
+            raise RuntimeError("the proxy is not running: start it first (with Proxy(...) as proxy: ...)")
+        return self.root + "/v1"
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the proxy is not running: start it first")
+        return self._store
+
+    def start(self, lazily: bool = False) -> str:
+        """Start serving and return `.url`. `lazily`: bind the port now, build the server on the first
+        connection or call that needs it (a caller that may never send a request pays a socket)."""
+        from .app import make_proxy_app
+        from .serve import BackgroundServer
+
+        self._store, self._owns_store = self._open_store()
+        binding = Binding(self._store, Mode(self.config.mode), self.config.default_seed, durable=self.config.durable)
+        self._server = BackgroundServer(lambda: make_proxy_app(self.config, binding), self._host, self._port)
+        try:
+            self.root = self._server.start_lazily() if lazily else self._server.start()
+        except BaseException:
+            self._close_store()
+            raise
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving: requests under way are answered and every answer sent is in the store first."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self._close_store()
+        self.root = ""
+
+    def __enter__(self) -> Proxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Proxy:
+        import asyncio
+
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
+    # --- using it --------------------------------------------------------------------------------
+
+    def bind(
+        self,
+        store: Store | None = None,
+        mode: str | Mode | None = None,
+        default_seed: int | None = None,
+        observer: Observer | None = None,
+        wording: Wording | None = None,
+        durable: bool | None = None,
+    ) -> Binding:
+        """Serve `store` in `mode` from the next request on (requests under way finish with what they
+        arrived under). The swap runs on the proxy's own loop. Left out: the proxy's first store and
+        mode, no default seed, a silent observer. Returns the binding now in force."""
+        binding = Binding(
+            store if store is not None else self.store,
+            Mode(mode) if mode is not None else Mode(self.config.mode),
+            default_seed,
+            observer or Observer(),
+            wording or Wording(),
+            self.config.durable if durable is None else durable,
+        )
+        state = self._state()
+
+        async def rebind() -> None:
+            state.rebind(binding)
+
+        self._server.call(rebind)
+        return binding
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until no request is being answered and every answer sent has been stored (or
+        compared); False if that took longer than `timeout` seconds."""
+        if self._server is None or not self._server.started:
+            return True
+        state = self._state()
+        return bool(self._server.call(lambda: state.settle(timeout), timeout=timeout + 5))
+
+    def stats(self) -> dict[str, Any]:
+        """The counters `/seedreplay/stats` serves: hits, misses, stored, upstream calls, coalesced ..."""
+        from .app import counters
+
+        state = self._state()
+
+        async def read() -> dict[str, Any]:
+            return await counters(state)
+
+        return dict(self._server.call(read))
+
+    def _state(self) -> Any:
+        from .app import PROXY_STATE
+
+        if self._server is None:
+            raise RuntimeError("the proxy is not running: start it first")
+        self._server.start()  # a lazy server starts here (no-op once running)
+        return self._server.app[PROXY_STATE]
+
+    # --- the store ---------------------------------------------------------------------------------
+
+    def _open_store(self) -> tuple[Store, bool]:
+        given = self._store_arg
+        if given is None or isinstance(given, (str, os.PathLike)):
+            target = os.fspath(given) if given is not None else None
+            return open_store(target), True
+        return given, False
+
+    def _close_store(self) -> None:
+        if self._store is not None and self._owns_store:
+            self._store.close()
+        self._store, self._owns_store = None, False
+
+    def __repr__(self) -> str:
+        state = self.url if self.root else "stopped"
+        return f"Proxy({state}, mode={self.config.mode}, upstream={self.config.upstream!r})"
+
+
+__all__ = ["Proxy"]
