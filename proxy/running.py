@@ -10,6 +10,7 @@ plugin, the demo — served from its own thread, so sync and async callers use i
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -47,6 +48,9 @@ class Proxy:
         self._store: Store | None = None
         self._owns_store = False
         self._server: Any = None  # BackgroundServer, imported when started (it brings aiohttp)
+        self._binding: Binding | None = None  # what the server serves (or will, once built)
+        self._built = False  # the app exists: a new binding must be swapped in on its loop
+        self._lock = threading.Lock()
         self.root = ""
 
     # --- running -------------------------------------------------------------------------------
@@ -71,8 +75,15 @@ class Proxy:
         from .serve import BackgroundServer
 
         self._store, self._owns_store = self._open_store()
-        binding = Binding(self._store, Mode(self.config.mode), self.config.default_seed, durable=self.config.durable)
-        self._server = BackgroundServer(lambda: make_proxy_app(self.config, binding), self._host, self._port)
+        self._binding = Binding(self._store, Mode(self.config.mode), self.config.default_seed, durable=self.config.durable)
+        self._built = False
+
+        def build() -> Any:
+            with self._lock:  # a bind() racing the first connection lands before or after, never lost
+                self._built = True
+                return make_proxy_app(self.config, self._binding or Binding(self.store))
+
+        self._server = BackgroundServer(build, self._host, self._port)
         try:
             self.root = self._server.start_lazily() if lazily else self._server.start()
         except BaseException:
@@ -128,6 +139,12 @@ class Proxy:
             wording or Wording(),
             self.config.durable if durable is None else durable,
         )
+        if self._server is None:
+            raise RuntimeError("the proxy is not running: start it first")
+        with self._lock:
+            self._binding = binding
+            if not self._built:
+                return binding  # a lazy server not built yet takes it when it is
         state = self._state()
 
         async def rebind() -> None:

@@ -25,6 +25,7 @@ from .core.constants import (
     OFF,
     PYTEST_MODES,
 )
+from .core.environ import choose_upstream
 from .recorder import RunRegistry, SeedreplayError, cassette_path
 from .report import build_report, write_report
 from .session import (
@@ -33,7 +34,6 @@ from .session import (
     Settings,
     TestRecording,
     annotate,
-    choose_upstream,
     client_options,
     marker_options,
     without_client_frames,

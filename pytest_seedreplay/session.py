@@ -16,11 +16,9 @@ from urllib.parse import urlsplit
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
     DEFAULT_DRIFT_POLICY,
-    DEFAULT_UPSTREAM,
     ENV_API_KEY,
     ENV_BASE_URL,
     ENV_PLUGIN_PROXY,
-    ENV_UPSTREAM,
     LIVE,
     OFF,
     PYTEST_MODES,
@@ -28,6 +26,7 @@ from .core.constants import (
     REPLAY,
     REWRITE,
 )
+from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, with_no_proxy
 from .core.redact import SecretRefused
 from .drift import Drift, compare
 from .guard import Blocked, NetworkGuard
@@ -41,33 +40,10 @@ if TYPE_CHECKING:
     from .core.entry import Entry
     from .proxy.running import Proxy
 
-DUMMY_API_KEY = "seedreplay-replay-needs-no-key"
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
 
-def choose_upstream(option: str | None, environ: dict[str, str] | os._Environ) -> str:
-    """`--seedreplay-upstream`/ini, else $SEEDREPLAY_UPSTREAM, else the OPENAI_BASE_URL the proxy
-    replaces (unless it is a parent session's seedreplay proxy), else the OpenAI API."""
-    if option:
-        return option
-    if environ.get(ENV_UPSTREAM):
-        return environ[ENV_UPSTREAM]
-    previous = environ.get(ENV_BASE_URL)
-    if previous and previous != environ.get(ENV_PLUGIN_PROXY):
-        return previous
-    return DEFAULT_UPSTREAM
-
-
 _SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode does with a call it sees
-
-
-NO_PROXY_VARS = ("NO_PROXY", "no_proxy")  # httpx, requests and urllib read either spelling
-
-
-def with_no_proxy(current: str | None, host: str) -> str:
-    """The NO_PROXY list with `host` added (the user's own entries kept)."""
-    entries = [e.strip() for e in (current or "").split(",") if e.strip()]
-    return ",".join(entries if host in entries or "*" in entries else [*entries, host])
 
 
 def excerpt(text: str, limit: int = 160) -> str:

@@ -17,7 +17,8 @@ from pytest_seedreplay.core.redact import SecretRefused
 from pytest_seedreplay.session import TestObserver
 from pytest_seedreplay.store.cassette_store import CassetteStore, merge
 from pytest_seedreplay.report import build_report, highlight, html_path, render_html
-from pytest_seedreplay.session import choose_upstream, marker_options
+from pytest_seedreplay.core.environ import choose_upstream
+from pytest_seedreplay.session import marker_options
 from pytest_seedreplay.recorder import SeedreplayError
 
 CHAT = "/v1/chat/completions"
@@ -274,7 +275,7 @@ def test_the_html_report_indexes_tests_and_shows_only_what_means_something(tmp_p
 
 
 def test_no_proxy_gains_the_plugin_host_and_keeps_the_users_entries():
-    from pytest_seedreplay.session import with_no_proxy
+    from pytest_seedreplay.core.environ import with_no_proxy
 
     assert with_no_proxy(None, "127.0.0.1") == "127.0.0.1"
     assert with_no_proxy(" corp.example , .internal", "127.0.0.1") == "corp.example,.internal,127.0.0.1"

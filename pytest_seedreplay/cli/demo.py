@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from ..core.constants import HEADER_CACHE, HEADER_KEY, HEADER_MODE
-from ..store import DiskStore
 
 QUESTION = [{"role": "user", "content": "Why do seeded answers make a good cache key?"}]
 
@@ -41,24 +40,21 @@ def command(latency_ms: int) -> None:
     """Run the record/replay story offline on the built-in simulator, in a temporary directory."""
     import openai
 
-    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.serve import BackgroundServer
     from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
+    from .. import Proxy
+
     with tempfile.TemporaryDirectory(prefix="seedreplay-demo-") as tmp:
         cache_dir = Path(tmp) / "cache"
-        store = DiskStore(cache_dir)
         sim = BackgroundServer(lambda: make_sim_app(SimConfig(latency_ms=latency_ms)))
         sim_url = sim.start() + "/v1"
-        proxy = BackgroundServer(lambda: make_proxy_app(ProxyConfig(upstream=sim_url, mode="record"), store))
-        proxy_url = proxy.start() + "/v1"
         try:
-            client = openai.OpenAI(base_url=proxy_url, api_key="demo-key-not-secret", max_retries=0)
-            _story(client, sim, sim_url, proxy_url, cache_dir, latency_ms)
+            with Proxy(sim_url, store=cache_dir, mode="record") as proxy:
+                client = openai.OpenAI(base_url=proxy.url, api_key="demo-key-not-secret", max_retries=0)
+                _story(client, sim, sim_url, proxy.url, cache_dir, latency_ms)
         finally:
-            proxy.stop()
             sim.stop()
-            store.close()
 
 
 def _story(client, sim, sim_url: str, proxy_url: str, cache_dir: Path, latency_ms: int) -> None:

@@ -1,0 +1,185 @@
+"""`use_cassette`: record and replay a block of code — a script, a notebook cell, a unittest test — the
+way the pytest plugin does a test, with the same cassettes.
+
+    with use_cassette("cassettes/summary.yaml", mode="record"):
+        summarize("...")            # any OpenAI client built inside reaches the cassette's proxy
+
+    @use_cassette("cassettes/test_chat.yaml", mode="replay")
+    def test_chat(self): ...
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from .core.constants import ENV_API_KEY, ENV_BASE_URL, ENV_PLUGIN_PROXY
+from .core.entry import Entry
+from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, choose_upstream, with_no_proxy
+from .drift import Drift, compare
+from .policy import Mode
+from .proxy.binding import Observer, ReplayMiss
+from .store.cassette_store import CassetteStore
+
+__all__ = ["CassetteUse", "choose_upstream", "use_cassette"]
+
+CASSETTE_MODES = (Mode.REPLAY, Mode.RECORD, Mode.REWRITE, Mode.LIVE)
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+class _Heard(Observer):
+    """What happened to the block's requests."""
+
+    def __init__(self) -> None:
+        self.misses: list[ReplayMiss] = []
+        self.drift: list[Drift] = []
+        self.errors: list[str] = []
+
+    def replay_miss(self, miss: ReplayMiss) -> None:
+        self.misses.append(miss)
+
+    def compared(self, key: str, recorded: Entry | None, live: Entry) -> None:
+        self.drift.append(compare(recorded, live))
+
+    def write_failed(self, key: str, message: str) -> None:
+        self.errors.append(message)
+
+
+class CassetteUse:
+    """A cassette in use: `.url` (give it to a client built with its own base_url), `.misses` (replay
+    misses, with the closest recording and what differs), `.drift` (live mode), `.recorded`."""
+
+    def __init__(self, path: Path, mode: Mode, upstream: str, seed: int | None):
+        self.path, self.mode, self.upstream, self.seed = path, mode, upstream, seed
+        self.proxy: Any = None
+        self.store: CassetteStore | None = None
+        self._heard = _Heard()
+        self._saved_env: dict[str, str | None] = {}
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
+
+    @property
+    def misses(self) -> list[ReplayMiss]:
+        return list(self._heard.misses)
+
+    @property
+    def drift(self) -> list[Drift]:
+        return list(self._heard.drift)
+
+    @property
+    def recorded(self) -> int:
+        return len(self.store.recorded) if self.store is not None else 0
+
+    def start(self) -> CassetteUse:
+        from .proxy.running import Proxy
+
+        self.store = CassetteStore.load(self.path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE)
+        self.proxy = Proxy(self.upstream, store=self.store, mode=self.mode, default_seed=self.seed, durable=True)
+        self.proxy.start()
+        self.proxy.bind(self.store, self.mode, self.seed, self._heard, durable=True)
+        self._point_clients_here()
+        return self
+
+    def stop(self) -> None:
+        """Stop the proxy, put the environment back, and write what was recorded (record, rewrite)."""
+        try:
+            if self.proxy is not None:
+                self.proxy.settle()
+                self.proxy.stop()
+        finally:
+            self._restore_env()
+        if self._heard.errors:
+            raise ValueError(f"seedreplay did not write {self.path}: {'; '.join(self._heard.errors)}")
+        if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE):
+            self.store.save(replace=self.mode is Mode.REWRITE, start_fresh=lambda path: self.mode is Mode.REWRITE)
+
+    def _point_clients_here(self) -> None:
+        # Clients built inside the block (and subprocesses it starts) read these.
+        self._set_env(ENV_BASE_URL, self.proxy.url)
+        self._set_env(ENV_PLUGIN_PROXY, self.proxy.url)
+        for name in NO_PROXY_VARS:
+            self._set_env(name, with_no_proxy(os.environ.get(name), "127.0.0.1"))
+        if self.mode is Mode.REPLAY and not os.environ.get(ENV_API_KEY):
+            self._set_env(ENV_API_KEY, DUMMY_API_KEY)  # replay needs no key, but the SDK wants one
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+
+class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_cassette` is
+    """Serve the cassette at `path` to every OpenAI client of a block: a context manager and a
+    decorator (sync and async functions).
+
+    mode: `record` (default: replay what exists, record what is missing), `replay` (recordings only,
+    no network, no key needed), `rewrite` (record everything anew), `live` (call the upstream, compare
+    with the recordings, write nothing). upstream: a base URL or `"sim"` (default
+    `$SEEDREPLAY_UPSTREAM`, else the `OPENAI_BASE_URL` in effect, else the OpenAI API). seed: injected
+    into chat/completions requests that carry none.
+
+    Inside the block `OPENAI_BASE_URL` points at a proxy over the cassette, so `openai.OpenAI()` built
+    there (or in a subprocess) is covered; a client built earlier with its own base URL can take
+    `.url` of the value the `with` statement gives."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: str | Mode = Mode.RECORD, *, upstream: str | None = None, seed: int | None = None):
+        self.path = Path(path)
+        if self.path.suffix not in (".yaml", ".yml"):
+            self.path = self.path.with_name(self.path.name + ".yaml")
+        try:
+            self.mode = Mode(mode)
+        except ValueError:
+            self.mode = None  # type: ignore[assignment]
+        if self.mode not in CASSETTE_MODES:
+            raise ValueError(f"use_cassette(mode={str(mode)!r}): use one of {', '.join(m.value for m in CASSETTE_MODES)}")
+        self.upstream = upstream
+        self.seed = seed
+        self._uses: list[CassetteUse] = []
+
+    def __enter__(self) -> CassetteUse:
+        use = CassetteUse(self.path, self.mode, choose_upstream(self.upstream), self.seed)
+        self._uses.append(use.start())
+        return use
+
+    def __exit__(self, *exc: object) -> None:
+        self._uses.pop().stop()
+
+    async def __aenter__(self) -> CassetteUse:
+        import asyncio
+
+        return await asyncio.to_thread(self.__enter__)
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.__exit__, *exc)
+
+    def __call__(self, function: Function) -> Function:
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                async with self:
+                    return await function(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return function(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
