@@ -14,6 +14,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from ..finetune.jobs import Progress as JobProgress
 
+STEP_LINES = 10  # a long job prints a metrics line about every tenth of its steps, not one per step
+
+
+def is_metrics(event: Any) -> bool:
+    return getattr(event, "type", None) == "metrics"
+
+
+def loss_of(events: list[Any]) -> str:
+    for event in reversed(events):
+        data = getattr(event, "data", None) or {}
+        if is_metrics(event) and isinstance(data, dict) and isinstance(data.get("train_loss"), (int, float)):
+            return f"loss {data['train_loss']:.2f}"
+    return ""
+
+
+def worth_a_line(event: Any, last_step: int) -> bool:
+    """Messages always; a metrics event when it has moved a tenth of the steps on (or is the last)."""
+    data = getattr(event, "data", None) or {}
+    if not is_metrics(event) or not isinstance(data, dict):
+        return True
+    step, total = data.get("step"), data.get("total_steps")
+    if not isinstance(step, int) or not isinstance(total, int) or total <= 0:
+        return True
+    return step == total or step - last_step >= max(1, total // STEP_LINES)
+
 
 def event_line(event: Any) -> str:
     level = getattr(event, "level", "info")
@@ -27,6 +52,7 @@ class PlainDisplay:
     def __init__(self, job_id: str):
         self.job_id = job_id
         self.status: str | None = None
+        self.last_step = 0
 
     def start(self) -> None:
         return None
@@ -36,12 +62,15 @@ class PlainDisplay:
 
     def update(self, progress: JobProgress) -> None:
         stamp = f"[{progress.elapsed:6.1f}s]"
+        for event in progress.events:
+            if worth_a_line(event, self.last_step):
+                click.echo(f"{stamp} {event_line(event)}")
+                if is_metrics(event):
+                    self.last_step = event.data["step"]
         if progress.status != self.status:
             self.status = progress.status
             tokens = f", {progress.job.trained_tokens} trained tokens" if progress.job.trained_tokens else ""
             click.echo(f"{stamp} job {self.job_id}: {progress.status}{tokens}")
-        for event in progress.events:
-            click.echo(f"{stamp} {event_line(event)}")
 
 
 class LiveDisplay:
@@ -62,6 +91,7 @@ class LiveDisplay:
             transient=False,
         )
         self.task = self.bar.add_task(job_id, total=None, status="starting", tokens="")
+        self.loss = ""
 
     def start(self) -> None:
         self.bar.start()
@@ -71,9 +101,13 @@ class LiveDisplay:
 
     def update(self, progress: JobProgress) -> None:
         for event in progress.events:
+            if is_metrics(event):
+                continue  # the bar shows the steps and the latest loss
             style = "red" if getattr(event, "level", "") == "error" else "dim"
             self.console.print(event_line(event), style=style, markup=False, highlight=False)
-        tokens = f"{progress.job.trained_tokens} trained tokens" if progress.job.trained_tokens else ""
+        self.loss = loss_of(progress.events) or self.loss
+        trained = f"{progress.job.trained_tokens} trained tokens" if progress.job.trained_tokens else ""
+        tokens = " · ".join(part for part in (self.loss, trained) if part)
         total = progress.total_steps
         completed = progress.step or 0
         if progress.status == "succeeded" and total:
