@@ -10,9 +10,9 @@ from typing import Any
 
 import openai
 from click.testing import CliRunner, Result
+from test_sim_finetune import EXAMPLES
 
 from pytest_seedreplay.cli import main
-from test_sim_finetune import EXAMPLES
 
 BASE = "gpt-4o-mini-2024-07-18"
 SEED = 4242
@@ -42,7 +42,8 @@ def record(client: openai.OpenAI, questions: list[str], stream_every: int = 3, s
             chunks = client.chat.completions.create(model=BASE, messages=question(text), seed=seed, stream=True)
             answers[text] = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         else:
-            answers[text] = client.chat.completions.create(model=BASE, messages=question(text), seed=seed).choices[0].message.content
+            answer = client.chat.completions.create(model=BASE, messages=question(text), seed=seed)
+            answers[text] = answer.choices[0].message.content
     return answers
 
 
@@ -64,4 +65,5 @@ def write_jsonl(path: Path, examples: list[Any]) -> Path:
 
 
 def good_example(number: int) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": f"question {number}?"}, {"role": "assistant", "content": f"answer {number}."}]}
+    return {"messages": [{"role": "user", "content": f"question {number}?"},
+                         {"role": "assistant", "content": f"answer {number}."}]}

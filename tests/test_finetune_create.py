@@ -13,11 +13,11 @@ from pathlib import Path
 
 import openai
 import pytest
-
-from finetune_support import BASE, JOB_SECONDS, POLL, SEED, finetune, lines, record, questions, write_jsonl
+from finetune_support import BASE, JOB_SECONDS, POLL, SEED, finetune, lines, questions, record, write_jsonl
 from proxy_support import API_KEY, proxy_factory  # noqa: F401 (fixture)
-from pytest_seedreplay.finetune.manifest import Manifest, public_base_url
 from test_sim_finetune import training_jsonl
+
+from pytest_seedreplay.finetune.manifest import Manifest, public_base_url
 
 MANIFEST = Path("cassettes/finetunes.json")
 

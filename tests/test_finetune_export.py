@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
-
 from finetune_support import BASE, RECORD_SEED, SYSTEM, finetune, lines, question, questions, record
 from proxy_support import proxy_factory  # noqa: F401 (fixture)
-from pytest_seedreplay.cassette import write_cassette
+
 from pytest_seedreplay.finetune.export import record_path, validation_path
 from pytest_seedreplay.store import DiskStore
+from pytest_seedreplay.store.cassette import write_cassette
 
 
 @pytest.fixture
@@ -80,8 +79,8 @@ def test_export_of_too_few_examples_fails_naming_the_rule_and_writes_nothing(rec
     client = proxy.client()
     record(client, ["What's new this week?", "Any discounts today?"], stream_every=99)
     proxy.settle()
-    result = finetune("export", "--cache-dir", str(proxy.cache_dir), "--since", datetime.fromtimestamp(since, timezone.utc).isoformat(),
-                      "-o", "few.jsonl")
+    cutoff = datetime.fromtimestamp(since, timezone.utc).isoformat()
+    result = finetune("export", "--cache-dir", str(proxy.cache_dir), "--since", cutoff, "-o", "few.jsonl")
     assert result.exit_code == 1
     assert "only 2 examples: at least 10 are required (insufficient_examples)" in result.output
     assert not (tmp_path / "few.jsonl").exists()
@@ -155,8 +154,8 @@ def test_export_keeps_tool_calls_and_the_tools_offered(recorded, tmp_path):
         ({"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]}, "unrecognized_role"),
         ({"messages": [{"role": "user", "content": "  "}, {"role": "assistant", "content": "x"}]}, "missing_content"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "example_missing_assistant_message"),
-        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}, {"role": "user", "content": "and?"}]},
-         "last_message_not_assistant"),
+        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"},
+                       {"role": "user", "content": "and?"}]}, "last_message_not_assistant"),
         ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 2}]}, "invalid_weight"),
         ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": "x"}]}]},
          "invalid_content_type"),

@@ -11,11 +11,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-
 from conftest import start_sim
 from finetune_support import BASE, POLL, SEED, finetune
-from proxy.serve import BackgroundServer
-from proxy.sim import SimConfig
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.proxy.sim import SimConfig
 from test_sim_finetune import EXAMPLES, training_jsonl
 
 
@@ -128,7 +127,8 @@ def test_an_unknown_model_is_one_line(tuned):
 
 def test_without_a_manifest_every_part_is_named(tmp_path, tuned):
     result = finetune("verify", "--manifest", str(tmp_path / "none.json"))
-    assert result.exit_code == 1 and "no fine-tune recorded" in result.output and "--model M --file DATASET --seed N" in result.output
+    assert result.exit_code == 1 and "no fine-tune recorded" in result.output
+    assert "--model M --file DATASET --seed N" in result.output
     model = json.loads(tuned.manifest.read_text())["versions"][0]["fine_tuned_model"]
     direct = finetune("verify", "--manifest", str(tmp_path / "none.json"), "--model", model, "--file", str(tuned.dataset),
                       "--seed", str(SEED), "--base-url", tuned.sim.url, "--paraphrase-count", "0")

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..constants import DEFAULT_CACHE_DIR, DEFAULT_CASSETTE_DIR
+from ..core.constants import DEFAULT_CACHE_DIR, DEFAULT_CASSETTE_DIR
 from ..finetune import export as exporting
 from ..finetune import jobs, verify_report
 from ..finetune import verify as verifying

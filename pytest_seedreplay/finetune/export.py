@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomically
-from ..cassette import CassetteError, read_cassette
-from ..constants import CHAT
-from ..entry import Entry
-from ..jsontext import compact_json
-from ..redact import find_secret
-from ..sse import MalformedStream, answer_body
+from ..core.atomic import write_atomically
+from ..core.constants import CHAT
+from ..core.entry import Entry
+from ..core.jsontext import compact_json
+from ..core.redact import find_secret
+from ..shapes import MalformedStream, answer_body
 from ..store import StoreError, display_location, open_store
+from ..store.cassette import CassetteError, read_cassette
 from .validate import MIN_EXAMPLES, Problem, Validation, content_text, validate_examples
 
 EXPORT_RECORD_VERSION = 1

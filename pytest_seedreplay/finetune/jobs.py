@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import openai
 
-from ..constants import DEFAULT_UPSTREAM
+from ..core.constants import DEFAULT_UPSTREAM
 from .manifest import Manifest, Version, public_base_url
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})

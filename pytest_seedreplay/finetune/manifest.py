@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..atomic import write_atomically
-from ..redact import find_secret
+from ..core.atomic import write_atomically
+from ..core.redact import find_secret
 
 MANIFEST_VERSION = 1
 DEFAULT_MANIFEST = Path("cassettes") / "finetunes.json"

@@ -19,7 +19,7 @@ from typing import Any
 
 import openai
 
-from ..constants import CHAT
+from ..core.constants import CHAT
 from ..drift import answer_parts, answer_text, text_similarity
 from .export import paraphrase, prompt_text
 from .validate import content_text

@@ -6,7 +6,7 @@ import html
 import json
 from pathlib import Path
 
-from ..atomic import write_atomically
+from ..core.atomic import write_atomically
 from ..report import _STYLE as DRIFT_STYLE
 from ..report import highlight
 from .verify import LABELS, Report
