@@ -219,3 +219,19 @@ def test_export_with_nothing_to_read_says_what_to_pass(tmp_path, monkeypatch):
     assert bad.exit_code == 1 and "no cassette directory at nowhere" in bad.output
     since = finetune("export", "--cache-dir", "c", "--since", "last tuesday")
     assert since.exit_code == 2 and "neither a duration" in since.output
+
+
+def test_paraphrases_teach_the_same_answer_to_other_wordings(recorded, tmp_path):
+    pytest.importorskip("pytest_seedreplay.paraphrase", reason="the offline paraphrase generator is not installed")
+    proxy, answers = recorded
+    result = finetune("export", "--cache-dir", str(proxy.cache_dir), "-o", "train.jsonl", "--paraphrases", "2", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["recorded"] == 12 and summary["paraphrased"] > 12
+    examples = lines(tmp_path / "train.jsonl")
+    generated = json.loads(record_path(tmp_path / "train.jsonl").read_text())["generated_lines"]
+    assert len(generated) == summary["paraphrased"] and len(examples) == 12 + len(generated)
+    for number in generated:
+        example = examples[number - 1]
+        asked, taught = example["messages"][1]["content"], example["messages"][-1]["content"]
+        assert asked not in answers and taught in answers.values()

@@ -208,3 +208,15 @@ def test_asks_in_flight_stay_under_the_concurrency_bound(sim_factory, tuned, rel
     result = tuned.verify("--model", BASE, "--base-url", relay_to(relay), "--paraphrase-count", "0", "--concurrency", "3")
     assert result.exit_code == 0, result.output
     assert relay.most_in_flight == 3
+
+
+def test_generated_paraphrases_are_asked_with_the_seed(tuned):
+    pytest.importorskip("pytest_seedreplay.paraphrase", reason="the offline paraphrase generator is not installed")
+    result = tuned.verify("--paraphrase-count", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    paraphrased = report["conditions"]["paraphrase"]
+    assert 20 <= paraphrased["asked"] <= 40
+    asked = [a for e in report["examples"] for a in e["answers"]["paraphrase"]]
+    assert all(a["prompt"] != e["prompt"] for e in report["examples"] for a in e["answers"]["paraphrase"])
+    assert len(asked) == paraphrased["asked"] and paraphrased["recall"] >= 0.6  # 85% with the generator of 2026-11
