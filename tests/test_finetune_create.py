@@ -55,7 +55,7 @@ def test_create_from_an_export_follows_the_job_and_records_a_version(provider, p
     result = create("--suffix", "shop")
     assert result.exit_code == 0, result.output
     # Not a terminal: plain lines, one per status change and per event.
-    assert "job ftjob-" in result.output and ": validating_files" in result.output and ": succeeded" in result.output
+    assert "job ftjob-" in result.output and "· Validating training file" in result.output and ": succeeded" in result.output
     assert "Step " in result.output and "training loss=" in result.output
     version = Manifest(MANIFEST).find("latest")
     dataset = Path("cassettes/finetune/train.jsonl")
@@ -178,7 +178,7 @@ def start_create(sim, dataset: Path) -> tuple[subprocess.Popen, str]:
                          env={"OPENAI_BASE_URL": sim.url})
     line = read_until(process, "job ftjob-")[-1]
     job_id = line.split()[1].rstrip(":")
-    read_until(process, ": validating_files")  # following
+    read_until(process, "· Validating training file")  # following
     return process, job_id
 
 
