@@ -229,3 +229,19 @@ def test_ctrl_c_then_leave_keeps_the_job_and_status_finishes_it(sim_factory, dat
     assert version.dataset_sha256 == hashlib.sha256(dataset.read_bytes()).hexdigest()
     assert finetune("status", job_id, "--poll", POLL).exit_code == 0  # again: the same version, not a second one
     assert len(Manifest(MANIFEST).versions) == 1
+
+
+def test_status_of_a_finished_foreign_job_reads_every_page_of_events(provider):
+    """A job started elsewhere (no seedreplay metadata) that ran to the end before anyone looked: its
+    105 events span two pages, and the version says it does not know what the job was trained on."""
+    from test_sim_finetune import train
+
+    client = openai.OpenAI(base_url=provider.url, api_key="x")
+    _, done = train(client, training_jsonl(), seed=SEED)
+    assert len(list(client.fine_tuning.jobs.list_events(done.id, limit=100))) > 100
+    result = finetune("status", done.id, "--poll", POLL)
+    assert result.exit_code == 0, result.output
+    assert "was not started by seedreplay" in result.output
+    assert "· Validating training file" in result.output and "· Step 100/100" in result.output
+    version = Manifest(MANIFEST).find(done.id)
+    assert version.fine_tuned_model == done.fine_tuned_model and version.dataset_sha256 is None

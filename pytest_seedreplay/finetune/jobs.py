@@ -213,10 +213,9 @@ def follow(
     while True:
         try:
             job = client.fine_tuning.jobs.retrieve(job_id)
-            page = client.fine_tuning.jobs.list_events(job_id, limit=100).data
+            fresh = new_events(client, job_id, seen)
         except openai.OpenAIError as exc:
             raise provider_error(exc, f"following job {job_id}", url) from None
-        fresh = [e for e in reversed(page) if e.id not in seen]  # the provider lists newest first
         seen.update(e.id for e in fresh)
         history += fresh
         new_step, new_total = _steps(fresh)
@@ -227,6 +226,18 @@ def follow(
         if progress.done:
             return
         sleep(poll)
+
+
+def new_events(client: openai.OpenAI, job_id: str, seen: set[str]) -> list[Any]:
+    """The events not seen yet, oldest first. The provider lists newest first, a page at a time: read
+    pages until a seen event (a job that ran far between two looks has more than one page of news)."""
+    fresh = []
+    for event in client.fine_tuning.jobs.list_events(job_id, limit=100):  # the SDK fetches further pages as needed
+        if event.id in seen:
+            break
+        fresh.append(event)
+    fresh.reverse()
+    return fresh
 
 
 def cancel(client: openai.OpenAI, job_id: str) -> Any:
