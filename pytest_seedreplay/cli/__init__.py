@@ -12,6 +12,7 @@ from ..core.constants import CHAT
 from ..core.key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
 from .cache import command as cache_command
 from .demo import command as demo_command
+from .finetune import command as finetune_command
 from .proxy import command as proxy_command
 from .sim import command as sim_command
 
@@ -51,3 +52,4 @@ main.add_command(sim_command)
 main.add_command(proxy_command)
 main.add_command(cache_command)
 main.add_command(demo_command)
+main.add_command(finetune_command)

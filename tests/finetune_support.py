@@ -1,0 +1,69 @@
+"""Helpers for the fine-tune tests: recordings made through a real proxy in front of the simulator,
+and the `seedreplay finetune` commands run with click's runner against it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+from click.testing import CliRunner, Result
+from test_sim_finetune import EXAMPLES
+
+from pytest_seedreplay.cli import main
+
+BASE = "gpt-4o-mini-2024-07-18"
+SEED = 4242
+RECORD_SEED = 7
+JOB_SECONDS = 0.3
+POLL = "0.02"
+SYSTEM = "You are the shop's helpful assistant."
+
+
+def question(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+
+
+@dataclass
+class Recorded:
+    """What a recording session left: the cache directory and the answer each question got."""
+
+    cache_dir: Path
+    answers: dict[str, str]
+
+
+def record(client: openai.OpenAI, questions: list[str], stream_every: int = 3, seed: int = RECORD_SEED) -> dict[str, str]:
+    """Ask each question once through the proxy (every `stream_every`-th one streamed); the answers as the SDK saw them."""
+    answers = {}
+    for number, text in enumerate(questions):
+        if number % stream_every == stream_every - 1:
+            chunks = client.chat.completions.create(model=BASE, messages=question(text), seed=seed, stream=True)
+            answers[text] = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        else:
+            answer = client.chat.completions.create(model=BASE, messages=question(text), seed=seed)
+            answers[text] = answer.choices[0].message.content
+    return answers
+
+
+def questions(count: int) -> list[str]:
+    return [q for q, _, _ in EXAMPLES[:count]]
+
+
+def finetune(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, ["finetune", *args], input=input, catch_exceptions=False)
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, examples: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in examples), encoding="utf-8")
+    return path
+
+
+def good_example(number: int) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": f"question {number}?"},
+                         {"role": "assistant", "content": f"answer {number}."}]}
