@@ -7,6 +7,7 @@ import json
 import pytest
 from shapes_support import CHAT, EMBEDDING_BODY, RESPONSE, RESPONSES, real_events
 
+from pytest_seedreplay.core.constants import CACHEABLE_ENDPOINTS
 from pytest_seedreplay.core.entry import Entry, SSEEvent
 from pytest_seedreplay.shapes import (
     MalformedStream,
@@ -140,3 +141,16 @@ def test_answer_events_fits_a_stream_or_splits_a_plain_answer():
         answer_events(_entry(EMBEDDINGS, body=EMBEDDING_BODY), include_usage=False)
     with pytest.raises(UnstreamableAnswer, match="JSON object"):
         split(CHAT, ["not", "an", "object"], False)
+
+
+def test_every_endpoint_module_answers_the_same_questions():
+    from pytest_seedreplay import shapes
+
+    readers = ("answer_text", "reply_text", "answer_parts", "finish_reason")
+    for endpoint, module in shapes._ANSWERS.items():
+        assert all(callable(getattr(module, name, None)) for name in readers), endpoint
+    for endpoint, module in shapes._STREAMING.items():
+        assert all(callable(getattr(module, name, None)) for name in ("assemble", "split", "adapt_stream", "read_stream")), (
+            endpoint
+        )
+    assert set(shapes._ANSWERS) == set(CACHEABLE_ENDPOINTS)  # every endpoint the cache keeps has its module
