@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .core.entry import Entry
-from .shapes import answer_parts, entry_summary, prompt_text, vectors
+from .shapes import Summary, answer_parts, entry_summary, prompt_text, vectors
 
 
 @dataclass
@@ -74,9 +74,13 @@ class Drift:
         return data
 
 
-def compare(recorded: Entry | None, live: Entry) -> Drift:
-    """Set a live answer against its recording: verbatim, similarity, fingerprint, finish_reason."""
-    now = entry_summary(live)
+def compare(recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> Drift:
+    """Set a live answer against its recording: verbatim, similarity, fingerprint, finish_reason.
+
+    live_read: the live answer as the proxy already read it (`shapes.summary`), so a streamed answer
+    is not assembled a second time; read from `live` when not given.
+    """
+    now = live_read if live_read is not None else entry_summary(live)
     common: dict[str, Any] = {
         "key": live.key,
         "endpoint": live.endpoint,

@@ -8,7 +8,7 @@ import struct
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.drift import Drift, compare, text_similarity, vector_similarity
-from pytest_seedreplay.shapes import prompt_text, split
+from pytest_seedreplay.shapes import prompt_text, split, summary
 
 CHAT = "/v1/chat/completions"
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "seed": 1}
@@ -143,3 +143,14 @@ def test_changes_name_only_what_changed():
     chat = compare(entry(chat_body("a b", "fp_1", "stop")), entry(chat_body("a c", "fp_2", "length")))
     assert chat.changes() == ["similarity 0.50", "finish_reason stop → length", "system_fingerprint fp_1 → fp_2"]
     assert Drift.from_dict(chat.to_dict()) == chat
+
+
+def test_a_live_answer_the_proxy_already_read_is_compared_without_reading_it_again():
+    recorded = entry(chat_body("Streaming words arrive one by one."), streamed=True)
+    live = entry(chat_body("Streaming words arrive two by two.", "fp_b"), streamed=True)
+    read = summary(live.endpoint, events=live.events)
+    assert compare(recorded, live, read) == compare(recorded, live)
+    assert compare(recorded, live, read).live_fingerprint == "fp_b"
+    as_read = summary(live.endpoint, body=chat_body("What the proxy read."))
+    assert compare(recorded, live, as_read).live_text == "What the proxy read."  # taken as given, not read again
+
