@@ -18,6 +18,7 @@ from pytest_seedreplay.shapes import (
     answer_text,
     assemble,
     entry_summary,
+    error_event,
     finish_reason,
     split,
     stream_complete,
@@ -154,3 +155,21 @@ def test_every_endpoint_module_answers_the_same_questions():
             endpoint
         )
     assert set(shapes._ANSWERS) == set(CACHEABLE_ENDPOINTS)  # every endpoint the cache keeps has its module
+
+
+def test_the_error_event_ends_each_kind_of_stream_as_its_api_does():
+    error = {"message": "the upstream went away", "type": "seedreplay_error", "param": None, "code": "upstream_cut"}
+    chat_frame = error_event(CHAT, error)
+    assert chat_frame.event is None and json.loads(chat_frame.data) == {"error": error}
+    response_frame = error_event(RESPONSES, error)
+    assert response_frame.event == "error"
+    assert json.loads(response_frame.data) == {
+        "type": "error",
+        "code": "upstream_cut",
+        "message": "the upstream went away",
+        "param": None,
+        "error": error,
+    }
+    for endpoint, events in ((CHAT, real_events()[:3]), (RESPONSES, split(RESPONSES, RESPONSE, False)[:4])):
+        read = summary(endpoint, events=[*events, error_event(endpoint, error)])
+        assert not read.complete and "the upstream went away" in read.problem

@@ -49,6 +49,7 @@ __all__ = [
     "convert_embeddings",
     "ends_stream",
     "entry_summary",
+    "error_event",
     "excerpt",
     "finish_reason",
     "format_event",
@@ -121,6 +122,13 @@ def stream_complete(endpoint: str, events: list[SSEEvent]) -> bool:
     `response.incomplete`, a whole answer cut by max_output_tokens).
     """
     return summary(endpoint, events=events).complete
+
+
+def error_event(endpoint: str, error: dict[str, Any]) -> SSEEvent:
+    """The frame that ends a stream broken off midway, so the client raises instead of hanging
+    (`error` is the OpenAI error object: message, type, param, code)."""
+    module = _STREAMING.get(normalize_endpoint(endpoint), chat)
+    return module.error_event(error)
 
 
 def convert_embeddings(body: dict[str, Any], encoding_format: str | None) -> dict[str, Any]:

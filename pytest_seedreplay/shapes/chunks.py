@@ -291,6 +291,11 @@ def adapt_stream(events: list[SSEEvent], include_usage: bool) -> list[SSEEvent]:
     return out
 
 
+def error_event(error: dict[str, Any]) -> SSEEvent:
+    """The frame that ends a broken-off stream: the SDKs raise on any frame whose data holds `error`."""
+    return SSEEvent(json.dumps({"error": error}))
+
+
 # --------------------------------------------------------------------------------------------
 # Reading a plain answer's choices
 

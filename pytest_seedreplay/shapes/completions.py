@@ -85,6 +85,10 @@ def read_stream(events: list[SSEEvent]) -> tuple[dict[str, Any] | None, str | No
     return chunks.read_stream(FORMAT, events)
 
 
+def error_event(error: dict[str, Any]) -> SSEEvent:
+    return chunks.error_event(error)
+
+
 # --- what the answer says -----------------------------------------------------------------------
 
 

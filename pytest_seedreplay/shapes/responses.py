@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from ..core.entry import SSEEvent
@@ -155,6 +156,19 @@ def split(body: dict[str, Any], include_usage: bool) -> list[SSEEvent]:
     terminal = _TERMINAL_EVENT_BY_STATUS.get(body.get("status"), "response.completed")
     seq.add(terminal, response=copy.deepcopy(body))
     return seq.events
+
+
+def error_event(error: dict[str, Any]) -> SSEEvent:
+    """The `error` event that ends a broken-off stream: the event's own flat fields, and the error
+    object too (the SDKs raise on either)."""
+    data = {
+        "type": "error",
+        "code": error.get("code"),
+        "message": error.get("message"),
+        "param": error.get("param"),
+        "error": error,
+    }
+    return SSEEvent(json.dumps(data), "error")
 
 
 # --- what the answer says -----------------------------------------------------------------------
