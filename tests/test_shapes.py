@@ -75,6 +75,7 @@ def test_a_stream_and_its_plain_answer_read_the_same():
     streamed = summary(CHAT, events=real_events())
     plain = summary(CHAT, body=assemble(CHAT, real_events()))
     assert streamed.complete and streamed.problem is None
+    assert streamed.events == real_events() and plain.events is None
     assert streamed.body == plain.body
     assert (
         (streamed.model, streamed.system_fingerprint)

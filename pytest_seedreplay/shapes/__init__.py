@@ -201,7 +201,8 @@ class Summary:
     whole answer, and what the entry, drift and the cache tools show of it."""
 
     endpoint: str
-    body: Any  # None when a stream cannot be assembled
+    events: list[SSEEvent] | None  # the stream as it came; None for a plain answer
+    body: Any  # the plain answer, or the stream assembled; None when a stream cannot be
     complete: bool  # a plain answer, or a stream that ended as the API ends a whole answer
     problem: str | None  # why a stream is not a whole answer
     model: str | None
@@ -228,7 +229,7 @@ def summary(endpoint: str, *, body: Any = None, events: list[SSEEvent] | None = 
         else:
             body, problem = module.read_stream(events)
     model, fingerprint = _named(body, "model"), _named(body, "system_fingerprint")
-    return Summary(endpoint, body, problem is None, problem, model, fingerprint)
+    return Summary(endpoint, events, body, problem is None, problem, model, fingerprint)
 
 
 def entry_summary(entry: Entry) -> Summary:
