@@ -3,15 +3,24 @@ in the shape the client asked for (stream or not, usage chunk or not, float or b
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, CONTENT_TYPE_SSE_UTF8, EMBEDDINGS, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
+from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
-from pytest_seedreplay.shapes import adapt_stream, assemble, convert_embeddings, ends_stream, format_sse, split
+from pytest_seedreplay.shapes import (
+    CONTENT_TYPE_SSE_UTF8,
+    adapt_stream,
+    answer_body,
+    answer_events,
+    ends_stream,
+    format_sse,
+    streams,
+)
 
 from .errors import APIError, bad_gateway, sse_error_frame
 from .flight import Flight, Shape
@@ -25,18 +34,10 @@ def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Render
     if it cannot take that shape)."""
     headers = CIMultiDict((k, v) for k, v in entry.headers.items() if k.lower() not in _FRAMING)
     headers.update(extra)
-    if entry.endpoint == EMBEDDINGS:
-        body = convert_embeddings(entry.body, shape.encoding_format)
-        return _json_answer(entry.status, body, headers)
-    if shape.stream:
-        if entry.streamed:
-            events = adapt_stream(entry.endpoint, entry.events or [], shape.include_usage)
-        else:
-            events = split(entry.endpoint, entry.body, shape.include_usage)
+    if shape.stream and streams(entry.endpoint):
         headers["Content-Type"] = CONTENT_TYPE_SSE_UTF8
-        return Rendered(entry.status, headers, format_sse(events))
-    body = assemble(entry.endpoint, entry.events or []) if entry.streamed else entry.body
-    return _json_answer(entry.status, body, headers)
+        return Rendered(entry.status, headers, format_sse(answer_events(entry, shape.include_usage)))
+    return _json_answer(entry.status, answer_body(entry, shape.encoding_format), headers)
 
 
 def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Rendered:

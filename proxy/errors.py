@@ -7,9 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, RESPONSES
-from pytest_seedreplay.core.entry import SSEEvent
-from pytest_seedreplay.shapes import format_event
+from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY
+from pytest_seedreplay.shapes import error_event, format_event
 
 
 class APIError(Exception):
@@ -61,13 +60,7 @@ def bad_gateway(message: str, code: str) -> APIError:
 
 
 def sse_error_frame(endpoint: str, message: str, code: str) -> bytes:
-    """The frame that ends a stream the upstream broke off, so the client raises instead of hanging.
-
-    The SDKs raise on any frame whose data holds an `error` object. A Responses stream names its
-    error events `error`, so that one also gets the event name and the flat fields of that event.
-    """
+    """The frame that ends a stream the upstream broke off, shaped as the endpoint's streams end
+    in an error, so the client raises instead of hanging."""
     error = error_body(message, type=ERROR_TYPE_PROXY, code=code)["error"]
-    if endpoint == RESPONSES:
-        data = {"type": "error", "code": code, "message": message, "param": None, "error": error}
-        return format_event(SSEEvent(json.dumps(data), "error"))
-    return format_event(SSEEvent(json.dumps({"error": error})))
+    return format_event(error_event(endpoint, error))

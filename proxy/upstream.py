@@ -20,9 +20,9 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from pytest_seedreplay.core.constants import CONTENT_TYPE_SSE, OUR_HEADER_PREFIX
+from pytest_seedreplay.core.constants import OUR_HEADER_PREFIX
 from pytest_seedreplay.core.entry import SSEEvent
-from pytest_seedreplay.shapes import SSEParser, stream_complete
+from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, stream_complete
 
 from .config import is_loopback
 from .errors import bad_gateway

@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import html
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
 
+from .shapes import words
+
 REPORT_VERSION = 1
-_TOKENS = re.compile(r"\S+\s*|\s+")  # words with their trailing space: changes read as phrases
 
 
 def build_report(
@@ -86,8 +86,10 @@ def render_html(report: dict[str, Any]) -> str:
         "<title>seedreplay report</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>seedreplay report</h1>",
-        f"<p class=meta>mode <b>{e(str(report.get('mode')))}</b> · upstream {e(str(report.get('upstream')))}"
-        f" · {e(str(report.get('created')))}</p>",
+        (
+            f"<p class=meta>mode <b>{e(str(report.get('mode')))}</b> · upstream {e(str(report.get('upstream')))}"
+            f" · {e(str(report.get('created')))}</p>"
+        ),
         "<table class=summary>",
     ]
     for name, value in report.get("summary", {}).items():
@@ -133,11 +135,11 @@ def _index_html(tests: list[dict[str, Any]]) -> str:
     e = html.escape
     rows = ["<table class=index>", "<tr><th>test</th><th>verdict</th><th>answers</th><th>lowest similarity</th></tr>"]
     for number, test in enumerate(tests):
-        badge, words = _verdict(test)
+        badge, verdict = _verdict(test)
         lowest = _lowest_similarity(test)
         rows.append(
             f"<tr><td><a href=\"#test-{number}\">{e(test['nodeid'])}</a></td>"
-            f"<td><span class='badge {badge}'>{e(words)}</span></td>"
+            f"<td><span class='badge {badge}'>{e(verdict)}</span></td>"
             f"<td>{len(test.get('drift', [])) + len(test.get('misses', []))}</td>"
             f"<td>{'' if lowest is None else f'{lowest:.2f}'}</td></tr>"
         )
@@ -195,8 +197,10 @@ def _comparison_html(d: dict[str, Any]) -> str:
     return "\n".join(
         [
             "<div class=cmp>",
-            f"<p><span class='badge {badge}'>{verdict}</span> {e(str(d.get('endpoint')))}"
-            f" <code>{e(str(d.get('key')))}</code></p>",
+            (
+                f"<p><span class='badge {badge}'>{verdict}</span> {e(str(d.get('endpoint')))}"
+                f" <code>{e(str(d.get('key')))}</code></p>"
+            ),
             f"<p class=meta>{' · '.join(f for f in facts if f)}</p>",
             f"<div><b>prompt</b><pre>{e(d.get('prompt', ''))}</pre></div>",
             f"<div class=cols><div><b>recorded</b><pre>{old}</pre></div>",
@@ -208,7 +212,8 @@ def _comparison_html(d: dict[str, Any]) -> str:
 
 def highlight(recorded: str, live: str) -> tuple[str, str]:
     """Both texts as escaped HTML, words only in the recording in <del>, only in the live one in <ins>."""
-    a, b = _TOKENS.findall(recorded), _TOKENS.findall(live)
+    # Words with their trailing space, the pieces streams are cut in: changes read as phrases.
+    a, b = words(recorded), words(live)
     old, new = [], []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         left, right = html.escape("".join(a[i1:i2])), html.escape("".join(b[j1:j2]))

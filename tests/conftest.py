@@ -1,14 +1,17 @@
-"""Shared fixtures. `sim` / `sim_factory`: a real simulator on a loopback port, for sync and async tests."""
+"""Shared fixtures. `sim` / `sim_factory`: a real simulator on a loopback port, for sync and async tests.
+`canned`: a loopback server answering with the bytes a test sets, and a real openai client for it."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
+import openai
 import pytest
-
+from aiohttp import web
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
@@ -62,3 +65,24 @@ def sim_factory() -> Iterator[Callable[..., RunningSim]]:
 def sim(sim_factory: Callable[..., RunningSim]) -> RunningSim:
     """A fresh simulator with default settings."""
     return sim_factory()
+
+
+@pytest.fixture(scope="module")
+def canned():
+    """A loopback server answering every POST with the bytes the test set."""
+    answer = {}
+
+    async def handler(request):
+        await request.read()
+        answer["request"] = await request.json()
+        content_type, payload = answer["reply"]
+        return web.Response(body=payload, content_type=content_type)
+
+    def factory():
+        app = web.Application()
+        app.router.add_post("/v1/{tail:.*}", handler)
+        return app
+
+    with BackgroundServer(factory) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="test-key", max_retries=0)
+        yield client, answer

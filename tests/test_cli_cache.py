@@ -14,12 +14,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pytest_seedreplay.store.cassette import write_cassette
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, request_key
 from pytest_seedreplay.shapes import split
 from pytest_seedreplay.store import DiskStore
+from pytest_seedreplay.store.cassette import write_cassette
 
 CHAT = "/v1/chat/completions"
 NOW = time.time()
@@ -171,6 +171,13 @@ def test_show_assembles_a_streamed_answer_into_its_text(cache_dir: str, entries:
     result = run("show", entries[1].key[:12], "--cache-dir", cache_dir)
     assert "status:       200 (streamed)" in result.stdout
     assert "  Waves fold into foam,\n  salt wind carries gull voices,\n  the tide keeps its time." in result.stdout
+
+
+def test_show_reads_tool_calls_and_vectors_as_drift_and_the_report_do(cache_dir: str, entries: list[Entry]) -> None:
+    tool = run("show", entries[3].key, "--cache-dir", cache_dir)
+    assert tool.stdout.rstrip().endswith('answer:\n  [tool call] weather({"city":"Oslo"})')
+    vectors = run("show", entries[4].key, "--cache-dir", cache_dir)
+    assert vectors.stdout.rstrip().endswith("answer:\n  embedding[0] (3 dims): [0.125000, -0.500000, 0.250000]")
 
 
 def test_show_refuses_an_ambiguous_or_unknown_prefix(cache_dir: str) -> None:
@@ -357,7 +364,7 @@ def test_the_installed_command_prints_stats(cache_dir: str) -> None:
     script = Path(sys.executable).with_name("seedreplay")
     result = subprocess.run(
         [str(script), "cache", "stats", "--json", "--cache-dir", cache_dir],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["entries"] == 5

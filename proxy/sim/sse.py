@@ -6,10 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from pytest_seedreplay.core.constants import CONTENT_TYPE_SSE_UTF8
 from pytest_seedreplay.core.entry import SSEEvent
 from pytest_seedreplay.core.jsontext import compact_json
-from pytest_seedreplay.shapes import format_event
+from pytest_seedreplay.shapes import CONTENT_TYPE_SSE_UTF8, format_event
 
 from ..serve import typed_request_key
 

@@ -7,21 +7,22 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import click
 
-from ..store.cassette import CassetteError, interaction_to_entry, read_interactions, write_cassette
-from ..core.constants import CACHEABLE_ENDPOINTS, CHAT, COMPLETIONS, DEFAULT_CACHE_DIR, EMBEDDINGS, ENV_STORE, RESPONSES
+from ..core.constants import CACHEABLE_ENDPOINTS, CHAT, DEFAULT_CACHE_DIR, ENV_STORE
 from ..core.entry import Entry
 from ..core.key import key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused
-from ..shapes import MalformedStream, answer_body
+from ..shapes import entry_summary, excerpt, prompt_line, reply_text
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
+from ..store.cassette import CassetteError, interaction_to_entry, read_interactions, write_cassette
 
 
 @click.group("cache")
@@ -90,86 +91,12 @@ def human_bytes(size: int) -> str:
     return f"{size} B"
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
-def prompt_of(request: dict[str, Any]) -> str:
-    """The words a person would recognise a request by: the last user message, the prompt or input."""
-    params = request.get("params", {})
-    messages = params.get("messages")
-    if isinstance(messages, list):
-        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        chosen = users[-1] if users else (messages[-1] if messages else {})
-        return _text_of(chosen.get("content") if isinstance(chosen, dict) else "")
-    for name in ("prompt", "input", "instructions"):
-        value = params.get(name)
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list) and value:
-            last = value[-1]
-            if isinstance(last, str):
-                return last
-            if isinstance(last, dict):
-                return _text_of(last.get("content"))
-    return ""
-
-
-def first_words(text: str, width: int = 40) -> str:
-    """The words of `text` that fit in `width` characters, with an ellipsis when some were left out."""
-    text = " ".join(text.split())
-    if len(text) <= width:
-        return text
-    cut = text[: width - 1]
-    if " " in cut:  # end on a whole word
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip() + "…"
-
-
-def answer_text(entry: Entry) -> str | None:
-    """The text the model answered, or None when the answer is not text (tool calls, vectors)."""
-    body = answer_body(entry)
-    if not isinstance(body, dict):
-        return None
-    if entry.endpoint == CHAT:
-        choices = body.get("choices") or []
-        message = choices[0].get("message", {}) if choices and isinstance(choices[0], dict) else {}
-        content = message.get("content")
-        return content if isinstance(content, str) and content else None
-    if entry.endpoint == COMPLETIONS:
-        choices = body.get("choices") or []
-        text = choices[0].get("text") if choices and isinstance(choices[0], dict) else None
-        return text if isinstance(text, str) and text else None
-    if entry.endpoint == RESPONSES:
-        parts = [
-            part.get("text", "")
-            for item in body.get("output") or []
-            if isinstance(item, dict) and item.get("type") == "message"
-            for part in item.get("content") or []
-            if isinstance(part, dict) and part.get("type") == "output_text"
-        ]
-        return "".join(parts) or None
-    return None
-
-
 def describe_answer(entry: Entry) -> str:
-    try:
-        text = answer_text(entry)
-        body = answer_body(entry)
-    except MalformedStream as exc:
-        return f"(the recorded stream cannot be assembled: {exc})"
-    if text is not None:
-        return text
-    if entry.endpoint == EMBEDDINGS and isinstance(body, dict):
-        data = body.get("data") or []
-        first = data[0].get("embedding") if data and isinstance(data[0], dict) else None
-        dims = len(first) if isinstance(first, list) else "?"
-        return f"({len(data)} embedding vector(s) of {dims} dimensions)"
-    return json.dumps(body, indent=2, ensure_ascii=False)
+    """The answer as `cache show` prints it: its readable text, else the body as JSON."""
+    read = entry_summary(entry)
+    if read.body is None and read.problem:
+        return f"(the recorded stream cannot be assembled: {read.problem})"
+    return read.text or json.dumps(read.body, indent=2, ensure_ascii=False)
 
 
 # --- selecting entries --------------------------------------------------------------------------
@@ -277,7 +204,7 @@ def row_of(entry: Entry) -> dict[str, Any]:
         "streamed": entry.streamed,
         "status": entry.status,
         "recorded_at": iso(entry.recorded_at),
-        "prompt": prompt_of(entry.request),
+        "prompt": prompt_line(entry.request),
     }
 
 
@@ -320,7 +247,7 @@ def ls_command(cache_dir: str | None, store_url: str | None, model: str | None, 
                 "yes" if e.streamed else "no",
                 str(e.status),
                 local_time(e.recorded_at),
-                first_words(prompt_of(e.request)),
+                excerpt(prompt_line(e.request), 40),
             ]
         )
     print_table(rows)
@@ -370,10 +297,10 @@ def finetune_example(entry: Entry) -> tuple[dict[str, Any] | None, str]:
         return None, "no request messages"
     if entry.request["params"].get("n", 1) != 1:
         return None, "several choices (n > 1)"
-    try:
-        text = answer_text(entry)
-    except MalformedStream:
+    read = entry_summary(entry)
+    if read.body is None:
         return None, "a recorded stream that cannot be assembled"
+    text = reply_text(entry.endpoint, read.body)
     if text is None:
         return None, "no text answer (tool calls or empty)"
     return {"messages": [*messages, {"role": "assistant", "content": text}]}, ""
@@ -463,25 +390,29 @@ def looks_like_jsonl(path: Path, text: str) -> bool:
     return text.lstrip().startswith("{")
 
 
+class NotAnEntry(ValueError):
+    """A jsonl line that is not an entry `cache export --format jsonl` wrote."""
+
+
 def entry_from_line(data: Any) -> Entry:
     """An exported jsonl line back to an entry; the key is computed when the line has none."""
     if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
+        raise NotAnEntry("not a JSON object")
     missing = [name for name in ("endpoint", "request") if name not in data]
     if missing:
-        raise ValueError("missing " + ", ".join(missing) + " (expected lines written by `seedreplay cache export --format jsonl`)")
+        raise NotAnEntry("missing " + ", ".join(missing) + " (expected lines written by `seedreplay cache export --format jsonl`)")
     if data["endpoint"] not in CACHEABLE_ENDPOINTS:
-        raise ValueError(f"endpoint {data['endpoint']!r} is not cached by seedreplay")
+        raise NotAnEntry(f"endpoint {data['endpoint']!r} is not cached by seedreplay")
     if not isinstance(data["request"], dict):
-        raise ValueError("request is not a JSON object")
+        raise NotAnEntry("request is not a JSON object")
     if not data.get("key"):
         data = {**data, "key": key_of_canonical(data["request"])}
     if (data.get("body") is None) == (data.get("events") is None):
-        raise ValueError("needs exactly one of body and events")
+        raise NotAnEntry("needs exactly one of body and events")
     try:
         return Entry.from_dict(data)
     except TypeError as exc:
-        raise ValueError(str(exc)) from None
+        raise NotAnEntry(str(exc)) from None
 
 
 def put(store: Store, entry: Entry, where: str, tally: ImportTally) -> None:

@@ -20,7 +20,8 @@ from typing import Any
 import openai
 
 from ..core.constants import CHAT
-from ..drift import answer_parts, answer_text, text_similarity
+from ..drift import text_similarity
+from ..shapes import answer_parts, answer_text
 from .export import paraphrase, prompt_text
 from .validate import content_text
 
