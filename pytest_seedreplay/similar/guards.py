@@ -99,10 +99,13 @@ def is_typo(x: str, a: Analysis, y: str, b: Analysis) -> bool:
     x_unknown, y_unknown = x in a.unknown, y in b.unknown
     if x_unknown == y_unknown:
         return False  # two real words ("toaster"/"roaster") or two unknown ones: not a typo
-    word = y if x_unknown else x
+    # Compared as lemmas and as written: "calories"/"claories" are one swap apart, "calorie"/"claory" are not.
+    x_spelled, y_spelled = a.spelled.get(x, x), b.spelled.get(y, y)
+    word = y_spelled if x_unknown else x_spelled
     if len(word) < MIN_TYPO_LENGTH:
         return False
-    return edit_distance(x, y, limit=2) <= (2 if len(word) >= LONG_WORD else 1)
+    allowed = 2 if len(word) >= LONG_WORD else 1
+    return edit_distance(x, y, limit=2) <= allowed or edit_distance(x_spelled, y_spelled, limit=2) <= allowed
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:

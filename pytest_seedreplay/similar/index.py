@@ -230,6 +230,24 @@ class SimilarIndex:
             candidates = [self._questions[key] for key in sorted(group.candidates(query))]
         return self._best(query, candidates, self.threshold if threshold is None else threshold)
 
+    def matches(self, canonical: dict[str, Any]) -> list[Match]:
+        """Every recording that passes the guards for this request, best score first (no threshold)."""
+        split = split_request(canonical) if isinstance(canonical, dict) else None
+        if split is None:
+            return []
+        group_id, text = split
+        with self._lock:
+            group = self._groups.get(group_id)
+            if group is None:
+                return []
+            query = analyse(text)
+            candidates = [self._questions[key] for key in sorted(group.candidates(query))]
+        found = [
+            Match(c.key, self.scorer.score(query, c.analysis), c.analysis.text)
+            for c in candidates if veto(query, c.analysis) is None
+        ]
+        return sorted(found, key=lambda m: -m.score)
+
     def _best(self, query: Analysis, candidates: list[Question], threshold: float) -> Match | None:
         best: Match | None = None
         for candidate in candidates:

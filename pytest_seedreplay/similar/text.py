@@ -48,10 +48,16 @@ SYMBOL_WORDS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound", "+"
 # "km to miles" vs "miles to km", "the train than the bus" vs "the bus than the train").
 MARKERS = frozenset(["to", "from", "than", "vs", "minus", "before", "after", "until", "per"])
 
-WH_WORDS = frozenset(["how", "what", "where", "when", "who", "why", "whom", "whose"])
+WH_WORDS = frozenset(["how", "what", "which", "where", "when", "who", "why", "whom", "whose"])
 AUXILIARIES = frozenset(["can", "could", "may", "might", "should", "will", "would", "shall", "do", "does"])
 # After a question word, "<auxiliary> <one of these>" loses the auxiliary: "how do I" = "how can I".
 AUX_SUBJECTS = frozenset(["i", "we", "one", "it"])
+
+# Words that are never a name, a content word worth swapping, or a typo's victim.
+FUNCTION_WORDS = IGNORED | AUXILIARIES | MARKERS | WH_WORDS | frozenset(CLASSES) | frozenset(
+    ["i", "you", "we", "he", "she", "it", "they", "not", "no", "and", "or", "if", "in", "on", "at", "for", "with",
+     "by", "this", "that", "these", "those", "should", "must", "can", "get", "please", "question", "any", "some"]
+)
 
 # Clause-initial frames that only wrap the question ("could you tell me how ..." = "how ...").
 _TELL = r"(?:tell|show|give|explain(?: to)?)"
@@ -70,6 +76,11 @@ FRAMES = [
     (re.compile(r"^(?:can|could|would|will) you (?:please )?(?!(?:" + "|".join(AUX_SUBJECTS | {"you", "not"}) + r") )"), ""),
     (re.compile(r"^how to "), "how i "),
 ]
+# Politeness that may stand anywhere: dropped wherever it is.
+POLITE_PHRASES = [tuple(p.split()) for p in (
+    "thank you very much", "thank you so much", "thank you", "thanks a lot", "thanks so much", "thanks in advance",
+    "many thanks", "quick question", "if possible", "if you can",
+)]
 PHRASES = [(re.compile(r"\bwhat time\b"), "when"), (re.compile(r"\bhow come\b"), "why"), (re.compile(r"\bper cent\b"), "percent")]
 
 CONTRACTIONS = {
@@ -138,6 +149,7 @@ class Analysis:
     entities: frozenset[str] = frozenset()
     directions: Counter = field(default_factory=Counter)  # (marker, next content token) -> count
     unknown: frozenset[str] = frozenset()  # content tokens not in the dictionary (may be typos)
+    spelled: dict[str, str] = field(default_factory=dict)  # content token -> the word as written (lower case)
     surface: str = ""  # lower case, letters and digits only: what the trigram score reads
     words: frozenset[str] = frozenset()  # every word as written (lower case), entities matched against these
 
@@ -329,7 +341,7 @@ def _reframe(clause: list[Word]) -> list[Word]:
     start = 0
     while start < len(clause) and clause[start].kind == "word" and clause[start].text in ("please", "so", "ok", "okay", "hi", "hello", "hey", "and"):
         start += 1
-    clause = clause[start:]
+    clause = _drop_polite(clause[start:])
     for _ in range(3):  # frames nest: "could you tell me | how to | reset ..."
         clause, changed = _strip_frame(clause)
         if not changed:
@@ -340,6 +352,19 @@ def _reframe(clause: list[Word]) -> list[Word]:
             clause = _replace_phrase(clause, pattern, replacement)
             text = " ".join(w.text for w in clause)
     return _drop_auxiliary(clause)
+
+
+def _drop_polite(clause: list[Word]) -> list[Word]:
+    texts = [w.text if w.kind == "word" else "\x00" for w in clause]
+    i, out = 0, []
+    while i < len(clause):
+        phrase = next((p for p in POLITE_PHRASES if tuple(texts[i : i + len(p)]) == p), None)
+        if phrase:
+            i += len(phrase)
+        else:
+            out.append(clause[i])
+            i += 1
+    return out
 
 
 def _strip_frame(clause: list[Word]) -> tuple[list[Word], bool]:
@@ -383,7 +408,9 @@ def _drop_auxiliary(clause: list[Word]) -> list[Word]:
             seen_wh = word.text
         elif seen_wh and word.text in AUXILIARIES:
             subject = clause[i + 1].text
-            if subject in AUX_SUBJECTS or (subject == "you" and seen_wh == "how"):
+            if seen_wh == "how" and subject in ("you", "one", "we"):
+                return clause[:i] + [Word("i")] + clause[i + 2 :]  # "how do you/we/one X" = "how do I X"
+            if subject in AUX_SUBJECTS:
                 return clause[:i] + clause[i + 1 :]
             return clause
     return clause
@@ -418,6 +445,12 @@ def known(word: str) -> bool:
     return bool(_lemmatiser().is_known(word, lang="en"))
 
 
+@lru_cache(maxsize=65536)
+def is_name(word: str) -> bool:
+    """Whether the dictionary knows a lower-case word as a proper noun ("york", "monday")."""
+    return _lemmatiser().lemmatize(word, lang="en")[:1].isupper()
+
+
 def _strip_inflection(word: str) -> str:
     """For words the dictionary does not know (typos, jargon): the plain suffix rules."""
     for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("es", "e"), ("s", ""), ("ing", ""), ("ed", "")):
@@ -448,6 +481,7 @@ def analyse(text: str) -> Analysis:
     quoted: list[str] = []
     entities: set[str] = set()
     unknown: set[str] = set()
+    spelled: dict[str, str] = {}
     for clause in _clauses(words):
         pending: list[str] = []  # markers waiting for the next content token
         for word in _reframe(clause):
@@ -463,6 +497,7 @@ def analyse(text: str) -> Analysis:
             elif word.kind == "word" and word.text not in CLASSES and not known(word.text):
                 unknown.add(token)
             content[token] += 1
+            spelled.setdefault(token, word.text)
             if token in MARKERS:
                 pending.append(token)
             elif pending:
@@ -472,4 +507,4 @@ def analyse(text: str) -> Analysis:
     all_words = frozenset(w.text for w in words if w.kind in ("word", "entity")) | frozenset(
         lemma(w.text) for w in words if w.kind == "word"
     )
-    return Analysis(text, content, tuple(numbers), tuple(quoted), frozenset(entities), directions, frozenset(unknown), surface, all_words)
+    return Analysis(text, content, tuple(numbers), tuple(quoted), frozenset(entities), directions, frozenset(unknown), spelled, surface, all_words)
