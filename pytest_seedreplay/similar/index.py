@@ -114,14 +114,17 @@ def _without(signature: tuple[str, ...], token: str) -> tuple[str, ...]:
 @dataclass
 class _Group:
     by_signature: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
-    # The signature minus one typo-able token -> keys: a question with one typo finds its recording here.
-    by_partial: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
+    # The signature minus one typo-able token -> {key: whether that token is a dictionary word}: a question
+    # with one typo finds its recording here. A typo pairs a known word with an unknown one, so only
+    # those entries are candidates (templated questions share many partial signatures).
+    by_partial: dict[tuple[str, ...], dict[str, bool]] = field(default_factory=dict)
 
     def add(self, question: Question) -> None:
-        signature = question.analysis.signature
+        analysis = question.analysis
+        signature = analysis.signature
         self.by_signature.setdefault(signature, set()).add(question.key)
-        for token in _typo_slots(question.analysis):
-            self.by_partial.setdefault(_without(signature, token), set()).add(question.key)
+        for token in _typo_slots(analysis):
+            self.by_partial.setdefault(_without(signature, token), {})[question.key] = token not in analysis.unknown
 
     def remove(self, question: Question) -> None:
         signature = question.analysis.signature
@@ -133,17 +136,23 @@ class _Group:
         signature = analysis.signature
         found = set(self.by_signature.get(signature, ()))
         for token in _typo_slots(analysis):
-            found |= self.by_partial.get(_without(signature, token), set())
+            partial = self.by_partial.get(_without(signature, token))
+            if partial:
+                query_known = token not in analysis.unknown
+                found.update(key for key, known in partial.items() if known != query_known)
         return found
 
     def __bool__(self) -> bool:
         return bool(self.by_signature)
 
 
-def _discard(mapping: dict[tuple[str, ...], set[str]], signature: tuple[str, ...], key: str) -> None:
+def _discard(mapping: dict[tuple[str, ...], Any], signature: tuple[str, ...], key: str) -> None:
     keys = mapping.get(signature)
     if keys is not None:
-        keys.discard(key)
+        if isinstance(keys, set):
+            keys.discard(key)
+        else:
+            keys.pop(key, None)
         if not keys:
             del mapping[signature]
 
