@@ -23,18 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pytest_seedreplay.entry import Entry  # noqa: E402
-from pytest_seedreplay.key import canonical_request, key_of_canonical  # noqa: E402
-from pytest_seedreplay.paraphrase import paraphrases  # noqa: E402
-from pytest_seedreplay.similar import SimilarIndex  # noqa: E402
-from pytest_seedreplay.store import DiskStore  # noqa: E402
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
+from pytest_seedreplay.paraphrase import paraphrases
+from pytest_seedreplay.similar import SimilarIndex
+from pytest_seedreplay.store import DiskStore
 
 CHAT = "/v1/chat/completions"
 SYSTEM = "You are the support assistant of a chain of hardware shops. Answer briefly."
-VERBS = "reset return repair replace order cancel pause track install clean paint sharpen charge unlock insure".split()
-THINGS = ("password router kettle toaster drill ladder lawnmower heater fridge freezer blender printer doorbell "
-          "thermostat dishwasher kayak tent bicycle scooter camera").split()
-PLACES = "York Leeds Bristol Oxford Cambridge Bath Derby Exeter Chester Durham".split()
+VERBS = ["reset", "return", "repair", "replace", "order", "cancel", "pause", "track", "install", "clean", "paint", "sharpen", "charge", "unlock", "insure"]
+THINGS = ["password", "router", "kettle", "toaster", "drill", "ladder", "lawnmower", "heater", "fridge", "freezer", "blender", "printer", "doorbell", "thermostat", "dishwasher", "kayak", "tent", "bicycle", "scooter", "camera"]
+PLACES = ["York", "Leeds", "Bristol", "Oxford", "Cambridge", "Bath", "Derby", "Exeter", "Chester", "Durham"]
 FORMS = [
     "How do I {verb} my {thing} at the {place} shop?",
     "Can I {verb} the {thing} I bought in {place} after {n} days?",

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pytest_seedreplay.cassette import write_cassette
 from pytest_seedreplay.cli import main
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.key import canonical_request, key_of_canonical
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.similar import calibration_path, load_calibration
 from pytest_seedreplay.store import DiskStore
+from pytest_seedreplay.store.cassette import write_cassette
 
 DATA = Path(__file__).parent / "data" / "similar"
 CHAT = "/v1/chat/completions"

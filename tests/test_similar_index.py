@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_seedreplay.entry import Entry
-from pytest_seedreplay.key import canonical_request, key_of_canonical
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.similar import DEFAULT_THRESHOLD, SimilarIndex, split_request
 from pytest_seedreplay.similar.evaluate import ask, figures, question_index, read_negatives, read_paraphrases
 from pytest_seedreplay.store import DiskStore

@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from ..cassette import CassetteError, read_cassette
-from ..constants import ENV_API_KEY, ENV_BASE_URL
+from ..core.constants import ENV_API_KEY, ENV_BASE_URL
 from ..similar.calibrate import (
     CalibrationError,
     Result,
@@ -24,6 +23,7 @@ from ..similar.embeddings import EmbeddingScorer, EmbeddingsError, StoreEmbeddin
 from ..similar.evaluate import Figures, SetError, ask, figures, question_index, read_negatives, read_paraphrases, score_alone
 from ..similar.index import DEFAULT_THRESHOLD
 from ..store import store_target
+from ..store.cassette import CassetteError, read_cassette
 from .cache import opened, store_options
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomically
+from ..core.atomic import write_atomically
 from .evaluate import Figures, Outcome, Probe, ask, figures, lowest_safe_threshold, question_index
 from .index import Scorer, last_user_text
 from .text import FUNCTION_WORDS, analyse, known

@@ -12,9 +12,9 @@ import math
 import threading
 from typing import Any, Protocol
 
-from ..constants import EMBEDDINGS
-from ..entry import Entry
-from ..key import canonical_request, key_of_canonical
+from ..core.constants import EMBEDDINGS
+from ..core.entry import Entry
+from ..core.key import canonical_request, key_of_canonical
 from .text import Analysis
 
 BATCH = 64  # texts per /v1/embeddings call when several vectors are missing

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..constants import CHAT
+from ..core.constants import CHAT
 from .index import Match, Scorer, SimilarIndex
 from .measure import score as builtin_score
 from .text import analyse

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..constants import CHAT
-from ..key import canonical_json
+from ..core.constants import CHAT
+from ..core.key import canonical_json
 from .guards import MIN_TYPO_LENGTH, veto
 from .measure import score as builtin_score
 from .text import Analysis, analyse
