@@ -86,8 +86,8 @@ def main() -> None:
             "reworded": [(q, (paraphrases(q, 1, seed=i) or [q])[0]) for i, q in enumerate(asked)],
             "near miss": [(q, swapped) for q in asked for t in [next(x for x in THINGS if x in q)]
                           for swapped in [q.replace(t, rng.choice([x for x in THINGS if x != t]), 1)] if swapped not in recorded_set],
-            "new": [(q, f"Which {rng.choice(['wallpaper', 'varnish', 'grout'])} suits a {rng.choice(['damp', 'sunny'])} "
-                        f"{rng.choice(['cellar', 'attic', 'porch'])}?") for q in asked],
+            "new": [(q, (f"Which {rng.choice(['wallpaper', 'varnish', 'grout'])} suits a {rng.choice(['damp', 'sunny'])} "
+                         f"{rng.choice(['cellar', 'attic', 'porch'])}?")) for q in asked],
         }
         print(f"\n{'lookup':<32} {'p50 ms':>8} {'p95 ms':>8}   answered")
         for kind, pairs in kinds.items():

@@ -101,7 +101,8 @@ def _typo_slots(analysis: Analysis) -> list[str]:
     """Content tokens that may be a typo of another word (the only ones a match may differ in)."""
     return [
         t for t in analysis.content
-        if len(t) >= MIN_TYPO_LENGTH - 1 and t[:1] not in "#\x00" and t not in analysis.entities
+        if max(len(t), len(analysis.spelled.get(t, t))) >= MIN_TYPO_LENGTH - 1 and t[:1] not in "#\x00"
+        and t not in analysis.entities
     ]
 
 

@@ -56,7 +56,8 @@ AUX_SUBJECTS = frozenset(["i", "we", "one", "it"])
 # Words that are never a name, a content word worth swapping, or a typo's victim.
 FUNCTION_WORDS = IGNORED | AUXILIARIES | MARKERS | WH_WORDS | frozenset(CLASSES) | frozenset(
     ["i", "you", "we", "he", "she", "it", "they", "not", "no", "and", "or", "if", "in", "on", "at", "for", "with",
-     "by", "this", "that", "these", "those", "should", "must", "can", "get", "please", "question", "any", "some"]
+     "by", "this", "that", "these", "those", "should", "must", "can", "get", "please", "question", "any", "some",
+     "possible", "able", "wondering", "thanks", "thank"]
 )
 
 # Clause-initial frames that only wrap the question ("could you tell me how ..." = "how ...").
@@ -81,7 +82,10 @@ POLITE_PHRASES = [tuple(p.split()) for p in (
     "thank you very much", "thank you so much", "thank you", "thanks a lot", "thanks so much", "thanks in advance",
     "many thanks", "quick question", "if possible", "if you can",
 )]
-PHRASES = [(re.compile(r"\bwhat time\b"), "when"), (re.compile(r"\bhow come\b"), "why"), (re.compile(r"\bper cent\b"), "percent")]
+PHRASES = [
+    (re.compile(r"\b(?:is it possible|would it be possible|is there a way|is there any way)(?: for me)? to\b"), "can i"),
+    (re.compile(r"\bam i able to\b"), "can i"),
+    (re.compile(r"\bwhat time\b"), "when"), (re.compile(r"\bhow come\b"), "why"), (re.compile(r"\bper cent\b"), "percent")]
 
 CONTRACTIONS = {
     "won't": "will not", "can't": "can not", "shan't": "shall not", "cannot": "can not", "let's": "let us",
@@ -391,10 +395,10 @@ def _only_words(clause: list[Word], length: int) -> bool:
 
 def _replace_phrase(clause: list[Word], pattern: re.Pattern, replacement: str) -> list[Word]:
     texts = [w.text for w in clause]
-    for size in (2, 1):
+    for size in range(min(7, len(texts)), 0, -1):
         for i in range(len(texts) - size + 1):
             if all(w.kind == "word" for w in clause[i : i + size]) and pattern.fullmatch(" ".join(texts[i : i + size])):
-                return clause[:i] + [Word(replacement)] + clause[i + size :]
+                return clause[:i] + [Word(t) for t in replacement.split()] + clause[i + size :]
     return clause
 
 
