@@ -128,6 +128,6 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 
 
 def _listed(values) -> str:
-    shown = [str(v).replace("\x00quoted", "<quoted>").lstrip("#") if str(v).startswith("#") else
-             str(v).replace("\x00quoted", "<quoted>") for v in values]
+    """Tokens as a person reads them: numbers without their "#", a quoted string as <quoted>."""
+    shown = ["<quoted>" if str(v) == "\x00quoted" else str(v).removeprefix("#") for v in values]
     return ", ".join(shown) if shown else "(none)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -58,7 +59,5 @@ def _dice(a: frozenset[str], b: frozenset[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
-def _renamed(b: Analysis, pairing: dict[str, str]):
-    from collections import Counter
-
+def _renamed(b: Analysis, pairing: dict[str, str]) -> Counter:
     return Counter({pairing.get(token, token): n for token, n in b.content.items()})
