@@ -15,6 +15,7 @@ from .demo import command as demo_command
 from .finetune import command as finetune_command
 from .proxy import command as proxy_command
 from .sim import command as sim_command
+from .similar import command as similar_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,3 +54,4 @@ main.add_command(proxy_command)
 main.add_command(cache_command)
 main.add_command(demo_command)
 main.add_command(finetune_command)
+main.add_command(similar_command)

@@ -1,0 +1,133 @@
+"""The guards: each vetoes a match, whatever the score, when two questions differ in what is asked.
+
+Every guard is a pure function of two analysed questions that returns why they differ, or None.
+A recorded answer is served for a reworded question only when no guard objects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from .text import Analysis
+
+MIN_TYPO_LENGTH = 5  # shorter words are never typos of each other ("pause"/"cause" are both words anyway)
+LONG_WORD = 9  # from this length two slips in one word are still a typo
+
+
+def numbers(a: Analysis, b: Analysis) -> str | None:
+    """Numbers, in order ("2 months" vs "3 months", "15% of 240" vs "240% of 15")."""
+    if a.numbers != b.numbers:
+        return f"numbers differ: {_listed(a.numbers)} vs {_listed(b.numbers)}"
+    return None
+
+
+def quoted(a: Analysis, b: Analysis) -> str | None:
+    """Quoted strings, exactly and in order ("'ephemeral'" vs "'ethereal'")."""
+    if a.quoted != b.quoted:
+        return f"quoted strings differ: {_listed(a.quoted)} vs {_listed(b.quoted)}"
+    return None
+
+
+def entities(a: Analysis, b: Analysis) -> str | None:
+    """Names and identifiers: each one of either question must be in the other, in any case ("York" vs "Leeds")."""
+    for this, other in ((a, b), (b, a)):
+        for entity in sorted(this.entities):
+            if entity not in other.entities and entity not in other.content:
+                return f"name {entity!r} is only in one question"
+    return None
+
+
+def content(a: Analysis, b: Analysis) -> str | None:
+    """Content words, as lemmas: the same multiset, up to one typo ("password" vs "router")."""
+    if typo_pairing(a, b) is None:
+        only_a = sorted((a.content - b.content).elements())
+        only_b = sorted((b.content - a.content).elements())
+        return f"content words differ: {_listed(only_a)} vs {_listed(only_b)}"
+    return None
+
+
+def directions(a: Analysis, b: Analysis) -> str | None:
+    """Which word follows each direction word ("from York to Leeds" vs "from Leeds to York")."""
+    pairing = typo_pairing(a, b) or {}
+    b_directions = Counter({(m, pairing.get(t, t)): n for (m, t), n in b.directions.items()})
+    if a.directions != b_directions:
+        only_a = sorted(" ".join(p) for p in (a.directions - b_directions).elements())
+        only_b = sorted(" ".join(p) for p in (b_directions - a.directions).elements())
+        return f"directions differ: {_listed(only_a)} vs {_listed(only_b)}"
+    return None
+
+
+def empty(a: Analysis, b: Analysis) -> str | None:
+    """A question with no content word ("Thanks!", "Hi") matches only itself."""
+    if (not a.content or not b.content) and a.surface != b.surface:
+        return "a question without content words matches only the same text"
+    return None
+
+
+# The order in which a veto is reported; all of them must pass.
+GUARDS: tuple[Callable[[Analysis, Analysis], str | None], ...] = (empty, numbers, quoted, entities, content, directions)
+
+
+def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:
+    """(guard name, reason) of the first guard that objects, or None when every guard lets the pair through."""
+    for guard in GUARDS:
+        reason = guard(a, b)
+        if reason is not None:
+            return guard.__name__, reason
+    return None
+
+
+def typo_pairing(a: Analysis, b: Analysis) -> dict[str, str] | None:
+    """{b's token: a's token} for the one typo that makes the content equal; {} when equal; None otherwise."""
+    if a.content == b.content:
+        return {}
+    only_a = a.content - b.content
+    only_b = b.content - a.content
+    if sum(only_a.values()) != 1 or sum(only_b.values()) != 1:
+        return None
+    x, y = next(iter(only_a)), next(iter(only_b))
+    return {y: x} if is_typo(x, a, y, b) else None
+
+
+def is_typo(x: str, a: Analysis, y: str, b: Analysis) -> bool:
+    """Whether one of two words is a slip of the other: one is in the dictionary, the other is not,
+    neither is a name, a number or a quoted string, and they are one edit apart (two in long words)."""
+    names = a.entities | b.entities
+    if x in names or y in names or x[:1] in "#\x00" or y[:1] in "#\x00":
+        return False
+    x_unknown, y_unknown = x in a.unknown, y in b.unknown
+    if x_unknown == y_unknown:
+        return False  # two real words ("toaster"/"roaster") or two unknown ones: not a typo
+    # Compared as lemmas and as written: "calories"/"claories" are one swap apart, "calorie"/"claory" are not.
+    x_spelled, y_spelled = a.spelled.get(x, x), b.spelled.get(y, y)
+    word = y_spelled if x_unknown else x_spelled
+    if len(word) < MIN_TYPO_LENGTH:
+        return False
+    allowed = 2 if len(word) >= LONG_WORD else 1
+    return edit_distance(x, y, limit=2) <= allowed or edit_distance(x_spelled, y_spelled, limit=2) <= allowed
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (a swap of two neighbours is one edit), capped at limit + 1."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _listed(values) -> str:
+    """Tokens as a person reads them: numbers without their "#", a quoted string as <quoted>."""
+    shown = ["<quoted>" if str(v) == "\x00quoted" else str(v).removeprefix("#") for v in values]
+    return ", ".join(shown) if shown else "(none)"

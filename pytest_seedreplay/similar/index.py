@@ -1,0 +1,279 @@
+"""The index of recorded chat questions: which recording, if any, answers a reworded question.
+
+Requests are grouped by everything but the last user message (model, system prompt, earlier turns,
+seed, temperature, tools, response_format, every other output-changing parameter): only the last
+user message may differ. Within a group a question can only match one with the same content tokens
+up to one typo, so the candidates are found by dictionary look-ups on the sorted content tokens
+(and on them minus one token, for the typo) instead of a scan; the guards and the score then decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..core.constants import CHAT
+from ..core.key import canonical_json
+from .guards import MIN_TYPO_LENGTH, veto
+from .measure import score as builtin_score
+from .text import Analysis, analyse
+
+# The threshold used when none is given or calibrated: the built-in score of a question that passes
+# every guard is at least 0.6 (its content tokens are the same), and the lowest paraphrase of the
+# shipped set scores 0.81; 0.7 leaves the surface free to change by about half its character trigrams.
+DEFAULT_THRESHOLD = 0.7
+
+
+class Scorer(Protocol):
+    """A similarity in [0, 1] between a new question and a recorded one (the guards run apart)."""
+
+    name: str
+
+    def score(self, query: Analysis, recorded: Analysis) -> float: ...
+
+
+class BuiltinScorer:
+    """The built-in measure (`measure.score`): no network, no model."""
+
+    name = "builtin"
+
+    def score(self, query: Analysis, recorded: Analysis) -> float:
+        return builtin_score(query, recorded)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The recording that answers a reworded question: its key, the score, and the recorded question."""
+
+    key: str
+    score: float
+    question: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """The last user message of one recorded chat request, and the group of requests it belongs to."""
+
+    key: str
+    group: str
+    analysis: Analysis
+
+
+def last_user_text(canonical: dict[str, Any]) -> str | None:
+    """The text of the last message when it is the user's (plain text or text parts only), else None."""
+    if canonical.get("endpoint") != CHAT:
+        return None
+    messages = canonical.get("params", {}).get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+        return None
+    last = messages[-1]
+    if last.get("role") != "user":
+        return None
+    content = last.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+    ):
+        return "\n".join(p["text"] for p in content)
+    return None  # images, audio, files: another question whatever the words
+
+
+def split_request(canonical: dict[str, Any]) -> tuple[str, str] | None:
+    """(group, last user text) of a canonical chat request; None when this tier cannot answer it.
+
+    The group is a digest of the canonical request with the last user message's text left out."""
+    text = last_user_text(canonical)
+    if text is None:
+        return None
+    params = dict(canonical["params"])
+    messages = list(params["messages"])
+    messages[-1] = {**messages[-1], "content": None}
+    params["messages"] = messages
+    rest = canonical_json({"endpoint": canonical["endpoint"], "params": params})
+    return hashlib.sha256(rest.encode("utf-8", "surrogatepass")).hexdigest(), text
+
+
+def _typo_slots(analysis: Analysis) -> list[str]:
+    """Content tokens that may be a typo of another word (the only ones a match may differ in)."""
+    return [
+        t for t in analysis.content
+        if max(len(t), len(analysis.spelled.get(t, t))) >= MIN_TYPO_LENGTH - 1 and t[:1] not in "#\x00"
+        and t not in analysis.entities
+    ]
+
+
+def _without(signature: tuple[str, ...], token: str) -> tuple[str, ...]:
+    out = list(signature)
+    out.remove(token)
+    return tuple(out)
+
+
+@dataclass
+class _Group:
+    by_signature: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
+    # The signature minus one typo-able token -> {key: whether that token is a dictionary word}: a question
+    # with one typo finds its recording here. A typo pairs a known word with an unknown one, so only
+    # those entries are candidates (templated questions share many partial signatures).
+    by_partial: dict[tuple[str, ...], dict[str, bool]] = field(default_factory=dict)
+
+    def add(self, question: Question) -> None:
+        analysis = question.analysis
+        signature = analysis.signature
+        self.by_signature.setdefault(signature, set()).add(question.key)
+        for token in _typo_slots(analysis):
+            self.by_partial.setdefault(_without(signature, token), {})[question.key] = token not in analysis.unknown
+
+    def remove(self, question: Question) -> None:
+        signature = question.analysis.signature
+        _discard(self.by_signature, signature, question.key)
+        for token in _typo_slots(question.analysis):
+            _discard(self.by_partial, _without(signature, token), question.key)
+
+    def candidates(self, analysis: Analysis) -> set[str]:
+        signature = analysis.signature
+        found = set(self.by_signature.get(signature, ()))
+        for token in _typo_slots(analysis):
+            partial = self.by_partial.get(_without(signature, token))
+            if partial:
+                query_known = token not in analysis.unknown
+                found.update(key for key, known in partial.items() if known != query_known)
+        return found
+
+    def __bool__(self) -> bool:
+        return bool(self.by_signature)
+
+
+def _discard(mapping: dict[tuple[str, ...], Any], signature: tuple[str, ...], key: str) -> None:
+    keys = mapping.get(signature)
+    if keys is not None:
+        if isinstance(keys, set):
+            keys.discard(key)
+        else:
+            keys.pop(key, None)
+        if not keys:
+            del mapping[signature]
+
+
+class SimilarIndex:
+    """Recorded chat requests, looked up by a reworded last user message.
+
+    `add(key, canonical)` / `remove(key)` keep it in step with a store; `lookup(canonical)` returns the
+    best `Match` that passes every guard and scores at least the threshold, or None. Safe to share
+    between threads."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, scorer: Scorer | None = None):
+        self.threshold = threshold
+        self.scorer: Scorer = scorer or BuiltinScorer()
+        self._questions: dict[str, Question] = {}
+        self._groups: dict[str, _Group] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_requests(
+        cls, requests: Iterable[tuple[str, dict[str, Any]]], threshold: float = DEFAULT_THRESHOLD, scorer: Scorer | None = None
+    ) -> SimilarIndex:
+        """An index over (key, canonical request) pairs, e.g. a store's `iter_requests()`."""
+        index = cls(threshold, scorer)
+        for key, canonical in requests:
+            index.add(key, canonical)
+        return index
+
+    def add(self, key: str, canonical: dict[str, Any]) -> bool:
+        """Index one recorded request; False when this tier cannot answer with it (not a chat request
+        ending with a user message)."""
+        split = split_request(canonical) if isinstance(canonical, dict) else None
+        if split is None:
+            return False
+        group, text = split
+        question = Question(key, group, analyse(text))
+        prepare = getattr(self.scorer, "prepare", None)
+        if prepare is not None:
+            prepare([question.analysis])
+        with self._lock:
+            self._remove(key)
+            self._questions[key] = question
+            self._groups.setdefault(group, _Group()).add(question)
+        return True
+
+    def remove(self, key: str) -> bool:
+        with self._lock:
+            return self._remove(key)
+
+    def _remove(self, key: str) -> bool:
+        question = self._questions.pop(key, None)
+        if question is None:
+            return False
+        group = self._groups[question.group]
+        group.remove(question)
+        if not group:
+            del self._groups[question.group]
+        return True
+
+    def sync(self, requests: Iterable[tuple[str, dict[str, Any]]]) -> tuple[int, int]:
+        """Make the index hold exactly these recordings (a store's `iter_requests()`): (added, removed)."""
+        seen: set[str] = set()
+        added = 0
+        for key, canonical in requests:
+            seen.add(key)
+            if key not in self._questions and self.add(key, canonical):
+                added += 1
+        gone = [key for key in list(self._questions) if key not in seen]
+        for key in gone:
+            self.remove(key)
+        return added, len(gone)
+
+    def lookup(self, canonical: dict[str, Any], threshold: float | None = None) -> Match | None:
+        """The recording that answers this request's reworded last user message, if one is close enough."""
+        split = split_request(canonical) if isinstance(canonical, dict) else None
+        if split is None:
+            return None
+        group_id, text = split
+        with self._lock:
+            group = self._groups.get(group_id)
+            if group is None:
+                return None
+            query = analyse(text)
+            candidates = [self._questions[key] for key in sorted(group.candidates(query))]
+        return self._best(query, candidates, self.threshold if threshold is None else threshold)
+
+    def matches(self, canonical: dict[str, Any]) -> list[Match]:
+        """Every recording that passes the guards for this request, best score first (no threshold)."""
+        split = split_request(canonical) if isinstance(canonical, dict) else None
+        if split is None:
+            return []
+        group_id, text = split
+        with self._lock:
+            group = self._groups.get(group_id)
+            if group is None:
+                return []
+            query = analyse(text)
+            candidates = [self._questions[key] for key in sorted(group.candidates(query))]
+        found = [
+            Match(c.key, self.scorer.score(query, c.analysis), c.analysis.text)
+            for c in candidates if veto(query, c.analysis) is None
+        ]
+        return sorted(found, key=lambda m: -m.score)
+
+    def _best(self, query: Analysis, candidates: list[Question], threshold: float) -> Match | None:
+        best: Match | None = None
+        for candidate in candidates:
+            if veto(query, candidate.analysis) is not None:
+                continue
+            value = self.scorer.score(query, candidate.analysis)
+            if value >= threshold and (best is None or value > best.score):
+                best = Match(candidate.key, value, candidate.analysis.text)
+        return best
+
+    def __len__(self) -> int:
+        return len(self._questions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._questions
+
+    @property
+    def groups(self) -> int:
+        return len(self._groups)

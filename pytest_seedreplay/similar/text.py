@@ -1,0 +1,514 @@
+"""What a question is made of, for the guards and the score: `analyse(text) -> Analysis`.
+
+A question is reduced to the words that decide what is asked (content tokens: lemmas, with question
+words, negation, pronouns, modals, prepositions and numbers kept), plus what must match exactly:
+numbers, quoted strings, names and identifiers, and which word follows a direction word ("from York",
+"to Leeds", "than the bus"). What cannot change what is asked is dropped or folded before that:
+case, punctuation, contractions ("what's" = "what is"), articles and politeness, auxiliaries ("how
+do I" = "how can I" = "how to"), request frames ("could you tell me", "is it possible to"),
+inflections (a dictionary lemmatiser, simplemma: "boiled" = "boil", "children" = "child").
+
+Everything not on those small lists counts: an unknown word is a content word. Precision first.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# --- the word lists -------------------------------------------------------------------------------
+
+# Words that never change what is asked: articles, politeness, fillers, present-tense auxiliaries
+# and the copula ("is it open" = "it is open" = "open?"), future auxiliaries ("what happens" = "what
+# will happen"), "of" ("the York branch's hours" = "the hours of the York branch"), existential "there".
+IGNORED = frozenset(
+    ["a", "an", "the", "my", "our", "please", "pls", "plz", "kindly", "thanks", "thank", "thx", "hi", "hello", "hey", "just", "actually", "basically", "really", "so", "ok", "okay", "um", "uh", "do", "does", "doing", "is", "are", "am", "be", "been", "being", "will", "would", "shall", "of", "there"]
+)
+
+# Function words with a synonym: each maps to one representative. Tense stays ("did", "was" -> past).
+CLASSES = {
+    "could": "can", "may": "can", "might": "can",
+    "was": "past", "were": "past", "did": "past", "had": "past",
+    "has": "have", "having": "have",
+    "me": "i", "myself": "i", "mine": "i",
+    "us": "we", "ourselves": "we", "ours": "we",
+    "your": "you", "yours": "you", "yourself": "you", "yourselves": "you",
+    "him": "he", "his": "he", "himself": "he",
+    "her": "she", "hers": "she", "herself": "she",
+    "them": "they", "their": "they", "theirs": "they", "themselves": "they",
+    "which": "what", "whether": "if", "into": "to", "onto": "on", "towards": "to", "toward": "to",
+    "versus": "vs", "till": "until", "whilst": "while", "amongst": "among",
+}
+SYMBOL_WORDS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound", "+": "plus", "&": "and"}
+
+# Direction words: the word after one says which way ("from York to Leeds" vs "from Leeds to York",
+# "km to miles" vs "miles to km", "the train than the bus" vs "the bus than the train").
+MARKERS = frozenset(["to", "from", "than", "vs", "minus", "before", "after", "until", "per"])
+
+WH_WORDS = frozenset(["how", "what", "which", "where", "when", "who", "why", "whom", "whose"])
+AUXILIARIES = frozenset(["can", "could", "may", "might", "should", "will", "would", "shall", "do", "does"])
+# After a question word, "<auxiliary> <one of these>" loses the auxiliary: "how do I" = "how can I".
+AUX_SUBJECTS = frozenset(["i", "we", "one", "it"])
+
+# Words that are never a name, a content word worth swapping, or a typo's victim.
+FUNCTION_WORDS = IGNORED | AUXILIARIES | MARKERS | WH_WORDS | frozenset(CLASSES) | frozenset(
+    ["i", "you", "we", "he", "she", "it", "they", "not", "no", "and", "or", "if", "in", "on", "at", "for", "with",
+     "by", "this", "that", "these", "those", "should", "must", "can", "get", "please", "question", "any", "some",
+     "possible", "able", "wondering", "thanks", "thank"]
+)
+
+# Clause-initial frames that only wrap the question ("could you tell me how ..." = "how ...").
+_TELL = r"(?:tell|show|give|explain(?: to)?)"
+FRAMES = [
+    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?:if |whether )"), ""),
+    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?=(?:{'|'.join(WH_WORDS)}) )"), ""),
+    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?:about )?"), "what "),
+    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?explain (?=(?:{'|'.join(WH_WORDS)}) )"), ""),
+    (re.compile(r"^(?:(?:can|could|would|will) you )?(?:please )?explain "), "what "),
+    (re.compile(
+        r"^(?:do you know|i wonder|i am wondering|i was wondering|i would like to know|i want to know|i need to know"
+        r"|i would like to ask|can i ask|may i ask)(?: if| whether)? "), ""),
+    (re.compile(
+        r"^(?:is it possible(?: for me)? to|would it be possible(?: for me)? to|am i able to|is there a way(?: for me)? to"
+        r"|is there any way(?: for me)? to) "), "can i "),
+    (re.compile(r"^(?:can|could|would|will) you (?:please )?(?!(?:" + "|".join(AUX_SUBJECTS | {"you", "not"}) + r") )"), ""),
+    (re.compile(r"^how to "), "how i "),
+]
+# Politeness that may stand anywhere: dropped wherever it is.
+POLITE_PHRASES = [tuple(p.split()) for p in (
+    "thank you very much", "thank you so much", "thank you", "thanks a lot", "thanks so much", "thanks in advance",
+    "many thanks", "quick question", "if possible", "if you can",
+)]
+PHRASES = [
+    (re.compile(r"\b(?:is it possible|would it be possible|is there a way|is there any way)(?: for me)? to\b"), "can i"),
+    (re.compile(r"\bam i able to\b"), "can i"),
+    (re.compile(r"\bwhat time\b"), "when"), (re.compile(r"\bhow come\b"), "why"), (re.compile(r"\bper cent\b"), "percent")]
+
+CONTRACTIONS = {
+    "won't": "will not", "can't": "can not", "shan't": "shall not", "cannot": "can not", "let's": "let us",
+    # Apostrophes left out, as people type them.
+    "dont": "do not", "doesnt": "does not", "didnt": "did not", "isnt": "is not", "arent": "are not",
+    "wasnt": "was not", "werent": "were not", "cant": "can not", "wont": "will not", "couldnt": "could not",
+    "shouldnt": "should not", "wouldnt": "would not", "hasnt": "has not", "havent": "have not",
+    "hadnt": "had not", "im": "i am", "ive": "i have", "youre": "you are", "theyre": "they are",
+    "whats": "what is", "thats": "that is", "wheres": "where is", "whos": "who is", "hows": "how is",
+}
+_IS_BEFORE = frozenset(["it", "that", "what", "where", "who", "how", "there", "here", "when", "why", "he", "she", "this", "everything", "nothing", "something"])
+_SUFFIXES = {"n't": " not", "'re": " are", "'m": " am", "'ve": " have", "'ll": " will", "'d": " would"}
+
+_NUMBER_WORDS = {
+    w: i for i, w in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+    )
+}
+_TENS = {w: 10 * i for i, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], start=2)}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
+_ORDINALS = {
+    w: i for i, w in enumerate(
+        ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth"], start=1
+    )
+}
+_UNITS = ["am", "pm", "k", "km", "m", "cm", "mm", "kg", "g", "mg", "mb", "gb", "tb", "kb", "ms", "s", "h", "hr", "hrs", "min", "mins", "ml", "l", "x"]
+# Verbs the dictionary reads as nouns ("what does X mean" = "what X means").
+LEMMA_FIXES = {"means": "mean"}
+_DEGREES = frozenset(["better", "best", "worse", "worst", "more", "most", "less", "least", "further", "furthest", "farther", "farthest"])
+
+# --- tokenising -----------------------------------------------------------------------------------
+
+_QUOTE_CHARS = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+                              "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'"})
+_QUOTED = re.compile(r'"([^"\n]{1,300})"|`([^`\n]{1,300})`|(?<![\w\'])\'([^\'\n]{1,300})\'(?![\w])')
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_TOKEN = re.compile(r"\x00\d+\x00|[A-Za-z0-9_]+(?:['\-.:,/][A-Za-z0-9_]+)*'?|[?!.;:,\n]|[%$€£#&+]")
+_SENTENCE_END = frozenset("?!.;:\n")
+_CLAUSE_END = _SENTENCE_END | {","}
+_NUMERIC = re.compile(r"\d+(?:[.,:]\d+)*\Z")
+_ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)\Z")
+_NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)(" + "|".join(_UNITS) + r")\Z")
+_CAMEL = re.compile(r"[a-z][A-Z]")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word after tokenising: its text (lower case), and what kind of thing it is."""
+
+    text: str
+    kind: str = "word"  # word | number | entity | quoted
+    capitalised: bool = False
+    sentence_start: bool = False
+
+
+@dataclass
+class Analysis:
+    """A question reduced to what decides what is asked (see the module docstring)."""
+
+    text: str
+    content: Counter = field(default_factory=Counter)  # content token -> count
+    numbers: tuple[str, ...] = ()
+    quoted: tuple[str, ...] = ()
+    entities: frozenset[str] = frozenset()
+    directions: Counter = field(default_factory=Counter)  # (marker, next content token) -> count
+    unknown: frozenset[str] = frozenset()  # content tokens not in the dictionary (may be typos)
+    spelled: dict[str, str] = field(default_factory=dict)  # content token -> the word as written (lower case)
+    surface: str = ""  # lower case, letters and digits only: what the trigram score reads
+    words: frozenset[str] = frozenset()  # every word as written (lower case), entities matched against these
+
+    @property
+    def signature(self) -> tuple[str, ...]:
+        """The content tokens, sorted: two questions can only match when these are equal (up to one typo)."""
+        return tuple(sorted(self.content.elements()))
+
+
+def _placeholders(text: str) -> tuple[str, list[Word]]:
+    """Quoted strings, URLs and e-mail addresses out of the text, each replaced by a \\x00N\\x00 marker."""
+    found: list[Word] = []
+
+    def keep(kind: str, value: str) -> str:
+        found.append(Word(value, kind))
+        return f" \x00{len(found) - 1}\x00 "
+
+    text = _URL.sub(lambda m: keep("entity", m.group(0).lower()), text)
+    text = _EMAIL.sub(lambda m: keep("entity", m.group(0).lower()), text)
+    text = _QUOTED.sub(lambda m: keep("quoted", " ".join(next(g for g in m.groups() if g is not None).split())), text)
+    return text, found
+
+
+def _shouting(tokens: list[str]) -> tuple[bool, bool]:
+    """Whether the text is written in capitals or Title Case: then case says nothing about names."""
+    alpha = [t for t in tokens if t[:1].isalpha()]
+    if not alpha:
+        return False, False
+    upper = sum(t.isupper() and len(t) > 1 for t in alpha)
+    title = sum(t[:1].isupper() for t in alpha)
+    return upper > len(alpha) / 2, title > len(alpha) / 2 and len(alpha) > 2
+
+
+def words_of(text: str) -> list[Word]:
+    """The text as words: numbers normalised, identifiers and names marked, contractions expanded."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTE_CHARS)
+    text, placeholders = _placeholders(text)
+    tokens = _TOKEN.findall(text)
+    shouting, title_case = _shouting(tokens)
+    out: list[Word] = []
+    sentence_start = True
+    for token in tokens:
+        if token.startswith("\x00"):
+            out.append(placeholders[int(token.strip("\x00"))])
+            sentence_start = False
+            continue
+        if token in _CLAUSE_END:
+            out.append(Word(token, "punct"))
+            sentence_start = token in _SENTENCE_END
+            continue
+        for word in _split_token(token, shouting, title_case):
+            out.append(Word(word.text, word.kind, word.capitalised and not sentence_start, sentence_start))
+            sentence_start = False
+    return out
+
+
+def _split_token(token: str, shouting: bool, title_case: bool) -> list[Word]:
+    if token in SYMBOL_WORDS:
+        return [Word(SYMBOL_WORDS[token])]
+    if token == "#":
+        return []  # "order #48213" = "order 48213"
+    token = token.rstrip("'")
+    if _NUMERIC.match(token):
+        return [Word(_number(token), "number")]
+    if "," in token or (":" in token and not any(c.isdigit() for c in token)):
+        return [w for part in re.split(r"[,:]", token) for w in _split_token(part, shouting, title_case)]
+    match = _ORDINAL.match(token.lower())
+    if match:
+        return [Word(ordinal(int(match.group(1))), "number")]
+    match = _NUMBER_UNIT.match(token.lower())
+    if match:
+        return [Word(_number(match.group(1)), "number"), Word(match.group(2))]
+    if _is_identifier(token):
+        return [Word(token.lower().replace("-", ""), "entity")]
+    if "-" in token:
+        parts = token.split("-")
+        if all(p.lower() in _NUMBER_WORDS or p.lower() in _TENS for p in parts):
+            return [Word(p.lower()) for p in parts]
+        token = "".join(parts)  # "Wi-Fi" = "wifi", "e-mail" = "email"
+    lower = token.lower()
+    if lower in CONTRACTIONS or "'" in lower:
+        return [Word(w) for w in _expand(lower).split()]
+    if token.isupper() and len(token) > 1 and not shouting:
+        return [Word(lower, "entity")]  # an acronym: CSV, PIN, CPU
+    capitalised = token[:1].isupper() and token != "I" and not shouting and not title_case
+    return [Word(lower, "word", capitalised)]
+
+
+def ordinal(n: int) -> str:
+    """1 -> "1st", 2 -> "2nd", 11 -> "11th": "first" and "1st" are the same number."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _is_identifier(token: str) -> bool:
+    """snake_case, camelCase, dotted.names, paths, and words mixing letters and digits (gpt-4o, A4)."""
+    if "_" in token or "/" in token or _CAMEL.search(token):
+        return True
+    if "." in token:
+        return True
+    return any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
+
+
+def _number(text: str) -> str:
+    if "," in text and re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
+        text = text.replace(",", "")
+    if re.fullmatch(r"\d+", text):
+        return str(int(text))
+    return text
+
+
+def _expand(word: str) -> str:
+    if word in CONTRACTIONS:
+        return CONTRACTIONS[word]
+    for suffix, replacement in _SUFFIXES.items():
+        if word.endswith(suffix) and len(word) > len(suffix):
+            return word[: -len(suffix)] + replacement
+    if word.endswith("'s"):
+        base = word[:-2]
+        return f"{base} is" if base in _IS_BEFORE else base  # otherwise a possessive: "King's Cross"
+    return word.replace("'", "")
+
+
+# --- reducing to content tokens ------------------------------------------------------------------
+
+
+def _numbers_in_words(words: list[Word]) -> list[Word]:
+    """Number words as numbers ("two" = "2", "twenty five" = "25", "first" = "1st")."""
+    out: list[Word] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.kind == "word" and word.text in _ORDINALS and not _second_as_time(words, i):
+            out.append(Word(ordinal(_ORDINALS[word.text]), "number"))
+            i += 1
+            continue
+        value, used = _read_number(words, i)
+        if used:
+            out.append(Word(str(value), "number"))
+            i += used
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
+def _second_as_time(words: list[Word], i: int) -> bool:
+    # "a second", "per second", "30 second delay": time, not an ordinal.
+    return words[i].text == "second" and i > 0 and words[i - 1].text in ("a", "per", "one", "each", "every")
+
+
+def _read_number(words: list[Word], i: int) -> tuple[int, int]:
+    total, current, used = 0, 0, 0
+    while i + used < len(words) and words[i + used].kind == "word":
+        text = words[i + used].text
+        if text in _NUMBER_WORDS:
+            current += _NUMBER_WORDS[text]
+        elif text in _TENS:
+            current += _TENS[text]
+        elif text in _SCALES and used:
+            current = max(current, 1) * _SCALES[text]
+            if _SCALES[text] >= 1000:
+                total, current = total + current, 0
+        elif text == "and" and used and i + used + 1 < len(words) and words[i + used + 1].text in _NUMBER_WORDS:
+            pass
+        else:
+            break
+        used += 1
+    return total + current, used
+
+
+def _clauses(words: list[Word]) -> list[list[Word]]:
+    clauses: list[list[Word]] = [[]]
+    for word in words:
+        if word.kind == "punct":
+            if clauses[-1]:
+                clauses.append([])
+        else:
+            clauses[-1].append(word)
+    return [c for c in clauses if c]
+
+
+def _reframe(clause: list[Word]) -> list[Word]:
+    """Request frames and auxiliaries that only wrap the question, removed or folded (see FRAMES)."""
+    plain = [w for w in clause if w.kind == "word"]
+    if not plain:
+        return clause
+    # Frames are matched on the words' text; the words that survive keep their kind and case.
+    start = 0
+    while start < len(clause) and clause[start].kind == "word" and clause[start].text in ("please", "so", "ok", "okay", "hi", "hello", "hey", "and"):
+        start += 1
+    clause = _drop_polite(clause[start:])
+    for _ in range(3):  # frames nest: "could you tell me | how to | reset ..."
+        clause, changed = _strip_frame(clause)
+        if not changed:
+            break
+    text = " ".join(w.text for w in clause)
+    for pattern, replacement in PHRASES:
+        if pattern.search(text):
+            clause = _replace_phrase(clause, pattern, replacement)
+            text = " ".join(w.text for w in clause)
+    return _drop_auxiliary(clause)
+
+
+def _drop_polite(clause: list[Word]) -> list[Word]:
+    texts = [w.text if w.kind == "word" else "\x00" for w in clause]
+    i, out = 0, []
+    while i < len(clause):
+        phrase = next((p for p in POLITE_PHRASES if tuple(texts[i : i + len(p)]) == p), None)
+        if phrase:
+            i += len(phrase)
+        else:
+            out.append(clause[i])
+            i += 1
+    return out
+
+
+def _strip_frame(clause: list[Word]) -> tuple[list[Word], bool]:
+    head = " ".join(w.text for w in clause) + " "
+    for pattern, replacement in FRAMES:
+        match = pattern.match(head)
+        if match and _only_words(clause, match.end()):
+            consumed = len(head[: match.end()].split())
+            return [Word(t) for t in replacement.split()] + clause[consumed:], True
+    return clause, False
+
+
+def _only_words(clause: list[Word], length: int) -> bool:
+    """A frame never swallows a number, a name or a quoted string."""
+    consumed = 0
+    for word in clause:
+        if consumed >= length:
+            return True
+        if word.kind != "word":
+            return False
+        consumed += len(word.text) + 1
+    return True
+
+
+def _replace_phrase(clause: list[Word], pattern: re.Pattern, replacement: str) -> list[Word]:
+    texts = [w.text for w in clause]
+    for size in range(min(7, len(texts)), 0, -1):
+        for i in range(len(texts) - size + 1):
+            if all(w.kind == "word" for w in clause[i : i + size]) and pattern.fullmatch(" ".join(texts[i : i + size])):
+                return clause[:i] + [Word(t) for t in replacement.split()] + clause[i + size :]
+    return clause
+
+
+def _drop_auxiliary(clause: list[Word]) -> list[Word]:
+    """After a question word: "<aux> I/we/one/it" loses the aux ("where can I park" = "where do I park")."""
+    seen_wh = None
+    for i, word in enumerate(clause[:-1]):
+        if word.kind != "word":
+            continue
+        if word.text in WH_WORDS and seen_wh is None:
+            seen_wh = word.text
+        elif seen_wh and word.text in AUXILIARIES:
+            subject = clause[i + 1].text
+            if seen_wh == "how" and subject in ("you", "one", "we"):
+                return clause[:i] + [Word("i")] + clause[i + 2 :]  # "how do you/we/one X" = "how do I X"
+            if subject in AUX_SUBJECTS:
+                return clause[:i] + clause[i + 1 :]
+            return clause
+    return clause
+
+
+@lru_cache(maxsize=1)
+def _lemmatiser():
+    import simplemma  # imported on first use: loading its English dictionary takes ~0.2 s
+
+    return simplemma
+
+
+@lru_cache(maxsize=65536)
+def lemma(word: str) -> str:
+    """The dictionary form of a lower-case word; comparatives and superlatives keep their degree."""
+    if word in _DEGREES:
+        return word
+    if word in LEMMA_FIXES:
+        return LEMMA_FIXES[word]
+    simplemma = _lemmatiser()
+    found = simplemma.lemmatize(word, lang="en").lower().replace("-", "")
+    if found != word and word.endswith(("er", "est")) and not found.endswith(("er", "est")):
+        return word  # "cheaper" is not "cheap"
+    if found == word and not known(word):
+        return _strip_inflection(word)
+    return found
+
+
+@lru_cache(maxsize=65536)
+def known(word: str) -> bool:
+    """Whether the word is in the dictionary (an unknown word may be a typo)."""
+    return bool(_lemmatiser().is_known(word, lang="en"))
+
+
+@lru_cache(maxsize=65536)
+def is_name(word: str) -> bool:
+    """Whether the dictionary knows a lower-case word as a proper noun ("york", "monday")."""
+    return _lemmatiser().lemmatize(word, lang="en")[:1].isupper()
+
+
+def _strip_inflection(word: str) -> str:
+    """For words the dictionary does not know (typos, jargon): the plain suffix rules."""
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("es", "e"), ("s", ""), ("ing", ""), ("ed", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: -len(suffix)] + replacement
+    return word
+
+
+def _token(word: Word) -> str:
+    if word.kind == "quoted":
+        return "\x00quoted"
+    if word.kind == "number":
+        return "#" + word.text
+    if word.kind == "entity":
+        return word.text
+    mapped = CLASSES.get(word.text)
+    if mapped is not None:
+        return mapped
+    return lemma(word.text)
+
+
+def analyse(text: str) -> Analysis:
+    """The content tokens, numbers, quoted strings, names and directions of a question."""
+    words = _numbers_in_words(words_of(text))
+    content: Counter = Counter()
+    directions: Counter = Counter()
+    numbers: list[str] = []
+    quoted: list[str] = []
+    entities: set[str] = set()
+    unknown: set[str] = set()
+    spelled: dict[str, str] = {}
+    for clause in _clauses(words):
+        pending: list[str] = []  # markers waiting for the next content token
+        for word in _reframe(clause):
+            if word.kind == "word" and word.text in IGNORED:
+                continue
+            token = _token(word)
+            if word.kind == "number":
+                numbers.append(word.text)
+            elif word.kind == "quoted":
+                quoted.append(word.text)
+            elif word.kind == "entity" or word.capitalised:
+                entities.add(token)
+            elif word.kind == "word" and word.text not in CLASSES and not known(word.text):
+                unknown.add(token)
+            content[token] += 1
+            spelled.setdefault(token, word.text)
+            if token in MARKERS:
+                pending.append(token)
+            elif pending:
+                directions.update((marker, token) for marker in pending)
+                pending = []
+    surface = " ".join(re.sub(r"[^0-9a-z%$€£]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
+    all_words = frozenset(w.text for w in words if w.kind in ("word", "entity")) | frozenset(
+        lemma(w.text) for w in words if w.kind == "word"
+    )
+    return Analysis(text, content, tuple(numbers), tuple(quoted), frozenset(entities), directions, frozenset(unknown), spelled, surface, all_words)

@@ -1,0 +1,131 @@
+"""The similar-questions index: only the last user message may differ, the shipped set's figures, a real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
+from pytest_seedreplay.similar import DEFAULT_THRESHOLD, SimilarIndex, split_request
+from pytest_seedreplay.similar.evaluate import ask, figures, question_index, read_negatives, read_paraphrases
+from pytest_seedreplay.store import DiskStore
+
+DATA = Path(__file__).parent / "data" / "similar"
+CHAT = "/v1/chat/completions"
+
+
+def chat(text: str, **overrides) -> dict:
+    body = {
+        "model": "gpt-4o-mini",
+        "seed": 7,
+        "messages": [{"role": "system", "content": "You answer customers of a bakery chain."}, {"role": "user", "content": text}],
+        **overrides,
+    }
+    return canonical_request(CHAT, body)
+
+
+def indexed(*texts: str, **overrides) -> tuple[SimilarIndex, dict[str, str]]:
+    index = SimilarIndex()
+    keys = {}
+    for text in texts:
+        canonical = chat(text, **overrides)
+        keys[text] = key_of_canonical(canonical)
+        assert index.add(keys[text], canonical)
+    return index, keys
+
+
+def test_a_reworded_question_gets_the_recording_of_its_question() -> None:
+    index, keys = indexed("How do I reset my password?", "How do I reset my router?")
+    match = index.lookup(chat("could you tell me how to reset my pasword, please"))
+    assert match is not None and match.key == keys["How do I reset my password?"]
+    assert match.question == "How do I reset my password?" and DEFAULT_THRESHOLD <= match.score < 1
+
+
+def test_a_different_question_gets_nothing() -> None:
+    index, _ = indexed("What are the opening hours of the York branch?")
+    assert index.lookup(chat("What are the opening hours of the Leeds branch?")) is None
+    assert index.lookup(chat("What are the opening hours of the York branch?")) is not None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": "gpt-4o"},
+        {"seed": 8},
+        {"temperature": 0.2},
+        {"response_format": {"type": "json_object"}},
+        {"tools": [{"type": "function", "function": {"name": "hours", "parameters": {"type": "object"}}}]},
+        {"messages": [{"role": "system", "content": "You answer customers of a bank."}, {"role": "user", "content": "how can i reset my password"}]},
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"},
+                      {"role": "user", "content": "how can i reset my password"}]},
+    ],
+)
+def test_only_the_last_user_message_may_differ(change: dict) -> None:
+    index, _ = indexed("How do I reset my password?")
+    assert index.lookup(chat("how can i reset my password")) is not None
+    assert index.lookup(chat("how can i reset my password", **change)) is None
+
+
+def test_requests_the_tier_cannot_answer_are_not_indexed() -> None:
+    index = SimilarIndex()
+    image = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]
+    assert not index.add("k1", chat("x", messages=[{"role": "user", "content": image}]))
+    assert not index.add("k2", chat("x", messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello"}]))
+    assert not index.add("k3", canonical_request("/v1/embeddings", {"model": "m", "input": "How do I reset my password?"}))
+    assert len(index) == 0
+    parts = [{"type": "text", "text": "How do I reset"}, {"type": "text", "text": "my password?"}]
+    assert split_request(chat("x", messages=[{"role": "user", "content": parts}]))[1] == "How do I reset\nmy password?"
+
+
+def test_remove_and_sync_keep_the_index_in_step_with_the_store() -> None:
+    index, keys = indexed("How do I reset my password?", "Is the museum open on Mondays?")
+    assert index.remove(keys["How do I reset my password?"])
+    assert index.lookup(chat("how can i reset my password")) is None
+    assert not index.remove("v1:nothing")
+    added, removed = index.sync([(keys["How do I reset my password?"], chat("How do I reset my password?"))])
+    assert (added, removed) == (1, 1)
+    assert index.lookup(chat("how can i reset my password")) is not None
+    assert index.lookup(chat("is the museum open on monday")) is None
+    assert len(index) == 1 and index.groups == 1
+
+
+def test_a_typo_in_the_recorded_question_is_found_too() -> None:
+    index, keys = indexed("How do I reset my pasword?")
+    match = index.lookup(chat("How do I reset my password?"))
+    assert match is not None and match.key == keys["How do I reset my pasword?"]
+
+
+def test_the_threshold_is_applied() -> None:
+    index, _ = indexed("How do I reset my password?")
+    wordy = chat("Hello! Quick question: could you please tell me how to reset my password? Thanks in advance.")
+    match = index.lookup(wordy, threshold=0.0)
+    assert match is not None
+    assert index.lookup(wordy, threshold=match.score + 0.001) is None
+
+
+def test_an_index_built_from_a_real_store_answers_from_its_recordings(tmp_path: Path) -> None:
+    with DiskStore(tmp_path / "cache") as store:
+        for text in ("How do I reset my password?", "Is the museum open on Mondays?"):
+            canonical = chat(text)
+            store.put(Entry(key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, body={"answer": text}))
+        embedding = canonical_request("/v1/embeddings", {"model": "e", "input": "x"})
+        store.put(Entry(key=key_of_canonical(embedding), endpoint="/v1/embeddings", request=embedding, body={}))
+        index = SimilarIndex.from_requests(store.iter_requests())
+        match = index.lookup(chat("is the museum open on monday"))
+        assert len(index) == 2
+        assert match is not None and store.get(match.key).body == {"answer": "Is the museum open on Mondays?"}
+
+
+def test_the_shipped_set_gets_no_wrong_answer_and_most_paraphrases() -> None:
+    paraphrases = read_paraphrases(DATA / "paraphrases.jsonl")
+    negatives = read_negatives(DATA / "negatives.jsonl")
+    questions = {p.question for p in paraphrases}
+    assert len(questions) >= 40 and len(paraphrases) >= 3 * 40 and len(negatives) >= 80
+    assert {n.question for n in negatives} <= questions
+    result = figures(ask(question_index([p.question for p in paraphrases]), paraphrases + negatives), DEFAULT_THRESHOLD)
+    assert result.wrong == 0, result.wrong_examples
+    assert result.precision == 1.0
+    assert result.recall >= 0.80
+    assert set(result.by_kind) >= {"paraphrase", "number", "entity", "quoted", "content", "direction"}
