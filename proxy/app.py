@@ -12,8 +12,8 @@ import hmac
 import logging
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass
-from typing import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -37,6 +37,7 @@ from .flight import Flights
 from .incoming import KeyMemo, policy_of
 from .memory import MemoryCache
 from .serve import serving, typed_request_key
+from .tiers import Tier
 from .upstream import Upstream, upstream_url
 from .writer import SETTLE_SECONDS, StoreWriter
 
@@ -55,6 +56,7 @@ class ProxyStats:
     requests: int = 0
     hits: int = 0
     memory_hits: int = 0  # hits served from the memory copy (counted in hits too)
+    hits_by_tier: dict[str, int] = field(default_factory=dict)  # answers of the learned tiers (similar, finetune)
     misses: int = 0  # record-mode misses and replay misses
     replay_misses: int = 0
     bypasses: int = 0  # passthrough requests and non-cacheable paths
@@ -99,9 +101,10 @@ class ProxyState:
     """Everything the proxy's handlers share. `config` is fixed; `bound` changes only through
     `rebind`, on the proxy's own loop: a request reads it once, when it arrives."""
 
-    def __init__(self, config: ProxyConfig, binding: Binding):
+    def __init__(self, config: ProxyConfig, binding: Binding, tiers: Sequence[Tier] = ()):
         self.config = config
         self.bound = Bound(binding, config)
+        self.tiers = tuple(tiers)  # learned tiers, asked in order on an exact miss
         self.stats = ProxyStats()
         self.keys = KeyMemo()
         self.writer = StoreWriter()
@@ -181,16 +184,16 @@ class ProxyState:
 PROXY_STATE = web.AppKey("seedreplay_proxy", ProxyState)
 
 
-def make_proxy_app(config: ProxyConfig, store: Store | Binding) -> web.Application:
-    """The caching proxy over `store` (or a whole `Binding`). The caller owns the store (the proxy
-    never closes it)."""
+def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[Tier] = ()) -> web.Application:
+    """The caching proxy over `store` (or a whole `Binding`), with learned `tiers` asked in order on an
+    exact miss. The caller owns the store (the proxy never closes it)."""
     if config.mode not in PROXY_MODES:
         raise ValueError(f"mode {config.mode!r} is not one of {', '.join(PROXY_MODES)}")
     check_upstream(config.upstream)
     binding = store if isinstance(store, Binding) else first_binding(config, store)
     # Bodies are read and size-checked by the handlers themselves (--max-body).
     app = web.Application(middlewares=[_guard], client_max_size=2**62)
-    app[PROXY_STATE] = ProxyState(config, binding)
+    app[PROXY_STATE] = ProxyState(config, binding, tiers)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/seedreplay/stats", _stats)

@@ -21,6 +21,7 @@ from pytest_seedreplay.policy import Mode
 if TYPE_CHECKING:
     from pytest_seedreplay.core.entry import Entry
     from pytest_seedreplay.core.key import Closest
+    from pytest_seedreplay.shapes import Summary
     from pytest_seedreplay.store import Store
 
 
@@ -42,11 +43,15 @@ class Observer:
     def served(self, key: str, entry: Entry | None) -> None:
         """A recording answered the request (`entry` is None when it came from the memory copy)."""
 
+    def learned(self, key: str, tier: str, entry: Entry) -> None:
+        """A learned tier (`similar`, `finetune`) answered the request with `entry`."""
+
     def stored(self, entry: Entry) -> None:
         """A complete 2xx answer was written to the binding's store."""
 
-    def compared(self, key: str, recorded: Entry | None, live: Entry) -> None:
-        """Live mode: the upstream's answer, next to the recording it should match (None: there is none)."""
+    def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
+        """Live mode: the upstream's answer, next to the recording it should match (None: there is none).
+        `live_read` is the proxy's one read of the live answer (assembled if it was streamed)."""
 
     def replay_miss(self, miss: ReplayMiss) -> None:
         """No recording answers the request, and the upstream may not be asked."""

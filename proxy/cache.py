@@ -8,9 +8,10 @@ the `Bound` binding it arrived under; it never asks which mode the proxy is in.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -24,19 +25,21 @@ from pytest_seedreplay.core.constants import (
     HEADER_CACHE,
     HEADER_KEY,
 )
-from pytest_seedreplay.core.entry import Entry, SSEEvent
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
 from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers
 from pytest_seedreplay.policy import Fate, Mode
-from pytest_seedreplay.shapes import answer_summary, assemble
+from pytest_seedreplay.shapes import Summary, summary
 
 from .answers import answer_from_flight, serve_entry
 from .binding import ReplayMiss
 from .config import public_url
 from .errors import APIError
-from .flight import Failure, Flight
+from .flight import Failure, Flight, Shape
 from .incoming import LARGE_BODY, Call, make_call, read_arrival
 from .memory import Rendered
+from .tiers import Asked
 from .upstream import forward_headers, upstream_url
 from .writer import SETTLE_SECONDS
 
@@ -79,6 +82,9 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
             hit = _hit(state, bound, call)
             if hit is not None:
                 return _served_hit(state, note, hit)
+            learned = await _learned(request, state, bound, call) if state.tiers else None
+            if learned is not None:
+                return learned
             state.stats.misses += 1
         else:  # live: the recording this answer should match
             recorded = _get(state, bound, call.key)
@@ -128,6 +134,50 @@ def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
         bound.memory.put(call.key, call.shape, rendered, state.config.memory_cache)
     bound.observer.served(call.key, entry)
     return rendered
+
+
+async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: Call) -> web.Response | None:
+    """The first learned tier's answer to an exact miss (similar, then fine-tune), or None: the request
+    goes on to the general model (or is a replay miss). See `tiers`."""
+    note = state.note(request)
+
+    async def ask(body: dict[str, Any]) -> Asked:
+        headers = forward_headers(request.headers)
+        headers["Content-Type"] = CONTENT_TYPE_JSON
+        base = await state.upstream_base(state.config.upstream)
+        status, raw = await state.upstream.ask(
+            upstream_url(base, call.endpoint), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
+        )
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return Asked(status, parsed)
+
+    for tier in state.tiers:
+        if tier.needs_upstream and not call.policy.call_upstream:
+            continue
+        answer = await tier.answer(call, bound.store, ask)
+        if answer is None:
+            continue
+        state.stats.hits_by_tier[tier.name] = state.stats.hits_by_tier.get(tier.name, 0) + 1
+        note.cache = tier.name
+        headers = {HEADER_KEY: call.key, HEADER_CACHE: tier.name, **answer.headers}
+        bound.observer.learned(call.key, tier.name, answer.entry)
+        if answer.store and call.policy.fate is Fate.STORE:
+            stored = dataclasses.replace(answer.entry, key=call.key, request=call.canonical)
+            _store_learned(state, bound, stored)
+        return serve_entry(answer.entry, call.shape, headers).response()
+    return None
+
+
+def _store_learned(state: ProxyState, bound: Bound, entry: Entry) -> None:
+    """Keep a learned answer as the exact entry of the request it answered (the tier asked for it)."""
+    flight = Flight(entry.key, entry.endpoint, Shape())
+    flight.entry = entry
+    flight.body = compact_json_bytes(entry.body) if entry.body is not None else b""
+    flight.streaming = entry.events is not None
+    _start_put(state, bound, flight)
 
 
 def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
@@ -190,7 +240,7 @@ async def _fly(
             if where:  # known before the stream starts, so even a streamed answer can say it
                 flight.store_error = str(SecretRefused(where))
         state.stats.upstream_calls += 1
-        events = await state.upstream.fetch(
+        read = await state.upstream.fetch(
             flight, upstream_url(base, call.endpoint), headers, call.payload, config.upstream_timeout, shown
         )
         if flight.failure is not None:
@@ -198,14 +248,15 @@ async def _fly(
             log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.failure.message)
             bound.observer.upstream_error(call.key, 502, flight.failure.message)
         elif flight.status is not None and 200 <= flight.status < 300 and not _error_body(flight):
-            flight.entry = _entry(call, flight, events, shown)
+            read = read or _plain_read(call, flight)
+            flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None and fate is Fate.STORE:
                 write = _start_put(state, bound, flight)
                 if write is not None and bound.binding.durable:
                     # The answer waits for its write: the next request finds the recording there.
                     await asyncio.shield(write)
             elif flight.entry is not None and fate is Fate.COMPARE:
-                bound.observer.compared(call.key, recorded, flight.entry)
+                bound.observer.compared(call.key, recorded, flight.entry, read)
         else:
             state.stats.upstream_errors += 1
             bound.observer.upstream_error(call.key, flight.status or 502, _error_message(flight))
@@ -247,31 +298,32 @@ def _error_message(flight: Flight) -> str:
     return str(message or f"HTTP {flight.status}")
 
 
-def _entry(call: Call, flight: Flight, events: list[SSEEvent] | None, upstream: str) -> Entry | None:
+def _plain_read(call: Call, flight: Flight) -> Summary | None:
+    """The one read of a plain 2xx answer, or None when its body is not JSON (then not stored)."""
+    try:
+        body = json.loads(flight.body)
+    except ValueError:
+        log.warning("%s %s: the upstream answered 2xx with a body that is not JSON; not stored", call.endpoint, call.key[:15])
+        return None
+    return summary(call.endpoint, body=body)
+
+
+def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> Entry | None:
     """The entry for a complete 2xx answer, or None when the answer cannot be kept."""
-    common = dict(
+    if read is None:
+        return None
+    answer = {"events": read.events} if flight.streaming else {"body": read.body}
+    return Entry(
         key=call.key,
         endpoint=call.endpoint,
         request=call.canonical,
         status=flight.status or 200,
         headers=kept_response_headers(flight.headers.items()),
         upstream=upstream,
+        model=read.model,
+        system_fingerprint=read.system_fingerprint,
+        **answer,
     )
-    if flight.streaming:
-        if events is None:
-            return None
-        try:
-            model, fingerprint = answer_summary(call.endpoint, assemble(call.endpoint, events))
-        except ValueError:
-            model, fingerprint = None, None
-        return Entry(**common, events=events, model=model, system_fingerprint=fingerprint)
-    try:
-        body = json.loads(flight.body)
-    except ValueError:
-        log.warning("%s %s: the upstream answered 2xx with a body that is not JSON; not stored", call.endpoint, call.key[:15])
-        return None
-    model, fingerprint = answer_summary(call.endpoint, body)
-    return Entry(**common, body=body, model=model, system_fingerprint=fingerprint)
 
 
 def _start_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task | None:
@@ -324,6 +376,8 @@ async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
         flight.store_error = None
         state.stats.stored += 1
         bound.observer.stored(flight.entry)
+        for tier in state.tiers:
+            tier.heard_stored(flight.entry)
     finally:
         bound.flights.written(flight.entry)
         bound.memory.invalidate(flight.key)

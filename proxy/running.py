@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pytest_seedreplay.core.constants import DEFAULT_UPSTREAM, ENV_UPSTREAM
 from pytest_seedreplay.policy import Mode
@@ -20,6 +20,9 @@ from pytest_seedreplay.store import Store, open_store
 
 from .binding import Binding, Observer, Wording
 from .config import ProxyConfig, check_upstream
+
+if TYPE_CHECKING:
+    from .tiers import Tier
 
 
 class Proxy:
@@ -29,7 +32,8 @@ class Proxy:
     `store`: a `Store`, or a directory / `redis://` URL for `open_store` (default `$SEEDREPLAY_STORE`
     or `.seedreplay/cache`); a store it opened, it closes. `upstream`: a base URL or `"sim"` (default
     `$SEEDREPLAY_UPSTREAM`, else the OpenAI API). Other keyword arguments are `ProxyConfig` fields
-    (`require_seed`, `default_seed`, `isolate_by_auth`, `memory_cache`, `durable`, ...)."""
+    (`require_seed`, `default_seed`, `isolate_by_auth`, `memory_cache`, `durable`, ...). `tiers`: learned
+    tiers asked in order on an exact miss (see `pytest_seedreplay.proxy.tiers`)."""
 
     def __init__(
         self,
@@ -39,11 +43,13 @@ class Proxy:
         mode: str | Mode = Mode.RECORD,
         host: str = "127.0.0.1",
         port: int = 0,
+        tiers: Sequence[Tier] = (),
         **options: Any,
     ):
         upstream = upstream or os.environ.get(ENV_UPSTREAM) or DEFAULT_UPSTREAM
         self.config = replace(ProxyConfig(), upstream=check_upstream(upstream), mode=str(Mode(mode)), **options)
         self._store_arg = store
+        self.tiers = tuple(tiers)
         self._host, self._port = host, port
         self._store: Store | None = None
         self._owns_store = False
@@ -81,7 +87,7 @@ class Proxy:
         def build() -> Any:
             with self._lock:  # a bind() racing the first connection lands before or after, never lost
                 self._built = True
-                return make_proxy_app(self.config, self._binding or Binding(self.store))
+                return make_proxy_app(self.config, self._binding or Binding(self.store), self.tiers)
 
         self._server = BackgroundServer(build, self._host, self._port)
         try:

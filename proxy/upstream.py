@@ -22,7 +22,7 @@ from yarl import URL
 
 from pytest_seedreplay.core.constants import OUR_HEADER_PREFIX
 from pytest_seedreplay.core.entry import SSEEvent
-from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, stream_complete
+from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, Summary, summary
 
 from .config import is_loopback
 from .errors import bad_gateway
@@ -187,10 +187,10 @@ class Upstream:
 
     async def fetch(
         self, flight: Flight, url: URL, headers: CIMultiDict[str], body: bytes, timeout: float, shown: str
-    ) -> list[SSEEvent] | None:
+    ) -> Summary | None:
         """Send one cacheable request and fill `flight` with the answer; never raises.
 
-        Returns the parsed events of a complete 2xx stream (None otherwise). A stream cut short, a
+        Returns the one read of a complete 2xx stream (None otherwise). A stream cut short, a
         timeout or an unreachable upstream sets `flight.failure`. `shown` names the upstream in
         messages (no credentials).
         """
@@ -215,7 +215,7 @@ class Upstream:
 
     async def _relay_stream(
         self, flight: Flight, response: aiohttp.ClientResponse, events: list[SSEEvent], shown: str
-    ) -> list[SSEEvent] | None:
+    ) -> Summary | None:
         parser = SSEParser()
         pending = bytearray()
         fed = 0  # events already handed to the flight with their bytes
@@ -235,15 +235,29 @@ class Upstream:
         except (aiohttp.ClientError, OSError) as exc:
             broke = exc
         events.extend(parser.close())
-        if stream_complete(flight.endpoint, events):
+        read = summary(flight.endpoint, events=events)  # the one read of the stream: whole? model? fingerprint?
+        if read.complete:
             flight.feed(bytes(pending), events[fed:])  # a connection lost after the end loses nothing
-            return events
-        why = f" ({broke})" if broke else " (no final event)"
+            return read
+        why = f" ({broke})" if broke else f" ({read.problem or 'no final event'})"
         flight.failure = Failure(
             f"the upstream {shown} cut the stream before the answer was complete{why}; nothing was stored",
             "upstream_stream_cut",
         )
         return None
+
+    async def ask(self, url: URL, headers: CIMultiDict[str], body: bytes, timeout: float, shown: str) -> tuple[int, bytes]:
+        """One plain (not streamed) request a learned tier makes of the upstream: (status, body).
+        An unreachable upstream or a timeout is a 502 the caller treats as any other failed answer."""
+        url = _url_credentials(url, headers)
+        try:
+            route = _route(url, headers)
+            async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout), **route) as response:
+                return response.status, await response.read()
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            message, _ = _what_broke(exc, shown, timeout)
+            log.warning("a learned tier's request to the upstream failed: %s", message)
+            return 502, b""
 
     async def forward(
         self, request: web.Request, url: URL, timeout: float, shown: str, extra: Mapping[str, str]

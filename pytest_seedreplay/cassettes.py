@@ -22,6 +22,7 @@ from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, choose_upstream, with_no
 from .drift import Drift, compare
 from .policy import Mode
 from .proxy.binding import Observer, ReplayMiss
+from .shapes import Summary
 from .store.cassette_store import CassetteStore
 
 __all__ = ["CassetteUse", "choose_upstream", "use_cassette"]
@@ -42,8 +43,8 @@ class _Heard(Observer):
     def replay_miss(self, miss: ReplayMiss) -> None:
         self.misses.append(miss)
 
-    def compared(self, key: str, recorded: Entry | None, live: Entry) -> None:
-        self.drift.append(compare(recorded, live))
+    def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
+        self.drift.append(compare(recorded, live, live_read))
 
     def write_failed(self, key: str, message: str) -> None:
         self.errors.append(message)

@@ -33,23 +33,19 @@ from .guard import Blocked, NetworkGuard
 from .policy import Mode
 from .proxy.binding import Observer, ReplayMiss, Wording
 from .recorder import Interaction, Miss, RunRegistry, SeedreplayError
+from .shapes import excerpt
 from .store.cassette import CassetteError
 from .store.cassette_store import CassetteStore
 
 if TYPE_CHECKING:
     from .core.entry import Entry
+    from .shapes import Summary
     from .proxy.running import Proxy
 
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
 
 _SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode does with a call it sees
-
-
-def excerpt(text: str, limit: int = 160) -> str:
-    """An answer on one line, cut at `limit` characters: enough to see what changed in a log."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def shown(path: Path | str) -> str:
@@ -214,9 +210,9 @@ class TestObserver(Observer):
     def stored(self, entry: Entry) -> None:
         self._note(entry.key, "recorded", entry)
 
-    def compared(self, key: str, recorded: Entry | None, live: Entry) -> None:
+    def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
         with self._lock:
-            self.drift.append(compare(recorded, live))
+            self.drift.append(compare(recorded, live, live_read))
         self._note(key, "live", live)
 
     def replay_miss(self, miss: ReplayMiss) -> None:
