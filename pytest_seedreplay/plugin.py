@@ -127,6 +127,7 @@ def _setup(config: pytest.Config) -> _State:
         keep_failed=bool(_option(config, "seedreplay_keep_failed")),
         run_id=uuid.uuid4().hex,
     )
+    config.hook.pytest_seedreplay_configure(config=config, settings=settings)
     idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
     session = None if idle or _is_xdist_controller(config) else Session(settings)
     state = _State(settings, session, worker=False)
@@ -213,14 +214,30 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 # --- per test -----------------------------------------------------------------------------------
 
 
-def _begin(item: pytest.Item, state: _State) -> TestRecording:
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = None) -> TestRecording:
+    """Serve this test's cassette: the marker's mode/cassette/seed, else the `seedreplay_config`
+    fixture's (`overrides`), else the session's; the cassette dir from `seedreplay_cassette_dir`."""
+    given = overrides or {}
     marker = item.get_closest_marker("seedreplay")
     mode, name, seed = marker_options(dict(marker.kwargs), marker.args) if marker else (None, None, None)
-    path = cassette_path(state.settings.cassette_dir, item.nodeid, name)
+    mode, name = mode or given.get("mode"), name or given.get("cassette")
+    seed = seed if seed is not None else given.get("seed")
+    cassette_dir = Path(given.get("cassette_dir") or state.settings.cassette_dir)
+    path = item.config.hook.pytest_seedreplay_cassette_path(item=item, cassette_dir=cassette_dir, name=name)
+    path = Path(path) if path is not None else cassette_path(cassette_dir, item.nodeid, name)
+    chosen = mode is not None
     if state.session is None:
-        return TestRecording(item.nodeid, path, OFF, seed, mode is not None)
+        return TestRecording(item.nodeid, path, OFF, seed, chosen)
     effective = OFF if state.settings.mode == OFF else (mode or state.settings.mode)
-    return state.session.begin(item.nodeid, path, effective, seed, mode_from_marker=mode is not None)
+    recording = state.session.begin(item.nodeid, path, effective, seed, mode_from_marker=chosen)
+    item.config.hook.pytest_seedreplay_recording(item=item, recording=recording)
+    return recording
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -326,6 +343,38 @@ def _write_orphans(tr: Any, state: _State) -> None:
 
 
 # --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seedreplay_config() -> dict[str, Any]:
+    """Override (in a conftest.py or a module) to set `mode`, `cassette` or `seed` for the tests it
+    covers, as the marker does for one test; the marker wins over it."""
+    return {}
+
+
+@pytest.fixture
+def seedreplay_cassette_dir(request: pytest.FixtureRequest) -> Path:
+    """Override to keep some tests' cassettes elsewhere (e.g. next to their module)."""
+    return request.config.stash[_STATE].settings.cassette_dir
+
+
+@pytest.fixture(autouse=True)
+def _seedreplay_overrides(request: pytest.FixtureRequest, seedreplay_config: dict[str, Any], seedreplay_cassette_dir: Path) -> None:
+    """Where `seedreplay_config` or `seedreplay_cassette_dir` is overridden, serve the cassette they
+    name from here on (the test's recording began with the session's settings, before any fixture)."""
+    item = request.node
+    state = item.config.stash[_STATE]
+    if not seedreplay_config and Path(seedreplay_cassette_dir) == state.settings.cassette_dir:
+        return
+    given = dict(seedreplay_config)
+    try:
+        marker_options(given)  # the same keys and checks as the marker's
+    except SeedreplayError as exc:
+        pytest.fail(str(exc).replace("@pytest.mark.seedreplay", "the seedreplay_config fixture"), pytrace=False)
+    given["cassette_dir"] = seedreplay_cassette_dir
+    if state.session is not None:
+        state.session.abandon(item.stash[_RECORDING])
+    item.stash[_RECORDING] = _begin(item, state, given)
 
 
 @pytest.fixture

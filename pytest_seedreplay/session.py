@@ -403,6 +403,15 @@ class Session:
         if self.active:
             self.runner.wait_quiet()
 
+    def abandon(self, recording: TestRecording) -> None:
+        """Stop serving a recording that is replaced before its test ran (nothing of it is written)."""
+        if self._guard is not None:
+            self._guard.__exit__()
+            self._guard = None
+        if self.active:
+            self.settle()
+            self.runner.deactivate()
+
     def finish(self, recording: TestRecording) -> None:
         """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
         if self._guard is not None:
