@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .core.version import __version__
 
 __all__ = ["Proxy", "__version__", "open_store", "request_key", "use_cassette"]
 

@@ -242,3 +242,14 @@ def test_memory_cache_takes_sizes():
     assert parse_size("0", allow_zero=True) == 0 and parse_size("16MiB", allow_zero=True) == 16 * 1024 * 1024
     bad = CliRunner().invoke(main, ["proxy", "--upstream", "sim", "--memory-cache", "lots"])
     assert bad.exit_code == 2 and "--memory-cache" in bad.output and "32MiB" in bad.output
+
+
+def test_a_replay_proxy_is_a_ceiling_unless_its_owner_allows_overrides(spawn, tmp_path, sim):
+    body = {"model": MODEL, "messages": messages("ceiling"), "seed": 1}
+    strict = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "a"), "--mode", "replay")
+    refused = http(strict.url + CHAT, body=body, headers={"X-Seedreplay-Mode": "refresh"})
+    assert refused.status == 403 and refused.json()["error"]["code"] == "mode_not_allowed"
+    assert sim.stats()["total"] == 0
+    lenient = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "b"), "--mode", "replay", "--allow-mode-override")
+    allowed = http(lenient.url + CHAT, body=body, headers={"X-Seedreplay-Mode": "record"})
+    assert allowed.status == 200 and allowed.headers["x-seedreplay-cache"] == "miss" and sim.stats()["total"] == 1

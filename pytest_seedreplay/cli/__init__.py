@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .. import __version__
+from ..core.version import __version__
 from ..core.constants import CHAT
 from ..core.key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
 from .cache import command as cache_command

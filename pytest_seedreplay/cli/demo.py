@@ -43,7 +43,7 @@ def command(latency_ms: int) -> None:
     from pytest_seedreplay.proxy.serve import BackgroundServer
     from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
-    from .. import Proxy
+    from ..proxy.running import Proxy
 
     with tempfile.TemporaryDirectory(prefix="seedreplay-demo-") as tmp:
         cache_dir = Path(tmp) / "cache"

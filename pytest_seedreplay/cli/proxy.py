@@ -57,6 +57,12 @@ class _Size(click.ParamType):
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help=f"Cache directory [default: ${ENV_STORE} or {DEFAULT_CACHE_DIR}].")
 @click.option("--store", "store_url", default=None, help="Store URL (e.g. redis://host:6379/0) instead of --cache-dir.")
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
+@click.option(
+    "--allow-mode-override",
+    is_flag=True,
+    help="Let a request's X-Seedreplay-Mode widen the proxy's --mode (by default it may only tighten it: "
+    "a replay proxy never reaches the upstream or writes).",
+)
 @click.option("--isolate-by-auth", is_flag=True, help="Separate recordings per API key (keys namespaced by a hash of the credential).")
 @click.option("--token", default=None, help="Require this value in the X-Seedreplay-Token header of every request.")
 @click.option("--max-body", type=_Size(), default=DEFAULT_MAX_BODY, show_default="32MiB", help="Largest JSON request body (bytes, or 8MiB, 512k...).")
@@ -78,6 +84,7 @@ def command(
     cache_dir: str | None,
     store_url: str | None,
     require_seed: bool,
+    allow_mode_override: bool,
     isolate_by_auth: bool,
     token: str | None,
     max_body: int,
@@ -107,6 +114,7 @@ def command(
         upstream=upstream,
         mode=mode,
         require_seed=require_seed,
+        allow_mode_override=allow_mode_override,
         isolate_by_auth=isolate_by_auth,
         token=token,
         max_body=max_body,

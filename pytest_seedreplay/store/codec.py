@@ -22,7 +22,7 @@ import struct
 import zlib
 from typing import Any, BinaryIO, Iterator
 
-from .. import __version__
+from ..core.version import __version__
 from ..core.constants import ENTRY_FORMAT
 from ..core.entry import Entry, SSEEvent
 from ..core.jsontext import compact_json_bytes
