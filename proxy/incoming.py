@@ -168,6 +168,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes `limit` bytes (never read past it)."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(request.content_length, limit)
+    if request.content_length is not None:  # the size is known and within the limit: one read
+        return await request.read()
     body = bytearray()
     while True:
         chunk = await request.content.readany()

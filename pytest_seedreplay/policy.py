@@ -8,6 +8,7 @@ proxy follows the value; it never asks which mode it is in. Pure: no I/O, no aio
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -65,6 +66,7 @@ class Policy:
         return self.serve_recording or self.fate is Fate.COMPARE
 
 
+@functools.lru_cache(maxsize=None)  # a dozen values in all: made once, shared by every request
 def policy_for(mode: Mode, write: bool = True) -> Policy:
     """The policy of `mode`; `write=False` (Cache-Control: no-store) keeps every answer out of the store."""
     if mode is Mode.REPLAY:
@@ -111,8 +113,11 @@ def request_policy(headers: Mapping[str, str], bound: Mode, override: bool = Fal
 
     no-cache never lifts replay's promise not to touch the upstream: use X-Seedreplay-Mode for that.
     `override` lets a request widen the bound mode too (the proxy owner's opt-in)."""
-    mode = bound
     asked = headers.get(HEADER_MODE)
+    control = headers.get("Cache-Control")
+    if asked is None and control is None:  # most requests: the bound mode as it is
+        return policy_for(bound)
+    mode = bound
     if asked is not None:
         mode = parse_mode(asked)
         if not override and not _EFFECTS[mode] <= _EFFECTS[bound]:
@@ -122,7 +127,7 @@ def request_policy(headers: Mapping[str, str], bound: Mode, override: bool = Fal
                 "--allow-mode-override to let clients choose any mode",
                 code="mode_not_allowed",
             )
-    directives = cache_control(headers.get("Cache-Control"))
+    directives = cache_control(control)
     if "no-cache" in directives and mode is Mode.RECORD:
         mode = Mode.REFRESH
     return policy_for(mode, write="no-store" not in directives)
