@@ -126,7 +126,11 @@ class ProxyState:
 
     def rebind(self, binding: Binding) -> None:
         """Serve `binding` from the next request on. Only on the proxy's loop (see `Proxy.bind`)."""
-        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if self._loop is not None and here is not self._loop:
             raise RuntimeError("a running proxy is rebound on its own loop only: use Proxy.bind()")
         self.bound = Bound(binding, self.config)
 

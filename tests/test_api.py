@@ -180,3 +180,24 @@ def test_a_lazy_proxy_that_never_served_stops_without_starting(tmp_path, sim):
     proxy.start(lazily=True)
     proxy.stop()
     assert proxy._server is None and not proxy.root
+
+
+def test_a_running_proxy_is_rebound_only_on_its_own_loop(tmp_path, sim):
+    from pytest_seedreplay.proxy.binding import Binding
+    from pytest_seedreplay.store import DiskStore
+
+    with Proxy(sim.url, store=tmp_path / "cache") as proxy:
+        state = proxy._state()
+        with DiskStore(tmp_path / "other") as other:
+            with pytest.raises(RuntimeError, match="on its own loop only: use Proxy.bind"):
+                import asyncio
+
+                asyncio.run(_rebind(state, Binding(other)))  # another thread's loop
+            with pytest.raises(RuntimeError, match="on its own loop only"):
+                state.rebind(Binding(other))  # no loop at all
+            proxy.bind(other, default_seed=4)  # the way: swapped on the proxy's loop
+            assert state.bound.store is other and state.bound.binding.default_seed == 4
+
+
+async def _rebind(state, binding) -> None:
+    state.rebind(binding)
