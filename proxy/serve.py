@@ -37,10 +37,12 @@ async def serving(
     """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`)."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
+    # setup() has run the app's startup (an in-process simulator may be serving): a port that cannot
+    # be bound must still clean it up, or asyncio prints tracebacks about generators left running.
     try:
+        site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
         yield f"http://{_url_host(bound[0])}:{bound[1]}"
     finally:
         await runner.cleanup()
