@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 AppFactory = Callable[[], "web.Application | Awaitable[web.Application]"]
+SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
 
 def typed_request_key(name: str, kind: type) -> Any:
@@ -93,7 +94,7 @@ class BackgroundServer:
         self._wake = os.pipe()
         host, port = self._sock.getsockname()[:2]
         self.url = f"http://{_url_host(host)}:{port}"
-        self._thread = threading.Thread(target=self._run, name="seedreplay-server", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=SERVER_THREAD, daemon=True)
         self._thread.start()
         return self.url
 
@@ -103,7 +104,7 @@ class BackgroundServer:
 
     def start(self, timeout: float = 30) -> str:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="seedreplay-server", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=SERVER_THREAD, daemon=True)
             self._thread.start()
         elif self._wake is not None and not self._ready.is_set():
             os.write(self._wake[1], b"x")
