@@ -43,6 +43,9 @@ OPENAI_HOSTS = frozenset({"api.openai.com"})
 OPENAI_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 # Azure OpenAI's deployment paths (the `/openai/v1/...` ones normalize like OpenAI's own).
 AZURE_CALL = re.compile(r"/openai/(?:deployments/[^/]+/(?:chat/completions|completions|embeddings)|responses)/?$")
+# Uploads of telemetry to OpenAI (the Agents SDK's traces, on by default): blocked in replay like any
+# request to OpenAI, but never a test failure - no test's outcome depends on them.
+TELEMETRY = re.compile(r"/v1/traces/ingest/?$")
 BLOCK_NETWORK_FLAG = "--seedreplay-block-network"
 
 
@@ -80,7 +83,8 @@ def openai_call(method: str, path: str) -> bool:
 
 class NetworkGuard:
     """Around one test. Loopback always passes. A request meant for the OpenAI API is stopped and
-    told to `on_block` (the test fails even if the code under test swallows the error): in replay,
+    told to `on_block` (the test fails even if the code under test swallows the error; a telemetry
+    upload excepted): in replay,
     any request to an OpenAI host or any OpenAI API call (it would not come from the cassette); in
     record, rewrite and live, an OpenAI API call (it would be neither recorded nor compared). With
     `block_network`, every other non-loopback connection fails too, as if offline (not told to
@@ -107,7 +111,8 @@ class NetworkGuard:
         if is_loopback(urlsplit(url).hostname or ""):
             return
         if self.meant_for_openai(method, url):
-            self.on_block(Blocked(method, url))
+            if not TELEMETRY.search(urlsplit(url).path):
+                self.on_block(Blocked(method, url))
             raise self._error(transport, method, url, self._openai_advice())
         if self.block_network:
             raise self._error(transport, method, url, self._offline_advice())

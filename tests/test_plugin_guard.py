@@ -172,10 +172,15 @@ def test_what_is_meant_for_the_openai_api_is_blocked_in_replay_even_when_caught(
 
             def test_other_paths_of_other_hosts_pass():
                 assert http.get("http://elsewhere.example/v1/models", timeout=10).status_code == 200
+
+            def test_a_telemetry_upload_is_blocked_but_fails_no_test():
+                # The Agents SDK uploads its traces to OpenAI; it logs the failure and carries on.
+                with pytest.raises(http.ConnectError, match="^seedreplay blocked"):
+                    http.post("http://api.openai.com/v1/traces/ingest", json={{"data": []}}, timeout=10)
         """,
     )
     result = run(pytester, "--seedreplay-upstream=http://llm-gateway.example/v1", "--tb=short")
-    result.assert_outcomes(passed=1, failed=len(calls))  # caught or not: the test fails, naming the call
+    result.assert_outcomes(passed=2, failed=len(calls))  # caught or not: the test fails, naming the call
     result.stdout.fnmatch_lines(["*seedreplay: blocked network access in replay mode:*", f"*{calls[1][0]} {calls[1][1]}*"])
     assert far_away.seen == ["GET http://elsewhere.example/v1/models"]
 
