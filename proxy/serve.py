@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 AppFactory = Callable[[], "web.Application | Awaitable[web.Application]"]
+SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
 
 def typed_request_key(name: str, kind: type) -> Any:
@@ -37,10 +38,12 @@ async def serving(
     """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`)."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
+    # setup() has run the app's startup (an in-process simulator may be serving): a port that cannot
+    # be bound must still clean it up, or asyncio prints tracebacks about generators left running.
     try:
+        site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
         yield f"http://{_url_host(bound[0])}:{bound[1]}"
     finally:
         await runner.cleanup()
@@ -91,7 +94,7 @@ class BackgroundServer:
         self._wake = os.pipe()
         host, port = self._sock.getsockname()[:2]
         self.url = f"http://{_url_host(host)}:{port}"
-        self._thread = threading.Thread(target=self._run, name="seedreplay-server", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=SERVER_THREAD, daemon=True)
         self._thread.start()
         return self.url
 
@@ -101,7 +104,7 @@ class BackgroundServer:
 
     def start(self, timeout: float = 30) -> str:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="seedreplay-server", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=SERVER_THREAD, daemon=True)
             self._thread.start()
         elif self._wake is not None and not self._ready.is_set():
             os.write(self._wake[1], b"x")

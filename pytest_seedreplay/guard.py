@@ -1,104 +1,199 @@
-"""The network guard: while a test runs, a request the OpenAI SDK's transports (httpx and httpx2, over
-httpcore/httpcore2) would send to another machine is stopped before it connects, so a client that
-bypasses OPENAI_BASE_URL cannot reach the network unnoticed.
+"""The network guard: while a test runs, a request meant for the OpenAI API that does not go through
+the plugin's proxy is stopped before it connects, so it cannot reach the network unnoticed (replay)
+or go unrecorded (record, rewrite, live). Other traffic passes, unless `--seedreplay-block-network`
+asks to stop every non-loopback connection, as pytest-recording's `--block-network` does.
 
-It hooks the connection pools, under the transports: mocks (httpx.MockTransport, respx, pytest-httpx)
-answer above them and are never seen, and nothing is buffered, so streams still stream."""
+It hooks the connection pools of the OpenAI SDK's transports (httpx and httpx2, over httpcore and
+httpcore2): mocks (httpx.MockTransport, respx, pytest-httpx) answer above them and are never seen,
+and nothing is buffered, so streams still stream. With `--seedreplay-block-network` it also hooks
+`socket.connect`, for every other client (requests, urllib, aiohttp, ...).
+
+What it raises is the transport's own connect error (`httpx.ConnectError`, `httpx2.ConnectError`, or
+a `ConnectionRefusedError` at the socket), so a library that copes with being offline (LiteLLM's price
+map fetched at import) behaves as offline instead of crashing."""
 
 from __future__ import annotations
 
 import functools
 import importlib
+import re
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from pytest_seedreplay.proxy.config import is_loopback
+from pytest_seedreplay.proxy.serve import SERVER_THREAD
 
 from .core.constants import CACHEABLE_ENDPOINTS, REPLAY
 from .core.key import normalize_endpoint
 
-# (module, class, method): the connection pools of httpx (httpcore) and httpx2 (httpcore2).
-# HTTPProxy subclasses ConnectionPool, so requests sent through an HTTP(S) proxy are seen too.
+# (module, class, method, transport): the connection pools of httpx (httpcore) and httpx2 (httpcore2),
+# and the transport whose ConnectError the caller expects. HTTPProxy subclasses ConnectionPool, so
+# requests sent through an HTTP(S) proxy are seen too, with the URL they are meant for.
 POOLS = (
-    ("httpcore", "ConnectionPool", "handle_request"),
-    ("httpcore", "AsyncConnectionPool", "handle_async_request"),
-    ("httpcore2", "ConnectionPool", "handle_request"),
-    ("httpcore2", "AsyncConnectionPool", "handle_async_request"),
+    ("httpcore", "ConnectionPool", "handle_request", "httpx"),
+    ("httpcore", "AsyncConnectionPool", "handle_async_request", "httpx"),
+    ("httpcore2", "ConnectionPool", "handle_request", "httpx2"),
+    ("httpcore2", "AsyncConnectionPool", "handle_async_request", "httpx2"),
 )
+# Hosts that serve only the OpenAI API: api.openai.com and Azure OpenAI's resource endpoints.
+OPENAI_HOSTS = frozenset({"api.openai.com"})
+OPENAI_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
+# Azure OpenAI's deployment paths (the `/openai/v1/...` ones normalize like OpenAI's own).
+AZURE_CALL = re.compile(r"/openai/(?:deployments/[^/]+/(?:chat/completions|completions|embeddings)|responses)/?$")
+# Uploads of telemetry to OpenAI (the Agents SDK's traces, on by default): blocked in replay like any
+# request to OpenAI, but never a test failure - no test's outcome depends on them.
+TELEMETRY = re.compile(r"/v1/traces/ingest/?$")
+BLOCK_NETWORK_FLAG = "--seedreplay-block-network"
 
 
 @dataclass
 class Blocked:
-    """A request the guard stopped before it reached the network."""
+    """A request meant for the OpenAI API that the guard stopped before it reached the network."""
 
     method: str
     url: str
 
 
-class NetworkBlocked(ConnectionError):
-    """Raised inside httpx/httpx2 for a request the guard stopped."""
+class NetworkBlocked(Exception):
+    """What the guard raises. Each one is also its transport's own connect error (an httpx or httpx2
+    ConnectError, or a ConnectionRefusedError from a socket): catch either."""
+
+
+@functools.cache
+def blocked_error(transport: str) -> type[Exception]:
+    """NetworkBlocked as `transport`'s ConnectError (`httpx`, `httpx2`), or as a refused socket ("socket")."""
+    base = ConnectionRefusedError if transport == "socket" else importlib.import_module(transport).ConnectError
+    return type("NetworkBlocked", (NetworkBlocked, base), {"__module__": __name__})
+
+
+def openai_host(host: str, upstream_host: str = "") -> bool:
+    """Does this host serve the OpenAI API (OpenAI's, Azure OpenAI's, or the configured upstream's)?"""
+    host = host.lower().rstrip(".")
+    return host in OPENAI_HOSTS or host.endswith(OPENAI_HOST_SUFFIXES) or (bool(upstream_host) and host == upstream_host)
+
+
+def openai_call(method: str, path: str) -> bool:
+    """Is this an OpenAI API call, whatever the host: a POST to chat completions, completions,
+    embeddings or responses (`.../v1/chat/completions`, Azure's `/openai/deployments/{name}/...`)?"""
+    return method.upper() == "POST" and (normalize_endpoint(path) in CACHEABLE_ENDPOINTS or bool(AZURE_CALL.search(path)))
 
 
 class NetworkGuard:
-    """Around one test. replay: every request to a non-loopback host fails. record, rewrite, live: a
-    request to an OpenAI endpoint on a non-loopback host fails (it bypasses the proxy, so it would be
-    neither recorded nor compared); other traffic passes. Loopback requests always pass."""
+    """Around one test. Loopback always passes. A request meant for the OpenAI API is stopped and
+    told to `on_block` (the test fails even if the code under test swallows the error; a telemetry
+    upload excepted): in replay,
+    any request to an OpenAI host or any OpenAI API call (it would not come from the cassette); in
+    record, rewrite and live, an OpenAI API call (it would be neither recorded nor compared). With
+    `block_network`, every other non-loopback connection fails too, as if offline (not told to
+    `on_block`: a library that falls back when offline keeps working)."""
 
-    def __init__(self, proxy_url: str, mode: str, on_block: Callable[[Blocked], None]):
+    def __init__(self, proxy_url: str, mode: str, on_block: Callable[[Blocked], None], upstream: str = "",
+                 block_network: bool = False):
         self.proxy_url = proxy_url
         self.mode = mode
         self.on_block = on_block
+        self.block_network = block_network
+        host = urlsplit(upstream).hostname if "://" in upstream else None
+        self.upstream_host = "" if not host or is_loopback(host) else host.lower()
         self._saved: list[tuple[type, str, Any]] = []
 
-    def check(self, method: str, url: str) -> None:
-        """Raise NetworkBlocked (after telling `on_block`) when this request may not leave."""
+    def meant_for_openai(self, method: str, url: str) -> bool:
         parts = urlsplit(url)
-        if is_loopback(parts.hostname or ""):
+        if openai_call(method, parts.path):
+            return True
+        return self.mode == REPLAY and openai_host(parts.hostname or "", self.upstream_host)
+
+    def check(self, method: str, url: str, transport: str = "httpx2") -> None:
+        """Raise NetworkBlocked (as `transport`'s ConnectError) when this request may not leave."""
+        if is_loopback(urlsplit(url).hostname or ""):
             return
-        if self.mode != REPLAY and normalize_endpoint(parts.path) not in CACHEABLE_ENDPOINTS:
+        if self.meant_for_openai(method, url):
+            if not TELEMETRY.search(urlsplit(url).path):
+                self.on_block(Blocked(method, url))
+            raise self._error(transport, method, url, self._openai_advice())
+        if self.block_network:
+            raise self._error(transport, method, url, self._offline_advice())
+
+    def check_socket(self, address: Any) -> None:
+        """`--seedreplay-block-network` at the socket: an IP connection to a non-loopback address fails
+        (the plugin's own proxy, reaching the upstream for record, excepted)."""
+        if not (isinstance(address, tuple) and address and isinstance(address[0], str)):
+            return  # not an (host, port) address: nothing we can judge
+        if is_loopback(address[0]) or threading.current_thread().name == SERVER_THREAD:
             return
-        self.on_block(Blocked(method, url))
-        why = "replay mode allows no network" if self.mode == REPLAY else f"it bypasses the seedreplay proxy, so {self.mode} mode would not see it"
-        raise NetworkBlocked(
-            f"seedreplay blocked {method} {url}: {why}. Leave base_url unset so OPENAI_BASE_URL "
-            f"({self.proxy_url}) is used, or use the openai_client fixture"
-        )
+        where = f"[{address[0]}]:{address[1]}" if ":" in address[0] else f"{address[0]}:{address[1]}"
+        raise blocked_error("socket")(f"seedreplay blocked a connection to {where}: {self._offline_advice()}")
+
+    def _error(self, transport: str, method: str, url: str, advice: str) -> Exception:
+        message = f"seedreplay blocked {method} {url}: {advice}"
+        request = importlib.import_module(transport).Request(method, url)
+        return blocked_error(transport)(message, request=request)
+
+    def _openai_advice(self) -> str:
+        why = {REPLAY: "replay mode answers OpenAI calls from cassettes only"}.get(
+            self.mode, f"it bypasses the seedreplay proxy, so {self.mode} mode would not see it")
+        return (f"{why}. Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "
+                "openai_client fixture")
+
+    def _offline_advice(self) -> str:
+        return (f"{BLOCK_NETWORK_FLAG} (ini seedreplay_block_network) lets tests reach loopback only. Mock this "
+                f"call or serve it on 127.0.0.1, or run without {BLOCK_NETWORK_FLAG}")
 
     def __enter__(self) -> NetworkGuard:
-        for module_name, class_name, method_name in POOLS:
+        for module_name, class_name, method_name, transport in POOLS:
             try:
                 pool = getattr(importlib.import_module(module_name), class_name)
             except (ImportError, AttributeError):
                 continue  # that transport is not installed
             original = pool.__dict__[method_name]
             self._saved.append((pool, method_name, original))
-            setattr(pool, method_name, self._wrap(original, asynchronous=method_name.endswith("async_request")))
+            setattr(pool, method_name, self._wrap(original, transport, asynchronous=method_name.endswith("async_request")))
+        if self.block_network:
+            own = socket.socket.__dict__.get("connect")  # None: inherited from _socket.socket
+            self._saved.append((socket.socket, "connect", own))
+            socket.socket.connect = self._wrap_socket(own or socket.socket.connect)
         return self
 
     def __exit__(self, *exc: object) -> None:
         while self._saved:
-            pool, method_name, original = self._saved.pop()
-            setattr(pool, method_name, original)
+            owner, method_name, original = self._saved.pop()
+            if original is None:
+                delattr(owner, method_name)  # it was inherited: inherit it again
+            else:
+                setattr(owner, method_name, original)
 
-    def _wrap(self, original: Callable, asynchronous: bool) -> Callable:
+    def _wrap(self, original: Callable, transport: str, asynchronous: bool) -> Callable:
         check = self.check
 
         if asynchronous:
 
             @functools.wraps(original)
             async def guarded_async(pool: Any, request: Any) -> Any:
-                check(_text(request.method), _text(bytes(request.url)))
+                check(_text(request.method), _text(bytes(request.url)), transport)
                 return await original(pool, request)
 
             return guarded_async
 
         @functools.wraps(original)
         def guarded(pool: Any, request: Any) -> Any:
-            check(_text(request.method), _text(bytes(request.url)))
+            check(_text(request.method), _text(bytes(request.url)), transport)
             return original(pool, request)
 
         return guarded
+
+    def _wrap_socket(self, original: Callable) -> Callable:
+        check_socket = self.check_socket
+
+        @functools.wraps(original)
+        def guarded_connect(sock: socket.socket, address: Any) -> Any:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                check_socket(address)
+            return original(sock, address)
+
+        return guarded_connect
 
 
 def _text(value: bytes | str) -> str:

@@ -88,6 +88,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="record mode: save new interactions of failing tests too")
     group.addoption("--seedreplay-orphans", dest="seedreplay_orphans", action="store_true",
                     help="list cassette files no collected test uses, and recordings no request asked for")
+    group.addoption("--seedreplay-block-network", dest="seedreplay_block_network", action="store_true",
+                    help="stop every connection to a non-loopback host, not only those meant for the OpenAI API")
+    parser.addini("seedreplay_block_network", "stop every non-loopback connection (as --seedreplay-block-network)",
+                  type="bool", default=False)
     parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default=DEFAULT_PYTEST_MODE)
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
@@ -126,6 +130,7 @@ def _setup(config: pytest.Config) -> _State:
         drift_policy=drift,
         keep_failed=bool(_option(config, "seedreplay_keep_failed")),
         run_id=uuid.uuid4().hex,
+        block_network=bool(_option(config, "seedreplay_block_network") or config.getini("seedreplay_block_network")),
     )
     config.hook.pytest_seedreplay_configure(config=config, settings=settings)
     idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")

@@ -317,6 +317,7 @@ class Settings:
     drift_policy: str = DEFAULT_DRIFT_POLICY
     keep_failed: bool = False
     run_id: str = ""
+    block_network: bool = False  # stop every non-loopback connection, not only OpenAI's (guard.py)
 
 
 class Session:
@@ -382,7 +383,8 @@ class Session:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}") from None
         recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store)
         self.runner.activate(recording)
-        self._guard = NetworkGuard(self.runner.url, mode, recording.blocked.append).__enter__()
+        self._guard = NetworkGuard(self.runner.url, mode, recording.blocked.append, self.settings.upstream,
+                                   self.settings.block_network).__enter__()
         return recording
 
     def save(self, recording: TestRecording) -> bool:

@@ -117,7 +117,8 @@ def test_replay_blocks_clients_that_bypass_the_proxy(pytester):
     result.assert_outcomes(passed=len(TRANSPORTS), failed=len(TRANSPORTS) + 1)
     result.stdout.fnmatch_lines(
         [
-            "*NetworkBlocked: seedreplay blocked GET https://api.openai.com/v1/models: replay mode allows no network*",
+            "*NetworkBlocked: seedreplay blocked GET https://api.openai.com/v1/models: replay mode answers OpenAI calls "
+            "from cassettes only. Leave base_url unset so OPENAI_BASE_URL (http://127.0.0.1:*/v1) is used*",
             "*seedreplay: blocked network access in replay mode:*",
             "*GET https://api.openai.com/v1/models*",
             "*leave base_url unset so OPENAI_BASE_URL (http://127.0.0.1:*/v1) is used, or take the openai_client fixture*",

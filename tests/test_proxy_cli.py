@@ -8,6 +8,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -186,6 +187,23 @@ def test_non_loopback_host_needs_a_token():
     result = CliRunner().invoke(main, ["proxy", "--host", "0.0.0.0", "--upstream", "sim"])
     assert result.exit_code != 0
     assert "refusing to listen on 0.0.0.0 without --token" in result.output
+
+
+def test_busy_port_with_the_builtin_simulator_is_one_line_not_a_traceback(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [SEEDREPLAY, "proxy", "--upstream", "sim", "--port", str(port), "--cache-dir", str(tmp_path / "cache")],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+    assert lines[0].endswith("pick another --port (0 picks a free one)")
 
 
 def test_bad_options_are_clear_errors(tmp_path):

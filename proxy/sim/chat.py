@@ -27,7 +27,7 @@ from .model import pieces
 from .models import resolve_text_model
 from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
-from .structured import chosen_tool, json_answer, parse_tools, tool_call
+from .structured import ToolChoice, chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_call
 
 
 def _id(prefix: str) -> str:
@@ -40,13 +40,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     prompt, messages = chat_prompt(body)
     sampling = parse_sampling(body)
     streaming = stream_flag(body)
-    tools = parse_tools(body)
+    functions = parse_tools(body)
+    tool_choice = parse_tool_choice(body.get("tool_choice"), functions)
+    parallel = parallel_calls(body)
     model = resolve_text_model(request.app, name)
     drift = request.app[CONFIG].drift
     choices = generate(model.brain, model.seed_model, prompt, sampling, drift)
-    if tools or body.get("response_format") is not None:
-        ends_with_tool = messages[-1].get("role") in ("tool", "function")
-        choices = [_structured(body, tools, ends_with_tool, c, model.seed_model, prompt, sampling, drift, i)
+    if functions or body.get("response_format") is not None:
+        choices = [_structured(body, tool_choice, parallel, messages, c, model.seed_model, prompt, sampling, drift, i)
                    for i, c in enumerate(choices)]
     head = {
         "id": _id("chatcmpl"),
@@ -77,13 +78,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _structured(body: dict[str, Any], tools: list[dict[str, Any]], ends_with_tool: bool, choice: Generated,
-                seed_model: str, prompt: Prompt, sampling: Sampling, drift: str, index: int) -> Generated:
-    """Turn a prose choice into a tool call or a JSON document when the request asks for one."""
+def _structured(body: dict[str, Any], tool_choice: ToolChoice, parallel: bool, messages: list[dict[str, Any]],
+                choice: Generated, seed_model: str, prompt: Prompt, sampling: Sampling, drift: str, index: int) -> Generated:
+    """Turn a prose choice into tool calls or a JSON document when the request asks for one."""
     rng = rng_for(seed_model, prompt, sampling, drift, 1000 + index)
-    function = chosen_tool(body, tools, prompt.last_user, ends_with_tool, rng)
-    if function is not None:
-        return Generated(text="", finish_reason="tool_calls", tool_calls=[tool_call(function, rng, prompt.last_user)])
+    functions = chosen_tools(tool_choice, prompt.last_user, messages, rng, parallel)
+    if functions:
+        calls = [tool_call(f, rng, prompt.last_user) for f in functions]
+        return Generated(text="", finish_reason="tool_calls", tool_calls=calls)
     document = json_answer(body.get("response_format"), choice.text, rng, prompt.last_user)
     if document is None:
         return choice

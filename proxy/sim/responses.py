@@ -1,4 +1,5 @@
-"""`POST /v1/responses`: string or message input; a plain answer or the named stream events."""
+"""`POST /v1/responses`: string or item input (messages, function calls and their outputs), continued
+from `previous_response_id`; a message or function calls, plain or as the named stream events."""
 
 from __future__ import annotations
 
@@ -8,31 +9,37 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import invalid_type, invalid_value, missing
-from .inference import Generated, Prompt, chat_prompt, cut, generate, parse_sampling, require_model, rng_for
+from .errors import bad_request, invalid_type, invalid_value, missing
+from .inference import (
+    Generated,
+    Prompt,
+    chat_prompt,
+    completion_tokens,
+    content_text,
+    cut,
+    generate,
+    parse_sampling,
+    require_model,
+    rng_for,
+)
 from .model import count_tokens, pieces
 from .models import resolve_text_model
-from .runtime import CONFIG, first_token_delay, pause, read_json, stream_flag, token_interval
+from .runtime import CONFIG, STATE, first_token_delay, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
-from .structured import json_answer
+from .state import SimState
+from .structured import chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_call
 
 MIN_OUTPUT_TOKENS = 16
+PACED_EVENTS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
 
 
-def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The input as chat messages (instructions first), so chat and responses share one prompt form."""
+def _input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """This request's `input` as a list of items (a string is one user message)."""
     value = body.get("input")
     if value is None:
         raise missing("input")
-    messages: list[dict[str, Any]] = []
-    instructions = body.get("instructions")
-    if instructions is not None:
-        if not isinstance(instructions, str):
-            raise invalid_type("instructions", "a string", instructions)
-        messages.append({"role": "developer", "content": instructions})
     if isinstance(value, str):
-        messages.append({"role": "user", "content": value})
-        return messages
+        return [{"type": "message", "role": "user", "content": value}]
     if not isinstance(value, list) or not value:
         raise invalid_type("input", "a string or a non-empty array of input items", value)
     for i, item in enumerate(value):
@@ -44,10 +51,55 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
                 raise missing(f"input[{i}].role")
             if "content" not in item:
                 raise missing(f"input[{i}].content")
-            messages.append({"role": item["role"], "content": item.get("content")})
+        elif kind == "function_call":
+            for field in ("call_id", "name", "arguments"):
+                if not isinstance(item.get(field), str):
+                    raise missing(f"input[{i}].{field}")
         elif kind == "function_call_output":
-            messages.append({"role": "tool", "content": str(item.get("output", ""))})
-        # other item kinds (reasoning, function_call, ...) carry no text the simulator answers
+            if not isinstance(item.get("call_id"), str):
+                raise missing(f"input[{i}].call_id")
+            if "output" not in item:
+                raise missing(f"input[{i}].output")
+    return value
+
+
+def _earlier_items(state: SimState, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conversation `previous_response_id` ends (its input and output), or none."""
+    previous = body.get("previous_response_id")
+    if previous is None:
+        return []
+    if not isinstance(previous, str):
+        raise invalid_type("previous_response_id", "a string", previous)
+    items = state.response_items(previous)
+    if items is None:
+        raise bad_request(f"Previous response with id '{previous}' not found.", "previous_response_id",
+                          "previous_response_not_found")
+    return items
+
+
+def _messages(body: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation as chat messages (instructions first), so chat and responses share one prompt
+    form and one tool logic: a function call is an assistant message with `tool_calls`, its output a
+    `tool` message. Instructions are this request's own (an earlier response's are not carried over)."""
+    messages: list[dict[str, Any]] = []
+    instructions = body.get("instructions")
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise invalid_type("instructions", "a string", instructions)
+        messages.append({"role": "developer", "content": instructions})
+    for item in items:
+        kind = item.get("type", "message")
+        if kind == "message":
+            messages.append({"role": item["role"], "content": item.get("content")})
+        elif kind == "function_call":
+            call = {"id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            output = item.get("output")
+            text = output if isinstance(output, str) else content_text(output, "function_call_output.output")
+            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
+        # other item kinds (reasoning, item_reference, ...) carry no text the simulator answers
     return messages
 
 
@@ -82,8 +134,7 @@ def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _response_object(body: dict[str, Any], rid: str, created: int, name: str, status: str,
-                     output: list[dict[str, Any]], prompt: Prompt | None, answer: Generated | None) -> dict[str, Any]:
-    out_tokens = count_tokens(answer.text) if answer else 0
+                     output: list[dict[str, Any]], prompt: Prompt | None, out_tokens: int) -> dict[str, Any]:
     return {
         "id": rid,
         "object": "response",
@@ -96,7 +147,7 @@ def _response_object(body: dict[str, Any], rid: str, created: int, name: str, st
         "max_output_tokens": body.get("max_output_tokens"),
         "model": name,
         "output": output,
-        "parallel_tool_calls": True,
+        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
         "reasoning": {"effort": None, "summary": None},
         "store": body.get("store", True),
@@ -128,53 +179,104 @@ def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
     }
 
 
-async def create_response(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    name = require_model(body)
-    prompt, _ = chat_prompt({"messages": _messages(body)})
+def _function_call_item(call: dict[str, Any]) -> dict[str, Any]:
+    """A chat-shaped tool call (structured.tool_call) as a Responses `function_call` output item."""
+    return {
+        "id": f"fc_{secrets.token_hex(24)}",
+        "type": "function_call",
+        "status": "completed",
+        "call_id": call["id"],
+        "name": call["function"]["name"],
+        "arguments": call["function"]["arguments"],
+    }
+
+
+def _answer(request: web.Request, body: dict[str, Any], name: str, prompt: Prompt,
+            messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, int]:
+    """The output items, the status and the output tokens: function calls when the model calls
+    tools, else one message (prose, or JSON for `text.format`)."""
     sampling = _sampling(body)
-    streaming = stream_flag(body)
     response_format = _response_format(body)
+    functions = parse_tools(body, nested=False)
+    tool_choice = parse_tool_choice(body.get("tool_choice"), functions, nested=False)
+    parallel = parallel_calls(body)
     model = resolve_text_model(request.app, name)
     drift = request.app[CONFIG].drift
     answer = generate(model.brain, model.seed_model, prompt, sampling, drift)[0]
+    rng = rng_for(model.seed_model, prompt, sampling, drift, 1000)  # as chat does for its first choice
+    called = chosen_tools(tool_choice, prompt.last_user, messages, rng, parallel)
+    if called:
+        calls = [tool_call(f, rng, prompt.last_user) for f in called]
+        tokens = completion_tokens(Generated(text="", finish_reason="tool_calls", tool_calls=calls))
+        return [_function_call_item(c) for c in calls], "completed", tokens
     if response_format is not None:
-        rng = rng_for(model.seed_model, prompt, sampling, drift, 1000)  # as chat does for its first choice
         document = json_answer(response_format, answer.text, rng, prompt.last_user)
         answer = answer if document is None else cut(document, sampling)
     status = "incomplete" if answer.finish_reason == "length" else "completed"
-    rid, item_id, created = f"resp_{secrets.token_hex(24)}", f"msg_{secrets.token_hex(24)}", int(time.time())
-    item = _message_item(item_id, answer.text, status)
-    final = _response_object(body, rid, created, name, status, [item], prompt, answer)
+    return [_message_item(f"msg_{secrets.token_hex(24)}", answer.text, status)], status, count_tokens(answer.text)
+
+
+async def create_response(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    name = require_model(body)
+    state = request.app[STATE]
+    items = _earlier_items(state, body) + _input_items(body)
+    messages = _messages(body, items)
+    prompt, _ = chat_prompt({"messages": messages})
+    streaming = stream_flag(body)
+    output, status, out_tokens = _answer(request, body, name, prompt, messages)
+    rid, created = f"resp_{secrets.token_hex(24)}", int(time.time())
+    final = _response_object(body, rid, created, name, status, output, prompt, out_tokens)
+    if body.get("store") is not False:  # as upstream: an unstored response cannot be continued
+        state.remember_response(rid, [*items, *output])
     await first_token_delay(request)
     if not streaming:
-        await pause(request.app, count_tokens(answer.text) * token_interval(request.app))
+        await pause(request.app, out_tokens * token_interval(request.app))
         return web.json_response(final)
 
-    started = _response_object(body, rid, created, name, "in_progress", [], None, None)
-    empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-    events: list[tuple[str, dict[str, Any]]] = [
-        ("response.created", {"response": started}),
-        ("response.in_progress", {"response": started}),
-        ("response.output_item.added", {"output_index": 0, "item": {**_message_item(item_id, "", "in_progress"), "content": []}}),
-        ("response.content_part.added", {**where, "part": empty_part}),
-    ]
-    events += [("response.output_text.delta", {**where, "delta": part, "logprobs": []}) for part in pieces(answer.text)]
-    events += [
-        ("response.output_text.done", {**where, "text": answer.text, "logprobs": []}),
-        ("response.content_part.done", {**where, "part": item["content"][0]}),
-        ("response.output_item.done", {"output_index": 0, "item": item}),
-        ("response.completed" if status == "completed" else "response.incomplete", {"response": final}),
-    ]
+    started = _response_object(body, rid, created, name, "in_progress", [], None, 0)
+    events: list[tuple[str, dict[str, Any]]] = [("response.created", {"response": started}),
+                                                ("response.in_progress", {"response": started})]
+    for at, item in enumerate(output):
+        events += _function_call_events(at, item) if item["type"] == "function_call" else _message_events(at, item)
+    events.append(("response.completed" if status == "completed" else "response.incomplete", {"response": final}))
     stream = await open_stream(request, len(events))
     interval = token_interval(request.app)
     for number, (kind, data) in enumerate(events):
         await stream.send({"type": kind, "sequence_number": number, **data}, event=kind)
-        if kind == "response.output_text.delta":
+        if kind in PACED_EVENTS:
             await pause(request.app, interval)
     await stream.response.write_eof()
     return stream.response
+
+
+def _message_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    text = item["content"][0]["text"]
+    empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    where = {"item_id": item["id"], "output_index": at, "content_index": 0}
+    events = [
+        ("response.output_item.added", {"output_index": at, "item": {**item, "status": "in_progress", "content": []}}),
+        ("response.content_part.added", {**where, "part": empty_part}),
+    ]
+    events += [("response.output_text.delta", {**where, "delta": part, "logprobs": []}) for part in pieces(text)]
+    return events + [
+        ("response.output_text.done", {**where, "text": text, "logprobs": []}),
+        ("response.content_part.done", {**where, "part": item["content"][0]}),
+        ("response.output_item.done", {"output_index": at, "item": item}),
+    ]
+
+
+def _function_call_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """As upstream streams a function call: the item with empty arguments, the arguments in pieces,
+    the arguments whole, the finished item."""
+    where = {"item_id": item["id"], "output_index": at}
+    events = [("response.output_item.added",
+               {"output_index": at, "item": {**item, "status": "in_progress", "arguments": ""}})]
+    events += [("response.function_call_arguments.delta", {**where, "delta": part}) for part in pieces(item["arguments"])]
+    return events + [
+        ("response.function_call_arguments.done", {**where, "arguments": item["arguments"]}),
+        ("response.output_item.done", {"output_index": at, "item": item}),
+    ]
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,9 +1,10 @@
 """Tool calls and JSON output for chat completions: values drawn from a JSON schema, seeded.
 
-When a request offers `tools`, the simulated model calls one if `tool_choice` asks for it
-("required" or a named function), or, under "auto", if the last user message names the
-function (its name or all the words of it: `get_weather` <- "what's the weather"), unless the
-conversation already ends with a tool result. `response_format` json_object / json_schema makes
+When a request offers `tools`, the simulated model calls them if `tool_choice` asks for it
+("required", a named function, `allowed_tools`), or, under "auto", if the last user message names
+them (a name or all the words of it: `get_weather` <- "what's the weather"; several named, several
+calls at once unless `parallel_tool_calls` is false), unless the conversation already ends with a
+tool result. Chat completions and the Responses API share this logic. `response_format` json_object / json_schema makes
 the answer a JSON document instead of prose.
 """
 
@@ -37,23 +38,27 @@ class SchemaError(Exception):
     """A JSON schema the simulator cannot draw a value from (malformed, or asking for too much)."""
 
 
-def parse_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+def parse_tools(body: dict[str, Any], nested: bool = True) -> list[dict[str, Any]]:
+    """The request's function tools, each as {"name", "parameters", ...}. Chat nests them under
+    `function`; the Responses API does not (`nested=False`)."""
     tools = body.get("tools")
     if tools is None:
         return []
     if not isinstance(tools, list):
         raise invalid_type("tools", "an array", tools)
+    functions = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             raise invalid_value(f"tools[{i}]", "only tools of type 'function' are supported by the simulator.")
-        function = tool.get("function")
+        function, where = (tool.get("function"), f"tools[{i}].function") if nested else (tool, f"tools[{i}]")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise missing(f"tools[{i}].function.name")
+            raise missing(f"{where}.name")
         parameters = function.get("parameters")
         if parameters is not None:
             # Checked up front, as upstream checks every tool whether it is called or not.
-            check_schema(parameters, f"tools[{i}].function.parameters", f"function '{function['name']}'")
-    return tools
+            check_schema(parameters, f"{where}.parameters", f"function '{function['name']}'")
+        functions.append(function)
+    return functions
 
 
 def check_schema(schema: Any, param: str, what: str) -> None:
@@ -66,32 +71,94 @@ def check_schema(schema: Any, param: str, what: str) -> None:
         raise bad_request(f"Invalid schema for {what}: {exc}", param) from None
 
 
-def chosen_tool(body: dict[str, Any], tools: list[dict[str, Any]], last_user: str, ends_with_tool: bool,
-                rng: random.Random) -> dict[str, Any] | None:
-    """The function the model calls for this request, or None for a text answer."""
-    choice = body.get("tool_choice", "auto")
-    if not tools or choice == "none":
-        return None
-    functions = [t["function"] for t in tools]
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        for function in functions:
-            if function["name"] == name:
-                return function
-        raise invalid_value("tool_choice", f"no tool named {name!r} among the request's tools.")
-    if choice == "required":
-        return functions[rng.randrange(len(functions))]
-    if choice != "auto":
-        raise invalid_value("tool_choice", f"{choice!r}. Use 'none', 'auto', 'required' or a named function.")
-    if ends_with_tool:
-        return None
-    asked = {w.lower() for w in last_user.replace("_", " ").split()} | set(topic_words(last_user))
-    said = last_user.lower()
+@dataclass
+class ToolChoice:
+    """What `tool_choice` lets the model do: `mode` none | auto | required, among `allowed`."""
+
+    mode: str
+    allowed: list[dict[str, Any]]
+
+
+def parse_tool_choice(value: Any, functions: list[dict[str, Any]], nested: bool = True) -> ToolChoice:
+    """`tool_choice` as chat (`nested`) or the Responses API writes it: "none", "auto", "required",
+    a named function, or `allowed_tools` (a subset, with its own mode)."""
+    if value is None or value in ("none", "auto", "required"):
+        return ToolChoice(value or "auto", functions)
+    if not isinstance(value, dict):
+        raise invalid_value("tool_choice", f"{value!r}. Use 'none', 'auto', 'required' or a named function.")
+    kind = value.get("type")
+    if kind == "function":
+        return ToolChoice("required", [_function_named(functions, _tool_name(value, nested), "tool_choice")])
+    if kind == "allowed_tools":
+        spec = value.get("allowed_tools") if nested else value
+        if not isinstance(spec, dict) or not isinstance(spec.get("tools"), list):
+            raise missing("tool_choice.allowed_tools.tools" if nested else "tool_choice.tools")
+        mode = spec.get("mode", "auto")
+        if mode not in ("auto", "required"):
+            raise invalid_value("tool_choice.mode", f"{mode!r}. Use 'auto' or 'required'.")
+        names = [_tool_name(t, nested) for t in spec["tools"] if isinstance(t, dict)]
+        return ToolChoice(mode, [_function_named(functions, n, "tool_choice.tools") for n in names])
+    raise invalid_value("tool_choice.type", f"{kind!r}. The simulator supports 'function' and 'allowed_tools'.")
+
+
+def _tool_name(tool: dict[str, Any], nested: bool) -> Any:
+    return (tool.get("function") or {}).get("name") if nested else tool.get("name")
+
+
+def _function_named(functions: list[dict[str, Any]], name: Any, param: str) -> dict[str, Any]:
     for function in functions:
-        parts = [p for p in function["name"].lower().split("_") if p not in ("get", "set", "do", "make")]
-        if function["name"].lower() in said or (parts and all(p in asked or p in said for p in parts)):
+        if function["name"] == name:
             return function
-    return None
+    raise invalid_value(param, f"no tool named {name!r} among the request's tools.")
+
+
+def parallel_calls(body: dict[str, Any]) -> bool:
+    """`parallel_tool_calls` (default true): may the model call several functions in one turn?"""
+    value = body.get("parallel_tool_calls")
+    if value is None:
+        return True
+    if not isinstance(value, bool):
+        raise invalid_type("parallel_tool_calls", "a boolean", value)
+    return value
+
+
+def called_functions(messages: list[dict[str, Any]]) -> set[str]:
+    """Names of the functions the conversation has already called (assistant `tool_calls`)."""
+    names = set()
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                names.add(call["function"].get("name"))
+    return names
+
+
+def chosen_tools(choice: ToolChoice, last_user: str, messages: list[dict[str, Any]], rng: random.Random,
+                 parallel: bool = True) -> list[dict[str, Any]]:
+    """The functions the model calls for this request (several at once when `parallel`), or none for
+    a text answer. auto: those the last user message names, unless the conversation ends with a tool
+    result. required: those named and not called yet, else one not called yet, else any one, so an
+    agent loop that must call a tool still reaches its last one (pydantic-ai's `final_result`)."""
+    if choice.mode == "none" or not choice.allowed:
+        return []
+    named = [f for f in choice.allowed if _names(f["name"], last_user)]
+    if choice.mode == "auto":
+        ends_with_tool = bool(messages) and messages[-1].get("role") in ("tool", "function")
+        picks = [] if ends_with_tool else named
+    else:
+        called = called_functions(messages)
+        picks = [f for f in named if f["name"] not in called]
+        if not picks:
+            pool = [f for f in choice.allowed if f["name"] not in called] or choice.allowed
+            picks = [pool[rng.randrange(len(pool))]]
+    return picks if parallel else picks[:1]
+
+
+def _names(function_name: str, text: str) -> bool:
+    """Does the text ask for this function (its name, or all the words of it: `get_weather` <- "the weather")?"""
+    asked = {w.lower() for w in text.replace("_", " ").split()} | set(topic_words(text))
+    said = text.lower()
+    parts = [p for p in function_name.lower().split("_") if p not in ("get", "set", "do", "make")]
+    return function_name.lower() in said or bool(parts and all(p in asked or p in said for p in parts))
 
 
 def tool_call(function: dict[str, Any], rng: random.Random, prompt_text: str) -> dict[str, Any]:

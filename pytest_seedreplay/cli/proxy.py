@@ -135,6 +135,7 @@ def command(
     try:
         run_until_signal(lambda: make_proxy_app(config, store), host, port, on_listening)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                                   "pick another --port (0 picks a free one)") from None
     finally:
         store.close()

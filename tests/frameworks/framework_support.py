@@ -1,0 +1,121 @@
+"""The story every framework test tells, with the real framework and the real plugin and proxy:
+
+1. record: an inner pytest session (`--seedreplay=record`) calls the framework against the simulator;
+2. replay: the same session with the simulator stopped and no API key answers the same, offline;
+3. a changed prompt fails its test with the seedreplay miss (closest recording, what differs, the
+   command that records it);
+4. proxy: the same calls through a real seedreplay proxy (plugin off), all hits on the second pass.
+
+Each inner test notes what the framework returned (`note(name, value)`), so a replay is checked to
+give exactly what was recorded. The frameworks are imported by the outer test modules: pytester
+forgets the modules an inner session imports, and importing them once per session is slow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from plugin_inner import INI, TEST_KEY, cassette_dir, run
+
+SKIP_REASON = "{name} is not installed: the framework tests run in tox's `frameworks` env (tox -e frameworks)"
+
+# Prepended to every inner test module.
+NOTE = '''
+import json
+
+MODEL = "gpt-4o-mini"
+
+
+def note(name, value):
+    with open("notes.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps([name, value], default=str) + "\\n")
+'''
+
+
+def notes(pytester: pytest.Pytester) -> dict[str, Any]:
+    """What the inner tests noted, by name (the file is cleared for the next session)."""
+    path = Path(pytester.path) / "notes.jsonl"
+    found = dict(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()) if path.exists() else {}
+    path.unlink(missing_ok=True)
+    return found
+
+
+def write_app(pytester: pytest.Pytester, app: str) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_app=NOTE + app)
+
+
+def no_reset() -> None:
+    pass
+
+
+def record_replay_and_miss(pytester: pytest.Pytester, sim_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+                           app: str, changed: tuple[str, str], changed_test: str,
+                           reset: Callable[[], None] = no_reset) -> dict[str, Any]:
+    """Steps 1-3. `changed`: (text, replacement) in `app`, which makes `changed_test` ask another prompt.
+    `reset` runs before each inner session: what a framework caches per process (its HTTP clients)
+    must not outlive the session, as it would not outlive a real pytest run. Returns what the
+    recorded session noted."""
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("SEEDREPLAY_UPSTREAM", raising=False)
+    write_app(pytester, app)
+    tests = app.count("\ndef test_") + app.count("\nasync def test_")
+    sim = sim_factory()
+
+    reset()
+    recorded_run = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
+    recorded_run.assert_outcomes(passed=tests)
+    recorded = notes(pytester)
+    assert len(recorded) >= tests, recorded
+    assert len(list(cassette_dir(pytester).rglob("*.yaml"))) == tests
+    calls = sim.stats()["total"]
+    assert calls >= tests
+    sim.stop()
+
+    monkeypatch.delenv("OPENAI_API_KEY")  # replay needs no key and no simulator
+    reset()
+    run(pytester).assert_outcomes(passed=tests)
+    assert notes(pytester) == recorded
+
+    old, new = changed
+    assert old in app
+    write_app(pytester, app.replace(old, new))
+    reset()
+    missed = run(pytester, "--tb=short")
+    missed.assert_outcomes(passed=tests - 1, failed=1)
+    missed.stdout.fnmatch_lines([
+        f"*seedreplay: no recording in cassette cassettes/test_app/{changed_test}.yaml (mode replay)*",
+        "*closest recording v1:* differs in: *",
+        f"*pytest --seedreplay=record *test_app.py::{changed_test}*",
+    ])
+    assert new in missed.stdout.str()
+    return recorded
+
+
+def through_the_proxy(pytester: pytest.Pytester, sim: Any, proxy: Any, monkeypatch: pytest.MonkeyPatch, app: str,
+                      reset: Callable[[], None] = no_reset) -> None:
+    """Step 4: the plugin off, the framework pointed at a real seedreplay proxy; the second pass is all hits."""
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", proxy.url)
+    write_app(pytester, app)
+    tests = app.count("\ndef test_") + app.count("\nasync def test_")
+
+    reset()
+    run(pytester, "--seedreplay=off").assert_outcomes(passed=tests)
+    first = notes(pytester)
+    before = proxy.stats()
+    upstream = sim.stats()["total"]
+    assert before["misses"] > 0 and upstream > 0
+
+    reset()
+    run(pytester, "--seedreplay=off").assert_outcomes(passed=tests)
+    after = proxy.stats()
+    assert notes(pytester) == first
+    assert after["misses"] == before["misses"] and sim.stats()["total"] == upstream, (before, after)  # nothing new upstream
+    # Every request of the second pass was a hit. (Not always as many as in the first pass: the Agents
+    # SDK shares one client between event loops, and a request on a connection of the previous loop
+    # is retried, sometimes.)
+    assert after["hits"] - before["hits"] == after["requests"] - before["requests"] > 0, (before, after)
