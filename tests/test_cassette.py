@@ -379,3 +379,83 @@ def test_a_stream_cut_short_is_not_imported_as_an_answer() -> None:
     whole = interaction["response"]["body"]["string"]
     interaction["response"]["body"]["string"] = whole[: whole.index("data: [DONE]")]
     assert interaction_to_entry(interaction) is None
+
+
+# --- cassettes are data -------------------------------------------------------------------------
+
+
+def test_an_alias_bomb_cassette_is_refused_in_one_line_naming_the_file(tmp_path: Path) -> None:
+    # 1 KB that yaml.safe_load "reads" as 9**9 references (27 s and 1 GB once walked).
+    levels = ["a: &a [" + ", ".join(['"lol"'] * 9) + "]"]
+    levels += [f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(levels) + "\ninteractions: [*i]\n")
+
+    with pytest.raises(CassetteError) as error:
+        read_cassette(path)
+
+    message = str(error.value)
+    assert message.startswith(f"{path}: line 1: an anchor (&a) is not allowed")
+    assert "re-record" in message and "\n" not in message
+
+
+def test_a_cassette_with_a_python_tag_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.yaml"
+    text = entry_yaml(chat_entry()).replace("    method: POST", f"    method: !!python/object/apply:os.system ['touch {marker}']")
+    path.write_text(text)
+
+    with pytest.raises(CassetteError) as error:
+        read_cassette(path)
+
+    assert str(path) in str(error.value) and "the tag !!python/object/apply:os.system is not allowed" in str(error.value)
+    assert not marker.exists()
+
+
+def entry_yaml(entry: Entry) -> str:
+    return yaml.safe_dump({"interactions": [entry_to_interaction(entry)], "version": 1})
+
+
+def test_a_br_encoded_answer_recorded_by_vcrpy_is_read(tmp_path: Path) -> None:
+    brotli = pytest.importorskip("brotli")  # in the test extras; httpx asks for br only when it is installed
+    embedding = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -1.5]}], "model": "m"}
+
+    async def answer(request: web.Request) -> web.Response:
+        assert "br" in request.headers["Accept-Encoding"]
+        return web.Response(body=brotli.compress(json.dumps(embedding).encode()),
+                            headers={"Content-Type": "application/json", "Content-Encoding": "br"})
+
+    def make_app() -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/embeddings", answer)
+        return app
+
+    path = tmp_path / "c.yaml"
+    with BackgroundServer(make_app) as server:
+        with vcr.VCR(record_mode="once").use_cassette(str(path)):
+            got = httpx.post(f"{server.url}/v1/embeddings", json={"model": "m", "input": "x"}).json()
+    assert got == embedding
+    assert "!!binary" in path.read_text()  # vcrpy kept the compressed bytes
+
+    (entry,) = read_cassette(path)
+    assert entry.body == embedding
+    assert entry.key == request_key("/v1/embeddings", {"model": "m", "input": "x"})
+
+
+def test_a_br_body_that_does_not_decode_names_the_fault(tmp_path: Path) -> None:
+    pytest.importorskip("brotli")
+    interaction = entry_to_interaction(embedding_entry())
+    interaction["response"]["headers"]["content-encoding"] = ["br"]
+    interaction["response"]["body"]["string"] = b"not brotli"
+    with pytest.raises(CassetteError, match="content-encoding br but does not decode"):
+        interaction_to_entry(interaction)
+
+
+def test_a_request_of_the_wrong_shape_is_named() -> None:
+    interaction = entry_to_interaction(chat_entry())
+    interaction["request"]["body"] = 5
+    with pytest.raises(CassetteError, match="request body is neither text nor bytes"):
+        interaction_to_entry(interaction)
+    del interaction["request"]["headers"]
+    with pytest.raises(CassetteError, match=r"request is not a vcrpy request \(missing headers\)"):
+        interaction_to_entry(interaction)

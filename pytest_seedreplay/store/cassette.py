@@ -1,7 +1,8 @@
 """Cassettes <-> entries: vcrpy-readable YAML files holding recorded OpenAI answers.
 
-A cassette is written and read with vcrpy's own serializer, so plain vcrpy / pytest-recording
-can replay ours and we can import theirs. seedreplay's extra metadata (key, recorded_at,
+A cassette is written with vcrpy's own serializer, so plain vcrpy / pytest-recording can replay
+ours; we read ours and theirs as plain data (`yamldata.load_data`: libyaml's parser; anchors, aliases
+and object tags refused), re-keying each interaction from its request. seedreplay's extra metadata (key, recorded_at,
 fingerprint, ...) lives in an extra `seedreplay` mapping inside each interaction's response:
 vcrpy's `Request._from_dict` rejects unknown request keys, but response dicts are kept as they are,
 read only for status/headers/body, and written back untouched when vcrpy re-saves a cassette.
@@ -19,9 +20,6 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 import yaml
-from vcr.request import Request
-from vcr.serialize import serialize
-from vcr.serializers import yamlserializer
 
 from ..core.atomic import write_atomically
 from ..core.constants import CACHEABLE_ENDPOINTS, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
@@ -30,6 +28,7 @@ from ..core.jsontext import compact_json
 from ..core.key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused, find_secret, kept_response_headers
 from ..shapes import format_sse, parse_sse, stream_complete
+from .yamldata import NotData, load_data
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
@@ -87,17 +86,17 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         raise CassetteError("interaction has no 'request' mapping")
     if not isinstance(interaction.get("response"), dict):
         raise CassetteError("interaction has no 'response' mapping")
-    request = _vcr_request(interaction["request"])
-    if str(request.method).upper() != "POST":
+    method, uri, sent_bytes = _request_parts(interaction["request"])
+    if str(method).upper() != "POST":
         return None
-    endpoint = normalize_endpoint(urlsplit(request.uri).path)
+    endpoint = normalize_endpoint(urlsplit(uri).path)
     if endpoint not in CACHEABLE_ENDPOINTS:
         return None
     response = interaction["response"]
     status = _status_code(response)
     if not 200 <= status < 300:
         return None  # errors are never recorded answers
-    sent = _parse_json(_as_text(_request_body(request)), "request body")
+    sent = _parse_json(_as_text(sent_bytes), "request body")
     try:
         canonical = canonical_request(endpoint, sent)
     except UnkeyableRequest as exc:
@@ -122,7 +121,7 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         headers=kept_response_headers(headers),
         body=body,
         events=events,
-        upstream=_upstream_of(request.uri),
+        upstream=_upstream_of(uri),
         key_version=KEY_VERSION,
         format=ENTRY_FORMAT,
         **(_own_metadata(meta) if isinstance(meta, dict) else _derived_metadata(first, canonical, recorded_at)),
@@ -190,6 +189,11 @@ def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> No
         where = find_secret(entry, f"interaction {index} (key {entry.key})")  # walks the entry, no copy
         if where:
             raise SecretRefused(f"{path}: {where}")
+    # vcrpy is imported only to write (its import costs more than many a test run reads).
+    from vcr.request import Request
+    from vcr.serialize import serialize
+    from vcr.serializers import yamlserializer
+
     interactions = [entry_to_interaction(entry) for entry in entries]
     text = serialize(
         {
@@ -204,11 +208,11 @@ def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> No
 # --- helpers ------------------------------------------------------------------------------------
 
 
-
-
 def _interactions(path: Path, text: str) -> list[dict[str, Any]]:
     try:
-        data = yamlserializer.deserialize(text)
+        data = load_data(text)
+    except NotData as exc:
+        raise CassetteError(f"{path}: line {exc.line}: {exc.problem}; remove it or re-record the cassette") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
@@ -244,26 +248,35 @@ def _reason(status: int) -> str:
         return ""
 
 
-def _vcr_request(data: dict[str, Any]) -> Request:
-    # vcrpy's own constructor: the same keys and body forms it accepts when it loads a cassette.
-    try:
-        request = Request._from_dict(dict(data))
-    except TypeError as exc:
-        raise CassetteError(f"request is not a vcrpy request ({exc})") from None
-    if not isinstance(request.uri, str):
+# The keys of a vcrpy request: `Request(**data)` takes exactly these.
+_REQUEST_KEYS = frozenset({"method", "uri", "body", "headers"})
+
+
+def _request_parts(data: dict[str, Any]) -> tuple[Any, str, bytes]:
+    """(method, uri, body bytes) of a vcrpy request dict, checked as vcrpy's `Request(**data)` would
+    take it, without building one (a third of the time of reading an interaction)."""
+    if data.keys() != _REQUEST_KEYS:
+        unexpected = sorted(map(str, data.keys() - _REQUEST_KEYS))
+        missing = sorted(_REQUEST_KEYS - data.keys())
+        fault = f"unexpected {', '.join(unexpected)}" if unexpected else f"missing {', '.join(missing)}"
+        raise CassetteError(f"request is not a vcrpy request ({fault})")
+    method, uri = data["method"], data["uri"]
+    if not isinstance(uri, str):
         raise CassetteError("request has no 'uri'")
-    return request
+    return method, uri, _request_body(data["body"])
 
 
-def _request_body(request: Request) -> bytes:
-    body = request.body
-    if hasattr(body, "read"):
-        body = body.read()
-    elif body is not None and not isinstance(body, (bytes, str)):
-        body = b"".join(part if isinstance(part, bytes) else str(part).encode() for part in body)
+def _request_body(body: Any) -> bytes:
+    # What vcrpy keeps: text (written as UTF-8), bytes (`!!binary`), or the parts of an iterated body.
     if body is None:
         return b""
-    return body.encode("utf-8") if isinstance(body, str) else body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, list) and all(isinstance(part, (str, bytes)) for part in body):
+        return b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in body)
+    raise CassetteError("request body is neither text nor bytes")
 
 
 def _status_code(response: dict[str, Any]) -> int:
@@ -298,7 +311,7 @@ def _response_bytes(response: dict[str, Any], headers: dict[str, str]) -> bytes:
 
 
 def _decompress(raw: bytes, encoding: str) -> bytes:
-    # Cassettes recorded without decode_compressed_response keep the gzip/deflate bytes.
+    # Cassettes recorded without decode_compressed_response keep the bytes as the server sent them.
     encoding = encoding.strip().lower()
     try:
         if encoding == "gzip":
@@ -310,9 +323,26 @@ def _decompress(raw: bytes, encoding: str) -> bytes:
                 return zlib.decompress(raw, -zlib.MAX_WBITS)
     except zlib.error as exc:
         raise CassetteError(f"response body says content-encoding {encoding} but does not decode ({exc})") from None
+    if encoding == "br":
+        return _unbrotli(raw)
     if encoding and encoding != "identity":
         raise CassetteError(f"response body uses content-encoding {encoding!r}, which seedreplay cannot decode")
     return raw
+
+
+def _unbrotli(raw: bytes) -> bytes:
+    # httpx asks for br only when brotli (or brotlicffi) is installed, so whoever recorded one has it.
+    try:
+        import brotli
+    except ImportError:
+        try:
+            import brotlicffi as brotli
+        except ImportError:
+            raise CassetteError("response body uses content-encoding br: pip install brotli to read it") from None
+    try:
+        return brotli.decompress(raw)
+    except brotli.error as exc:
+        raise CassetteError(f"response body says content-encoding br but does not decode ({exc})") from None
 
 
 def _as_text(raw: bytes) -> str:
