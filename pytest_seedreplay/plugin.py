@@ -202,9 +202,9 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     marker = item.get_closest_marker("seedreplay")
     try:
         name = marker_options(dict(marker.kwargs), marker.args)[1] if marker else None
+        path = str(cassette_path(state.settings.cassette_dir, item.nodeid, name))
     except SeedreplayError:
-        return  # the test's setup reports the bad marker
-    path = str(cassette_path(state.settings.cassette_dir, item.nodeid, name))
+        return  # the test's setup reports the bad marker or cassette name
     state.collected.setdefault(path, set()).add(item.nodeid)
 
 

@@ -37,17 +37,45 @@ def file_safe(name: str) -> str:
 
 def cassette_path(cassette_dir: Path, nodeid: str, name: str | None = None) -> Path:
     """`<cassette_dir>/<module path>/<test name>.yaml`, or `<cassette_dir>/<name>.yaml` for a marker's
-    shared `cassette=` name (a name ending in .yaml/.yml or an absolute path is taken as given)."""
+    shared `cassette=` name (a name ending in .yaml/.yml keeps it). A marker's name always stays inside
+    the cassette dir: `..` is refused, and an absolute path only names a file under the cassette dir."""
     if name:
-        given = Path(name)
-        if given.suffix not in (".yaml", ".yml"):
-            given = given.with_name(given.name + ".yaml")
-        return given if given.is_absolute() else cassette_dir / given
+        return cassette_dir / _marker_name(cassette_dir, name)
     module, _, rest = nodeid.partition("::")
     module_dir = Path(module).with_suffix("")
     parts = [p for p in module_dir.parts if p not in ("..", ".")]
     test = rest.replace("::", ".") or module_dir.name
     return cassette_dir.joinpath(*parts, file_safe(test) + ".yaml")
+
+
+def _marker_name(cassette_dir: Path, name: str) -> Path:
+    """A marker's `cassette=` as a path relative to the cassette dir; SeedreplayError names what is wrong."""
+    given = Path(name)
+    if ".." in given.parts:
+        raise _outside(cassette_dir, name, "drop the '..' parts")
+    if given.drive or given.root:
+        # An absolute path is accepted when it points into the cassette dir (built from it, say).
+        inside, target = os.path.abspath(cassette_dir), os.path.abspath(given)
+        if not _within(target, inside):
+            raise _outside(cassette_dir, name, "give a name relative to it")
+        given = Path(os.path.relpath(target, inside))
+    if not given.name or given.name == "." or "\0" in name:
+        raise SeedreplayError(f"@pytest.mark.seedreplay(cassette={name!r}): give a cassette name such as 'shared_answers'")
+    return given if given.suffix in (".yaml", ".yml") else given.with_name(given.name + ".yaml")
+
+
+def _within(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([folder, path]) == folder
+    except ValueError:  # Windows: another drive
+        return False
+
+
+def _outside(cassette_dir: Path, name: str, fix: str) -> SeedreplayError:
+    return SeedreplayError(
+        f"@pytest.mark.seedreplay(cassette={name!r}): a cassette name must stay inside the cassette dir "
+        f"{cassette_dir}; {fix}, or move the cassette dir with the ini option seedreplay_cassette_dir"
+    )
 
 
 @dataclass

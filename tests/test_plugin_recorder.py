@@ -55,6 +55,35 @@ def test_a_marker_cassette_name_is_shared_at_the_top_of_the_cassette_dir(tmp_pat
     assert cassette_path(tmp_path, "a/test_m.py::test_one", "shared") == tmp_path / "shared.yaml"
     assert cassette_path(tmp_path, "b/test_n.py::test_two", "sub/common.yml") == tmp_path / "sub/common.yml"
     assert cassette_path(tmp_path, "x.py::t", str(tmp_path / "abs")) == tmp_path / "abs.yaml"
+    assert cassette_path(tmp_path, "x.py::t", "./sub/./x") == tmp_path / "sub/x.yaml"
+
+
+@pytest.mark.parametrize("name", ["../../../tmp/x", "..", "sub/../../x", "sub/../x", "ok/../../{dir}/x"])
+def test_a_marker_cassette_name_cannot_climb_out_of_the_cassette_dir(tmp_path, name):
+    cassettes = tmp_path / "cassettes"
+    name = name.format(dir="cassettes")
+    with pytest.raises(SeedreplayError) as error:
+        cassette_path(cassettes, "x.py::t", name)
+    assert str(error.value) == (
+        f"@pytest.mark.seedreplay(cassette={name!r}): a cassette name must stay inside the cassette dir {cassettes}; "
+        "drop the '..' parts, or move the cassette dir with the ini option seedreplay_cassette_dir"
+    )
+
+
+def test_an_absolute_cassette_path_must_name_a_file_under_the_cassette_dir(tmp_path):
+    cassettes = tmp_path / "cassettes"
+    assert cassette_path(cassettes, "x.py::t", str(cassettes / "sub" / "shared")) == cassettes / "sub" / "shared.yaml"
+    for outside in (tmp_path / "elsewhere", tmp_path / "cassettes-2" / "x", Path("/tmp/x")):
+        with pytest.raises(SeedreplayError, match="must stay inside the cassette dir .*; give a name relative to it"):
+            cassette_path(cassettes, "x.py::t", str(outside))
+
+
+@pytest.mark.parametrize("name", [".", "./", "a\0b"])
+def test_a_marker_cassette_name_that_names_no_file_is_refused(tmp_path, name):
+    with pytest.raises(SeedreplayError, match="give a cassette name such as 'shared_answers'"):
+        cassette_path(tmp_path, "x.py::t", name)
+    with pytest.raises(SeedreplayError, match="give a cassette name"):
+        cassette_path(tmp_path, "x.py::t", str(tmp_path))
 
 
 # --- the cassette store and what a test heard ---
