@@ -321,6 +321,25 @@ def test_import_reports_an_unreadable_file_without_a_traceback(tmp_path: Path, e
     assert "Traceback" not in result.output
 
 
+def test_import_refuses_an_alias_bomb_cassette_in_one_line(tmp_path: Path, entries: list[Entry]) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+    bomb.write_text("\n".join(levels) + "\ninteractions: [*i]\n")
+    good = tmp_path / "good.yaml"
+    write_cassette(good, entries[:1])
+
+    result = run("import", str(bomb), str(good), "--cache-dir", str(tmp_path / "c"))
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {bomb}: line 1: an anchor (&a) is not allowed: a cassette holds plain data only; "
+        "remove it or re-record the cassette\n"
+    )
+    assert "imported 1 entries from 1 file(s); 1 file(s) could not be read" in result.stdout
+    assert set(stored(str(tmp_path / "c"))) == {entries[0].key}
+
+
 # --- prune, clear -------------------------------------------------------------------------------
 
 
