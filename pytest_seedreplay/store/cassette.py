@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-import yaml
 
 from ..core.atomic import write_atomically
 from ..core.constants import CACHEABLE_ENDPOINTS, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
@@ -28,7 +27,6 @@ from ..core.jsontext import compact_json
 from ..core.key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused, find_secret, kept_response_headers
 from ..shapes import format_sse, parse_sse, stream_complete
-from .yamldata import NotData, load_data
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
@@ -209,6 +207,11 @@ def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> No
 
 
 def _interactions(path: Path, text: str) -> list[dict[str, Any]]:
+    # PyYAML is imported when a cassette is first read: a test run that reads none does not pay for it.
+    import yaml
+
+    from .yamldata import NotData, load_data
+
     try:
         data = load_data(text)
     except NotData as exc:
