@@ -187,7 +187,10 @@ def record_cassette(sim: str, path: Path, n: int, stream: bool) -> None:
                 "body": {"string": answer.decode("utf-8")},
             },
         }
-        entries.append(interaction_to_entry(interaction))
+        entry = interaction_to_entry(interaction)
+        if entry is None:
+            raise SystemExit(f"the simulator's answer to seed {body['seed']} is not a whole answer")
+        entries.append(entry)
     write_cassette(path, entries)
 
 

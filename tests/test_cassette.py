@@ -322,6 +322,7 @@ def test_a_missing_cassette_holds_no_entries(tmp_path: Path) -> None:
     [
         ("interactions: [\n  - {request: ", "not valid YAML at line"),
         ("- just\n- a list\n", "not a vcrpy cassette"),
+        ("interactions:\n- request: !!int forty-two\n", "not valid YAML at line 2: !!int 'forty-two' is not a valid value"),
         ("interactions:\n- response: {}\n", "interaction 0: interaction has no 'request' mapping"),
         (
             "interactions:\n- request: {method: POST, uri: 'http://h/v1/chat/completions', body: 'nope', headers: {}}\n"

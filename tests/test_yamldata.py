@@ -137,6 +137,13 @@ def test_malformed_yaml_raises_yaml_error_with_its_place() -> None:
     assert error.value.problem_mark is not None
 
 
+@pytest.mark.parametrize("text", ['a: !!binary "a"', "a: !!int x", "a: !!timestamp nope", "a: !!float 1.2.3", "a: 2001-13-45"])
+def test_a_scalar_that_is_not_its_type_is_a_yaml_error_with_its_place(text: str) -> None:
+    with pytest.raises(yaml.YAMLError) as error:
+        load_data(text)
+    assert error.value.problem_mark.line == 0 and error.value.problem
+
+
 def test_deep_nesting_does_not_overflow_the_stack() -> None:
     # libyaml stops at its own nesting limit; the pure-Python parser has none, and the build loop
     # keeps its own stack either way (no recursion).

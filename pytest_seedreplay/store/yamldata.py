@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.events import (
     AliasEvent,
     DocumentEndEvent,
@@ -73,7 +74,7 @@ def _build(next_event: Callable[[], Any]) -> Any:
     plain: dict[str, Any] = {}  # a plain scalar's value depends on its text only: resolve each text once
     stack: list[Any] = []
     keys: list[Any] = []
-    documents: list[Any] = []
+    documents: list[Any] = []  # the root value, once built
     while True:
         event = next_event()
         kind = type(event)
@@ -86,7 +87,7 @@ def _build(next_event: Callable[[], Any]) -> Any:
                 else:
                     value = event.value  # quoted: a string as written
             else:
-                value = _tagged(event)
+                value = _tagged(event, event.tag)
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             _check_collection(event, kind)
             stack.append({} if kind is MappingStartEvent else [])
@@ -99,13 +100,15 @@ def _build(next_event: Callable[[], Any]) -> Any:
             raise _refusal(event, f"an alias (*{event.anchor})")
         elif kind is StreamEndEvent:
             return documents[0] if documents else None
-        elif kind is StreamStartEvent or kind is DocumentStartEvent or kind is DocumentEndEvent:
+        elif kind is DocumentStartEvent:
+            if documents:
+                raise _refusal(event, "a second document (---)", "a cassette is one YAML document")
+            continue
+        elif kind is StreamStartEvent or kind is DocumentEndEvent:
             continue
         else:  # pragma: no cover - PyYAML has no other event
             raise yaml.YAMLError(f"unexpected YAML event {kind.__name__}")
         if not stack:
-            if documents:
-                raise _refusal(event, "a second document (---)", "a cassette is one YAML document")
             documents.append(value)
             continue
         top = stack[-1]
@@ -145,19 +148,25 @@ def _plain(event: ScalarEvent, plain: dict[str, Any]) -> Any:
     return value
 
 
-def _tagged(event: ScalarEvent) -> Any:
-    if event.tag not in SCALAR_TAGS:
-        raise _refusal(event, f"the tag {_short(event.tag)}")
-    return _construct(event.tag, event)
+def _tagged(event: ScalarEvent, tag: str) -> Any:
+    if tag not in SCALAR_TAGS:
+        raise _refusal(event, f"the tag {_short(tag)}")
+    return _construct(tag, event)
 
 
-def _construct(tag: str, event: ScalarEvent) -> Any:
-    # PyYAML's own safe constructor for one scalar: the same ints, floats, dates and bytes as safe_load.
+def _construct(tag: str, event: Any) -> Any:
+    # PyYAML's own safe constructor for one scalar: the same ints, floats, dates and bytes as safe_load
+    # (and the same error, with its place, for a `!!binary` that is not base64).
     node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-    return _CONSTRUCTORS[tag](_CONSTRUCTOR, node)
+    try:
+        return _CONSTRUCTORS[tag](_CONSTRUCTOR, node)
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # safe_load lets these out (`!!int x`, `!!timestamp nope`, `2001-13-45`): say where instead.
+        problem = f"{_short(tag)} {event.value!r} is not a valid value ({exc})"
+        raise ConstructorError(None, None, problem, event.start_mark) from None
 
 
-def _check_collection(event: Any, kind: type) -> None:
+def _check_collection(event: Any, kind: Any) -> None:
     if event.anchor is not None:
         raise _refusal(event, f"an anchor (&{event.anchor})")
     if event.tag is not None and event.tag != COLLECTION_TAGS[kind]:
