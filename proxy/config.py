@@ -16,6 +16,7 @@ from pytest_seedreplay.core.constants import (
 )
 
 SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-process
+SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
 
 @dataclass

@@ -77,7 +77,6 @@ class Proxy:
     def start(self, lazily: bool = False) -> str:
         """Start serving and return `.url`. `lazily`: bind the port now, build the server on the first
         connection or call that needs it (a caller that may never send a request pays a socket)."""
-        from .app import make_proxy_app
         from .serve import BackgroundServer
 
         self._store, self._owns_store = self._open_store()
@@ -85,6 +84,8 @@ class Proxy:
         self._built = False
 
         def build() -> Any:
+            from .app import make_proxy_app  # aiohttp and the rest: when the server is built
+
             with self._lock:  # a bind() racing the first connection lands before or after, never lost
                 self._built = True
                 return make_proxy_app(self.config, self._binding or Binding(self.store), self.tiers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import select
@@ -10,21 +9,32 @@ import signal
 import socket
 import threading
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
+from .config import SERVER_THREAD
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from aiohttp import web
+
+# aiohttp is imported where a server is built, not with this module: a caller that reserves a port
+# (the pytest plugin) and may never serve pays nothing for it.
 
 AppFactory = Callable[[], "web.Application | Awaitable[web.Application]"]
-SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
 
 def typed_request_key(name: str, kind: type) -> Any:
     """A typed request-storage key (aiohttp >= 3.13), or the plain name on older aiohttp."""
+    from aiohttp import web
+
     maker = getattr(web, "RequestKey", None)
     return maker(name, kind) if maker is not None else name
 
 
 async def _build(factory: AppFactory) -> web.Application:
+    import asyncio
+
     app = factory()
     if asyncio.iscoroutine(app) or isinstance(app, Awaitable):
         app = await app
@@ -36,6 +46,8 @@ async def serving(
     app: web.Application, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
 ) -> AsyncIterator[str]:
     """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`)."""
+    from aiohttp import web
+
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     # setup() has run the app's startup (an in-process simulator may be serving): a port that cannot
@@ -125,6 +137,8 @@ class BackgroundServer:
             if self._closing:
                 self._sock.close()
                 return
+        import asyncio  # here, in the server's thread: a server reserved and never started needs none
+
         self._loop = asyncio.new_event_loop()
         try:
             self._loop.run_until_complete(self._serve())
@@ -135,6 +149,8 @@ class BackgroundServer:
             self._loop.close()
 
     async def _serve(self) -> None:
+        import asyncio
+
         self._stop = asyncio.Event()
         self.app = await _build(self._factory)
         async with serving(self.app, self._host, self._port, self._sock) as url:
@@ -145,6 +161,8 @@ class BackgroundServer:
     def call(self, coro_factory: Callable[[], Awaitable[object]], timeout: float = 30) -> object:
         """Run a coroutine on the server's loop and wait for its result."""
         assert self._loop is not None
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro_factory(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 30) -> None:
@@ -171,6 +189,8 @@ def run_until_signal(
     factory: AppFactory, host: str, port: int, on_listening: Callable[[str], None]
 ) -> None:
     """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully."""
+
+    import asyncio
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -14,17 +14,20 @@ map fetched at import) behaves as offline instead of crashing."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import importlib.abc
+import importlib.machinery
 import re
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from pytest_seedreplay.proxy.config import is_loopback
-from pytest_seedreplay.proxy.serve import SERVER_THREAD
+from pytest_seedreplay.proxy.config import SERVER_THREAD, is_loopback
 
 from .core.constants import CACHEABLE_ENDPOINTS, REPLAY
 from .core.key import normalize_endpoint
@@ -99,6 +102,7 @@ class NetworkGuard:
         host = urlsplit(upstream).hostname if "://" in upstream else None
         self.upstream_host = "" if not host or is_loopback(host) else host.lower()
         self._saved: list[tuple[type, str, Any]] = []
+        self._hook: _GuardOnImport | None = None
 
     def meant_for_openai(self, method: str, url: str) -> bool:
         parts = urlsplit(url)
@@ -143,21 +147,37 @@ class NetworkGuard:
                 f"call or serve it on 127.0.0.1, or run without {BLOCK_NETWORK_FLAG}")
 
     def __enter__(self) -> NetworkGuard:
-        for module_name, class_name, method_name, transport in POOLS:
-            try:
-                pool = getattr(importlib.import_module(module_name), class_name)
-            except (ImportError, AttributeError):
-                continue  # that transport is not installed
-            original = pool.__dict__[method_name]
-            self._saved.append((pool, method_name, original))
-            setattr(pool, method_name, self._wrap(original, transport, asynchronous=method_name.endswith("async_request")))
+        # A transport already imported is guarded now; one imported while the guard holds (a test that
+        # imports httpx itself) as soon as it is: the guard never imports one that is not used.
+        waiting = []
+        for entry in POOLS:
+            if entry[0] in sys.modules:
+                self._guard_pool(*entry)
+            else:
+                waiting.append(entry)
+        if waiting:
+            self._hook = _GuardOnImport(self, waiting)
+            sys.meta_path.insert(0, self._hook)
         if self.block_network:
             own = socket.socket.__dict__.get("connect")  # None: inherited from _socket.socket
             self._saved.append((socket.socket, "connect", own))
             socket.socket.connect = self._wrap_socket(own or socket.socket.connect)
         return self
 
+    def _guard_pool(self, module_name: str, class_name: str, method_name: str, transport: str) -> None:
+        try:
+            pool = getattr(sys.modules[module_name], class_name)
+        except (KeyError, AttributeError):
+            return  # that transport is not installed, or not this version of it
+        original = pool.__dict__[method_name]
+        self._saved.append((pool, method_name, original))
+        setattr(pool, method_name, self._wrap(original, transport, asynchronous=method_name.endswith("async_request")))
+
     def __exit__(self, *exc: object) -> None:
+        if self._hook is not None:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self._hook)
+            self._hook = None
         while self._saved:
             owner, method_name, original = self._saved.pop()
             if original is None:
@@ -194,6 +214,33 @@ class NetworkGuard:
             return original(sock, address)
 
         return guarded_connect
+
+
+class _GuardOnImport(importlib.abc.MetaPathFinder):
+    """Guards a transport's pools the moment its module is imported (while the guard holds)."""
+
+    def __init__(self, guard: NetworkGuard, pools: list[tuple[str, str, str, str]]):
+        self.guard = guard
+        self.pools = pools
+        self.names = {entry[0] for entry in pools}
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+        pools = [entry for entry in self.pools if entry[0] == fullname]
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            for entry in pools:
+                self.guard._guard_pool(*entry)
+
+        loader.exec_module = exec_module
+        return spec
 
 
 def _text(value: bytes | str) -> str:

@@ -27,7 +27,6 @@ from .core.constants import (
 )
 from .core.environ import choose_upstream
 from .recorder import RunRegistry, SeedreplayError, cassette_path
-from .report import build_report, write_report
 from .session import (
     ProxyHandle,
     Session,
@@ -324,6 +323,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None or not path:
         return
     settings, tally = state.settings, state.tally
+    from .report import build_report, write_report  # only asked for with --seedreplay-report
+
     report = build_report(settings.mode, public_url(settings.upstream), tally.counts, tally.tests, session.config.rootpath)
     state.report_paths = write_report(session.config.invocation_params.dir / path, report)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterable
 
 from .core.entry import Entry
-from .store.cassette import CassetteError, read_cassette
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]]+")
 _MAX_NAME = 120  # file name length kept before a hash suffix takes over (filesystems stop at 255)
@@ -141,6 +140,8 @@ def find_orphans(
     included), and recordings that no request asked for inside the used cassettes listed in `judged`
     (default: all of them; leave out a cassette whose tests did not all run to the end).
     `used`: cassette path -> the (key, occurrence) pairs the tests played."""
+    from .store.cassette import CassetteError, read_cassette
+
     owned = {Path(p).resolve() for p in [*used, *known]}
     files = [f for f in cassette_files(cassette_dir) if f.resolve() not in owned]
     checked = None if judged is None else {Path(p).resolve() for p in judged}

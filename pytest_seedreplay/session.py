@@ -28,17 +28,16 @@ from .core.constants import (
 )
 from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, with_no_proxy
 from .core.redact import SecretRefused
-from .drift import Drift, compare
 from .guard import Blocked, NetworkGuard
 from .policy import Mode
 from .proxy.binding import Observer, ReplayMiss, Wording
 from .recorder import Interaction, Miss, RunRegistry, SeedreplayError
-from .shapes import excerpt
 from .store.cassette import CassetteError
 from .store.cassette_store import CassetteStore
 
 if TYPE_CHECKING:
     from .core.entry import Entry
+    from .drift import Drift
     from .shapes import Summary
     from .proxy.running import Proxy
 
@@ -133,6 +132,8 @@ class TestRecording:
         return "\n".join(lines)
 
     def drift_text(self, drifted: list[Drift]) -> str:
+        from .shapes import excerpt
+
         lines = [f"seedreplay: live answers drifted from cassette {shown(self.cassette)}"]
         for d in drifted:
             lines.append(f"  {d.describe()}")
@@ -212,6 +213,8 @@ class TestObserver(Observer):
 
     def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
         with self._lock:
+            from .drift import compare  # a live run compares; the others never load it
+
             self.drift.append(compare(recorded, live, live_read))
         self._note(key, "live", live)
 

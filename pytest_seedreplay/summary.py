@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from .core.constants import LIVE, OFF
-from .drift import Drift
 from .recorder import find_orphans
 from .session import shown
 
@@ -91,7 +90,7 @@ class Tally:
     def drift_lines(self) -> list[str]:
         """One line per drifted answer, by test: what changed and how similar it still is."""
         found = [
-            (test["nodeid"], Drift.from_dict(data))
+            (test["nodeid"], _drift(data))
             for test in sorted(self.tests, key=lambda t: t["nodeid"])
             for data in test.get("drift", [])
             if data.get("drifted")
@@ -116,3 +115,9 @@ def orphan_lines(cassette_dir: Path, tally: Tally, collected: dict[str, set[str]
     tests = len({nodeid for nodeids in collected.values() for nodeid in nodeids})
     lines.append(f"(judged against the {tests} tests collected in this run: run the whole suite before deleting any)")
     return lines
+
+
+def _drift(data: dict[str, Any]) -> Any:
+    from .drift import Drift  # only a live run has drift to read
+
+    return Drift.from_dict(data)

@@ -246,3 +246,34 @@ def test_the_flag_still_lets_the_plugin_record_from_a_remote_upstream(pytester, 
     run(pytester, *flags).assert_outcomes(passed=1)
     assert (cassette_dir(pytester) / "test_record" / "test_chat.yaml").exists()
     run(pytester, "--seedreplay-block-network").assert_outcomes(passed=1)
+
+
+def test_a_transport_imported_during_a_test_is_guarded_and_none_is_imported_for_nothing(pytester):
+    # A project that never uses httpx pays no import for the guard; a test that imports it later is still guarded.
+    pytester.makepyfile(
+        test_late="""
+            import subprocess, sys
+
+            def test_nothing_imported_by_the_guard():
+                code = (
+                    "import sys\\n"
+                    "from pytest_seedreplay.guard import NetworkGuard\\n"
+                    "blocked = []\\n"
+                    "with NetworkGuard('http://127.0.0.1:1/v1', 'replay', blocked.append, upstream='https://api.openai.com/v1'):\\n"
+                    "    assert 'httpcore' not in sys.modules and 'httpcore2' not in sys.modules\\n"
+                    "    try:\\n"
+                    "        import httpx2 as httpx\\n"
+                    "    except ImportError:\\n"
+                    "        import httpx\\n"
+                    "    try:\\n"
+                    "        httpx.post('https://api.openai.com/v1/chat/completions', json={})\\n"
+                    "    except httpx.ConnectError as exc:\\n"
+                    "        print('BLOCKED', type(exc).__name__)\\n"
+                    "print(len(blocked))\\n"
+                )
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+                assert out.returncode == 0, out.stderr
+                assert out.stdout.split() == ["BLOCKED", "NetworkBlocked", "1"]
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

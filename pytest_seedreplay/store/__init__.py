@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from typing import TYPE_CHECKING
+
 from ..core.constants import DEFAULT_CACHE_DIR, ENV_STORE
 from .base import (
     _SCHEME,
@@ -19,7 +21,9 @@ from .base import (
     check_no_secret,
     display_location,
 )
-from .disk import DiskStore
+
+if TYPE_CHECKING:
+    from .disk import DiskStore
 
 __all__ = [
     "DiskStore",
@@ -43,6 +47,8 @@ def store_at(target: str | os.PathLike[str]) -> Store:
     if match is None:
         if not target.strip():
             raise StoreError(f"empty store location; accepted: {ACCEPTED_STORES}")
+        from .disk import DiskStore
+
         return DiskStore(target)
     scheme = match.group(1).lower()
     if scheme in REDIS_SCHEMES:
@@ -53,6 +59,8 @@ def store_at(target: str | os.PathLike[str]) -> Store:
         parts = urlsplit(target)
         if parts.netloc not in ("", "localhost"):
             raise StoreError(f"cannot use {target!r}: file:// stores must be local (file:///path)")
+        from .disk import DiskStore
+
         return DiskStore(parts.path)
     raise StoreError(f"unknown store {display_location(target)!r} (scheme {scheme}://); accepted: {ACCEPTED_STORES}")
 
@@ -65,3 +73,13 @@ def store_target(cache_dir: str | None = None, store_url: str | None = None) -> 
 def open_store(cache_dir: str | None = None, store_url: str | None = None) -> Store:
     """The store the flags (or $SEEDREPLAY_STORE, or the default dir) name."""
     return store_at(store_target(cache_dir, store_url))
+
+
+def __getattr__(name: str) -> object:
+    # DiskStore brings diskcache and sqlite3: imported when first asked for, not with the package
+    # (the pytest plugin reads cassettes, which need neither).
+    if name == "DiskStore":
+        from .disk import DiskStore
+
+        return DiskStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

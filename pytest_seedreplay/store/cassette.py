@@ -25,7 +25,6 @@ from ..core.entry import Entry
 from ..core.jsontext import compact_json
 from ..core.key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused, find_secret, kept_response_headers
-from ..shapes import format_sse, parse_sse, stream_complete
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
@@ -41,6 +40,8 @@ class CassetteError(ValueError):
 
 def entry_to_interaction(entry: Entry) -> dict[str, Any]:
     """The vcrpy interaction (`{"request": ..., "response": ...}`) that replays `entry`."""
+    from ..shapes import format_sse  # when a stream is read or written
+
     params = dict(entry.request.get("params", {}))
     if entry.streamed:
         # The key ignores `stream`, but a reader (and vcrpy's body matcher) expects it on a streamed call.
@@ -79,6 +80,8 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
 
     `recorded_at` is used when the interaction carries no seedreplay metadata (foreign cassettes).
     """
+    from ..shapes import parse_sse, stream_complete  # when a stream is read or written
+
     if not isinstance(interaction, dict) or not isinstance(interaction.get("request"), dict):
         raise CassetteError("interaction has no 'request' mapping")
     if not isinstance(interaction.get("response"), dict):
