@@ -60,12 +60,13 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
         slot = state.keys.slot(arrival, config)
         # A request seen lately whose answer is in memory: no parsing, no hashing, no store.
         known = state.keys.get(slot) if policy.serve_recording else None
-        rendered = bound.memory.get(*known) if known is not None else None
-        if rendered is not None:
-            state.stats.memory_hits += 1
-            note.key = known[0]
-            bound.observer.served(known[0], None)
-            return _served_hit(state, note, rendered)
+        if known is not None:
+            rendered = bound.memory.get(*known)
+            if rendered is not None:
+                state.stats.memory_hits += 1
+                note.key = known[0]
+                bound.observer.served(known[0], None)
+                return _served_hit(state, note, rendered)
     if len(arrival.raw) > LARGE_BODY:
         # Parsing, keying and hashing a big body takes a while: not on the loop every client shares.
         call = await asyncio.to_thread(make_call, arrival, config)
@@ -338,6 +339,7 @@ def _start_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task 
             log.error("store put %s refused: %s", flight.key[:15], refused)
             bound.observer.write_failed(flight.key, refused)
             return None
+    assert flight.entry is not None
     if bound.pure:
         bound.flights.writing(flight.entry)
         bound.memory.invalidate(flight.key)

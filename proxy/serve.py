@@ -9,7 +9,7 @@ import signal
 import socket
 import threading
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine
 
 from .config import SERVER_THREAD
 
@@ -130,7 +130,7 @@ class BackgroundServer:
         if self._wake is not None:
             assert self._sock is not None
             # Wait, at no cost, for a client or for start(); then build the app and serve.
-            select.select([self._sock, self._wake[0]], [], [])
+            select.select([self._sock.fileno(), self._wake[0]], [], [])
             wake, self._wake = self._wake, None
             for fd in wake:
                 os.close(fd)
@@ -158,7 +158,7 @@ class BackgroundServer:
             self._ready.set()
             await self._stop.wait()
 
-    def call(self, coro_factory: Callable[[], Awaitable[object]], timeout: float = 30) -> object:
+    def call(self, coro_factory: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 30) -> Any:
         """Run a coroutine on the server's loop and wait for its result."""
         assert self._loop is not None
         import asyncio

@@ -8,7 +8,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 import pytest
 
@@ -285,7 +285,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     recording = item.stash.get(_RECORDING, None)
     session = item.config.stash[_STATE].session
@@ -318,7 +318,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = session.config.getoption("seedreplay_report")
     if state is not None and state.worker:
         # Sent to the controller with the worker's other output (plain lists travel over execnet).
-        session.config.workeroutput["seedreplay_collected"] = {k: sorted(v) for k, v in state.collected.items()}
+        session.config.workeroutput["seedreplay_collected"]  # type: ignore[attr-defined]  # set by xdist = {k: sorted(v) for k, v in state.collected.items()}
         return
     if state is None or not path:
         return

@@ -340,6 +340,12 @@ class Session:
     def active(self) -> bool:
         return self.runner is not None
 
+    @property
+    def proxy(self) -> ProxyRunner:
+        """The running proxy (callers check `active` first)."""
+        assert self.runner is not None, "the seedreplay session's proxy is not running"
+        return self.runner
+
     def start(self) -> None:
         """Start the proxy and point OPENAI_BASE_URL at it (module-level clients included)."""
         self.runner = ProxyRunner(self.settings.upstream)
@@ -378,15 +384,15 @@ class Session:
         if not self.active or mode == OFF:
             recording = TestRecording(nodeid, cassette, OFF if not self.active else mode, seed, mode_from_marker)
             if self.active:
-                self.runner.activate(recording)
+                self.proxy.activate(recording)
             return recording
         try:
             store = CassetteStore.load(cassette, repeat_last=mode in (REPLAY, LIVE), empty=mode == REWRITE)
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}") from None
         recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store)
-        self.runner.activate(recording)
-        self._guard = NetworkGuard(self.runner.url, mode, recording.blocked.append, self.settings.upstream,
+        self.proxy.activate(recording)
+        self._guard = NetworkGuard(self.proxy.url, mode, recording.blocked.append, self.settings.upstream,
                                    self.settings.block_network).__enter__()
         return recording
 
@@ -406,7 +412,7 @@ class Session:
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
         if self.active:
-            self.runner.wait_quiet()
+            self.proxy.wait_quiet()
 
     def abandon(self, recording: TestRecording) -> None:
         """Stop serving a recording that is replaced before its test ran (nothing of it is written)."""
@@ -415,7 +421,7 @@ class Session:
             self._guard = None
         if self.active:
             self.settle()
-            self.runner.deactivate()
+            self.proxy.deactivate()
 
     def finish(self, recording: TestRecording) -> None:
         """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
@@ -425,7 +431,7 @@ class Session:
         if not self.active or recording.store is None:
             return
         self.settle()
-        self.runner.deactivate()
+        self.proxy.deactivate()
         problem = "; ".join(recording.heard.errors)
         if not problem:
             try:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..core.entry import Entry
 from .base import StoreStats, check_no_secret
@@ -142,10 +142,12 @@ class CassetteStore:
                 held.append(entry)
             self.recorded.append((place, entry))
 
-    def put_many(self, entries: list[Entry]) -> int:
+    def put_many(self, entries: Iterable[Entry]) -> int:
+        count = 0
         for entry in entries:
             self.put(entry)
-        return len(entries)
+            count += 1
+        return count
 
     def delete(self, key: str) -> bool:
         with self._lock:
