@@ -9,6 +9,7 @@ import click
 
 from ..core.constants import (
     DEFAULT_CACHE_DIR,
+    DEFAULT_CASSETTE_DIR,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
@@ -18,6 +19,7 @@ from ..core.constants import (
     DEFAULT_UPSTREAM_TIMEOUT,
     ENV_STORE,
     ENV_UPSTREAM,
+    FINETUNE_MANIFEST,
     MEMORY_CACHE_MAX_AGE,
     PROXY_MODES,
 )
@@ -80,7 +82,7 @@ class _Size(click.ParamType):
 @click.option("--finetune-guard", type=click.Choice(["on", "off"]), default="on", show_default=True,
               help="on: serve the fine-tune's answer only when it is verbatim a trained one; off: serve what it says.")
 @click.option("--store-finetune-answers", is_flag=True, help="Keep the fine-tune's served answers as exact recordings.")
-@click.option("--finetune-manifest", type=click.Path(dir_okay=False), default="cassettes/finetunes.json", show_default=True,
+@click.option("--finetune-manifest", type=click.Path(dir_okay=False), default=f"{DEFAULT_CASSETTE_DIR}/{FINETUNE_MANIFEST}", show_default=True,
               help="The fine-tune manifest --finetune reads.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
 def command(

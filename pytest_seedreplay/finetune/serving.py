@@ -13,7 +13,6 @@ start), from the recorded chat answers of its base model in a store.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.constants import CHAT
@@ -99,7 +98,3 @@ def recorded_answers(store: Store, base_model: str) -> list[dict[str, Any]]:
             found.append(message)
     return found
 
-
-def default_manifest(cassette_dir: str | os.PathLike[str]) -> Path:
-    """Where a project keeps its manifest: `finetunes.json` in its cassette dir."""
-    return Path(cassette_dir) / DEFAULT_MANIFEST.name
