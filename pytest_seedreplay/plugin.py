@@ -139,7 +139,8 @@ def _setup(config: pytest.Config) -> _State:
     manifest = _option(config, "seedreplay_finetune_manifest")
     settings = Settings(
         mode=mode,
-        cassette_dir=config.rootpath / config.getini("seedreplay_cassette_dir"),
+        # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.
+        cassette_dir=Path(os.path.normpath(config.rootpath / config.getini("seedreplay_cassette_dir"))),
         upstream=choose_upstream(upstream, os.environ),
         drift_policy=drift,
         keep_failed=bool(_option(config, "seedreplay_keep_failed")),
