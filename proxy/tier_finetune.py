@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from pytest_seedreplay.core.constants import CHAT
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json
-from pytest_seedreplay.core.key import canonical_request
 from pytest_seedreplay.shapes import answer_parts
 
 from .tiers import Ask, TierAnswer
@@ -118,7 +117,7 @@ class FinetuneTier:
         entry = Entry(
             key=call.key,
             endpoint=CHAT,
-            request=canonical_request(CHAT, asked_body),
+            request=call.canonical,  # the request it answers (as the client made it): the entry it is kept as, if kept
             body=body,
             model=body.get("model") if isinstance(body.get("model"), str) else tuned.model,
             system_fingerprint=body.get("system_fingerprint") if isinstance(body.get("system_fingerprint"), str) else None,
