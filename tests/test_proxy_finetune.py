@@ -161,7 +161,8 @@ def test_seedreplay_proxy_finetune_serves_the_learned_tier_and_says_so(tuned, tm
     try:
         model = tuned.version()["fine_tuned_model"]
         assert running.lines.get(timeout=10) == (
-            f"fine-tune tier: {BASE} requests asked of {model} (v1, seed {SEED}); guard on: only its 20 trained answers are served"
+            f"fine-tune tier: {BASE} requests asked of {model} (v1, seed {SEED}); "
+            "guard on: only its 20 trained answers are served"
         )
         client = running.client()
         text, headers = ask(client, EXAMPLES[5][2])

@@ -78,11 +78,13 @@ class _Size(click.ParamType):
     f"process makes to the store shows within {MEMORY_CACHE_MAX_AGE:g} s.",
 )
 @click.option("--finetune", "finetune_spec", metavar="latest|VERSION|MODEL", default=None,
-              help="Learned tier: on an exact miss of its base model, ask this manifest version's fine-tuned model, with its seed.")
+              help="Learned tier: on an exact miss of its base model, ask this manifest version's fine-tuned model "
+              "with its seed.")
 @click.option("--finetune-guard", type=click.Choice(["on", "off"]), default="on", show_default=True,
               help="on: serve the fine-tune's answer only when it is verbatim a trained one; off: serve what it says.")
 @click.option("--store-finetune-answers", is_flag=True, help="Keep the fine-tune's served answers as exact recordings.")
-@click.option("--finetune-manifest", type=click.Path(dir_okay=False), default=f"{DEFAULT_CASSETTE_DIR}/{FINETUNE_MANIFEST}", show_default=True,
+@click.option("--finetune-manifest", type=click.Path(dir_okay=False), default=f"{DEFAULT_CASSETTE_DIR}/{FINETUNE_MANIFEST}",
+              show_default=True,
               help="The fine-tune manifest --finetune reads.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
 def command(
