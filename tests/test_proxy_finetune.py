@@ -174,3 +174,27 @@ def test_seedreplay_proxy_finetune_serves_the_learned_tier_and_says_so(tuned, tm
         assert running.stop() == 0
     log = running.log()
     assert "cache=finetune" in log and "gave an answer it was not trained on; asking the general model" in log
+
+
+def test_a_version_without_its_dataset_is_guarded_by_the_recorded_answers(tuned, proxy_factory, tmp_path):
+    from pytest_seedreplay.core.entry import Entry
+    from pytest_seedreplay.core.key import canonical_request, key_of_canonical
+    from pytest_seedreplay.store import DiskStore
+
+    manifest = tmp_path / "finetunes.json"
+    document = json.loads(tuned.manifest.read_text())
+    document["versions"][0].update(dataset=None, dataset_sha256=None)  # as `finetune status` records a foreign job
+    manifest.write_text(json.dumps(document))
+    with pytest.raises(ManifestError, match="names no dataset"):
+        finetune_tier("latest", manifest)
+    # The store holds one recorded answer of the base model: the trained answer to the first question.
+    request = canonical_request("/v1/chat/completions", {"model": BASE, "messages": question(EXAMPLES[0][0]), "seed": 1})
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": EXAMPLES[0][1]}, "finish_reason": "stop"}]}
+    store = DiskStore(tmp_path / "recorded")
+    store.put(Entry(key=key_of_canonical(request), endpoint="/v1/chat/completions", request=request, body=answer))
+    tier = finetune_tier("latest", manifest, recordings=store)
+    assert tier.trained_answers == 1
+    proxy = proxy_factory(tuned.sim.url, tiers=[tier])
+    assert ask(proxy.client(), EXAMPLES[0][2])[1]["x-seedreplay-cache"] == "finetune"  # its recorded answer
+    assert ask(proxy.client(), EXAMPLES[1][0])[1]["x-seedreplay-cache"] == "miss"  # trained, but not recorded here
+    store.close()
