@@ -303,6 +303,10 @@ async def counters(state: ProxyState) -> dict[str, object]:
         counted.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
     except Exception as exc:  # the counters are still worth showing
         counted.update(entries=None, bytes=None, store_error=str(exc))
+    # A tier's own counters (e.g. how often the fine-tune's answer fell through), where it keeps some.
+    tier_stats = {tier.name: tier.stats() for tier in state.tiers if callable(getattr(tier, "stats", None))}
+    if tier_stats:
+        counted["tiers"] = tier_stats
     counted.update(
         in_flight=len(bound.flights),
         memory_bytes=bound.memory.bytes,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_seedreplay.core.constants import CACHEABLE_ENDPOINTS
+from pytest_seedreplay.core.constants import CACHEABLE_ENDPOINTS, CHAT
 from pytest_seedreplay.policy import Mode
 
 if TYPE_CHECKING:
@@ -82,6 +82,20 @@ class Wording:
 
 
 @dataclass(frozen=True)
+class Redirect:
+    """Ask another model in live mode: chat requests for `base_model` go to the upstream as requests
+    for `model` with `seed` (a fine-tune and the seed it was trained with). The request keeps its own
+    key, so the answer is compared with the recording of the request as the client made it."""
+
+    base_model: str
+    model: str
+    seed: int
+
+    def applies(self, endpoint: str, body: dict[str, Any]) -> bool:
+        return endpoint == CHAT and body.get("model") == self.base_model
+
+
+@dataclass(frozen=True)
 class Binding:
     """What the proxy serves from now on."""
 
@@ -92,3 +106,4 @@ class Binding:
     wording: Wording = field(default_factory=Wording)
     # Write each answer to the store before it is released (a cassette that counts its requests, --durable).
     durable: bool = False
+    redirect: Redirect | None = None  # live mode: requests for a base model asked of its fine-tune instead

@@ -216,6 +216,11 @@ def _closest_of_caller(bound: Bound, call: Call):  # -> Closest | None
 def _launch(request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None) -> Flight:
     """Start the upstream call as its own task: it outlives a client that goes away, so followers
     and the store still get the answer."""
+    redirect = bound.binding.redirect
+    if redirect is not None and redirect.applies(call.endpoint, call.body):
+        # What goes upstream asks the other model with its seed; the key and the recording stay the request's.
+        sent = {**json.loads(call.payload), "model": redirect.model, "seed": redirect.seed}
+        call = dataclasses.replace(call, payload=compact_json_bytes(sent))
     flight = Flight(call.key, call.endpoint, call.upstream_shape)
     if call.policy.share_flight:
         bound.flights.add(flight)

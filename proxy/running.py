@@ -18,7 +18,7 @@ from pytest_seedreplay.core.constants import DEFAULT_UPSTREAM, ENV_UPSTREAM
 from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.store import Store, open_store
 
-from .binding import Binding, Observer, Wording
+from .binding import Binding, Observer, Redirect, Wording
 from .config import ProxyConfig, check_upstream
 
 if TYPE_CHECKING:
@@ -134,10 +134,12 @@ class Proxy:
         observer: Observer | None = None,
         wording: Wording | None = None,
         durable: bool | None = None,
+        redirect: Redirect | None = None,
     ) -> Binding:
         """Serve `store` in `mode` from the next request on (requests under way finish with what they
         arrived under). The swap runs on the proxy's own loop. Left out: the proxy's first store and
-        mode, no default seed, a silent observer. Returns the binding now in force."""
+        mode, no default seed, a silent observer. `redirect`: in live mode, ask a fine-tune in place of
+        its base model (see `Redirect`). Returns the binding now in force."""
         binding = Binding(
             store if store is not None else self.store,
             Mode(mode) if mode is not None else Mode(self.config.mode),
@@ -145,6 +147,7 @@ class Proxy:
             observer or Observer(),
             wording or Wording(),
             self.config.durable if durable is None else durable,
+            redirect,
         )
         if self._server is None:
             raise RuntimeError("the proxy is not running: start it first")

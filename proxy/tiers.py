@@ -54,3 +54,7 @@ class Tier(Protocol):
     def heard_stored(self, entry: Entry) -> None:
         """An exact recording was just stored (a tier that indexes recordings adds it)."""
         ...
+
+
+# A tier may also have `stats() -> dict[str, int]`: its own counters, served under `tiers.<name>` in
+# /seedreplay/stats (the fine-tune tier counts its answers that fell through to the general model).

@@ -27,6 +27,7 @@ class Drift:
     recorded_finish_reason: str | None = None
     live_finish_reason: str | None = None
     recorded: bool = True
+    finetune: str | None = None  # the fine-tuned model that gave the live answer (live fine-tune comparison)
 
     @property
     def fingerprint_changed(self) -> bool:

@@ -8,7 +8,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generator, Iterator
+from typing import TYPE_CHECKING, Any, Generator, Iterator
 
 import pytest
 
@@ -22,6 +22,7 @@ from .core.constants import (
     DRIFT_POLICIES,
     ENV_BASE_URL,
     ENV_UPSTREAM,
+    LIVE,
     OFF,
     PYTEST_MODES,
 )
@@ -38,6 +39,9 @@ from .session import (
     without_client_frames,
 )
 from .summary import Tally, orphan_lines
+
+if TYPE_CHECKING:
+    from .finetune.live import TestFinetune
 
 
 class SeedreplayDriftWarning(UserWarning):
@@ -91,6 +95,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="stop every connection to a non-loopback host, not only those meant for the OpenAI API")
     parser.addini("seedreplay_block_network", "stop every non-loopback connection (as --seedreplay-block-network)",
                   type="bool", default=False)
+    group.addoption("--seedreplay-finetune", dest="seedreplay_finetune", metavar="latest|VERSION|MODEL", default=None,
+                    help="live mode: ask this manifest version's fine-tuned model (with its seed) every request for its "
+                    "base model, and compare each answer with its recording (verbatim recall per test)")
+    group.addoption("--seedreplay-finetune-manifest", dest="seedreplay_finetune_manifest", metavar="PATH", default=None,
+                    help="the fine-tune manifest (default: finetunes.json in the cassette dir)")
     parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default=DEFAULT_PYTEST_MODE)
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
@@ -122,16 +131,32 @@ def _setup(config: pytest.Config) -> _State:
     if drift not in DRIFT_POLICIES:
         raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use {' or '.join(DRIFT_POLICIES)}")
     upstream = _option(config, "seedreplay_upstream") or config.getini("seedreplay_upstream")
+    finetune = _option(config, "seedreplay_finetune")
+    if finetune and mode != LIVE:
+        raise pytest.UsageError(
+            f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {mode})"
+        )
+    manifest = _option(config, "seedreplay_finetune_manifest")
     settings = Settings(
         mode=mode,
-        cassette_dir=config.rootpath / config.getini("seedreplay_cassette_dir"),
+        # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.
+        cassette_dir=Path(os.path.normpath(config.rootpath / config.getini("seedreplay_cassette_dir"))),
         upstream=choose_upstream(upstream, os.environ),
         drift_policy=drift,
         keep_failed=bool(_option(config, "seedreplay_keep_failed")),
         run_id=uuid.uuid4().hex,
         block_network=bool(_option(config, "seedreplay_block_network") or config.getini("seedreplay_block_network")),
+        finetune=finetune,
+        finetune_manifest=config.invocation_params.dir / manifest if manifest else None,
     )
     config.hook.pytest_seedreplay_configure(config=config, settings=settings)
+    if finetune:
+        from .finetune.live import FinetuneUnavailable, manifest_path, resolve  # only a run that names a fine-tune
+
+        try:  # a version that does not exist is said once, before any test runs
+            resolve(finetune, manifest_path(settings.cassette_dir, settings.finetune_manifest), live=True)
+        except FinetuneUnavailable as exc:
+            raise pytest.UsageError(f"--seedreplay-finetune: {exc}") from None
     idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
     session = None if idle or _is_xdist_controller(config) else Session(settings)
     state = _State(settings, session, worker=False)
@@ -158,8 +183,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "seedreplay(cassette=None, mode=None, seed=None): this test's cassette name (shareable), mode, "
-        "and a seed injected into requests that carry none",
+        "seedreplay(cassette=None, mode=None, seed=None, finetune=None): this test's cassette name (shareable), mode, "
+        "a seed injected into requests that carry none, and in live mode a fine-tune to compare with ('latest', 'v2')",
     )
     state = _setup(config)  # already done, unless the plugin was registered late (-p, pytest_plugins)
     worker_input = getattr(config, "workerinput", None)
@@ -229,9 +254,10 @@ def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = 
     fixture's (`overrides`), else the session's; the cassette dir from `seedreplay_cassette_dir`."""
     given = overrides or {}
     marker = item.get_closest_marker("seedreplay")
-    mode, name, seed = marker_options(dict(marker.kwargs), marker.args) if marker else (None, None, None)
+    mode, name, seed, finetune = marker_options(dict(marker.kwargs), marker.args) if marker else (None, None, None, None)
     mode, name = mode or given.get("mode"), name or given.get("cassette")
     seed = seed if seed is not None else given.get("seed")
+    finetune = finetune if finetune is not None else given.get("finetune")
     cassette_dir = Path(given.get("cassette_dir") or state.settings.cassette_dir)
     path = item.config.hook.pytest_seedreplay_cassette_path(item=item, cassette_dir=cassette_dir, name=name)
     path = Path(path) if path is not None else cassette_path(cassette_dir, item.nodeid, name)
@@ -239,7 +265,7 @@ def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = 
     if state.session is None:
         return TestRecording(item.nodeid, path, OFF, seed, chosen)
     effective = OFF if state.settings.mode == OFF else (mode or state.settings.mode)
-    recording = state.session.begin(item.nodeid, path, effective, seed, mode_from_marker=chosen)
+    recording = state.session.begin(item.nodeid, path, effective, seed, mode_from_marker=chosen, finetune=finetune)
     item.config.hook.pytest_seedreplay_recording(item=item, recording=recording)
     return recording
 
@@ -353,7 +379,7 @@ def _write_orphans(tr: Any, state: _State) -> None:
 
 @pytest.fixture
 def seedreplay_config() -> dict[str, Any]:
-    """Override (in a conftest.py or a module) to set `mode`, `cassette` or `seed` for the tests it
+    """Override (in a conftest.py or a module) to set `mode`, `cassette`, `seed` or `finetune` for the tests it
     covers, as the marker does for one test; the marker wins over it."""
     return {}
 
@@ -387,6 +413,13 @@ def _seedreplay_overrides(request: pytest.FixtureRequest, seedreplay_config: dic
 def seedreplay(request: pytest.FixtureRequest) -> TestRecording:
     """This test's handle: `.cassette`, `.mode`, `.interactions`, `.drift` (live), `.misses`."""
     return request.node.stash[_RECORDING]
+
+
+@pytest.fixture
+def seedreplay_finetune(request: pytest.FixtureRequest) -> TestFinetune | None:
+    """The fine-tune this test compares with (`--seedreplay-finetune`, marker `finetune=`): `.model`,
+    `.seed`, `.version`, `.base_model`, `.live` (its requests really go to the fine-tune); None for none."""
+    return request.node.stash[_RECORDING].finetune
 
 
 @pytest.fixture

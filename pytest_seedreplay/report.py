@@ -19,13 +19,18 @@ def build_report(
 ) -> dict[str, Any]:
     """The JSON document: session figures plus, per test, its comparisons and misses. `root` (the
     rootdir) is recorded so the page can show cassette paths the way the user types them."""
+    summary = dict(counts)
+    tuned = [t["finetune"] for t in tests if t.get("finetune")]
+    if tuned:  # the live fine-tune comparison: how much of the cassettes the fine-tune recalls
+        summary.update(finetune_compared=sum(int(f["compared"]) for f in tuned),
+                       finetune_verbatim=sum(int(f["verbatim"]) for f in tuned))
     return {
         "seedreplay_report": REPORT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mode": mode,
         "upstream": upstream,
         "rootdir": str(root) if root is not None else None,
-        "summary": dict(counts),
+        "summary": summary,
         "tests": [
             {
                 "nodeid": t["nodeid"],
@@ -36,6 +41,7 @@ def build_report(
                 "recorded": t.get("recorded", 0),
                 "drift": t.get("drift", []),
                 "misses": t.get("misses", []),
+                "finetune": t.get("finetune"),  # the fine-tune asked in live mode, with the test's verbatim recall
             }
             for t in sorted(tests, key=lambda t: t["nodeid"])
             if t.get("mode") != "off"
@@ -75,7 +81,8 @@ del{background:#fdd;text-decoration:line-through} ins{background:#dfd;text-decor
 
 
 # The summary's figures as the terminal summary names them.
-_LABELS = {"live_compared": "live-compared", "upstream_errors": "upstream errors", "unsaved": "not saved"}
+_LABELS = {"live_compared": "live-compared", "upstream_errors": "upstream errors", "unsaved": "not saved",
+           "finetune_compared": "fine-tune compared", "finetune_verbatim": "fine-tune verbatim"}
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -162,6 +169,12 @@ def _test_html(test: dict[str, Any], anchor: str, root: str | None) -> str:
         f"<h2 id={anchor}>{e(test['nodeid'])}</h2>",
         f"<p class=meta>cassette {e(_relative(test['cassette'], root))} · mode {e(test['mode'])} · {e(test['outcome'])}</p>",
     ]
+    tuned = test.get("finetune")
+    if tuned:
+        parts.append(
+            f"<p class=meta>fine-tune {e(str(tuned['model']))} ({e(str(tuned['version']))}, seed {int(tuned['seed'])}): "
+            f"<b>{int(tuned['verbatim'])}/{int(tuned['compared'])}</b> verbatim ({float(tuned['recall']):.0%})</p>"
+        )
     for message in test.get("misses", []):
         parts.append(f"<pre class=miss>missing recording: {e(message)}</pre>")
     for drift in test.get("drift", []):

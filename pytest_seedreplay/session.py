@@ -10,11 +10,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
+    CHAT,
     DEFAULT_DRIFT_POLICY,
     ENV_API_KEY,
     ENV_BASE_URL,
@@ -30,7 +31,7 @@ from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, with_no_proxy
 from .core.redact import SecretRefused
 from .guard import Blocked, NetworkGuard
 from .policy import Mode
-from .proxy.binding import Observer, ReplayMiss, Wording
+from .proxy.binding import Observer, Redirect, ReplayMiss, Wording
 from .recorder import Interaction, Miss, RunRegistry, SeedreplayError
 from .store.cassette import CassetteError
 from .store.cassette_store import CassetteStore
@@ -38,6 +39,7 @@ from .store.cassette_store import CassetteStore
 if TYPE_CHECKING:
     from .core.entry import Entry
     from .drift import Drift
+    from .finetune.live import Recall, TestFinetune
     from .shapes import Summary
     from .proxy.running import Proxy
 
@@ -64,14 +66,15 @@ class TestRecording:
     __test__ = False  # not a test class, whatever its name says to pytest
 
     def __init__(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool,
-                 store: CassetteStore | None = None):
+                 store: CassetteStore | None = None, finetune: TestFinetune | None = None):
         self.nodeid = nodeid
         self.cassette = cassette
         self.mode = mode
         self.seed = seed
         self.mode_from_marker = mode_from_marker
         self.store = store
-        self.heard = TestObserver(mode, store)
+        self.finetune = finetune  # the fine-tune this test compares with (asked only in live mode)
+        self.heard = TestObserver(mode, store, finetune if finetune is not None and finetune.live else None)
         self.blocked: list[Blocked] = []
         self.written = False
         self.failed = False
@@ -98,9 +101,24 @@ class TestRecording:
         return list(self.heard.misses)
 
     @property
+    def recall(self) -> Recall:
+        """Live fine-tune comparison: how many of the fine-tune's answers matched their recordings verbatim."""
+        from .finetune.live import Recall
+
+        return Recall.of(d.to_dict() for d in self.drift)
+
+    @property
     def new_miss_pending(self) -> bool:
         """A replay miss this phase has not reported yet."""
         return len(self.misses) > self._shown_misses
+
+    def finetune_payload(self) -> dict[str, Any] | None:
+        """The fine-tune this test's live answers came from, and its verbatim recall (None: not asked)."""
+        if self.finetune is None or not self.finetune.live:
+            return None
+        recall = self.recall
+        figures = {"compared": recall.compared, "verbatim": recall.verbatim, "recall": round(recall.share, 4)}
+        return {**self.finetune.to_dict(), **figures}
 
     def record_command(self) -> str:
         return f"pytest --seedreplay=record {shlex.quote(self.nodeid)}"
@@ -171,6 +189,7 @@ class TestRecording:
             "completed": self.completed and not self.failed,
             "used": [list(u) for u in heard.used()],
             "drift": [d.to_dict() for d in self.drift],
+            "finetune": self.finetune_payload(),
             "misses": [m.message for m in self.misses],
             "upstream_errors": len(heard.upstream_errors),
             "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
@@ -185,9 +204,10 @@ class TestObserver(Observer):
 
     __test__ = False
 
-    def __init__(self, mode: str, store: CassetteStore | None):
+    def __init__(self, mode: str, store: CassetteStore | None, finetune: TestFinetune | None = None):
         self.mode = mode
         self.store = store
+        self.finetune = finetune  # live answers to its base model's requests came from this fine-tune
         self._lock = threading.Lock()
         self._asked: dict[str, int] = {}
         self.interactions: list[Interaction] = []
@@ -212,10 +232,14 @@ class TestObserver(Observer):
         self._note(entry.key, "recorded", entry)
 
     def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
-        with self._lock:
-            from .drift import compare  # a live run compares; the others never load it
+        from .drift import compare  # a live run compares; the others never load it
 
-            self.drift.append(compare(recorded, live, live_read))
+        drift = compare(recorded, live, live_read)
+        tuned = self.finetune
+        if tuned is not None and live.endpoint == CHAT and live.request.get("params", {}).get("model") == tuned.base_model:
+            drift.finetune = tuned.model
+        with self._lock:
+            self.drift.append(drift)
         self._note(key, "live", live)
 
     def replay_miss(self, miss: ReplayMiss) -> None:
@@ -293,7 +317,9 @@ class ProxyRunner:
         assert self.proxy is not None
         mode = TEST_MODE[recording.mode]
         store = recording.store if recording.store is not None else CassetteStore(None)
-        self.proxy.bind(store, mode, recording.seed, recording.heard, PytestWording(), durable=True)
+        tuned = recording.finetune
+        redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
+        self.proxy.bind(store, mode, recording.seed, recording.heard, PytestWording(), durable=True, redirect=redirect)
 
     def deactivate(self) -> None:
         assert self.proxy is not None
@@ -321,6 +347,8 @@ class Settings:
     keep_failed: bool = False
     run_id: str = ""
     block_network: bool = False  # stop every non-loopback connection, not only OpenAI's (guard.py)
+    finetune: str | None = None  # --seedreplay-finetune: the manifest version every live test compares with
+    finetune_manifest: Path | None = None  # --seedreplay-finetune-manifest (default: finetunes.json in the cassette dir)
 
 
 class Session:
@@ -331,6 +359,7 @@ class Session:
         self.runner: ProxyRunner | None = None
         self._saved_env: dict[str, str | None] = {}
         self._guard: NetworkGuard | None = None
+        self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
     @property
     def registry(self) -> RunRegistry:
@@ -379,22 +408,40 @@ class Session:
         self._saved_env.setdefault(name, os.environ.get(name))
         os.environ[name] = value
 
-    def begin(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool) -> TestRecording:
-        """Serve this test's cassette from the proxy, and guard the network against clients that bypass it."""
+    def begin(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool,
+              finetune: str | bool | None = None) -> TestRecording:
+        """Serve this test's cassette from the proxy, and guard the network against clients that bypass it.
+        `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
         if not self.active or mode == OFF:
             recording = TestRecording(nodeid, cassette, OFF if not self.active else mode, seed, mode_from_marker)
             if self.active:
                 self.proxy.activate(recording)
             return recording
+        tuned = self.finetune_for(self.settings.finetune if finetune is None else finetune, live=mode == LIVE)
         try:
             store = CassetteStore.load(cassette, repeat_last=mode in (REPLAY, LIVE), empty=mode == REWRITE)
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}") from None
-        recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store)
+        recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store, tuned)
         self.proxy.activate(recording)
         self._guard = NetworkGuard(self.proxy.url, mode, recording.blocked.append, self.settings.upstream,
                                    self.settings.block_network).__enter__()
         return recording
+
+    def finetune_for(self, spec: str | bool | None, live: bool) -> TestFinetune | None:
+        """The fine-tune `spec` names in the manifest (read once per run); None for none."""
+        if not spec:
+            return None
+        key = (str(spec), live)
+        if key not in self._finetunes:
+            from .finetune.live import FinetuneUnavailable, manifest_path, resolve  # only a run that names a fine-tune
+
+            try:
+                manifest = manifest_path(self.settings.cassette_dir, self.settings.finetune_manifest)
+                self._finetunes[key] = resolve(str(spec), manifest, live)
+            except FinetuneUnavailable as exc:
+                raise SeedreplayError(f"seedreplay: {exc}") from None
+        return self._finetunes[key]
 
     def save(self, recording: TestRecording) -> bool:
         """Write what the test recorded, merged with the file as it is now; True when written.
@@ -463,11 +510,18 @@ def client_options() -> dict[str, Any]:
     return {"api_key": os.environ.get(ENV_API_KEY) or DUMMY_API_KEY, "max_retries": 0}
 
 
-MARKER_ARGS = ("cassette", "mode", "seed")
+MARKER_ARGS = ("cassette", "mode", "seed", "finetune")
 
 
-def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> tuple[str | None, str | None, int | None]:
-    """(mode, cassette, seed) from `@pytest.mark.seedreplay(...)`, checked; SeedreplayError says what is wrong."""
+class MarkerOptions(NamedTuple):
+    mode: str | None
+    cassette: str | None
+    seed: int | None
+    finetune: str | bool | None = None  # a manifest version to compare with in live mode; False: none
+
+
+def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> MarkerOptions:
+    """The arguments of `@pytest.mark.seedreplay(...)`, checked; SeedreplayError says what is wrong."""
     unknown = sorted(set(kwargs) - set(MARKER_ARGS))
     if args or unknown:
         given = ", ".join([repr(a) for a in args] + unknown)
@@ -479,7 +533,11 @@ def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> tuple[str | None
         raise SeedreplayError(f"@pytest.mark.seedreplay(cassette={cassette!r}): give a cassette name such as 'shared_answers'")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise SeedreplayError(f"@pytest.mark.seedreplay(seed={seed!r}): seed must be an integer")
-    return mode, (os.fspath(cassette) if cassette is not None else None), seed
+    finetune = kwargs.get("finetune")
+    if finetune is not None and finetune is not False and (not isinstance(finetune, str) or not finetune.strip()):
+        raise SeedreplayError(f"@pytest.mark.seedreplay(finetune={finetune!r}): name a manifest version ('latest', 'v2', "
+                              "a fine-tuned model), or False for none")
+    return MarkerOptions(mode, (os.fspath(cassette) if cassette is not None else None), seed, finetune)
 
 
 # The HTTP client libraries a replay miss is raised through: their frames say nothing about the test.

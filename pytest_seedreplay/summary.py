@@ -79,13 +79,21 @@ class Tally:
             lines.append("cassettes written: none (live mode writes nothing)")
         else:
             lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
-        return lines + self.drift_lines()
+        return lines + self.drift_lines() + self.finetune_lines()
 
     @staticmethod
     def _record_hint(mode: str) -> str:
         if mode == LIVE:
             return " (no recording to compare with; record them: pytest --seedreplay=record)"
         return " (record them: pytest --seedreplay=record)"
+
+    def finetune_lines(self) -> list[str]:
+        """The live fine-tune comparison's verbatim recall, for the run and per test."""
+        if not any(t.get("finetune") for t in self.tests):
+            return []
+        from .finetune.live import summary_lines  # only a live fine-tune run has recall to show
+
+        return summary_lines(self.tests, SHOWN_LINES)
 
     def drift_lines(self) -> list[str]:
         """One line per drifted answer, by test: what changed and how similar it still is."""

@@ -67,3 +67,34 @@ def write_jsonl(path: Path, examples: list[Any]) -> Path:
 def good_example(number: int) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": f"question {number}?"},
                          {"role": "assistant", "content": f"answer {number}."}]}
+
+
+@dataclass
+class TunedSim:
+    """A simulator holding a real fine-tune of the 20 shop examples, and the manifest that records it."""
+
+    sim: Any
+    dataset: Path
+    manifest: Path
+
+    def version(self) -> dict[str, Any]:
+        return json.loads(self.manifest.read_text(encoding="utf-8"))["versions"][-1]
+
+
+def tuned_sim(root: Path) -> TunedSim:
+    """Start a simulator and fine-tune a model on it with `finetune create` (the caller stops `.sim`)."""
+    from conftest import start_sim
+    from pytest_seedreplay.proxy.sim import SimConfig
+    from test_sim_finetune import training_jsonl
+
+    sim = start_sim(SimConfig(job_seconds=JOB_SECONDS))
+    dataset = root / "cassettes" / "finetune" / "train.jsonl"
+    dataset.parent.mkdir(parents=True, exist_ok=True)
+    dataset.write_bytes(training_jsonl())
+    manifest = root / "cassettes" / "finetunes.json"
+    created = finetune("create", "--file", str(dataset), "--model", BASE, "--seed", str(SEED), "--poll", POLL,
+                       "--base-url", sim.url, "--manifest", str(manifest))
+    if created.exit_code != 0:
+        sim.stop()
+        raise AssertionError(created.output)
+    return TunedSim(sim, dataset, manifest)

@@ -58,9 +58,10 @@ def test_export_merges_duplicates_and_keeps_the_newest_of_conflicting_answers(re
 def test_export_reads_cassettes_of_the_tests_a_glob_names(recorded, tmp_path):
     proxy, _ = recorded
     entries = sorted(proxy.store.iter_entries(), key=lambda e: e.recorded_at)
-    write_cassette(tmp_path / "cassettes/tests/test_shop.py/test_refunds.yaml", entries[:6])
-    write_cassette(tmp_path / "cassettes/tests/test_shop.py/test_orders.yaml", entries[6:11])
-    write_cassette(tmp_path / "cassettes/tests/test_other.py/test_x.yaml", entries[11:])
+    # The plugin's layout: a test's cassette under its module path without .py.
+    write_cassette(tmp_path / "cassettes/tests/test_shop/test_refunds.yaml", entries[:6])
+    write_cassette(tmp_path / "cassettes/tests/test_shop/test_orders.yaml", entries[6:11])
+    write_cassette(tmp_path / "cassettes/tests/test_other/test_x.yaml", entries[11:])
     result = finetune("export", "--cassette-dir", "cassettes", "--tests", "tests/test_shop.py::test_*", "-o", "t.jsonl", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)

@@ -81,7 +81,9 @@ def test_a_config_fixture_with_an_unknown_key_fails_saying_which(pytester: pytes
     setup_project(pytester, test_one=CALL)
     result = run(pytester)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the seedreplay_config fixture takes only keyword arguments cassette, mode, seed; got record_mode*"])
+    result.stdout.fnmatch_lines(
+        ["*the seedreplay_config fixture takes only keyword arguments cassette, mode, seed, finetune; got record_mode*"]
+    )
 
 
 def test_hooks_place_cassettes_and_see_each_recording(pytester: pytest.Pytester, sim):

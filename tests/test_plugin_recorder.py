@@ -225,12 +225,15 @@ def test_find_orphans_lists_unused_files_and_unused_recordings(tmp_path):
 
 
 def test_marker_options_are_checked_with_a_clear_message():
-    assert marker_options({"cassette": "shared", "mode": "record", "seed": 7}) == ("record", "shared", 7)
+    assert marker_options({"cassette": "shared", "mode": "record", "seed": 7}) == ("record", "shared", 7, None)
+    assert marker_options({"finetune": "v2"}).finetune == "v2" and marker_options({"finetune": False}).finetune is False
+    with pytest.raises(SeedreplayError, match="name a manifest version"):
+        marker_options({"finetune": ""})
     with pytest.raises(SeedreplayError, match="mode must be one of replay, record"):
         marker_options({"mode": "recrod"})
     with pytest.raises(SeedreplayError, match="seed must be an integer"):
         marker_options({"seed": "42"})
-    with pytest.raises(SeedreplayError, match="only keyword arguments cassette, mode, seed; got casette"):
+    with pytest.raises(SeedreplayError, match="only keyword arguments cassette, mode, seed, finetune; got casette"):
         marker_options({"casette": "x"})
 
 

@@ -9,6 +9,7 @@ import click
 
 from ..core.constants import (
     DEFAULT_CACHE_DIR,
+    DEFAULT_CASSETTE_DIR,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
@@ -18,6 +19,7 @@ from ..core.constants import (
     DEFAULT_UPSTREAM_TIMEOUT,
     ENV_STORE,
     ENV_UPSTREAM,
+    FINETUNE_MANIFEST,
     MEMORY_CACHE_MAX_AGE,
     PROXY_MODES,
 )
@@ -75,6 +77,15 @@ class _Size(click.ParamType):
     help="Memory for recently served hits, kept ready to send (0 turns it off). A change another "
     f"process makes to the store shows within {MEMORY_CACHE_MAX_AGE:g} s.",
 )
+@click.option("--finetune", "finetune_spec", metavar="latest|VERSION|MODEL", default=None,
+              help="Learned tier: on an exact miss of its base model, ask this manifest version's fine-tuned model "
+              "with its seed.")
+@click.option("--finetune-guard", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="on: serve the fine-tune's answer only when it is verbatim a trained one; off: serve what it says.")
+@click.option("--store-finetune-answers", is_flag=True, help="Keep the fine-tune's served answers as exact recordings.")
+@click.option("--finetune-manifest", type=click.Path(dir_okay=False), default=f"{DEFAULT_CASSETTE_DIR}/{FINETUNE_MANIFEST}",
+              show_default=True,
+              help="The fine-tune manifest --finetune reads.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
 def command(
     host: str,
@@ -90,6 +101,10 @@ def command(
     max_body: int,
     upstream_timeout: float,
     memory_cache: int,
+    finetune_spec: str | None,
+    finetune_guard: str,
+    store_finetune_answers: bool,
+    finetune_manifest: str,
     log_level: str,
 ) -> None:
     """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1."""
@@ -126,16 +141,34 @@ def command(
     except Exception as exc:
         raise click.ClickException(f"cannot open the store: {exc}") from None
 
+    tiers = []
+    if finetune_spec:
+        tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
+
     def on_listening(root: str) -> None:
         click.echo(
             f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={public_url(upstream)}, cache={store.location})"
         )
+        for tier in tiers:
+            click.echo(tier.describe())
         sys.stdout.flush()
 
     try:
-        run_until_signal(lambda: make_proxy_app(config, store), host, port, on_listening)
+        run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
                                    "pick another --port (0 picks a free one)") from None
     finally:
         store.close()
+
+
+def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, store):
+    """--finetune: the manifest version's tier, or a one-line error naming what to fix."""
+    from ..finetune.manifest import ManifestError
+    from ..finetune.serving import finetune_tier
+
+    try:
+        return finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
+    except ManifestError as exc:
+        store.close()
+        raise click.ClickException(f"--finetune {spec}: {exc}") from None

@@ -150,4 +150,5 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_MEMORY_CACHE = 64 * 1024 * 1024
 MEMORY_CACHE_MAX_AGE = 1.0
 DEFAULT_CASSETTE_DIR = "cassettes"
+FINETUNE_MANIFEST = "finetunes.json"  # the fine-tune manifest, kept in the cassette dir
 MANIFEST_PATH = "cassettes/finetunes.json"

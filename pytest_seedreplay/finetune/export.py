@@ -111,17 +111,27 @@ def cassette_files(cassette_dir: Path, tests: Iterable[str] = ()) -> list[Path]:
     directory (`tests/test_chat.py/*`); a glob naming a test module takes all its cassettes.
     """
     files = sorted(p for p in cassette_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    patterns = [t.replace("::", "/") for t in tests]
+    patterns = [p for t in tests for p in cassette_globs(t)]
     if not patterns:
         return files
     chosen = []
     for path in files:
         name = path.relative_to(cassette_dir).as_posix()
         stem = name.rsplit(".", 1)[0]
-        if any(fnmatch.fnmatchcase(stem, p) or fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(stem, p.rstrip("/") + "/*")
-               for p in patterns):
+        if any(stem == p or fnmatch.fnmatchcase(stem, p) or fnmatch.fnmatchcase(name, p)
+               or fnmatch.fnmatchcase(stem, p.rstrip("/") + "/*") for p in patterns):
             chosen.append(path)
     return chosen
+
+
+def cassette_globs(test: str) -> list[str]:
+    """Where the cassettes of the tests a glob names lie: the plugin files a test's cassette under its
+    module path without `.py` (`tests/test_x.py::test_y` -> `tests/test_x/test_y.yaml`)."""
+    module, sep, rest = test.partition("::")
+    bare = module[:-3] if module.endswith(".py") else module
+    if sep:
+        return [f"{bare}/{rest.replace('::', '.')}"]
+    return list(dict.fromkeys([bare, module]))
 
 
 def entries_from_cassettes(cassette_dir: Path, tests: Iterable[str] = ()) -> tuple[list[Entry], dict[str, Any]]:

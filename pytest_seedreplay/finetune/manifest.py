@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.atomic import write_atomically
+from ..core.constants import DEFAULT_CASSETTE_DIR, FINETUNE_MANIFEST
 from ..core.redact import find_secret
 
 MANIFEST_VERSION = 1
-DEFAULT_MANIFEST = Path("cassettes") / "finetunes.json"
+DEFAULT_MANIFEST = Path(DEFAULT_CASSETTE_DIR) / FINETUNE_MANIFEST
 _VERSION_SPEC = re.compile(r"^v?(\d+)$")
 
 
