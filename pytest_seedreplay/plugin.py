@@ -344,7 +344,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = session.config.getoption("seedreplay_report")
     if state is not None and state.worker:
         # Sent to the controller with the worker's other output (plain lists travel over execnet).
-        session.config.workeroutput["seedreplay_collected"]  # type: ignore[attr-defined]  # set by xdist = {k: sorted(v) for k, v in state.collected.items()}
+        collected = {k: sorted(v) for k, v in state.collected.items()}
+        session.config.workeroutput["seedreplay_collected"] = collected  # type: ignore[attr-defined]  # set by xdist
         return
     if state is None or not path:
         return
