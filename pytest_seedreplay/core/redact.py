@@ -1,47 +1,428 @@
-"""Secrets never touch disk: find credential-shaped strings; keep only the response headers worth storing."""
+"""Secrets never touch disk: the one decision whether a recording holds a credential, and where.
+
+Every write of a recording (the disk and Redis stores, cassettes) passes `refuse_secrets` once; the
+proxy asks `secret_in` to say a refusal before it answers. What counts as a credential is the
+catalogue of detect-secrets (Yelp's maintained secret scanner: AWS, GitHub, GitLab, Slack, Stripe,
+OpenAI, JWT, private keys ...) plus the shapes it lacks that OpenAI clients carry (see `_OWN_SHAPES`).
+A refusal names where the string was and which shape it had, never the string itself.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .constants import KEPT_RESPONSE_HEADERS, SECRET_PATTERNS
+from .constants import KEPT_RESPONSE_HEADERS
+from .entry import Entry, SSEEvent
 
 
 class SecretRefused(ValueError):
     """A write carried a credential-shaped string; nothing was written."""
 
-    def __init__(self, where: str):
+    def __init__(self, where: str, kind: str | None = None):
         self.where = where
+        self.kind = kind
+        shape = f" [it has the shape of: {kind}]" if kind else ""
         super().__init__(
             f"refused to store an API-key-shaped string found at {where}; "
-            "remove the credential from the request/response (auth belongs in headers, which are never stored)"
+            "remove the credential from the request/response (auth belongs in headers, which are never stored)" + shape
         )
 
 
+@dataclass(frozen=True)
+class Finding:
+    where: str  # a JSON path like entry.request.params.messages[0].content: never the secret itself
+    kind: str  # the shape it matched, e.g. "GitHub Token"
+
+
+# detect-secrets plugins left out. Not credentials: public IP addresses. Mostly placeholders in code
+# answers: `scheme://user:pass@host` (postgres://user:password@localhost; the upstream URL's own
+# credentials are stripped before anything is stored). Written for config files, read line by line:
+# the keyword-context rules (`cloudant_password = "..."`, IBM, SoftLayer, Artifactory, .npmrc), which
+# match anywhere (no literal to look for first) and one of which (.npmrc's `//.+/:_authToken`) takes
+# quadratic time on a long line: an answer is one long line.
+_SKIPPED_PLUGINS = frozenset(
+    {
+        "IPPublicDetector",
+        "BasicAuthDetector",
+        "ArtifactoryDetector",
+        "CloudantDetector",
+        "IbmCloudIamDetector",
+        "IbmCosHmacDetector",
+        "NpmDetector",
+        "SoftlayerDetector",
+    }
+)
+
+# Shapes detect-secrets does not have, as (name, pattern, flags):
+_OWN_SHAPES = (
+    # Every OpenAI key style (sk-, sk-proj-, sk-svcacct-, sk-admin-), with or without the T3BlbkFJ
+    # marker detect-secrets wants; also glued to a name (OPENAI_KEY_sk-proj-...), but not inside a
+    # word (risk-assessment...). The look-behind comes after `sk-` so the search can skip to each `sk-`.
+    ("OpenAI key", r"sk-(?<![A-Za-z0-9]sk-)[A-Za-z0-9_\-]{20,}", 0),
+    # A bearer token of 8 characters or more holding a digit: "Bearer of bad news" and
+    # "Bearer $OPENAI_API_KEY" are prose, "Bearer tok_12345" is a credential.
+    ("Bearer token", r"\bbearer\s+(?=[A-Za-z0-9._~+/\-]*[0-9])[A-Za-z0-9._~+/\-]{8,}=*", re.IGNORECASE),
+    ("Basic credentials", r"authorization\W{1,4}basic\s+[A-Za-z0-9+/]{8,}={0,2}", re.IGNORECASE),
+    ("GitHub fine-grained token", r"github_pat_[A-Za-z0-9_]{22,}", 0),
+)
+# An Azure OpenAI key is 32 hex digits standing alone. So are request ids and fingerprints, which
+# live in fields of their own (`id`, `*_id`, `x-request-id`, `system_fingerprint`): not there.
+_HEX_KEY = ("Azure OpenAI key (32 hex digits)", r"(?<![A-Za-z0-9_\-])[0-9a-fA-F]{32}(?![A-Za-z0-9_\-])", 0)
+_ID_FIELD = re.compile(r"(?:^|[_\-])ids?$|^system_fingerprint$", re.IGNORECASE)
+# Binary data in base64 (embedding vectors, images): any match in it is chance, and it is large.
+_BINARY_FIELDS = frozenset({"embedding", "b64_json"})
+# A field name is shown in a path only when it is a plain name; any other is shown by position.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_SCALARS = (int, float, bool, type(None))
+# Long strings are searched in windows, so the store thread gives up the GIL between them (one
+# regex search holds it throughout) and a 5 MB answer never stalls the proxy's event loop for long.
+# Windows overlap by more than the longest shape, so a credential across a boundary is seen whole.
+_WINDOW = 1 << 16
+_OVERLAP = 1 << 12
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One credential shape: its regex, the literals one of which every match contains (None: no
+    such literal) and the length of its shortest match, so that most text is ruled out without
+    running the regex at all."""
+
+    kind: str
+    pattern: re.Pattern[str]
+    needles: frozenset[str] | None
+    shortest: int
+    folded: bool  # case-insensitive: its needles are looked for in lower-cased text
+    hex_key: bool = False
+
+    @classmethod
+    def of(cls, kind: str, pattern: re.Pattern[str], hex_key: bool = False) -> Shape:
+        folded = bool(pattern.flags & re.IGNORECASE)
+        return cls(kind, pattern, required_literals(pattern), shortest_match(pattern), folded, hex_key)
+
+    def found_in(self, text: str, lowered: str) -> bool:
+        if len(text) < self.shortest:
+            return False
+        if self.needles is not None:
+            haystack = lowered if self.folded else text
+            if not any(needle in haystack for needle in self.needles):
+                return False
+        return _search(self.pattern, text)
+
+
+def _search(pattern: re.Pattern[str], text: str) -> bool:
+    size = len(text)
+    pos = 0
+    while True:
+        end = min(pos + _WINDOW + _OVERLAP, size)
+        match = pattern.search(text, pos, end)
+        if match is None:
+            if end == size:
+                return False
+            pos = end - _OVERLAP
+        elif match.end() < end or end == size or pattern.match(text, match.start()):
+            return True
+        else:  # cut off by the window's end (a look-ahead saw "the end"): decided on the whole text
+            pos = match.start() + 1
+
+
+# --- the literals every match contains, read from the regex itself ------------------------------
+
+try:  # the regex parser is the stdlib's own (sre_parse before Python 3.11)
+    from re import _constants as _sre, _parser as _sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
+_MAX_NEEDLES = 64
+
+
+def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """A set of strings one of which every match of `pattern` contains (lower-cased for a
+    case-insensitive pattern), the longest such set found at any step of the pattern; None when
+    there is none of two characters or more (then the pattern is always run)."""
+    try:
+        steps = list(_sre_parse.parse(pattern.pattern, pattern.flags))
+    except Exception:  # a parser that changed shape: run the pattern on everything, never miss
+        return None
+    best: set[str] | None = None
+    for i in range(len(steps)):
+        found, _ = _starts(steps[i:])
+        if found and "" not in found and (best is None or min(map(len, found)) > min(map(len, best))):
+            best = found
+    if best is None or min(map(len, best)) < 2:
+        return None
+    if pattern.flags & re.IGNORECASE:
+        best = {needle.lower() for needle in best}
+    return frozenset(best)
+
+
+def shortest_match(pattern: re.Pattern[str]) -> int:
+    """The length of the shortest text `pattern` can match (0 when it cannot tell)."""
+    try:
+        return int(_sre_parse.parse(pattern.pattern, pattern.flags).getwidth()[0])
+    except Exception:
+        return 0
+
+
+def _starts(steps: list[Any]) -> tuple[set[str], bool]:
+    """The literal strings a match of `steps` begins with, and whether they are the whole match."""
+    out = {""}
+    for op, arg in steps:
+        options, whole = _literal_options(op, arg)
+        if not options:
+            return out, False
+        grown = {a + b for a in out for b in options}
+        if len(grown) > _MAX_NEEDLES:
+            return out, False
+        out = grown
+        if not whole:
+            return out, False
+    return out, True
+
+
+def _literal_options(op: Any, arg: Any) -> tuple[set[str] | None, bool]:
+    if op is _sre.LITERAL:
+        return {chr(arg)}, True
+    if op is _sre.IN and all(kind is _sre.LITERAL for kind, _ in arg):
+        return {chr(code) for _, code in arg}, True
+    if op is _sre.SUBPATTERN and not arg[1] and not arg[2]:  # a group without flags of its own
+        return _starts(list(arg[3]))
+    if op is _sre.BRANCH:
+        union: set[str] = set()
+        whole = True
+        for alternative in arg[1]:
+            found, complete = _starts(list(alternative))
+            if "" in found:
+                return None, False
+            union |= found
+            whole = whole and complete
+        return union, whole
+    return None, False
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+
+def _catalogue_shapes() -> list[tuple[str, str, int]]:
+    """(shape name, regex, flags) of every detect-secrets regex plugin we use."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.base import RegexBasedDetector
+
+    shapes = []
+    for kind, plugin in sorted(get_mapping_from_secret_type_to_class().items()):
+        if issubclass(plugin, RegexBasedDetector) and plugin.__name__ not in _SKIPPED_PLUGINS:
+            shapes.extend((kind, pattern.pattern, pattern.flags) for pattern in plugin.denylist)
+    return shapes
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    shapes: tuple[Shape, ...]  # those with needles first, then the always-run ones
+    always: tuple[Shape, ...]  # shapes without needles
+    exact_gate: re.Pattern[str]  # any needle of a case-sensitive shape
+    folded_gate: re.Pattern[str]  # any needle of a case-insensitive shape, in lower-cased text
+    shortest: int  # no shape matches a shorter text
+
+
+def _gate(needles: Iterable[str]) -> re.Pattern[str]:
+    ordered = sorted(set(needles), key=lambda n: (-len(n), n))
+    return re.compile("|".join(map(re.escape, ordered)) if ordered else r"(?!)")
+
+
+@functools.lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """Built on first use: importing detect-secrets costs ~0.1 s, which a run that writes nothing skips."""
+    shapes = [Shape.of(kind, re.compile(text, flags)) for kind, text, flags in (*_OWN_SHAPES, *_catalogue_shapes())]
+    kind, text, flags = _HEX_KEY
+    shapes.append(Shape.of(kind, re.compile(text, flags), hex_key=True))
+    shapes.sort(key=lambda shape: shape.needles is None)  # stable
+    return Catalogue(
+        shapes=tuple(shapes),
+        always=tuple(shape for shape in shapes if shape.needles is None),
+        exact_gate=_gate(n for shape in shapes if shape.needles and not shape.folded for n in shape.needles),
+        folded_gate=_gate(n for shape in shapes if shape.needles and shape.folded for n in shape.needles),
+        shortest=min(shape.shortest for shape in shapes),
+    )
+
+
+def shape_of(text: str, id_field: bool = False) -> str | None:
+    """The name of the credential shape found in `text` (None: none). `id_field`: the text is the
+    value of an id field, where 32 hex digits are an id, not a key."""
+    found = catalogue()
+    if len(text) < found.shortest:  # "user", "stop", "gpt-4o-mini": most strings of an answer
+        return None
+    lowered = text.lower()
+    # Two searches for any needle rule out every shape that has needles (most text holds none).
+    hinted = found.exact_gate.search(text) or found.folded_gate.search(lowered)
+    for shape in found.shapes if hinted else found.always:
+        if not (id_field and shape.hex_key) and shape.found_in(text, lowered):
+            return shape.kind
+    return None
+
+
 def looks_secret(text: str) -> bool:
-    return any(p.search(text) for p in SECRET_PATTERNS)
+    return shape_of(text) is not None
 
 
-def find_secret(value: Any, path: str = "$") -> str | None:
-    """The JSON path of the first credential-shaped string inside `value`, or None."""
+# --- finding one in a recording -----------------------------------------------------------------
+
+
+def _is_id(name: str) -> bool:
+    return bool(_ID_FIELD.search(name))
+
+
+def _step(name: Any, position: int) -> str:
+    """A path step for a field: `.name`, or `.<field N>` when the name is odd or is itself the secret."""
+    if isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and shape_of(name) is None:
+        return f".{name}"
+    return f".<field {position}>"
+
+
+def _scan(value: Any, id_field: bool = False) -> tuple[list[str], str] | None:
+    """(path steps, innermost first; shape) of the first credential inside parsed JSON, or None.
+    Steps are built only on the way out of a find: walking a large answer allocates nothing."""
     if isinstance(value, str):
-        return path if looks_secret(value) else None
+        kind = shape_of(value, id_field)
+        return ([], kind) if kind else None
     if isinstance(value, Mapping):
-        for k, v in value.items():
-            found = find_secret(str(k), f"{path}.{k}") or find_secret(v, f"{path}.{k}")
+        for position, (name, item) in enumerate(value.items()):
+            kind = shape_of(name) if isinstance(name, str) else None
+            if kind:
+                return [f".<field {position}> (its name)"], kind
+            if isinstance(item, _SCALARS) or name in _BINARY_FIELDS:
+                continue
+            found = _scan(item, isinstance(name, str) and _is_id(name))
             if found:
+                found[0].append(_step(name, position))
                 return found
     elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            found = find_secret(v, f"{path}[{i}]")
+        for index, item in enumerate(value):
+            if isinstance(item, _SCALARS):  # embedding vectors: thousands of floats, nothing to see
+                continue
+            found = _scan(item, id_field)
             if found:
-                return found
-    elif hasattr(value, "__dataclass_fields__"):
-        for name in value.__dataclass_fields__:
-            found = find_secret(getattr(value, name), f"{path}.{name}")
-            if found:
+                found[0].append(f"[{index}]")
                 return found
     return None
+
+
+def _at(at: str, found: tuple[list[str], str] | None) -> Finding | None:
+    if found is None:
+        return None
+    steps, kind = found
+    return Finding(at + "".join(reversed(steps)), kind)
+
+
+def find(value: Any, at: str = "entry") -> Finding | None:
+    """Where the first credential-shaped string in `value` (an Entry or parsed JSON) is, and its shape."""
+    if isinstance(value, Entry):
+        return _find_in_entry(value, at)
+    return _at(at, _scan(value))
+
+
+def secret_in(value: Any, at: str = "entry") -> str | None:
+    """The path of the first credential-shaped string in `value` (e.g. `entry.request.params.messages[0].content`), or None."""
+    found = find(value, at)
+    return found.where if found else None
+
+
+def refuse_secrets(value: Any, at: str = "entry") -> None:
+    """The one check before anything is written: raise `SecretRefused` naming where a credential is."""
+    found = find(value, at)
+    if found is not None:
+        raise SecretRefused(found.where, found.kind)
+
+
+# The name the stores and the proxy used before; same decision.
+find_secret = secret_in
+
+
+def _find_in_entry(entry: Entry, at: str) -> Finding | None:
+    for name in ("upstream", "model"):
+        value = getattr(entry, name)
+        if isinstance(value, str) and (kind := shape_of(value)):
+            return Finding(f"{at}.{name}", kind)
+    if isinstance(entry.system_fingerprint, str) and (kind := shape_of(entry.system_fingerprint, id_field=True)):
+        return Finding(f"{at}.system_fingerprint", kind)
+    return (
+        _at(f"{at}.request", _scan(entry.request))
+        or _at(f"{at}.headers", _scan(entry.headers))
+        or _at(f"{at}.body", _scan(entry.body))
+        or _find_in_events(entry.events, at)
+    )
+
+
+def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
+    """The text each part of the answer spells out across the events, and then the event it is in:
+    a key streamed in pieces (`"sk-"`, `"proj-..."`) is whole only once its deltas are put together."""
+    if not events:
+        return None
+    pieces: dict[str, list[tuple[int, str]]] = {}
+    names: set[str] = set()
+    for index, event in enumerate(events):
+        if isinstance(event.event, str) and (kind := shape_of(event.event)):
+            return Finding(f"{at}.events[{index}].event", kind)
+        parsed = _json_or_none(event.data)
+        if parsed is None:  # [DONE], or text that is not JSON: read as it is
+            if isinstance(event.data, str) and (kind := shape_of(event.data)):
+                return Finding(f"{at}.events[{index}].data", kind)
+            continue
+        _collect_text(parsed, index, "", pieces, names)
+    for name in names:  # field names, each once
+        if kind := shape_of(name):
+            return _event_holding(events, at, kind)
+    for label, found in pieces.items():
+        id_field = _is_id(label.rsplit(".", 1)[-1])
+        texts = [text for _, text in found]
+        for index, text in found:  # each piece on its own first: it names the event
+            if kind := shape_of(text, id_field):
+                return _event_holding(events, at, kind, index)
+        if len(set(texts)) > 1 and (kind := shape_of("".join(texts), id_field)):
+            return Finding(f"{at}.events (the text streamed at {label.lstrip('.')})", kind)
+    return None
+
+
+def _event_holding(events: list[SSEEvent], at: str, kind: str, start: int = 0) -> Finding:
+    """The path inside the first event (from `start`) that holds a credential on its own."""
+    for index in range(start, len(events)):
+        found = _at(f"{at}.events[{index}].data", _scan(_json_or_none(events[index].data)))
+        if found:
+            return found
+    return Finding(f"{at}.events", kind)
+
+
+def _json_or_none(data: Any) -> Any:
+    if not isinstance(data, str) or data[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _collect_text(value: Any, index: int, label: str, pieces: dict[str, list[tuple[int, str]]], names: set[str]) -> None:
+    """Every string of one event, under a label that is the same in every event carrying the same
+    part of the answer: a list position becomes the part's own `index`/`*_index` fields, since a
+    stream of n choices interleaves them (each chunk's choices[0] says which choice it is)."""
+    if isinstance(value, str):
+        pieces.setdefault(label, []).append((index, value))
+    elif isinstance(value, Mapping):
+        own = ",".join(f"{k}={v}" for k, v in value.items() if isinstance(v, int) and (k == "index" or str(k).endswith("_index")))
+        if own:
+            label = f"{label[:-2]}[{own}]" if label.endswith("[]") else f"{label}[{own}]"
+        for name, item in value.items():
+            names.add(name)
+            if not isinstance(item, _SCALARS) and name not in _BINARY_FIELDS:
+                shown = name if _PLAIN_NAME.fullmatch(name) else "<field>"
+                _collect_text(item, index, f"{label}.{shown}", pieces, names)
+    elif isinstance(value, list):
+        for item in value:
+            if not isinstance(item, _SCALARS):
+                _collect_text(item, index, f"{label}[]", pieces, names)
 
 
 def kept_response_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from .base import (
     _SCHEME,
     ACCEPTED_STORES,
     REDIS_SCHEMES,
+    CheckedWrites,
     EntryFormatError,
     Store,
     StoreBusy,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .disk import DiskStore
 
 __all__ = [
+    "CheckedWrites",
     "DiskStore",
     "EntryFormatError",
     "Store",

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.entry import Entry
-from ..core.redact import SecretRefused, find_secret
+from ..core.redact import refuse_secrets
 
 UPGRADE_HINT = "upgrade seedreplay: pip install -U pytest-seedreplay"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -61,11 +61,31 @@ class Store(Protocol):
     def __contains__(self, key: object) -> bool: ...
 
 
-def check_no_secret(entry: Entry) -> None:
-    """Raise `SecretRefused` naming the field (e.g. `entry.request.messages[0].content`) of a credential."""
-    where = find_secret(entry, "entry")  # walks the dataclass itself: no deep copy via to_dict()
-    if where:
-        raise SecretRefused(where)
+class CheckedWrites:
+    """The write verbs every backend shares: each entry passes `refuse_secrets` exactly once, here,
+    before the backend's `_write_entries` sees it. A backend subclasses this and never overrides
+    `put`/`put_many`, so no write can skip the check."""
+
+    def put(self, entry: Entry) -> None:
+        self.put_many([entry])
+
+    def put_many(self, entries: Iterable[Entry]) -> int:
+        """Write entries in one transaction: all of them or, if any is refused, none."""
+        batch = list(entries)
+        for entry in batch:
+            refuse_secrets(entry)  # walks the dataclass itself: no deep copy via to_dict()
+        if not batch:
+            return 0
+        self._write_entries(batch)
+        return len(batch)
+
+    def _write_entries(self, entries: list[Entry]) -> None:
+        """Write checked entries atomically (all or none)."""
+        raise NotImplementedError
+
+
+# The name callers outside the store (the pytest plugin's cassette store) use for the same check.
+check_no_secret = refuse_secrets
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")

@@ -24,7 +24,7 @@ from ..core.constants import CACHEABLE_ENDPOINTS, CONTENT_TYPE_JSON, CONTENT_TYP
 from ..core.entry import Entry
 from ..core.jsontext import compact_json
 from ..core.key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
-from ..core.redact import SecretRefused, find_secret, kept_response_headers
+from ..core.redact import kept_response_headers, refuse_secrets
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
@@ -186,9 +186,7 @@ def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> No
     path = Path(path)
     entries = list(entries)
     for index, entry in enumerate(entries):
-        where = find_secret(entry, f"interaction {index} (key {entry.key})")  # walks the entry, no copy
-        if where:
-            raise SecretRefused(f"{path}: {where}")
+        refuse_secrets(entry, f"{path}: interaction {index} (key {entry.key})")
     # vcrpy is imported only to write (its import costs more than many a test run reads).
     from vcr.request import Request
     from vcr.serialize import serialize

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import diskcache
 
 from ..core.constants import ENV_STORE
 from ..core.entry import Entry
-from .base import ACCEPTED_STORES, StoreBusy, StoreError, StoreStats, check_no_secret
-from .codec import pack_entry, unpack_entry, unpack_head, _read_head
+from .base import ACCEPTED_STORES, CheckedWrites, StoreBusy, StoreError, StoreStats
+from .codec import _read_head, pack_entry, unpack_entry, unpack_head
 
 
 # Settings are persisted in the cache's own Settings table, so they also hold for any other program
@@ -47,7 +47,7 @@ def _open_cache(directory: str) -> diskcache.Cache:
         ) from exc
 
 
-class DiskStore:
+class DiskStore(CheckedWrites):
     """Entries in a diskcache directory, one SQLite row per key; its transactions make it process-safe."""
 
     # A plain map from key to entry: `get` has no side effects and answers everyone alike, so the
@@ -75,17 +75,12 @@ class DiskStore:
         blob = self._blob(key)
         return None if blob is None else unpack_entry(blob, self._where(key))
 
-    def put(self, entry: Entry) -> None:
-        check_no_secret(entry)
-        blob = pack_entry(entry)
-        self._write(lambda: self._cache.set(entry.key, blob))
-
-    def put_many(self, entries: Iterable[Entry]) -> int:
-        """Write entries in one transaction: all of them or, if any is refused, none."""
-        blobs = []
-        for entry in entries:
-            check_no_secret(entry)
-            blobs.append((entry.key, pack_entry(entry)))
+    def _write_entries(self, entries: list[Entry]) -> None:
+        blobs = [(entry.key, pack_entry(entry)) for entry in entries]
+        if len(blobs) == 1:  # one set is one SQLite transaction already
+            key, blob = blobs[0]
+            self._write(lambda: self._cache.set(key, blob))
+            return
 
         def write_all() -> None:
             with self._cache.transact():
@@ -93,7 +88,6 @@ class DiskStore:
                     self._cache.set(key, blob)
 
         self._write(write_all)
-        return len(blobs)
 
     def _write(self, operation: Any) -> Any:
         try:

@@ -11,11 +11,11 @@ every key exactly once and in order, which SCAN does not promise while the keysp
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.entry import Entry
-from .base import StoreError, StoreStats, check_no_secret, display_location
+from .base import CheckedWrites, StoreError, StoreStats, display_location
 from .codec import entry_from_parts, pack_head, pack_tail, unpack_head
 
 DEFAULT_PREFIX = "seedreplay:"
@@ -41,7 +41,7 @@ def _split_prefix(url: str) -> tuple[str, str]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), prefix
 
 
-class RedisStore:
+class RedisStore(CheckedWrites):
     """Entries in a Redis database; MULTI/EXEC transactions keep each entry and the index in step."""
 
     memoizable = True  # a plain key -> entry map, as DiskStore.memoizable says
@@ -87,23 +87,14 @@ class RedisStore:
             return None
         return entry_from_parts(head, tail, self._where(key))
 
-    def put(self, entry: Entry) -> None:
-        self.put_many([entry])
-
-    def put_many(self, entries: Iterable[Entry]) -> int:
-        """Write entries in one MULTI/EXEC: all of them or, if any is refused, none."""
-        parts = []
-        for entry in entries:
-            check_no_secret(entry)
-            parts.append((entry.key, pack_head(entry), pack_tail(entry)))
-        if not parts:
-            return 0
+    def _write_entries(self, entries: list[Entry]) -> None:
+        """One MULTI/EXEC: all of them or none."""
+        parts = [(entry.key, pack_head(entry), pack_tail(entry)) for entry in entries]
         with self._redis.pipeline(transaction=True) as pipe:
             for key, head, tail in parts:
                 pipe.hset(self._entry_key(key), mapping={"head": head, "tail": tail})
                 pipe.zadd(self._index, {key: 0})
             pipe.execute()
-        return len(parts)
 
     def delete(self, key: str) -> bool:
         with self._redis.pipeline(transaction=True) as pipe:
