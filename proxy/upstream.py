@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
+import unicodedata
 import urllib.request
 from typing import Iterable, Mapping
 from urllib.parse import unquote
@@ -25,7 +27,7 @@ from pytest_seedreplay.core.entry import SSEEvent
 from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, Summary, summary
 
 from .config import is_loopback
-from .errors import bad_gateway
+from .errors import bad_gateway, bad_request
 from .flight import Failure, Flight
 
 log = logging.getLogger("seedreplay.proxy")
@@ -74,9 +76,39 @@ def relay_headers(headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str], ra
 
 
 def upstream_url(base: str, raw_path: str) -> URL:
-    """`base` (ends in /v1) + the client's path after its `/v1`, query kept, encoding untouched."""
+    """`base` (ends in /v1) + the client's path after its `/v1`, query kept, encoding untouched.
+
+    A path that could climb out of the upstream's base path (`..` in any spelling) is refused with
+    a 400 before anything is sent: the request would carry the upstream URL's credentials there."""
+    path, _, _ = raw_path.partition("?")
+    if _climbs(path):
+        raise bad_request(
+            f"the path {path[:80]!r} has a '.' or '..' segment (in some encoding); the seedreplay proxy "
+            "never sends a request outside the upstream's base path: send the path without them",
+            code="invalid_path",
+        )
     rest = raw_path[3:] if raw_path.startswith("/v1") else raw_path
     return URL(base.rstrip("/") + rest, encoded=True)
+
+
+_SEGMENT_BREAKS = re.compile(r"[/\\]")  # a backslash is a slash to some servers
+_DECODE_ROUNDS = 4  # %252e%252e is '..' after two rounds; still changing after four: refused
+
+
+def _climbs(path: str) -> bool:
+    """True when a server that decodes percent-escapes (once or several times), takes `\\` for `/`,
+    drops `;params` or folds compatibility characters could read a `.` or `..` segment in `path`."""
+    seen = path
+    for _ in range(_DECODE_ROUNDS):
+        for segment in _SEGMENT_BREAKS.split(seen):
+            plain = unicodedata.normalize("NFKC", segment.split(";", 1)[0])
+            if plain in (".", ".."):
+                return True
+        decoded = unquote(seen, errors="replace")
+        if decoded == seen:
+            return False
+        seen = decoded
+    return True
 
 
 def _url_credentials(url: URL, headers: CIMultiDict[str]) -> URL:
@@ -198,7 +230,10 @@ class Upstream:
         url = _url_credentials(url, headers)
         try:
             route = _route(url, headers)
-            async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout), **route) as response:
+            # Redirects are not followed: a Location elsewhere would receive the caller's credential headers.
+            async with self._session().post(
+                url, data=body, headers=headers, timeout=_timeout(timeout), allow_redirects=False, **route
+            ) as response:
                 head = relay_headers(response.headers)
                 if 200 <= response.status < 300 and _is_event_stream(response):
                     flight.start_stream(response.status, head)

@@ -1,0 +1,122 @@
+"""No request leaves the upstream's base path, and the upstream URL's credentials go nowhere else:
+a real upstream on loopback records every request that reaches it."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pytest
+from aiohttp import web
+
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from proxy_support import API_KEY, CHAT, MODEL, messages, proxy_factory  # noqa: F401 (a fixture)
+
+CLIMBING_PATHS = [
+    "/v1/../../admin/secret",
+    "/v1/models/../../../admin/secret",
+    "/v1/%2e%2e/%2e%2e/admin/secret",
+    "/v1/%2E%2e/admin",
+    "/v1/..%2f..%2fadmin/secret",
+    "/v1/..%5c..%5cadmin",
+    "/v1/..\\..\\admin\\secret",
+    "/v1/%252e%252e/%252e%252e/admin",  # decoded twice by some servers
+    "/v1/models/..;/..;/admin",  # `..;` is `..` to Tomcat-style servers
+    "/v1/%ef%bc%8e%ef%bc%8e/admin",  # fullwidth dots, folded to '..' by NFKC
+    "/v1/./models",
+    "/v1/files/..?purpose=x",
+]
+
+
+@dataclass
+class Recorder:
+    """What reached an upstream: (method, raw path, headers) per request."""
+
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    redirect_to: str | None = None
+
+    def app(self) -> web.Application:
+        async def anything(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            self.seen.append((request.method, request.raw_path, dict(request.headers)))
+            if self.redirect_to:
+                raise web.HTTPTemporaryRedirect(self.redirect_to)
+            if request.path.endswith("/chat/completions"):
+                return web.json_response(
+                    {"id": "c", "object": "chat.completion", "model": MODEL,
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+                )
+            return web.json_response({"object": "list", "data": []})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", anything)
+        return app
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[Recorder, BackgroundServer]]:
+    recorder = Recorder()
+    server = BackgroundServer(recorder.app)
+    server.start()
+    yield recorder, server
+    server.stop()
+
+
+def raw_request(root: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, auth: bool = True):
+    """The path sent byte for byte as given (http.client does not normalise it)."""
+    host, port = root.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        sent = {"Authorization": f"Bearer {API_KEY}"} if auth else {}
+        for name, value in {**sent, **(headers or {})}.items():
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        answer = connection.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("path", CLIMBING_PATHS)
+def test_a_path_climbing_out_of_the_base_is_refused_before_any_upstream_call(recorder, proxy_factory, path):  # noqa: F811
+    upstream, server = recorder
+    proxy = proxy_factory(server.url.replace("http://", "http://owner:hunter2@") + "/base/v1")
+    for method in ("GET", "POST", "DELETE"):
+        status, _, body = raw_request(proxy.root, method, path, b"{}" if method == "POST" else b"")
+        assert status == 400, (method, path, body)
+        error = json.loads(body)["error"]
+        assert error["code"] == "invalid_path" and "base path" in error["message"]
+    assert upstream.seen == []
+
+
+def test_a_plain_path_reaches_the_base_path_with_the_url_credentials(recorder, proxy_factory):  # noqa: F811
+    upstream, server = recorder
+    proxy = proxy_factory(server.url.replace("http://", "http://owner:hunter2@") + "/base/v1")
+    status, _, _ = raw_request(proxy.root, "GET", "/v1/models?limit=2", auth=False)
+    assert status == 200
+    [(method, path, headers)] = upstream.seen
+    assert (method, path) == ("GET", "/base/v1/models?limit=2")
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"owner:hunter2").decode()
+
+
+def test_an_upstream_redirect_is_not_followed_so_no_credential_goes_elsewhere(recorder, proxy_factory):  # noqa: F811
+    upstream, server = recorder
+    elsewhere = Recorder()
+    other = BackgroundServer(elsewhere.app)
+    other.start()
+    try:
+        upstream.redirect_to = f"{other.url}/steal"
+        proxy = proxy_factory(server.url.replace("http://", "http://owner:hunter2@") + "/base/v1")
+        reply = proxy.post(CHAT, {"model": MODEL, "messages": messages("hi"), "seed": 1}, {"api-key": "azure-secret-123"})
+        assert reply.status == 307 and reply.headers["x-seedreplay-cache"] == "miss"
+        status, _, _ = raw_request(proxy.root, "GET", "/v1/models")
+        assert status == 307
+        assert len(upstream.seen) == 2 and elsewhere.seen == []
+        assert len(proxy.store) == 0  # a redirect is no answer to record
+    finally:
+        other.stop()
