@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from pytest_seedreplay.core.constants import (
     CHAT,
@@ -26,6 +27,7 @@ from pytest_seedreplay.core.key import UnkeyableRequest, canonical_request, key_
 from pytest_seedreplay.policy import Mode, ModeRefused, Policy, request_policy
 
 from .config import ProxyConfig
+from .encoding import decode_body
 from .errors import APIError, bad_request
 from .flight import Shape
 
@@ -165,16 +167,21 @@ def _check_content_type(value: str | None) -> None:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, refused with 413 as soon as it passes `limit` bytes (never read past it)."""
+    """The whole body, decoded as its Content-Encoding says: refused with 413 as soon as it passes
+    `limit` bytes (never read past it), before or after decoding; a body that breaks off or is not
+    the encoding it says is a 400."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(request.content_length, limit)
     if request.content_length is not None:  # the size is known and within the limit: one read
         return await request.read()
     body = bytearray()
     while True:
-        chunk = await request.content.readany()
+        try:
+            chunk = await request.content.readany()
+        except (web.RequestPayloadError, HttpProcessingError) as exc:  # chunked framing broken, cut short
+            raise bad_request(f"the request body could not be read: {' '.join(str(exc).split())[:200]}") from None
         if not chunk:
-            return bytes(body)
+            return decode_body(bytes(body), request.headers.get("Content-Encoding"), limit)
         body += chunk
         if len(body) > limit:
             raise _too_large(None, limit)

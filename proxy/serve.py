@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import signal
 import socket
+import sys
 import threading
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine
@@ -41,14 +43,47 @@ async def _build(factory: AppFactory) -> web.Application:
     return app
 
 
+class ServerLog(logging.LoggerAdapter):
+    """aiohttp's server log (`aiohttp.server`), where a client's malformed request (bad HTTP, a
+    broken body) is one warning line instead of a multi-line traceback: it is the client's fault,
+    and anyone could fill the log with them. aiohttp logs some of them (a first request that is not
+    HTTP at all) at debug level: those are said the same way, so every one shows. A failure of the
+    server itself keeps its traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if not self._said_in_one_line(msg, args, exc_info):
+            super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+    def debug(self, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
+        if not (exc_info and self._said_in_one_line(msg, args, exc_info)):
+            super().debug(msg, *args, exc_info=exc_info, **kwargs)
+
+    def _said_in_one_line(self, msg: object, args: tuple[object, ...], exc_info: Any) -> bool:
+        from aiohttp import web
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if not isinstance(error, (HttpProcessingError, web.RequestPayloadError)):
+            return False
+        said = " ".join(str(error).split()).encode("ascii", "backslashreplace").decode("ascii")
+        self.warning("%s: %s: %s", str(msg) % args if args else msg, type(error).__name__, said[:300])
+        return True
+
+
+SERVER_LOG = ServerLog(logging.getLogger("aiohttp.server"), {})
+
+
 @asynccontextmanager
 async def serving(
     app: web.Application, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
 ) -> AsyncIterator[str]:
-    """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`)."""
+    """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`).
+
+    Request bodies are read as they came (auto_decompress off): the proxy passes them through with
+    their Content-Encoding, and decodes the ones it parses itself (`encoding.decode_body`)."""
     from aiohttp import web
 
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False, logger=SERVER_LOG)
     await runner.setup()
     # setup() has run the app's startup (an in-process simulator may be serving): a port that cannot
     # be bound must still clean it up, or asyncio prints tracebacks about generators left running.

@@ -47,8 +47,11 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Request headers the proxy sets itself (or must not pass on) when it sends a new body.
-_NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", "expect", "accept-encoding"}
+# Request headers the proxy sets itself (or must not pass on) when it sends a new body: the body it
+# sends is the decoded one, so the client's Content-Encoding no longer holds.
+_NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", "expect", "accept-encoding", "content-encoding"}
+# Kept when the client's body goes on byte for byte (the pass-through).
+_KEPT_WITH_RAW_BODY = frozenset({"content-length", "accept-encoding", "content-encoding"})
 # Response headers that no longer hold once aiohttp has decoded and re-framed the body.
 _NOT_RELAYED = _HOP_BY_HOP | {"content-length", "content-encoding"}
 
@@ -62,7 +65,7 @@ def forward_headers(headers: Mapping[str, str], keep_length: bool = False) -> CI
         lower = name.lower()
         if lower.startswith(OUR_HEADER_PREFIX):
             continue
-        if lower in _NOT_FORWARDED and not (keep_length and lower in ("content-length", "accept-encoding")):
+        if lower in _NOT_FORWARDED and not (keep_length and lower in _KEPT_WITH_RAW_BODY):
             continue
         out.add(name, value)
     return out
@@ -326,7 +329,9 @@ class Upstream:
                     await response.write(chunk)
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
                 # Headers are gone: the only honest signal left is a connection that breaks off.
-                log.warning("%s %s: upstream broke off mid-body (%s); closing the client connection", request.method, request.path, exc)
+                log.warning(
+                    "%s %s: upstream broke off mid-body (%s); closing the client connection", request.method, request.path, exc
+                )
                 if request.transport is not None:
                     request.transport.abort()
                 return response

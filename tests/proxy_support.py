@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 import openai
 import pytest
+from aiohttp import web
 
 from pytest_seedreplay import Proxy
 from pytest_seedreplay.proxy.app import ProxyState
@@ -129,3 +130,66 @@ def proxy_factory(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
 
 def upstream_calls(sim: Any, route: str = "POST /v1/chat/completions") -> int:
     return sim.stats()["requests"].get(route, 0)
+
+
+@dataclass
+class Arrived:
+    method: str
+    path: str  # raw, as it arrived
+    headers: dict[str, str]
+    body: bytes  # as it came off the wire (not decoded)
+
+
+@dataclass
+class Recorder:
+    """An upstream on loopback that records every request reaching it, bytes and all; it answers
+    chat completions with a fixed answer, anything else with an empty list (or `redirect_to`)."""
+
+    seen: list[Arrived] = field(default_factory=list)
+    redirect_to: str | None = None
+
+    def app(self) -> web.Application:
+        async def anything(request: web.Request) -> web.StreamResponse:
+            body = await request.content.read()
+            self.seen.append(Arrived(request.method, request.raw_path, dict(request.headers), body))
+            if self.redirect_to:
+                raise web.HTTPTemporaryRedirect(self.redirect_to)
+            if request.path.endswith("/chat/completions"):
+                return web.json_response(
+                    {"id": "c", "object": "chat.completion", "model": MODEL,
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+                )
+            return web.json_response({"object": "list", "data": []})
+
+        app = web.Application(client_max_size=2**30)
+        app.router.add_route("*", "/{tail:.*}", anything)
+        return app
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[Recorder, BackgroundServer]]:
+    """(the recording, its server); the server is served raw (bodies not decoded by aiohttp)."""
+    recorder = Recorder()
+    server = BackgroundServer(recorder.app)
+    server.start()
+    yield recorder, server
+    server.stop()
+
+
+def raw_request(
+    root: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, auth: bool = True
+) -> tuple[int, dict[str, str], bytes]:
+    """One request with the path sent byte for byte as given (http.client does not normalise it)."""
+    parts = urllib.parse.urlsplit(root)
+    connection = httplib.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        sent = {"Authorization": f"Bearer {API_KEY}"} if auth else {}
+        for name, value in {**sent, **(headers or {})}.items():
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        answer = connection.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        connection.close()

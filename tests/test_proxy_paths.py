@@ -4,16 +4,12 @@ a real upstream on loopback records every request that reaches it."""
 from __future__ import annotations
 
 import base64
-import http.client
 import json
-from dataclasses import dataclass, field
-from typing import Iterator
 
 import pytest
-from aiohttp import web
 
 from pytest_seedreplay.proxy.serve import BackgroundServer
-from proxy_support import API_KEY, CHAT, MODEL, messages, proxy_factory  # noqa: F401 (a fixture)
+from proxy_support import CHAT, MODEL, Recorder, messages, proxy_factory, raw_request, recorder  # noqa: F401 (fixtures)
 
 CLIMBING_PATHS = [
     "/v1/../../admin/secret",
@@ -29,57 +25,6 @@ CLIMBING_PATHS = [
     "/v1/./models",
     "/v1/files/..?purpose=x",
 ]
-
-
-@dataclass
-class Recorder:
-    """What reached an upstream: (method, raw path, headers) per request."""
-
-    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    redirect_to: str | None = None
-
-    def app(self) -> web.Application:
-        async def anything(request: web.Request) -> web.StreamResponse:
-            await request.read()
-            self.seen.append((request.method, request.raw_path, dict(request.headers)))
-            if self.redirect_to:
-                raise web.HTTPTemporaryRedirect(self.redirect_to)
-            if request.path.endswith("/chat/completions"):
-                return web.json_response(
-                    {"id": "c", "object": "chat.completion", "model": MODEL,
-                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
-                )
-            return web.json_response({"object": "list", "data": []})
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", anything)
-        return app
-
-
-@pytest.fixture
-def recorder() -> Iterator[tuple[Recorder, BackgroundServer]]:
-    recorder = Recorder()
-    server = BackgroundServer(recorder.app)
-    server.start()
-    yield recorder, server
-    server.stop()
-
-
-def raw_request(root: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, auth: bool = True):
-    """The path sent byte for byte as given (http.client does not normalise it)."""
-    host, port = root.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        connection.putrequest(method, path, skip_accept_encoding=True)
-        sent = {"Authorization": f"Bearer {API_KEY}"} if auth else {}
-        for name, value in {**sent, **(headers or {})}.items():
-            connection.putheader(name, value)
-        connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        answer = connection.getresponse()
-        return answer.status, dict(answer.getheaders()), answer.read()
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize("path", CLIMBING_PATHS)
@@ -99,9 +44,9 @@ def test_a_plain_path_reaches_the_base_path_with_the_url_credentials(recorder, p
     proxy = proxy_factory(server.url.replace("http://", "http://owner:hunter2@") + "/base/v1")
     status, _, _ = raw_request(proxy.root, "GET", "/v1/models?limit=2", auth=False)
     assert status == 200
-    [(method, path, headers)] = upstream.seen
-    assert (method, path) == ("GET", "/base/v1/models?limit=2")
-    assert headers["Authorization"] == "Basic " + base64.b64encode(b"owner:hunter2").decode()
+    [arrived] = upstream.seen
+    assert (arrived.method, arrived.path) == ("GET", "/base/v1/models?limit=2")
+    assert arrived.headers["Authorization"] == "Basic " + base64.b64encode(b"owner:hunter2").decode()
 
 
 def test_an_upstream_redirect_is_not_followed_so_no_credential_goes_elsewhere(recorder, proxy_factory):  # noqa: F811

@@ -18,7 +18,7 @@ from pytest_seedreplay.proxy.serve import serving, typed_request_key
 from . import chat, embeddings, files, finetune, models, responses
 from .config import SimConfig
 from .errors import APIError
-from .runtime import CLOSING, CONFIG, STATE, STATS, ServerClosing, pause
+from .runtime import CLOSING, CONFIG, MAX_BODY, STATE, STATS, ServerClosing, pause
 from .sse import CUT_KEY, ConnectionCut, cut_connection
 from .state import SimState
 
@@ -176,7 +176,7 @@ def make_sim_app(config: SimConfig | None = None) -> web.Application:
     """The simulator as an aiohttp app (serve it with proxy.serve or `running_sim`)."""
     config = config or SimConfig()
     app = web.Application(
-        middlewares=[count_requests, openai_errors, require_auth, inject_faults], client_max_size=512 * 1024 * 1024
+        middlewares=[count_requests, openai_errors, require_auth, inject_faults], client_max_size=MAX_BODY
     )
     app[CONFIG] = config
     app[CLOSING] = asyncio.Event()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from typing import Any
 
 from aiohttp import web
 
+from ..encoding import decode_body
 from .config import SimConfig
 from .errors import APIError, bad_request, invalid_type
 from .state import SimState
@@ -17,6 +19,11 @@ CONFIG = web.AppKey("sim_config", SimConfig)
 CLOSING = web.AppKey("sim_closing", asyncio.Event)
 STATS = web.AppKey("sim_stats", Counter)
 STATE = web.AppKey("sim_state", SimState)
+
+
+MAX_BODY = 512 * 1024 * 1024  # bytes of a request body, as read and as decoded (uploads for fine-tuning)
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): legal JSON text, but alone it is no character.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ServerClosing(Exception):
@@ -46,7 +53,7 @@ def token_interval(app: web.Application) -> float:
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 the SDKs understand."""
-    raw = await request.read()
+    raw = decode_body(await request.read(), request.headers.get("Content-Encoding"), MAX_BODY)
     if not raw.strip():
         raise bad_request(
             "We could not parse the JSON body of your request: the body is empty. "
@@ -62,7 +69,21 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_type")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        raise bad_request(
+            "We could not parse the JSON body of your request: it holds a lone UTF-16 surrogate escape "
+            "(\\ud800-\\udfff without its pair), which is not a Unicode character. Send valid UTF-8 text."
+        )
     return body
+
+
+def _has_lone_surrogate(body: dict[str, Any]) -> bool:
+    # Paired escapes were joined into one character by the parser; a lone one cannot be encoded.
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def stream_flag(body: dict[str, Any]) -> bool:
