@@ -18,6 +18,7 @@ import click
 
 from ..core.constants import CACHEABLE_ENDPOINTS, CHAT, DEFAULT_CACHE_DIR, ENV_STORE
 from ..core.entry import Entry
+from ..core.jsontext import json_text, printable
 from ..core.key import key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused
 from ..shapes import entry_summary, excerpt, prompt_line, reply_text
@@ -28,6 +29,12 @@ from ..store.cassette import CassetteError, interaction_to_entry, read_interacti
 @click.group("cache")
 def command() -> None:
     """Inspect, export, import and trim the recordings in a store."""
+
+
+def echo(message: str = "", err: bool = False) -> None:
+    """click.echo for text from recordings: a lone surrogate in a stored string (legal in JSON, not
+    in UTF-8) is shown as its escape instead of crashing the output."""
+    click.echo(printable(message), err=err)
 
 
 # --- opening the store --------------------------------------------------------------------------
@@ -96,7 +103,7 @@ def describe_answer(entry: Entry) -> str:
     read = entry_summary(entry)
     if read.body is None and read.problem:
         return f"(the recorded stream cannot be assembled: {read.problem})"
-    return read.text or json.dumps(read.body, indent=2, ensure_ascii=False)
+    return read.text or json_text(read.body, indent=2)
 
 
 # --- selecting entries --------------------------------------------------------------------------
@@ -177,19 +184,19 @@ def stats_command(cache_dir: str | None, store_url: str | None, as_json: bool) -
         "newest": iso(max(times)) if times else None,
     }
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
         return
-    click.echo(f"cache:    {report['location']}")
-    click.echo(f"entries:  {report['entries']} ({report['streamed']} streamed), {human_bytes(report['bytes'])}")
+    echo(f"cache:    {report['location']}")
+    echo(f"entries:  {report['entries']} ({report['streamed']} streamed), {human_bytes(report['bytes'])}")
     if times:
-        click.echo(f"oldest:   {local_time(min(times))}")
-        click.echo(f"newest:   {local_time(max(times))}")
+        echo(f"oldest:   {local_time(min(times))}")
+        echo(f"newest:   {local_time(max(times))}")
     for title, counts in (("by endpoint", report["by_endpoint"]), ("by model", report["by_model"])):
         if counts:
-            click.echo(f"{title}:")
+            echo(f"{title}:")
             width = max(len(name) for name in counts)
             for name, count in counts.items():
-                click.echo(f"  {name:<{width}}  {count}")
+                echo(f"  {name:<{width}}  {count}")
 
 
 def short_key(key: str, width: int = 12) -> str:
@@ -211,7 +218,7 @@ def row_of(entry: Entry) -> dict[str, Any]:
 def print_table(rows: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 @command.command("ls")
@@ -232,10 +239,10 @@ def ls_command(cache_dir: str | None, store_url: str | None, model: str | None, 
     if limit is not None:
         entries = entries[:limit]
     if as_json:
-        click.echo(json.dumps([row_of(e) for e in entries], indent=2, ensure_ascii=False))
+        echo(json_text([row_of(e) for e in entries], indent=2))
         return
     if not entries:
-        click.echo("no entries" + (" match the filters" if model or endpoint else ""))
+        echo("no entries" + (" match the filters" if model or endpoint else ""))
         return
     rows = [["KEY", "ENDPOINT", "MODEL", "STREAM", "STATUS", "RECORDED", "PROMPT"]]
     for e in entries:
@@ -266,19 +273,19 @@ def show_command(cache_dir: str | None, store_url: str | None, key: str, as_json
     with opened(cache_dir, store_url) as store:
         entry = find_by_prefix(store, key)
     if as_json:
-        click.echo(json.dumps(entry.to_dict(), indent=2, ensure_ascii=False))
+        echo(json_text(entry.to_dict(), indent=2))
         return
-    click.echo(f"key:          {entry.key}")
-    click.echo(f"endpoint:     {entry.endpoint}")
-    click.echo(f"model:        {entry_model(entry)}" + (f" (answered by {entry.model})" if entry.model and entry.model != entry_model(entry) else ""))
-    click.echo(f"recorded:     {local_time(entry.recorded_at)} from {entry.upstream or '(unknown upstream)'}")
-    click.echo(f"status:       {entry.status}{' (streamed)' if entry.streamed else ''}")
+    echo(f"key:          {entry.key}")
+    echo(f"endpoint:     {entry.endpoint}")
+    echo(f"model:        {entry_model(entry)}" + (f" (answered by {entry.model})" if entry.model and entry.model != entry_model(entry) else ""))
+    echo(f"recorded:     {local_time(entry.recorded_at)} from {entry.upstream or '(unknown upstream)'}")
+    echo(f"status:       {entry.status}{' (streamed)' if entry.streamed else ''}")
     if entry.system_fingerprint:
-        click.echo(f"fingerprint:  {entry.system_fingerprint}")
-    click.echo("request:")
-    click.echo(_indent(json.dumps(entry.request, indent=2, ensure_ascii=False)))
-    click.echo("answer:")
-    click.echo(_indent(describe_answer(entry)))
+        echo(f"fingerprint:  {entry.system_fingerprint}")
+    echo("request:")
+    echo(_indent(json_text(entry.request, indent=2)))
+    echo("answer:")
+    echo(_indent(describe_answer(entry)))
 
 
 def _indent(text: str) -> str:
@@ -332,12 +339,12 @@ def export_command(cache_dir: str | None, store_url: str | None, fmt: str, outpu
             write_cassette(output, entries)
         except (SecretRefused, OSError) as exc:
             raise click.ClickException(f"cannot write {output}: {exc}") from None
-        click.echo(f"exported {len(entries)} entries to {where} (cassette)", err=True)
+        echo(f"exported {len(entries)} entries to {where} (cassette)", err=True)
         return
     if fmt == "jsonl":
-        lines = [json.dumps(e.to_dict(), ensure_ascii=False) for e in entries]
+        lines = [json_text(e.to_dict()) for e in entries]
         write_lines(output, lines)
-        click.echo(f"exported {len(lines)} entries to {where} (jsonl)", err=True)
+        echo(f"exported {len(lines)} entries to {where} (jsonl)", err=True)
         return
     lines, skipped = [], Counter()
     for entry in entries:
@@ -345,14 +352,14 @@ def export_command(cache_dir: str | None, store_url: str | None, fmt: str, outpu
         if example is None:
             skipped[why] += 1
         else:
-            lines.append(json.dumps(example, ensure_ascii=False))
+            lines.append(json_text(example))
     write_lines(output, lines)
     note = f"exported {len(lines)} examples to {where} (finetune)"
     if skipped:
         note += f"; skipped {sum(skipped.values())}: " + ", ".join(f"{n} {why}" for why, n in skipped.most_common())
-    click.echo(note, err=True)
+    echo(note, err=True)
     if 0 < len(lines) < 10:
-        click.echo("note: OpenAI fine-tuning needs at least 10 examples", err=True)
+        echo("note: OpenAI fine-tuning needs at least 10 examples", err=True)
 
 
 def write_lines(output: str, lines: list[str]) -> None:
@@ -379,7 +386,7 @@ class ImportTally:
 
     def refuse(self, where: str, why: str) -> None:
         self.refused += 1
-        click.echo(f"refused {where}: {why}", err=True)
+        echo(f"refused {where}: {why}", err=True)
 
 
 def looks_like_jsonl(path: Path, text: str) -> bool:
@@ -482,10 +489,10 @@ def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Pa
                     import_cassette(store, path, tally)
             except (OSError, UnicodeDecodeError) as exc:
                 tally.failed_files += 1
-                click.echo(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+                echo(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
             except CassetteError as exc:
                 tally.failed_files += 1
-                click.echo(f"error: {exc}", err=True)
+                echo(f"error: {exc}", err=True)
     summary = f"imported {tally.imported} entries from {len(files) - tally.failed_files} file(s)"
     if tally.skipped:
         summary += f"; skipped {tally.skipped} interaction(s) that are not cached OpenAI answers"
@@ -493,7 +500,7 @@ def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Pa
         summary += f"; refused {tally.refused} (see above)"
     if tally.failed_files:
         summary += f"; {tally.failed_files} file(s) could not be read"
-    click.echo(summary)
+    echo(summary)
     if tally.refused or tally.failed_files:
         raise SystemExit(1)
 
@@ -538,10 +545,10 @@ def prune_command(cache_dir: str | None, store_url: str | None, older_than: floa
         ]
         total = store.stats().entries
         if dry_run:
-            click.echo(f"would remove {len(doomed)} of {total} entries (dry run, nothing removed)")
+            echo(f"would remove {len(doomed)} of {total} entries (dry run, nothing removed)")
             return
         removed = sum(1 for key in doomed if store.delete(key))
-        click.echo(f"removed {removed} entries, {total - removed} left")
+        echo(f"removed {removed} entries, {total - removed} left")
 
 
 @command.command("clear")
@@ -552,9 +559,9 @@ def clear_command(cache_dir: str | None, store_url: str | None, yes: bool) -> No
     with opened(cache_dir, store_url) as store:
         keys = [key for key, _ in store.iter_requests()]
         if not keys:
-            click.echo(f"{store.location} is already empty")
+            echo(f"{store.location} is already empty")
             return
         if not yes:
             click.confirm(f"Remove all {len(keys)} entries from {store.location}?", abort=True)
         removed = sum(1 for key in keys if store.delete(key))
-        click.echo(f"removed {removed} entries from {store.location}")
+        echo(f"removed {removed} entries from {store.location}")
