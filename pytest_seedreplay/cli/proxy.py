@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import sys
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ..core.constants import (
     DEFAULT_CACHE_DIR,
@@ -18,6 +22,7 @@ from ..core.constants import (
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
     ENV_STORE,
+    ENV_TOKEN,
     ENV_UPSTREAM,
     FINETUNE_MANIFEST,
     MEMORY_CACHE_MAX_AGE,
@@ -66,7 +71,19 @@ class _Size(click.ParamType):
     "a replay proxy never reaches the upstream or writes).",
 )
 @click.option("--isolate-by-auth", is_flag=True, help="Separate recordings per API key (keys namespaced by a hash of the credential).")
-@click.option("--token", default=None, help="Require this value in the X-Seedreplay-Token header of every request.")
+@click.option(
+    "--token",
+    envvar=ENV_TOKEN,
+    default=None,
+    help=f"Require this value in the X-Seedreplay-Token header of every request. Prefer ${ENV_TOKEN} or "
+    "--token-file: a command-line value is visible to every user of the machine (ps).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the token from this file (its first line), instead of --token.",
+)
 @click.option("--max-body", type=_Size(), default=DEFAULT_MAX_BODY, show_default="32MiB", help="Largest JSON request body (bytes, or 8MiB, 512k...).")
 @click.option("--upstream-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_UPSTREAM_TIMEOUT, show_default=True, help="Seconds the upstream may stay silent.")
 @click.option(
@@ -98,6 +115,7 @@ def command(
     allow_mode_override: bool,
     isolate_by_auth: bool,
     token: str | None,
+    token_file: Path | None,
     max_body: int,
     upstream_timeout: float,
     memory_cache: int,
@@ -112,11 +130,12 @@ def command(
     from pytest_seedreplay.proxy.config import check_upstream, is_loopback, public_url
     from pytest_seedreplay.proxy.serve import run_until_signal
 
+    token = _the_token(token, token_file)
     if not is_loopback(host) and not token:
         raise click.ClickException(
             f"refusing to listen on {host} without --token: anyone who can reach it could use your "
-            "upstream credentials and read the cache. Pass --token SECRET (clients send it as "
-            "X-Seedreplay-Token), or bind 127.0.0.1."
+            f"upstream credentials and read the cache. Set {ENV_TOKEN}=SECRET or pass --token-file FILE "
+            "(clients send it as X-Seedreplay-Token), or bind 127.0.0.1."
         )
     try:
         upstream = check_upstream(upstream)
@@ -172,3 +191,39 @@ def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, s
     except ManifestError as exc:
         store.close()
         raise click.ClickException(f"--finetune {spec}: {exc}") from None
+
+
+def _the_token(token: str | None, token_file: Path | None) -> str | None:
+    """The token from --token / $SEEDREPLAY_TOKEN or from --token-file (not both); warns when it was
+    typed on the command line, where every user of the machine can read it."""
+    source = click.get_current_context().get_parameter_source("token")
+    if token_file is not None:
+        if token:
+            where = f"${ENV_TOKEN}" if source == ParameterSource.ENVIRONMENT else "--token"
+            raise click.UsageError(f"give the token once: --token-file {token_file} or {where}, not both")
+        return _read_token_file(token_file)
+    if token and source == ParameterSource.COMMANDLINE:
+        click.echo(
+            f"warning: --token on the command line is visible to other users (ps); set {ENV_TOKEN} or use --token-file",
+            err=True,
+        )
+    if token is not None and not token.strip():
+        raise click.BadParameter("the token is empty", param_hint=f"--token / ${ENV_TOKEN}")
+    return token.strip() if token else None
+
+
+def _read_token_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(
+            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}", param_hint="--token-file"
+        ) from None
+    lines = text.splitlines()
+    token = lines[0].strip() if lines else ""
+    if not token:
+        raise click.BadParameter(f"{path} is empty; write the token on its first line", param_hint="--token-file")
+    if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):
+        click.echo(f"warning: {path} can be read by other users; chmod 600 {path}", err=True)
+    return token

@@ -132,6 +132,7 @@ SECRET_PATTERNS = (
 # Environment and defaults.
 ENV_UPSTREAM = "SEEDREPLAY_UPSTREAM"
 ENV_STORE = "SEEDREPLAY_STORE"
+ENV_TOKEN = "SEEDREPLAY_TOKEN"  # the proxy's --token, kept out of `ps`
 ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"
 # Set next to OPENAI_BASE_URL so a nested pytest (pytester, a subprocess) never chains into our proxy.
