@@ -257,10 +257,7 @@ async def _fly(
             read = read or _plain_read(call, flight)
             flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None and fate is Fate.STORE:
-                write = _start_put(state, bound, flight)
-                if write is not None and bound.binding.durable:
-                    # The answer waits for its write: the next request finds the recording there.
-                    await asyncio.shield(write)
+                write = await _queue_put(state, bound, flight)
             elif flight.entry is not None and fate is Fate.COMPARE:
                 bound.observer.compared(call.key, recorded, flight.entry, read)
         else:
@@ -332,7 +329,26 @@ def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> E
     )
 
 
-def _start_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task | None:
+async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task | None:
+    """Start the store write once the write backlog has room: until then the answer is held
+    (backpressure), and past `write_wait` seconds it goes out unrecorded, saying why. Under a durable
+    binding (--durable, a cassette that counts its requests) the answer also waits for the write."""
+    config = state.config
+    size = len(flight.body) + sum(len(chunk) for chunk, _ in flight.chunks)
+    if not await state.writer.room(size, config):
+        state.stats.errors += 1
+        flight.store_error = state.writer.full_error(config)
+        log.error("store put %s skipped: %s", flight.key[:15], flight.store_error)
+        bound.observer.write_failed(flight.key, flight.store_error)
+        return None
+    write = _start_put(state, bound, flight, size)
+    if write is not None and bound.binding.durable:
+        # The answer waits for its write: the next request finds the recording there.
+        await asyncio.shield(write)
+    return write
+
+
+def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -> asyncio.Task | None:
     """Start writing the flight's entry in the store thread; None when it is refused up front."""
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
@@ -348,7 +364,7 @@ def _start_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task 
     if bound.pure:
         bound.flights.writing(flight.entry)
         bound.memory.invalidate(flight.key)
-    return state.writer.start(_put(state, bound, flight))
+    return state.writer.start(_put(state, bound, flight), size)
 
 
 def _answer_secret(flight: Flight) -> str | None:

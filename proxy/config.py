@@ -13,6 +13,9 @@ from pytest_seedreplay.core.constants import (
     DEFAULT_PROXY_MODE,
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
+    DEFAULT_WRITE_BACKLOG,
+    DEFAULT_WRITE_BACKLOG_ENTRIES,
+    DEFAULT_WRITE_WAIT,
 )
 
 SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-process
@@ -38,6 +41,11 @@ class ProxyConfig:
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
     # Bytes of rendered hits kept in memory (0: off); used only with stores that say `memoizable`.
     memory_cache: int = DEFAULT_MEMORY_CACHE
+    # Bounds of the writes answered but not yet landed (see writer.py); a miss past them waits for
+    # room, at most `write_wait` seconds, then is answered unrecorded.
+    write_backlog_entries: int = DEFAULT_WRITE_BACKLOG_ENTRIES
+    write_backlog_bytes: int = DEFAULT_WRITE_BACKLOG
+    write_wait: float = DEFAULT_WRITE_WAIT
 
 
 def public_url(url: str) -> str:

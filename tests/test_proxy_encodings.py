@@ -24,9 +24,9 @@ def post(proxy, body: bytes, encoding: str | None):
     "encoding, body",
     [
         ("gzip", BODY),  # says gzip, is not
-        ("gzip", gzip.compress(BODY)[:-12]),  # cut short
+        ("gzip", gzip.compress(BODY, mtime=0)[:-12]),  # cut short
         ("deflate", b"\x78\x9c not deflate at all"),
-        ("gzip", gzip.compress(BODY) + b"trailing junk"),
+        ("gzip", gzip.compress(BODY, mtime=0) + b"trailing junk"),
     ],
 )
 def test_a_body_that_is_not_what_its_encoding_says_is_a_400(sim, proxy_factory, encoding, body, caplog):  # noqa: F811
@@ -49,12 +49,12 @@ def test_an_encoding_the_proxy_does_not_decode_is_a_415_naming_it(sim, proxy_fac
 @pytest.mark.parametrize(
     "encoding, body",
     [
-        ("gzip", gzip.compress(BODY)),
-        ("x-gzip", gzip.compress(BODY)),
+        ("gzip", gzip.compress(BODY, mtime=0)),
+        ("x-gzip", gzip.compress(BODY, mtime=0)),
         ("deflate", zlib.compress(BODY)),
         ("deflate", zlib.compress(BODY)[2:-4]),  # raw deflate, as some clients send it
         ("identity", BODY),
-        ("gzip, identity", gzip.compress(BODY)),
+        ("gzip, identity", gzip.compress(BODY, mtime=0)),
     ],
 )
 def test_a_compressed_request_is_decoded_keyed_and_answered(sim, proxy_factory, encoding, body):  # noqa: F811
@@ -77,7 +77,7 @@ def test_a_compression_bomb_stops_at_the_size_limit(sim, proxy_factory):  # noqa
 def test_a_cacheable_call_sends_the_decoded_body_without_the_client_encoding(recorder, proxy_factory):  # noqa: F811
     upstream, server = recorder
     proxy = proxy_factory(server.url + "/v1")
-    status, _, _ = post(proxy, gzip.compress(BODY), "gzip")
+    status, _, _ = post(proxy, gzip.compress(BODY, mtime=0), "gzip")
     assert status == 200
     [arrived] = upstream.seen
     assert json.loads(arrived.body) == json.loads(BODY) and "Content-Encoding" not in arrived.headers
@@ -95,7 +95,7 @@ def test_the_pass_through_forwards_compressed_bytes_unchanged(recorder, proxy_fa
 
 
 def test_the_simulator_decodes_gzip_and_refuses_a_body_that_is_not(sim):
-    status, _, answer = raw_request(sim.root, "POST", "/v1/chat/completions", gzip.compress(BODY), {"Content-Encoding": "gzip"})
+    status, _, answer = raw_request(sim.root, "POST", "/v1/chat/completions", gzip.compress(BODY, mtime=0), {"Content-Encoding": "gzip"})
     assert status == 200 and json.loads(answer)["choices"]
     status, _, answer = raw_request(sim.root, "POST", "/v1/chat/completions", BODY, {"Content-Encoding": "gzip"})
     assert status == 400 and json.loads(answer)["error"]["code"] == "invalid_content_encoding"

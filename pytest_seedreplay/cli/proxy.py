@@ -21,6 +21,8 @@ from ..core.constants import (
     DEFAULT_PROXY_PORT,
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
+    DEFAULT_WRITE_BACKLOG,
+    DEFAULT_WRITE_BACKLOG_ENTRIES,
     ENV_STORE,
     ENV_TOKEN,
     ENV_UPSTREAM,
@@ -103,6 +105,25 @@ class _Size(click.ParamType):
 @click.option("--finetune-manifest", type=click.Path(dir_okay=False), default=f"{DEFAULT_CASSETTE_DIR}/{FINETUNE_MANIFEST}",
               show_default=True,
               help="The fine-tune manifest --finetune reads.")
+@click.option(
+    "--durable",
+    is_flag=True,
+    help="Answer a miss only once its answer is in the store (a crash loses no answer sent), instead of writing behind it.",
+)
+@click.option(
+    "--write-backlog",
+    type=_Size(),
+    default=DEFAULT_WRITE_BACKLOG,
+    show_default="64MiB",
+    help="Bytes of answers sent but not yet stored; past it a new miss waits for the store before its answer goes out.",
+)
+@click.option(
+    "--write-backlog-entries",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WRITE_BACKLOG_ENTRIES,
+    show_default=True,
+    help="The same bound, in answers.",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
 def command(
     host: str,
@@ -123,6 +144,9 @@ def command(
     finetune_guard: str,
     store_finetune_answers: bool,
     finetune_manifest: str,
+    durable: bool,
+    write_backlog: int,
+    write_backlog_entries: int,
     log_level: str,
 ) -> None:
     """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1."""
@@ -154,6 +178,9 @@ def command(
         max_body=max_body,
         upstream_timeout=upstream_timeout,
         memory_cache=memory_cache,
+        durable=durable,
+        write_backlog_bytes=write_backlog,
+        write_backlog_entries=write_backlog_entries,
     )
     try:
         store = open_store(cache_dir, store_url)

@@ -150,6 +150,12 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024
 # proxy, `seedreplay cache prune/clear/import`) is seen within that time.
 DEFAULT_MEMORY_CACHE = 64 * 1024 * 1024
 MEMORY_CACHE_MAX_AGE = 1.0
+# Store writes the proxy has answered but not yet landed (--write-backlog, --write-backlog-entries):
+# past either bound a new miss's answer waits for room, at most DEFAULT_WRITE_WAIT seconds (then it
+# goes out unrecorded, saying so). --durable writes before answering instead.
+DEFAULT_WRITE_BACKLOG = 64 * 1024 * 1024
+DEFAULT_WRITE_BACKLOG_ENTRIES = 1024
+DEFAULT_WRITE_WAIT = 60.0
 DEFAULT_CASSETTE_DIR = "cassettes"
 FINETUNE_MANIFEST = "finetunes.json"  # the fine-tune manifest, kept in the cassette dir
 MANIFEST_PATH = "cassettes/finetunes.json"
