@@ -68,11 +68,12 @@ def sim_app(latency_ms: float = 0, tokens_per_s: float = 0) -> web.Application:
     return make_sim_app(SimConfig(latency_ms=latency_ms, tokens_per_s=tokens_per_s))
 
 
-def proxy_app(upstream: str, cache_dir: str, mode: str = "record") -> web.Application:
+def proxy_app(upstream: str, cache_dir: str, mode: str = "record", **config: Any) -> web.Application:
+    """The proxy; `config`: more ProxyConfig fields (e.g. durable=True)."""
     from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.store import DiskStore
 
-    return make_proxy_app(ProxyConfig(upstream=upstream, mode=mode), DiskStore(cache_dir))
+    return make_proxy_app(ProxyConfig(upstream=upstream, mode=mode, **config), DiskStore(cache_dir))
 
 
 def bare_app(body: bytes, headers: dict[str, str]) -> web.Application:

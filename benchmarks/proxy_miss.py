@@ -9,7 +9,7 @@ a relayed stream (first byte early) from a buffered one (first byte at the end).
 The simulator and the proxy (record mode, fresh DiskStore) each run in their own process; this one
 is the client.
 
-Run: python benchmarks/proxy_miss.py [--requests 300] [--streams 20] [--tokens-per-s 100] [--stream-tokens 50]
+Run: python benchmarks/proxy_miss.py [--requests 300] [--streams 20] [--tokens-per-s 100] [--stream-tokens 50] [--durable]
 Target: p50 added by a miss <= 2 ms.
 """
 
@@ -70,20 +70,20 @@ def rows_for(direct: list[float], proxied: list[float]) -> list[list]:
     return rows
 
 
-def plain_misses(requests: int, profile: str | None = None, cache_root: str | None = None) -> list[list]:
+def plain_misses(requests: int, profile: str | None = None, cache_root: str | None = None, **config) -> list[list]:
     cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
     with ServerProcess(sim_app) as sim, \
-            ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
+            ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy:
         bodies = [chat_body(seed) for seed in range(1, requests + 1)]
         direct, proxied = asyncio.run(alternate(sim, proxy, bodies))
     return rows_for([total for _, total, _ in direct], [total for _, total, _ in proxied])
 
 
 def streamed_misses(streams: int, tokens_per_s: float, tokens: int, profile: str | None = None,
-                    cache_root: str | None = None) -> tuple[list[list], list[list]]:
+                    cache_root: str | None = None, **config) -> tuple[list[list], list[list]]:
     cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
     with ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim, \
-            ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
+            ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy:
         # With the usage chunk asked for: the proxy always asks the upstream for it, and the simulator
         # paces it like a token, so without it the direct stream would be one token shorter.
         usage = {"include_usage": True}
@@ -102,21 +102,24 @@ def main() -> None:
     parser.add_argument("--stream-tokens", type=int, default=50, help="max_tokens of a streamed request (default 50)")
     parser.add_argument("--cache-root", metavar="DIR", help="make the proxy's stores under DIR (e.g. /dev/shm to leave out the disk's fsync)")
     parser.add_argument("--profile", action="store_true", help="run the proxy under cProfile and print where its time went")
+    parser.add_argument("--durable", action="store_true", help="run the proxy with --durable (answer once stored)")
     args = parser.parse_args()
+    config = {"durable": True} if args.durable else {}
     work = _load.scratch_dir()
     profiles = [os.path.join(work, "plain.prof"), os.path.join(work, "stream.prof")] if args.profile else [None, None]
 
     where = args.cache_root or tempfile.gettempdir()
-    print(f"record-mode miss through the proxy vs straight to the simulator | {_load.machine()} | store under {where} "
+    print(f"record-mode miss through the proxy{' (--durable)' if args.durable else ''} vs straight to the simulator "
+          f"| {_load.machine()} | store under {where} "
           f"| {_load.load_average()}")
     header = ["", "p50 ms", "p99 ms"]
-    plain = plain_misses(args.requests, profiles[0], args.cache_root)
+    plain = plain_misses(args.requests, profiles[0], args.cache_root, **config)
     print(f"\nplain answers, {args.requests} unique seeds each way, one request at a time")
     print(table(header, plain))
     added = plain[2][1]
     print(f"p50 added by a miss: {added:+.3f} ms   (target <= 2 ms)  {'OK' if added <= 2 else 'MISSED'}")
 
-    first, whole = streamed_misses(args.streams, args.tokens_per_s, args.stream_tokens, profiles[1], args.cache_root)
+    first, whole = streamed_misses(args.streams, args.tokens_per_s, args.stream_tokens, profiles[1], args.cache_root, **config)
     print(f"\nstreamed answers, {args.streams} unique seeds each way, sim paced at {args.tokens_per_s:.0f} tokens/s, "
           f"max_tokens {args.stream_tokens}, include_usage")
     print("time to first streamed byte")
