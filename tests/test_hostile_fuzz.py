@@ -1,0 +1,180 @@
+"""A bounded fuzz of the proxy with hostile bodies, paths, encodings and secrets, on loopback.
+
+Each property runs a fixed number of generated examples against one real proxy whose upstream
+records every request that reaches it. What must hold for every input: no 500, an OpenAI-shaped
+error for every refusal, nothing outside the upstream's base path, no traceback in the log, and
+the proxy still answering afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import posixpath
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, unquote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pytest_seedreplay.core.redact import shape_of
+from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.store import DiskStore
+from proxy_support import Recorder, http, raw_request
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+MAX_BODY = 256 * 1024
+
+
+@dataclass
+class Target:
+    upstream: Recorder
+    root: str
+    cache_dir: Path
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory) -> Iterator[Target]:
+    """One proxy (record mode, small --max-body) in front of a recording upstream at /base/v1."""
+    upstream = Recorder()
+    upstream_server = BackgroundServer(upstream.app)
+    upstream_server.start()
+    cache_dir = tmp_path_factory.mktemp("fuzz") / "cache"
+    store = DiskStore(cache_dir)
+    config = ProxyConfig(upstream=upstream_server.url.replace("http://", "http://owner:pw@") + "/base/v1", max_body=MAX_BODY)
+    proxy = BackgroundServer(lambda: make_proxy_app(config, store))
+    proxy.start()
+    yield Target(upstream, proxy.url, cache_dir)
+    proxy.stop()
+    store.close()
+    upstream_server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_tracebacks(caplog) -> Iterator[None]:
+    caplog.set_level(logging.INFO)
+    yield
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name != "seedreplay.proxy"]
+
+
+def assert_clean_answer(status: int, body: bytes) -> None:
+    assert status < 500, body[:300]
+    if status >= 400:
+        error = json.loads(body)["error"]
+        assert isinstance(error["message"], str) and error["message"]
+
+
+def still_alive(target: Target) -> None:
+    assert http(f"{target.root}/healthz", "GET").status == 200
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=40,
+)
+hostile_bodies = st.one_of(
+    st.binary(max_size=2_000),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.builds(
+        lambda messages, extra: json.dumps({"model": "gpt-4o-mini", "messages": messages, **extra}).encode(),
+        st.lists(st.dictionaries(st.sampled_from(["role", "content", "name"]), json_values, max_size=3), max_size=3),
+        st.dictionaries(st.text(max_size=12), json_values, max_size=4),
+    ),
+    st.sampled_from([b"[" * 5000, b'{"a":' * 3000, b'{"model": "\\ud800"}', b"\xff\xfe{}", b'{"x": 1e999999}', b"{}" * 100_000]),
+)
+
+
+@FUZZ
+@given(body=hostile_bodies, content_type=st.sampled_from(["application/json", "text/plain", "application/x+json", None]))
+def test_hostile_bodies_never_make_a_500(target: Target, body: bytes, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    status, _, answer = raw_request(target.root, "POST", "/v1/chat/completions", body, headers)
+    assert_clean_answer(status, answer)
+    still_alive(target)
+
+
+path_pieces = st.sampled_from(["..", ".", "%2e", "%2E", "%252e", "%2f", "%5c", "\\", "/", ";", "a", "models", "%", "%25", "v1", "\uff0e"])
+hostile_paths = st.lists(path_pieces, min_size=1, max_size=10).map(lambda parts: "/v1/" + "".join(parts))
+
+
+def normalised(raw: str) -> str:
+    """The path as the most lenient server would read it: decoded until stable, backslashes as slashes."""
+    seen = raw
+    for _ in range(6):
+        decoded = unquote(seen)
+        if decoded == seen:
+            break
+        seen = decoded
+    return posixpath.normpath(seen.replace("\\", "/").replace("\uff0e", "."))
+
+
+@FUZZ
+@given(path=hostile_paths, method=st.sampled_from(["GET", "POST", "DELETE"]))
+def test_no_path_reaches_the_upstream_outside_its_base(target: Target, path: str, method: str) -> None:
+    before = len(target.upstream.seen)
+    quoted = "".join(c if ord(c) < 128 else quote(c) for c in path)  # a request line is ASCII
+    status, _, answer = raw_request(target.root, method, quoted, b"{}" if method == "POST" else b"")
+    assert_clean_answer(status, answer)
+    for arrived in target.upstream.seen[before:]:
+        assert normalised(arrived.path.split("?")[0]).startswith("/base/v1"), (path, arrived.path)
+
+
+encodings = st.sampled_from(["gzip", "deflate", "x-gzip", "br", "zstd", "identity", "gzip, gzip", "GZIP", "", "gzip;q=1", " deflate ", "identity, br"])
+
+
+@FUZZ
+@given(
+    payload=json_values.map(lambda v: json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": json.dumps(v)}]})),
+    encoding=encodings,
+    mangle=st.sampled_from(["none", "truncate", "flip", "garbage", "wrong-coding"]),
+)
+def test_any_content_encoding_is_decoded_or_refused_cleanly(target: Target, payload: str, encoding: str, mangle: str) -> None:
+    raw = payload.encode()
+    body = gzip.compress(raw, mtime=0) if "gzip" in encoding.lower() else zlib.compress(raw) if encoding == "deflate" else raw
+    if mangle == "truncate":
+        body = body[: max(1, len(body) // 2)]
+    elif mangle == "flip" and len(body) > 12:
+        body = body[:10] + bytes([body[10] ^ 0xFF]) + body[11:]
+    elif mangle == "garbage":
+        body = body + b"\x00garbage"
+    elif mangle == "wrong-coding":
+        body = raw
+    status, _, answer = raw_request(target.root, "POST", "/v1/chat/completions", body,
+                                    {"Content-Type": "application/json", "Content-Encoding": encoding})
+    assert_clean_answer(status, answer)
+    assert status in (200, 400, 413, 415), (status, answer[:200])
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    filler=st.text(alphabet=st.sampled_from("abcXYZ0189 -_./:=+\n\"'"), min_size=0, max_size=3000),
+    repeat=st.integers(min_value=0, max_value=200),
+    at=st.floats(min_value=0, max_value=1),
+    key=st.sampled_from(["AKIAIOSFODNN7EXAMPLE", "ghp_" + "aB3" * 12, "-----BEGIN RSA PRIVATE KEY-----"]),
+)
+def test_a_planted_credential_is_found_wherever_it_lands(filler: str, repeat: int, at: float, key: str) -> None:
+    # These shapes need no boundary around them, so whatever surrounds them they must be found,
+    # also across the windows a long text is searched in.
+    text = filler * max(repeat, 1) if filler else "x" * 70_000
+    cut = int(len(text) * at)
+    assert shape_of(text[:cut] + key + text[cut:]) is not None
+
+
+def test_after_the_fuzz_no_credential_and_no_partial_entry_is_stored(target: Target) -> None:
+    store = DiskStore(target.cache_dir)
+    try:
+        for entry in store.iter_entries():
+            assert entry.request and (entry.body is not None or entry.events)
+    finally:
+        store.close()
+    stored = b"".join(p.read_bytes() for p in target.cache_dir.rglob("*") if p.is_file())
+    assert b"owner:pw" not in stored and b"b3duZXI6cHc" not in stored  # the upstream URL's credentials
