@@ -89,7 +89,9 @@ hostile_bodies = st.one_of(
         st.lists(st.dictionaries(st.sampled_from(["role", "content", "name"]), json_values, max_size=3), max_size=3),
         st.dictionaries(st.text(max_size=12), json_values, max_size=4),
     ),
-    st.sampled_from([b"[" * 5000, b'{"a":' * 3000, b'{"model": "\\ud800"}', b"\xff\xfe{}", b'{"x": 1e999999}', b"{}" * 100_000]),
+    st.sampled_from(
+        [b"[" * 5000, b'{"a":' * 3000, b'{"model": "\\ud800"}', b"\xff\xfe{}", b'{"x": 1e999999}', b"{}" * 100_000]
+    ),
 )
 
 
@@ -128,12 +130,16 @@ def test_no_path_reaches_the_upstream_outside_its_base(target: Target, path: str
         assert normalised(arrived.path.split("?")[0]).startswith("/base/v1"), (path, arrived.path)
 
 
-encodings = st.sampled_from(["gzip", "deflate", "x-gzip", "br", "zstd", "identity", "gzip, gzip", "GZIP", "", "gzip;q=1", " deflate ", "identity, br"])
+encodings = st.sampled_from(
+    ["gzip", "deflate", "x-gzip", "br", "zstd", "identity", "gzip, gzip", "GZIP", "", "gzip;q=1", " deflate ", "identity, br"]
+)
 
 
 @FUZZ
 @given(
-    payload=json_values.map(lambda v: json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": json.dumps(v)}]})),
+    payload=json_values.map(
+        lambda v: json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": json.dumps(v)}]})
+    ),
     encoding=encodings,
     mangle=st.sampled_from(["none", "truncate", "flip", "garbage", "wrong-coding"]),
 )
