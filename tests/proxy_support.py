@@ -15,6 +15,7 @@ from aiohttp import web
 
 from pytest_seedreplay import Proxy
 from pytest_seedreplay.proxy.app import ProxyState
+from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.store import DiskStore
 
 # Shaped like a real key, so the secret checks and the "never on disk" greps recognise it.

@@ -120,7 +120,7 @@ def test_a_graceful_shutdown_stores_every_answer_already_sent(sim, proxy_factory
         replies = answered([pool.submit(ask(proxy, seed)) for seed in range(1, 6)])
         assert {r.status for r in replies} == {200}
         assert proxy.state.writer.backlog_entries == 5
-        stopping = threading.Thread(target=proxy.server.stop, kwargs={"timeout": 60})
+        stopping = threading.Thread(target=proxy.proxy.stop)
         stopping.start()
         stopping.join(0.5)
         assert stopping.is_alive()  # shutdown waits for the writes

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 # The key scheme. Bump when the canonical form changes, so stores can be migrated.
 KEY_VERSION = "v1"
 
@@ -122,12 +120,6 @@ KEPT_RESPONSE_HEADERS = frozenset(
 
 # Request headers that identify the caller, in the order --isolate-by-auth looks for one.
 CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
-
-# Strings shaped like credentials. A write that carries one is refused.
-SECRET_PATTERNS = (
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{20,}"),
-    re.compile(r"\bBearer\s+[A-Za-z0-9._\-]{20,}", re.IGNORECASE),
-)
 
 # Environment and defaults.
 ENV_UPSTREAM = "SEEDREPLAY_UPSTREAM"
