@@ -173,20 +173,25 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     the encoding it says is a 400."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(request.content_length, limit)
+    try:
+        raw = await _read_raw(request, limit)
+    except (web.RequestPayloadError, HttpProcessingError) as exc:  # chunked framing broken, cut short
+        raise bad_request(f"the request body could not be read: {' '.join(str(exc).split())[:200]}") from None
+    encoding = request.headers.get("Content-Encoding")
+    if encoding is None:
+        return raw
+    # Inflating up to --max-body takes a while: not on the loop every client shares.
+    return await asyncio.to_thread(decode_body, raw, encoding, limit)
+
+
+async def _read_raw(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None:  # the size is known and within the limit: one read
         return await request.read()
     body = bytearray()
     while True:
-        try:
-            chunk = await request.content.readany()
-        except (web.RequestPayloadError, HttpProcessingError) as exc:  # chunked framing broken, cut short
-            raise bad_request(f"the request body could not be read: {' '.join(str(exc).split())[:200]}") from None
+        chunk = await request.content.readany()
         if not chunk:
-            encoding = request.headers.get("Content-Encoding")
-            if encoding is None:
-                return bytes(body)
-            # Inflating up to --max-body takes a while: not on the loop every client shares.
-            return await asyncio.to_thread(decode_body, bytes(body), encoding, limit)
+            return bytes(body)
         body += chunk
         if len(body) > limit:
             raise _too_large(None, limit)

@@ -104,7 +104,9 @@ def test_hostile_bodies_never_make_a_500(target: Target, body: bytes, content_ty
     still_alive(target)
 
 
-path_pieces = st.sampled_from(["..", ".", "%2e", "%2E", "%252e", "%2f", "%5c", "\\", "/", ";", "a", "models", "%", "%25", "v1", "\uff0e"])
+path_pieces = st.sampled_from(
+    ["..", ".", "%2e", "%2E", "%252e", "%2f", "%5c", "\\", "/", ";", "a", "models", "%", "%25", "v1", "\uff0e"]
+)
 hostile_paths = st.lists(path_pieces, min_size=1, max_size=10).map(lambda parts: "/v1/" + "".join(parts))
 
 

@@ -95,7 +95,8 @@ def test_the_pass_through_forwards_compressed_bytes_unchanged(recorder, proxy_fa
 
 
 def test_the_simulator_decodes_gzip_and_refuses_a_body_that_is_not(sim):
-    status, _, answer = raw_request(sim.root, "POST", "/v1/chat/completions", gzip.compress(BODY, mtime=0), {"Content-Encoding": "gzip"})
+    compressed = gzip.compress(BODY, mtime=0)
+    status, _, answer = raw_request(sim.root, "POST", "/v1/chat/completions", compressed, {"Content-Encoding": "gzip"})
     assert status == 200 and json.loads(answer)["choices"]
     status, _, answer = raw_request(sim.root, "POST", "/v1/chat/completions", BODY, {"Content-Encoding": "gzip"})
     assert status == 400 and json.loads(answer)["error"]["code"] == "invalid_content_encoding"

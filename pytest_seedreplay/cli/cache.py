@@ -277,7 +277,8 @@ def show_command(cache_dir: str | None, store_url: str | None, key: str, as_json
         return
     echo(f"key:          {entry.key}")
     echo(f"endpoint:     {entry.endpoint}")
-    echo(f"model:        {entry_model(entry)}" + (f" (answered by {entry.model})" if entry.model and entry.model != entry_model(entry) else ""))
+    answered_by = f" (answered by {entry.model})" if entry.model and entry.model != entry_model(entry) else ""
+    echo(f"model:        {entry_model(entry)}{answered_by}")
     echo(f"recorded:     {local_time(entry.recorded_at)} from {entry.upstream or '(unknown upstream)'}")
     echo(f"status:       {entry.status}{' (streamed)' if entry.streamed else ''}")
     if entry.system_fingerprint:
