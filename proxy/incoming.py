@@ -28,7 +28,7 @@ from pytest_seedreplay.core.key import UnkeyableRequest, canonical_request, key_
 from pytest_seedreplay.policy import Mode, ModeRefused, Policy, request_policy
 
 from .config import ProxyConfig
-from .encoding import decode_body
+from .serve import decode_body
 from .errors import APIError, bad_request
 from .flight import Shape
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import threading
+import zlib
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     import asyncio
 
     from aiohttp import web
+
+    from .errors import APIError
 
 # aiohttp is imported where a server is built, not with this module: a caller that reserves a port
 # (the pytest plugin) and may never serve pays nothing for it.
@@ -80,7 +83,7 @@ async def serving(
     """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`).
 
     Request bodies are read as they came (auto_decompress off): the proxy passes them through with
-    their Content-Encoding, and decodes the ones it parses itself (`encoding.decode_body`)."""
+    their Content-Encoding, and the proxy and the simulator decode the ones they parse (`decode_body`)."""
     from aiohttp import web
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False, logger=SERVER_LOG)
@@ -238,3 +241,78 @@ def run_until_signal(
             await stop.wait()
 
     asyncio.run(main())
+
+
+# --- request bodies sent compressed -------------------------------------------------------------
+# The servers read bodies as they came off the wire (see `serving`); a body the proxy or the
+# simulator parses is decoded here, with the size limit applied to what it decodes to (a 1 MB gzip
+# can hold 1 GB of zeros).
+
+SUPPORTED = ("gzip", "deflate", "identity")
+
+
+def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """`raw` with the codings `content_encoding` names undone (last applied, first undone); a 400
+    when it is not what it says, 413 past `limit` bytes decoded, 415 for a coding not supported."""
+    from .errors import APIError  # brings aiohttp: imported when a body is read, like the server
+
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    body = raw
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        if coding in ("gzip", "x-gzip"):
+            body = _inflate(body, 16 + zlib.MAX_WBITS, limit, coding)
+        elif coding == "deflate":
+            # RFC 9110's deflate is zlib-wrapped; some clients send the raw stream.
+            try:
+                body = _inflate(body, zlib.MAX_WBITS, limit, coding)
+            except APIError as exc:
+                if exc.status != 400:
+                    raise
+                body = _inflate(body, -zlib.MAX_WBITS, limit, coding)
+        else:
+            raise APIError(
+                415,
+                f"the request has Content-Encoding {coding[:40]!r}, which this server does not decode; "
+                f"send the body uncompressed or as one of {', '.join(SUPPORTED)}",
+                code="unsupported_content_encoding",
+            )
+    return body
+
+
+def _inflate(data: bytes, wbits: int, limit: int, coding: str) -> bytes:
+    from .errors import APIError
+
+    out = bytearray()
+    rest = data
+    while rest:  # a gzip body may hold several members, one after the other
+        decoder = zlib.decompressobj(wbits)
+        try:
+            out += decoder.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise _not_encoded(coding, str(exc)) from None
+        if len(out) > limit or decoder.unconsumed_tail:
+            raise APIError(
+                413,
+                f"the request body decodes ({coding}) to more than this server's limit of {limit} bytes; "
+                "start the proxy with a larger --max-body if the request is meant to be this big",
+                code="request_too_large",
+            )
+        if not decoder.eof:
+            raise _not_encoded(coding, "the compressed data ends early")
+        rest = decoder.unused_data
+        if rest and wbits <= zlib.MAX_WBITS:  # only gzip has several members
+            raise _not_encoded(coding, "data follows the end of the compressed stream")
+    return bytes(out)
+
+
+def _not_encoded(coding: str, why: str) -> APIError:
+    from .errors import APIError
+
+    return APIError(
+        400,
+        f"the request body is not valid {coding} data as its Content-Encoding says ({why}); "
+        "send it uncompressed, or compress it with that coding",
+        code="invalid_content_encoding",
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..encoding import decode_body
+from ..serve import decode_body
 from .config import SimConfig
 from .errors import APIError, bad_request, invalid_type
 from .state import SimState
