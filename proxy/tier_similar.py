@@ -8,8 +8,10 @@ replay mode too. Nothing is stored for the reworded request; each one is looked 
 
 The index is built in a thread of its own, so the proxy listens at once and serves exact hits
 meanwhile; an exact miss waits for the first build (its answer must not depend on how fast the
-build ran). The index then follows the proxy's own recordings as they are stored (`heard_stored`)
-and other processes' writes to the store (the same thread lists the store's keys periodically).
+build ran). The index then follows the proxy's own recordings as they are stored (`heard_stored`,
+analysed in another thread) and other processes' writes to the store (the indexing thread lists the
+store's keys periodically). Text analysis never runs on the proxy's loop, except the lookup of a
+request under 8 KiB (0.1-0.5 ms).
 
 With an embeddings model, the score is the cosine of the two questions' vectors from any
 OpenAI-compatible /v1/embeddings (the guards still decide first). A vector is read from the store
@@ -24,6 +26,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from pytest_seedreplay.core.constants import (
@@ -37,6 +40,7 @@ from pytest_seedreplay.core.key import key_of_canonical
 from pytest_seedreplay.policy import Fate
 from pytest_seedreplay.similar import DEFAULT_THRESHOLD, SimilarIndex
 from pytest_seedreplay.similar.embeddings import BATCH, cosine, embedding_entry, embedding_request, vector_of
+from pytest_seedreplay.similar.text import analyse
 
 from .tiers import TierAnswer
 
@@ -55,6 +59,9 @@ log = logging.getLogger("seedreplay.proxy.similar")
 SCAN_SHARE = 20  # the store is listed again after at least 20x as long as its last listing took (<= 5% of a core)
 VECTORS_KEPT = 4096  # embedding vectors held in memory (most recently used); the rest are in the store
 UNSCORED = -1.0  # the score of a pair whose vectors are not known: below every threshold
+# A request up to this size is looked up on the loop (0.1-0.5 ms); a bigger one (a long prompt takes
+# tens of ms to analyse) in a thread, so the loop every client shares stays free.
+ON_LOOP_BYTES = 8 * 1024
 
 
 class SimilarTier:
@@ -88,6 +95,11 @@ class SimilarTier:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._listing_seconds = 0.0
+        # Recordings heard stored are analysed here, off the loop, in the order heard; a lookup first
+        # waits for those heard before it, so a rewording sent after its original was stored finds it.
+        self._adder = ThreadPoolExecutor(1, thread_name_prefix="seedreplay-similar-add")
+        self._adding: set[Future[bool]] = set()
+        self._adding_lock = threading.Lock()
 
     # --- the indexing thread ---------------------------------------------------------------------
 
@@ -107,6 +119,7 @@ class SimilarTier:
         """Stop the indexing thread (it stops between two recordings) and answer nothing more."""
         self._stop.set()
         self._ready.set()  # a request still waiting for the build goes on without it
+        self._adder.shutdown(wait=False, cancel_futures=True)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -131,6 +144,7 @@ class SimilarTier:
                 log.warning("similar tier: listing %s failed: %s", self.store.location, exc)
 
     def _build(self) -> None:
+        analyse("warm up")  # the word lists load on first use: here, never on the loop
         for key, canonical in self.store.iter_requests():
             if self._stop.is_set():
                 return
@@ -172,14 +186,37 @@ class SimilarTier:
             return
         with self._seen_lock:
             self._seen.add(entry.key)
-        self.index.add(entry.key, entry.request)
+        try:
+            added = self._adder.submit(self.index.add, entry.key, entry.request)
+        except RuntimeError:  # closed meanwhile
+            return
+        with self._adding_lock:
+            self._adding.add(added)
+        added.add_done_callback(self._added)
+
+    def _added(self, future: Future[bool]) -> None:
+        with self._adding_lock:
+            self._adding.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("similar tier: indexing a new recording failed: %s", future.exception())
+
+    async def _heard(self) -> None:
+        """Wait until the recordings heard stored so far are in the index."""
+        with self._adding_lock:
+            pending = list(self._adding)
+        if pending:
+            await asyncio.wait([asyncio.wrap_future(f) for f in pending])
 
     async def answer(self, call: Call, store: Store, ask: Ask) -> TierAnswer | None:
         if store is not self.store or self._stop.is_set():
             return None  # another binding's store (a cassette): its recordings are not indexed here
         self.start()
         await self._ready.wait()
-        found = self.index.passing(call.canonical)
+        await self._heard()
+        if len(call.payload) <= ON_LOOP_BYTES:
+            found = self.index.passing(call.canonical)
+        else:
+            found = await asyncio.to_thread(self.index.passing, call.canonical)
         if found is None or not found[1]:
             return None
         query, questions = found

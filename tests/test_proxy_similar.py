@@ -129,6 +129,21 @@ def test_a_reworded_question_gets_the_recording_verbatim_plain_and_streamed(sim,
     assert running.store.get(plain.headers["x-seedreplay-key"]) is None
 
 
+def test_a_long_question_is_looked_up_off_the_loop_and_answered_alike(sim, similar_proxy):
+    context = "".join(f"Order {n}: a {colour} kettle, delivered on day {n} of the month.\n" for n, colour in
+                      zip(range(1, 200), ["red", "blue", "green", "white"] * 50))
+    running, _ = similar_proxy(sim.url)
+    client = running.client()
+    first = ask(client, context + PASSWORD)
+    assert len(first.http_request.content) > 8 * 1024  # over the size looked up on the loop
+    running.settle()
+    reworded = ask(client, context + REWORDED[PASSWORD])
+    assert reworded.headers["x-seedreplay-cache"] == "similar" and content(reworded) == content(first)
+    other = context.replace("Order 7: a green", "Order 7: a blue")
+    assert other != context
+    assert ask(client, other + PASSWORD).headers["x-seedreplay-cache"] == "miss"  # one word of the context changed
+
+
 def test_near_misses_go_to_the_upstream_when_recording_and_get_a_404_in_replay(sim, similar_proxy, tmp_path):
     record(sim.url, tmp_path / "cache", [PASSWORD, HOURS, PAUSE])
     running, tier = similar_proxy(sim.url)
@@ -222,6 +237,19 @@ def test_a_caller_is_never_answered_from_another_callers_recording(sim, similar_
     theirs = running.client(api_key="sk-proj-anotherTEAMkey0123456789abcdefXYZ", default_headers={"X-Seedreplay-Mode": "replay"})
     with pytest.raises(openai.NotFoundError):
         ask(theirs, REWORDED[PASSWORD])
+
+
+def test_bound_to_another_store_the_tier_answers_nothing_from_the_one_it_indexes(sim, similar_proxy, tmp_path):
+    running, _ = similar_proxy(sim.url)
+    client = running.client()
+    ask(client, PASSWORD)
+    running.settle()
+    with DiskStore(tmp_path / "other") as other:
+        running.proxy.bind(store=other, mode="replay")  # as use_cassette binds a cassette
+        with pytest.raises(openai.NotFoundError):
+            ask(client, REWORDED[PASSWORD])
+        running.proxy.bind()
+    assert ask(client, REWORDED[PASSWORD]).headers["x-seedreplay-cache"] == "similar"
 
 
 def test_embeddings_score_with_vectors_recorded_in_the_store_and_replay_offline(sim, spawn_proxy, tmp_path):
