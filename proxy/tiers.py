@@ -9,8 +9,8 @@ entry only when the tier asks it to (`TierAnswer.store`) and the request's polic
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:

@@ -25,6 +25,8 @@ from ..core.constants import (
     SIMILAR_DEFAULT_THRESHOLD,
 )
 from ..store import open_store
+from .similar import SIMILAR_DEFAULT
+from .similar import proxy_tiers as proxy_similar_tiers
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -81,7 +83,7 @@ class _Size(click.ParamType):
 @click.option(
     "--similar",
     is_flag=False,
-    flag_value="default",
+    flag_value=SIMILAR_DEFAULT,
     default=None,
     metavar="[auto|THRESHOLD]",
     help="Answer a reworded chat question with the recording of the question it rewords (off by default): "
@@ -124,8 +126,6 @@ def command(
     from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.config import check_upstream, is_loopback, public_url
     from pytest_seedreplay.proxy.serve import run_until_signal
-
-    from .similar import proxy_tiers as proxy_similar_tiers
 
     if not is_loopback(host) and not token:
         raise click.ClickException(
