@@ -8,10 +8,10 @@ replay mode too. Nothing is stored for the reworded request; each one is looked 
 
 The index is built in a thread of its own, so the proxy listens at once and serves exact hits
 meanwhile; an exact miss waits for the first build (its answer must not depend on how fast the
-build ran). The index then follows the proxy's own recordings as they are stored (`heard_stored`,
-analysed in another thread) and other processes' writes to the store (the indexing thread lists the
-store's keys periodically). Text analysis never runs on the proxy's loop, except the lookup of a
-request under 8 KiB (0.1-0.5 ms).
+build ran). The index then follows the proxy's own recordings as they are stored (`heard_stored`)
+and other processes' writes to the store (the indexing thread lists the store's keys periodically).
+Only short texts are analysed on the proxy's loop (0.1-0.5 ms): a long prompt is looked up, or
+indexed, in a thread.
 
 With an embeddings model, the score is the cosine of the two questions' vectors from any
 OpenAI-compatible /v1/embeddings (the guards still decide first). A vector is read from the store
@@ -39,6 +39,7 @@ from pytest_seedreplay.core.constants import (
 from pytest_seedreplay.core.key import key_of_canonical
 from pytest_seedreplay.policy import Fate
 from pytest_seedreplay.similar import DEFAULT_THRESHOLD, SimilarIndex
+from pytest_seedreplay.similar.index import last_user_text
 from pytest_seedreplay.similar.embeddings import BATCH, cosine, embedding_entry, embedding_request, vector_of
 from pytest_seedreplay.similar.text import analyse
 
@@ -59,9 +60,12 @@ log = logging.getLogger("seedreplay.proxy.similar")
 SCAN_SHARE = 20  # the store is listed again after at least 20x as long as its last listing took (<= 5% of a core)
 VECTORS_KEPT = 4096  # embedding vectors held in memory (most recently used); the rest are in the store
 UNSCORED = -1.0  # the score of a pair whose vectors are not known: below every threshold
-# A request up to this size is looked up on the loop (0.1-0.5 ms); a bigger one (a long prompt takes
-# tens of ms to analyse) in a thread, so the loop every client shares stays free.
+# A request up to this size is looked up on the loop (0.1-0.5 ms), and a recorded question this short
+# indexed there; bigger ones (a long prompt takes tens of ms to analyse) in a thread, so the loop every
+# client shares stays free. (Under load a thread hop costs more than a short question's analysis.)
 ON_LOOP_BYTES = 8 * 1024
+ON_LOOP_CHARS = 1_000
+ON_LOOP_MESSAGES = 16
 
 
 class SimilarTier:
@@ -95,8 +99,8 @@ class SimilarTier:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._listing_seconds = 0.0
-        # Recordings heard stored are analysed here, off the loop, in the order heard; a lookup first
-        # waits for those heard before it, so a rewording sent after its original was stored finds it.
+        # Long recordings heard stored are analysed here, off the loop; a lookup first waits for those
+        # heard before it, so a rewording sent after its original was stored finds it.
         self._adder = ThreadPoolExecutor(1, thread_name_prefix="seedreplay-similar-add")
         self._adding: set[Future[bool]] = set()
         self._adding_lock = threading.Lock()
@@ -186,6 +190,12 @@ class SimilarTier:
             return
         with self._seen_lock:
             self._seen.add(entry.key)
+        text = last_user_text(entry.request) if isinstance(entry.request, dict) else None
+        if text is None:
+            return  # not a chat question this tier can answer with
+        if len(text) <= ON_LOOP_CHARS and len(entry.request["params"]["messages"]) <= ON_LOOP_MESSAGES:
+            self.index.add(entry.key, entry.request)  # 0.1-0.5 ms: cheaper here than a thread hop
+            return
         try:
             added = self._adder.submit(self.index.add, entry.key, entry.request)
         except RuntimeError:  # closed meanwhile
