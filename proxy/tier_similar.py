@@ -27,6 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_seedreplay.core.constants import (
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from .incoming import Call
     from .tiers import Ask
 
-__all__ = ["SimilarTier"]
+__all__ = ["SimilarCounts", "SimilarTier"]
 
 log = logging.getLogger("seedreplay.proxy.similar")
 
@@ -66,6 +67,16 @@ UNSCORED = -1.0  # the score of a pair whose vectors are not known: below every 
 ON_LOOP_BYTES = 8 * 1024
 ON_LOOP_CHARS = 1_000
 ON_LOOP_MESSAGES = 16
+
+
+@dataclass
+class SimilarCounts:
+    """What the tier did, served under `tiers.similar` in /seedreplay/stats (counted on the proxy's loop)."""
+
+    asked: int = 0  # exact misses of any request the tier was asked about
+    answered: int = 0  # answered with a recording of a reworded question
+    passed: int = 0  # passed on: no recording close enough, or none of the caller's
+    vectors_fetched: int = 0  # embeddings asked of the upstream (the rest came from memory or the store)
 
 
 class SimilarTier:
@@ -92,6 +103,7 @@ class SimilarTier:
         scorer = _VectorScorer(self.vectors, embeddings_model) if self.vectors is not None else None
         self.index = SimilarIndex(threshold, scorer)
         self.measure = self.index.scorer.name
+        self.counts = SimilarCounts()
         self._seen: set[str] = set()  # every key of the store looked at, chat or not
         self._seen_lock = threading.Lock()
         self._ready = _Ready()
@@ -185,6 +197,16 @@ class SimilarTier:
 
     # --- the tier ----------------------------------------------------------------------------------
 
+    def describe(self) -> str:
+        """One line for the proxy's start: what the tier answers, and how strictly."""
+        return (
+            f"similar tier: a reworded chat question gets the recording of the question it rewords "
+            f"(threshold {self.threshold:.3f}, measure {self.measure}); indexing {self.store.location} in the background"
+        )
+
+    def stats(self) -> dict[str, int]:
+        return {**asdict(self.counts), "questions": len(self.index), "building": int(not self._ready.event.is_set())}
+
     def heard_stored(self, entry: Entry) -> None:
         if self._stop.is_set():
             return
@@ -220,6 +242,15 @@ class SimilarTier:
     async def answer(self, call: Call, store: Store, ask: Ask) -> TierAnswer | None:
         if store is not self.store or self._stop.is_set():
             return None  # another binding's store (a cassette): its recordings are not indexed here
+        self.counts.asked += 1
+        found = await self._lookup(call, ask)
+        if found is None:
+            self.counts.passed += 1
+        else:
+            self.counts.answered += 1
+        return found
+
+    async def _lookup(self, call: Call, ask: Ask) -> TierAnswer | None:
         self.start()
         await self._ready.wait()
         await self._heard()
@@ -263,6 +294,7 @@ class SimilarTier:
             return
         for start in range(0, len(missing), BATCH):
             batch = missing[start : start + BATCH]
+            self.counts.vectors_fetched += len(batch)
             asked = await ask({"model": self.embeddings_model, "input": batch, "encoding_format": "float"}, EMBEDDINGS)
             vectors = _vectors_of(asked.body, batch) if asked.status == 200 else None
             if vectors is None:

@@ -126,6 +126,8 @@ def test_a_reworded_question_gets_the_recording_verbatim_plain_and_streamed(sim,
     assert upstream_calls(sim) == calls
     stats = running.stats()
     assert stats["hits_by_tier"] == {"similar": 2} and stats["hits"] == 1
+    # Asked on each exact miss: the first question (nothing indexed yet: passed) and its rewordings.
+    assert stats["tiers"]["similar"] == {"asked": 3, "answered": 2, "passed": 1, "vectors_fetched": 0, "questions": 1, "building": 0}
     assert running.store.get(plain.headers["x-seedreplay-key"]) is None
 
 
@@ -264,6 +266,8 @@ def test_embeddings_score_with_vectors_recorded_in_the_store_and_replay_offline(
     assert content(reworded) == content(first)
     assert float(reworded.headers["x-seedreplay-similar-score"]) >= 0.8
     assert upstream_calls(sim, "POST /v1/embeddings") == 1  # both vectors in one call
+    similar = http(f"{recording.root}/seedreplay/stats", "GET").json()["tiers"]["similar"]
+    assert similar["vectors_fetched"] == 2 and similar["answered"] == 1
     client.close()
     assert recording.stop() == 0
     with DiskStore(cache) as store:
@@ -289,6 +293,8 @@ def test_similar_auto_uses_the_threshold_calibrate_saved(sim, spawn_proxy, tmp_p
     threshold = load_calibration(cache / "similar.json").threshold
 
     proxy = spawn_proxy("--upstream", DEAD_UPSTREAM, "--mode", "replay", "--cache-dir", str(cache), "--similar", "auto")
+    assert proxy.lines.get(timeout=10).startswith(f"similar tier: a reworded chat question gets the recording of the question "
+                                                  f"it rewords (threshold {threshold:.3f}, measure builtin)")
     wait_for(lambda: "indexed" in proxy.log(), "the index to be built")
     assert "3 recorded chat questions indexed" in proxy.log() and f"threshold {threshold:.3f}" in proxy.log()
     client = proxy.client()
@@ -368,6 +374,40 @@ def test_the_pytest_plugin_stays_exact_a_rewording_is_a_replay_miss(pytester, si
             client.close()
     finally:
         tier.close()
+
+
+def test_tier_order_exact_similar_finetune_general_through_the_cli(spawn_proxy, tmp_path):
+    """`--similar` and `--finetune` together: a rewording of a recording is the similar tier's (the
+    fine-tuned model is not asked), a rewording of a trained question that nobody recorded is the
+    fine-tune's, and the rest goes to the general model."""
+    from finetune_support import BASE, question, tuned_sim
+
+    tuned = tuned_sim(tmp_path)
+    try:
+        proxy = spawn_proxy("--upstream", tuned.sim.url, "--cache-dir", str(tmp_path / "cache"), "--similar",
+                            "--finetune", "latest", "--finetune-manifest", str(tuned.manifest))
+        assert proxy.lines.get(timeout=10).startswith("similar tier: ")
+        assert proxy.lines.get(timeout=10).startswith("fine-tune tier: ")
+        client = proxy.client()
+
+        def asked(text: str) -> Any:
+            return client.chat.completions.with_raw_response.create(model=BASE, messages=question(text), seed=1)
+
+        def tier_stats() -> dict[str, Any]:
+            return http(f"{proxy.root}/seedreplay/stats", "GET").json()["tiers"]
+
+        recorded = asked("Where can I park near the York shop?")  # untrained: the fine-tune falls through
+        assert recorded.headers["x-seedreplay-cache"] == "miss"
+        assert tier_stats()["finetune"]["fell_through"] == 1  # (the stats wait for the recording's write)
+        reworded = asked("where can I park near the York shop, please?")
+        assert reworded.headers["x-seedreplay-cache"] == "similar" and content(reworded) == content(recorded)
+        assert tier_stats()["finetune"]["asked"] == 1  # the similar tier answered first
+        trained = asked("how can i reset my password")  # a rewording of a trained question, never recorded
+        assert trained.headers["x-seedreplay-cache"] == "finetune"
+        assert tier_stats()["similar"]["passed"] == 2 and tier_stats()["finetune"]["served"] == 1
+        client.close()
+    finally:
+        tuned.sim.stop()
 
 
 @pytest.fixture
