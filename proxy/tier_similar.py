@@ -40,8 +40,8 @@ from pytest_seedreplay.core.constants import (
 from pytest_seedreplay.core.key import key_of_canonical
 from pytest_seedreplay.policy import Fate
 from pytest_seedreplay.similar import DEFAULT_THRESHOLD, SimilarIndex
-from pytest_seedreplay.similar.index import last_user_text
 from pytest_seedreplay.similar.embeddings import BATCH, cosine, embedding_entry, embedding_request, vector_of
+from pytest_seedreplay.similar.index import last_user_text
 from pytest_seedreplay.similar.text import analyse
 
 from .tiers import TierAnswer
