@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 from pytest_seedreplay.core.constants import (
     CACHE_HIT,
     CACHE_MISS,
+    CACHEABLE_ENDPOINTS,
     CONTENT_TYPE_JSON,
     ERROR_TYPE_MISS,
     ERROR_TYPE_PROXY,
@@ -142,12 +143,14 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
     goes on to the general model (or is a replay miss). See `tiers`."""
     note = state.note(request)
 
-    async def ask(body: dict[str, Any]) -> Asked:
+    async def ask(body: dict[str, Any], endpoint: str | None = None) -> Asked:
+        if endpoint is not None and endpoint not in CACHEABLE_ENDPOINTS:
+            raise ValueError(f"a tier asks a cacheable endpoint ({', '.join(CACHEABLE_ENDPOINTS)}), not {endpoint!r}")
         headers = forward_headers(request.headers)
         headers["Content-Type"] = CONTENT_TYPE_JSON
         base = await state.upstream_base(state.config.upstream)
         status, raw = await state.upstream.ask(
-            upstream_url(base, call.endpoint), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
+            upstream_url(base, endpoint or call.endpoint), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
         )
         try:
             parsed = json.loads(raw) if raw else None

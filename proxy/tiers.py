@@ -9,8 +9,9 @@ entry only when the tier asks it to (`TierAnswer.store`) and the request's polic
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pytest_seedreplay.core.entry import Entry
@@ -27,9 +28,12 @@ class Asked:
     body: Any  # the parsed JSON answer (None when it was not JSON)
 
 
-# Post a JSON body to the upstream's endpoint of the request being answered, with its caller's
-# credentials; a tier asks a model this way (the fine-tune tier asks the fine-tuned model).
-Ask = Callable[[dict[str, Any]], Awaitable[Asked]]
+class Ask(Protocol):
+    """Post a JSON body to the upstream, with the caller's credentials: to the endpoint of the request
+    being answered (the fine-tune tier asks the fine-tuned model), or to `endpoint`, another cacheable
+    endpoint (the similar tier asks /v1/embeddings for vectors)."""
+
+    def __call__(self, body: dict[str, Any], endpoint: str | None = None) -> Awaitable[Asked]: ...
 
 
 @dataclass(frozen=True)

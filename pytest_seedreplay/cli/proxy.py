@@ -29,8 +29,11 @@ from ..core.constants import (
     FINETUNE_MANIFEST,
     MEMORY_CACHE_MAX_AGE,
     PROXY_MODES,
+    SIMILAR_DEFAULT_THRESHOLD,
 )
 from ..store import open_store
+from .similar import SIMILAR_DEFAULT
+from .similar import proxy_tiers as proxy_similar_tiers
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -96,6 +99,16 @@ class _Size(click.ParamType):
     help="Memory for recently served hits, kept ready to send (0 turns it off). A change another "
     f"process makes to the store shows within {MEMORY_CACHE_MAX_AGE:g} s.",
 )
+@click.option(
+    "--similar",
+    is_flag=False,
+    flag_value=SIMILAR_DEFAULT,
+    default=None,
+    metavar="[auto|THRESHOLD]",
+    help="Answer a reworded chat question with the recording of the question it rewords (off by default): "
+    f"auto = the threshold `seedreplay similar calibrate` saved, else 0-1 ({SIMILAR_DEFAULT_THRESHOLD:g} when no value is given).",
+)
+@click.option("--similar-embeddings", metavar="MODEL", default=None, help="Score --similar by this embeddings model's vectors (recorded in the store).")
 @click.option("--finetune", "finetune_spec", metavar="latest|VERSION|MODEL", default=None,
               help="Learned tier: on an exact miss of its base model, ask this manifest version's fine-tuned model "
               "with its seed.")
@@ -140,6 +153,8 @@ def command(
     max_body: int,
     upstream_timeout: float,
     memory_cache: int,
+    similar: str | None,
+    similar_embeddings: str | None,
     finetune_spec: str | None,
     finetune_guard: str,
     store_finetune_answers: bool,
@@ -186,7 +201,6 @@ def command(
         store = open_store(cache_dir, store_url)
     except Exception as exc:
         raise click.ClickException(f"cannot open the store: {exc}") from None
-
     tiers = []
     if finetune_spec:
         tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
@@ -200,11 +214,15 @@ def command(
         sys.stdout.flush()
 
     try:
+        # Tier order: exact, similar, fine-tune, general model.
+        tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store)
         run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
                                    "pick another --port (0 picks a free one)") from None
     finally:
+        for tier in tiers:
+            getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
         store.close()
 
 

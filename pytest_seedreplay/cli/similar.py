@@ -192,3 +192,53 @@ def _read(reader: Any, path: str) -> list:
     except SetError as exc:
         raise click.ClickException(str(exc)) from None
 
+
+
+# --- seedreplay proxy --similar ------------------------------------------------------------------
+
+SIMILAR_DEFAULT = "default"  # `--similar` given without a value
+
+
+def proxy_tiers(value: str | None, embeddings_model: str | None, cache_dir: str | None, store_url: str | None, store: Any) -> list:
+    """The similar tier `seedreplay proxy --similar [auto|THRESHOLD] [--similar-embeddings MODEL]`
+    asks for (empty when off), indexing in its own thread from now on."""
+    if value is None:
+        if embeddings_model:
+            raise click.ClickException("--similar-embeddings MODEL goes with --similar auto|THRESHOLD: add --similar")
+        return []
+    from ..proxy.tier_similar import SimilarTier
+
+    tier = SimilarTier(store, _proxy_threshold(value, embeddings_model, cache_dir, store_url), embeddings_model)
+    tier.start()
+    return [tier]
+
+
+def _proxy_threshold(value: str, embeddings_model: str | None, cache_dir: str | None, store_url: str | None) -> float:
+    measure = f"embeddings:{embeddings_model}" if embeddings_model else "builtin"
+    calibrate_hint = "seedreplay similar calibrate" + (f" --similar-embeddings {embeddings_model}" if embeddings_model else "")
+    if value == SIMILAR_DEFAULT:
+        if embeddings_model:
+            raise click.ClickException(
+                f"--similar-embeddings scores by the cosine of {embeddings_model}'s vectors, which has no default threshold: "
+                f"give --similar auto (after `{calibrate_hint}`) or --similar THRESHOLD"
+            )
+        return DEFAULT_THRESHOLD
+    if value != "auto":
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0.0 <= number <= 1.0:
+            raise click.BadParameter(f"{value!r}: give auto or a threshold from 0 to 1", param_hint="--similar")
+        return number
+    path = calibration_path(store_target(cache_dir, store_url))
+    try:
+        calibration = load_calibration(path)
+    except CalibrationError as exc:
+        raise click.ClickException(f"--similar auto: {exc}") from None
+    if calibration.measure != measure:
+        raise click.ClickException(
+            f"--similar auto: the calibration at {path} was made with the {calibration.measure} measure, not {measure}; "
+            f"run `{calibrate_hint}` (same --cache-dir/--store) or give --similar THRESHOLD"
+        )
+    return calibration.threshold

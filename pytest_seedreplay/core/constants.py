@@ -151,3 +151,12 @@ DEFAULT_WRITE_WAIT = 60.0
 DEFAULT_CASSETTE_DIR = "cassettes"
 FINETUNE_MANIFEST = "finetunes.json"  # the fine-tune manifest, kept in the cassette dir
 MANIFEST_PATH = "cassettes/finetunes.json"
+
+# The similar-questions tier (`seedreplay proxy --similar`): its X-Seedreplay-Cache value, the headers
+# that say which recording answered and how close it was, and how often it looks for other
+# processes' recordings (at least this often; a store that takes long to list is listed less often).
+CACHE_SIMILAR = "similar"
+SIMILAR_DEFAULT_THRESHOLD = 0.7  # why this value: see similar/index.py
+HEADER_SIMILAR_KEY = "X-Seedreplay-Similar-Key"
+HEADER_SIMILAR_SCORE = "X-Seedreplay-Similar-Score"
+SIMILAR_SYNC_SECONDS = 2.0

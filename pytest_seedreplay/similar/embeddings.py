@@ -39,8 +39,7 @@ class StoreEmbeddings:
         self.offline = offline
 
     def key(self, text: str) -> tuple[str, dict[str, Any]]:
-        canonical = canonical_request(EMBEDDINGS, {"model": self.model, "input": text})
-        return key_of_canonical(canonical), canonical
+        return embedding_request(self.model, text)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         vectors: dict[str, list[float]] = {}
@@ -48,7 +47,7 @@ class StoreEmbeddings:
         for text in dict.fromkeys(texts):
             key, _ = self.key(text)
             entry = self.store.get(key)
-            vector = _vector(entry.body) if entry is not None else None
+            vector = vector_of(entry.body) if entry is not None else None
             if vector is None:
                 missing.append(text)
             else:
@@ -71,20 +70,34 @@ class StoreEmbeddings:
         for item in answer.data:
             text = texts[item.index]
             found[text] = list(item.embedding)
-            key, canonical = self.key(text)
-            body = {"object": "list", "model": answer.model,
-                    "data": [{"object": "embedding", "index": 0, "embedding": found[text]}],
-                    "usage": {"prompt_tokens": 0, "total_tokens": 0}}
-            self.store.put(Entry(key=key, endpoint=EMBEDDINGS, request=canonical, body=body, upstream=self.upstream, model=answer.model))
+            self.store.put(embedding_entry(self.model, text, found[text], answer.model, self.upstream))
         return found
 
 
-def _vector(body: Any) -> list[float] | None:
+def embedding_request(model: str, text: str) -> tuple[str, dict[str, Any]]:
+    """(key, canonical request) of one text's vector: the key the proxy gives `{"model": M, "input": text}`."""
+    canonical = canonical_request(EMBEDDINGS, {"model": model, "input": text})
+    return key_of_canonical(canonical), canonical
+
+
+def embedding_entry(model: str, text: str, vector: list[float], answered_by: str | None, upstream: str) -> Entry:
+    """One text's vector as an ordinary embeddings recording (replayable by the proxy's exact tier too)."""
+    key, canonical = embedding_request(model, text)
+    body = {"object": "list", "model": answered_by or model,
+            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+    return Entry(key=key, endpoint=EMBEDDINGS, request=canonical, body=body, upstream=upstream, model=answered_by or model)
+
+
+def vector_of(body: Any, index: int = 0) -> list[float] | None:
+    """The float vector at `index` of an embeddings answer, or None when it is not one."""
     try:
-        vector = body["data"][0]["embedding"]
+        vector = body["data"][index]["embedding"]
     except (KeyError, IndexError, TypeError):
         return None
-    return vector if isinstance(vector, list) else None
+    if not isinstance(vector, list) or not vector or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector):
+        return None
+    return vector
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..core.constants import CHAT
+from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
 from .guards import MIN_TYPO_LENGTH, veto
 from .measure import score as builtin_score
@@ -24,7 +24,7 @@ from .text import Analysis, analyse
 # The threshold used when none is given or calibrated: the built-in score of a question that passes
 # every guard is at least 0.6 (its content tokens are the same), and the lowest paraphrase of the
 # shipped set scores 0.81; 0.7 leaves the surface free to change by about half its character trigrams.
-DEFAULT_THRESHOLD = 0.7
+DEFAULT_THRESHOLD = SIMILAR_DEFAULT_THRESHOLD
 
 
 class Scorer(Protocol):
@@ -228,6 +228,20 @@ class SimilarIndex:
 
     def lookup(self, canonical: dict[str, Any], threshold: float | None = None) -> Match | None:
         """The recording that answers this request's reworded last user message, if one is close enough."""
+        found = self.passing(canonical)
+        if found is None:
+            return None
+        ranked = self.ranked(*found, self.threshold if threshold is None else threshold)
+        return ranked[0] if ranked else None
+
+    def matches(self, canonical: dict[str, Any]) -> list[Match]:
+        """Every recording that passes the guards for this request, best score first (no threshold)."""
+        found = self.passing(canonical)
+        return self.ranked(*found, float("-inf")) if found is not None else []
+
+    def passing(self, canonical: dict[str, Any]) -> tuple[Analysis, list[Question]] | None:
+        """The request's last user message analysed, and the recorded questions of its group that pass
+        every guard against it (not yet scored); None when no recording can answer this request."""
         split = split_request(canonical) if isinstance(canonical, dict) else None
         if split is None:
             return None
@@ -238,35 +252,12 @@ class SimilarIndex:
                 return None
             query = analyse(text)
             candidates = [self._questions[key] for key in sorted(group.candidates(query))]
-        return self._best(query, candidates, self.threshold if threshold is None else threshold)
+        return query, [c for c in candidates if veto(query, c.analysis) is None]
 
-    def matches(self, canonical: dict[str, Any]) -> list[Match]:
-        """Every recording that passes the guards for this request, best score first (no threshold)."""
-        split = split_request(canonical) if isinstance(canonical, dict) else None
-        if split is None:
-            return []
-        group_id, text = split
-        with self._lock:
-            group = self._groups.get(group_id)
-            if group is None:
-                return []
-            query = analyse(text)
-            candidates = [self._questions[key] for key in sorted(group.candidates(query))]
-        found = [
-            Match(c.key, self.scorer.score(query, c.analysis), c.analysis.text)
-            for c in candidates if veto(query, c.analysis) is None
-        ]
-        return sorted(found, key=lambda m: -m.score)
-
-    def _best(self, query: Analysis, candidates: list[Question], threshold: float) -> Match | None:
-        best: Match | None = None
-        for candidate in candidates:
-            if veto(query, candidate.analysis) is not None:
-                continue
-            value = self.scorer.score(query, candidate.analysis)
-            if value >= threshold and (best is None or value > best.score):
-                best = Match(candidate.key, value, candidate.analysis.text)
-        return best
+    def ranked(self, query: Analysis, questions: list[Question], threshold: float) -> list[Match]:
+        """`questions` (from `passing`) scoring at least `threshold`, best first (ties: by key)."""
+        found = [Match(q.key, self.scorer.score(query, q.analysis), q.analysis.text) for q in questions]
+        return sorted((m for m in found if m.score >= threshold), key=lambda m: -m.score)
 
     def __len__(self) -> int:
         return len(self._questions)
