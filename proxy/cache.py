@@ -29,6 +29,7 @@ from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
 from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers
+from pytest_seedreplay.core.urls import entry_url, join_upstream, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode
 from pytest_seedreplay.shapes import Summary, summary
 
@@ -147,7 +148,7 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
         headers["Content-Type"] = CONTENT_TYPE_JSON
         base = await state.upstream_base(state.config.upstream)
         status, raw = await state.upstream.ask(
-            upstream_url(base, call.endpoint), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
+            upstream_url(base, call.target), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
         )
         try:
             parsed = json.loads(raw) if raw else None
@@ -247,7 +248,7 @@ async def _fly(
                 flight.store_error = str(SecretRefused(where))
         state.stats.upstream_calls += 1
         read = await state.upstream.fetch(
-            flight, upstream_url(base, call.endpoint), headers, call.payload, config.upstream_timeout, shown
+            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
         )
         if flight.failure is not None:
             state.stats.upstream_failures += 1
@@ -319,6 +320,7 @@ def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> E
     if read is None:
         return None
     answer = {"events": read.events} if flight.streaming else {"body": read.body}
+    upstream = recorded_upstream(upstream)
     return Entry(
         key=call.key,
         endpoint=call.endpoint,
@@ -326,6 +328,7 @@ def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> E
         status=flight.status or 200,
         headers=kept_response_headers(flight.headers.items()),
         upstream=upstream,
+        url=entry_url(upstream, call.endpoint, join_upstream(upstream, call.target)),
         model=read.model,
         system_fingerprint=read.system_fingerprint,
         **answer,

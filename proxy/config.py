@@ -13,9 +13,9 @@ from pytest_seedreplay.core.constants import (
     DEFAULT_PROXY_MODE,
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
+    SIM_UPSTREAM,  # the word that makes the proxy start the simulator in-process
 )
 
-SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-process
 SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
 

@@ -22,6 +22,7 @@ from yarl import URL
 
 from pytest_seedreplay.core.constants import OUR_HEADER_PREFIX
 from pytest_seedreplay.core.entry import SSEEvent
+from pytest_seedreplay.core.urls import join_upstream
 from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, Summary, summary
 
 from .config import is_loopback
@@ -74,9 +75,9 @@ def relay_headers(headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str], ra
 
 
 def upstream_url(base: str, raw_path: str) -> URL:
-    """`base` (ends in /v1) + the client's path after its `/v1`, query kept, encoding untouched."""
-    rest = raw_path[3:] if raw_path.startswith("/v1") else raw_path
-    return URL(base.rstrip("/") + rest, encoded=True)
+    """`base` (ends in /v1) + the client's path after its `/v1` (an Azure `/openai/...` path goes under
+    the upstream's root: see `join_upstream`), query kept, encoding untouched."""
+    return URL(join_upstream(base, raw_path), encoded=True)
 
 
 def _url_credentials(url: URL, headers: CIMultiDict[str]) -> URL:

@@ -62,6 +62,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_type")
+    deployment = request.match_info.get("deployment")
+    if deployment is not None:  # Azure OpenAI: the deployment in the path is the model, whatever the body says
+        body["model"] = deployment
     return body
 
 
