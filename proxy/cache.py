@@ -75,6 +75,8 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
         call = make_call(arrival, config)
     if slot is not None:
         state.keys.put(slot, call)
+    if call.retry:
+        _rewind(bound, call.key)
     note.key = call.key
     ours = {HEADER_KEY: call.key}
 
@@ -109,6 +111,15 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     response = await answer_from_flight(request, flight, call.shape, ours)
     note.upstream = flight.status
     return response
+
+
+def _rewind(bound: Bound, key: str) -> None:
+    """A client retrying a request takes the place of the try it repeats, in a store that plays its
+    recordings in order (a cassette): it is served what that try was (recorded or replayed), and a
+    retry never adds a second recording of an answer the client did not use."""
+    rewind = getattr(bound.store, "rewind", None)
+    if rewind is not None:
+        rewind(key)
 
 
 def _served_hit(state: ProxyState, note: RequestNote, rendered: Rendered) -> web.Response:

@@ -19,6 +19,7 @@ from pytest_seedreplay.core.constants import (
     CONTENT_TYPE_JSON,
     CREDENTIAL_HEADERS,
     EMBEDDINGS,
+    HEADER_RETRY_COUNT,
     RESPONSES,
 )
 from pytest_seedreplay.core.jsontext import compact_json_bytes
@@ -54,6 +55,7 @@ class Call:
     policy: Policy  # what this request may do, after its headers
     namespace: str | None  # the caller's key namespace under --isolate-by-auth
     target: str = ""  # the client's path and query, as sent upstream (see `Arrival.target`)
+    retry: bool = False  # the client retries a request it sent before (see `Arrival.retry`)
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Arrival:
     default_seed: int | None  # the binding's seed for requests that carry none
     path: str = ""  # the client's path, decoded: an Azure deployment in it keys as the model
     target: str = ""  # the client's path and query as sent (Azure's api-version reaches the upstream)
+    retry: bool = False  # the SDK's retry count says this request repeats an earlier try
 
 
 async def read_arrival(
@@ -77,7 +80,13 @@ async def read_arrival(
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
-    return Arrival(endpoint, raw, policy, namespace, default_seed, request.path, request.raw_path)
+    return Arrival(endpoint, raw, policy, namespace, default_seed, request.path, request.raw_path, is_retry(request.headers))
+
+
+def is_retry(headers: Mapping[str, str]) -> bool:
+    """Does the client say this request retries one it sent before (`x-stainless-retry-count` >= 1)?"""
+    count = headers.get(HEADER_RETRY_COUNT, "").strip()
+    return count.isdigit() and int(count) > 0
 
 
 def policy_of(headers: Mapping[str, str], bound: Mode, override: bool) -> Policy:
@@ -123,7 +132,7 @@ def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
     payload = compact_json_bytes(sent) if changed else raw
     key = key_of_canonical(canonical, arrival.namespace)
     return Call(endpoint, body, payload, canonical, key, shape, upstream_shape, arrival.policy, arrival.namespace,
-                arrival.target or endpoint)
+                arrival.target or endpoint, arrival.retry)
 
 
 class KeyMemo:

@@ -124,6 +124,9 @@ KEPT_RESPONSE_HEADERS = frozenset(
 # Azure OpenAI's). Forwarded upstream, never stored or logged.
 CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
 
+# The SDKs (Python and Node) number their retries of a request in this header (0: the first try).
+HEADER_RETRY_COUNT = "x-stainless-retry-count"
+
 # Query parameters a recorded URL keeps: Azure's API version says what the answer was recorded
 # under. Others are dropped (a gateway may take a credential in the query); all are forwarded.
 KEPT_QUERY_PARAMS = ("api-version",)
