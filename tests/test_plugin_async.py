@@ -72,4 +72,5 @@ def test_async_openai_client_records_and_replays_under(pytester, monkeypatch, si
     replayed = run(pytester, *others_off)
     replayed.assert_outcomes(passed=1, failed=1)
     assert answers(pytester) == recorded
-    replayed.stdout.fnmatch_lines(["*seedreplay: no recording in cassette cassettes/test_async_app/test_a_miss_fails_the_async_test*.yaml (mode replay)*"])
+    cassette = "cassettes/test_async_app/test_a_miss_fails_the_async_test*.yaml"
+    replayed.stdout.fnmatch_lines([f"*seedreplay: no recording in cassette {cassette} (mode replay)*"])
