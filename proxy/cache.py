@@ -158,8 +158,10 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
         headers = forward_headers(request.headers)
         headers["Content-Type"] = CONTENT_TYPE_JSON
         base = await state.upstream_base(state.config.upstream)
+        # The endpoint's /v1 path, not the client's: a tier picks its model in the body, which an Azure
+        # deployment's path would override.
         status, raw = await state.upstream.ask(
-            upstream_url(base, call.target), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
+            upstream_url(base, call.endpoint), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
         )
         try:
             parsed = json.loads(raw) if raw else None
