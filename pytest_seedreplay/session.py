@@ -166,7 +166,8 @@ class TestRecording:
         lines += [f"  {b.method} {b.url}" for b in blocked]
         lines.append(
             f"Send OpenAI calls through the seedreplay proxy: leave base_url unset so OPENAI_BASE_URL "
-            f"({proxy_url}) is used, or take the openai_client fixture. Then record: {self.record_command()}"
+            f"({proxy_url}) is used, or take the openai_client fixture (an Azure client: leave azure_endpoint unset, "
+            f"AZURE_OPENAI_ENDPOINT points there too). Then record: {self.record_command()}"
         )
         return "\n".join(lines)
 

@@ -252,3 +252,26 @@ def test_the_plugin_records_azure_clients_on_the_simulator_and_replays_them_offl
     monkeypatch.delenv("AZURE_OPENAI_API_KEY")
     run(pytester).assert_outcomes(passed=2)
     assert answers(pytester) == recorded
+
+
+OWN_ENDPOINT = '''
+import openai
+
+
+def test_own_endpoint():
+    client = openai.AzureOpenAI(azure_endpoint="https://my-resource.openai.azure.com", api_version="2024-10-21",
+                                api_key="unused", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+'''
+
+
+def test_an_azure_client_with_its_own_endpoint_is_stopped_and_told_what_to_do(pytester, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    setup_project(pytester, test_own_endpoint=OWN_ENDPOINT)
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*seedreplay: blocked network access in replay mode:*",
+        "*POST https://my-resource.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21*",
+        "*an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too*",
+    ])
