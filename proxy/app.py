@@ -26,6 +26,7 @@ from pytest_seedreplay.core.constants import (
     HEADER_TOKEN,
     PROXY_MODES,
 )
+from pytest_seedreplay.core.urls import AZURE_PREFIX
 from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.store import Store
 
@@ -202,8 +203,10 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/seedreplay/stats", _stats)
     for endpoint in CACHEABLE_ENDPOINTS:
-        app.router.add_post(endpoint, _cacheable(endpoint))
+        for path in api_paths(endpoint):
+            app.router.add_post(path, _cacheable(endpoint))
     app.router.add_route("*", "/v1/{tail:.*}", _forward)
+    app.router.add_route("*", AZURE_PREFIX + "{tail:.*}", _forward)
     return app
 
 
@@ -212,6 +215,18 @@ async def running_proxy(config: ProxyConfig, store: Store | Binding, host: str =
     """Serve a proxy in the running loop; yields its base URL, ending in `/v1`."""
     async with serving(make_proxy_app(config, store), host, port) as root:
         yield f"{root}/v1"
+
+
+def api_paths(endpoint: str) -> tuple[str, ...]:
+    """Where clients post to `endpoint` (`/v1/chat/completions`): there, and at Azure OpenAI's paths for
+    it (a deployment's, the `/openai/v1/` surface's, and the Azure client's own: `/openai/responses`)."""
+    tail = endpoint.removeprefix("/v1")
+    azure = AZURE_PREFIX.rstrip("/")
+    return (endpoint, f"{azure}/v1{tail}", f"{azure}/deployments/{{deployment}}{tail}", azure + tail)
+
+
+def _api_path(path: str) -> bool:
+    return path.startswith(("/v1/", AZURE_PREFIX))
 
 
 def first_binding(config: ProxyConfig, store: Store) -> Binding:
@@ -330,7 +345,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     state.enter()
     try:
         _check_token(request, state.config.token)
-        if request.path.startswith("/v1/"):
+        if _api_path(request.path):
             state.stats.requests += 1
         response = await handler(request)
     except APIError as exc:
@@ -372,7 +387,7 @@ def _our_headers(request: web.Request, note: RequestNote) -> dict[str, str]:
         headers[HEADER_KEY] = note.key
     if note.cache:
         headers[HEADER_CACHE] = note.cache
-    elif request.path.startswith("/v1/"):
+    elif _api_path(request.path):
         headers[HEADER_CACHE] = CACHE_BYPASS  # refused before the cache was consulted
     return headers
 
@@ -382,7 +397,8 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> APIError:
         return APIError(
             404,
             f"no such path {request.path}: the seedreplay proxy serves the OpenAI API under /v1 "
-            "(point clients at http://HOST:PORT/v1), plus /healthz and /seedreplay/stats",
+            "(point clients at http://HOST:PORT/v1) and Azure OpenAI's under /openai (azure_endpoint "
+            "http://HOST:PORT), plus /healthz and /seedreplay/stats",
             code="unknown_url",
         )
     if exc.status == 405:

@@ -30,6 +30,7 @@ from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
 from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers
+from pytest_seedreplay.core.urls import entry_url, join_upstream, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode
 from pytest_seedreplay.shapes import Summary, summary
 
@@ -75,6 +76,8 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
         call = make_call(arrival, config)
     if slot is not None:
         state.keys.put(slot, call)
+    if call.retry:
+        _rewind(bound, call.key)
     note.key = call.key
     ours = {HEADER_KEY: call.key}
 
@@ -109,6 +112,15 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     response = await answer_from_flight(request, flight, call.shape, ours)
     note.upstream = flight.status
     return response
+
+
+def _rewind(bound: Bound, key: str) -> None:
+    """A client retrying a request takes the place of the try it repeats, in a store that plays its
+    recordings in order (a cassette): it is served what that try was (recorded or replayed), and a
+    retry never adds a second recording of an answer the client did not use."""
+    rewind = getattr(bound.store, "rewind", None)
+    if rewind is not None:
+        rewind(key)
 
 
 def _served_hit(state: ProxyState, note: RequestNote, rendered: Rendered) -> web.Response:
@@ -149,6 +161,8 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
         headers = forward_headers(request.headers)
         headers["Content-Type"] = CONTENT_TYPE_JSON
         base = await state.upstream_base(state.config.upstream)
+        # The endpoint's /v1 path, not the client's: a tier picks its model in the body, which an Azure
+        # deployment's path would override.
         status, raw = await state.upstream.ask(
             upstream_url(base, endpoint or call.endpoint), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
         )
@@ -250,7 +264,7 @@ async def _fly(
                 flight.store_error = str(SecretRefused(where))
         state.stats.upstream_calls += 1
         read = await state.upstream.fetch(
-            flight, upstream_url(base, call.endpoint), headers, call.payload, config.upstream_timeout, shown
+            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
         )
         if flight.failure is not None:
             state.stats.upstream_failures += 1
@@ -319,6 +333,7 @@ def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> E
     if read is None:
         return None
     answer = {"events": read.events} if flight.streaming else {"body": read.body}
+    upstream = recorded_upstream(upstream)
     return Entry(
         key=call.key,
         endpoint=call.endpoint,
@@ -326,6 +341,7 @@ def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> E
         status=flight.status or 200,
         headers=kept_response_headers(flight.headers.items()),
         upstream=upstream,
+        url=entry_url(upstream, call.endpoint, join_upstream(upstream, call.target)),
         model=read.model,
         system_fingerprint=read.system_fingerprint,
         **answer,

@@ -16,9 +16,9 @@ from pytest_seedreplay.core.constants import (
     DEFAULT_WRITE_BACKLOG,
     DEFAULT_WRITE_BACKLOG_ENTRIES,
     DEFAULT_WRITE_WAIT,
+    SIM_UPSTREAM,  # the word that makes the proxy start the simulator in-process
 )
 
-SIM_UPSTREAM = "sim"  # the word that makes the proxy start the simulator in-process
 SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
 

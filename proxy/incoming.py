@@ -21,6 +21,7 @@ from pytest_seedreplay.core.constants import (
     CONTENT_TYPE_JSON,
     CREDENTIAL_HEADERS,
     EMBEDDINGS,
+    HEADER_RETRY_COUNT,
     RESPONSES,
 )
 from pytest_seedreplay.core.jsontext import compact_json_bytes
@@ -56,6 +57,8 @@ class Call:
     upstream_shape: Shape  # what is asked of the upstream (a stream always with its usage chunk)
     policy: Policy  # what this request may do, after its headers
     namespace: str | None  # the caller's key namespace under --isolate-by-auth
+    target: str = ""  # the client's path and query, as sent upstream (see `Arrival.target`)
+    retry: bool = False  # the client retries a request it sent before (see `Arrival.retry`)
 
 
 @dataclass
@@ -67,6 +70,9 @@ class Arrival:
     policy: Policy
     namespace: str | None  # the caller's key namespace under --isolate-by-auth
     default_seed: int | None  # the binding's seed for requests that carry none
+    path: str = ""  # the client's path, decoded: an Azure deployment in it keys as the model
+    target: str = ""  # the client's path and query as sent (Azure's api-version reaches the upstream)
+    retry: bool = False  # the SDK's retry count says this request repeats an earlier try
 
 
 async def read_arrival(
@@ -77,7 +83,13 @@ async def read_arrival(
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
-    return Arrival(endpoint, raw, policy, namespace, default_seed)
+    return Arrival(endpoint, raw, policy, namespace, default_seed, request.path, request.raw_path, is_retry(request.headers))
+
+
+def is_retry(headers: Mapping[str, str]) -> bool:
+    """Does the client say this request retries one it sent before (`x-stainless-retry-count` >= 1)?"""
+    count = headers.get(HEADER_RETRY_COUNT, "").strip()
+    return count.isdigit() and int(count) > 0
 
 
 def policy_of(headers: Mapping[str, str], bound: Mode, override: bool) -> Policy:
@@ -115,14 +127,15 @@ def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
         upstream_shape = Shape(stream=True, include_usage=True)
         changed = True
     try:
-        canonical = canonical_request(endpoint, body)
+        canonical = canonical_request(arrival.path or endpoint, body)
     except UnkeyableRequest as exc:
         raise bad_request(str(exc)) from None
     except RecursionError:
         raise bad_request("the request body is nested too deeply to key") from None
     payload = compact_json_bytes(sent) if changed else raw
     key = key_of_canonical(canonical, arrival.namespace)
-    return Call(endpoint, body, payload, canonical, key, shape, upstream_shape, arrival.policy, arrival.namespace)
+    return Call(endpoint, body, payload, canonical, key, shape, upstream_shape, arrival.policy, arrival.namespace,
+                arrival.target or endpoint, arrival.retry)
 
 
 class KeyMemo:
@@ -138,7 +151,7 @@ class KeyMemo:
     def slot(arrival: Arrival, config: ProxyConfig) -> tuple:
         """Everything the key and shape of `arrival` follow from (its body as a 128-bit digest)."""
         digest = hashlib.blake2b(arrival.raw, digest_size=16).digest()
-        return (arrival.endpoint, digest, arrival.namespace, arrival.default_seed, config.require_seed)
+        return (arrival.path or arrival.endpoint, digest, arrival.namespace, arrival.default_seed, config.require_seed)
 
     def get(self, slot: tuple) -> tuple[str, Shape] | None:
         seen = self._seen.get(slot)

@@ -24,6 +24,7 @@ from yarl import URL
 
 from pytest_seedreplay.core.constants import OUR_HEADER_PREFIX
 from pytest_seedreplay.core.entry import SSEEvent
+from pytest_seedreplay.core.urls import join_upstream
 from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, Summary, summary
 
 from .config import is_loopback
@@ -79,7 +80,8 @@ def relay_headers(headers: Iterable[tuple[str, str]] | CIMultiDictProxy[str], ra
 
 
 def upstream_url(base: str, raw_path: str) -> URL:
-    """`base` (ends in /v1) + the client's path after its `/v1`, query kept, encoding untouched.
+    """`base` (ends in /v1) + the client's path after its `/v1` (an Azure `/openai/...` path goes under
+    the upstream's root: see `join_upstream`), query kept, encoding untouched.
 
     A path that could climb out of the upstream's base path (`..` in any spelling) is refused with
     a 400 before anything is sent: the request would carry the upstream URL's credentials there."""
@@ -90,8 +92,7 @@ def upstream_url(base: str, raw_path: str) -> URL:
             "never sends a request outside the upstream's base path: send the path without them",
             code="invalid_path",
         )
-    rest = raw_path[3:] if raw_path.startswith("/v1") else raw_path
-    return URL(base.rstrip("/") + rest, encoded=True)
+    return URL(join_upstream(base, raw_path), encoded=True)
 
 
 _SEGMENT_BREAKS = re.compile(r"[/\\]")  # a backslash is a slash to some servers

@@ -16,9 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .core.constants import ENV_API_KEY, ENV_BASE_URL, ENV_PLUGIN_PROXY
 from .core.entry import Entry
-from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, choose_upstream, with_no_proxy
+from .core.environ import NO_PROXY_VARS, choose_upstream, lent_keys, proxy_environment, with_no_proxy
 from .drift import Drift, compare
 from .policy import Mode
 from .proxy.binding import Observer, ReplayMiss
@@ -102,12 +101,13 @@ class CassetteUse:
 
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.
-        self._set_env(ENV_BASE_URL, self.proxy.url)
-        self._set_env(ENV_PLUGIN_PROXY, self.proxy.url)
+        for name, value in proxy_environment(self.proxy.url).items():
+            self._set_env(name, value)
         for name in NO_PROXY_VARS:
             self._set_env(name, with_no_proxy(os.environ.get(name), "127.0.0.1"))
-        if self.mode is Mode.REPLAY and not os.environ.get(ENV_API_KEY):
-            self._set_env(ENV_API_KEY, DUMMY_API_KEY)  # replay needs no key, but the SDK wants one
+        if self.mode is Mode.REPLAY:  # replay needs no key, but the SDKs want one
+            for name, value in lent_keys().items():
+                self._set_env(name, value)
 
     def _set_env(self, name: str, value: str) -> None:
         self._saved_env.setdefault(name, os.environ.get(name))

@@ -140,7 +140,7 @@ class NetworkGuard:
         why = {REPLAY: "replay mode answers OpenAI calls from cassettes only"}.get(
             self.mode, f"it bypasses the seedreplay proxy, so {self.mode} mode would not see it")
         return (f"{why}. Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "
-                "openai_client fixture")
+                "openai_client fixture (an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too)")
 
     def _offline_advice(self) -> str:
         return (f"{BLOCK_NETWORK_FLAG} (ini seedreplay_block_network) lets tests reach loopback only. Mock this "

@@ -18,8 +18,6 @@ from .core.constants import (
     CHAT,
     DEFAULT_DRIFT_POLICY,
     ENV_API_KEY,
-    ENV_BASE_URL,
-    ENV_PLUGIN_PROXY,
     LIVE,
     OFF,
     PYTEST_MODES,
@@ -27,7 +25,7 @@ from .core.constants import (
     REPLAY,
     REWRITE,
 )
-from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, with_no_proxy
+from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, lent_keys, proxy_environment, with_no_proxy
 from .core.redact import SecretRefused
 from .guard import Blocked, NetworkGuard
 from .policy import Mode
@@ -168,7 +166,8 @@ class TestRecording:
         lines += [f"  {b.method} {b.url}" for b in blocked]
         lines.append(
             f"Send OpenAI calls through the seedreplay proxy: leave base_url unset so OPENAI_BASE_URL "
-            f"({proxy_url}) is used, or take the openai_client fixture. Then record: {self.record_command()}"
+            f"({proxy_url}) is used, or take the openai_client fixture (an Azure client: leave azure_endpoint unset, "
+            f"AZURE_OPENAI_ENDPOINT points there too). Then record: {self.record_command()}"
         )
         return "\n".join(lines)
 
@@ -379,8 +378,8 @@ class Session:
         """Start the proxy and point OPENAI_BASE_URL at it (module-level clients included)."""
         self.runner = ProxyRunner(self.settings.upstream)
         url = self.runner.start()
-        self._set_env(ENV_BASE_URL, url)
-        self._set_env(ENV_PLUGIN_PROXY, url)
+        for name, value in proxy_environment(url).items():
+            self._set_env(name, value)
         # An HTTP(S)_PROXY in the environment (corporate CI) must not capture calls to our loopback proxy.
         host = urlsplit(url).hostname or "127.0.0.1"
         for name in NO_PROXY_VARS:
@@ -390,8 +389,9 @@ class Session:
     def lend_key(self) -> None:
         """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
         (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
-        if self.settings.mode == REPLAY and not os.environ.get(ENV_API_KEY):
-            self._set_env(ENV_API_KEY, DUMMY_API_KEY)
+        if self.settings.mode == REPLAY:
+            for name, value in lent_keys().items():
+                self._set_env(name, value)
 
     def stop(self) -> None:
         if self.runner is not None:

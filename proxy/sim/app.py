@@ -15,7 +15,7 @@ from aiohttp import web
 
 from pytest_seedreplay.proxy.serve import serving, typed_request_key
 
-from . import chat, embeddings, files, finetune, models, responses
+from . import azure, chat, embeddings, files, finetune, models, responses
 from .config import SimConfig
 from .errors import APIError
 from .runtime import CLOSING, CONFIG, MAX_BODY, STATE, STATS, ServerClosing, pause
@@ -69,9 +69,13 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         log.exception("simulator error on %s %s", request.method, request.path)
         return APIError(500, "The simulator had an internal error while processing your request.",
                         type="server_error", code="server_error").response()
-    if request.path.startswith("/v1/"):
+    if _api_path(request.path):
         _add_upstream_headers(response, request)
     return response
+
+
+def _api_path(path: str) -> bool:
+    return path.startswith("/v1/") or azure.is_azure_path(path)
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> APIError:
@@ -95,9 +99,10 @@ def _add_upstream_headers(response: web.StreamResponse, request: web.Request) ->
 @web.middleware
 async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[STARTED] = time.monotonic()
-    if request.app[CONFIG].require_auth and request.path.startswith("/v1/"):
+    if request.app[CONFIG].require_auth and _api_path(request.path):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        azure_key = azure.is_azure_path(request.path) and request.headers.get("api-key", "").strip()
+        if not azure_key and (scheme.lower() != "bearer" or not token.strip()):
             raise APIError(
                 401,
                 "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -110,7 +115,7 @@ async def require_auth(request: web.Request, handler: Handler) -> web.StreamResp
 @web.middleware
 async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     """X-Sim-Fault (or --fault-rate) turns a /v1 request into a failure the proxy must cope with."""
-    if not request.path.startswith("/v1/"):
+    if not _api_path(request.path):
         return await handler(request)
     fault = request.headers.get(FAULT_HEADER, "").strip().lower()
     rate = request.app[CONFIG].fault_rate
@@ -189,6 +194,7 @@ def make_sim_app(config: SimConfig | None = None) -> web.Application:
     responses.add_routes(app)
     files.add_routes(app)
     finetune.add_routes(app)
+    azure.add_routes(app)  # after the others: it serves their routes under Azure's paths
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/sim/stats", get_stats)
     app.router.add_delete("/sim/stats", reset_stats)

@@ -74,6 +74,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             "We could not parse the JSON body of your request: it holds a lone UTF-16 surrogate escape "
             "(\\ud800-\\udfff without its pair), which is not a Unicode character. Send valid UTF-8 text."
         )
+    deployment = request.match_info.get("deployment")
+    if deployment is not None:  # Azure OpenAI: the deployment in the path is the model, whatever the body says
+        body["model"] = deployment
     return body
 
 

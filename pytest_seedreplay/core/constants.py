@@ -118,8 +118,16 @@ KEPT_RESPONSE_HEADERS = frozenset(
 )
 
 
-# Request headers that identify the caller, in the order --isolate-by-auth looks for one.
+# Request headers that identify the caller, in the order --isolate-by-auth looks for one (`api-key`:
+# Azure OpenAI's). Forwarded upstream, never stored or logged.
 CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
+
+# The SDKs (Python and Node) number their retries of a request in this header (0: the first try).
+HEADER_RETRY_COUNT = "x-stainless-retry-count"
+
+# Query parameters a recorded URL keeps: Azure's API version says what the answer was recorded
+# under. Others are dropped (a gateway may take a credential in the query); all are forwarded.
+KEPT_QUERY_PARAMS = ("api-version",)
 
 # Environment and defaults.
 ENV_UPSTREAM = "SEEDREPLAY_UPSTREAM"
@@ -129,7 +137,15 @@ ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"
 # Set next to OPENAI_BASE_URL so a nested pytest (pytester, a subprocess) never chains into our proxy.
 ENV_PLUGIN_PROXY = "SEEDREPLAY_PLUGIN_PROXY"
+# What the Azure OpenAI clients read (AzureOpenAI(), AsyncAzureOpenAI(); no OPENAI_BASE_URL for them).
+ENV_AZURE_ENDPOINT = "AZURE_OPENAI_ENDPOINT"
+ENV_AZURE_API_KEY = "AZURE_OPENAI_API_KEY"
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+# The upstream word that starts the built-in simulator in-process (proxy, plugin, use_cassette).
+SIM_UPSTREAM = "sim"
+# Where cassettes and entries say an answer of that simulator came from: a URL (a cassette's uri must
+# be one to replay), the same whatever port the simulator took, and one that never resolves (.invalid).
+SIM_RECORDED_URL = "http://seedreplay-sim.invalid/v1"
 DEFAULT_CACHE_DIR = ".seedreplay/cache"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PROXY_PORT = 8787

@@ -35,6 +35,9 @@ class Entry:
     events: list[SSEEvent] | None = None
     recorded_at: float = field(default_factory=time.time)
     upstream: str = ""
+    # The URL the request was sent to (no credentials; of the query only the API version), when it says
+    # more than `upstream` + `endpoint` does: an Azure deployment's path, an api-version.
+    url: str = ""
     model: str | None = None
     system_fingerprint: str | None = None
     key_version: str = KEY_VERSION

@@ -1,12 +1,21 @@
 """The environment a recording session sets and reads: which upstream to record from, OPENAI_BASE_URL
-pointing at our proxy, NO_PROXY keeping it direct, a dummy key for replay. Pure helpers, stdlib only."""
+(and Azure OpenAI's endpoint) pointing at our proxy, NO_PROXY keeping it direct, dummy keys for replay.
+Pure helpers, stdlib only."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from .constants import DEFAULT_UPSTREAM, ENV_BASE_URL, ENV_PLUGIN_PROXY, ENV_UPSTREAM
+from .constants import (
+    DEFAULT_UPSTREAM,
+    ENV_API_KEY,
+    ENV_AZURE_API_KEY,
+    ENV_AZURE_ENDPOINT,
+    ENV_BASE_URL,
+    ENV_PLUGIN_PROXY,
+    ENV_UPSTREAM,
+)
 
 DUMMY_API_KEY = "seedreplay-replay-needs-no-key"  # replay needs no key, but the SDK wants one
 NO_PROXY_VARS = ("NO_PROXY", "no_proxy")  # httpx, requests and urllib read either spelling
@@ -14,15 +23,33 @@ NO_PROXY_VARS = ("NO_PROXY", "no_proxy")  # httpx, requests and urllib read eith
 
 def choose_upstream(option: str | None, environ: Any = os.environ) -> str:
     """The upstream to record from: the one given, else $SEEDREPLAY_UPSTREAM, else the OPENAI_BASE_URL
-    the proxy replaces (unless it is a seedreplay proxy itself), else the OpenAI API."""
+    the proxy replaces, else the Azure OpenAI endpoint it replaces (its `/openai/v1` surface: the
+    Azure client's `/openai/...` paths go to the endpoint itself), else the OpenAI API. A seedreplay
+    proxy's own address (a nested session) is never the upstream."""
     if option:
         return option
     if environ.get(ENV_UPSTREAM):
         return str(environ[ENV_UPSTREAM])
+    ours = str(environ.get(ENV_PLUGIN_PROXY) or "")
     previous = environ.get(ENV_BASE_URL)
-    if previous and previous != environ.get(ENV_PLUGIN_PROXY):
+    if previous and previous != ours:
         return str(previous)
+    azure = str(environ.get(ENV_AZURE_ENDPOINT) or "").rstrip("/")
+    if azure and (not ours or azure != ours.removesuffix("/v1")):
+        return azure + "/openai/v1"
     return DEFAULT_UPSTREAM
+
+
+def proxy_environment(url: str) -> dict[str, str]:
+    """What points every client at the proxy serving at `url` (ends in /v1): OPENAI_BASE_URL for the
+    OpenAI clients, AZURE_OPENAI_ENDPOINT (the proxy's root) for the Azure ones, and our own mark."""
+    return {ENV_BASE_URL: url, ENV_PLUGIN_PROXY: url, ENV_AZURE_ENDPOINT: url.removesuffix("/v1")}
+
+
+def lent_keys(environ: Any = os.environ) -> dict[str, str]:
+    """Replay needs no key, but the SDKs refuse to build a client without one: dummies for the keys
+    the OpenAI and Azure OpenAI clients read, where none is set."""
+    return {name: DUMMY_API_KEY for name in (ENV_API_KEY, ENV_AZURE_API_KEY) if not environ.get(name)}
 
 
 def with_no_proxy(current: str | None, host: str) -> str:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .constants import (
     CONDITIONAL_DEFAULTS_BY_ENDPOINT,
@@ -25,15 +25,47 @@ class UnkeyableRequest(ValueError):
     """The request cannot be keyed (not a JSON object); the message says what to send instead."""
 
 
-@lru_cache(maxsize=256)
-def normalize_endpoint(path: str) -> str:
-    """`/v1/chat/completions` whatever base URL, base path, query or trailing slash the client used."""
+def _path_parts(path: str) -> list[str]:
     if "://" in path:
         path = urlsplit(path).path
-    parts = [p for p in path.split("?", 1)[0].split("#", 1)[0].split("/") if p]
-    if "v1" in parts:
+    return [p for p in path.split("?", 1)[0].split("#", 1)[0].split("/") if p]
+
+
+def _azure_deployment_at(parts: list[str]) -> int:
+    """Where `openai/deployments/{name}` starts in `parts` (Azure OpenAI's deployment paths), else -1."""
+    for at in range(len(parts) - 2):
+        if parts[at] == "openai" and parts[at + 1] == "deployments":
+            return at
+    return -1
+
+
+@lru_cache(maxsize=256)
+def normalize_endpoint(path: str) -> str:
+    """`/v1/chat/completions` whatever base URL, base path, query or trailing slash the client used, and
+    for Azure OpenAI's paths too: `/openai/deployments/{name}/chat/completions`, `/openai/v1/...`, and
+    `/openai/responses` (the Azure client's calls outside a deployment)."""
+    parts = _path_parts(path)
+    azure = _azure_deployment_at(parts)
+    if azure >= 0:
+        parts = parts[azure + 3 :]
+    elif "v1" in parts:
         parts = parts[parts.index("v1") + 1 :]
+    elif "openai" in parts:
+        parts = parts[parts.index("openai") + 1 :]
     return "/v1/" + "/".join(parts) if parts else "/v1"
+
+
+@lru_cache(maxsize=256)
+def deployment_of(path: str) -> str | None:
+    """The Azure OpenAI deployment a path names (`/openai/deployments/{name}/...`), else None.
+
+    The deployment stands where `model` does: Azure answers with the deployment's model whatever
+    `model` the body says, so the key takes the deployment as the request's model."""
+    if "deployments" not in path:
+        return None
+    parts = _path_parts(path)
+    azure = _azure_deployment_at(parts)
+    return unquote(parts[azure + 2]) if azure >= 0 else None
 
 
 # --- the canonical form -------------------------------------------------------------------------
@@ -101,7 +133,9 @@ def canonical_request(path: str, body: Any) -> dict[str, Any]:
     """The canonical form that is hashed: `{"endpoint": ..., "params": {output-changing params}}`.
 
     Ignored params, nulls and params at their documented defaults are left out; unknown params
-    are kept (a new parameter may change the output)."""
+    are kept (a new parameter may change the output). An Azure deployment in `path` is the model.
+    The query string (Azure's `api-version`) is not part of the key: it picks the wire format of
+    the answer, not the answer, as the SDK's version does."""
     if not isinstance(body, dict):
         kind = "null" if body is None else _JSON_KIND.get(type(body), type(body).__name__)
         raise UnkeyableRequest(
@@ -124,6 +158,9 @@ def canonical_request(path: str, body: Any) -> dict[str, Any]:
     for name, (other, when_given, when_absent) in rules.conditional.items():
         if name in params and _same(params[name], when_given if params.get(other) else when_absent):
             del params[name]
+    deployment = deployment_of(path)
+    if deployment is not None:
+        params["model"] = deployment
     return {"endpoint": endpoint, "params": params}
 
 

@@ -20,11 +20,21 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from ..core.atomic import write_atomically
-from ..core.constants import CACHEABLE_ENDPOINTS, CONTENT_TYPE_JSON, CONTENT_TYPE_SSE, DEFAULT_UPSTREAM, ENTRY_FORMAT, KEY_VERSION
+from ..core.constants import (
+    CACHEABLE_ENDPOINTS,
+    CONTENT_TYPE_JSON,
+    CONTENT_TYPE_SSE,
+    DEFAULT_UPSTREAM,
+    ENTRY_FORMAT,
+    KEY_VERSION,
+    SIM_RECORDED_URL,
+    SIM_UPSTREAM,
+)
 from ..core.entry import Entry
 from ..core.jsontext import compact_json
 from ..core.key import UnkeyableRequest, canonical_request, key_of_canonical, normalize_endpoint
 from ..core.redact import kept_response_headers, refuse_secrets
+from ..core.urls import entry_url, join_upstream, recorded_upstream
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
@@ -48,7 +58,7 @@ def entry_to_interaction(entry: Entry) -> dict[str, Any]:
         params["stream"] = True
     request = {
         "method": "POST",
-        "uri": _uri(entry.upstream, entry.endpoint),
+        "uri": entry.url or _uri(entry.upstream, entry.endpoint),
         "body": compact_json(params),
         "headers": {"content-type": [CONTENT_TYPE_JSON]},
     }
@@ -89,7 +99,9 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
     method, uri, sent_bytes = _request_parts(interaction["request"])
     if str(method).upper() != "POST":
         return None
-    endpoint = normalize_endpoint(urlsplit(uri).path)
+    uri = _url_of(uri)
+    path = urlsplit(uri).path
+    endpoint = normalize_endpoint(path)
     if endpoint not in CACHEABLE_ENDPOINTS:
         return None
     response = interaction["response"]
@@ -98,12 +110,13 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         return None  # errors are never recorded answers
     sent = _parse_json(_as_text(sent_bytes), "request body")
     try:
-        canonical = canonical_request(endpoint, sent)
+        canonical = canonical_request(path, sent)  # an Azure deployment in the path keys as the model
     except UnkeyableRequest as exc:
         raise CassetteError(f"request body cannot be keyed: {exc}") from None
     headers = _flat_headers(response.get("headers"))
     raw = _response_bytes(response, headers)
     meta = response.get(META_FIELD)
+    upstream = _upstream_of(uri)
     streamed = CONTENT_TYPE_SSE in headers.get("content-type", "") or sent.get("stream") is True
     if streamed:
         events, body = parse_sse(raw), None
@@ -121,7 +134,8 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         headers=kept_response_headers(headers),
         body=body,
         events=events,
-        upstream=_upstream_of(uri),
+        upstream=upstream,
+        url=entry_url(upstream, endpoint, uri),
         key_version=KEY_VERSION,
         format=ENTRY_FORMAT,
         **(_own_metadata(meta) if isinstance(meta, dict) else _derived_metadata(first, canonical, recorded_at)),
@@ -231,16 +245,27 @@ def _interactions(path: Path, text: str) -> list[dict[str, Any]]:
 
 
 def _uri(upstream: str, endpoint: str) -> str:
-    base = (upstream or DEFAULT_UPSTREAM).rstrip("/")
-    return base + endpoint.removeprefix("/v1")
+    """The URL of an entry recorded before entries kept their own (`Entry.url`)."""
+    return join_upstream(recorded_upstream(upstream or DEFAULT_UPSTREAM), endpoint)
+
+
+def _url_of(uri: str) -> str:
+    """A cassette's uri as a URL: `sim/chat/completions`, which seedreplay wrote for the simulator
+    before it wrote URLs, is the simulator's recorded URL."""
+    if uri.startswith(SIM_UPSTREAM + "/"):
+        return SIM_RECORDED_URL + uri[len(SIM_UPSTREAM) :]
+    return uri
 
 
 def _upstream_of(uri: str) -> str:
     parts = urlsplit(uri)
     path = parts.path
     marker = path.find("/v1/")
-    # No /v1 in the path means the whole path is the endpoint tail (see normalize_endpoint).
-    base = path[: marker + 3] if marker >= 0 else ""
+    if marker < 0 and "/openai/" in path:
+        base = path[: path.find("/openai/")]  # Azure's deployment paths: the resource's root
+    else:
+        # No /v1 in the path means the whole path is the endpoint tail (see normalize_endpoint).
+        base = path[: marker + 3] if marker >= 0 else ""
     return f"{parts.scheme}://{parts.netloc}{base}" if parts.scheme else base
 
 

@@ -1,9 +1,9 @@
 """One cassette as a store: its recordings in memory, played in order, written back merged and locked.
 
 The n-th request with a key plays the n-th recording of that key (vcrpy's way), then — with
-`repeat_last` — the last one again. An answer put for a request that found no recording fills that
-request's place; one put without a read first (a refresh, a rewrite) takes the next place, replacing
-what was there. `save` merges what was put into the file as it is now, under a lock shared by every
+`repeat_last` — the last one again; a client's retry of a request (`rewind`) takes its try's place.
+An answer put for a request that found no recording fills that request's place; one put without a
+read first (a refresh, a rewrite) takes the next place, replacing what was there. `save` merges what was put into the file as it is now, under a lock shared by every
 process (pytest-xdist workers), so tests sharing a cassette never lose each other's recordings.
 """
 
@@ -120,6 +120,13 @@ class CassetteStore:
                 return held[-1]
             self._unanswered[key] = place
             return None
+
+    def rewind(self, key: str) -> None:
+        """The next request of `key` takes the place of the last one: a client retrying a request is
+        served what its earlier try was, and what it records replaces that try's answer."""
+        with self._lock:
+            if self._asked[key] > 0:
+                self._asked[key] -= 1
 
     def count(self, key: str) -> int:
         """How many recordings of `key` the cassette holds."""

@@ -3,7 +3,9 @@
 1. record: an inner pytest session (`--seedreplay=record`) calls the framework against the simulator;
 2. replay: the same session with the simulator stopped and no API key answers the same, offline;
 3. a changed prompt fails its test with the seedreplay miss (closest recording, what differs, the
-   command that records it);
+   command that records it), whatever exception the framework wraps the SDK's in; and a miss the code
+   under test swallows (it catches the framework's exception and carries on) still fails its test: the
+   proxy told the plugin about the miss, whatever the test saw;
 4. proxy: the same calls through a real seedreplay proxy (plugin off), all hits on the second pass.
 
 Each inner test notes what the framework returned (`note(name, value)`), so a replay is checked to
@@ -51,10 +53,24 @@ def no_reset() -> None:
     pass
 
 
+# Appended to the app in step 3: code under test that calls one of the app's tests and swallows what
+# the framework raises. It has no cassette, so its call misses.
+SWALLOWED = """
+
+def test_swallowed_miss():
+    try:
+        {call}()
+    except Exception as exc:
+        note("swallowed", type(exc).__module__.split(".")[0] + "." + type(exc).__qualname__)
+"""
+
+
 def record_replay_and_miss(pytester: pytest.Pytester, sim_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
-                           app: str, changed: tuple[str, str], changed_test: str,
+                           app: str, changed: tuple[str, str], changed_test: str, wrapped: str, swallowed: str = "",
                            reset: Callable[[], None] = no_reset) -> dict[str, Any]:
     """Steps 1-3. `changed`: (text, replacement) in `app`, which makes `changed_test` ask another prompt.
+    `wrapped`: the exception the framework raises for the miss in `swallowed` (a sync test of `app`,
+    default `changed_test`), which the code under test catches.
     `reset` runs before each inner session: what a framework caches per process (its HTTP clients)
     must not outlive the session, as it would not outlive a real pytest run. Returns what the
     recorded session noted."""
@@ -82,16 +98,25 @@ def record_replay_and_miss(pytester: pytest.Pytester, sim_factory: Callable[...,
 
     old, new = changed
     assert old in app
-    write_app(pytester, app.replace(old, new))
+    write_app(pytester, app.replace(old, new) + SWALLOWED.format(call=swallowed or changed_test))
     reset()
     missed = run(pytester, "--tb=short")
-    missed.assert_outcomes(passed=tests - 1, failed=1)
+    missed.assert_outcomes(passed=tests - 1, failed=2)
     missed.stdout.fnmatch_lines([
         f"*seedreplay: no recording in cassette cassettes/test_app/{changed_test}.yaml (mode replay)*",
         "*closest recording v1:* differs in: *",
         f"*pytest --seedreplay=record *test_app.py::{changed_test}*",
     ])
     assert new in missed.stdout.str()
+    # The swallowed miss: the test saw no error at all, and fails with the miss as its failure.
+    swallowed_type = notes(pytester)["swallowed"]
+    assert swallowed_type == wrapped, swallowed_type
+    missed.stdout.fnmatch_lines([
+        "*_ test_swallowed_miss _*",
+        "*seedreplay: no recording in cassette cassettes/test_app/test_swallowed_miss.yaml (mode replay)",
+        "*no recording for key v1:*; nothing is recorded yet",
+        "*pytest --seedreplay=record *test_app.py::test_swallowed_miss*",
+    ])
     return recorded
 
 

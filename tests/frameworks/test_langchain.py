@@ -87,7 +87,8 @@ async def test_async():
 
 def test_langchain_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
     recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
-                                      forget_cached_clients)
+                                      "langchain_openai.OpenAIModelNotFoundError",
+                                      reset=forget_cached_clients)
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"][1]
 
 

@@ -74,7 +74,8 @@ def test_responses_api():
 
 
 def test_litellm_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat")
+    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
+                                      "litellm.NotFoundError")
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"][1]
 
 

@@ -73,7 +73,8 @@ def test_chat_completions_model():
 
 
 def test_openai_agents_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat")
+    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
+                                      "openai.NotFoundError")
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"]
 
 

@@ -68,7 +68,8 @@ def test_embeddings():
 
 
 def test_pydantic_ai_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat")
+    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
+                                      "pydantic_ai.ModelHTTPError")
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"]
 
 
