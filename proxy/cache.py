@@ -29,7 +29,7 @@ from pytest_seedreplay.core.constants import (
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
-from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers
+from pytest_seedreplay.core.redact import refuse_secrets, SecretRefused, find_secret, kept_response_headers
 from pytest_seedreplay.core.urls import entry_url, join_upstream, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode
 from pytest_seedreplay.shapes import Summary, summary
@@ -387,17 +387,14 @@ def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -
 
 
 def _answer_secret(flight: Flight) -> str | None:
-    """The store's refusal of this plain answer for a credential-shaped string in it, or None."""
+    """The store's refusal of this plain answer for a credential-shaped string in it, or None: the
+    same one check the store makes (the request was checked before the call)."""
     assert flight.entry is not None
-    raw = flight.body.lower()
-    # A cheap filter that misses nothing: the letters of a parsed string come from the same
-    # letters in the text or from a \u escape, so with neither "sk-" nor "bearer" nor "\u" in the
-    # text, no string of the answer can match. (The request was checked before the call.)
-    if b"sk-" in raw or b"bearer" in raw or b"\\u" in raw:
-        where = find_secret(flight.entry, "entry")
-    else:
-        where = find_secret(flight.entry.headers, "entry.headers")
-    return str(SecretRefused(where)) if where else None
+    try:
+        refuse_secrets(flight.entry)
+    except SecretRefused as exc:
+        return str(exc)
+    return None
 
 
 async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
