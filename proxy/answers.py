@@ -69,7 +69,7 @@ async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape,
     extra = _with_store_error(extra, flight)
     if flight.failure is not None:
         raise bad_gateway(flight.failure.message, flight.failure.code)
-    if flight.entry is not None and (flight.streaming or shape != flight.shape):
+    if flight.entry is not None and (flight.streaming or flight.recorded or shape != flight.shape):
         return serve_entry(flight.entry, shape, extra).response()
     headers = CIMultiDict(flight.headers)
     headers.update(extra)

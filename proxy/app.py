@@ -28,6 +28,7 @@ from pytest_seedreplay.core.constants import (
 )
 from pytest_seedreplay.core.urls import AZURE_PREFIX
 from pytest_seedreplay.policy import Mode
+from pytest_seedreplay.savings import SavingsTally
 from pytest_seedreplay.store import Store
 
 from .binding import Binding
@@ -37,7 +38,11 @@ from .errors import APIError
 from .flight import Flights
 from .incoming import KeyMemo, policy_of
 from .memory import MemoryCache
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import ProxyMetrics
+from .outage import StoreHealth
 from .serve import serving, typed_request_key
+from .shared_flight import StoreThreads
 from .tiers import Tier
 from .upstream import Upstream, upstream_url
 from .writer import SETTLE_SECONDS, StoreWriter
@@ -48,6 +53,7 @@ log = logging.getLogger("seedreplay.proxy")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DRAIN_SECONDS = 10.0  # on shutdown, how long upstream calls whose clients left may still finish
+_SAVINGS_EVERY = 5.0  # seconds between additions of what hits saved to the store's ledger
 
 
 @dataclass
@@ -65,9 +71,12 @@ class ProxyStats:
     stored: int = 0
     upstream_calls: int = 0
     coalesced: int = 0  # requests served by another request's upstream call
+    shared_waits: int = 0  # flights answered by another proxy's upstream call (a shared store)
     upstream_errors: int = 0  # upstream 4xx/5xx answers, passed through
     upstream_failures: int = 0  # unreachable, timed out, stream cut
     errors: int = 0  # the proxy's own failures: store errors, bugs
+    store_errors: int = 0  # store reads and writes that failed (also in errors when a request saw them)
+    without_store: int = 0  # requests answered while the store was unavailable (record: not cached; replay: 503)
 
 
 @dataclass
@@ -96,6 +105,8 @@ class Bound:
         self.memoize = self.pure and config.memory_cache > 0
         self.flights = Flights()
         self.memory = MemoryCache()
+        self.health = StoreHealth()
+        self.unsaved = SavingsTally()  # what hits saved since the last addition to the store's ledger
 
 
 class ProxyState:
@@ -110,6 +121,9 @@ class ProxyState:
         self.keys = KeyMemo()
         self.writer = StoreWriter()
         self.upstream = Upstream()
+        self.saved = SavingsTally()  # what answers served from recordings saved, since the proxy started
+        self.metrics = ProxyMetrics(self)
+        self.store_threads = StoreThreads()
         self.tasks: set[asyncio.Task] = set()  # upstream calls, which outlive their clients
         self.active = 0  # requests being answered
         self.started = time.time()
@@ -133,7 +147,10 @@ class ProxyState:
             here = None
         if self._loop is not None and here is not self._loop:
             raise RuntimeError("a running proxy is rebound on its own loop only: use Proxy.bind()")
-        self.bound = Bound(binding, self.config)
+        old, self.bound = self.bound, Bound(binding, self.config)
+        old.health.stop()
+        if self._loop is not None:
+            self.writer.start(add_savings(self, old))
 
     def note(self, request: web.Request) -> RequestNote:
         return request[NOTE]
@@ -202,6 +219,7 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/seedreplay/stats", _stats)
+    app.router.add_get("/metrics", _metrics)
     for endpoint in CACHEABLE_ENDPOINTS:
         for path in api_paths(endpoint):
             app.router.add_post(path, _cacheable(endpoint))
@@ -238,15 +256,40 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     state = app[PROXY_STATE]
     state.attach()
     await state.upstream.open()
+    ledger = asyncio.create_task(_add_savings_every(state, _SAVINGS_EVERY))
     try:
         if state.config.upstream == SIM_UPSTREAM:
             await state.upstream_base(SIM_UPSTREAM)
         yield
     finally:
         await _drain(state.tasks)
+        ledger.cancel()
+        state.writer.start(add_savings(state, state.bound))
         await state.writer.close()  # every answer sent is in the store before the caller closes it
+        await state.bound.health.close()
+        state.store_threads.close()
         await state.aclose()
         await state.upstream.close()
+
+
+async def _add_savings_every(state: ProxyState, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        if state.bound.unsaved.hits:
+            state.writer.start(add_savings(state, state.bound))
+
+
+async def add_savings(state: ProxyState, bound: Bound) -> None:
+    """Add what `bound`'s hits saved since last time to its store's ledger, if it keeps one."""
+    ledger = getattr(bound.store, "add_savings", None)
+    if ledger is None or not bound.unsaved.hits or not bound.health.up:
+        return
+    tally, bound.unsaved = bound.unsaved, SavingsTally()
+    try:
+        await state.writer.call(ledger, tally.to_dict())
+    except Exception as exc:  # a ledger that misses a few counts is no reason to disturb anyone
+        state.stats.store_errors += 1
+        log.warning("adding what replays saved to the store's ledger failed: %s", exc)
 
 
 async def _drain(tasks: set[asyncio.Task]) -> None:
@@ -306,6 +349,11 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response(await counters(request.app[PROXY_STATE]))
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[PROXY_STATE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
 async def counters(state: ProxyState) -> dict[str, object]:
     """What /seedreplay/stats serves (and `Proxy.stats()` returns)."""
     # Answers leave before their store write lands: let those writes finish, so `stored` and
@@ -314,6 +362,8 @@ async def counters(state: ProxyState) -> dict[str, object]:
     counted: dict[str, object] = dict(asdict(state.stats))
     bound = state.bound
     try:
+        if not bound.health.up:  # asking it would wait for its timeout
+            raise RuntimeError(bound.health.reason)
         store_stats = bound.store.stats()
         counted.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
     except Exception as exc:  # the counters are still worth showing
@@ -322,7 +372,12 @@ async def counters(state: ProxyState) -> dict[str, object]:
     tier_stats = {tier.name: tier.stats() for tier in state.tiers if callable(getattr(tier, "stats", None))}
     if tier_stats:
         counted["tiers"] = tier_stats
+    saved = state.saved
     counted.update(
+        tokens_saved=saved.tokens,
+        cost_saved=round(saved.cost, 6),
+        saved={**saved.to_dict(), "prices": state.config.prices.describe()},
+        store_up=bound.health.up,
         in_flight=len(bound.flights),
         memory_bytes=bound.memory.bytes,
         memory_limit=state.config.memory_cache if bound.memoize else 0,
@@ -398,7 +453,7 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> APIError:
             404,
             f"no such path {request.path}: the seedreplay proxy serves the OpenAI API under /v1 "
             "(point clients at http://HOST:PORT/v1) and Azure OpenAI's under /openai (azure_endpoint "
-            "http://HOST:PORT), plus /healthz and /seedreplay/stats",
+            "http://HOST:PORT), plus /healthz, /seedreplay/stats and /metrics",
             code="unknown_url",
         )
     if exc.status == 405:

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,16 +25,23 @@ from pytest_seedreplay.core.constants import (
     ERROR_TYPE_MISS,
     ERROR_TYPE_PROXY,
     HEADER_CACHE,
+    HEADER_COST_SAVED,
     HEADER_KEY,
+    HEADER_STORE_ERROR,
+    HEADER_TOKENS_SAVED,
+    STORE_PROBE_SECONDS,
 )
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
 from pytest_seedreplay.core.redact import refuse_secrets, SecretRefused, find_secret, kept_response_headers
 from pytest_seedreplay.core.urls import entry_url, join_upstream, recorded_upstream
-from pytest_seedreplay.policy import Fate, Mode
+from pytest_seedreplay.policy import Fate, Mode, without_store
+from pytest_seedreplay.savings import cost_header, saving_of
 from pytest_seedreplay.shapes import Summary, summary
+from pytest_seedreplay.store import StoreUnavailable
 
+from . import shared_flight
 from .answers import answer_from_flight, serve_entry
 from .binding import ReplayMiss
 from .config import public_url
@@ -61,7 +69,7 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     if bound.memoize:
         slot = state.keys.slot(arrival, config)
         # A request seen lately whose answer is in memory: no parsing, no hashing, no store.
-        known = state.keys.get(slot) if policy.serve_recording else None
+        known = state.keys.get(slot) if policy.serve_recording and policy.max_age is None else None
         if known is not None:
             rendered = bound.memory.get(*known)
             if rendered is not None:
@@ -82,17 +90,26 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     ours = {HEADER_KEY: call.key}
 
     recorded: Entry | None = None
-    if policy.reads_recording:
-        if policy.serve_recording:
-            hit = _hit(state, bound, call)
-            if hit is not None:
-                return _served_hit(state, note, hit)
-            learned = await _learned(request, state, bound, call) if state.tiers else None
-            if learned is not None:
-                return learned
-            state.stats.misses += 1
-        else:  # live: the recording this answer should match
-            recorded = _get(state, bound, call.key)
+    try:
+        if policy.reads_recording:
+            if policy.serve_recording:
+                hit = _hit(state, bound, call)
+                if hit is not None:
+                    return _served_hit(state, note, hit)
+                learned = await _learned(request, state, bound, call) if state.tiers else None
+                if learned is not None:
+                    return learned
+                state.stats.misses += 1
+            else:  # live: the recording this answer should match
+                recorded = _get(state, bound, call.key)
+    except StoreUnavailable:
+        # The store does not answer: the upstream does, uncached; replay mode has nothing to answer with.
+        state.stats.without_store += 1
+        if not policy.call_upstream:
+            raise _store_down(bound) from None
+        call = dataclasses.replace(call, policy=without_store(policy))
+        policy = call.policy
+        ours[HEADER_STORE_ERROR] = bound.health.said()
     if not policy.call_upstream:
         note.cache = CACHE_MISS
         return await _replay_miss(state, bound, call, ours)
@@ -126,13 +143,43 @@ def _rewind(bound: Bound, key: str) -> None:
 def _served_hit(state: ProxyState, note: RequestNote, rendered: Rendered) -> web.Response:
     state.stats.hits += 1
     note.cache = CACHE_HIT
+    _count_saving(state, rendered)
     return rendered.response()
+
+
+def _count_saving(state: ProxyState, rendered: Rendered) -> None:
+    if rendered.saving is not None:
+        state.saved.add(rendered.saving)
+        state.bound.unsaved.add(rendered.saving)
+
+
+def _saving_headers(state: ProxyState, entry: Entry) -> tuple[Any, dict[str, str]]:
+    """What serving `entry` saves, and the headers that say so."""
+    saving = saving_of(entry, state.config.prices)
+    if saving is None:
+        return None, {}
+    headers = {HEADER_TOKENS_SAVED: str(saving.tokens)}
+    if saving.cost is not None:
+        headers[HEADER_COST_SAVED] = cost_header(saving.cost)
+    return saving, headers
+
+
+def _store_down(bound: Bound) -> APIError:
+    return APIError(
+        503,
+        f"the cache store {bound.store.location} is unavailable ({bound.health.reason}); replay mode answers "
+        f"only from recordings: retry once it answers again (the proxy checks every {STORE_PROBE_SECONDS:g} s)",
+        type=ERROR_TYPE_PROXY,
+        code="store_unavailable",
+        headers={"Retry-After": f"{max(int(STORE_PROBE_SECONDS), 1)}"},
+    )
 
 
 def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
     """The recorded answer in the shape asked: from memory, else an answer still being written,
-    else from the store (then kept in memory); None on a miss."""
-    if bound.memoize:
+    else from the store (then kept in memory); None on a miss (also for a recording older than the
+    request's max-age). Raises StoreUnavailable when the store does not answer."""
+    if bound.memoize and call.policy.max_age is None:
         rendered = bound.memory.get(call.key, call.shape)
         if rendered is not None:
             state.stats.memory_hits += 1  # other bytes than those remembered, the same key
@@ -141,9 +188,11 @@ def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
     entry = bound.flights.landing(call.key) if bound.pure else None
     # An answer sent whose store write has not landed yet is newer than the store.
     entry = entry or _get(state, bound, call.key)
-    if entry is None:
+    if entry is None or entry.expired() or not call.policy.fresh(entry.recorded_at, time.time()):
         return None
-    rendered = serve_entry(entry, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT})
+    saving, said = _saving_headers(state, entry)
+    rendered = serve_entry(entry, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT, **said})
+    rendered = dataclasses.replace(rendered, saving=saving)
     if bound.memoize:
         bound.memory.put(call.key, call.shape, rendered, state.config.memory_cache)
     bound.observer.served(call.key, entry)
@@ -175,17 +224,22 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
     for tier in state.tiers:
         if tier.needs_upstream and not call.policy.call_upstream:
             continue
+        if not bound.health.up:
+            raise StoreUnavailable(bound.health.reason or "the store is unavailable")
         answer = await tier.answer(call, bound.store, ask)
         if answer is None:
             continue
         state.stats.hits_by_tier[tier.name] = state.stats.hits_by_tier.get(tier.name, 0) + 1
         note.cache = tier.name
-        headers = {HEADER_KEY: call.key, HEADER_CACHE: tier.name, **answer.headers}
+        saving, said = (None, {}) if tier.needs_upstream else _saving_headers(state, answer.entry)
+        headers = {HEADER_KEY: call.key, HEADER_CACHE: tier.name, **said, **answer.headers}
         bound.observer.learned(call.key, tier.name, answer.entry)
         if answer.store and call.policy.fate is Fate.STORE:
-            stored = dataclasses.replace(answer.entry, key=call.key, request=call.canonical)
+            stored = dataclasses.replace(answer.entry, key=call.key, request=call.canonical, expires_at=_expires(state))
             _store_learned(state, bound, stored)
-        return serve_entry(answer.entry, call.shape, headers).response()
+        rendered = dataclasses.replace(serve_entry(answer.entry, call.shape, headers), saving=saving)
+        _count_saving(state, rendered)
+        return rendered.response()
     return None
 
 
@@ -199,23 +253,60 @@ def _store_learned(state: ProxyState, bound: Bound, entry: Entry) -> None:
 
 
 def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
+    """The store's entry for `key`. StoreUnavailable when the store does not answer (or is known
+    not to); any other failure of the store is a 503 naming it."""
+    if not bound.health.up:
+        raise StoreUnavailable(bound.health.reason or "the store is unavailable")
+    started = time.perf_counter()
     try:
         return bound.store.get(key)
+    except StoreUnavailable as exc:
+        state.stats.store_errors += 1
+        bound.health.failed(bound.store, exc)
+        raise
     except Exception as exc:  # a broken store must not look like a proxy crash
         state.stats.errors += 1
+        state.stats.store_errors += 1
         log.error("store get %s failed: %s", key[:15], exc)
         raise APIError(503, f"the cache store could not be read: {exc}", type=ERROR_TYPE_PROXY, code="store_unavailable") from None
+    finally:
+        state.metrics.store_latency.labels("get").observe(time.perf_counter() - started)
+
+
+def _expires(state: ProxyState) -> float | None:
+    """When a recording made now stops answering (--ttl), or None."""
+    return time.time() + state.config.ttl if state.config.ttl else None
 
 
 async def _replay_miss(state: ProxyState, bound: Bound, call: Call, ours: dict[str, str]) -> web.Response:
     state.stats.replay_misses += 1
     await state.writer.settle(SETTLE_SECONDS)  # the closest recording may be one just answered
-    # Scanning every recorded request can take a while on a big store: keep the loop free.
-    closest = await asyncio.to_thread(_closest_of_caller, bound, call)
-    miss = ReplayMiss(call.key, call.endpoint, call.canonical, closest, describe_miss(call.key, call.canonical, closest))
+    try:
+        stale = _too_old(state, bound, call)
+        # Scanning every recorded request can take a while on a big store: keep the loop free.
+        closest = await asyncio.to_thread(_closest_of_caller, bound, call) if stale is None else None
+    except StoreUnavailable as exc:
+        bound.health.failed(bound.store, exc)
+        state.stats.without_store += 1
+        raise _store_down(bound) from None
+    message = stale or describe_miss(call.key, call.canonical, closest)
+    miss = ReplayMiss(call.key, call.endpoint, call.canonical, closest, message)
     bound.observer.replay_miss(miss)
     error = APIError(404, bound.binding.wording.replay_miss(miss), type=ERROR_TYPE_MISS, code="cache_miss")
     return error.response({**ours, HEADER_CACHE: CACHE_MISS})
+
+
+def _too_old(state: ProxyState, bound: Bound, call: Call) -> str | None:
+    """Why the recording of `call` did not answer it when it is there but older than its max-age."""
+    if call.policy.max_age is None:
+        return None
+    entry = _get(state, bound, call.key)
+    if entry is None or entry.expired():
+        return None
+    return (
+        f"the recording for key {call.key} ({call.endpoint}) is {entry.age():.0f} s old, older than this "
+        f"request's Cache-Control: max-age={call.policy.max_age:g}; record it again, or ask without max-age"
+    )
 
 
 def _closest_of_caller(bound: Bound, call: Call):  # -> Closest | None
@@ -252,6 +343,32 @@ def _launch(request: web.Request, state: ProxyState, bound: Bound, call: Call, r
 async def _fly(
     state: ProxyState, bound: Bound, flight: Flight, call: Call, headers: CIMultiDict[str], recorded: Entry | None
 ) -> None:
+    """The flight's answer: from the upstream, or — when other proxies share the store and one of them
+    is already asking — from that proxy's call (see shared_flight)."""
+    lease = None
+    if shared_flight.takes_part(state, bound, call):
+        try:
+            lease = await shared_flight.lead_or_follow(state, bound, flight, call)
+        except BaseException:
+            bound.flights.remove(flight)
+            flight.failure = flight.failure or Failure("the proxy shut down while waiting for another proxy's answer", "proxy_shutdown")
+            flight.finish()
+            raise
+        if lease is None:  # another proxy's call answered it
+            state.stats.coalesced += 1
+            bound.flights.remove(flight)
+            flight.finish()
+            return
+    try:
+        await _call_upstream(state, bound, flight, call, headers, recorded)
+    finally:
+        if lease is not None:
+            await shared_flight.end(state, bound, lease, flight)
+
+
+async def _call_upstream(
+    state: ProxyState, bound: Bound, flight: Flight, call: Call, headers: CIMultiDict[str], recorded: Entry | None
+) -> None:
     config = state.config
     fate = call.policy.fate
     write: asyncio.Task | None = None
@@ -263,9 +380,11 @@ async def _fly(
             if where:  # known before the stream starts, so even a streamed answer can say it
                 flight.store_error = str(SecretRefused(where))
         state.stats.upstream_calls += 1
+        started = time.perf_counter()
         read = await state.upstream.fetch(
             flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
         )
+        state.metrics.upstream_latency.labels(call.endpoint).observe(time.perf_counter() - started)
         if flight.failure is not None:
             state.stats.upstream_failures += 1
             log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.failure.message)
@@ -273,6 +392,8 @@ async def _fly(
         elif flight.status is not None and 200 <= flight.status < 300 and not _error_body(flight):
             read = read or _plain_read(call, flight)
             flight.entry = _entry(call, flight, read, shown)
+            if flight.entry is not None:
+                flight.entry.expires_at = _expires(state)
             if flight.entry is not None and fate is Fate.STORE:
                 write = await _queue_put(state, bound, flight)
             elif flight.entry is not None and fate is Fate.COMPARE:
@@ -369,6 +490,9 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
 
 def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -> asyncio.Task | None:
     """Start writing the flight's entry in the store thread; None when it is refused up front."""
+    if not bound.health.up:  # answered while the store is away: said, not attempted
+        flight.store_error = bound.health.said()
+        return None
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
@@ -405,9 +529,12 @@ async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
         # bytes before the store thread starts packing (it would hold the GIL while they wait).
         await asyncio.sleep(0)
     try:
-        await state.writer.call(bound.store.put, flight.entry)
+        await state.writer.call(state.metrics.timed_store("put", bound.store.put), flight.entry)
     except Exception as exc:  # the client still gets its answer; the failure is said, not hidden
         state.stats.errors += 1
+        state.stats.store_errors += 1
+        if isinstance(exc, StoreUnavailable):
+            bound.health.failed(bound.store, exc)
         flight.store_error = str(exc) or type(exc).__name__
         log.error("store put %s failed: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)

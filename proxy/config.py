@@ -17,7 +17,9 @@ from pytest_seedreplay.core.constants import (
     DEFAULT_WRITE_BACKLOG_ENTRIES,
     DEFAULT_WRITE_WAIT,
     SIM_UPSTREAM,  # the word that makes the proxy start the simulator in-process
+    DEFAULT_LOCK_EXPIRY,
 )
+from pytest_seedreplay.savings import DEFAULT_TABLE, PriceTable
 
 SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
@@ -46,6 +48,13 @@ class ProxyConfig:
     write_backlog_entries: int = DEFAULT_WRITE_BACKLOG_ENTRIES
     write_backlog_bytes: int = DEFAULT_WRITE_BACKLOG
     write_wait: float = DEFAULT_WRITE_WAIT
+    # Seconds a new recording answers (--ttl); None: for ever.
+    ttl: float | None = None
+    # Seconds a proxy holds a key in a shared store while its upstream call runs, renewed as it runs
+    # (see shared_flight); 0 turns single-flight across proxies off.
+    lock_expiry: float = DEFAULT_LOCK_EXPIRY
+    # What a replayed answer would have cost (X-Seedreplay-Cost-Saved, stats, /metrics).
+    prices: PriceTable = DEFAULT_TABLE
 
 
 def public_url(url: str) -> str:

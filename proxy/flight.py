@@ -46,6 +46,8 @@ class Flight:
         self.chunks: list[tuple[bytes, list[SSEEvent]]] = []
         self.body: bytes = b""  # the whole body of a non-streamed answer (success or error)
         self.entry: Entry | None = None
+        # The answer is a stored entry another proxy's call made (see shared_flight): no bytes came here.
+        self.recorded = False
         self.failure: Failure | None = None
         self.store_error: str | None = None
         self._head = asyncio.Event()

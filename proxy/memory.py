@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -24,6 +24,9 @@ from multidict import CIMultiDict
 from pytest_seedreplay.core.constants import MEMORY_CACHE_MAX_AGE
 
 from .flight import Shape
+
+if TYPE_CHECKING:
+    from pytest_seedreplay.savings import Saving
 
 _OVERHEAD = 256  # bytes counted per copy for the objects around the body and headers
 
@@ -35,6 +38,7 @@ class Rendered:
     status: int
     headers: CIMultiDict[str]
     body: bytes
+    saving: Saving | None = None  # what serving it saves (tokens, dollars), when it is a recording
     size: int = field(init=False)
 
     def __post_init__(self) -> None:

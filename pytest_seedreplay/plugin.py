@@ -28,6 +28,7 @@ from .core.constants import (
 )
 from .core.environ import choose_upstream
 from .recorder import RunRegistry, SeedreplayError, cassette_path
+from .savings import PricesError, prices_from
 from .session import (
     ProxyHandle,
     Session,
@@ -137,6 +138,10 @@ def _setup(config: pytest.Config) -> _State:
             f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {mode})"
         )
     manifest = _option(config, "seedreplay_finetune_manifest")
+    try:
+        prices_from()  # a $SEEDREPLAY_PRICES file that cannot be read is said now, not at the first replay
+    except PricesError as exc:
+        raise pytest.UsageError(str(exc)) from None
     settings = Settings(
         mode=mode,
         # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.

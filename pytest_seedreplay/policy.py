@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from .core.constants import CACHE_BYPASS, CACHE_MISS, CACHE_REFRESH, HEADER_MODE
@@ -49,6 +50,10 @@ class ModeRefused(ValueError):
         self.code = code
 
 
+class CacheControlRefused(ModeRefused):
+    """A Cache-Control directive the proxy cannot read (max-age=soon)."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """The cache decision for one request."""
@@ -59,6 +64,12 @@ class Policy:
     share_flight: bool  # identical concurrent misses wait for one upstream call
     fate: Fate
     status: str  # X-Seedreplay-Cache of an answer not served from a recording
+    # Cache-Control: max-age=N: only a recording at most N seconds old answers; an older one is a miss.
+    max_age: float | None = None
+
+    def fresh(self, recorded_at: float, now: float) -> bool:
+        """A recording made at `recorded_at` may answer this request."""
+        return self.max_age is None or now - recorded_at <= self.max_age
 
     @property
     def reads_recording(self) -> bool:
@@ -81,6 +92,12 @@ def policy_for(mode: Mode, write: bool = True) -> Policy:
     if mode is Mode.LIVE:
         return Policy(mode, serve_recording=False, call_upstream=True, share_flight=False, fate=Fate.COMPARE, status=CACHE_REFRESH)
     return Policy(mode, serve_recording=False, call_upstream=True, share_flight=False, fate=Fate.DROP, status=CACHE_BYPASS)
+
+
+def without_store(policy: Policy) -> Policy:
+    """The same request when the store does not answer: the upstream answers it, nothing is read,
+    stored or compared. Identical requests still share one upstream call."""
+    return replace(policy, serve_recording=False, share_flight=policy.call_upstream, fate=Fate.DROP, status=CACHE_BYPASS)
 
 
 # What each mode may do beyond reading recordings. A request may tighten the proxy's mode (ask for
@@ -130,11 +147,35 @@ def request_policy(headers: Mapping[str, str], bound: Mode, override: bool = Fal
     directives = cache_control(control)
     if "no-cache" in directives and mode is Mode.RECORD:
         mode = Mode.REFRESH
-    return policy_for(mode, write="no-store" not in directives)
+    policy = policy_for(mode, write="no-store" not in directives)
+    if "max-age" in directives:
+        policy = replace(policy, max_age=max_age(control or ""))
+    return policy
 
 
 def _tighter(bound: Mode) -> list[str]:
     return [m.value for m in PROXY_MODES if _EFFECTS[m] <= _EFFECTS[bound]]
+
+
+def max_age(value: str) -> float:
+    """The seconds of a Cache-Control `max-age=N`, or CacheControlRefused saying how to write it."""
+    for part in value.split(","):
+        name, _, given = part.partition("=")
+        if name.strip().lower() != "max-age":
+            continue
+        text = given.strip().strip('"')
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            raise CacheControlRefused(
+                f"Cache-Control: max-age={text[:20]!r} is not a number of seconds; send e.g. max-age=3600 "
+                "(serve only a recording made in the last hour)",
+                code="invalid_cache_control",
+            )
+        return seconds
+    raise AssertionError("max_age() is called only when the header has max-age")
 
 
 def cache_control(value: str | None) -> set[str]:

@@ -31,6 +31,7 @@ from .guard import Blocked, NetworkGuard
 from .policy import Mode
 from .proxy.binding import Observer, Redirect, ReplayMiss, Wording
 from .recorder import Interaction, Miss, RunRegistry, SeedreplayError
+from .savings import SavingsTally, prices_from, saving_of
 from .store.cassette import CassetteError
 from .store.cassette_store import CassetteStore
 
@@ -190,6 +191,7 @@ class TestRecording:
             "drift": [d.to_dict() for d in self.drift],
             "finetune": self.finetune_payload(),
             "misses": [m.message for m in self.misses],
+            "saved": heard.saved().to_dict(),
             "upstream_errors": len(heard.upstream_errors),
             "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
             # Recorded from the upstream, then not written (the test failed, or the write was refused).
@@ -256,6 +258,14 @@ class TestObserver(Observer):
 
     def count(self, source: str) -> int:
         return sum(1 for i in self.interactions if i.source == source)
+
+    def saved(self) -> SavingsTally:
+        """What this test's replayed answers saved (their recorded usage; $SEEDREPLAY_PRICES or the built-in prices)."""
+        tally, prices = SavingsTally(), prices_from()
+        for interaction in self.interactions:
+            if interaction.source == "replayed":
+                tally.add(saving_of(interaction.entry, prices))
+        return tally
 
     def used(self) -> list[tuple[str, int]]:
         return [(i.key, i.occurrence) for i in self.interactions]

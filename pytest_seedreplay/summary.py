@@ -9,6 +9,7 @@ from typing import Any
 
 from .core.constants import LIVE, OFF
 from .recorder import find_orphans
+from .savings import SavingsTally, prices_from
 from .session import shown
 
 SHOWN_LINES = 20  # paths or drifted answers listed in the summary before "... and N more"
@@ -21,10 +22,12 @@ class Tally:
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     tests: list[dict[str, Any]] = field(default_factory=list)
+    saved: SavingsTally = field(default_factory=SavingsTally)
 
     def add(self, payload: dict[str, Any]) -> None:
         for name in CATEGORIES:
             self.counts[name] += int(payload.get(name, 0))
+        self.saved.merge(payload.get("saved") or {})
         self.tests.append(payload)
 
     @property
@@ -63,6 +66,8 @@ class Tally:
             f"drifted: {c['drifted']} interaction(s)",
             f"missing: {c['missing']} interaction(s)" + (self._record_hint(mode) if c["missing"] else ""),
         ]
+        if self.saved.hits:
+            lines.append(f"saved: {self.saved.line(prices_from())}")
         if c["upstream_errors"]:
             lines.append(f"upstream errors: {c['upstream_errors']} request(s) got an error answer (never recorded)")
             first = next(t for t in self.tests if t.get("upstream_error"))

@@ -40,8 +40,11 @@ def echo(message: str = "", err: bool = False) -> None:
 # --- opening the store --------------------------------------------------------------------------
 
 
+_NAMESPACE = "seedreplay_namespace"  # where --namespace waits in the click context for `opened`
+
+
 def store_options(func: Callable) -> Callable:
-    """--cache-dir and --store on every subcommand."""
+    """--cache-dir, --store and --namespace on every subcommand."""
 
     @click.option(
         "--cache-dir",
@@ -50,8 +53,10 @@ def store_options(func: Callable) -> Callable:
         help=f"Cache directory (default ${ENV_STORE}, else {DEFAULT_CACHE_DIR}).",
     )
     @click.option("--store", "store_url", metavar="URL", default=None, help="Store URL (e.g. redis://host:6379/0); wins over --cache-dir.")
+    @click.option("--namespace", metavar="NAME", default=None, help="The recordings of this namespace (as the proxy's --namespace).")
     @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, namespace: str | None = None, **kwargs: Any) -> Any:
+        click.get_current_context().meta[_NAMESPACE] = namespace
         return func(*args, **kwargs)
 
     return wrapper
@@ -66,8 +71,10 @@ def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -
             f"no cache at {target}: nothing has been recorded there yet; "
             "pass --cache-dir DIR (or --store URL) to point at an existing cache"
         )
+    context = click.get_current_context(silent=True)
+    namespace = context.meta.get(_NAMESPACE) if context is not None else None
     try:
-        store = open_store(cache_dir=cache_dir, store_url=store_url)
+        store = open_store(cache_dir=cache_dir, store_url=store_url, namespace=namespace)
     except StoreError as exc:  # a bad URL, an unreachable server, a directory we cannot write
         raise click.ClickException(str(exc)) from None
     try:
@@ -172,6 +179,7 @@ def stats_command(cache_dir: str | None, store_url: str | None, as_json: bool) -
     with opened(cache_dir, store_url) as store:
         totals = store.stats()
         entries = list(store.iter_entries())
+        saved = store.savings() if hasattr(store, "savings") else None
     times = [e.recorded_at for e in entries]
     report = {
         "location": totals.location,
@@ -182,6 +190,8 @@ def stats_command(cache_dir: str | None, store_url: str | None, as_json: bool) -
         "by_model": dict(Counter(entry_model(e) or "(none)" for e in entries).most_common()),
         "oldest": iso(min(times)) if times else None,
         "newest": iso(max(times)) if times else None,
+        "expiring": sum(1 for e in entries if e.expires_at is not None),
+        "saved": saved,
     }
     if as_json:
         echo(json.dumps(report, indent=2))
@@ -191,6 +201,10 @@ def stats_command(cache_dir: str | None, store_url: str | None, as_json: bool) -
     if times:
         echo(f"oldest:   {local_time(min(times))}")
         echo(f"newest:   {local_time(max(times))}")
+    if report["expiring"]:
+        echo(f"with TTL: {report['expiring']} (gone when it ends; `cache prune --expired` frees their space)")
+    if saved and saved["hits"]:
+        echo(f"saved:    {saved_line(saved)}")
     for title, counts in (("by endpoint", report["by_endpoint"]), ("by model", report["by_model"])):
         if counts:
             echo(f"{title}:")
@@ -525,31 +539,54 @@ class Duration(click.ParamType):
         return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def saved_line(saved: dict[str, Any]) -> str:
+    """What the ledger of a store says replays saved, in one line."""
+    since = f" since {local_time(saved['since'])}" if saved.get("since") else ""
+    unpriced = f"; {saved['unpriced_hits']} of unpriced models" if saved.get("unpriced_hits") else ""
+    return f"{saved['tokens']:,} tokens (~${saved['cost']:,.2f}{unpriced}) in {saved['hits']} answers from recordings{since}"
+
+
 @command.command("prune")
 @store_options
 @click.option("--older-than", type=Duration(), default=None, help="Remove entries recorded longer ago than this (30d, 12h, 90m).")
 @click.option("--model", default=None, metavar="NAME", help="Remove entries for this model.")
+@click.option("--expired", is_flag=True, help="Remove the entries past their TTL (the proxy's --ttl); always done with the others.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
-def prune_command(cache_dir: str | None, store_url: str | None, older_than: float | None, model: str | None, dry_run: bool) -> None:
-    """Remove old entries and/or one model's.
+def prune_command(
+    cache_dir: str | None, store_url: str | None, older_than: float | None, model: str | None, expired: bool, dry_run: bool
+) -> None:
+    """Remove old entries, one model's, and those past their TTL.
 
-    With both --older-than and --model, removes the entries that match both.
+    With both --older-than and --model, removes the entries that match both. Entries past their
+    TTL answer nothing already; every prune frees their space too.
     """
-    if older_than is None and model is None:
-        raise click.UsageError("give --older-than and/or --model (to remove everything, use `seedreplay cache clear`)")
+    if older_than is None and model is None and not expired:
+        raise click.UsageError("give --older-than and/or --model, or --expired (to remove everything, use `seedreplay cache clear`)")
     cutoff = time.time() - older_than if older_than is not None else None
     with opened(cache_dir, store_url) as store:
-        doomed = [
-            e.key
-            for e in selected(store.iter_entries(), model)
-            if cutoff is None or e.recorded_at < cutoff
-        ]
-        total = store.stats().entries
+        doomed = []
+        if older_than is not None or model is not None:
+            doomed = [e.key for e in selected(store.iter_entries(), model) if cutoff is None or e.recorded_at < cutoff]
         if dry_run:
-            echo(f"would remove {len(doomed)} of {total} entries (dry run, nothing removed)")
+            total = store.stats().entries
+            past = _past_ttl(sum(1 for _ in _expired_entries(store)))
+            echo(f"would remove {len(doomed)} of {total} entries{past} (dry run, nothing removed)")
             return
+        gone = _past_ttl(store.purge_expired() if hasattr(store, "purge_expired") else 0)
         removed = sum(1 for key in doomed if store.delete(key))
-        echo(f"removed {removed} entries, {total - removed} left")
+        total = store.stats().entries
+        echo(f"removed {removed} entries{gone}, {total} left")
+
+
+def _past_ttl(count: int) -> str:
+    return f" and {count} past their TTL" if count else ""
+
+
+def _expired_entries(store: Store) -> Iterator[str]:
+    """Keys listed whose entries are past their TTL (the store answers them as missing)."""
+    for key in store.iter_keys():
+        if key not in store:
+            yield key
 
 
 @command.command("clear")

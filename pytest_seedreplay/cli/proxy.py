@@ -15,6 +15,7 @@ from ..core.constants import (
     DEFAULT_CACHE_DIR,
     DEFAULT_CASSETTE_DIR,
     DEFAULT_HOST,
+    DEFAULT_LOCK_EXPIRY,
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
     DEFAULT_PROXY_MODE,
@@ -23,6 +24,7 @@ from ..core.constants import (
     DEFAULT_UPSTREAM_TIMEOUT,
     DEFAULT_WRITE_BACKLOG,
     DEFAULT_WRITE_BACKLOG_ENTRIES,
+    ENV_PRICES,
     ENV_STORE,
     ENV_TOKEN,
     ENV_UPSTREAM,
@@ -31,9 +33,11 @@ from ..core.constants import (
     PROXY_MODES,
     SIMILAR_DEFAULT_THRESHOLD,
 )
+from ..savings import PricesError, prices_from
 from ..store import open_store
 from .similar import SIMILAR_DEFAULT
 from .similar import proxy_tiers as proxy_similar_tiers
+from .cache import Duration
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -68,6 +72,10 @@ class _Size(click.ParamType):
 @click.option("--mode", type=click.Choice(PROXY_MODES), default=DEFAULT_PROXY_MODE, show_default=True, help="record, replay, passthrough or refresh.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help=f"Cache directory [default: ${ENV_STORE} or {DEFAULT_CACHE_DIR}].")
 @click.option("--store", "store_url", default=None, help="Store URL (e.g. redis://host:6379/0) instead of --cache-dir.")
+@click.option("--namespace", default=None, metavar="NAME", help="Keep these recordings apart from other teams' or projects' on the same store (also ?namespace=NAME in store URLs).")
+@click.option("--ttl", type=Duration(), default=None, help="New recordings answer for this long (30d, 12h, 90m, 45s); default: for ever.")
+@click.option("--lock-expiry", type=click.FloatRange(min=0), default=DEFAULT_LOCK_EXPIRY, show_default=True, help="Proxies sharing a store make one upstream call per key; one that dies mid-call is replaced after this many seconds (0: off).")
+@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), envvar=ENV_PRICES, default=None, help=f"JSON price table for the dollars hits save, over the built-in dated one [default: ${ENV_PRICES}].")
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option(
     "--allow-mode-override",
@@ -145,6 +153,10 @@ def command(
     mode: str,
     cache_dir: str | None,
     store_url: str | None,
+    namespace: str | None,
+    ttl: float | None,
+    lock_expiry: float,
+    prices_file: str | None,
     require_seed: bool,
     allow_mode_override: bool,
     isolate_by_auth: bool,
@@ -180,6 +192,10 @@ def command(
         upstream = check_upstream(upstream)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--upstream") from None
+    try:
+        prices = prices_from(prices_file)
+    except PricesError as exc:
+        raise click.BadParameter(str(exc), param_hint="--prices") from None
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -196,9 +212,12 @@ def command(
         durable=durable,
         write_backlog_bytes=write_backlog,
         write_backlog_entries=write_backlog_entries,
+        ttl=ttl,
+        lock_expiry=lock_expiry,
+        prices=prices,
     )
     try:
-        store = open_store(cache_dir, store_url)
+        store = open_store(cache_dir, store_url, namespace)
     except Exception as exc:
         raise click.ClickException(f"cannot open the store: {exc}") from None
     tiers = []

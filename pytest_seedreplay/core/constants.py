@@ -83,6 +83,9 @@ HEADER_CACHE = "X-Seedreplay-Cache"
 HEADER_KEY = "X-Seedreplay-Key"
 HEADER_TOKEN = "X-Seedreplay-Token"
 HEADER_STORE_ERROR = "X-Seedreplay-Store-Error"  # on an answer the store refused to keep
+# On every answer served from a recording: the tokens (input + output) and dollars it saved.
+HEADER_TOKENS_SAVED = "X-Seedreplay-Tokens-Saved"
+HEADER_COST_SAVED = "X-Seedreplay-Cost-Saved"
 # Every header of ours starts so (lower-cased): never forwarded upstream.
 OUR_HEADER_PREFIX = "x-seedreplay-"
 
@@ -166,6 +169,13 @@ DEFAULT_WRITE_BACKLOG_ENTRIES = 1024
 DEFAULT_WRITE_WAIT = 60.0
 DEFAULT_CASSETTE_DIR = "cassettes"
 FINETUNE_MANIFEST = "finetunes.json"  # the fine-tune manifest, kept in the cassette dir
+# A team cache (issue 12). Proxies sharing a store make one upstream call for identical concurrent
+# misses: the first takes a lock in the store that expires after DEFAULT_LOCK_EXPIRY seconds unless
+# its holder renews it, so a proxy that dies mid-call is replaced by then.
+DEFAULT_LOCK_EXPIRY = 10.0
+# After the store fails to answer, the proxy stops asking it and probes it this often until it answers.
+STORE_PROBE_SECONDS = 1.0
+ENV_PRICES = "SEEDREPLAY_PRICES"
 MANIFEST_PATH = "cassettes/finetunes.json"
 
 # The similar-questions tier (`seedreplay proxy --similar`): its X-Seedreplay-Cache value, the headers

@@ -34,6 +34,8 @@ class Entry:
     body: Any = None
     events: list[SSEEvent] | None = None
     recorded_at: float = field(default_factory=time.time)
+    # When the recording stops answering (epoch seconds; `--ttl`); None: never. Stores drop it then.
+    expires_at: float | None = None
     upstream: str = ""
     # The URL the request was sent to (no credentials; of the query only the API version), when it says
     # more than `upstream` + `endpoint` does: an Azure deployment's path, an api-version.
@@ -46,6 +48,13 @@ class Entry:
     @property
     def streamed(self) -> bool:
         return self.events is not None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and (time.time() if now is None else now) >= self.expires_at
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the answer was recorded."""
+        return (time.time() if now is None else now) - self.recorded_at
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,8 +14,10 @@ UPGRADE_HINT = "upgrade seedreplay: pip install -U pytest-seedreplay"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 ACCEPTED_STORES = (
     "a directory path (diskcache), file:///path, or redis://[[user]:password@]host[:port][/db] "
-    "(also rediss:// and unix:///path/to/redis.sock; add ?prefix=NAME: to share one Redis database)"
+    "(also rediss:// and unix:///path/to/redis.sock; add ?prefix=NAME: to share one Redis database); "
+    "?namespace=NAME on either URL keeps a team's or project's recordings apart"
 )
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class StoreError(ValueError):
@@ -30,6 +32,11 @@ class StoreBusy(StoreError):
     """Another process held the store's write lock for longer than the timeout."""
 
 
+class StoreUnavailable(StoreError):
+    """The store did not answer (a Redis server down, restarting or unreachable): nothing is known
+    about the entry asked for. It may answer again later; the proxy keeps serving meanwhile."""
+
+
 @dataclass
 class StoreStats:
     entries: int
@@ -42,7 +49,11 @@ class Store(Protocol):
 
     Optional: a class attribute `memoizable = True` says the store is a plain key -> entry map (see
     `DiskStore.memoizable`); without it the proxy calls `get` once per request and answers only
-    after `put` returned."""
+    after `put` returned. A store shared by several proxies may also offer `shared.SharedFlights`
+    (one upstream call per key across them) and `shared.SavingsLedger` (what replays saved).
+
+    An entry whose `expires_at` has passed is gone: `get` answers None and iteration skips it;
+    `purge_expired()` (optional) removes such entries for good and says how many."""
 
     location: str
 
@@ -86,6 +97,16 @@ class CheckedWrites:
 
 # The name callers outside the store (the pytest plugin's cassette store) use for the same check.
 check_no_secret = refuse_secrets
+
+
+def check_namespace(name: str) -> str:
+    """`name` if it can name a namespace (letters, digits, `.`, `_`, `-`; up to 64), else StoreError."""
+    if not _NAMESPACE.fullmatch(name):
+        raise StoreError(
+            f"namespace {name[:80]!r} cannot name a namespace: use letters, digits, '.', '_' and '-' "
+            "(up to 64, starting with a letter or digit), e.g. team-search or ci.main"
+        )
+    return name
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")

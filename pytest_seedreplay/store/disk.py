@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+import uuid
 from typing import Any, Iterator
 
 import diskcache
 
 from ..core.constants import ENV_STORE
 from ..core.entry import Entry
-from .base import ACCEPTED_STORES, CheckedWrites, StoreBusy, StoreError, StoreStats
+from .base import ACCEPTED_STORES, CheckedWrites, StoreBusy, StoreError, StoreStats, check_namespace
 from .codec import _read_head, pack_entry, unpack_entry, unpack_head
+from .shared import (
+    FAILED,
+    FREE,
+    HELD,
+    LEFT_FOR,
+    Waited,
+    failure_bytes,
+    failure_from,
+    poll_until,
+    savings_increments,
+    savings_totals,
+)
 
 
 # Settings are persisted in the cache's own Settings table, so they also hold for any other program
@@ -32,6 +46,16 @@ DISK_SETTINGS: dict[str, Any] = {
     "sqlite_mmap_size": 2**28,
 }
 DISK_TIMEOUT = 60.0  # seconds a writer waits for another process's write lock before StoreBusy
+NAMESPACES = "namespaces"  # DIR/namespaces/NAME holds the recordings of --namespace NAME
+SHARED = "shared"  # DIR/shared: the flight locks and the savings ledger of the proxies on DIR
+# The side cache of locks and tallies: small rows that come and go; expired locks are culled as it writes.
+SHARED_SETTINGS: dict[str, Any] = {
+    "eviction_policy": "none",
+    "size_limit": 2**62,
+    "statistics": 0,
+    "sqlite_journal_mode": "wal",
+    "sqlite_synchronous": 1,  # a lock or tally lost to a power cut costs one extra upstream call or a few counts
+}
 
 
 def _open_cache(directory: str) -> diskcache.Cache:
@@ -55,9 +79,12 @@ class DiskStore(CheckedWrites):
     # (The pytest plugin's cassette store counts its calls, and does not say this.)
     memoizable = True
 
-    def __init__(self, directory: str | os.PathLike[str]):
-        self.location = os.fspath(directory)
+    def __init__(self, directory: str | os.PathLike[str], namespace: str | None = None):
+        self.root = os.fspath(directory)
+        self.namespace = check_namespace(namespace) if namespace else None
+        self.location = os.path.join(self.root, NAMESPACES, self.namespace) if self.namespace else self.root
         self._cache = _open_cache(self.location)
+        self._shared_cache: diskcache.Cache | None = None
 
     def _where(self, key: str) -> str:
         return f"entry {key} in {self.location}"
@@ -76,16 +103,16 @@ class DiskStore(CheckedWrites):
         return None if blob is None else unpack_entry(blob, self._where(key))
 
     def _write_entries(self, entries: list[Entry]) -> None:
-        blobs = [(entry.key, pack_entry(entry)) for entry in entries]
+        blobs = [(entry.key, pack_entry(entry), _expire(entry)) for entry in entries]
         if len(blobs) == 1:  # one set is one SQLite transaction already
-            key, blob = blobs[0]
-            self._write(lambda: self._cache.set(key, blob))
+            key, blob, expire = blobs[0]
+            self._write(lambda: self._cache.set(key, blob, expire=expire))
             return
 
         def write_all() -> None:
             with self._cache.transact():
-                for key, blob in blobs:
-                    self._cache.set(key, blob)
+                for key, blob, expire in blobs:
+                    self._cache.set(key, blob, expire=expire)
 
         self._write(write_all)
 
@@ -119,14 +146,98 @@ class DiskStore(CheckedWrites):
             if value is not None:
                 yield key, unpack_head(_read_head(value, self._where(key)), self._where(key))["request"]
 
+    def purge_expired(self) -> int:
+        """Remove the entries past their `expires_at` (--ttl); how many went."""
+        return int(self._write(self._cache.expire))
+
     def stats(self) -> StoreStats:
-        return StoreStats(entries=len(self._cache), bytes=self._cache.volume(), location=self.location)
+        return StoreStats(entries=len(self), bytes=self._cache.volume(), location=self.location)
+
+    # --- shared flights and the savings ledger (see shared.py), in DIR/shared ---------------------
+
+    def _shared(self) -> diskcache.Cache:
+        if self._shared_cache is None:
+            try:
+                self._shared_cache = diskcache.Cache(os.path.join(self.location, SHARED), timeout=DISK_TIMEOUT, **SHARED_SETTINGS)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(f"cannot open the shared state of the store at {self.location} ({exc})") from exc
+        return self._shared_cache
+
+    def claim(self, key: str, expiry: float) -> str | None:
+        token = uuid.uuid4().hex
+        # `add` inserts only where no live row is: atomic across processes, an expired lock counts as none.
+        return token if self._write(lambda: self._shared().add(("lock", key), token, expire=expiry)) else None
+
+    def renew(self, key: str, token: str, expiry: float) -> bool:
+        shared = self._shared()
+
+        def push_on() -> bool:
+            with shared.transact():
+                if shared.get(("lock", key)) != token:
+                    return False
+                shared.set(("lock", key), token, expire=expiry)
+                return True
+
+        return bool(self._write(push_on))
+
+    def release(self, key: str, token: str, failure: dict[str, Any] | None = None) -> None:
+        shared = self._shared()
+
+        def end() -> None:
+            with shared.transact():
+                if shared.get(("lock", key)) != token:
+                    return  # expired and taken by another proxy: its waiting proxies are its own
+                shared.delete(("lock", key))
+                if failure is not None:
+                    shared.set(("failed", key), failure_bytes(failure), expire=LEFT_FOR)
+                else:
+                    shared.delete(("failed", key))
+
+        self._write(end)
+
+    def wait_for(self, key: str, timeout: float) -> Waited:
+        shared = self._shared()
+
+        def check() -> Waited:
+            if shared.get(("lock", key)) is not None:
+                return Waited(HELD)
+            failure = failure_from(shared.get(("failed", key)))
+            return Waited(FAILED, failure) if failure is not None else Waited(FREE)
+
+        return poll_until(check, timeout)
+
+    def add_savings(self, tally: dict[str, Any]) -> None:
+        shared = self._shared()
+        increments = savings_increments(tally)
+
+        def add() -> None:
+            with shared.transact():
+                shared.add(("savings", "since"), time.time())
+                for name, value in increments.items():
+                    shared.incr(("savings", name), value)
+
+        if increments:
+            self._write(add)
+
+    def savings(self) -> dict[str, Any]:
+        if self._shared_cache is None and not os.path.isdir(os.path.join(self.location, SHARED)):
+            return savings_totals({})  # nothing was ever added: no need to create the side cache
+        shared = self._shared()
+        names = ("since", "cost_micro", "hits", "input_tokens", "output_tokens", "unpriced_hits")
+        return savings_totals({name: shared.get(("savings", name)) for name in names})
 
     def close(self) -> None:
         self._cache.close()
+        if self._shared_cache is not None:
+            self._shared_cache.close()
 
     def __len__(self) -> int:
-        return len(self._cache)
+        """Live entries: the rows less those past their TTL that no prune has swept yet."""
+        # diskcache counts expired rows until they are culled; its own index on expire_time counts them.
+        (expired,) = self._cache._sql(
+            "SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?", (time.time(),)
+        ).fetchone()
+        return len(self._cache) - int(expired)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key in self._cache
@@ -139,5 +250,12 @@ class DiskStore(CheckedWrites):
 
     def __repr__(self) -> str:
         return f"DiskStore({self.location!r})"
+
+
+def _expire(entry: Entry) -> float | None:
+    """Seconds the entry has left (diskcache's `expire`), or None when it never expires."""
+    if entry.expires_at is None:
+        return None
+    return max(entry.expires_at - time.time(), 0.0)
 
 

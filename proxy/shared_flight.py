@@ -1,0 +1,184 @@
+"""Single-flight across proxies sharing a store: one upstream call per key, whichever proxy misses first.
+
+Within one proxy, identical concurrent misses already share one `Flight`. Before that flight calls
+the upstream, it asks the store for the key (`SharedFlights.claim`, a lock with an expiry):
+- it gets it: this proxy leads. It re-reads the store (the answer may have landed a moment ago),
+  renews the lock while the upstream answers, and releases it once the answer is stored — or
+  leaves the upstream's error (or why the call broke) for the proxies waiting on it;
+- another proxy holds it: this flight waits (`wait_for`) until that lock is released, then serves
+  the stored answer — a stream is sent once it has landed, not relayed as it comes — or shares the
+  failure; if the holder died, its lock expires and one waiting proxy takes the lead.
+
+Only stores that offer `SharedFlights` (Redis, and the disk store across processes) take part, and
+only requests whose policy shares a flight and stores the answer (record mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.redact import looks_secret
+from pytest_seedreplay.policy import Fate
+from pytest_seedreplay.store import StoreUnavailable
+from pytest_seedreplay.store.shared import FAILED, FREE, Waited, shares_flights
+
+from .flight import Failure, Flight
+
+if TYPE_CHECKING:
+    from .app import Bound, ProxyState
+    from .incoming import Call
+
+log = logging.getLogger("seedreplay.proxy")
+
+WAIT_SLICE = 1.0  # seconds one wait_for may block a thread: bounds a shutdown, re-claims an expired lock
+_SHARED_HEADERS = ("content-type", "retry-after", "retry-after-ms", "x-should-retry", "x-request-id")
+_SHARED_BODY = 64 * 1024  # bytes of an upstream error answer left for the waiting proxies
+
+
+class StoreThreads:
+    """Threads for the store calls of shared flights: a wait blocks one for up to `WAIT_SLICE`."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="seedreplay-flight")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class Lease:
+    """This proxy's hold on a key while its upstream call runs (token None: the store could not be asked)."""
+
+    key: str
+    token: str | None
+    renewing: asyncio.Task | None = field(default=None, repr=False)
+
+
+def takes_part(state: ProxyState, bound: Bound, call: Call) -> bool:
+    """The flight of `call` is shared with the other proxies on its store."""
+    policy = call.policy
+    return (
+        state.config.lock_expiry > 0
+        and policy.share_flight
+        and policy.fate is Fate.STORE
+        and bound.health.up
+        and shares_flights(bound.store)
+    )
+
+
+async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: Call) -> Lease | None:
+    """A `Lease` when this proxy calls the upstream; None when another proxy's call answered the
+    flight (its entry, or its failure, is now in `flight`)."""
+    store, expiry = bound.store, state.config.lock_expiry
+    threads = state.store_threads
+    try:
+        while True:
+            token = await threads.run(store.claim, call.key, expiry)
+            if token is not None:
+                landed = await _fresh_entry(state, bound, call)
+                if landed is None:
+                    lease = Lease(call.key, token)
+                    lease.renewing = asyncio.create_task(_renew(state, bound, lease, expiry))
+                    return lease
+                await threads.run(store.release, call.key, token, None)
+                _served(state, flight, landed)
+                return None
+            waited: Waited = await threads.run(store.wait_for, call.key, min(WAIT_SLICE, expiry))
+            if waited.state == FAILED:
+                _failed(state, flight, waited.failure or {})
+                return None
+            if waited.state == FREE:
+                landed = await _fresh_entry(state, bound, call)
+                if landed is not None:
+                    _served(state, flight, landed)
+                    return None
+            # Still held, or free with no answer (its holder gave up or died): claim again.
+    except StoreUnavailable as exc:
+        bound.health.failed(bound.store, exc)
+        state.stats.store_errors += 1
+        return Lease(call.key, None)  # call the upstream alone; the answer is not stored (the store is down)
+
+
+async def end(state: ProxyState, bound: Bound, lease: Lease, flight: Flight) -> None:
+    """Release the lease once the answer is stored, leaving any failure for the waiting proxies."""
+    if lease.renewing is not None:
+        lease.renewing.cancel()
+    if lease.token is None:
+        return
+    failure = None if flight.entry is not None and flight.store_error is None else failure_of(flight)
+    try:
+        await state.store_threads.run(bound.store.release, lease.key, lease.token, failure)
+    except Exception as exc:  # the lock expires by itself; the waiting proxies take over then
+        state.stats.store_errors += 1
+        log.warning("releasing the shared flight of %s failed: %s", lease.key[:15], exc)
+
+
+def failure_of(flight: Flight) -> dict[str, Any] | None:
+    """What the proxies waiting on this call share: the upstream's error answer, or why the call
+    broke; None when there is nothing to share (a 2xx answer that could not be stored: they ask again)."""
+    if flight.failure is not None:
+        return {"broke": flight.failure.message, "code": flight.failure.code}
+    if flight.status is None or 200 <= flight.status < 300:
+        return None
+    text = flight.body.decode("utf-8", "replace")
+    if len(flight.body) > _SHARED_BODY or looks_secret(text):
+        return {"broke": f"the upstream answered HTTP {flight.status} to another seedreplay proxy sharing this store", "code": "upstream_error"}
+    headers = {k: v for k, v in flight.headers.items() if k.lower() in _SHARED_HEADERS or k.lower().startswith("x-ratelimit-")}
+    return {"status": flight.status, "headers": headers, "body": base64.b64encode(flight.body).decode("ascii")}
+
+
+def _failed(state: ProxyState, flight: Flight, failure: dict[str, Any]) -> None:
+    """The flight ends as the other proxy's call did: with its upstream error answer, or as a 502."""
+    state.stats.shared_waits += 1
+    status = failure.get("status")
+    if isinstance(status, int) and isinstance(failure.get("body"), str):
+        flight.status = status
+        flight.headers = {str(k): str(v) for k, v in (failure.get("headers") or {}).items()}
+        flight.body = base64.b64decode(failure["body"])
+    else:
+        message = str(failure.get("broke") or "another seedreplay proxy's call to the upstream failed")
+        flight.failure = Failure(message, str(failure.get("code") or "upstream_error"))
+
+
+def _served(state: ProxyState, flight: Flight, entry: Entry) -> None:
+    """The flight ends with the answer another proxy's call stored."""
+    state.stats.shared_waits += 1
+    flight.entry = entry
+    flight.recorded = True
+    flight.status = entry.status
+
+
+async def _fresh_entry(state: ProxyState, bound: Bound, call: Call) -> Entry | None:
+    """The stored answer to `call` if there is one it may be served (not expired, young enough)."""
+    entry = await state.store_threads.run(bound.store.get, call.key)
+    if entry is None or entry.expired() or not call.policy.fresh(entry.recorded_at, time.time()):
+        return None
+    return entry
+
+
+async def _renew(state: ProxyState, bound: Bound, lease: Lease, expiry: float) -> None:
+    """Keep the lock while the upstream answers (a long stream outlives one expiry)."""
+    while True:
+        await asyncio.sleep(expiry / 3)
+        try:
+            kept = await state.store_threads.run(bound.store.renew, lease.key, lease.token, expiry)
+        except Exception as exc:
+            log.warning("renewing the shared flight of %s failed: %s", lease.key[:15], exc)
+            continue
+        if not kept:
+            log.warning("the shared flight of %s expired before its answer came: another proxy may ask too", lease.key[:15])
+            return

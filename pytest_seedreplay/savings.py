@@ -1,0 +1,236 @@
+"""What a replayed answer saved: the tokens its recording used (from the recorded `usage`) and,
+with a price table, the dollars. No network: the default table is dated and built in, and
+`--prices FILE` (or $SEEDREPLAY_PRICES) overrides it.
+
+Prices are the standard tier, per million tokens, input at the uncached rate: a replay saves what
+the call would have cost at list price. A model the table does not name saves tokens, no dollars.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from .core.constants import ENV_PRICES
+from .core.entry import Entry
+
+# Dollars per million tokens, (input, output), as OpenAI listed them on PRICES_AS_OF. A dated model
+# name that is priced apart (gpt-4o-2024-05-13) has its own line; other snapshots take their base
+# model's price by the longest name that starts theirs.
+PRICES_AS_OF = "2025-08-07"
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4.5-preview": (75.00, 150.00),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-2024-05-13": (5.00, 15.00),
+    "chatgpt-4o-latest": (5.00, 15.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "o1": (15.00, 60.00),
+    "o1-pro": (150.00, 600.00),
+    "o1-mini": (1.10, 4.40),
+    "o3": (2.00, 8.00),
+    "o3-pro": (20.00, 80.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-4": (30.00, 60.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "gpt-3.5-turbo-instruct": (1.50, 2.00),
+    "davinci-002": (2.00, 2.00),
+    "babbage-002": (0.40, 0.40),
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+    "text-embedding-ada-002": (0.10, 0.0),
+}
+PER_TOKENS = 1_000_000
+
+
+class PricesError(ValueError):
+    """A --prices file that cannot be read; the message names the file and what to fix."""
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Dollars per million tokens by model name, and the day they were true."""
+
+    models: Mapping[str, tuple[float, float]] = field(repr=False)
+    as_of: str
+    source: str = "built-in"
+
+    def price(self, model: str | None) -> tuple[float, float] | None:
+        """The price of `model`: its own line, else the longest listed name followed by `-` in it."""
+        if not model:
+            return None
+        if model in self.models:
+            return self.models[model]
+        best = max((name for name in self.models if model.startswith(name + "-")), key=len, default=None)
+        return self.models[best] if best is not None else None
+
+    def describe(self) -> str:
+        return f"prices of {self.as_of}" + ("" if self.source == "built-in" else f" from {self.source}")
+
+
+DEFAULT_TABLE = PriceTable(DEFAULT_PRICES, PRICES_AS_OF)
+
+
+def load_prices(path: str | os.PathLike[str]) -> PriceTable:
+    """The built-in table with the models of a JSON file over it:
+    `{"as_of": "2025-09-01", "models": {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}}` (dollars per
+    million tokens)."""
+    shown = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise PricesError(f"cannot read the prices file {shown}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise PricesError(f"the prices file {shown} is not JSON ({exc})") from None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        raise PricesError(
+            f'the prices file {shown} needs a "models" object, e.g. '
+            '{"as_of": "2025-09-01", "models": {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}} (dollars per million tokens)'
+        )
+    table = dict(DEFAULT_PRICES)
+    for name, price in models.items():
+        table[str(name)] = _price(shown, name, price)
+    as_of = data.get("as_of")
+    return PriceTable(table, str(as_of) if as_of else "unknown date", source=shown)
+
+
+def _price(shown: str, name: Any, price: Any) -> tuple[float, float]:
+    if isinstance(price, dict):
+        values = (price.get("input"), price.get("output", 0.0))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in values):
+            return float(values[0]), float(values[1])
+    raise PricesError(
+        f'the prices file {shown}: model {name!r} needs {{"input": DOLLARS, "output": DOLLARS}} per million tokens '
+        f"(numbers, 0 or more), got {json.dumps(price)[:80]}"
+    )
+
+
+def prices_from(path: str | None = None) -> PriceTable:
+    """The table `--prices FILE` names, else $SEEDREPLAY_PRICES, else the built-in one."""
+    chosen = path or os.environ.get(ENV_PRICES)
+    return _loaded(chosen) if chosen else DEFAULT_TABLE
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(path: str) -> PriceTable:
+    return load_prices(path)
+
+
+# --- what one answer used ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saving:
+    """What one replayed answer saved."""
+
+    input_tokens: int
+    output_tokens: int
+    cost: float | None  # dollars; None when the table has no price for the model
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def usage_of(entry: Entry) -> tuple[int, int] | None:
+    """(input, output) tokens the recorded answer says it used, or None when it says nothing."""
+    if entry.events is None:
+        return _tokens(entry.body)
+    for event in reversed(entry.events):  # chat/completions end with a usage chunk, responses with response.completed
+        if '"usage"' not in event.data:
+            continue
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            continue
+        found = _tokens(data) or _tokens(data.get("response") if isinstance(data, dict) else None)
+        if found is not None:
+            return found
+    return None
+
+
+def _tokens(body: Any) -> tuple[int, int] | None:
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    # chat, completions and embeddings say prompt/completion; the Responses API says input/output.
+    given = usage.get("prompt_tokens", usage.get("input_tokens"))
+    made = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    if not isinstance(given, int) or not isinstance(made, int):
+        return None
+    return given, made
+
+
+def saving_of(entry: Entry, prices: PriceTable = DEFAULT_TABLE) -> Saving | None:
+    """What serving `entry` instead of calling the upstream saved; None when it recorded no usage."""
+    used = usage_of(entry)
+    if used is None:
+        return None
+    requested = entry.request.get("params", {}).get("model") if isinstance(entry.request, dict) else None
+    price = prices.price(entry.model) or prices.price(requested if isinstance(requested, str) else None)
+    cost = None if price is None else (used[0] * price[0] + used[1] * price[1]) / PER_TOKENS
+    return Saving(used[0], used[1], cost)
+
+
+@dataclass
+class SavingsTally:
+    """Savings added up: answers served from recordings, their tokens and dollars."""
+
+    hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    unpriced_hits: int = 0  # hits whose model the price table does not name (tokens counted, no dollars)
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def add(self, saving: Saving | None) -> None:
+        if saving is None:
+            return
+        self.hits += 1
+        self.input_tokens += saving.input_tokens
+        self.output_tokens += saving.output_tokens
+        if saving.cost is None:
+            self.unpriced_hits += 1
+        else:
+            self.cost += saving.cost
+
+    def merge(self, other: Mapping[str, Any]) -> None:
+        """Add a tally sent as `to_dict()` (from an xdist worker, or read from a store)."""
+        self.hits += int(other.get("hits", 0))
+        self.input_tokens += int(other.get("input_tokens", 0))
+        self.output_tokens += int(other.get("output_tokens", 0))
+        self.cost += float(other.get("cost", 0.0))
+        self.unpriced_hits += int(other.get("unpriced_hits", 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cost"] = round(self.cost, 6)
+        data["tokens"] = self.tokens
+        return data
+
+    def line(self, prices: PriceTable) -> str:
+        """`12,345 tokens (~$0.42 at prices of 2025-08-07) in 321 answers from recordings`."""
+        money = f" (~${self.cost:,.2f} at {prices.describe()}" + (
+            f"; {self.unpriced_hits} answer(s) of unpriced models" if self.unpriced_hits else ""
+        ) + ")"
+        return f"{self.tokens:,} tokens{money} in {self.hits} answer(s) from recordings"
+
+
+def cost_header(cost: float) -> str:
+    """Dollars as the X-Seedreplay-Cost-Saved header says them: plain decimal, no exponent."""
+    return f"{cost:.8f}".rstrip("0").rstrip(".") or "0"
