@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from .core.entry import Entry
     from .drift import Drift
     from .finetune.live import Recall, TestFinetune
-    from .shapes import Summary
     from .proxy.running import Proxy
+    from .shapes import Summary
 
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 

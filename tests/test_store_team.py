@@ -10,12 +10,12 @@ import time
 import uuid
 
 import pytest
+from redis_support import RedisServer, redis_server, shared_redis  # noqa: F401
 
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.store import DiskStore, StoreError, StoreUnavailable, open_store, store_at
 from pytest_seedreplay.store.shared import FAILED, FREE, HELD, SavingsLedger, SharedFlights
-from redis_support import RedisServer, redis_server, shared_redis  # noqa: F401
 
 CHAT = "/v1/chat/completions"
 
