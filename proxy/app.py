@@ -264,6 +264,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     finally:
         await _drain(state.tasks)
         ledger.cancel()
+        await asyncio.gather(ledger, return_exceptions=True)
         state.writer.start(add_savings(state, state.bound))
         await state.writer.close()  # every answer sent is in the store before the caller closes it
         await state.bound.health.close()

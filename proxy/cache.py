@@ -349,9 +349,9 @@ async def _fly(
     if shared_flight.takes_part(state, bound, call):
         try:
             lease = await shared_flight.lead_or_follow(state, bound, flight, call)
-        except BaseException:
+        except asyncio.CancelledError:
             bound.flights.remove(flight)
-            flight.failure = flight.failure or Failure("the proxy shut down while waiting for another proxy's answer", "proxy_shutdown")
+            flight.failure = Failure("the proxy shut down while waiting for another proxy's answer", "proxy_shutdown")
             flight.finish()
             raise
         if lease is None:  # another proxy's call answered it

@@ -111,6 +111,10 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
         bound.health.failed(bound.store, exc)
         state.stats.store_errors += 1
         return Lease(call.key, None)  # call the upstream alone; the answer is not stored (the store is down)
+    except Exception as exc:  # a lock that cannot be taken must never fail the request: ask alone
+        state.stats.store_errors += 1
+        log.warning("sharing the flight of %s with the other proxies failed (%s); asking the upstream alone", call.key[:15], exc)
+        return Lease(call.key, None)
 
 
 async def end(state: ProxyState, bound: Bound, lease: Lease, flight: Flight) -> None:

@@ -1,0 +1,218 @@
+"""A team cache on Redis next to one on disk: hit throughput, and what single-flight across proxies costs a miss.
+
+Every server runs in its own process (the simulator, the proxies, a redis-server on a free loopback
+port); the load comes from this one. Same run, alternating rounds:
+
+1. Hits: the proxy over a DiskStore and over a RedisStore holding the same recording, with its
+   memory copy of recent hits on (the default) and off (every hit reads the store); throughput at
+   --connections and latency at one connection.
+2. Misses (simulator answering after --latency-ms): the latency of one miss with single-flight across
+   proxies off (--lock-expiry 0) and on (claim, second look, release: three more Redis round trips);
+   and two identical misses sent at once, both to one proxy (the second waits on the first's flight
+   in memory) or one to each of two proxies (the second is woken by Redis pub/sub when the first's
+   answer is stored, then reads it): what the follower waits beyond the leader.
+
+Run: python benchmarks/team_cache.py [--rounds 3] [--seconds 4] [--connections 32] [--misses 30] [--latency-ms 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import aiohttp
+from aiohttp import web
+
+import _load
+from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, chat_body, median, percentile, post_once, sim_app, table
+
+SIM_CHAT = "POST /v1/chat/completions"
+
+
+def team_proxy_app(upstream: str, location: str, memory_cache: int = 64 * 1024 * 1024, lock_expiry: float = 10.0) -> web.Application:
+    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+    from pytest_seedreplay.store import store_at
+
+    config = ProxyConfig(upstream=upstream, memory_cache=memory_cache, lock_expiry=lock_expiry)
+    return make_proxy_app(config, store_at(location))
+
+
+class RedisServer:
+    """redis-server on a free loopback port, no persistence, for the length of the script."""
+
+    def __enter__(self) -> str:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            sys.exit("redis-server is not installed (apt-get install redis-server)")
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        import redis
+
+        deadline = time.monotonic() + 10
+        with redis.Redis(port=self.port) as client:
+            while True:
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        sys.exit("redis-server did not start")
+                    time.sleep(0.05)
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- 1. hits ----------------------------------------------------------------------------------------
+
+
+def record(sim: str, location: str, body: dict) -> None:
+    with ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as proxy:
+        status, headers, _ = post_once(proxy + CHAT, body)
+        if status != 200 or headers.get("X-Seedreplay-Cache") != "miss":
+            sys.exit(f"recording in {location} failed: HTTP {status}")
+
+
+def hits(args: argparse.Namespace, tool: str, stores: dict[str, str], body: dict) -> None:
+    request = json.dumps(body).encode()
+    variants = [(name, memory) for name in stores for memory in (True, False)]
+    results: dict[tuple[str, bool], list] = {v: [] for v in variants}
+    rows = []
+    for n in range(args.rounds):
+        for name, memory in variants if n % 2 == 0 else reversed(variants):
+            server = ServerProcess(team_proxy_app, upstream=DEAD_UPSTREAM, location=stores[name], memory_cache=64 * 1024 * 1024 if memory else 0)
+            with server as root:
+                url = root + CHAT
+                status, headers, _ = post_once(url, body)
+                if status != 200 or headers.get("X-Seedreplay-Cache") != "hit":
+                    sys.exit(f"{name}: the recording did not answer (HTTP {status})")
+                _load.load(tool, url, request, AUTH, args.connections, 1)  # warm up
+                loaded = _load.load(tool, url, request, AUTH, args.connections, args.seconds)
+                single = _load.load(tool, url, request, AUTH, 1, args.seconds)
+            if loaded.errors or single.errors:
+                sys.exit(f"{name}: {loaded.errors + single.errors} failed requests")
+            results[(name, memory)].append((loaded, single))
+            rows.append([f"{n + 1} {name}", "on" if memory else "off", loaded.rps, loaded.p50_ms, loaded.p99_ms, single.p50_ms])
+    print(table(["round store", "memory copy", "req/s", "p50 ms", "p99 ms", "1-conn p50 ms"], rows))
+    print("\nmedians over rounds")
+    summary = []
+    for (name, memory), runs in results.items():
+        summary.append([name, "on" if memory else "off", median(r[0].rps for r in runs), median(r[0].p50_ms for r in runs),
+                        median(r[0].p99_ms for r in runs), median(r[1].p50_ms for r in runs)])
+    print(table(["store", "memory copy", "req/s", "p50 ms", "p99 ms", "1-conn p50 ms"], summary))
+    by = {(row[0], row[1]): row[2] for row in summary}
+    for memory in ("on", "off"):
+        print(f"hit throughput redis/disk, memory copy {memory}: {by[('redis', memory)] / by[('disk', memory)]:.2f}x")
+
+
+# --- 2. misses ---------------------------------------------------------------------------------------
+
+
+async def timed(session: aiohttp.ClientSession, url: str, body: dict) -> float:
+    started = time.perf_counter()
+    async with session.post(url, data=json.dumps(body), headers=AUTH) as response:
+        await response.read()
+        if response.status != 200:
+            raise SystemExit(f"HTTP {response.status} from {url}")
+    return (time.perf_counter() - started) * 1000
+
+
+async def single_misses(url: str, seeds: range) -> list[float]:
+    async with aiohttp.ClientSession() as session:
+        return [await timed(session, url + CHAT, chat_body(seed)) for seed in seeds]
+
+
+async def pairs(first: str, second: str, seeds: range) -> list[float]:
+    """Two identical misses at once per seed; what the later answer waited beyond the earlier (ms)."""
+    waited = []
+    async with aiohttp.ClientSession() as session:
+        for seed in seeds:
+            body = chat_body(seed)
+            a, b = await asyncio.gather(timed(session, first + CHAT, body), timed(session, second + CHAT, body))
+            waited.append(abs(a - b))
+    return waited
+
+
+def misses(args: argparse.Namespace, sim: str, redis_url: str) -> None:
+    seed = 10_000
+    singles: dict[str, list[float]] = {"lock off": [], "lock on": []}
+    followers: dict[str, list[float]] = {"same proxy": [], "other proxy": []}
+    calls_before = _load.fetch_json(sim + "/sim/stats")["requests"].get(SIM_CHAT, 0)
+    pair_count = 0
+    for n in range(args.rounds):
+        location = redis_url + f"?prefix=bench{n}{int(time.time())}:"
+        for name, expiry in (("lock off", 0.0), ("lock on", 10.0)) if n % 2 == 0 else (("lock on", 10.0), ("lock off", 0.0)):
+            with ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location, lock_expiry=expiry) as proxy:
+                asyncio.run(single_misses(proxy, range(seed, seed + 3)))  # warm up
+                seed += 3
+                singles[name] += asyncio.run(single_misses(proxy, range(seed, seed + args.misses)))
+                seed += args.misses
+        with ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as a, \
+                ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as b:
+            asyncio.run(pairs(a, b, range(seed, seed + 3)))  # warm up
+            seed += 3
+            pair_count += 3
+            for name, second in (("same proxy", a), ("other proxy", b)):
+                followers[name] += asyncio.run(pairs(a, second, range(seed, seed + args.misses)))
+                seed += args.misses
+                pair_count += args.misses
+    calls = _load.fetch_json(sim + "/sim/stats")["requests"].get(SIM_CHAT, 0) - calls_before
+    singles_count = sum(len(v) for v in singles.values()) + 6 * args.rounds
+    print(table(["one miss", "p50 ms", "p90 ms", "max ms"],
+                [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in singles.items()]))
+    added = percentile(singles["lock on"], 50) - percentile(singles["lock off"], 50)
+    print(f"single-flight across proxies adds {added:+.2f} ms to a miss's p50 (upstream answers after {args.latency_ms:g} ms)\n")
+    print(table(["two identical misses", "follower waits p50 ms", "p90 ms", "max ms"],
+                [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in followers.items()]))
+    cross = percentile(followers["other proxy"], 50) - percentile(followers["same proxy"], 50)
+    print(f"a follower on another proxy waits {cross:+.2f} ms more (p50) than one on the leader's proxy")
+    print(f"check: {calls} upstream calls for {singles_count} single misses and {pair_count} pairs (one call each)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4, help="seconds per hit load run (default 4)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--misses", type=int, default=30, help="misses (or pairs) per variant and round (default 30)")
+    parser.add_argument("--latency-ms", type=float, default=100, help="the simulator's answer latency (default 100)")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "aiohttp"), default="auto")
+    args = parser.parse_args()
+    tool = _load.pick_tool(args.loadgen)
+    work = _load.scratch_dir()
+    body = chat_body(7)
+    with RedisServer() as redis_url, ServerProcess(sim_app, latency_ms=args.latency_ms) as sim:
+        stores = {"disk": os.path.join(work, "cache"), "redis": redis_url + "?prefix=benchhits:"}
+        for location in stores.values():
+            record(sim, location, body)
+        print(f"team cache: Redis vs disk | {_load.machine()} | load: {tool}, {args.connections} connections | "
+              f"{args.rounds} rounds | {_load.load_average()}\n")
+        print("1. hits (plain JSON answer)")
+        hits(args, tool, stores, body)
+        print("\n2. misses")
+        misses(args, sim, redis_url)
+    print(f"\n{_load.load_average()}")
+
+
+if __name__ == "__main__":
+    main()
