@@ -26,7 +26,7 @@ LAYERS = [
     ["drift", "report"],
     ["store"],
     ["shapes"],
-    ["policy"],
+    ["policy", "savings"],
     ["core"],
 ]
 # The simulator is an upstream stand-in: it shares only these with the proxy.
