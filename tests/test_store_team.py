@@ -3,6 +3,7 @@ release, wait) across store objects and processes, the savings ledger, and Redis
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -211,3 +212,17 @@ def test_the_disk_store_says_it_keeps_namespaces_under_its_directory(tmp_path):
     with DiskStore(tmp_path, namespace="ci") as store:
         store.put(entry(9))
     assert (tmp_path / "namespaces" / "ci").is_dir()
+
+
+def test_cache_commands_read_a_namespace_and_name_those_a_directory_holds(tmp_path):
+    from click.testing import CliRunner
+
+    from pytest_seedreplay.cli import main
+
+    with DiskStore(tmp_path, namespace="ci") as store:
+        store.put(entry(10))
+    listed = CliRunner().invoke(main, ["cache", "ls", "--json", "--cache-dir", str(tmp_path), "--namespace", "ci"])
+    assert listed.exit_code == 0 and [row["key"] for row in json.loads(listed.output)] == [entry(10).key]
+    missing = CliRunner().invoke(main, ["cache", "stats", "--cache-dir", str(tmp_path), "--namespace", "dev"])
+    assert missing.exit_code == 1 and "no namespace 'dev' in the cache at" in missing.output and "there: ci" in missing.output
+    assert not (tmp_path / "namespaces" / "dev").exists()  # a read-only command creates nothing

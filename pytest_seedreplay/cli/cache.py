@@ -23,7 +23,13 @@ from ..core.key import key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused
 from ..shapes import entry_summary, excerpt, prompt_line, reply_text
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
-from ..store.cassette import CassetteError, interaction_to_entry, read_interactions, write_cassette
+from ..store.cassette import (
+    CassetteError,
+    interaction_to_entry,
+    read_interactions,
+    write_cassette,
+)
+from ..store.disk import NAMESPACES
 
 
 @click.group("cache")
@@ -73,6 +79,11 @@ def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -
         )
     context = click.get_current_context(silent=True)
     namespace = context.meta.get(_NAMESPACE) if context is not None else None
+    if namespace and not create and "://" not in target and not os.path.isdir(os.path.join(target, NAMESPACES, namespace)):
+        raise click.ClickException(
+            f"no namespace {namespace!r} in the cache at {target}: nothing has been recorded in it yet; "
+            f"the namespaces there: {', '.join(sorted(_namespaces(target))) or 'none'}"
+        )
     try:
         store = open_store(cache_dir=cache_dir, store_url=store_url, namespace=namespace)
     except StoreError as exc:  # a bad URL, an unreachable server, a directory we cannot write
@@ -83,6 +94,13 @@ def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
+
+
+def _namespaces(directory: str) -> list[str]:
+    try:
+        return os.listdir(os.path.join(directory, NAMESPACES))
+    except OSError:
+        return []
 
 
 # --- what an entry says, for people -------------------------------------------------------------
