@@ -264,34 +264,37 @@ class RedisStore(CheckedWrites):
             self._release(keys=[self._flight(key), self._failed(key)], args=[token, left, _ms(LEFT_FOR)])
 
     def wait_for(self, key: str, timeout: float) -> Waited:
-        """Subscribe first, then look: a release before the look is seen by it, one after by the message."""
+        """Subscribe first, then look: a release before the look is seen by it, one after by the
+        message. A holder that dies sends none: the wait looks again when its lock expires."""
         deadline = time.monotonic() + timeout
         with self._talking():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self._flight(key))
-                waited = self._flight_state(key)
+                waited, expires_in = self._flight_state(key)
                 while waited.state == HELD:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        return self._flight_state(key)
-                    message = pubsub.get_message(timeout=left)
+                        return waited
+                    message = pubsub.get_message(timeout=min(left, expires_in + 0.005))
                     if message is not None and message.get("type") == "message":
                         data = message["data"]
                         return Waited(FREE) if data == b"free" else Waited(FAILED, failure_from(data))
+                    waited, expires_in = self._flight_state(key)
                 return waited
             finally:
                 pubsub.close()
 
-    def _flight_state(self, key: str) -> Waited:
+    def _flight_state(self, key: str) -> tuple[Waited, float]:
+        """How the key's flight stands, and the seconds its lock has left (0 when there is none)."""
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self._flight(key))
+            pipe.pttl(self._flight(key))
             pipe.get(self._failed(key))
-            held, failed = pipe.execute()
-        if held:
-            return Waited(HELD)
+            left_ms, failed = pipe.execute()
+        if left_ms > 0 or left_ms == -1:  # -1: a lock without expiry (not ours to set); look again in a second
+            return Waited(HELD), left_ms / 1000 if left_ms > 0 else 1.0
         failure = failure_from(failed)
-        return Waited(FAILED, failure) if failure is not None else Waited(FREE)
+        return (Waited(FAILED, failure) if failure is not None else Waited(FREE)), 0.0
 
     def add_savings(self, tally: dict[str, Any]) -> None:
         increments = savings_increments(tally)
