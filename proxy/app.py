@@ -29,7 +29,7 @@ from pytest_seedreplay.core.constants import (
 from pytest_seedreplay.core.urls import AZURE_PREFIX
 from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.savings import SavingsTally
-from pytest_seedreplay.store import Store
+from pytest_seedreplay.store import Store, StoreUnavailable
 
 from .binding import Binding
 from .cache import handle_cacheable
@@ -368,6 +368,8 @@ async def counters(state: ProxyState) -> dict[str, object]:
         store_stats = bound.store.stats()
         counted.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
     except Exception as exc:  # the counters are still worth showing
+        if isinstance(exc, StoreUnavailable):
+            bound.health.failed(bound.store, exc)
         counted.update(entries=None, bytes=None, store_error=str(exc))
     # A tier's own counters (e.g. how often the fine-tune's answer fell through), where it keeps some.
     tier_stats = {tier.name: tier.stats() for tier in state.tiers if callable(getattr(tier, "stats", None))}
