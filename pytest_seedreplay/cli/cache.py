@@ -29,7 +29,6 @@ from ..store.cassette import (
     read_interactions,
     write_cassette,
 )
-from ..store.disk import NAMESPACES
 
 
 @click.group("cache")
@@ -47,6 +46,7 @@ def echo(message: str = "", err: bool = False) -> None:
 
 
 _NAMESPACE = "seedreplay_namespace"  # where --namespace waits in the click context for `opened`
+_NAMESPACES_DIR = "namespaces"  # where a directory keeps its namespaces (store.disk.NAMESPACES; not imported: diskcache)
 
 
 def store_options(func: Callable) -> Callable:
@@ -79,7 +79,7 @@ def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -
         )
     context = click.get_current_context(silent=True)
     namespace = context.meta.get(_NAMESPACE) if context is not None else None
-    if namespace and not create and "://" not in target and not os.path.isdir(os.path.join(target, NAMESPACES, namespace)):
+    if namespace and not create and "://" not in target and not os.path.isdir(os.path.join(target, _NAMESPACES_DIR, namespace)):
         raise click.ClickException(
             f"no namespace {namespace!r} in the cache at {target}: nothing has been recorded in it yet; "
             f"the namespaces there: {', '.join(sorted(_namespaces(target))) or 'none'}"
@@ -98,7 +98,7 @@ def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -
 
 def _namespaces(directory: str) -> list[str]:
     try:
-        return os.listdir(os.path.join(directory, NAMESPACES))
+        return os.listdir(os.path.join(directory, _NAMESPACES_DIR))
     except OSError:
         return []
 
