@@ -42,7 +42,7 @@ from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import ProxyMetrics
 from .outage import StoreHealth
 from .serve import serving, typed_request_key
-from .shared_flight import StoreThreads
+from .shared_flight import StoreThreads, warm_up
 from .tiers import Tier
 from .upstream import Upstream, upstream_url
 from .writer import SETTLE_SECONDS, StoreWriter
@@ -257,6 +257,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     state.attach()
     await state.upstream.open()
     ledger = asyncio.create_task(_add_savings_every(state, _SAVINGS_EVERY))
+    warming = asyncio.create_task(warm_up(state, state.bound))
     try:
         if state.config.upstream == SIM_UPSTREAM:
             await state.upstream_base(SIM_UPSTREAM)
@@ -264,7 +265,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     finally:
         await _drain(state.tasks)
         ledger.cancel()
-        await asyncio.gather(ledger, return_exceptions=True)
+        await asyncio.gather(ledger, warming, return_exceptions=True)
         state.writer.start(add_savings(state, state.bound))
         await state.writer.close()  # every answer sent is in the store before the caller closes it
         await state.bound.health.close()
