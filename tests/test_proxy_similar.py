@@ -77,7 +77,8 @@ def similar_proxy(tmp_path: Path) -> Iterator[Callable[..., tuple[RunningProxy, 
                 embeddings: str | None = None, **options: Any) -> tuple[RunningProxy, SimilarTier]:
         directory = cache_dir or tmp_path / "cache"
         store = store or DiskStore(directory)
-        tier = SimilarTier(store, threshold, embeddings, sync_seconds=options.pop("sync_seconds", 2.0))
+        tier = SimilarTier(store, threshold, embeddings, sync_seconds=options.pop("sync_seconds", 2.0),
+                           build_wait=options.pop("build_wait", 30.0))
         proxy = Proxy(upstream, store=store, tiers=[tier], **options)
         proxy.start()
         started.append((RunningProxy(proxy, store, Path(directory)), tier))
@@ -203,14 +204,16 @@ def test_the_index_follows_another_process_recording_and_deleting(sim, similar_p
 
 
 class GatedStore(DiskStore):
-    """A real store whose listing waits for the test to open the gate (a store that is slow to list)."""
+    """A real store whose listing for the similar index waits for the test to open the gate (a store
+    that is slow to list)."""
 
     def __init__(self, directory: Path):
         super().__init__(directory)
         self.gate = threading.Event()
 
     def iter_requests(self):
-        assert self.gate.wait(30), "the test never opened the gate"
+        if threading.current_thread().name == "seedreplay-similar-index":  # the index's build only
+            assert self.gate.wait(30), "the test never opened the gate"
         yield from super().iter_requests()
 
 
@@ -228,6 +231,19 @@ def test_the_index_is_built_in_a_thread_exact_hits_go_on_meanwhile_and_a_miss_wa
         store.gate.set()
         raw = pending.result(timeout=20)
     assert raw.headers["x-seedreplay-cache"] == "similar" and content(raw) == recorded[PASSWORD][1]
+
+
+def test_a_miss_waits_for_a_slow_build_only_so_long_then_goes_on(sim, similar_proxy, tmp_path):
+    record(sim.url, tmp_path / "cache", [PASSWORD])
+    store = GatedStore(tmp_path / "cache")
+    running, tier = similar_proxy(DEAD_UPSTREAM, store=store, mode="replay", build_wait=0.2)
+    client = running.client()
+    with pytest.raises(openai.NotFoundError):  # passed on after 0.2 s: the usual replay miss
+        ask(client, REWORDED[PASSWORD])
+    assert not tier.wait_ready(0) and running.stats()["tiers"]["similar"]["passed"] == 1
+    store.gate.set()
+    assert tier.wait_ready(20)
+    assert ask(client, REWORDED[PASSWORD]).headers["x-seedreplay-cache"] == "similar"
 
 
 def test_a_caller_is_never_answered_from_another_callers_recording(sim, similar_proxy):
