@@ -274,7 +274,7 @@ class SimilarTier:
             await self._fetch_vectors(call, [query.text, *(q.analysis.text for q in questions)], ask)
         for match in self.index.ranked(query, questions, self.threshold):
             entry = self._recording(match.key, call.namespace)
-            if entry is not None:
+            if entry is not None and self._usable(entry, call):
                 return TierAnswer(entry, {HEADER_SIMILAR_KEY: match.key, HEADER_SIMILAR_SCORE: f"{match.score:.3f}"})
         return None
 
@@ -288,6 +288,10 @@ class SimilarTier:
         if entry is None or not isinstance(entry.request, dict):
             return None
         return entry if key_of_canonical(entry.request, namespace) == key else None
+
+    def _usable(self, entry: Entry, call: Call) -> bool:
+        """As for an exact hit: not past its TTL, and within the request's Cache-Control: max-age."""
+        return not entry.expired() and call.policy.fresh(entry.recorded_at, time.time())
 
     # --- embeddings --------------------------------------------------------------------------------
 
