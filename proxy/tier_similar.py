@@ -60,6 +60,9 @@ log = logging.getLogger("seedreplay.proxy.similar")
 
 SCAN_SHARE = 20  # the store is listed again after at least 20x as long as its last listing took (<= 5% of a core)
 VECTORS_KEPT = 4096  # embedding vectors held in memory (most recently used); the rest are in the store
+# How long an exact miss waits for the first build of the index before it is passed on (a store of
+# 10,000 recordings builds in 5-9 s; a far bigger one should not hold a client for minutes).
+BUILD_WAIT_SECONDS = 30.0
 UNSCORED = -1.0  # the score of a pair whose vectors are not known: below every threshold
 # A request up to this size is looked up on the loop (0.1-0.5 ms), and a recorded question this short
 # indexed there; bigger ones (a long prompt takes tens of ms to analyse) in a thread, so the loop every
@@ -82,7 +85,8 @@ class SimilarCounts:
 class SimilarTier:
     """The `similar` learned tier over one store. `threshold`: the lowest score that answers (see
     `seedreplay similar calibrate`); `embeddings_model`: score by the cosine of that model's vectors
-    instead of the built-in measure. `start()` begins indexing (the first answer starts it too);
+    instead of the built-in measure; `build_wait`: how long an exact miss waits for the first build of
+    the index before it is passed on. `start()` begins indexing (the first answer starts it too);
     `close()` stops the indexing thread before the store is closed."""
 
     name = CACHE_SIMILAR
@@ -94,11 +98,13 @@ class SimilarTier:
         threshold: float = DEFAULT_THRESHOLD,
         embeddings_model: str | None = None,
         sync_seconds: float = SIMILAR_SYNC_SECONDS,
+        build_wait: float = BUILD_WAIT_SECONDS,
     ):
         self.store = store
         self.threshold = threshold
         self.embeddings_model = embeddings_model
         self.sync_seconds = sync_seconds
+        self.build_wait = build_wait
         self.vectors = _Vectors(VECTORS_KEPT) if embeddings_model else None
         scorer = _VectorScorer(self.vectors, embeddings_model) if self.vectors is not None else None
         self.index = SimilarIndex(threshold, scorer)
@@ -252,7 +258,10 @@ class SimilarTier:
 
     async def _lookup(self, call: Call, ask: Ask) -> TierAnswer | None:
         self.start()
-        await self._ready.wait()
+        if not await self._ready.wait(self.build_wait):
+            log.warning("similar tier: the index of %s is still being built after %.0f s; this request is passed on",
+                        self.store.location, self.build_wait)
+            return None
         await self._heard()
         if len(call.payload) <= ON_LOOP_BYTES:
             found = self.index.passing(call.canonical)
@@ -265,7 +274,7 @@ class SimilarTier:
             await self._fetch_vectors(call, [query.text, *(q.analysis.text for q in questions)], ask)
         for match in self.index.ranked(query, questions, self.threshold):
             entry = self._recording(match.key, call.namespace)
-            if entry is not None:
+            if entry is not None and self._usable(entry, call):
                 return TierAnswer(entry, {HEADER_SIMILAR_KEY: match.key, HEADER_SIMILAR_SCORE: f"{match.score:.3f}"})
         return None
 
@@ -279,6 +288,10 @@ class SimilarTier:
         if entry is None or not isinstance(entry.request, dict):
             return None
         return entry if key_of_canonical(entry.request, namespace) == key else None
+
+    def _usable(self, entry: Entry, call: Call) -> bool:
+        """As for an exact hit: not past its TTL, and within the request's Cache-Control: max-age."""
+        return not entry.expired() and call.policy.fresh(entry.recorded_at, time.time())
 
     # --- embeddings --------------------------------------------------------------------------------
 
@@ -412,14 +425,19 @@ class _Ready:
             except RuntimeError:  # that loop is closed: nobody waits there any more
                 pass
 
-    async def wait(self) -> None:
+    async def wait(self, timeout: float) -> bool:
+        """True once set; False if `timeout` seconds passed first."""
         with self._lock:
             if self.event.is_set():
-                return
+                return True
             loop = asyncio.get_running_loop()
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.append((loop, future))
-        await future
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
 
 def _release(future: asyncio.Future[None]) -> None:

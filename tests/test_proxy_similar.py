@@ -21,7 +21,7 @@ from pytest_seedreplay import Proxy
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.proxy.tier_similar import SimilarTier
 from pytest_seedreplay.similar import load_calibration
-from pytest_seedreplay.store import DiskStore
+from pytest_seedreplay.store import DiskStore, open_store
 from pytest_seedreplay.store.cassette_store import CassetteStore
 
 from plugin_inner import TEST_KEY, cassette_dir, run, setup_project
@@ -77,7 +77,8 @@ def similar_proxy(tmp_path: Path) -> Iterator[Callable[..., tuple[RunningProxy, 
                 embeddings: str | None = None, **options: Any) -> tuple[RunningProxy, SimilarTier]:
         directory = cache_dir or tmp_path / "cache"
         store = store or DiskStore(directory)
-        tier = SimilarTier(store, threshold, embeddings, sync_seconds=options.pop("sync_seconds", 2.0))
+        tier = SimilarTier(store, threshold, embeddings, sync_seconds=options.pop("sync_seconds", 2.0),
+                           build_wait=options.pop("build_wait", 30.0))
         proxy = Proxy(upstream, store=store, tiers=[tier], **options)
         proxy.start()
         started.append((RunningProxy(proxy, store, Path(directory)), tier))
@@ -203,14 +204,16 @@ def test_the_index_follows_another_process_recording_and_deleting(sim, similar_p
 
 
 class GatedStore(DiskStore):
-    """A real store whose listing waits for the test to open the gate (a store that is slow to list)."""
+    """A real store whose listing for the similar index waits for the test to open the gate (a store
+    that is slow to list)."""
 
     def __init__(self, directory: Path):
         super().__init__(directory)
         self.gate = threading.Event()
 
     def iter_requests(self):
-        assert self.gate.wait(30), "the test never opened the gate"
+        if threading.current_thread().name == "seedreplay-similar-index":  # the index's build only
+            assert self.gate.wait(30), "the test never opened the gate"
         yield from super().iter_requests()
 
 
@@ -228,6 +231,32 @@ def test_the_index_is_built_in_a_thread_exact_hits_go_on_meanwhile_and_a_miss_wa
         store.gate.set()
         raw = pending.result(timeout=20)
     assert raw.headers["x-seedreplay-cache"] == "similar" and content(raw) == recorded[PASSWORD][1]
+
+
+def test_a_miss_waits_for_a_slow_build_only_so_long_then_goes_on(sim, similar_proxy, tmp_path):
+    record(sim.url, tmp_path / "cache", [PASSWORD])
+    store = GatedStore(tmp_path / "cache")
+    running, tier = similar_proxy(DEAD_UPSTREAM, store=store, mode="replay", build_wait=0.2)
+    client = running.client()
+    with pytest.raises(openai.NotFoundError):  # passed on after 0.2 s: the usual replay miss
+        ask(client, REWORDED[PASSWORD])
+    assert not tier.wait_ready(0) and running.stats()["tiers"]["similar"]["passed"] == 1
+    store.gate.set()
+    assert tier.wait_ready(20)
+    assert ask(client, REWORDED[PASSWORD]).headers["x-seedreplay-cache"] == "similar"
+
+
+def test_a_recording_older_than_the_requests_max_age_answers_no_rewording(sim, similar_proxy):
+    running, tier = similar_proxy(sim.url)
+    client = running.client()
+    ask(client, PASSWORD)
+    running.settle()
+    strict = client.with_options(default_headers={"Cache-Control": "max-age=0"})
+    assert ask(strict, REWORDED[PASSWORD]).headers["x-seedreplay-cache"] != "similar"  # as an exact hit would not be
+    assert tier.counts.passed == 2
+    # (That rewording was fetched and recorded itself; another one is still the tier's.)
+    lenient = client.with_options(default_headers={"Cache-Control": "max-age=3600"})
+    assert ask(lenient, "How can I reset my password please?").headers["x-seedreplay-cache"] == "similar"
 
 
 def test_a_caller_is_never_answered_from_another_callers_recording(sim, similar_proxy):
@@ -310,6 +339,30 @@ def test_similar_auto_uses_the_threshold_calibrate_saved(sim, spawn_proxy, tmp_p
     client = strict.client()
     with pytest.raises(openai.NotFoundError):
         ask(client, REWORDED[HOURS])
+    client.close()
+
+
+def test_each_namespace_has_its_own_calibration(sim, spawn_proxy, tmp_path):
+    cache = tmp_path / "cache"
+    store = open_store(str(cache), namespace="team-a")
+    with Proxy(sim.url, store=store) as proxy:
+        client = openai.OpenAI(base_url=proxy.url, api_key=API_KEY, max_retries=0)
+        recorded = {q: content(ask(client, q)) for q in (PASSWORD, HOURS, PAUSE)}
+        client.close()
+    store.close()
+    sim.stop()
+    calibrated = CliRunner().invoke(main, ["similar", "calibrate", "--cache-dir", str(cache), "--namespace", "team-a"])
+    assert calibrated.exit_code == 0, calibrated.output
+    assert "questions: 3" in calibrated.output and (cache / "namespaces" / "team-a" / "similar.json").exists()
+    assert not (cache / "similar.json").exists()
+
+    other = CliRunner().invoke(main, ["proxy", "--port", "0", "--cache-dir", str(cache), "--namespace", "team-b", "--similar", "auto"])
+    assert other.exit_code == 1 and f"no similar-questions calibration at {cache / 'namespaces' / 'team-b' / 'similar.json'}" in other.output
+    proxy = spawn_proxy("--upstream", DEAD_UPSTREAM, "--mode", "replay", "--cache-dir", str(cache), "--namespace", "team-a",
+                        "--similar", "auto")
+    client = proxy.client()
+    raw = ask(client, REWORDED[PAUSE])
+    assert raw.headers["x-seedreplay-cache"] == "similar" and content(raw) == recorded[PAUSE]
     client.close()
 
 

@@ -68,6 +68,12 @@ def store_options(func: Callable) -> Callable:
     return wrapper
 
 
+def current_namespace() -> str | None:
+    """The --namespace of the running command (None outside one, or when not given)."""
+    context = click.get_current_context(silent=True)
+    return context.meta.get(_NAMESPACE) if context is not None else None
+
+
 @contextmanager
 def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -> Iterator[Store]:
     """The store the flags name; read-only commands refuse to create an empty cache as a side effect."""

@@ -234,7 +234,7 @@ def command(
 
     try:
         # Tier order: exact, similar, fine-tune, general model.
-        tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store)
+        tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
         run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "

@@ -24,7 +24,7 @@ from ..similar.evaluate import Figures, SetError, ask, figures, question_index, 
 from ..similar.index import DEFAULT_THRESHOLD
 from ..store import store_target
 from ..store.cassette import CassetteError, read_cassette
-from .cache import opened, store_options
+from .cache import current_namespace, opened, store_options
 
 
 @click.group("similar")
@@ -91,7 +91,7 @@ def calibrate_command(cache_dir, store_url, cassette_dir, paraphrase_file, per_q
                 raise click.ClickException(str(exc)) from None
     else:
         result = calibrate(questions, extra, per_question=per_question, seed=seed)
-    path = Path(output) if output else calibration_path(store_target(cache_dir, store_url))
+    path = Path(output) if output else calibration_path(store_target(cache_dir, store_url), current_namespace())
     try:
         save_calibration(result.calibration, path)
     except OSError as exc:
@@ -160,7 +160,7 @@ def _threshold(value: str | None, cache_dir: str | None, store_url: str | None) 
         return DEFAULT_THRESHOLD
     if value == "auto":
         try:
-            return load_calibration(calibration_path(store_target(cache_dir, store_url))).threshold
+            return load_calibration(calibration_path(store_target(cache_dir, store_url), current_namespace())).threshold
         except CalibrationError as exc:
             raise click.ClickException(str(exc)) from None
     try:
@@ -199,7 +199,8 @@ def _read(reader: Any, path: str) -> list:
 SIMILAR_DEFAULT = "default"  # `--similar` given without a value
 
 
-def proxy_tiers(value: str | None, embeddings_model: str | None, cache_dir: str | None, store_url: str | None, store: Any) -> list:
+def proxy_tiers(value: str | None, embeddings_model: str | None, cache_dir: str | None, store_url: str | None, store: Any,
+                namespace: str | None = None) -> list:
     """The similar tier `seedreplay proxy --similar [auto|THRESHOLD] [--similar-embeddings MODEL]`
     asks for (empty when off), indexing in its own thread from now on."""
     if value is None:
@@ -208,12 +209,13 @@ def proxy_tiers(value: str | None, embeddings_model: str | None, cache_dir: str 
         return []
     from ..proxy.tier_similar import SimilarTier
 
-    tier = SimilarTier(store, _proxy_threshold(value, embeddings_model, cache_dir, store_url), embeddings_model)
+    tier = SimilarTier(store, _proxy_threshold(value, embeddings_model, cache_dir, store_url, namespace), embeddings_model)
     tier.start()
     return [tier]
 
 
-def _proxy_threshold(value: str, embeddings_model: str | None, cache_dir: str | None, store_url: str | None) -> float:
+def _proxy_threshold(value: str, embeddings_model: str | None, cache_dir: str | None, store_url: str | None,
+                     namespace: str | None) -> float:
     measure = f"embeddings:{embeddings_model}" if embeddings_model else "builtin"
     calibrate_hint = "seedreplay similar calibrate" + (f" --similar-embeddings {embeddings_model}" if embeddings_model else "")
     if value == SIMILAR_DEFAULT:
@@ -231,7 +233,7 @@ def _proxy_threshold(value: str, embeddings_model: str | None, cache_dir: str | 
         if not 0.0 <= number <= 1.0:
             raise click.BadParameter(f"{value!r}: give auto or a threshold from 0 to 1", param_hint="--similar")
         return number
-    path = calibration_path(store_target(cache_dir, store_url))
+    path = calibration_path(store_target(cache_dir, store_url), namespace)
     try:
         calibration = load_calibration(path)
     except CalibrationError as exc:

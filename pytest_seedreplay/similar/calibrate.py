@@ -51,12 +51,18 @@ class Calibration:
         return asdict(self)
 
 
-def calibration_path(store_target: str) -> Path:
-    """Where the calibration of a store lives: inside a directory store, else under .seedreplay/."""
+NAMESPACES_DIR = "namespaces"  # where a directory store keeps its namespaces (store.disk; not imported: diskcache)
+
+
+def calibration_path(store_target: str, namespace: str | None = None) -> Path:
+    """Where the calibration of a store (of one `--namespace` of it) lives: inside a directory store,
+    else under .seedreplay/. Each namespace has its own: its questions are its own."""
     if "://" in store_target and not store_target.startswith("file://"):
-        return Path(".seedreplay") / CALIBRATION_FILE
-    directory = store_target.removeprefix("file://")
-    return Path(os.path.expanduser(directory)) / CALIBRATION_FILE
+        return Path(".seedreplay") / (f"similar-{namespace}.json" if namespace else CALIBRATION_FILE)
+    directory = Path(os.path.expanduser(store_target.removeprefix("file://")))
+    if namespace:
+        directory = directory / NAMESPACES_DIR / namespace
+    return directory / CALIBRATION_FILE
 
 
 def save_calibration(calibration: Calibration, path: str | Path) -> None:
