@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from .core.entry import Entry
-from .core.environ import NO_PROXY_VARS, choose_upstream, lent_keys, proxy_environment, with_no_proxy
+from .core.environ import ClientEnvironment, choose_upstream
 from .drift import Drift, compare
 from .policy import Mode
 from .proxy.binding import Observer, ReplayMiss
@@ -58,7 +58,7 @@ class CassetteUse:
         self.proxy: Any = None
         self.store: CassetteStore | None = None
         self._heard = _Heard()
-        self._saved_env: dict[str, str | None] = {}
+        self._env = ClientEnvironment()
 
     @property
     def url(self) -> str:
@@ -93,7 +93,7 @@ class CassetteUse:
                 self.proxy.settle()
                 self.proxy.stop()
         finally:
-            self._restore_env()
+            self._env.restore()
         if self._heard.errors:
             raise ValueError(f"seedreplay did not write {self.path}: {'; '.join(self._heard.errors)}")
         if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE):
@@ -101,25 +101,9 @@ class CassetteUse:
 
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.
-        for name, value in proxy_environment(self.proxy.url).items():
-            self._set_env(name, value)
-        for name in NO_PROXY_VARS:
-            self._set_env(name, with_no_proxy(os.environ.get(name), "127.0.0.1"))
-        if self.mode is Mode.REPLAY:  # replay needs no key, but the SDKs want one
-            for name, value in lent_keys().items():
-                self._set_env(name, value)
-
-    def _set_env(self, name: str, value: str) -> None:
-        self._saved_env.setdefault(name, os.environ.get(name))
-        os.environ[name] = value
-
-    def _restore_env(self) -> None:
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env.clear()
+        self._env.point_at(self.proxy.url)
+        if self.mode is Mode.REPLAY:
+            self._env.lend_keys()
 
 
 class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_cassette` is

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
 
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
@@ -25,7 +24,7 @@ from .core.constants import (
     REPLAY,
     REWRITE,
 )
-from .core.environ import DUMMY_API_KEY, NO_PROXY_VARS, lent_keys, proxy_environment, with_no_proxy
+from .core.environ import DUMMY_API_KEY, ClientEnvironment
 from .core.redact import SecretRefused
 from .guard import Blocked, NetworkGuard
 from .policy import Mode
@@ -366,7 +365,7 @@ class Session:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.runner: ProxyRunner | None = None
-        self._saved_env: dict[str, str | None] = {}
+        self._env = ClientEnvironment()
         self._guard: NetworkGuard | None = None
         self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
@@ -387,36 +386,20 @@ class Session:
     def start(self) -> None:
         """Start the proxy and point OPENAI_BASE_URL at it (module-level clients included)."""
         self.runner = ProxyRunner(self.settings.upstream)
-        url = self.runner.start()
-        for name, value in proxy_environment(url).items():
-            self._set_env(name, value)
-        # An HTTP(S)_PROXY in the environment (corporate CI) must not capture calls to our loopback proxy.
-        host = urlsplit(url).hostname or "127.0.0.1"
-        for name in NO_PROXY_VARS:
-            self._set_env(name, with_no_proxy(os.environ.get(name), host))
+        self._env.point_at(self.runner.start())
         self.lend_key()
 
     def lend_key(self) -> None:
         """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
         (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
         if self.settings.mode == REPLAY:
-            for name, value in lent_keys().items():
-                self._set_env(name, value)
+            self._env.lend_keys()
 
     def stop(self) -> None:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env.clear()
-
-    def _set_env(self, name: str, value: str) -> None:
-        self._saved_env.setdefault(name, os.environ.get(name))
-        os.environ[name] = value
+        self._env.restore()
 
     def begin(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool,
               finetune: str | bool | None = None) -> TestRecording:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from .constants import (
     DEFAULT_UPSTREAM,
@@ -56,3 +57,37 @@ def with_no_proxy(current: str | None, host: str) -> str:
     """The NO_PROXY list with `host` added (the user's own entries kept)."""
     entries = [e.strip() for e in (current or "").split(",") if e.strip()]
     return ",".join(entries if host in entries or "*" in entries else [*entries, host])
+
+
+class ClientEnvironment:
+    """The variables a recording session sets so clients (and subprocesses) reach its proxy, and puts
+    back as they were: the pytest plugin's session and `use_cassette` alike."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] = {}
+
+    def set(self, name: str, value: str) -> None:
+        self._saved.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def point_at(self, url: str) -> None:
+        """OPENAI_BASE_URL (and the Azure endpoint) at the proxy; its host in NO_PROXY, so an
+        HTTP(S)_PROXY in the environment (corporate CI) does not capture calls to it."""
+        for name, value in proxy_environment(url).items():
+            self.set(name, value)
+        host = urlsplit(url).hostname or "127.0.0.1"
+        for name in NO_PROXY_VARS:
+            self.set(name, with_no_proxy(os.environ.get(name), host))
+
+    def lend_keys(self) -> None:
+        """Replay needs no API key, but the SDKs refuse to build a client without one: lend a dummy."""
+        for name, value in lent_keys().items():
+            self.set(name, value)
+
+    def restore(self) -> None:
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved.clear()
