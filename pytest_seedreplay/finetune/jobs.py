@@ -7,7 +7,6 @@ seedreplay proxy in front of either). A job carries in its metadata what it was 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import time
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import openai
 
 from ..core.constants import DEFAULT_UPSTREAM
+from ..proxy.config import is_loopback as host_is_loopback
 from .manifest import Manifest, Version, public_base_url
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -39,13 +39,8 @@ def base_url_of(base_url: str | None = None) -> str:
 
 
 def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """True when the provider at `url` runs on this machine (the simulator, a local server)."""
+    return host_is_loopback(urlsplit(url).hostname or "")
 
 
 def api_key_for(base_url: str) -> str:
