@@ -131,6 +131,7 @@ def send_while_held(gate: Gate, proxies: list[Proxy], sent: list[tuple[str, dict
     until(lambda: all(p.stats()["in_flight"] == 1 for p in proxies), 30, "a flight on every proxy")
     gate.open()
     sending.join(60)
+    assert all(p.settle() for p in proxies), "the answers' writes to land"  # answers go before their write lands
     return results
 
 
@@ -213,6 +214,7 @@ def test_a_leader_killed_mid_stream_is_replaced_within_the_lock_expiry(sim_facto
         with store_at(location) as store:
             assert store.get(key) is None  # the cut stream left nothing behind
         waiting.join(60)
+        assert follower.settle(), "the follower's write to land"  # answers go before their write lands
     finally:
         leader.stop(signal.SIGKILL)
     assert took_over < 1 + 9.0  # the lock's expiry (1 s) plus scheduling on a loaded machine: replaced, never a hang
