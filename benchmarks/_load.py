@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -253,7 +254,9 @@ async def _aiohttp_load(url: str, body: bytes, headers: dict[str, str], connecti
     return LoadResult(len(latencies), elapsed, percentile(latencies, 50), percentile(latencies, 99), errors)
 
 
-def run_aiohttp(url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, cap: int = 1_000_000) -> LoadResult:
+def run_aiohttp(
+    url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, cap: int = 1_000_000
+) -> LoadResult:
     """The fallback load generator: `connections` keep-alive workers, bounded by time and count."""
     return asyncio.run(_aiohttp_load(url, body, headers, connections, seconds, cap))
 
@@ -342,15 +345,21 @@ def top_functions(profile_path: str, limit: int = 15) -> str:
         out = []
         for (path, line, name), (_, calls, own, cum, _) in items:
             where = os.path.relpath(path, ROOT) if path.startswith(str(ROOT)) else Path(path).name
-            out.append([f"{where}:{line}({name})", calls, own / total * 100, cum / total * 100, cum / calls * 1e6 if calls else 0.0])
+            out.append(
+                [f"{where}:{line}({name})", calls, own / total * 100, cum / total * 100, cum / calls * 1e6 if calls else 0.0]
+            )
         return out
 
     header = ["function", "calls", "own %", "cum %", "cum µs/call"]
     busiest = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:limit]
     ours = [kv for kv in stats.items() if kv[0][0].startswith(str(ROOT)) and "/benchmarks/" not in kv[0][0]]
     ours = sorted(ours, key=lambda kv: kv[1][3], reverse=True)[:limit]
-    return (f"busiest functions by own time (of {total:.2f} s profiled)\n" + table(header, rows(busiest))
-            + "\n\nseedreplay's own functions by cumulative time\n" + table(header, rows(ours)))
+    return (
+        f"busiest functions by own time (of {total:.2f} s profiled)\n"
+        + table(header, rows(busiest))
+        + "\n\nseedreplay's own functions by cumulative time\n"
+        + table(header, rows(ours))
+    )
 
 
 SAMPLE_RATE = 500  # py-spy samples per second
@@ -363,8 +372,23 @@ def py_spy() -> str | None:
 def start_sampling(pid: int, seconds: float, out: str) -> subprocess.Popen:
     """py-spy sampling `pid` for `seconds` into collapsed stacks (one `frames count` line each).
     Unlike cProfile it does not slow the server down, so the shares are the real ones."""
-    cmd = [py_spy() or "py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
-           "--rate", str(SAMPLE_RATE), "--format", "raw", "--function", "--full-filenames", "--nonblocking", "--output", out]
+    cmd = [
+        py_spy() or "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, round(seconds))),
+        "--rate",
+        str(SAMPLE_RATE),
+        "--format",
+        "raw",
+        "--function",
+        "--full-filenames",
+        "--nonblocking",
+        "--output",
+        out,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -389,12 +413,18 @@ def sampled_functions(collapsed: str, requests: int, limit: int = 15) -> str:
         return "py-spy took no samples"
     us = 1e6 / SAMPLE_RATE / max(requests, 1)  # one sample, in µs per request served
     busiest = sorted(own.items(), key=lambda kv: kv[1], reverse=True)[:limit]
-    ours = sorted(((f, n) for f, n in inclusive.items() if f.split(" (")[-1].startswith(("proxy/", "pytest_seedreplay/"))),
-                  key=lambda kv: kv[1], reverse=True)[:limit]
-    text = (f"{total} busy samples = {total * us:.0f} µs of busy time per request ({requests} requests)\n"
-            + table(["frame (own time)", "own %", "µs/request"], [[f, n / total * 100, n * us] for f, n in busiest]))
+    ours = sorted(
+        ((f, n) for f, n in inclusive.items() if f.split(" (")[-1].startswith(("proxy/", "pytest_seedreplay/"))),
+        key=lambda kv: kv[1],
+        reverse=True,
+    )[:limit]
+    text = f"{total} busy samples = {total * us:.0f} µs of busy time per request ({requests} requests)\n" + table(
+        ["frame (own time)", "own %", "µs/request"], [[f, n / total * 100, n * us] for f, n in busiest]
+    )
     if ours:
-        text += "\n\n" + table(["seedreplay function (inclusive)", "incl %", "µs/request"], [[f, n / total * 100, n * us] for f, n in ours])
+        text += "\n\n" + table(
+            ["seedreplay function (inclusive)", "incl %", "µs/request"], [[f, n / total * 100, n * us] for f, n in ours]
+        )
     return text
 
 

@@ -40,10 +40,9 @@ REQUEST_SEED = 1  # the application's own seed: the tier asks with the fine-tune
 
 def tier_proxy_app(upstream: str, cache_dir: str, model: str, dataset_path: str) -> web.Application:
     """The proxy with the fine-tune tier, built in its own process from the training file."""
+    from pytest_seedreplay.finetune.serving import last_answer
     from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.tier_finetune import Finetune, FinetuneTier
-
-    from pytest_seedreplay.finetune.serving import last_answer
     from pytest_seedreplay.store import DiskStore
 
     examples = [json.loads(line) for line in Path(dataset_path).read_text().splitlines() if line.strip()]
@@ -94,8 +93,17 @@ async def alternate(pairs: list[tuple[str, dict, str, dict]], warm: int = 3) -> 
 
 def rows(name: str, direct: list[tuple], proxied: list[tuple], part: int) -> list[list]:
     d, p = [t[part] for t in direct], [t[part] for t in proxied]
-    return [[name, len(p), percentile(d, 50), percentile(p, 50), percentile(p, 50) - percentile(d, 50),
-             percentile(d, 95), percentile(p, 95)]]
+    return [
+        [
+            name,
+            len(p),
+            percentile(d, 50),
+            percentile(p, 50),
+            percentile(p, 50) - percentile(d, 50),
+            percentile(d, 95),
+            percentile(p, 95),
+        ]
+    ]
 
 
 def main() -> None:
@@ -108,23 +116,28 @@ def main() -> None:
     content = dataset(args.examples)
     questions = [json.loads(line)["messages"][1]["content"] for line in content.decode().splitlines()]
     answers = [json.loads(line)["messages"][2]["content"] for line in content.decode().splitlines()]
-    print(f"{_load.machine()}; {args.examples} trained questions, {args.requests} requests per case, "
-          f"simulator latency {args.latency_ms:g} ms")
+    print(
+        f"{_load.machine()}; {args.examples} trained questions, {args.requests} requests per case, "
+        f"simulator latency {args.latency_ms:g} ms"
+    )
     with tempfile.TemporaryDirectory() as tmp, ServerProcess(_load.sim_app, latency_ms=args.latency_ms) as sim_root:
         sim = f"{sim_root}/v1"
         model = fine_tune(sim, content)
         path = Path(tmp) / "train.jsonl"
         path.write_bytes(content)
         profile = f"{tmp}/proxy.prof" if args.profile else None
-        with ServerProcess(tier_proxy_app, profile=profile, upstream=sim, cache_dir=f"{tmp}/cache", model=model,
-                           dataset_path=str(path)) as root:
+        with ServerProcess(
+            tier_proxy_app, profile=profile, upstream=sim, cache_dir=f"{tmp}/cache", model=model, dataset_path=str(path)
+        ) as root:
             asked = [questions[i % len(questions)] for i in range(args.requests + 3)]
             learned = [(sim_root, body(q, model, SEED), root, body(q)) for q in asked]
             streamed = [(sim_root, body(q, model, SEED, stream=True), root, body(q, stream=True)) for q in asked]
             new = [f"Which planet is number {i} from the sun?" for i in range(args.requests + 3)]
             untrained = [(sim_root, body(q), root, body(q)) for q in new]
-            other = [(sim_root, body(q, "gpt-4o-mini", seed=1000 + n), root, body(q, "gpt-4o-mini", seed=1000 + n))
-                     for n, q in enumerate(asked)]
+            other = [
+                (sim_root, body(q, "gpt-4o-mini", seed=1000 + n), root, body(q, "gpt-4o-mini", seed=1000 + n))
+                for n, q in enumerate(asked)
+            ]
             other_d, other_p = asyncio.run(alternate(other))
             plain_d, plain_p = asyncio.run(alternate(learned))
             stream_d, stream_p = asyncio.run(alternate(streamed))
@@ -136,13 +149,18 @@ def main() -> None:
     if caches != {"finetune"} or misses != {"miss"}:
         raise SystemExit(f"the tier did not answer as expected: {caches}, {misses}")
     header = ["case (ms)", "n", "direct p50", "proxy p50", "added p50", "direct p95", "proxy p95"]
-    print(table(header, [
-        *rows("baseline: another model's miss", other_d, other_p, 1),
-        *rows("learned, plain", plain_d, plain_p, 1),
-        *rows("learned, streamed: first byte", stream_d, stream_p, 0),
-        *rows("learned, streamed: end", stream_d, stream_p, 1),
-        *rows("fall-through vs general model", fall_d, fall_p, 1),
-    ]))
+    print(
+        table(
+            header,
+            [
+                *rows("baseline: another model's miss", other_d, other_p, 1),
+                *rows("learned, plain", plain_d, plain_p, 1),
+                *rows("learned, streamed: first byte", stream_d, stream_p, 0),
+                *rows("learned, streamed: end", stream_d, stream_p, 1),
+                *rows("fall-through vs general model", fall_d, fall_p, 1),
+            ],
+        )
+    )
     print(f"tier counters: {stats['tiers']['finetune']}; trained answers {len(set(answers))}")
     print(_load.load_average())
     if profiled:

@@ -69,7 +69,9 @@ def plain_loop(url: str, model: str, trained: list[verify.Trained], asks: list[v
     return elapsed, verbatim
 
 
-def verify_run(url: str, model: str, trained: list[verify.Trained], asks: list[verify.Ask], concurrency: int) -> tuple[float, int]:
+def verify_run(
+    url: str, model: str, trained: list[verify.Trained], asks: list[verify.Ask], concurrency: int
+) -> tuple[float, int]:
     async def main() -> verify.Report:
         async with openai.AsyncOpenAI(base_url=url, api_key="sk-bench", max_retries=0) as client:
             return await verify.run(client, model, SEED, trained, asks, concurrency, base_url=url, version=None, dataset="bench")
@@ -89,8 +91,10 @@ def main() -> None:
     content = dataset(args.examples)
     trained = verify.trained_examples([json.loads(line) for line in content.decode().splitlines()])
     asks = verify.plan(trained, conditions=(verify.SEED, verify.NO_SEED))
-    print(f"{_load.machine()}; {len(asks)} asks ({args.examples} prompts with and without the seed), "
-          f"simulator latency {args.latency_ms:g} ms")
+    print(
+        f"{_load.machine()}; {len(asks)} asks ({args.examples} prompts with and without the seed), "
+        f"simulator latency {args.latency_ms:g} ms"
+    )
     with ServerProcess(_load.sim_app, latency_ms=args.latency_ms) as root:
         url = f"{root}/v1"
         model = fine_tune(url, content)

@@ -35,19 +35,19 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _load
 import aiohttp
 import vcr
 import vcr.serialize
 import yaml
+from _load import AUTH, CHAT, ServerProcess, chat_body, median, sim_app, table
 from vcr.serializers import yamlserializer
 
-import _load
-from _load import AUTH, CHAT, ServerProcess, chat_body, median, sim_app, table
 from pytest_seedreplay.store.cassette import interaction_to_entry, read_cassette, write_cassette
 
 RECORD_CONCURRENCY = 16
@@ -116,7 +116,7 @@ def plugin_overhead(setup: Setup, project: Path, runs: int) -> dict[bool, list[t
     run_once(setup, True, project)  # warm the file cache and .pyc files: not measured
     run_once(setup, False, project)
     for r in range(runs):
-        for plugin in ([True, False] if r % 2 == 0 else [False, True]):
+        for plugin in [True, False] if r % 2 == 0 else [False, True]:
             results[plugin].append(run_once(setup, plugin, project))
     return results
 
@@ -131,8 +131,14 @@ def imported(project: Path, plugin: bool) -> list[tuple[str, int, int, int]]:
     setup = SETUPS[1]  # only the plugin loads: every extra import is ours
     command = pytest_command(setup, plugin)
     # -s: pytest's capture of fd 2 would swallow what is imported once the session has started.
-    process = subprocess.run([command[0], "-X", "importtime", *command[1:], "-s"], cwd=project, capture_output=True,
-                             text=True, env=project_env(setup), check=True)
+    process = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:], "-s"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=project_env(setup),
+        check=True,
+    )
     rows = []
     for line in process.stderr.splitlines():
         match = _IMPORT_LINE.match(line)
@@ -150,11 +156,19 @@ def plugin_imports(project: Path, limit: int = 25) -> str:
         by_package[name.split(".")[0]] = by_package.get(name.split(".")[0], 0) + own
     total_ms = sum(own for _, own, _, _ in extra) / 1000
     lines = [f"modules imported only with the plugin: {len(extra)}, {total_ms:.0f} ms of import time in all"]
-    lines.append("by package (own import time): " + ", ".join(
-        f"{name} {us / 1000:.0f} ms" for name, us in sorted(by_package.items(), key=lambda item: -item[1]) if us >= 1000))
+    lines.append(
+        "by package (own import time): "
+        + ", ".join(
+            f"{name} {us / 1000:.0f} ms" for name, us in sorted(by_package.items(), key=lambda item: -item[1]) if us >= 1000
+        )
+    )
     heavy = sorted(extra, key=lambda row: -row[2])[:limit]
-    lines.append(table(["module (costliest first, by cumulative time)", "depth", "cumulative ms", "own ms"],
-                       [[name, depth, cumulative / 1000, own / 1000] for name, own, cumulative, depth in heavy]))
+    lines.append(
+        table(
+            ["module (costliest first, by cumulative time)", "depth", "cumulative ms", "own ms"],
+            [[name, depth, cumulative / 1000, own / 1000] for name, own, cumulative, depth in heavy],
+        )
+    )
     return "\n".join(lines)
 
 
@@ -249,12 +263,22 @@ def main() -> None:
         runs = plugin_overhead(setup, project, args.runs)
         for plugin, label in ((True, "with the plugin"), (False, "without")):
             seconds = [s for s, _ in runs[plugin]]
-            rows.append([setup.name, label + " " + " ".join(pytest_command(setup, plugin)[6:]), median(seconds),
-                         min(seconds), max(seconds), median(m for _, m in runs[plugin])])
+            rows.append(
+                [
+                    setup.name,
+                    label + " " + " ".join(pytest_command(setup, plugin)[6:]),
+                    median(seconds),
+                    min(seconds),
+                    max(seconds),
+                    median(m for _, m in runs[plugin]),
+                ]
+            )
         ours, bare = median(s for s, _ in runs[True]), median(s for s, _ in runs[False])
         extra_mib = median(m for _, m in runs[True]) - median(m for _, m in runs[False])
-        verdicts.append(f"{setup.name}: plugin / without {ours / bare:.2f}x, +{(ours - bare) * 1000:.0f} ms, "
-                        f"+{extra_mib:.0f} MiB peak RSS (target <= 1.1x: {'OK' if ours / bare <= 1.1 else 'MISSED'})")
+        verdicts.append(
+            f"{setup.name}: plugin / without {ours / bare:.2f}x, +{(ours - bare) * 1000:.0f} ms, "
+            f"+{extra_mib:.0f} MiB peak RSS (target <= 1.1x: {'OK' if ours / bare <= 1.1 else 'MISSED'})"
+        )
     print(table(["environment", "pytest run", "median s", "min s", "max s", "peak RSS MiB"], rows))
     print("\n".join(verdicts))
 

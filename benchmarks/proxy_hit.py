@@ -58,8 +58,10 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
     """Where the time goes under load: py-spy samples of both servers when installed, else cProfile of the proxy."""
     work = os.path.dirname(cache_dir)
     if _load.py_spy():
-        for name, server in (("proxy", ServerProcess(proxy_app, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)),
-                             ("bare", ServerProcess(bare_app, body=bare[0], headers=bare[1]))):
+        for name, server in (
+            ("proxy", ServerProcess(proxy_app, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)),
+            ("bare", ServerProcess(bare_app, body=bare[0], headers=bare[1])),
+        ):
             out = os.path.join(work, f"{name}.collapsed")
             with server as root:
                 _load.load(tool, root + CHAT, request, _load.AUTH, connections, 1)  # warm
@@ -69,8 +71,10 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
             if sampler.returncode != 0 or not os.path.exists(out):
                 print(f"\npy-spy failed ({errors.strip()[-300:]}); falling back to cProfile")
                 break
-            print(f"\npy-spy samples of the {name} server process, {seconds:.0f} s at {connections} connections "
-                  f"({result.rps:,.0f} req/s while sampled):")
+            print(
+                f"\npy-spy samples of the {name} server process, {seconds:.0f} s at {connections} connections "
+                f"({result.rps:,.0f} req/s while sampled):"
+            )
             print(_load.sampled_functions(out, result.requests))
         else:
             return
@@ -98,9 +102,11 @@ def main() -> None:
     cache_dir = os.path.join(work, "cache")
     record_answer(cache_dir, body)
 
-    print(f"proxy cache hit vs bare aiohttp | {_load.machine()} | load: {tool}, {args.connections} connections "
-          f"for throughput, 1 for latency | {args.rounds} rounds x {args.seconds:.0f} s | "
-          f"{'streamed' if args.stream else 'plain JSON'} answer | {_load.load_average()}")
+    print(
+        f"proxy cache hit vs bare aiohttp | {_load.machine()} | load: {tool}, {args.connections} connections "
+        f"for throughput, 1 for latency | {args.rounds} rounds x {args.seconds:.0f} s | "
+        f"{'streamed' if args.stream else 'plain JSON'} answer | {_load.load_average()}"
+    )
     with ServerProcess(proxy_app, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
         answer, headers = hit_answer(proxy, body)
         with ServerProcess(bare_app, body=answer, headers=headers) as bare:
@@ -116,7 +122,9 @@ def main() -> None:
                 for name in order:
                     loaded, single = measure(tool, targets[name], request, args.connections, args.seconds)
                     results[name].append((loaded, single))
-                    rows.append([f"{n + 1} {name}", loaded.rps, loaded.p50_ms, loaded.p99_ms, single.rps, single.p50_ms, single.p99_ms])
+                    rows.append(
+                        [f"{n + 1} {name}", loaded.rps, loaded.p50_ms, loaded.p99_ms, single.rps, single.p50_ms, single.p99_ms]
+                    )
             served = proxy_hits(proxy) - hits_before
             proxy_requests = sum(a.requests + b.requests for a, b in results["proxy"])
     elapsed = time.perf_counter() - started
@@ -125,19 +133,32 @@ def main() -> None:
     print(table(["round", "req/s", "p50 ms", "p99 ms", "1-conn req/s", "1-conn p50 ms", "1-conn p99 ms"], rows))
     summary = {}
     for name, runs in results.items():
-        summary[name] = [median(r[0].rps for r in runs), median(r[0].p50_ms for r in runs), median(r[0].p99_ms for r in runs),
-                         median(r[1].p50_ms for r in runs), median(r[1].p99_ms for r in runs)]
+        summary[name] = [
+            median(r[0].rps for r in runs),
+            median(r[0].p50_ms for r in runs),
+            median(r[0].p99_ms for r in runs),
+            median(r[1].p50_ms for r in runs),
+            median(r[1].p99_ms for r in runs),
+        ]
     ratio = summary["proxy"][0] / summary["bare"][0]
     added_p50 = summary["proxy"][3] - summary["bare"][3]
     added_p99 = summary["proxy"][4] - summary["bare"][4]
     print("\nmedians over rounds")
-    print(table(["server", "req/s", "p50 ms", "p99 ms", "1-conn p50 ms", "1-conn p99 ms"],
-                [[name, *values] for name, values in summary.items()]))
+    print(
+        table(
+            ["server", "req/s", "p50 ms", "p99 ms", "1-conn p50 ms", "1-conn p99 ms"],
+            [[name, *values] for name, values in summary.items()],
+        )
+    )
     print(f"\nthroughput proxy/bare: {ratio:.2f}x   (target >= 0.8x)  {'OK' if ratio >= 0.8 else 'MISSED'}")
-    print(f"p50 added by a hit (1 connection): {added_p50:+.3f} ms   (target <= 0.3 ms)  {'OK' if added_p50 <= 0.3 else 'MISSED'}")
+    print(
+        f"p50 added by a hit (1 connection): {added_p50:+.3f} ms   (target <= 0.3 ms)  {'OK' if added_p50 <= 0.3 else 'MISSED'}"
+    )
     print(f"p99 added by a hit (1 connection): {added_p99:+.3f} ms")
-    print(f"check: the proxy counted {served} hits for the {proxy_requests} requests the load generator completed "
-          f"(more means requests still in flight when a run stopped); {elapsed:.0f} s measuring, {_load.load_average()}")
+    print(
+        f"check: the proxy counted {served} hits for the {proxy_requests} requests the load generator completed "
+        f"(more means requests still in flight when a run stopped); {elapsed:.0f} s measuring, {_load.load_average()}"
+    )
     if args.profile or ratio < 0.8 or added_p50 > 0.3:
         profile(tool, cache_dir, request, args.connections, args.seconds, (answer, headers))
 

@@ -22,9 +22,8 @@ import os
 import tempfile
 import time
 
-import aiohttp
-
 import _load
+import aiohttp
 from _load import AUTH, CHAT, ServerProcess, chat_body, percentile, proxy_app, sim_app, table
 
 
@@ -64,26 +63,33 @@ async def alternate(sim: str, proxy: str, bodies: list[dict]) -> tuple[list[tupl
 
 
 def rows_for(direct: list[float], proxied: list[float]) -> list[list]:
-    rows = [["direct to sim", percentile(direct, 50), percentile(direct, 99)],
-            ["through proxy (miss)", percentile(proxied, 50), percentile(proxied, 99)]]
+    rows = [
+        ["direct to sim", percentile(direct, 50), percentile(direct, 99)],
+        ["through proxy (miss)", percentile(proxied, 50), percentile(proxied, 99)],
+    ]
     rows.append(["added", rows[1][1] - rows[0][1], rows[1][2] - rows[0][2]])
     return rows
 
 
 def plain_misses(requests: int, profile: str | None = None, cache_root: str | None = None, **config) -> list[list]:
     cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
-    with ServerProcess(sim_app) as sim, \
-            ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy:
+    with (
+        ServerProcess(sim_app) as sim,
+        ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy,
+    ):
         bodies = [chat_body(seed) for seed in range(1, requests + 1)]
         direct, proxied = asyncio.run(alternate(sim, proxy, bodies))
     return rows_for([total for _, total, _ in direct], [total for _, total, _ in proxied])
 
 
-def streamed_misses(streams: int, tokens_per_s: float, tokens: int, profile: str | None = None,
-                    cache_root: str | None = None, **config) -> tuple[list[list], list[list]]:
+def streamed_misses(
+    streams: int, tokens_per_s: float, tokens: int, profile: str | None = None, cache_root: str | None = None, **config
+) -> tuple[list[list], list[list]]:
     cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
-    with ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim, \
-            ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy:
+    with (
+        ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim,
+        ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy,
+    ):
         # With the usage chunk asked for: the proxy always asks the upstream for it, and the simulator
         # paces it like a token, so without it the direct stream would be one token shorter.
         usage = {"include_usage": True}
@@ -100,7 +106,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=20, help="streamed requests each way (default 20)")
     parser.add_argument("--tokens-per-s", type=float, default=100, help="simulator stream pacing (default 100)")
     parser.add_argument("--stream-tokens", type=int, default=50, help="max_tokens of a streamed request (default 50)")
-    parser.add_argument("--cache-root", metavar="DIR", help="make the proxy's stores under DIR (e.g. /dev/shm to leave out the disk's fsync)")
+    parser.add_argument(
+        "--cache-root", metavar="DIR", help="make the proxy's stores under DIR (e.g. /dev/shm to leave out the disk's fsync)"
+    )
     parser.add_argument("--profile", action="store_true", help="run the proxy under cProfile and print where its time went")
     parser.add_argument("--durable", action="store_true", help="run the proxy with --durable (answer once stored)")
     args = parser.parse_args()
@@ -109,9 +117,11 @@ def main() -> None:
     profiles = [os.path.join(work, "plain.prof"), os.path.join(work, "stream.prof")] if args.profile else [None, None]
 
     where = args.cache_root or tempfile.gettempdir()
-    print(f"record-mode miss through the proxy{' (--durable)' if args.durable else ''} vs straight to the simulator "
-          f"| {_load.machine()} | store under {where} "
-          f"| {_load.load_average()}")
+    print(
+        f"record-mode miss through the proxy{' (--durable)' if args.durable else ''} vs straight to the simulator "
+        f"| {_load.machine()} | store under {where} "
+        f"| {_load.load_average()}"
+    )
     header = ["", "p50 ms", "p99 ms"]
     plain = plain_misses(args.requests, profiles[0], args.cache_root, **config)
     print(f"\nplain answers, {args.requests} unique seeds each way, one request at a time")
@@ -120,15 +130,19 @@ def main() -> None:
     print(f"p50 added by a miss: {added:+.3f} ms   (target <= 2 ms)  {'OK' if added <= 2 else 'MISSED'}")
 
     first, whole = streamed_misses(args.streams, args.tokens_per_s, args.stream_tokens, profiles[1], args.cache_root, **config)
-    print(f"\nstreamed answers, {args.streams} unique seeds each way, sim paced at {args.tokens_per_s:.0f} tokens/s, "
-          f"max_tokens {args.stream_tokens}, include_usage")
+    print(
+        f"\nstreamed answers, {args.streams} unique seeds each way, sim paced at {args.tokens_per_s:.0f} tokens/s, "
+        f"max_tokens {args.stream_tokens}, include_usage"
+    )
     print("time to first streamed byte")
     print(table(header, first))
     print("time to the end of the stream")
     print(table(header, whole))
     relayed = first[1][1] < whole[1][1] / 2
-    print(f"the proxy relays the stream as it comes (first byte at {first[1][1]:.1f} ms of {whole[1][1]:.0f} ms): "
-          f"{'yes' if relayed else 'NO, it buffers'}")
+    print(
+        f"the proxy relays the stream as it comes (first byte at {first[1][1]:.1f} ms of {whole[1][1]:.0f} ms): "
+        f"{'yes' if relayed else 'NO, it buffers'}"
+    )
     print(f"\n{_load.load_average()}")
     if args.profile:
         for name, path in zip(("plain misses", "streamed misses"), profiles):

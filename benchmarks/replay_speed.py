@@ -28,16 +28,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import _load
 import aiohttp
 import openai
 import vcr
-
-import _load
 from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, percentile, proxy_app, sim_app, table
+
 from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
 from pytest_seedreplay.proxy.serve import BackgroundServer
-from pytest_seedreplay.store.cassette import read_cassette, write_cassette
 from pytest_seedreplay.store import DiskStore
+from pytest_seedreplay.store.cassette import read_cassette, write_cassette
 
 API_KEY = "sk-bench-not-a-real-key"
 RECORD_CONCURRENCY = 16
@@ -129,8 +129,9 @@ class Round:
     per_request_ms: list[float]
 
 
-def replay_seedreplay_and_floor(path: Path, answer: bytes, requests: list[dict], expected: list[str],
-                                work: str) -> tuple[Round, Round]:
+def replay_seedreplay_and_floor(
+    path: Path, answer: bytes, requests: list[dict], expected: list[str], work: str
+) -> tuple[Round, Round]:
     """seedreplay and the floor, request by request in turn, so both see the machine at the same moment."""
     started = time.perf_counter()
     store = cassette_store(path, work)
@@ -138,8 +139,10 @@ def replay_seedreplay_and_floor(path: Path, answer: bytes, requests: list[dict],
     config = ProxyConfig(upstream=DEAD_UPSTREAM, mode="replay")
     headers = {"Content-Type": "application/json"}
     ours, floor = Round(loaded, []), Round(None, [])
-    with BackgroundServer(lambda: make_proxy_app(config, store)) as proxy, \
-            BackgroundServer(lambda: bare_app(answer, headers)) as bare:
+    with (
+        BackgroundServer(lambda: make_proxy_app(config, store)) as proxy,
+        BackgroundServer(lambda: bare_app(answer, headers)) as bare,
+    ):
         to_proxy = openai.OpenAI(base_url=f"{proxy.url}/v1", api_key=API_KEY, max_retries=0)
         to_bare = openai.OpenAI(base_url=f"{bare.url}/v1", api_key=API_KEY, max_retries=0)
         for i, body in enumerate(requests):
@@ -195,8 +198,10 @@ def main() -> None:
         recorded_theirs, expected = record_vcrpy(sim, requests, theirs)
     # The simulator is gone from here on: a replay that tried the network would fail.
     floor_answer = json.dumps(read_cassette(ours)[0].body).encode()
-    print(f"recorded: seedreplay cassette {ours.stat().st_size / 1e6:.1f} MB in {recorded_ours:.1f} s (through the proxy), "
-          f"vcrpy cassette {theirs.stat().st_size / 1e6:.1f} MB in {recorded_theirs:.1f} s")
+    print(
+        f"recorded: seedreplay cassette {ours.stat().st_size / 1e6:.1f} MB in {recorded_ours:.1f} s (through the proxy), "
+        f"vcrpy cassette {theirs.stat().st_size / 1e6:.1f} MB in {recorded_theirs:.1f} s"
+    )
 
     # The first SDK calls build its models and the first servers import aiohttp's parts: not measured.
     replay_seedreplay_and_floor(ours, floor_answer, requests[:50], expected, work)
@@ -214,13 +219,18 @@ def main() -> None:
     floor_every = [ms for r in results["floor (bare aiohttp)"] for ms in r.per_request_ms]
     floor_mean = sum(floor_every) / len(floor_every)
     rows = [summary_row(name, rounds, floor_mean) for name, rounds in results.items()]
-    paired = [a - b for ours_round, floor_round in zip(results["seedreplay"], results["floor (bare aiohttp)"])
-              for a, b in zip(ours_round.per_request_ms, floor_round.per_request_ms)]
+    paired = [
+        a - b
+        for ours_round, floor_round in zip(results["seedreplay"], results["floor (bare aiohttp)"])
+        for a, b in zip(ours_round.per_request_ms, floor_round.per_request_ms)
+    ]
     print(f"\nseedreplay store: {store_kind()}; {args.rounds} rounds of {n} requests, each answer's text checked")
     print(table(["replay", "load ms", f"{n} requests s", "mean ms/req", "p50 ms/req", "p99 ms/req", "mean over floor ms"], rows))
     overhead = rows[1][6]
-    print(f"\nseedreplay per-request replay overhead: {overhead:.3f} ms mean, {median(paired):.3f} ms median of "
-          f"paired differences   (target <= 1 ms)  {'OK' if overhead <= 1 else 'MISSED'}")
+    print(
+        f"\nseedreplay per-request replay overhead: {overhead:.3f} ms mean, {median(paired):.3f} ms median of "
+        f"paired differences   (target <= 1 ms)  {'OK' if overhead <= 1 else 'MISSED'}"
+    )
     print(f"seedreplay / vcrpy mean time per request: {rows[1][3] / rows[2][3]:.2f}x   | {_load.load_average()}")
 
 

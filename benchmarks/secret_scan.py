@@ -15,7 +15,8 @@ import re
 import statistics
 import struct
 import timeit
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pytest_seedreplay.core.entry import Entry, SSEEvent
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
@@ -78,7 +79,7 @@ def plain_entry(size: int) -> Entry:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": prose(rng, size)}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 90, "completion_tokens": size // 5, "total_tokens": 90 + size // 5},
     }
-    headers = {"content-type": "application/json", "x-request-id": "req_" + "%032x" % rng.getrandbits(128)}
+    headers = {"content-type": "application/json", "x-request-id": f"req_{rng.getrandbits(128):032x}"}
     return Entry(key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, headers=headers, body=answer)
 
 
@@ -86,8 +87,16 @@ def streamed_entry(events: int) -> Entry:
     rng = random.Random(events)
     canonical = request(rng)
     frames = [
-        SSEEvent(json.dumps({"id": "chatcmpl-x", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
-                             "choices": [{"index": 0, "delta": {"content": " " + rng.choice(WORDS)}, "finish_reason": None}]}))
+        SSEEvent(
+            json.dumps(
+                {
+                    "id": "chatcmpl-x",
+                    "object": "chat.completion.chunk",
+                    "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "delta": {"content": " " + rng.choice(WORDS)}, "finish_reason": None}],
+                }
+            )
+        )
         for _ in range(events)
     ]
     frames.append(SSEEvent("[DONE]"))
@@ -126,8 +135,8 @@ def main() -> None:
     for label, entry in cases:
         assert secret_in(entry) is None and old_find(entry) is None  # a clean entry is walked whole
         size = len(json.dumps(entry.to_dict()))
-        ours = per_call_us(lambda: secret_in(entry))
-        old = per_call_us(lambda: old_find(entry))
+        ours = per_call_us(lambda entry=entry: secret_in(entry))
+        old = per_call_us(lambda entry=entry: old_find(entry))
         print(f"{label:<26}{size:>12,}{ours:>15,.0f}{old:>15,.0f}{ours / old:>8.2f}")
     print(f"shapes: {len(catalogue().shapes)} (the old check: {len(OLD_PATTERNS)})")
 

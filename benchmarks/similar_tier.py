@@ -43,8 +43,45 @@ from pytest_seedreplay.store import DiskStore
 
 CHAT = "/v1/chat/completions"
 SYSTEM = "You are the support assistant of a chain of hardware shops. Answer briefly."
-VERBS = ["reset", "return", "repair", "replace", "order", "cancel", "pause", "track", "install", "clean", "paint", "sharpen", "charge", "unlock", "insure"]
-THINGS = ["password", "router", "kettle", "toaster", "drill", "ladder", "lawnmower", "heater", "fridge", "freezer", "blender", "printer", "doorbell", "thermostat", "dishwasher", "kayak", "tent", "bicycle", "scooter", "camera"]
+VERBS = [
+    "reset",
+    "return",
+    "repair",
+    "replace",
+    "order",
+    "cancel",
+    "pause",
+    "track",
+    "install",
+    "clean",
+    "paint",
+    "sharpen",
+    "charge",
+    "unlock",
+    "insure",
+]
+THINGS = [
+    "password",
+    "router",
+    "kettle",
+    "toaster",
+    "drill",
+    "ladder",
+    "lawnmower",
+    "heater",
+    "fridge",
+    "freezer",
+    "blender",
+    "printer",
+    "doorbell",
+    "thermostat",
+    "dishwasher",
+    "kayak",
+    "tent",
+    "bicycle",
+    "scooter",
+    "camera",
+]
 PLACES = ["York", "Leeds", "Bristol", "Oxford", "Cambridge", "Bath", "Derby", "Exeter", "Chester", "Durham"]
 FORMS = [
     "How do I {verb} my {thing} at the {place} shop?",
@@ -55,16 +92,32 @@ FORMS = [
 
 
 def body(text: str) -> dict:
-    return {"model": "gpt-4o-mini", "seed": 42, "temperature": 0.3,
-            "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]}
+    return {
+        "model": "gpt-4o-mini",
+        "seed": 42,
+        "temperature": 0.3,
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+    }
 
 
 def answer(key: str, text: str) -> dict:
     """A chat completion as the API sends it (the proxy serves it to the SDK as recorded)."""
-    return {"id": f"chatcmpl-{key[3:27]}", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-4o-mini-2024-07-18",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"About: {text}", "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43}, "system_fingerprint": "fp_bench"}
+    return {
+        "id": f"chatcmpl-{key[3:27]}",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"About: {text}", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43},
+        "system_fingerprint": "fp_bench",
+    }
 
 
 def recording(text: str) -> Entry:
@@ -77,7 +130,9 @@ def questions(count: int, rng: random.Random) -> list[str]:
     found: dict[str, None] = {}
     while len(found) < count:
         form = rng.choice(FORMS)
-        found[form.format(verb=rng.choice(VERBS), thing=rng.choice(THINGS), place=rng.choice(PLACES), n=rng.randint(2, 90))] = None
+        found[form.format(verb=rng.choice(VERBS), thing=rng.choice(THINGS), place=rng.choice(PLACES), n=rng.randint(2, 90))] = (
+            None
+        )
     return list(found)
 
 
@@ -102,22 +157,37 @@ def main() -> None:
             started = time.perf_counter()
             index = SimilarIndex.from_requests(store.iter_requests())
             built = time.perf_counter() - started
-            print(f"{len(index):,} recorded chat requests in {index.groups} group(s); store filled in {filled:.1f} s, "
-                  f"index built from iter_requests() in {built:.2f} s")
+            print(
+                f"{len(index):,} recorded chat requests in {index.groups} group(s); store filled in {filled:.1f} s, "
+                f"index built from iter_requests() in {built:.2f} s"
+            )
 
             recorded_set = set(recorded)
             asked = rng.sample(recorded, min(args.lookups, len(recorded)))
             kinds = {
                 "reworded": [(q, (paraphrases(q, 1, seed=i) or [q])[0]) for i, q in enumerate(asked)],
-                "near miss": [(q, swapped) for q in asked for t in [next(x for x in THINGS if x in q)]
-                              for swapped in [q.replace(t, rng.choice([x for x in THINGS if x != t]), 1)] if swapped not in recorded_set],
-                "new": [(q, (f"Which {rng.choice(['wallpaper', 'varnish', 'grout'])} suits a {rng.choice(['damp', 'sunny'])} "
-                             f"{rng.choice(['cellar', 'attic', 'porch'])}?")) for q in asked],
+                "near miss": [
+                    (q, swapped)
+                    for q in asked
+                    for t in [next(x for x in THINGS if x in q)]
+                    for swapped in [q.replace(t, rng.choice([x for x in THINGS if x != t]), 1)]
+                    if swapped not in recorded_set
+                ],
+                "new": [
+                    (
+                        q,
+                        (
+                            f"Which {rng.choice(['wallpaper', 'varnish', 'grout'])} suits a {rng.choice(['damp', 'sunny'])} "
+                            f"{rng.choice(['cellar', 'attic', 'porch'])}?"
+                        ),
+                    )
+                    for q in asked
+                ],
             }
             print(f"\n{'lookup':<32} {'p50 ms':>8} {'p95 ms':>8}   answered")
             for kind, pairs in kinds.items():
                 exact_times, similar_times, answered = [], [], 0
-                for original, text in pairs:
+                for _original, text in pairs:
                     request = body(text)
                     started = time.perf_counter()
                     store.get(key_of_canonical(canonical_request(CHAT, request)))  # the exact tier: a miss
@@ -153,8 +223,11 @@ def proxy_app(upstream: str, cache_dir: str, similar: bool):
         tier = SimilarTier(store)
         started = time.perf_counter()
         tier.wait_ready()
-        print(f"proxy with the tier: {len(tier.index):,} questions indexed in {time.perf_counter() - started:.1f} s "
-              "(in its own thread; the proxy would listen meanwhile)", flush=True)
+        print(
+            f"proxy with the tier: {len(tier.index):,} questions indexed in {time.perf_counter() - started:.1f} s "
+            "(in its own thread; the proxy would listen meanwhile)",
+            flush=True,
+        )
         tiers.append(tier)
     return make_proxy_app(ProxyConfig(upstream=upstream, mode="record"), store, tiers)
 
@@ -169,7 +242,9 @@ async def _timed(session: aiohttp.ClientSession, url: str, text: str) -> tuple[f
     return (time.perf_counter() - started) * 1000, cache
 
 
-async def _alternate(urls: dict[str, str], kinds: dict[str, list[str]]) -> dict[tuple[str, str], tuple[list[float], dict[str, int]]]:
+async def _alternate(
+    urls: dict[str, str], kinds: dict[str, list[str]]
+) -> dict[tuple[str, str], tuple[list[float], dict[str, int]]]:
     """Every request to each proxy in turn (which one first alternates), the kinds interleaved, so a
     busy moment of the machine falls on all of them alike."""
     found: dict[tuple[str, str], tuple[list[float], dict[str, int]]] = {}
@@ -201,14 +276,19 @@ def through_the_proxy(cache_dir: Path, asked: list[str], kinds: dict[str, list[t
         # Each text once: asked again, it would be an exact hit of its own recording.
         "reworded": list(dict.fromkeys(text for _, text in kinds["reworded"][: len(asked)])),
         "near miss": list(dict.fromkeys(text for _, text in kinds["near miss"][: len(asked)])),
-        "new": [f"Which {rng.choice(['wallpaper', 'varnish', 'grout'])} suits a {rng.choice(['damp', 'sunny'])} "
-                f"{rng.choice(['cellar', 'attic', 'porch'])} no. {i}?" for i in range(len(asked))],
+        "new": [
+            f"Which {rng.choice(['wallpaper', 'varnish', 'grout'])} suits a {rng.choice(['damp', 'sunny'])} "
+            f"{rng.choice(['cellar', 'attic', 'porch'])} no. {i}?"
+            for i in range(len(asked))
+        ],
     }
     print(f"\nthrough the proxy: {len(asked)} requests of each kind to each proxy, one at a time, in turn")
     with ServerProcess(sim_app) as sim_root:
         upstream = sim_root + "/v1"
-        with ServerProcess(proxy_app, upstream=upstream, cache_dir=str(with_copy), similar=True) as with_root, \
-                ServerProcess(proxy_app, upstream=upstream, cache_dir=str(without_copy), similar=False) as without_root:
+        with (
+            ServerProcess(proxy_app, upstream=upstream, cache_dir=str(with_copy), similar=True) as with_root,
+            ServerProcess(proxy_app, upstream=upstream, cache_dir=str(without_copy), similar=False) as without_root,
+        ):
             found = asyncio.run(_alternate({"with tier": with_root + "/v1", "without": without_root + "/v1"}, texts))
     rows = []
     exact_with = percentiles(found[("exact", "with tier")][0])[0]
@@ -216,10 +296,35 @@ def through_the_proxy(cache_dir: Path, asked: list[str], kinds: dict[str, list[t
         (with_samples, with_caches), (without_samples, without_caches) = found[(kind, "with tier")], found[(kind, "without")]
         with_p50, with_p95 = percentiles(with_samples)
         without_p50, without_p95 = percentiles(without_samples)
-        rows.append((kind, _caches(with_caches), f"{with_p50:.2f}", f"{with_p95:.2f}", _caches(without_caches),
-                     f"{without_p50:.2f}", f"{without_p95:.2f}", f"{with_p50 - without_p50:+.2f}", f"{with_p50 - exact_with:+.2f}"))
-    print(table(("request", "with tier: answered", "p50 ms", "p95 ms", "without: answered", "p50 ms", "p95 ms",
-                 "p50 added by the tier", "p50 vs an exact hit"), rows))
+        rows.append(
+            (
+                kind,
+                _caches(with_caches),
+                f"{with_p50:.2f}",
+                f"{with_p95:.2f}",
+                _caches(without_caches),
+                f"{without_p50:.2f}",
+                f"{without_p95:.2f}",
+                f"{with_p50 - without_p50:+.2f}",
+                f"{with_p50 - exact_with:+.2f}",
+            )
+        )
+    print(
+        table(
+            (
+                "request",
+                "with tier: answered",
+                "p50 ms",
+                "p95 ms",
+                "without: answered",
+                "p50 ms",
+                "p95 ms",
+                "p50 added by the tier",
+                "p50 vs an exact hit",
+            ),
+            rows,
+        )
+    )
 
 
 def _caches(counted: dict[str, int]) -> str:

@@ -18,9 +18,8 @@ import os
 import time
 from collections import Counter
 
-import aiohttp
-
 import _load
+import aiohttp
 from _load import AUTH, CHAT, ServerProcess, chat_body, median, proxy_app, sim_app, table
 
 SIM_CHAT = "POST /v1/chat/completions"
@@ -48,8 +47,7 @@ async def fire(session: aiohttp.ClientSession, url: str, bodies: list[dict]) -> 
     if pending:
         for task in pending:
             task.cancel()
-        raise SystemExit(f"{len(pending)} of {len(bodies)} requests to {url} got no complete answer "
-                         f"within {STALL_SECONDS:.0f} s")
+        raise SystemExit(f"{len(pending)} of {len(bodies)} requests to {url} got no complete answer within {STALL_SECONDS:.0f} s")
     answers = [task.result() for task in tasks]
     wall = time.perf_counter() - started
     # Streamed answers carry no per-request ids; plain ones differ only in... nothing: the sim is seeded.
@@ -89,10 +87,14 @@ def main() -> None:
     args = parser.parse_args()
 
     cache_dir = os.path.join(_load.scratch_dir(), "cache")
-    print(f"single-flight | {_load.machine()} | sim latency {args.latency_ms:.0f} ms | {args.requests} concurrent "
-          f"requests | {args.rounds} rounds | {_load.load_average()}")
-    with ServerProcess(sim_app, latency_ms=args.latency_ms) as sim, \
-            ServerProcess(proxy_app, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
+    print(
+        f"single-flight | {_load.machine()} | sim latency {args.latency_ms:.0f} ms | {args.requests} concurrent "
+        f"requests | {args.rounds} rounds | {_load.load_average()}"
+    )
+    with (
+        ServerProcess(sim_app, latency_ms=args.latency_ms) as sim,
+        ServerProcess(proxy_app, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy,
+    ):
         results = asyncio.run(run(sim, proxy, args.requests, args.rounds))
         stats = _load.fetch_json(proxy + "/seedreplay/stats")
 
@@ -101,15 +103,39 @@ def main() -> None:
         calls = [c for c, _, _, _ in runs]
         caches = sum((c for _, _, c, _ in runs), Counter())
         shown = ", ".join(f"{k} {v}" for k, v in sorted(caches.items())) if "sim" not in name else "-"
-        rows.append([name, "/".join(map(str, calls)), median(w * 1000 for _, w, _, _ in runs),
-                     max(w * 1000 for _, w, _, _ in runs), max(d for _, _, _, d in runs), shown])
+        rows.append(
+            [
+                name,
+                "/".join(map(str, calls)),
+                median(w * 1000 for _, w, _, _ in runs),
+                max(w * 1000 for _, w, _, _ in runs),
+                max(d for _, _, _, d in runs),
+                shown,
+            ]
+        )
     print()
-    print(table(["scenario", "upstream calls per round", "wall p50 ms", "wall max ms", "distinct bodies", "X-Seedreplay-Cache (all rounds)"], rows))
-    print(f"\nproxy counters: upstream_calls {stats['upstream_calls']}, coalesced {stats['coalesced']}, "
-          f"misses {stats['misses']}, stored {stats['stored']}")
+    print(
+        table(
+            [
+                "scenario",
+                "upstream calls per round",
+                "wall p50 ms",
+                "wall max ms",
+                "distinct bodies",
+                "X-Seedreplay-Cache (all rounds)",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\nproxy counters: upstream_calls {stats['upstream_calls']}, coalesced {stats['coalesced']}, "
+        f"misses {stats['misses']}, stored {stats['stored']}"
+    )
     identical = [c for c, _, _, _ in results[f"{args.requests} identical misses"]]
-    print(f"identical concurrent misses -> {max(identical)} upstream call(s) per round   (target 1)  "
-          f"{'OK' if max(identical) == 1 else 'MISSED'}")
+    print(
+        f"identical concurrent misses -> {max(identical)} upstream call(s) per round   (target 1)  "
+        f"{'OK' if max(identical) == 1 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

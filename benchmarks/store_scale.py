@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import urllib.request
 import multiprocessing
 import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import diskcache
@@ -169,8 +169,22 @@ def _rss_mib(pid: int) -> float:
 
 def proxy_rss(directory: str, size: int, hits: int = 2000) -> tuple[float, float, int]:
     """(RSS MiB after start, RSS MiB after `hits` random replayed hits, hits answered 200) of a real proxy."""
-    command = [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()", "proxy", "--mode", "replay",
-               "--port", "0", "--cache-dir", directory, "--upstream", "http://127.0.0.1:9/v1", "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-c",
+        "from pytest_seedreplay.cli import main; main()",
+        "proxy",
+        "--mode",
+        "replay",
+        "--port",
+        "0",
+        "--cache-dir",
+        directory,
+        "--upstream",
+        "http://127.0.0.1:9/v1",
+        "--log-level",
+        "warning",
+    ]
     proxy = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         line = proxy.stdout.readline()  # the listening line

@@ -26,16 +26,17 @@ import subprocess
 import sys
 import time
 
-import aiohttp
-from aiohttp import web
-
 import _load
+import aiohttp
 from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, chat_body, median, percentile, post_once, sim_app, table
+from aiohttp import web
 
 SIM_CHAT = "POST /v1/chat/completions"
 
 
-def team_proxy_app(upstream: str, location: str, memory_cache: int = 64 * 1024 * 1024, lock_expiry: float = 10.0) -> web.Application:
+def team_proxy_app(
+    upstream: str, location: str, memory_cache: int = 64 * 1024 * 1024, lock_expiry: float = 10.0
+) -> web.Application:
     from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.store import store_at
 
@@ -100,7 +101,9 @@ def hits(args: argparse.Namespace, tool: str, stores: dict[str, str], body: dict
     rows = []
     for n in range(args.rounds):
         for name, memory in variants if n % 2 == 0 else reversed(variants):
-            server = ServerProcess(team_proxy_app, upstream=DEAD_UPSTREAM, location=stores[name], memory_cache=64 * 1024 * 1024 if memory else 0)
+            server = ServerProcess(
+                team_proxy_app, upstream=DEAD_UPSTREAM, location=stores[name], memory_cache=64 * 1024 * 1024 if memory else 0
+            )
             with server as root:
                 url = root + CHAT
                 status, headers, _ = post_once(url, body)
@@ -117,8 +120,16 @@ def hits(args: argparse.Namespace, tool: str, stores: dict[str, str], body: dict
     print("\nmedians over rounds")
     summary = []
     for (name, memory), runs in results.items():
-        summary.append([name, "on" if memory else "off", median(r[0].rps for r in runs), median(r[0].p50_ms for r in runs),
-                        median(r[0].p99_ms for r in runs), median(r[1].p50_ms for r in runs)])
+        summary.append(
+            [
+                name,
+                "on" if memory else "off",
+                median(r[0].rps for r in runs),
+                median(r[0].p50_ms for r in runs),
+                median(r[0].p99_ms for r in runs),
+                median(r[1].p50_ms for r in runs),
+            ]
+        )
     print(table(["store", "memory copy", "req/s", "p50 ms", "p99 ms", "1-conn p50 ms"], summary))
     by = {(row[0], row[1]): row[2] for row in summary}
     for memory in ("on", "off"):
@@ -167,8 +178,10 @@ def misses(args: argparse.Namespace, sim: str, redis_url: str) -> None:
                 seed += 3
                 singles[name] += asyncio.run(single_misses(proxy, range(seed, seed + args.misses)))
                 seed += args.misses
-        with ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as a, \
-                ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as b:
+        with (
+            ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as a,
+            ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as b,
+        ):
             asyncio.run(pairs(a, b, range(seed, seed + 3)))  # warm up
             seed += 3
             pair_count += 3
@@ -178,12 +191,20 @@ def misses(args: argparse.Namespace, sim: str, redis_url: str) -> None:
                 pair_count += args.misses
     calls = _load.fetch_json(sim + "/sim/stats")["requests"].get(SIM_CHAT, 0) - calls_before
     singles_count = sum(len(v) for v in singles.values()) + 6 * args.rounds
-    print(table(["one miss", "p50 ms", "p90 ms", "max ms"],
-                [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in singles.items()]))
+    print(
+        table(
+            ["one miss", "p50 ms", "p90 ms", "max ms"],
+            [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in singles.items()],
+        )
+    )
     added = percentile(singles["lock on"], 50) - percentile(singles["lock off"], 50)
     print(f"single-flight across proxies adds {added:+.2f} ms to a miss's p50 (upstream answers after {args.latency_ms:g} ms)\n")
-    print(table(["two identical misses", "follower waits p50 ms", "p90 ms", "max ms"],
-                [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in followers.items()]))
+    print(
+        table(
+            ["two identical misses", "follower waits p50 ms", "p90 ms", "max ms"],
+            [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in followers.items()],
+        )
+    )
     cross = percentile(followers["other proxy"], 50) - percentile(followers["same proxy"], 50)
     print(f"a follower on another proxy waits {cross:+.2f} ms more (p50) than one on the leader's proxy")
     print(f"check: {calls} upstream calls for {singles_count} single misses and {pair_count} pairs (one call each)")
@@ -205,8 +226,10 @@ def main() -> None:
         stores = {"disk": os.path.join(work, "cache"), "redis": redis_url + "?prefix=benchhits:"}
         for location in stores.values():
             record(sim, location, body)
-        print(f"team cache: Redis vs disk | {_load.machine()} | load: {tool}, {args.connections} connections | "
-              f"{args.rounds} rounds | {_load.load_average()}\n")
+        print(
+            f"team cache: Redis vs disk | {_load.machine()} | load: {tool}, {args.connections} connections | "
+            f"{args.rounds} rounds | {_load.load_average()}\n"
+        )
         print("1. hits (plain JSON answer)")
         hits(args, tool, stores, body)
         print("\n2. misses")

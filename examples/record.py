@@ -63,14 +63,29 @@ def main() -> None:
         upstream = f"{sim.url}/v1"
         # The test that reads the manifest is recorded once the fine-tune exists.
         pytest("--seedreplay=record", f"--seedreplay-upstream={upstream}", "-k", "not fine_tune")
-        seedreplay("finetune", "export", "--cassette-dir", str(CASSETTES), "--tests", "test_shop.py::*",
-                   "-o", str(DATASET))
-        seedreplay("finetune", "create", "--file", str(DATASET), "--model", BASE_MODEL, "--seed", str(SEED),
-                   "--suffix", "shop-faq", "--poll", "0.2", "--base-url", upstream,
-                   "--manifest", str(CASSETTES / "finetunes.json"))
+        seedreplay("finetune", "export", "--cassette-dir", str(CASSETTES), "--tests", "test_shop.py::*", "-o", str(DATASET))
+        seedreplay(
+            "finetune",
+            "create",
+            "--file",
+            str(DATASET),
+            "--model",
+            BASE_MODEL,
+            "--seed",
+            str(SEED),
+            "--suffix",
+            "shop-faq",
+            "--poll",
+            "0.2",
+            "--base-url",
+            upstream,
+            "--manifest",
+            str(CASSETTES / "finetunes.json"),
+        )
         pytest("--seedreplay=record", f"--seedreplay-upstream={upstream}")
-        pytest("--seedreplay=live", "--seedreplay-finetune", "latest", "--seedreplay-drift=fail",
-               f"--seedreplay-upstream={upstream}")
+        pytest(
+            "--seedreplay=live", "--seedreplay-finetune", "latest", "--seedreplay-drift=fail", f"--seedreplay-upstream={upstream}"
+        )
     pytest()  # the simulator is gone: the cassettes alone answer
     print(f"cassettes re-recorded under {CASSETTES}/; commit them with the manifest")
 

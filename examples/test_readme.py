@@ -7,13 +7,13 @@ import sys
 import pytest
 
 
-@pytest.mark.seedreplay(cassette="shared_answers", seed=42)   # also mode="record" etc.
-def test_summary(openai_client, seedreplay):                 # async_openai_client for AsyncOpenAI
+@pytest.mark.seedreplay(cassette="shared_answers", seed=42)  # also mode="record" etc.
+def test_summary(openai_client, seedreplay):  # async_openai_client for AsyncOpenAI
     openai_client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Summarise why seeds make answers cacheable."}]
     )  # gets seed=42: it has none
     assert seedreplay.interactions
-    assert not [d for d in seedreplay.drift if d.drifted]     # live mode: this test's comparisons
+    assert not [d for d in seedreplay.drift if d.drifted]  # live mode: this test's comparisons
 
 
 async def test_async_client(async_openai_client):

@@ -1,8 +1,8 @@
 """The shop's FAQ: the recordings the example fine-tune was trained on (cassettes/finetune/train.jsonl).
 
-    pytest examples                                          # replay the cassettes, offline
-    pytest examples --seedreplay=live --seedreplay-finetune latest --seedreplay-upstream URL
-                                                             # ask the fine-tune instead, compare verbatim
+pytest examples                                          # replay the cassettes, offline
+pytest examples --seedreplay=live --seedreplay-finetune latest --seedreplay-upstream URL
+                                                         # ask the fine-tune instead, compare verbatim
 """
 
 import pytest

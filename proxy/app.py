@@ -11,9 +11,9 @@ import asyncio
 import hmac
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -229,7 +229,9 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
 
 
 @asynccontextmanager
-async def running_proxy(config: ProxyConfig, store: Store | Binding, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def running_proxy(
+    config: ProxyConfig, store: Store | Binding, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
     """Serve a proxy in the running loop; yields its base URL, ending in `/v1`."""
     async with serving(make_proxy_app(config, store), host, port) as root:
         yield f"{root}/v1"
@@ -344,7 +346,9 @@ async def _forward(request: web.Request) -> web.StreamResponse:
 
 async def _healthz(request: web.Request) -> web.Response:
     state = request.app[PROXY_STATE]
-    return web.json_response({"status": "ok", "mode": str(state.bound.binding.mode), "upstream": public_url(state.config.upstream)})
+    return web.json_response(
+        {"status": "ok", "mode": str(state.bound.binding.mode), "upstream": public_url(state.config.upstream)}
+    )
 
 
 async def _stats(request: web.Request) -> web.Response:

@@ -34,7 +34,7 @@ from pytest_seedreplay.core.constants import (
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
-from pytest_seedreplay.core.redact import refuse_secrets, SecretRefused, find_secret, kept_response_headers
+from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets
 from pytest_seedreplay.core.urls import entry_url, join_upstream, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
 from pytest_seedreplay.savings import cost_header, saving_of
@@ -213,7 +213,11 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
         # The endpoint's /v1 path, not the client's: a tier picks its model in the body, which an Azure
         # deployment's path would override.
         status, raw = await state.upstream.ask(
-            upstream_url(base, endpoint or call.endpoint), headers, compact_json_bytes(body), state.config.upstream_timeout, public_url(state.config.upstream)
+            upstream_url(base, endpoint or call.endpoint),
+            headers,
+            compact_json_bytes(body),
+            state.config.upstream_timeout,
+            public_url(state.config.upstream),
         )
         try:
             parsed = json.loads(raw) if raw else None
@@ -268,7 +272,9 @@ def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
         state.stats.errors += 1
         state.stats.store_errors += 1
         log.error("store get %s failed: %s", key[:15], exc)
-        raise APIError(503, f"the cache store could not be read: {exc}", type=ERROR_TYPE_PROXY, code="store_unavailable") from None
+        raise APIError(
+            503, f"the cache store could not be read: {exc}", type=ERROR_TYPE_PROXY, code="store_unavailable"
+        ) from None
     finally:
         state.metrics.store_latency.labels("get").observe(time.perf_counter() - started)
 

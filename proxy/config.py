@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from pytest_seedreplay.core.constants import (
+    DEFAULT_LOCK_EXPIRY,
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
     DEFAULT_PROXY_MODE,
@@ -17,7 +18,6 @@ from pytest_seedreplay.core.constants import (
     DEFAULT_WRITE_BACKLOG_ENTRIES,
     DEFAULT_WRITE_WAIT,
     SIM_UPSTREAM,  # the word that makes the proxy start the simulator in-process
-    DEFAULT_LOCK_EXPIRY,
 )
 from pytest_seedreplay.savings import DEFAULT_TABLE, PriceTable
 

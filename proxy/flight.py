@@ -9,8 +9,8 @@ late replay the chunks seen so far and then wait for more, so every one of them 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from pytest_seedreplay.core.entry import Entry, SSEEvent
 

@@ -9,8 +9,9 @@ import asyncio
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -29,9 +30,9 @@ from pytest_seedreplay.core.key import UnkeyableRequest, canonical_request, key_
 from pytest_seedreplay.policy import Mode, ModeRefused, Policy, request_policy
 
 from .config import ProxyConfig
-from .serve import decode_body
 from .errors import APIError, bad_request
 from .flight import Shape
+from .serve import decode_body
 
 SEEDED_ENDPOINTS = (CHAT, COMPLETIONS)
 # Bodies above this many bytes are parsed and keyed off the loop, so one big request never holds up the others.
@@ -134,8 +135,19 @@ def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
         raise bad_request("the request body is nested too deeply to key") from None
     payload = compact_json_bytes(sent) if changed else raw
     key = key_of_canonical(canonical, arrival.namespace)
-    return Call(endpoint, body, payload, canonical, key, shape, upstream_shape, arrival.policy, arrival.namespace,
-                arrival.target or endpoint, arrival.retry)
+    return Call(
+        endpoint,
+        body,
+        payload,
+        canonical,
+        key,
+        shape,
+        upstream_shape,
+        arrival.policy,
+        arrival.namespace,
+        arrival.target or endpoint,
+        arrival.retry,
+    )
 
 
 class KeyMemo:
@@ -174,8 +186,7 @@ def _check_content_type(value: str | None) -> None:
         return
     raise APIError(
         400,
-        f"the request has Content-Type {value[:80]!r}; the OpenAI API takes a JSON body "
-        "with Content-Type: application/json",
+        f"the request has Content-Type {value[:80]!r}; the OpenAI API takes a JSON body with Content-Type: application/json",
         code="invalid_content_type",
     )
 
@@ -227,7 +238,7 @@ def _no_constants(name: str) -> Any:
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON object in `raw`, strictly (no NaN/Infinity), or a 400 saying what is wrong."""
     if not raw.strip():
-        raise bad_request("the request body is empty; send a JSON object such as {\"model\": ..., \"messages\": [...]}")
+        raise bad_request('the request body is empty; send a JSON object such as {"model": ..., "messages": [...]}')
     # Counted before parsing (braces inside strings too: an upper bound, at memchr speed).
     containers = raw.count(b"{") + raw.count(b"[")
     if containers > MAX_CONTAINERS:

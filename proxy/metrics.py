@@ -7,7 +7,8 @@ registry, so several proxies in one process (tests, notebooks) never mix their f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,7 +28,11 @@ _COUNTERS = (
     ("seedreplay_misses", "Requests no recording answered (record-mode and replay misses).", "misses"),
     ("seedreplay_replay_misses", "Replay-mode requests with no recording (404).", "replay_misses"),
     ("seedreplay_coalesced", "Requests answered by another request's upstream call on this proxy.", "coalesced"),
-    ("seedreplay_shared_waits", "Flights answered by another proxy's upstream call (single-flight across proxies).", "shared_waits"),
+    (
+        "seedreplay_shared_waits",
+        "Flights answered by another proxy's upstream call (single-flight across proxies).",
+        "shared_waits",
+    ),
     ("seedreplay_upstream_calls", "Calls made to the upstream.", "upstream_calls"),
     ("seedreplay_upstream_errors", "Upstream 4xx/5xx answers, passed through.", "upstream_errors"),
     ("seedreplay_upstream_failures", "Upstream calls that broke (unreachable, timed out, stream cut).", "upstream_failures"),
@@ -90,14 +95,24 @@ class _StateCollector(Collector):
         for name, text, attribute in _COUNTERS:
             yield CounterMetricFamily(name, text, value=getattr(stats, attribute))
         saved = state.saved
-        tokens = CounterMetricFamily("seedreplay_tokens_saved", "Tokens served from recordings instead of the upstream.", labels=["kind"])
+        tokens = CounterMetricFamily(
+            "seedreplay_tokens_saved", "Tokens served from recordings instead of the upstream.", labels=["kind"]
+        )
         tokens.add_metric(["input"], saved.input_tokens)
         tokens.add_metric(["output"], saved.output_tokens)
         yield tokens
         yield CounterMetricFamily(
-            "seedreplay_cost_saved_dollars", f"Dollars served from recordings ({state.config.prices.describe()}).", value=saved.cost
+            "seedreplay_cost_saved_dollars",
+            f"Dollars served from recordings ({state.config.prices.describe()}).",
+            value=saved.cost,
         )
         bound = state.bound
-        yield GaugeMetricFamily("seedreplay_store_up", "1 while the store answers, 0 during an outage.", value=1 if bound.health.up else 0)
-        yield GaugeMetricFamily("seedreplay_write_queue_depth", "Store writes answered but not landed yet.", value=len(state.writer.pending))
-        yield GaugeMetricFamily("seedreplay_in_flight", "Upstream calls under way that requests wait on.", value=len(bound.flights))
+        yield GaugeMetricFamily(
+            "seedreplay_store_up", "1 while the store answers, 0 during an outage.", value=1 if bound.health.up else 0
+        )
+        yield GaugeMetricFamily(
+            "seedreplay_write_queue_depth", "Store writes answered but not landed yet.", value=len(state.writer.pending)
+        )
+        yield GaugeMetricFamily(
+            "seedreplay_in_flight", "Upstream calls under way that requests wait on.", value=len(bound.flights)
+        )

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pytest_seedreplay.core.constants import DEFAULT_UPSTREAM, ENV_UPSTREAM
 from pytest_seedreplay.policy import Mode

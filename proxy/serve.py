@@ -11,8 +11,9 @@ import socket
 import sys
 import threading
 import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from .config import SERVER_THREAD
 
@@ -215,7 +216,7 @@ class BackgroundServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         self.start()
         return self
 
@@ -223,9 +224,7 @@ class BackgroundServer:
         self.stop()
 
 
-def run_until_signal(
-    factory: AppFactory, host: str, port: int, on_listening: Callable[[str], None]
-) -> None:
+def run_until_signal(factory: AppFactory, host: str, port: int, on_listening: Callable[[str], None]) -> None:
     """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully."""
 
     import asyncio

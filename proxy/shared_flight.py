@@ -19,9 +19,10 @@ import asyncio
 import base64
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.redact import looks_secret
@@ -151,7 +152,10 @@ def failure_of(flight: Flight) -> dict[str, Any] | None:
         return None
     text = flight.body.decode("utf-8", "replace")
     if len(flight.body) > _SHARED_BODY or looks_secret(text):
-        return {"broke": f"the upstream answered HTTP {flight.status} to another seedreplay proxy sharing this store", "code": "upstream_error"}
+        return {
+            "broke": f"the upstream answered HTTP {flight.status} to another seedreplay proxy sharing this store",
+            "code": "upstream_error",
+        }
     headers = {k: v for k, v in flight.headers.items() if k.lower() in _SHARED_HEADERS or k.lower().startswith("x-ratelimit-")}
     return {"status": flight.status, "headers": headers, "body": base64.b64encode(flight.body).decode("ascii")}
 

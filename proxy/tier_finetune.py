@@ -104,13 +104,18 @@ class FinetuneTier:
         choices = asked.body.get("choices") if isinstance(asked.body, dict) else None
         if not 200 <= asked.status < 300 or not isinstance(choices, list) or not choices or "error" in asked.body:
             self.counts.failed += 1
-            log.warning("%s %s: %s answered %s; asking the general model", call.endpoint, call.key[:15], tuned.model,
-                        asked.status)
+            log.warning(
+                "%s %s: %s answered %s; asking the general model", call.endpoint, call.key[:15], tuned.model, asked.status
+            )
             return None
         if self.guard and not self.recalls(choices):
             self.counts.fell_through += 1
-            log.info("%s %s: %s gave an answer it was not trained on; asking the general model", call.endpoint, call.key[:15],
-                     tuned.model)
+            log.info(
+                "%s %s: %s gave an answer it was not trained on; asking the general model",
+                call.endpoint,
+                call.key[:15],
+                tuned.model,
+            )
             return None
         self.counts.served += 1
         body = asked.body

@@ -157,7 +157,10 @@ class SimilarTier:
         if not self._stop.is_set():
             log.info(
                 "similar tier: %d recorded chat questions indexed in %.1f s (measure %s, threshold %.3f)",
-                len(self.index), time.monotonic() - started, self.measure, self.threshold,
+                len(self.index),
+                time.monotonic() - started,
+                self.measure,
+                self.threshold,
             )
         while not self._stop.wait(max(self.sync_seconds, SCAN_SHARE * self._listing_seconds)):
             try:
@@ -259,8 +262,11 @@ class SimilarTier:
     async def _lookup(self, call: Call, ask: Ask) -> TierAnswer | None:
         self.start()
         if not await self._ready.wait(self.build_wait):
-            log.warning("similar tier: the index of %s is still being built after %.0f s; this request is passed on",
-                        self.store.location, self.build_wait)
+            log.warning(
+                "similar tier: the index of %s is still being built after %.0f s; this request is passed on",
+                self.store.location,
+                self.build_wait,
+            )
             return None
         await self._heard()
         if len(call.payload) <= ON_LOOP_BYTES:
@@ -313,7 +319,8 @@ class SimilarTier:
             if vectors is None:
                 log.warning(
                     "similar tier: the upstream gave no embeddings of model %r (status %s); the question goes on",
-                    self.embeddings_model, asked.status,
+                    self.embeddings_model,
+                    asked.status,
                 )
                 return
             self.vectors.update(vectors)

@@ -14,7 +14,7 @@ import logging
 import re
 import unicodedata
 import urllib.request
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
 
 import aiohttp

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from .config import ProxyConfig
 
@@ -54,10 +55,7 @@ class StoreWriter:
         answer bigger than the byte bound is still recorded (alone)."""
         if not self.pending:
             return True
-        return (
-            len(self.pending) < config.write_backlog_entries
-            and self.backlog_bytes + size <= config.write_backlog_bytes
-        )
+        return len(self.pending) < config.write_backlog_entries and self.backlog_bytes + size <= config.write_backlog_bytes
 
     async def room(self, size: int, config: ProxyConfig) -> bool:
         """Wait until a write of `size` bytes fits in the backlog; False if it did not within

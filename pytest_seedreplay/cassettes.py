@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .core.entry import Entry
 from .core.environ import ClientEnvironment, choose_upstream
@@ -79,7 +80,9 @@ class CassetteUse:
     def start(self) -> CassetteUse:
         from .proxy.running import Proxy
 
-        self.store = CassetteStore.load(self.path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE)
+        self.store = CassetteStore.load(
+            self.path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE
+        )
         self.proxy = Proxy(self.upstream, store=self.store, mode=self.mode, default_seed=self.seed, durable=True)
         self.proxy.start()
         self.proxy.bind(self.store, self.mode, self.seed, self._heard, durable=True)
@@ -120,7 +123,14 @@ class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_casset
     there (or in a subprocess) is covered; a client built earlier with its own base URL can take
     `.url` of the value the `with` statement gives."""
 
-    def __init__(self, path: str | os.PathLike[str], mode: str | Mode = Mode.RECORD, *, upstream: str | None = None, seed: int | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        mode: str | Mode = Mode.RECORD,
+        *,
+        upstream: str | None = None,
+        seed: int | None = None,
+    ):
         self.path = Path(path)
         if self.path.suffix not in (".yaml", ".yml"):
             self.path = self.path.with_name(self.path.name + ".yaml")

@@ -23,8 +23,9 @@ import re
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_seedreplay.proxy.config import SERVER_THREAD, is_loopback
@@ -93,8 +94,9 @@ class NetworkGuard:
     `block_network`, every other non-loopback connection fails too, as if offline (not told to
     `on_block`: a library that falls back when offline keeps working)."""
 
-    def __init__(self, proxy_url: str, mode: str, on_block: Callable[[Blocked], None], upstream: str = "",
-                 block_network: bool = False):
+    def __init__(
+        self, proxy_url: str, mode: str, on_block: Callable[[Blocked], None], upstream: str = "", block_network: bool = False
+    ):
         self.proxy_url = proxy_url
         self.mode = mode
         self.on_block = on_block
@@ -138,13 +140,18 @@ class NetworkGuard:
 
     def _openai_advice(self) -> str:
         why = {REPLAY: "replay mode answers OpenAI calls from cassettes only"}.get(
-            self.mode, f"it bypasses the seedreplay proxy, so {self.mode} mode would not see it")
-        return (f"{why}. Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "
-                "openai_client fixture (an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too)")
+            self.mode, f"it bypasses the seedreplay proxy, so {self.mode} mode would not see it"
+        )
+        return (
+            f"{why}. Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "
+            "openai_client fixture (an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too)"
+        )
 
     def _offline_advice(self) -> str:
-        return (f"{BLOCK_NETWORK_FLAG} (ini seedreplay_block_network) lets tests reach loopback only. Mock this "
-                f"call or serve it on 127.0.0.1, or run without {BLOCK_NETWORK_FLAG}")
+        return (
+            f"{BLOCK_NETWORK_FLAG} (ini seedreplay_block_network) lets tests reach loopback only. Mock this "
+            f"call or serve it on 127.0.0.1, or run without {BLOCK_NETWORK_FLAG}"
+        )
 
     def __enter__(self) -> NetworkGuard:
         # A transport already imported is guarded now; one imported while the guard holds (a test that

@@ -18,23 +18,72 @@ from .similar.text import FUNCTION_WORDS, is_name, known, lemma
 _QUOTED = re.compile(r"(\"[^\"]*\"|'[^'\s][^']*'(?!\w)|`[^`]*`|\u201c[^\u201d]*\u201d|\u2018[^\u2019]*\u2019)")
 
 CONTRACTIONS = [
-    ("what is", "what's"), ("it is", "it's"), ("that is", "that's"), ("where is", "where's"), ("who is", "who's"),
-    ("there is", "there's"), ("do not", "don't"), ("does not", "doesn't"), ("did not", "didn't"), ("is not", "isn't"),
-    ("are not", "aren't"), ("can not", "can't"), ("cannot", "can't"), ("will not", "won't"), ("I am", "I'm"),
-    ("I have", "I've"), ("would not", "wouldn't"), ("should not", "shouldn't"), ("could not", "couldn't"),
+    ("what is", "what's"),
+    ("it is", "it's"),
+    ("that is", "that's"),
+    ("where is", "where's"),
+    ("who is", "who's"),
+    ("there is", "there's"),
+    ("do not", "don't"),
+    ("does not", "doesn't"),
+    ("did not", "didn't"),
+    ("is not", "isn't"),
+    ("are not", "aren't"),
+    ("can not", "can't"),
+    ("cannot", "can't"),
+    ("will not", "won't"),
+    ("I am", "I'm"),
+    ("I have", "I've"),
+    ("would not", "wouldn't"),
+    ("should not", "shouldn't"),
+    ("could not", "couldn't"),
 ]
 # Function words only, one way each (pattern, replacement): each pair asks the same thing.
 SYNONYMS = [
-    (r"\bhow do I\b", "how can I"), (r"\bhow can I\b", "how do I"), (r"\bhow do I\b", "how should I"),
-    (r"\bhow can I\b", "how could I"), (r"\bhow do I\b", "how would I"), (r"\bhow do I\b", "how do you"),
-    (r"^can I\b", "could I"), (r"^could I\b", "can I"), (r"^can I\b", "am I able to"), (r"^can I\b", "is it possible to"),
-    (r"\bwhere can I\b", "where could I"), (r"\bwhich\b", "what"), (r"^what time\b", "when"),
-    (r"\bwill I\b", "do I"), (r"\bdo I get\b", "will I get"), (r"^what happens\b", "what will happen"),
+    (r"\bhow do I\b", "how can I"),
+    (r"\bhow can I\b", "how do I"),
+    (r"\bhow do I\b", "how should I"),
+    (r"\bhow can I\b", "how could I"),
+    (r"\bhow do I\b", "how would I"),
+    (r"\bhow do I\b", "how do you"),
+    (r"^can I\b", "could I"),
+    (r"^could I\b", "can I"),
+    (r"^can I\b", "am I able to"),
+    (r"^can I\b", "is it possible to"),
+    (r"\bwhere can I\b", "where could I"),
+    (r"\bwhich\b", "what"),
+    (r"^what time\b", "when"),
+    (r"\bwill I\b", "do I"),
+    (r"\bdo I get\b", "will I get"),
+    (r"^what happens\b", "what will happen"),
 ]
 POLITE_PREFIXES = ["Please, ", "Hi, ", "Hello! ", "Quick question: ", "Hey, "]
 POLITE_SUFFIXES = [" Thanks!", " Thank you.", " Please.", " Thanks in advance."]
-QUESTION_STARTERS = frozenset(["how", "what", "where", "when", "why", "who", "which", "is", "are", "am", "can", "could", "do", "does", "did", "should", "will", "would"])
-_FRONTABLE = re.compile(r"^(?P<body>.+?)\s+(?P<phrase>(?:in|at|near|during|for)\s+(?:the\s+|my\s+|a\s+)?[\w'\-]+(?:\s+[\w'\-]+)?)(?P<end>[?.!]*)$")
+QUESTION_STARTERS = frozenset(
+    [
+        "how",
+        "what",
+        "where",
+        "when",
+        "why",
+        "who",
+        "which",
+        "is",
+        "are",
+        "am",
+        "can",
+        "could",
+        "do",
+        "does",
+        "did",
+        "should",
+        "will",
+        "would",
+    ]
+)
+_FRONTABLE = re.compile(
+    r"^(?P<body>.+?)\s+(?P<phrase>(?:in|at|near|during|for)\s+(?:the\s+|my\s+|a\s+)?[\w'\-]+(?:\s+[\w'\-]+)?)(?P<end>[?.!]*)$"
+)
 _SUBORDINATE = re.compile(r"^(?P<clause>(?:If|When|Before|After)\s[^,]+),\s*(?P<main>.+?)(?P<end>[?.!]*)$")
 _TRAILING_IF = re.compile(r"^(?P<main>.+?)\s+(?P<clause>if\s.+?)(?P<end>[?.!]*)$")
 
@@ -94,18 +143,18 @@ def _swap_phrase(text: str, pairs: list[tuple[str, str]], rng: random.Random) ->
 
 
 def contraction(text: str, rng: random.Random) -> str | None:
-    """"what is" <-> "what's", "do not" <-> "don't", ..."""
+    """ "what is" <-> "what's", "do not" <-> "don't", ..."""
     pairs = [(rf"\b{re.escape(a)}\b", b) for a, b in CONTRACTIONS] + [(rf"\b{re.escape(b)}", a) for a, b in CONTRACTIONS]
     return _swap_phrase(text, pairs, rng)
 
 
 def function_synonym(text: str, rng: random.Random) -> str | None:
-    """"how do I" <-> "how can I", "can I" <-> "is it possible to", "which" <-> "what", ..."""
+    """ "how do I" <-> "how can I", "can I" <-> "is it possible to", "which" <-> "what", ..."""
     return _swap_phrase(text, SYNONYMS, rng)
 
 
 def politeness(text: str, rng: random.Random) -> str | None:
-    """"Please, ...", "... Thanks!", "Could you tell me how to ...", "Can you ... ?" for a request."""
+    """ "Please, ...", "... Thanks!", "Could you tell me how to ...", "Can you ... ?" for a request."""
     stripped = text.strip()
     first = stripped.split(" ", 1)[0]
     embedded = _embed(stripped)
@@ -119,7 +168,7 @@ def politeness(text: str, rng: random.Random) -> str | None:
 
 
 def _embed(text: str) -> str | None:
-    """"How do I X?" -> "Could you tell me how to X?"; "What is X?" -> "Can you tell me what X is?"."""
+    """ "How do I X?" -> "Could you tell me how to X?"; "What is X?" -> "Can you tell me what X is?"."""
     match = re.match(r"^how (?:do|can|should) I (?P<rest>.+?)[?.!]*$", text, flags=re.IGNORECASE)
     if match:
         return f"Could you tell me how to {match.group('rest')}?"
@@ -150,7 +199,9 @@ def clause_order(text: str, rng: random.Random) -> str | None:
 def inflection(text: str, rng: random.Random) -> str | None:
     """One noun after a determiner made plural (or singular): "boil an egg" -> "boil eggs"."""
     options = []
-    for match in re.finditer(r"\b(?P<det>an?|the|my|your)\s+(?P<noun>[a-z]{3,})(?=\s*(?:[?.!,]|$|\s(?:in|on|at|for|to|from|with|of)\b))", text):
+    for match in re.finditer(
+        r"\b(?P<det>an?|the|my|your)\s+(?P<noun>[a-z]{3,})(?=\s*(?:[?.!,]|$|\s(?:in|on|at|for|to|from|with|of)\b))", text
+    ):
         noun = match.group("noun")
         other = _other_number(noun)
         if other:
@@ -244,5 +295,11 @@ def _upper_first(text: str) -> str:
 
 
 RULES: list[Callable[[str, random.Random], str | None]] = [
-    clause_order, function_synonym, politeness, contraction, inflection, case_and_punctuation, typo,
+    clause_order,
+    function_synonym,
+    politeness,
+    contraction,
+    inflection,
+    case_and_punctuation,
+    typo,
 ]

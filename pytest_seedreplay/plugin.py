@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -78,29 +79,75 @@ _RECORDING = pytest.StashKey[TestRecording]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("seedreplay", "seedreplay: record and replay the OpenAI API")
-    group.addoption("--seedreplay", dest="seedreplay_mode", choices=PYTEST_MODES, default=None,
-                    help="replay (default): cassettes only, no network; record: record what is missing; "
-                    "rewrite: re-record everything used; live: call the upstream and compare; off: do nothing")
-    group.addoption("--seedreplay-upstream", dest="seedreplay_upstream", metavar="URL", default=None,
-                    help=f"API base URL to record from (default: ${ENV_UPSTREAM}, else the "
-                    f"{ENV_BASE_URL} in effect, else {DEFAULT_UPSTREAM})")
-    group.addoption("--seedreplay-drift", dest="seedreplay_drift", choices=DRIFT_POLICIES, default=None,
-                    help="live mode: warn (default) or fail when an answer differs from its recording")
-    group.addoption("--seedreplay-report", dest="seedreplay_report", metavar="PATH", default=None,
-                    help="write a JSON report to PATH and a readable HTML page next to it")
-    group.addoption("--seedreplay-keep-failed", dest="seedreplay_keep_failed", action="store_true",
-                    help="record mode: save new interactions of failing tests too")
-    group.addoption("--seedreplay-orphans", dest="seedreplay_orphans", action="store_true",
-                    help="list cassette files no collected test uses, and recordings no request asked for")
-    group.addoption("--seedreplay-block-network", dest="seedreplay_block_network", action="store_true",
-                    help="stop every connection to a non-loopback host, not only those meant for the OpenAI API")
-    parser.addini("seedreplay_block_network", "stop every non-loopback connection (as --seedreplay-block-network)",
-                  type="bool", default=False)
-    group.addoption("--seedreplay-finetune", dest="seedreplay_finetune", metavar="latest|VERSION|MODEL", default=None,
-                    help="live mode: ask this manifest version's fine-tuned model (with its seed) every request for its "
-                    "base model, and compare each answer with its recording (verbatim recall per test)")
-    group.addoption("--seedreplay-finetune-manifest", dest="seedreplay_finetune_manifest", metavar="PATH", default=None,
-                    help="the fine-tune manifest (default: finetunes.json in the cassette dir)")
+    group.addoption(
+        "--seedreplay",
+        dest="seedreplay_mode",
+        choices=PYTEST_MODES,
+        default=None,
+        help="replay (default): cassettes only, no network; record: record what is missing; "
+        "rewrite: re-record everything used; live: call the upstream and compare; off: do nothing",
+    )
+    group.addoption(
+        "--seedreplay-upstream",
+        dest="seedreplay_upstream",
+        metavar="URL",
+        default=None,
+        help=f"API base URL to record from (default: ${ENV_UPSTREAM}, else the "
+        f"{ENV_BASE_URL} in effect, else {DEFAULT_UPSTREAM})",
+    )
+    group.addoption(
+        "--seedreplay-drift",
+        dest="seedreplay_drift",
+        choices=DRIFT_POLICIES,
+        default=None,
+        help="live mode: warn (default) or fail when an answer differs from its recording",
+    )
+    group.addoption(
+        "--seedreplay-report",
+        dest="seedreplay_report",
+        metavar="PATH",
+        default=None,
+        help="write a JSON report to PATH and a readable HTML page next to it",
+    )
+    group.addoption(
+        "--seedreplay-keep-failed",
+        dest="seedreplay_keep_failed",
+        action="store_true",
+        help="record mode: save new interactions of failing tests too",
+    )
+    group.addoption(
+        "--seedreplay-orphans",
+        dest="seedreplay_orphans",
+        action="store_true",
+        help="list cassette files no collected test uses, and recordings no request asked for",
+    )
+    group.addoption(
+        "--seedreplay-block-network",
+        dest="seedreplay_block_network",
+        action="store_true",
+        help="stop every connection to a non-loopback host, not only those meant for the OpenAI API",
+    )
+    parser.addini(
+        "seedreplay_block_network",
+        "stop every non-loopback connection (as --seedreplay-block-network)",
+        type="bool",
+        default=False,
+    )
+    group.addoption(
+        "--seedreplay-finetune",
+        dest="seedreplay_finetune",
+        metavar="latest|VERSION|MODEL",
+        default=None,
+        help="live mode: ask this manifest version's fine-tuned model (with its seed) every request for its "
+        "base model, and compare each answer with its recording (verbatim recall per test)",
+    )
+    group.addoption(
+        "--seedreplay-finetune-manifest",
+        dest="seedreplay_finetune_manifest",
+        metavar="PATH",
+        default=None,
+        help="the fine-tune manifest (default: finetunes.json in the cassette dir)",
+    )
     parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default=DEFAULT_PYTEST_MODE)
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
@@ -316,7 +363,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     recording = item.stash.get(_RECORDING, None)
     session = item.config.stash[_STATE].session
@@ -397,7 +446,9 @@ def seedreplay_cassette_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _seedreplay_overrides(request: pytest.FixtureRequest, seedreplay_config: dict[str, Any], seedreplay_cassette_dir: Path) -> None:
+def _seedreplay_overrides(
+    request: pytest.FixtureRequest, seedreplay_config: dict[str, Any], seedreplay_cassette_dir: Path
+) -> None:
     """Where `seedreplay_config` or `seedreplay_cassette_dir` is overridden, serve the cassette they
     name from here on (the test's recording began with the session's settings, before any fixture)."""
     item = request.node

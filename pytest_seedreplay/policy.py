@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 from .core.constants import CACHE_BYPASS, CACHE_MISS, CACHE_REFRESH, HEADER_MODE
 
@@ -77,7 +77,7 @@ class Policy:
         return self.serve_recording or self.fate is Fate.COMPARE
 
 
-@functools.lru_cache(maxsize=None)  # a dozen values in all: made once, shared by every request
+@functools.cache  # a dozen values in all: made once, shared by every request
 def policy_for(mode: Mode, write: bool = True) -> Policy:
     """The policy of `mode`; `write=False` (Cache-Control: no-store) keeps every answer out of the store."""
     if mode is Mode.REPLAY:
@@ -90,7 +90,9 @@ def policy_for(mode: Mode, write: bool = True) -> Policy:
         fate = Fate.STORE if write else Fate.DROP
         return Policy(mode, serve_recording=False, call_upstream=True, share_flight=False, fate=fate, status=CACHE_REFRESH)
     if mode is Mode.LIVE:
-        return Policy(mode, serve_recording=False, call_upstream=True, share_flight=False, fate=Fate.COMPARE, status=CACHE_REFRESH)
+        return Policy(
+            mode, serve_recording=False, call_upstream=True, share_flight=False, fate=Fate.COMPARE, status=CACHE_REFRESH
+        )
     return Policy(mode, serve_recording=False, call_upstream=True, share_flight=False, fate=Fate.DROP, status=CACHE_BYPASS)
 
 

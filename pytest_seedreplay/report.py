@@ -22,8 +22,9 @@ def build_report(
     summary = dict(counts)
     tuned = [t["finetune"] for t in tests if t.get("finetune")]
     if tuned:  # the live fine-tune comparison: how much of the cassettes the fine-tune recalls
-        summary.update(finetune_compared=sum(int(f["compared"]) for f in tuned),
-                       finetune_verbatim=sum(int(f["verbatim"]) for f in tuned))
+        summary.update(
+            finetune_compared=sum(int(f["compared"]) for f in tuned), finetune_verbatim=sum(int(f["verbatim"]) for f in tuned)
+        )
     return {
         "seedreplay_report": REPORT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -81,8 +82,13 @@ del{background:#fdd;text-decoration:line-through} ins{background:#dfd;text-decor
 
 
 # The summary's figures as the terminal summary names them.
-_LABELS = {"live_compared": "live-compared", "upstream_errors": "upstream errors", "unsaved": "not saved",
-           "finetune_compared": "fine-tune compared", "finetune_verbatim": "fine-tune verbatim"}
+_LABELS = {
+    "live_compared": "live-compared",
+    "upstream_errors": "upstream errors",
+    "unsaved": "not saved",
+    "finetune_compared": "fine-tune compared",
+    "finetune_verbatim": "fine-tune verbatim",
+}
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -145,7 +151,7 @@ def _index_html(tests: list[dict[str, Any]]) -> str:
         badge, verdict = _verdict(test)
         lowest = _lowest_similarity(test)
         rows.append(
-            f"<tr><td><a href=\"#test-{number}\">{e(test['nodeid'])}</a></td>"
+            f'<tr><td><a href="#test-{number}">{e(test["nodeid"])}</a></td>'
             f"<td><span class='badge {badge}'>{e(verdict)}</span></td>"
             f"<td>{len(test.get('drift', [])) + len(test.get('misses', []))}</td>"
             f"<td>{'' if lowest is None else f'{lowest:.2f}'}</td></tr>"
@@ -205,7 +211,9 @@ def _comparison_html(d: dict[str, Any]) -> str:
         f"similarity <b>{float(d.get('similarity', 0)):.2f}</b>",
         f"verbatim {'yes' if d.get('verbatim') else 'no'}",
         _pair("system_fingerprint", d.get("recorded_fingerprint"), d.get("live_fingerprint"), bool(d.get("fingerprint_changed"))),
-        _pair("finish_reason", d.get("recorded_finish_reason"), d.get("live_finish_reason"), bool(d.get("finish_reason_changed"))),
+        _pair(
+            "finish_reason", d.get("recorded_finish_reason"), d.get("live_finish_reason"), bool(d.get("finish_reason_changed"))
+        ),
     ]
     return "\n".join(
         [

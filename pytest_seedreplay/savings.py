@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .core.constants import ENV_PRICES
 from .core.entry import Entry
@@ -225,9 +226,11 @@ class SavingsTally:
 
     def line(self, prices: PriceTable) -> str:
         """`12,345 tokens (~$0.42 at prices of 2025-08-07) in 321 answers from recordings`."""
-        money = f" (~${self.cost:,.2f} at {prices.describe()}" + (
-            f"; {self.unpriced_hits} answer(s) of unpriced models" if self.unpriced_hits else ""
-        ) + ")"
+        money = (
+            f" (~${self.cost:,.2f} at {prices.describe()}"
+            + (f"; {self.unpriced_hits} answer(s) of unpriced models" if self.unpriced_hits else "")
+            + ")"
+        )
         return f"{self.tokens:,} tokens{money} in {self.hits} answer(s) from recordings"
 
 

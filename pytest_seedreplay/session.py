@@ -63,8 +63,16 @@ class TestRecording:
 
     __test__ = False  # not a test class, whatever its name says to pytest
 
-    def __init__(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool,
-                 store: CassetteStore | None = None, finetune: TestFinetune | None = None):
+    def __init__(
+        self,
+        nodeid: str,
+        cassette: Path,
+        mode: str,
+        seed: int | None,
+        mode_from_marker: bool,
+        store: CassetteStore | None = None,
+        finetune: TestFinetune | None = None,
+    ):
         self.nodeid = nodeid
         self.cassette = cassette
         self.mode = mode
@@ -162,7 +170,10 @@ class TestRecording:
         if self.mode == REPLAY:
             lines = ["seedreplay: blocked network access in replay mode:"]
         else:
-            lines = [f"seedreplay: blocked an OpenAI call that bypasses the seedreplay proxy ({self.mode} mode would not {_SEES[self.mode]} it):"]
+            lines = [
+                "seedreplay: blocked an OpenAI call that bypasses the seedreplay proxy "
+                f"({self.mode} mode would not {_SEES[self.mode]} it):"
+            ]
         lines += [f"  {b.method} {b.url}" for b in blocked]
         lines.append(
             f"Send OpenAI calls through the seedreplay proxy: leave base_url unset so OPENAI_BASE_URL "
@@ -194,7 +205,9 @@ class TestRecording:
             "upstream_errors": len(heard.upstream_errors),
             "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
             # Recorded from the upstream, then not written (the test failed, or the write was refused).
-            "unsaved": len(self.store.recorded) if self.store is not None and self.mode in (RECORD, REWRITE) and not self.written else 0,
+            "unsaved": len(self.store.recorded)
+            if self.store is not None and self.mode in (RECORD, REWRITE) and not self.written
+            else 0,
         }
 
 
@@ -401,8 +414,9 @@ class Session:
             self.runner = None
         self._env.restore()
 
-    def begin(self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool,
-              finetune: str | bool | None = None) -> TestRecording:
+    def begin(
+        self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool, finetune: str | bool | None = None
+    ) -> TestRecording:
         """Serve this test's cassette from the proxy, and guard the network against clients that bypass it.
         `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
         if not self.active or mode == OFF:
@@ -414,11 +428,14 @@ class Session:
         try:
             store = CassetteStore.load(cassette, repeat_last=mode in (REPLAY, LIVE), empty=mode == REWRITE)
         except CassetteError as exc:
-            raise SeedreplayError(f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}") from None
+            raise SeedreplayError(
+                f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}"
+            ) from None
         recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store, tuned)
         self.proxy.activate(recording)
-        self._guard = NetworkGuard(self.proxy.url, mode, recording.blocked.append, self.settings.upstream,
-                                   self.settings.block_network).__enter__()
+        self._guard = NetworkGuard(
+            self.proxy.url, mode, recording.blocked.append, self.settings.upstream, self.settings.block_network
+        ).__enter__()
         return recording
 
     def finetune_for(self, spec: str | bool | None, live: bool) -> TestFinetune | None:
@@ -528,8 +545,10 @@ def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> MarkerOptions:
         raise SeedreplayError(f"@pytest.mark.seedreplay(seed={seed!r}): seed must be an integer")
     finetune = kwargs.get("finetune")
     if finetune is not None and finetune is not False and (not isinstance(finetune, str) or not finetune.strip()):
-        raise SeedreplayError(f"@pytest.mark.seedreplay(finetune={finetune!r}): name a manifest version ('latest', 'v2', "
-                              "a fine-tuned model), or False for none")
+        raise SeedreplayError(
+            f"@pytest.mark.seedreplay(finetune={finetune!r}): name a manifest version ('latest', 'v2', "
+            "a fine-tuned model), or False for none"
+        )
     return MarkerOptions(mode, (os.fspath(cassette) if cassette is not None else None), seed, finetune)
 
 

@@ -114,7 +114,6 @@ class Tally:
         return lines
 
 
-
 def orphan_lines(cassette_dir: Path, tally: Tally, collected: dict[str, set[str]]) -> list[str]:
     """`--seedreplay-orphans`: cassette files no collected test maps to, and recordings no request
     asked for in cassettes whose tests all ran to the end (`collected`: cassette -> nodeids)."""

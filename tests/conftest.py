@@ -12,8 +12,13 @@ from typing import Any
 import openai
 import pytest
 from aiohttp import web
+
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
+
+# Fixtures the test modules share, defined beside their helpers: found here, no module imports them.
+from proxy_support import proxy_factory, recorder  # noqa: F401
+from redis_support import redis_server, shared_redis  # noqa: F401
 
 
 @dataclass

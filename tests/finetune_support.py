@@ -10,9 +10,10 @@ from typing import Any
 
 import openai
 from click.testing import CliRunner, Result
-from test_sim_finetune import EXAMPLES
 
 from pytest_seedreplay.cli import main
+
+from test_sim_finetune import EXAMPLES
 
 BASE = "gpt-4o-mini-2024-07-18"
 SEED = 4242
@@ -65,8 +66,9 @@ def write_jsonl(path: Path, examples: list[Any]) -> Path:
 
 
 def good_example(number: int) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": f"question {number}?"},
-                         {"role": "assistant", "content": f"answer {number}."}]}
+    return {
+        "messages": [{"role": "user", "content": f"question {number}?"}, {"role": "assistant", "content": f"answer {number}."}]
+    }
 
 
 @dataclass
@@ -84,7 +86,9 @@ class TunedSim:
 def tuned_sim(root: Path) -> TunedSim:
     """Start a simulator and fine-tune a model on it with `finetune create` (the caller stops `.sim`)."""
     from conftest import start_sim
+
     from pytest_seedreplay.proxy.sim import SimConfig
+
     from test_sim_finetune import training_jsonl
 
     sim = start_sim(SimConfig(job_seconds=JOB_SECONDS))
@@ -92,8 +96,21 @@ def tuned_sim(root: Path) -> TunedSim:
     dataset.parent.mkdir(parents=True, exist_ok=True)
     dataset.write_bytes(training_jsonl())
     manifest = root / "cassettes" / "finetunes.json"
-    created = finetune("create", "--file", str(dataset), "--model", BASE, "--seed", str(SEED), "--poll", POLL,
-                       "--base-url", sim.url, "--manifest", str(manifest))
+    created = finetune(
+        "create",
+        "--file",
+        str(dataset),
+        "--model",
+        BASE,
+        "--seed",
+        str(SEED),
+        "--poll",
+        POLL,
+        "--base-url",
+        sim.url,
+        "--manifest",
+        str(manifest),
+    )
     if created.exit_code != 0:
         sim.stop()
         raise AssertionError(created.output)

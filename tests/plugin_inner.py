@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 # Imported once here, not by every inner session: pytester forgets modules an inner run imported.
 import openai  # noqa: F401
-import pytest_seedreplay.proxy.app  # noqa: F401
+import pytest
 import vcr  # noqa: F401
 import vcr.patch  # noqa: F401
+
+import pytest_seedreplay.proxy.app  # noqa: F401
 
 openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1").close()  # loads the transport's modules
 
@@ -28,7 +28,7 @@ asyncio_mode = auto
 asyncio_default_fixture_loop_scope = function
 """
 
-APP_TESTS = r'''
+APP_TESTS = r"""
 import json
 import subprocess
 import sys
@@ -92,7 +92,7 @@ def test_module_level_client():
 @pytest.mark.parametrize("topic", ["cats & dogs", "a/b test"])
 def test_param(openai_client, topic):
     note("param " + topic, ask(openai_client, topic, seed=6).choices[0].message.content)
-'''
+"""
 
 # Each recorded test of APP_TESTS and the cassette file it must produce.
 APP_CASSETTES = [

@@ -5,9 +5,10 @@ from __future__ import annotations
 import http.client as httplib
 import json
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -157,8 +158,12 @@ class Recorder:
                 raise web.HTTPTemporaryRedirect(self.redirect_to)
             if request.path.endswith("/chat/completions"):
                 return web.json_response(
-                    {"id": "c", "object": "chat.completion", "model": MODEL,
-                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+                    {
+                        "id": "c",
+                        "object": "chat.completion",
+                        "model": MODEL,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                    }
                 )
             return web.json_response({"object": "list", "data": []})
 

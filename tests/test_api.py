@@ -28,7 +28,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_python(path: Path, code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     path.write_text(textwrap.dedent(code), encoding="utf-8")
-    return subprocess.run([sys.executable, *args, str(path)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args, str(path)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_public_names_are_the_documented_four():
@@ -50,7 +52,11 @@ SCRIPT = """
 
 
 def test_a_plain_script_records_then_replays_with_the_simulator_stopped(tmp_path, sim):
-    record = run_python(tmp_path / "script.py", SCRIPT.replace("MODE", '"record"'), clean_env(OPENAI_API_KEY="sk-test-x", SEEDREPLAY_UPSTREAM=sim.url))
+    record = run_python(
+        tmp_path / "script.py",
+        SCRIPT.replace("MODE", '"record"'),
+        clean_env(OPENAI_API_KEY="sk-test-x", SEEDREPLAY_UPSTREAM=sim.url),
+    )
     assert record.returncode == 0, record.stderr
     recorded = [line for line in record.stdout.splitlines() if line.startswith("ANSWER")]
     assert recorded and sim.stats()["total"] == 1

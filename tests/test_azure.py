@@ -11,13 +11,14 @@ import openai
 import pytest
 import yaml
 
-from plugin_inner import answers, cassette_text, run, setup_project
-from proxy_support import http, proxy_factory  # noqa: F401  (proxy_factory: a fixture)
 from pytest_seedreplay import request_key
 from pytest_seedreplay.core.environ import choose_upstream
 from pytest_seedreplay.core.key import canonical_request, deployment_of, normalize_endpoint
 from pytest_seedreplay.core.urls import join_upstream, recorded_url
 from pytest_seedreplay.store.cassette import read_cassette
+
+from plugin_inner import answers, cassette_text, run, setup_project
+from proxy_support import http
 
 API_VERSION = "2024-10-21"
 # An Azure key is 32 hex characters: nothing like OpenAI's `sk-`, so only the header tells it is one.
@@ -66,7 +67,10 @@ def test_upstream_urls_of_azure_paths_keep_the_query_and_recorded_urls_only_the_
     )
     resource = "https://r.openai.azure.com"
     assert join_upstream(f"{resource}/openai/v1", "/v1/chat/completions") == f"{resource}/openai/v1/chat/completions"
-    assert join_upstream("http://127.0.0.1:9/v1", "/openai/responses?api-version=1") == "http://127.0.0.1:9/openai/responses?api-version=1"
+    assert (
+        join_upstream("http://127.0.0.1:9/v1", "/openai/responses?api-version=1")
+        == "http://127.0.0.1:9/openai/responses?api-version=1"
+    )
     assert join_upstream("https://gw.example/azure", "/openai/v1/embeddings") == "https://gw.example/azure/openai/v1/embeddings"
     assert recorded_url("https://u:p@gw.example/openai/deployments/d/completions?subscription-key=s3cret&api-version=2") == (
         "https://gw.example/openai/deployments/d/completions?api-version=2"
@@ -131,8 +135,11 @@ def test_azure_client_records_and_replays_every_endpoint_through_the_proxy(sim, 
     hit = again.chat.completions.with_raw_response.create(model=DEPLOYMENT, messages=HELLO, seed=1)
     assert hit.headers["x-seedreplay-cache"] == "hit"
     assert hit.parse().choices[0].message.content == plain.parse().choices[0].message.content
-    text = "".join(c.choices[0].delta.content or "" for c in again.chat.completions.create(
-        model=DEPLOYMENT, messages=poem, seed=2, stream=True) if c.choices)
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in again.chat.completions.create(model=DEPLOYMENT, messages=poem, seed=2, stream=True)
+        if c.choices
+    )
     assert text == "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
     assert again.completions.create(model=INSTRUCT, prompt="Once upon", seed=3).choices[0].text == legacy.choices[0].text
     assert again.embeddings.create(model="text-embedding-3-small", input=["alpha"]).data[0].embedding == vectors.data[0].embedding
@@ -201,7 +208,7 @@ def test_the_api_key_header_is_a_secret_never_stored_nor_logged_and_isolated_by_
 
 # --- through the plugin -------------------------------------------------------------------------
 
-AZURE_TESTS = '''
+AZURE_TESTS = """
 import json
 
 import openai
@@ -229,7 +236,7 @@ async def test_async_azure_deployment(seedreplay_proxy):
                                                   seed=3, stream=True)
     note("async", "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]))
     await client.close()
-'''
+"""
 
 
 def test_the_plugin_records_azure_clients_on_the_simulator_and_replays_them_offline(pytester, monkeypatch, sim):
@@ -254,7 +261,7 @@ def test_the_plugin_records_azure_clients_on_the_simulator_and_replays_them_offl
     assert answers(pytester) == recorded
 
 
-OWN_ENDPOINT = '''
+OWN_ENDPOINT = """
 import openai
 
 
@@ -262,7 +269,7 @@ def test_own_endpoint():
     client = openai.AzureOpenAI(azure_endpoint="https://my-resource.openai.azure.com", api_version="2024-10-21",
                                 api_key="unused", max_retries=0)
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
-'''
+"""
 
 
 def test_an_azure_client_with_its_own_endpoint_is_stopped_and_told_what_to_do(pytester, monkeypatch):
@@ -270,8 +277,10 @@ def test_an_azure_client_with_its_own_endpoint_is_stopped_and_told_what_to_do(py
     setup_project(pytester, test_own_endpoint=OWN_ENDPOINT)
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*seedreplay: blocked network access in replay mode:*",
-        "*POST https://my-resource.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21*",
-        "*an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*seedreplay: blocked network access in replay mode:*",
+            "*POST https://my-resource.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21*",
+            "*an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too*",
+        ]
+    )

@@ -14,7 +14,11 @@ import vcr
 import yaml
 from aiohttp import web
 
+from pytest_seedreplay.core.entry import Entry, SSEEvent
+from pytest_seedreplay.core.key import canonical_request, request_key
+from pytest_seedreplay.core.redact import SecretRefused
 from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store.cassette import (
     CassetteError,
     entry_to_interaction,
@@ -22,10 +26,6 @@ from pytest_seedreplay.store.cassette import (
     read_cassette,
     write_cassette,
 )
-from pytest_seedreplay.core.entry import Entry, SSEEvent
-from pytest_seedreplay.core.key import canonical_request, request_key
-from pytest_seedreplay.core.redact import SecretRefused
-from pytest_seedreplay.shapes import parse_sse
 
 try:  # openai 3.x talks through httpx2, 1.x/2.x through httpx; vcrpy patches whichever is there
     import httpx2 as httpx
@@ -423,8 +423,10 @@ def test_a_br_encoded_answer_recorded_by_vcrpy_is_read(tmp_path: Path) -> None:
 
     async def answer(request: web.Request) -> web.Response:
         assert "br" in request.headers["Accept-Encoding"]
-        return web.Response(body=brotli.compress(json.dumps(embedding).encode()),
-                            headers={"Content-Type": "application/json", "Content-Encoding": "br"})
+        return web.Response(
+            body=brotli.compress(json.dumps(embedding).encode()),
+            headers={"Content-Type": "application/json", "Content-Encoding": "br"},
+        )
 
     def make_app() -> web.Application:
         app = web.Application()

@@ -60,13 +60,19 @@ def make_entry(path: str, request: dict, answer: dict, age_days: float = 0.0, st
 
 
 def chat(prompt: str, answer: str | None, seed: int = 1, model: str = "gpt-4o-mini", **kw) -> tuple[dict, dict]:
-    request = {"model": model, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": prompt}], "seed": seed}
+    request = {
+        "model": model,
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": prompt}],
+        "seed": seed,
+    }
     return request, chat_body(answer, model, tool_call=kw.get("tool_call", False))
 
 
 def realistic_entries() -> list[Entry]:
     capital = chat("What is the capital of France? Answer in one word please.", "Paris.")
-    haiku = chat("Write a haiku about the sea", "Waves fold into foam,\nsalt wind carries gull voices,\nthe tide keeps its time.", seed=2)
+    haiku = chat(
+        "Write a haiku about the sea", "Waves fold into foam,\nsalt wind carries gull voices,\nthe tide keeps its time.", seed=2
+    )
     mini = chat("Translate 'Grüß Gott' to English", "Hello (a greeting) — 🙂", seed=3, model="gpt-4.1-nano")
     tool = chat("Weather in Oslo?", None, seed=4, tool_call=True)
     embed_req = {"model": "text-embedding-3-small", "input": "The quick brown fox"}
@@ -293,7 +299,12 @@ def test_import_of_a_cassette_names_the_refused_interaction(tmp_path: Path, entr
     )
     data["interactions"].append(
         {
-            "request": {"method": "GET", "uri": "https://api.openai.com/v1/models", "body": None, "headers": {"authorization": ["DUMMY"]}},
+            "request": {
+                "method": "GET",
+                "uri": "https://api.openai.com/v1/models",
+                "body": None,
+                "headers": {"authorization": ["DUMMY"]},
+            },
             "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": '{"data":[]}'}},
         }
     )
@@ -304,7 +315,10 @@ def test_import_of_a_cassette_names_the_refused_interaction(tmp_path: Path, entr
 
     assert result.exit_code == 1
     assert f"refused {cassette} interaction 0:" in result.stderr
-    assert "imported 1 entries from 1 file(s); skipped 1 interaction(s) that are not cached OpenAI answers; refused 1" in result.stdout
+    assert (
+        "imported 1 entries from 1 file(s); skipped 1 interaction(s) that are not cached OpenAI answers; refused 1"
+        in result.stdout
+    )
     assert set(stored(str(cache))) == {entries[1].key}
 
 
@@ -358,7 +372,9 @@ def test_prune_by_model_and_age_together(cache_dir: str, entries: list[Entry]) -
     assert result.stdout.strip() == "removed 2 entries, 3 left"  # the 1-day-old gpt-4o-mini entry stays
     assert set(stored(cache_dir)) == {entries[2].key, entries[3].key, entries[4].key}
 
-    assert run("prune", "--model", "text-embedding-3-small", "--cache-dir", cache_dir).stdout.strip() == "removed 1 entries, 2 left"
+    assert (
+        run("prune", "--model", "text-embedding-3-small", "--cache-dir", cache_dir).stdout.strip() == "removed 1 entries, 2 left"
+    )
 
 
 def test_prune_needs_a_criterion_and_a_readable_duration(cache_dir: str) -> None:
@@ -383,7 +399,11 @@ def test_the_installed_command_prints_stats(cache_dir: str) -> None:
     script = Path(sys.executable).with_name("seedreplay")
     result = subprocess.run(
         [str(script), "cache", "stats", "--json", "--cache-dir", cache_dir],
-        capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["entries"] == 5

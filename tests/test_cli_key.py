@@ -87,8 +87,7 @@ def test_a_json_array_is_refused_with_exit_2():
     result = run(input="[1, 2]")
     assert result.exit_code == 2
     assert result.stderr == (
-        'error: <stdin>: request body must be a JSON object such as {"model": "...", "messages": [...]}, '
-        "got an array\n"
+        'error: <stdin>: request body must be a JSON object such as {"model": "...", "messages": [...]}, got an array\n'
     )
 
 
@@ -96,8 +95,6 @@ def test_installed_console_script_keys_stdin(tmp_path: Path):
     script = Path(sys.executable).with_name("seedreplay")
     found = str(script) if script.exists() else shutil.which("seedreplay")
     command = [found] if found else [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()"]
-    done = subprocess.run(
-        [*command, "key"], input=json.dumps(REQUEST), capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
+    done = subprocess.run([*command, "key"], input=json.dumps(REQUEST), capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == request_key("/v1/chat/completions", REQUEST)

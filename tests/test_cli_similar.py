@@ -31,8 +31,9 @@ QUESTIONS = [
 
 def entry(text: str) -> Entry:
     canonical = canonical_request(CHAT, {"model": "gpt-4o-mini", "seed": 1, "messages": [{"role": "user", "content": text}]})
-    return Entry(key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, body={"answer": text},
-                 upstream="http://127.0.0.1:9/v1")
+    return Entry(
+        key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, body={"answer": text}, upstream="http://127.0.0.1:9/v1"
+    )
 
 
 @pytest.fixture
@@ -62,8 +63,17 @@ def test_calibrate_reads_cassettes_and_user_paraphrases_and_prints_json(tmp_path
     extra = tmp_path / "mine.jsonl"
     extra.write_text(json.dumps({"question": QUESTIONS[0], "paraphrases": ["how can I reset my password"]}) + "\n")
     out = tmp_path / "calibration.json"
-    result = run("similar", "calibrate", "--cassette-dir", str(tmp_path / "cassettes"), "--paraphrases", str(extra),
-                 "-o", str(out), "--json")
+    result = run(
+        "similar",
+        "calibrate",
+        "--cassette-dir",
+        str(tmp_path / "cassettes"),
+        "--paraphrases",
+        str(extra),
+        "-o",
+        str(out),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["calibration"]["questions"] == 3
@@ -79,7 +89,9 @@ def test_calibrate_with_nothing_recorded_says_so(tmp_path: Path) -> None:
 
 
 def test_verify_reports_the_shipped_set_per_kind_and_exits_0() -> None:
-    result = run("similar", "verify", "--paraphrases", str(DATA / "paraphrases.jsonl"), "--negatives", str(DATA / "negatives.jsonl"))
+    result = run(
+        "similar", "verify", "--paraphrases", str(DATA / "paraphrases.jsonl"), "--negatives", str(DATA / "negatives.jsonl")
+    )
     assert result.exit_code == 0, result.output
     assert "precision: 100.0% (0 wrong answers" in result.output
     assert "without the guards, a threshold alone needs" in result.output
@@ -92,7 +104,9 @@ def test_verify_exits_1_on_a_wrong_answer_and_names_it(tmp_path: Path) -> None:
     # A "negative" that is only a rewording: the tier answers it, which this file calls wrong.
     negatives.write_text(json.dumps({"question": QUESTIONS[0], "negatives": ["how can i reset my password"]}) + "\n")
     paraphrases = tmp_path / "para.jsonl"
-    paraphrases.write_text("# my set\n" + json.dumps({"question": QUESTIONS[0], "paraphrases": ["How do I reset my pasword?"]}) + "\n")
+    paraphrases.write_text(
+        "# my set\n" + json.dumps({"question": QUESTIONS[0], "paraphrases": ["How do I reset my pasword?"]}) + "\n"
+    )
     result = run("similar", "verify", "--paraphrases", str(paraphrases), "--negatives", str(negatives), "--json")
     assert result.exit_code == 1
     data = json.loads(result.output)
@@ -146,8 +160,21 @@ def test_calibrate_with_embeddings_records_the_vectors_and_replays_them_offline(
 def test_the_installed_command_runs_verify(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("seedreplay")
     done = subprocess.run(
-        [str(script), "similar", "verify", "--paraphrases", str(DATA / "paraphrases.jsonl"), "--negatives", str(DATA / "negatives.jsonl")],
-        check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path, env={**os.environ},
+        [
+            str(script),
+            "similar",
+            "verify",
+            "--paraphrases",
+            str(DATA / "paraphrases.jsonl"),
+            "--negatives",
+            str(DATA / "negatives.jsonl"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ},
     )
     assert done.returncode == 0, done.stderr
     assert "precision: 100.0%" in done.stdout

@@ -11,7 +11,11 @@ from pytest_seedreplay.drift import Drift, compare, text_similarity, vector_simi
 from pytest_seedreplay.shapes import prompt_text, split, summary
 
 CHAT = "/v1/chat/completions"
-REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "seed": 1}
+REQUEST = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    "seed": 1,
+}
 
 
 def chat_body(text: str, fingerprint: str = "fp_a", finish: str = "stop", tool_calls=None) -> dict:
@@ -19,16 +23,24 @@ def chat_body(text: str, fingerprint: str = "fp_a", finish: str = "stop", tool_c
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {
-        "id": "chatcmpl-" + text[:5], "object": "chat.completion", "created": len(text), "model": "gpt-4o-mini",
-        "system_fingerprint": fingerprint, "usage": {"total_tokens": len(text)},
+        "id": "chatcmpl-" + text[:5],
+        "object": "chat.completion",
+        "created": len(text),
+        "model": "gpt-4o-mini",
+        "system_fingerprint": fingerprint,
+        "usage": {"total_tokens": len(text)},
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
     }
 
 
 def entry(body: dict, endpoint: str = CHAT, request: dict = REQUEST, streamed: bool = False) -> Entry:
     canonical = canonical_request(endpoint, request)
-    common = {"key": key_of_canonical(canonical), "endpoint": endpoint, "request": canonical,
-              "system_fingerprint": body.get("system_fingerprint")}
+    common = {
+        "key": key_of_canonical(canonical),
+        "endpoint": endpoint,
+        "request": canonical,
+        "system_fingerprint": body.get("system_fingerprint"),
+    }
     if streamed:
         return Entry(events=split(endpoint, body, include_usage=False), **common)
     return Entry(body=body, **common)
@@ -66,8 +78,12 @@ def test_a_changed_finish_reason_is_drift_even_with_the_same_text():
 
 
 def test_tool_calls_are_part_of_the_answer():
-    call = lambda args: [{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": args}}]
-    drift = compare(entry(chat_body("", tool_calls=call('{"city":"Oslo"}'))), entry(chat_body("", tool_calls=call('{"city":"Rome"}'))))
+    def call(args: str) -> list[dict]:
+        return [{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": args}}]
+
+    drift = compare(
+        entry(chat_body("", tool_calls=call('{"city":"Oslo"}'))), entry(chat_body("", tool_calls=call('{"city":"Rome"}')))
+    )
     assert drift.drifted
     assert drift.recorded_text == '[tool call] weather({"city":"Oslo"})'
 
@@ -99,9 +115,19 @@ def test_responses_api_answers_compare_their_output_text():
     request = {"model": "gpt-4o-mini", "input": "Hi", "instructions": "Be kind"}
 
     def body(text: str) -> dict:
-        return {"id": "resp_" + text, "object": "response", "status": "completed", "output": [
-            {"id": "msg_" + text, "type": "message", "role": "assistant",
-             "content": [{"type": "output_text", "text": text, "annotations": []}]}]}
+        return {
+            "id": "resp_" + text,
+            "object": "response",
+            "status": "completed",
+            "output": [
+                {
+                    "id": "msg_" + text,
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+        }
 
     assert compare(entry(body("Hello"), "/v1/responses", request), entry(body("Hello"), "/v1/responses", request)).verbatim
     drift = compare(entry(body("Hello"), "/v1/responses", request), entry(body("Howdy"), "/v1/responses", request))
@@ -153,4 +179,3 @@ def test_a_live_answer_the_proxy_already_read_is_compared_without_reading_it_aga
     assert compare(recorded, live, read).live_fingerprint == "fp_b"
     as_read = summary(live.endpoint, body=chat_body("What the proxy read."))
     assert compare(recorded, live, as_read).live_text == "What the proxy read."  # taken as given, not read again
-

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import openai
 import pytest
-from finetune_support import BASE, JOB_SECONDS, POLL, SEED, finetune, lines, questions, record, write_jsonl
-from proxy_support import API_KEY, proxy_factory  # noqa: F401 (fixture)
-from test_sim_finetune import training_jsonl
 
 from pytest_seedreplay.finetune.manifest import Manifest, public_base_url
+
+from finetune_support import BASE, JOB_SECONDS, POLL, SEED, finetune, lines, questions, record, write_jsonl
+from proxy_support import API_KEY
+from test_sim_finetune import training_jsonl
 
 MANIFEST = Path("cassettes/finetunes.json")
 
@@ -47,7 +48,7 @@ def uploads(sim) -> int:
     return sim.stats()["requests"].get("POST /v1/files", 0)
 
 
-def test_create_from_an_export_follows_the_job_and_records_a_version(provider, proxy_factory, tmp_path):  # noqa: F811
+def test_create_from_an_export_follows_the_job_and_records_a_version(provider, proxy_factory, tmp_path):
     proxy = proxy_factory(provider.url, cache_dir=tmp_path / "cache")
     record(proxy.client(), questions(12))
     proxy.settle()
@@ -125,8 +126,9 @@ def test_a_provider_that_cannot_be_reached_is_one_line(provider, dataset, monkey
     result = finetune("create", "--file", str(dataset), "--model", BASE, "--seed", "1")
     assert result.exit_code == 1 and "cannot reach http://127.0.0.1:9/v1" in result.output
     assert "Traceback" not in result.output and not MANIFEST.exists()
-    refused = finetune("create", "--file", str(dataset), "--model", "text-embedding-3-small", "--seed", "1",
-                       "--base-url", provider.url)
+    refused = finetune(
+        "create", "--file", str(dataset), "--model", "text-embedding-3-small", "--seed", "1", "--base-url", provider.url
+    )
     assert refused.exit_code == 1 and "answered 400" in refused.output and "not available for fine-tuning" in refused.output
 
 
@@ -148,8 +150,14 @@ def test_the_manifest_never_keeps_credentials_of_a_base_url():
 
 def seedreplay(*args: str, env: dict[str, str]) -> subprocess.Popen:
     script = Path(sys.executable).with_name("seedreplay")
-    return subprocess.Popen([str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, **env, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"})
+    return subprocess.Popen(
+        [str(script), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+    )
 
 
 def read_until(process: subprocess.Popen, marker: str, deadline_s: float = 20) -> list[str]:
@@ -174,8 +182,19 @@ def slow_provider(sim_factory, tmp_path, monkeypatch):
 
 
 def start_create(sim, dataset: Path) -> tuple[subprocess.Popen, str]:
-    process = seedreplay("finetune", "create", "--file", str(dataset), "--model", BASE, "--seed", str(SEED), "--poll", "0.05",
-                         env={"OPENAI_BASE_URL": sim.url})
+    process = seedreplay(
+        "finetune",
+        "create",
+        "--file",
+        str(dataset),
+        "--model",
+        BASE,
+        "--seed",
+        str(SEED),
+        "--poll",
+        "0.05",
+        env={"OPENAI_BASE_URL": sim.url},
+    )
     line = read_until(process, "job ftjob-")[-1]
     job_id = line.split()[1].rstrip(":")
     read_until(process, "· Validating training file")  # following

@@ -7,16 +7,16 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from finetune_support import BASE, RECORD_SEED, SYSTEM, finetune, lines, question, questions, record
-from proxy_support import proxy_factory  # noqa: F401 (fixture)
 
 from pytest_seedreplay.finetune.export import record_path, validation_path
 from pytest_seedreplay.store import DiskStore
 from pytest_seedreplay.store.cassette import write_cassette
 
+from finetune_support import BASE, RECORD_SEED, SYSTEM, finetune, lines, question, questions, record
+
 
 @pytest.fixture
-def recorded(sim, proxy_factory, tmp_path, monkeypatch):  # noqa: F811
+def recorded(sim, proxy_factory, tmp_path, monkeypatch):
     """12 questions recorded through a proxy in front of the simulator (every third one streamed)."""
     monkeypatch.chdir(tmp_path)
     proxy = proxy_factory(sim.url, cache_dir=tmp_path / "cache")
@@ -66,8 +66,9 @@ def test_export_reads_cassettes_of_the_tests_a_glob_names(recorded, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["examples"] == 11
-    assert summary["sources"] == [{"kind": "cassettes", "location": "cassettes", "files": 2, "entries": 11,
-                                   "tests": ["tests/test_shop.py::test_*"]}]
+    assert summary["sources"] == [
+        {"kind": "cassettes", "location": "cassettes", "files": 2, "entries": 11, "tests": ["tests/test_shop.py::test_*"]}
+    ]
     only_one = finetune("export", "--tests", "tests/test_other.py", "-o", "one.jsonl")
     assert only_one.exit_code == 1 and "only 1 examples: at least 10 are required (insufficient_examples)" in only_one.output
     none = finetune("export", "--tests", "tests/test_nothing.py", "-o", "none.jsonl")
@@ -123,11 +124,19 @@ def test_export_with_holdout_writes_both_files_and_the_record(recorded, tmp_path
 
 def test_export_keeps_tool_calls_and_the_tools_offered(recorded, tmp_path):
     proxy, answers = recorded
-    tools = [{"type": "function", "function": {"name": "order_status", "description": "Look up an order",
-                                                "parameters": {"type": "object", "properties": {"order": {"type": "string"}},
-                                                               "required": ["order"]}}}]
-    asked = proxy.client().chat.completions.create(model=BASE, messages=question("Where is order 1234?"), seed=RECORD_SEED,
-                                                   tools=tools, tool_choice="required", stream=True)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "order_status",
+                "description": "Look up an order",
+                "parameters": {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]},
+            },
+        }
+    ]
+    asked = proxy.client().chat.completions.create(
+        model=BASE, messages=question("Where is order 1234?"), seed=RECORD_SEED, tools=tools, tool_choice="required", stream=True
+    )
     calls: dict = {}
     for chunk in asked:
         for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
@@ -150,19 +159,33 @@ def test_export_keeps_tool_calls_and_the_tools_offered(recorded, tmp_path):
         ("just a string", "data_type"),
         ({"prompt": "hi", "completion": "x"}, "missing_messages_list"),
         ({"messages": [{"role": "user"}, {"role": "assistant", "content": "x"}]}, "message_missing_key"),
-        ({"messages": [{"role": "user", "content": "hi", "mood": "ok"}, {"role": "assistant", "content": "x"}]},
-         "message_unrecognized_key"),
+        (
+            {"messages": [{"role": "user", "content": "hi", "mood": "ok"}, {"role": "assistant", "content": "x"}]},
+            "message_unrecognized_key",
+        ),
         ({"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]}, "unrecognized_role"),
         ({"messages": [{"role": "user", "content": "  "}, {"role": "assistant", "content": "x"}]}, "missing_content"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "example_missing_assistant_message"),
-        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"},
-                       {"role": "user", "content": "and?"}]}, "last_message_not_assistant"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "x"},
+                    {"role": "user", "content": "and?"},
+                ]
+            },
+            "last_message_not_assistant",
+        ),
         ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 2}]}, "invalid_weight"),
-        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": "x"}]}]},
-         "invalid_content_type"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": "x"}]}]},
+            "invalid_content_type",
+        ),
         ({"messages": [{"role": "user", "content": "word " * 70000}, {"role": "assistant", "content": "x"}]}, "example_too_long"),
-        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "temperature": 0},
-         "example_unrecognized_key"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], "temperature": 0},
+            "example_unrecognized_key",
+        ),
     ],
 )
 def test_each_provider_rule_is_named_with_its_line(sim, tmp_path, monkeypatch, example, rule):
@@ -202,8 +225,11 @@ def test_developer_messages_are_taught_as_system_messages(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     store = DiskStore(tmp_path / "cache")
     for n in range(10):
-        request = {"model": BASE, "seed": 1, "messages": [{"role": "developer", "content": "Be brief."},
-                                                           {"role": "user", "content": f"Question {n}?"}]}
+        request = {
+            "model": BASE,
+            "seed": 1,
+            "messages": [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": f"Question {n}?"}],
+        }
         store.put(make_entry("/v1/chat/completions", request, chat_body(f"Answer {n}.")))
     store.close()
     result = finetune("export", "--cache-dir", "cache", "-o", "train.jsonl")

@@ -12,9 +12,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from conftest import start_sim
-from finetune_support import BASE, POLL, SEED, finetune
+
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.proxy.sim import SimConfig
+
+from finetune_support import BASE, POLL, SEED, finetune
 from test_sim_finetune import EXAMPLES, training_jsonl
 
 
@@ -39,8 +41,21 @@ def tuned(tmp_path_factory):
         dataset = root / "train.jsonl"
         dataset.write_bytes(training_jsonl())
         manifest = root / "cassettes" / "finetunes.json"
-        created = finetune("create", "--file", str(dataset), "--model", BASE, "--seed", str(SEED), "--poll", POLL,
-                           "--base-url", sim.url, "--manifest", str(manifest))
+        created = finetune(
+            "create",
+            "--file",
+            str(dataset),
+            "--model",
+            BASE,
+            "--seed",
+            str(SEED),
+            "--poll",
+            POLL,
+            "--base-url",
+            sim.url,
+            "--manifest",
+            str(manifest),
+        )
         assert created.exit_code == 0, created.output
         paraphrases = root / "paraphrases.json"
         paraphrases.write_text(json.dumps({q: [p] for q, _, p in EXAMPLES}))
@@ -130,8 +145,21 @@ def test_without_a_manifest_every_part_is_named(tmp_path, tuned):
     assert result.exit_code == 1 and "no fine-tune recorded" in result.output
     assert "--model M --file DATASET --seed N" in result.output
     model = json.loads(tuned.manifest.read_text())["versions"][0]["fine_tuned_model"]
-    direct = finetune("verify", "--manifest", str(tmp_path / "none.json"), "--model", model, "--file", str(tuned.dataset),
-                      "--seed", str(SEED), "--base-url", tuned.sim.url, "--paraphrase-count", "0")
+    direct = finetune(
+        "verify",
+        "--manifest",
+        str(tmp_path / "none.json"),
+        "--model",
+        model,
+        "--file",
+        str(tuned.dataset),
+        "--seed",
+        str(SEED),
+        "--base-url",
+        tuned.sim.url,
+        "--paraphrase-count",
+        "0",
+    )
     assert direct.exit_code == 0 and "recall 100% (20/20)" in direct.output
 
 
@@ -156,17 +184,27 @@ class Relay:
             digest = hashlib.sha256(body).hexdigest()
             if self.limit_first and digest not in self.limited_at:
                 self.limited_at[digest] = time.monotonic()
-                return web.json_response({"error": {"message": "Rate limit reached", "type": "requests",
-                                                    "code": "rate_limit_exceeded", "param": None}},
-                                         status=429, headers={"retry-after": "0.2"})
+                return web.json_response(
+                    {
+                        "error": {
+                            "message": "Rate limit reached",
+                            "type": "requests",
+                            "code": "rate_limit_exceeded",
+                            "param": None,
+                        }
+                    },
+                    status=429,
+                    headers={"retry-after": "0.2"},
+                )
             if digest in self.limited_at:
                 self.waited.append(time.monotonic() - self.limited_at[digest])
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
             try:
                 async with aiohttp.ClientSession() as session:
-                    async with session.post(f"{self.upstream}/chat/completions", data=body,
-                                            headers={"Content-Type": "application/json"}) as answer:
+                    async with session.post(
+                        f"{self.upstream}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+                    ) as answer:
                         return web.Response(body=await answer.read(), status=answer.status, content_type="application/json")
             finally:
                 self.in_flight -= 1

@@ -13,9 +13,9 @@ import json
 import logging
 import posixpath
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote, unquote
 
 import pytest
@@ -26,6 +26,7 @@ from pytest_seedreplay.core.redact import shape_of
 from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.store import DiskStore
+
 from proxy_support import Recorder, http, raw_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -89,9 +90,7 @@ hostile_bodies = st.one_of(
         st.lists(st.dictionaries(st.sampled_from(["role", "content", "name"]), json_values, max_size=3), max_size=3),
         st.dictionaries(st.text(max_size=12), json_values, max_size=4),
     ),
-    st.sampled_from(
-        [b"[" * 5000, b'{"a":' * 3000, b'{"model": "\\ud800"}', b"\xff\xfe{}", b'{"x": 1e999999}', b"{}" * 100_000]
-    ),
+    st.sampled_from([b"[" * 5000, b'{"a":' * 3000, b'{"model": "\\ud800"}', b"\xff\xfe{}", b'{"x": 1e999999}', b"{}" * 100_000]),
 )
 
 
@@ -156,8 +155,9 @@ def test_any_content_encoding_is_decoded_or_refused_cleanly(target: Target, payl
         body = body + b"\x00garbage"
     elif mangle == "wrong-coding":
         body = raw
-    status, _, answer = raw_request(target.root, "POST", "/v1/chat/completions", body,
-                                    {"Content-Type": "application/json", "Content-Encoding": encoding})
+    status, _, answer = raw_request(
+        target.root, "POST", "/v1/chat/completions", body, {"Content-Type": "application/json", "Content-Encoding": encoding}
+    )
     assert_clean_answer(status, answer)
     assert status in (200, 400, 413, 415), (status, answer[:200])
 

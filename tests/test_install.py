@@ -57,5 +57,7 @@ def test_the_wheel_installs_only_pytest_seedreplay_at_the_top(tmp_path: Path) ->
 def repository_packages() -> set[str]:
     """Dotted names of the repository's packages as installed: `proxy/sim` is `pytest_seedreplay.proxy.sim`."""
     ours = {".".join(f.parent.relative_to(ROOT).parts) for f in ROOT.joinpath("pytest_seedreplay").rglob("__init__.py")}
-    mapped = {"pytest_seedreplay." + ".".join(f.parent.relative_to(ROOT).parts) for f in ROOT.joinpath("proxy").rglob("__init__.py")}
+    mapped = {
+        "pytest_seedreplay." + ".".join(f.parent.relative_to(ROOT).parts) for f in ROOT.joinpath("proxy").rglob("__init__.py")
+    }
     return ours | mapped

@@ -229,8 +229,17 @@ def test_documented_default_keys_as_omitted(path, name, value):
 
 @pytest.mark.parametrize(
     "name,value",
-    [("temperature", 0.7), ("top_p", 0.5), ("n", 2), ("frequency_penalty", 0.1), ("presence_penalty", -0.5),
-     ("logprobs", True), ("parallel_tool_calls", False), ("modalities", ["text", "audio"]), ("verbosity", "low")],
+    [
+        ("temperature", 0.7),
+        ("top_p", 0.5),
+        ("n", 2),
+        ("frequency_penalty", 0.1),
+        ("presence_penalty", -0.5),
+        ("logprobs", True),
+        ("parallel_tool_calls", False),
+        ("modalities", ["text", "audio"]),
+        ("verbosity", "low"),
+    ],
 )
 def test_a_non_default_value_is_keyed(name, value):
     assert request_key(CHAT, chat(**{name: value})) != request_key(CHAT, chat())
@@ -238,9 +247,18 @@ def test_a_non_default_value_is_keyed(name, value):
 
 @pytest.mark.parametrize(
     "name,value",
-    [("max_tokens", 50), ("max_completion_tokens", 50), ("stop", ["\n"]), ("tool_choice", "required"),
-     ("response_format", {"type": "json_object"}), ("logit_bias", {"50256": -100}), ("reasoning_effort", "low"),
-     ("top_logprobs", 3), ("prediction", {"type": "content", "content": "x"}), ("a_param_from_2030", 1)],
+    [
+        ("max_tokens", 50),
+        ("max_completion_tokens", 50),
+        ("stop", ["\n"]),
+        ("tool_choice", "required"),
+        ("response_format", {"type": "json_object"}),
+        ("logit_bias", {"50256": -100}),
+        ("reasoning_effort", "low"),
+        ("top_logprobs", 3),
+        ("prediction", {"type": "content", "content": "x"}),
+        ("a_param_from_2030", 1),
+    ],
 )
 def test_output_changing_and_unknown_params_are_keyed(name, value):
     assert request_key(CHAT, chat(**{name: value})) != request_key(CHAT, chat())
@@ -325,8 +343,14 @@ def test_each_endpoint_keys_apart():
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/chat/completions", "/v1/chat/completions/", "chat/completions", "/openai/v1/chat/completions?x=1",
-     "http://127.0.0.1:8787/v1/chat/completions", "/v1//chat/completions"],
+    [
+        "/v1/chat/completions",
+        "/v1/chat/completions/",
+        "chat/completions",
+        "/openai/v1/chat/completions?x=1",
+        "http://127.0.0.1:8787/v1/chat/completions",
+        "/v1//chat/completions",
+    ],
 )
 def test_endpoint_spellings_normalise(path):
     assert normalize_endpoint(path) == CHAT
@@ -360,7 +384,8 @@ def test_key_scheme_is_pinned():
         '"model":"gpt-4o-mini","seed":7,"temperature":0.5}}'
     )
     assert request_key(CHAT, chat(temperature=0.5)) == (
-        "v1:" + hashlib.sha256(
+        "v1:"
+        + hashlib.sha256(
             b'{"endpoint":"/v1/chat/completions","params":{"messages":[{"content":"Say hi","role":"user"}],'
             b'"model":"gpt-4o-mini","seed":7,"temperature":0.5}}'
         ).hexdigest()

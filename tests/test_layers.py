@@ -47,7 +47,8 @@ def module_files() -> dict[str, Path]:
 def _type_checking_block(node: ast.AST) -> bool:
     test = getattr(node, "test", None)
     return isinstance(node, ast.If) and (
-        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
     )
 
 
@@ -166,4 +167,6 @@ def test_the_check_sees_an_upward_import(tmp_path):
     path = tmp_path / "bad.py"
     path.write_text("from pytest_seedreplay.proxy.app import make_proxy_app\n", encoding="utf-8")
     found = imports_of("pytest_seedreplay.store.bad", path, {"pytest_seedreplay.proxy.app", "pytest_seedreplay.proxy"})
-    assert found == {"pytest_seedreplay.proxy.app"} and layer_of("pytest_seedreplay.proxy.app") < layer_of("pytest_seedreplay.store.bad")
+    assert found == {"pytest_seedreplay.proxy.app"} and layer_of("pytest_seedreplay.proxy.app") < layer_of(
+        "pytest_seedreplay.store.bad"
+    )

@@ -14,7 +14,8 @@ import pytest
 from pytest_seedreplay.core.jsontext import json_text, printable
 from pytest_seedreplay.store import DiskStore
 from pytest_seedreplay.store.cassette import read_cassette
-from proxy_support import proxy_factory, raw_request, recorder  # noqa: F401 (fixtures)
+
+from proxy_support import raw_request
 
 # The escape as it travels in JSON text; parsed, it becomes the lone surrogate character.
 BODY = b'{"model": "gpt-4o-mini", "seed": 1, "messages": [{"role": "user", "content": "half \\ud800 a pair"}]}'
@@ -28,7 +29,7 @@ def seedreplay(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def recorded(recorder, proxy_factory) -> Path:  # noqa: F811
+def recorded(recorder, proxy_factory) -> Path:
     """A cache directory holding one recording of a request with a lone surrogate, made by the proxy."""
     _, server = recorder
     proxy = proxy_factory(server.url + "/v1")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pytest_seedreplay.proxy.sim.learned import MATCH_THRESHOLD, similarity
-
 from pytest_seedreplay.paraphrase import paraphrases
+from pytest_seedreplay.proxy.sim.learned import MATCH_THRESHOLD, similarity
 from pytest_seedreplay.similar import explain
 from pytest_seedreplay.similar.evaluate import read_paraphrases
 

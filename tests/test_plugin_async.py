@@ -8,7 +8,7 @@ import pytest
 
 from plugin_inner import TEST_KEY, answers, run
 
-ASYNC_TESTS = '''
+ASYNC_TESTS = """
 import json
 
 import pytest
@@ -42,7 +42,7 @@ async def test_a_miss_fails_the_async_test(async_openai_client):
 def seedreplay_mode():
     import os
     return os.environ.get("INNER_MODE", "replay")
-'''
+"""
 
 # (runner, marker, the other runners' plugins switched off)
 RUNNERS = [

@@ -137,7 +137,12 @@ def test_a_key_shaped_string_in_a_request_is_refused_with_a_clear_error(pytester
     )
     result = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at teardown of test_prompt_leaks_a_key*", "seedreplay did not write cassettes/test_leak/test_prompt_leaks_a_key.yaml: refused to store an API-key-shaped string found at entry.request.params.messages*.content; remove the credential*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_prompt_leaks_a_key*",
+            "seedreplay did not write cassettes/test_leak/test_prompt_leaks_a_key.yaml: refused to store an API-key-shaped string found at entry.request.params.messages*.content; remove the credential*",
+        ]
+    )
     assert not cassette_dir(pytester).exists() or not any(cassette_dir(pytester).rglob("*.yaml"))
 
 
@@ -172,7 +177,10 @@ def test_orphans_lists_cassettes_no_test_used(pytester, sim):
     deselected.assert_outcomes(passed=1, deselected=1)
     deselected.stdout.fnmatch_lines(["orphan cassettes (no collected test uses them): 1", "orphan interactions*: 0"])
     assert "test_other.yaml" not in deselected.stdout.str()
-    pytester.makepyfile(test_live_on=pytester.path.joinpath("test_live_on.py").read_text().replace('("a", "b")', '("a",)') + "\n    assert False\n")
+    pytester.makepyfile(
+        test_live_on=pytester.path.joinpath("test_live_on.py").read_text().replace('("a", "b")', '("a",)')
+        + "\n    assert False\n"
+    )
     stopped = run(pytester, "--seedreplay-orphans")
     stopped.assert_outcomes(passed=1, failed=1)
     stopped.stdout.fnmatch_lines(["orphan interactions*: 0"])
@@ -273,10 +281,12 @@ def test_ini_sets_mode_cassette_dir_and_upstream(pytester, sim):
         seedreplay_upstream = {sim.url}
         asyncio_default_fixture_loop_scope = function
     """)
-    pytester.makepyfile(test_ini="""
+    pytester.makepyfile(
+        test_ini="""
         def test_ini(openai_client):
             openai_client.embeddings.create(model="text-embedding-3-small", input="x")
-    """)
+    """
+    )
     run(pytester).assert_outcomes(passed=1)
     assert (pytester.path / "recordings" / "api" / "test_ini" / "test_ini.yaml").exists()
 
@@ -388,8 +398,10 @@ def test_a_request_outside_any_test_says_so_and_what_to_do(pytester, sim, mode):
     result = run(pytester, f"--seedreplay={mode}", f"--seedreplay-upstream={sim.url}")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*seedreplay: this request was made outside any test (at import or collection time), where no cassette "
-         "is active, so it can be neither replayed nor recorded: make it inside a test or a fixture*"]
+        [
+            "*seedreplay: this request was made outside any test (at import or collection time), where no cassette "
+            "is active, so it can be neither replayed nor recorded: make it inside a test or a fixture*"
+        ]
     )
     assert sim.stats()["total"] == 0
 
@@ -429,8 +441,10 @@ def test_a_path_cassettes_cannot_hold_fails_in_replay_saying_what_to_do(pytester
     result = run(pytester, "--tb=line")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*seedreplay: GET /v1/models cannot be replayed: cassettes hold only POST /v1/chat/completions, *"
-         "Fake this call in the test, or let the test reach the API with @pytest.mark.seedreplay(mode='off')*"]
+        [
+            "*seedreplay: GET /v1/models cannot be replayed: cassettes hold only POST /v1/chat/completions, *"
+            "Fake this call in the test, or let the test reach the API with @pytest.mark.seedreplay(mode='off')*"
+        ]
     )
     assert "upstream errors" not in result.stdout.str()
 
@@ -484,10 +498,19 @@ def test_credentials_in_headers_and_cookies_never_reach_a_cassette(pytester):
 
     async def chat(request):
         seen.append(dict(request.headers))
-        body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}]}
-        headers = {"Set-Cookie": "__cf_bm=cookie-from-upstream; path=/", "openai-organization": "org-upstreamsecret",
-                   "openai-project": "proj_upstreamsecret", "x-request-id": "req_1"}
+        body = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+        }
+        headers = {
+            "Set-Cookie": "__cf_bm=cookie-from-upstream; path=/",
+            "openai-organization": "org-upstreamsecret",
+            "openai-project": "proj_upstreamsecret",
+            "x-request-id": "req_1",
+        }
         return web.json_response(body, headers=headers)
 
     def upstream_app():
@@ -511,7 +534,16 @@ def test_credentials_in_headers_and_cookies_never_reach_a_cassette(pytester):
     assert seen and seen[0]["Authorization"] == f"Bearer {TEST_KEY}"  # the upstream did get the credentials
     text = (cassette_dir(pytester) / "test_creds" / "test_call.yaml").read_text()
     assert "fine" in text and "req_1" in text
-    for secret in (TEST_KEY, "clientsecret", "upstreamsecret", "cookie-from", "authorization", "cookie", "organization", "project"):
+    for secret in (
+        TEST_KEY,
+        "clientsecret",
+        "upstreamsecret",
+        "cookie-from",
+        "authorization",
+        "cookie",
+        "organization",
+        "project",
+    ):
         assert secret not in text.lower()
     run(pytester).assert_outcomes(passed=1)
 
@@ -545,7 +577,9 @@ def test_a_cassette_that_cannot_be_written_is_a_clear_error(pytester, sim):
     (cassette_dir(pytester) / "gone").symlink_to(pytester.path / "no" / "such" / "dir")  # dangling: no mkdir possible
     result = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at teardown of test_y*", "seedreplay did not write cassettes/gone/answers.yaml: *File exists*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_y*", "seedreplay did not write cassettes/gone/answers.yaml: *File exists*"]
+    )
     assert "pathlib.py" not in result.stdout.str()
 
 
@@ -561,7 +595,12 @@ def test_live_without_a_recording_says_how_to_get_one(pytester, sim):
     )
     result = run(pytester, "--seedreplay=live", f"--seedreplay-upstream={sim.url}")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["live-compared: 0 interaction(s)", "missing: 1 interaction(s) (no recording to compare with; record them: pytest --seedreplay=record)"])
+    result.stdout.fnmatch_lines(
+        [
+            "live-compared: 0 interaction(s)",
+            "missing: 1 interaction(s) (no recording to compare with; record them: pytest --seedreplay=record)",
+        ]
+    )
 
 
 @pytest.mark.parametrize("mode", ["replay", "record"])

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from finetune_support import BASE, POLL, SEED, finetune
 from plugin_inner import TEST_KEY, run, setup_project
 
@@ -95,8 +96,21 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_fact
     dataset = root / "cassettes" / "finetune" / "train.jsonl"
     exported = finetune("export", "--cassette-dir", str(root / "cassettes"), "--tests", "test_faq.py::*", "-o", str(dataset))
     assert exported.exit_code == 0, exported.output
-    created = finetune("create", "--file", str(dataset), "--model", BASE, "--seed", str(SEED), "--poll", POLL,
-                       "--base-url", sim.url, "--manifest", str(root / "cassettes" / "finetunes.json"))
+    created = finetune(
+        "create",
+        "--file",
+        str(dataset),
+        "--model",
+        BASE,
+        "--seed",
+        str(SEED),
+        "--poll",
+        POLL,
+        "--base-url",
+        sim.url,
+        "--manifest",
+        str(root / "cassettes" / "finetunes.json"),
+    )
     assert created.exit_code == 0, created.output
     pytester.sim = sim
     return pytester
@@ -115,15 +129,17 @@ def test_live_finetune_recalls_every_trained_answer_and_reports_recall_per_test(
     result = live(project, "--seedreplay-finetune", "latest", f"--seedreplay-report={report}")
     result.assert_outcomes(passed=14, warnings=1)
     model = model_of(project)
-    result.stdout.fnmatch_lines([
-        "live-compared: 15 interaction(s)",
-        "drifted: 1 interaction(s)",
-        "drift: test_other.py::test_untrained_question: /v1/chat/completions similarity *",
-        f"fine-tune recall: 12/13 verbatim (92%) from {model} (seed {SEED}, v1)",
-        "fine-tune: test_faq.py::test_faq[[]0]: 1/1 verbatim (100%)",
-        "fine-tune: test_faq.py::test_streamed_pair: 2/2 verbatim (100%)",
-        "fine-tune: test_other.py::test_untrained_question: 0/1 verbatim (0%)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "live-compared: 15 interaction(s)",
+            "drifted: 1 interaction(s)",
+            "drift: test_other.py::test_untrained_question: /v1/chat/completions similarity *",
+            f"fine-tune recall: 12/13 verbatim (92%) from {model} (seed {SEED}, v1)",
+            "fine-tune: test_faq.py::test_faq[[]0]: 1/1 verbatim (100%)",
+            "fine-tune: test_faq.py::test_streamed_pair: 2/2 verbatim (100%)",
+            "fine-tune: test_other.py::test_untrained_question: 0/1 verbatim (0%)",
+        ]
+    )
     out = result.stdout.str()
     assert "test_another_model: " not in out.split("fine-tune recall")[1]  # other models: compared, not the fine-tune's
     assert "test_opted_out: " not in out.split("fine-tune recall")[1]
@@ -132,8 +148,16 @@ def test_live_finetune_recalls_every_trained_answer_and_reports_recall_per_test(
     assert (data["summary"]["finetune_compared"], data["summary"]["finetune_verbatim"]) == (13, 12)
     tests = {t["nodeid"]: t for t in data["tests"]}
     pair = tests["test_faq.py::test_streamed_pair"]["finetune"]
-    assert pair == {"model": model, "seed": SEED, "version": "v1", "base_model": BASE, "live": True,
-                    "compared": 2, "verbatim": 2, "recall": 1.0}
+    assert pair == {
+        "model": model,
+        "seed": SEED,
+        "version": "v1",
+        "base_model": BASE,
+        "live": True,
+        "compared": 2,
+        "verbatim": 2,
+        "recall": 1.0,
+    }
     assert {d["finetune"] for d in tests["test_faq.py::test_streamed_pair"]["drift"]} == {model}
     assert tests["test_other.py::test_another_model"]["finetune"] == {**pair, "compared": 0, "verbatim": 0, "recall": 0.0}
     assert [d["finetune"] for d in tests["test_other.py::test_another_model"]["drift"]] == [None]
@@ -158,8 +182,12 @@ def test_the_marker_asks_the_fine_tune_for_one_test_and_replay_only_names_it(pro
     test_file.write_text(test_file.read_text().replace(name, f'@pytest.mark.seedreplay(finetune="v1")\n{name}'))
     result = live(project, "test_faq.py")
     result.assert_outcomes(passed=11)
-    result.stdout.fnmatch_lines([f"fine-tune recall: 1/1 verbatim (100%) from {model_of(project)} (seed {SEED}, v1)",
-                                 "fine-tune: test_faq.py::test_the_fixture_says_which_fine_tune: 1/1 verbatim (100%)"])
+    result.stdout.fnmatch_lines(
+        [
+            f"fine-tune recall: 1/1 verbatim (100%) from {model_of(project)} (seed {SEED}, v1)",
+            "fine-tune: test_faq.py::test_the_fixture_says_which_fine_tune: 1/1 verbatim (100%)",
+        ]
+    )
     assert json.loads((Path(project.path) / "fixture.json").read_text())["live"] is True
 
     replayed = run(project, "test_faq.py")  # replay: the cassettes answer; the fixture still names the fine-tune
@@ -178,13 +206,16 @@ def test_a_fine_tune_that_is_not_in_the_manifest_is_a_usage_error(project):
 
 
 def test_a_bad_marker_argument_fails_the_test_saying_what_to_give(pytester):
-    setup_project(pytester, test_bad="""
+    setup_project(
+        pytester,
+        test_bad="""
         import pytest
 
         @pytest.mark.seedreplay(finetune=3)
         def test_x():
             pass
-    """)
+    """,
+    )
     result = run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*@pytest.mark.seedreplay(finetune=3): name a manifest version ('latest', 'v2', a fine-tuned*"])

@@ -14,15 +14,18 @@ import http.server
 import importlib.util
 import json
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+
 from plugin_inner import INI, TEST_KEY, cassette_dir, run, setup_project
 
 TRANSPORTS = [name for name in ("httpx", "httpx2") if importlib.util.find_spec(name)]
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "NO_PROXY", "no_proxy")
-OFFLINE_ADVICE = ("--seedreplay-block-network (ini seedreplay_block_network) lets tests reach loopback only. Mock this "
-                  "call or serve it on 127.0.0.1, or run without --seedreplay-block-network")
+OFFLINE_ADVICE = (
+    "--seedreplay-block-network (ini seedreplay_block_network) lets tests reach loopback only. Mock this "
+    "call or serve it on 127.0.0.1, or run without --seedreplay-block-network"
+)
 
 
 class FarAway(http.server.ThreadingHTTPServer):
@@ -133,7 +136,8 @@ def test_a_library_that_falls_back_when_offline_imports_under_the_flag(pytester,
     setup_project(
         pytester,
         **{f"pricemap_{t}": library.format(transport=t) for t in TRANSPORTS},
-        test_uses_the_library=NOTE + f"""
+        test_uses_the_library=NOTE
+        + f"""
 import importlib
 import pytest
 
@@ -191,7 +195,8 @@ def test_socket_connections_to_other_hosts_are_blocked_only_with_the_flag(pytest
     port = far_away.server_address[1]
     setup_project(
         pytester,
-        test_sockets=NOTE + f"""
+        test_sockets=NOTE
+        + f"""
 import urllib.request
 
 import aiohttp

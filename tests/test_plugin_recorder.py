@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_seedreplay.store.cassette import read_cassette, write_cassette
 from pytest_seedreplay.core.entry import Entry
-from pytest_seedreplay.core.key import canonical_request, key_of_canonical
-from pytest_seedreplay.recorder import RunRegistry, cassette_path, file_safe, find_orphans
-from pytest_seedreplay.core.redact import SecretRefused
-from pytest_seedreplay.session import TestObserver
-from pytest_seedreplay.store.cassette_store import CassetteStore, merge
-from pytest_seedreplay.report import build_report, highlight, html_path, render_html
 from pytest_seedreplay.core.environ import choose_upstream
-from pytest_seedreplay.session import marker_options
-from pytest_seedreplay.recorder import SeedreplayError
+from pytest_seedreplay.core.key import canonical_request, key_of_canonical
+from pytest_seedreplay.core.redact import SecretRefused
+from pytest_seedreplay.recorder import RunRegistry, SeedreplayError, cassette_path, file_safe, find_orphans
+from pytest_seedreplay.report import build_report, highlight, html_path, render_html
+from pytest_seedreplay.session import TestObserver, marker_options
+from pytest_seedreplay.store.cassette import read_cassette, write_cassette
+from pytest_seedreplay.store.cassette_store import CassetteStore, merge
 
 CHAT = "/v1/chat/completions"
 
@@ -30,9 +28,16 @@ def make_entry(text: str, answer: str = "ok", seed: int | None = None) -> Entry:
         body["seed"] = seed
     canonical = canonical_request(CHAT, body)
     return Entry(
-        key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, upstream="http://127.0.0.1:1/v1",
-        body={"id": "c", "object": "chat.completion", "model": "gpt-4o-mini",
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]},
+        key=key_of_canonical(canonical),
+        endpoint=CHAT,
+        request=canonical,
+        upstream="http://127.0.0.1:1/v1",
+        body={
+            "id": "c",
+            "object": "chat.completion",
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        },
     )
 
 
@@ -194,8 +199,10 @@ def _record_in_process(path: str, texts: list[str], run_id: str) -> None:
 def test_concurrent_processes_recording_into_one_cassette_lose_nothing(tmp_path):
     path = tmp_path / "shared.yaml"
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_record_in_process, args=(str(path), [f"w{n}-{i}" for i in range(5)] + ["common"], "mp"))
-               for n in range(3)]
+    workers = [
+        context.Process(target=_record_in_process, args=(str(path), [f"w{n}-{i}" for i in range(5)] + ["common"], "mp"))
+        for n in range(3)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -243,18 +250,33 @@ def test_upstream_choice_prefers_the_option_then_env_then_previous_base_url():
     assert choose_upstream(None, env) == "http://env/v1"
     assert choose_upstream(None, {"OPENAI_BASE_URL": "http://base/v1"}) == "http://base/v1"
     # A parent session's seedreplay proxy is never chained into.
-    assert choose_upstream(None, {"OPENAI_BASE_URL": "http://p/v1", "SEEDREPLAY_PLUGIN_PROXY": "http://p/v1"}) == "https://api.openai.com/v1"
+    assert (
+        choose_upstream(None, {"OPENAI_BASE_URL": "http://p/v1", "SEEDREPLAY_PLUGIN_PROXY": "http://p/v1"})
+        == "https://api.openai.com/v1"
+    )
 
 
 # --- report ---
 
 
 def test_the_html_report_escapes_everything_and_highlights_differences(tmp_path):
-    drift = {"key": "v1:k", "endpoint": CHAT, "prompt": "user: <script>alert(1)</script>",
-             "recorded_text": "The <b>cat</b> sat", "live_text": "The <b>dog</b> sat", "verbatim": False,
-             "similarity": 0.5, "recorded_fingerprint": "fp_<1>", "live_fingerprint": "fp_2", "recorded_finish_reason": "stop",
-             "live_finish_reason": "stop", "recorded": True, "drifted": True, "fingerprint_changed": True,
-             "finish_reason_changed": False}
+    drift = {
+        "key": "v1:k",
+        "endpoint": CHAT,
+        "prompt": "user: <script>alert(1)</script>",
+        "recorded_text": "The <b>cat</b> sat",
+        "live_text": "The <b>dog</b> sat",
+        "verbatim": False,
+        "similarity": 0.5,
+        "recorded_fingerprint": "fp_<1>",
+        "live_fingerprint": "fp_2",
+        "recorded_finish_reason": "stop",
+        "live_finish_reason": "stop",
+        "recorded": True,
+        "drifted": True,
+        "fingerprint_changed": True,
+        "finish_reason_changed": False,
+    }
     test = {"nodeid": "t.py::test_<x>", "cassette": "c.yaml", "mode": "live", "drift": [drift], "misses": []}
     page = render_html(build_report("live", "http://up/v1", {"drifted": 1}, [test]))
     assert "<script>" not in page and "&lt;script&gt;" in page and "test_&lt;x&gt;" in page and "fp_&lt;1&gt;" in page
@@ -269,34 +291,71 @@ def test_highlight_marks_only_the_changed_words():
 
 
 def test_the_json_report_is_sorted_and_skips_tests_with_the_plugin_off():
-    tests = [{"nodeid": "b", "cassette": "b.yaml", "mode": "live", "failed": True},
-             {"nodeid": "a", "cassette": "a.yaml", "mode": "replay", "replayed": 2},
-             {"nodeid": "c", "cassette": "c.yaml", "mode": "off"}]
+    tests = [
+        {"nodeid": "b", "cassette": "b.yaml", "mode": "live", "failed": True},
+        {"nodeid": "a", "cassette": "a.yaml", "mode": "replay", "replayed": 2},
+        {"nodeid": "c", "cassette": "c.yaml", "mode": "off"},
+    ]
     report = json.loads(json.dumps(build_report("replay", "u", {"replayed": 2}, tests)))
     assert [(t["nodeid"], t["outcome"]) for t in report["tests"]] == [("a", "passed"), ("b", "failed")]
 
 
 def test_the_html_report_indexes_tests_and_shows_only_what_means_something(tmp_path):
     def drift(**changes):
-        base = {"key": "v1:k", "endpoint": CHAT, "prompt": "user: hi", "recorded_text": "a", "live_text": "a",
-                "verbatim": True, "similarity": 1.0, "recorded_fingerprint": "fp_1", "live_fingerprint": "fp_1",
-                "recorded_finish_reason": "stop", "live_finish_reason": "stop", "recorded": True, "drifted": False,
-                "fingerprint_changed": False, "finish_reason_changed": False}
+        base = {
+            "key": "v1:k",
+            "endpoint": CHAT,
+            "prompt": "user: hi",
+            "recorded_text": "a",
+            "live_text": "a",
+            "verbatim": True,
+            "similarity": 1.0,
+            "recorded_fingerprint": "fp_1",
+            "live_fingerprint": "fp_1",
+            "recorded_finish_reason": "stop",
+            "live_finish_reason": "stop",
+            "recorded": True,
+            "drifted": False,
+            "fingerprint_changed": False,
+            "finish_reason_changed": False,
+        }
         return {**base, **changes}
 
-    embedding = drift(endpoint="/v1/embeddings", recorded_fingerprint=None, live_fingerprint=None,
-                      recorded_finish_reason=None, live_finish_reason=None, verbatim=False, similarity=0.1, drifted=True)
+    embedding = drift(
+        endpoint="/v1/embeddings",
+        recorded_fingerprint=None,
+        live_fingerprint=None,
+        recorded_finish_reason=None,
+        live_finish_reason=None,
+        verbatim=False,
+        similarity=0.1,
+        drifted=True,
+    )
     tests = [
-        {"nodeid": "t.py::test_same", "cassette": str(tmp_path / "cassettes/t/test_same.yaml"), "mode": "live", "drift": [drift()]},
-        {"nodeid": "t.py::test_vec", "cassette": str(tmp_path / "cassettes/t/test_vec.yaml"), "mode": "live", "drift": [embedding]},
-        {"nodeid": "t.py::test_fp", "cassette": str(tmp_path / "cassettes/t/test_fp.yaml"), "mode": "live",
-         "drift": [drift(live_fingerprint="fp_2", fingerprint_changed=True)]},
+        {
+            "nodeid": "t.py::test_same",
+            "cassette": str(tmp_path / "cassettes/t/test_same.yaml"),
+            "mode": "live",
+            "drift": [drift()],
+        },
+        {
+            "nodeid": "t.py::test_vec",
+            "cassette": str(tmp_path / "cassettes/t/test_vec.yaml"),
+            "mode": "live",
+            "drift": [embedding],
+        },
+        {
+            "nodeid": "t.py::test_fp",
+            "cassette": str(tmp_path / "cassettes/t/test_fp.yaml"),
+            "mode": "live",
+            "drift": [drift(live_fingerprint="fp_2", fingerprint_changed=True)],
+        },
     ]
     report = build_report("live", "http://up/v1", {"drifted": 1, "live_compared": 3, "unsaved": 0}, tests, root=tmp_path)
     assert report["rootdir"] == str(tmp_path)
     page = render_html(report)
     assert "<td>live-compared</td><td><b>3</b>" in page and "<td>not saved</td>" in page
-    index = page[page.index("<table class=index>"):page.index("</table>", page.index("<table class=index>"))]
+    index = page[page.index("<table class=index>") : page.index("</table>", page.index("<table class=index>"))]
     # The index links every test, drifted ones first, with the lowest similarity of each.
     assert index.index("t.py::test_vec") < index.index("t.py::test_fp") < index.index("t.py::test_same")
     assert '<a href="#test-0">t.py::test_vec</a>' in index and "0.10" in index and "<h2 id=test-0>t.py::test_vec" in page

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import yaml
 
-from plugin_inner import TEST_KEY, answers, cassette_dir, run, setup_project
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.store.cassette_store import CassetteStore
+
+from plugin_inner import TEST_KEY, answers, cassette_dir, run, setup_project
 
 FLAKY_TESTS = '''
 import json

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from plugin_inner import APP_TESTS, TEST_KEY, run, setup_project
 
 from pytest_seedreplay.savings import PRICES_AS_OF
+
+from plugin_inner import APP_TESTS, TEST_KEY, run, setup_project
 
 
 @pytest.fixture

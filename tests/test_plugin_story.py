@@ -27,7 +27,9 @@ def record(pytester: pytest.Pytester, upstream: str, *args: str) -> pytest.RunRe
 def test_record_writes_one_secret_free_cassette_per_test_then_replays_offline(project, sim, monkeypatch):
     recorded = record(project, sim.url)
     recorded.assert_outcomes(passed=8)
-    recorded.stdout.fnmatch_lines(["*seedreplay (record)*", "recorded: 10 interaction(s)", "cassettes written: 8 under cassettes"])
+    recorded.stdout.fnmatch_lines(
+        ["*seedreplay (record)*", "recorded: 10 interaction(s)", "cassettes written: 8 under cassettes"]
+    )
     files = sorted(p.name for p in (cassette_dir(project) / "test_app").iterdir())
     assert files == sorted(APP_CASSETTES)
     text = cassette_text(project)
@@ -67,7 +69,13 @@ def test_unrecorded_request_fails_naming_cassette_closest_diff_and_record_comman
     )
     # The traceback stops at the app's own call: the SDK's internals would only bury the message.
     assert "_base_client.py" not in result.stdout.str()
-    result.stdout.fnmatch_lines([">*answer = ask(openai_client, \"Say hello\", seed=2)", "E *openai.NotFoundError: Error code: 404 - *no recording for key v1:*", "test_app.py:19: NotFoundError"])
+    result.stdout.fnmatch_lines(
+        [
+            '>*answer = ask(openai_client, "Say hello", seed=2)',
+            "E *openai.NotFoundError: Error code: 404 - *no recording for key v1:*",
+            "test_app.py:19: NotFoundError",
+        ]
+    )
     assert "_base_client.py" in run(project, "-k", "test_chat", "--fulltrace").stdout.str()  # asked for: all of it
 
     # The command it names records the request, after which replay passes.
@@ -90,7 +98,12 @@ def test_a_swallowed_miss_still_fails_the_test(pytester, sim):
     )
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*no recording for key v1:*nothing is recorded yet*", "*pytest --seedreplay=record test_swallow.py::test_app_hides_errors*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*no recording for key v1:*nothing is recorded yet*",
+            "*pytest --seedreplay=record test_swallow.py::test_app_hides_errors*",
+        ]
+    )
 
 
 def test_live_compares_with_recordings_and_reports_drift(project, sim, sim_factory, tmp_path):
@@ -128,7 +141,9 @@ def test_live_compares_with_recordings_and_reports_drift(project, sim, sim_facto
     page = report.with_suffix(".html").read_text()
     assert "test_app.py::test_chat" in page and "<del>" in page and "<ins>" in page and drift["live_fingerprint"] in page
 
-    failed = run(project, "--seedreplay=live", f"--seedreplay-upstream={drifting.url}", "--seedreplay-drift=fail", "-k", "chat or stream")
+    failed = run(
+        project, "--seedreplay=live", f"--seedreplay-upstream={drifting.url}", "--seedreplay-drift=fail", "-k", "chat or stream"
+    )
     failed.assert_outcomes(failed=2, deselected=6)
     failed.stdout.fnmatch_lines(
         [
@@ -156,7 +171,9 @@ def test_the_seedreplay_fixture_exposes_drift_to_the_test(pytester, sim, sim_fac
         """,
     )
     run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=1)
-    run(pytester, "--seedreplay=live", f"--seedreplay-upstream={sim_factory(drift='salt').url}").assert_outcomes(passed=1, warnings=1)
+    run(pytester, "--seedreplay=live", f"--seedreplay-upstream={sim_factory(drift='salt').url}").assert_outcomes(
+        passed=1, warnings=1
+    )
 
 
 def test_rewrite_keeps_exactly_the_interactions_used(pytester, sim):
@@ -171,7 +188,12 @@ def test_rewrite_keeps_exactly_the_interactions_used(pytester, sim):
 
     orphans = run(pytester, "--seedreplay-orphans")
     orphans.assert_outcomes(passed=1)
-    orphans.stdout.fnmatch_lines(["orphan interactions (recorded, never requested by tests that ran to the end): 1", "*test_rw/test_two.yaml: v1:* /v1/chat/completions model gpt-4o-mini"])
+    orphans.stdout.fnmatch_lines(
+        [
+            "orphan interactions (recorded, never requested by tests that ran to the end): 1",
+            "*test_rw/test_two.yaml: v1:* /v1/chat/completions model gpt-4o-mini",
+        ]
+    )
 
     before = sim.stats()["total"]
     rewritten = run(pytester, "--seedreplay=rewrite", f"--seedreplay-upstream={sim.url}")
@@ -195,7 +217,13 @@ def test_record_saves_nothing_for_a_failing_test_unless_keep_failed(pytester, si
     target = cassette_dir(pytester) / "test_fail" / "test_fails_after_the_call.yaml"
     result = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["recorded: 1 interaction(s)", "not saved: 1 interaction(s) of failing tests (--seedreplay-keep-failed saves them)", "cassettes written: none*"])
+    result.stdout.fnmatch_lines(
+        [
+            "recorded: 1 interaction(s)",
+            "not saved: 1 interaction(s) of failing tests (--seedreplay-keep-failed saves them)",
+            "cassettes written: none*",
+        ]
+    )
     assert not target.exists()
     kept = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}", "--seedreplay-keep-failed")
     kept.assert_outcomes(failed=1)
@@ -208,7 +236,9 @@ def test_rewrite_re_records_streams_async_and_embeddings_which_then_replay(proje
     drifting = sim_factory(drift="new model")
     rewritten = run(project, "--seedreplay=rewrite", f"--seedreplay-upstream={drifting.url}")
     rewritten.assert_outcomes(passed=8)
-    rewritten.stdout.fnmatch_lines(["replayed: 0 interaction(s)", "recorded: 10 interaction(s)", "cassettes written: 8 under cassettes"])
+    rewritten.stdout.fnmatch_lines(
+        ["replayed: 0 interaction(s)", "recorded: 10 interaction(s)", "cassettes written: 8 under cassettes"]
+    )
     second = answers(project)
     assert all(second[name] != first[name] for name in ("chat", "stream", "async", "embeddings", "module"))
     drifting.stop()

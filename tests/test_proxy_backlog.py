@@ -7,14 +7,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from pytest_seedreplay.store import DiskStore
-from proxy_support import CHAT, MODEL, messages, proxy_factory  # noqa: F401 (a fixture)
+
+from proxy_support import CHAT, MODEL, messages
 
 
 class WriteLock:
@@ -50,7 +51,7 @@ def answered(futures: list[Future]) -> list:
     return [f.result(timeout=30) for f in futures]
 
 
-def test_past_the_entry_bound_a_new_miss_waits_for_the_store(sim, proxy_factory, pool):  # noqa: F811
+def test_past_the_entry_bound_a_new_miss_waits_for_the_store(sim, proxy_factory, pool):
     proxy = proxy_factory(sim.url, write_backlog_entries=2)
     writer = proxy.state.writer
     lock = WriteLock(proxy.cache_dir)
@@ -68,7 +69,7 @@ def test_past_the_entry_bound_a_new_miss_waits_for_the_store(sim, proxy_factory,
     assert len(proxy.store) == 3 and writer.backlog_entries == 0 and writer.backlog_bytes == 0
 
 
-def test_past_the_byte_bound_a_new_miss_waits_for_the_store(sim, proxy_factory, pool):  # noqa: F811
+def test_past_the_byte_bound_a_new_miss_waits_for_the_store(sim, proxy_factory, pool):
     proxy = proxy_factory(sim.url, write_backlog_bytes=1)  # any answer fills it; the first still passes
     writer = proxy.state.writer
     lock = WriteLock(proxy.cache_dir)
@@ -84,7 +85,7 @@ def test_past_the_byte_bound_a_new_miss_waits_for_the_store(sim, proxy_factory, 
     assert len(proxy.store) == 2
 
 
-def test_a_store_that_takes_nothing_for_write_wait_gets_the_answer_unrecorded(sim, proxy_factory, pool):  # noqa: F811
+def test_a_store_that_takes_nothing_for_write_wait_gets_the_answer_unrecorded(sim, proxy_factory, pool):
     proxy = proxy_factory(sim.url, write_backlog_entries=1, write_wait=0.3)
     lock = WriteLock(proxy.cache_dir)
     try:
@@ -99,7 +100,7 @@ def test_a_store_that_takes_nothing_for_write_wait_gets_the_answer_unrecorded(si
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_durable_answers_only_once_the_answer_is_stored(sim, proxy_factory, pool, stream):  # noqa: F811
+def test_durable_answers_only_once_the_answer_is_stored(sim, proxy_factory, pool, stream):
     proxy = proxy_factory(sim.url, durable=True)
     writer = proxy.state.writer
     lock = WriteLock(proxy.cache_dir)
@@ -113,7 +114,7 @@ def test_durable_answers_only_once_the_answer_is_stored(sim, proxy_factory, pool
     assert len(proxy.own_store) == 1  # in the store the moment the answer arrived (no settle)
 
 
-def test_a_graceful_shutdown_stores_every_answer_already_sent(sim, proxy_factory, pool, tmp_path):  # noqa: F811
+def test_a_graceful_shutdown_stores_every_answer_already_sent(sim, proxy_factory, pool, tmp_path):
     proxy = proxy_factory(sim.url)
     lock = WriteLock(proxy.cache_dir)
     try:

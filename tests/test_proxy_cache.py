@@ -3,14 +3,14 @@ seed policy, auth isolation, store failures, stats — through the real openai S
 
 from __future__ import annotations
 
-
 import openai
 import pytest
 
-from pytest_seedreplay.proxy.app import ProxyConfig
 from pytest_seedreplay.core.key import request_key
+from pytest_seedreplay.proxy.app import ProxyConfig
 from pytest_seedreplay.store import DiskStore
-from proxy_support import API_KEY, CHAT, MODEL, http, messages, proxy_factory, upstream_calls  # noqa: F401
+
+from proxy_support import API_KEY, CHAT, MODEL, http, messages, upstream_calls
 
 
 def ask(client, text="hello", **params):
@@ -57,7 +57,9 @@ def test_key_header_is_the_request_key(sim, proxy_factory):
     proxy = proxy_factory(sim.url)
     reply = proxy.post(CHAT, {"model": MODEL, "messages": messages(), "seed": 3, "temperature": 1.0})
     assert reply.status == 200
-    assert reply.headers["x-seedreplay-key"] == request_key("/v1/chat/completions", {"model": MODEL, "messages": messages(), "seed": 3})
+    assert reply.headers["x-seedreplay-key"] == request_key(
+        "/v1/chat/completions", {"model": MODEL, "messages": messages(), "seed": 3}
+    )
 
 
 def test_replay_serves_recordings_with_the_simulator_stopped(sim, proxy_factory, tmp_path):
@@ -65,9 +67,7 @@ def test_replay_serves_recordings_with_the_simulator_stopped(sim, proxy_factory,
     plain = ask(recorder.client()).parse()
     streamed = "".join(
         chunk.choices[0].delta.content or ""
-        for chunk in recorder.client().chat.completions.create(
-            model=MODEL, messages=messages("streamed"), seed=1, stream=True
-        )
+        for chunk in recorder.client().chat.completions.create(model=MODEL, messages=messages("streamed"), seed=1, stream=True)
         if chunk.choices
     )
     sim.stop()
@@ -77,9 +77,7 @@ def test_replay_serves_recordings_with_the_simulator_stopped(sim, proxy_factory,
     assert again.parse().choices[0].message.content == plain.choices[0].message.content
     replayed = "".join(
         chunk.choices[0].delta.content or ""
-        for chunk in replayer.client().chat.completions.create(
-            model=MODEL, messages=messages("streamed"), seed=1, stream=True
-        )
+        for chunk in replayer.client().chat.completions.create(model=MODEL, messages=messages("streamed"), seed=1, stream=True)
         if chunk.choices
     )
     assert replayed == streamed and replayed
@@ -243,8 +241,19 @@ def test_stats_and_healthz(sim, proxy_factory):
     ask(proxy.client())
     assert http(f"{proxy.url}/models", "GET").status == 200
     stats = proxy.stats()
-    counted = {name: stats[name] for name in ("hits", "misses", "bypasses", "stored", "upstream_calls", "coalesced", "errors", "entries")}
-    assert counted == {"hits": 1, "misses": 1, "bypasses": 1, "stored": 1, "upstream_calls": 2, "coalesced": 0, "errors": 0, "entries": 1}
+    counted = {
+        name: stats[name] for name in ("hits", "misses", "bypasses", "stored", "upstream_calls", "coalesced", "errors", "entries")
+    }
+    assert counted == {
+        "hits": 1,
+        "misses": 1,
+        "bypasses": 1,
+        "stored": 1,
+        "upstream_calls": 2,
+        "coalesced": 0,
+        "errors": 0,
+        "entries": 1,
+    }
     assert stats["bytes"] > 0
     health = http(f"{proxy.root}/healthz", "GET").json()
     assert health == {"status": "ok", "mode": "record", "upstream": sim.url}
@@ -280,7 +289,9 @@ def test_a_recording_that_cannot_take_the_asked_shape_is_a_clear_error(proxy_fac
     proxy = proxy_factory("http://127.0.0.1:9/v1", mode="replay")
     body = {"model": MODEL, "messages": messages(), "seed": 1}
     key = request_key("/v1/chat/completions", body)
-    proxy.store.put(Entry(key=key, endpoint="/v1/chat/completions", request=canonical_request("/v1/chat/completions", body), body=["odd"]))
+    proxy.store.put(
+        Entry(key=key, endpoint="/v1/chat/completions", request=canonical_request("/v1/chat/completions", body), body=["odd"])
+    )
     reply = proxy.post(CHAT, {**body, "stream": True})
     assert reply.status == 500
     error = reply.json()["error"]

@@ -25,6 +25,7 @@ from pytest_seedreplay.cli import main
 from pytest_seedreplay.core.key import key_of_canonical
 from pytest_seedreplay.shapes import stream_complete
 from pytest_seedreplay.store import DiskStore
+
 from proxy_support import API_KEY, CHAT, MODEL, http, messages
 
 SEEDREPLAY = str(Path(sys.executable).parent / "seedreplay")
@@ -135,7 +136,11 @@ def test_a_stop_signal_lets_an_in_flight_request_finish_and_store(spawn, sim_fac
     proxy = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "cache"), "--log-level", "warning")
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(
-            lambda: http(proxy.url + CHAT, body={"model": MODEL, "messages": messages(), "seed": 1}, headers={"Authorization": f"Bearer {API_KEY}"})
+            lambda: http(
+                proxy.url + CHAT,
+                body={"model": MODEL, "messages": messages(), "seed": 1},
+                headers={"Authorization": f"Bearer {API_KEY}"},
+            )
         )
         _wait_for(lambda: sim.stats()["total"] >= 1, what="the upstream call")
         proxy.process.send_signal(stop_signal)
@@ -196,7 +201,9 @@ def test_busy_port_with_the_builtin_simulator_is_one_line_not_a_traceback(tmp_pa
         port = busy.getsockname()[1]
         done = subprocess.run(
             [SEEDREPLAY, "proxy", "--upstream", "sim", "--port", str(port), "--cache-dir", str(tmp_path / "cache")],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert done.returncode == 1
     assert done.stdout == ""
@@ -220,8 +227,17 @@ def test_help_names_every_contract_option():
     result = CliRunner().invoke(main, ["proxy", "--help"])
     assert result.exit_code == 0
     for option in (
-        "--host", "--port", "--upstream", "--mode", "--cache-dir", "--store", "--require-seed",
-        "--isolate-by-auth", "--token", "--max-body", "--log-level",
+        "--host",
+        "--port",
+        "--upstream",
+        "--mode",
+        "--cache-dir",
+        "--store",
+        "--require-seed",
+        "--isolate-by-auth",
+        "--token",
+        "--max-body",
+        "--log-level",
     ):
         assert option in result.output
 

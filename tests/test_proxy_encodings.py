@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from proxy_support import CHAT, MODEL, messages, proxy_factory, raw_request, recorder  # noqa: F401 (fixtures)
+from proxy_support import CHAT, MODEL, messages, raw_request
 
 BODY = json.dumps({"model": MODEL, "messages": messages("hello"), "seed": 3}).encode()
 
@@ -29,7 +29,7 @@ def post(proxy, body: bytes, encoding: str | None):
         ("gzip", gzip.compress(BODY, mtime=0) + b"trailing junk"),
     ],
 )
-def test_a_body_that_is_not_what_its_encoding_says_is_a_400(sim, proxy_factory, encoding, body, caplog):  # noqa: F811
+def test_a_body_that_is_not_what_its_encoding_says_is_a_400(sim, proxy_factory, encoding, body, caplog):
     proxy = proxy_factory(sim.url)
     status, _, answer = post(proxy, body, encoding)
     assert status == 400, answer
@@ -38,7 +38,7 @@ def test_a_body_that_is_not_what_its_encoding_says_is_a_400(sim, proxy_factory, 
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "made-up"])
-def test_an_encoding_the_proxy_does_not_decode_is_a_415_naming_it(sim, proxy_factory, encoding):  # noqa: F811
+def test_an_encoding_the_proxy_does_not_decode_is_a_415_naming_it(sim, proxy_factory, encoding):
     proxy = proxy_factory(sim.url)
     status, _, answer = post(proxy, BODY, encoding)
     assert status == 415
@@ -57,7 +57,7 @@ def test_an_encoding_the_proxy_does_not_decode_is_a_415_naming_it(sim, proxy_fac
         ("gzip, identity", gzip.compress(BODY, mtime=0)),
     ],
 )
-def test_a_compressed_request_is_decoded_keyed_and_answered(sim, proxy_factory, encoding, body):  # noqa: F811
+def test_a_compressed_request_is_decoded_keyed_and_answered(sim, proxy_factory, encoding, body):
     proxy = proxy_factory(sim.url)
     status, headers, answer = post(proxy, body, encoding)
     assert status == 200, answer
@@ -66,7 +66,7 @@ def test_a_compressed_request_is_decoded_keyed_and_answered(sim, proxy_factory, 
     assert plain.headers["x-seedreplay-cache"] == "hit" and plain.headers["x-seedreplay-key"] == headers["x-seedreplay-key"]
 
 
-def test_a_compression_bomb_stops_at_the_size_limit(sim, proxy_factory):  # noqa: F811
+def test_a_compression_bomb_stops_at_the_size_limit(sim, proxy_factory):
     proxy = proxy_factory(sim.url, max_body=1024 * 1024)
     bomb = gzip.compress(b'{"model": "' + b"0" * (64 * 1024 * 1024) + b'"}')
     assert len(bomb) < 1024 * 1024
@@ -74,7 +74,7 @@ def test_a_compression_bomb_stops_at_the_size_limit(sim, proxy_factory):  # noqa
     assert status == 413 and json.loads(answer)["error"]["code"] == "request_too_large"
 
 
-def test_a_cacheable_call_sends_the_decoded_body_without_the_client_encoding(recorder, proxy_factory):  # noqa: F811
+def test_a_cacheable_call_sends_the_decoded_body_without_the_client_encoding(recorder, proxy_factory):
     upstream, server = recorder
     proxy = proxy_factory(server.url + "/v1")
     status, _, _ = post(proxy, gzip.compress(BODY, mtime=0), "gzip")
@@ -83,7 +83,7 @@ def test_a_cacheable_call_sends_the_decoded_body_without_the_client_encoding(rec
     assert json.loads(arrived.body) == json.loads(BODY) and "Content-Encoding" not in arrived.headers
 
 
-def test_the_pass_through_forwards_compressed_bytes_unchanged(recorder, proxy_factory):  # noqa: F811
+def test_the_pass_through_forwards_compressed_bytes_unchanged(recorder, proxy_factory):
     upstream, server = recorder
     proxy = proxy_factory(server.url + "/v1")
     upload = gzip.compress(b'{"input_file_id": "file-1", "endpoint": "/v1/chat/completions"}')
@@ -122,7 +122,7 @@ def send_raw(root: str, data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("data", MALFORMED, ids=["no-colon", "long-header", "bad-chunk", "not-http", "tls"])
-def test_a_malformed_raw_request_is_a_400_and_one_warning_line(sim, proxy_factory, caplog, data):  # noqa: F811
+def test_a_malformed_raw_request_is_a_400_and_one_warning_line(sim, proxy_factory, caplog, data):
     proxy = proxy_factory(sim.url)
     caplog.set_level(logging.DEBUG, logger="aiohttp.server")
     answer = send_raw(proxy.root, data)
@@ -135,7 +135,7 @@ def test_a_malformed_raw_request_is_a_400_and_one_warning_line(sim, proxy_factor
     assert "\n" not in record.getMessage() and "Traceback" not in caplog.text
 
 
-def test_a_bad_body_leaves_no_traceback_in_the_log(sim, proxy_factory, caplog):  # noqa: F811
+def test_a_bad_body_leaves_no_traceback_in_the_log(sim, proxy_factory, caplog):
     proxy = proxy_factory(sim.url)
     caplog.set_level(logging.DEBUG)
     status, _, _ = post(proxy, BODY, "gzip")

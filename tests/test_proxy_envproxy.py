@@ -13,14 +13,15 @@ import socket
 import socketserver
 import threading
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from yarl import URL
 
 from pytest_seedreplay.proxy.upstream import UnsupportedProxy, env_proxy
-from proxy_support import API_KEY, CHAT, MODEL, http, messages, proxy_factory, upstream_calls  # noqa: F401 (fixture)
+
+from proxy_support import API_KEY, CHAT, MODEL, http, messages, upstream_calls
 
 # A name no resolver knows: only a forward proxy can reach it.
 FAR_UPSTREAM = "http://api.seedreplay.test/v1"
@@ -58,10 +59,14 @@ class _Relay(socketserver.BaseRequestHandler):
         headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in lines)}
         self.server.seen.append((method, target, headers))
         parts = urlsplit(target)
-        kept = [h for h in lines if h.partition(":")[0].strip().lower() not in ("connection", "proxy-authorization", "keep-alive")]
+        kept = [
+            h for h in lines if h.partition(":")[0].strip().lower() not in ("connection", "proxy-authorization", "keep-alive")
+        ]
         origin_form = parts.path + (f"?{parts.query}" if parts.query else "")
         upstream = socket.create_connection(self.server.target)
-        upstream.sendall(("\r\n".join([f"{method} {origin_form} {version}", *kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1") + rest)
+        upstream.sendall(
+            ("\r\n".join([f"{method} {origin_form} {version}", *kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1") + rest
+        )
         threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
         _pipe(upstream, client)
 

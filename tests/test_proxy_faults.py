@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from pytest_seedreplay.shapes import parse_sse
-from proxy_support import CHAT, MODEL, http, messages, proxy_factory, upstream_calls  # noqa: F401
+
+from proxy_support import CHAT, MODEL, http, messages, upstream_calls
 
 BODY = {"model": MODEL, "messages": messages("faulty"), "seed": 1}
 

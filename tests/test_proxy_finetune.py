@@ -10,14 +10,15 @@ import json
 import openai
 import pytest
 from click.testing import CliRunner
-from finetune_support import BASE, SEED, question, tuned_sim
-from proxy_support import proxy_factory, upstream_calls  # noqa: F401
-from pytest_seedreplay.proxy.tier_finetune import Finetune, FinetuneTier
-from test_sim_finetune import EXAMPLES
 
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.finetune.manifest import ManifestError
 from pytest_seedreplay.finetune.serving import finetune_tier
+from pytest_seedreplay.proxy.tier_finetune import Finetune, FinetuneTier
+
+from finetune_support import BASE, SEED, question, tuned_sim
+from proxy_support import upstream_calls
+from test_sim_finetune import EXAMPLES
 
 TRAINED = {q: a for q, a, _ in EXAMPLES}
 UNTRAINED = "What colour is the sky on Mars at noon?"
@@ -68,7 +69,7 @@ def test_the_fine_tune_is_asked_with_its_own_seed_whatever_the_request_carries(t
 
 def test_a_paraphrase_gets_the_trained_answer(tuned, proxy_factory):
     proxy = proxy_factory(tuned.sim.url, tiers=[finetune_tier("latest", tuned.manifest)])
-    for trained_question, answer, paraphrase in EXAMPLES[:4]:
+    for _trained, answer, paraphrase in EXAMPLES[:4]:
         text, headers = ask(proxy.client(), paraphrase)
         assert (text, headers["x-seedreplay-cache"]) == (answer, "finetune"), paraphrase
 
@@ -146,8 +147,9 @@ def test_the_guard_refuses_a_dataset_changed_since_training(tuned, tmp_path):
 
 
 def test_proxy_command_names_a_bad_finetune_flag_in_one_line(tuned, tmp_path):
-    result = CliRunner().invoke(main, ["proxy", "--finetune", "v7", "--finetune-manifest", str(tuned.manifest),
-                                       "--cache-dir", str(tmp_path / "c")])
+    result = CliRunner().invoke(
+        main, ["proxy", "--finetune", "v7", "--finetune-manifest", str(tuned.manifest), "--cache-dir", str(tmp_path / "c")]
+    )
     assert result.exit_code == 1
     assert "Error: --finetune v7: no version 'v7' in" in result.output and "(it has v1)" in result.output
     assert "Traceback" not in result.output
@@ -156,8 +158,16 @@ def test_proxy_command_names_a_bad_finetune_flag_in_one_line(tuned, tmp_path):
 def test_seedreplay_proxy_finetune_serves_the_learned_tier_and_says_so(tuned, tmp_path):
     from test_proxy_cli import ProxyProcess
 
-    running = ProxyProcess("--upstream", tuned.sim.url, "--cache-dir", str(tmp_path / "cache"), "--finetune", "latest",
-                           "--finetune-manifest", str(tuned.manifest))
+    running = ProxyProcess(
+        "--upstream",
+        tuned.sim.url,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--finetune",
+        "latest",
+        "--finetune-manifest",
+        str(tuned.manifest),
+    )
     try:
         model = tuned.version()["fine_tuned_model"]
         assert running.lines.get(timeout=10) == (

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from pytest_seedreplay.proxy.serve import BackgroundServer
 
-from proxy_support import CHAT, MODEL, http, messages, proxy_factory  # noqa: F401  (proxy_factory: a fixture)
+from proxy_support import CHAT, MODEL, http, messages
 
 
 def test_a_body_of_millions_of_objects_is_refused_before_it_is_parsed(sim, proxy_factory):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy_support import CHAT, MODEL, http, messages, proxy_factory, upstream_calls  # noqa: F401
+from proxy_support import CHAT, MODEL, http, messages, upstream_calls
 
 GOOD = {"model": MODEL, "messages": messages("fine"), "seed": 1}
 ENDPOINTS = ["/chat/completions", "/completions", "/embeddings", "/responses"]
@@ -66,7 +66,11 @@ def test_body_over_max_body_is_413_with_or_without_content_length(sim, proxy_fac
     connection = httplib.HTTPConnection(parts.hostname, parts.port, timeout=10)
     payload = json.dumps(big).encode()
     connection.request(
-        "POST", parts.path + CHAT, body=iter([payload[:500], payload[500:]]), headers={"Content-Type": "application/json"}, encode_chunked=True
+        "POST",
+        parts.path + CHAT,
+        body=iter([payload[:500], payload[500:]]),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
     )
     answer = connection.getresponse()
     assert answer.status == 413 and json.loads(answer.read())["error"]["code"] == "request_too_large"
@@ -114,7 +118,9 @@ request_bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(
-        st.sampled_from(["model", "messages", "seed", "stream", "stream_options", "input", "prompt", "encoding_format", "n", "x"]),
+        st.sampled_from(
+            ["model", "messages", "seed", "stream", "stream_options", "input", "prompt", "encoding_format", "n", "x"]
+        ),
         json_values,
         max_size=6,
     ).map(lambda v: json.dumps(v).encode()),
@@ -122,7 +128,9 @@ request_bodies = st.one_of(
 headers = st.fixed_dictionaries(
     {},
     optional={
-        "Content-Type": st.sampled_from(["application/json", "text/plain", "application/json; charset=latin-1", "multipart/form-data", ""]),
+        "Content-Type": st.sampled_from(
+            ["application/json", "text/plain", "application/json; charset=latin-1", "multipart/form-data", ""]
+        ),
         "X-Seedreplay-Mode": st.sampled_from(["replay", "REPLAY", "bogus", ""]),
         "Cache-Control": st.sampled_from(["no-store", "no-cache", "max-age=0, no-store", ",,"]),
     },

@@ -23,20 +23,21 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
-from pytest_seedreplay.proxy.flight import Shape
-from pytest_seedreplay.proxy.memory import MemoryCache, Rendered
-from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay import Proxy
 from pytest_seedreplay.core.constants import MEMORY_CACHE_MAX_AGE
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, request_key
-from pytest_seedreplay import Proxy
 from pytest_seedreplay.policy import Mode
+from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
 from pytest_seedreplay.proxy.binding import Binding, Observer
-from pytest_seedreplay.store.cassette_store import CassetteStore
+from pytest_seedreplay.proxy.flight import Shape
+from pytest_seedreplay.proxy.memory import MemoryCache, Rendered
+from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
-from proxy_support import API_KEY, CHAT, MODEL, Reply, http, messages, proxy_factory, upstream_calls  # noqa: F401
+from pytest_seedreplay.store.cassette_store import CassetteStore
+
+from proxy_support import API_KEY, CHAT, MODEL, Reply, http, messages, upstream_calls
 
 ENDPOINT = "/v1/chat/completions"
 BODY = {"model": MODEL, "messages": messages("remember me"), "seed": 5}
@@ -67,7 +68,9 @@ def counting_upstream() -> web.Application:
                 "object": "chat.completion",
                 "created": 1700000000 + n,
                 "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": "stop"}],
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": "stop"}
+                ],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
             },
             headers={"x-request-id": f"req_{n}"},

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
-from proxy_support import API_KEY, CHAT, MODEL, http, messages
-from test_proxy_cli import SEEDREPLAY, ProxyProcess
-from test_proxy_team import proxies  # noqa: F401
 
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.savings import DEFAULT_TABLE, load_prices
+
+from proxy_support import API_KEY, CHAT, MODEL, http, messages
+from test_proxy_cli import SEEDREPLAY, ProxyProcess
+from test_proxy_team import proxies  # noqa: F401
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -64,7 +65,9 @@ def test_metrics_count_hits_by_tier_misses_upstream_calls_store_and_tokens(sim, 
     usage = miss.json()["usage"]
     assert samples[("seedreplay_tokens_saved_total", (("kind", "input"),))] == 2 * usage["prompt_tokens"]
     assert samples[("seedreplay_tokens_saved_total", (("kind", "output"),))] == 2 * usage["completion_tokens"]
-    assert samples[("seedreplay_cost_saved_dollars_total", ())] == pytest.approx(2 * float(hit.headers["x-seedreplay-cost-saved"]))
+    assert samples[("seedreplay_cost_saved_dollars_total", ())] == pytest.approx(
+        2 * float(hit.headers["x-seedreplay-cost-saved"])
+    )
 
 
 def test_every_hit_says_what_it_saved_and_the_stats_total_it(sim, proxies, tmp_path):

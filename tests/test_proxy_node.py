@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy_support import API_KEY, proxy_factory, upstream_calls  # noqa: F401
+from proxy_support import API_KEY, upstream_calls
 
 SCRIPT = Path(__file__).parent / "node" / "chat.mjs"
 
@@ -33,7 +33,10 @@ def _run_node(base_url: str, modules: Path) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-@pytest.mark.skipif(shutil.which("node") is None or _node_modules() is None, reason="node or the openai npm package is not installed (CI installs it)")
+@pytest.mark.skipif(
+    shutil.which("node") is None or _node_modules() is None,
+    reason="node or the openai npm package is not installed (CI installs it)",
+)
 def test_node_sdk_records_then_replays_plain_and_streamed(sim, proxy_factory):
     proxy = proxy_factory(sim.url)
 

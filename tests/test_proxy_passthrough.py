@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 
 from pytest_seedreplay.proxy.serve import BackgroundServer
-from proxy_support import API_KEY, MODEL, http, proxy_factory  # noqa: F401
+
+from proxy_support import API_KEY, MODEL, http
 
 BIG = 6 * 1024 * 1024
 
@@ -76,12 +77,16 @@ def make_echo_app() -> web.Application:
             digest.update(chunk)
             size += len(chunk)
         seen.append({"headers": dict(request.headers), "path": request.path_qs})
-        return web.json_response({"sha256": digest.hexdigest(), "bytes": size, "headers": dict(request.headers), "path_qs": request.raw_path})
+        return web.json_response(
+            {"sha256": digest.hexdigest(), "bytes": size, "headers": dict(request.headers), "path_qs": request.raw_path}
+        )
 
     async def download(request: web.Request) -> web.StreamResponse:
         body = bytes(range(256)) * (BIG // 256)
         if request.query.get("gzip"):
-            return web.Response(body=gzip.compress(body), headers={"Content-Encoding": "gzip", "Content-Type": "application/octet-stream"})
+            return web.Response(
+                body=gzip.compress(body), headers={"Content-Encoding": "gzip", "Content-Type": "application/octet-stream"}
+            )
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream", "X-Upstream": "yes"})
         response.content_length = len(body)
         await response.prepare(request)
@@ -90,7 +95,11 @@ def make_echo_app() -> web.Application:
         return response
 
     async def teapot(request: web.Request) -> web.Response:
-        return web.json_response({"error": {"message": "nope", "type": "x", "param": None, "code": "teapot"}}, status=418, headers={"x-should-retry": "false"})
+        return web.json_response(
+            {"error": {"message": "nope", "type": "x", "param": None, "code": "teapot"}},
+            status=418,
+            headers={"x-should-retry": "false"},
+        )
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/v1/files{tail:.*}", upload)
@@ -112,7 +121,12 @@ def test_large_upload_passes_through_byte_exact_beyond_max_body(echo, proxy_fact
         f"{proxy.url}/files?purpose=fine-tune&x=%2F",
         "POST",
         payload,
-        {"Content-Type": "application/octet-stream", "Authorization": f"Bearer {API_KEY}", "X-Seedreplay-Token": "t", "X-Seedreplay-Mode": "record"},
+        {
+            "Content-Type": "application/octet-stream",
+            "Authorization": f"Bearer {API_KEY}",
+            "X-Seedreplay-Token": "t",
+            "X-Seedreplay-Mode": "record",
+        },
     )
     assert reply.status == 200 and reply.headers["x-seedreplay-cache"] == "bypass"
     seen = reply.json()

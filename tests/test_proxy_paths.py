@@ -9,7 +9,8 @@ import json
 import pytest
 
 from pytest_seedreplay.proxy.serve import BackgroundServer
-from proxy_support import CHAT, MODEL, Recorder, messages, proxy_factory, raw_request, recorder  # noqa: F401 (fixtures)
+
+from proxy_support import CHAT, MODEL, Recorder, messages, raw_request
 
 CLIMBING_PATHS = [
     "/v1/../../admin/secret",
@@ -28,7 +29,7 @@ CLIMBING_PATHS = [
 
 
 @pytest.mark.parametrize("path", CLIMBING_PATHS)
-def test_a_path_climbing_out_of_the_base_is_refused_before_any_upstream_call(recorder, proxy_factory, path):  # noqa: F811
+def test_a_path_climbing_out_of_the_base_is_refused_before_any_upstream_call(recorder, proxy_factory, path):
     upstream, server = recorder
     proxy = proxy_factory(server.url.replace("http://", "http://owner:hunter2@") + "/base/v1")
     for method in ("GET", "POST", "DELETE"):
@@ -39,7 +40,7 @@ def test_a_path_climbing_out_of_the_base_is_refused_before_any_upstream_call(rec
     assert upstream.seen == []
 
 
-def test_a_plain_path_reaches_the_base_path_with_the_url_credentials(recorder, proxy_factory):  # noqa: F811
+def test_a_plain_path_reaches_the_base_path_with_the_url_credentials(recorder, proxy_factory):
     upstream, server = recorder
     proxy = proxy_factory(server.url.replace("http://", "http://owner:hunter2@") + "/base/v1")
     status, _, _ = raw_request(proxy.root, "GET", "/v1/models?limit=2", auth=False)
@@ -49,7 +50,7 @@ def test_a_plain_path_reaches_the_base_path_with_the_url_credentials(recorder, p
     assert arrived.headers["Authorization"] == "Basic " + base64.b64encode(b"owner:hunter2").decode()
 
 
-def test_an_upstream_redirect_is_not_followed_so_no_credential_goes_elsewhere(recorder, proxy_factory):  # noqa: F811
+def test_an_upstream_redirect_is_not_followed_so_no_credential_goes_elsewhere(recorder, proxy_factory):
     upstream, server = recorder
     elsewhere = Recorder()
     other = BackgroundServer(elsewhere.app)

@@ -73,12 +73,23 @@ def similar_proxy(tmp_path: Path) -> Iterator[Callable[..., tuple[RunningProxy, 
     -> (a running proxy with the similar tier over its store, the tier)."""
     started: list[tuple[RunningProxy, SimilarTier]] = []
 
-    def factory(upstream: str, cache_dir: Path | None = None, store: DiskStore | None = None, threshold: float = 0.7,
-                embeddings: str | None = None, **options: Any) -> tuple[RunningProxy, SimilarTier]:
+    def factory(
+        upstream: str,
+        cache_dir: Path | None = None,
+        store: DiskStore | None = None,
+        threshold: float = 0.7,
+        embeddings: str | None = None,
+        **options: Any,
+    ) -> tuple[RunningProxy, SimilarTier]:
         directory = cache_dir or tmp_path / "cache"
         store = store or DiskStore(directory)
-        tier = SimilarTier(store, threshold, embeddings, sync_seconds=options.pop("sync_seconds", 2.0),
-                           build_wait=options.pop("build_wait", 30.0))
+        tier = SimilarTier(
+            store,
+            threshold,
+            embeddings,
+            sync_seconds=options.pop("sync_seconds", 2.0),
+            build_wait=options.pop("build_wait", 30.0),
+        )
         proxy = Proxy(upstream, store=store, tiers=[tier], **options)
         proxy.start()
         started.append((RunningProxy(proxy, store, Path(directory)), tier))
@@ -128,13 +139,22 @@ def test_a_reworded_question_gets_the_recording_verbatim_plain_and_streamed(sim,
     stats = running.stats()
     assert stats["hits_by_tier"] == {"similar": 2} and stats["hits"] == 1
     # Asked on each exact miss: the first question (nothing indexed yet: passed) and its rewordings.
-    assert stats["tiers"]["similar"] == {"asked": 3, "answered": 2, "passed": 1, "vectors_fetched": 0, "questions": 1, "building": 0}
+    assert stats["tiers"]["similar"] == {
+        "asked": 3,
+        "answered": 2,
+        "passed": 1,
+        "vectors_fetched": 0,
+        "questions": 1,
+        "building": 0,
+    }
     assert running.store.get(plain.headers["x-seedreplay-key"]) is None
 
 
 def test_a_long_question_is_looked_up_off_the_loop_and_answered_alike(sim, similar_proxy):
-    context = "".join(f"Order {n}: a {colour} kettle, delivered on day {n} of the month.\n" for n, colour in
-                      zip(range(1, 200), ["red", "blue", "green", "white"] * 50))
+    context = "".join(
+        f"Order {n}: a {colour} kettle, delivered on day {n} of the month.\n"
+        for n, colour in zip(range(1, 200), ["red", "blue", "green", "white"] * 50)
+    )
     running, _ = similar_proxy(sim.url)
     client = running.client()
     first = ask(client, context + PASSWORD)
@@ -322,8 +342,10 @@ def test_similar_auto_uses_the_threshold_calibrate_saved(sim, spawn_proxy, tmp_p
     threshold = load_calibration(cache / "similar.json").threshold
 
     proxy = spawn_proxy("--upstream", DEAD_UPSTREAM, "--mode", "replay", "--cache-dir", str(cache), "--similar", "auto")
-    assert proxy.lines.get(timeout=10).startswith(f"similar tier: a reworded chat question gets the recording of the question "
-                                                  f"it rewords (threshold {threshold:.3f}, measure builtin)")
+    assert proxy.lines.get(timeout=10).startswith(
+        f"similar tier: a reworded chat question gets the recording of the question "
+        f"it rewords (threshold {threshold:.3f}, measure builtin)"
+    )
     wait_for(lambda: "indexed" in proxy.log(), "the index to be built")
     assert "3 recorded chat questions indexed" in proxy.log() and f"threshold {threshold:.3f}" in proxy.log()
     client = proxy.client()
@@ -356,10 +378,16 @@ def test_each_namespace_has_its_own_calibration(sim, spawn_proxy, tmp_path):
     assert "questions: 3" in calibrated.output and (cache / "namespaces" / "team-a" / "similar.json").exists()
     assert not (cache / "similar.json").exists()
 
-    other = CliRunner().invoke(main, ["proxy", "--port", "0", "--cache-dir", str(cache), "--namespace", "team-b", "--similar", "auto"])
-    assert other.exit_code == 1 and f"no similar-questions calibration at {cache / 'namespaces' / 'team-b' / 'similar.json'}" in other.output
-    proxy = spawn_proxy("--upstream", DEAD_UPSTREAM, "--mode", "replay", "--cache-dir", str(cache), "--namespace", "team-a",
-                        "--similar", "auto")
+    other = CliRunner().invoke(
+        main, ["proxy", "--port", "0", "--cache-dir", str(cache), "--namespace", "team-b", "--similar", "auto"]
+    )
+    assert (
+        other.exit_code == 1
+        and f"no similar-questions calibration at {cache / 'namespaces' / 'team-b' / 'similar.json'}" in other.output
+    )
+    proxy = spawn_proxy(
+        "--upstream", DEAD_UPSTREAM, "--mode", "replay", "--cache-dir", str(cache), "--namespace", "team-a", "--similar", "auto"
+    )
     client = proxy.client()
     raw = ask(client, REWORDED[PAUSE])
     assert raw.headers["x-seedreplay-cache"] == "similar" and content(raw) == recorded[PAUSE]
@@ -437,8 +465,17 @@ def test_tier_order_exact_similar_finetune_general_through_the_cli(spawn_proxy, 
 
     tuned = tuned_sim(tmp_path)
     try:
-        proxy = spawn_proxy("--upstream", tuned.sim.url, "--cache-dir", str(tmp_path / "cache"), "--similar",
-                            "--finetune", "latest", "--finetune-manifest", str(tuned.manifest))
+        proxy = spawn_proxy(
+            "--upstream",
+            tuned.sim.url,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--similar",
+            "--finetune",
+            "latest",
+            "--finetune-manifest",
+            str(tuned.manifest),
+        )
         assert proxy.lines.get(timeout=10).startswith("similar tier: ")
         assert proxy.lines.get(timeout=10).startswith("fine-tune tier: ")
         client = proxy.client()

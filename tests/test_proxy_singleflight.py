@@ -15,7 +15,8 @@ from pytest_seedreplay.proxy.app import PROXY_STATE, Binding, ProxyConfig, make_
 from pytest_seedreplay.proxy.serve import serving
 from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
-from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls  # noqa: F401
+
+from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls
 
 BODY = {"model": MODEL, "messages": messages("together"), "seed": 9}
 
@@ -58,9 +59,7 @@ async def test_fifty_identical_misses_make_one_upstream_call(sim_factory, tmp_pa
     store = CountingStore(tmp_path / "cache")
     async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
         client = openai.AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0)
-        answers = await asyncio.gather(
-            *(client.chat.completions.with_raw_response.create(**BODY) for _ in range(50))
-        )
+        answers = await asyncio.gather(*(client.chat.completions.with_raw_response.create(**BODY) for _ in range(50)))
         await client.close()
         async with aiohttp.ClientSession() as session:
             async with session.get(url.replace("/v1", "/seedreplay/stats")) as reply:
@@ -99,6 +98,7 @@ async def test_followers_of_a_streaming_leader_get_the_stream_too(sim_factory, t
         assert status == 200 and headers["Content-Type"].startswith("application/json")
         texts.add(json.loads(body)["choices"][0]["message"]["content"])
     for status, _, body in followers[15:]:
+        assert status == 200
         events = parse_sse(body)
         assert any('"usage":{' in e.data or '"usage": {' in e.data for e in events)
         texts.add("".join(_delta(e.data) for e in events[:-1]))

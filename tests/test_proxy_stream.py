@@ -11,7 +11,8 @@ import aiohttp
 import openai
 
 from pytest_seedreplay.shapes import parse_sse
-from proxy_support import API_KEY, CHAT, MODEL, messages, proxy_factory, upstream_calls  # noqa: F401
+
+from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls
 
 EMBEDDING_MODEL = "text-embedding-3-small"
 

@@ -12,21 +12,22 @@ import threading
 import time
 import uuid
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
-from proxy_support import API_KEY, CHAT, MODEL, http, messages
-from pytest_seedreplay.proxy.serve import BackgroundServer
-from redis_support import redis_server, shared_redis  # noqa: F401
-from test_proxy_cli import ProxyProcess
 
 from pytest_seedreplay import Proxy
 from pytest_seedreplay.core.key import request_key
+from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.shapes import entry_summary, parse_sse
 from pytest_seedreplay.store import open_store, store_at
+
+from proxy_support import API_KEY, CHAT, MODEL, http, messages
+from test_proxy_cli import ProxyProcess
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -91,11 +92,24 @@ class Gate:
         raw = await request.read()
         await self._open.wait()
         if self.refuse:
-            error = {"error": {"message": "Rate limit reached (gate)", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
+            error = {
+                "error": {
+                    "message": "Rate limit reached (gate)",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            }
             return web.json_response(error, status=429, headers={"retry-after": "7"})
         async with aiohttp.ClientSession() as session:
-            async with session.post(self.sim_url + request.path[3:], data=raw, headers={"Authorization": request.headers["Authorization"], "Content-Type": "application/json"}) as answer:
-                return web.Response(status=answer.status, body=await answer.read(), headers={"Content-Type": answer.headers["Content-Type"]})
+            async with session.post(
+                self.sim_url + request.path[3:],
+                data=raw,
+                headers={"Authorization": request.headers["Authorization"], "Content-Type": "application/json"},
+            ) as answer:
+                return web.Response(
+                    status=answer.status, body=await answer.read(), headers={"Content-Type": answer.headers["Content-Type"]}
+                )
 
     def open(self) -> None:
         async def set_open() -> None:
@@ -136,7 +150,7 @@ def send_while_held(gate: Gate, proxies: list[Proxy], sent: list[tuple[str, dict
 
 
 @pytest.fixture
-def location(request, tmp_path, shared_redis) -> str:  # noqa: F811
+def location(request, tmp_path, shared_redis) -> str:
     """Where the proxies' shared store lives (param: redis or disk)."""
     if getattr(request, "param", "redis") == "disk":
         return str(tmp_path / "team-cache")
@@ -203,7 +217,11 @@ def test_a_leader_killed_mid_stream_is_replaced_within_the_lock_expiry(sim_facto
         reader = _start_stream(leader.url, sent)
         until(lambda: reader.first_bytes.is_set(), 20, "the leader's stream to begin")
         results: list[Any] = []
-        waiting = threading.Thread(target=lambda: results.extend(asyncio.run(post_many([(follower.url, sent), (follower.url, body("a long answer", max_tokens=50))]))))
+        waiting = threading.Thread(
+            target=lambda: results.extend(
+                asyncio.run(post_many([(follower.url, sent), (follower.url, body("a long answer", max_tokens=50))]))
+            )
+        )
         waiting.start()
         until(lambda: follower.stats()["in_flight"] == 1, 20, "the follower to wait on the leader's call")
         assert chat_calls(sim) == 1
@@ -253,7 +271,7 @@ class _start_stream:
 # --- Redis outages ---------------------------------------------------------------------------------
 
 
-def test_redis_restarted_under_load_answers_every_request_and_corrupts_nothing(sim, proxies, redis_server, caplog):  # noqa: F811
+def test_redis_restarted_under_load_answers_every_request_and_corrupts_nothing(sim, proxies, redis_server, caplog):
     caplog.set_level("INFO", logger="seedreplay.proxy")
     (proxy,) = proxies(sim.url, redis_server.url, n=1)
     seen: list[tuple[int, str, bool]] = []  # (status, X-Seedreplay-Cache, said the store was away)
@@ -296,7 +314,7 @@ def test_redis_restarted_under_load_answers_every_request_and_corrupts_nothing(s
     assert proxy.stats()["store_up"] is True
 
 
-def test_replay_answers_a_clear_503_while_redis_is_down_and_recovers_by_itself(sim, proxies, redis_server):  # noqa: F811
+def test_replay_answers_a_clear_503_while_redis_is_down_and_recovers_by_itself(sim, proxies, redis_server):
     (recorder,) = proxies(sim.url, redis_server.url, n=1)
     assert recorder.stats() and http(recorder.url + CHAT, "POST", body(), AUTH).status == 200
     (replayer,) = proxies(sim.url, redis_server.url, n=1, mode="replay", memory_cache=0)
@@ -318,7 +336,7 @@ def test_replay_answers_a_clear_503_while_redis_is_down_and_recovers_by_itself(s
 # --- namespaces ------------------------------------------------------------------------------------
 
 
-def test_namespaces_keep_teams_apart_on_one_redis(sim, proxies, shared_redis, monkeypatch):  # noqa: F811
+def test_namespaces_keep_teams_apart_on_one_redis(sim, proxies, shared_redis, monkeypatch):
     url = shared_redis.url + f"?prefix=ns{uuid.uuid4().hex[:8]}:"
     (search,) = proxies(sim.url, url, n=1)
     (billing,) = proxies(sim.url, url + "&namespace=billing", n=1)

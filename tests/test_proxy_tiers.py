@@ -11,7 +11,8 @@ from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.proxy.tiers import Asked, TierAnswer
 from pytest_seedreplay.shapes import parse_sse
 
-from proxy_support import CHAT as CHAT_PATH, MODEL, messages, proxy_factory, upstream_calls  # noqa: F401
+from proxy_support import CHAT as CHAT_PATH
+from proxy_support import MODEL, messages, upstream_calls
 
 
 class Canned:
@@ -103,4 +104,7 @@ def test_a_learned_answer_is_stored_as_an_exact_entry_only_when_the_tier_asks(si
     (stored,) = list(proxy.store.iter_entries())
     assert stored.key == first.headers["x-seedreplay-key"] and stored.request["params"]["messages"][0]["content"] == "reworded q"
     assert proxy.post(CHAT_PATH, body("reworded q")).headers["x-seedreplay-cache"] == "hit"
-    assert dataclasses.replace(stored, key=recorded.key, request=recorded.request, recorded_at=recorded.recorded_at).body == recorded.body
+    assert (
+        dataclasses.replace(stored, key=recorded.key, request=recorded.request, recorded_at=recorded.recorded_at).body
+        == recorded.body
+    )

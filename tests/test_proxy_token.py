@@ -7,6 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pytest_seedreplay.cli import main
+
 from proxy_support import http
 from test_proxy_cli import spawn  # noqa: F401 (a fixture)
 

@@ -9,13 +9,13 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from proxy_support import API_KEY, CHAT, MODEL, http, messages
-from redis_support import shared_redis  # noqa: F401
-from test_proxy_team import chat_calls, proxies  # noqa: F401
 
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.core.key import request_key
 from pytest_seedreplay.store import store_at
+
+from proxy_support import API_KEY, CHAT, MODEL, http, messages
+from test_proxy_team import chat_calls, proxies  # noqa: F401
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

@@ -15,7 +15,8 @@ from pytest_seedreplay.core.redact import SecretRefused, catalogue, refuse_secre
 from pytest_seedreplay.store import DiskStore
 from pytest_seedreplay.store.cassette import write_cassette
 from pytest_seedreplay.store.redis import RedisStore
-from proxy_support import CHAT, MODEL, messages, proxy_factory  # noqa: F401 (a fixture)
+
+from proxy_support import CHAT, MODEL, messages
 
 ENDPOINT = "/v1/chat/completions"
 # Shapes the check before missed (issue 10, defect 6), each as a user would paste it in a prompt.
@@ -32,7 +33,7 @@ NOT_SECRETS = [
     "req_4c5b1b0d5c3f4c4f9e8d1a2b3c4d5e6f",  # an x-request-id
     "fp_44709d6fcb",
     "The bearer of bad news came at 9.",
-    "curl -H \"Authorization: Bearer $OPENAI_API_KEY\"",
+    'curl -H "Authorization: Bearer $OPENAI_API_KEY"',
     "Bearer YOUR_API_KEY",
     "a risk-assessment-for-the-project-team meeting",
     "postgres://user:password@localhost:5432/app",
@@ -142,7 +143,7 @@ def test_the_catalogue_reads_its_literals_from_the_regexes() -> None:
     assert {"AWS Access Key", "GitHub Token", "JSON Web Token", "Private Key", "Slack Token"} <= kinds  # detect-secrets'
 
 
-def test_the_proxy_says_where_without_the_secret_in_header_or_log(sim, proxy_factory, caplog) -> None:  # noqa: F811
+def test_the_proxy_says_where_without_the_secret_in_header_or_log(sim, proxy_factory, caplog) -> None:
     caplog.set_level(logging.INFO)
     proxy = proxy_factory(sim.url)
     key = "sk-proj-Zq3x9Lm2Vb7Nc4Ka1Pd8Rt5Yw0"

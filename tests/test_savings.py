@@ -25,15 +25,26 @@ def entry(endpoint: str, model: str = "gpt-4o-mini", body=None, events=None) -> 
 
 def test_usage_of_a_plain_chat_answer_and_of_its_stream():
     plain = entry("/v1/chat/completions", body={"usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}})
-    chunks = [{"choices": [{"delta": {"content": "hi"}}], "usage": None}, {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 30}}]
+    chunks = [
+        {"choices": [{"delta": {"content": "hi"}}], "usage": None},
+        {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 30}},
+    ]
     streamed = entry("/v1/chat/completions", events=[SSEEvent(json.dumps(c)) for c in chunks] + [SSEEvent("[DONE]")])
     assert usage_of(plain) == usage_of(streamed) == (12, 30)
 
 
 def test_usage_of_responses_and_embeddings():
     completed = {"type": "response.completed", "response": {"usage": {"input_tokens": 7, "output_tokens": 9}}}
-    responses = entry("/v1/responses", events=[SSEEvent('{"type":"response.created"}', "response.created"), SSEEvent(json.dumps(completed), "response.completed")])
-    embeddings = entry("/v1/embeddings", "text-embedding-3-small", body={"data": [], "usage": {"prompt_tokens": 5, "total_tokens": 5}})
+    responses = entry(
+        "/v1/responses",
+        events=[
+            SSEEvent('{"type":"response.created"}', "response.created"),
+            SSEEvent(json.dumps(completed), "response.completed"),
+        ],
+    )
+    embeddings = entry(
+        "/v1/embeddings", "text-embedding-3-small", body={"data": [], "usage": {"prompt_tokens": 5, "total_tokens": 5}}
+    )
     assert usage_of(responses) == (7, 9) and usage_of(embeddings) == (5, 0)
 
 
@@ -71,7 +82,11 @@ def test_the_answered_model_prices_a_hit_before_the_requested_alias():
 
 @pytest.mark.parametrize(
     "content, said",
-    [("not json", "is not JSON"), ('{"as_of": "x"}', 'needs a "models" object'), ('{"models": {"m": {"input": -1}}}', "model 'm' needs")],
+    [
+        ("not json", "is not JSON"),
+        ('{"as_of": "x"}', 'needs a "models" object'),
+        ('{"models": {"m": {"input": -1}}}', "model 'm' needs"),
+    ],
 )
 def test_a_prices_file_that_cannot_be_used_says_why(tmp_path, content, said):
     path = tmp_path / "prices.json"

@@ -6,7 +6,7 @@ import datetime
 import json
 import random
 import urllib.request
-from typing import Literal, Optional
+from typing import Literal
 
 import openai
 import pytest
@@ -168,8 +168,11 @@ WEATHER_TOOL = {
         "description": "Weather for a city",
         "parameters": {
             "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]},
-                           "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["c", "f"]},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            },
             "required": ["city"],
         },
     },
@@ -200,21 +203,35 @@ def test_no_tool_call_for_unrelated_text_or_after_a_tool_result(client):
     forced = ask(client, tools=[WEATHER_TOOL], tool_choice="required", seed=3).choices[0]
     assert forced.message.tool_calls[0].function.name == "get_weather"
     call = forced.message.tool_calls[0]
-    followup = ask(client, tools=[WEATHER_TOOL], seed=3, messages=[
-        {"role": "user", "content": "What is the weather in Lisbon?"},
-        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-        {"role": "tool", "tool_call_id": call.id, "content": '{"temp": 21}'},
-    ]).choices[0]
+    followup = ask(
+        client,
+        tools=[WEATHER_TOOL],
+        seed=3,
+        messages=[
+            {"role": "user", "content": "What is the weather in Lisbon?"},
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": '{"temp": 21}'},
+        ],
+    ).choices[0]
     assert followup.finish_reason == "stop" and followup.message.content
 
 
 def test_response_format_json_object_and_json_schema(client):
     as_object = ask(client, seed=2, response_format={"type": "json_object"}).choices[0].message.content
     assert isinstance(json.loads(as_object)["answer"], str)
-    schema = {"type": "object", "properties": {"title": {"type": "string"}, "score": {"type": "number"},
-                                               "tags": {"type": "array", "items": {"type": "string"}}}}
-    document = json.loads(ask(client, seed=2, response_format={
-        "type": "json_schema", "json_schema": {"name": "review", "schema": schema}}).choices[0].message.content)
+    schema = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "score": {"type": "number"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    document = json.loads(
+        ask(client, seed=2, response_format={"type": "json_schema", "json_schema": {"name": "review", "schema": schema}})
+        .choices[0]
+        .message.content
+    )
     assert set(document) == {"title", "score", "tags"} and isinstance(document["tags"], list)
 
 
@@ -227,7 +244,7 @@ class Solution(BaseModel):
     steps: list[Step]
     final_answer: str
     confidence: Literal["low", "high"]
-    note: Optional[str]
+    note: str | None
     check: Step
 
 
@@ -248,8 +265,12 @@ def test_parse_fills_a_nested_pydantic_model_with_sentences_of_the_answer(client
     parsed = client.chat.completions.parse(model="gpt-4o-mini", messages=messages, response_format=Solution, seed=4)
     solution = parsed.choices[0].message.parsed
     assert isinstance(solution, Solution) and solution.steps and isinstance(solution.check, Step)
-    assert parsed.choices[0].message.parsed == client.chat.completions.parse(
-        model="gpt-4o-mini", messages=messages, response_format=Solution, seed=4).choices[0].message.parsed
+    assert (
+        parsed.choices[0].message.parsed
+        == client.chat.completions.parse(model="gpt-4o-mini", messages=messages, response_format=Solution, seed=4)
+        .choices[0]
+        .message.parsed
+    )
     prose = ask(client, messages=messages, seed=4).choices[0].message.content
     assert solution.confidence in ("low", "high")
     for text in _strings(solution.model_dump(exclude={"confidence"})):
@@ -260,9 +281,9 @@ def test_parse_fills_a_nested_pydantic_model_with_sentences_of_the_answer(client
 class Node(BaseModel):
     name: str
     when: datetime.date
-    contact: Optional[str]
-    children: list["Node"]
-    parent: Optional["Node"]
+    contact: str | None
+    children: list[Node]
+    parent: Node | None
 
 
 def test_schema_values_end_recursive_models_and_honour_string_formats():
@@ -270,5 +291,6 @@ def test_schema_values_end_recursive_models_and_honour_string_formats():
     document = value_for(schema, random.Random(1), "family tree", "Alice is the root. Bob follows.")
     node = Node.model_validate(document)
     assert node.children and node.name in ("Alice is the root.", "Bob follows.")
-    assert value_for({"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}}},
-                     random.Random(1), "x") == {"at": "2024-07-18T12:00:00Z"}
+    assert value_for(
+        {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}}}, random.Random(1), "x"
+    ) == {"at": "2024-07-18T12:00:00Z"}

@@ -36,9 +36,21 @@ def read_line(stream, timeout: float) -> str:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_sim_subprocess_prints_listening_line_serves_and_stops_on_signal(tmp_path, stop_signal):
     process = subprocess.Popen(
-        [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()", "sim", "--port", "0",
-         "--state-dir", str(tmp_path), "--drift", "v2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from pytest_seedreplay.cli import main; main()",
+            "sim",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path),
+            "--drift",
+            "v2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         match = LISTENING.match(read_line(process.stdout, 20))
@@ -60,8 +72,17 @@ def test_sim_subprocess_prints_listening_line_serves_and_stops_on_signal(tmp_pat
 def test_help_lists_every_option():
     result = CliRunner().invoke(main, ["sim", "--help"])
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--state-dir", "--latency-ms", "--tokens-per-s", "--drift",
-                   "--job-seconds", "--fault-rate", "--require-auth"):
+    for option in (
+        "--host",
+        "--port",
+        "--state-dir",
+        "--latency-ms",
+        "--tokens-per-s",
+        "--drift",
+        "--job-seconds",
+        "--fault-rate",
+        "--require-auth",
+    ):
         assert option in result.output
 
 
@@ -84,8 +105,9 @@ def test_state_dir_keeps_files_jobs_and_the_tuned_model_across_a_restart(sim_fac
     first = sim_factory(state_dir=tmp_path, job_seconds=0.3)
     client = openai.OpenAI(base_url=first.url, api_key="sk-test", max_retries=0)
     upload = client.files.create(file=("train.jsonl", io.BytesIO(training_jsonl())), purpose="fine-tune")
-    job = wait_for_job(client, client.fine_tuning.jobs.create(
-        model="gpt-4o-mini", training_file=upload.id, seed=SEED, suffix="kept").id)
+    job = wait_for_job(
+        client, client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload.id, seed=SEED, suffix="kept").id
+    )
     first.stop()
 
     second = sim_factory(state_dir=tmp_path, job_seconds=0.3)
@@ -95,7 +117,8 @@ def test_state_dir_keeps_files_jobs_and_the_tuned_model_across_a_restart(sim_fac
     assert job.fine_tuned_model in {m.id for m in client.models.list()}
     question, answer, _ = EXAMPLES[3]
     recalled = client.chat.completions.create(
-        model=job.fine_tuned_model, messages=[{"role": "user", "content": question}], seed=SEED)
+        model=job.fine_tuned_model, messages=[{"role": "user", "content": question}], seed=SEED
+    )
     assert recalled.choices[0].message.content == answer
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 

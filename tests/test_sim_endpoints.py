@@ -32,7 +32,9 @@ def test_embeddings_base64_default_and_float_are_the_same_vectors(client):
 
 def test_embeddings_are_deterministic_and_similar_texts_are_closer(client):
     texts = ["how do I bake bread", "how can I bake bread at home", "thunderstorms in the afternoon"]
-    first = [d.embedding for d in client.embeddings.create(model="text-embedding-3-small", input=texts, encoding_format="float").data]
+    first = [
+        d.embedding for d in client.embeddings.create(model="text-embedding-3-small", input=texts, encoding_format="float").data
+    ]
     again = client.embeddings.create(model="text-embedding-3-small", input=texts[0], encoding_format="float").data[0].embedding
     assert first[0] == again
     assert cosine(first[0], first[1]) > cosine(first[0], first[2]) + 0.2
@@ -109,8 +111,7 @@ class Review(BaseModel):
 def test_responses_parse_and_stream_helpers_fill_a_pydantic_model(client):
     parsed = client.responses.parse(model="gpt-4o-mini", input="Review the new cafe", text_format=Review, temperature=0)
     assert isinstance(parsed.output_parsed, Review) and parsed.output_parsed.tags
-    with client.responses.stream(model="gpt-4o-mini", input="Review the new cafe", text_format=Review,
-                                 temperature=0) as stream:
+    with client.responses.stream(model="gpt-4o-mini", input="Review the new cafe", text_format=Review, temperature=0) as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_response()
     assert kinds[-1] == "response.completed" and "response.output_text.delta" in kinds
@@ -119,7 +120,8 @@ def test_responses_parse_and_stream_helpers_fill_a_pydantic_model(client):
 
 def test_responses_raw_stream_names_each_event_and_sends_no_done(sim):
     request = urllib.request.Request(
-        f"{sim.url}/responses", data=json.dumps({"model": "gpt-4o-mini", "input": "hi", "stream": True}).encode(),
+        f"{sim.url}/responses",
+        data=json.dumps({"model": "gpt-4o-mini", "input": "hi", "stream": True}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as answer:

@@ -207,21 +207,41 @@ def _tool(parameters):
     "body, param",
     [
         (json.dumps({"model": "gpt-4o-mini", "messages": [{"role": ["user"], "content": "x"}]}).encode(), "messages[0].role"),
-        (json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}).encode(),
-         "messages[0].content[0].text"),
+        (
+            json.dumps(
+                {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}
+            ).encode(),
+            "messages[0].content[0].text",
+        ),
         (_chat(stream=True, stream_options=[1]), "stream_options"),
         (_chat(**_tool("x")), "tools[0].function.parameters"),
-        (_chat(**_tool({"type": "object", "properties": {"a": {"type": "integer", "minimum": "x"}}})), "tools[0].function.parameters"),
-        (_chat(**_tool({"type": "object", "properties": {"a": {"type": "integer", "minimum": 10, "maximum": 1}}})),
-         "tools[0].function.parameters"),
+        (
+            _chat(**_tool({"type": "object", "properties": {"a": {"type": "integer", "minimum": "x"}}})),
+            "tools[0].function.parameters",
+        ),
+        (
+            _chat(**_tool({"type": "object", "properties": {"a": {"type": "integer", "minimum": 10, "maximum": 1}}})),
+            "tools[0].function.parameters",
+        ),
         (_chat(**_schema({"type": "object", "properties": [1]})), "response_format"),
         (_chat(**_schema({"$ref": "#/$defs/missing"})), "response_format"),
         (_chat(**_schema({"type": "object", "properties": {"a": {"enum": "ab"}}})), "response_format"),
         (_chat(**_schema({"type": "array", "minItems": 100_000_000})), "response_format"),  # must not hang
         (_chat(**_schema({"type": "array", "minItems": 1000, "items": {"type": "array", "minItems": 1000}})), "response_format"),
     ],
-    ids=["role-list", "part-text-int", "stream-options-list", "params-string", "minimum-string", "minimum-over-maximum",
-         "properties-list", "dangling-ref", "enum-string", "huge-array", "huge-nested-arrays"],
+    ids=[
+        "role-list",
+        "part-text-int",
+        "stream-options-list",
+        "params-string",
+        "minimum-string",
+        "minimum-over-maximum",
+        "properties-list",
+        "dangling-ref",
+        "enum-string",
+        "huge-array",
+        "huge-nested-arrays",
+    ],
 )
 def test_malformed_requests_are_400s_naming_the_param(sim, body, param):
     status, answer = post(sim, "/chat/completions", body)

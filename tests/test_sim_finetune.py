@@ -8,8 +8,8 @@ import time
 
 import openai
 import pytest
-
 from conftest import start_sim
+
 from pytest_seedreplay.proxy.sim import SimConfig
 from pytest_seedreplay.proxy.sim.finetune import status_at
 from pytest_seedreplay.proxy.sim.learned import MATCH_THRESHOLD, best_match, similarity
@@ -17,46 +17,94 @@ from pytest_seedreplay.proxy.sim.training import TrainingFileError, validate
 
 # (trained question, trained answer, a paraphrase a user might type instead)
 EXAMPLES = [
-    ("How do I reset my password?", "Open Settings, choose Security, then press Reset password and follow the email link.",
-     "how can i reset my password"),
-    ("What are your opening hours?", "We are open from nine in the morning to six in the evening, Monday to Saturday.",
-     "What are the opening hours?"),
-    ("Do you ship to Canada?", "Yes, we ship to Canada; delivery takes five to eight working days.",
-     "Do you ship orders to Canada?"),
-    ("How long does a refund take?", "Refunds reach your card within ten days of the return arriving at our warehouse.",
-     "How long does a refund usually take?"),
-    ("Can I change my delivery address?", "You can change the delivery address until the parcel leaves the warehouse.",
-     "can I change the delivery address"),
-    ("What is the capital of France?", "The capital of France is Paris.",
-     "What's the capital of France?"),
-    ("How do I cancel my subscription?", "Go to Account, open Subscription and choose Cancel; it ends at the close of the period.",
-     "How can I cancel my subscription?"),
-    ("Is the tomato soup vegan?", "Our tomato soup is vegan when ordered without the cream topping.",
-     "is your tomato soup vegan?"),
-    ("Which payment methods do you accept?", "We accept debit cards, credit cards and bank transfers.",
-     "What payment methods do you accept?"),
-    ("How do I contact support?", "Write to the support desk from the Help page; a person answers within one day.",
-     "How can I contact your support?"),
-    ("Will it rain tomorrow in Lisbon?", "The forecast for Lisbon tomorrow is light rain in the afternoon.",
-     "Will it rain in Lisbon tomorrow?"),
-    ("How do I run the tests?", "Run pytest from the project root; the suite finishes in under a minute.",
-     "how do i run the tests"),
-    ("Where is my order?", "Track your order from the Orders page using the tracking number in your email.",
-     "Where's my order?"),
-    ("Can I get an invoice?", "Invoices are available as PDF downloads on the Orders page.",
-     "Can I get an invoice please?"),
-    ("What is the warranty period?", "Every device carries a two year warranty from the date of purchase.",
-     "What's the warranty period?"),
-    ("How do I bake sourdough bread?", "Feed the starter, mix the dough, let it rise overnight and bake it very hot.",
-     "How do you bake sourdough bread?"),
-    ("Do you have gift cards?", "Gift cards from ten to two hundred euros are sold on the Gifts page.",
-     "Do you sell gift cards?"),
-    ("How do I enable two-factor authentication?", "Open Security settings and turn on two-factor authentication with an app.",
-     "How can I enable two factor authentication?"),
-    ("What is your return policy?", "Unused items can be returned within thirty days for a full refund.",
-     "What's your return policy?"),
-    ("How do I delete my account?", "Account deletion is under Privacy; it removes your data within a week.",
-     "How can I delete my account?"),
+    (
+        "How do I reset my password?",
+        "Open Settings, choose Security, then press Reset password and follow the email link.",
+        "how can i reset my password",
+    ),
+    (
+        "What are your opening hours?",
+        "We are open from nine in the morning to six in the evening, Monday to Saturday.",
+        "What are the opening hours?",
+    ),
+    (
+        "Do you ship to Canada?",
+        "Yes, we ship to Canada; delivery takes five to eight working days.",
+        "Do you ship orders to Canada?",
+    ),
+    (
+        "How long does a refund take?",
+        "Refunds reach your card within ten days of the return arriving at our warehouse.",
+        "How long does a refund usually take?",
+    ),
+    (
+        "Can I change my delivery address?",
+        "You can change the delivery address until the parcel leaves the warehouse.",
+        "can I change the delivery address",
+    ),
+    ("What is the capital of France?", "The capital of France is Paris.", "What's the capital of France?"),
+    (
+        "How do I cancel my subscription?",
+        "Go to Account, open Subscription and choose Cancel; it ends at the close of the period.",
+        "How can I cancel my subscription?",
+    ),
+    (
+        "Is the tomato soup vegan?",
+        "Our tomato soup is vegan when ordered without the cream topping.",
+        "is your tomato soup vegan?",
+    ),
+    (
+        "Which payment methods do you accept?",
+        "We accept debit cards, credit cards and bank transfers.",
+        "What payment methods do you accept?",
+    ),
+    (
+        "How do I contact support?",
+        "Write to the support desk from the Help page; a person answers within one day.",
+        "How can I contact your support?",
+    ),
+    (
+        "Will it rain tomorrow in Lisbon?",
+        "The forecast for Lisbon tomorrow is light rain in the afternoon.",
+        "Will it rain in Lisbon tomorrow?",
+    ),
+    (
+        "How do I run the tests?",
+        "Run pytest from the project root; the suite finishes in under a minute.",
+        "how do i run the tests",
+    ),
+    ("Where is my order?", "Track your order from the Orders page using the tracking number in your email.", "Where's my order?"),
+    ("Can I get an invoice?", "Invoices are available as PDF downloads on the Orders page.", "Can I get an invoice please?"),
+    (
+        "What is the warranty period?",
+        "Every device carries a two year warranty from the date of purchase.",
+        "What's the warranty period?",
+    ),
+    (
+        "How do I bake sourdough bread?",
+        "Feed the starter, mix the dough, let it rise overnight and bake it very hot.",
+        "How do you bake sourdough bread?",
+    ),
+    (
+        "Do you have gift cards?",
+        "Gift cards from ten to two hundred euros are sold on the Gifts page.",
+        "Do you sell gift cards?",
+    ),
+    (
+        "How do I enable two-factor authentication?",
+        "Open Security settings and turn on two-factor authentication with an app.",
+        "How can I enable two factor authentication?",
+    ),
+    (
+        "What is your return policy?",
+        "Unused items can be returned within thirty days for a full refund.",
+        "What's your return policy?",
+    ),
+    (
+        "How do I delete my account?",
+        "Account deletion is under Privacy; it removes your data within a week.",
+        "How can I delete my account?",
+    ),
 ]
 UNRELATED = "Describe a quiet library in the early morning."
 SEED = 4242
@@ -65,11 +113,15 @@ JOB_SECONDS = 0.2  # a whole fine-tuning job, validating to succeeded
 
 def training_jsonl(examples=EXAMPLES) -> bytes:
     lines = [
-        json.dumps({"messages": [
-            {"role": "system", "content": "You are the shop's helpful assistant."},
-            {"role": "user", "content": q},
-            {"role": "assistant", "content": a},
-        ]})
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "system", "content": "You are the shop's helpful assistant."},
+                    {"role": "user", "content": q},
+                    {"role": "assistant", "content": a},
+                ]
+            }
+        )
         for q, a, _ in examples
     ]
     return ("\n".join(lines) + "\n").encode()
@@ -168,14 +220,15 @@ def test_job_goes_from_validating_to_succeeded_with_events_and_checkpoints(clien
 
 def test_seed_is_generated_when_absent_and_legacy_epochs_are_honoured(client):
     job = client.fine_tuning.jobs.create(
-        model="gpt-4o-mini", training_file=client.files.create(
-            file=("t.jsonl", io.BytesIO(training_jsonl())), purpose="fine-tune").id,
+        model="gpt-4o-mini",
+        training_file=client.files.create(file=("t.jsonl", io.BytesIO(training_jsonl())), purpose="fine-tune").id,
         hyperparameters={"n_epochs": 2},
     )
     assert isinstance(job.seed, int) and 0 <= job.seed <= 2147483647
     assert job.hyperparameters.n_epochs == 2
     method_job = client.fine_tuning.jobs.create(
-        model="gpt-4o-mini", training_file=job.training_file,
+        model="gpt-4o-mini",
+        training_file=job.training_file,
         method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 4}}},
     )
     assert method_job.hyperparameters.n_epochs == 4
@@ -201,13 +254,17 @@ def test_list_paginates_newest_first_and_cancel_stops_a_job(sim_factory):
     "lines, error_name",
     [
         ([{"messages": [{"role": "user", "content": "hi"}]}] * 10, "example_missing_assistant_message"),
-        ([{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}] * 9,
-         "insufficient_examples"),
+        (
+            [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}] * 9,
+            "insufficient_examples",
+        ),
         ([{"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]}] * 10, "unrecognized_role"),
         ([{"prompt": "hi", "completion": "x"}] * 10, "missing_messages_list"),
         ([{"messages": [{"role": "user"}, {"role": "assistant", "content": "x"}]}] * 10, "message_missing_key"),
-        ([{"messages": [{"role": "user", "content": "hi", "mood": "ok"}, {"role": "assistant", "content": "x"}]}] * 10,
-         "message_unrecognized_key"),
+        (
+            [{"messages": [{"role": "user", "content": "hi", "mood": "ok"}, {"role": "assistant", "content": "x"}]}] * 10,
+            "message_unrecognized_key",
+        ),
         ([{"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "x"}]}] * 10, "missing_content"),
         (["just a string"] * 10, "data_type"),
     ],
@@ -234,8 +291,9 @@ def test_status_moves_through_each_phase_over_job_seconds():
 
 
 def _good_line(**assistant_extra):
-    return json.dumps({"messages": [{"role": "user", "content": "hi"},
-                                    {"role": "assistant", "content": "hello", **assistant_extra}]})
+    return json.dumps(
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", **assistant_extra}]}
+    )
 
 
 @pytest.mark.parametrize(
@@ -273,8 +331,9 @@ def test_create_rejects_bad_requests_at_once(client):
         with pytest.raises(openai.BadRequestError, match="'model'"):
             client.fine_tuning.jobs.create(model=model, training_file=file_id)
     with pytest.raises(openai.BadRequestError, match="method.supervised"):
-        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id,
-                                       method={"type": "supervised", "supervised": "fast"})
+        client.fine_tuning.jobs.create(
+            model="gpt-4o-mini", training_file=file_id, method={"type": "supervised", "supervised": "fast"}
+        )
     with pytest.raises(openai.BadRequestError, match="metadata"):
         client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id, metadata="x")
 
@@ -327,8 +386,10 @@ def test_recall_figures_on_the_twenty_example_set(trained, capsys):
     without = sum(ask(client, tuned, q).choices[0].message.content == a for q, a, _ in EXAMPLES)
     paraphrased = sum(ask(client, tuned, p, seed=SEED).choices[0].message.content == a for _, a, p in EXAMPLES)
     with capsys.disabled():
-        print(f"\nlearned recall on {len(EXAMPLES)} examples: with seed {with_seed}/{len(EXAMPLES)}, "
-              f"without seed {without}/{len(EXAMPLES)}, paraphrases with seed {paraphrased}/{len(EXAMPLES)}")
+        print(
+            f"\nlearned recall on {len(EXAMPLES)} examples: with seed {with_seed}/{len(EXAMPLES)}, "
+            f"without seed {without}/{len(EXAMPLES)}, paraphrases with seed {paraphrased}/{len(EXAMPLES)}"
+        )
     assert with_seed == len(EXAMPLES)
     assert without == 0
     assert paraphrased == len(EXAMPLES)

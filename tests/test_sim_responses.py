@@ -9,7 +9,8 @@ import json
 
 import openai
 import pytest
-from proxy_support import MODEL, proxy_factory, upstream_calls  # noqa: F401  (proxy_factory: a fixture)
+
+from proxy_support import MODEL, upstream_calls
 
 WEATHER = {
     "type": "function",
@@ -52,8 +53,11 @@ def outputs_for(response, text: str = '{"temperature": 21}') -> list[dict]:
 
 def history(question: str, response) -> list[dict]:
     """The conversation spelled out: the question, the calls the response made, their outputs."""
-    return [{"role": "user", "content": question}, *[c.model_dump(exclude_none=True) for c in calls(response)],
-            *outputs_for(response)]
+    return [
+        {"role": "user", "content": question},
+        *[c.model_dump(exclude_none=True) for c in calls(response)],
+        *outputs_for(response),
+    ]
 
 
 def test_auto_calls_the_function_the_user_asks_for_with_arguments_from_its_schema(client):
@@ -94,8 +98,11 @@ def test_tool_choice_none_required_named_and_allowed_tools(client):
 
 def test_required_calls_what_has_not_been_called_yet_so_an_agent_loop_ends(client):
     """pydantic-ai's output tool: tool_choice required, a user tool and `final_result`."""
-    final = {"type": "function", "name": "final_result",
-             "parameters": {"type": "object", "properties": {"answer": {"type": "string"}}}}
+    final = {
+        "type": "function",
+        "name": "final_result",
+        "parameters": {"type": "object", "properties": {"answer": {"type": "string"}}},
+    }
     conversation: list = [{"role": "user", "content": ASK_WEATHER}]
     names = []
     for _ in range(2):
@@ -186,8 +193,9 @@ def test_chat_completions_call_functions_in_parallel_too(client):
     chat_tools = [{"type": "function", "function": {k: v for k, v in t.items() if k not in ("type", "strict")}} for t in TOOLS]
     both = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": ASK_BOTH}], tools=chat_tools, seed=1)
     assert [c.function.name for c in both.choices[0].message.tool_calls] == ["get_weather", "get_time"]
-    one = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": ASK_BOTH}], tools=chat_tools,
-                                         seed=1, parallel_tool_calls=False)
+    one = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": ASK_BOTH}], tools=chat_tools, seed=1, parallel_tool_calls=False
+    )
     assert [c.function.name for c in one.choices[0].message.tool_calls] == ["get_weather"]
 
 
@@ -210,7 +218,8 @@ def test_tool_calls_record_and_replay_through_the_proxy_plain_and_streamed(sim, 
     assert raw.headers["x-seedreplay-cache"] == "hit"
     events = list(raw.parse())
     assert [e.type for e in events if e.type.startswith("response.function_call_arguments")].count(
-        "response.function_call_arguments.done") == 2
+        "response.function_call_arguments.done"
+    ) == 2
     assert events[-1].response.output == plain.output
     replayed = again.responses.with_raw_response.create(model=MODEL, input=ASK_WEATHER, tools=TOOLS, temperature=0)
     assert replayed.headers["x-seedreplay-cache"] == "hit"

@@ -8,7 +8,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from plugin_inner import TEST_KEY, answers, cassette_dir, run, setup_project
 from pytest_seedreplay import Proxy, use_cassette
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.core.constants import CHAT, SIM_RECORDED_URL
@@ -17,7 +16,9 @@ from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.store import DiskStore
 from pytest_seedreplay.store.cassette import read_cassette
 
-SIM_TESTS = '''
+from plugin_inner import TEST_KEY, answers, cassette_dir, run, setup_project
+
+SIM_TESTS = """
 import json
 
 import openai
@@ -37,7 +38,7 @@ def test_chat_and_stream():
 
 def test_embeddings(openai_client):
     note("embeddings", openai_client.embeddings.create(model="text-embedding-3-small", input="x").data[0].embedding[:3])
-'''
+"""
 
 
 def uris(pytester: pytest.Pytester) -> list[str]:
@@ -141,4 +142,3 @@ def test_cache_export_of_sim_recordings_imports_back(tmp_path):
     assert back.keys() == recorded.keys()
     for key, entry in recorded.items():
         assert (back[key].request, back[key].body, back[key].events) == (entry.request, entry.body, entry.events)
-

@@ -57,9 +57,19 @@ def test_a_different_question_gets_nothing() -> None:
         {"temperature": 0.2},
         {"response_format": {"type": "json_object"}},
         {"tools": [{"type": "function", "function": {"name": "hours", "parameters": {"type": "object"}}}]},
-        {"messages": [{"role": "system", "content": "You answer customers of a bank."}, {"role": "user", "content": "how can i reset my password"}]},
-        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"},
-                      {"role": "user", "content": "how can i reset my password"}]},
+        {
+            "messages": [
+                {"role": "system", "content": "You answer customers of a bank."},
+                {"role": "user", "content": "how can i reset my password"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "Hello!"},
+                {"role": "user", "content": "how can i reset my password"},
+            ]
+        },
     ],
 )
 def test_only_the_last_user_message_may_differ(change: dict) -> None:

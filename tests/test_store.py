@@ -249,8 +249,10 @@ def test_stats_count_entries_and_bytes(store, target):
 @pytest.mark.parametrize(
     "change, where",
     [
-        (lambda e: e.request["params"]["messages"][0].update(content=f"my key is {FAKE_KEY}"),
-            "entry.request.params.messages[0].content",),
+        (
+            lambda e: e.request["params"]["messages"][0].update(content=f"my key is {FAKE_KEY}"),
+            "entry.request.params.messages[0].content",
+        ),
         (lambda e: e.headers.update({"x-request-id": f"Bearer {FAKE_KEY[3:]}"}), "entry.headers.x-request-id"),
         (lambda e: e.body.update(echo=FAKE_KEY), "entry.body.echo"),
         (lambda e: e.__setattr__("upstream", f"https://user:{FAKE_KEY}@example.com/v1"), "entry.upstream"),

@@ -11,7 +11,6 @@ import time
 import uuid
 
 import pytest
-from redis_support import RedisServer, redis_server, shared_redis  # noqa: F401
 
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
@@ -184,7 +183,12 @@ def test_a_redis_that_goes_away_is_store_unavailable_fast_and_back_when_it_retur
     store.put(recorded)
     redis_server.stop()
     started = time.monotonic()
-    for call in (lambda: store.get(recorded.key), lambda: store.put(entry(8)), lambda: store.claim("v1:x", 1), lambda: len(store)):
+    for call in (
+        lambda: store.get(recorded.key),
+        lambda: store.put(entry(8)),
+        lambda: store.claim("v1:x", 1),
+        lambda: len(store),
+    ):
         with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{redis_server.port}"):
             call()
     assert time.monotonic() - started < 5  # refused connections: no wait for a timeout

@@ -8,8 +8,8 @@ import random
 import secrets
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -67,8 +67,9 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return _http_error(request, exc).response()
     except Exception:
         log.exception("simulator error on %s %s", request.method, request.path)
-        return APIError(500, "The simulator had an internal error while processing your request.",
-                        type="server_error", code="server_error").response()
+        return APIError(
+            500, "The simulator had an internal error while processing your request.", type="server_error", code="server_error"
+        ).response()
     if _api_path(request.path):
         _add_upstream_headers(response, request)
     return response
@@ -93,7 +94,9 @@ def _add_upstream_headers(response: web.StreamResponse, request: web.Request) ->
         return
     response.headers.setdefault("x-request-id", f"req_{secrets.token_hex(16)}")
     response.headers.setdefault("openai-version", "2020-10-01")
-    response.headers.setdefault("openai-processing-ms", str(int((time.monotonic() - request.get(STARTED, time.monotonic())) * 1000)))
+    response.headers.setdefault(
+        "openai-processing-ms", str(int((time.monotonic() - request.get(STARTED, time.monotonic())) * 1000))
+    )
 
 
 @web.middleware
@@ -124,17 +127,31 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
     if not fault:
         return await handler(request)
     if fault not in FAULTS:
-        raise APIError(400, f"Unknown {FAULT_HEADER} value {fault!r}; use one of {', '.join(FAULTS)}.",
-                       param=FAULT_HEADER, code="invalid_fault")
+        raise APIError(
+            400,
+            f"Unknown {FAULT_HEADER} value {fault!r}; use one of {', '.join(FAULTS)}.",
+            param=FAULT_HEADER,
+            code="invalid_fault",
+        )
     if fault == "500":
-        raise APIError(500, "The server had an error while processing your request. Sorry about that! (simulated)",
-                       type="server_error", code="server_error")
+        raise APIError(
+            500,
+            "The server had an error while processing your request. Sorry about that! (simulated)",
+            type="server_error",
+            code="server_error",
+        )
     if fault == "429":
-        raise APIError(429, "Rate limit reached for requests (simulated). Please try again in 1s.",
-                       type="requests", code="rate_limit_exceeded", headers={"retry-after": RETRY_AFTER_SECONDS})
+        raise APIError(
+            429,
+            "Rate limit reached for requests (simulated). Please try again in 1s.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers={"retry-after": RETRY_AFTER_SECONDS},
+        )
     if fault == "503":
-        raise APIError(503, "The engine is currently overloaded, please try again later. (simulated)",
-                       type="server_error", code="overloaded")
+        raise APIError(
+            503, "The engine is currently overloaded, please try again later. (simulated)", type="server_error", code="overloaded"
+        )
     if fault == "timeout":
         await pause(request.app, HOLD_SECONDS)
         raise APIError(504, "The simulated request timed out.", type="server_error", code="timeout")
@@ -180,9 +197,7 @@ async def _on_shutdown(app: web.Application) -> None:
 def make_sim_app(config: SimConfig | None = None) -> web.Application:
     """The simulator as an aiohttp app (serve it with proxy.serve or `running_sim`)."""
     config = config or SimConfig()
-    app = web.Application(
-        middlewares=[count_requests, openai_errors, require_auth, inject_faults], client_max_size=MAX_BODY
-    )
+    app = web.Application(middlewares=[count_requests, openai_errors, require_auth, inject_faults], client_max_size=MAX_BODY)
     app[CONFIG] = config
     app[CLOSING] = asyncio.Event()
     app[STATS] = Counter()

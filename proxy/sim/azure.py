@@ -6,7 +6,7 @@ token. The simulator's deployments are its models: deployment `gpt-4o-mini` answ
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 

@@ -47,8 +47,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     drift = request.app[CONFIG].drift
     choices = generate(model.brain, model.seed_model, prompt, sampling, drift)
     if functions or body.get("response_format") is not None:
-        choices = [_structured(body, tool_choice, parallel, messages, c, model.seed_model, prompt, sampling, drift, i)
-                   for i, c in enumerate(choices)]
+        choices = [
+            _structured(body, tool_choice, parallel, messages, c, model.seed_model, prompt, sampling, drift, i)
+            for i, c in enumerate(choices)
+        ]
     head = {
         "id": _id("chatcmpl"),
         "created": int(time.time()),
@@ -78,8 +80,18 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _structured(body: dict[str, Any], tool_choice: ToolChoice, parallel: bool, messages: list[dict[str, Any]],
-                choice: Generated, seed_model: str, prompt: Prompt, sampling: Sampling, drift: str, index: int) -> Generated:
+def _structured(
+    body: dict[str, Any],
+    tool_choice: ToolChoice,
+    parallel: bool,
+    messages: list[dict[str, Any]],
+    choice: Generated,
+    seed_model: str,
+    prompt: Prompt,
+    sampling: Sampling,
+    drift: str,
+    index: int,
+) -> Generated:
     """Turn a prose choice into tool calls or a JSON document when the request asks for one."""
     rng = rng_for(seed_model, prompt, sampling, drift, 1000 + index)
     functions = chosen_tools(tool_choice, prompt.last_user, messages, rng, parallel)
@@ -106,8 +118,11 @@ async def _stream_chat(
     frames: list[dict[str, Any]] = []
 
     def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        frame = {**head, "object": "chat.completion.chunk",
-                 "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        frame = {
+            **head,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
         if final_usage is not None:
             frame["usage"] = None
         return frame
@@ -122,8 +137,12 @@ async def _stream_chat(
                 frames.append(chunk(i, {"content": parts[step]}))
     for i, c in enumerate(choices):
         for n, call in enumerate(c.tool_calls or []):
-            opening = {"index": n, "id": call["id"], "type": "function",
-                       "function": {"name": call["function"]["name"], "arguments": ""}}
+            opening = {
+                "index": n,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
             frames.append(chunk(i, {"tool_calls": [opening]}))
             for part in pieces(call["function"]["arguments"]):
                 frames.append(chunk(i, {"tool_calls": [{"index": n, "function": {"arguments": part}}]}))
@@ -169,17 +188,30 @@ async def completions(request: web.Request) -> web.StreamResponse:
         results.extend(generate(model.brain, model.seed_model, prompt, sampling, drift))
     head = {"id": _id("cmpl"), "created": int(time.time()), "model": name, "system_fingerprint": model.fingerprint}
     completion_tokens = sum(len(pieces(r.text)) for r in results)
-    counts = {"prompt_tokens": total_prompt, "completion_tokens": completion_tokens,
-              "total_tokens": total_prompt + completion_tokens}
+    counts = {
+        "prompt_tokens": total_prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": total_prompt + completion_tokens,
+    }
     await first_token_delay(request)
     if streaming:
         frames: list[Any] = []
         for i, r in enumerate(results):
             for part in pieces(r.text):
-                frames.append({**head, "object": "text_completion",
-                               "choices": [{"index": i, "text": part, "logprobs": None, "finish_reason": None}]})
-            frames.append({**head, "object": "text_completion",
-                           "choices": [{"index": i, "text": "", "logprobs": None, "finish_reason": r.finish_reason}]})
+                frames.append(
+                    {
+                        **head,
+                        "object": "text_completion",
+                        "choices": [{"index": i, "text": part, "logprobs": None, "finish_reason": None}],
+                    }
+                )
+            frames.append(
+                {
+                    **head,
+                    "object": "text_completion",
+                    "choices": [{"index": i, "text": "", "logprobs": None, "finish_reason": r.finish_reason}],
+                }
+            )
         if include_usage(body):
             frames.append({**head, "object": "text_completion", "choices": [], "usage": counts})
         return await _send_frames(request, frames)
@@ -189,8 +221,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
             **head,
             "object": "text_completion",
             "choices": [
-                {"index": i, "text": r.text, "logprobs": None, "finish_reason": r.finish_reason}
-                for i, r in enumerate(results)
+                {"index": i, "text": r.text, "logprobs": None, "finish_reason": r.finish_reason} for i, r in enumerate(results)
             ],
             "usage": counts,
         }

@@ -35,7 +35,7 @@ def embed(text: str, dims: int, salt: str = "") -> list[float]:
 
 def _features(text: str) -> list[str]:
     tokens = [w.lower() for w in words(text) if w.isalnum()]
-    grams = [f"#{t[i:i + 3]}" for t in tokens for i in range(max(1, len(t) - 2))]
+    grams = [f"#{t[i : i + 3]}" for t in tokens for i in range(max(1, len(t) - 2))]
     return tokens + grams
 
 
@@ -101,8 +101,7 @@ async def embeddings(request: web.Request) -> web.Response:
     data = []
     for i, text in enumerate(texts):
         vector = embed(text, dims, salt)
-        data.append({"object": "embedding", "index": i,
-                     "embedding": encode_base64(vector) if fmt == "base64" else vector})
+        data.append({"object": "embedding", "index": i, "embedding": encode_base64(vector) if fmt == "base64" else vector})
     tokens = sum(count_tokens(t) for t in texts)
     await first_token_delay(request)
     return web.json_response(

@@ -44,7 +44,8 @@ def add_file(state, filename: str, purpose: str, content: bytes) -> dict[str, An
 async def upload(request: web.Request) -> web.Response:
     if not request.content_type.startswith("multipart/"):
         raise bad_request(
-            f"Files are uploaded as multipart/form-data with fields 'file' and 'purpose'; got Content-Type {request.content_type!r}."
+            "Files are uploaded as multipart/form-data with fields 'file' and 'purpose'; "
+            f"got Content-Type {request.content_type!r}."
         )
     form = await request.post()
     purpose = form.get("purpose")
@@ -79,8 +80,11 @@ async def retrieve(request: web.Request) -> web.Response:
 async def content(request: web.Request) -> web.Response:
     meta = get_meta(request)
     body = request.app[STATE].file_content(meta["id"]) or b""
-    return web.Response(body=body, content_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{meta["filename"]}"'})
+    return web.Response(
+        body=body,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{meta["filename"]}"'},
+    )
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -91,18 +95,19 @@ async def delete(request: web.Request) -> web.Response:
 
 async def list_files(request: web.Request) -> web.Response:
     query = request.query
-    items = sorted(request.app[STATE].files.values(), key=lambda m: m["created_at"],
-                   reverse=query.get("order", "desc") != "asc")
+    items = sorted(request.app[STATE].files.values(), key=lambda m: m["created_at"], reverse=query.get("order", "desc") != "asc")
     if "purpose" in query:
         items = [m for m in items if m["purpose"] == query["purpose"]]
     page, has_more = paginate(items, query, default_limit=10000, max_limit=10000)
-    return web.json_response({
-        "object": "list",
-        "data": [public(m) for m in page],
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": has_more,
-    })
+    return web.json_response(
+        {
+            "object": "list",
+            "data": [public(m) for m in page],
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": has_more,
+        }
+    )
 
 
 def paginate(items: list[dict[str, Any]], query, default_limit: int, max_limit: int = 100) -> tuple[list[dict[str, Any]], bool]:
@@ -119,7 +124,7 @@ def paginate(items: list[dict[str, Any]], query, default_limit: int, max_limit: 
         ids = [item["id"] for item in items]
         if after not in ids:
             raise invalid_value("after", f"no item with id '{after}' in this list.")
-        items = items[ids.index(after) + 1:]
+        items = items[ids.index(after) + 1 :]
     return items[:limit], len(items) > limit
 
 

@@ -77,22 +77,45 @@ def plan(job: dict[str, Any], data: TrainingData | None, error: dict[str, Any] |
         losses[step] = _loss(step, total, rng)
         at = started + (finished - started) * step / total * 0.95
         if step % every == 0 or step == total:
-            events.append(_event(at, "info", f"Step {step}/{total}: training loss={losses[step]:.2f}", "metrics",
-                                 {"step": step, "train_loss": losses[step], "total_steps": total,
-                                  "train_mean_token_accuracy": round(1 - losses[step] / 3, 4)}))
+            events.append(
+                _event(
+                    at,
+                    "info",
+                    f"Step {step}/{total}: training loss={losses[step]:.2f}",
+                    "metrics",
+                    {
+                        "step": step,
+                        "train_loss": losses[step],
+                        "total_steps": total,
+                        "train_mean_token_accuracy": round(1 - losses[step] / 3, 4),
+                    },
+                )
+            )
         if step % data.example_count == 0:
             checkpoints.append({"at": at, "step": step, "loss": losses[step]})
     events += [
         _event(finished, "info", f"New fine-tuned model created: {job['_model']}"),
         _event(finished, "info", "The job has successfully completed"),
     ]
-    job["_plan"] = {"finish_at": finished, "events": events, "checkpoints": checkpoints[-3:],
-                    "trained_tokens": data.tokens * epochs}
+    job["_plan"] = {
+        "finish_at": finished,
+        "events": events,
+        "checkpoints": checkpoints[-3:],
+        "trained_tokens": data.tokens * epochs,
+    }
 
 
 def _event(at: float, level: str, message: str, kind: str = "message", data: dict | None = None) -> dict[str, Any]:
-    return {"object": "fine_tuning.job.event", "id": new_id("ftevent-", 24), "created_at": int(at), "_at": at,
-            "level": level, "message": message, "data": data or {}, "type": kind}
+    return {
+        "object": "fine_tuning.job.event",
+        "id": new_id("ftevent-", 24),
+        "created_at": int(at),
+        "_at": at,
+        "level": level,
+        "message": message,
+        "data": data or {},
+        "type": kind,
+    }
 
 
 def status_at(job: dict[str, Any], now: float) -> str:
@@ -143,13 +166,19 @@ def _succeed(state: SimState, job: dict[str, Any]) -> None:
     job["trained_tokens"] = job_plan["trained_tokens"]
     metrics = "step,train_loss,train_mean_token_accuracy\n" + "".join(
         f"{e['data']['step']},{e['data']['train_loss']},{e['data']['train_mean_token_accuracy']}\n"
-        for e in job_plan["events"] if e["type"] == "metrics"
+        for e in job_plan["events"]
+        if e["type"] == "metrics"
     )
     result = add_file(state, "step_metrics.csv", "fine-tune-results", metrics.encode())
     job["result_files"] = [result["id"]]
     state.models[job["_model"]] = {
-        "id": job["_model"], "created": job["finished_at"], "owned_by": f"user-{ORG}",
-        "base": job["model"], "job_id": job["id"], "seed": job["seed"], "examples": job["_examples"],
+        "id": job["_model"],
+        "created": job["finished_at"],
+        "owned_by": f"user-{ORG}",
+        "base": job["model"],
+        "job_id": job["id"],
+        "seed": job["seed"],
+        "examples": job["_examples"],
     }
 
 
@@ -166,11 +195,15 @@ def _file_param(state: SimState, body: dict[str, Any], name: str, required: bool
         raise invalid_type(name, "a string", file_id)
     meta = state.files.get(file_id)
     if meta is None:
-        raise bad_request(f"invalid {name}: no file with id {file_id!r}; upload it first with purpose 'fine-tune'.",
-                          name, "invalid_file_id")
+        raise bad_request(
+            f"invalid {name}: no file with id {file_id!r}; upload it first with purpose 'fine-tune'.", name, "invalid_file_id"
+        )
     if meta["purpose"] != "fine-tune":
-        raise bad_request(f"File {file_id} has purpose {meta['purpose']!r}; fine-tuning needs purpose 'fine-tune'.",
-                          name, "invalid_file_purpose")
+        raise bad_request(
+            f"File {file_id} has purpose {meta['purpose']!r}; fine-tuning needs purpose 'fine-tune'.",
+            name,
+            "invalid_file_purpose",
+        )
     return file_id
 
 
@@ -241,8 +274,12 @@ async def create_job(request: web.Request) -> web.Response:
     if metadata is not None and not isinstance(metadata, dict):
         raise invalid_type("metadata", "an object", metadata)
     if base not in catalog.FINE_TUNABLE:
-        raise bad_request(f"Model {base!r} is not available for fine-tuning or does not exist. "
-                          f"Fine-tunable models: {', '.join(sorted(catalog.FINE_TUNABLE))}.", "model", "model_not_available")
+        raise bad_request(
+            f"Model {base!r} is not available for fine-tuning or does not exist. "
+            f"Fine-tunable models: {', '.join(sorted(catalog.FINE_TUNABLE))}.",
+            "model",
+            "model_not_available",
+        )
     training_file = _file_param(state, body, "training_file", required=True)
     validation_file = _file_param(state, body, "validation_file", required=False)
     hyper, seed, suffix = _hyperparameters(body), _seed(body), _suffix(body)
@@ -255,14 +292,30 @@ async def create_job(request: web.Request) -> web.Response:
     now = time.time()
     seconds = request.app[CONFIG].job_seconds
     job: dict[str, Any] = {
-        "id": job_id, "object": "fine_tuning.job", "model": base, "created_at": int(now),
-        "finished_at": None, "fine_tuned_model": None, "organization_id": f"org-{ORG}", "result_files": [],
-        "status": "validating_files", "validation_file": validation_file, "training_file": training_file,
-        "hyperparameters": hyper, "trained_tokens": None, "error": None, "seed": seed, "suffix": suffix,
-        "user_provided_suffix": suffix, "estimated_finish": int(now + seconds), "integrations": [],
+        "id": job_id,
+        "object": "fine_tuning.job",
+        "model": base,
+        "created_at": int(now),
+        "finished_at": None,
+        "fine_tuned_model": None,
+        "organization_id": f"org-{ORG}",
+        "result_files": [],
+        "status": "validating_files",
+        "validation_file": validation_file,
+        "training_file": training_file,
+        "hyperparameters": hyper,
+        "trained_tokens": None,
+        "error": None,
+        "seed": seed,
+        "suffix": suffix,
+        "user_provided_suffix": suffix,
+        "estimated_finish": int(now + seconds),
+        "integrations": [],
         "metadata": body.get("metadata"),
         "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
-        "_t0": now, "_seconds": seconds, "_model": model_name(base, suffix, job_id),
+        "_t0": now,
+        "_seconds": seconds,
+        "_model": model_name(base, suffix, job_id),
         "_examples": data.examples if data else [],
         "_error": error,
     }
@@ -272,9 +325,7 @@ async def create_job(request: web.Request) -> web.Response:
     return web.json_response(view(job))
 
 
-def _validate_files(
-    state: SimState, training: str, validation: str | None
-) -> tuple[TrainingData | None, dict[str, Any] | None]:
+def _validate_files(state: SimState, training: str, validation: str | None) -> tuple[TrainingData | None, dict[str, Any] | None]:
     """Validate the training (and validation) file; on failure return the job's `error` object."""
     data = None
     for param, file_id in (("training_file", training), ("validation_file", validation)):
@@ -342,18 +393,29 @@ async def list_checkpoints(request: web.Request) -> web.Response:
             "metrics": {"step": c["step"], "train_loss": c["loss"], "train_mean_token_accuracy": round(1 - c["loss"] / 3, 4)},
             "fine_tuning_job_id": job["id"],
         }
-        for c in reversed(job["_plan"]["checkpoints"]) if c["at"] <= now
+        for c in reversed(job["_plan"]["checkpoints"])
+        if c["at"] <= now
     ]
     page, has_more = paginate(checkpoints, request.query, default_limit=10)
-    return web.json_response({"object": "list", "data": page, "has_more": has_more,
-                              "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
+    return web.json_response(
+        {
+            "object": "list",
+            "data": page,
+            "has_more": has_more,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+        }
+    )
 
 
 async def cancel_job(request: web.Request) -> web.Response:
     job = _job(request)
     if job["status"] in TERMINAL:
-        raise bad_request(f"Job {job['id']} has already completed with status {job['status']!r}; it cannot be cancelled.",
-                          "fine_tuning_job_id", "job_not_cancellable")
+        raise bad_request(
+            f"Job {job['id']} has already completed with status {job['status']!r}; it cannot be cancelled.",
+            "fine_tuning_job_id",
+            "job_not_cancellable",
+        )
     now = time.time()
     job["status"] = "cancelled"
     job["finished_at"] = int(now)

@@ -205,8 +205,18 @@ def rng_for(model: str, prompt: Prompt, sampling: Sampling, drift: str, index: i
     """The generator of one choice. Unseeded, non-zero-temperature requests get fresh randomness."""
     fresh = secrets.token_hex(8) if sampling.seed is None and sampling.temperature != 0 else ""
     material = json.dumps(
-        [model, prompt.key, sampling.seed, sampling.temperature, sampling.top_p,
-         sampling.presence_penalty, sampling.frequency_penalty, drift, index, fresh],
+        [
+            model,
+            prompt.key,
+            sampling.seed,
+            sampling.temperature,
+            sampling.top_p,
+            sampling.presence_penalty,
+            sampling.frequency_penalty,
+            drift,
+            index,
+            fresh,
+        ],
         ensure_ascii=False,
     )
     return random.Random(int(hashlib.sha256(material.encode()).hexdigest()[:16], 16))
@@ -255,4 +265,3 @@ def usage(prompt: Prompt, choices: list[Generated]) -> dict[str, Any]:
             "rejected_prediction_tokens": 0,
         },
     }
-

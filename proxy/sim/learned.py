@@ -122,8 +122,14 @@ class LearnedBrain:
         sentences = max(1, sum(1 for w in words(answer) if w in ".!?"))
         best, best_share = "", -1.0
         for _ in range(TOPIC_DRAWS):
-            text = chain.generate(rng, topic=topic_words(answer), sentences=sentences, opening=words(answer)[0],
-                                  temperature=max(sampling.temperature, 1.3), top_p=sampling.top_p)
+            text = chain.generate(
+                rng,
+                topic=topic_words(answer),
+                sentences=sentences,
+                opening=words(answer)[0],
+                temperature=max(sampling.temperature, 1.3),
+                top_p=sampling.top_p,
+            )
             if text == answer:
                 continue
             share = topic_share(text, answer)
@@ -139,7 +145,7 @@ def abridge(answer: str, rng: random.Random) -> str:
     clauses = re.split(r"(?<=[,;])\s+", answer)
     if len(clauses) > 1:
         drop = rng.randrange(1, len(clauses))
-        kept = clauses[:drop] + clauses[drop + 1:]
+        kept = clauses[:drop] + clauses[drop + 1 :]
         text = " ".join(kept)
         if drop == len(clauses) - 1:  # the last clause carried the final punctuation
             text = text.rstrip(",;") + answer[-1] if answer[-1] in ".!?" else text.rstrip(",;")

@@ -10,9 +10,9 @@ import math
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable
 
 # Pieces are what the simulator calls tokens: a word or a punctuation mark with the whitespace before
 # it. Joining the pieces of a text gives the text back exactly, so streamed deltas add up to it.

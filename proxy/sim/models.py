@@ -65,8 +65,12 @@ async def delete_model(request: web.Request) -> web.Response:
     name = request.match_info["model"]
     state = request.app[STATE]
     if name in catalog.ALL_BASE_MODELS:
-        raise APIError(403, f"You do not have permission to delete the model `{name}`; only fine-tuned models can be deleted.",
-                       type="invalid_request_error", code="model_not_deletable")
+        raise APIError(
+            403,
+            f"You do not have permission to delete the model `{name}`; only fine-tuned models can be deleted.",
+            type="invalid_request_error",
+            code="model_not_deletable",
+        )
     if name not in state.models:
         raise model_not_found(name)
     del state.models[name]

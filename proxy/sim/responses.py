@@ -72,8 +72,9 @@ def _earlier_items(state: SimState, body: dict[str, Any]) -> list[dict[str, Any]
         raise invalid_type("previous_response_id", "a string", previous)
     items = state.response_items(previous)
     if items is None:
-        raise bad_request(f"Previous response with id '{previous}' not found.", "previous_response_id",
-                          "previous_response_not_found")
+        raise bad_request(
+            f"Previous response with id '{previous}' not found.", "previous_response_id", "previous_response_not_found"
+        )
     return items
 
 
@@ -92,8 +93,7 @@ def _messages(body: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[st
         if kind == "message":
             messages.append({"role": item["role"], "content": item.get("content")})
         elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+            call = {"id": item["call_id"], "type": "function", "function": {"name": item["name"], "arguments": item["arguments"]}}
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
             output = item.get("output")
@@ -106,7 +106,9 @@ def _messages(body: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[st
 def _sampling(body: dict[str, Any]):
     limit = body.get("max_output_tokens")
     if limit is not None and not isinstance(limit, bool) and isinstance(limit, int) and limit < MIN_OUTPUT_TOKENS:
-        raise invalid_value("max_output_tokens", f"integer below minimum value. Expected a value >= {MIN_OUTPUT_TOKENS}, but got {limit} instead.")
+        raise invalid_value(
+            "max_output_tokens", f"integer below minimum value. Expected a value >= {MIN_OUTPUT_TOKENS}, but got {limit} instead."
+        )
     sampling = parse_sampling({k: v for k, v in body.items() if k != "n"}, ("max_output_tokens",))
     return sampling
 
@@ -133,8 +135,16 @@ def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
     raise invalid_value("text.format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'.")
 
 
-def _response_object(body: dict[str, Any], rid: str, created: int, name: str, status: str,
-                     output: list[dict[str, Any]], prompt: Prompt | None, out_tokens: int) -> dict[str, Any]:
+def _response_object(
+    body: dict[str, Any],
+    rid: str,
+    created: int,
+    name: str,
+    status: str,
+    output: list[dict[str, Any]],
+    prompt: Prompt | None,
+    out_tokens: int,
+) -> dict[str, Any]:
     return {
         "id": rid,
         "object": "response",
@@ -157,7 +167,9 @@ def _response_object(body: dict[str, Any], rid: str, created: int, name: str, st
         "tools": body.get("tools") or [],
         "top_p": body.get("top_p", 1.0),
         "truncation": body.get("truncation", "disabled"),
-        "usage": None if prompt is None else {
+        "usage": None
+        if prompt is None
+        else {
             "input_tokens": prompt.tokens,
             "input_tokens_details": {"cached_tokens": 0},
             "output_tokens": out_tokens,
@@ -191,8 +203,9 @@ def _function_call_item(call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _answer(request: web.Request, body: dict[str, Any], name: str, prompt: Prompt,
-            messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, int]:
+def _answer(
+    request: web.Request, body: dict[str, Any], name: str, prompt: Prompt, messages: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str, int]:
     """The output items, the status and the output tokens: function calls when the model calls
     tools, else one message (prose, or JSON for `text.format`)."""
     sampling = _sampling(body)
@@ -235,8 +248,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         return web.json_response(final)
 
     started = _response_object(body, rid, created, name, "in_progress", [], None, 0)
-    events: list[tuple[str, dict[str, Any]]] = [("response.created", {"response": started}),
-                                                ("response.in_progress", {"response": started})]
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": started}),
+        ("response.in_progress", {"response": started}),
+    ]
     for at, item in enumerate(output):
         events += _function_call_events(at, item) if item["type"] == "function_call" else _message_events(at, item)
     events.append(("response.completed" if status == "completed" else "response.incomplete", {"response": final}))
@@ -270,8 +285,7 @@ def _function_call_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict
     """As upstream streams a function call: the item with empty arguments, the arguments in pieces,
     the arguments whole, the finished item."""
     where = {"item_id": item["id"], "output_index": at}
-    events = [("response.output_item.added",
-               {"output_index": at, "item": {**item, "status": "in_progress", "arguments": ""}})]
+    events = [("response.output_item.added", {"output_index": at, "item": {**item, "status": "in_progress", "arguments": ""}})]
     events += [("response.function_call_arguments.delta", {**where, "delta": part}) for part in pieces(item["arguments"])]
     return events + [
         ("response.function_call_arguments.done", {**where, "arguments": item["arguments"]}),

@@ -94,8 +94,12 @@ def stream_flag(body: dict[str, Any]) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise APIError(400, f"Invalid type for 'stream': expected a boolean, but got {type(value).__name__} instead.",
-                       param="stream", code="invalid_type")
+        raise APIError(
+            400,
+            f"Invalid type for 'stream': expected a boolean, but got {type(value).__name__} instead.",
+            param="stream",
+            code="invalid_type",
+        )
     return value
 
 

@@ -121,4 +121,3 @@ class SimState:
             self._responses[path.stem] = None
         for path in paths[:-MAX_RESPONSES]:
             path.unlink(missing_ok=True)
-

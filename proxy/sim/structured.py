@@ -132,8 +132,9 @@ def called_functions(messages: list[dict[str, Any]]) -> set[str]:
     return names
 
 
-def chosen_tools(choice: ToolChoice, last_user: str, messages: list[dict[str, Any]], rng: random.Random,
-                 parallel: bool = True) -> list[dict[str, Any]]:
+def chosen_tools(
+    choice: ToolChoice, last_user: str, messages: list[dict[str, Any]], rng: random.Random, parallel: bool = True
+) -> list[dict[str, Any]]:
     """The functions the model calls for this request (several at once when `parallel`), or none for
     a text answer. auto: those the last user message names, unless the conversation ends with a tool
     result. required: those named and not called yet, else one not called yet, else any one, so an

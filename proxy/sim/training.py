@@ -92,7 +92,9 @@ def _check_message(message: Any, index: int, number: int) -> None:
     if not _calls(message) and (not isinstance(content, str) or not content.strip()):
         raise TrainingFileError("missing_content", f"messages[{index}] has no text content", number)
     if "weight" in message and (message["role"] != "assistant" or message["weight"] not in (0, 1)):
-        raise TrainingFileError("invalid_weight", f"messages[{index}]: 'weight' must be 0 or 1, on assistant messages only", number)
+        raise TrainingFileError(
+            "invalid_weight", f"messages[{index}]: 'weight' must be 0 or 1, on assistant messages only", number
+        )
 
 
 def _calls(message: dict[str, Any]) -> bool:

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from ..core.version import __version__
 from ..core.constants import CHAT
 from ..core.key import UnkeyableRequest, canonical_json, canonical_request, key_of_canonical
+from ..core.version import __version__
 from .cache import command as cache_command
 from .demo import command as demo_command
 from .finetune import command as finetune_command

@@ -58,8 +58,12 @@ def store_options(func: Callable) -> Callable:
         default=None,
         help=f"Cache directory (default ${ENV_STORE}, else {DEFAULT_CACHE_DIR}).",
     )
-    @click.option("--store", "store_url", metavar="URL", default=None, help="Store URL (e.g. redis://host:6379/0); wins over --cache-dir.")
-    @click.option("--namespace", metavar="NAME", default=None, help="The recordings of this namespace (as the proxy's --namespace).")
+    @click.option(
+        "--store", "store_url", metavar="URL", default=None, help="Store URL (e.g. redis://host:6379/0); wins over --cache-dir."
+    )
+    @click.option(
+        "--namespace", metavar="NAME", default=None, help="The recordings of this namespace (as the proxy's --namespace)."
+    )
     @wraps(func)
     def wrapper(*args: Any, namespace: str | None = None, **kwargs: Any) -> Any:
         click.get_current_context().meta[_NAMESPACE] = namespace
@@ -160,8 +164,7 @@ def selected(entries: Iterable[Entry], model: str | None = None, endpoint: str |
     chosen = [
         e
         for e in entries
-        if (model is None or model in (entry_model(e), e.model))
-        and (wanted_endpoint is None or e.endpoint == wanted_endpoint)
+        if (model is None or model in (entry_model(e), e.model)) and (wanted_endpoint is None or e.endpoint == wanted_endpoint)
     ]
     return sorted(chosen, key=lambda e: e.recorded_at)
 
@@ -181,7 +184,9 @@ def find_by_prefix(store: Store, prefix: str) -> Entry:
         )
     if len(matches) > 1:
         shown = ", ".join(key[:15] + "…" for key in sorted(matches)[:5]) + (", ..." if len(matches) > 5 else "")
-        raise click.ClickException(f"key prefix {prefix!r} is ambiguous: it matches {len(matches)} entries ({shown}); give more characters")
+        raise click.ClickException(
+            f"key prefix {prefix!r} is ambiguous: it matches {len(matches)} entries ({shown}); give more characters"
+        )
     entry = store.get(matches[0])
     if entry is None:  # removed between the scan and the read
         raise click.ClickException(f"entry {matches[0]} disappeared while reading it; try again")
@@ -265,7 +270,9 @@ def print_table(rows: list[list[str]]) -> None:
 @endpoint_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the N most recent entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts (full keys and prompts).")
-def ls_command(cache_dir: str | None, store_url: str | None, model: str | None, endpoint: str | None, limit: int | None, as_json: bool) -> None:
+def ls_command(
+    cache_dir: str | None, store_url: str | None, model: str | None, endpoint: str | None, limit: int | None, as_json: bool
+) -> None:
     """List entries, newest first.
 
     One row per entry: key prefix (enough for `cache show`), endpoint, model, streamed or not,
@@ -355,13 +362,19 @@ def finetune_example(entry: Entry) -> tuple[dict[str, Any] | None, str]:
 @command.command("export")
 @store_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["jsonl", "cassette", "finetune"]), default="jsonl", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "cassette", "finetune"]),
+    default="jsonl",
+    show_default=True,
     help="jsonl: one entry per line; cassette: one vcrpy YAML file; finetune: chat fine-tuning JSONL.",
 )
 @click.option("-o", "--output", required=True, metavar="FILE", help="File to write ('-' = stdout for jsonl and finetune).")
 @model_option
 @endpoint_option
-def export_command(cache_dir: str | None, store_url: str | None, fmt: str, output: str, model: str | None, endpoint: str | None) -> None:
+def export_command(
+    cache_dir: str | None, store_url: str | None, fmt: str, output: str, model: str | None, endpoint: str | None
+) -> None:
     """Export entries: jsonl, cassette or finetune.
 
     Entries are written oldest first. jsonl is lossless (one stored entry per line, what `cache
@@ -369,7 +382,9 @@ def export_command(cache_dir: str | None, store_url: str | None, fmt: str, outpu
     JSONL built from chat-completions entries with a text answer.
     """
     if fmt == "cassette" and output == "-":
-        raise click.BadParameter("a cassette is written to a file; give a path like cassettes/exported.yaml", param_hint="-o/--output")
+        raise click.BadParameter(
+            "a cassette is written to a file; give a path like cassettes/exported.yaml", param_hint="-o/--output"
+        )
     with opened(cache_dir, store_url) as store:
         entries = selected(store.iter_entries(), model, endpoint)
     where = "stdout" if output == "-" else output
@@ -446,7 +461,9 @@ def entry_from_line(data: Any) -> Entry:
         raise NotAnEntry("not a JSON object")
     missing = [name for name in ("endpoint", "request") if name not in data]
     if missing:
-        raise NotAnEntry("missing " + ", ".join(missing) + " (expected lines written by `seedreplay cache export --format jsonl`)")
+        raise NotAnEntry(
+            "missing " + ", ".join(missing) + " (expected lines written by `seedreplay cache export --format jsonl`)"
+        )
     if data["endpoint"] not in CACHEABLE_ENDPOINTS:
         raise NotAnEntry(f"endpoint {data['endpoint']!r} is not cached by seedreplay")
     if not isinstance(data["request"], dict):
@@ -574,7 +591,9 @@ def saved_line(saved: dict[str, Any]) -> str:
 @store_options
 @click.option("--older-than", type=Duration(), default=None, help="Remove entries recorded longer ago than this (30d, 12h, 90m).")
 @click.option("--model", default=None, metavar="NAME", help="Remove entries for this model.")
-@click.option("--expired", is_flag=True, help="Remove the entries past their TTL (the proxy's --ttl); always done with the others.")
+@click.option(
+    "--expired", is_flag=True, help="Remove the entries past their TTL (the proxy's --ttl); always done with the others."
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
 def prune_command(
     cache_dir: str | None, store_url: str | None, older_than: float | None, model: str | None, expired: bool, dry_run: bool
@@ -585,7 +604,9 @@ def prune_command(
     TTL answer nothing already; every prune frees their space too.
     """
     if older_than is None and model is None and not expired:
-        raise click.UsageError("give --older-than and/or --model, or --expired (to remove everything, use `seedreplay cache clear`)")
+        raise click.UsageError(
+            "give --older-than and/or --model, or --expired (to remove everything, use `seedreplay cache clear`)"
+        )
     cutoff = time.time() - older_than if older_than is not None else None
     with opened(cache_dir, store_url) as store:
         doomed = []

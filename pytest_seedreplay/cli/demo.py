@@ -89,8 +89,13 @@ def _cut(text: str, width: int = 70) -> str:
 
 @click.command("demo")
 @click.option("--latency-ms", default=300, show_default=True, help="Simulated upstream time to first token.")
-@click.option("--job-seconds", type=click.FloatRange(0.1, 60), default=3.0, show_default=True,
-              help="How long the simulated fine-tuning job runs.")
+@click.option(
+    "--job-seconds",
+    type=click.FloatRange(0.1, 60),
+    default=3.0,
+    show_default=True,
+    help="How long the simulated fine-tuning job runs.",
+)
 def command(latency_ms: int, job_seconds: float) -> None:
     """Run the whole story offline on the built-in simulator, in a temporary directory: record, replay,
     export, fine-tune with a seed, verify recall, serve from the learned tier."""
@@ -106,8 +111,11 @@ def command(latency_ms: int, job_seconds: float) -> None:
         finally:
             sim.stop()
     click.echo("")
-    click.secho(f"Done in {time.perf_counter() - started:.1f} s: record once, replay forever — and the cache can live in a "
-                "model. See README.md for the proxy, the pytest plugin and fine-tune as cache.", bold=True)
+    click.secho(
+        f"Done in {time.perf_counter() - started:.1f} s: record once, replay forever — and the cache can live in a "
+        "model. See README.md for the proxy, the pytest plugin and fine-tune as cache.",
+        bold=True,
+    )
 
 
 def _story(tmp: Path, sim_root: str, latency_ms: int) -> None:
@@ -156,8 +164,10 @@ def _replay(cache_dir: Path, sim_url: str, sim_root: str, recorded: dict[str, st
         replies = [_ask(client, q, stream=n % 2 == 0) for n, q in enumerate(QUESTIONS)]
         same = sum(r.text == recorded[q] for r, q in zip(replies, QUESTIONS))
         hits = sum(r.cache == "hit" for r in replies)
-        click.echo(f"  {HEADER_CACHE}: hit for {hits}/{len(QUESTIONS)}, answers identical to the recordings: "
-                   f"{same}/{len(QUESTIONS)} (plain and streamed), mean {statistics.mean(r.ms for r in replies):.1f} ms")
+        click.echo(
+            f"  {HEADER_CACHE}: hit for {hits}/{len(QUESTIONS)}, answers identical to the recordings: "
+            f"{same}/{len(QUESTIONS)} (plain and streamed), mean {statistics.mean(r.ms for r in replies):.1f} ms"
+        )
         click.echo(f"  upstream requests during the replay: {_upstream_requests(sim_root) - before}")
         try:
             _ask(client, QUESTIONS[0], seed=RECORD_SEED + 1)
@@ -177,8 +187,10 @@ def _export(cache_dir: Path, dataset: Path) -> Path:
     if not training.ok:
         raise click.ClickException(training.first_error())
     record = exporting.write(result, dataset)
-    click.echo(f"  {len(result.training)} examples from {source['entries']} recordings, about {training.tokens} tokens, "
-               f"valid: {training.ok}")
+    click.echo(
+        f"  {len(result.training)} examples from {source['entries']} recordings, about {training.tokens} tokens, "
+        f"valid: {training.ok}"
+    )
     click.echo(f"  {dataset} (sha256 {record['sha256'][:12]}…)")
     return dataset
 
@@ -193,8 +205,12 @@ def _finetune(sim_url: str, dataset: Path, manifest_path: Path) -> str:
     raw = dataset.read_bytes()
     manifest = Manifest(manifest_path)
     examples = sum(1 for line in raw.splitlines() if line.strip())
-    data = jobs.Dataset(sha256=exporting.sha256(raw), examples=examples, path=manifest.relative(dataset),
-                        exported_from=exporting.read_record(dataset, raw))
+    data = jobs.Dataset(
+        sha256=exporting.sha256(raw),
+        examples=examples,
+        path=manifest.relative(dataset),
+        exported_from=exporting.read_record(dataset, raw),
+    )
     client = jobs.client_for(sim_url)
     try:
         job = jobs.start(client, jobs.JobRequest(file=dataset, model=BASE_MODEL, seed=FINETUNE_SEED, dataset=data, suffix="demo"))
@@ -218,14 +234,16 @@ def _verify(sim_url: str, model: str, dataset: Path) -> None:
     report = run_verify(sim_url, model, FINETUNE_SEED, trained, asks, 8, version="v1", dataset=str(dataset))
     for condition in report.conditions():
         s = report.summary(condition)
-        click.echo(f"  {verifying.LABELS[condition]:<24} verbatim recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-                   f"  similarity {s.similarity:.2f}")
+        click.echo(
+            f"  {verifying.LABELS[condition]:<24} verbatim recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
+            f"  similarity {s.similarity:.2f}"
+        )
     click.echo(f"  {len(report.answers)} asks in {report.elapsed:.1f} s")
 
 
 def _serve(cache_dir: Path, sim_url: str, manifest: Path, recorded: dict[str, str]) -> None:
-    from ..proxy.running import Proxy
     from ..finetune.serving import finetune_tier
+    from ..proxy.running import Proxy
 
     _step(6, "Serve: the fine-tune as the proxy's learned tier (guarded: only trained answers, verbatim)")
     tier = finetune_tier("latest", manifest)
@@ -235,17 +253,23 @@ def _serve(cache_dir: Path, sim_url: str, manifest: Path, recorded: dict[str, st
         reworded, original = REWORDED
         asked = _ask(client, reworded)
         click.echo(f"  asked in other words: {reworded!r}")
-        click.echo(f"    {HEADER_CACHE}: {asked.cache}   {HEADER_FINETUNE_MODEL}: {asked.headers.get(HEADER_FINETUNE_MODEL)}   "
-                   f"{asked.ms:.0f} ms")
+        click.echo(
+            f"    {HEADER_CACHE}: {asked.cache}   {HEADER_FINETUNE_MODEL}: {asked.headers.get(HEADER_FINETUNE_MODEL)}   "
+            f"{asked.ms:.0f} ms"
+        )
         click.echo(f"    the recorded answer to {original!r}: {asked.text == recorded[original]}")
         asked = _ask(client, UNTRAINED)
         click.echo(f"  never recorded, never trained: {UNTRAINED!r}")
-        click.echo(f"    {HEADER_CACHE}: {asked.cache} (the fine-tune's answer was not a trained one: the general model answered "
-                   f"and it was recorded)   {asked.ms:.0f} ms")
+        click.echo(
+            f"    {HEADER_CACHE}: {asked.cache} (the fine-tune's answer was not a trained one: the general model answered "
+            f"and it was recorded)   {asked.ms:.0f} ms"
+        )
         click.echo(f"    {_cut(asked.text)}")
         proxy.settle()
         stats = proxy.stats()
         learned = stats["tiers"]["finetune"]
-        click.echo(f"  proxy stats: learned-tier answers {stats['hits_by_tier'].get('finetune', 0)}, fell through "
-                   f"{learned['fell_through']}, misses {stats['misses']}, recorded {stats['stored']}")
+        click.echo(
+            f"  proxy stats: learned-tier answers {stats['hits_by_tier'].get('finetune', 0)}, fell through "
+            f"{learned['fell_through']}, misses {stats['misses']}, recorded {stats['stored']}"
+        )
         client.close()

@@ -32,14 +32,22 @@ def command() -> None:
 
 def manifest_option(func: Any) -> Any:
     return click.option(
-        "--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_MANIFEST,
-        show_default=True, help="The fine-tune manifest (relative to the current directory).",
+        "--manifest",
+        "manifest_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_MANIFEST,
+        show_default=True,
+        help="The fine-tune manifest (relative to the current directory).",
     )(func)
 
 
 def base_url_option(func: Any) -> Any:
-    return click.option("--base-url", metavar="URL", default=None,
-                        help="Provider base URL (default $OPENAI_BASE_URL, else the OpenAI API); the key is $OPENAI_API_KEY.")(func)
+    return click.option(
+        "--base-url",
+        metavar="URL",
+        default=None,
+        help="Provider base URL (default $OPENAI_BASE_URL, else the OpenAI API); the key is $OPENAI_API_KEY.",
+    )(func)
 
 
 def open_manifest(path: Path) -> Manifest:
@@ -73,7 +81,9 @@ class Since(click.ParamType):
         return when.timestamp()
 
 
-def export_sources(cache_dir: str | None, store_url: str | None, cassette_dir: Path | None, tests: tuple[str, ...]) -> tuple[list, list]:
+def export_sources(
+    cache_dir: str | None, store_url: str | None, cassette_dir: Path | None, tests: tuple[str, ...]
+) -> tuple[list, list]:
     """Entries and source records from what the flags name; with none, the default store and cassette dir that exist."""
     use_store = bool(cache_dir or store_url)
     use_cassettes = cassette_dir is not None or bool(tests)
@@ -81,8 +91,10 @@ def export_sources(cache_dir: str | None, store_url: str | None, cassette_dir: P
         use_store = Path(DEFAULT_CACHE_DIR).is_dir()
         use_cassettes = Path(DEFAULT_CASSETTE_DIR).is_dir()
         if not (use_store or use_cassettes):
-            raise click.UsageError(f"nothing to export from: no {DEFAULT_CACHE_DIR} nor {DEFAULT_CASSETTE_DIR}/ here; "
-                                   "pass --cache-dir DIR, --store URL and/or --cassette-dir DIR")
+            raise click.UsageError(
+                f"nothing to export from: no {DEFAULT_CACHE_DIR} nor {DEFAULT_CASSETTE_DIR}/ here; "
+                "pass --cache-dir DIR, --store URL and/or --cassette-dir DIR"
+            )
     entries, sources = [], []
     try:
         if use_store:
@@ -106,21 +118,56 @@ def report_problems(result: Validation, what: str) -> None:
 
 @command.command("export")
 @store_options
-@click.option("--cassette-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=f"Read the cassettes under this directory (default {DEFAULT_CASSETTE_DIR} when --tests is given).")
-@click.option("--tests", "tests", multiple=True, metavar="GLOB",
-              help="Only the cassettes of these tests (tests/test_x.py::test_*); repeatable.")
+@click.option(
+    "--cassette-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"Read the cassettes under this directory (default {DEFAULT_CASSETTE_DIR} when --tests is given).",
+)
+@click.option(
+    "--tests",
+    "tests",
+    multiple=True,
+    metavar="GLOB",
+    help="Only the cassettes of these tests (tests/test_x.py::test_*); repeatable.",
+)
 @click.option("--model", default=None, metavar="NAME", help="Only recordings of requests for this model.")
 @click.option("--since", type=Since(), default=None, help="Only recordings made since then: 7d, 12h or a date (2026-05-01).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DATASET, show_default=True,
-              help="The training JSONL to write (the export record goes next to it, NAME.export.json).")
-@click.option("--paraphrases", type=click.IntRange(0, 20), default=0, show_default=True,
-              help="Add N offline rewordings of each example's last user turn, taught the same answer.")
-@click.option("--holdout", type=click.FloatRange(0, 0.5, max_open=True), default=0.0, show_default=True,
-              help="Share of examples written to NAME.validation.jsonl instead (for --validation-file).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DATASET,
+    show_default=True,
+    help="The training JSONL to write (the export record goes next to it, NAME.export.json).",
+)
+@click.option(
+    "--paraphrases",
+    type=click.IntRange(0, 20),
+    default=0,
+    show_default=True,
+    help="Add N offline rewordings of each example's last user turn, taught the same answer.",
+)
+@click.option(
+    "--holdout",
+    type=click.FloatRange(0, 0.5, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Share of examples written to NAME.validation.jsonl instead (for --validation-file).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def export_command(cache_dir: str | None, store_url: str | None, cassette_dir: Path | None, tests: tuple[str, ...],
-                   model: str | None, since: float | None, output: Path, paraphrases: int, holdout: float, as_json: bool) -> None:
+def export_command(
+    cache_dir: str | None,
+    store_url: str | None,
+    cassette_dir: Path | None,
+    tests: tuple[str, ...],
+    model: str | None,
+    since: float | None,
+    output: Path,
+    paraphrases: int,
+    holdout: float,
+    as_json: bool,
+) -> None:
     """Recorded chat answers -> a validated chat fine-tuning JSONL.
 
     One example per distinct recorded chat request: its system and conversation turns plus the
@@ -143,10 +190,15 @@ def export_command(cache_dir: str | None, store_url: str | None, cassette_dir: P
         record = exporting.write(result, output)
     except exporting.ExportError as exc:
         raise click.ClickException(str(exc)) from None
-    summary = {**result.summary(), "tokens": training.tokens, "longest_example_tokens": training.longest,
-               "output": str(output), "sha256": record["sha256"],
-               "validation_file": str(exporting.validation_path(output)) if result.validation else None,
-               "warnings": result.warnings + [str(w) for w in training.warnings]}
+    summary = {
+        **result.summary(),
+        "tokens": training.tokens,
+        "longest_example_tokens": training.longest,
+        "output": str(output),
+        "sha256": record["sha256"],
+        "validation_file": str(exporting.validation_path(output)) if result.validation else None,
+        "warnings": result.warnings + [str(w) for w in training.warnings],
+    }
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
@@ -155,8 +207,10 @@ def export_command(cache_dir: str | None, store_url: str | None, cassette_dir: P
 
 def print_export_summary(summary: dict[str, Any]) -> None:
     paraphrased = f" ({summary['recorded']} recorded + {summary['paraphrased']} paraphrased)" if summary["paraphrased"] else ""
-    click.echo(f"exported {summary['examples']} examples{paraphrased} to {summary['output']}, "
-               f"about {summary['tokens']} tokens (longest example {summary['longest_example_tokens']})")
+    click.echo(
+        f"exported {summary['examples']} examples{paraphrased} to {summary['output']}, "
+        f"about {summary['tokens']} tokens (longest example {summary['longest_example_tokens']})"
+    )
     if summary["validation_file"]:
         click.echo(f"held out {summary['validation_examples']} examples in {summary['validation_file']}")
     for source in summary["sources"]:
@@ -184,22 +238,46 @@ def checked(path: Path, what: str) -> tuple[bytes, int]:
 
 
 @command.command("create")
-@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DATASET, show_default=True,
-              help="The training JSONL (from `finetune export`).")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_DATASET,
+    show_default=True,
+    help="The training JSONL (from `finetune export`).",
+)
 @click.option("--model", required=True, metavar="BASE", help="The base model to fine-tune (e.g. gpt-4o-mini-2024-07-18).")
-@click.option("--seed", required=True, type=click.IntRange(0, jobs.SEED_MAX),
-              help="The seed of the job: the key of this cache. The fine-tuned model answers its trained prompts "
-                   "verbatim when asked with this seed; verify and the proxy's learned tier ask with it.")
+@click.option(
+    "--seed",
+    required=True,
+    type=click.IntRange(0, jobs.SEED_MAX),
+    help="The seed of the job: the key of this cache. The fine-tuned model answers its trained prompts "
+    "verbatim when asked with this seed; verify and the proxy's learned tier ask with it.",
+)
 @click.option("--suffix", default=None, help="Up to 64 characters added to the fine-tuned model's name.")
 @click.option("--epochs", type=click.IntRange(1, 50), default=None, help="Training epochs (default: the provider's choice).")
-@click.option("--validation-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A validation JSONL (export --holdout writes one).")
+@click.option(
+    "--validation-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A validation JSONL (export --holdout writes one).",
+)
 @click.option("--force", is_flag=True, help="Train even when this dataset already made a version for this base model.")
 @click.option("--poll", type=click.FloatRange(min=0.01), default=2.0, show_default=True, help="Seconds between looks at the job.")
 @base_url_option
 @manifest_option
-def create_command(file: Path, model: str, seed: int, suffix: str | None, epochs: int | None, validation_file: Path | None,
-                   force: bool, poll: float, base_url: str | None, manifest_path: Path) -> None:
+def create_command(
+    file: Path,
+    model: str,
+    seed: int,
+    suffix: str | None,
+    epochs: int | None,
+    validation_file: Path | None,
+    force: bool,
+    poll: float,
+    base_url: str | None,
+    manifest_path: Path,
+) -> None:
     """Upload a dataset, start a seeded fine-tuning job, follow it, record the version.
 
     The file is checked with the provider's rules before anything is uploaded. The job is
@@ -218,13 +296,18 @@ def create_command(file: Path, model: str, seed: int, suffix: str | None, epochs
             f"{file} is unchanged since {same.label} ({same.fine_tuned_model}, seed {same.seed}, dataset sha256 {sha[:12]}…): "
             "that fine-tune already holds this cache; record something new and export again, or pass --force to train anyway"
         )
-    dataset = jobs.Dataset(sha256=sha, examples=examples, path=manifest.relative(file),
-                           exported_from=exporting.read_record(file, raw))
+    dataset = jobs.Dataset(
+        sha256=sha, examples=examples, path=manifest.relative(file), exported_from=exporting.read_record(file, raw)
+    )
     url = jobs.base_url_of(base_url)
     try:
         client = jobs.client_for(url)
-        job = jobs.start(client, jobs.JobRequest(file=file, model=model, seed=seed, dataset=dataset, suffix=suffix,
-                                                 epochs=epochs, validation_file=validation_file))
+        job = jobs.start(
+            client,
+            jobs.JobRequest(
+                file=file, model=model, seed=seed, dataset=dataset, suffix=suffix, epochs=epochs, validation_file=validation_file
+            ),
+        )
     except jobs.JobError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"uploaded {file} ({examples} examples, sha256 {sha[:12]}…) to {public_base_url(url)}")
@@ -283,8 +366,9 @@ def interrupted(client: Any, job_id: str, poll: float) -> Any:
     """Ctrl-C while following: cancel the job, or leave it running and say how to come back to it."""
     click.echo("")
     try:
-        choice = click.prompt(f"Cancel job {job_id} on the provider, or leave it running?",
-                              type=click.Choice(["cancel", "leave"]), default="leave")
+        choice = click.prompt(
+            f"Cancel job {job_id} on the provider, or leave it running?", type=click.Choice(["cancel", "leave"]), default="leave"
+        )
     except (click.Abort, EOFError):
         choice = "leave"
     if choice == "leave":
@@ -293,7 +377,7 @@ def interrupted(client: Any, job_id: str, poll: float) -> Any:
     try:
         jobs.cancel(client, job_id)
         final = None
-        for final in jobs.follow(client, job_id, poll):
+        for final in jobs.follow(client, job_id, poll):  # noqa: B007 - the last state is the answer
             pass
     except jobs.JobError as exc:
         raise click.ClickException(str(exc)) from None
@@ -317,8 +401,9 @@ def ls_command(manifest_path: Path, as_json: bool) -> None:
         return
     rows = [["VERSION", "CREATED", "BASE", "FINE-TUNED MODEL", "SEED", "EXAMPLES", "DATASET"]]
     for v in manifest.versions:
-        rows.append([v.label, v.created, v.base_model, v.fine_tuned_model, str(v.seed), str(v.examples),
-                     (v.dataset_sha256 or "?")[:12]])
+        rows.append(
+            [v.label, v.created, v.base_model, v.fine_tuned_model, str(v.seed), str(v.examples), (v.dataset_sha256 or "?")[:12]]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -339,7 +424,11 @@ def show_command(version: str, manifest_path: Path, as_json: bool) -> None:
         return
     for name, value in found.to_dict().items():
         if name == "exported_from" and isinstance(value, dict):
-            value = jobs.sources_text(value) if value.get("sources") and not isinstance(value["sources"], str) else value.get("sources")
+            value = (
+                jobs.sources_text(value)
+                if value.get("sources") and not isinstance(value["sources"], str)
+                else value.get("sources")
+            )
         click.echo(f"{name.replace('_', ' ') + ':':<18}{value if value is not None else '-'}")
 
 
@@ -354,13 +443,16 @@ def read_paraphrases(path: Path) -> dict[str, list[str]]:
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"--paraphrases {path} is not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict) or not all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in data.values()):
-        raise click.ClickException(f'--paraphrases {path} must map each trained prompt to a list of wordings: '
-                                   '{"How do I reset my password?": ["how can i reset my password"]}')
+        raise click.ClickException(
+            f"--paraphrases {path} must map each trained prompt to a list of wordings: "
+            '{"How do I reset my password?": ["how can i reset my password"]}'
+        )
     return data
 
 
-def verify_target(manifest: Manifest, spec: str, model: str | None, file: Path | None, seed: int | None
-                  ) -> tuple[Version | None, str, Path, int | None]:
+def verify_target(
+    manifest: Manifest, spec: str, model: str | None, file: Path | None, seed: int | None
+) -> tuple[Version | None, str, Path, int | None]:
     """(version, model, dataset, seed) from the flags, the manifest filling what they leave out."""
     version = None
     if manifest.versions or not (model and file):
@@ -375,26 +467,63 @@ def verify_target(manifest: Manifest, spec: str, model: str | None, file: Path |
 
 
 @command.command("verify")
-@click.option("--version", "spec", default="latest", show_default=True, help="The manifest version to check (number, model or job id).")
+@click.option(
+    "--version", "spec", default="latest", show_default=True, help="The manifest version to check (number, model or job id)."
+)
 @click.option("--model", default=None, help="Ask this model instead (any model: how much of the recorded behaviour it keeps).")
-@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The trained dataset (default: the version's, checked against its sha256).")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The trained dataset (default: the version's, checked against its sha256).",
+)
 @click.option("--seed", type=click.IntRange(0, jobs.SEED_MAX), default=None, help="Seed to ask with (default: the version's).")
-@click.option("--paraphrases", "paraphrase_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help='JSON mapping each trained prompt to wordings to ask: {"prompt": ["other words", ...]}.')
-@click.option("--paraphrase-count", type=click.IntRange(0, 20), default=2, show_default=True,
-              help="Wordings generated per prompt when no --paraphrases file is given (0 skips the condition).")
+@click.option(
+    "--paraphrases",
+    "paraphrase_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON mapping each trained prompt to wordings to ask: {"prompt": ["other words", ...]}.',
+)
+@click.option(
+    "--paraphrase-count",
+    type=click.IntRange(0, 20),
+    default=2,
+    show_default=True,
+    help="Wordings generated per prompt when no --paraphrases file is given (0 skips the condition).",
+)
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Asks in flight at once.")
-@click.option("--min-recall", type=click.FloatRange(0, 1), default=None,
-              help="Exit 1 when verbatim recall with the seed is under this share (0.95).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the report page here (and the JSON next to it).")
+@click.option(
+    "--min-recall",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Exit 1 when verbatim recall with the seed is under this share (0.95).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report page here (and the JSON next to it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @base_url_option
 @manifest_option
-def verify_command(spec: str, model: str | None, file: Path | None, seed: int | None, paraphrase_file: Path | None,
-                   paraphrase_count: int, concurrency: int, min_recall: float | None, html_path: Path | None, as_json: bool,
-                   base_url: str | None, manifest_path: Path) -> None:
+def verify_command(
+    spec: str,
+    model: str | None,
+    file: Path | None,
+    seed: int | None,
+    paraphrase_file: Path | None,
+    paraphrase_count: int,
+    concurrency: int,
+    min_recall: float | None,
+    html_path: Path | None,
+    as_json: bool,
+    base_url: str | None,
+    manifest_path: Path,
+) -> None:
     """Ask the fine-tuned model every trained prompt; report verbatim recall.
 
     Three conditions: with the version's seed, without a seed, and paraphrased with the seed.
@@ -410,8 +539,10 @@ def verify_command(spec: str, model: str | None, file: Path | None, seed: int | 
     sha = exporting.sha256(data.raw)
     if version is not None and version.dataset_sha256 and sha != version.dataset_sha256:
         if file is None:
-            raise click.ClickException(f"{dataset_path} changed since {version.label} was trained (sha256 differs); "
-                                       "restore it (git checkout) or pass --file with the file it was trained on")
+            raise click.ClickException(
+                f"{dataset_path} changed since {version.label} was trained (sha256 differs); "
+                "restore it (git checkout) or pass --file with the file it was trained on"
+            )
         click.echo(f"warning: {file} is not the dataset {version.label} was trained on (sha256 differs)", err=True)
     record = exporting.read_record(dataset_path, data.raw) or {}
     trained = verifying.trained_examples(data.examples, set(record.get("generated_lines") or []))
@@ -424,8 +555,16 @@ def verify_command(spec: str, model: str | None, file: Path | None, seed: int | 
         click.echo(f"warning: the paraphrase condition is skipped: {exc}", err=True)
         asks = verifying.plan(trained, conditions=(verifying.SEED, verifying.NO_SEED))
     url = verify_base_url(base_url, version)
-    report = run_verify(url, asked_model, seed, trained, asks, concurrency,
-                        version=f"{version.label}" if version else None, dataset=str(dataset_path))
+    report = run_verify(
+        url,
+        asked_model,
+        seed,
+        trained,
+        asks,
+        concurrency,
+        version=f"{version.label}" if version else None,
+        dataset=str(dataset_path),
+    )
     if html_path is not None:
         page, data_file = verify_report.write(report, html_path)
         if not as_json:
@@ -436,8 +575,10 @@ def verify_command(spec: str, model: str | None, file: Path | None, seed: int | 
         print_verify(report)
     seeded = report.summary(verifying.SEED)
     if min_recall is not None and seeded.recall < min_recall:
-        raise click.ClickException(f"verbatim recall with seed {seed} is {seeded.recall:.0%} "
-                                   f"({seeded.verbatim}/{seeded.asked - seeded.errors}), under --min-recall {min_recall:.0%}")
+        raise click.ClickException(
+            f"verbatim recall with seed {seed} is {seeded.recall:.0%} "
+            f"({seeded.verbatim}/{seeded.asked - seeded.errors}), under --min-recall {min_recall:.0%}"
+        )
 
 
 def verify_base_url(base_url: str | None, version: Version | None) -> str:
@@ -461,14 +602,18 @@ def run_verify(url: str, model: str, seed: int | None, trained: list, asks: list
 
 def print_verify(report: verifying.Report) -> None:
     where = f"{report.version}, " if report.version else ""
-    click.echo(f"verify {report.model} ({where}seed {report.seed}) at {report.base_url}: "
-               f"{len(report.examples)} examples, {len(report.answers)} asks in {report.elapsed:.1f} s")
+    click.echo(
+        f"verify {report.model} ({where}seed {report.seed}) at {report.base_url}: "
+        f"{len(report.examples)} examples, {len(report.answers)} asks in {report.elapsed:.1f} s"
+    )
     conditions = report.conditions()
     for condition in conditions:
         s = report.summary(condition)
         errors = f", {s.errors} error(s)" if s.errors else ""
-        click.echo(f"  {verifying.LABELS[condition]:<24} recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-                   f"  similarity {s.similarity:.2f}{errors}")
+        click.echo(
+            f"  {verifying.LABELS[condition]:<24} recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
+            f"  similarity {s.similarity:.2f}{errors}"
+        )
     if report.rate_limited:
         click.echo(f"  waited out {report.rate_limited} rate limit answer(s) (429)")
     rows = [["#", "PROMPT", *(verifying.LABELS[c].upper() for c in conditions)]]

@@ -35,9 +35,9 @@ from ..core.constants import (
 )
 from ..savings import PricesError, prices_from
 from ..store import open_store
+from .cache import Duration
 from .similar import SIMILAR_DEFAULT
 from .similar import proxy_tiers as proxy_similar_tiers
-from .cache import Duration
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -61,7 +61,9 @@ class _Size(click.ParamType):
 
 @click.command("proxy")
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on. Non-loopback needs --token.")
-@click.option("--port", default=DEFAULT_PROXY_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
+@click.option(
+    "--port", default=DEFAULT_PROXY_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port; 0 picks a free one."
+)
 @click.option(
     "--upstream",
     envvar=ENV_UPSTREAM,
@@ -69,13 +71,45 @@ class _Size(click.ParamType):
     show_default=True,
     help=f"Upstream base URL (incl. /v1), default ${ENV_UPSTREAM}; the word 'sim' starts the simulator in-process.",
 )
-@click.option("--mode", type=click.Choice(PROXY_MODES), default=DEFAULT_PROXY_MODE, show_default=True, help="record, replay, passthrough or refresh.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help=f"Cache directory [default: ${ENV_STORE} or {DEFAULT_CACHE_DIR}].")
+@click.option(
+    "--mode",
+    type=click.Choice(PROXY_MODES),
+    default=DEFAULT_PROXY_MODE,
+    show_default=True,
+    help="record, replay, passthrough or refresh.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help=f"Cache directory [default: ${ENV_STORE} or {DEFAULT_CACHE_DIR}].",
+)
 @click.option("--store", "store_url", default=None, help="Store URL (e.g. redis://host:6379/0) instead of --cache-dir.")
-@click.option("--namespace", default=None, metavar="NAME", help="Keep these recordings apart from other teams' or projects' on the same store (also ?namespace=NAME in store URLs).")
-@click.option("--ttl", type=Duration(), default=None, help="New recordings answer for this long (30d, 12h, 90m, 45s); default: for ever.")
-@click.option("--lock-expiry", type=click.FloatRange(min=0), default=DEFAULT_LOCK_EXPIRY, show_default=True, help="Proxies sharing a store make one upstream call per key; one that dies mid-call is replaced after this many seconds (0: off).")
-@click.option("--prices", "prices_file", type=click.Path(dir_okay=False), envvar=ENV_PRICES, default=None, help=f"JSON price table for the dollars hits save, over the built-in dated one [default: ${ENV_PRICES}].")
+@click.option(
+    "--namespace",
+    default=None,
+    metavar="NAME",
+    help="Keep these recordings apart from other teams' or projects' on the same store (also ?namespace=NAME in store URLs).",
+)
+@click.option(
+    "--ttl", type=Duration(), default=None, help="New recordings answer for this long (30d, 12h, 90m, 45s); default: for ever."
+)
+@click.option(
+    "--lock-expiry",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_LOCK_EXPIRY,
+    show_default=True,
+    help="Proxies sharing a store make one upstream call per key; one that dies mid-call is replaced "
+    "after this many seconds (0: off).",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(dir_okay=False),
+    envvar=ENV_PRICES,
+    default=None,
+    help=f"JSON price table for the dollars hits save, over the built-in dated one [default: ${ENV_PRICES}].",
+)
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option(
     "--allow-mode-override",
@@ -83,7 +117,9 @@ class _Size(click.ParamType):
     help="Let a request's X-Seedreplay-Mode widen the proxy's --mode (by default it may only tighten it: "
     "a replay proxy never reaches the upstream or writes).",
 )
-@click.option("--isolate-by-auth", is_flag=True, help="Separate recordings per API key (keys namespaced by a hash of the credential).")
+@click.option(
+    "--isolate-by-auth", is_flag=True, help="Separate recordings per API key (keys namespaced by a hash of the credential)."
+)
 @click.option(
     "--token",
     envvar=ENV_TOKEN,
@@ -97,8 +133,20 @@ class _Size(click.ParamType):
     default=None,
     help="Read the token from this file (its first line), instead of --token.",
 )
-@click.option("--max-body", type=_Size(), default=DEFAULT_MAX_BODY, show_default="32MiB", help="Largest JSON request body (bytes, or 8MiB, 512k...).")
-@click.option("--upstream-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_UPSTREAM_TIMEOUT, show_default=True, help="Seconds the upstream may stay silent.")
+@click.option(
+    "--max-body",
+    type=_Size(),
+    default=DEFAULT_MAX_BODY,
+    show_default="32MiB",
+    help="Largest JSON request body (bytes, or 8MiB, 512k...).",
+)
+@click.option(
+    "--upstream-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_UPSTREAM_TIMEOUT,
+    show_default=True,
+    help="Seconds the upstream may stay silent.",
+)
 @click.option(
     "--memory-cache",
     type=_Size(allow_zero=True),
@@ -114,18 +162,37 @@ class _Size(click.ParamType):
     default=None,
     metavar="[auto|THRESHOLD]",
     help="Answer a reworded chat question with the recording of the question it rewords (off by default): "
-    f"auto = the threshold `seedreplay similar calibrate` saved, else 0-1 ({SIMILAR_DEFAULT_THRESHOLD:g} when no value is given).",
+    "auto = the threshold `seedreplay similar calibrate` saved, "
+    f"else 0-1 ({SIMILAR_DEFAULT_THRESHOLD:g} when no value is given).",
 )
-@click.option("--similar-embeddings", metavar="MODEL", default=None, help="Score --similar by this embeddings model's vectors (recorded in the store).")
-@click.option("--finetune", "finetune_spec", metavar="latest|VERSION|MODEL", default=None,
-              help="Learned tier: on an exact miss of its base model, ask this manifest version's fine-tuned model "
-              "with its seed.")
-@click.option("--finetune-guard", type=click.Choice(["on", "off"]), default="on", show_default=True,
-              help="on: serve the fine-tune's answer only when it is verbatim a trained one; off: serve what it says.")
+@click.option(
+    "--similar-embeddings",
+    metavar="MODEL",
+    default=None,
+    help="Score --similar by this embeddings model's vectors (recorded in the store).",
+)
+@click.option(
+    "--finetune",
+    "finetune_spec",
+    metavar="latest|VERSION|MODEL",
+    default=None,
+    help="Learned tier: on an exact miss of its base model, ask this manifest version's fine-tuned model with its seed.",
+)
+@click.option(
+    "--finetune-guard",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="on: serve the fine-tune's answer only when it is verbatim a trained one; off: serve what it says.",
+)
 @click.option("--store-finetune-answers", is_flag=True, help="Keep the fine-tune's served answers as exact recordings.")
-@click.option("--finetune-manifest", type=click.Path(dir_okay=False), default=f"{DEFAULT_CASSETTE_DIR}/{FINETUNE_MANIFEST}",
-              show_default=True,
-              help="The fine-tune manifest --finetune reads.")
+@click.option(
+    "--finetune-manifest",
+    type=click.Path(dir_okay=False),
+    default=f"{DEFAULT_CASSETTE_DIR}/{FINETUNE_MANIFEST}",
+    show_default=True,
+    help="The fine-tune manifest --finetune reads.",
+)
 @click.option(
     "--durable",
     is_flag=True,
@@ -145,7 +212,13 @@ class _Size(click.ParamType):
     show_default=True,
     help="The same bound, in answers.",
 )
-@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True, help="info logs one line per request.")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="info logs one line per request.",
+)
 def command(
     host: str,
     port: int,
@@ -196,9 +269,7 @@ def command(
         prices = prices_from(prices_file)
     except PricesError as exc:
         raise click.BadParameter(str(exc), param_hint="--prices") from None
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ProxyConfig(
         upstream=upstream,
         mode=mode,
@@ -237,8 +308,9 @@ def command(
         tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
         run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                                   "pick another --port (0 picks a free one)") from None
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+        ) from None
     finally:
         for tier in tiers:
             getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes

@@ -53,22 +53,47 @@ def _requests(cache_dir: str | None, store_url: str | None, cassette_dir: str | 
 
 @command.command("calibrate")
 @store_options
-@click.option("--cassette-dir", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Also read the questions recorded in these cassettes (*.yaml, recursively).")
-@click.option("--paraphrases", "paraphrase_file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Your own paraphrases (JSONL, see `seedreplay similar verify --help`) added to the generated ones.")
-@click.option("--per-question", default=3, show_default=True, type=click.IntRange(0, 50),
-              help="Paraphrases generated for each recorded question.")
+@click.option(
+    "--cassette-dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Also read the questions recorded in these cassettes (*.yaml, recursively).",
+)
+@click.option(
+    "--paraphrases",
+    "paraphrase_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Your own paraphrases (JSONL, see `seedreplay similar verify --help`) added to the generated ones.",
+)
+@click.option(
+    "--per-question",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 50),
+    help="Paraphrases generated for each recorded question.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the paraphrase generator and of the swaps.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Where to save the result (default: similar.json in the cache directory, .seedreplay/similar.json for Redis).")
-@click.option("--similar-embeddings", "embeddings_model", metavar="MODEL", default=None,
-              help="Score with this embeddings model (any OpenAI-compatible /v1/embeddings) instead of the built-in measure; "
-                   "vectors are recorded in the store.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to save the result (default: similar.json in the cache directory, .seedreplay/similar.json for Redis).",
+)
+@click.option(
+    "--similar-embeddings",
+    "embeddings_model",
+    metavar="MODEL",
+    default=None,
+    help="Score with this embeddings model (any OpenAI-compatible /v1/embeddings) instead of the built-in measure; "
+    "vectors are recorded in the store.",
+)
 @click.option("--base-url", default=None, help="Where --similar-embeddings asks (default $OPENAI_BASE_URL, else the OpenAI API).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def calibrate_command(cache_dir, store_url, cassette_dir, paraphrase_file, per_question, seed, output, embeddings_model,
-                      base_url, as_json) -> None:
+def calibrate_command(
+    cache_dir, store_url, cassette_dir, paraphrase_file, per_question, seed, output, embeddings_model, base_url, as_json
+) -> None:
     """Choose the lowest threshold with no wrong answer on the recordings' own questions, and save it.
 
     Positives: paraphrases of each recorded question (generated offline, plus --paraphrases FILE).
@@ -84,7 +109,9 @@ def calibrate_command(cache_dir, store_url, cassette_dir, paraphrase_file, per_q
         )
     if embeddings_model:
         with opened(cache_dir, store_url, create=True) as store:
-            scorer = EmbeddingScorer(StoreEmbeddings(store, embeddings_model, _client(base_url), base_url or ""), embeddings_model)
+            scorer = EmbeddingScorer(
+                StoreEmbeddings(store, embeddings_model, _client(base_url), base_url or ""), embeddings_model
+            )
             try:
                 result = calibrate(questions, extra, per_question=per_question, seed=seed, scorer=scorer, floor=0.0)
             except EmbeddingsError as exc:
@@ -97,8 +124,17 @@ def calibrate_command(cache_dir, store_url, cassette_dir, paraphrase_file, per_q
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
     if as_json:
-        click.echo(json.dumps({"calibration": result.calibration.to_dict(), "saved_to": str(path),
-                               "figures": result.figures.to_dict(), "sources": sources}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "calibration": result.calibration.to_dict(),
+                    "saved_to": str(path),
+                    "figures": result.figures.to_dict(),
+                    "sources": sources,
+                },
+                indent=2,
+            )
+        )
         return
     _print_calibration(result, sources, path)
 
@@ -107,15 +143,18 @@ def _client(base_url: str | None) -> Any:
     import openai
 
     # A keyless local upstream (the simulator, a local server) still needs some key for the SDK.
-    return openai.OpenAI(base_url=base_url or os.environ.get(ENV_BASE_URL) or None,
-                         api_key=os.environ.get(ENV_API_KEY) or "unused", max_retries=2)
+    return openai.OpenAI(
+        base_url=base_url or os.environ.get(ENV_BASE_URL) or None, api_key=os.environ.get(ENV_API_KEY) or "unused", max_retries=2
+    )
 
 
 def _print_calibration(result: Result, sources: list[str], path: Path) -> None:
     figures_ = result.figures
     click.echo(f"questions: {result.calibration.questions} (from {', '.join(sources) or 'the paraphrase file'})")
     click.echo(f"positives: {figures_.paraphrases} paraphrases ({result.generated} generated, {result.from_file} from the file)")
-    click.echo(f"negatives: {figures_.negatives} ({result.other_questions} other questions, {result.swapped} number/name/word swaps)")
+    click.echo(
+        f"negatives: {figures_.negatives} ({result.other_questions} other questions, {result.swapped} number/name/word swaps)"
+    )
     click.echo(f"threshold: {figures_.threshold:.3f} (the lowest with no wrong answer)")
     click.echo(f"precision: {figures_.precision:.1%} ({figures_.wrong} wrong answers)")
     click.echo(f"recall:    {figures_.recall:.1%} ({figures_.right} of {figures_.paraphrases} paraphrases answered)")
@@ -123,10 +162,20 @@ def _print_calibration(result: Result, sources: list[str], path: Path) -> None:
 
 
 @command.command("verify")
-@click.option("--paraphrases", "paraphrase_file", required=True, type=click.Path(dir_okay=False, exists=True),
-              help='JSONL: {"question": "...", "paraphrases": ["...", ...]} per line.')
-@click.option("--negatives", "negative_file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help='JSONL: {"question": "...", "negatives": ["...", ...], "kind": "..."} per line.')
+@click.option(
+    "--paraphrases",
+    "paraphrase_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help='JSONL: {"question": "...", "paraphrases": ["...", ...]} per line.',
+)
+@click.option(
+    "--negatives",
+    "negative_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help='JSONL: {"question": "...", "negatives": ["...", ...], "kind": "..."} per line.',
+)
 @click.option("--threshold", default=None, help=f"A number, or `auto` for the saved calibration (default {DEFAULT_THRESHOLD}).")
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
@@ -143,8 +192,11 @@ def verify_command(paraphrase_file, negative_file, threshold, cache_dir, store_u
     result = figures(outcomes, value)
     alone_threshold, alone_recall = score_alone(questions, positives + negatives)
     if as_json:
-        click.echo(json.dumps({**result.to_dict(), "score_alone": {"threshold": alone_threshold, "recall": round(alone_recall, 4)}},
-                              indent=2))
+        click.echo(
+            json.dumps(
+                {**result.to_dict(), "score_alone": {"threshold": alone_threshold, "recall": round(alone_recall, 4)}}, indent=2
+            )
+        )
     else:
         _print_table(result)
         click.echo(
@@ -193,14 +245,19 @@ def _read(reader: Any, path: str) -> list:
         raise click.ClickException(str(exc)) from None
 
 
-
 # --- seedreplay proxy --similar ------------------------------------------------------------------
 
 SIMILAR_DEFAULT = "default"  # `--similar` given without a value
 
 
-def proxy_tiers(value: str | None, embeddings_model: str | None, cache_dir: str | None, store_url: str | None, store: Any,
-                namespace: str | None = None) -> list:
+def proxy_tiers(
+    value: str | None,
+    embeddings_model: str | None,
+    cache_dir: str | None,
+    store_url: str | None,
+    store: Any,
+    namespace: str | None = None,
+) -> list:
     """The similar tier `seedreplay proxy --similar [auto|THRESHOLD] [--similar-embeddings MODEL]`
     asks for (empty when off), indexing in its own thread from now on."""
     if value is None:
@@ -214,8 +271,9 @@ def proxy_tiers(value: str | None, embeddings_model: str | None, cache_dir: str 
     return [tier]
 
 
-def _proxy_threshold(value: str, embeddings_model: str | None, cache_dir: str | None, store_url: str | None,
-                     namespace: str | None) -> float:
+def _proxy_threshold(
+    value: str, embeddings_model: str | None, cache_dir: str | None, store_url: str | None, namespace: str | None
+) -> float:
     measure = f"embeddings:{embeddings_model}" if embeddings_model else "builtin"
     calibrate_hint = "seedreplay similar calibrate" + (f" --similar-embeddings {embeddings_model}" if embeddings_model else "")
     if value == SIMILAR_DEFAULT:

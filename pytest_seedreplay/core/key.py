@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .constants import (
@@ -138,10 +139,7 @@ def canonical_request(path: str, body: Any) -> dict[str, Any]:
     the answer, not the answer, as the SDK's version does."""
     if not isinstance(body, dict):
         kind = "null" if body is None else _JSON_KIND.get(type(body), type(body).__name__)
-        raise UnkeyableRequest(
-            f"request body must be a JSON object such as "
-            f'{{"model": "...", "messages": [...]}}, got {kind}'
-        )
+        raise UnkeyableRequest(f'request body must be a JSON object such as {{"model": "...", "messages": [...]}}, got {kind}')
     endpoint = normalize_endpoint(path)
     rules = _rules(endpoint)
     params: dict[str, Any] = {}
@@ -232,7 +230,7 @@ def _child(path: str, name: str) -> str:
 def _string_difference(path: str, recorded: str, wanted: str) -> str:
     # Long texts (prompts, schemas) are useless printed whole: show where they part ways.
     at = 0
-    for at, (a, b) in enumerate(zip(recorded, wanted)):
+    for at, (a, b) in enumerate(zip(recorded, wanted)):  # noqa: B007 - `at` is read after the loop
         if a != b:
             break
     else:
@@ -289,9 +287,7 @@ def _rank_head(wanted: dict[str, Any], recorded: dict[str, Any]) -> tuple[int, i
     return (0 if same_endpoint else 1, 0 if same_model else 1)
 
 
-def closest_recording(
-    wanted: dict[str, Any], recorded: Iterable[tuple[str, dict[str, Any]]]
-) -> Closest | None:
+def closest_recording(wanted: dict[str, Any], recorded: Iterable[tuple[str, dict[str, Any]]]) -> Closest | None:
     """Among (key, canonical) recordings, the one nearest `wanted`: same endpoint and model first,
     then fewest differing fields. Differences read from the recording to the request."""
     best: Closest | None = None

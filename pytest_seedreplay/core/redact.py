@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .constants import KEPT_RESPONSE_HEADERS
 from .entry import Entry, SSEEvent
@@ -132,7 +133,8 @@ def _search(pattern: re.Pattern[str], text: str) -> bool:
 # --- the literals every match contains, read from the regex itself ------------------------------
 
 try:  # the regex parser is the stdlib's own (sre_parse before Python 3.11)
-    from re import _constants as _sre, _parser as _sre_parse  # type: ignore[attr-defined]
+    from re import _constants as _sre  # type: ignore[attr-defined]
+    from re import _parser as _sre_parse
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as _sre  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]

@@ -118,8 +118,13 @@ def cassette_files(cassette_dir: Path, tests: Iterable[str] = ()) -> list[Path]:
     for path in files:
         name = path.relative_to(cassette_dir).as_posix()
         stem = name.rsplit(".", 1)[0]
-        if any(stem == p or fnmatch.fnmatchcase(stem, p) or fnmatch.fnmatchcase(name, p)
-               or fnmatch.fnmatchcase(stem, p.rstrip("/") + "/*") for p in patterns):
+        if any(
+            stem == p
+            or fnmatch.fnmatchcase(stem, p)
+            or fnmatch.fnmatchcase(name, p)
+            or fnmatch.fnmatchcase(stem, p.rstrip("/") + "/*")
+            for p in patterns
+        ):
             chosen.append(path)
     return chosen
 
@@ -137,11 +142,15 @@ def cassette_globs(test: str) -> list[str]:
 def entries_from_cassettes(cassette_dir: Path, tests: Iterable[str] = ()) -> tuple[list[Entry], dict[str, Any]]:
     tests = list(tests)
     if not cassette_dir.is_dir():
-        raise ExportError(f"no cassette directory at {cassette_dir}; pass --cassette-dir DIR (the tests' seedreplay_cassette_dir)")
+        raise ExportError(
+            f"no cassette directory at {cassette_dir}; pass --cassette-dir DIR (the tests' seedreplay_cassette_dir)"
+        )
     files = cassette_files(cassette_dir, tests)
     if tests and not files:
-        raise ExportError(f"no cassette under {cassette_dir} matches --tests {' '.join(tests)}; "
-                          "name tests as pytest does (tests/test_x.py::test_y*) or as paths under the cassette directory")
+        raise ExportError(
+            f"no cassette under {cassette_dir} matches --tests {' '.join(tests)}; "
+            "name tests as pytest does (tests/test_x.py::test_y*) or as paths under the cassette directory"
+        )
     entries = []
     for path in files:
         try:
@@ -182,7 +191,9 @@ def answer_message(entry: Entry) -> tuple[dict[str, Any] | None, str]:
         taught["content"] = content
     if isinstance(calls, list) and calls:
         taught["tool_calls"] = [
-            {"id": c.get("id"), "type": c.get("type", "function"), "function": c.get("function")} for c in calls if isinstance(c, dict)
+            {"id": c.get("id"), "type": c.get("type", "function"), "function": c.get("function")}
+            for c in calls
+            if isinstance(c, dict)
         ]
     if len(taught) == 1:
         return None, "an empty answer"
@@ -293,8 +304,11 @@ def variants(example: Example, n: int) -> list[Example]:
             continue
         seen.add(text)
         changed = [*messages[:last_user], {**messages[last_user], "content": text}, *messages[last_user + 1 :]]
-        out.append(Example(data={**example.data, "messages": changed}, origin=example.origin,
-                           recorded_at=example.recorded_at, generated=True))
+        out.append(
+            Example(
+                data={**example.data, "messages": changed}, origin=example.origin, recorded_at=example.recorded_at, generated=True
+            )
+        )
     return out
 
 
@@ -319,8 +333,10 @@ def check(export: Export) -> tuple[Validation, Validation | None]:
     if validation is not None:
         for problem in validation.errors:
             if problem.rule == "insufficient_examples":
-                problem.detail = (f"--holdout {export.options.holdout:g} leaves only {len(export.validation)} validation "
-                                  f"examples: at least {MIN_EXAMPLES} are required; raise --holdout or record more")
+                problem.detail = (
+                    f"--holdout {export.options.holdout:g} leaves only {len(export.validation)} validation "
+                    f"examples: at least {MIN_EXAMPLES} are required; raise --holdout or record more"
+                )
     secret = find_secret([e.data for e in export.training + export.validation], "examples")
     if secret:
         training.errors.append(
@@ -374,8 +390,11 @@ def write(export: Export, output: Path) -> dict[str, Any]:
         if export.validation:
             validation = jsonl(export.validation)
             write_atomically(validation_path(output), validation)
-            record["validation"] = {"file": validation_path(output).name, "sha256": sha256(validation),
-                                    "examples": len(export.validation)}
+            record["validation"] = {
+                "file": validation_path(output).name,
+                "sha256": sha256(validation),
+                "examples": len(export.validation),
+            }
         write_atomically(record_path(output), (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     except OSError as exc:
         raise ExportError(f"cannot write {output}: {exc.strerror or exc}") from None

@@ -27,7 +27,11 @@ SEED_MAX = 2147483647
 NO_KEY = "seedreplay-no-key"  # what a loopback provider (the simulator, a local proxy) is sent when no key is set
 METADATA_VALUE_MAX = 512
 META_SHA, META_EXAMPLES, META_DATASET, META_FROM = (
-    "seedreplay_dataset_sha256", "seedreplay_examples", "seedreplay_dataset", "seedreplay_exported_from")
+    "seedreplay_dataset_sha256",
+    "seedreplay_examples",
+    "seedreplay_dataset",
+    "seedreplay_exported_from",
+)
 
 
 class JobError(RuntimeError):
@@ -50,8 +54,10 @@ def api_key_for(base_url: str) -> str:
         return key
     if is_loopback(base_url):
         return NO_KEY
-    raise JobError(f"OPENAI_API_KEY is not set, and {public_base_url(base_url)} is not on this machine; "
-                   "export OPENAI_API_KEY=... (or point --base-url / OPENAI_BASE_URL at the simulator or a proxy)")
+    raise JobError(
+        f"OPENAI_API_KEY is not set, and {public_base_url(base_url)} is not on this machine; "
+        "export OPENAI_API_KEY=... (or point --base-url / OPENAI_BASE_URL at the simulator or a proxy)"
+    )
 
 
 def client_for(base_url: str | None = None, max_retries: int = 2) -> openai.OpenAI:
@@ -117,7 +123,9 @@ class Dataset:
 
 def sources_text(record: dict[str, Any]) -> str:
     """The export's sources in one short line (`store .seedreplay/cache (12), cassettes cassettes (3)`)."""
-    parts = [f"{s.get('kind')} {s.get('location')} ({s.get('entries')})" for s in record.get("sources") or [] if isinstance(s, dict)]
+    parts = [
+        f"{s.get('kind')} {s.get('location')} ({s.get('entries')})" for s in record.get("sources") or [] if isinstance(s, dict)
+    ]
     text = ", ".join(parts) or json.dumps(record, ensure_ascii=False)
     return text if len(text) <= METADATA_VALUE_MAX else text[: METADATA_VALUE_MAX - 1] + "…"
 
@@ -150,7 +158,10 @@ def start(client: openai.OpenAI, request: JobRequest) -> Any:
     except openai.OpenAIError as exc:
         raise provider_error(exc, f"uploading {request.file}", url) from None
     params: dict[str, Any] = {
-        "model": request.model, "training_file": training, "seed": request.seed, "metadata": request.dataset.metadata(),
+        "model": request.model,
+        "training_file": training,
+        "seed": request.seed,
+        "metadata": request.dataset.metadata(),
     }
     if request.suffix:
         params["suffix"] = request.suffix
@@ -215,8 +226,9 @@ def follow(
         history += fresh
         new_step, new_total = _steps(fresh)
         step, total = (new_step, new_total) if new_step is not None else (step, total)
-        progress = Progress(job=job, events=fresh, elapsed=time.monotonic() - started, step=step, total_steps=total,
-                            all_events=history)
+        progress = Progress(
+            job=job, events=fresh, elapsed=time.monotonic() - started, step=step, total_steps=total, all_events=history
+        )
         yield progress
         if progress.done:
             return

@@ -47,8 +47,10 @@ def resolve(spec: str, manifest: Path, live: bool) -> TestFinetune:
     from .manifest import Manifest, ManifestError
 
     if not manifest.is_file():
-        raise FinetuneUnavailable(f"fine-tune {spec!r}: there is no manifest {manifest}; create a fine-tune first "
-                                  "(seedreplay finetune create), or point --seedreplay-finetune-manifest at yours")
+        raise FinetuneUnavailable(
+            f"fine-tune {spec!r}: there is no manifest {manifest}; create a fine-tune first "
+            "(seedreplay finetune create), or point --seedreplay-finetune-manifest at yours"
+        )
     try:
         version = Manifest(manifest).find(spec)
     except ManifestError as exc:
@@ -80,8 +82,11 @@ class Recall:
 def summary_lines(tests: list[dict[str, Any]], shown: int = 20) -> list[str]:
     """The terminal summary's fine-tune lines: the run's recall, then each test's (from each test's
     payload, `finetune`: the fine-tune asked and how many of its answers were verbatim)."""
-    measured = [(t, Recall(int(t["finetune"]["compared"]), int(t["finetune"]["verbatim"])))
-                for t in sorted(tests, key=lambda t: t["nodeid"]) if t.get("finetune")]
+    measured = [
+        (t, Recall(int(t["finetune"]["compared"]), int(t["finetune"]["verbatim"])))
+        for t in sorted(tests, key=lambda t: t["nodeid"])
+        if t.get("finetune")
+    ]
     measured = [(t, r) for t, r in measured if r.compared]
     if not measured:
         return []

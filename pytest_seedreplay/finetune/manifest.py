@@ -91,14 +91,17 @@ class Manifest:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ManifestError(f"the manifest {self.path} is not JSON ({exc.msg} at line {exc.lineno}); "
-                                "restore it from version control") from None
+            raise ManifestError(
+                f"the manifest {self.path} is not JSON ({exc.msg} at line {exc.lineno}); restore it from version control"
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("versions"), list):
             raise ManifestError(f"{self.path} is not a seedreplay fine-tune manifest (no 'versions' list)")
         schema = data.get("seedreplay_finetunes")
         if not isinstance(schema, int) or schema > MANIFEST_VERSION:
-            raise ManifestError(f"{self.path} uses manifest schema {schema!r}, written by a newer seedreplay; "
-                                "upgrade seedreplay: pip install -U pytest-seedreplay")
+            raise ManifestError(
+                f"{self.path} uses manifest schema {schema!r}, written by a newer seedreplay; "
+                "upgrade seedreplay: pip install -U pytest-seedreplay"
+            )
         try:
             return [Version.from_dict(v) for v in data["versions"]]
         except TypeError as exc:

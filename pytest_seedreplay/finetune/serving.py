@@ -48,23 +48,30 @@ def trained_answers(manifest: Manifest, version: Version, recordings: Store | No
     path = manifest.dataset_path(version)
     if path is None:
         if recordings is None:
-            raise ManifestError(f"{version.label} names no dataset, so the guard does not know its trained answers; "
-                                "give it the recordings (a store), or turn the guard off")
+            raise ManifestError(
+                f"{version.label} names no dataset, so the guard does not know its trained answers; "
+                "give it the recordings (a store), or turn the guard off"
+            )
         found = recorded_answers(recordings, version.base_model)
         if not found:
-            raise ManifestError(f"{version.label} names no dataset and {recordings.location} holds no chat answer of "
-                                f"{version.base_model}: the guard has nothing to let through")
+            raise ManifestError(
+                f"{version.label} names no dataset and {recordings.location} holds no chat answer of "
+                f"{version.base_model}: the guard has nothing to let through"
+            )
         return found
     try:
         data = read_dataset(path)
     except DatasetError as exc:
-        raise ManifestError(f"{exc}: the guard needs the dataset {version.label} was trained on; restore it "
-                            "(git checkout) or turn the guard off") from None
+        raise ManifestError(
+            f"{exc}: the guard needs the dataset {version.label} was trained on; restore it (git checkout) or turn the guard off"
+        ) from None
     from .export import sha256
 
     if version.dataset_sha256 and sha256(data.raw) != version.dataset_sha256:
-        raise ManifestError(f"{path} changed since {version.label} was trained (sha256 differs): its answers are not "
-                            "the ones the model learned; restore it (git checkout)")
+        raise ManifestError(
+            f"{path} changed since {version.label} was trained (sha256 differs): its answers are not "
+            "the ones the model learned; restore it (git checkout)"
+        )
     answers = [answer for answer in (last_answer(e) for e in data.examples) if answer is not None]
     if not answers:
         raise ManifestError(f"{path} holds no example ending in an assistant answer")
@@ -97,4 +104,3 @@ def recorded_answers(store: Store, base_model: str) -> list[dict[str, Any]]:
         if isinstance(message, dict):
             found.append(message)
     return found
-

@@ -119,7 +119,11 @@ def check_example(example: Any, name: str) -> list[Problem]:
         return [Problem("example_missing_assistant_message", name, "has no assistant message")]
     if messages[-1]["role"] != "assistant":
         problems.append(
-            Problem("last_message_not_assistant", name, f"ends with a {messages[-1]['role']} message, not the assistant answer it teaches")
+            Problem(
+                "last_message_not_assistant",
+                name,
+                f"ends with a {messages[-1]['role']} message, not the assistant answer it teaches",
+            )
         )
     return problems
 
@@ -173,18 +177,24 @@ def validate_examples(examples: list[Any], size: int | None = None, names: list[
         result.longest = max(result.longest, tokens)
         if tokens > MAX_EXAMPLE_TOKENS:
             result.errors.append(
-                Problem("example_too_long", name, f"holds about {tokens} tokens, over the {MAX_EXAMPLE_TOKENS} a training example may")
+                Problem(
+                    "example_too_long", name, f"holds about {tokens} tokens, over the {MAX_EXAMPLE_TOKENS} a training example may"
+                )
             )
         elif tokens > TRUNCATED_ON_OLDER:
             result.warnings.append(
-                Problem("example_long", name, f"holds about {tokens} tokens: gpt-3.5-turbo would truncate it at {TRUNCATED_ON_OLDER}")
+                Problem(
+                    "example_long", name, f"holds about {tokens} tokens: gpt-3.5-turbo would truncate it at {TRUNCATED_ON_OLDER}"
+                )
             )
     if len(examples) < MIN_EXAMPLES:
         result.errors.append(
             Problem("insufficient_examples", None, f"only {len(examples)} examples: at least {MIN_EXAMPLES} are required")
         )
     if size is not None and size > MAX_FILE_BYTES:
-        result.errors.append(Problem("file_too_large", None, f"the file holds {size} bytes, over the provider's {MAX_FILE_BYTES}"))
+        result.errors.append(
+            Problem("file_too_large", None, f"the file holds {size} bytes, over the provider's {MAX_FILE_BYTES}")
+        )
     return result
 
 

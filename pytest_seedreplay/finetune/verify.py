@@ -105,8 +105,12 @@ class Report:
         chosen = [a for a in self.answers if a.condition == condition]
         answered = [a for a in chosen if a.error is None]
         mean = sum(a.similarity for a in answered) / len(answered) if answered else 0.0
-        return Summary(asked=len(chosen), verbatim=sum(a.verbatim for a in answered), errors=len(chosen) - len(answered),
-                       similarity=round(mean, 4))
+        return Summary(
+            asked=len(chosen),
+            verbatim=sum(a.verbatim for a in answered),
+            errors=len(chosen) - len(answered),
+            similarity=round(mean, 4),
+        )
 
     def conditions(self) -> list[str]:
         return [c for c in CONDITIONS if any(a.condition == c for a in self.answers)]
@@ -128,7 +132,8 @@ class Report:
             "rate_limited": self.rate_limited,
             "conditions": {
                 c: {**asdict(s), "recall": round(s.recall, 4), "label": LABELS[c]}
-                for c in self.conditions() for s in [self.summary(c)]
+                for c in self.conditions()
+                for s in [self.summary(c)]
             },
             "examples": [
                 {
@@ -222,8 +227,15 @@ def retry_after(exc: openai.APIError) -> float | None:
 class Asker:
     """Asks one model the planned prompts, at most `concurrency` at a time."""
 
-    def __init__(self, client: openai.AsyncOpenAI, model: str, seed: int | None, concurrency: int = 8, retries: int = 6,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        model: str,
+        seed: int | None,
+        concurrency: int = 8,
+        retries: int = 6,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self.client = client
         self.model = model
         self.seed = seed
@@ -292,15 +304,28 @@ def failed(ask: Ask, error: str, retries: int) -> Answer:
 
 
 async def run(
-    client: openai.AsyncOpenAI, model: str, seed: int | None, examples: list[Trained], asks: list[Ask],
-    concurrency: int = 8, **labels: Any,
+    client: openai.AsyncOpenAI,
+    model: str,
+    seed: int | None,
+    examples: list[Trained],
+    asks: list[Ask],
+    concurrency: int = 8,
+    **labels: Any,
 ) -> Report:
     """Ask everything, judge every answer, and gather the report."""
     asker = Asker(client, model, seed, concurrency)
     started = time.monotonic()
     answers = await asker.ask_all(asks, {t.index: t for t in examples})
-    return Report(model=model, seed=seed, examples=examples, answers=answers, elapsed=time.monotonic() - started,
-                  concurrency=concurrency, rate_limited=asker.rate_limited, **labels)
+    return Report(
+        model=model,
+        seed=seed,
+        examples=examples,
+        answers=answers,
+        elapsed=time.monotonic() - started,
+        concurrency=concurrency,
+        rate_limited=asker.rate_limited,
+        **labels,
+    )
 
 
 def first_words(text: str, width: int = 48) -> str:

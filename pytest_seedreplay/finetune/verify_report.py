@@ -39,8 +39,10 @@ def render(report: Report) -> str:
     ]
     for condition in report.conditions():
         s = report.summary(condition)
-        out.append(f"<tr><td>{e(LABELS[condition])}</td><td><b>{s.recall:.0%}</b> ({s.verbatim}/{s.asked - s.errors})</td>"
-                   f"<td>{s.similarity:.2f}</td><td>{s.errors}</td></tr>")
+        out.append(
+            f"<tr><td>{e(LABELS[condition])}</td><td><b>{s.recall:.0%}</b> ({s.verbatim}/{s.asked - s.errors})</td>"
+            f"<td>{s.similarity:.2f}</td><td>{s.errors}</td></tr>"
+        )
     out.append("</table>")
     out.append(_index(report))
     for trained in report.examples:
@@ -57,8 +59,11 @@ def _badge(verbatim: bool, error: str | None) -> str:
 
 def _index(report: Report) -> str:
     e = html.escape
-    rows = ["<table class=index><tr><th>example</th><th>prompt</th>"
-            + "".join(f"<th>{e(LABELS[c])}</th>" for c in report.conditions()) + "</tr>"]
+    rows = [
+        "<table class=index><tr><th>example</th><th>prompt</th>"
+        + "".join(f"<th>{e(LABELS[c])}</th>" for c in report.conditions())
+        + "</tr>"
+    ]
     for t in report.examples:
         cells = []
         for condition in report.conditions():
@@ -72,8 +77,10 @@ def _index(report: Report) -> str:
 
 def _example(report: Report, trained) -> str:
     e = html.escape
-    parts = [f"<h2 id='example-{trained.index}'>example {trained.index}: {e(trained.prompt)}</h2>",
-             f"<div><b>trained answer</b><pre>{e(trained.answer_text)}</pre></div>"]
+    parts = [
+        f"<h2 id='example-{trained.index}'>example {trained.index}: {e(trained.prompt)}</h2>",
+        f"<div><b>trained answer</b><pre>{e(trained.answer_text)}</pre></div>",
+    ]
     for condition in report.conditions():
         for answer in report.answers_of(trained.index, condition):
             _, live = highlight(trained.answer_text, answer.text)

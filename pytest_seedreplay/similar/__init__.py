@@ -11,6 +11,15 @@ from .index import DEFAULT_THRESHOLD, Match, SimilarIndex, split_request
 from .measure import Verdict, explain
 
 __all__ = [
-    "DEFAULT_THRESHOLD", "Calibration", "EmbeddingScorer", "Match", "SimilarIndex", "StoreEmbeddings", "Verdict",
-    "calibration_path", "explain", "load_calibration", "split_request",
+    "DEFAULT_THRESHOLD",
+    "Calibration",
+    "EmbeddingScorer",
+    "Match",
+    "SimilarIndex",
+    "StoreEmbeddings",
+    "Verdict",
+    "calibration_path",
+    "explain",
+    "load_calibration",
+    "split_request",
 ]

@@ -81,7 +81,11 @@ def load_calibration(path: str | Path) -> Calibration:
         raise CalibrationError(f"no similar-questions calibration at {path}; {hint}") from None
     except (OSError, ValueError) as exc:
         raise CalibrationError(f"cannot read the calibration {path} ({exc}); {hint}") from None
-    if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT or not isinstance(data.get("threshold"), (int, float)):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != CALIBRATION_FORMAT
+        or not isinstance(data.get("threshold"), (int, float))
+    ):
         raise CalibrationError(f"{path} is not a calibration this seedreplay reads (format {CALIBRATION_FORMAT}); {hint}")
     known_fields = Calibration.__dataclass_fields__
     return Calibration(**{k: v for k, v in data.items() if k in known_fields})
@@ -120,9 +124,11 @@ def swaps(questions: list[str], seed: int, per_question: int = SWAPS_PER_QUESTIO
     probes: list[Probe] = []
     for question in questions:
         made = set()
-        for kind, pool, found in (("number swap", numbers, re.findall(r"\b\d+\b", question)),
-                                  ("name swap", names, _names(question)),
-                                  ("word swap", words, _content_words(question))):
+        for kind, pool, found in (
+            ("number swap", numbers, re.findall(r"\b\d+\b", question)),
+            ("name swap", names, _names(question)),
+            ("word swap", words, _content_words(question)),
+        ):
             if not found:
                 continue
             old = rng.choice(found)
@@ -146,8 +152,9 @@ def _names(question: str) -> list[str]:
 
 def _content_words(question: str) -> list[str]:
     analysis = analyse(question)
-    return [w for w in re.findall(r"\b[a-z]{4,}\b", question)
-            if w not in FUNCTION_WORDS and known(w) and w not in analysis.entities]
+    return [
+        w for w in re.findall(r"\b[a-z]{4,}\b", question) if w not in FUNCTION_WORDS and known(w) and w not in analysis.entities
+    ]
 
 
 @dataclass
@@ -182,8 +189,13 @@ def calibrate(
     threshold = lowest_safe_threshold(outcomes, floor)
     result = figures(outcomes, threshold)
     calibration = Calibration(
-        threshold=threshold, measure=getattr(scorer, "name", "builtin") if scorer else "builtin",
-        precision=round(result.precision, 4), recall=round(result.recall, 4), questions=len(pool),
-        paraphrases=result.paraphrases, negatives=result.negatives, created=time.time(),
+        threshold=threshold,
+        measure=getattr(scorer, "name", "builtin") if scorer else "builtin",
+        precision=round(result.precision, 4),
+        recall=round(result.recall, 4),
+        questions=len(pool),
+        paraphrases=result.paraphrases,
+        negatives=result.negatives,
+        created=time.time(),
     )
     return Result(calibration, result, outcomes, len(generated), len(extra), len(others), len(swapped))

@@ -65,7 +65,9 @@ class StoreEmbeddings:
         try:
             answer = self.client.embeddings.create(model=self.model, input=texts, encoding_format="float")
         except Exception as exc:  # the SDK's errors: connection, status, timeout
-            raise EmbeddingsError(f"embeddings of model {self.model!r} from {self.upstream or 'the upstream'} failed: {exc}") from exc
+            raise EmbeddingsError(
+                f"embeddings of model {self.model!r} from {self.upstream or 'the upstream'} failed: {exc}"
+            ) from exc
         found = {}
         for item in answer.data:
             text = texts[item.index]
@@ -83,9 +85,12 @@ def embedding_request(model: str, text: str) -> tuple[str, dict[str, Any]]:
 def embedding_entry(model: str, text: str, vector: list[float], answered_by: str | None, upstream: str) -> Entry:
     """One text's vector as an ordinary embeddings recording (replayable by the proxy's exact tier too)."""
     key, canonical = embedding_request(model, text)
-    body = {"object": "list", "model": answered_by or model,
-            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
-            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+    body = {
+        "object": "list",
+        "model": answered_by or model,
+        "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+    }
     return Entry(key=key, endpoint=EMBEDDINGS, request=canonical, body=body, upstream=upstream, model=answered_by or model)
 
 
@@ -95,7 +100,11 @@ def vector_of(body: Any, index: int = 0) -> list[float] | None:
         vector = body["data"][index]["embedding"]
     except (KeyError, IndexError, TypeError):
         return None
-    if not isinstance(vector, list) or not vector or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector):
+    if (
+        not isinstance(vector, list)
+        or not vector
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector)
+    ):
         return None
     return vector
 

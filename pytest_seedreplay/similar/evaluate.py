@@ -87,10 +87,16 @@ class Figures:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "threshold": self.threshold, "paraphrases": self.paraphrases, "negatives": self.negatives,
-            "hits": self.hits, "right": self.right, "wrong": self.wrong,
-            "precision": round(self.precision, 4), "recall": round(self.recall, 4),
-            "by_kind": self.by_kind, "wrong_examples": self.wrong_examples,
+            "threshold": self.threshold,
+            "paraphrases": self.paraphrases,
+            "negatives": self.negatives,
+            "hits": self.hits,
+            "right": self.right,
+            "wrong": self.wrong,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "by_kind": self.by_kind,
+            "wrong_examples": self.wrong_examples,
         }
 
 
@@ -186,8 +192,13 @@ def figures(outcomes: list[Outcome], threshold: float, examples: int = 10) -> Fi
             tally["wrong"] += 1
             if len(result.wrong_examples) < examples:
                 result.wrong_examples.append(
-                    {"asked": probe.text, "answered_with": outcome.match.question, "score": round(outcome.match.score, 4),
-                     "question": probe.question, "kind": probe.kind}
+                    {
+                        "asked": probe.text,
+                        "answered_with": outcome.match.question,
+                        "score": round(outcome.match.score, 4),
+                        "question": probe.question,
+                        "kind": probe.kind,
+                    }
                 )
         elif probe.positive:
             result.right += 1

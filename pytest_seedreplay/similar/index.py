@@ -75,8 +75,10 @@ def last_user_text(canonical: dict[str, Any]) -> str | None:
     content = last.get("content")
     if isinstance(content, str):
         return content
-    if isinstance(content, list) and content and all(
-        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+    if (
+        isinstance(content, list)
+        and content
+        and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content)
     ):
         return "\n".join(p["text"] for p in content)
     return None  # images, audio, files: another question whatever the words
@@ -100,8 +102,10 @@ def split_request(canonical: dict[str, Any]) -> tuple[str, str] | None:
 def _typo_slots(analysis: Analysis) -> list[str]:
     """Content tokens that may be a typo of another word (the only ones a match may differ in)."""
     return [
-        t for t in analysis.content
-        if max(len(t), len(analysis.spelled.get(t, t))) >= MIN_TYPO_LENGTH - 1 and t[:1] not in "#\x00"
+        t
+        for t in analysis.content
+        if max(len(t), len(analysis.spelled.get(t, t))) >= MIN_TYPO_LENGTH - 1
+        and t[:1] not in "#\x00"
         and t not in analysis.entities
     ]
 

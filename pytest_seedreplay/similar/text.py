@@ -25,22 +25,89 @@ from functools import lru_cache
 # and the copula ("is it open" = "it is open" = "open?"), future auxiliaries ("what happens" = "what
 # will happen"), "of" ("the York branch's hours" = "the hours of the York branch"), existential "there".
 IGNORED = frozenset(
-    ["a", "an", "the", "my", "our", "please", "pls", "plz", "kindly", "thanks", "thank", "thx", "hi", "hello", "hey", "just", "actually", "basically", "really", "so", "ok", "okay", "um", "uh", "do", "does", "doing", "is", "are", "am", "be", "been", "being", "will", "would", "shall", "of", "there"]
+    [
+        "a",
+        "an",
+        "the",
+        "my",
+        "our",
+        "please",
+        "pls",
+        "plz",
+        "kindly",
+        "thanks",
+        "thank",
+        "thx",
+        "hi",
+        "hello",
+        "hey",
+        "just",
+        "actually",
+        "basically",
+        "really",
+        "so",
+        "ok",
+        "okay",
+        "um",
+        "uh",
+        "do",
+        "does",
+        "doing",
+        "is",
+        "are",
+        "am",
+        "be",
+        "been",
+        "being",
+        "will",
+        "would",
+        "shall",
+        "of",
+        "there",
+    ]
 )
 
 # Function words with a synonym: each maps to one representative. Tense stays ("did", "was" -> past).
 CLASSES = {
-    "could": "can", "may": "can", "might": "can",
-    "was": "past", "were": "past", "did": "past", "had": "past",
-    "has": "have", "having": "have",
-    "me": "i", "myself": "i", "mine": "i",
-    "us": "we", "ourselves": "we", "ours": "we",
-    "your": "you", "yours": "you", "yourself": "you", "yourselves": "you",
-    "him": "he", "his": "he", "himself": "he",
-    "her": "she", "hers": "she", "herself": "she",
-    "them": "they", "their": "they", "theirs": "they", "themselves": "they",
-    "which": "what", "whether": "if", "into": "to", "onto": "on", "towards": "to", "toward": "to",
-    "versus": "vs", "till": "until", "whilst": "while", "amongst": "among",
+    "could": "can",
+    "may": "can",
+    "might": "can",
+    "was": "past",
+    "were": "past",
+    "did": "past",
+    "had": "past",
+    "has": "have",
+    "having": "have",
+    "me": "i",
+    "myself": "i",
+    "mine": "i",
+    "us": "we",
+    "ourselves": "we",
+    "ours": "we",
+    "your": "you",
+    "yours": "you",
+    "yourself": "you",
+    "yourselves": "you",
+    "him": "he",
+    "his": "he",
+    "himself": "he",
+    "her": "she",
+    "hers": "she",
+    "herself": "she",
+    "them": "they",
+    "their": "they",
+    "theirs": "they",
+    "themselves": "they",
+    "which": "what",
+    "whether": "if",
+    "into": "to",
+    "onto": "on",
+    "towards": "to",
+    "toward": "to",
+    "versus": "vs",
+    "till": "until",
+    "whilst": "while",
+    "amongst": "among",
 }
 SYMBOL_WORDS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound", "+": "plus", "&": "and"}
 
@@ -54,10 +121,51 @@ AUXILIARIES = frozenset(["can", "could", "may", "might", "should", "will", "woul
 AUX_SUBJECTS = frozenset(["i", "we", "one", "it"])
 
 # Words that are never a name, a content word worth swapping, or a typo's victim.
-FUNCTION_WORDS = IGNORED | AUXILIARIES | MARKERS | WH_WORDS | frozenset(CLASSES) | frozenset(
-    ["i", "you", "we", "he", "she", "it", "they", "not", "no", "and", "or", "if", "in", "on", "at", "for", "with",
-     "by", "this", "that", "these", "those", "should", "must", "can", "get", "please", "question", "any", "some",
-     "possible", "able", "wondering", "thanks", "thank"]
+FUNCTION_WORDS = (
+    IGNORED
+    | AUXILIARIES
+    | MARKERS
+    | WH_WORDS
+    | frozenset(CLASSES)
+    | frozenset(
+        [
+            "i",
+            "you",
+            "we",
+            "he",
+            "she",
+            "it",
+            "they",
+            "not",
+            "no",
+            "and",
+            "or",
+            "if",
+            "in",
+            "on",
+            "at",
+            "for",
+            "with",
+            "by",
+            "this",
+            "that",
+            "these",
+            "those",
+            "should",
+            "must",
+            "can",
+            "get",
+            "please",
+            "question",
+            "any",
+            "some",
+            "possible",
+            "able",
+            "wondering",
+            "thanks",
+            "thank",
+        ]
+    )
 )
 
 # Clause-initial frames that only wrap the question ("could you tell me how ..." = "how ...").
@@ -68,58 +176,184 @@ FRAMES = [
     (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?:about )?"), "what "),
     (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?explain (?=(?:{'|'.join(WH_WORDS)}) )"), ""),
     (re.compile(r"^(?:(?:can|could|would|will) you )?(?:please )?explain "), "what "),
-    (re.compile(
-        r"^(?:do you know|i wonder|i am wondering|i was wondering|i would like to know|i want to know|i need to know"
-        r"|i would like to ask|can i ask|may i ask)(?: if| whether)? "), ""),
-    (re.compile(
-        r"^(?:is it possible(?: for me)? to|would it be possible(?: for me)? to|am i able to|is there a way(?: for me)? to"
-        r"|is there any way(?: for me)? to) "), "can i "),
+    (
+        re.compile(
+            r"^(?:do you know|i wonder|i am wondering|i was wondering|i would like to know|i want to know|i need to know"
+            r"|i would like to ask|can i ask|may i ask)(?: if| whether)? "
+        ),
+        "",
+    ),
+    (
+        re.compile(
+            r"^(?:is it possible(?: for me)? to|would it be possible(?: for me)? to|am i able to|is there a way(?: for me)? to"
+            r"|is there any way(?: for me)? to) "
+        ),
+        "can i ",
+    ),
     (re.compile(r"^(?:can|could|would|will) you (?:please )?(?!(?:" + "|".join(AUX_SUBJECTS | {"you", "not"}) + r") )"), ""),
     (re.compile(r"^how to "), "how i "),
 ]
 # Politeness that may stand anywhere: dropped wherever it is.
-POLITE_PHRASES = [tuple(p.split()) for p in (
-    "thank you very much", "thank you so much", "thank you", "thanks a lot", "thanks so much", "thanks in advance",
-    "many thanks", "quick question", "if possible", "if you can",
-)]
+POLITE_PHRASES = [
+    tuple(p.split())
+    for p in (
+        "thank you very much",
+        "thank you so much",
+        "thank you",
+        "thanks a lot",
+        "thanks so much",
+        "thanks in advance",
+        "many thanks",
+        "quick question",
+        "if possible",
+        "if you can",
+    )
+]
 PHRASES = [
     (re.compile(r"\b(?:is it possible|would it be possible|is there a way|is there any way)(?: for me)? to\b"), "can i"),
     (re.compile(r"\bam i able to\b"), "can i"),
-    (re.compile(r"\bwhat time\b"), "when"), (re.compile(r"\bhow come\b"), "why"), (re.compile(r"\bper cent\b"), "percent")]
+    (re.compile(r"\bwhat time\b"), "when"),
+    (re.compile(r"\bhow come\b"), "why"),
+    (re.compile(r"\bper cent\b"), "percent"),
+]
 
 CONTRACTIONS = {
-    "won't": "will not", "can't": "can not", "shan't": "shall not", "cannot": "can not", "let's": "let us",
+    "won't": "will not",
+    "can't": "can not",
+    "shan't": "shall not",
+    "cannot": "can not",
+    "let's": "let us",
     # Apostrophes left out, as people type them.
-    "dont": "do not", "doesnt": "does not", "didnt": "did not", "isnt": "is not", "arent": "are not",
-    "wasnt": "was not", "werent": "were not", "cant": "can not", "wont": "will not", "couldnt": "could not",
-    "shouldnt": "should not", "wouldnt": "would not", "hasnt": "has not", "havent": "have not",
-    "hadnt": "had not", "im": "i am", "ive": "i have", "youre": "you are", "theyre": "they are",
-    "whats": "what is", "thats": "that is", "wheres": "where is", "whos": "who is", "hows": "how is",
+    "dont": "do not",
+    "doesnt": "does not",
+    "didnt": "did not",
+    "isnt": "is not",
+    "arent": "are not",
+    "wasnt": "was not",
+    "werent": "were not",
+    "cant": "can not",
+    "wont": "will not",
+    "couldnt": "could not",
+    "shouldnt": "should not",
+    "wouldnt": "would not",
+    "hasnt": "has not",
+    "havent": "have not",
+    "hadnt": "had not",
+    "im": "i am",
+    "ive": "i have",
+    "youre": "you are",
+    "theyre": "they are",
+    "whats": "what is",
+    "thats": "that is",
+    "wheres": "where is",
+    "whos": "who is",
+    "hows": "how is",
 }
-_IS_BEFORE = frozenset(["it", "that", "what", "where", "who", "how", "there", "here", "when", "why", "he", "she", "this", "everything", "nothing", "something"])
+_IS_BEFORE = frozenset(
+    [
+        "it",
+        "that",
+        "what",
+        "where",
+        "who",
+        "how",
+        "there",
+        "here",
+        "when",
+        "why",
+        "he",
+        "she",
+        "this",
+        "everything",
+        "nothing",
+        "something",
+    ]
+)
 _SUFFIXES = {"n't": " not", "'re": " are", "'m": " am", "'ve": " have", "'ll": " will", "'d": " would"}
 
 _NUMBER_WORDS = {
-    w: i for i, w in enumerate(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ]
     )
 }
 _TENS = {w: 10 * i for i, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], start=2)}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
 _ORDINALS = {
-    w: i for i, w in enumerate(
-        ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth"], start=1
+    w: i
+    for i, w in enumerate(
+        ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth"],
+        start=1,
     )
 }
-_UNITS = ["am", "pm", "k", "km", "m", "cm", "mm", "kg", "g", "mg", "mb", "gb", "tb", "kb", "ms", "s", "h", "hr", "hrs", "min", "mins", "ml", "l", "x"]
+_UNITS = [
+    "am",
+    "pm",
+    "k",
+    "km",
+    "m",
+    "cm",
+    "mm",
+    "kg",
+    "g",
+    "mg",
+    "mb",
+    "gb",
+    "tb",
+    "kb",
+    "ms",
+    "s",
+    "h",
+    "hr",
+    "hrs",
+    "min",
+    "mins",
+    "ml",
+    "l",
+    "x",
+]
 # Verbs the dictionary reads as nouns ("what does X mean" = "what X means").
 LEMMA_FIXES = {"means": "mean"}
-_DEGREES = frozenset(["better", "best", "worse", "worst", "more", "most", "less", "least", "further", "furthest", "farther", "farthest"])
+_DEGREES = frozenset(
+    ["better", "best", "worse", "worst", "more", "most", "less", "least", "further", "furthest", "farther", "farthest"]
+)
 
 # --- tokenising -----------------------------------------------------------------------------------
 
-_QUOTE_CHARS = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
-                              "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'"})
+_QUOTE_CHARS = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u2032": "'",
+    }
+)
 _QUOTED = re.compile(r'"([^"\n]{1,300})"|`([^`\n]{1,300})`|(?<![\w\'])\'([^\'\n]{1,300})\'(?![\w])')
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -343,7 +577,11 @@ def _reframe(clause: list[Word]) -> list[Word]:
         return clause
     # Frames are matched on the words' text; the words that survive keep their kind and case.
     start = 0
-    while start < len(clause) and clause[start].kind == "word" and clause[start].text in ("please", "so", "ok", "okay", "hi", "hello", "hey", "and"):
+    while (
+        start < len(clause)
+        and clause[start].kind == "word"
+        and clause[start].text in ("please", "so", "ok", "okay", "hi", "hello", "hey", "and")
+    ):
         start += 1
     clause = _drop_polite(clause[start:])
     for _ in range(3):  # frames nest: "could you tell me | how to | reset ..."
@@ -511,4 +749,15 @@ def analyse(text: str) -> Analysis:
     all_words = frozenset(w.text for w in words if w.kind in ("word", "entity")) | frozenset(
         lemma(w.text) for w in words if w.kind == "word"
     )
-    return Analysis(text, content, tuple(numbers), tuple(quoted), frozenset(entities), directions, frozenset(unknown), spelled, surface, all_words)
+    return Analysis(
+        text,
+        content,
+        tuple(numbers),
+        tuple(quoted),
+        frozenset(entities),
+        directions,
+        frozenset(unknown),
+        spelled,
+        surface,
+        all_words,
+    )

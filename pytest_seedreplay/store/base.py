@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.entry import Entry
@@ -66,6 +67,7 @@ class Store(Protocol):
     def iter_requests(self) -> Iterator[tuple[str, dict]]:
         """(key, canonical request) of every entry: what the closest-recording diff scans."""
         ...
+
     def stats(self) -> StoreStats: ...
     def close(self) -> None: ...
     def __len__(self) -> int: ...

@@ -15,8 +15,9 @@ import json
 import os
 import time
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.atomic import write_atomically
@@ -38,7 +39,6 @@ from ..core.urls import entry_url, join_upstream, recorded_upstream
 
 # The extra mapping in each interaction's response that carries seedreplay's metadata.
 META_FIELD = "seedreplay"
-
 
 
 class CassetteError(ValueError):
@@ -238,8 +238,7 @@ def _interactions(path: Path, text: str) -> list[dict[str, Any]]:
         return []
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise CassetteError(
-            f"{path}: not a vcrpy cassette (expected a mapping with an 'interactions' list); "
-            "delete it or re-record it"
+            f"{path}: not a vcrpy cassette (expected a mapping with an 'interactions' list); delete it or re-record it"
         )
     return data["interactions"]
 

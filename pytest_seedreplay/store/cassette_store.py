@@ -3,8 +3,9 @@
 The n-th request with a key plays the n-th recording of that key (vcrpy's way), then — with
 `repeat_last` — the last one again; a client's retry of a request (`rewind`) takes its try's place.
 An answer put for a request that found no recording fills that request's place; one put without a
-read first (a refresh, a rewrite) takes the next place, replacing what was there. `save` merges what was put into the file as it is now, under a lock shared by every
-process (pytest-xdist workers), so tests sharing a cassette never lose each other's recordings.
+read first (a refresh, a rewrite) takes the next place, replacing what was there. `save` merges
+what was put into the file as it is now, under a lock shared by every process (pytest-xdist
+workers), so tests sharing a cassette never lose each other's recordings.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from ..core.entry import Entry
 from .base import StoreStats, check_no_secret

@@ -20,12 +20,13 @@ import io
 import json
 import struct
 import zlib
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
-from ..core.version import __version__
 from ..core.constants import ENTRY_FORMAT
 from ..core.entry import Entry, SSEEvent
 from ..core.jsontext import compact_json_bytes
+from ..core.version import __version__
 from .base import UPGRADE_HINT, EntryFormatError
 
 _MAGIC = b"SRE"
@@ -142,5 +143,3 @@ def _read_head(value: bytes | BinaryIO, where: str) -> bytes:
         return stream.read(length)
     finally:
         stream.close()
-
-

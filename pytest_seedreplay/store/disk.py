@@ -6,7 +6,8 @@ import os
 import sqlite3
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import diskcache
 
@@ -26,7 +27,6 @@ from .shared import (
     savings_increments,
     savings_totals,
 )
-
 
 # Settings are persisted in the cache's own Settings table, so they also hold for any other program
 # that later opens the directory with plain `diskcache.Cache(dir)`.
@@ -259,5 +259,3 @@ def _expire(entry: Entry) -> float | None:
     if entry.expires_at is None:
         return None
     return max(entry.expires_at - time.time(), 0.0)
-
-

@@ -24,7 +24,8 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.entry import Entry
@@ -340,4 +341,3 @@ class RedisStore(CheckedWrites):
 
 def _ms(seconds: float) -> int:
     return max(int(seconds * 1000), 1)
-

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 FREE = "free"  # no proxy holds the key: its answer is in the store, or its holder gave up or died
 HELD = "held"  # another proxy still holds the key

@@ -15,16 +15,18 @@ forgets the modules an inner session imports, and importing them once per sessio
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+
 from plugin_inner import INI, TEST_KEY, cassette_dir, run
 
 SKIP_REASON = "{name} is not installed: the framework tests run in tox's `frameworks` env (tox -e frameworks)"
 
 # Prepended to every inner test module.
-NOTE = '''
+NOTE = """
 import json
 
 MODEL = "gpt-4o-mini"
@@ -33,7 +35,7 @@ MODEL = "gpt-4o-mini"
 def note(name, value):
     with open("notes.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps([name, value], default=str) + "\\n")
-'''
+"""
 
 
 def notes(pytester: pytest.Pytester) -> dict[str, Any]:
@@ -65,9 +67,17 @@ def test_swallowed_miss():
 """
 
 
-def record_replay_and_miss(pytester: pytest.Pytester, sim_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
-                           app: str, changed: tuple[str, str], changed_test: str, wrapped: str, swallowed: str = "",
-                           reset: Callable[[], None] = no_reset) -> dict[str, Any]:
+def record_replay_and_miss(
+    pytester: pytest.Pytester,
+    sim_factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    app: str,
+    changed: tuple[str, str],
+    changed_test: str,
+    wrapped: str,
+    swallowed: str = "",
+    reset: Callable[[], None] = no_reset,
+) -> dict[str, Any]:
     """Steps 1-3. `changed`: (text, replacement) in `app`, which makes `changed_test` ask another prompt.
     `wrapped`: the exception the framework raises for the miss in `swallowed` (a sync test of `app`,
     default `changed_test`), which the code under test catches.
@@ -102,26 +112,36 @@ def record_replay_and_miss(pytester: pytest.Pytester, sim_factory: Callable[...,
     reset()
     missed = run(pytester, "--tb=short")
     missed.assert_outcomes(passed=tests - 1, failed=2)
-    missed.stdout.fnmatch_lines([
-        f"*seedreplay: no recording in cassette cassettes/test_app/{changed_test}.yaml (mode replay)*",
-        "*closest recording v1:* differs in: *",
-        f"*pytest --seedreplay=record *test_app.py::{changed_test}*",
-    ])
+    missed.stdout.fnmatch_lines(
+        [
+            f"*seedreplay: no recording in cassette cassettes/test_app/{changed_test}.yaml (mode replay)*",
+            "*closest recording v1:* differs in: *",
+            f"*pytest --seedreplay=record *test_app.py::{changed_test}*",
+        ]
+    )
     assert new in missed.stdout.str()
     # The swallowed miss: the test saw no error at all, and fails with the miss as its failure.
     swallowed_type = notes(pytester)["swallowed"]
     assert swallowed_type == wrapped, swallowed_type
-    missed.stdout.fnmatch_lines([
-        "*_ test_swallowed_miss _*",
-        "*seedreplay: no recording in cassette cassettes/test_app/test_swallowed_miss.yaml (mode replay)",
-        "*no recording for key v1:*; nothing is recorded yet",
-        "*pytest --seedreplay=record *test_app.py::test_swallowed_miss*",
-    ])
+    missed.stdout.fnmatch_lines(
+        [
+            "*_ test_swallowed_miss _*",
+            "*seedreplay: no recording in cassette cassettes/test_app/test_swallowed_miss.yaml (mode replay)",
+            "*no recording for key v1:*; nothing is recorded yet",
+            "*pytest --seedreplay=record *test_app.py::test_swallowed_miss*",
+        ]
+    )
     return recorded
 
 
-def through_the_proxy(pytester: pytest.Pytester, sim: Any, proxy: Any, monkeypatch: pytest.MonkeyPatch, app: str,
-                      reset: Callable[[], None] = no_reset) -> None:
+def through_the_proxy(
+    pytester: pytest.Pytester,
+    sim: Any,
+    proxy: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    app: str,
+    reset: Callable[[], None] = no_reset,
+) -> None:
     """Step 4: the plugin off, the framework pointed at a real seedreplay proxy; the second pass is all hits."""
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", proxy.url)

@@ -5,8 +5,8 @@ through the proxy."""
 from __future__ import annotations
 
 import pytest
+
 from framework_support import SKIP_REASON, record_replay_and_miss, through_the_proxy
-from proxy_support import proxy_factory  # noqa: F401  (a fixture)
 
 instructor = pytest.importorskip("instructor", reason=SKIP_REASON.format(name="instructor"))
 import openai  # noqa: E402
@@ -16,7 +16,7 @@ import openai  # noqa: E402
 for _mode in (instructor.Mode.TOOLS, instructor.Mode.PARALLEL_TOOLS, instructor.Mode.RESPONSES_TOOLS):
     instructor.from_openai(openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1"), mode=_mode).client.close()
 
-APP = '''
+APP = """
 from typing import Iterable, Union
 
 import instructor
@@ -79,13 +79,20 @@ async def test_async():
     client = instructor.from_openai(openai.AsyncOpenAI(max_retries=0))
     city = await client.chat.completions.create(model=MODEL, response_model=City, messages=ask("Where is Madrid?"))
     note("async", city.model_dump())
-'''
+"""
 
 
 def test_instructor_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
-                                      "instructor.InstructorRetryException",
-                                      swallowed="test_structured_output")
+    recorded = record_replay_and_miss(
+        pytester,
+        sim_factory,
+        monkeypatch,
+        APP,
+        ("Say hello", "Say goodbye"),
+        "test_chat",
+        "instructor.InstructorRetryException",
+        swallowed="test_structured_output",
+    )
     assert recorded["structured"].keys() == {"name", "country"}
 
 

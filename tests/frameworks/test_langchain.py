@@ -5,8 +5,8 @@ through the proxy."""
 from __future__ import annotations
 
 import pytest
+
 from framework_support import SKIP_REASON, record_replay_and_miss, through_the_proxy
-from proxy_support import proxy_factory  # noqa: F401  (a fixture)
 
 pytest.importorskip("langchain_openai", reason=SKIP_REASON.format(name="langchain-openai"))
 from langchain_openai.chat_models import _client_utils  # noqa: E402
@@ -18,6 +18,7 @@ def forget_cached_clients() -> None:
     function-scoped loops hit the same (see the README); one inner session per process does not."""
     _client_utils._cached_async_httpx_client.cache_clear()
     _client_utils._cached_sync_httpx_client.cache_clear()
+
 
 APP = '''
 from langchain_core.messages import HumanMessage, ToolMessage
@@ -86,9 +87,16 @@ async def test_async():
 
 
 def test_langchain_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
-                                      "langchain_openai.OpenAIModelNotFoundError",
-                                      reset=forget_cached_clients)
+    recorded = record_replay_and_miss(
+        pytester,
+        sim_factory,
+        monkeypatch,
+        APP,
+        ("Say hello", "Say goodbye"),
+        "test_chat",
+        "langchain_openai.OpenAIModelNotFoundError",
+        reset=forget_cached_clients,
+    )
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"][1]
 
 

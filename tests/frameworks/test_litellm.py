@@ -8,12 +8,12 @@ copy: nothing leaves the machine."""
 from __future__ import annotations
 
 import pytest
+
 from framework_support import SKIP_REASON, record_replay_and_miss, through_the_proxy
-from proxy_support import proxy_factory  # noqa: F401  (a fixture)
 
 litellm = pytest.importorskip("litellm", reason=SKIP_REASON.format(name="litellm"))
 
-APP = '''
+APP = """
 import json
 
 import litellm
@@ -70,12 +70,13 @@ async def test_async():
 
 def test_responses_api():
     note("responses", litellm.responses(model=OPENAI_MODEL, input="Describe the weather").output[0].content[0].text)
-'''
+"""
 
 
 def test_litellm_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
-                                      "litellm.NotFoundError")
+    recorded = record_replay_and_miss(
+        pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat", "litellm.NotFoundError"
+    )
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"][1]
 
 

@@ -6,8 +6,8 @@ must not fail a replayed test."""
 from __future__ import annotations
 
 import pytest
+
 from framework_support import SKIP_REASON, record_replay_and_miss, through_the_proxy
-from proxy_support import proxy_factory  # noqa: F401  (a fixture)
 
 pytest.importorskip("agents", reason=SKIP_REASON.format(name="openai-agents"))
 
@@ -73,8 +73,9 @@ def test_chat_completions_model():
 
 
 def test_openai_agents_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
-                                      "openai.NotFoundError")
+    recorded = record_replay_and_miss(
+        pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat", "openai.NotFoundError"
+    )
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"]
 
 

@@ -5,8 +5,8 @@ embeddings - recorded, replayed offline, a changed prompt missing, and through t
 from __future__ import annotations
 
 import pytest
+
 from framework_support import SKIP_REASON, record_replay_and_miss, through_the_proxy
-from proxy_support import proxy_factory  # noqa: F401  (a fixture)
 
 pytest.importorskip("pydantic_ai", reason=SKIP_REASON.format(name="pydantic-ai"))
 # Imported once for every inner session (pytester forgets what an inner session imports).
@@ -68,8 +68,9 @@ def test_embeddings():
 
 
 def test_pydantic_ai_records_on_the_simulator_replays_offline_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
-    recorded = record_replay_and_miss(pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat",
-                                      "pydantic_ai.ModelHTTPError")
+    recorded = record_replay_and_miss(
+        pytester, sim_factory, monkeypatch, APP, ("Say hello", "Say goodbye"), "test_chat", "pydantic_ai.ModelHTTPError"
+    )
     assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"]
 
 
