@@ -377,7 +377,11 @@ async def counters(state: ProxyState) -> dict[str, object]:
             bound.health.failed(bound.store, exc)
         counted.update(entries=None, bytes=None, store_error=str(exc))
     # A tier's own counters (e.g. how often the fine-tune's answer fell through), where it keeps some.
-    tier_stats = {tier.name: tier.stats() for tier in state.tiers if callable(getattr(tier, "stats", None))}
+    tier_stats = {}
+    for tier in state.tiers:
+        stats = getattr(tier, "stats", None)
+        if callable(stats):
+            tier_stats[tier.name] = stats()
     if tier_stats:
         counted["tiers"] = tier_stats
     saved = state.saved

@@ -9,7 +9,7 @@ late replay the chunks seen so far and then wait for more, so every one of them 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from pytest_seedreplay.core.entry import Entry, SSEEvent
@@ -40,7 +40,7 @@ class Flight:
         self.endpoint = endpoint
         self.shape = shape  # what was asked of the upstream: followers of this shape get the raw bytes
         self.status: int | None = None
-        self.headers: dict[str, str] = {}
+        self.headers: Mapping[str, str] = {}  # the upstream's, repeated names kept (a CIMultiDict)
         self.streaming = False  # the upstream answered 2xx with text/event-stream
         # Event-aligned pieces of a stream: the bytes as the upstream sent them and their events.
         self.chunks: list[tuple[bytes, list[SSEEvent]]] = []
@@ -56,7 +56,7 @@ class Flight:
 
     # --- written by the upstream task ---------------------------------------------------------
 
-    def start_stream(self, status: int, headers: dict[str, str]) -> None:
+    def start_stream(self, status: int, headers: Mapping[str, str]) -> None:
         """The upstream began a stream: followers may send the head and relay chunks from now on."""
         self.status, self.headers, self.streaming = status, headers, True
         self._head.set()

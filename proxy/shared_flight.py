@@ -28,7 +28,7 @@ from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.redact import looks_secret
 from pytest_seedreplay.policy import Fate
 from pytest_seedreplay.store import StoreUnavailable
-from pytest_seedreplay.store.shared import FAILED, FREE, Waited, shares_flights
+from pytest_seedreplay.store.shared import FAILED, FREE, Waited, flights_of, shares_flights
 
 from .flight import Failure, Flight
 
@@ -84,18 +84,19 @@ def takes_part(state: ProxyState, bound: Bound, call: Call) -> bool:
 async def warm_up(state: ProxyState, bound: Bound) -> None:
     """Open what the store's shared flights need (the disk store creates its side cache: ~0.1 s) before
     the first miss needs it, off the request path."""
+    where = bound.store.location
     if state.config.lock_expiry <= 0 or not shares_flights(bound.store):
         return
     try:
-        await state.store_threads.run(bound.store.wait_for, "seedreplay:warm-up", 0)
+        await state.store_threads.run(flights_of(bound.store).wait_for, "seedreplay:warm-up", 0)
     except Exception as exc:  # the first miss will say what is wrong, if it still is
-        log.debug("warming up the shared flights of %s failed: %s", bound.store.location, exc)
+        log.debug("warming up the shared flights of %s failed: %s", where, exc)
 
 
 async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: Call) -> Lease | None:
     """A `Lease` when this proxy calls the upstream; None when another proxy's call answered the
     flight (its entry, or its failure, is now in `flight`)."""
-    store, expiry = bound.store, state.config.lock_expiry
+    store, expiry = flights_of(bound.store), state.config.lock_expiry
     threads = state.store_threads
     try:
         while True:
@@ -137,7 +138,7 @@ async def end(state: ProxyState, bound: Bound, lease: Lease, flight: Flight) -> 
         return
     failure = None if flight.entry is not None and flight.store_error is None else failure_of(flight)
     try:
-        await state.store_threads.run(bound.store.release, lease.key, lease.token, failure)
+        await state.store_threads.run(flights_of(bound.store).release, lease.key, lease.token, failure)
     except Exception as exc:  # the lock expires by itself; the waiting proxies take over then
         state.stats.store_errors += 1
         log.warning("releasing the shared flight of %s failed: %s", lease.key[:15], exc)
@@ -194,7 +195,7 @@ async def _renew(state: ProxyState, bound: Bound, lease: Lease, expiry: float) -
     while True:
         await asyncio.sleep(expiry / 3)
         try:
-            kept = await state.store_threads.run(bound.store.renew, lease.key, lease.token, expiry)
+            kept = await state.store_threads.run(flights_of(bound.store).renew, lease.key, lease.token, expiry)
         except Exception as exc:
             log.warning("renewing the shared flight of %s failed: %s", lease.key[:15], exc)
             continue

@@ -106,7 +106,7 @@ class SimilarTier:
         self.sync_seconds = sync_seconds
         self.build_wait = build_wait
         self.vectors = _Vectors(VECTORS_KEPT) if embeddings_model else None
-        scorer = _VectorScorer(self.vectors, embeddings_model) if self.vectors is not None else None
+        scorer = _VectorScorer(self.vectors, embeddings_model) if self.vectors is not None and embeddings_model else None
         self.index = SimilarIndex(threshold, scorer)
         self.measure = self.index.scorer.name
         self.counts = SimilarCounts()

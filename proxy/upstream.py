@@ -144,7 +144,8 @@ def env_proxy(url: URL) -> tuple[URL, dict[str, str]] | None:
         return None
     proxies = urllib.request.getproxies_environment()
     where = host if url.explicit_port is None else f"{host}:{url.port}"
-    if not proxies or urllib.request.proxy_bypass_environment(where, proxies):
+    # The stdlib's own NO_PROXY rules (undocumented, hence untyped), so we bypass exactly as clients do.
+    if not proxies or urllib.request.proxy_bypass_environment(where, proxies):  # type: ignore[attr-defined]
         return None
     named = proxies.get(url.scheme) or proxies.get("all")
     if not named:

@@ -67,7 +67,7 @@ class NetworkBlocked(Exception):
 
 
 @functools.cache
-def blocked_error(transport: str) -> type[Exception]:
+def blocked_error(transport: str) -> type[Any]:
     """NetworkBlocked as `transport`'s ConnectError (`httpx`, `httpx2`), or as a refused socket ("socket")."""
     base = ConnectionRefusedError if transport == "socket" else importlib.import_module(transport).ConnectError
     return type("NetworkBlocked", (NetworkBlocked, base), {"__module__": __name__})
@@ -168,7 +168,7 @@ class NetworkGuard:
         if self.block_network:
             own = socket.socket.__dict__.get("connect")  # None: inherited from _socket.socket
             self._saved.append((socket.socket, "connect", own))
-            socket.socket.connect = self._wrap_socket(own or socket.socket.connect)
+            socket.socket.connect = self._wrap_socket(own or socket.socket.connect)  # type: ignore[method-assign]
         return self
 
     def _guard_pool(self, module_name: str, class_name: str, method_name: str, transport: str) -> None:

@@ -386,7 +386,7 @@ def pytest_runtest_makereport(
     elif call.when == "call" and report.passed:
         recording.completed = True
     if call.when == "teardown":
-        report.seedreplay = recording.payload()  # travels to the xdist controller with the report
+        report.seedreplay = recording.payload()  # type: ignore[attr-defined]  # travels to the xdist controller with the report
     return report
 
 

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .core.constants import ENV_PRICES
 from .core.entry import Entry
@@ -107,11 +107,15 @@ def load_prices(path: str | os.PathLike[str]) -> PriceTable:
     return PriceTable(table, str(as_of) if as_of else "unknown date", source=shown)
 
 
+def _dollars(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
 def _price(shown: str, name: Any, price: Any) -> tuple[float, float]:
     if isinstance(price, dict):
-        values = (price.get("input"), price.get("output", 0.0))
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in values):
-            return float(values[0]), float(values[1])
+        given, made = price.get("input"), price.get("output", 0.0)
+        if _dollars(given) and _dollars(made):
+            return float(given), float(made)
     raise PricesError(
         f'the prices file {shown}: model {name!r} needs {{"input": DOLLARS, "output": DOLLARS}} per million tokens '
         f"(numbers, 0 or more), got {json.dumps(price)[:80]}"

@@ -51,8 +51,8 @@ async def upload(request: web.Request) -> web.Response:
     purpose = form.get("purpose")
     if not purpose:
         raise missing("purpose")
-    if purpose not in PURPOSES:
-        raise invalid_value("purpose", f"'{purpose}'. Supported values are: {', '.join(repr(p) for p in PURPOSES)}.")
+    if not isinstance(purpose, str) or purpose not in PURPOSES:
+        raise invalid_value("purpose", f"{purpose!r}. Supported values are: {', '.join(repr(p) for p in PURPOSES)}.")
     field = form.get("file")
     if field is None:
         raise missing("file")

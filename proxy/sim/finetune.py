@@ -281,6 +281,7 @@ async def create_job(request: web.Request) -> web.Response:
             "model_not_available",
         )
     training_file = _file_param(state, body, "training_file", required=True)
+    assert training_file is not None  # a required one that is missing was refused
     validation_file = _file_param(state, body, "validation_file", required=False)
     hyper, seed, suffix = _hyperparameters(body), _seed(body), _suffix(body)
     data, error = _validate_files(state, training_file, validation_file)

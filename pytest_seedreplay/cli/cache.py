@@ -210,7 +210,7 @@ def stats_command(cache_dir: str | None, store_url: str | None, as_json: bool) -
         entries = list(store.iter_entries())
         saved = store.savings() if hasattr(store, "savings") else None
     times = [e.recorded_at for e in entries]
-    report = {
+    report: dict[str, Any] = {
         "location": totals.location,
         "entries": totals.entries,
         "bytes": totals.bytes,
@@ -400,7 +400,8 @@ def export_command(
         write_lines(output, lines)
         echo(f"exported {len(lines)} entries to {where} (jsonl)", err=True)
         return
-    lines, skipped = [], Counter()
+    lines = []
+    skipped: Counter[str] = Counter()
     for entry in entries:
         example, why = finetune_example(entry)
         if example is None:

@@ -220,7 +220,10 @@ def _finetune(sim_url: str, dataset: Path, manifest_path: Path) -> str:
         raise click.ClickException(str(exc)) from None
     finally:
         client.close()
-    return Manifest(manifest_path).latest.fine_tuned_model
+    latest = Manifest(manifest_path).latest
+    if latest is None:  # the job above ended without recording a version
+        raise click.ClickException(f"the demo's fine-tune left no version in {manifest_path}")
+    return latest.fine_tuned_model
 
 
 def _verify(sim_url: str, model: str, dataset: Path) -> None:

@@ -462,8 +462,13 @@ def verify_target(
             raise click.ClickException(f"{exc} (or name everything: --model M --file DATASET --seed N)") from None
     dataset = file or (manifest.dataset_path(version) if version else None)
     if dataset is None:
-        raise click.ClickException(f"{version.label} does not name its dataset file; pass --file DATASET")
-    return version, model or version.fine_tuned_model, dataset, seed if seed is not None else (version.seed if version else None)
+        raise click.ClickException(
+            f"{version.label if version else 'the version'} does not name its dataset file; pass --file DATASET"
+        )
+    chosen = model or (version.fine_tuned_model if version else None)
+    if not chosen:
+        raise click.ClickException("no fine-tuned model to verify: pass --model MODEL")
+    return version, chosen, dataset, seed if seed is not None else (version.seed if version else None)
 
 
 @command.command("verify")
@@ -609,10 +614,10 @@ def print_verify(report: verifying.Report) -> None:
     conditions = report.conditions()
     for condition in conditions:
         s = report.summary(condition)
-        errors = f", {s.errors} error(s)" if s.errors else ""
+        failed = f", {s.errors} error(s)" if s.errors else ""
         click.echo(
             f"  {verifying.LABELS[condition]:<24} recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-            f"  similarity {s.similarity:.2f}{errors}"
+            f"  similarity {s.similarity:.2f}{failed}"
         )
     if report.rate_limited:
         click.echo(f"  waited out {report.rate_limited} rate limit answer(s) (429)")

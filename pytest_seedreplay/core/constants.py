@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 # The key scheme. Bump when the canonical form changes, so stores can be migrated.
 KEY_VERSION = "v1"
 
@@ -46,7 +48,7 @@ _SAMPLING_DEFAULTS = {
     "frequency_penalty": 0,
     "presence_penalty": 0,
 }
-DEFAULTS_BY_ENDPOINT = {
+DEFAULTS_BY_ENDPOINT: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {
         **_SAMPLING_DEFAULTS,
         "logprobs": False,
@@ -64,7 +66,7 @@ DEFAULTS_BY_ENDPOINT = {
 # Defaults that depend on another field being given: param -> (that field, default when it is
 # given, default when it is not). SDK: "`none` is the default when no tools are present. `auto`
 # is the default if tools are present." (and the same for the deprecated functions/function_call).
-CONDITIONAL_DEFAULTS_BY_ENDPOINT = {
+CONDITIONAL_DEFAULTS_BY_ENDPOINT: dict[str, dict[str, tuple[str, Any, Any]]] = {
     "/v1/chat/completions": {
         "tool_choice": ("tools", "auto", "none"),
         "function_call": ("functions", "auto", "none"),

@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .constants import KEPT_RESPONSE_HEADERS
 from .entry import Entry, SSEEvent
@@ -132,12 +133,13 @@ def _search(pattern: re.Pattern[str], text: str) -> bool:
 
 # --- the literals every match contains, read from the regex itself ------------------------------
 
-try:  # the regex parser is the stdlib's own (sre_parse before Python 3.11)
+# The regex parser is the stdlib's own (sre_parse before Python 3.11, which warns on importing it after).
+if sys.version_info >= (3, 11):
     from re import _constants as _sre  # type: ignore[attr-defined]
-    from re import _parser as _sre_parse
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+else:  # pragma: no cover - Python 3.10
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
 
 _MAX_NEEDLES = 64
 
@@ -147,7 +149,8 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
     case-insensitive pattern), the longest such set found at any step of the pattern; None when
     there is none of two characters or more (then the pattern is always run)."""
     try:
-        steps = list(_sre_parse.parse(pattern.pattern, pattern.flags))
+        parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
+        steps = [parsed[i] for i in range(len(parsed))]
     except Exception:  # a parser that changed shape: run the pattern on everything, never miss
         return None
     best: set[str] | None = None
@@ -214,10 +217,13 @@ def _catalogue_shapes() -> list[tuple[str, str, int]]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.plugins.base import RegexBasedDetector
 
-    shapes = []
-    for kind, plugin in sorted(get_mapping_from_secret_type_to_class().items()):
+    shapes: list[tuple[str, str, int]] = []
+    plugins: dict[str, type[Any]] = get_mapping_from_secret_type_to_class()
+    for kind, plugin in sorted(plugins.items()):
         if issubclass(plugin, RegexBasedDetector) and plugin.__name__ not in _SKIPPED_PLUGINS:
-            shapes.extend((kind, pattern.pattern, pattern.flags) for pattern in plugin.denylist)
+            # Typed as an instance property, but every regex plugin sets it on its class.
+            denylist: Iterable[re.Pattern[str]] = cast(Any, plugin).denylist
+            shapes.extend((kind, pattern.pattern, pattern.flags) for pattern in denylist)
     return shapes
 
 

@@ -180,7 +180,8 @@ def answer_message(entry: Entry) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
         return None, "not exactly one choice (n > 1)"
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    given = choice.get("message")
+    message = given if isinstance(given, dict) else {}
     if choice.get("finish_reason") == "length":
         return None, "an answer cut short by max_tokens"
     if message.get("refusal") and not message.get("content"):

@@ -13,7 +13,7 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -150,7 +150,7 @@ class Report:
 # --- what to ask ----------------------------------------------------------------------------------
 
 
-def trained_examples(examples: list[Any], generated_lines: set[int] = frozenset()) -> list[Trained]:
+def trained_examples(examples: list[Any], generated_lines: Set[int] = frozenset()) -> list[Trained]:
     """The examples that teach a recorded answer (export's paraphrase variants left out: the
     paraphrase condition asks fresh ones)."""
     out = []

@@ -47,7 +47,7 @@ def _choice_plan(choice: dict[str, Any]) -> list[dict[str, Any]]:
 
     content, refusal = message.get("content"), message.get("refusal")
     tool_calls = message.get("tool_calls")
-    streamed_calls = isinstance(tool_calls, list) and tool_calls
+    streamed_calls: list[Any] = tool_calls if isinstance(tool_calls, list) else []
     first: dict[str, Any] = {"role": message.pop("role", "assistant")}
     for key, value in message.items():
         if key in ("content", "refusal"):
@@ -59,7 +59,7 @@ def _choice_plan(choice: dict[str, Any]) -> list[dict[str, Any]]:
     tokens = None
     if isinstance(logprobs, dict) and set(logprobs) <= {"content", "refusal"} and logprobs.get("refusal") is None:
         tokens = token_pieces(content, [e.get("token") if isinstance(e, dict) else None for e in logprobs.get("content") or []])
-    if tokens:
+    if tokens and isinstance(logprobs, dict):
         rest = {k: None for k in logprobs if k != "content"}
         for token, entry in zip(tokens, logprobs["content"]):
             plan.append(piece({"content": token}, {"content": [copied(entry)], **rest}))
@@ -67,7 +67,7 @@ def _choice_plan(choice: dict[str, Any]) -> list[dict[str, Any]]:
         plan.extend(piece({"content": p}) for p in words(content))
     if isinstance(refusal, str):
         plan.extend(piece({"refusal": p}) for p in words(refusal))
-    for slot, call in enumerate(tool_calls if streamed_calls else []):
+    for slot, call in enumerate(streamed_calls):
         plan.extend(piece({"tool_calls": [d]}) for d in _tool_call_deltas(slot, call))
 
     last = piece({}, None if tokens else copied(logprobs))
@@ -84,7 +84,7 @@ def _tool_call_deltas(slot: int, call: Any) -> list[dict[str, Any]]:
     head = {"index": slot, **copied(call)}
     function = head.get("function")
     arguments = function.get("arguments") if isinstance(function, dict) else None
-    if not isinstance(arguments, str):
+    if not isinstance(function, dict) or not isinstance(arguments, str):
         return [head]
     function["arguments"] = ""
     return [head] + [{"index": slot, "function": {"arguments": p}} for p in words(arguments)]

@@ -173,12 +173,12 @@ def _fold_choices(fmt: ChunkFormat, chunks: list[dict[str, Any]]) -> list[dict[s
 
 def split(fmt: ChunkFormat, body: dict[str, Any], include_usage: bool) -> list[SSEEvent]:
     head = {"id": body.get("id"), "object": fmt.chunk_object, "created": body.get("created"), "model": body.get("model")}
-    repeated = {k: body[k] for k in ("service_tier", "system_fingerprint") if k in body}
+    repeated: dict[str, Any] = {k: body[k] for k in ("service_tier", "system_fingerprint") if k in body}
     extras = {k: v for k, v in body.items() if k not in head and k not in repeated and k not in ("choices", "usage")}
     with_usage = include_usage and "usage" in body
 
     def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
-        out = {**head, **repeated, "choices": choices}
+        out: dict[str, Any] = {**head, **repeated, "choices": choices}
         if with_usage:
             out["usage"] = None
         return out
@@ -195,7 +195,7 @@ def split(fmt: ChunkFormat, body: dict[str, Any], include_usage: bool) -> list[S
 def _round_robin(plans: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
     # n > 1: choices take turns, one per chunk, first appearing in index order (the SDK's
     # accumulator relies on that order).
-    out = []
+    out: list[list[dict[str, Any]]] = []
     for step in range(max((len(plan) for plan in plans), default=0)):
         out.extend([plan[step]] for plan in plans if step < len(plan))
     return out

@@ -43,7 +43,7 @@ def _choice_plan(choice: dict[str, Any]) -> list[dict[str, Any]]:
         tokens = token_pieces(text, logprobs.get("tokens"))
         if tokens and not all(isinstance(v, list) and len(v) == len(tokens) for v in lists):
             tokens = None
-    if tokens:
+    if tokens and isinstance(logprobs, dict):
         for i, token in enumerate(tokens):
             sliced = {k: (None if v is None else copied(v[i : i + 1])) for k, v in logprobs.items()}
             plan.append(piece(token, sliced))

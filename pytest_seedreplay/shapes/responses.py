@@ -12,7 +12,7 @@ from .pieces import UnstreamableAnswer, copied, token_pieces, words
 from .sse import FAILED_EVENTS, FINISHED_EVENTS, MalformedStream, frames, json_event
 from .text import call_text
 
-_TERMINAL_EVENT_BY_STATUS = {"incomplete": "response.incomplete", "failed": "response.failed"}
+_TERMINAL_EVENT_BY_STATUS: dict[Any, str] = {"incomplete": "response.incomplete", "failed": "response.failed"}
 
 
 # --- stream -> plain answer ---------------------------------------------------------------------

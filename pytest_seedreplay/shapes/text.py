@@ -6,7 +6,7 @@ summary) reads it through these functions; an answer's own text is each endpoint
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 ELLIPSIS = "…"
 
@@ -45,7 +45,8 @@ def call_text(call: Any) -> str:
     """A tool call as `name(arguments)`: chat's `{"function": {...}}` or a Responses function_call item."""
     if not isinstance(call, dict):
         return str(call)
-    function = call.get("function") if isinstance(call.get("function"), dict) else call
+    inner = call.get("function")
+    function = inner if isinstance(inner, dict) else call
     return f"{function.get('name')}({function.get('arguments', '')})"
 
 
@@ -92,7 +93,7 @@ def prompt_line(canonical: dict[str, Any]) -> str:
     return ""
 
 
-def _is_messages(value: Any) -> bool:
+def _is_messages(value: Any) -> TypeGuard[list[Any]]:
     return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
 
 

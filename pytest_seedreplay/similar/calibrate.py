@@ -172,7 +172,7 @@ class Result:
 
 def calibrate(
     questions: list[str],
-    extra_paraphrases: list[Probe] = (),
+    extra_paraphrases: Iterable[Probe] = (),
     per_question: int = 3,
     seed: int = 0,
     scorer: Scorer | None = None,

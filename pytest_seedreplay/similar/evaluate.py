@@ -56,9 +56,10 @@ class Outcome:
 
     def wrong(self, threshold: float) -> bool:
         """A hit that serves an answer the probe must not get."""
-        if not self.hit(threshold):
+        match = self.match
+        if match is None or match.score < threshold:
             return False
-        return not self.probe.positive or self.match.question != self.probe.question
+        return not self.probe.positive or match.question != self.probe.question
 
     def hit(self, threshold: float) -> bool:
         return self.match is not None and self.match.score >= threshold
@@ -187,7 +188,7 @@ def figures(outcomes: list[Outcome], threshold: float, examples: int = 10) -> Fi
             continue
         result.hits += 1
         tally["hits"] += 1
-        if outcome.wrong(threshold):
+        if outcome.wrong(threshold) and outcome.match is not None:
             result.wrong += 1
             tally["wrong"] += 1
             if len(result.wrong_examples) < examples:
@@ -209,7 +210,7 @@ def figures(outcomes: list[Outcome], threshold: float, examples: int = 10) -> Fi
 
 def lowest_safe_threshold(outcomes: list[Outcome], floor: float) -> float:
     """The lowest threshold (3 decimals, not below `floor`) at which no probe gets a wrong answer."""
-    wrong = [o.score for o in outcomes if o.wrong(-1.0)]
+    wrong = [o.match.score for o in outcomes if o.match is not None and o.wrong(-1.0)]
     if not wrong:
         return floor
     return max(floor, math.floor(max(wrong) * 1000 + 1) / 1000)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from ..core.entry import Entry
 from .base import StoreStats, check_no_secret
@@ -47,10 +49,8 @@ def cassette_lock(path: Path, timeout: float = 60.0) -> Iterator[None]:
         handle.close()  # closing releases the lock
 
 
-def _acquire(handle, path: Path, timeout: float) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows
+def _acquire(handle: IO[bytes], path: Path, timeout: float) -> None:
+    if sys.platform == "win32":
         import msvcrt
 
         deadline = time.monotonic() + timeout
@@ -62,7 +62,10 @@ def _acquire(handle, path: Path, timeout: float) -> None:
                 if time.monotonic() > deadline:
                     raise CassetteLockTimeout(f"timed out after {timeout:.0f}s waiting to write {path}") from None
                 time.sleep(0.01)
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
 
 
 def merge(current: list[Entry], ours: list[tuple[int, Entry]], replace: bool) -> list[Entry]:

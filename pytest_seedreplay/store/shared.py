@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 FREE = "free"  # no proxy holds the key: its answer is in the store, or its holder gave up or died
 HELD = "held"  # another proxy still holds the key
@@ -71,8 +71,15 @@ class SavingsLedger(Protocol):
 LEFT_FOR = 30.0  # seconds a failure stays for proxies that were waiting on the call that failed
 
 
-def shares_flights(store: object) -> bool:
+def shares_flights(store: object) -> TypeGuard[SharedFlights]:
     return isinstance(store, SharedFlights)
+
+
+def flights_of(store: object) -> SharedFlights:
+    """`store` as the shared flights it offers (the caller asked `shares_flights` first)."""
+    if not shares_flights(store):
+        raise TypeError(f"{type(store).__name__} does not share flights across proxies")
+    return store
 
 
 def failure_bytes(failure: dict[str, Any]) -> bytes:
