@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import os
+import re
 import select
 import signal
 import socket
@@ -69,9 +72,64 @@ class ServerLog(logging.LoggerAdapter):
         error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
         if not isinstance(error, (HttpProcessingError, web.RequestPayloadError)):
             return False
-        said = " ".join(str(error).split()).encode("ascii", "backslashreplace").decode("ascii")
-        self.warning("%s: %s: %s", str(msg) % args if args else msg, type(error).__name__, said[:300])
+        self.warning("%s: %s: %s", str(msg) % args if args else msg, type(error).__name__, client_error_text(error))
         return True
+
+
+# The bytes aiohttp quotes from a line it could not parse (b'...'): a header line may hold a credential.
+_QUOTED = re.compile(r"(?<!\w)b?'(?:[^'\\]|\\.)*'" + r'|(?<!\w)b?"(?:[^"\\]|\\.)*"')
+
+
+def client_error_text(error: BaseException) -> str:
+    """What was wrong with a request the HTTP parser refused, in one line, without the bytes it
+    quotes from the request (they may be a header holding a key): for the log and for the client."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    from pytest_seedreplay.core.redact import looks_secret
+
+    text = error.message if isinstance(error, HttpProcessingError) else str(error)
+    line = _QUOTED.sub("(...)", str(text).strip().split("\n", 1)[0]).rstrip(" :")
+    if looks_secret(line):  # unquoted request bytes (the pure-Python parser says some so)
+        return f"{type(error).__name__} (the text holds a credential-shaped string; not shown)"
+    return line.encode("ascii", "backslashreplace").decode("ascii")[:200] or type(error).__name__
+
+
+SERVER_ERROR = "The server had an error while processing your request."
+
+
+@functools.cache
+def _json_error_server() -> type:
+    """aiohttp's Server, answering what it refuses itself (a request it cannot parse: bad framing, a
+    line too long, not HTTP at all) with an OpenAI error object instead of plain text: clients of an
+    OpenAI-compatible server read that. Same status, same log line, the connection still closes."""
+    from aiohttp import web
+    from aiohttp.web_protocol import RequestHandler
+
+    from .errors import error_body
+
+    class JSONErrorHandler(RequestHandler):
+        __slots__ = ()  # the layout of RequestHandler's, so a handler can take this class
+
+        def handle_error(
+            self, request: Any, status: int = 500, exc: BaseException | None = None, message: str | None = None
+        ) -> Any:
+            super().handle_error(request, status, exc, message)  # logs it; raises if an answer began
+            if status >= 500:
+                body = error_body(SERVER_ERROR, type="server_error")
+            else:
+                said = client_error_text(exc) if exc is not None else (message or "malformed request")
+                body = error_body(f"malformed HTTP request: {said}", type="invalid_request_error", code="malformed_request")
+            answer = web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
+            answer.force_close()
+            return answer
+
+    class JSONErrorServer(web.Server):
+        def __call__(self) -> RequestHandler:
+            handler = super().__call__()
+            handler.__class__ = JSONErrorHandler
+            return handler
+
+    return JSONErrorServer
 
 
 SERVER_LOG = ServerLog(logging.getLogger("aiohttp.server"), {})
@@ -89,6 +147,8 @@ async def serving(
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False, logger=SERVER_LOG)
     await runner.setup()
+    if type(runner.server) is web.Server:
+        runner.server.__class__ = _json_error_server()
     # setup() has run the app's startup (an in-process simulator may be serving): a port that cannot
     # be bound must still clean it up, or asyncio prints tracebacks about generators left running.
     try:

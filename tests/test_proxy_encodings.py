@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from proxy_support import CHAT, MODEL, messages, raw_request
+from proxy_support import API_KEY, CHAT, MODEL, messages, raw_request
 
 BODY = json.dumps({"model": MODEL, "messages": messages("hello"), "seed": 3}).encode()
 
@@ -126,7 +126,11 @@ def test_a_malformed_raw_request_is_a_400_and_one_warning_line(sim, proxy_factor
     proxy = proxy_factory(sim.url)
     caplog.set_level(logging.DEBUG, logger="aiohttp.server")
     answer = send_raw(proxy.root, data)
-    assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n", 1)[0]
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n", 1)[0]
+    assert b"content-type: application/json" in head.lower()  # OpenAI's error object, as SDKs read it
+    error = json.loads(body)["error"]
+    assert error["code"] == "malformed_request" and error["type"] == "invalid_request_error" and error["message"]
     proxy.stop()  # the server has finished with the connection: all its log lines are in
     said = [r for r in caplog.records if r.name == "aiohttp.server"]
     assert len(said) == 1, [r.getMessage() for r in said]
@@ -142,3 +146,30 @@ def test_a_bad_body_leaves_no_traceback_in_the_log(sim, proxy_factory, caplog):
     assert status == 400
     proxy.stop()
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+KEY_IN_A_BAD_LINE = [
+    b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\x01\r\n\r\n",  # a bad byte in the value
+    b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization Bearer %s\r\n\r\n",  # no colon
+    b"GET /%s HTTP/1.1 x\r\n\r\n",  # a bad request line
+]
+
+
+@pytest.mark.parametrize("template", KEY_IN_A_BAD_LINE, ids=["bad-value", "no-colon", "request-line"])
+def test_a_key_in_a_line_the_parser_refuses_reaches_neither_the_answer_nor_the_log(sim, proxy_factory, caplog, template):
+    # aiohttp quotes the line it could not parse in its error; a credential in that line stays out.
+    proxy = proxy_factory(sim.url)
+    caplog.set_level(logging.DEBUG)
+    answer = send_raw(proxy.root, template % API_KEY.encode())
+    proxy.stop()
+    assert b" 400 " in answer.split(b"\r\n", 1)[0]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "malformed_request"
+    assert API_KEY.encode() not in answer
+    assert API_KEY not in caplog.text and API_KEY[:20] not in caplog.text
+    assert [r for r in caplog.records if r.name == "aiohttp.server"]  # it was said, without the key
+
+
+def test_the_simulator_answers_a_malformed_request_with_an_openai_error_too(sim):
+    answer = send_raw(sim.root, MALFORMED[2])
+    assert b" 400 " in answer.split(b"\r\n", 1)[0]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "malformed_request"
