@@ -210,6 +210,8 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
         headers = forward_headers(request.headers)
         headers["Content-Type"] = CONTENT_TYPE_JSON
         base = await state.upstream_base(state.config.upstream)
+        state.stats.upstream_calls += 1  # a tier's call (the fine-tuned model, embeddings) is one too
+        started = time.perf_counter()
         # The endpoint's /v1 path, not the client's: a tier picks its model in the body, which an Azure
         # deployment's path would override.
         status, raw = await state.upstream.ask(
@@ -219,6 +221,7 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
             state.config.upstream_timeout,
             public_url(state.config.upstream),
         )
+        state.metrics.upstream_latency.labels(endpoint or call.endpoint).observe(time.perf_counter() - started)
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:

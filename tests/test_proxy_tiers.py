@@ -88,6 +88,7 @@ def test_a_tier_that_asks_the_upstream_is_skipped_in_replay(sim, proxy_factory):
     asked = proxy.post(CHAT_PATH, body("never recorded"))
     assert asked.headers["x-seedreplay-cache"] == "finetune" and asked.headers["x-seedreplay-finetune-model"] == MODEL
     assert tier.calls == 1 and upstream_calls(sim) == 1 and len(proxy.store) == 0  # not stored unless asked
+    assert proxy.stats()["upstream_calls"] == 1  # the tier's call is counted with the others
     replayed = proxy.post(CHAT_PATH, body("never recorded"), {"X-Seedreplay-Mode": "replay"})
     assert replayed.status == 404 and tier.calls == 1 and upstream_calls(sim) == 1
 
