@@ -103,6 +103,7 @@ class Bound:
         # or a memory copy, answer in place of the store.
         self.pure = bool(getattr(binding.store, "memoizable", False))
         self.memoize = self.pure and config.memory_cache > 0
+        self.remote = bool(getattr(binding.store, "remote", False))  # reads cross a network (`Store.remote`)
         self.flights = Flights()
         self.memory = MemoryCache()
         self.health = StoreHealth()
@@ -370,7 +371,7 @@ async def counters(state: ProxyState) -> dict[str, object]:
     try:
         if not bound.health.up:  # asking it would wait for its timeout
             raise RuntimeError(bound.health.reason)
-        store_stats = bound.store.stats()
+        store_stats = await asyncio.to_thread(bound.store.stats) if bound.remote else bound.store.stats()
         counted.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
     except Exception as exc:  # the counters are still worth showing
         if isinstance(exc, StoreUnavailable):

@@ -93,7 +93,7 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     try:
         if policy.reads_recording:
             if policy.serve_recording:
-                hit = _hit(state, bound, call)
+                hit = await _hit(state, bound, call)
                 if hit is not None:
                     return _served_hit(state, note, hit)
                 learned = await _learned(request, state, bound, call) if state.tiers else None
@@ -101,7 +101,7 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
                     return learned
                 state.stats.misses += 1
             else:  # live: the recording this answer should match
-                recorded = _get(state, bound, call.key)
+                recorded = await _get(state, bound, call.key)
     except StoreUnavailable:
         # The store does not answer: the upstream does, uncached; replay mode has nothing to answer with.
         state.stats.without_store += 1
@@ -175,7 +175,7 @@ def _store_down(bound: Bound) -> APIError:
     )
 
 
-def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
+async def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
     """The recorded answer in the shape asked: from memory, else an answer still being written,
     else from the store (then kept in memory); None on a miss (also for a recording older than the
     request's max-age). Raises StoreUnavailable when the store does not answer."""
@@ -187,7 +187,7 @@ def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
             return rendered
     entry = bound.flights.landing(call.key) if bound.pure else None
     # An answer sent whose store write has not landed yet is newer than the store.
-    entry = entry or _get(state, bound, call.key)
+    entry = entry or await _get(state, bound, call.key)
     if entry is None or entry.expired() or not call.policy.fresh(entry.recorded_at, time.time()):
         return None
     saving, said = _saving_headers(state, entry)
@@ -259,14 +259,16 @@ def _store_learned(state: ProxyState, bound: Bound, entry: Entry) -> None:
     _start_put(state, bound, flight)
 
 
-def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
+async def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
     """The store's entry for `key`. StoreUnavailable when the store does not answer (or is known
     not to); any other failure of the store is a 503 naming it."""
     if not bound.health.up:
         raise StoreUnavailable(bound.health.reason or "the store is unavailable")
     started = time.perf_counter()
     try:
-        return bound.store.get(key)
+        if bound.remote:  # over a network: a slow or hanging server must not hold every other request
+            return await asyncio.to_thread(bound.store.get, key)
+        return bound.store.get(key)  # local (SQLite, a cassette in memory): quicker than a thread hop
     except StoreUnavailable as exc:
         state.stats.store_errors += 1
         bound.health.failed(bound.store, exc)
@@ -291,7 +293,7 @@ async def _replay_miss(state: ProxyState, bound: Bound, call: Call, ours: dict[s
     state.stats.replay_misses += 1
     await state.writer.settle(SETTLE_SECONDS)  # the closest recording may be one just answered
     try:
-        stale = _too_old(state, bound, call)
+        stale = await _too_old(state, bound, call)
         # Scanning every recorded request can take a while on a big store: keep the loop free.
         closest = await asyncio.to_thread(_closest_of_caller, bound, call) if stale is None else None
     except StoreUnavailable as exc:
@@ -305,11 +307,11 @@ async def _replay_miss(state: ProxyState, bound: Bound, call: Call, ours: dict[s
     return error.response({**ours, HEADER_CACHE: CACHE_MISS})
 
 
-def _too_old(state: ProxyState, bound: Bound, call: Call) -> str | None:
+async def _too_old(state: ProxyState, bound: Bound, call: Call) -> str | None:
     """Why the recording of `call` did not answer it when it is there but older than its max-age."""
     if call.policy.max_age is None:
         return None
-    entry = _get(state, bound, call.key)
+    entry = await _get(state, bound, call.key)
     if entry is None or entry.expired():
         return None
     return (

@@ -10,6 +10,7 @@ import json
 import signal
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -361,3 +362,31 @@ def test_namespaces_keep_teams_apart_on_one_redis(sim, proxies, shared_redis, mo
     assert listed("--store", url, "--namespace", "hr") == []
     monkeypatch.setenv("SEEDREPLAY_STORE", url + "&namespace=billing")
     assert [row["key"] for row in listed()] == [other.headers["x-seedreplay-key"]]
+
+
+def test_a_hanging_redis_holds_only_the_requests_that_need_it(sim, proxies, redis_server):
+    # SIGSTOP: the server keeps its connections and answers nothing, as a stuck Redis does. The
+    # URL's long socket_timeout keeps the read waiting while the rest of the proxy is checked.
+    (proxy,) = proxies(sim.url, redis_server.url + "?socket_timeout=60", n=1, memory_cache=0)
+    [(status, _, _)] = asyncio.run(post_many([(proxy.url, body("kept"))]))
+    assert status == 200 and proxy.settle()
+    results: list[Any] = []
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        waiting = threading.Thread(target=lambda: results.extend(asyncio.run(post_many([(proxy.url, body("kept"))]))))
+        waiting.start()
+        # /metrics and /healthz need no store: they answer while the loop is free.
+        root = proxy.url.removesuffix("/v1")
+        until(lambda: "seedreplay_requests_total 2.0" in _get_text(root + "/metrics"), 20, "the hit to wait on Redis")
+        assert json.loads(_get_text(root + "/healthz"))["status"] == "ok"
+        assert waiting.is_alive() and results == []  # the hit still waits for its read
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    waiting.join(60)
+    [(status, headers, _)] = results
+    assert status == 200 and headers["X-Seedreplay-Cache"] == "hit"
+
+
+def _get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=20) as answer:
+        return answer.read().decode()

@@ -50,8 +50,10 @@ class Store(Protocol):
 
     Optional: a class attribute `memoizable = True` says the store is a plain key -> entry map (see
     `DiskStore.memoizable`); without it the proxy calls `get` once per request and answers only
-    after `put` returned. A store shared by several proxies may also offer `shared.SharedFlights`
-    (one upstream call per key across them) and `shared.SavingsLedger` (what replays saved).
+    after `put` returned. `remote = True` says its reads cross a network (Redis): the proxy makes
+    them in a thread, so a slow or hanging server never holds its other requests. A store shared by
+    several proxies may also offer `shared.SharedFlights` (one upstream call per key across them)
+    and `shared.SavingsLedger` (what replays saved).
 
     An entry whose `expires_at` has passed is gone: `get` answers None and iteration skips it;
     `purge_expired()` (optional) removes such entries for good and says how many."""

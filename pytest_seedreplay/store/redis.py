@@ -99,6 +99,7 @@ class RedisStore(CheckedWrites):
     """Entries in a Redis database; MULTI/EXEC transactions keep each entry and the index in step."""
 
     memoizable = True  # a plain key -> entry map, as DiskStore.memoizable says
+    remote = True  # reads cross a network: the proxy makes them off its event loop
 
     def __init__(self, url: str, prefix: str | None = None, namespace: str | None = None):
         redis = _redis_module()
