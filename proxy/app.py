@@ -43,7 +43,7 @@ from .metrics import ProxyMetrics
 from .outage import StoreHealth
 from .serve import serving, typed_request_key
 from .shared_flight import StoreThreads, warm_up
-from .tiers import Tier
+from .tiers import Tier, check_tenants
 from .upstream import Upstream, upstream_url
 from .writer import SETTLE_SECONDS, StoreWriter
 
@@ -213,6 +213,7 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     if config.mode not in PROXY_MODES:
         raise ValueError(f"mode {config.mode!r} is not one of {', '.join(PROXY_MODES)}")
     check_upstream(config.upstream)
+    check_tenants(tiers, config.isolate_by_auth)
     binding = store if isinstance(store, Binding) else first_binding(config, store)
     # Bodies are read and size-checked by the handlers themselves (--max-body).
     app = web.Application(middlewares=[_guard], client_max_size=2**62)

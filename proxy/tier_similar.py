@@ -91,6 +91,7 @@ class SimilarTier:
 
     name = CACHE_SIMILAR
     needs_upstream = False  # it answers from recordings; only a missing vector is asked for, where allowed
+    keeps_tenants_apart = True  # a recording answers only a caller of its own namespace (`_recording`)
 
     def __init__(
         self,

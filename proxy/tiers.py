@@ -9,7 +9,7 @@ entry only when the tier asks it to (`TierAnswer.store`) and the request's polic
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,4 +61,19 @@ class Tier(Protocol):
 
 
 # A tier may also have `stats() -> dict[str, int]`: its own counters, served under `tiers.<name>` in
-# /seedreplay/stats (the fine-tune tier counts its answers that fell through to the general model).
+# /seedreplay/stats (the fine-tune tier counts its answers that fell through to the general model),
+# and `keeps_tenants_apart = True` when it answers a caller only from that caller's own recordings
+# (see `check_tenants`).
+
+
+def check_tenants(tiers: Sequence[Tier], isolate_by_auth: bool) -> None:
+    """Under --isolate-by-auth, refuse a tier that could answer one credential with another's
+    recordings (a fine-tune learned them all, and answers whoever asks it)."""
+    if not isolate_by_auth:
+        return
+    mixing = [tier.name for tier in tiers if not getattr(tier, "keeps_tenants_apart", False)]
+    if mixing:
+        raise ValueError(
+            f"the {' and '.join(mixing)} tier cannot keep API keys apart (--isolate-by-auth): it could answer "
+            "one key with what another key recorded. Run one proxy per team or key, each with its own fine-tune."
+        )

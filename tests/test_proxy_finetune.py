@@ -14,7 +14,9 @@ from click.testing import CliRunner
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.finetune.manifest import ManifestError
 from pytest_seedreplay.finetune.serving import finetune_tier
+from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
 from pytest_seedreplay.proxy.tier_finetune import Finetune, FinetuneTier
+from pytest_seedreplay.store import DiskStore
 
 from finetune_support import BASE, SEED, question, tuned_sim
 from proxy_support import upstream_calls
@@ -153,6 +155,23 @@ def test_proxy_command_names_a_bad_finetune_flag_in_one_line(tuned, tmp_path):
     assert result.exit_code == 1
     assert "Error: --finetune v7: no version 'v7' in" in result.output and "(it has v1)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_fine_tune_is_refused_where_api_keys_are_kept_apart(tuned, tmp_path, sim):
+    # It learned every key's recordings and answers whoever asks: it would hand one key another's.
+    result = CliRunner().invoke(
+        main,
+        ["proxy", "--isolate-by-auth", "--finetune", "latest", "--finetune-manifest", str(tuned.manifest)]
+        + ["--cache-dir", str(tmp_path / "c"), "--upstream", sim.url],
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--isolate-by-auth" in result.output and "the finetune tier cannot keep API keys apart" in result.output
+    with pytest.raises(ValueError, match="cannot keep API keys apart"):
+        make_proxy_app(
+            ProxyConfig(upstream=sim.url, isolate_by_auth=True),
+            DiskStore(tmp_path / "d"),
+            [finetune_tier("latest", tuned.manifest)],
+        )
 
 
 def test_seedreplay_proxy_finetune_serves_the_learned_tier_and_says_so(tuned, tmp_path):

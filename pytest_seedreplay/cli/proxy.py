@@ -253,6 +253,7 @@ def command(
     from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.config import check_upstream, is_loopback, public_url
     from pytest_seedreplay.proxy.serve import run_until_signal
+    from pytest_seedreplay.proxy.tiers import check_tenants
 
     token = _the_token(token, token_file)
     if not is_loopback(host) and not token:
@@ -306,6 +307,10 @@ def command(
     try:
         # Tier order: exact, similar, fine-tune, general model.
         tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
+        try:
+            check_tenants(tiers, isolate_by_auth)
+        except ValueError as exc:
+            raise click.UsageError(f"--finetune with --isolate-by-auth: {exc}") from None
         run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
     except OSError as exc:
         raise click.ClickException(
