@@ -4,12 +4,16 @@ embeddings in both encodings, completions and the Responses API."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import threading
 import time
 
 import aiohttp
 import openai
+from aiohttp import web
 
+from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.shapes import parse_sse
 
 from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls
@@ -27,25 +31,66 @@ def stream_text(stream) -> tuple[str, object]:
     return text, usage
 
 
-async def test_stream_is_relayed_as_it_arrives_not_buffered(sim_factory, proxy_factory):
-    sim = sim_factory(tokens_per_s=40)  # about 25 ms between chunks
-    proxy = proxy_factory(sim.url)
-    body = {"model": MODEL, "messages": messages("pace me"), "seed": 1, "stream": True, "max_tokens": 20}
-    arrivals = []
-    async with aiohttp.ClientSession() as session:
-        started = time.monotonic()
-        async with session.post(f"{proxy.url}{CHAT}", json=body, headers={"Authorization": f"Bearer {API_KEY}"}) as answer:
-            assert answer.headers["X-Seedreplay-Cache"] == "miss"
-            assert answer.content_type == "text/event-stream"
-            async for chunk in answer.content.iter_any():
-                arrivals.append((time.monotonic() - started, chunk))
-    total = arrivals[-1][0]
-    assert total > 0.15  # the simulator paced the tokens
-    assert len(arrivals) > 5  # many writes, not one buffered blob
-    assert arrivals[0][0] < total / 3  # the first bytes came long before the end
-    events = parse_sse(b"".join(chunk for _, chunk in arrivals))
-    assert events[-1].data == "[DONE]"
-    assert len(proxy.store) == 1  # stored once complete
+def _held_stream_upstream(release: threading.Event) -> BackgroundServer:
+    """An upstream that streams one chunk, then holds the rest until `release` is set."""
+
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        data = {"id": "chatcmpl-held", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+        data["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(chunk({"role": "assistant", "content": "first"}))
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+        for delta, finish in (({"content": " and the rest"}, None), ({}, "stop")):
+            await response.write(chunk(delta, finish))
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    def app() -> web.Application:
+        made = web.Application()
+        made.router.add_post("/v1/chat/completions", chat)
+        return made
+
+    server = BackgroundServer(app)
+    server.start()
+    return server
+
+
+async def test_stream_is_relayed_as_it_arrives_not_buffered(proxy_factory):
+    # The upstream holds its answer after the first chunk until the client has that chunk: a proxy
+    # that buffered would never deliver it, and the read below would time out.
+    release = threading.Event()
+    upstream = _held_stream_upstream(release)
+    try:
+        proxy = proxy_factory(upstream.url + "/v1")
+        body = {"model": MODEL, "messages": messages("pace me"), "seed": 1, "stream": True}
+        received = b""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async with session.post(f"{proxy.url}{CHAT}", json=body, headers={"Authorization": f"Bearer {API_KEY}"}) as answer:
+                assert answer.headers["X-Seedreplay-Cache"] == "miss"
+                assert answer.content_type == "text/event-stream"
+                while b'"first"' not in received:
+                    piece = await asyncio.wait_for(answer.content.readany(), 20)
+                    assert piece, "the stream ended before its first chunk"
+                    received += piece
+                assert b"[DONE]" not in received  # the upstream is still holding the rest
+                release.set()
+                received += await answer.content.read()
+        events = parse_sse(received)
+        assert events[-1].data == "[DONE]"
+        proxy.settle()
+        (stored,) = list(proxy.store.iter_entries())  # stored once complete, whole
+        assert (
+            "".join(json.loads(e.data)["choices"][0]["delta"].get("content", "") for e in stored.events[:-1])
+            == "first and the rest"
+        )
+    finally:
+        release.set()
+        upstream.stop()
 
 
 def test_streamed_hit_is_replayed_as_sse(sim, proxy_factory):
