@@ -56,6 +56,14 @@ def finetune(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(main, ["finetune", *args], input=input, catch_exceptions=False)
 
 
+def create_finetune(dataset: Path, manifest: Path, base_url: str) -> Result:
+    """`seedreplay finetune create` of `dataset` on `base_url` with the tests' base model and seed."""
+    return finetune(
+        "create", "--file", str(dataset), "--model", BASE, "--seed", str(SEED), "--poll", POLL,
+        "--base-url", base_url, "--manifest", str(manifest),
+    )  # fmt: skip
+
+
 def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -96,21 +104,7 @@ def tuned_sim(root: Path) -> TunedSim:
     dataset.parent.mkdir(parents=True, exist_ok=True)
     dataset.write_bytes(training_jsonl())
     manifest = root / "cassettes" / "finetunes.json"
-    created = finetune(
-        "create",
-        "--file",
-        str(dataset),
-        "--model",
-        BASE,
-        "--seed",
-        str(SEED),
-        "--poll",
-        POLL,
-        "--base-url",
-        sim.url,
-        "--manifest",
-        str(manifest),
-    )
+    created = create_finetune(dataset, manifest, sim.url)
     if created.exit_code != 0:
         sim.stop()
         raise AssertionError(created.output)

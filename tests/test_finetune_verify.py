@@ -16,7 +16,7 @@ from conftest import start_sim
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.proxy.sim import SimConfig
 
-from finetune_support import BASE, POLL, SEED, finetune
+from finetune_support import BASE, SEED, create_finetune, finetune
 from test_sim_finetune import EXAMPLES, training_jsonl
 
 
@@ -41,21 +41,7 @@ def tuned(tmp_path_factory):
         dataset = root / "train.jsonl"
         dataset.write_bytes(training_jsonl())
         manifest = root / "cassettes" / "finetunes.json"
-        created = finetune(
-            "create",
-            "--file",
-            str(dataset),
-            "--model",
-            BASE,
-            "--seed",
-            str(SEED),
-            "--poll",
-            POLL,
-            "--base-url",
-            sim.url,
-            "--manifest",
-            str(manifest),
-        )
+        created = create_finetune(dataset, manifest, sim.url)
         assert created.exit_code == 0, created.output
         paraphrases = root / "paraphrases.json"
         paraphrases.write_text(json.dumps({q: [p] for q, _, p in EXAMPLES}))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune_support import BASE, POLL, SEED, finetune
+from finetune_support import BASE, SEED, create_finetune, finetune
 from plugin_inner import TEST_KEY, run, setup_project
 
 QUESTIONS = [
@@ -96,21 +96,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_fact
     dataset = root / "cassettes" / "finetune" / "train.jsonl"
     exported = finetune("export", "--cassette-dir", str(root / "cassettes"), "--tests", "test_faq.py::*", "-o", str(dataset))
     assert exported.exit_code == 0, exported.output
-    created = finetune(
-        "create",
-        "--file",
-        str(dataset),
-        "--model",
-        BASE,
-        "--seed",
-        str(SEED),
-        "--poll",
-        POLL,
-        "--base-url",
-        sim.url,
-        "--manifest",
-        str(root / "cassettes" / "finetunes.json"),
-    )
+    created = create_finetune(dataset, root / "cassettes" / "finetunes.json", sim.url)
     assert created.exit_code == 0, created.output
     pytester.sim = sim
     return pytester
