@@ -25,15 +25,16 @@ from pytest_seedreplay.core.constants import (
     HEADER_KEY,
     HEADER_TOKEN,
     PROXY_MODES,
+    SIM_UPSTREAM,
 )
-from pytest_seedreplay.core.urls import AZURE_PREFIX
+from pytest_seedreplay.core.urls import AZURE_PREFIX, check_upstream, public_url
 from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.savings import SavingsTally
 from pytest_seedreplay.store import Store, StoreUnavailable
 
 from .binding import Binding
 from .cache import handle_cacheable
-from .config import SIM_UPSTREAM, ProxyConfig, check_upstream, public_url
+from .config import ProxyConfig
 from .errors import APIError
 from .flight import Flights
 from .incoming import KeyMemo, policy_of

@@ -35,7 +35,7 @@ from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
 from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets
-from pytest_seedreplay.core.urls import entry_url, join_upstream, recorded_upstream
+from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
 from pytest_seedreplay.savings import cost_header, saving_of
 from pytest_seedreplay.shapes import Summary, summary
@@ -44,7 +44,6 @@ from pytest_seedreplay.store import StoreUnavailable
 from . import shared_flight
 from .answers import answer_from_flight, serve_entry
 from .binding import ReplayMiss
-from .config import public_url
 from .errors import APIError
 from .flight import Failure, Flight, Shape
 from .incoming import LARGE_BODY, Call, make_call, read_arrival

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from pytest_seedreplay.core.constants import (
     DEFAULT_LOCK_EXPIRY,
@@ -17,11 +15,8 @@ from pytest_seedreplay.core.constants import (
     DEFAULT_WRITE_BACKLOG,
     DEFAULT_WRITE_BACKLOG_ENTRIES,
     DEFAULT_WRITE_WAIT,
-    SIM_UPSTREAM,  # the word that makes the proxy start the simulator in-process
 )
 from pytest_seedreplay.savings import DEFAULT_TABLE, PriceTable
-
-SERVER_THREAD = "seedreplay-server"  # the thread of a BackgroundServer (the plugin's network guard lets it connect)
 
 
 @dataclass
@@ -55,44 +50,6 @@ class ProxyConfig:
     lock_expiry: float = DEFAULT_LOCK_EXPIRY
     # What a replayed answer would have cost (X-Seedreplay-Cost-Saved, stats, /metrics).
     prices: PriceTable = DEFAULT_TABLE
-
-
-def public_url(url: str) -> str:
-    """The URL without user:password, fit for logs and stored entries."""
-    if url == SIM_UPSTREAM:
-        return url
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def check_upstream(url: str) -> str:
-    """The upstream base URL, trailing slash removed; ValueError with a hint when it is not usable."""
-    if url == SIM_UPSTREAM:
-        return url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"upstream {public_url(url)!r} is not an http(s) base URL; "
-            "give one like https://api.openai.com/v1, or the word 'sim' for the built-in simulator"
-        )
-    return url.rstrip("/")
-
-
-def is_loopback(host: str) -> bool:
-    """True for hosts only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)

@@ -16,11 +16,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pytest_seedreplay.core.constants import DEFAULT_UPSTREAM, ENV_UPSTREAM
+from pytest_seedreplay.core.urls import check_upstream
 from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.store import Store, open_store
 
 from .binding import Binding, Observer, Redirect, Wording
-from .config import ProxyConfig, check_upstream
+from .config import ProxyConfig
 
 if TYPE_CHECKING:
     from .tiers import Tier

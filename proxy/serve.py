@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from .config import SERVER_THREAD
+from pytest_seedreplay.core.constants import SERVER_THREAD
 
 if TYPE_CHECKING:
     import asyncio

@@ -24,10 +24,9 @@ from yarl import URL
 
 from pytest_seedreplay.core.constants import OUR_HEADER_PREFIX
 from pytest_seedreplay.core.entry import SSEEvent
-from pytest_seedreplay.core.urls import join_upstream
+from pytest_seedreplay.core.urls import is_loopback, join_upstream
 from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, Summary, summary
 
-from .config import is_loopback
 from .errors import bad_gateway, bad_request
 from .flight import Failure, Flight
 

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_seedreplay.proxy.config import SERVER_THREAD, is_loopback
-
-from .core.constants import CACHEABLE_ENDPOINTS, REPLAY
+from .core.constants import CACHEABLE_ENDPOINTS, REPLAY, SERVER_THREAD
 from .core.key import normalize_endpoint
+from .core.urls import is_loopback
 
 # (module, class, method, transport): the connection pools of httpx (httpcore) and httpx2 (httpcore2),
 # and the transport whose ConnectError the caller expects. HTTPProxy subclasses ConnectionPool, so

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_seedreplay.proxy.config import public_url
-
 from .core.constants import (
     DEFAULT_CASSETTE_DIR,
     DEFAULT_DRIFT_POLICY,
@@ -28,6 +26,7 @@ from .core.constants import (
     PYTEST_MODES,
 )
 from .core.environ import choose_upstream
+from .core.urls import public_url
 from .recorder import RunRegistry, SeedreplayError, cassette_path
 from .savings import PricesError, prices_from
 from .session import (

@@ -250,8 +250,8 @@ def command(
     log_level: str,
 ) -> None:
     """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1."""
+    from pytest_seedreplay.core.urls import check_upstream, is_loopback, public_url
     from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
-    from pytest_seedreplay.proxy.config import check_upstream, is_loopback, public_url
     from pytest_seedreplay.proxy.serve import run_until_signal
     from pytest_seedreplay.proxy.tiers import check_tenants
 

@@ -155,6 +155,8 @@ DEFAULT_CACHE_DIR = ".seedreplay/cache"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PROXY_PORT = 8787
 DEFAULT_SIM_PORT = 8788
+# The thread a background server (the plugin's proxy) runs in: the plugin's network guard lets it connect.
+SERVER_THREAD = "seedreplay-server"
 DEFAULT_UPSTREAM_TIMEOUT = 600.0  # seconds the upstream may stay silent
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 # The proxy keeps recently served hits in memory as ready-to-send bytes, up to this many bytes

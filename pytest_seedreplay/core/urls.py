@@ -1,7 +1,9 @@
-"""Upstream URLs: where a client's path goes on the upstream, and the URL an entry records. Pure."""
+"""Upstream URLs: where a client's path goes on the upstream, the URL an entry records, an upstream's URL
+checked and fit for logs, and which hosts are loopback. Pure."""
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .constants import KEPT_QUERY_PARAMS, SIM_RECORDED_URL, SIM_UPSTREAM
@@ -45,3 +47,41 @@ def entry_url(upstream: str, endpoint: str, url: str) -> str:
     down, or "" when it says no more than `upstream` + `endpoint` does."""
     url = recorded_url(url)
     return "" if url == join_upstream(recorded_upstream(upstream), endpoint) else url
+
+
+def public_url(url: str) -> str:
+    """The URL without user:password, fit for logs and stored entries."""
+    if url == SIM_UPSTREAM:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def check_upstream(url: str) -> str:
+    """The upstream base URL, trailing slash removed; ValueError with a hint when it is not usable."""
+    if url == SIM_UPSTREAM:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"upstream {public_url(url)!r} is not an http(s) base URL; "
+            "give one like https://api.openai.com/v1, or the word 'sim' for the built-in simulator"
+        )
+    return url.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """True for hosts only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import openai
 
 from ..core.constants import DEFAULT_UPSTREAM
-from ..proxy.config import is_loopback as host_is_loopback
+from ..core.urls import is_loopback as host_is_loopback
 from .manifest import Manifest, Version, public_base_url
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
