@@ -10,6 +10,7 @@ plugin, the demo — served from its own thread, so sync and async callers use i
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -35,7 +36,9 @@ class Proxy:
     or `.seedreplay/cache`); a store it opened, it closes. `upstream`: a base URL or `"sim"` (default
     `$SEEDREPLAY_UPSTREAM`, else the OpenAI API). Other keyword arguments are `ProxyConfig` fields
     (`require_seed`, `default_seed`, `isolate_by_auth`, `memory_cache`, `durable`, ...). `tiers`: learned
-    tiers asked in order on an exact miss (see `pytest_seedreplay.proxy.tiers`)."""
+    tiers asked in order on an exact miss (see `pytest_seedreplay.proxy.tiers`). `sock`: a listening
+    socket to serve on instead of binding `host:port` (a port reserved before the proxy was made, as
+    the pytest plugin does); once started, the proxy closes it when it stops."""
 
     def __init__(
         self,
@@ -46,13 +49,14 @@ class Proxy:
         host: str = "127.0.0.1",
         port: int = 0,
         tiers: Sequence[Tier] = (),
+        sock: socket.socket | None = None,
         **options: Any,
     ):
         upstream = upstream or os.environ.get(ENV_UPSTREAM) or DEFAULT_UPSTREAM
         self.config = replace(ProxyConfig(), upstream=check_upstream(upstream), mode=str(Mode(mode)), **options)
         self._store_arg = store
         self.tiers = tuple(tiers)
-        self._host, self._port = host, port
+        self._host, self._port, self._sock = host, port, sock
         self._store: Store | None = None
         self._owns_store = False
         self._server: Any = None  # BackgroundServer, imported when started (it brings aiohttp)
@@ -82,7 +86,8 @@ class Proxy:
         from .serve import BackgroundServer
 
         self._store, self._owns_store = self._open_store()
-        self._binding = Binding(self._store, Mode(self.config.mode), self.config.default_seed, durable=self.config.durable)
+        if self._binding is None:  # a binding made before start() stays: the first request is served under it
+            self._binding = Binding(self._store, Mode(self.config.mode), self.config.default_seed, durable=self.config.durable)
         self._built = False
 
         def build() -> Any:
@@ -92,7 +97,8 @@ class Proxy:
                 self._built = True
                 return make_proxy_app(self.config, self._binding or Binding(self.store), self.tiers)
 
-        self._server = BackgroundServer(build, self._host, self._port)
+        self._server = BackgroundServer(build, self._host, self._port, self._sock)
+        self._sock = None  # the server owns (and closes) a socket it was given
         try:
             self.root = self._server.start_lazily() if lazily else self._server.start()
         except BaseException:
@@ -106,6 +112,7 @@ class Proxy:
             self._server.stop()
             self._server = None
         self._close_store()
+        self._binding = None
         self.root = ""
 
     def __enter__(self) -> Proxy:
@@ -141,7 +148,8 @@ class Proxy:
         """Serve `store` in `mode` from the next request on (requests under way finish with what they
         arrived under). The swap runs on the proxy's own loop. Left out: the proxy's first store and
         mode, no default seed, a silent observer. `redirect`: in live mode, ask a fine-tune in place of
-        its base model (see `Redirect`). Returns the binding now in force."""
+        its base model (see `Redirect`). Before `start()` (`store` given), the proxy serves it from its
+        first request on. Returns the binding now in force."""
         binding = Binding(
             store if store is not None else self.store,
             Mode(mode) if mode is not None else Mode(self.config.mode),
@@ -151,12 +159,10 @@ class Proxy:
             self.config.durable if durable is None else durable,
             redirect,
         )
-        if self._server is None:
-            raise RuntimeError("the proxy is not running: start it first")
         with self._lock:
             self._binding = binding
-            if not self._built:
-                return binding  # a lazy server not built yet takes it when it is
+            if self._server is None or not self._built:
+                return binding  # not started, or a lazy server not built yet: it takes this one when it is
         state = self._state()
 
         async def rebind() -> None:

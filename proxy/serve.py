@@ -182,13 +182,14 @@ class BackgroundServer:
     """An aiohttp app on a loopback port, served from its own thread and loop (for sync callers).
 
     `start_lazily()` binds the port at once but builds the app (imports and all) only when the first
-    connection arrives or `start()` is called: a caller that may never need the server pays a socket."""
+    connection arrives or `start()` is called: a caller that may never need the server pays a socket.
+    `sock`: a listening socket to serve on instead of binding `host:port` (closed when the server stops)."""
 
-    def __init__(self, factory: AppFactory, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, factory: AppFactory, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None):
         self._factory = factory
         self._host = host
         self._port = port
-        self._sock: socket.socket | None = None
+        self._sock = sock
         self._wake: tuple[int, int] | None = None
         self._closing = False
         self._ready = threading.Event()
@@ -201,7 +202,8 @@ class BackgroundServer:
 
     def start_lazily(self) -> str:
         """Bind the port and return the root URL; the server starts on the first connection or `start()`."""
-        self._sock = listening_socket(self._host, self._port)
+        if self._sock is None:
+            self._sock = listening_socket(self._host, self._port)
         self._wake = os.pipe()
         host, port = self._sock.getsockname()[:2]
         self.url = f"http://{_url_host(host)}:{port}"

@@ -188,6 +188,29 @@ def test_a_lazy_proxy_that_never_served_stops_without_starting(tmp_path, sim):
     assert proxy._server is None and not proxy.root
 
 
+def test_a_proxy_serves_on_a_port_reserved_before_it_under_what_was_bound_before_it_started(tmp_path, sim):
+    import socket
+
+    from pytest_seedreplay.store import DiskStore
+
+    reserved = socket.create_server(("127.0.0.1", 0))  # as the pytest plugin reserves its port at start
+    port = reserved.getsockname()[1]
+    proxy = Proxy(sim.url, store=tmp_path / "cache", sock=reserved)
+    with DiskStore(tmp_path / "other") as other:
+        proxy.bind(other)  # before start(): the first request is served under this binding
+        with proxy:
+            assert proxy.url == f"http://127.0.0.1:{port}/v1"
+            client = openai.OpenAI(base_url=proxy.url, api_key="sk-test-x", max_retries=0)
+            assert client.chat.completions.create(**BODY).choices[0].message.content
+            client.close()
+            proxy.settle()
+            assert proxy.stats()["stored"] == 1
+        assert request_key(CHAT, BODY) in other
+    assert reserved.fileno() == -1  # the proxy closed the socket it was given
+    with open_store(str(tmp_path / "cache")) as own:
+        assert request_key(CHAT, BODY) not in own
+
+
 def test_a_running_proxy_is_rebound_only_on_its_own_loop(tmp_path, sim):
     from pytest_seedreplay.proxy.binding import Binding
     from pytest_seedreplay.store import DiskStore
