@@ -170,6 +170,11 @@ class NetworkGuard:
             socket.socket.connect = self._wrap_socket(own or socket.socket.connect)  # type: ignore[method-assign]
         return self
 
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        """The guard's answer to an import, as its own import hook gives it (for a finder that stood in
+        for the guard until a transport was imported): a transport's module, guarded once loaded."""
+        return self._hook.find_spec(fullname, path, target) if self._hook is not None else None
+
     def _guard_pool(self, module_name: str, class_name: str, method_name: str, transport: str) -> None:
         try:
             pool = getattr(sys.modules[module_name], class_name)

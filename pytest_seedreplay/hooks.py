@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .session import Settings, TestRecording
+    from .session import TestRecording
+    from .settings import Settings
 
 
 @pytest.hookspec

@@ -1,5 +1,10 @@
 """pytest wiring for seedreplay: options, ini, markers, fixtures and hooks. The logic lives in
-`session` (proxy, per-test recording), `recorder` (cassette store), `guard`, `summary` and `report`."""
+`standby` (the port, the guard, and the session once a test needs it), `session` (proxy, per-test
+recording), `recorder` (cassette names), `guard`, `summary` and `report`.
+
+A run whose tests make no OpenAI call must cost next to nothing: what this module imports at the top
+is only what every run needs; `session` (the proxy, aiohttp, the cassettes) comes with the first test
+that needs it."""
 
 from __future__ import annotations
 
@@ -20,29 +25,22 @@ from .core.constants import (
     DEFAULT_UPSTREAM,
     DRIFT_POLICIES,
     ENV_BASE_URL,
+    ENV_PRICES,
     ENV_UPSTREAM,
     LIVE,
     OFF,
     PYTEST_MODES,
 )
 from .core.environ import choose_upstream
-from .core.urls import public_url
-from .recorder import RunRegistry, SeedreplayError, cassette_path
-from .savings import PricesError, prices_from
-from .session import (
-    ProxyHandle,
-    Session,
-    Settings,
-    TestRecording,
-    annotate,
-    client_options,
-    marker_options,
-    without_client_frames,
-)
-from .summary import Tally, orphan_lines
+from .core.urls import check_upstream, public_url
+from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_options
+from .settings import Settings
+from .standby import NO_REQUESTS, Standby, Turn
 
 if TYPE_CHECKING:
     from .finetune.live import TestFinetune
+    from .session import ProxyHandle, TestRecording
+    from .summary import Tally
 
 
 class SeedreplayDriftWarning(UserWarning):
@@ -54,9 +52,9 @@ class _State:
     """The plugin's state for one pytest process, registered as a plugin to see every report."""
 
     settings: Settings
-    session: Session | None  # None on the xdist controller: its workers run the tests
+    standby: Standby  # not serving on the xdist controller (its workers run the tests) or with the plugin off
     worker: bool
-    tally: Tally = field(default_factory=Tally)
+    payloads: list[dict[str, Any]] = field(default_factory=list)  # each finished test's figures
     report_paths: tuple = ()
     # cassette -> nodeids of every collected test that maps to it (deselected ones too), for orphans.
     collected: dict[str, set[str]] = field(default_factory=dict)
@@ -66,14 +64,27 @@ class _State:
             self.collected.setdefault(cassette, set()).update(nodeids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Add up each finished test (on the xdist controller: the reports its workers send)."""
+        """Keep each finished test's figures (on the xdist controller: the reports its workers send)."""
         payload = getattr(report, "seedreplay", None)
         if payload and report.when == "teardown":
-            self.tally.add(payload)
+            self.payloads.append(payload)
+
+    @property
+    def quiet(self) -> bool:
+        """No test of the run needed the proxy: there is nothing to add up."""
+        return all(payload.get("quiet") for payload in self.payloads)
+
+    def tally(self) -> Tally:
+        from .summary import Tally  # a run whose tests never needed the proxy has no figures to add up
+
+        tally = Tally()
+        for payload in self.payloads:
+            tally.add(payload)
+        return tally
 
 
 _STATE = pytest.StashKey[_State]()
-_RECORDING = pytest.StashKey[TestRecording]()
+_TURN = pytest.StashKey[Turn]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -184,10 +195,13 @@ def _setup(config: pytest.Config) -> _State:
             f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {mode})"
         )
     manifest = _option(config, "seedreplay_finetune_manifest")
-    try:
-        prices_from()  # a $SEEDREPLAY_PRICES file that cannot be read is said now, not at the first replay
-    except PricesError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    if os.environ.get(ENV_PRICES):  # a $SEEDREPLAY_PRICES file that cannot be read is said now, not at the first replay
+        from .savings import PricesError, prices_from  # the price table: only to check a file named
+
+        try:
+            prices_from()
+        except PricesError as exc:
+            raise pytest.UsageError(str(exc)) from None
     settings = Settings(
         mode=mode,
         # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.
@@ -209,18 +223,20 @@ def _setup(config: pytest.Config) -> _State:
         except FinetuneUnavailable as exc:
             raise pytest.UsageError(f"--seedreplay-finetune: {exc}") from None
     idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
-    session = None if idle or _is_xdist_controller(config) else Session(settings)
-    state = _State(settings, session, worker=False)
+    standby = Standby(settings)
+    state = _State(settings, standby, worker=False)
     config.stash[_STATE] = state
-    if session is not None and mode != OFF:
-        session.start()
-        config.add_cleanup(session.stop)  # runs even when pytest stops before configure (--version)
-    elif session is None:
+    if idle or _is_xdist_controller(config):
         # No proxy here (--collect-only, an xdist controller), but conftest.py and the app it imports
         # may build `openai.OpenAI()`: in replay that must work without a key, as in the tests.
-        lender = Session(settings)
-        lender.lend_key()
-        config.add_cleanup(lender.stop)
+        standby.lend_key()
+    elif mode != OFF:
+        try:  # said now, as it was when the proxy started here, not when the first test needs it
+            check_upstream(settings.upstream)
+        except ValueError as exc:
+            raise pytest.UsageError(f"seedreplay: {exc}") from None
+        standby.start()
+    config.add_cleanup(standby.stop)  # runs even when pytest stops before configure (--version)
     return state
 
 
@@ -272,7 +288,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     """Remember each collected test's cassette before `-k`/`-m` deselect any: a deselected test still
     owns its cassette, so `--seedreplay-orphans` must not list it."""
     state = item.config.stash.get(_STATE, None)
-    if state is None or state.settings.mode == OFF:
+    if state is None or state.settings.mode == OFF or not item.config.getoption("seedreplay_orphans"):
         return
     marker = item.get_closest_marker("seedreplay")
     try:
@@ -300,9 +316,10 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
 
 
-def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = None) -> TestRecording:
-    """Serve this test's cassette: the marker's mode/cassette/seed, else the `seedreplay_config`
-    fixture's (`overrides`), else the session's; the cassette dir from `seedreplay_cassette_dir`."""
+def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = None) -> Turn:
+    """This test's turn: the marker's mode/cassette/seed, else the `seedreplay_config` fixture's
+    (`overrides`), else the session's; the cassette dir from `seedreplay_cassette_dir`. Served at once
+    if the test is marked (or a plugin wants to see its recording), else when something needs it."""
     given = overrides or {}
     marker = item.get_closest_marker("seedreplay")
     mode, name, seed, finetune = marker_options(dict(marker.kwargs), marker.args) if marker else (None, None, None, None)
@@ -312,13 +329,11 @@ def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = 
     cassette_dir = Path(given.get("cassette_dir") or state.settings.cassette_dir)
     path = item.config.hook.pytest_seedreplay_cassette_path(item=item, cassette_dir=cassette_dir, name=name)
     path = Path(path) if path is not None else cassette_path(cassette_dir, item.nodeid, name)
-    chosen = mode is not None
-    if state.session is None:
-        return TestRecording(item.nodeid, path, OFF, seed, chosen)
-    effective = OFF if state.settings.mode == OFF else (mode or state.settings.mode)
-    recording = state.session.begin(item.nodeid, path, effective, seed, mode_from_marker=chosen, finetune=finetune)
-    item.config.hook.pytest_seedreplay_recording(item=item, recording=recording)
-    return recording
+    effective = (mode or state.settings.mode) if state.standby.serving else OFF
+    turn = state.standby.begin(Turn(item.nodeid, path, effective, seed, mode is not None, finetune), needed=marker is not None)
+    if item.config.hook.pytest_seedreplay_recording.get_hookimpls():  # a plugin wants each test's recording: make it
+        item.config.hook.pytest_seedreplay_recording(item=item, recording=state.standby.recording(turn))
+    return turn
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -326,10 +341,10 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     # Before any fixture: a session fixture calling the API lands in the first test's cassette.
     problem = None
     try:
-        item.stash[_RECORDING] = _begin(item, item.config.stash[_STATE])
+        item.stash[_TURN] = _begin(item, item.config.stash[_STATE])
     except SeedreplayError as exc:
         problem = str(exc)
-        item.stash[_RECORDING] = TestRecording(item.nodeid, Path(), OFF, None, False)
+        item.stash[_TURN] = Turn(item.nodeid, Path(), OFF)
     result = yield  # pytest's own setup must run either way, or its teardown bookkeeping breaks
     if problem:
         pytest.fail(problem, pytrace=False)
@@ -339,21 +354,21 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     # After the fixtures' teardown: their requests are part of the test's cassette.
-    recording = item.stash.get(_RECORDING, None)
-    session = item.config.stash[_STATE].session
-    if recording is None or session is None:
+    turn = item.stash.get(_TURN, None)
+    if turn is None:
         return (yield)
+    standby = item.config.stash[_STATE].standby
     try:
         result = yield
     except BaseException:
-        recording.failed = True
+        turn.fail()
         try:
-            session.finish(recording)
+            standby.finish(turn)
         except SeedreplayError:
             pass  # the teardown error already fails the test, and nothing is written for it
         raise
     try:
-        session.finish(recording)
+        standby.finish(turn)
     except SeedreplayError as exc:
         problem = str(exc)
     else:
@@ -366,27 +381,36 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    recording = item.stash.get(_RECORDING, None)
-    session = item.config.stash[_STATE].session
-    if recording is None or session is None or recording.mode == OFF:
+    turn = item.stash.get(_TURN, None)
+    if turn is None or turn.mode == OFF:
         return report
-    session.settle()
+    standby = item.config.stash[_STATE].standby
+    standby.settle()
+    recording = turn.recording
+    if recording is not None:  # the test used the proxy (or was guarded): what happened goes on its report
+        _annotate(item, call, report, recording, standby)
+    if report.failed or hasattr(report, "wasxfail"):
+        turn.fail()
+    elif call.when == "call" and report.passed:
+        turn.complete()
+    if call.when == "teardown":
+        report.seedreplay = turn.payload()  # type: ignore[attr-defined]  # travels to the xdist controller with the report
+    return report
+
+
+def _annotate(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, recording: TestRecording, standby: Standby
+) -> None:
+    from .session import annotate, without_client_frames  # loaded already: the test has a recording
+
     if report.failed and call.excinfo is not None and recording.new_miss_pending and not item.config.getoption("fulltrace"):
         # The SDK raised for the miss: show the test's own frames, then the miss, not the SDK's internals.
         cut = without_client_frames(call.excinfo.tb)
         if cut is not None:
             report.longrepr = item.repr_failure(pytest.ExceptionInfo.from_exc_info((call.excinfo.type, call.excinfo.value, cut)))
-    proxy_url = session.runner.url if session.runner else ""
-    for text in annotate(report, recording, session.settings.drift_policy, proxy_url):
+    for text in annotate(report, recording, standby.settings.drift_policy, standby.url):
         # Attributed to the test itself, not to this hook, in pytest's warnings summary.
         warnings.warn_explicit(SeedreplayDriftWarning(text), SeedreplayDriftWarning, str(item.path), (item.location[1] or 0) + 1)
-    if report.failed or hasattr(report, "wasxfail"):
-        recording.failed = True
-    elif call.when == "call" and report.passed:
-        recording.completed = True
-    if call.when == "teardown":
-        report.seedreplay = recording.payload()  # type: ignore[attr-defined]  # travels to the xdist controller with the report
-    return report
 
 
 # --- end of session -----------------------------------------------------------------------------
@@ -402,7 +426,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if state is None or not path:
         return
-    settings, tally = state.settings, state.tally
+    settings, tally = state.settings, state.tally()
     from .report import build_report, write_report  # only asked for with --seedreplay-report
 
     report = build_report(settings.mode, public_url(settings.upstream), tally.counts, tally.tests, session.config.rootpath)
@@ -413,19 +437,22 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(_STATE, None)
     if state is None or state.worker or state.settings.mode == OFF:
         return
-    tr, tally = terminalreporter, state.tally
+    tr = terminalreporter
     tr.write_sep("-", f"seedreplay ({state.settings.mode})")
+    orphans = config.getoption("seedreplay_orphans")
+    if state.quiet and not orphans and not state.report_paths:
+        tr.write_line(NO_REQUESTS)  # what the tally would say, without loading it
+        return
+    tally = state.tally()
     for line in tally.summary_lines(state.settings.mode, state.settings.cassette_dir):
         tr.write_line(line)
     for path in state.report_paths:
         tr.write_line(f"report: {path}")
-    if config.getoption("seedreplay_orphans"):
-        _write_orphans(tr, state)
+    if orphans:
+        from .summary import orphan_lines  # loaded with the tally
 
-
-def _write_orphans(tr: Any, state: _State) -> None:
-    for line in orphan_lines(state.settings.cassette_dir, state.tally, state.collected):
-        tr.write_line(line)
+        for line in orphan_lines(state.settings.cassette_dir, tally, state.collected):
+            tr.write_line(line)
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -460,32 +487,40 @@ def _seedreplay_overrides(
     except SeedreplayError as exc:
         pytest.fail(str(exc).replace("@pytest.mark.seedreplay", "the seedreplay_config fixture"), pytrace=False)
     given["cassette_dir"] = seedreplay_cassette_dir
-    if state.session is not None:
-        state.session.abandon(item.stash[_RECORDING])
-    item.stash[_RECORDING] = _begin(item, state, given)
+    state.standby.abandon(item.stash[_TURN])
+    item.stash[_TURN] = _begin(item, state, given)
+
+
+def _recording(item: pytest.Item) -> TestRecording:
+    """The test's recording, its cassette served from now on: a test that asks for it uses the proxy."""
+    try:
+        return item.config.stash[_STATE].standby.recording(item.stash[_TURN])
+    except SeedreplayError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture
 def seedreplay(request: pytest.FixtureRequest) -> TestRecording:
     """This test's handle: `.cassette`, `.mode`, `.interactions`, `.drift` (live), `.misses`."""
-    return request.node.stash[_RECORDING]
+    return _recording(request.node)
 
 
 @pytest.fixture
 def seedreplay_finetune(request: pytest.FixtureRequest) -> TestFinetune | None:
     """The fine-tune this test compares with (`--seedreplay-finetune`, marker `finetune=`): `.model`,
     `.seed`, `.version`, `.base_model`, `.live` (its requests really go to the fine-tune); None for none."""
-    return request.node.stash[_RECORDING].finetune
+    return _recording(request.node).finetune
 
 
 @pytest.fixture
 def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ProxyHandle:
     """The proxy serving this test's cassette; OPENAI_BASE_URL points at it for subprocesses too."""
-    state = request.config.stash[_STATE]
-    recording = request.node.stash[_RECORDING]
-    runner = state.session.runner if state.session else None
-    url = runner.url if runner else state.settings.upstream
-    if runner:
+    from .session import ProxyHandle  # loaded with the test's recording
+
+    standby = request.config.stash[_STATE].standby
+    recording = _recording(request.node)
+    url = standby.url or standby.settings.upstream
+    if standby.serving:
         monkeypatch.setenv(ENV_BASE_URL, url)
     return ProxyHandle(url=url, cassette=recording.cassette, mode=recording.mode)
 
@@ -494,6 +529,8 @@ def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 def openai_client(seedreplay_proxy: ProxyHandle) -> Iterator[Any]:
     """`openai.OpenAI` wired to the seedreplay proxy, `max_retries=0`."""
     import openai
+
+    from .session import client_options  # loaded with the test's recording
 
     client = openai.OpenAI(base_url=seedreplay_proxy.url, **client_options())
     yield client
@@ -504,6 +541,8 @@ def openai_client(seedreplay_proxy: ProxyHandle) -> Iterator[Any]:
 def async_openai_client(seedreplay_proxy: ProxyHandle) -> Any:
     """`openai.AsyncOpenAI` wired to the seedreplay proxy, `max_retries=0`."""
     import openai
+
+    from .session import client_options  # loaded with the test's recording
 
     # No kept-alive connections: nothing is left to close on an event loop that may be gone by teardown.
     limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=100, max_keepalive_connections=0)

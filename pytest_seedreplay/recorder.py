@@ -1,5 +1,6 @@
-"""Cassettes as the plugin sees them: naming a test's cassette, the run-wide rewrite registry, what
-a test did with its cassette (interactions, misses), and finding recordings no test uses."""
+"""Cassettes as the plugin sees them: naming a test's cassette (and showing its path), the marker's
+options, and the run-wide rewrite registry. What a test did with its cassette is `session`'s; finding
+recordings no test uses, `summary`'s."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ import hashlib
 import os
 import re
 import tempfile
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
-from .core.entry import Entry
+from .core.constants import PYTEST_MODES
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]]+")
 _MAX_NAME = 120  # file name length kept before a hash suffix takes over (filesystems stop at 255)
@@ -23,6 +22,14 @@ class SeedreplayError(Exception):
 
 
 # --- naming -------------------------------------------------------------------------------------
+
+
+def shown(path: Path | str) -> str:
+    """A path as a user wants to read it: relative to the current directory when inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def file_safe(name: str) -> str:
@@ -77,26 +84,38 @@ def _outside(cassette_dir: Path, name: str, fix: str) -> SeedreplayError:
     )
 
 
-@dataclass
-class Interaction:
-    """One request of a test, as its cassette answered it."""
+# --- the marker ---------------------------------------------------------------------------------
 
-    key: str
-    occurrence: int  # the n-th request with this key in the test (0-based)
-    source: str  # replayed | recorded | live
-    entry: Entry
-
-    @property
-    def endpoint(self) -> str:
-        return self.entry.endpoint
+MARKER_ARGS = ("cassette", "mode", "seed", "finetune")
 
 
-@dataclass
-class Miss:
-    """A request the cassette had no answer for (replay), with the proxy's closest-recording diff."""
+class MarkerOptions(NamedTuple):
+    mode: str | None
+    cassette: str | None
+    seed: int | None
+    finetune: str | bool | None = None  # a manifest version to compare with in live mode; False: none
 
-    key: str
-    message: str
+
+def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> MarkerOptions:
+    """The arguments of `@pytest.mark.seedreplay(...)`, checked; SeedreplayError says what is wrong."""
+    unknown = sorted(set(kwargs) - set(MARKER_ARGS))
+    if args or unknown:
+        given = ", ".join([repr(a) for a in args] + unknown)
+        raise SeedreplayError(f"@pytest.mark.seedreplay takes only keyword arguments {', '.join(MARKER_ARGS)}; got {given}")
+    mode, cassette, seed = kwargs.get("mode"), kwargs.get("cassette"), kwargs.get("seed")
+    if mode is not None and mode not in PYTEST_MODES:
+        raise SeedreplayError(f"@pytest.mark.seedreplay(mode={mode!r}): mode must be one of {', '.join(PYTEST_MODES)}")
+    if cassette is not None and (not isinstance(cassette, (str, os.PathLike)) or not str(cassette).strip()):
+        raise SeedreplayError(f"@pytest.mark.seedreplay(cassette={cassette!r}): give a cassette name such as 'shared_answers'")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SeedreplayError(f"@pytest.mark.seedreplay(seed={seed!r}): seed must be an integer")
+    finetune = kwargs.get("finetune")
+    if finetune is not None and finetune is not False and (not isinstance(finetune, str) or not finetune.strip()):
+        raise SeedreplayError(
+            f"@pytest.mark.seedreplay(finetune={finetune!r}): name a manifest version ('latest', 'v2', "
+            "a fine-tuned model), or False for none"
+        )
+    return MarkerOptions(mode, (os.fspath(cassette) if cassette is not None else None), seed, finetune)
 
 
 class RunRegistry:
@@ -122,42 +141,3 @@ class RunRegistry:
             for item in self.folder.iterdir():
                 item.unlink(missing_ok=True)
             self.folder.rmdir()
-
-
-def cassette_files(cassette_dir: Path) -> Iterable[Path]:
-    if not cassette_dir.is_dir():
-        return []
-    return sorted(p for p in cassette_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
-def find_orphans(
-    cassette_dir: Path,
-    used: dict[str, set[tuple[str, int]]],
-    known: Iterable[str] = (),
-    judged: Iterable[str] | None = None,
-) -> tuple[list[Path], list[tuple[Path, Entry]]]:
-    """Cassette files that no test used and no collected test maps to (`known`, deselected tests
-    included), and recordings that no request asked for inside the used cassettes listed in `judged`
-    (default: all of them; leave out a cassette whose tests did not all run to the end).
-    `used`: cassette path -> the (key, occurrence) pairs the tests played."""
-    from .store.cassette import CassetteError, read_cassette
-
-    owned = {Path(p).resolve() for p in [*used, *known]}
-    files = [f for f in cassette_files(cassette_dir) if f.resolve() not in owned]
-    checked = None if judged is None else {Path(p).resolve() for p in judged}
-    unused: list[tuple[Path, Entry]] = []
-    for name, pairs in sorted(used.items()):
-        path = Path(name)
-        if checked is not None and path.resolve() not in checked:
-            continue
-        seen: Counter[str] = Counter()
-        try:
-            entries = read_cassette(path)
-        except CassetteError:
-            continue  # a broken cassette already failed its test with the reason
-        for entry in entries:
-            n = seen[entry.key]
-            seen[entry.key] += 1
-            if (entry.key, n) not in pairs:
-                unused.append((path, entry))
-    return files, unused

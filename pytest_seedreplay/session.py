@@ -1,5 +1,6 @@
-"""The plugin's machinery, free of pytest hooks: the in-process proxy, one recording per test (and
-what its report says), the network guard around it. The end-of-session figures live in `summary`."""
+"""The plugin's machinery, free of pytest hooks: the in-process proxy and one recording per test (and
+what its report says), made by `standby` once a test needs them. The end-of-session figures live in
+`summary`; the network guard around each test is `guard`'s."""
 
 from __future__ import annotations
 
@@ -10,35 +11,36 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
     CHAT,
-    DEFAULT_DRIFT_POLICY,
     ENV_API_KEY,
     LIVE,
     OFF,
-    PYTEST_MODES,
     RECORD,
     REPLAY,
     REWRITE,
 )
-from .core.environ import DUMMY_API_KEY, ClientEnvironment
+from .core.environ import DUMMY_API_KEY
 from .core.redact import SecretRefused
-from .guard import Blocked, NetworkGuard
 from .policy import Mode
 from .proxy.binding import Observer, Redirect, ReplayMiss, Wording
-from .recorder import Interaction, Miss, RunRegistry, SeedreplayError
+from .proxy.running import Proxy
+from .recorder import RunRegistry, SeedreplayError, shown
 from .savings import SavingsTally, prices_from, saving_of
+from .settings import Settings
 from .store.cassette import CassetteError
 from .store.cassette_store import CassetteStore
 
 if TYPE_CHECKING:
+    import socket
+
     from .core.entry import Entry
     from .drift import Drift
     from .finetune.live import Recall, TestFinetune
-    from .proxy.running import Proxy
+    from .guard import Blocked
     from .shapes import Summary
 
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
@@ -47,15 +49,29 @@ IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to 
 _SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode does with a call it sees
 
 
-def shown(path: Path | str) -> str:
-    """A path as a user wants to read it: relative to the current directory when inside it."""
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 # --- one test -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Interaction:
+    """One request of a test, as its cassette answered it."""
+
+    key: str
+    occurrence: int  # the n-th request with this key in the test (0-based)
+    source: str  # replayed | recorded | live
+    entry: Entry
+
+    @property
+    def endpoint(self) -> str:
+        return self.entry.endpoint
+
+
+@dataclass
+class Miss:
+    """A request the cassette had no answer for (replay), with the proxy's closest-recording diff."""
+
+    key: str
+    message: str
 
 
 class TestRecording:
@@ -312,30 +328,26 @@ TEST_MODE = {REPLAY: Mode.REPLAY, RECORD: Mode.RECORD, REWRITE: Mode.REWRITE, LI
 
 
 class ProxyRunner:
-    """One seedreplay proxy per pytest process, bound to each test's cassette in turn. Its port is
-    taken at once (OPENAI_BASE_URL must point at it before conftest.py is imported); the server
-    itself is built when the first request or test needs it."""
+    """One seedreplay proxy per pytest process, bound to each test's cassette in turn. It serves on the
+    port the plugin reserved when pytest started (OPENAI_BASE_URL points there); the server itself is
+    built when the first request arrives."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, sock: socket.socket | None = None):
         self.upstream = upstream
-        self.proxy: Proxy | None = None
+        # Writes are durable: a test's next request (and its end) must find what the last one recorded.
+        self.proxy = Proxy(
+            upstream, store=CassetteStore(None), mode=Mode.REPLAY, allow_mode_override=True, durable=True, sock=sock
+        )
+        self.deactivate()  # the idle binding until a test's: no cassette, replay, words for a call outside any test
 
     @property
     def url(self) -> str:
-        return self.proxy.url if self.proxy is not None else ""
+        return self.proxy.url if self.proxy.root else ""
 
     def start(self) -> str:
-        from .proxy.running import Proxy
-
-        # The idle binding: no cassette, replay, and words for a call made outside any test. Writes are
-        # durable: a test's next request (and its end) must find what the last one recorded.
-        self.proxy = Proxy(self.upstream, store=CassetteStore(None), mode=Mode.REPLAY, allow_mode_override=True, durable=True)
-        url = self.proxy.start(lazily=True)
-        self.deactivate()
-        return url
+        return self.proxy.start(lazily=True)
 
     def activate(self, recording: TestRecording) -> None:
-        assert self.proxy is not None
         mode = TEST_MODE[recording.mode]
         store = recording.store if recording.store is not None else CassetteStore(None)
         tuned = recording.finetune
@@ -343,86 +355,47 @@ class ProxyRunner:
         self.proxy.bind(store, mode, recording.seed, recording.heard, PytestWording(), durable=True, redirect=redirect)
 
     def deactivate(self) -> None:
-        assert self.proxy is not None
         self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
 
     def wait_quiet(self, timeout: float = IDLE_TIMEOUT) -> bool:
         """Wait until no request is being answered and every answer has been stored or compared."""
-        return self.proxy.settle(timeout) if self.proxy is not None else True
+        return self.proxy.settle(timeout)
 
     def stop(self) -> None:
-        if self.proxy is not None:
-            self.proxy.stop()
-            self.proxy = None
+        self.proxy.stop()
 
 
 # --- the session --------------------------------------------------------------------------------
 
 
-@dataclass
-class Settings:
-    mode: str
-    cassette_dir: Path
-    upstream: str
-    drift_policy: str = DEFAULT_DRIFT_POLICY
-    keep_failed: bool = False
-    run_id: str = ""
-    block_network: bool = False  # stop every non-loopback connection, not only OpenAI's (guard.py)
-    finetune: str | None = None  # --seedreplay-finetune: the manifest version every live test compares with
-    finetune_manifest: Path | None = None  # --seedreplay-finetune-manifest (default: finetunes.json in the cassette dir)
-
-
 class Session:
-    """One per pytest process (each xdist worker has its own): proxy + per-test recordings."""
+    """One per pytest process (each xdist worker has its own): proxy + per-test recordings. The plugin
+    makes it (`standby`) when the first test needs the proxy, on the port it reserved (`sock`)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, sock: socket.socket | None = None):
         self.settings = settings
-        self.runner: ProxyRunner | None = None
-        self._env = ClientEnvironment()
-        self._guard: NetworkGuard | None = None
+        self.runner = ProxyRunner(settings.upstream, sock)
         self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
     @property
     def registry(self) -> RunRegistry:
         return RunRegistry(self.settings.run_id)  # an xdist worker learns the run id after start
 
-    @property
-    def active(self) -> bool:
-        return self.runner is not None
-
-    @property
-    def proxy(self) -> ProxyRunner:
-        """The running proxy (callers check `active` first)."""
-        assert self.runner is not None, "the seedreplay session's proxy is not running"
-        return self.runner
-
-    def start(self) -> None:
-        """Start the proxy and point OPENAI_BASE_URL at it (module-level clients included)."""
-        self.runner = ProxyRunner(self.settings.upstream)
-        self._env.point_at(self.runner.start())
-        self.lend_key()
-
-    def lend_key(self) -> None:
-        """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
-        (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
-        if self.settings.mode == REPLAY:
-            self._env.lend_keys()
+    def start(self) -> str:
+        """Serve on the port: the server is built when the first request arrives (at once if one waits)."""
+        return self.runner.start()
 
     def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()
-            self.runner = None
-        self._env.restore()
+        self.runner.stop()
 
     def begin(
         self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool, finetune: str | bool | None = None
     ) -> TestRecording:
-        """Serve this test's cassette from the proxy, and guard the network against clients that bypass it.
+        """Serve this test's cassette from the proxy (before or after it started).
         `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
-        if not self.active or mode == OFF:
-            recording = TestRecording(nodeid, cassette, OFF if not self.active else mode, seed, mode_from_marker)
-            if self.active:
-                self.proxy.activate(recording)
+        if mode == OFF:
+            recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker)
+            self.runner.activate(recording)
             return recording
         tuned = self.finetune_for(self.settings.finetune if finetune is None else finetune, live=mode == LIVE)
         try:
@@ -432,10 +405,7 @@ class Session:
                 f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}"
             ) from None
         recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store, tuned)
-        self.proxy.activate(recording)
-        self._guard = NetworkGuard(
-            self.proxy.url, mode, recording.blocked.append, self.settings.upstream, self.settings.block_network
-        ).__enter__()
+        self.runner.activate(recording)
         return recording
 
     def finetune_for(self, spec: str | bool | None, live: bool) -> TestFinetune | None:
@@ -468,27 +438,19 @@ class Session:
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
-        if self.active:
-            self.proxy.wait_quiet()
+        self.runner.wait_quiet()
 
     def abandon(self, recording: TestRecording) -> None:
         """Stop serving a recording that is replaced before its test ran (nothing of it is written)."""
-        if self._guard is not None:
-            self._guard.__exit__()
-            self._guard = None
-        if self.active:
-            self.settle()
-            self.proxy.deactivate()
+        self.settle()
+        self.runner.deactivate()
 
     def finish(self, recording: TestRecording) -> None:
         """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
-        if self._guard is not None:
-            self._guard.__exit__()
-            self._guard = None
-        if not self.active or recording.store is None:
+        if recording.store is None:
             return
         self.settle()
-        self.proxy.deactivate()
+        self.runner.deactivate()
         problem = "; ".join(recording.heard.errors)
         if not problem:
             try:
@@ -518,38 +480,6 @@ def client_options() -> dict[str, Any]:
     """Keyword arguments for the fixtures' OpenAI clients: no retries (a replay miss fails at once)
     and a dummy key when none is set (replay needs no real one)."""
     return {"api_key": os.environ.get(ENV_API_KEY) or DUMMY_API_KEY, "max_retries": 0}
-
-
-MARKER_ARGS = ("cassette", "mode", "seed", "finetune")
-
-
-class MarkerOptions(NamedTuple):
-    mode: str | None
-    cassette: str | None
-    seed: int | None
-    finetune: str | bool | None = None  # a manifest version to compare with in live mode; False: none
-
-
-def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> MarkerOptions:
-    """The arguments of `@pytest.mark.seedreplay(...)`, checked; SeedreplayError says what is wrong."""
-    unknown = sorted(set(kwargs) - set(MARKER_ARGS))
-    if args or unknown:
-        given = ", ".join([repr(a) for a in args] + unknown)
-        raise SeedreplayError(f"@pytest.mark.seedreplay takes only keyword arguments {', '.join(MARKER_ARGS)}; got {given}")
-    mode, cassette, seed = kwargs.get("mode"), kwargs.get("cassette"), kwargs.get("seed")
-    if mode is not None and mode not in PYTEST_MODES:
-        raise SeedreplayError(f"@pytest.mark.seedreplay(mode={mode!r}): mode must be one of {', '.join(PYTEST_MODES)}")
-    if cassette is not None and (not isinstance(cassette, (str, os.PathLike)) or not str(cassette).strip()):
-        raise SeedreplayError(f"@pytest.mark.seedreplay(cassette={cassette!r}): give a cassette name such as 'shared_answers'")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise SeedreplayError(f"@pytest.mark.seedreplay(seed={seed!r}): seed must be an integer")
-    finetune = kwargs.get("finetune")
-    if finetune is not None and finetune is not False and (not isinstance(finetune, str) or not finetune.strip()):
-        raise SeedreplayError(
-            f"@pytest.mark.seedreplay(finetune={finetune!r}): name a manifest version ('latest', 'v2', "
-            "a fine-tuned model), or False for none"
-        )
-    return MarkerOptions(mode, (os.fspath(cassette) if cassette is not None else None), seed, finetune)
 
 
 # The HTTP client libraries a replay miss is raised through: their frames say nothing about the test.

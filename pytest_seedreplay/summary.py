@@ -1,16 +1,22 @@
 """The end of the session: the figures every test sent (from xdist workers too), the summary lines
-the terminal shows, and the `--seedreplay-orphans` listing."""
+the terminal shows, and the `--seedreplay-orphans` listing (cassettes and recordings no test uses)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.constants import LIVE, OFF
-from .recorder import find_orphans
+from .recorder import shown
 from .savings import SavingsTally, prices_from
-from .session import shown
+from .standby import NO_REQUESTS
+from .store.cassette import CassetteError, read_cassette
+
+if TYPE_CHECKING:
+    from .core.entry import Entry
 
 SHOWN_LINES = 20  # paths or drifted answers listed in the summary before "... and N more"
 CATEGORIES = ("replayed", "recorded", "live_compared", "drifted", "missing", "upstream_errors", "unsaved")
@@ -58,7 +64,7 @@ class Tally:
     def summary_lines(self, mode: str, cassette_dir: Path) -> list[str]:
         c = self.counts
         if not any(c.values()) and not self.written:
-            return ["no OpenAI requests in this run"]
+            return [NO_REQUESTS]
         lines = [
             f"replayed: {c['replayed']} interaction(s)",
             f"recorded: {c['recorded']} interaction(s)",
@@ -112,6 +118,43 @@ class Tally:
         if len(found) > SHOWN_LINES:
             lines.append(f"drift: ... and {len(found) - SHOWN_LINES} more (--seedreplay-report=PATH lists them all)")
         return lines
+
+
+def cassette_files(cassette_dir: Path) -> Iterable[Path]:
+    if not cassette_dir.is_dir():
+        return []
+    return sorted(p for p in cassette_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def find_orphans(
+    cassette_dir: Path,
+    used: dict[str, set[tuple[str, int]]],
+    known: Iterable[str] = (),
+    judged: Iterable[str] | None = None,
+) -> tuple[list[Path], list[tuple[Path, Entry]]]:
+    """Cassette files that no test used and no collected test maps to (`known`, deselected tests
+    included), and recordings that no request asked for inside the used cassettes listed in `judged`
+    (default: all of them; leave out a cassette whose tests did not all run to the end).
+    `used`: cassette path -> the (key, occurrence) pairs the tests played."""
+    owned = {Path(p).resolve() for p in [*used, *known]}
+    files = [f for f in cassette_files(cassette_dir) if f.resolve() not in owned]
+    checked = None if judged is None else {Path(p).resolve() for p in judged}
+    unused: list[tuple[Path, Entry]] = []
+    for name, pairs in sorted(used.items()):
+        path = Path(name)
+        if checked is not None and path.resolve() not in checked:
+            continue
+        seen: Counter[str] = Counter()
+        try:
+            entries = read_cassette(path)
+        except CassetteError:
+            continue  # a broken cassette already failed its test with the reason
+        for entry in entries:
+            n = seen[entry.key]
+            seen[entry.key] += 1
+            if (entry.key, n) not in pairs:
+                unused.append((path, entry))
+    return files, unused
 
 
 def orphan_lines(cassette_dir: Path, tally: Tally, collected: dict[str, set[str]]) -> list[str]:

@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     ["cli"],
     ["plugin", "hooks"],
-    ["summary"],
+    ["standby", "summary"],
     ["session"],
-    ["guard", "recorder"],
+    ["guard", "recorder", "settings"],
     ["cassettes"],
     ["finetune"],
     ["proxy"],

@@ -13,11 +13,12 @@ from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.environ import choose_upstream
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.core.redact import SecretRefused
-from pytest_seedreplay.recorder import RunRegistry, SeedreplayError, cassette_path, file_safe, find_orphans
+from pytest_seedreplay.recorder import RunRegistry, SeedreplayError, cassette_path, file_safe, marker_options
 from pytest_seedreplay.report import build_report, highlight, html_path, render_html
-from pytest_seedreplay.session import TestObserver, marker_options
+from pytest_seedreplay.session import TestObserver
 from pytest_seedreplay.store.cassette import read_cassette, write_cassette
 from pytest_seedreplay.store.cassette_store import CassetteStore, merge
+from pytest_seedreplay.summary import find_orphans
 
 CHAT = "/v1/chat/completions"
 

@@ -157,6 +157,9 @@ DEFAULT_PROXY_PORT = 8787
 DEFAULT_SIM_PORT = 8788
 # The thread a background server (the plugin's proxy) runs in: the plugin's network guard lets it connect.
 SERVER_THREAD = "seedreplay-server"
+# The modules whose connection pools the plugin's network guard hooks (the transports under httpx and
+# httpx2, which the OpenAI SDK sends through): until a test has one imported, there is nothing to guard.
+GUARDED_TRANSPORTS = ("httpcore", "httpcore2")
 DEFAULT_UPSTREAM_TIMEOUT = 600.0  # seconds the upstream may stay silent
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 # The proxy keeps recently served hits in memory as ready-to-send bytes, up to this many bytes

@@ -1,0 +1,21 @@
+"""The plugin's settings for one pytest process, read from its options and ini once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .core.constants import DEFAULT_DRIFT_POLICY
+
+
+@dataclass
+class Settings:
+    mode: str
+    cassette_dir: Path
+    upstream: str
+    drift_policy: str = DEFAULT_DRIFT_POLICY
+    keep_failed: bool = False
+    run_id: str = ""
+    block_network: bool = False  # stop every non-loopback connection, not only OpenAI's (guard.py)
+    finetune: str | None = None  # --seedreplay-finetune: the manifest version every live test compares with
+    finetune_manifest: Path | None = None  # --seedreplay-finetune-manifest (default: finetunes.json in the cassette dir)

@@ -1,0 +1,304 @@
+"""The plugin's session on standby: most runs of most projects make no OpenAI call, and pay only for
+what those still need — a loopback port reserved with OPENAI_BASE_URL (and friends) pointed at it, the
+dummy replay keys, and the network guard around each test. The proxy, aiohttp and the cassette code
+(`session`) are loaded the first time something needs them: a test with the marker, a cassette file
+or one of the plugin's fixtures; a client connecting to the port; the guard stopping a call. Until
+then a test's cassette is only noted (`Turn`)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import os
+import select
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .core.constants import DEFAULT_HOST, GUARDED_TRANSPORTS, OFF, REPLAY
+from .core.environ import ClientEnvironment
+from .recorder import SeedreplayError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .guard import Blocked, NetworkGuard
+    from .session import Session, TestRecording
+
+NO_REQUESTS = "no OpenAI requests in this run"  # the summary of a run whose tests never needed the proxy
+
+
+class Turn:
+    """One test's turn with the proxy: the cassette, mode and seed it is served, noted at its setup.
+    Its `recording` is made the first time something needs it (None: nothing ever did)."""
+
+    def __init__(
+        self,
+        nodeid: str,
+        cassette: Path,
+        mode: str,
+        seed: int | None = None,
+        mode_from_marker: bool = False,
+        finetune: str | bool | None = None,
+    ):
+        self.nodeid = nodeid
+        self.cassette = cassette
+        self.mode = mode
+        self.seed = seed
+        self.mode_from_marker = mode_from_marker
+        self.finetune = finetune
+        self.recording: TestRecording | None = None
+        self.failed = False
+        self.completed = False  # the test body ran to its end and passed
+        self.problem = ""  # its cassette could not be served when a client or the guard needed it
+
+    def fail(self) -> None:
+        self.failed = True
+        if self.recording is not None:
+            self.recording.failed = True  # record mode keeps nothing of a failing test
+
+    def complete(self) -> None:
+        self.completed = True
+        if self.recording is not None:
+            self.recording.completed = True
+
+    def payload(self) -> dict[str, Any]:
+        """The test's figures for the session's tally (they travel from xdist workers as plain data);
+        a test that never needed the proxy is `quiet`, and every count of it the default: none."""
+        if self.recording is not None:
+            return self.recording.payload()
+        return {
+            "nodeid": self.nodeid,
+            "cassette": str(self.cassette),
+            "mode": self.mode,
+            "written": False,
+            "failed": self.failed,
+            "completed": self.completed and not self.failed,
+            "quiet": True,
+        }
+
+
+class Standby:
+    """One per pytest process (each xdist worker has its own). `start()` reserves the port; `begin`,
+    `recording`, `finish` follow each test; `session` is the real one, None until a test needs it."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.session: Session | None = None
+        self.url = ""  # the proxy's base URL (ends in /v1), once the port is reserved
+        self._env = ClientEnvironment()
+        self._lock = threading.RLock()  # the session starts once, whichever thread needs it first
+        self._sock: socket.socket | None = None
+        self._wake: tuple[int, int] | None = None  # tells the watcher to stop waiting for a client
+        self._watcher: threading.Thread | None = None
+        self._stopping = False
+        self._failure: BaseException | None = None  # the session could not start: said to whoever needs it
+        self._turn: Turn | None = None  # the test under way
+        self._guard: NetworkGuard | None = None
+        self._watch: _TransportWatch | None = None  # stands in for the guard until a transport is imported
+
+    @property
+    def serving(self) -> bool:
+        """A proxy is on the port for the tests (the plugin is on, and this process runs tests)."""
+        return bool(self.url)
+
+    # --- the process ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Reserve the proxy's port and point OPENAI_BASE_URL (and the Azure endpoint) at it, before
+        conftest.py is imported: clients built at import time are covered. Nothing serves on the port
+        until a client connects or a test needs the proxy."""
+        self._sock = socket.create_server((DEFAULT_HOST, 0))
+        self.url = f"http://{DEFAULT_HOST}:{self._sock.getsockname()[1]}/v1"
+        self._wake = os.pipe()
+        self._watcher = threading.Thread(target=self._wait_for_a_client, name="seedreplay-standby", daemon=True)
+        self._watcher.start()
+        self._env.point_at(self.url)
+        self.lend_key()
+
+    def lend_key(self) -> None:
+        """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
+        (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
+        if self.settings.mode == REPLAY:
+            self._env.lend_keys()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._stop_watching()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+        if self.session is not None:
+            self.session.stop()  # its proxy closes the port
+            self.session = None
+        elif self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._env.restore()
+
+    def _wait_for_a_client(self) -> None:
+        """The watcher: wait, at no cost, for the first client to connect (then start the session,
+        whose proxy answers it from the cassette of the test under way) or for the session to start
+        anyway."""
+        assert self._sock is not None and self._wake is not None
+        port = self._sock.fileno()
+        try:
+            ready, _, _ = select.select([port, self._wake[0]], [], [])
+            if port in ready:
+                self._start_for_a_client()
+        finally:
+            with self._lock:
+                wake, self._wake = self._wake, None
+                for fd in wake or ():
+                    os.close(fd)
+
+    def _start_for_a_client(self) -> None:
+        with self._lock:
+            if self._stopping or self.session is not None or self._failure is not None:
+                return
+            turn = self._turn if self._turn is not None and self._turn.recording is None else None
+            try:
+                self._start_session(turn)
+            except SeedreplayError as exc:  # this test's cassette: its teardown says so
+                if turn is not None:
+                    turn.problem = str(exc)
+            except BaseException as exc:
+                self._failure = exc
+                if self.session is None and self._sock is not None:
+                    self._sock.close()  # refused at once, rather than a client waiting for ever
+                    self._sock = None
+
+    def _stop_watching(self) -> None:
+        if self._wake is not None:  # the watcher closes it when it is done
+            os.write(self._wake[1], b"x")
+
+    def _start_session(self, turn: Turn | None) -> Session:
+        """The proxy on the reserved port, bound to `turn`'s cassette before it serves (a client already
+        waiting is answered from it). Called with the lock held."""
+        if self._failure is not None:
+            raise self._failure
+        from .session import Session  # the proxy and the cassettes: only once a test needs them
+
+        self._stop_watching()
+        session = self.session = Session(self.settings, self._sock)
+        self._sock = None  # the session's proxy owns the port now
+        try:
+            if turn is not None:
+                self._make(turn)
+        finally:
+            session.start()
+        return session
+
+    def _make(self, turn: Turn) -> TestRecording:
+        assert self.session is not None
+        recording = self.session.begin(turn.nodeid, turn.cassette, turn.mode, turn.seed, turn.mode_from_marker, turn.finetune)
+        recording.failed, recording.completed = turn.failed, turn.completed
+        turn.recording = recording
+        return recording
+
+    # --- each test --------------------------------------------------------------------------------
+
+    def begin(self, turn: Turn, needed: bool = False) -> Turn:
+        """A test starts: guard the network, and serve its cassette now if the test needs the proxy
+        (`needed`: it is marked; or it has a cassette file or a fine-tune, or the session runs already:
+        what it does is served as before), else only note it."""
+        with self._lock:
+            self._turn = turn
+            if self.serving and (
+                needed or self.session is not None or bool(turn.finetune or self.settings.finetune) or turn.cassette.exists()
+            ):
+                self.recording(turn)
+        if self.serving and turn.mode != OFF:
+            if self.settings.block_network or any(name in sys.modules for name in GUARDED_TRANSPORTS):
+                self._start_guard(turn)
+            else:
+                self._watch = _TransportWatch(lambda: self._start_guard(turn))
+                sys.meta_path.insert(0, self._watch)
+        return turn
+
+    def _start_guard(self, turn: Turn) -> NetworkGuard:
+        from .guard import NetworkGuard  # a transport to guard is there: the guard is needed now
+
+        guard = NetworkGuard(
+            self.url, turn.mode, lambda blocked: self._blocked(turn, blocked), self.settings.upstream, self.settings.block_network
+        )
+        self._guard = guard.__enter__()
+        return guard
+
+    def recording(self, turn: Turn) -> TestRecording:
+        """The test's recording, made now if it is not yet (the session started for it if need be).
+        SeedreplayError: its cassette cannot be read."""
+        with self._lock:
+            if turn.recording is not None:
+                return turn.recording
+            if not self.serving:
+                from .session import TestRecording  # the plugin is off in this process: a recording that says so
+
+                turn.recording = TestRecording(turn.nodeid, turn.cassette, OFF, turn.seed, turn.mode_from_marker)
+                return turn.recording
+            if self.session is None:
+                self._start_session(turn)
+                assert turn.recording is not None
+                return turn.recording
+            return self._make(turn)
+
+    def _blocked(self, turn: Turn, blocked: Blocked) -> None:
+        """The guard stopped a call meant for the OpenAI API: the test's report says so."""
+        try:
+            self.recording(turn).blocked.append(blocked)
+        except SeedreplayError as exc:
+            turn.problem = str(exc)
+
+    def settle(self) -> None:
+        """Let in-flight answers land in the store before anything reads it."""
+        with self._lock:
+            session = self.session
+        if session is not None:
+            session.settle()
+
+    def abandon(self, turn: Turn) -> None:
+        """Stop serving a turn replaced before its test ran (nothing of it is written)."""
+        self._unguard()
+        with self._lock:
+            self._turn = None
+            if turn.recording is not None and self.session is not None:
+                self.session.abandon(turn.recording)
+
+    def finish(self, turn: Turn) -> None:
+        """The test is over: stop guarding, and write what it recorded (record, rewrite).
+        SeedreplayError says what could not be written, or read."""
+        self._unguard()
+        with self._lock:
+            self._turn = None
+            if turn.recording is not None and self.session is not None:
+                self.session.finish(turn.recording)
+        if turn.problem:
+            raise SeedreplayError(turn.problem)
+
+    def _unguard(self) -> None:
+        if self._watch is not None:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self._watch)
+            self._watch = None
+        if self._guard is not None:
+            self._guard.__exit__()
+            self._guard = None
+
+
+class _TransportWatch(importlib.abc.MetaPathFinder):
+    """Around a test that began with no transport imported: the first import of one starts the network
+    guard, which guards that very import (so a test that never touches httpx never loads the guard)."""
+
+    def __init__(self, start_guard: Callable[[], NetworkGuard]):
+        self.start_guard = start_guard
+        self.guard: NetworkGuard | None = None
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in GUARDED_TRANSPORTS:
+            return None
+        if self.guard is None:
+            self.guard = self.start_guard()
+        return self.guard.find_spec(fullname, path, target)
