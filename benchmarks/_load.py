@@ -2,7 +2,9 @@
 
 Every server runs in a child process (spawned, so it starts clean) and the load comes from the
 parent: on a 2-core machine that gives the server one core and the client the other, so a figure
-measures the server rather than a client fighting it for the same interpreter.
+measures the server rather than a client fighting it for the same interpreter. A seedreplay proxy is
+started the way users start one, through the public `Proxy` (`ProxyProcess`); the simulator and the
+bare baseline are plain aiohttp apps (`ServerProcess`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from pytest_seedreplay import Proxy  # noqa: E402
+from pytest_seedreplay.core.constants import SERVER_THREAD  # noqa: E402
 from pytest_seedreplay.proxy.serve import serving  # noqa: E402
 
 CHAT = "/v1/chat/completions"
@@ -69,12 +74,9 @@ def sim_app(latency_ms: float = 0, tokens_per_s: float = 0) -> web.Application:
     return make_sim_app(SimConfig(latency_ms=latency_ms, tokens_per_s=tokens_per_s))
 
 
-def proxy_app(upstream: str, cache_dir: str, mode: str = "record", **config: Any) -> web.Application:
-    """The proxy; `config`: more ProxyConfig fields (e.g. durable=True)."""
-    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
-    from pytest_seedreplay.store import DiskStore
-
-    return make_proxy_app(ProxyConfig(upstream=upstream, mode=mode, **config), DiskStore(cache_dir))
+def proxy_server(upstream: str, cache_dir: str, mode: str = "record", **options: Any) -> Proxy:
+    """The proxy over a DiskStore at `cache_dir`; `options`: more `Proxy` keywords (e.g. durable=True)."""
+    return Proxy(upstream, store=cache_dir, mode=mode, **options)
 
 
 def bare_app(body: bytes, headers: dict[str, str]) -> web.Application:
@@ -115,15 +117,47 @@ def _child(factory: Callable[..., web.Application], kwargs: dict, urls: Any, sto
             profiler.dump_stats(profile)
 
 
-class ServerProcess:
-    """`with ServerProcess(proxy_app, upstream=..., cache_dir=...) as root:` — an app served from a
-    spawned child process; `root` is `http://127.0.0.1:PORT`. `profile=PATH` runs it under cProfile."""
+def _proxy_child(factory: Callable[..., Proxy], kwargs: dict, urls: Any, stop: Any, profile: str | None) -> None:
+    # A Proxy serves from its own thread (as it does for every user); this one only waits, so the
+    # process still gives the proxy a core of its own.
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        _profile_server_thread(profiler)
+    try:
+        with factory(**kwargs) as proxy:
+            urls.put(proxy.url.removesuffix("/v1"))
+            stop.wait()
+    except BaseException as exc:  # the parent is waiting for a URL: tell it why there is none
+        urls.put(f"error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if profiler:
+            threading.setprofile(None)
+            profiler.dump_stats(profile)
 
-    def __init__(self, factory: Callable[..., web.Application], profile: str | None = None, **kwargs: Any):
+
+def _profile_server_thread(profiler: cProfile.Profile) -> None:
+    """cProfile follows the thread that enables it: enable it in the proxy's server thread as it starts."""
+
+    def enable_in_the_server(*_: object) -> None:
+        sys.setprofile(None)
+        if threading.current_thread().name == SERVER_THREAD:
+            profiler.enable()
+
+    threading.setprofile(enable_in_the_server)
+
+
+class ServerProcess:
+    """`with ServerProcess(sim_app, latency_ms=...) as root:` — an app served from a spawned child
+    process; `root` is `http://127.0.0.1:PORT`. `profile=PATH` runs it under cProfile."""
+
+    _target = staticmethod(_child)
+
+    def __init__(self, factory: Callable[..., Any], profile: str | None = None, **kwargs: Any):
         ctx = multiprocessing.get_context("spawn")
         self._urls = ctx.Queue()
         self._stop = ctx.Event()
-        self._process = ctx.Process(target=_child, args=(factory, kwargs, self._urls, self._stop, profile), daemon=True)
+        self._process = ctx.Process(target=self._target, args=(factory, kwargs, self._urls, self._stop, profile), daemon=True)
         self.root = ""
 
     def __enter__(self) -> str:
@@ -156,6 +190,14 @@ class ServerProcess:
         if self._process.is_alive():  # never leave a stray server behind
             self._process.terminate()
             self._process.join(10)
+
+
+class ProxyProcess(ServerProcess):
+    """`with ProxyProcess(proxy_server, upstream=..., cache_dir=...) as root:` — a seedreplay `Proxy`
+    (what `factory` returns, built in the child) running in a spawned child process, in a `with` block
+    as a user runs one; `root` is its `.url` without `/v1`. `profile=PATH`: its server thread under cProfile."""
+
+    _target = staticmethod(_proxy_child)
 
 
 # --- load generators ----------------------------------------------------------------------------

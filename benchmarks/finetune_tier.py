@@ -31,24 +31,23 @@ from pathlib import Path
 
 import _load
 import aiohttp
-from _load import AUTH, CHAT, ServerProcess, percentile, table
-from aiohttp import web
+from _load import AUTH, CHAT, ProxyProcess, ServerProcess, percentile, table
 from finetune_verify import BASE, SEED, dataset, fine_tune
+
+from pytest_seedreplay import Proxy
 
 REQUEST_SEED = 1  # the application's own seed: the tier asks with the fine-tune's instead
 
 
-def tier_proxy_app(upstream: str, cache_dir: str, model: str, dataset_path: str) -> web.Application:
+def tier_proxy(upstream: str, cache_dir: str, model: str, dataset_path: str) -> Proxy:
     """The proxy with the fine-tune tier, built in its own process from the training file."""
     from pytest_seedreplay.finetune.serving import last_answer
-    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.tier_finetune import Finetune, FinetuneTier
-    from pytest_seedreplay.store import DiskStore
 
     examples = [json.loads(line) for line in Path(dataset_path).read_text().splitlines() if line.strip()]
     trained = tuple(a for a in (last_answer(e) for e in examples) if a is not None)
     tier = FinetuneTier(Finetune(BASE, model, SEED, "v1", trained))
-    return make_proxy_app(ProxyConfig(upstream=upstream, memory_cache=0), DiskStore(cache_dir), [tier])
+    return Proxy(upstream, store=cache_dir, memory_cache=0, tiers=[tier])
 
 
 def body(question: str, model: str = BASE, seed: int = REQUEST_SEED, stream: bool = False) -> dict:
@@ -126,8 +125,8 @@ def main() -> None:
         path = Path(tmp) / "train.jsonl"
         path.write_bytes(content)
         profile = f"{tmp}/proxy.prof" if args.profile else None
-        with ServerProcess(
-            tier_proxy_app, profile=profile, upstream=sim, cache_dir=f"{tmp}/cache", model=model, dataset_path=str(path)
+        with ProxyProcess(
+            tier_proxy, profile=profile, upstream=sim, cache_dir=f"{tmp}/cache", model=model, dataset_path=str(path)
         ) as root:
             asked = [questions[i % len(questions)] for i in range(args.requests + 3)]
             learned = [(sim_root, body(q, model, SEED), root, body(q)) for q in asked]

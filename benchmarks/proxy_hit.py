@@ -1,7 +1,8 @@
 """Cache-hit throughput and latency of the proxy, next to a bare aiohttp server answering the same bytes.
 
 The proxy (record mode, over a DiskStore holding the one pre-recorded answer, its upstream a dead
-port so a miss would show) and the bare server each run in their own process; the load generator
+port so a miss would show; started as users start one, `with Proxy(...)`, serving from its thread) and
+the bare server each run in their own process; the load generator
 (wrk when installed, else an aiohttp client loop) runs from this one. The two are measured in
 alternating rounds (A B, B A, ...) with the same generator: throughput at --connections, and latency
 at a single connection (one request at a time, the added cost of a hit without queueing).
@@ -20,7 +21,19 @@ import sys
 import time
 
 import _load
-from _load import CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, post_once, proxy_app, sim_app, table
+from _load import (
+    CHAT,
+    DEAD_UPSTREAM,
+    ProxyProcess,
+    ServerProcess,
+    bare_app,
+    chat_body,
+    median,
+    post_once,
+    proxy_server,
+    sim_app,
+    table,
+)
 
 # What the bare server must not copy: aiohttp writes these itself.
 _OWN_HEADERS = {"date", "server", "content-length", "connection", "keep-alive"}
@@ -28,7 +41,7 @@ _OWN_HEADERS = {"date", "server", "content-length", "connection", "keep-alive"}
 
 def record_answer(cache_dir: str, body: dict) -> None:
     """Put the answer to `body` in the store, through a proxy in front of the simulator."""
-    with ServerProcess(sim_app) as sim, ServerProcess(proxy_app, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
+    with ServerProcess(sim_app) as sim, ProxyProcess(proxy_server, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
         status, headers, _ = post_once(proxy + CHAT, body)
         if status != 200 or headers.get("X-Seedreplay-Cache") != "miss":
             sys.exit(f"recording the answer failed: HTTP {status}, cache={headers.get('X-Seedreplay-Cache')}")
@@ -59,7 +72,7 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
     work = os.path.dirname(cache_dir)
     if _load.py_spy():
         for name, server in (
-            ("proxy", ServerProcess(proxy_app, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)),
+            ("proxy", ProxyProcess(proxy_server, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)),
             ("bare", ServerProcess(bare_app, body=bare[0], headers=bare[1])),
         ):
             out = os.path.join(work, f"{name}.collapsed")
@@ -79,7 +92,7 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
         else:
             return
     path = os.path.join(work, "pytest_seedreplay.proxy.prof")
-    with ServerProcess(proxy_app, profile=path, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
+    with ProxyProcess(proxy_server, profile=path, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
         _load.load(tool, proxy + CHAT, request, _load.AUTH, connections, seconds)
     print(f"\ncProfile of the proxy process under {seconds:.0f} s of load (cProfile slows it down; compare shares):")
     print(_load.top_functions(path))
@@ -107,7 +120,7 @@ def main() -> None:
         f"for throughput, 1 for latency | {args.rounds} rounds x {args.seconds:.0f} s | "
         f"{'streamed' if args.stream else 'plain JSON'} answer | {_load.load_average()}"
     )
-    with ServerProcess(proxy_app, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
+    with ProxyProcess(proxy_server, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
         answer, headers = hit_answer(proxy, body)
         with ServerProcess(bare_app, body=answer, headers=headers) as bare:
             targets = {"proxy": proxy + CHAT, "bare": bare + CHAT}

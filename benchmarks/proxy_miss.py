@@ -24,7 +24,7 @@ import time
 
 import _load
 import aiohttp
-from _load import AUTH, CHAT, ServerProcess, chat_body, percentile, proxy_app, sim_app, table
+from _load import AUTH, CHAT, ProxyProcess, ServerProcess, chat_body, percentile, proxy_server, sim_app, table
 
 
 async def timed_post(session: aiohttp.ClientSession, url: str, body: dict) -> tuple[float, float, str]:
@@ -75,7 +75,7 @@ def plain_misses(requests: int, profile: str | None = None, cache_root: str | No
     cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
     with (
         ServerProcess(sim_app) as sim,
-        ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy,
+        ProxyProcess(proxy_server, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy,
     ):
         bodies = [chat_body(seed) for seed in range(1, requests + 1)]
         direct, proxied = asyncio.run(alternate(sim, proxy, bodies))
@@ -88,7 +88,7 @@ def streamed_misses(
     cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
     with (
         ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim,
-        ServerProcess(proxy_app, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy,
+        ProxyProcess(proxy_server, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config) as proxy,
     ):
         # With the usage chunk asked for: the proxy always asks the upstream for it, and the simulator
         # paces it like a token, so without it the direct stream would be one token shorter.

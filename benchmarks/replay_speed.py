@@ -32,9 +32,22 @@ import _load
 import aiohttp
 import openai
 import vcr
-from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, bare_app, chat_body, median, percentile, proxy_app, sim_app, table
+from _load import (
+    AUTH,
+    CHAT,
+    DEAD_UPSTREAM,
+    ProxyProcess,
+    ServerProcess,
+    bare_app,
+    chat_body,
+    median,
+    percentile,
+    proxy_server,
+    sim_app,
+    table,
+)
 
-from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+from pytest_seedreplay import Proxy
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.store import DiskStore
 from pytest_seedreplay.store.cassette import read_cassette, write_cassette
@@ -70,7 +83,7 @@ async def _record_through(proxy: str, requests: list[dict]) -> list[str]:
 def record_seedreplay(sim: str, requests: list[dict], path: Path, work: str) -> float:
     cache_dir = os.path.join(work, "record-cache")
     started = time.perf_counter()
-    with ServerProcess(proxy_app, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
+    with ProxyProcess(proxy_server, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
         keys = asyncio.run(_record_through(proxy, requests))
     with DiskStore(cache_dir) as store:
         write_cassette(path, [store.get(key) for key in keys])
@@ -136,14 +149,13 @@ def replay_seedreplay_and_floor(
     started = time.perf_counter()
     store = cassette_store(path, work)
     loaded = (time.perf_counter() - started) * 1000
-    config = ProxyConfig(upstream=DEAD_UPSTREAM, mode="replay")
     headers = {"Content-Type": "application/json"}
     ours, floor = Round(loaded, []), Round(None, [])
     with (
-        BackgroundServer(lambda: make_proxy_app(config, store)) as proxy,
+        Proxy(DEAD_UPSTREAM, store=store, mode="replay") as proxy,  # its own thread, as the pytest plugin runs it
         BackgroundServer(lambda: bare_app(answer, headers)) as bare,
     ):
-        to_proxy = openai.OpenAI(base_url=f"{proxy.url}/v1", api_key=API_KEY, max_retries=0)
+        to_proxy = openai.OpenAI(base_url=proxy.url, api_key=API_KEY, max_retries=0)
         to_bare = openai.OpenAI(base_url=f"{bare.url}/v1", api_key=API_KEY, max_retries=0)
         for i, body in enumerate(requests):
             if i % 2:
@@ -153,6 +165,8 @@ def replay_seedreplay_and_floor(
             ours.per_request_ms.append(ms)
             if not i % 2:
                 floor.per_request_ms.append(timed_call(to_bare, body)[0])
+        if proxy.stats()["hits"] != len(requests):
+            raise SystemExit(f"seedreplay: {proxy.stats()['hits']} hits for {len(requests)} requests")
     store.close()
     return ours, floor
 

@@ -33,8 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
-from _load import AUTH, ServerProcess, load_average, sim_app, table
+from _load import AUTH, ProxyProcess, ServerProcess, load_average, sim_app, table
 
+from pytest_seedreplay import Proxy
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.paraphrase import paraphrases
@@ -211,10 +212,9 @@ def main() -> None:
 WARM_UP = 20  # requests to each proxy before the timed ones
 
 
-def proxy_app(upstream: str, cache_dir: str, similar: bool):
+def tier_proxy(upstream: str, cache_dir: str, similar: bool) -> Proxy:
     """Built in the proxy's own process: the proxy over `cache_dir`, with the similar tier or without.
     The index is built before the proxy serves, so every request meets a built index."""
-    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.tier_similar import SimilarTier
 
     store = DiskStore(cache_dir)
@@ -229,7 +229,7 @@ def proxy_app(upstream: str, cache_dir: str, similar: bool):
             flush=True,
         )
         tiers.append(tier)
-    return make_proxy_app(ProxyConfig(upstream=upstream, mode="record"), store, tiers)
+    return Proxy(upstream, store=store, mode="record", tiers=tiers)
 
 
 async def _timed(session: aiohttp.ClientSession, url: str, text: str) -> tuple[float, str]:
@@ -286,8 +286,8 @@ def through_the_proxy(cache_dir: Path, asked: list[str], kinds: dict[str, list[t
     with ServerProcess(sim_app) as sim_root:
         upstream = sim_root + "/v1"
         with (
-            ServerProcess(proxy_app, upstream=upstream, cache_dir=str(with_copy), similar=True) as with_root,
-            ServerProcess(proxy_app, upstream=upstream, cache_dir=str(without_copy), similar=False) as without_root,
+            ProxyProcess(tier_proxy, upstream=upstream, cache_dir=str(with_copy), similar=True) as with_root,
+            ProxyProcess(tier_proxy, upstream=upstream, cache_dir=str(without_copy), similar=False) as without_root,
         ):
             found = asyncio.run(_alternate({"with tier": with_root + "/v1", "without": without_root + "/v1"}, texts))
     rows = []

@@ -20,7 +20,7 @@ from collections import Counter
 
 import _load
 import aiohttp
-from _load import AUTH, CHAT, ServerProcess, chat_body, median, proxy_app, sim_app, table
+from _load import AUTH, CHAT, ProxyProcess, ServerProcess, chat_body, median, proxy_server, sim_app, table
 
 SIM_CHAT = "POST /v1/chat/completions"
 STALL_SECONDS = 30.0  # far beyond any healthy run: the answers are 200 ms away
@@ -93,7 +93,7 @@ def main() -> None:
     )
     with (
         ServerProcess(sim_app, latency_ms=args.latency_ms) as sim,
-        ServerProcess(proxy_app, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy,
+        ProxyProcess(proxy_server, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy,
     ):
         results = asyncio.run(run(sim, proxy, args.requests, args.rounds))
         stats = _load.fetch_json(proxy + "/seedreplay/stats")

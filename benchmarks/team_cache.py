@@ -28,20 +28,16 @@ import time
 
 import _load
 import aiohttp
-from _load import AUTH, CHAT, DEAD_UPSTREAM, ServerProcess, chat_body, median, percentile, post_once, sim_app, table
-from aiohttp import web
+from _load import AUTH, CHAT, DEAD_UPSTREAM, ProxyProcess, ServerProcess, chat_body, median, percentile, post_once, sim_app, table
+
+from pytest_seedreplay import Proxy
 
 SIM_CHAT = "POST /v1/chat/completions"
 
 
-def team_proxy_app(
-    upstream: str, location: str, memory_cache: int = 64 * 1024 * 1024, lock_expiry: float = 10.0
-) -> web.Application:
-    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
-    from pytest_seedreplay.store import store_at
-
-    config = ProxyConfig(upstream=upstream, memory_cache=memory_cache, lock_expiry=lock_expiry)
-    return make_proxy_app(config, store_at(location))
+def team_proxy(upstream: str, location: str, memory_cache: int = 64 * 1024 * 1024, lock_expiry: float = 10.0) -> Proxy:
+    """A proxy of the team over the store at `location` (a directory or a redis:// URL)."""
+    return Proxy(upstream, store=location, memory_cache=memory_cache, lock_expiry=lock_expiry)
 
 
 class RedisServer:
@@ -88,7 +84,7 @@ def _free_port() -> int:
 
 
 def record(sim: str, location: str, body: dict) -> None:
-    with ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as proxy:
+    with ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=location) as proxy:
         status, headers, _ = post_once(proxy + CHAT, body)
         if status != 200 or headers.get("X-Seedreplay-Cache") != "miss":
             sys.exit(f"recording in {location} failed: HTTP {status}")
@@ -101,8 +97,8 @@ def hits(args: argparse.Namespace, tool: str, stores: dict[str, str], body: dict
     rows = []
     for n in range(args.rounds):
         for name, memory in variants if n % 2 == 0 else reversed(variants):
-            server = ServerProcess(
-                team_proxy_app, upstream=DEAD_UPSTREAM, location=stores[name], memory_cache=64 * 1024 * 1024 if memory else 0
+            server = ProxyProcess(
+                team_proxy, upstream=DEAD_UPSTREAM, location=stores[name], memory_cache=64 * 1024 * 1024 if memory else 0
             )
             with server as root:
                 url = root + CHAT
@@ -173,14 +169,14 @@ def misses(args: argparse.Namespace, sim: str, redis_url: str) -> None:
     for n in range(args.rounds):
         location = redis_url + f"?prefix=bench{n}{int(time.time())}:"
         for name, expiry in (("lock off", 0.0), ("lock on", 10.0)) if n % 2 == 0 else (("lock on", 10.0), ("lock off", 0.0)):
-            with ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location, lock_expiry=expiry) as proxy:
+            with ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=location, lock_expiry=expiry) as proxy:
                 asyncio.run(single_misses(proxy, range(seed, seed + 3)))  # warm up
                 seed += 3
                 singles[name] += asyncio.run(single_misses(proxy, range(seed, seed + args.misses)))
                 seed += args.misses
         with (
-            ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as a,
-            ServerProcess(team_proxy_app, upstream=f"{sim}/v1", location=location) as b,
+            ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=location) as a,
+            ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=location) as b,
         ):
             asyncio.run(pairs(a, b, range(seed, seed + 3)))  # warm up
             seed += 3
