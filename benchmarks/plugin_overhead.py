@@ -21,7 +21,10 @@ Target: `read_cassette` of 1,000 plain interactions <= 150 ms.
 `--imports` also prints the imports on the plugin's load path, from `python -X importtime -m pytest`
 in the same project: the modules the plugin brings in that a run without it does not, costliest first.
 
-Run: python benchmarks/plugin_overhead.py [--runs 9] [--tests 1] [--interactions 1000] [--loads 7] [--imports]
+Bytecode: the runs have .pyc files, as an installed package has (pip writes them); `--no-bytecode`
+times runs that compile the plugin's source every time (PYTHONDONTWRITEBYTECODE=1, as some CI images set).
+
+Run: python benchmarks/plugin_overhead.py [--runs 9] [--tests 1] [--interactions 1000] [--loads 7] [--imports] [--no-bytecode]
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class Setup:
     only_named_plugins: bool  # PYTEST_DISABLE_PLUGIN_AUTOLOAD: no other installed plugin loads
 
 
+BYTECODE = True  # --no-bytecode: every timed run compiles the plugin's source (PYTHONDONTWRITEBYTECODE=1)
+
 SETUPS = [
     # Every pytest plugin of this environment loads in both runs (here pytest-aiohttp, -asyncio, -xdist, ...).
     Setup("as installed", (), ("-p", "no:seedreplay"), False),
@@ -91,6 +96,13 @@ def pytest_command(setup: Setup, plugin: bool) -> list[str]:
 def project_env(setup: Setup) -> dict[str, str]:
     # The project's own run: no pytest options or seedreplay settings inherited from the caller.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SEEDREPLAY_", "OPENAI_"))}
+    # Bytecode as a user has it: pip writes .pyc files at install (pytest's own are there too), so the
+    # warm-up run may write ours; PYTHONDONTWRITEBYTECODE in the caller's shell would make every timed
+    # run compile the plugin's source instead (--no-bytecode measures that case).
+    if BYTECODE:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     if setup.only_named_plugins:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return env
@@ -252,12 +264,23 @@ def main() -> None:
     parser.add_argument("--interactions", type=int, default=1000, help="interactions per cassette (default 1000)")
     parser.add_argument("--loads", type=int, default=7, help="loads of each cassette by each reader (default 7)")
     parser.add_argument("--imports", action="store_true", help="also list the imports on the plugin's load path")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="time runs that write no .pyc (PYTHONDONTWRITEBYTECODE=1, as some CI images set)",
+    )
     args = parser.parse_args()
+    global BYTECODE
+    BYTECODE = not args.no_bytecode
     work = Path(_load.scratch_dir())
     print(f"plugin overhead and cassette loading | {_load.machine()} | libyaml {yaml.__with_libyaml__} | {_load.load_average()}")
 
     project = make_project(work, args.tests)
-    print(f"\n1. pytest, {args.tests} test(s) making no OpenAI call: {args.runs} whole-process runs of each, alternating")
+    bytecode = ".pyc written by the warm-up run" if BYTECODE else "no .pyc: every run compiles"
+    print(
+        f"\n1. pytest, {args.tests} test(s) making no OpenAI call: {args.runs} whole-process runs of each, "
+        f"alternating ({bytecode})"
+    )
     rows, verdicts = [], []
     for setup in SETUPS:
         runs = plugin_overhead(setup, project, args.runs)

@@ -51,6 +51,7 @@ from pytest_seedreplay import Proxy
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.store import DiskStore
 from pytest_seedreplay.store.cassette import read_cassette, write_cassette
+from pytest_seedreplay.store.cassette_store import CassetteStore
 
 API_KEY = "sk-bench-not-a-real-key"
 RECORD_CONCURRENCY = 16
@@ -102,26 +103,13 @@ def record_vcrpy(sim: str, requests: list[dict], path: Path) -> tuple[float, lis
 # --- the three replays ----------------------------------------------------------------------------
 
 
-def plugin_store_class() -> type | None:
-    try:
-        from pytest_seedreplay.recorder import CassetteStore
-    except ImportError:
-        return None
-    return CassetteStore
-
-
 def store_kind() -> str:
-    return "the plugin's CassetteStore" if plugin_store_class() else "a DiskStore imported from the cassette"
+    return "the plugin's CassetteStore (a cassette in memory, played in order)"
 
 
 def cassette_store(path: Path, work: str) -> object:
-    """The plugin's in-memory CassetteStore when it exists, else a DiskStore imported from the cassette."""
-    cassette_store_class = plugin_store_class()
-    if cassette_store_class is None:
-        store = DiskStore(os.path.join(work, f"replay-cache-{time.monotonic_ns()}"))
-        store.put_many(read_cassette(path))
-        return store
-    return cassette_store_class(path, "replay", read_cassette(path))
+    """The store a test's replay reads: the cassette in memory, as the plugin serves it."""
+    return CassetteStore(path, read_cassette(path))
 
 
 def timed_call(client: openai.OpenAI, body: dict) -> tuple[float, str]:
