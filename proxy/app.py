@@ -1,7 +1,7 @@
 """The caching proxy as an aiohttp app: `make_proxy_app(config, store)`, and `running_proxy` to serve it.
 
 Routes: the cacheable endpoints (POST), every other `/v1/*` request passed through, `/healthz` and
-`/seedreplay/stats`. One middleware guards them all: the token, OpenAI-shaped errors (never a bare
+`/seedreplay/stats`. One guard wraps every handler: the token, OpenAI-shaped errors (never a bare
 500 page), and one log line per request.
 """
 
@@ -80,7 +80,7 @@ class ProxyStats:
     without_store: int = 0  # requests answered while the store was unavailable (record: not cached; replay: 503)
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestNote:
     """What the log line says about one request; filled in as the request is handled."""
 
@@ -217,17 +217,18 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     check_tenants(tiers, config.isolate_by_auth)
     binding = store if isinstance(store, Binding) else first_binding(config, store)
     # Bodies are read and size-checked by the handlers themselves (--max-body).
-    app = web.Application(middlewares=[_guard], client_max_size=2**62)
+    app = web.Application(client_max_size=2**62)
     app[PROXY_STATE] = ProxyState(config, binding, tiers)
     app.cleanup_ctx.append(_resources)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/seedreplay/stats", _stats)
-    app.router.add_get("/metrics", _metrics)
+    for path, handler in _OWN_PATHS.items():
+        app.router.add_get(path, _guarded(handler))
     for endpoint in CACHEABLE_ENDPOINTS:
         for path in api_paths(endpoint):
-            app.router.add_post(path, _cacheable(endpoint))
-    app.router.add_route("*", "/v1/{tail:.*}", _forward)
-    app.router.add_route("*", AZURE_PREFIX + "{tail:.*}", _forward)
+            app.router.add_post(path, _guarded(_cacheable(endpoint)))
+    app.router.add_route("*", "/v1/{tail:.*}", _guarded(_forward))
+    app.router.add_route("*", AZURE_PREFIX + "{tail:.*}", _guarded(_forward))
+    # Last: every other path and method gets OpenAI's error object, not aiohttp's plain text.
+    app.router.add_route("*", "/{tail:.*}", _guarded(_unknown))
     return app
 
 
@@ -363,6 +364,10 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
+# The proxy's own GET endpoints, beside the API.
+_OWN_PATHS: dict[str, Handler] = {"/healthz": _healthz, "/seedreplay/stats": _stats, "/metrics": _metrics}
+
+
 async def counters(state: ProxyState) -> dict[str, object]:
     """What /seedreplay/stats serves (and `Proxy.stats()` returns)."""
     # Answers leave before their store write lands: let those writes finish, so `stored` and
@@ -406,37 +411,54 @@ async def counters(state: ProxyState) -> dict[str, object]:
 # --- the guard: token, errors, log line ---------------------------------------------------------
 
 
-@web.middleware
-async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[PROXY_STATE]
-    note = request[NOTE] = RequestNote()
-    started = time.perf_counter()
-    response: web.StreamResponse | None = None
-    state.enter()
-    try:
-        _check_token(request, state.config.token)
-        if _api_path(request.path):
-            state.stats.requests += 1
-        response = await handler(request)
-    except APIError as exc:
-        if exc.status == 500:
+def _guarded(handler: Handler) -> Handler:
+    """`handler` behind the guard: the token, OpenAI-shaped errors, the log line. Each route's handler
+    is wrapped once, rather than an aiohttp middleware, which builds its chain anew for every request
+    (a tenth of a cache hit's time)."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        state = request.app[PROXY_STATE]
+        note = request[NOTE] = RequestNote()
+        started = time.perf_counter()
+        response: web.StreamResponse | None = None
+        state.enter()
+        try:
+            _check_token(request, state.config.token)
+            if _api_path(request.path):
+                state.stats.requests += 1
+            response = await handler(request)
+        except APIError as exc:
+            if exc.status == 500:
+                state.stats.errors += 1
+            response = exc.response(_our_headers(request, note))
+        except web.HTTPException as exc:
+            response = _http_error(request, exc).response(_our_headers(request, note))
+        except (asyncio.CancelledError, ConnectionError):
+            raise  # the client went away: nothing to answer
+        except Exception as exc:
             state.stats.errors += 1
-        response = exc.response(_our_headers(request, note))
-    except web.HTTPException as exc:
-        response = _http_error(request, exc).response(_our_headers(request, note))
-    except (asyncio.CancelledError, ConnectionError):
-        raise  # the client went away: nothing to answer
-    except Exception as exc:
-        state.stats.errors += 1
-        log.exception("%s %s failed", request.method, request.path)
-        response = APIError(
-            500, f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}", type=ERROR_TYPE_PROXY, code="proxy_error"
-        ).response(_our_headers(request, note))
-    finally:
-        state.leave()
-        if log.isEnabledFor(logging.INFO):
-            _log_line(request, note, response, started)
-    return response
+            log.exception("%s %s failed", request.method, request.path)
+            response = APIError(
+                500,
+                f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}",
+                type=ERROR_TYPE_PROXY,
+                code="proxy_error",
+            ).response(_our_headers(request, note))
+        finally:
+            state.leave()
+            if log.isEnabledFor(logging.INFO):
+                _log_line(request, note, response, started)
+        return response
+
+    guarded.__name__ = getattr(handler, "__name__", "guarded")
+    return guarded
+
+
+async def _unknown(request: web.Request) -> web.StreamResponse:
+    """A path none of the others takes: 405 on one of ours asked with another method, else 404."""
+    if request.path in _OWN_PATHS:
+        raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
+    raise web.HTTPNotFound()
 
 
 def _check_token(request: web.Request, token: str | None) -> None:

@@ -62,7 +62,7 @@ class Call:
     retry: bool = False  # the client retries a request it sent before (see `Arrival.retry`)
 
 
-@dataclass
+@dataclass(slots=True)
 class Arrival:
     """A cacheable request before its body is parsed: its headers checked, its body read."""
 
@@ -195,10 +195,11 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, decoded as its Content-Encoding says: refused with 413 as soon as it passes
     `limit` bytes (never read past it), before or after decoding; a body that breaks off or is not
     the encoding it says is a 400."""
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large(request.content_length, limit)
+    size = request.content_length  # parsed from the header at each access
+    if size is not None and size > limit:
+        raise _too_large(size, limit)
     try:
-        raw = await _read_raw(request, limit)
+        raw = await _read_raw(request, limit, size)
     except (web.RequestPayloadError, HttpProcessingError) as exc:  # chunked framing broken, cut short
         raise bad_request(f"the request body could not be read: {' '.join(str(exc).split())[:200]}") from None
     encoding = request.headers.get("Content-Encoding")
@@ -208,8 +209,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return await asyncio.to_thread(decode_body, raw, encoding, limit)
 
 
-async def _read_raw(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None:  # the size is known and within the limit: one read
+async def _read_raw(request: web.Request, limit: int, size: int | None) -> bytes:
+    if size is not None:  # the size is known and within the limit: one read
         return await request.read()
     body = bytearray()
     while True:
