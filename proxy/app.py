@@ -73,6 +73,7 @@ class ProxyStats:
     upstream_calls: int = 0
     coalesced: int = 0  # requests served by another request's upstream call
     shared_waits: int = 0  # flights answered by another proxy's upstream call (a shared store)
+    shared_waiting: int = 0  # flights waiting now on another proxy's upstream call (a gauge)
     upstream_errors: int = 0  # upstream 4xx/5xx answers, passed through
     upstream_failures: int = 0  # unreachable, timed out, stream cut
     errors: int = 0  # the proxy's own failures: store errors, bugs

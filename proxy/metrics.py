@@ -116,3 +116,8 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(
             "seedreplay_in_flight", "Upstream calls under way that requests wait on.", value=len(bound.flights)
         )
+        yield GaugeMetricFamily(
+            "seedreplay_shared_waiting",
+            "Flights waiting now on another proxy's upstream call (single-flight across proxies).",
+            value=stats.shared_waiting,
+        )

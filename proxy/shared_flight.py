@@ -98,6 +98,7 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
     flight (its entry, or its failure, is now in `flight`)."""
     store, expiry = flights_of(bound.store), state.config.lock_expiry
     threads = state.store_threads
+    waiting = False
     try:
         while True:
             token = await threads.run(store.claim, call.key, expiry)
@@ -110,6 +111,9 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
                 await threads.run(store.release, call.key, token, None)
                 _served(state, flight, landed)
                 return None
+            if not waiting:  # another proxy holds the key: from now on this flight waits on its call
+                waiting = True
+                state.stats.shared_waiting += 1
             waited: Waited = await threads.run(store.wait_for, call.key, min(WAIT_SLICE, expiry))
             if waited.state == FAILED:
                 _failed(state, flight, waited.failure or {})
@@ -128,6 +132,9 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
         state.stats.store_errors += 1
         log.warning("sharing the flight of %s with the other proxies failed (%s); asking the upstream alone", call.key[:15], exc)
         return Lease(call.key, None)
+    finally:
+        if waiting:
+            state.stats.shared_waiting -= 1
 
 
 async def end(state: ProxyState, bound: Bound, lease: Lease, flight: Flight) -> None:

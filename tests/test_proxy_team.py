@@ -144,6 +144,8 @@ def send_while_held(gate: Gate, proxies: list[Proxy], sent: list[tuple[str, dict
     sending.start()
     until(lambda: sum(p.stats()["requests"] for p in proxies) == len(sent), 30, "every request to reach a proxy")
     until(lambda: all(p.stats()["in_flight"] == 1 for p in proxies), 30, "a flight on every proxy")
+    # and every proxy but the leader waiting on its call (not about to claim the key once it is free)
+    until(lambda: sum(p.stats()["shared_waiting"] for p in proxies) == len(proxies) - 1, 30, "the others to wait")
     gate.open()
     sending.join(60)
     assert all(p.settle() for p in proxies), "the answers' writes to land"  # answers go before their write lands
