@@ -10,7 +10,6 @@ import json
 import signal
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -379,16 +378,12 @@ def test_a_hanging_redis_holds_only_the_requests_that_need_it(sim, proxies, redi
         waiting.start()
         # /metrics and /healthz need no store: they answer while the loop is free.
         root = proxy.url.removesuffix("/v1")
-        until(lambda: "seedreplay_requests_total 2.0" in _get_text(root + "/metrics"), 20, "the hit to wait on Redis")
-        assert json.loads(_get_text(root + "/healthz"))["status"] == "ok"
+        until(lambda: b"seedreplay_requests_total 2.0" in http(root + "/metrics", "GET", timeout=20).body, 20, "the hit to wait")
+        healthz = http(root + "/healthz", "GET", timeout=20)
+        assert healthz.status == 200 and healthz.json()["status"] == "ok"
         assert waiting.is_alive() and results == []  # the hit still waits for its read
     finally:
         redis_server.proc.send_signal(signal.SIGCONT)
     waiting.join(60)
     [(status, headers, _)] = results
     assert status == 200 and headers["X-Seedreplay-Cache"] == "hit"
-
-
-def _get_text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=20) as answer:
-        return answer.read().decode()
