@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -53,6 +54,7 @@ __all__ = ["PROXY_STATE", "Binding", "ProxyConfig", "ProxyState", "ProxyStats", 
 log = logging.getLogger("seedreplay.proxy")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 _DRAIN_SECONDS = 10.0  # on shutdown, how long upstream calls whose clients left may still finish
 _SAVINGS_EVERY = 5.0  # seconds between additions of what hits saved to the store's ledger
 
@@ -110,6 +112,14 @@ class Bound:
         self.memory = MemoryCache()
         self.health = StoreHealth()
         self.unsaved = SavingsTally()  # what hits saved since the last addition to the store's ledger
+
+    async def ask_store(self, read: Callable[..., T], *args: Any) -> T:
+        """`read(*args)` of the store: in a thread when it crosses a network (a slow or hanging server
+        must not hold every other request), else here (SQLite, a cassette in memory: quicker than a
+        thread hop)."""
+        if self.remote:
+            return await asyncio.to_thread(read, *args)
+        return read(*args)
 
 
 class ProxyState:
@@ -379,7 +389,7 @@ async def counters(state: ProxyState) -> dict[str, object]:
     try:
         if not bound.health.up:  # asking it would wait for its timeout
             raise RuntimeError(bound.health.reason)
-        store_stats = await asyncio.to_thread(bound.store.stats) if bound.remote else bound.store.stats()
+        store_stats = await bound.ask_store(bound.store.stats)
         counted.update(entries=store_stats.entries, bytes=store_stats.bytes, store=store_stats.location)
     except Exception as exc:  # the counters are still worth showing
         if isinstance(exc, StoreUnavailable):

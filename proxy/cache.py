@@ -265,9 +265,7 @@ async def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
         raise StoreUnavailable(bound.health.reason or "the store is unavailable")
     started = time.perf_counter()
     try:
-        if bound.remote:  # over a network: a slow or hanging server must not hold every other request
-            return await asyncio.to_thread(bound.store.get, key)
-        return bound.store.get(key)  # local (SQLite, a cassette in memory): quicker than a thread hop
+        return await bound.ask_store(bound.store.get, key)
     except StoreUnavailable as exc:
         state.stats.store_errors += 1
         bound.health.failed(bound.store, exc)
