@@ -368,14 +368,20 @@ async def _fly(
             flight.finish()
             return
     try:
-        await _call_upstream(state, bound, flight, call, headers, recorded)
+        await _call_upstream(state, bound, flight, call, headers, recorded, lease)
     finally:
         if lease is not None:
             await shared_flight.end(state, bound, lease, flight)
 
 
 async def _call_upstream(
-    state: ProxyState, bound: Bound, flight: Flight, call: Call, headers: CIMultiDict[str], recorded: Entry | None
+    state: ProxyState,
+    bound: Bound,
+    flight: Flight,
+    call: Call,
+    headers: CIMultiDict[str],
+    recorded: Entry | None,
+    lease: shared_flight.Lease | None = None,
 ) -> None:
     config = state.config
     fate = call.policy.fate
@@ -421,7 +427,13 @@ async def _call_upstream(
         # The waiting requests go as soon as the answer is complete, before its write lands; a
         # request arriving meanwhile finds it in `landing`: a hit, never a second upstream call.
         bound.flights.remove(flight)
-        flight.finish()
+        try:
+            if lease is not None and write is None:
+                # Nothing to store: let go of the key before the answer goes out, so a request made once
+                # the client has it (a retry after an error) makes its own call, not shares this one's.
+                await shared_flight.end(state, bound, lease, flight)
+        finally:
+            flight.finish()
     if write is not None:
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
 

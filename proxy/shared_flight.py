@@ -141,11 +141,12 @@ async def end(state: ProxyState, bound: Bound, lease: Lease, flight: Flight) -> 
     """Release the lease once the answer is stored, leaving any failure for the waiting proxies."""
     if lease.renewing is not None:
         lease.renewing.cancel()
-    if lease.token is None:
+    if lease.token is None:  # never held, or already released
         return
+    token, lease.token = lease.token, None
     failure = None if flight.entry is not None and flight.store_error is None else failure_of(flight)
     try:
-        await state.store_threads.run(flights_of(bound.store).release, lease.key, lease.token, failure)
+        await state.store_threads.run(flights_of(bound.store).release, lease.key, token, failure)
     except Exception as exc:  # the lock expires by itself; the waiting proxies take over then
         state.stats.store_errors += 1
         log.warning("releasing the shared flight of %s failed: %s", lease.key[:15], exc)

@@ -4,6 +4,7 @@ error it can see) and leaves the store empty; an unreachable upstream is a 502."
 from __future__ import annotations
 
 import socket
+import time
 
 import openai
 import pytest
@@ -33,6 +34,27 @@ def test_upstream_errors_pass_through_unchanged_and_are_not_stored(sim, proxy_fa
     assert upstream_calls(sim) == 3
     stats = proxy.stats()
     assert stats["upstream_errors"] == 1 and stats["stored"] == 1
+
+
+def test_a_request_made_after_an_error_reached_its_client_makes_its_own_call(sim, proxy_factory):
+    """The proxy lets go of the key before the error goes out: a retry the moment the client has the
+    error is a new upstream call, never the old error shared, however slowly the store lets go."""
+    proxy = proxy_factory(sim.url)
+    store = proxy.own_store
+    release = store.release
+
+    def slow_release(*args, **kwargs):
+        time.sleep(0.5)  # widens the window in which a retry could find the key still held
+        release(*args, **kwargs)
+
+    store.release = slow_release  # type: ignore[method-assign]
+    for fault in ("429", "cut-stream"):
+        body = {"model": MODEL, "messages": messages(f"retry after {fault}"), "seed": 1, "stream": True}
+        failed = proxy.post(CHAT, body, {"X-Sim-Fault": fault})
+        assert failed.status == 429 or '"upstream_stream_cut"' in parse_sse(failed.body)[-1].data
+        retried = proxy.post(CHAT, body)
+        assert retried.status == 200 and parse_sse(retried.body)[-1].data == "[DONE]"
+    assert upstream_calls(sim) == 4 and proxy.stats()["shared_waits"] == 0
 
 
 def test_sdk_sees_the_upstream_rate_limit(sim, proxy_factory):
