@@ -14,9 +14,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from pytest_seedreplay.core.constants import (
     CACHE_BYPASS,
@@ -38,6 +38,7 @@ from .cache import handle_cacheable
 from .config import ProxyConfig
 from .errors import APIError
 from .flight import Flights
+from .front import FRONT_DOOR, Routed, Served
 from .incoming import KeyMemo, policy_of
 from .memory import MemoryCache
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -53,7 +54,7 @@ __all__ = ["PROXY_STATE", "Binding", "ProxyConfig", "ProxyState", "ProxyStats", 
 
 log = logging.getLogger("seedreplay.proxy")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request, "ProxyState"], Awaitable[web.StreamResponse]]  # ours: the state given
 T = TypeVar("T")
 _DRAIN_SECONDS = 10.0  # on shutdown, how long upstream calls whose clients left may still finish
 _SAVINGS_EVERY = 5.0  # seconds between additions of what hits saved to the store's ledger
@@ -229,18 +230,39 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     binding = store if isinstance(store, Binding) else first_binding(config, store)
     # Bodies are read and size-checked by the handlers themselves (--max-body).
     app = web.Application(client_max_size=2**62)
-    app[PROXY_STATE] = ProxyState(config, binding, tiers)
+    state = app[PROXY_STATE] = ProxyState(config, binding, tiers)
     app.cleanup_ctx.append(_resources)
     for path, handler in _OWN_PATHS.items():
-        app.router.add_get(path, _guarded(handler))
+        app.router.add_get(path, _guarded(state, handler))
+    fast: dict[str, Routed] = {}
     for endpoint in CACHEABLE_ENDPOINTS:
+        cacheable = _guarded(state, _cacheable(endpoint))
         for path in api_paths(endpoint):
-            app.router.add_post(path, _guarded(_cacheable(endpoint)))
-    app.router.add_route("*", "/v1/{tail:.*}", _guarded(_forward))
-    app.router.add_route("*", AZURE_PREFIX + "{tail:.*}", _guarded(_forward))
+            app.router.add_post(path, cacheable)
+            if "{" not in path:
+                fast[path] = cacheable
+    app.router.add_route("*", "/v1/{tail:.*}", _guarded(state, _forward))
+    app.router.add_route("*", AZURE_PREFIX + "{tail:.*}", _guarded(state, _forward))
     # Last: every other path and method gets OpenAI's error object, not aiohttp's plain text.
-    app.router.add_route("*", "/{tail:.*}", _guarded(_unknown))
+    app.router.add_route("*", "/{tail:.*}", _guarded(state, _unknown))
+    app[FRONT_DOOR] = lambda routed: _front_door(fast, routed)
     return app
+
+
+def _front_door(fast: dict[str, Routed], routed: Served) -> Served:
+    """What the server calls for each request: a POST to one of the cacheable endpoints' own paths goes
+    straight to its handler; everything else through the app's router. Resolving the route, binding the
+    app to the request and freezing the match cost a cache hit as much as finding its answer; the
+    handlers need none of it (they are given the state), and the router still holds every route."""
+
+    async def front(request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "POST" and hdrs.EXPECT not in request.headers:  # the router answers 100-continue
+            handler = fast.get(request.path)
+            if handler is not None:
+                return await handler(cast(web.Request, request))  # the app makes the requests: web.Request
+        return await routed(request)
+
+    return front
 
 
 @asynccontextmanager
@@ -328,16 +350,15 @@ async def _drain(tasks: set[asyncio.Task]) -> None:
 
 
 def _cacheable(endpoint: str) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return await handle_cacheable(request, request.app[PROXY_STATE], endpoint)
+    async def handler(request: web.Request, state: ProxyState) -> web.StreamResponse:
+        return await handle_cacheable(request, state, endpoint)
 
     handler.__name__ = "cacheable_" + endpoint.rsplit("/", 1)[-1]
     return handler
 
 
-async def _forward(request: web.Request) -> web.StreamResponse:
+async def _forward(request: web.Request, state: ProxyState) -> web.StreamResponse:
     """Any other /v1 request (files, fine-tuning, models, batches...): passed through unchanged."""
-    state = request.app[PROXY_STATE]
     config, binding = state.config, state.bound.binding
     note = request[NOTE]
     note.cache = CACHE_BYPASS
@@ -359,19 +380,18 @@ async def _forward(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _healthz(request: web.Request) -> web.Response:
-    state = request.app[PROXY_STATE]
+async def _healthz(request: web.Request, state: ProxyState) -> web.Response:
     return web.json_response(
         {"status": "ok", "mode": str(state.bound.binding.mode), "upstream": public_url(state.config.upstream)}
     )
 
 
-async def _stats(request: web.Request) -> web.Response:
-    return web.json_response(await counters(request.app[PROXY_STATE]))
+async def _stats(request: web.Request, state: ProxyState) -> web.Response:
+    return web.json_response(await counters(state))
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    body = request.app[PROXY_STATE].metrics.render()
+async def _metrics(request: web.Request, state: ProxyState) -> web.Response:
+    body = state.metrics.render()
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
@@ -422,13 +442,12 @@ async def counters(state: ProxyState) -> dict[str, object]:
 # --- the guard: token, errors, log line ---------------------------------------------------------
 
 
-def _guarded(handler: Handler) -> Handler:
+def _guarded(state: ProxyState, handler: Handler) -> Routed:
     """`handler` behind the guard: the token, OpenAI-shaped errors, the log line. Each route's handler
     is wrapped once, rather than an aiohttp middleware, which builds its chain anew for every request
     (a tenth of a cache hit's time)."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        state = request.app[PROXY_STATE]
         note = request[NOTE] = RequestNote()
         started = time.perf_counter()
         response: web.StreamResponse | None = None
@@ -437,7 +456,7 @@ def _guarded(handler: Handler) -> Handler:
             _check_token(request, state.config.token)
             if _api_path(request.path):
                 state.stats.requests += 1
-            response = await handler(request)
+            response = await handler(request, state)
         except APIError as exc:
             if exc.status == 500:
                 state.stats.errors += 1
@@ -465,7 +484,7 @@ def _guarded(handler: Handler) -> Handler:
     return guarded
 
 
-async def _unknown(request: web.Request) -> web.StreamResponse:
+async def _unknown(request: web.Request, state: ProxyState) -> web.StreamResponse:
     """A path none of the others takes: 405 on one of ours asked with another method, else 404."""
     if request.path in _OWN_PATHS:
         raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])

@@ -145,10 +145,15 @@ async def serving(
     their Content-Encoding, and the proxy and the simulator decode the ones they parse (`decode_body`)."""
     from aiohttp import web
 
+    from .front import FRONT_DOOR
+
     runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False, logger=SERVER_LOG)
     await runner.setup()
     if type(runner.server) is web.Server:
         runner.server.__class__ = _json_error_server()
+    front = app.get(FRONT_DOOR)
+    if front is not None and runner.server is not None:
+        runner.server.request_handler = front(runner.server.request_handler)
     # setup() has run the app's startup (an in-process simulator may be serving): a port that cannot
     # be bound must still clean it up, or asyncio prints tracebacks about generators left running.
     try:

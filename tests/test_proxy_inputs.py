@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client as httplib
 import json
+import socket
 import urllib.parse
 
 import pytest
@@ -77,6 +78,35 @@ def test_body_over_max_body_is_413_with_or_without_content_length(sim, proxy_fac
     connection.close()
     assert proxy.post(CHAT, GOOD).status == 200
     assert upstream_calls(sim) == 1
+
+
+def test_a_client_that_waits_for_100_continue_gets_it_then_its_answer(sim, proxy_factory):
+    """curl sends `Expect: 100-continue` before a large body and waits for the go-ahead: the cacheable
+    paths, answered without the router, must still give it."""
+    proxy = proxy_factory(sim.url)
+    body = json.dumps(GOOD).encode()
+    parts = urllib.parse.urlsplit(proxy.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        head = (
+            f"POST {parts.path}{CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        interim = sock.recv(64)  # nothing more can come before the body is sent
+        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
+        sock.sendall(body)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200") and b"x-seedreplay-cache: miss" in answer.lower()
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("path", ["/chat/completions/", "/chat//completions", "/Chat/Completions"])
+def test_a_path_near_a_cacheable_one_is_not_taken_for_it(sim, proxy_factory, path):
+    """Only a cacheable endpoint's exact path is served from the cache; a near one is passed through."""
+    proxy = proxy_factory(sim.url)
+    reply = http(proxy.url + path, "POST", GOOD)
+    assert reply.headers["x-seedreplay-cache"] == "bypass" and reply.status == 404
+    assert len(proxy.store) == 0
 
 
 def test_invalid_embedding_encoding_is_400(sim, proxy_factory):
