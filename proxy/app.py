@@ -257,7 +257,8 @@ def _front_door(fast: dict[str, Routed], routed: Served) -> Served:
 
     async def front(request: web.BaseRequest) -> web.StreamResponse:
         if request.method == "POST" and hdrs.EXPECT not in request.headers:  # the router answers 100-continue
-            handler = fast.get(request.path)
+            # The path as sent, not decoded: `chat%2Fcompletions` is not the endpoint to the router either.
+            handler = fast.get(request.raw_path.partition("?")[0])
             if handler is not None:
                 return await handler(cast(web.Request, request))  # the app makes the requests: web.Request
         return await routed(request)

@@ -100,7 +100,7 @@ def test_a_client_that_waits_for_100_continue_gets_it_then_its_answer(sim, proxy
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["choices"][0]["message"]["content"]
 
 
-@pytest.mark.parametrize("path", ["/chat/completions/", "/chat//completions", "/Chat/Completions"])
+@pytest.mark.parametrize("path", ["/chat/completions/", "/chat//completions", "/Chat/Completions", "/chat%2Fcompletions"])
 def test_a_path_near_a_cacheable_one_is_not_taken_for_it(sim, proxy_factory, path):
     """Only a cacheable endpoint's exact path is served from the cache; a near one is passed through."""
     proxy = proxy_factory(sim.url)
