@@ -158,6 +158,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="the fine-tune manifest (default: finetunes.json in the cassette dir)",
     )
+    group.addoption(
+        "--seedreplay-prices",
+        dest="seedreplay_prices",
+        metavar="FILE",
+        default=None,
+        help=f"a price table (JSON) for the money the summary says replays saved (default: ${ENV_PRICES}, "
+        "else the dated built-in table)",
+    )
+    parser.addini("seedreplay_prices", f"a price table for the money saved, relative to rootdir (as ${ENV_PRICES})", default="")
     parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default=DEFAULT_PYTEST_MODE)
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
@@ -195,13 +204,7 @@ def _setup(config: pytest.Config) -> _State:
             f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {mode})"
         )
     manifest = _option(config, "seedreplay_finetune_manifest")
-    if os.environ.get(ENV_PRICES):  # a $SEEDREPLAY_PRICES file that cannot be read is said now, not at the first replay
-        from .savings import PricesError, prices_from  # the price table: only to check a file named
-
-        try:
-            prices_from()
-        except PricesError as exc:
-            raise pytest.UsageError(str(exc)) from None
+    prices = _prices_file(config)
     settings = Settings(
         mode=mode,
         # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.
@@ -213,6 +216,7 @@ def _setup(config: pytest.Config) -> _State:
         block_network=bool(_option(config, "seedreplay_block_network") or config.getini("seedreplay_block_network")),
         finetune=finetune,
         finetune_manifest=config.invocation_params.dir / manifest if manifest else None,
+        prices=prices,
     )
     config.hook.pytest_seedreplay_configure(config=config, settings=settings)
     if finetune:
@@ -224,6 +228,7 @@ def _setup(config: pytest.Config) -> _State:
             raise pytest.UsageError(f"--seedreplay-finetune: {exc}") from None
     idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
     standby = Standby(settings)
+    standby.use_prices()
     state = _State(settings, standby, worker=False)
     config.stash[_STATE] = state
     if idle or _is_xdist_controller(config):
@@ -238,6 +243,27 @@ def _setup(config: pytest.Config) -> _State:
         standby.start()
     config.add_cleanup(standby.stop)  # runs even when pytest stops before configure (--version)
     return state
+
+
+def _prices_file(config: pytest.Config) -> str | None:
+    """The price table the run names (--seedreplay-prices, else the ini's, else $SEEDREPLAY_PRICES),
+    checked now: a file that cannot be read is said before any test runs, not at the first replay."""
+    given, flag = _option(config, "seedreplay_prices"), "--seedreplay-prices"
+    if given:
+        path = str(config.invocation_params.dir / given)
+    elif config.getini("seedreplay_prices"):
+        path, flag = str(config.rootpath / config.getini("seedreplay_prices")), "seedreplay_prices (ini)"
+    elif os.environ.get(ENV_PRICES):
+        path, flag = os.environ[ENV_PRICES], f"${ENV_PRICES}"
+    else:
+        return None
+    from .savings import PricesError, prices_from  # the price table: only when a file is named
+
+    try:
+        prices_from(path)
+    except PricesError as exc:
+        raise pytest.UsageError(f"{flag}: {exc}") from None
+    return path
 
 
 @pytest.hookimpl(tryfirst=True)

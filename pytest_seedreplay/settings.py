@@ -19,3 +19,4 @@ class Settings:
     block_network: bool = False  # stop every non-loopback connection, not only OpenAI's (guard.py)
     finetune: str | None = None  # --seedreplay-finetune: the manifest version every live test compares with
     finetune_manifest: Path | None = None  # --seedreplay-finetune-manifest (default: finetunes.json in the cassette dir)
+    prices: str | None = None  # --seedreplay-prices / ini / $SEEDREPLAY_PRICES: the table for the money saved

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.constants import DEFAULT_HOST, GUARDED_TRANSPORTS, OFF, REPLAY
+from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS, OFF, REPLAY
 from .core.environ import ClientEnvironment
 from .recorder import SeedreplayError
 from .settings import Settings
@@ -117,6 +117,12 @@ class Standby:
         self._watcher.start()
         self._env.point_at(self.url)
         self.lend_key()
+
+    def use_prices(self) -> None:
+        """The run's price table reaches every reader of $SEEDREPLAY_PRICES (the summary, the tests'
+        recordings, xdist workers, a `seedreplay` command a test starts) until the run ends."""
+        if self.settings.prices:
+            self._env.set(ENV_PRICES, self.settings.prices)
 
     def lend_key(self) -> None:
         """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.

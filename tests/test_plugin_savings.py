@@ -1,5 +1,6 @@
 """The pytest summary says what the replayed answers saved: their recorded tokens, and dollars at the
-dated built-in prices or at those of $SEEDREPLAY_PRICES."""
+dated built-in prices or at those of the table the run names (--seedreplay-prices, the ini's
+seedreplay_prices, $SEEDREPLAY_PRICES)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from pytest_seedreplay.savings import PRICES_AS_OF
 
-from plugin_inner import APP_TESTS, TEST_KEY, run, setup_project
+from plugin_inner import APP_TESTS, INI, TEST_KEY, run, setup_project
 
 
 @pytest.fixture
@@ -39,8 +40,47 @@ def test_the_summary_totals_the_tokens_and_dollars_replays_saved(project, sim, m
     assert tokens > 0 and f"(~${tokens:,.2f} at prices of 2031-01-01 from {prices})" in line  # a dollar a token
 
 
-def test_an_unreadable_prices_file_is_a_usage_error(project, monkeypatch):
-    monkeypatch.setenv("SEEDREPLAY_PRICES", str(project.path / "missing.json"))
-    result = run(project, "-k", "test_chat")
+def _priced_line(result: pytest.RunResult) -> tuple[int, str]:
+    line = next(text for text in result.outlines if text.startswith("saved: "))
+    return int(line.split()[1].replace(",", "")), line
+
+
+def test_the_prices_can_be_named_by_flag_or_ini_and_the_flag_wins(project, sim, monkeypatch):
+    run(project, "--seedreplay=record", f"--seedreplay-upstream={sim.url}", "-k", "test_chat").assert_outcomes(
+        passed=1, deselected=7
+    )
+    for name, as_of, dollars in (("env.json", "2030-01-01", 1), ("ini.json", "2031-01-01", 2), ("flag.json", "2032-01-01", 3)):
+        table = {"as_of": as_of, "models": {"gpt-4o-mini": {"input": dollars * 1e6, "output": dollars * 1e6}}}
+        (project.path / name).write_text(json.dumps(table))
+    monkeypatch.setenv("SEEDREPLAY_PRICES", str(project.path / "env.json"))
+    project.makeini(INI + "seedreplay_prices = ini.json\n")
+
+    tokens, line = _priced_line(run(project, "-k", "test_chat"))
+    assert f"(~${2 * tokens:,.2f} at prices of 2031-01-01 from {project.path / 'ini.json'})" in line
+    tokens, line = _priced_line(run(project, "-k", "test_chat", "--seedreplay-prices", "flag.json"))
+    assert f"(~${3 * tokens:,.2f} at prices of 2032-01-01 from {project.path / 'flag.json'})" in line
+    # Across xdist workers too: each worker's tests are priced with the run's table.
+    tokens, line = _priced_line(run(project, "-k", "test_chat", "-n", "2", "--seedreplay-prices", "flag.json"))
+    assert tokens > 0 and "at prices of 2032-01-01" in line
+
+
+@pytest.mark.parametrize(
+    "how, says",
+    [
+        ("env", "$SEEDREPLAY_PRICES: cannot read the prices file *missing.json*"),
+        ("ini", "seedreplay_prices (ini): cannot read the prices file *missing.json*"),
+        ("flag", "--seedreplay-prices: cannot read the prices file *missing.json*"),
+    ],
+)
+def test_an_unreadable_prices_file_is_a_usage_error_naming_where_it_was_named(project, monkeypatch, how, says):
+    args = ["-k", "test_chat"]
+    if how == "env":
+        monkeypatch.setenv("SEEDREPLAY_PRICES", str(project.path / "missing.json"))
+    elif how == "ini":
+        project.makeini(INI + "seedreplay_prices = missing.json\n")
+    else:
+        args += ["--seedreplay-prices", "missing.json"]
+    result = run(project, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*cannot read the prices file *missing.json*"])
+    result.stderr.fnmatch_lines([f"*{says}"])
+    assert "Traceback" not in result.stderr.str()
