@@ -319,6 +319,7 @@ def test_redis_restarted_under_load_answers_every_request_and_corrupts_nothing(s
 def test_replay_answers_a_clear_503_while_redis_is_down_and_recovers_by_itself(sim, proxies, redis_server):
     (recorder,) = proxies(sim.url, redis_server.url, n=1)
     assert recorder.stats() and http(recorder.url + CHAT, "POST", body(), AUTH).status == 200
+    assert recorder.settle(), "the recording to land"  # another proxy reads it: the answer goes before its write
     (replayer,) = proxies(sim.url, redis_server.url, n=1, mode="replay", memory_cache=0)
     assert http(replayer.url + CHAT, "POST", body(), AUTH).headers["x-seedreplay-cache"] == "hit"
     redis_server.stop()
