@@ -136,12 +136,14 @@ def gate(sim):
 
 
 def send_while_held(gate: Gate, proxies: list[Proxy], sent: list[tuple[str, dict]]) -> list[tuple[int, dict, bytes]]:
-    """Send everything at once; open the gate only when every request reached a proxy and every proxy
-    has a flight waiting (one at the gate, the others on it)."""
+    """Send everything at once; open the gate only when every request joined a flight on its proxy and
+    every proxy has a flight waiting (one at the gate, the others on it)."""
     results: list[Any] = []
     sending = threading.Thread(target=lambda: results.extend(asyncio.run(post_many(sent))))
     sending.start()
-    until(lambda: sum(p.stats()["requests"] for p in proxies) == len(sent), 30, "every request to reach a proxy")
+    # A miss is counted once its request joined (or launched) its proxy's flight; a request merely
+    # arrived may still be reading its body, and would be a hit if the gate opened before it joined.
+    until(lambda: sum(p.stats()["misses"] for p in proxies) == len(sent), 30, "every request to join a flight")
     until(lambda: all(p.stats()["in_flight"] == 1 for p in proxies), 30, "a flight on every proxy")
     # and every proxy but the leader waiting on its call (not about to claim the key once it is free)
     until(lambda: sum(p.stats()["shared_waiting"] for p in proxies) == len(proxies) - 1, 30, "the others to wait")
