@@ -148,10 +148,19 @@ def test_the_manifest_never_keeps_credentials_of_a_base_url():
 # --- following from another process: cancel elsewhere, Ctrl-C -----------------------------------------
 
 
+# The installed `seedreplay` script, run with Ctrl-C as a terminal delivers it. A process started with
+# SIGINT ignored (an asynchronous command of a non-interactive shell, as some CI runners start the
+# suite) passes that on to its children, and Python then never raises KeyboardInterrupt in them.
+WITH_CTRL_C = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def seedreplay(*args: str, env: dict[str, str]) -> subprocess.Popen:
     script = Path(sys.executable).with_name("seedreplay")
     return subprocess.Popen(
-        [str(script), *args],
+        [sys.executable, "-c", WITH_CTRL_C, str(script), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
