@@ -110,10 +110,14 @@ def test_one_claim_wins_until_released_and_a_release_wakes_the_waiting(two):
     token = first.claim("v1:k", 10)
     assert token is not None and second.claim("v1:k", 10) is None
     assert second.wait_for("v1:k", 0.05).state == HELD
-    threading.Timer(0.1, first.release, ("v1:k", token)).start()
+    releasing = threading.Timer(0.1, first.release, ("v1:k", token))
+    releasing.start()
     started = time.monotonic()
     assert second.wait_for("v1:k", 10).state == FREE
     assert time.monotonic() - started < 5  # woken by the release, not by the timeout
+    # The wait ends once the release took effect, maybe before the release call returned: the store
+    # stays open until it has (closing it under the call failed the Timer's thread).
+    releasing.join(10)
     assert second.claim("v1:k", 10) is not None
 
 
