@@ -17,6 +17,7 @@ from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
 
 from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls
+from test_proxy_team import gate  # noqa: F401
 
 BODY = {"model": MODEL, "messages": messages("together"), "seed": 9}
 
@@ -54,17 +55,22 @@ async def post_all(url: str, bodies: list[dict], headers: dict | None = None) ->
         return await asyncio.gather(*(one(body) for body in bodies))
 
 
-async def test_fifty_identical_misses_make_one_upstream_call(sim_factory, tmp_path):
-    sim = sim_factory(latency_ms=200)
+async def test_fifty_identical_misses_make_one_upstream_call(sim, gate, tmp_path):
+    upstream = gate()  # holds the one upstream call until every request has joined its flight
     store = CountingStore(tmp_path / "cache")
-    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+    app = make_proxy_app(ProxyConfig(upstream=upstream.url), store)
+    async with serving(app) as root:
+        url = root + "/v1"
         client = openai.AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0)
-        answers = await asyncio.gather(*(client.chat.completions.with_raw_response.create(**BODY) for _ in range(50)))
+        asking = asyncio.gather(*(client.chat.completions.with_raw_response.create(**BODY) for _ in range(50)))
+        await until(lambda: app[PROXY_STATE].stats.misses == 50, 30)  # counted as a request joins (or launches) the flight
+        await asyncio.to_thread(upstream.open)
+        answers = await asking
         await client.close()
         async with aiohttp.ClientSession() as session:
-            async with session.get(url.replace("/v1", "/seedreplay/stats")) as reply:
+            async with session.get(root + "/seedreplay/stats") as reply:
                 stats = await reply.json()
-    assert upstream_calls(sim) == 1
+    assert upstream.calls == 1 and upstream_calls(sim) == 1
     assert {a.parse().choices[0].message.content for a in answers} == {answers[0].parse().choices[0].message.content}
     assert {a.headers["x-seedreplay-cache"] for a in answers} == {"miss"}
     assert stats["coalesced"] == 49 and stats["stored"] == 1 and stats["upstream_calls"] == 1
