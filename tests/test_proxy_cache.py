@@ -70,6 +70,7 @@ def test_replay_serves_recordings_with_the_simulator_stopped(sim, proxy_factory,
         for chunk in recorder.client().chat.completions.create(model=MODEL, messages=messages("streamed"), seed=1, stream=True)
         if chunk.choices
     )
+    recorder.settle()  # another proxy reads the recordings: their writes land behind the answers
     sim.stop()
     replayer = proxy_factory(sim.url, cache_dir=tmp_path / "shared", mode="replay")
     again = ask(replayer.client())
