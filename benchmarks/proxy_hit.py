@@ -7,9 +7,14 @@ the bare server each run in their own process; the load generator
 alternating rounds (A B, B A, ...) with the same generator: throughput at --connections, and latency
 at a single connection (one request at a time, the added cost of a hit without queueing).
 
-Run: python benchmarks/proxy_hit.py [--rounds 3] [--seconds 5] [--connections 32] [--loadgen auto]
+Each loaded run also reads the server process's CPU time (all threads, from /proc) and divides it by
+the requests served: CPU per hit. On a small shared machine the wall-clock throughput of the same
+server swings 10-20 % from run to run (the load generator shares the cores, and so do neighbours);
+the CPU a hit costs barely moves, and its ratio is the capacity ratio the throughput target is about.
+
+Run: python benchmarks/proxy_hit.py [--rounds 5] [--seconds 5] [--connections 32] [--loadgen auto]
      [--stream] [--profile]
-Targets: proxy >= 0.8x bare throughput; p50 added <= 0.3 ms.
+Targets: proxy >= 0.8x bare throughput (wall clock, and in CPU per hit); p50 added <= 0.3 ms.
 """
 
 from __future__ import annotations
@@ -58,13 +63,19 @@ def proxy_hits(root: str) -> int:
     return _load.fetch_json(root + "/seedreplay/stats")["hits"]
 
 
-def measure(tool: str, url: str, request: bytes, connections: int, seconds: float) -> tuple[_load.LoadResult, _load.LoadResult]:
+def measure(
+    tool: str, url: str, pid: int | None, request: bytes, connections: int, seconds: float
+) -> tuple[_load.LoadResult, _load.LoadResult, float | None]:
+    """The loaded run, the one-connection run, and the server's CPU µs per request in the loaded run."""
+    before = _load.cpu_seconds(pid)
     loaded = _load.load(tool, url, request, _load.AUTH, connections, seconds)
+    after = _load.cpu_seconds(pid)
     single = _load.load(tool, url, request, _load.AUTH, 1, seconds)
     for result in (loaded, single):
         if result.errors:
             sys.exit(f"{url}: {result.errors} failed requests during the run")
-    return loaded, single
+    cpu_us = (after - before) / loaded.requests * 1e6 if before is not None and after is not None and loaded.requests else None
+    return loaded, single, cpu_us
 
 
 def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds: float, bare: tuple[bytes, dict]) -> None:
@@ -100,7 +111,7 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="A/B rounds (default 5)")
     parser.add_argument("--seconds", type=float, default=5, help="seconds per run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections for throughput (default 32)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "aiohttp"), default="auto")
@@ -120,10 +131,13 @@ def main() -> None:
         f"for throughput, 1 for latency | {args.rounds} rounds x {args.seconds:.0f} s | "
         f"{'streamed' if args.stream else 'plain JSON'} answer | {_load.load_average()}"
     )
-    with ProxyProcess(proxy_server, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
+    proxy_process = ProxyProcess(proxy_server, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)
+    with proxy_process as proxy:
         answer, headers = hit_answer(proxy, body)
-        with ServerProcess(bare_app, body=answer, headers=headers) as bare:
+        bare_process = ServerProcess(bare_app, body=answer, headers=headers)
+        with bare_process as bare:
             targets = {"proxy": proxy + CHAT, "bare": bare + CHAT}
+            pids = {"proxy": proxy_process.pid, "bare": bare_process.pid}
             print(f"answer: {len(answer)} bytes, {len(headers)} headers, same on both servers")
             for url in targets.values():  # warm both up (imports, first connections)
                 _load.load(tool, url, request, _load.AUTH, args.connections, 1)
@@ -133,17 +147,26 @@ def main() -> None:
             for n in range(args.rounds):
                 order = ("bare", "proxy") if n % 2 == 0 else ("proxy", "bare")
                 for name in order:
-                    loaded, single = measure(tool, targets[name], request, args.connections, args.seconds)
-                    results[name].append((loaded, single))
+                    loaded, single, cpu_us = measure(tool, targets[name], pids[name], request, args.connections, args.seconds)
+                    results[name].append((loaded, single, cpu_us))
                     rows.append(
-                        [f"{n + 1} {name}", loaded.rps, loaded.p50_ms, loaded.p99_ms, single.rps, single.p50_ms, single.p99_ms]
+                        [
+                            f"{n + 1} {name}",
+                            loaded.rps,
+                            loaded.p50_ms,
+                            loaded.p99_ms,
+                            "-" if cpu_us is None else cpu_us,
+                            single.rps,
+                            single.p50_ms,
+                            single.p99_ms,
+                        ]
                     )
             served = proxy_hits(proxy) - hits_before
-            proxy_requests = sum(a.requests + b.requests for a, b in results["proxy"])
+            proxy_requests = sum(a.requests + b.requests for a, b, _ in results["proxy"])
     elapsed = time.perf_counter() - started
 
     print()
-    print(table(["round", "req/s", "p50 ms", "p99 ms", "1-conn req/s", "1-conn p50 ms", "1-conn p99 ms"], rows))
+    print(table(["round", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "1-conn req/s", "1-conn p50 ms", "1-conn p99 ms"], rows))
     summary = {}
     for name, runs in results.items():
         summary[name] = [
@@ -153,7 +176,13 @@ def main() -> None:
             median(r[1].p50_ms for r in runs),
             median(r[1].p99_ms for r in runs),
         ]
-    ratio = summary["proxy"][0] / summary["bare"][0]
+    # Each round's two runs are next to each other in time (A B, then B A): the ratio within a round
+    # cancels the slow drifts of a shared machine that a ratio of medians over all rounds keeps.
+    pairs = list(zip(results["proxy"], results["bare"]))
+    ratio = median(p[0].rps / b[0].rps for p, b in pairs)
+    cpu_pairs = [b[2] / p[2] for p, b in pairs if p[2] and b[2]]
+    cpu_ratio = median(cpu_pairs) if cpu_pairs else None
+    cpu = {name: [r[2] for r in runs if r[2] is not None] for name, runs in results.items()}
     added_p50 = summary["proxy"][3] - summary["bare"][3]
     added_p99 = summary["proxy"][4] - summary["bare"][4]
     print("\nmedians over rounds")
@@ -163,7 +192,16 @@ def main() -> None:
             [[name, *values] for name, values in summary.items()],
         )
     )
-    print(f"\nthroughput proxy/bare: {ratio:.2f}x   (target >= 0.8x)  {'OK' if ratio >= 0.8 else 'MISSED'}")
+    print(
+        f"\nthroughput proxy/bare: {ratio:.2f}x   (target >= 0.8x)  {'OK' if ratio >= 0.8 else 'MISSED'}"
+        f"   (median of the rounds' ratios: {', '.join(f'{p[0].rps / b[0].rps:.2f}' for p, b in pairs)})"
+    )
+    if cpu_ratio is not None:
+        print(
+            f"capacity proxy/bare, by CPU per hit: {cpu_ratio:.2f}x   (target >= 0.8x)  {'OK' if cpu_ratio >= 0.8 else 'MISSED'}"
+            f"   (rounds: {', '.join(f'{r:.2f}' for r in cpu_pairs)}; proxy {median(cpu['proxy']):.1f} µs, "
+            f"bare {median(cpu['bare']):.1f} µs of CPU per request, medians)"
+        )
     print(
         f"p50 added by a hit (1 connection): {added_p50:+.3f} ms   (target <= 0.3 ms)  {'OK' if added_p50 <= 0.3 else 'MISSED'}"
     )
@@ -172,7 +210,7 @@ def main() -> None:
         f"check: the proxy counted {served} hits for the {proxy_requests} requests the load generator completed "
         f"(more means requests still in flight when a run stopped); {elapsed:.0f} s measuring, {_load.load_average()}"
     )
-    if args.profile or ratio < 0.8 or added_p50 > 0.3:
+    if args.profile or min(ratio, cpu_ratio or ratio) < 0.8 or added_p50 > 0.3:
         profile(tool, cache_dir, request, args.connections, args.seconds, (answer, headers))
 
 

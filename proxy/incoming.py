@@ -179,7 +179,7 @@ class KeyMemo:
 
 def _check_content_type(value: str | None) -> None:
     # No Content-Type at all is taken as JSON (curl --data-binary); anything else must say JSON.
-    if value is None:
+    if value is None or value == CONTENT_TYPE_JSON:  # what the SDKs send: no parsing needed
         return
     mime = value.split(";", 1)[0].strip().lower()
     if mime == CONTENT_TYPE_JSON or mime.endswith("+json"):
@@ -199,7 +199,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if size is not None and size > limit:
         raise _too_large(size, limit)
     try:
-        raw = await _read_raw(request, limit, size)
+        # The size is known and within the limit (most requests): one read, with no frame between.
+        raw = await request.read() if size is not None else await _read_chunked(request, limit)
     except (web.RequestPayloadError, HttpProcessingError) as exc:  # chunked framing broken, cut short
         raise bad_request(f"the request body could not be read: {' '.join(str(exc).split())[:200]}") from None
     encoding = request.headers.get("Content-Encoding")
@@ -209,9 +210,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return await asyncio.to_thread(decode_body, raw, encoding, limit)
 
 
-async def _read_raw(request: web.Request, limit: int, size: int | None) -> bytes:
-    if size is not None:  # the size is known and within the limit: one read
-        return await request.read()
+async def _read_chunked(request: web.Request, limit: int) -> bytes:
+    """A body of unknown size (chunked): read until the end, refused as soon as it passes `limit`."""
     body = bytearray()
     while True:
         chunk = await request.content.readany()
