@@ -121,7 +121,8 @@ def _delta(data: str) -> str:
 async def test_followers_of_a_failed_leader_share_its_error_and_nothing_is_stored(sim_factory, tmp_path):
     sim = sim_factory()
     store = CountingStore(tmp_path / "cache")
-    config = ProxyConfig(upstream=sim.url, upstream_timeout=0.5)
+    # The timeout is the window in which the 19 others must join the leader's flight: wide enough for a slow CI machine.
+    config = ProxyConfig(upstream=sim.url, upstream_timeout=2.0)
     async with running_proxy(config, store) as url:
         answers = await post_all(url, [BODY] * 20, {"X-Sim-Fault": "timeout"})
     assert upstream_calls(sim) == 1
@@ -133,7 +134,7 @@ async def test_followers_of_a_failed_leader_share_its_error_and_nothing_is_store
 
 
 async def test_followers_of_a_cut_stream_see_an_error_frame_and_nothing_is_stored(sim_factory, tmp_path):
-    sim = sim_factory(latency_ms=200)
+    sim = sim_factory(latency_ms=1000)  # the window in which the 9 others must join the leader's flight
     store = DiskStore(tmp_path / "cache")
     streamed = {**BODY, "stream": True}
     async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
