@@ -481,7 +481,8 @@ def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
                 _log_line(request, note, response, started)
         return response
 
-    guarded.__name__ = getattr(handler, "__name__", getattr(getattr(handler, "func", None), "__name__", "guarded"))
+    # The route's name in aiohttp's listings (a cacheable endpoint's handler is a partial of handle_cacheable).
+    guarded.__name__ = getattr(handler, "__name__", handle_cacheable.__name__)
     return guarded
 
 

@@ -249,10 +249,11 @@ def _prices_file(config: pytest.Config) -> str | None:
     """The price table the run names (--seedreplay-prices, else the ini's, else $SEEDREPLAY_PRICES),
     checked now: a file that cannot be read is said before any test runs, not at the first replay."""
     given, flag = _option(config, "seedreplay_prices"), "--seedreplay-prices"
+    in_ini = config.getini("seedreplay_prices")
     if given:
         path = str(config.invocation_params.dir / given)
-    elif config.getini("seedreplay_prices"):
-        path, flag = str(config.rootpath / config.getini("seedreplay_prices")), "seedreplay_prices (ini)"
+    elif in_ini:
+        path, flag = str(config.rootpath / in_ini), "seedreplay_prices (ini)"
     elif os.environ.get(ENV_PRICES):
         path, flag = os.environ[ENV_PRICES], f"${ENV_PRICES}"
     else:

@@ -34,9 +34,7 @@ def test_the_summary_totals_the_tokens_and_dollars_replays_saved(project, sim, m
     prices = project.path / "prices.json"
     prices.write_text(json.dumps({"as_of": "2031-01-01", "models": {"gpt-4o-mini": {"input": 1000000, "output": 1000000}}}))
     monkeypatch.setenv("SEEDREPLAY_PRICES", str(prices))
-    priced = run(project, "-k", "test_chat")
-    line = next(text for text in priced.outlines if text.startswith("saved: "))
-    tokens = int(line.split()[1].replace(",", ""))
+    tokens, line = _priced_line(run(project, "-k", "test_chat"))
     assert tokens > 0 and f"(~${tokens:,.2f} at prices of 2031-01-01 from {prices})" in line  # a dollar a token
 
 
