@@ -18,7 +18,7 @@ from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
 # Fixtures the test modules share, defined beside their helpers: found here, no module imports them.
 from proxy_support import proxy_factory, recorder  # noqa: F401
-from redis_support import redis_server, shared_redis  # noqa: F401
+from redis_support import redis_cluster, redis_server, shared_redis, shared_redis_cluster  # noqa: F401
 
 
 @dataclass

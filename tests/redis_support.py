@@ -97,3 +97,148 @@ def shared_redis(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+class RedisCluster:
+    """Three `redis-server --cluster-enabled yes` primaries on free loopback ports (no replicas), joined by
+    `redis-cli --cluster create`. `stop_node(i)`/`start_node(i)` take one primary away and bring it back
+    on its port and with its slots (its nodes.conf stays in its directory; its data does not)."""
+
+    NODE_TIMEOUT_MS = 1000  # how soon the others call a silent node failed; short, for the tests
+
+    def __init__(self, workdir: Path, nodes: int = 3):
+        self.binary = RedisServer(workdir).binary  # skips without redis-server or the redis package
+        self.cli = shutil.which("redis-cli")
+        if self.cli is None:
+            pytest.skip("redis-cli is not installed (apt-get install redis-tools): cluster tests need it")
+        self.workdir = workdir
+        self.ports = [free_port() for _ in range(nodes)]
+        self.procs: list[subprocess.Popen | None] = [None] * nodes
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def start(self) -> None:
+        for index in range(len(self.ports)):
+            self.start_node(index)
+        created = subprocess.run(
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if created.returncode != 0:
+            self.stop()
+            pytest.fail(f"redis-cli --cluster create failed: {created.stdout[-2000:]}{created.stderr[-2000:]}")
+        self.wait_ok()
+
+    def start_node(self, index: int) -> None:
+        import redis
+
+        port = self.ports[index]
+        node_dir = self.workdir / f"node-{port}"
+        node_dir.mkdir(exist_ok=True)
+        self.procs[index] = proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(free_port()),
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                str(self.NODE_TIMEOUT_MS),
+                # One primary down must not stop the others answering for their own slots.
+                "--cluster-require-full-coverage",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(node_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_SECONDS
+        with redis.Redis(port=port, socket_connect_timeout=1) as client:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        proc.kill()
+                        pytest.fail(f"redis-server (cluster node) did not start on port {port}")
+
+    def wait_ok(self, seconds: float = 30.0) -> None:
+        """Until every running node says cluster_state:ok and knows every slot."""
+        import redis
+
+        deadline = time.monotonic() + seconds
+        for index, port in enumerate(self.ports):
+            if self.procs[index] is None:
+                continue
+            with redis.Redis(port=port) as client:
+                while True:
+                    info = client.cluster("info")
+                    if info.get("cluster_state") == "ok" and int(info.get("cluster_slots_ok", 0)) == 16384:
+                        break
+                    assert time.monotonic() < deadline, f"the cluster did not settle: node {port} says {info}"
+                    time.sleep(0.05)
+
+    def stop_node(self, index: int) -> None:
+        """Gone, as a crashed node is (SIGKILL)."""
+        proc = self.procs[index]
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=10)
+            self.procs[index] = None
+
+    def stop(self) -> None:
+        for index in range(len(self.ports)):
+            self.stop_node(index)
+
+    def node_of(self, key: str) -> int:
+        """Which node (index) serves `key`'s slot."""
+        import redis
+
+        with redis.Redis(port=self.ports[0]) as client:
+            slot = client.cluster("keyslot", key)
+            for start, end, primary, *_ in client.cluster("slots"):
+                if start <= slot <= end:
+                    return self.ports.index(primary[1])
+        raise AssertionError(f"no node serves the slot of {key!r}")
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path):
+    """A fresh three-node cluster for one test (it may stop and restart a node)."""
+    cluster = RedisCluster(tmp_path)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_redis_cluster(tmp_path_factory):
+    """One three-node cluster for the tests that never stop a node; each takes its own key prefix."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()

@@ -170,12 +170,18 @@ def redis_url(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-@pytest.fixture(params=["disk", "redis"])
+@pytest.fixture(params=["disk", "redis", "redis-cluster"])
 def target(request, tmp_path) -> str:
-    """Where a store lives: a fresh directory, or a fresh key prefix on the test Redis."""
+    """Where a store lives: a fresh directory, or a fresh key prefix on the test Redis or Redis Cluster."""
     if request.param == "disk":
         return str(tmp_path / "store")
+    if request.param == "redis-cluster":
+        return request.getfixturevalue("shared_redis_cluster").url + f"?prefix=t{uuid.uuid4().hex[:12]}:"
     return request.getfixturevalue("redis_url") + f"?prefix=t{uuid.uuid4().hex[:12]}:"
+
+
+def on_redis(target: str) -> bool:
+    return target.startswith(("redis://", "redis+cluster://"))
 
 
 @pytest.fixture
@@ -277,16 +283,12 @@ def test_a_secret_in_a_streamed_event_refuses_the_whole_batch(store):
 
 def _plant(target: str, key: str, blob_or_parts) -> None:
     """Write raw bytes under a key, as another (newer, or foreign) program would."""
-    if target.startswith("redis://"):
-        import redis
-
-        from pytest_seedreplay.store.redis import _split_prefix
-
-        url, prefix = _split_prefix(target)
+    if on_redis(target):
         head, tail = blob_or_parts
-        with redis.Redis.from_url(url) as client:
-            client.hset(f"{prefix}entry:{key}", mapping={"head": head, "tail": tail})
-            client.zadd(f"{prefix}keys", {key: 0})
+        # The store's own client and key names: on a cluster they carry the bucket's hash tag.
+        with store_at(target) as store:
+            store._redis.hset(store._entry_key(key), mapping={"head": head, "tail": tail})
+            store._redis.zadd(f"{store._bucket(key)}keys", {key: 0})
     else:
         with diskcache.Cache(target) as cache:
             cache.set(key, blob_or_parts if isinstance(blob_or_parts, bytes) else b"".join(blob_or_parts))
@@ -296,7 +298,7 @@ def test_an_entry_from_a_newer_seedreplay_names_its_format_and_says_upgrade(stor
     entry = make_entry(11)
     head = bytearray(pack_head(entry))
     head[3] = ENTRY_FORMAT + 1
-    if target.startswith("redis://"):
+    if on_redis(target):
         _plant(target, entry.key, (bytes(head), b"j{}"))
     else:
         blob = bytearray(pack_entry(entry))
@@ -312,7 +314,7 @@ def test_an_entry_from_a_newer_seedreplay_names_its_format_and_says_upgrade(stor
 
 
 def test_bytes_seedreplay_never_wrote_are_reported_not_misread(store, target):
-    _plant(target, "v1:foreign", (b"hello", b"world") if target.startswith("redis://") else b"hello world")
+    _plant(target, "v1:foreign", (b"hello", b"world") if on_redis(target) else b"hello world")
     with pytest.raises(EntryFormatError, match="v1:foreign.*not a seedreplay entry"):
         store.get("v1:foreign")
 
@@ -320,7 +322,7 @@ def test_bytes_seedreplay_never_wrote_are_reported_not_misread(store, target):
 def test_a_damaged_entry_is_reported_not_misread(store, target):
     entry = make_entry(13)
     head, tail = pack_head(entry), b"z" + b"\x78\x9c not zlib at all"
-    if target.startswith("redis://"):
+    if on_redis(target):
         _plant(target, entry.key, (head, tail))
     else:
         _plant(target, entry.key, struct.pack(">I", len(head)) + head + tail)
@@ -447,7 +449,7 @@ def _read_acks(writer: subprocess.Popen, count: int, acknowledged: set[str]) -> 
 
 def test_a_writer_killed_mid_write_leaves_no_readable_partial_entry(target, writers):
     acknowledged: set[str] = set()
-    disk = not target.startswith("redis://")
+    disk = not on_redis(target)
     # Small writes only: the kill lands among serialisation, the SQLite commit / MULTI-EXEC and its fsync.
     writer = writers(target, 10_000, -1)
     _read_acks(writer, 40, acknowledged)

@@ -26,11 +26,12 @@ def entry(n: int, **fields) -> Entry:
     return Entry(key=key_of_canonical(request), endpoint=CHAT, request=request, body=body, **fields)
 
 
-@pytest.fixture(params=["disk", "redis"])
+@pytest.fixture(params=["disk", "redis", "redis-cluster"])
 def target(request, tmp_path) -> str:
     if request.param == "disk":
         return str(tmp_path / "store")
-    return request.getfixturevalue("shared_redis").url + f"?prefix=t{uuid.uuid4().hex[:12]}:"
+    server = request.getfixturevalue("shared_redis_cluster" if request.param == "redis-cluster" else "shared_redis")
+    return server.url + f"?prefix=t{uuid.uuid4().hex[:12]}:"
 
 
 @pytest.fixture

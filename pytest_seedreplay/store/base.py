@@ -12,10 +12,11 @@ from ..core.entry import Entry
 from ..core.redact import refuse_secrets
 
 UPGRADE_HINT = "upgrade seedreplay: pip install -U pytest-seedreplay"
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 ACCEPTED_STORES = (
     "a directory path (diskcache), file:///path, or redis://[[user]:password@]host[:port][/db] "
-    "(also rediss:// and unix:///path/to/redis.sock; add ?prefix=NAME: to share one Redis database); "
+    "(also rediss:// and unix:///path/to/redis.sock; add ?prefix=NAME: to share one Redis database), "
+    "redis+cluster://host[:port] for a Redis Cluster (rediss+cluster:// with TLS); "
     "?namespace=NAME on either URL keeps a team's or project's recordings apart"
 )
 _NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -36,6 +37,10 @@ class StoreBusy(StoreError):
 class StoreUnavailable(StoreError):
     """The store did not answer (a Redis server down, restarting or unreachable): nothing is known
     about the entry asked for. It may answer again later; the proxy keeps serving meanwhile."""
+
+    # True when only part of the store is away (one node of a Redis Cluster): the keys of its slots
+    # fail, every other key still answers, so the store as a whole is not down.
+    partial: bool = False
 
 
 @dataclass

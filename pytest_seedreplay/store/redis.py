@@ -17,13 +17,25 @@ SCAN, but every key exactly once and in order, which SCAN does not promise while
 
 Every Redis call is bounded (connect 2 s, read 3 s unless the URL says `socket_timeout=`...); a server
 that does not answer is a `StoreUnavailable`, which the proxy rides out (see proxy/outage.py).
+
+On a Redis Cluster (`--store redis+cluster://host:port`, `rediss+cluster://` with TLS) the same names
+carry hash tags, so that what one transaction or script touches shares a slot and nothing else does:
+entries, `keys` and `expiry` are split into `BUCKETS` buckets by key, each bucket in its own slot
+(`{<prefix>2a}entry:<key>`, `{<prefix>2a}keys`, ...): a write is one MULTI/EXEC in its bucket's slot,
+and a namespace's entries spread over every node instead of filling one. A key's `flight:` lock and
+its `failed:` note share the key's own slot (`<prefix>flight:{<key>}`). The releasing script wakes
+the waiting with sharded pub/sub (SPUBLISH, Redis 7); an older cluster is polled instead. Iteration
+merges the buckets' sorted pages: still every key once, in order. One node down fails only the keys
+of its slots (`StoreUnavailable` with `partial` set); the proxy keeps serving the others.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,12 +43,26 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..core.entry import Entry
 from .base import CheckedWrites, StoreError, StoreStats, StoreUnavailable, check_namespace, display_location
 from .codec import entry_from_parts, pack_head, pack_tail, unpack_head
-from .shared import FAILED, FREE, HELD, LEFT_FOR, Waited, failure_bytes, failure_from, savings_increments, savings_totals
+from .shared import (
+    FAILED,
+    FREE,
+    HELD,
+    LEFT_FOR,
+    Waited,
+    failure_bytes,
+    failure_from,
+    poll_until,
+    savings_increments,
+    savings_totals,
+)
 
 DEFAULT_PREFIX = "seedreplay:"
 PAGE = 500  # keys (or request heads) fetched per round trip while iterating
 ENTRY_PAGE = 50  # whole entries fetched per round trip: bounds memory when answers are large
 INSTALL_HINT = "pip install 'pytest-seedreplay[redis]'"
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+BUCKETS = 64  # slots a cluster store's entries spread over; fixed for good: it places every key
+CLUSTER_PAGE = 100  # keys per bucket and round trip while a cluster store's buckets are merged
 CONNECT_TIMEOUT = 2.0  # seconds; the URL's socket_connect_timeout= wins
 READ_TIMEOUT = 3.0  # seconds a command may wait for its answer; the URL's socket_timeout= wins
 
@@ -45,7 +71,7 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) else redis.call('DEL', KEYS[2]) end
-redis.call('PUBLISH', KEYS[1], ARGV[2] ~= '' and ARGV[2] or 'free')
+if ARGV[4] ~= '' then redis.call(ARGV[4], KEYS[1], ARGV[2] ~= '' and ARGV[2] or 'free') end
 return 1
 """
 _RENEW = """
@@ -95,8 +121,25 @@ def _with_namespace(location: str, namespace: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, safe=":"), parts.fragment))
 
 
+def is_cluster_url(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in CLUSTER_SCHEMES
+
+
+def _cluster_client_url(url: str, location: str) -> str:
+    """`redis+cluster://h:p[/0]?...` as redis-py's cluster client takes it: `redis://h:p?...`."""
+    parts = urlsplit(url)
+    if parts.path not in ("", "/", "/0"):
+        raise StoreError(
+            f"cannot use {location}: a Redis Cluster has only database 0; drop {parts.path!r} from the URL "
+            "(keep stores apart with ?prefix=NAME: or --namespace NAME)"
+        )
+    scheme = parts.scheme.lower().removesuffix("+cluster")
+    return urlunsplit((scheme, parts.netloc, "", parts.query, parts.fragment))
+
+
 class RedisStore(CheckedWrites):
-    """Entries in a Redis database; MULTI/EXEC transactions keep each entry and the index in step."""
+    """Entries in a Redis database or a Redis Cluster; MULTI/EXEC transactions keep each entry and the
+    index in step."""
 
     memoizable = True  # a plain key -> entry map, as DiskStore.memoizable says
     remote = True  # reads cross a network: the proxy makes them off its event loop
@@ -105,15 +148,29 @@ class RedisStore(CheckedWrites):
         redis = _redis_module()
         self._errors = redis
         client_url, url_prefix, url_namespace = _split_url(url)
+        self.cluster = is_cluster_url(url)
         self.namespace = namespace or url_namespace
         self.location = display_location(url)
         self.prefix = prefix if prefix is not None else url_prefix
         if self.namespace:
             self.location = _with_namespace(self.location, check_namespace(self.namespace))
             self.prefix += f"ns:{self.namespace}:"
-        self._index = f"{self.prefix}keys"
-        self._expiry = f"{self.prefix}expiry"
+        if self.cluster and ("{" in self.prefix or "}" in self.prefix):
+            raise StoreError(
+                f"cannot use {self.location}: on a Redis Cluster the prefix {self.prefix!r} must not hold '{{' or '}}' "
+                "(they would change which slot its keys hash to); pick another ?prefix="
+            )
+        # A cluster store's entries and their index live in BUCKETS slots (see the module's docstring).
+        self._buckets = [f"{{{self.prefix}{n:02x}}}" for n in range(BUCKETS)] if self.cluster else [self.prefix]
         self._ledger = f"{self.prefix}savings"
+        self._redis = self._connect(redis, client_url)
+        self._refuse_evicting_server()
+        self._publish = self._publish_command()
+        self._release = self._redis.register_script(_RELEASE)
+        self._renew = self._redis.register_script(_RENEW)
+        self._purge = self._redis.register_script(_PURGE)
+
+    def _connect(self, redis: Any, client_url: str) -> Any:
         try:
             # One immediate retry on a broken connection: the first command after a server restart
             # reconnects instead of failing. Never a retry on a timeout: that would double the wait.
@@ -121,43 +178,91 @@ class RedisStore(CheckedWrites):
             from redis.retry import Retry
 
             retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
-            self._redis = redis.Redis.from_url(
-                client_url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=READ_TIMEOUT, retry=retry
+            timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": READ_TIMEOUT}
+            if self.cluster:
+                # require_full_coverage=False: a cluster with a primary down still opens; its other
+                # slots answer (see _talking).
+                client = redis.RedisCluster.from_url(
+                    _cluster_client_url(client_url, self.location), retry=retry, require_full_coverage=False, **timeouts
+                )
+            else:
+                client = redis.Redis.from_url(client_url, retry=retry, **timeouts)
+            client.ping()
+        except (redis.RedisError, redis.RedisClusterException, ValueError) as exc:
+            expected = (
+                "redis+cluster://[[user]:password@]host[:port] (any node of the cluster)"
+                if self.cluster
+                else "redis://[[user]:password@]host[:port][/db]"
             )
-            self._redis.ping()
-        except (redis.RedisError, ValueError) as exc:
             raise StoreError(
                 f"cannot open the store at {self.location} ({exc}); is redis-server running and the URL right? "
-                "expected redis://[[user]:password@]host[:port][/db]"
+                f"expected {expected}"
             ) from exc
-        self._refuse_evicting_server()
-        self._release = self._redis.register_script(_RELEASE)
-        self._renew = self._redis.register_script(_RENEW)
-        self._purge = self._redis.register_script(_PURGE)
+        return client
 
     @contextlib.contextmanager
     def _talking(self) -> Iterator[None]:
-        """A server that does not answer becomes StoreUnavailable, saying which server and why."""
+        """A server that does not answer becomes StoreUnavailable, saying which server and why. On a
+        cluster, a node that does not answer fails only its own slots' keys: `partial`, unless no
+        node answers at all."""
+        redis = self._errors
         try:
             yield
-        except (self._errors.ConnectionError, self._errors.TimeoutError) as exc:
-            raise StoreUnavailable(f"the Redis server at {self.location} does not answer ({exc})") from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise self._unavailable(exc, partial=self.cluster) from None
+        except redis.exceptions.ClusterError as exc:  # CLUSTERDOWN: the cluster refuses some slots
+            raise self._unavailable(exc, partial=True) from None
+        except redis.RedisClusterException as exc:  # no node reachable, or a slot nobody serves
+            whole = isinstance(exc, redis.exceptions.RedisClusterUnreachableError)
+            raise self._unavailable(exc, partial=not whole) from None
+
+    def _unavailable(self, exc: Exception, partial: bool) -> StoreUnavailable:
+        what = "a node of the Redis Cluster" if partial else "the Redis Cluster" if self.cluster else "the Redis server"
+        error = StoreUnavailable(f"{what} at {self.location} does not answer ({exc})")
+        error.partial = partial
+        return error
+
+    def _server_infos(self, section: str) -> list[dict[str, Any]]:
+        """INFO `section` of the server, or of every primary of the cluster."""
+        if not self.cluster:
+            return [self._redis.info(section)]
+        return list(self._redis.info(section, target_nodes=self._redis.PRIMARIES).values())
 
     def _refuse_evicting_server(self) -> None:
         # An allkeys-* policy lets Redis drop recordings silently when memory runs out.
         try:
-            policy = self._redis.info("memory").get("maxmemory_policy", "")
+            policies = [str(info.get("maxmemory_policy", "")) for info in self._server_infos("memory")]
         except Exception:  # INFO may be forbidden by ACLs; then we cannot tell, and do not guess
             return
-        if str(policy).startswith("allkeys-"):
-            raise StoreError(
-                f"the Redis server at {self.location} has maxmemory-policy {policy}, which evicts keys "
-                "silently when memory is full; recordings must not vanish: set maxmemory-policy to "
-                "noeviction (or a volatile-* policy) or use a dedicated Redis"
-            )
+        for policy in policies:
+            if policy.startswith("allkeys-"):
+                raise StoreError(
+                    f"the Redis server at {self.location} has maxmemory-policy {policy}, which evicts keys "
+                    "silently when memory is full; recordings must not vanish: set maxmemory-policy to "
+                    "noeviction (or a volatile-* policy) or use a dedicated Redis"
+                )
+
+    def _publish_command(self) -> str:
+        """How a release wakes the waiting: PUBLISH on one server; on a cluster SPUBLISH (sharded,
+        Redis 7: the message stays on the key's shard), or '' where a node is older (they poll)."""
+        if not self.cluster:
+            return "PUBLISH"
+        try:
+            versions = [str(info.get("redis_version", "0")) for info in self._server_infos("server")]
+        except Exception:  # INFO forbidden: polling works everywhere
+            return ""
+        return "SPUBLISH" if versions and all(int(v.split(".")[0]) >= 7 for v in versions) else ""
+
+    # --- where keys live ---------------------------------------------------------------------------
+
+    def _bucket(self, key: str) -> str:
+        """The name prefix of the bucket holding `key` (on one server: the store's prefix)."""
+        if not self.cluster:
+            return self.prefix
+        return self._buckets[zlib.crc32(key.encode()) % BUCKETS]
 
     def _entry_key(self, key: str) -> str:
-        return f"{self.prefix}entry:{key}"
+        return f"{self._bucket(key)}entry:{key}"
 
     def _where(self, key: str) -> str:
         return f"entry {key} in {self.location}"
@@ -170,43 +275,74 @@ class RedisStore(CheckedWrites):
         return entry_from_parts(head, tail, self._where(key))
 
     def _write_entries(self, entries: list[Entry]) -> None:
-        """One MULTI/EXEC: all of them or none."""
-        parts = [(entry.key, pack_head(entry), pack_tail(entry), entry.expires_at) for entry in entries]
-        with self._talking(), self._redis.pipeline(transaction=True) as pipe:
+        """One MULTI/EXEC per bucket: on one server all of them or none; on a cluster each bucket's
+        entries together (a transaction cannot span slots)."""
+        buckets: dict[str, list[tuple[str, bytes, bytes, float | None]]] = {}
+        for entry in entries:
+            parts = (entry.key, pack_head(entry), pack_tail(entry), entry.expires_at)
+            buckets.setdefault(self._bucket(entry.key), []).append(parts)
+        with self._talking():
+            for bucket, parts_of in buckets.items():
+                self._write_bucket(bucket, parts_of)
+
+    def _write_bucket(self, bucket: str, parts: list[tuple[str, bytes, bytes, float | None]]) -> None:
+        index, expiry = f"{bucket}keys", f"{bucket}expiry"
+        with self._redis.pipeline(transaction=True) as pipe:
             for key, head, tail, expires_at in parts:
-                pipe.hset(self._entry_key(key), mapping={"head": head, "tail": tail})
-                pipe.zadd(self._index, {key: 0})
+                name = f"{bucket}entry:{key}"
+                pipe.hset(name, mapping={"head": head, "tail": tail})
+                pipe.zadd(index, {key: 0})
                 if expires_at is None:
-                    pipe.persist(self._entry_key(key))
-                    pipe.zrem(self._expiry, key)
+                    pipe.persist(name)
+                    pipe.zrem(expiry, key)
                 else:
-                    pipe.pexpireat(self._entry_key(key), int(expires_at * 1000))
-                    pipe.zadd(self._expiry, {key: expires_at})
+                    pipe.pexpireat(name, int(expires_at * 1000))
+                    pipe.zadd(expiry, {key: expires_at})
             pipe.execute()
 
     def delete(self, key: str) -> bool:
+        bucket = self._bucket(key)
         with self._talking(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._entry_key(key))
-            pipe.zrem(self._index, key)
-            pipe.zrem(self._expiry, key)
+            pipe.delete(f"{bucket}entry:{key}")
+            pipe.zrem(f"{bucket}keys", key)
+            pipe.zrem(f"{bucket}expiry", key)
             deleted, _, _ = pipe.execute()
         return bool(deleted)
 
     def purge_expired(self) -> int:
         """Take the entries past their `expires_at` (--ttl) out of the index; how many went."""
+        gone = 0
+        now = time.time()
         with self._talking():
-            return int(self._purge(keys=[self._index, self._expiry], args=[time.time(), f"{self.prefix}entry:"]))
+            for bucket in self._buckets:
+                gone += int(self._purge(keys=[f"{bucket}keys", f"{bucket}expiry"], args=[now, f"{bucket}entry:"]))
+        return gone
 
-    def _pages(self, size: int = PAGE) -> Iterator[list[str]]:
-        """Keys in sorted order, `size` at a time, resuming after the last key of the previous page."""
+    def _bucket_keys(self, bucket: str, size: int) -> Iterator[str]:
+        """A bucket's keys in sorted order, `size` per round trip, each page resuming after the last key."""
         start = "-"
         while True:
             with self._talking():
-                page = [k.decode() for k in self._redis.zrangebylex(self._index, start, "+", start=0, num=size)]
+                page = [k.decode() for k in self._redis.zrangebylex(f"{bucket}keys", start, "+", start=0, num=size)]
             if not page:
                 return
-            yield page
+            yield from page
             start = "(" + page[-1]
+
+    def _pages(self, size: int = PAGE) -> Iterator[list[str]]:
+        """Every key in sorted order, `size` at a time (a cluster's buckets merged as they are read)."""
+        if self.cluster:
+            keys = heapq.merge(*(self._bucket_keys(bucket, CLUSTER_PAGE) for bucket in self._buckets))
+        else:
+            keys = self._bucket_keys(self.prefix, PAGE)
+        page: list[str] = []
+        for key in keys:
+            page.append(key)
+            if len(page) == size:
+                yield page
+                page = []
+        if page:
+            yield page
 
     def iter_keys(self) -> Iterator[str]:
         for page in self._pages():
@@ -246,10 +382,11 @@ class RedisStore(CheckedWrites):
     # --- shared flights and the savings ledger (see shared.py) ------------------------------------
 
     def _flight(self, key: str) -> str:
-        return f"{self.prefix}flight:{key}"
+        # On a cluster the key is the hash tag: the lock and its failure note share one slot.
+        return f"{self.prefix}flight:{{{key}}}" if self.cluster else f"{self.prefix}flight:{key}"
 
     def _failed(self, key: str) -> str:
-        return f"{self.prefix}failed:{key}"
+        return f"{self.prefix}failed:{{{key}}}" if self.cluster else f"{self.prefix}failed:{key}"
 
     def claim(self, key: str, expiry: float) -> str | None:
         token = uuid.uuid4().hex
@@ -263,23 +400,32 @@ class RedisStore(CheckedWrites):
     def release(self, key: str, token: str, failure: dict[str, Any] | None = None) -> None:
         left = failure_bytes(failure) if failure is not None else b""
         with self._talking():
-            self._release(keys=[self._flight(key), self._failed(key)], args=[token, left, _ms(LEFT_FOR)])
+            self._release(keys=[self._flight(key), self._failed(key)], args=[token, left, _ms(LEFT_FOR), self._publish])
 
     def wait_for(self, key: str, timeout: float) -> Waited:
         """Subscribe first, then look: a release before the look is seen by it, one after by the
-        message. A holder that dies sends none: the wait looks again when its lock expires."""
+        message. A holder that dies sends none: the wait looks again when its lock expires. Where
+        nothing is published (an older cluster), the lock is polled."""
+        if not self._publish:
+            with self._talking():
+                return poll_until(lambda: self._flight_state(key)[0], timeout)
         deadline = time.monotonic() + timeout
+        sharded = self._publish == "SPUBLISH"
         with self._talking():
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(self._flight(key))
+                (pubsub.ssubscribe if sharded else pubsub.subscribe)(self._flight(key))
                 waited, expires_in = self._flight_state(key)
                 while waited.state == HELD:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return waited
-                    message = pubsub.get_message(timeout=min(left, expires_in + 0.005))
-                    if message is not None and message.get("type") == "message":
+                    wait = min(left, expires_in + 0.005)
+                    if sharded:
+                        message = pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=wait)
+                    else:
+                        message = pubsub.get_message(timeout=wait)
+                    if message is not None and message.get("type") in ("message", "smessage"):
                         data = message["data"]
                         return Waited(FREE) if data == b"free" else Waited(FAILED, failure_from(data))
                     waited, expires_in = self._flight_state(key)
@@ -318,11 +464,13 @@ class RedisStore(CheckedWrites):
 
     def __len__(self) -> int:
         """Live entries: the index, less the keys past their TTL that no prune has swept yet."""
+        now = time.time()
         with self._talking(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(self._index)
-            pipe.zcount(self._expiry, "-inf", time.time())
-            listed, expired = pipe.execute()
-        return int(listed) - int(expired)
+            for bucket in self._buckets:
+                pipe.zcard(f"{bucket}keys")
+                pipe.zcount(f"{bucket}expiry", "-inf", now)
+            counts = pipe.execute()
+        return sum(int(n) for n in counts[0::2]) - sum(int(n) for n in counts[1::2])
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
