@@ -166,9 +166,7 @@ class RedisStore(CheckedWrites):
         self._redis = self._connect(redis, client_url)
         self._refuse_evicting_server()
         self._publish = self._publish_command()
-        self._release = self._redis.register_script(_RELEASE)
-        self._renew = self._redis.register_script(_RENEW)
-        self._purge = self._redis.register_script(_PURGE)
+        self._scripts = {text: self._redis.register_script(text) for text in (_RELEASE, _RENEW, _PURGE)}
 
     def _connect(self, redis: Any, client_url: str) -> Any:
         try:
@@ -253,6 +251,13 @@ class RedisStore(CheckedWrites):
             return ""
         return "SPUBLISH" if versions and all(int(v.split(".")[0]) >= 7 for v in versions) else ""
 
+    def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """One of our Lua scripts. On a cluster as EVAL, text and all: EVALSHA's fallback loads the
+        script on every primary, which fails while any one is down, even for keys it does not serve."""
+        if self.cluster:
+            return self._redis.eval(script, len(keys), *keys, *args)
+        return self._scripts[script](keys=keys, args=args)
+
     # --- where keys live ---------------------------------------------------------------------------
 
     def _bucket(self, key: str) -> str:
@@ -315,7 +320,7 @@ class RedisStore(CheckedWrites):
         now = time.time()
         with self._talking():
             for bucket in self._buckets:
-                gone += int(self._purge(keys=[f"{bucket}keys", f"{bucket}expiry"], args=[now, f"{bucket}entry:"]))
+                gone += int(self._run(_PURGE, [f"{bucket}keys", f"{bucket}expiry"], [now, f"{bucket}entry:"]))
         return gone
 
     def _bucket_keys(self, bucket: str, size: int) -> Iterator[str]:
@@ -395,12 +400,12 @@ class RedisStore(CheckedWrites):
 
     def renew(self, key: str, token: str, expiry: float) -> bool:
         with self._talking():
-            return bool(self._renew(keys=[self._flight(key)], args=[token, _ms(expiry)]))
+            return bool(self._run(_RENEW, [self._flight(key)], [token, _ms(expiry)]))
 
     def release(self, key: str, token: str, failure: dict[str, Any] | None = None) -> None:
         left = failure_bytes(failure) if failure is not None else b""
         with self._talking():
-            self._release(keys=[self._flight(key), self._failed(key)], args=[token, left, _ms(LEFT_FOR), self._publish])
+            self._run(_RELEASE, [self._flight(key), self._failed(key)], [token, left, _ms(LEFT_FOR), self._publish])
 
     def wait_for(self, key: str, timeout: float) -> Waited:
         """Subscribe first, then look: a release before the look is seen by it, one after by the
