@@ -154,11 +154,13 @@ def send_while_held(gate: Gate, proxies: list[Proxy], sent: list[tuple[str, dict
 
 
 @pytest.fixture
-def location(request, tmp_path, shared_redis) -> str:
-    """Where the proxies' shared store lives (param: redis or disk)."""
-    if getattr(request, "param", "redis") == "disk":
+def location(request, tmp_path) -> str:
+    """Where the proxies' shared store lives (param: redis, redis-cluster or disk)."""
+    kind = getattr(request, "param", "redis")
+    if kind == "disk":
         return str(tmp_path / "team-cache")
-    return shared_redis.url + f"?prefix=team{uuid.uuid4().hex[:10]}:"
+    server = request.getfixturevalue("shared_redis_cluster" if kind == "redis-cluster" else "shared_redis")
+    return server.url + f"?prefix=team{uuid.uuid4().hex[:10]}:"
 
 
 @pytest.fixture
@@ -181,7 +183,7 @@ def proxies():
 # --- single-flight across proxies ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("location", ["redis", "disk"], indirect=True)
+@pytest.mark.parametrize("location", ["redis", "redis-cluster", "disk"], indirect=True)
 def test_fifty_identical_misses_over_two_proxies_make_one_upstream_call(gate, proxies, location):
     upstream = gate()
     first, second = pair = proxies(upstream.url, location)
@@ -199,6 +201,7 @@ def test_fifty_identical_misses_over_two_proxies_make_one_upstream_call(gate, pr
     assert sum(s["coalesced"] for s in stats) == 49
 
 
+@pytest.mark.parametrize("location", ["redis", "redis-cluster"], indirect=True)
 def test_an_upstream_error_reaches_the_waiting_proxy_as_it_came_and_nothing_is_stored(gate, proxies, location):
     upstream = gate(refuse=True)
     pair = proxies(upstream.url, location)
@@ -337,6 +340,50 @@ def test_replay_answers_a_clear_503_while_redis_is_down_and_recovers_by_itself(s
     answer = until(lambda: (r := http(replayer.url + CHAT, "POST", body(), AUTH)).status != 503 and r, 20, "replay to recover")
     assert answer.status == 404 and answer.json()["error"]["code"] == "cache_miss"
     assert chat_calls(sim) == 1
+
+
+def test_one_cluster_node_down_fails_only_its_keys_and_they_come_back_without_a_restart(sim, proxies, redis_cluster):
+    url = redis_cluster.url
+    prompts = [f"spread {n}" for n in range(12)]
+    (recorder,) = proxies(sim.url, url, n=1, memory_cache=0)
+    keys = [http(recorder.url + CHAT, "POST", body(p), AUTH).headers["x-seedreplay-key"] for p in prompts]
+    assert recorder.settle(), "the recordings to land"
+    with store_at(url) as store:
+        on_node = [redis_cluster.node_of(store._entry_key(key)) for key in keys]
+    assert 1 in on_node and set(on_node) != {1}, "the prompts should land on the stopped node and on others"
+    (replayer,) = proxies(sim.url, url, n=1, mode="replay", memory_cache=0)
+    assert {http(replayer.url + CHAT, "POST", body(p), AUTH).headers["x-seedreplay-cache"] for p in prompts} == {"hit"}
+    calls_before = chat_calls(sim)
+
+    redis_cluster.stop_node(1)
+    for prompt, node in zip(prompts, on_node):
+        replayed = http(replayer.url + CHAT, "POST", body(prompt), AUTH)
+        recorded = http(recorder.url + CHAT, "POST", body(prompt), AUTH)
+        if node == 1:
+            error = replayed.json()["error"]
+            assert replayed.status == 503 and error["code"] == "store_unavailable" and replayed.headers["retry-after"] == "1"
+            assert f"127.0.0.1:{redis_cluster.ports[1]}" in error["message"]  # names the node that is away
+            assert recorded.status == 200 and "not cached" in recorded.headers["x-seedreplay-store-error"]
+            assert recorded.headers["x-seedreplay-cache"] == "bypass"
+        else:  # every other slot keeps hitting, in both modes
+            assert (replayed.status, replayed.headers["x-seedreplay-cache"]) == (200, "hit")
+            assert (recorded.status, recorded.headers["x-seedreplay-cache"]) == (200, "hit")
+            assert "x-seedreplay-store-error" not in recorded.headers
+    assert chat_calls(sim) == calls_before + on_node.count(1)  # only the away keys went upstream
+    for proxy in (recorder, replayer):
+        healthz = http(proxy.root + "/healthz", "GET")
+        assert healthz.status == 200 and healthz.json()["status"] == "ok"
+        assert proxy.stats()["store_up"] is True  # the store as a whole is up: no probe to wait for
+
+    redis_cluster.start_node(1)  # back, and empty (no persistence): its keys are plain misses again
+    redis_cluster.wait_ok()
+    away = prompts[on_node.index(1)]
+    answer = until(lambda: (r := http(replayer.url + CHAT, "POST", body(away), AUTH)).status != 503 and r, 20, "the node's keys")
+    assert answer.status == 404 and answer.json()["error"]["code"] == "cache_miss"
+    again = http(recorder.url + CHAT, "POST", body(away), AUTH)
+    assert again.headers["x-seedreplay-cache"] == "miss" and "x-seedreplay-store-error" not in again.headers
+    assert recorder.settle()
+    assert http(replayer.url + CHAT, "POST", body(away), AUTH).headers["x-seedreplay-cache"] == "hit"
 
 
 # --- namespaces ------------------------------------------------------------------------------------
