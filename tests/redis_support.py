@@ -113,6 +113,7 @@ class RedisCluster:
             pytest.skip("redis-cli is not installed (apt-get install redis-tools): cluster tests need it")
         self.workdir = workdir
         self.ports = [free_port() for _ in range(nodes)]
+        self.bus_ports = [free_port() for _ in range(nodes)]  # kept across restarts: nodes.conf names them
         self.procs: list[subprocess.Popen | None] = [None] * nodes
 
     @property
@@ -157,7 +158,7 @@ class RedisCluster:
                 "--cluster-enabled",
                 "yes",
                 "--cluster-port",
-                str(free_port()),
+                str(self.bus_ports[index]),
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",

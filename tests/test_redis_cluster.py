@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import threading
 import time
 import uuid
@@ -159,3 +160,26 @@ def test_one_node_down_fails_only_its_keys_and_they_answer_again_when_it_is_back
     store.put(lost[0])
     assert store.get(lost[0].key) == lost[0]
     store.close()
+
+
+def test_a_hung_node_fails_its_keys_within_the_read_timeout_and_a_store_opens_with_a_node_down(redis_cluster):
+    url = redis_cluster.url + "?socket_timeout=0.5"
+    store = store_at(url)
+    entries = [entry(n) for n in range(20)]
+    store.put_many(entries)
+    on = {e.key: redis_cluster.node_of(store._entry_key(e.key)) for e in entries}
+    hung = next(e for e in entries if on[e.key] == 2)
+    redis_cluster.procs[2].send_signal(signal.SIGSTOP)  # holds its connections, answers nothing
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="Timeout") as down:
+            store.get(hung.key)
+        assert down.value.partial and time.monotonic() - started < 3  # one read timeout, not one per retry
+        assert all(store.get(e.key) == e for e in entries if on[e.key] != 2)
+    finally:
+        redis_cluster.procs[2].send_signal(signal.SIGCONT)
+    assert store.get(hung.key) == hung
+    store.close()
+    redis_cluster.stop_node(2)
+    with store_at(url) as opened:  # a proxy started while a node is away serves the rest
+        assert all(opened.get(e.key) == e for e in entries if on[e.key] != 2)

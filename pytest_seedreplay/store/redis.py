@@ -178,10 +178,14 @@ class RedisStore(CheckedWrites):
             retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
             timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": READ_TIMEOUT}
             if self.cluster:
-                # require_full_coverage=False: a cluster with a primary down still opens; its other
-                # slots answer (see _talking).
+                # No cluster-level retry: its loop retries timeouts too, doubling a hung node's wait
+                # (its nodes' clients still reconnect a broken connection). require_full_coverage=False:
+                # a cluster with a primary down still opens; its other slots answer (see _talking).
                 client = redis.RedisCluster.from_url(
-                    _cluster_client_url(client_url, self.location), retry=retry, require_full_coverage=False, **timeouts
+                    _cluster_client_url(client_url, self.location),
+                    retry=Retry(NoBackoff(), 0),
+                    require_full_coverage=False,
+                    **timeouts,
                 )
             else:
                 client = redis.Redis.from_url(client_url, retry=retry, **timeouts)
@@ -336,6 +340,7 @@ class RedisStore(CheckedWrites):
 
     def _pages(self, size: int = PAGE) -> Iterator[list[str]]:
         """Every key in sorted order, `size` at a time (a cluster's buckets merged as they are read)."""
+        keys: Iterator[str]
         if self.cluster:
             keys = heapq.merge(*(self._bucket_keys(bucket, CLUSTER_PAGE) for bucket in self._buckets))
         else:
