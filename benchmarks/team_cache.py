@@ -12,13 +12,17 @@ port); the load comes from this one. Same run, alternating rounds:
    in memory) or one to each of two proxies (the second is woken by Redis pub/sub when the first's
    answer is stored, then reads it): what the follower waits beyond the leader.
 
-Run: python benchmarks/team_cache.py [--rounds 3] [--seconds 4] [--connections 32] [--misses 30] [--latency-ms 100]
+With --cluster, the hits also run on a three-node Redis Cluster on loopback (three redis-servers with
+--cluster-enabled yes, joined by `redis-cli --cluster create`), beside the single Redis in the same run.
+
+Run: python benchmarks/team_cache.py [--rounds 3] [--seconds 4] [--connections 32] [--misses 30] [--latency-ms 100] [--cluster]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -70,6 +74,76 @@ class RedisServer:
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class RedisClusterServers:
+    """Three cluster-enabled redis-servers on free loopback ports, joined with no replicas."""
+
+    NODES = 3
+
+    def __enter__(self) -> str:
+        binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if binary is None or cli is None:
+            sys.exit("--cluster needs redis-server and redis-cli (apt-get install redis-server)")
+        self.work = _load.scratch_dir()
+        ports = [_free_port() for _ in range(self.NODES)]
+        self.procs = []
+        for port in ports:
+            node_dir = os.path.join(self.work, f"node-{port}")
+            os.makedirs(node_dir)
+            self.procs.append(
+                subprocess.Popen(
+                    [binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
+                    + ["--cluster-port", str(_free_port()), "--save", "", "--appendonly", "no", "--dir", node_dir],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        for port in ports:
+            _wait_for_ping(port)
+        created = subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if created.returncode != 0:
+            self.__exit__()
+            sys.exit(f"redis-cli --cluster create failed: {created.stdout[-1000:]}")
+        _wait_for_cluster(ports)
+        return f"redis+cluster://127.0.0.1:{ports[0]}"
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _wait_for_ping(port: int) -> None:
+    import redis
+
+    deadline = time.monotonic() + 10
+    with redis.Redis(port=port) as client:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    sys.exit(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+
+
+def _wait_for_cluster(ports: list[int]) -> None:
+    import redis
+
+    deadline = time.monotonic() + 30
+    for port in ports:
+        with redis.Redis(port=port) as client:
+            while client.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    sys.exit(f"the cluster did not settle (node {port})")
+                time.sleep(0.05)
 
 
 def _free_port() -> int:
@@ -130,6 +204,9 @@ def hits(args: argparse.Namespace, tool: str, stores: dict[str, str], body: dict
     by = {(row[0], row[1]): row[2] for row in summary}
     for memory in ("on", "off"):
         print(f"hit throughput redis/disk, memory copy {memory}: {by[('redis', memory)] / by[('disk', memory)]:.2f}x")
+        if ("redis-cluster", memory) in by:
+            ratio = by[("redis-cluster", memory)] / by[("redis", memory)]
+            print(f"hit throughput redis-cluster/redis, memory copy {memory}: {ratio:.2f}x")
 
 
 # --- 2. misses ---------------------------------------------------------------------------------------
@@ -214,12 +291,16 @@ def main() -> None:
     parser.add_argument("--misses", type=int, default=30, help="misses (or pairs) per variant and round (default 30)")
     parser.add_argument("--latency-ms", type=float, default=100, help="the simulator's answer latency (default 100)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "aiohttp"), default="auto")
+    parser.add_argument("--cluster", action="store_true", help="also hits on a three-node Redis Cluster (same run)")
     args = parser.parse_args()
     tool = _load.pick_tool(args.loadgen)
     work = _load.scratch_dir()
     body = chat_body(7)
-    with RedisServer() as redis_url, ServerProcess(sim_app, latency_ms=args.latency_ms) as sim:
+    cluster = RedisClusterServers() if args.cluster else contextlib.nullcontext(None)
+    with RedisServer() as redis_url, cluster as cluster_url, ServerProcess(sim_app, latency_ms=args.latency_ms) as sim:
         stores = {"disk": os.path.join(work, "cache"), "redis": redis_url + "?prefix=benchhits:"}
+        if cluster_url is not None:
+            stores["redis-cluster"] = cluster_url + "?prefix=benchhits:"
         for location in stores.values():
             record(sim, location, body)
         print(

@@ -183,3 +183,15 @@ def test_a_hung_node_fails_its_keys_within_the_read_timeout_and_a_store_opens_wi
     redis_cluster.stop_node(2)
     with store_at(url) as opened:  # a proxy started while a node is away serves the rest
         assert all(opened.get(e.key) == e for e in entries if on[e.key] != 2)
+
+
+def test_an_unreachable_cluster_is_a_clear_error_without_the_password():
+    pytest.importorskip("redis")
+    from redis_support import free_port
+
+    port = free_port()  # closed again: nothing listens there
+    with pytest.raises(StoreError) as error:
+        store_at(f"redis+cluster://:hunter2secret@127.0.0.1:{port}")
+    message = str(error.value)
+    assert f"redis+cluster://:***@127.0.0.1:{port}" in message and "hunter2secret" not in message
+    assert "expected redis+cluster://" in message
