@@ -183,6 +183,7 @@ def test_a_hung_node_fails_its_keys_within_the_read_timeout_and_a_store_opens_wi
     redis_cluster.stop_node(2)
     with store_at(url) as opened:  # a proxy started while a node is away serves the rest
         assert all(opened.get(e.key) == e for e in entries if on[e.key] != 2)
+        assert opened._publish == "SPUBLISH"  # learned from the nodes that answer: no fall back to polling
 
 
 def test_an_unreachable_cluster_is_a_clear_error_without_the_password():
@@ -195,3 +196,15 @@ def test_an_unreachable_cluster_is_a_clear_error_without_the_password():
     message = str(error.value)
     assert f"redis+cluster://:***@127.0.0.1:{port}" in message and "hunter2secret" not in message
     assert "expected redis+cluster://" in message
+
+
+def test_a_cluster_with_a_node_that_evicts_keys_is_refused(shared_redis_cluster):
+    import redis
+
+    with redis.Redis(port=shared_redis_cluster.ports[2]) as node:
+        node.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            with pytest.raises(StoreError, match="allkeys-lru.*noeviction"):
+                store_at(shared_redis_cluster.url)
+        finally:
+            node.config_set("maxmemory-policy", "noeviction")

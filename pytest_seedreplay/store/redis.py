@@ -225,10 +225,15 @@ class RedisStore(CheckedWrites):
         return error
 
     def _server_infos(self, section: str) -> list[dict[str, Any]]:
-        """INFO `section` of the server, or of every primary of the cluster."""
+        """INFO `section` of the server, or of every primary of the cluster that answers (a proxy
+        started while one node is away still learns what the others run)."""
         if not self.cluster:
             return [self._redis.info(section)]
-        return list(self._redis.info(section, target_nodes=self._redis.PRIMARIES).values())
+        infos = []
+        for node in self._redis.get_primaries():
+            with contextlib.suppress(self._errors.ConnectionError, self._errors.TimeoutError):
+                infos.append(self._redis.info(section, target_nodes=node))
+        return infos
 
     def _refuse_evicting_server(self) -> None:
         # An allkeys-* policy lets Redis drop recordings silently when memory runs out.
