@@ -6,13 +6,13 @@ port); the load comes from this one. Same run, alternating rounds:
 1. Hits: the proxy over a DiskStore and over a RedisStore holding the same recording, with its
    memory copy of recent hits on (the default) and off (every hit reads the store); throughput at
    --connections and latency at one connection.
-2. Misses (simulator answering after --latency-ms): the latency of one miss with single-flight across
-   proxies off (--lock-expiry 0) and on (claim, second look, release: three more Redis round trips);
-   and two identical misses sent at once, both to one proxy (the second waits on the first's flight
-   in memory) or one to each of two proxies (the second is woken by Redis pub/sub when the first's
-   answer is stored, then reads it): what the follower waits beyond the leader.
+2. Misses (simulator answering after --latency-ms; with --cluster also on the cluster): the latency
+   of one miss with single-flight across proxies off (--lock-expiry 0) and on (claim, second look,
+   release: three more Redis round trips); and two identical misses sent at once, both to one proxy
+   (the second waits on the first's flight in memory) or one to each of two proxies (the second is
+   woken by Redis pub/sub when the first's answer is stored, then reads it): what the follower waits beyond the leader.
 
-With --cluster, the hits also run on a three-node Redis Cluster on loopback (three redis-servers with
+With --cluster, the hits and misses also run on a three-node Redis Cluster on loopback (three redis-servers with
 --cluster-enabled yes, joined by `redis-cli --cluster create`), beside the single Redis in the same run.
 
 Run: python benchmarks/team_cache.py [--rounds 3] [--seconds 4] [--connections 32] [--misses 30] [--latency-ms 100] [--cluster]
@@ -237,49 +237,61 @@ async def pairs(first: str, second: str, seeds: range) -> list[float]:
     return waited
 
 
-def misses(args: argparse.Namespace, sim: str, redis_url: str) -> None:
+def misses(args: argparse.Namespace, sim: str, redis_url: str, cluster_url: str | None = None) -> None:
     seed = 10_000
-    singles: dict[str, list[float]] = {"lock off": [], "lock on": []}
-    followers: dict[str, list[float]] = {"same proxy": [], "other proxy": []}
+    # (name, store URL, lock expiry): single misses; (name, store URL, two proxies?): identical pairs.
+    single_variants = [("lock off", redis_url, 0.0), ("lock on", redis_url, 10.0)]
+    pair_variants = [("same proxy", redis_url, False), ("other proxy", redis_url, True)]
+    if cluster_url is not None:
+        single_variants.append(("lock on, cluster", cluster_url, 10.0))
+        pair_variants.append(("other proxy, cluster", cluster_url, True))
+    singles: dict[str, list[float]] = {name: [] for name, _, _ in single_variants}
+    followers: dict[str, list[float]] = {name: [] for name, _, _ in pair_variants}
     calls_before = _load.fetch_json(sim + "/sim/stats")["requests"].get(SIM_CHAT, 0)
     pair_count = 0
     for n in range(args.rounds):
-        location = redis_url + f"?prefix=bench{n}{int(time.time())}:"
-        for name, expiry in (("lock off", 0.0), ("lock on", 10.0)) if n % 2 == 0 else (("lock on", 10.0), ("lock off", 0.0)):
-            with ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=location, lock_expiry=expiry) as proxy:
+        prefix = f"?prefix=bench{n}{int(time.time())}:"
+        for name, url, expiry in single_variants if n % 2 == 0 else reversed(single_variants):
+            with ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=url + prefix, lock_expiry=expiry) as proxy:
                 asyncio.run(single_misses(proxy, range(seed, seed + 3)))  # warm up
                 seed += 3
                 singles[name] += asyncio.run(single_misses(proxy, range(seed, seed + args.misses)))
                 seed += args.misses
-        with (
-            ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=location) as a,
-            ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=location) as b,
-        ):
-            asyncio.run(pairs(a, b, range(seed, seed + 3)))  # warm up
-            seed += 3
-            pair_count += 3
-            for name, second in (("same proxy", a), ("other proxy", b)):
+        for name, url, two in pair_variants:
+            with (
+                ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=url + prefix) as a,
+                ProxyProcess(team_proxy, upstream=f"{sim}/v1", location=url + prefix) as b,
+            ):
+                second = b if two else a
+                asyncio.run(pairs(a, second, range(seed, seed + 3)))  # warm up
+                seed += 3
                 followers[name] += asyncio.run(pairs(a, second, range(seed, seed + args.misses)))
                 seed += args.misses
-                pair_count += args.misses
+                pair_count += 3 + args.misses
     calls = _load.fetch_json(sim + "/sim/stats")["requests"].get(SIM_CHAT, 0) - calls_before
-    singles_count = sum(len(v) for v in singles.values()) + 6 * args.rounds
+    singles_count = sum(len(v) for v in singles.values()) + 3 * len(single_variants) * args.rounds
     print(
         table(
             ["one miss", "p50 ms", "p90 ms", "max ms"],
             [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in singles.items()],
         )
     )
-    added = percentile(singles["lock on"], 50) - percentile(singles["lock off"], 50)
-    print(f"single-flight across proxies adds {added:+.2f} ms to a miss's p50 (upstream answers after {args.latency_ms:g} ms)\n")
+    for name in singles:
+        if name != "lock off":
+            added = percentile(singles[name], 50) - percentile(singles["lock off"], 50)
+            upstream = f"upstream: {args.latency_ms:g} ms"
+            print(f"single-flight across proxies ({name}) adds {added:+.2f} ms to a miss's p50 ({upstream})")
+    print()
     print(
         table(
             ["two identical misses", "follower waits p50 ms", "p90 ms", "max ms"],
             [[name, percentile(v, 50), percentile(v, 90), max(v)] for name, v in followers.items()],
         )
     )
-    cross = percentile(followers["other proxy"], 50) - percentile(followers["same proxy"], 50)
-    print(f"a follower on another proxy waits {cross:+.2f} ms more (p50) than one on the leader's proxy")
+    for name in followers:
+        if name != "same proxy":
+            cross = percentile(followers[name], 50) - percentile(followers["same proxy"], 50)
+            print(f"a follower ({name}) waits {cross:+.2f} ms more (p50) than one on the leader's proxy")
     print(f"check: {calls} upstream calls for {singles_count} single misses and {pair_count} pairs (one call each)")
 
 
@@ -310,7 +322,7 @@ def main() -> None:
         print("1. hits (plain JSON answer)")
         hits(args, tool, stores, body)
         print("\n2. misses")
-        misses(args, sim, redis_url)
+        misses(args, sim, redis_url, cluster_url)
     print(f"\n{_load.load_average()}")
 
 
