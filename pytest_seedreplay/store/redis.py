@@ -169,6 +169,8 @@ class RedisStore(CheckedWrites):
         self._scripts = {text: self._redis.register_script(text) for text in (_RELEASE, _RENEW, _PURGE)}
 
     def _connect(self, redis: Any, client_url: str) -> Any:
+        if self.cluster:
+            client_url = _cluster_client_url(client_url, self.location)  # a wrong URL says so by itself
         try:
             # One immediate retry on a broken connection: the first command after a server restart
             # reconnects instead of failing. Never a retry on a timeout: that would double the wait.
@@ -182,7 +184,7 @@ class RedisStore(CheckedWrites):
                 # (its nodes' clients still reconnect a broken connection). require_full_coverage=False:
                 # a cluster with a primary down still opens; its other slots answer (see _talking).
                 client = redis.RedisCluster.from_url(
-                    _cluster_client_url(client_url, self.location),
+                    client_url,
                     retry=Retry(NoBackoff(), 0),
                     require_full_coverage=False,
                     **timeouts,
