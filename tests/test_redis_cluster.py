@@ -209,3 +209,25 @@ def test_a_cluster_with_a_node_that_evicts_keys_is_refused(shared_redis_cluster)
                 store_at(shared_redis_cluster.url)
         finally:
             node.config_set("maxmemory-policy", "noeviction")
+
+
+def test_every_node_down_is_the_whole_store_down_and_back_when_they_return(redis_cluster):
+    store = store_at(redis_cluster.url)
+    store.put(entry(1))
+    redis_cluster.stop()
+
+    def whole_outage() -> bool:
+        with pytest.raises(StoreUnavailable) as down:
+            store.get(entry(1).key)
+        return not down.value.partial  # first a node's refusal; once a topology refresh reached none, all
+
+    deadline = time.monotonic() + 10
+    while not whole_outage():
+        assert time.monotonic() < deadline, "every node away never counted as the store being down"
+    with pytest.raises(StoreUnavailable, match=re.escape(f"the Redis Cluster at {redis_cluster.url} does not answer")):
+        store.get(entry(1).key)
+    for index in range(len(redis_cluster.ports)):
+        redis_cluster.start_node(index)
+    redis_cluster.wait_ok()
+    assert "seedreplay:probe" not in store  # what the proxy's probe asks: answered again, same client
+    store.close()
