@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from aiohttp import hdrs, web
 
 from pytest_seedreplay.core.constants import (
+    ANTHROPIC_ENDPOINTS,
     CACHE_BYPASS,
     CACHEABLE_ENDPOINTS,
     ERROR_TYPE_PROXY,
@@ -34,6 +35,7 @@ from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.savings import SavingsTally
 from pytest_seedreplay.store import Store, StoreUnavailable
 
+from .anthropic import forwarded_upstream, speaks_anthropic
 from .binding import Binding
 from .cache import handle_cacheable
 from .config import ProxyConfig
@@ -227,6 +229,7 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     if config.mode not in PROXY_MODES:
         raise ValueError(f"mode {config.mode!r} is not one of {', '.join(PROXY_MODES)}")
     check_upstream(config.upstream)
+    check_upstream(config.anthropic_upstream)
     check_tenants(tiers, config.isolate_by_auth)
     binding = store if isinstance(store, Binding) else first_binding(config, store)
     # Bodies are read and size-checked by the handlers themselves (--max-body).
@@ -278,7 +281,10 @@ async def running_proxy(
 
 def api_paths(endpoint: str) -> tuple[str, ...]:
     """Where clients post to `endpoint` (`/v1/chat/completions`): there, and at Azure OpenAI's paths for
-    it (a deployment's, the `/openai/v1/` surface's, and the Azure client's own: `/openai/responses`)."""
+    it (a deployment's, the `/openai/v1/` surface's, and the Azure client's own: `/openai/responses`).
+    Anthropic's endpoints only at their own path."""
+    if endpoint in ANTHROPIC_ENDPOINTS:
+        return (endpoint,)
     tail = endpoint.removeprefix("/v1")
     azure = AZURE_PREFIX.rstrip("/")
     return (endpoint, f"{azure}/v1{tail}", f"{azure}/deployments/{{deployment}}{tail}", azure + tail)
@@ -300,7 +306,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     ledger = asyncio.create_task(_add_savings_every(state, _SAVINGS_EVERY))
     warming = asyncio.create_task(warm_up(state, state.bound))
     try:
-        if state.config.upstream == SIM_UPSTREAM:
+        if SIM_UPSTREAM in (state.config.upstream, state.config.anthropic_upstream):
             await state.upstream_base(SIM_UPSTREAM)
         yield
     finally:
@@ -367,12 +373,13 @@ async def _forward(request: web.Request, state: ProxyState) -> web.StreamRespons
         raise APIError(404, binding.wording.not_replayable(request.method, request.path), code="not_replayable")
     state.stats.bypasses += 1
     state.stats.upstream_calls += 1
-    base = await state.upstream_base(config.upstream)
+    configured = forwarded_upstream(config, request)
+    base = await state.upstream_base(configured)
     response = await state.upstream.forward(
         request,
         upstream_url(base, request.raw_path),
         config.upstream_timeout,
-        public_url(config.upstream),
+        public_url(configured),
         {HEADER_CACHE: CACHE_BYPASS},
     )
     note.upstream = response.status
@@ -461,9 +468,9 @@ def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
         except APIError as exc:
             if exc.status == 500:
                 state.stats.errors += 1
-            response = exc.response(_our_headers(request, note))
+            response = exc.response(_our_headers(request, note), speaks_anthropic(request))
         except web.HTTPException as exc:
-            response = _http_error(request, exc).response(_our_headers(request, note))
+            response = _http_error(request, exc).response(_our_headers(request, note), speaks_anthropic(request))
         except (asyncio.CancelledError, ConnectionError):
             raise  # the client went away: nothing to answer
         except Exception as exc:
@@ -474,7 +481,7 @@ def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
                 f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}",
                 type=ERROR_TYPE_PROXY,
                 code="proxy_error",
-            ).response(_our_headers(request, note))
+            ).response(_our_headers(request, note), speaks_anthropic(request))
         finally:
             state.leave()
             if logged:
