@@ -85,6 +85,16 @@ class ProxyStats:
     errors: int = 0  # the proxy's own failures: store errors, bugs
     store_errors: int = 0  # store reads and writes that failed (also in errors when a request saw them)
     without_store: int = 0  # requests answered while the store was unavailable (record: not cached; replay: 503)
+    # The cacheable endpoints' requests by endpoint and by what the cache did (hit, miss, bypass, ...).
+    by_endpoint: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, endpoint: str, cache: str | None) -> None:
+        counts = self.by_endpoint.get(endpoint)
+        if counts is None:
+            counts = self.by_endpoint[endpoint] = {"requests": 0}
+        counts["requests"] += 1
+        if cache:
+            counts[cache] = counts.get(cache, 0) + 1
 
 
 @dataclass(slots=True)
@@ -240,7 +250,7 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
         app.router.add_get(path, _guarded(state, handler))
     fast: dict[str, Routed] = {}
     for endpoint in CACHEABLE_ENDPOINTS:
-        cacheable = _guarded(state, _cacheable(endpoint), api=True)
+        cacheable = _guarded(state, _cacheable(endpoint), api=True, endpoint=endpoint)
         for path in api_paths(endpoint):
             app.router.add_post(path, cacheable)
             if "{" not in path:
@@ -448,10 +458,11 @@ async def counters(state: ProxyState) -> dict[str, object]:
 # --- the guard: token, errors, log line ---------------------------------------------------------
 
 
-def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
+def _guarded(state: ProxyState, handler: Handler, api: bool = False, endpoint: str | None = None) -> Routed:
     """`handler` behind the guard: the token, OpenAI-shaped errors, the log line. Each route's handler
     is wrapped once, rather than an aiohttp middleware, which builds its chain anew for every request
-    (a tenth of a cache hit's time). `api`: the route serves the API (its requests are counted)."""
+    (a tenth of a cache hit's time). `api`: the route serves the API (its requests are counted);
+    `endpoint`: the cacheable endpoint it serves (its requests are counted by endpoint too)."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         note = request[NOTE] = RequestNote()
@@ -484,6 +495,8 @@ def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
             ).response(_our_headers(request, note), speaks_anthropic(request))
         finally:
             state.leave()
+            if endpoint is not None:
+                state.stats.count(endpoint, note.cache)
             if logged:
                 _log_line(request, note, response, started)
         return response
