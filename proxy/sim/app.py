@@ -106,7 +106,7 @@ def _add_upstream_headers(response: web.StreamResponse, request: web.Request) ->
 async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[STARTED] = time.monotonic()
     if messages.anthropic_path(request.path):
-        messages.check_auth(request.headers, request.app[CONFIG])
+        messages.check_auth(request.headers)
     elif request.app[CONFIG].require_auth and _api_path(request.path):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         azure_key = azure.is_azure_path(request.path) and request.headers.get("api-key", "").strip()

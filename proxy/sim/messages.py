@@ -20,7 +20,6 @@ from aiohttp import web
 from pytest_seedreplay.core.constants import MESSAGES
 from pytest_seedreplay.shapes.messages import split
 
-from .config import SimConfig
 from .errors import APIError
 from .inference import BaseBrain, Prompt, Sampling, rng_for
 from .model import count_tokens, pieces
@@ -37,10 +36,12 @@ def anthropic_path(path: str) -> bool:
     return path == MESSAGES or path.startswith(MESSAGES + "/")
 
 
-def check_auth(headers: Any, config: SimConfig) -> None:
+def check_auth(headers: Any) -> None:
     """Anthropic's API wants `x-api-key` and `anthropic-version` on every request (the app's auth
     middleware asks this on Anthropic's paths)."""
-    if config.require_auth and not headers.get("x-api-key", "").strip():
+    # The SDK sends its key as x-api-key, or (2.x) as a bearer token: either will do.
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    if not headers.get("x-api-key", "").strip() and not (scheme.lower() == "bearer" and token.strip()):
         raise APIError(401, "x-api-key header is required", type="authentication_error")
     if not headers.get("anthropic-version", "").strip():
         raise APIError(400, "anthropic-version: header is required")
