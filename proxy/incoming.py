@@ -97,7 +97,7 @@ async def read_arrival(
 def keyed_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The headers an Anthropic request's key takes, as sent (every value of a repeated header)."""
     getall = getattr(headers, "getall", None)
-    out = []
+    out: list[tuple[str, str]] = []
     for name in ANTHROPIC_KEYED_HEADERS:
         values = getall(name, []) if getall is not None else [headers[name]] if name in headers else []
         out.extend((name, value) for value in values)
