@@ -541,8 +541,9 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> APIError:
         return APIError(
             404,
             f"no such path {request.path}: the seedreplay proxy serves the OpenAI API under /v1 "
-            "(point clients at http://HOST:PORT/v1) and Azure OpenAI's under /openai (azure_endpoint "
-            "http://HOST:PORT), plus /healthz, /seedreplay/stats and /metrics",
+            "(point clients at http://HOST:PORT/v1), Azure OpenAI's under /openai (azure_endpoint "
+            "http://HOST:PORT) and Anthropic's at /v1/messages (ANTHROPIC_BASE_URL=http://HOST:PORT), plus "
+            "/healthz, /seedreplay/stats and /metrics",
             code="unknown_url",
         )
     if exc.status == 405:

@@ -7,6 +7,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_seedreplay.cli import main
 from pytest_seedreplay.core.key import canonical_request, closest_recording, describe_miss, key_of_canonical
@@ -124,3 +126,15 @@ def test_seedreplay_key_shows_a_messages_key_with_its_headers(tmp_path):
     assert key_line == _key({**BASE, "system": "S"}, None)
     bad = runner.invoke(main, ["key", "--path", MESSAGES, "--header", "no-colon", str(body)])
     assert bad.exit_code == 2 and "--header 'no-colon' is not NAME:VALUE" in bad.output
+
+
+@given(text=st.text(max_size=40), system=st.text(max_size=40), ttl=st.sampled_from(["5m", "1h"]))
+def test_any_text_keys_the_same_in_either_spelling(text, system, ttl):
+    marker = {"type": "ephemeral", "ttl": ttl}
+    plain = {**BASE, "system": system, "messages": [{"role": "user", "content": text}]}
+    blocks = {
+        **BASE,
+        "system": [{"type": "text", "text": system, "cache_control": marker}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": text, "cache_control": marker}]}],
+    }
+    assert _key(plain, None) == _key(blocks, None)

@@ -321,9 +321,9 @@ def command(
         click.echo(
             f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={public_url(upstream)}, cache={store.location})"
         )
-        click.echo(f"Anthropic clients: ANTHROPIC_BASE_URL={root} (upstream={public_url(anthropic_upstream)})")
         for tier in tiers:
             click.echo(tier.describe())
+        click.echo(f"Anthropic clients: ANTHROPIC_BASE_URL={root} (upstream={public_url(anthropic_upstream)})")
         sys.stdout.flush()
 
     try:
