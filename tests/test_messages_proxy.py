@@ -288,3 +288,13 @@ def test_one_proxy_fronts_openai_and_anthropic_with_stats_by_endpoint(pair):
     assert 'seedreplay_endpoint_requests_total{cache="hit",endpoint="/v1/messages"} 1.0' in metrics
     # Saved tokens count Anthropic's usage too.
     assert proxy.stats()["saved"]["input_tokens"] > 0
+
+
+def test_the_same_body_under_another_api_version_or_beta_is_another_recording(pair):
+    sim, proxy = pair
+    with client_of(proxy) as client:
+        assert [create(client)[1] for _ in range(2)] == ["miss", "hit"]  # the second from the memory copy
+        assert create(client, extra_headers={"anthropic-beta": "some-feature-2025"})[1] == "miss"
+        assert create(client, extra_headers={"anthropic-version": "2023-01-01"})[1] == "miss"
+        assert create(client, extra_headers={"anthropic-beta": "some-feature-2025"})[1] == "hit"
+    assert messages_calls(sim) == 3
