@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from pytest_seedreplay.cli import main
 
-from test_proxy_cli import ProxyProcess
+from test_proxy_cli import ProxyProcess, _wait_for
 
 KEY = "sk-ant-api03-cliTEST0123456789abcdefABCDEFghijkl"
 
@@ -23,10 +23,16 @@ def started():
         process.stop()
 
 
+def anthropic_line(proxy: ProxyProcess) -> str:
+    """The line (on stderr) that tells Anthropic clients where to go."""
+    _wait_for(lambda: any(line.startswith("Anthropic clients: ") for line in proxy.stderr), what="the Anthropic line")
+    return next(line for line in proxy.stderr if line.startswith("Anthropic clients: "))
+
+
 def test_one_proxy_records_both_apis_from_the_simulator(tmp_path, started):
     proxy = ProxyProcess("--upstream", "sim", "--cache-dir", str(tmp_path / "cache"), env={"SEEDREPLAY_ANTHROPIC_UPSTREAM": ""})
     started.append(proxy)
-    assert proxy.lines.get(timeout=10) == f"Anthropic clients: ANTHROPIC_BASE_URL={proxy.root} (upstream=sim)"
+    assert anthropic_line(proxy) == f"Anthropic clients: ANTHROPIC_BASE_URL={proxy.root} (upstream=sim)"
     with anthropic.Anthropic(base_url=proxy.root, api_key=KEY, max_retries=0) as claude:
         answers = [
             claude.messages.with_raw_response.create(
@@ -49,13 +55,13 @@ def test_one_proxy_records_both_apis_from_the_simulator(tmp_path, started):
 def test_the_anthropic_upstream_comes_from_the_option_or_the_environment(tmp_path, started):
     given = ProxyProcess("--cache-dir", str(tmp_path / "a"), "--anthropic-upstream", "http://127.0.0.1:9/")
     started.append(given)
-    assert given.lines.get(timeout=10).endswith("(upstream=http://127.0.0.1:9)")  # the trailing slash goes
+    assert anthropic_line(given).endswith("(upstream=http://127.0.0.1:9)")  # the trailing slash goes
     from_env = ProxyProcess("--cache-dir", str(tmp_path / "b"), env={"SEEDREPLAY_ANTHROPIC_UPSTREAM": "http://127.0.0.1:10"})
     started.append(from_env)
-    assert from_env.lines.get(timeout=10).endswith("(upstream=http://127.0.0.1:10)")
+    assert anthropic_line(from_env).endswith("(upstream=http://127.0.0.1:10)")
     default = ProxyProcess("--cache-dir", str(tmp_path / "c"), env={"SEEDREPLAY_ANTHROPIC_UPSTREAM": ""})
     started.append(default)
-    assert default.lines.get(timeout=10).endswith("(upstream=https://api.anthropic.com)")
+    assert anthropic_line(default).endswith("(upstream=https://api.anthropic.com)")
     # An unreachable Anthropic upstream is a 502 the SDK raises, Anthropic-shaped.
     with anthropic.Anthropic(base_url=given.root, api_key=KEY, max_retries=0) as claude:
         with pytest.raises(anthropic.APIStatusError) as failed:

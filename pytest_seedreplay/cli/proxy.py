@@ -323,7 +323,8 @@ def command(
         )
         for tier in tiers:
             click.echo(tier.describe())
-        click.echo(f"Anthropic clients: ANTHROPIC_BASE_URL={root} (upstream={public_url(anthropic_upstream)})")
+        # On stderr: stdout's first line is the listening line, and the tiers' lines follow it there.
+        click.echo(f"Anthropic clients: ANTHROPIC_BASE_URL={root} (upstream={public_url(anthropic_upstream)})", err=True)
         sys.stdout.flush()
 
     try:
