@@ -25,7 +25,7 @@ from .inference import BaseBrain, Prompt, Sampling, rng_for
 from .model import count_tokens, pieces
 from .runtime import CONFIG, first_token_delay, pause, read_json, token_interval
 from .sse import open_stream
-from .structured import ToolChoice, chosen_tools, tool_call
+from .structured import ToolChoice, check_schema, chosen_tools, tool_call
 
 ROLES = ("user", "assistant")
 # A fixed seed: the same request draws the same answer (the API takes none; temperature 0 is not needed).
@@ -164,6 +164,7 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
         schema = tool.get("input_schema")
         if not isinstance(schema, dict):
             raise _invalid(f"tools.{i}.input_schema: Field required")
+        check_schema(schema, f"tools.{i}.input_schema", f"tool '{tool['name']}'")  # as the API checks every tool
         out.append({"name": tool["name"], "parameters": schema})
     return out
 
