@@ -4,22 +4,17 @@ once. `/v1/messages` (and everything under it) is Anthropic's; so is any request
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from aiohttp import web
 
-from pytest_seedreplay.core.constants import ANTHROPIC_ENDPOINTS, ANTHROPIC_VERSION_HEADER, MESSAGES, SIM_UPSTREAM
+from pytest_seedreplay.core.constants import ANTHROPIC_ENDPOINTS, ANTHROPIC_VERSION_HEADER, SIM_UPSTREAM
+from pytest_seedreplay.core.urls import anthropic_path
 
 from .config import ProxyConfig
 
 
-def speaks_anthropic(request: object) -> bool:
-    """Does `request` (an aiohttp request) belong to Anthropic's API? Its errors are then shaped as Anthropic's."""
-    path = getattr(request, "path", "")
-    headers: Mapping[str, str] = getattr(request, "headers", {})
-    return anthropic_path(path) or ANTHROPIC_VERSION_HEADER in headers
-
-
-def anthropic_path(path: str) -> bool:
-    return path == MESSAGES or path.startswith(MESSAGES + "/")
+def speaks_anthropic(request: web.BaseRequest) -> bool:
+    """Does `request` belong to Anthropic's API? Its errors are then shaped as Anthropic's."""
+    return anthropic_path(request.path) or ANTHROPIC_VERSION_HEADER in request.headers
 
 
 def anthropic_base(url: str) -> str:
@@ -36,6 +31,6 @@ def upstream_of(config: ProxyConfig, endpoint: str) -> str:
     return anthropic_base(config.anthropic_upstream) if endpoint in ANTHROPIC_ENDPOINTS else config.upstream
 
 
-def forwarded_upstream(config: ProxyConfig, request: object) -> str:
+def forwarded_upstream(config: ProxyConfig, request: web.BaseRequest) -> str:
     """The configured upstream an uncached request goes to."""
     return anthropic_base(config.anthropic_upstream) if speaks_anthropic(request) else config.upstream

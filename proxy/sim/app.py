@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from pytest_seedreplay.core.urls import anthropic_path
 from pytest_seedreplay.proxy.serve import serving, typed_request_key
 
 from . import azure, chat, embeddings, files, finetune, messages, models, responses
@@ -54,7 +55,7 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes an OpenAI-shaped JSON error (Anthropic-shaped on Anthropic's paths); no
     traceback ever reaches the client."""
-    anthropic = messages.anthropic_path(request.path)
+    anthropic = anthropic_path(request.path)
     try:
         response = await handler(request)
     except APIError as exc:
@@ -105,7 +106,7 @@ def _add_upstream_headers(response: web.StreamResponse, request: web.Request) ->
 @web.middleware
 async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[STARTED] = time.monotonic()
-    if messages.anthropic_path(request.path):
+    if anthropic_path(request.path):
         messages.check_auth(request.headers)
     elif request.app[CONFIG].require_auth and _api_path(request.path):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")

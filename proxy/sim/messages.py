@@ -32,10 +32,6 @@ ROLES = ("user", "assistant")
 _SEED = 0
 
 
-def anthropic_path(path: str) -> bool:
-    return path == MESSAGES or path.startswith(MESSAGES + "/")
-
-
 def check_auth(headers: Any) -> None:
     """Anthropic's API wants `x-api-key` and `anthropic-version` on every request (the app's auth
     middleware asks this on Anthropic's paths)."""
