@@ -44,6 +44,9 @@ from pytest_seedreplay.proxy.serve import serving  # noqa: E402
 CHAT = "/v1/chat/completions"
 AUTH = {"Authorization": "Bearer sk-bench-not-a-real-key", "Content-Type": "application/json"}
 DEAD_UPSTREAM = "http://127.0.0.1:9/v1"  # discard port: a hit benchmark that ever misses fails loudly
+# Anthropic's Messages API: its path, and the headers its SDK sends (key and API version).
+MESSAGES = "/v1/messages"
+ANTHROPIC_AUTH = {"x-api-key": "sk-bench-not-a-real-key", "anthropic-version": "2023-06-01", "Content-Type": "application/json"}
 
 
 def chat_body(seed: int, content: str = "Name three facts about the moon.", **extra: Any) -> dict[str, Any]:
@@ -54,6 +57,18 @@ def chat_body(seed: int, content: str = "Name three facts about the moon.", **ex
         "temperature": 0,
         "max_tokens": 64,
         "messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": content}],
+        **extra,
+    }
+
+
+def messages_body(content: str = "Name three facts about the moon.", **extra: Any) -> dict[str, Any]:
+    """The Messages API's counterpart of `chat_body` (the API has no seed)."""
+    return {
+        "model": "claude-sonnet-4-5",
+        "temperature": 0,
+        "max_tokens": 64,
+        "system": "Answer briefly.",
+        "messages": [{"role": "user", "content": content}],
         **extra,
     }
 
@@ -79,7 +94,7 @@ def proxy_server(upstream: str, cache_dir: str, mode: str = "record", **options:
     return Proxy(upstream, store=cache_dir, mode=mode, **options)
 
 
-def bare_app(body: bytes, headers: dict[str, str]) -> web.Application:
+def bare_app(body: bytes, headers: dict[str, str], path: str = CHAT) -> web.Application:
     """The baseline: an aiohttp server that reads the request and answers fixed bytes, nothing else."""
 
     async def answer(request: web.Request) -> web.Response:
@@ -87,7 +102,7 @@ def bare_app(body: bytes, headers: dict[str, str]) -> web.Application:
         return web.Response(body=body, headers=headers)
 
     app = web.Application()
-    app.router.add_post(CHAT, answer)
+    app.router.add_post(path, answer)
     return app
 
 
@@ -344,10 +359,10 @@ def fetch_json(url: str) -> Any:
     return asyncio.run(go())
 
 
-def post_once(url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+def post_once(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     async def go() -> tuple[int, dict[str, str], bytes]:
         async with aiohttp.ClientSession() as session:
-            async with session.post(url, data=json.dumps(body), headers=AUTH) as response:
+            async with session.post(url, data=json.dumps(body), headers=headers or AUTH) as response:
                 return response.status, dict(response.headers), await response.read()
 
     return asyncio.run(go())

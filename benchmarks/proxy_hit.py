@@ -13,7 +13,8 @@ server swings 10-20 % from run to run (the load generator shares the cores, and 
 the CPU a hit costs barely moves, and its ratio is the capacity ratio the throughput target is about.
 
 Run: python benchmarks/proxy_hit.py [--rounds 5] [--seconds 5] [--connections 32] [--loadgen auto]
-     [--stream] [--profile]
+     [--stream] [--endpoint chat|messages] [--profile]
+(`--endpoint messages`: Anthropic's Messages API, its answer recorded from the simulator.)
 Targets: proxy >= 0.8x bare throughput (wall clock, and in CPU per hit); p50 added <= 0.3 ms.
 """
 
@@ -27,13 +28,16 @@ import time
 
 import _load
 from _load import (
+    ANTHROPIC_AUTH,
     CHAT,
     DEAD_UPSTREAM,
+    MESSAGES,
     ProxyProcess,
     ServerProcess,
     bare_app,
     chat_body,
     median,
+    messages_body,
     post_once,
     proxy_server,
     sim_app,
@@ -44,16 +48,27 @@ from _load import (
 _OWN_HEADERS = {"date", "server", "content-length", "connection", "keep-alive"}
 
 
+# What each endpoint's clients send: (path, headers, body).
+ENDPOINTS = {
+    "chat": (CHAT, _load.AUTH, lambda stream: chat_body(7, stream=True) if stream else chat_body(7)),
+    "messages": (MESSAGES, ANTHROPIC_AUTH, lambda stream: messages_body(stream=True) if stream else messages_body()),
+}
+PATH, HEADERS = CHAT, _load.AUTH  # the endpoint measured (main() sets them from --endpoint)
+
+
 def record_answer(cache_dir: str, body: dict) -> None:
     """Put the answer to `body` in the store, through a proxy in front of the simulator."""
-    with ServerProcess(sim_app) as sim, ProxyProcess(proxy_server, upstream=f"{sim}/v1", cache_dir=cache_dir) as proxy:
-        status, headers, _ = post_once(proxy + CHAT, body)
+    with (
+        ServerProcess(sim_app) as sim,
+        ProxyProcess(proxy_server, upstream=f"{sim}/v1", anthropic_upstream=sim, cache_dir=cache_dir) as proxy,
+    ):
+        status, headers, _ = post_once(proxy + PATH, body, HEADERS)
         if status != 200 or headers.get("X-Seedreplay-Cache") != "miss":
             sys.exit(f"recording the answer failed: HTTP {status}, cache={headers.get('X-Seedreplay-Cache')}")
 
 
 def hit_answer(root: str, body: dict) -> tuple[bytes, dict[str, str]]:
-    status, headers, raw = post_once(root + CHAT, body)
+    status, headers, raw = post_once(root + PATH, body, HEADERS)
     if status != 200 or headers.get("X-Seedreplay-Cache") != "hit":
         sys.exit(f"the proxy did not answer from the cache: HTTP {status}, cache={headers.get('X-Seedreplay-Cache')}")
     return raw, {k: v for k, v in headers.items() if k.lower() not in _OWN_HEADERS}
@@ -68,9 +83,9 @@ def measure(
 ) -> tuple[_load.LoadResult, _load.LoadResult, float | None]:
     """The loaded run, the one-connection run, and the server's CPU µs per request in the loaded run."""
     before = _load.cpu_seconds(pid)
-    loaded = _load.load(tool, url, request, _load.AUTH, connections, seconds)
+    loaded = _load.load(tool, url, request, HEADERS, connections, seconds)
     after = _load.cpu_seconds(pid)
-    single = _load.load(tool, url, request, _load.AUTH, 1, seconds)
+    single = _load.load(tool, url, request, HEADERS, 1, seconds)
     for result in (loaded, single):
         if result.errors:
             sys.exit(f"{url}: {result.errors} failed requests during the run")
@@ -84,13 +99,13 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
     if _load.py_spy():
         for name, server in (
             ("proxy", ProxyProcess(proxy_server, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)),
-            ("bare", ServerProcess(bare_app, body=bare[0], headers=bare[1])),
+            ("bare", ServerProcess(bare_app, body=bare[0], headers=bare[1], path=PATH)),
         ):
             out = os.path.join(work, f"{name}.collapsed")
             with server as root:
-                _load.load(tool, root + CHAT, request, _load.AUTH, connections, 1)  # warm
+                _load.load(tool, root + PATH, request, HEADERS, connections, 1)  # warm
                 sampler = _load.start_sampling(server.pid, seconds, out)
-                result = _load.load(tool, root + CHAT, request, _load.AUTH, connections, seconds)
+                result = _load.load(tool, root + PATH, request, HEADERS, connections, seconds)
                 _, errors = sampler.communicate(timeout=seconds + 60)
             if sampler.returncode != 0 or not os.path.exists(out):
                 print(f"\npy-spy failed ({errors.strip()[-300:]}); falling back to cProfile")
@@ -104,7 +119,7 @@ def profile(tool: str, cache_dir: str, request: bytes, connections: int, seconds
             return
     path = os.path.join(work, "pytest_seedreplay.proxy.prof")
     with ProxyProcess(proxy_server, profile=path, upstream=DEAD_UPSTREAM, cache_dir=cache_dir) as proxy:
-        _load.load(tool, proxy + CHAT, request, _load.AUTH, connections, seconds)
+        _load.load(tool, proxy + PATH, request, HEADERS, connections, seconds)
     print(f"\ncProfile of the proxy process under {seconds:.0f} s of load (cProfile slows it down; compare shares):")
     print(_load.top_functions(path))
 
@@ -116,11 +131,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections for throughput (default 32)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "aiohttp"), default="auto")
     parser.add_argument("--stream", action="store_true", help="ask for a streamed answer (SSE hit)")
+    parser.add_argument("--endpoint", choices=tuple(ENDPOINTS), default="chat", help="chat completions or Anthropic's Messages")
     parser.add_argument("--profile", action="store_true", help="profile the proxy afterwards, even when on target")
     args = parser.parse_args()
     tool = _load.pick_tool(args.loadgen)
 
-    body = chat_body(7, stream=True) if args.stream else chat_body(7)
+    global PATH, HEADERS
+    PATH, HEADERS, make_body = ENDPOINTS[args.endpoint]
+    body = make_body(args.stream)
     request = json.dumps(body).encode()
     work = _load.scratch_dir()
     cache_dir = os.path.join(work, "cache")
@@ -129,18 +147,18 @@ def main() -> None:
     print(
         f"proxy cache hit vs bare aiohttp | {_load.machine()} | load: {tool}, {args.connections} connections "
         f"for throughput, 1 for latency | {args.rounds} rounds x {args.seconds:.0f} s | "
-        f"{'streamed' if args.stream else 'plain JSON'} answer | {_load.load_average()}"
+        f"{'streamed' if args.stream else 'plain JSON'} answer from POST {PATH} | {_load.load_average()}"
     )
     proxy_process = ProxyProcess(proxy_server, upstream=DEAD_UPSTREAM, cache_dir=cache_dir)
     with proxy_process as proxy:
         answer, headers = hit_answer(proxy, body)
-        bare_process = ServerProcess(bare_app, body=answer, headers=headers)
+        bare_process = ServerProcess(bare_app, body=answer, headers=headers, path=PATH)
         with bare_process as bare:
-            targets = {"proxy": proxy + CHAT, "bare": bare + CHAT}
+            targets = {"proxy": proxy + PATH, "bare": bare + PATH}
             pids = {"proxy": proxy_process.pid, "bare": bare_process.pid}
             print(f"answer: {len(answer)} bytes, {len(headers)} headers, same on both servers")
             for url in targets.values():  # warm both up (imports, first connections)
-                _load.load(tool, url, request, _load.AUTH, args.connections, 1)
+                _load.load(tool, url, request, HEADERS, args.connections, 1)
             hits_before = proxy_hits(proxy)
             rows, results = [], {name: [] for name in targets}
             started = time.perf_counter()

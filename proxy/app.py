@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from aiohttp import hdrs, web
 
 from pytest_seedreplay.core.constants import (
+    ANTHROPIC_ENDPOINTS,
     CACHE_BYPASS,
     CACHEABLE_ENDPOINTS,
     ERROR_TYPE_PROXY,
@@ -34,6 +35,7 @@ from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.savings import SavingsTally
 from pytest_seedreplay.store import Store, StoreUnavailable
 
+from .anthropic import forwarded_upstream, speaks_anthropic
 from .binding import Binding
 from .cache import handle_cacheable
 from .config import ProxyConfig
@@ -83,6 +85,16 @@ class ProxyStats:
     errors: int = 0  # the proxy's own failures: store errors, bugs
     store_errors: int = 0  # store reads and writes that failed (also in errors when a request saw them)
     without_store: int = 0  # requests answered while the store was unavailable (record: not cached; replay: 503)
+    # The cacheable endpoints' requests by endpoint and by what the cache did (hit, miss, bypass, ...).
+    by_endpoint: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, endpoint: str, cache: str | None) -> None:
+        counts = self.by_endpoint.get(endpoint)
+        if counts is None:
+            counts = self.by_endpoint[endpoint] = {"requests": 0}
+        counts["requests"] += 1
+        if cache:
+            counts[cache] = counts.get(cache, 0) + 1
 
 
 @dataclass(slots=True)
@@ -227,6 +239,7 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     if config.mode not in PROXY_MODES:
         raise ValueError(f"mode {config.mode!r} is not one of {', '.join(PROXY_MODES)}")
     check_upstream(config.upstream)
+    check_upstream(config.anthropic_upstream)
     check_tenants(tiers, config.isolate_by_auth)
     binding = store if isinstance(store, Binding) else first_binding(config, store)
     # Bodies are read and size-checked by the handlers themselves (--max-body).
@@ -237,7 +250,7 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
         app.router.add_get(path, _guarded(state, handler))
     fast: dict[str, Routed] = {}
     for endpoint in CACHEABLE_ENDPOINTS:
-        cacheable = _guarded(state, _cacheable(endpoint), api=True)
+        cacheable = _guarded(state, _cacheable(endpoint), api=True, endpoint=endpoint)
         for path in api_paths(endpoint):
             app.router.add_post(path, cacheable)
             if "{" not in path:
@@ -278,7 +291,10 @@ async def running_proxy(
 
 def api_paths(endpoint: str) -> tuple[str, ...]:
     """Where clients post to `endpoint` (`/v1/chat/completions`): there, and at Azure OpenAI's paths for
-    it (a deployment's, the `/openai/v1/` surface's, and the Azure client's own: `/openai/responses`)."""
+    it (a deployment's, the `/openai/v1/` surface's, and the Azure client's own: `/openai/responses`).
+    Anthropic's endpoints only at their own path."""
+    if endpoint in ANTHROPIC_ENDPOINTS:
+        return (endpoint,)
     tail = endpoint.removeprefix("/v1")
     azure = AZURE_PREFIX.rstrip("/")
     return (endpoint, f"{azure}/v1{tail}", f"{azure}/deployments/{{deployment}}{tail}", azure + tail)
@@ -300,7 +316,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     ledger = asyncio.create_task(_add_savings_every(state, _SAVINGS_EVERY))
     warming = asyncio.create_task(warm_up(state, state.bound))
     try:
-        if state.config.upstream == SIM_UPSTREAM:
+        if SIM_UPSTREAM in (state.config.upstream, state.config.anthropic_upstream):
             await state.upstream_base(SIM_UPSTREAM)
         yield
     finally:
@@ -367,12 +383,13 @@ async def _forward(request: web.Request, state: ProxyState) -> web.StreamRespons
         raise APIError(404, binding.wording.not_replayable(request.method, request.path), code="not_replayable")
     state.stats.bypasses += 1
     state.stats.upstream_calls += 1
-    base = await state.upstream_base(config.upstream)
+    configured = forwarded_upstream(config, request)
+    base = await state.upstream_base(configured)
     response = await state.upstream.forward(
         request,
         upstream_url(base, request.raw_path),
         config.upstream_timeout,
-        public_url(config.upstream),
+        public_url(configured),
         {HEADER_CACHE: CACHE_BYPASS},
     )
     note.upstream = response.status
@@ -441,10 +458,11 @@ async def counters(state: ProxyState) -> dict[str, object]:
 # --- the guard: token, errors, log line ---------------------------------------------------------
 
 
-def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
+def _guarded(state: ProxyState, handler: Handler, api: bool = False, endpoint: str | None = None) -> Routed:
     """`handler` behind the guard: the token, OpenAI-shaped errors, the log line. Each route's handler
     is wrapped once, rather than an aiohttp middleware, which builds its chain anew for every request
-    (a tenth of a cache hit's time). `api`: the route serves the API (its requests are counted)."""
+    (a tenth of a cache hit's time). `api`: the route serves the API (its requests are counted);
+    `endpoint`: the cacheable endpoint it serves (its requests are counted by endpoint too)."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         note = request[NOTE] = RequestNote()
@@ -461,9 +479,9 @@ def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
         except APIError as exc:
             if exc.status == 500:
                 state.stats.errors += 1
-            response = exc.response(_our_headers(request, note))
+            response = exc.response(_our_headers(request, note), speaks_anthropic(request))
         except web.HTTPException as exc:
-            response = _http_error(request, exc).response(_our_headers(request, note))
+            response = _http_error(request, exc).response(_our_headers(request, note), speaks_anthropic(request))
         except (asyncio.CancelledError, ConnectionError):
             raise  # the client went away: nothing to answer
         except Exception as exc:
@@ -474,9 +492,11 @@ def _guarded(state: ProxyState, handler: Handler, api: bool = False) -> Routed:
                 f"internal error in the seedreplay proxy: {type(exc).__name__}: {exc}",
                 type=ERROR_TYPE_PROXY,
                 code="proxy_error",
-            ).response(_our_headers(request, note))
+            ).response(_our_headers(request, note), speaks_anthropic(request))
         finally:
             state.leave()
+            if endpoint is not None:
+                state.stats.count(endpoint, note.cache)
             if logged:
                 _log_line(request, note, response, started)
         return response
@@ -521,8 +541,9 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> APIError:
         return APIError(
             404,
             f"no such path {request.path}: the seedreplay proxy serves the OpenAI API under /v1 "
-            "(point clients at http://HOST:PORT/v1) and Azure OpenAI's under /openai (azure_endpoint "
-            "http://HOST:PORT), plus /healthz, /seedreplay/stats and /metrics",
+            "(point clients at http://HOST:PORT/v1), Azure OpenAI's under /openai (azure_endpoint "
+            "http://HOST:PORT) and Anthropic's at /v1/messages (ANTHROPIC_BASE_URL=http://HOST:PORT), plus "
+            "/healthz, /seedreplay/stats and /metrics",
             code="unknown_url",
         )
     if exc.status == 405:

@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from pytest_seedreplay.core.constants import (
+    ANTHROPIC_ENDPOINTS,
     CACHE_HIT,
     CACHE_MISS,
     CACHEABLE_ENDPOINTS,
@@ -43,6 +44,7 @@ from pytest_seedreplay.store import StoreUnavailable
 
 from . import shared_flight
 from .answers import answer_from_flight, serve_entry
+from .anthropic import upstream_of
 from .binding import ReplayMiss
 from .errors import APIError
 from .flight import Failure, Flight, Shape
@@ -301,7 +303,7 @@ async def _replay_miss(state: ProxyState, bound: Bound, call: Call, ours: dict[s
     miss = ReplayMiss(call.key, call.endpoint, call.canonical, closest, message)
     bound.observer.replay_miss(miss)
     error = APIError(404, bound.binding.wording.replay_miss(miss), type=ERROR_TYPE_MISS, code="cache_miss")
-    return error.response({**ours, HEADER_CACHE: CACHE_MISS})
+    return error.response({**ours, HEADER_CACHE: CACHE_MISS}, call.endpoint in ANTHROPIC_ENDPOINTS)
 
 
 async def _too_old(state: ProxyState, bound: Bound, call: Call) -> str | None:
@@ -387,8 +389,9 @@ async def _call_upstream(
     fate = call.policy.fate
     write: asyncio.Task | None = None
     try:
-        base = await state.upstream_base(config.upstream)
-        shown = public_url(config.upstream)
+        configured = upstream_of(config, call.endpoint)
+        base = await state.upstream_base(configured)
+        shown = public_url(configured)
         if fate is Fate.STORE:
             where = find_secret(call.canonical, "entry.request")
             if where:  # known before the stream starts, so even a streamed answer can say it

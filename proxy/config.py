@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from pytest_seedreplay.core.constants import (
+    DEFAULT_ANTHROPIC_UPSTREAM,
     DEFAULT_LOCK_EXPIRY,
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
@@ -25,6 +26,8 @@ class ProxyConfig:
     first `Binding` (a caller may bind another store, mode or seed later: see `binding`)."""
 
     upstream: str = DEFAULT_UPSTREAM  # base URL incl. /v1, or "sim"
+    # Anthropic's API (/v1/messages, requests with anthropic-version): its root (/v1 optional), or "sim".
+    anthropic_upstream: str = DEFAULT_ANTHROPIC_UPSTREAM
     mode: str = DEFAULT_PROXY_MODE  # record|replay|passthrough|refresh
     require_seed: bool = False
     # Injected into chat/completions and completions requests that carry no seed; part of the key.

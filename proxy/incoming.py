@@ -17,12 +17,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from pytest_seedreplay.core.constants import (
+    ANTHROPIC_ENDPOINTS,
+    ANTHROPIC_KEYED_HEADERS,
     CHAT,
     COMPLETIONS,
     CONTENT_TYPE_JSON,
     CREDENTIAL_HEADERS,
     EMBEDDINGS,
     HEADER_RETRY_COUNT,
+    MESSAGES,
     RESPONSES,
 )
 from pytest_seedreplay.core.jsontext import compact_json_bytes
@@ -41,7 +44,7 @@ LARGE_BODY = 1024 * 1024
 # whatever its byte size (5 million `{}` in 14 MB would take a gigabyte); real requests, tool
 # schemas and token-id inputs included, stay far below it.
 MAX_CONTAINERS = 200_000
-STREAMING_ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES)
+STREAMING_ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES, MESSAGES)
 _EMBEDDING_FORMATS = ("float", "base64")
 
 
@@ -74,6 +77,7 @@ class Arrival:
     path: str = ""  # the client's path, decoded: an Azure deployment in it keys as the model
     target: str = ""  # the client's path and query as sent (Azure's api-version reaches the upstream)
     retry: bool = False  # the SDK's retry count says this request repeats an earlier try
+    headers: tuple[tuple[str, str], ...] = ()  # the request headers its key takes (Anthropic's version, betas)
 
 
 async def read_arrival(
@@ -84,7 +88,20 @@ async def read_arrival(
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
-    return Arrival(endpoint, raw, policy, namespace, default_seed, request.path, request.raw_path, is_retry(request.headers))
+    keyed = keyed_headers(request.headers) if endpoint in ANTHROPIC_ENDPOINTS else ()
+    return Arrival(
+        endpoint, raw, policy, namespace, default_seed, request.path, request.raw_path, is_retry(request.headers), keyed
+    )
+
+
+def keyed_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The headers an Anthropic request's key takes, as sent (every value of a repeated header)."""
+    getall = getattr(headers, "getall", None)
+    out: list[tuple[str, str]] = []
+    for name in ANTHROPIC_KEYED_HEADERS:
+        values = getall(name, []) if getall is not None else [headers[name]] if name in headers else []
+        out.extend((name, value) for value in values)
+    return tuple(out)
 
 
 def is_retry(headers: Mapping[str, str]) -> bool:
@@ -128,7 +145,7 @@ def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
         upstream_shape = Shape(stream=True, include_usage=True)
         changed = True
     try:
-        canonical = canonical_request(arrival.path or endpoint, body)
+        canonical = canonical_request(arrival.path or endpoint, body, arrival.headers)
     except UnkeyableRequest as exc:
         raise bad_request(str(exc)) from None
     except RecursionError:
@@ -163,7 +180,8 @@ class KeyMemo:
     def slot(arrival: Arrival, config: ProxyConfig) -> tuple:
         """Everything the key and shape of `arrival` follow from (its body as a 128-bit digest)."""
         digest = hashlib.blake2b(arrival.raw, digest_size=16).digest()
-        return (arrival.path or arrival.endpoint, digest, arrival.namespace, arrival.default_seed, config.require_seed)
+        where = arrival.path or arrival.endpoint
+        return (where, digest, arrival.namespace, arrival.default_seed, config.require_seed, arrival.headers)
 
     def get(self, slot: tuple) -> tuple[str, Shape] | None:
         seen = self._seen.get(slot)
@@ -287,7 +305,8 @@ def request_shape(endpoint: str, body: dict[str, Any]) -> Shape:
         return Shape()
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
-    return Shape(stream=True, include_usage=include_usage and endpoint != RESPONSES)
+    # Responses and Messages streams always carry their usage (no stream_options there).
+    return Shape(stream=True, include_usage=include_usage and endpoint not in (RESPONSES, MESSAGES))
 
 
 def auth_namespace(headers: Mapping[str, str]) -> str:

@@ -92,6 +92,16 @@ class _StateCollector(Collector):
         for tier, count in sorted(stats.hits_by_tier.items()):
             hits.add_metric([tier], count)
         yield hits
+        requests = CounterMetricFamily(
+            "seedreplay_endpoint_requests",
+            "Requests to the cacheable endpoints, by endpoint and what the cache did (hit, miss, bypass, ...).",
+            labels=["endpoint", "cache"],
+        )
+        for endpoint, counts in sorted(stats.by_endpoint.items()):
+            for cache, count in sorted(counts.items()):
+                if cache != "requests":
+                    requests.add_metric([endpoint, cache], count)
+        yield requests
         for name, text, attribute in _COUNTERS:
             yield CounterMetricFamily(name, text, value=getattr(stats, attribute))
         saved = state.saved

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pytest_seedreplay.core.constants import DEFAULT_UPSTREAM, ENV_UPSTREAM
+from pytest_seedreplay.core.environ import choose_anthropic_upstream
 from pytest_seedreplay.core.urls import check_upstream
 from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.store import Store, open_store
@@ -34,7 +35,9 @@ class Proxy:
 
     `store`: a `Store`, or a directory / `redis://` URL for `open_store` (default `$SEEDREPLAY_STORE`
     or `.seedreplay/cache`); a store it opened, it closes. `upstream`: a base URL or `"sim"` (default
-    `$SEEDREPLAY_UPSTREAM`, else the OpenAI API). Other keyword arguments are `ProxyConfig` fields
+    `$SEEDREPLAY_UPSTREAM`, else the OpenAI API); `anthropic_upstream`: the same for Anthropic's API
+    (default `$SEEDREPLAY_ANTHROPIC_UPSTREAM`, else `sim` when `upstream` is, else Anthropic's API; give
+    Anthropic clients `.root` as their base URL). Other keyword arguments are `ProxyConfig` fields
     (`require_seed`, `default_seed`, `isolate_by_auth`, `memory_cache`, `durable`, ...). `tiers`: learned
     tiers asked in order on an exact miss (see `pytest_seedreplay.proxy.tiers`). `sock`: a listening
     socket to serve on instead of binding `host:port` (a port reserved before the proxy was made, as
@@ -53,6 +56,7 @@ class Proxy:
         **options: Any,
     ):
         upstream = upstream or os.environ.get(ENV_UPSTREAM) or DEFAULT_UPSTREAM
+        options["anthropic_upstream"] = check_upstream(choose_anthropic_upstream(options.get("anthropic_upstream"), upstream))
         self.config = replace(ProxyConfig(), upstream=check_upstream(upstream), mode=str(Mode(mode)), **options)
         self._store_arg = store
         self.tiers = tuple(tiers)

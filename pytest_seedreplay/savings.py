@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeGuard
 
-from .core.constants import ENV_PRICES
+from .core.constants import ENV_PRICES, MESSAGES
 from .core.entry import Entry
 
 # Dollars per million tokens, (input, output), as OpenAI listed them on PRICES_AS_OF. A dated model
@@ -153,6 +153,8 @@ def usage_of(entry: Entry) -> tuple[int, int] | None:
     """(input, output) tokens the recorded answer says it used, or None when it says nothing."""
     if entry.events is None:
         return _tokens(entry.body)
+    if entry.endpoint == MESSAGES:
+        return _tokens({"usage": _streamed_messages_usage(entry.events)})
     for event in reversed(entry.events):  # chat/completions end with a usage chunk, responses with response.completed
         if '"usage"' not in event.data:
             continue
@@ -166,12 +168,38 @@ def usage_of(entry: Entry) -> tuple[int, int] | None:
     return None
 
 
+def _streamed_messages_usage(events: list[Any]) -> dict[str, Any]:
+    """An Anthropic stream's usage: message_start's, updated by each message_delta's (output tokens
+    are counted there, cumulatively)."""
+    usage: dict[str, Any] = {}
+    for event in events:
+        if '"usage"' not in event.data:
+            continue
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        holder = data.get("message") if data.get("type") == "message_start" else data
+        found = holder.get("usage") if isinstance(holder, dict) else None
+        if isinstance(found, dict):
+            usage.update(found)
+    return usage
+
+
+# Anthropic's input_tokens leave out the prompt read from or written to its cache: tokens sent all the same.
+_ANTHROPIC_CACHE_TOKENS = ("cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 def _tokens(body: Any) -> tuple[int, int] | None:
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return None
-    # chat, completions and embeddings say prompt/completion; the Responses API says input/output.
+    # chat, completions and embeddings say prompt/completion; the Responses and Messages APIs say input/output.
     given = usage.get("prompt_tokens", usage.get("input_tokens"))
+    if isinstance(given, int) and "prompt_tokens" not in usage:
+        given += sum(n for n in (usage.get(k) for k in _ANTHROPIC_CACHE_TOKENS) if isinstance(n, int))
     made = usage.get("completion_tokens", usage.get("output_tokens", 0))
     if not isinstance(given, int) or not isinstance(made, int):
         return None

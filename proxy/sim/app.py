@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from pytest_seedreplay.core.urls import anthropic_path
 from pytest_seedreplay.proxy.serve import serving, typed_request_key
 
-from . import azure, chat, embeddings, files, finetune, models, responses
+from . import azure, chat, embeddings, files, finetune, messages, models, responses
 from .config import SimConfig
 from .errors import APIError
 from .runtime import CLOSING, CONFIG, MAX_BODY, STATE, STATS, ServerClosing, pause
@@ -52,25 +53,28 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes an OpenAI-shaped JSON error; no traceback ever reaches the client."""
+    """Every failure becomes an OpenAI-shaped JSON error (Anthropic-shaped on Anthropic's paths); no
+    traceback ever reaches the client."""
+    anthropic = anthropic_path(request.path)
     try:
         response = await handler(request)
     except APIError as exc:
-        return exc.response()
+        return exc.response(anthropic=anthropic)
     except ConnectionCut as cut:
         return cut.response  # already half sent; the socket is closed
     except ServerClosing:
-        return APIError(503, "The simulator is shutting down.", type="server_error", code="shutting_down").response()
+        closing = APIError(503, "The simulator is shutting down.", type="server_error", code="shutting_down")
+        return closing.response(anthropic=anthropic)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _http_error(request, exc).response()
+        return _http_error(request, exc).response(anthropic=anthropic)
     except Exception:
         log.exception("simulator error on %s %s", request.method, request.path)
         return APIError(
             500, "The simulator had an internal error while processing your request.", type="server_error", code="server_error"
-        ).response()
-    if _api_path(request.path):
+        ).response(anthropic=anthropic)
+    if _api_path(request.path) and not anthropic:
         _add_upstream_headers(response, request)
     return response
 
@@ -102,7 +106,9 @@ def _add_upstream_headers(response: web.StreamResponse, request: web.Request) ->
 @web.middleware
 async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[STARTED] = time.monotonic()
-    if request.app[CONFIG].require_auth and _api_path(request.path):
+    if anthropic_path(request.path):
+        messages.check_auth(request.headers)
+    elif request.app[CONFIG].require_auth and _api_path(request.path):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         azure_key = azure.is_azure_path(request.path) and request.headers.get("api-key", "").strip()
         if not azure_key and (scheme.lower() != "bearer" or not token.strip()):
@@ -207,6 +213,7 @@ def make_sim_app(config: SimConfig | None = None) -> web.Application:
     embeddings.add_routes(app)
     models.add_routes(app)
     responses.add_routes(app)
+    messages.add_routes(app)
     files.add_routes(app)
     finetune.add_routes(app)
     azure.add_routes(app)  # after the others: it serves their routes under Azure's paths

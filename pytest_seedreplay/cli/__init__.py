@@ -26,15 +26,29 @@ def main() -> None:
 
 @main.command("key")
 @click.option("--path", "path", default=CHAT, show_default=True, help="Endpoint the body is sent to.")
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="NAME:VALUE",
+    help="A request header the key takes (Anthropic's anthropic-version and anthropic-beta on /v1/messages); repeatable.",
+)
 @click.argument("request_file", type=click.File("rb"), default="-")
-def key_command(path: str, request_file) -> None:
+def key_command(path: str, headers: tuple[str, ...], request_file) -> None:
     """Print the request key of a JSON body (stdin or REQUEST_FILE) and the canonical form it hashed."""
+    pairs = []
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip():
+            click.echo(f"error: --header {header!r} is not NAME:VALUE (e.g. anthropic-version:2023-06-01)", err=True)
+            sys.exit(2)
+        pairs.append((name.strip(), value.strip()))
     # Bytes in: json.loads detects UTF-8/16/32 itself, and bad bytes become an error line, not a traceback.
     text = request_file.read()
     source = getattr(request_file, "name", "<stdin>")
     try:
         body = json.loads(text)
-        canonical = canonical_request(path, body)
+        canonical = canonical_request(path, body, pairs)
     except json.JSONDecodeError as exc:
         click.echo(f"error: {source} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", err=True)
         sys.exit(2)

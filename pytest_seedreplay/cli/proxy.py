@@ -12,6 +12,7 @@ import click
 from click.core import ParameterSource
 
 from ..core.constants import (
+    DEFAULT_ANTHROPIC_UPSTREAM,
     DEFAULT_CACHE_DIR,
     DEFAULT_CASSETTE_DIR,
     DEFAULT_HOST,
@@ -24,6 +25,7 @@ from ..core.constants import (
     DEFAULT_UPSTREAM_TIMEOUT,
     DEFAULT_WRITE_BACKLOG,
     DEFAULT_WRITE_BACKLOG_ENTRIES,
+    ENV_ANTHROPIC_UPSTREAM,
     ENV_PRICES,
     ENV_STORE,
     ENV_TOKEN,
@@ -33,6 +35,7 @@ from ..core.constants import (
     PROXY_MODES,
     SIMILAR_DEFAULT_THRESHOLD,
 )
+from ..core.environ import choose_anthropic_upstream
 from ..savings import PricesError, prices_from
 from ..store import open_store
 from .cache import Duration
@@ -70,6 +73,13 @@ class _Size(click.ParamType):
     default=DEFAULT_UPSTREAM,
     show_default=True,
     help=f"Upstream base URL (incl. /v1), default ${ENV_UPSTREAM}; the word 'sim' starts the simulator in-process.",
+)
+@click.option(
+    "--anthropic-upstream",
+    default=None,
+    metavar="URL|sim",
+    help=f"Where Anthropic's API (/v1/messages, requests with anthropic-version) goes: its root URL "
+    f"[default: ${ENV_ANTHROPIC_UPSTREAM}, else 'sim' when --upstream is, else {DEFAULT_ANTHROPIC_UPSTREAM}].",
 )
 @click.option(
     "--mode",
@@ -223,6 +233,7 @@ def command(
     host: str,
     port: int,
     upstream: str,
+    anthropic_upstream: str | None,
     mode: str,
     cache_dir: str | None,
     store_url: str | None,
@@ -249,7 +260,8 @@ def command(
     write_backlog_entries: int,
     log_level: str,
 ) -> None:
-    """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1."""
+    """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1 (OpenAI) and
+    ANTHROPIC_BASE_URL=http://HOST:PORT (Anthropic)."""
     from pytest_seedreplay.core.urls import check_upstream, is_loopback, public_url
     from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.serve import run_until_signal
@@ -267,12 +279,21 @@ def command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--upstream") from None
     try:
+        anthropic_upstream = check_upstream(choose_anthropic_upstream(anthropic_upstream, upstream))
+    except ValueError:
+        raise click.BadParameter(
+            f"{public_url(anthropic_upstream or '')!r} is not an http(s) URL; give Anthropic's root, like "
+            f"{DEFAULT_ANTHROPIC_UPSTREAM}, or the word 'sim' for the built-in simulator",
+            param_hint="--anthropic-upstream",
+        ) from None
+    try:
         prices = prices_from(prices_file)
     except PricesError as exc:
         raise click.BadParameter(str(exc), param_hint="--prices") from None
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ProxyConfig(
         upstream=upstream,
+        anthropic_upstream=anthropic_upstream,
         mode=mode,
         require_seed=require_seed,
         allow_mode_override=allow_mode_override,
@@ -302,6 +323,8 @@ def command(
         )
         for tier in tiers:
             click.echo(tier.describe())
+        # On stderr: stdout's first line is the listening line, and the tiers' lines follow it there.
+        click.echo(f"Anthropic clients: ANTHROPIC_BASE_URL={root} (upstream={public_url(anthropic_upstream)})", err=True)
         sys.stdout.flush()
 
     try:

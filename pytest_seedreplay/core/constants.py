@@ -15,7 +15,14 @@ CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
 EMBEDDINGS = "/v1/embeddings"
 RESPONSES = "/v1/responses"
-CACHEABLE_ENDPOINTS = (CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES)
+MESSAGES = "/v1/messages"  # Anthropic's Messages API (its SDK posts to {base_url}/v1/messages)
+CACHEABLE_ENDPOINTS = (CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES, MESSAGES)
+# The endpoints of Anthropic's API: answered by the Anthropic upstream, errors in Anthropic's shape.
+ANTHROPIC_ENDPOINTS = (MESSAGES,)
+# Request headers that change an Anthropic answer's shape (API version, beta features): in the key.
+ANTHROPIC_KEYED_HEADERS = ("anthropic-version", "anthropic-beta")
+# The header every Anthropic client sends: a request carrying it (GET /v1/models...) goes to Anthropic.
+ANTHROPIC_VERSION_HEADER = "anthropic-version"
 
 # Request parameters that cannot change the output, on every endpoint.
 IGNORED_PARAMS = frozenset(
@@ -61,6 +68,10 @@ DEFAULTS_BY_ENDPOINT: dict[str, dict[str, Any]] = {
     "/v1/completions": {**_SAMPLING_DEFAULTS, "echo": False, "best_of": 1, "max_tokens": 16},
     "/v1/responses": {"temperature": 1, "top_p": 1, "parallel_tool_calls": True, "truncation": "disabled"},
     "/v1/embeddings": {},
+    # Anthropic's documented defaults (API reference: temperature "Defaults to 1.0"; tool_choice
+    # {"type": "auto"} when tools are given is handled in key.py, with the `disable_parallel_tool_use`
+    # default false).
+    "/v1/messages": {"temperature": 1},
 }
 
 # Defaults that depend on another field being given: param -> (that field, default when it is
@@ -119,6 +130,7 @@ KEPT_RESPONSE_HEADERS = frozenset(
         "openai-processing-ms",
         "openai-version",
         "x-request-id",
+        "request-id",  # Anthropic's
     }
 )
 
@@ -146,6 +158,12 @@ ENV_PLUGIN_PROXY = "SEEDREPLAY_PLUGIN_PROXY"
 ENV_AZURE_ENDPOINT = "AZURE_OPENAI_ENDPOINT"
 ENV_AZURE_API_KEY = "AZURE_OPENAI_API_KEY"
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+# Anthropic's API, for /v1/messages and every request carrying `anthropic-version` (--anthropic-upstream).
+ENV_ANTHROPIC_UPSTREAM = "SEEDREPLAY_ANTHROPIC_UPSTREAM"
+DEFAULT_ANTHROPIC_UPSTREAM = "https://api.anthropic.com"
+# What the Anthropic clients read (Anthropic(), AsyncAnthropic()): the root, without /v1.
+ENV_ANTHROPIC_BASE_URL = "ANTHROPIC_BASE_URL"
+ENV_ANTHROPIC_API_KEY = "ANTHROPIC_API_KEY"
 # The upstream word that starts the built-in simulator in-process (proxy, plugin, use_cassette).
 SIM_UPSTREAM = "sim"
 # Where cassettes and entries say an answer of that simulator came from: a URL (a cassette's uri must

@@ -9,13 +9,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .constants import (
+    DEFAULT_ANTHROPIC_UPSTREAM,
     DEFAULT_UPSTREAM,
+    ENV_ANTHROPIC_BASE_URL,
+    ENV_ANTHROPIC_UPSTREAM,
     ENV_API_KEY,
     ENV_AZURE_API_KEY,
     ENV_AZURE_ENDPOINT,
     ENV_BASE_URL,
     ENV_PLUGIN_PROXY,
     ENV_UPSTREAM,
+    SIM_UPSTREAM,
 )
 
 DUMMY_API_KEY = "seedreplay-replay-needs-no-key"  # replay needs no key, but the SDK wants one
@@ -45,6 +49,23 @@ def proxy_environment(url: str) -> dict[str, str]:
     """What points every client at the proxy serving at `url` (ends in /v1): OPENAI_BASE_URL for the
     OpenAI clients, AZURE_OPENAI_ENDPOINT (the proxy's root) for the Azure ones, and our own mark."""
     return {ENV_BASE_URL: url, ENV_PLUGIN_PROXY: url, ENV_AZURE_ENDPOINT: url.removesuffix("/v1")}
+
+
+def choose_anthropic_upstream(option: str | None, openai_upstream: str | None = None, environ: Any = os.environ) -> str:
+    """The Anthropic upstream (for /v1/messages): the one given, else $SEEDREPLAY_ANTHROPIC_UPSTREAM,
+    else the simulator when the OpenAI upstream is the simulator (`sim` means offline), else
+    Anthropic's API."""
+    if option:
+        return option
+    if environ.get(ENV_ANTHROPIC_UPSTREAM):
+        return str(environ[ENV_ANTHROPIC_UPSTREAM])
+    return SIM_UPSTREAM if openai_upstream == SIM_UPSTREAM else DEFAULT_ANTHROPIC_UPSTREAM
+
+
+def anthropic_environment(url: str) -> dict[str, str]:
+    """What points the Anthropic clients at the proxy serving at `url` (ends in /v1): ANTHROPIC_BASE_URL,
+    the proxy's root (the SDK appends /v1/messages itself)."""
+    return {ENV_ANTHROPIC_BASE_URL: url.removesuffix("/v1")}
 
 
 def lent_keys(environ: Any = os.environ) -> dict[str, str]:

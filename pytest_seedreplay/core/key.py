@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -17,7 +17,9 @@ from .constants import (
     IGNORED_PARAMS,
     IGNORED_PARAMS_BY_ENDPOINT,
     KEY_VERSION,
+    MESSAGES,
 )
+from .messages_key import canonical_params, keyed_headers
 
 _JSON_KIND = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
@@ -130,8 +132,12 @@ def _rules(endpoint: str) -> _Rules:
     return _Rules(ignored, defaults, dict(CONDITIONAL_DEFAULTS_BY_ENDPOINT.get(endpoint, {})))
 
 
-def canonical_request(path: str, body: Any) -> dict[str, Any]:
-    """The canonical form that is hashed: `{"endpoint": ..., "params": {output-changing params}}`.
+def canonical_request(
+    path: str, body: Any, headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The canonical form that is hashed: `{"endpoint": ..., "params": {output-changing params}}`,
+    and for Anthropic's Messages API `"headers"`: the `anthropic-version` / `anthropic-beta` given
+    in `headers` (they change the answer's shape); other endpoints' keys take no header.
 
     Ignored params, nulls and params at their documented defaults are left out; unknown params
     are kept (a new parameter may change the output). An Azure deployment in `path` is the model.
@@ -159,7 +165,17 @@ def canonical_request(path: str, body: Any) -> dict[str, Any]:
     deployment = deployment_of(path)
     if deployment is not None:
         params["model"] = deployment
+    if endpoint == MESSAGES:
+        return _messages_canonical(params, body, headers)
     return {"endpoint": endpoint, "params": params}
+
+
+def _messages_canonical(params: dict[str, Any], body: dict[str, Any], headers: Any) -> dict[str, Any]:
+    canonical: dict[str, Any] = {"endpoint": MESSAGES, "params": canonical_params(params, body, _canonical_value)}
+    shape = keyed_headers(headers)
+    if shape:
+        canonical["headers"] = shape
+    return canonical
 
 
 # One encoder built once: json.dumps with options builds a new one per call (a third of the cost).

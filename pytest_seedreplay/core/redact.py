@@ -64,6 +64,9 @@ _OWN_SHAPES = (
     # Every OpenAI key style (sk-, sk-proj-, sk-svcacct-, sk-admin-), with or without the T3BlbkFJ
     # marker detect-secrets wants; also glued to a name (OPENAI_KEY_sk-proj-...), but not inside a
     # word (risk-assessment...). The look-behind comes after `sk-` so the search can skip to each `sk-`.
+    # Anthropic's keys (sk-ant-api03-..., sk-ant-admin01-...), named as such: before the OpenAI shape,
+    # which would match them too.
+    ("Anthropic key", r"sk-ant-(?<![A-Za-z0-9]sk-ant-)[A-Za-z0-9_\-]{20,}", 0),
     ("OpenAI key", r"sk-(?<![A-Za-z0-9]sk-)[A-Za-z0-9_\-]{20,}", 0),
     # A bearer token of 8 characters or more holding a digit: "Bearer of bad news" and
     # "Bearer $OPENAI_API_KEY" are prose, "Bearer tok_12345" is a credential.

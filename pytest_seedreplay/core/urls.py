@@ -6,9 +6,14 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .constants import KEPT_QUERY_PARAMS, SIM_RECORDED_URL, SIM_UPSTREAM
+from .constants import KEPT_QUERY_PARAMS, MESSAGES, SIM_RECORDED_URL, SIM_UPSTREAM
 
 AZURE_PREFIX = "/openai/"  # Azure OpenAI's paths: /openai/deployments/{name}/..., /openai/v1/..., /openai/responses
+
+
+def anthropic_path(path: str) -> bool:
+    """Is `path` Anthropic's Messages API (`/v1/messages` and everything under it: count_tokens, batches)?"""
+    return path == MESSAGES or path.startswith(MESSAGES + "/")
 
 
 def api_root(base: str) -> str:

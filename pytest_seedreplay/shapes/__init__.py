@@ -13,10 +13,10 @@ from functools import cached_property
 from types import ModuleType
 from typing import Any
 
-from ..core.constants import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
+from ..core.constants import CHAT, COMPLETIONS, EMBEDDINGS, MESSAGES, RESPONSES
 from ..core.entry import Entry, SSEEvent
 from ..core.key import normalize_endpoint
-from . import chat, completions, embeddings, responses
+from . import chat, completions, embeddings, messages, responses
 from .pieces import UnstreamableAnswer, words
 from .sse import (
     CONTENT_TYPE_SSE,
@@ -66,7 +66,7 @@ __all__ = [
     "words",
 ]
 
-_STREAMING: dict[str, ModuleType] = {CHAT: chat, COMPLETIONS: completions, RESPONSES: responses}
+_STREAMING: dict[str, ModuleType] = {CHAT: chat, COMPLETIONS: completions, RESPONSES: responses, MESSAGES: messages}
 _ANSWERS: dict[str, ModuleType] = {**_STREAMING, EMBEDDINGS: embeddings}
 
 

@@ -21,9 +21,10 @@ CONTENT_TYPE_SSE_UTF8 = "text/event-stream; charset=utf-8"
 # The last word of a chat or completions stream.
 DONE = "[DONE]"
 
-# The named events that end a stream (the Responses API names its events). `incomplete` is a real
-# answer too (e.g. max_output_tokens reached), the same one a plain request returns with 200.
-FINISHED_EVENTS = frozenset({"response.completed", "response.incomplete"})
+# The named events that end a stream (the Responses and Anthropic's Messages API name their events).
+# `incomplete` is a real answer too (e.g. max_output_tokens reached), the same one a plain request
+# returns with 200.
+FINISHED_EVENTS = frozenset({"response.completed", "response.incomplete", "message_stop"})
 FAILED_EVENTS = frozenset({"response.failed", "error"})
 
 

@@ -60,7 +60,7 @@ def entry_to_interaction(entry: Entry) -> dict[str, Any]:
         "method": "POST",
         "uri": entry.url or _uri(entry.upstream, entry.endpoint),
         "body": compact_json(params),
-        "headers": {"content-type": [CONTENT_TYPE_JSON]},
+        "headers": {"content-type": [CONTENT_TYPE_JSON], **_keyed_request_headers(entry.request)},
     }
     headers = {name.lower(): value for name, value in entry.headers.items()}
     if entry.streamed:
@@ -82,6 +82,14 @@ def entry_to_interaction(entry: Entry) -> dict[str, Any]:
         },
     }
     return {"request": request, "response": response}
+
+
+def _keyed_request_headers(canonical: dict[str, Any]) -> dict[str, list[str]]:
+    """The request headers in a key (Anthropic's anthropic-version, anthropic-beta), as vcrpy writes headers."""
+    keyed = canonical.get("headers")
+    if not isinstance(keyed, dict):
+        return {}
+    return {name: [",".join(value) if isinstance(value, list) else str(value)] for name, value in sorted(keyed.items())}
 
 
 def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None = None) -> Entry | None:
@@ -110,7 +118,8 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         return None  # errors are never recorded answers
     sent = _parse_json(_as_text(sent_bytes), "request body")
     try:
-        canonical = canonical_request(path, sent)  # an Azure deployment in the path keys as the model
+        # An Azure deployment in the path keys as the model; Anthropic's version and beta headers key too.
+        canonical = canonical_request(path, sent, _flat_headers(interaction["request"].get("headers")))
     except UnkeyableRequest as exc:
         raise CassetteError(f"request body cannot be keyed: {exc}") from None
     headers = _flat_headers(response.get("headers"))
