@@ -325,13 +325,17 @@ def command(
 def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, store):
     """--finetune: the manifest version's tier, or a one-line error naming what to fix."""
     from ..finetune.manifest import ManifestError
-    from ..finetune.serving import finetune_tier
+    from ..finetune.serving import finetune_tier, other_models_warning
 
     try:
-        return finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
+        tier = finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
     except ManifestError as exc:
         store.close()
         raise click.ClickException(f"--finetune {spec}: {exc}") from None
+    warning = other_models_warning(tier.finetune.base_model, store)
+    if warning:
+        click.echo(warning, err=True)
+    return tier
 
 
 def _the_token(token: str | None, token_file: Path | None) -> str | None:
