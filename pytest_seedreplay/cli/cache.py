@@ -21,6 +21,7 @@ from ..core.entry import Entry
 from ..core.jsontext import json_text, printable
 from ..core.key import key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused
+from ..savings import dollars
 from ..shapes import entry_summary, excerpt, prompt_line, reply_text
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
 from ..store.cassette import (
@@ -585,7 +586,7 @@ def saved_line(saved: dict[str, Any]) -> str:
     """What the ledger of a store says replays saved, in one line."""
     since = f" since {local_time(saved['since'])}" if saved.get("since") else ""
     unpriced = f"; {saved['unpriced_hits']} of unpriced models" if saved.get("unpriced_hits") else ""
-    return f"{saved['tokens']:,} tokens (~${saved['cost']:,.2f}{unpriced}) in {saved['hits']} answers from recordings{since}"
+    return f"{saved['tokens']:,} tokens ({dollars(saved['cost'])}{unpriced}) in {saved['hits']} answers from recordings{since}"
 
 
 @command.command("prune")

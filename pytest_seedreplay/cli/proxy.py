@@ -108,7 +108,7 @@ class _Size(click.ParamType):
     type=click.Path(dir_okay=False),
     envvar=ENV_PRICES,
     default=None,
-    help=f"JSON price table for the dollars hits save, over the built-in dated one [default: ${ENV_PRICES}].",
+    help=f"JSON prices for the dollars hits save, over genai-prices' for the models it names [default: ${ENV_PRICES}].",
 )
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option(
@@ -270,6 +270,7 @@ def command(
         prices = prices_from(prices_file)
     except PricesError as exc:
         raise click.BadParameter(str(exc), param_hint="--prices") from None
+    prices.warm()
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ProxyConfig(
         upstream=upstream,
