@@ -152,7 +152,7 @@ def endpoint_option(func: Callable) -> Callable:
 
 
 def model_option(func: Callable) -> Callable:
-    return click.option("--model", default=None, metavar="NAME", help="Only entries for this model (as requested).")(func)
+    return click.option("--model", default=None, metavar="MODEL", help="Only entries for this model (as requested).")(func)
 
 
 def entry_model(entry: Entry) -> str:
@@ -547,10 +547,10 @@ def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Pa
                     import_cassette(store, path, tally)
             except (OSError, UnicodeDecodeError) as exc:
                 tally.failed_files += 1
-                echo(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+                echo(f"Error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
             except CassetteError as exc:
                 tally.failed_files += 1
-                echo(f"error: {exc}", err=True)
+                echo(f"Error: {exc}", err=True)
     summary = f"imported {tally.imported} entries from {len(files) - tally.failed_files} file(s)"
     if tally.skipped:
         summary += f"; skipped {tally.skipped} interaction(s) that are not cached OpenAI answers"
@@ -592,7 +592,7 @@ def saved_line(saved: dict[str, Any]) -> str:
 @command.command("prune")
 @store_options
 @click.option("--older-than", type=Duration(), default=None, help="Remove entries recorded longer ago than this (30d, 12h, 90m).")
-@click.option("--model", default=None, metavar="NAME", help="Remove entries for this model.")
+@click.option("--model", default=None, metavar="MODEL", help="Remove entries for this model.")
 @click.option(
     "--expired", is_flag=True, help="Remove the entries past their TTL (the proxy's --ttl); always done with the others."
 )

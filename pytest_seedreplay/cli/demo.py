@@ -97,8 +97,10 @@ def _cut(text: str, width: int = 70) -> str:
     help="How long the simulated fine-tuning job runs.",
 )
 def command(latency_ms: int, job_seconds: float) -> None:
-    """Run the whole story offline on the built-in simulator, in a temporary directory: record, replay,
-    export, fine-tune with a seed, verify recall, serve from the learned tier."""
+    """Run the whole story offline on the simulator.
+
+    In a temporary directory, on the built-in simulator: record, replay, export, fine-tune with a
+    seed, verify recall, serve from the learned tier."""
     from pytest_seedreplay.proxy.serve import BackgroundServer
     from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
