@@ -241,7 +241,7 @@ def _verify(sim_url: str, model: str, dataset: Path) -> None:
         s = report.summary(condition)
         click.echo(
             f"  {verifying.LABELS[condition]:<24} verbatim recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-            f"  similarity {s.similarity:.2f}"
+            f"  mean similarity {s.similarity:.2f}"
         )
     click.echo(f"  {len(report.answers)} asks in {report.elapsed:.1f} s")
 

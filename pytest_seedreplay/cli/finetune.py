@@ -628,6 +628,13 @@ def run_verify(url: str, model: str, seed: int | None, trained: list, asks: list
         raise click.ClickException(str(exc)) from None
 
 
+def verify_cell_legend(report: verifying.Report, condition: str) -> str:
+    """What a condition's cells hold: `verbatim sim.` for one ask per example, else how many of its
+    asks were verbatim and the worst similarity among them."""
+    several = any(len(report.answers_of(t.index, condition)) > 1 for t in report.examples)
+    return "verbatim/asked worst sim." if several else "verbatim sim."
+
+
 def print_verify(report: verifying.Report) -> None:
     where = f"{report.version}, " if report.version else ""
     click.echo(
@@ -640,11 +647,15 @@ def print_verify(report: verifying.Report) -> None:
         failed = f", {s.errors} error(s)" if s.errors else ""
         click.echo(
             f"  {verifying.LABELS[condition]:<24} recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-            f"  similarity {s.similarity:.2f}{failed}"
+            f"  mean similarity {s.similarity:.2f}{failed}"
         )
     if report.rate_limited:
         click.echo(f"  waited out {report.rate_limited} rate limit answer(s) (429)")
-    rows = [["#", "PROMPT", *(verifying.LABELS[c].upper() for c in conditions)]]
+    # Two header lines: the condition, then what its cells hold (one ask, or several and the worst of them).
+    rows = [
+        ["#", "PROMPT", *(verifying.LABELS[c].upper() for c in conditions)],
+        ["", "", *(verify_cell_legend(report, c) for c in conditions)],
+    ]
     for t in report.examples:
         cells = []
         for condition in conditions:
