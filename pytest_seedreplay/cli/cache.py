@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +49,7 @@ def echo(message: str = "", err: bool = False) -> None:
 
 _NAMESPACE = "seedreplay_namespace"  # where --namespace waits in the click context for `opened`
 _NAMESPACES_DIR = "namespaces"  # where a directory keeps its namespaces (store.disk.NAMESPACES; not imported: diskcache)
+_DATABASE = "cache.db"  # the file a directory's recordings live in (diskcache's DBNAME)
 
 
 def store_options(func: Callable) -> Callable:
@@ -83,14 +85,18 @@ def current_namespace() -> str | None:
 def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -> Iterator[Store]:
     """The store the flags name; read-only commands refuse to create an empty cache as a side effect."""
     target = store_target(cache_dir, store_url)
-    if not create and "://" not in target and not os.path.isdir(target):
+    context = click.get_current_context(silent=True)
+    namespace = context.meta.get(_NAMESPACE) if context is not None else None
+    # A directory without its database (empty, or only other namespaces) holds no recordings: opening
+    # it would create one, so a read-only command says so instead.
+    recorded = os.path.isdir(target) and (namespace or os.path.isfile(os.path.join(target, _DATABASE)))
+    if not create and "://" not in target and not recorded:
         raise click.ClickException(
             f"no cache at {target}: nothing has been recorded there yet; "
             "pass --cache-dir DIR (or --store URL) to point at an existing cache"
         )
-    context = click.get_current_context(silent=True)
-    namespace = context.meta.get(_NAMESPACE) if context is not None else None
-    if namespace and not create and "://" not in target and not os.path.isdir(os.path.join(target, _NAMESPACES_DIR, namespace)):
+    in_namespace = os.path.join(target, _NAMESPACES_DIR, namespace or "", _DATABASE)
+    if namespace and not create and "://" not in target and not os.path.isfile(in_namespace):
         raise click.ClickException(
             f"no namespace {namespace!r} in the cache at {target}: nothing has been recorded in it yet; "
             f"the namespaces there: {', '.join(sorted(_namespaces(target))) or 'none'}"
@@ -424,6 +430,8 @@ def write_lines(output: str, lines: list[str]) -> None:
         with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as handle:
             for line in lines:
                 handle.write(line + "\n")
+    except BrokenPipeError:
+        stop_quietly_on_closed_pipe()
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
 
@@ -561,6 +569,14 @@ def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Pa
     echo(summary)
     if tally.refused or tally.failed_files:
         raise SystemExit(1)
+
+
+def stop_quietly_on_closed_pipe() -> None:
+    """The reader of stdout went away (`| head`): stop without a word, as Unix tools do (exit 141,
+    128 + SIGPIPE); what is still buffered goes to /dev/null, so exiting cannot fail on it again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(141)
 
 
 # --- prune, clear -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ from ..core.constants import (
     SIMILAR_DEFAULT_THRESHOLD,
 )
 from ..savings import PricesError, prices_from
-from ..store import open_store
+from ..store import open_store, store_target
 from .cache import Duration
 from .similar import SIMILAR_DEFAULT
 from .similar import proxy_tiers as proxy_similar_tiers
@@ -289,23 +290,28 @@ def command(
         lock_expiry=lock_expiry,
         prices=prices,
     )
+    created = _missing_dir(store_target(cache_dir, store_url))
     try:
         store = open_store(cache_dir, store_url, namespace)
     except Exception as exc:
+        _remove(created)
         raise click.ClickException(f"cannot open the store: {exc}") from None
+    listening = False
     tiers = []
-    if finetune_spec:
-        tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
 
     def on_listening(root: str) -> None:
-        click.echo(
-            f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={public_url(upstream)}, cache={store.location})"
-        )
+        nonlocal listening
+        listening = True
+        # A replay proxy that may not be widened never calls the upstream: naming one would mislead.
+        called = "none" if mode == "replay" and not allow_mode_override else public_url(upstream)
+        click.echo(f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={called}, cache={store.location})")
         for tier in tiers:
             click.echo(tier.describe())
         sys.stdout.flush()
 
     try:
+        if finetune_spec:
+            tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
         # Tier order: exact, similar, fine-tune, general model.
         tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
         try:
@@ -321,6 +327,25 @@ def command(
         for tier in tiers:
             getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
         store.close()
+        if not listening:
+            _remove(created)  # a proxy that never started leaves no cache directory behind
+
+
+def _missing_dir(target: str) -> Path | None:
+    """The outermost directory that opening a disk store at `target` would create, or None."""
+    if "://" in target:
+        return None
+    path = Path(target).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def _remove(created: Path | None) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, store):
@@ -331,7 +356,6 @@ def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, s
     try:
         tier = finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
     except ManifestError as exc:
-        store.close()
         raise click.ClickException(f"--finetune {spec}: {exc}") from None
     warning = other_models_warning(tier.finetune.base_model, store)
     if warning:
