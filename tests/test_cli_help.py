@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
@@ -67,3 +68,34 @@ def test_every_command_list_shows_whole_summaries() -> None:
         assert len(listed) == len(command.commands)
         for line in listed:
             assert not line.endswith("..."), f"seedreplay {' '.join(path)}: {line.strip()} is cut"
+
+
+def readme_invocations() -> Iterator[tuple[str, list[str], list[str]]]:
+    """(line, command path, --flags) of every `seedreplay ...` command in the README's code blocks."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    fence = None  # the language of the code block we are in, or None outside one
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = None if fence is not None else (line[3:].strip() or "text")
+            continue
+        if fence in ("bash", "sh", "text"):
+            for found in re.finditer(r"(?:^|[\s/])seedreplay ((?:[a-z]+ ?){1,2})(.*?)(?:#|&&|\||$)", line):
+                words = found.group(1).split()
+                flags = re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", found.group(2))
+                yield line, words, flags
+
+
+def test_the_readme_uses_only_flags_the_commands_have() -> None:
+    checked = 0
+    for line, words, flags in readme_invocations():
+        command: click.Command = main
+        for word in words:
+            if isinstance(command, click.Group) and word in command.commands:
+                command = command.commands[word]
+        if command is main:
+            continue  # `seedreplay proxy listening on ...`: output, not a command
+        known = {opt for param in command.params for opt in getattr(param, "opts", [])} | {"--help"}
+        for flag in flags:
+            assert flag in known, f"README: {line.strip()!r}: seedreplay {command.name} has no {flag}"
+            checked += 1
+    assert checked > 20

@@ -8,6 +8,7 @@ import shutil
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -297,7 +298,7 @@ def command(
         _remove(created)
         raise click.ClickException(f"cannot open the store: {exc}") from None
     listening = False
-    tiers = []
+    tiers: list[Any] = []
 
     def on_listening(root: str) -> None:
         nonlocal listening
