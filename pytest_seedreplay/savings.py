@@ -81,16 +81,24 @@ def _snapshot() -> Any:
     return DataSnapshot(providers=providers, from_auto_update=False)
 
 
-@functools.lru_cache(maxsize=4096)
-def library_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """Dollars genai-prices charges `model` (an OpenAI model) for these tokens, or None when it does not know it."""
+@functools.lru_cache(maxsize=256)
+def library_price(model: str) -> tuple[float, float] | None:
+    """Dollars per million (input, output) tokens genai-prices lists for `model` (an OpenAI model), or
+    None when it does not know it. Read once per model at a thousand tokens (a price tiered by length
+    is taken at its first tier): a hit is then priced by a multiplication, not a lookup of 250 µs."""
     from genai_prices import Usage
 
+    def dollars_for(input_tokens: int, output_tokens: int) -> float:
+        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        return float(_snapshot().calc(usage, model, "openai", None, None).total_price)
+
     try:
-        priced = _snapshot().calc(Usage(input_tokens=input_tokens, output_tokens=output_tokens), model, "openai", None, None)
+        return dollars_for(_SAMPLE, 0) * PER_TOKENS / _SAMPLE, dollars_for(0, _SAMPLE) * PER_TOKENS / _SAMPLE
     except LookupError:
         return None
-    return float(priced.total_price)
+
+
+_SAMPLE = 1000  # tokens a price is read at
 
 
 @dataclass(frozen=True)
@@ -117,22 +125,17 @@ class PriceTable:
         own = self.own_price(model)
         if own is not None or not model or not self.library:
             return own
-        given, made = library_cost(model, PER_TOKENS, 0), library_cost(model, 0, PER_TOKENS)
-        return None if given is None or made is None else (given, made)
+        return library_price(model)
 
     def cost(self, model: str | None, input_tokens: int, output_tokens: int) -> float | None:
         """Dollars of these tokens for `model`, or None when no price names it."""
-        own = self.own_price(model)
-        if own is not None:
-            return (input_tokens * own[0] + output_tokens * own[1]) / PER_TOKENS
-        if not model or not self.library:
-            return None
-        return library_cost(model, input_tokens, output_tokens)
+        price = self.price(model)
+        return None if price is None else (input_tokens * price[0] + output_tokens * price[1]) / PER_TOKENS
 
     def warm(self) -> None:
         """Load genai-prices' data now (half a second), not on the first hit."""
         if self.library:
-            library_cost("gpt-4o-mini", 1, 1)
+            library_price("gpt-4o-mini")
 
     def describe(self) -> str:
         """Which prices: `genai-prices 0.2.5`, `prices of 2025-09-01 from FILE, else genai-prices 0.2.5`..."""

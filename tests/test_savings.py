@@ -93,7 +93,7 @@ def test_pricing_never_touches_the_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    savings.library_cost.cache_clear()
+    savings.library_price.cache_clear()
     savings._snapshot.cache_clear()
     assert DEFAULT_TABLE.cost("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
     assert savings._snapshot().from_auto_update is False
