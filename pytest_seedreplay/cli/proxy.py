@@ -319,11 +319,12 @@ def command(
             check_tenants(tiers, isolate_by_auth)
         except ValueError as exc:
             raise click.UsageError(f"--finetune with --isolate-by-auth: {exc}") from None
-        run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
-        ) from None
+        try:
+            run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+            ) from None
     finally:
         for tier in tiers:
             getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
