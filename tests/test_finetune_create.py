@@ -305,8 +305,9 @@ def test_the_live_display_shows_the_steps_a_long_poll_skipped(provider, dataset)
         looks += 1
     display.stop()
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # the terminal's control codes
-    assert looks == 2
-    assert f"job {job.id}: validating_files" in shown and f"job {job.id}: succeeded" in shown
+    assert looks <= 2  # one look before the job ended (unless the machine was slower than the job), one after
+    statuses = re.findall(rf"job {job.id}: (\w+)", shown)  # the first look's status depends on the machine's pace
+    assert len(statuses) == looks and statuses[-1] == "succeeded", shown
     assert "Fine-tuning job started" in shown
     steps = [line for line in shown.splitlines() if "Step " in line and "training loss" in line]
     assert len(steps) >= 5, shown
