@@ -329,7 +329,7 @@ def test_import_reports_an_unreadable_file_without_a_traceback(tmp_path: Path, e
     bad.write_text("interactions: [\n  - {request: ")
     result = run("import", str(bad), str(good), str(tmp_path / "absent.yaml"), "--cache-dir", str(tmp_path / "c"))
     assert result.exit_code == 1
-    assert f"error: {bad}: not valid YAML" in result.stderr
+    assert f"Error: {bad}: not valid YAML" in result.stderr
     assert "absent.yaml" in result.stderr
     assert "imported 1 entries from 1 file(s); 2 file(s) could not be read" in result.stdout
     assert "Traceback" not in result.output
@@ -347,7 +347,7 @@ def test_import_refuses_an_alias_bomb_cassette_in_one_line(tmp_path: Path, entri
 
     assert result.exit_code == 1
     assert result.stderr == (
-        f"error: {bomb}: line 1: an anchor (&a) is not allowed: a cassette holds plain data only; "
+        f"Error: {bomb}: line 1: an anchor (&a) is not allowed: a cassette holds plain data only; "
         "remove it or re-record the cassette\n"
     )
     assert "imported 1 entries from 1 file(s); 1 file(s) could not be read" in result.stdout

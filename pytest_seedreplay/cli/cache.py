@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,7 @@ from ..core.entry import Entry
 from ..core.jsontext import json_text, printable
 from ..core.key import key_of_canonical, normalize_endpoint
 from ..core.redact import SecretRefused
+from ..savings import dollars
 from ..shapes import entry_summary, excerpt, prompt_line, reply_text
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
 from ..store.cassette import (
@@ -47,6 +49,7 @@ def echo(message: str = "", err: bool = False) -> None:
 
 _NAMESPACE = "seedreplay_namespace"  # where --namespace waits in the click context for `opened`
 _NAMESPACES_DIR = "namespaces"  # where a directory keeps its namespaces (store.disk.NAMESPACES; not imported: diskcache)
+_DATABASE = "cache.db"  # the file a directory's recordings live in (diskcache's DBNAME)
 
 
 def store_options(func: Callable) -> Callable:
@@ -82,14 +85,18 @@ def current_namespace() -> str | None:
 def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -> Iterator[Store]:
     """The store the flags name; read-only commands refuse to create an empty cache as a side effect."""
     target = store_target(cache_dir, store_url)
-    if not create and "://" not in target and not os.path.isdir(target):
+    context = click.get_current_context(silent=True)
+    namespace = context.meta.get(_NAMESPACE) if context is not None else None
+    # A directory without its database (empty, or only other namespaces) holds no recordings: opening
+    # it would create one, so a read-only command says so instead.
+    recorded = os.path.isdir(target) and (namespace or os.path.isfile(os.path.join(target, _DATABASE)))
+    if not create and "://" not in target and not recorded:
         raise click.ClickException(
             f"no cache at {target}: nothing has been recorded there yet; "
             "pass --cache-dir DIR (or --store URL) to point at an existing cache"
         )
-    context = click.get_current_context(silent=True)
-    namespace = context.meta.get(_NAMESPACE) if context is not None else None
-    if namespace and not create and "://" not in target and not os.path.isdir(os.path.join(target, _NAMESPACES_DIR, namespace)):
+    in_namespace = os.path.join(target, _NAMESPACES_DIR, namespace or "", _DATABASE)
+    if namespace and not create and "://" not in target and not os.path.isfile(in_namespace):
         raise click.ClickException(
             f"no namespace {namespace!r} in the cache at {target}: nothing has been recorded in it yet; "
             f"the namespaces there: {', '.join(sorted(_namespaces(target))) or 'none'}"
@@ -151,7 +158,7 @@ def endpoint_option(func: Callable) -> Callable:
 
 
 def model_option(func: Callable) -> Callable:
-    return click.option("--model", default=None, metavar="NAME", help="Only entries for this model (as requested).")(func)
+    return click.option("--model", default=None, metavar="MODEL", help="Only entries for this model (as requested).")(func)
 
 
 def entry_model(entry: Entry) -> str:
@@ -423,6 +430,8 @@ def write_lines(output: str, lines: list[str]) -> None:
         with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as handle:
             for line in lines:
                 handle.write(line + "\n")
+    except BrokenPipeError:
+        stop_quietly_on_closed_pipe()
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
 
@@ -546,10 +555,10 @@ def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Pa
                     import_cassette(store, path, tally)
             except (OSError, UnicodeDecodeError) as exc:
                 tally.failed_files += 1
-                echo(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+                echo(f"Error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
             except CassetteError as exc:
                 tally.failed_files += 1
-                echo(f"error: {exc}", err=True)
+                echo(f"Error: {exc}", err=True)
     summary = f"imported {tally.imported} entries from {len(files) - tally.failed_files} file(s)"
     if tally.skipped:
         summary += f"; skipped {tally.skipped} interaction(s) that are not cached OpenAI answers"
@@ -560,6 +569,14 @@ def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Pa
     echo(summary)
     if tally.refused or tally.failed_files:
         raise SystemExit(1)
+
+
+def stop_quietly_on_closed_pipe() -> None:
+    """The reader of stdout went away (`| head`): stop without a word, as Unix tools do (exit 141,
+    128 + SIGPIPE); what is still buffered goes to /dev/null, so exiting cannot fail on it again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(141)
 
 
 # --- prune, clear -------------------------------------------------------------------------------
@@ -585,13 +602,13 @@ def saved_line(saved: dict[str, Any]) -> str:
     """What the ledger of a store says replays saved, in one line."""
     since = f" since {local_time(saved['since'])}" if saved.get("since") else ""
     unpriced = f"; {saved['unpriced_hits']} of unpriced models" if saved.get("unpriced_hits") else ""
-    return f"{saved['tokens']:,} tokens (~${saved['cost']:,.2f}{unpriced}) in {saved['hits']} answers from recordings{since}"
+    return f"{saved['tokens']:,} tokens ({dollars(saved['cost'])}{unpriced}) in {saved['hits']} answers from recordings{since}"
 
 
 @command.command("prune")
 @store_options
 @click.option("--older-than", type=Duration(), default=None, help="Remove entries recorded longer ago than this (30d, 12h, 90m).")
-@click.option("--model", default=None, metavar="NAME", help="Remove entries for this model.")
+@click.option("--model", default=None, metavar="MODEL", help="Remove entries for this model.")
 @click.option(
     "--expired", is_flag=True, help="Remove the entries past their TTL (the proxy's --ttl); always done with the others."
 )

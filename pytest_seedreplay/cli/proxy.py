@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -37,7 +39,7 @@ from ..core.constants import (
 )
 from ..core.environ import choose_anthropic_upstream
 from ..savings import PricesError, prices_from
-from ..store import open_store
+from ..store import open_store, store_target
 from .cache import Duration
 from .similar import SIMILAR_DEFAULT
 from .similar import proxy_tiers as proxy_similar_tiers
@@ -118,7 +120,7 @@ class _Size(click.ParamType):
     type=click.Path(dir_okay=False),
     envvar=ENV_PRICES,
     default=None,
-    help=f"JSON price table for the dollars hits save, over the built-in dated one [default: ${ENV_PRICES}].",
+    help=f"JSON prices for the dollars hits save, over genai-prices' for the models it names [default: ${ENV_PRICES}].",
 )
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option(
@@ -290,6 +292,7 @@ def command(
         prices = prices_from(prices_file)
     except PricesError as exc:
         raise click.BadParameter(str(exc), param_hint="--prices") from None
+    prices.warm()
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ProxyConfig(
         upstream=upstream,
@@ -309,18 +312,21 @@ def command(
         lock_expiry=lock_expiry,
         prices=prices,
     )
+    created = _missing_dir(store_target(cache_dir, store_url))
     try:
         store = open_store(cache_dir, store_url, namespace)
     except Exception as exc:
+        _remove(created)
         raise click.ClickException(f"cannot open the store: {exc}") from None
-    tiers = []
-    if finetune_spec:
-        tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
+    listening = False
+    tiers: list[Any] = []
 
     def on_listening(root: str) -> None:
-        click.echo(
-            f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={public_url(upstream)}, cache={store.location})"
-        )
+        nonlocal listening
+        listening = True
+        # A replay proxy that may not be widened never calls the upstream: naming one would mislead.
+        called = "none" if mode == "replay" and not allow_mode_override else public_url(upstream)
+        click.echo(f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={called}, cache={store.location})")
         for tier in tiers:
             click.echo(tier.describe())
         # On stderr: stdout's first line is the listening line, and the tiers' lines follow it there.
@@ -328,33 +334,58 @@ def command(
         sys.stdout.flush()
 
     try:
+        if finetune_spec:
+            tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
         # Tier order: exact, similar, fine-tune, general model.
         tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
         try:
             check_tenants(tiers, isolate_by_auth)
         except ValueError as exc:
             raise click.UsageError(f"--finetune with --isolate-by-auth: {exc}") from None
-        run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
-        ) from None
+        try:
+            run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+            ) from None
     finally:
         for tier in tiers:
             getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
         store.close()
+        if not listening:
+            _remove(created)  # a proxy that never started leaves no cache directory behind
+
+
+def _missing_dir(target: str) -> Path | None:
+    """The outermost directory that opening a disk store at `target` would create, or None."""
+    if "://" in target:
+        return None
+    path = Path(target).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def _remove(created: Path | None) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, store):
     """--finetune: the manifest version's tier, or a one-line error naming what to fix."""
     from ..finetune.manifest import ManifestError
-    from ..finetune.serving import finetune_tier
+    from ..finetune.serving import finetune_tier, other_models_warning
 
     try:
-        return finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
+        tier = finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
     except ManifestError as exc:
-        store.close()
         raise click.ClickException(f"--finetune {spec}: {exc}") from None
+    warning = other_models_warning(tier.finetune.base_model, store)
+    if warning:
+        click.echo(warning, err=True)
+    return tier
 
 
 def _the_token(token: str | None, token_file: Path | None) -> str | None:
