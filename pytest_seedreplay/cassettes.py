@@ -105,8 +105,7 @@ class CassetteUse:
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.
         self._env.point_at(self.proxy.url)
-        if self.mode is Mode.REPLAY:
-            self._env.lend_keys()
+        self._env.lend_keys_for(self.mode.value, self.upstream)
 
 
 class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_cassette` is

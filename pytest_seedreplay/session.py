@@ -104,6 +104,7 @@ class TestRecording:
         self._shown_misses = 0
         self._shown_drift = 0
         self._shown_blocked = 0
+        self.record_options = ""  # the run's options the printed record command repeats (Settings.record_options)
 
     @property
     def interactions(self) -> list[Interaction]:
@@ -143,7 +144,7 @@ class TestRecording:
         return {**self.finetune.to_dict(), **figures}
 
     def record_command(self) -> str:
-        return f"pytest --seedreplay=record {shlex.quote(self.nodeid)}"
+        return record_command(self.record_options, self.nodeid)
 
     # Report text, each shown once: a phase's report takes what is new since the last phase.
 
@@ -402,9 +403,10 @@ class Session:
             store = CassetteStore.load(cassette, repeat_last=mode in (REPLAY, LIVE), empty=mode == REWRITE)
         except CassetteError as exc:
             raise SeedreplayError(
-                f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}"
+                f"{exc}\nFix or delete the file, then: {record_command(self.settings.record_options, nodeid)}"
             ) from None
         recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store, tuned)
+        recording.record_options = self.settings.record_options
         self.runner.activate(recording)
         return recording
 
@@ -542,3 +544,8 @@ def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url
         # The test failed on its own (e.g. the SDK raised for the miss): explain it below the traceback.
         report.sections.extend(problems)
     return warnings
+
+
+def record_command(options: str, nodeid: str = "") -> str:
+    """The command that records what a run missed, with the options that made the run record the way it did."""
+    return " ".join(filter(None, ["pytest --seedreplay=record", options, shlex.quote(nodeid) if nodeid else ""]))

@@ -65,7 +65,7 @@ def loaded(pytester: pytest.Pytester) -> list[str]:
 
 
 def test_a_run_whose_tests_make_no_openai_call_loads_neither_the_proxy_nor_the_clients(pytester, monkeypatch):
-    pytester.makeini("[pytest]\n")
+    pytester.makeini("[pytest]\nseedreplay_mode = replay\n")
     pytester.makeconftest(LOADED.format(heavy=HEAVY))
     pytester.makepyfile(
         test_plain="""
@@ -85,8 +85,26 @@ def test_a_run_whose_tests_make_no_openai_call_loads_neither_the_proxy_nor_the_c
     assert loaded(pytester) == []
 
 
-def test_a_transport_a_test_imports_is_guarded_then(pytester, monkeypatch):
+def test_a_project_not_opted_in_loads_nothing_and_sets_nothing(pytester, monkeypatch):
     pytester.makeini("[pytest]\n")
+    pytester.makeconftest(LOADED.format(heavy=HEAVY))
+    pytester.makepyfile(
+        test_plain="""
+            import os
+
+            def test_untouched():
+                assert "OPENAI_BASE_URL" not in os.environ
+                assert "SEEDREPLAY_PLUGIN_PROXY" not in os.environ
+        """
+    )
+    result = only_this_plugin(pytester, monkeypatch)
+    result.assert_outcomes(passed=1)
+    assert "seedreplay (" not in result.stdout.str() and "seedreplay: mode=" not in result.stdout.str()
+    assert loaded(pytester) == []
+
+
+def test_a_transport_a_test_imports_is_guarded_then(pytester, monkeypatch):
+    pytester.makeini("[pytest]\nseedreplay_mode = replay\n")
     pytester.makeconftest(LOADED.format(heavy=HEAVY))
     pytester.makepyfile(
         test_late="""
