@@ -33,8 +33,12 @@ CLIENT_VARS = {CLIENT_VARS!r}
 
 
 def seen(name):
+    import httpcore2  # the network guard wraps its pool while it runs
+
+    guarded = hasattr(httpcore2.ConnectionPool.handle_request, "__wrapped__")
+    env = {{k: os.environ.get(k) for k in CLIENT_VARS}}
     with open("seen.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps({{"test": name, "env": {{k: os.environ.get(k) for k in CLIENT_VARS}}}}) + "\\n")
+        f.write(json.dumps({{"test": name, "env": env, "guarded": guarded}}) + "\\n")
 """
 
 ENV_TESTS = """
@@ -165,12 +169,15 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
 
 
-def seen(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
+def seen(pytester: pytest.Pytester, guarded: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """What each inner test saw of the client environment; the network guard ran in `guarded` only."""
     path = Path(pytester.path) / "seen.jsonl"
     found = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         found[item["test"]] = item["env"]
+        if item["test"] != "import":
+            assert item["guarded"] == (item["test"] in guarded), item["test"]
     path.unlink()
     return found
 
@@ -205,7 +212,7 @@ def test_session_wide_opt_in(pytester: pytest.Pytester, monkeypatch: pytest.Monk
         monkeypatch.setenv("SEEDREPLAY_MODE", "replay")
     result = run(pytester, *(["--seedreplay=replay"] if opt_in == "flag" else []))
     result.assert_outcomes(passed=5)
-    envs = seen(pytester)
+    envs = seen(pytester, guarded=("plain", "marked", "fixture", "plain after"))
     proxy = envs["import"]["OPENAI_BASE_URL"]
     assert proxy.startswith("http://127.0.0.1:") and proxy.endswith("/v1")  # import time is covered
     for name in ("plain", "marked", "fixture", "plain after"):
@@ -219,7 +226,7 @@ def test_per_test_opt_in(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     project(pytester, test_env=ENV_TESTS)
     result = run(pytester)
     result.assert_outcomes(passed=5)
-    envs = seen(pytester)
+    envs = seen(pytester, guarded=("marked", "fixture"))
     for name in ("import", "plain", "off", "plain after"):
         assert envs[name] == untouched(), name
     marked, fixture = envs["marked"], envs["fixture"]
@@ -364,3 +371,22 @@ def test_async_replay_blocks_no_event_loop(pytester: pytest.Pytester, sim: Any) 
     assert "BlockingError" not in out
     result.stdout.fnmatch_lines(["*seedreplay: blocked *", "*POST https://api.openai.com/v1/chat/completions*"])
     result.stdout.fnmatch_lines(["replayed: 1 interaction(s)"])
+
+
+def test_per_test_opt_in_replays_what_a_session_wide_run_recorded(pytester: pytest.Pytester, sim: Any) -> None:
+    """Gradual adoption: record once opted in, then a plain `pytest` replays the tests that ask for the
+    plugin's fixtures; a client built at import time is not covered (only a session-wide opt-in is early
+    enough), so the guard stops it and says so."""
+    project(pytester, test_ours=OUR_TESTS)
+    run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}").assert_outcomes(passed=2)
+    result = run(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*seedreplay: blocked network access in replay mode:*",
+            "*POST https://api.openai.com/v1/chat/completions*",
+            "*- seedreplay (replay) -*",
+            "replayed: 1 interaction(s)",
+        ]
+    )
+    assert "OPENAI_BASE_URL" not in os.environ
