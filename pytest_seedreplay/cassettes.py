@@ -25,11 +25,38 @@ from .proxy.binding import Observer, ReplayMiss
 from .shapes import Summary
 from .store.cassette_store import CassetteStore
 
-__all__ = ["CassetteUse", "choose_upstream", "use_cassette"]
+__all__ = ["CassetteSession", "CassetteUse", "choose_upstream", "use_cassette"]
 
 CASSETTE_MODES = (Mode.REPLAY, Mode.RECORD, Mode.REWRITE, Mode.LIVE)
 
 Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+class CassetteSession:
+    """One cassette under one mode: the one place that says what a mode means for a cassette. It is
+    loaded as the mode needs (replay and live repeat the last recording of a request asked again;
+    rewrite starts from none), bound to a proxy with the observer that hears its requests, and saved
+    (record: what is new; rewrite: exactly what was used). `use_cassette` and the pytest plugin (one per
+    test) both use it; they only choose which cassette, which mode, and who listens.
+    CassetteError: the file cannot be read."""
+
+    def __init__(self, path: Path, mode: Mode, seed: int | None = None):
+        self.path, self.mode, self.seed = path, Mode(mode), seed
+        self.store = CassetteStore.load(path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE)
+
+    def bind(self, proxy: Any, heard: Observer, wording: Any = None, redirect: Any = None) -> None:
+        """Serve this cassette from `proxy`'s next request on; `heard` is told what becomes of each."""
+        proxy.bind(self.store, self.mode, self.seed, heard, wording, durable=True, redirect=redirect)
+
+    def save(self, start_fresh: Callable[[Path], bool] = lambda path: True) -> bool:
+        """Write what was recorded, merged with the file as it is now; True when written. In rewrite,
+        `start_fresh(path)` says whether the file's other recordings go (False: another test of this
+        run sharing the cassette rewrote it first, and its recordings stay)."""
+        if self.mode is Mode.RECORD:
+            return bool(self.store.recorded) and self.store.save()
+        if self.mode is Mode.REWRITE:
+            return self.store.save(replace=True, start_fresh=start_fresh)
+        return False
 
 
 class _Heard(Observer):
@@ -57,6 +84,7 @@ class CassetteUse:
     def __init__(self, path: Path, mode: Mode, upstream: str, seed: int | None):
         self.path, self.mode, self.upstream, self.seed = path, mode, upstream, seed
         self.proxy: Any = None
+        self.cassette: CassetteSession | None = None
         self.store: CassetteStore | None = None
         self._heard = _Heard()
         self._env = ClientEnvironment()
@@ -80,12 +108,11 @@ class CassetteUse:
     def start(self) -> CassetteUse:
         from .proxy.running import Proxy
 
-        self.store = CassetteStore.load(
-            self.path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE
-        )
+        self.cassette = CassetteSession(self.path, self.mode, self.seed)
+        self.store = self.cassette.store
         self.proxy = Proxy(self.upstream, store=self.store, mode=self.mode, default_seed=self.seed, durable=True)
         self.proxy.start()
-        self.proxy.bind(self.store, self.mode, self.seed, self._heard, durable=True)
+        self.cassette.bind(self.proxy, self._heard)
         self._point_clients_here()
         return self
 
@@ -99,8 +126,8 @@ class CassetteUse:
             self._env.restore()
         if self._heard.errors:
             raise ValueError(f"seedreplay did not write {self.path}: {'; '.join(self._heard.errors)}")
-        if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE):
-            self.store.save(replace=self.mode is Mode.REWRITE, start_fresh=lambda path: self.mode is Mode.REWRITE)
+        if self.cassette is not None:
+            self.cassette.save()
 
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.

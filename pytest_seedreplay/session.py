@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .cassettes import CassetteSession
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
     CHAT,
@@ -86,7 +87,7 @@ class TestRecording:
         mode: str,
         seed: int | None,
         mode_from_marker: bool,
-        store: CassetteStore | None = None,
+        tape: CassetteSession | None = None,
         finetune: TestFinetune | None = None,
     ):
         self.nodeid = nodeid
@@ -94,9 +95,9 @@ class TestRecording:
         self.mode = mode
         self.seed = seed
         self.mode_from_marker = mode_from_marker
-        self.store = store
+        self.tape = tape  # the test's cassette under its mode (None: off, nothing is kept)
         self.finetune = finetune  # the fine-tune this test compares with (asked only in live mode)
-        self.heard = TestObserver(mode, store, finetune if finetune is not None and finetune.live else None)
+        self.heard = TestObserver(mode, self.store, finetune if finetune is not None and finetune.live else None)
         self.blocked: list[Blocked] = []
         self.written = False
         self.failed = False
@@ -105,6 +106,10 @@ class TestRecording:
         self._shown_drift = 0
         self._shown_blocked = 0
         self.record_options = ""  # the run's options the printed record command repeats (Settings.record_options)
+
+    @property
+    def store(self) -> CassetteStore | None:
+        return self.tape.store if self.tape is not None else None
 
     @property
     def interactions(self) -> list[Interaction]:
@@ -324,9 +329,6 @@ class OutsideATest(PytestWording):
 
 # --- the proxy ----------------------------------------------------------------------------------
 
-# pytest mode -> the mode the proxy serves a test's cassette in.
-TEST_MODE = {REPLAY: Mode.REPLAY, RECORD: Mode.RECORD, REWRITE: Mode.REWRITE, LIVE: Mode.LIVE, OFF: Mode.PASSTHROUGH}
-
 
 class ProxyRunner:
     """One seedreplay proxy per pytest process, bound to each test's cassette in turn. It serves on the
@@ -349,11 +351,12 @@ class ProxyRunner:
         return self.proxy.start(lazily=True)
 
     def activate(self, recording: TestRecording) -> None:
-        mode = TEST_MODE[recording.mode]
-        store = recording.store if recording.store is not None else CassetteStore(None)
+        if recording.tape is None:  # off: passed through, nothing kept
+            self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, recording.seed, recording.heard, PytestWording(), durable=True)
+            return
         tuned = recording.finetune
         redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
-        self.proxy.bind(store, mode, recording.seed, recording.heard, PytestWording(), durable=True, redirect=redirect)
+        recording.tape.bind(self.proxy, recording.heard, PytestWording(), redirect)
 
     def deactivate(self) -> None:
         self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
@@ -400,12 +403,12 @@ class Session:
             return recording
         tuned = self.finetune_for(self.settings.finetune if finetune is None else finetune, live=mode == LIVE)
         try:
-            store = CassetteStore.load(cassette, repeat_last=mode in (REPLAY, LIVE), empty=mode == REWRITE)
+            tape = CassetteSession(cassette, Mode(mode), seed)
         except CassetteError as exc:
             raise SeedreplayError(
                 f"{exc}\nFix or delete the file, then: {record_command(self.settings.record_options, nodeid)}"
             ) from None
-        recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store, tuned)
+        recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, tape, tuned)
         recording.record_options = self.settings.record_options
         self.runner.activate(recording)
         return recording
@@ -430,13 +433,9 @@ class Session:
 
         record: new answers only, and only if the test passed (or `--seedreplay-keep-failed`); rewrite:
         exactly the interactions used (merged with other tests of this run sharing the cassette)."""
-        store, mode = recording.store, recording.mode
-        if store is None or mode not in (RECORD, REWRITE) or not (not recording.failed or self.settings.keep_failed):
+        if recording.tape is None or (recording.failed and not self.settings.keep_failed):
             return False
-        if mode == RECORD:
-            return bool(store.recorded) and store.save()
-        registry = self.registry
-        return store.save(replace=True, start_fresh=registry.first_rewrite)
+        return recording.tape.save(start_fresh=lambda path: self.registry.first_rewrite(path))
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
@@ -449,7 +448,7 @@ class Session:
 
     def finish(self, recording: TestRecording) -> None:
         """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
-        if recording.store is None:
+        if recording.tape is None:
             return
         self.settle()
         self.runner.deactivate()

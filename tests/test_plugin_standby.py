@@ -17,7 +17,6 @@ from pytest_seedreplay.guard import POOLS
 from pytest_seedreplay.report import build_report
 from pytest_seedreplay.session import TestRecording
 from pytest_seedreplay.standby import Turn
-from pytest_seedreplay.store.cassette_store import CassetteStore
 from pytest_seedreplay.summary import Tally
 
 from plugin_inner import TEST_KEY, cassette_dir, run, setup_project
@@ -172,7 +171,7 @@ def test_a_client_that_connects_in_a_test_with_no_fixture_is_served_that_tests_c
 def test_a_quiet_tests_figures_add_up_as_those_of_a_recording_that_heard_nothing(tmp_path):
     cassette = tmp_path / "test_x.yaml"
     quiet, heard_nothing = Turn("test_x.py::test_x", cassette, "replay"), Turn("test_x.py::test_x", cassette, "replay")
-    heard_nothing.recording = TestRecording("test_x.py::test_x", cassette, "replay", None, False, CassetteStore(None))
+    heard_nothing.recording = TestRecording("test_x.py::test_x", cassette, "replay", None, False)
     for turn in (quiet, heard_nothing):
         turn.complete()
     tallies = []
