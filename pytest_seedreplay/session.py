@@ -29,7 +29,7 @@ from .core.redact import SecretRefused
 from .policy import Mode
 from .proxy.binding import Observer, Redirect, ReplayMiss, Wording
 from .proxy.running import Proxy
-from .recorder import RunRegistry, SeedreplayError, shown
+from .recorder import RunRegistry, SeedreplayError, Turn, shown
 from .savings import SavingsTally, prices_from, saving_of
 from .settings import Settings
 from .store.cassette import CassetteError
@@ -81,31 +81,27 @@ class TestRecording:
     __test__ = False  # not a test class, whatever its name says to pytest
 
     def __init__(
-        self,
-        nodeid: str,
-        cassette: Path,
-        mode: str,
-        seed: int | None,
-        mode_from_marker: bool,
-        tape: CassetteSession | None = None,
-        finetune: TestFinetune | None = None,
+        self, turn: Turn, tape: CassetteSession | None = None, finetune: TestFinetune | None = None, record_options: str = ""
     ):
-        self.nodeid = nodeid
-        self.cassette = cassette
-        self.mode = mode
-        self.seed = seed
-        self.mode_from_marker = mode_from_marker
+        self.turn = turn  # the test's cassette, mode, seed and how it went: read from there, never copied
         self.tape = tape  # the test's cassette under its mode (None: off, nothing is kept)
         self.finetune = finetune  # the fine-tune this test compares with (asked only in live mode)
-        self.heard = TestObserver(mode, self.store, finetune if finetune is not None and finetune.live else None)
-        self.blocked: list[Blocked] = []
+        self.record_options = record_options  # the run's options the printed record command repeats
+        self.heard = TestObserver(turn.mode, self.store, finetune if finetune is not None and finetune.live else None)
         self.written = False
-        self.failed = False
-        self.completed = False  # the test body ran to its end and passed (orphans judge only those)
         self._shown_misses = 0
         self._shown_drift = 0
         self._shown_blocked = 0
-        self.record_options = ""  # the run's options the printed record command repeats (Settings.record_options)
+
+    nodeid = property(lambda self: self.turn.nodeid)
+    cassette = property(lambda self: self.turn.cassette)
+    mode = property(lambda self: self.turn.mode)
+    seed = property(lambda self: self.turn.seed)
+    mode_from_marker = property(lambda self: self.turn.mode_from_marker)
+    blocked = property(lambda self: self.turn.blocked)
+    failed = property(lambda self: self.turn.failed)
+    # the test body ran to its end and passed (orphans judge only those)
+    completed = property(lambda self: self.turn.completed)
 
     @property
     def store(self) -> CassetteStore | None:
@@ -392,24 +388,20 @@ class Session:
     def stop(self) -> None:
         self.runner.stop()
 
-    def begin(
-        self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool, finetune: str | bool | None = None
-    ) -> TestRecording:
-        """Serve this test's cassette from the proxy (before or after it started).
+    def begin(self, turn: Turn) -> TestRecording:
+        """Serve this test's cassette from the proxy (before or after it started). The turn's
         `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
-        if mode == OFF:
-            recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker)
+        if turn.mode == OFF:
+            recording = TestRecording(turn)
             self.runner.activate(recording)
             return recording
-        tuned = self.finetune_for(self.settings.finetune if finetune is None else finetune, live=mode == LIVE)
+        tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == LIVE)
+        options = self.settings.record_options
         try:
-            tape = CassetteSession(cassette, Mode(mode), seed)
+            tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed)
         except CassetteError as exc:
-            raise SeedreplayError(
-                f"{exc}\nFix or delete the file, then: {record_command(self.settings.record_options, nodeid)}"
-            ) from None
-        recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, tape, tuned)
-        recording.record_options = self.settings.record_options
+            raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, turn.nodeid)}") from None
+        recording = TestRecording(turn, tape, tuned, options)
         self.runner.activate(recording)
         return recording
 

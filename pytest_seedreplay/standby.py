@@ -15,12 +15,11 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS, OFF
 from .core.environ import ClientEnvironment
-from .recorder import SeedreplayError
+from .recorder import SeedreplayError, Turn
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -28,57 +27,6 @@ if TYPE_CHECKING:
     from .session import Session, TestRecording
 
 NO_REQUESTS = "no OpenAI requests in this run"  # the summary of a run whose tests never needed the proxy
-
-
-class Turn:
-    """One test's turn with the proxy: the cassette, mode and seed it is served, noted at its setup.
-    Its `recording` is made the first time something needs it (None: nothing ever did)."""
-
-    def __init__(
-        self,
-        nodeid: str,
-        cassette: Path,
-        mode: str,
-        seed: int | None = None,
-        mode_from_marker: bool = False,
-        finetune: str | bool | None = None,
-    ):
-        self.nodeid = nodeid
-        self.cassette = cassette
-        self.mode = mode
-        self.seed = seed
-        self.mode_from_marker = mode_from_marker
-        self.finetune = finetune
-        self.recording: TestRecording | None = None
-        self.failed = False
-        self.completed = False  # the test body ran to its end and passed
-        self.problem = ""  # its cassette could not be served when a client or the guard needed it
-        self.blocked: list[Blocked] = []  # what the guard stopped, told to the recording once it is made
-
-    def fail(self) -> None:
-        self.failed = True
-        if self.recording is not None:
-            self.recording.failed = True  # record mode keeps nothing of a failing test
-
-    def complete(self) -> None:
-        self.completed = True
-        if self.recording is not None:
-            self.recording.completed = True
-
-    def payload(self) -> dict[str, Any]:
-        """The test's figures for the session's tally (they travel from xdist workers as plain data);
-        a test that never needed the proxy is `quiet`, and every count of it the default: none."""
-        if self.recording is not None:
-            return self.recording.payload()
-        return {
-            "nodeid": self.nodeid,
-            "cassette": str(self.cassette),
-            "mode": self.mode,
-            "written": False,
-            "failed": self.failed,
-            "completed": self.completed and not self.failed,
-            "quiet": True,
-        }
 
 
 class Standby:
@@ -214,11 +162,8 @@ class Standby:
 
     def _make(self, turn: Turn) -> TestRecording:
         assert self.session is not None
-        recording = self.session.begin(turn.nodeid, turn.cassette, turn.mode, turn.seed, turn.mode_from_marker, turn.finetune)
-        recording.failed, recording.completed = turn.failed, turn.completed
-        recording.blocked = turn.blocked
-        turn.recording = recording
-        return recording
+        turn.recording = self.session.begin(turn)
+        return turn.recording
 
     # --- each test --------------------------------------------------------------------------------
 
@@ -258,7 +203,7 @@ class Standby:
             if not self.serving or turn.mode == OFF:
                 from .session import TestRecording  # seedreplay leaves this test alone: a recording that says so
 
-                turn.recording = TestRecording(turn.nodeid, turn.cassette, OFF, turn.seed, turn.mode_from_marker)
+                turn.recording = TestRecording(turn)
                 return turn.recording
             if self.session is None:
                 self._start_session(turn)

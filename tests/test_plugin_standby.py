@@ -171,7 +171,7 @@ def test_a_client_that_connects_in_a_test_with_no_fixture_is_served_that_tests_c
 def test_a_quiet_tests_figures_add_up_as_those_of_a_recording_that_heard_nothing(tmp_path):
     cassette = tmp_path / "test_x.yaml"
     quiet, heard_nothing = Turn("test_x.py::test_x", cassette, "replay"), Turn("test_x.py::test_x", cassette, "replay")
-    heard_nothing.recording = TestRecording("test_x.py::test_x", cassette, "replay", None, False)
+    heard_nothing.recording = TestRecording(heard_nothing)
     for turn in (quiet, heard_nothing):
         turn.complete()
     tallies = []
