@@ -7,16 +7,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .cassettes import CassetteSession
+from .cassettes import CassetteSession, Heard, Interaction
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
-    CHAT,
     ENV_API_KEY,
     LIVE,
     OFF,
@@ -30,7 +28,6 @@ from .policy import Mode
 from .proxy.binding import Observer, Redirect, ReplayMiss, Wording
 from .proxy.running import Proxy
 from .recorder import RunRegistry, SeedreplayError, Turn, shown
-from .savings import SavingsTally, prices_from, saving_of
 from .settings import Settings
 from .store.cassette import CassetteError
 from .store.cassette_store import CassetteStore
@@ -38,11 +35,9 @@ from .store.cassette_store import CassetteStore
 if TYPE_CHECKING:
     import socket
 
-    from .core.entry import Entry
     from .drift import Drift
     from .finetune.live import Recall, TestFinetune
     from .guard import Blocked
-    from .shapes import Summary
 
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
@@ -51,28 +46,6 @@ _SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode
 
 
 # --- one test -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Interaction:
-    """One request of a test, as its cassette answered it."""
-
-    key: str
-    occurrence: int  # the n-th request with this key in the test (0-based)
-    source: str  # replayed | recorded | live
-    entry: Entry
-
-    @property
-    def endpoint(self) -> str:
-        return self.entry.endpoint
-
-
-@dataclass
-class Miss:
-    """A request the cassette had no answer for (replay), with the proxy's closest-recording diff."""
-
-    key: str
-    message: str
 
 
 class TestRecording:
@@ -87,7 +60,7 @@ class TestRecording:
         self.tape = tape  # the test's cassette under its mode (None: off, nothing is kept)
         self.finetune = finetune  # the fine-tune this test compares with (asked only in live mode)
         self.record_options = record_options  # the run's options the printed record command repeats
-        self.heard = TestObserver(turn.mode, self.store, finetune if finetune is not None and finetune.live else None)
+        self.heard = Heard(turn.mode, self.store, finetune if finetune is not None and finetune.live else None)
         self.written = False
         self._shown_misses = 0
         self._shown_drift = 0
@@ -121,7 +94,7 @@ class TestRecording:
         return [d for d in self.drift if d.drifted]
 
     @property
-    def misses(self) -> list[Miss]:
+    def misses(self) -> list[ReplayMiss]:
         return list(self.heard.misses)
 
     @property
@@ -149,7 +122,7 @@ class TestRecording:
 
     # Report text, each shown once: a phase's report takes what is new since the last phase.
 
-    def new_misses(self) -> list[Miss]:
+    def new_misses(self) -> list[ReplayMiss]:
         misses = self.misses[self._shown_misses :]
         self._shown_misses += len(misses)
         return misses
@@ -164,7 +137,7 @@ class TestRecording:
         self._shown_blocked += len(blocked)
         return blocked
 
-    def miss_text(self, misses: list[Miss]) -> str:
+    def miss_text(self, misses: list[ReplayMiss]) -> str:
         lines = [f"seedreplay: no recording in cassette {shown(self.cassette)} (mode {self.mode})"]
         lines += [f"  {m.message}" for m in misses]
         lines.append("To record it, run:")
@@ -227,78 +200,6 @@ class TestRecording:
             if self.store is not None and self.mode in (RECORD, REWRITE) and not self.written
             else 0,
         }
-
-
-class TestObserver(Observer):
-    """What the proxy did with one test's requests, as the test's report tells it. The proxy calls it
-    from its own thread; the test reads it from pytest's."""
-
-    __test__ = False
-
-    def __init__(self, mode: str, store: CassetteStore | None, finetune: TestFinetune | None = None):
-        self.mode = mode
-        self.store = store
-        self.finetune = finetune  # live answers to its base model's requests came from this fine-tune
-        self._lock = threading.Lock()
-        self._asked: dict[str, int] = {}
-        self.interactions: list[Interaction] = []
-        self.drift: list[Drift] = []
-        self.misses: list[Miss] = []
-        self.upstream_errors: list[tuple[int, str]] = []  # (status, message) of error answers, never recorded
-        self.errors: list[str] = []  # answers the cassette refused to keep
-
-    def _note(self, key: str, source: str, entry: Entry) -> None:
-        with self._lock:
-            n = self._asked.get(key, 0)
-            self._asked[key] = n + 1
-            if source == "replayed" and self.store is not None:
-                n = min(n, max(self.store.count(key) - 1, 0))  # replay repeats the last recording
-            self.interactions.append(Interaction(key, n, source, entry))
-
-    def served(self, key: str, entry: Entry | None) -> None:
-        if entry is not None:
-            self._note(key, "replayed", entry)
-
-    def stored(self, entry: Entry) -> None:
-        self._note(entry.key, "recorded", entry)
-
-    def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
-        from .drift import compare  # a live run compares; the others never load it
-
-        drift = compare(recorded, live, live_read)
-        tuned = self.finetune
-        if tuned is not None and live.endpoint == CHAT and live.request.get("params", {}).get("model") == tuned.base_model:
-            drift.finetune = tuned.model
-        with self._lock:
-            self.drift.append(drift)
-        self._note(key, "live", live)
-
-    def replay_miss(self, miss: ReplayMiss) -> None:
-        with self._lock:
-            self.misses.append(Miss(miss.key, miss.message))
-
-    def upstream_error(self, key: str | None, status: int, message: str) -> None:
-        if self.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
-            with self._lock:
-                self.upstream_errors.append((status, message))
-
-    def write_failed(self, key: str, message: str) -> None:
-        with self._lock:
-            self.errors.append(message)
-
-    def count(self, source: str) -> int:
-        return sum(1 for i in self.interactions if i.source == source)
-
-    def saved(self) -> SavingsTally:
-        """What this test's replayed answers saved (their recorded usage; $SEEDREPLAY_PRICES or the built-in prices)."""
-        tally, prices = SavingsTally(), prices_from()
-        for interaction in self.interactions:
-            if interaction.source == "replayed":
-                tally.add(saving_of(interaction.entry, prices))
-        return tally
-
-    def used(self) -> list[tuple[str, int]]:
-        return [(i.key, i.occurrence) for i in self.interactions]
 
 
 class PytestWording(Wording):
