@@ -217,7 +217,7 @@ class _Size(click.ParamType):
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="info",
     show_default=True,
-    help="info logs one line per request.",
+    help="info: a line per miss, error and passthrough request, and the hits summed up every 5 s; debug: a line per hit too.",
 )
 def command(
     host: str,
