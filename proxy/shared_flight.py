@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.redact import looks_secret
 from pytest_seedreplay.policy import Fate
-from pytest_seedreplay.store import StoreUnavailable
-from pytest_seedreplay.store.shared import FAILED, FREE, Waited, flights_of, shares_flights
+from pytest_seedreplay.store import Store, StoreUnavailable
+from pytest_seedreplay.store.shared import FAILED, FREE, SharedFlights, Waited, flights_of, shares_flights
 
 from .flight import Failure, Flight
 
@@ -101,9 +101,11 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
     waiting = False
     try:
         while True:
-            token = await threads.run(store.claim, call.key, expiry)
+            # The claim and the re-read in one thread hop: each hop costs a miss a wake-up of the
+            # loop, more on a loaded machine (the re-read is only needed once the key is ours).
+            token, stored = await threads.run(_claim_and_read, store, bound.store, call.key, expiry)
             if token is not None:
-                landed = await _fresh_entry(state, bound, call)
+                landed = _fresh(call, stored)
                 if landed is None:
                     lease = Lease(call.key, token)
                     lease.renewing = asyncio.create_task(_renew(state, bound, lease, expiry))
@@ -190,9 +192,18 @@ def _served(state: ProxyState, flight: Flight, entry: Entry) -> None:
     flight.status = entry.status
 
 
+def _claim_and_read(flights: SharedFlights, store: Store, key: str, expiry: float) -> tuple[str | None, Entry | None]:
+    """Claim `key`; once it is ours, its stored answer too (it may have landed a moment ago)."""
+    token = flights.claim(key, expiry)
+    return token, (store.get(key) if token is not None else None)
+
+
 async def _fresh_entry(state: ProxyState, bound: Bound, call: Call) -> Entry | None:
     """The stored answer to `call` if there is one it may be served (not expired, young enough)."""
-    entry = await state.store_threads.run(bound.store.get, call.key)
+    return _fresh(call, await state.store_threads.run(bound.store.get, call.key))
+
+
+def _fresh(call: Call, entry: Entry | None) -> Entry | None:
     if entry is None or entry.expired() or not call.policy.fresh(entry.recorded_at, time.time()):
         return None
     return entry
