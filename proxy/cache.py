@@ -501,22 +501,25 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
         log.error("store put %s skipped: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
-    write = _start_put(state, bound, flight, size)
+    write = _start_put(state, bound, flight, size, request_checked=True)  # _call_upstream checked it
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
     return write
 
 
-def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -> asyncio.Task | None:
-    """Start writing the flight's entry in the store thread; None when it is refused up front."""
+def _start_put(
+    state: ProxyState, bound: Bound, flight: Flight, size: int = 0, request_checked: bool = False
+) -> asyncio.Task | None:
+    """Start writing the flight's entry in the store thread; None when it is refused up front.
+    `request_checked`: the request was searched for credentials before the upstream call."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
         flight.store_error = bound.health.said()
         return None
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
-        refused = flight.store_error or _answer_secret(flight)
+        refused = flight.store_error or _answer_secret(flight, request_checked)
         if refused:
             state.stats.errors += 1
             flight.store_error = refused
@@ -530,12 +533,14 @@ def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -
     return state.writer.start(_put(state, bound, flight), size)
 
 
-def _answer_secret(flight: Flight) -> str | None:
+def _answer_secret(flight: Flight, request_checked: bool) -> str | None:
     """The store's refusal of this plain answer for a credential-shaped string in it, or None: the
-    same one check the store makes (the request was checked before the call)."""
+    same one check the store makes. A request already checked is not searched again: this runs
+    while the client waits for its answer (the store still checks the whole entry as it writes)."""
     assert flight.entry is not None
+    entry = dataclasses.replace(flight.entry, request={}) if request_checked else flight.entry
     try:
-        refuse_secrets(flight.entry)
+        refuse_secrets(entry)
     except SecretRefused as exc:
         return str(exc)
     return None
