@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,6 +37,7 @@ from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.savings import SavingsTally
 from pytest_seedreplay.store import Store, StoreUnavailable
 
+from . import workers
 from .binding import Binding
 from .cache import handle_cacheable
 from .config import ProxyConfig
@@ -45,7 +47,7 @@ from .front import FRONT_DOOR, Routed, Served
 from .incoming import KeyMemo, policy_of
 from .memory import MemoryCache
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import ProxyMetrics
+from .metrics import ProxyMetrics, merge_metrics
 from .outage import StoreHealth
 from .serve import serving, typed_request_key
 from .shared_flight import StoreThreads, warm_up
@@ -180,6 +182,7 @@ class ProxyState:
         self.saved = SavingsTally()  # what answers served from recordings saved, since the proxy started
         self.metrics = ProxyMetrics(self)
         self.hit_log = HitLog()
+        self.siblings: tuple[str, ...] = ()  # --workers: the other workers' private sockets (see workers.py)
         self.store_threads = StoreThreads()
         self.tasks: set[asyncio.Task] = set()  # upstream calls, which outlive their clients
         self.active = 0  # requests being answered
@@ -437,11 +440,32 @@ async def _healthz(request: web.Request, state: ProxyState) -> web.Response:
 
 
 async def _stats(request: web.Request, state: ProxyState) -> web.Response:
-    return web.json_response(await counters(state))
+    counted = await counters(state)
+    if state.siblings and not workers.local(request.headers):
+        counted = await _all_workers(state, counted)
+    return web.json_response(counted)
+
+
+async def _all_workers(state: ProxyState, counted: dict[str, object]) -> dict[str, object]:
+    """--workers: this worker's counters with the other workers' added (`workers`: how many answered)."""
+    answered = 1
+    for raw in await workers.ask_siblings(state, "/seedreplay/stats"):
+        if raw is not None:
+            workers.add_stats(counted, json.loads(raw))
+            answered += 1
+    counted["cost_saved"] = round(cast(float, counted["cost_saved"]), 6)
+    saved = cast(dict, counted["saved"])
+    saved["cost"] = round(saved["cost"], 6)
+    counted["workers"] = answered
+    if answered <= len(state.siblings):
+        counted["workers_missing"] = len(state.siblings) + 1 - answered
+    return counted
 
 
 async def _metrics(request: web.Request, state: ProxyState) -> web.Response:
     body = state.metrics.render()
+    if state.siblings and not workers.local(request.headers):
+        body = merge_metrics([body, *(raw for raw in await workers.ask_siblings(state, "/metrics") if raw is not None)])
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
