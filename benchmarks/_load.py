@@ -207,9 +207,10 @@ class CliProxy:
     log goes to a file in `log_dir` (a terminal or a journal in real use). `pids()`: the process and
     its workers, for their CPU time."""
 
-    def __init__(self, *args: str, log_dir: str | None = None, script: str | None = None):
+    def __init__(self, *args: str, log_dir: str | None = None, script: str | None = None, prefix: Sequence[str] = ()):
         self.args = args
         self.script = script
+        self.prefix = list(prefix)  # e.g. taskset -c 0: pins the proxy (it execs, so the pid stays its own)
         self.log_path = os.path.join(log_dir or scratch_dir(), f"proxy-{id(self)}.log")
         self.process: subprocess.Popen | None = None
         self.root = ""
@@ -219,7 +220,7 @@ class CliProxy:
         command = [str(script)] if script.exists() else [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()"]
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                [*command, "proxy", "--port", "0", *self.args], stdout=subprocess.PIPE, stderr=log, text=True
+                [*self.prefix, *command, "proxy", "--port", "0", *self.args], stdout=subprocess.PIPE, stderr=log, text=True
             )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # the listening line (or nothing: the process failed)
@@ -339,12 +340,14 @@ def parse_wrk(output: str, seconds: float) -> LoadResult:
     return LoadResult(requests, elapsed_s or seconds, p50, p99, errors)
 
 
-def run_wrk(url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float) -> LoadResult:
-    """One wrk run (one thread: the other core belongs to the server)."""
+def run_wrk(
+    url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, prefix: Sequence[str] = ()
+) -> LoadResult:
+    """One wrk run (one thread: the other core belongs to the server); `prefix`: e.g. taskset -c 1."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(wrk_script(body, headers))
     try:
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, url]
+        cmd = [*prefix, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, url]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
     finally:
         os.unlink(script.name)
