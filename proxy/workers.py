@@ -75,8 +75,10 @@ def run_workers(count: int, host: str, port: int, serve_one: ServeOne, on_listen
     once all of them listen. The exit status: 0 when every worker stopped cleanly."""
     if not hasattr(socket, "SO_REUSEPORT") or not hasattr(os, "fork"):
         raise OSError("--workers needs SO_REUSEPORT and fork (Linux, macOS, BSD)")
+    # SO_REUSEPORT would also share a port another proxy of this user listens on: a plain bind first
+    # fails as any other server's would when the port is taken.
+    port = _free_port(host, port)
     reserved = reuse_port_socket(host, port, listen=False)  # holds the port; the workers listen on it
-    port = reserved.getsockname()[1]
     rundir = tempfile.mkdtemp(prefix="seedreplay-workers-")  # 0700: the private sockets are ours alone
     group = _Group(count, host, port, rundir)
     previous = {sig: signal.signal(sig, group.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -95,6 +97,15 @@ def run_workers(count: int, host: str, port: int, serve_one: ServeOne, on_listen
         group.close()
         reserved.close()
         shutil.rmtree(rundir, ignore_errors=True)
+
+
+def _free_port(host: str, port: int) -> int:
+    """`port` (a free one for 0) if no socket holds it, else the OSError of a plain bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        return int(probe.getsockname()[1])
 
 
 class _Group:

@@ -171,3 +171,17 @@ def test_a_stop_signal_drains_every_worker(spawn, sim_factory, tmp_path, stop_si
     assert "Traceback" not in proxy.log()
     with DiskStore(cache) as store:  # every answer sent was stored before the workers left
         assert len(store) == 8
+
+
+def test_a_port_another_proxy_serves_is_refused_not_shared(spawn, sim, tmp_path):
+    first = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "cache"))
+    port = first.root.rsplit(":", 1)[1]
+    second = subprocess.run(
+        [SEEDREPLAY, "proxy", "--port", port, "--workers", "2", "--upstream", sim.url, "--cache-dir", str(tmp_path / "other")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0 and second.stdout == ""
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "Traceback" not in second.stderr
+    assert http(first.root + "/healthz", "GET").status == 200
