@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.redact import looks_secret
 from pytest_seedreplay.policy import Fate
-from pytest_seedreplay.store import Store, StoreUnavailable
+from pytest_seedreplay.store import Store, StoreBusy, StoreUnavailable
 from pytest_seedreplay.store.shared import FAILED, FREE, SharedFlights, Waited, flights_of, shares_flights
 
 from .flight import Failure, Flight
@@ -89,6 +89,9 @@ async def warm_up(state: ProxyState, bound: Bound) -> None:
         return
     try:
         await state.store_threads.run(flights_of(bound.store).wait_for, "seedreplay:warm-up", 0)
+        claim_now = getattr(bound.store, "claim_now", None)
+        if claim_now is not None:  # opens its handle (it writes settings) off the loop too
+            await state.store_threads.run(claim_now, "seedreplay:warm-up", 0.001)
     except Exception as exc:  # the first miss will say what is wrong, if it still is
         log.debug("warming up the shared flights of %s failed: %s", where, exc)
 
@@ -101,9 +104,7 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
     waiting = False
     try:
         while True:
-            # The claim and the re-read in one thread hop: each hop costs a miss a wake-up of the
-            # loop, more on a loaded machine (the re-read is only needed once the key is ours).
-            token, stored = await threads.run(_claim_and_read, store, bound.store, call.key, expiry)
+            token, stored = await _claim(state, bound, call.key, expiry)
             if token is not None:
                 landed = _fresh(call, stored)
                 if landed is None:
@@ -190,6 +191,22 @@ def _served(state: ProxyState, flight: Flight, entry: Entry) -> None:
     flight.entry = entry
     flight.recorded = True
     flight.status = entry.status
+
+
+async def _claim(state: ProxyState, bound: Bound, key: str, expiry: float) -> tuple[str | None, Entry | None]:
+    """Claim `key` and, once it is ours, read its stored answer (it may have landed a moment ago).
+    A local store that can claim without waiting (`claim_now`) does so here, on the loop, as it reads
+    here: every thread hop costs a miss two wake-ups, much more than the claim on a loaded machine.
+    Otherwise, or while another process writes, the claim and the read take one hop together."""
+    claim_now = None if bound.remote else getattr(bound.store, "claim_now", None)
+    if claim_now is not None:
+        try:
+            token = claim_now(key, expiry)
+        except StoreBusy:
+            pass  # another process writes: wait for it in a thread, not here
+        else:
+            return token, (bound.store.get(key) if token is not None else None)
+    return await state.store_threads.run(_claim_and_read, flights_of(bound.store), bound.store, key, expiry)
 
 
 def _claim_and_read(flights: SharedFlights, store: Store, key: str, expiry: float) -> tuple[str | None, Entry | None]:
