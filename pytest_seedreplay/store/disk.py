@@ -176,7 +176,8 @@ class DiskStore(CheckedWrites):
         way. A caller on an event loop claims so (one SQLite transaction, no fsync: ~0.1 ms), and
         from a thread only when busy: a thread hop costs a miss more than the claim itself."""
         if self._shared_at_once is None:
-            self._shared()  # creates the side cache and its settings, if it is new
+            if self._shared_cache is None:  # opening the side cache may wait: from a thread (claim) first
+                raise StoreBusy(f"the shared state of the store at {self.location} is not open yet")
             try:  # opening it writes its settings: busy too while another process writes
                 self._shared_at_once = diskcache.Cache(os.path.join(self.location, SHARED), timeout=0)
             except (OSError, sqlite3.Error) as exc:
@@ -184,8 +185,12 @@ class DiskStore(CheckedWrites):
         token = uuid.uuid4().hex
         try:
             added = self._shared_at_once.add(("lock", key), token, expire=expiry, retry=False)
-        except (diskcache.Timeout, sqlite3.OperationalError):
+        except diskcache.Timeout:
             raise StoreBusy(f"the shared state of the store at {self.location} is being written") from None
+        except sqlite3.OperationalError as exc:
+            # Whatever failed, this thread's connection (and any transaction it left open) goes.
+            self._shared_at_once.close()
+            raise StoreBusy(f"the shared state of the store at {self.location} is busy ({exc})") from None
         return token if added else None
 
     def renew(self, key: str, token: str, expiry: float) -> bool:
