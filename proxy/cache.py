@@ -389,15 +389,17 @@ async def _call_upstream(
     try:
         base = await state.upstream_base(config.upstream)
         shown = public_url(config.upstream)
-        if fate is Fate.STORE:
-            where = find_secret(call.canonical, "entry.request")
-            if where:  # known before the stream starts, so even a streamed answer can say it
-                flight.store_error = str(SecretRefused(where))
+        # The request is searched for credentials while the upstream thinks: the search runs at the
+        # call's first pause (the request sent, on a kept-alive connection), always before its answer
+        # is read, so even a streamed answer's head can say the store will refuse it.
+        checked = asyncio.create_task(_check_request(flight, call)) if fate is Fate.STORE else None
         state.stats.upstream_calls += 1
         started = time.perf_counter()
         read = await state.upstream.fetch(
             flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
         )
+        if checked is not None:
+            await checked  # done long since; raises what the search raised
         state.metrics.upstream_latency.labels(call.endpoint).observe(time.perf_counter() - started)
         if flight.failure is not None:
             state.stats.upstream_failures += 1
@@ -436,6 +438,12 @@ async def _call_upstream(
             flight.finish()
     if write is not None:
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
+
+
+async def _check_request(flight: Flight, call: Call) -> None:
+    where = find_secret(call.canonical, "entry.request")
+    if where:
+        flight.store_error = str(SecretRefused(where))
 
 
 def _error_body(flight: Flight) -> bool:
