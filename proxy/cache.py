@@ -392,15 +392,17 @@ async def _call_upstream(
         configured = upstream_of(config, call.endpoint)
         base = await state.upstream_base(configured)
         shown = public_url(configured)
-        if fate is Fate.STORE:
-            where = find_secret(call.canonical, "entry.request")
-            if where:  # known before the stream starts, so even a streamed answer can say it
-                flight.store_error = str(SecretRefused(where))
+        # The request is searched for credentials while the upstream thinks: the search runs at the
+        # call's first pause (the request sent, on a kept-alive connection), always before its answer
+        # is read, so even a streamed answer's head can say the store will refuse it.
+        checked = asyncio.create_task(_check_request(flight, call)) if fate is Fate.STORE else None
         state.stats.upstream_calls += 1
         started = time.perf_counter()
         read = await state.upstream.fetch(
             flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
         )
+        if checked is not None:
+            await checked  # done long since; raises what the search raised
         state.metrics.upstream_latency.labels(call.endpoint).observe(time.perf_counter() - started)
         if flight.failure is not None:
             state.stats.upstream_failures += 1
@@ -439,6 +441,12 @@ async def _call_upstream(
             flight.finish()
     if write is not None:
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
+
+
+async def _check_request(flight: Flight, call: Call) -> None:
+    where = find_secret(call.canonical, "entry.request")
+    if where:
+        flight.store_error = str(SecretRefused(where))
 
 
 def _error_body(flight: Flight) -> bool:
@@ -504,22 +512,25 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
         log.error("store put %s skipped: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
-    write = _start_put(state, bound, flight, size)
+    write = _start_put(state, bound, flight, size, request_checked=True)  # _call_upstream checked it
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
     return write
 
 
-def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -> asyncio.Task | None:
-    """Start writing the flight's entry in the store thread; None when it is refused up front."""
+def _start_put(
+    state: ProxyState, bound: Bound, flight: Flight, size: int = 0, request_checked: bool = False
+) -> asyncio.Task | None:
+    """Start writing the flight's entry in the store thread; None when it is refused up front.
+    `request_checked`: the request was searched for credentials before the upstream call."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
         flight.store_error = bound.health.said()
         return None
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
-        refused = flight.store_error or _answer_secret(flight)
+        refused = flight.store_error or _answer_secret(flight, request_checked)
         if refused:
             state.stats.errors += 1
             flight.store_error = refused
@@ -533,12 +544,14 @@ def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -
     return state.writer.start(_put(state, bound, flight), size)
 
 
-def _answer_secret(flight: Flight) -> str | None:
+def _answer_secret(flight: Flight, request_checked: bool) -> str | None:
     """The store's refusal of this plain answer for a credential-shaped string in it, or None: the
-    same one check the store makes (the request was checked before the call)."""
+    same one check the store makes. A request already checked is not searched again: this runs
+    while the client waits for its answer (the store still checks the whole entry as it writes)."""
     assert flight.entry is not None
+    entry = dataclasses.replace(flight.entry, request={}) if request_checked else flight.entry
     try:
-        refuse_secrets(flight.entry)
+        refuse_secrets(entry)
     except SecretRefused as exc:
         return str(exc)
     return None

@@ -7,8 +7,10 @@ import os
 import shutil
 import stat
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -43,6 +45,9 @@ from ..store import open_store, store_target
 from .cache import Duration
 from .similar import SIMILAR_DEFAULT
 from .similar import proxy_tiers as proxy_similar_tiers
+
+if TYPE_CHECKING:
+    from pytest_seedreplay.proxy.workers import Worker
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -229,7 +234,14 @@ class _Size(click.ParamType):
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="info",
     show_default=True,
-    help="info logs one line per request.",
+    help="info: a line per miss, error and passthrough request, and the hits summed up every 5 s; debug: a line per hit too.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Serve the port from this many processes (one core each), sharing the store, its single-flight claims and the stats.",
 )
 def command(
     host: str,
@@ -261,11 +273,12 @@ def command(
     write_backlog: int,
     write_backlog_entries: int,
     log_level: str,
+    workers: int,
 ) -> None:
     """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1 (OpenAI) and
     ANTHROPIC_BASE_URL=http://HOST:PORT (Anthropic)."""
     from pytest_seedreplay.core.urls import check_upstream, is_loopback, public_url
-    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+    from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.serve import run_until_signal
     from pytest_seedreplay.proxy.tiers import check_tenants
 
@@ -313,46 +326,77 @@ def command(
         prices=prices,
     )
     created = _missing_dir(store_target(cache_dir, store_url))
-    try:
-        store = open_store(cache_dir, store_url, namespace)
-    except Exception as exc:
-        _remove(created)
-        raise click.ClickException(f"cannot open the store: {exc}") from None
-    listening = False
-    tiers: list[Any] = []
+    # A replay proxy that may not be widened never calls the upstream: naming one would mislead.
+    called = "none" if mode == "replay" and not allow_mode_override else public_url(upstream)
+    started = threading.Event()
 
-    def on_listening(root: str) -> None:
-        nonlocal listening
-        listening = True
-        # A replay proxy that may not be widened never calls the upstream: naming one would mislead.
-        called = "none" if mode == "replay" and not allow_mode_override else public_url(upstream)
-        click.echo(f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={called}, cache={store.location})")
-        for tier in tiers:
-            click.echo(tier.describe())
+    def shown(location: str) -> str:
+        return f"(mode={mode}, upstream={called}, cache={location})"
+
+    def announce(root: str, location: str, lines: list[str]) -> None:
+        started.set()
+        click.echo(f"seedreplay proxy listening on {root}/v1 {shown(location)}")
+        for line in lines:
+            click.echo(line)
         # On stderr: stdout's first line is the listening line, and the tiers' lines follow it there.
         click.echo(f"Anthropic clients: ANTHROPIC_BASE_URL={root} (upstream={public_url(anthropic_upstream)})", err=True)
         sys.stdout.flush()
 
+    def serve(worker: Worker | None = None, listening: Callable[[str], None] | None = None) -> None:
+        """One proxy: the whole of it, or one of --workers N processes."""
+        try:
+            store = open_store(cache_dir, store_url, namespace)
+        except Exception as exc:
+            raise click.ClickException(f"cannot open the store: {exc}") from None
+        if mode in ("record", "refresh"):
+            _warm_secret_scan()
+        tiers: list[Any] = []
+
+        def on_listening(root: str) -> None:
+            if listening is not None:  # a worker: the parent says it once they all listen
+                listening(root)
+                if worker is not None and worker.number == 0:
+                    for tier in tiers:
+                        logging.getLogger("seedreplay.proxy").info("%s", tier.describe())
+                return
+            announce(root, store.location, [tier.describe() for tier in tiers])
+
+        def app() -> Any:
+            made = make_proxy_app(config, store, tiers)
+            if worker is not None:
+                made[PROXY_STATE].siblings = worker.siblings
+            return made
+
+        try:
+            if finetune_spec:
+                tiers.append(
+                    _finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store)
+                )
+            # Tier order: exact, similar, fine-tune, general model.
+            tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
+            try:
+                check_tenants(tiers, isolate_by_auth)
+            except ValueError as exc:
+                raise click.UsageError(f"--finetune with --isolate-by-auth: {exc}") from None
+            sock, private = (worker.sock, worker.private) if worker is not None else (None, None)
+            try:
+                run_until_signal(app, host, port, on_listening, sock, private)
+            except OSError as exc:
+                raise click.ClickException(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+                ) from None
+        finally:
+            for tier in tiers:
+                getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
+            store.close()
+
     try:
-        if finetune_spec:
-            tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
-        # Tier order: exact, similar, fine-tune, general model.
-        tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
-        try:
-            check_tenants(tiers, isolate_by_auth)
-        except ValueError as exc:
-            raise click.UsageError(f"--finetune with --isolate-by-auth: {exc}") from None
-        try:
-            run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
-            ) from None
+        if workers == 1:
+            serve()
+        else:
+            _serve_workers(workers, host, port, serve, announce, lambda: _store_location(cache_dir, store_url, namespace))
     finally:
-        for tier in tiers:
-            getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
-        store.close()
-        if not listening:
+        if not started.is_set():
             _remove(created)  # a proxy that never started leaves no cache directory behind
 
 
@@ -371,6 +415,63 @@ def _missing_dir(target: str) -> Path | None:
 def _remove(created: Path | None) -> None:
     if created is not None:
         shutil.rmtree(created, ignore_errors=True)
+
+
+def _store_location(cache_dir: str | None, store_url: str | None, namespace: str | None) -> str:
+    """Open the store once before the workers start (a store that cannot open is said once, not by
+    each of them) and say where it is."""
+    try:
+        store = open_store(cache_dir, store_url, namespace)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the store: {exc}") from None
+    try:
+        return store.location
+    finally:
+        store.close()
+
+
+def _serve_workers(
+    count: int,
+    host: str,
+    port: int,
+    serve: Any,
+    announce: Callable[[str, str, list[str]], None],
+    location: Callable[[], str],
+) -> None:
+    """--workers N: fork N workers on one port (see pytest_seedreplay.proxy.workers); exit as they did."""
+    from pytest_seedreplay.proxy.workers import run_workers
+
+    where = location()
+
+    def one(worker: Any, listening: Callable[[str], None]) -> None:
+        # Each worker's log lines say which worker they come from.
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s[worker {worker.number}]: %(message)s"))
+        try:
+            serve(worker, listening)
+        except click.ClickException as exc:
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+
+    def on_listening(root: str) -> None:
+        announce(root, where, [f"serving from {count} worker processes"])
+
+    try:
+        status = run_workers(count, host, port, one, on_listening)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+        ) from None
+    if status:
+        raise click.exceptions.Exit(status)
+
+
+def _warm_secret_scan() -> None:
+    """Build the catalogue of credential shapes (detect-secrets: ~0.1-0.3 s) beside the startup, not on
+    the first miss, which searches its request with it before recording."""
+    from ..core.redact import catalogue
+
+    threading.Thread(target=catalogue, name="seedreplay-warm-up", daemon=True).start()
 
 
 def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, store):
