@@ -1,12 +1,12 @@
 """Cassettes <-> entries: vcrpy-readable YAML files holding recorded OpenAI answers.
 
-A cassette is written with vcrpy's own serializer, so plain vcrpy / pytest-recording can replay
-ours; we read ours and theirs as plain data (`yamldata.load_data`: libyaml's parser; anchors, aliases
-and object tags refused), re-keying each interaction from its request. seedreplay's extra metadata
-(key, recorded_at, fingerprint, ...) lives in an extra `seedreplay` mapping inside each interaction's response:
+A cassette is written as vcrpy's own serializer writes one (the same YAML, by PyYAML: vcrpy itself is
+not needed at run time), so plain vcrpy / pytest-recording can replay ours; we read ours and theirs as
+plain data (`yamldata.load_data`: libyaml's parser; anchors, aliases and object tags refused),
+re-keying each interaction from its request. seedreplay's extra metadata (key, recorded_at,
+fingerprint, ...) lives in an extra `seedreplay` mapping inside each interaction's response:
 vcrpy's `Request._from_dict` rejects unknown request keys, but response dicts are kept as they are,
-read only for status/headers/body, and written back untouched when vcrpy re-saves a cassette.
-"""
+read only for status/headers/body, and written back untouched when vcrpy re-saves a cassette."""
 
 from __future__ import annotations
 
@@ -196,25 +196,29 @@ def read_interactions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> None:
     """Write `entries` as one vcrpy-readable cassette, atomically; a secret-bearing entry refuses
-    the whole write before the file is touched."""
+    the whole write before the file is touched, and a file that already says this is left alone."""
     path = Path(path)
     entries = list(entries)
     for index, entry in enumerate(entries):
         refuse_secrets(entry, f"{path}: interaction {index} (key {entry.key})")
-    # vcrpy is imported only to write (its import costs more than many a test run reads).
-    from vcr.request import Request
-    from vcr.serialize import serialize
-    from vcr.serializers import yamlserializer
+    content = cassette_text(entries).encode("utf-8")
+    try:
+        if path.read_bytes() == content:
+            return  # not even the mtime moves: a re-recording that changed nothing leaves no trace
+    except OSError:
+        pass  # no file yet (or unreadable): write it
+    write_atomically(path, content)
 
-    interactions = [entry_to_interaction(entry) for entry in entries]
-    text = serialize(
-        {
-            "requests": [Request._from_dict(i["request"]) for i in interactions],
-            "responses": [i["response"] for i in interactions],
-        },
-        yamlserializer,
-    )
-    write_atomically(path, text.encode("utf-8"))
+
+def cassette_text(entries: Iterable[Entry]) -> str:
+    """The YAML vcrpy's own serializer writes for these interactions (`vcr.serialize` with its yaml
+    serializer: version 1, sorted keys, block style), written by PyYAML directly so that writing a
+    cassette needs no vcrpy; the tests hold the two to the same bytes."""
+    import yaml
+
+    data = {"interactions": [entry_to_interaction(entry) for entry in entries], "version": 1}
+    # libyaml's emitter when PyYAML was built with it (as vcrpy's serializer): the same text, faster.
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 
 # --- helpers ------------------------------------------------------------------------------------
