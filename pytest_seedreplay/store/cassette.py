@@ -90,6 +90,12 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
 
     `recorded_at` is used when the interaction carries no seedreplay metadata (foreign cassettes).
     """
+    return read_interaction(interaction, recorded_at)[0]
+
+
+def read_interaction(interaction: dict[str, Any], recorded_at: float | None = None) -> tuple[Entry | None, str]:
+    """(entry, "") as `interaction_to_entry`, or (None, why the interaction is no answer to replay);
+    raises CassetteError for an OpenAI answer that cannot be read or keyed."""
     from ..shapes import parse_sse, stream_complete  # when a stream is read or written
 
     if not isinstance(interaction, dict) or not isinstance(interaction.get("request"), dict):
@@ -98,16 +104,18 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         raise CassetteError("interaction has no 'response' mapping")
     method, uri, sent_bytes = _request_parts(interaction["request"])
     if str(method).upper() != "POST":
-        return None
+        return None, f"{method} {uri}: not a call seedreplay records"
     uri = _url_of(uri)
     path = urlsplit(uri).path
     endpoint = normalize_endpoint(path)
     if endpoint not in CACHEABLE_ENDPOINTS:
-        return None
+        return None, f"POST {uri}: not an OpenAI endpoint seedreplay caches"
     response = interaction["response"]
     status = _status_code(response)
     if not 200 <= status < 300:
-        return None  # errors are never recorded answers
+        return None, f"status {status}: errors are never recorded answers"
+    if not sent_bytes.strip():
+        raise CassetteError("no request body recorded (removed by a filter?): nothing to key the answer on")
     sent = _parse_json(_as_text(sent_bytes), "request body")
     try:
         canonical = canonical_request(path, sent)  # an Azure deployment in the path keys as the model
@@ -121,12 +129,12 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
     if streamed:
         events, body = parse_sse(raw), None
         if not stream_complete(endpoint, events):
-            return None  # a stream cut short or carrying an error frame is not an answer to replay
+            return None, "a stream cut short or carrying an error frame is not an answer to replay"
         first = _first_json_event(events)
     else:
         events, body = None, _parse_json(_as_text(raw), "response body")
         first = body if isinstance(body, dict) else {}
-    return Entry(
+    entry = Entry(
         key=key_of_canonical(canonical),
         endpoint=endpoint,
         request=canonical,
@@ -140,6 +148,7 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         format=ENTRY_FORMAT,
         **(_own_metadata(meta) if isinstance(meta, dict) else _derived_metadata(first, canonical, recorded_at)),
     )
+    return entry, ""
 
 
 def _own_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +298,10 @@ def _request_parts(data: dict[str, Any]) -> tuple[Any, str, bytes]:
     if data.keys() != _REQUEST_KEYS:
         unexpected = sorted(map(str, data.keys() - _REQUEST_KEYS))
         missing = sorted(_REQUEST_KEYS - data.keys())
-        fault = f"unexpected {', '.join(unexpected)}" if unexpected else f"missing {', '.join(missing)}"
+        if unexpected:  # e.g. a `parsed_body` a project's own serializer added
+            fault = f"unexpected {', '.join(unexpected)}: written by a custom serializer? re-record it or drop the field"
+        else:
+            fault = f"missing {', '.join(missing)}"
         raise CassetteError(f"request is not a vcrpy request ({fault})")
     method, uri = data["method"], data["uri"]
     if not isinstance(uri, str):
