@@ -192,7 +192,8 @@ class CassetteStore:
         return key in self._by_key
 
     def save(self, replace: bool = False, start_fresh: Callable[[Path], bool] = lambda path: False) -> bool:
-        """Write what was put, merged with the file as it is now; True when the file was written.
+        """Write what was put, merged with the file as it is now; True when the cassette was saved
+        (a file that already says the same is left untouched, and counts as saved).
 
         `replace`: our recordings win over those the file holds at the same places (a rewrite, an
         overwrite); else the file's win (another test or worker recorded the same request first).
