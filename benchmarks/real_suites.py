@@ -106,11 +106,13 @@ def run_suite(python: Path, checkout: Path, command: list[str]) -> dict[str, str
             [*command, f"--junitxml={report}"], cwd=checkout, env=env, capture_output=True, text=True, check=False
         )
         last = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
-        print(f"  pytest said: {last[0]}")
-        if not report.exists():
-            print(done.stdout[-2000:], done.stderr[-2000:], sep="\n")
-            return {"(the whole run)": f"exit {done.returncode}, no report"}
-        return outcomes(report)
+        print(f"  pytest said: {last[0]} (exit {done.returncode})")
+        found = outcomes(report) if report.exists() else {}
+        if not found and done.returncode not in (0, 5):  # 5: no tests collected
+            # A crash before any test ran (an INTERNALERROR, a usage error): that is the outcome.
+            print("\n".join(f"    {line}" for line in (done.stdout + done.stderr).strip().splitlines()[-5:]))
+            found = {"(the whole run)": f"crashed, exit {done.returncode}"}
+        return found
 
 
 def outcomes(report: Path) -> dict[str, str]:
