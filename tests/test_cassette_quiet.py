@@ -118,7 +118,13 @@ def fresh_ids(entry):
 def test_same_answer_ignores_the_volatile_fields_only() -> None:
     old = chat_entry()
     assert same_answer(old, fresh_ids(old))
+    cached = {**old.body, "usage": {**old.body["usage"], "prompt_tokens_details": {"cached_tokens": 1024}}}
+    uncached = {**old.body, "usage": {**old.body["usage"], "prompt_tokens_details": {"cached_tokens": 0}}}
+    assert same_answer(dataclasses.replace(old, body=uncached), dataclasses.replace(old, body=cached))
     assert not same_answer(old, chat_entry(answer="Hello!"))
+    assert not same_answer(
+        old, dataclasses.replace(old, body={**old.body, "usage": {**old.body["usage"], "completion_tokens": 4}})
+    )
     assert not same_answer(old, dataclasses.replace(old, status=201))
     assert not same_answer(old, dataclasses.replace(old, model="gpt-4o-2024-08-06"))
     assert not same_answer(old, dataclasses.replace(old, headers={**old.headers, "openai-version": "2020-10-01"}))

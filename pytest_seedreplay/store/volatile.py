@@ -14,9 +14,10 @@ from typing import Any
 from ..core.entry import Entry
 
 # Keys of an answer body (at any depth) that name one call rather than say something: the answer's id
-# (`chatcmpl-…`, `resp_…`), tool-call and output-item ids, timestamps, and the serving machine's
-# fingerprint (it varies between identical calls on OpenAI's fleet).
-VOLATILE_BODY_FIELDS = frozenset({"id", "created", "created_at", "completed_at", "system_fingerprint"})
+# (`chatcmpl-…`, `resp_…`), tool-call and output-item ids, timestamps, the serving machine's
+# fingerprint (it varies between identical calls on OpenAI's fleet), and how much of the prompt the
+# provider's prompt cache happened to hold (`usage.*_tokens_details.cached_tokens`: billing, not answer).
+VOLATILE_BODY_FIELDS = frozenset({"id", "created", "created_at", "completed_at", "system_fingerprint", "cached_tokens"})
 
 # Response headers that differ on every call.
 VOLATILE_HEADERS = frozenset({"x-request-id", "openai-processing-ms", "date"})
