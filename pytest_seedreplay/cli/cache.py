@@ -21,13 +21,13 @@ from ..core.constants import CACHEABLE_ENDPOINTS, CHAT, DEFAULT_CACHE_DIR, ENV_S
 from ..core.entry import Entry
 from ..core.jsontext import json_text, printable
 from ..core.key import key_of_canonical, normalize_endpoint
-from ..core.redact import SecretRefused
+from ..core.redact import SecretRefused, refuse_secrets
 from ..savings import dollars
 from ..shapes import entry_summary, excerpt, prompt_line, reply_text
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
 from ..store.cassette import (
     CassetteError,
-    interaction_to_entry,
+    read_interaction,
     read_interactions,
     write_cassette,
 )
@@ -436,21 +436,27 @@ def write_lines(output: str, lines: list[str]) -> None:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
-# --- import -------------------------------------------------------------------------------------
+# --- import ---------------------------------------------------------------------------------------
 
 
 class ImportTally:
-    """What an import did, for the summary line and the exit status."""
+    """What an import (or a --check) did, for the per-file report, the summary line and the exit status."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: bool = False) -> None:
+        self.check = check
         self.imported = 0
         self.skipped = 0
         self.refused = 0
         self.failed_files = 0
+        self.files = 0
 
     def refuse(self, where: str, why: str) -> None:
         self.refused += 1
-        echo(f"refused {where}: {why}", err=True)
+        echo(f"{'stale' if self.check else 'refused'} {where}: {why}", err=True)
+
+    def skip(self, where: str, why: str) -> None:
+        self.skipped += 1
+        echo(f"skipped {where}: {why}", err=True)
 
 
 def looks_like_jsonl(path: Path, text: str) -> bool:
@@ -488,9 +494,13 @@ def entry_from_line(data: Any) -> Entry:
         raise NotAnEntry(str(exc)) from None
 
 
-def put(store: Store, entry: Entry, where: str, tally: ImportTally) -> None:
+def put(store: Store | None, entry: Entry, where: str, tally: ImportTally) -> None:
+    """Store the entry; with no store (--check), only the secret check every write passes."""
     try:
-        store.put(entry)
+        if store is None:
+            refuse_secrets(entry, where)
+        else:
+            store.put(entry)
     except (SecretRefused, EntryFormatError) as exc:
         tally.refuse(where, str(exc))
     except StoreError:
@@ -501,7 +511,7 @@ def put(store: Store, entry: Entry, where: str, tally: ImportTally) -> None:
         tally.imported += 1
 
 
-def import_jsonl(store: Store, path: Path, text: str, tally: ImportTally) -> None:
+def import_jsonl(store: Store | None, path: Path, text: str, tally: ImportTally) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -517,58 +527,126 @@ def import_jsonl(store: Store, path: Path, text: str, tally: ImportTally) -> Non
         put(store, entry, where, tally)
 
 
-def import_cassette(store: Store, path: Path, tally: ImportTally) -> None:
+def import_cassette(store: Store | None, path: Path, tally: ImportTally) -> None:
+    """Each interaction: imported (it replays when a test sends the request it recorded), stale (an
+    OpenAI answer that cannot be keyed: refused, named), or skipped (not an OpenAI answer we cache)."""
     interactions = read_interactions(path)
     mtime = path.stat().st_mtime
+    before = (tally.imported, tally.refused, tally.skipped)
+    seen: set[str] = set()
+    repeated = 0
     for index, interaction in enumerate(interactions):
         where = f"{path} interaction {index}"
         try:
-            entry = interaction_to_entry(interaction, recorded_at=mtime)
+            entry, why = read_interaction(interaction, recorded_at=mtime)
         except CassetteError as exc:
             tally.refuse(where, str(exc))
             continue
         if entry is None:
-            tally.skipped += 1  # not a successful answer from a cached endpoint (e.g. GET /v1/models, a 429)
+            tally.skip(where, why)
             continue
+        repeated += entry.key in seen
+        seen.add(entry.key)
         put(store, entry, where, tally)
+    replay, stale, skipped = (now - then for now, then in zip((tally.imported, tally.refused, tally.skipped), before))
+    echo(cassette_report(path, len(interactions), replay, stale, skipped, repeated))
+
+
+def cassette_report(path: Path, total: int, replay: int, stale: int, skipped: int, repeated: int) -> str:
+    """One line per cassette: what of it replays from a store, and what does not."""
+    line = f"{path}: {replay} of {total} interaction(s) replay"
+    if stale:
+        line += f", {stale} stale (see above)"
+    if skipped:
+        line += f", {skipped} skipped (not cached OpenAI answers)"
+    if repeated:
+        line += f"; {repeated} repeat an earlier request: a store keeps the last answer (the cassette itself plays them in turn)"
+    return line
+
+
+def import_paths(paths: Iterable[Path]) -> list[Path]:
+    """The files named, a directory standing for the cassettes and jsonl files under it."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMPORTABLE and p.is_file())
+            if not found:
+                echo(f"note: {path} holds no .yaml, .yml or .jsonl files", err=True)
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+_IMPORTABLE = (".yaml", ".yml", ".jsonl", ".ndjson")
+
+# What "replay" promises, said where a user decides (the summary of `import --check`).
+_REPLAY_MEANS = (
+    "an interaction replays when your code still sends the request it recorded (seedreplay matches the body); "
+    "cassettes that vcrpy matched on URL only can hold bodies your code no longer sends: "
+    "after importing, run the suite with --seedreplay=replay and each miss names the request that changed"
+)
 
 
 @command.command("import")
 @store_options
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Path, ...]) -> None:
-    """Import jsonl exports or vcrpy cassettes.
+@click.option("--check", is_flag=True, help="Report per cassette what would replay and what not; write nothing.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def import_command(cache_dir: str | None, store_url: str | None, check: bool, files: tuple[Path, ...]) -> None:
+    """Import jsonl exports or vcrpy cassettes (or --check them).
 
-    FILE is a `cache export --format jsonl` file or any vcrpy YAML cassette (seedreplay's or
-    pytest-recording's; interactions that are not cached OpenAI answers are skipped). Cassette
-    entries are re-keyed from their request. An entry carrying an API-key-shaped string is refused
-    and named; the rest are imported. Exit status 1 if anything was refused or unreadable.
+    FILE is a `cache export --format jsonl` file, any vcrpy YAML cassette (seedreplay's or
+    pytest-recording's), or a directory of them. Cassette entries are re-keyed from their request.
+    Each cassette gets a line saying how many of its interactions replay; an OpenAI answer that
+    cannot be keyed (no request body, a body that does not parse, a custom serializer's fields) is
+    named as refused (stale with --check), and other traffic as skipped. An entry carrying an
+    API-key-shaped string is refused and named; the rest are imported. --check writes nothing.
+    Exit status 1 if anything was refused or unreadable.
     """
-    tally = ImportTally()
-    with opened(cache_dir, store_url, create=True) as store:
-        for path in files:
-            try:
-                text = path.read_text(encoding="utf-8")
-                if looks_like_jsonl(path, text):
-                    import_jsonl(store, path, text, tally)
-                else:
-                    import_cassette(store, path, tally)
-            except (OSError, UnicodeDecodeError) as exc:
-                tally.failed_files += 1
-                echo(f"Error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
-            except CassetteError as exc:
-                tally.failed_files += 1
-                echo(f"Error: {exc}", err=True)
-    summary = f"imported {tally.imported} entries from {len(files) - tally.failed_files} file(s)"
+    tally = ImportTally(check)
+    paths = import_paths(files)
+    if check:
+        import_files(None, paths, tally)
+    else:
+        with opened(cache_dir, store_url, create=True) as store:
+            import_files(store, paths, tally)
+    echo(import_summary(tally))
+    if check:
+        echo(f"note: {_REPLAY_MEANS}")
+    if tally.refused or tally.failed_files:
+        raise SystemExit(1)
+
+
+def import_files(store: Store | None, paths: list[Path], tally: ImportTally) -> None:
+    for path in paths:
+        tally.files += 1
+        try:
+            text = path.read_text(encoding="utf-8")
+            if looks_like_jsonl(path, text):
+                import_jsonl(store, path, text, tally)
+            else:
+                import_cassette(store, path, tally)
+        except (OSError, UnicodeDecodeError) as exc:
+            tally.failed_files += 1
+            echo(f"Error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+        except CassetteError as exc:
+            tally.failed_files += 1
+            echo(f"Error: {exc}", err=True)
+
+
+def import_summary(tally: ImportTally) -> str:
+    read = tally.files - tally.failed_files
+    if tally.check:
+        summary = f"checked {read} file(s): {tally.imported} entries would replay; nothing written"
+    else:
+        summary = f"imported {tally.imported} entries from {read} file(s)"
     if tally.skipped:
         summary += f"; skipped {tally.skipped} interaction(s) that are not cached OpenAI answers"
     if tally.refused:
-        summary += f"; refused {tally.refused} (see above)"
+        summary += f"; {'stale' if tally.check else 'refused'} {tally.refused} (see above)"
     if tally.failed_files:
         summary += f"; {tally.failed_files} file(s) could not be read"
-    echo(summary)
-    if tally.refused or tally.failed_files:
-        raise SystemExit(1)
+    return summary
 
 
 def stop_quietly_on_closed_pipe() -> None:
