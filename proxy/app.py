@@ -362,6 +362,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     hit_lines = asyncio.create_task(_say_hits_every(state, HITS_EVERY))
     warming = asyncio.create_task(warm_up(state, state.bound))
     try:
+        # The price library's import and data (~0.2 s, file reads) load here, in a thread, before the
+        # first hit prices its answer on the loop.
+        await asyncio.to_thread(state.config.prices.warm)
         if SIM_UPSTREAM in (state.config.upstream, state.config.anthropic_upstream):
             await state.upstream_base(SIM_UPSTREAM)
         yield

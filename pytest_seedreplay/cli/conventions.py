@@ -31,6 +31,7 @@ METAVARS = {
     "--limit": "N",
     "--epochs": "N",
     "--concurrency": "N",
+    "--workers": "N",
     "--paraphrase-count": "N",
     "--per-question": "N",
     "--write-backlog-entries": "N",
