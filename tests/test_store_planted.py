@@ -3,6 +3,7 @@ skipped, never executed, never followed out of the cache, never inflated without
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -295,3 +296,16 @@ def test_a_proxy_hit_on_a_hostile_entry_is_an_openai_5xx(sim, proxy_factory, cap
     assert "set-cookie" not in answer.headers
     assert proxy.stats()["errors"] >= 1
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("change", [{"status": 99999}, {"headers": {"x-a": "1\r\nSet-Cookie: b=2"}}, {"headers": {"x a": "1"}}])
+def test_an_entry_no_store_checked_is_not_sent_with_a_bad_status_or_header(change):
+    # A cassette's entry (or any built in code) reaches the proxy without Entry.from_dict's checks.
+    from pytest_seedreplay.proxy.answers import serve_entry
+    from pytest_seedreplay.proxy.errors import APIError
+    from pytest_seedreplay.proxy.flight import Shape
+
+    entry = dataclasses.replace(make_entry(4), **change)
+    with pytest.raises(APIError) as refused:
+        serve_entry(entry, Shape(), {})
+    assert refused.value.status == 500 and "cannot be served" in str(refused.value)

@@ -102,15 +102,20 @@ def _check_fields(data: dict[str, Any]) -> None:
         raise ValueError("its key is empty")
     if not isinstance(data["request"], dict):
         raise ValueError("its request is not an object")
-    status = data.get("status", 200)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise ValueError(f"its status {str(status)[:20]!r} is not an HTTP status (100-599)")
     if not _is_number(data.get("recorded_at", 0)) or not (data.get("expires_at") is None or _is_number(data["expires_at"])):
         raise ValueError("its recorded_at or expires_at is not a number")
     if not isinstance(data.get("format", ENTRY_FORMAT), int):
         raise ValueError("its format is not a number")
-    _check_headers(data.get("headers", {}))
+    check_wire(data.get("status", 200), data.get("headers", {}))
     _check_events(data.get("events"))
+
+
+def check_wire(status: Any, headers: Any) -> None:
+    """ValueError unless `status` and `headers` can go on the wire as they are (what a proxy serving
+    an entry it did not read through `from_dict`, e.g. a cassette's, asks before sending it)."""
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ValueError(f"its status {str(status)[:20]!r} is not an HTTP status (100-599)")
+    _check_headers(headers)
 
 
 def _check_headers(headers: Any) -> None:
