@@ -309,3 +309,19 @@ def test_an_entry_no_store_checked_is_not_sent_with_a_bad_status_or_header(chang
     with pytest.raises(APIError) as refused:
         serve_entry(entry, Shape(), {})
     assert refused.value.status == 500 and "cannot be served" in str(refused.value)
+
+
+def test_planted_savings_tallies_read_as_none_and_are_replaced(recorded):
+    import diskcache
+
+    directory, _ = recorded
+    with DiskStore(directory) as store:
+        store.add_savings({"hits": 1, "input_tokens": 10, "output_tokens": 5, "cost": 0.001})
+    with diskcache.Cache(str(directory / "shared")) as shared:  # what another program could write there
+        shared.set(("savings", "hits"), "lots")
+        shared.set(("savings", "since"), "yesterday")
+    with DiskStore(directory) as store:
+        assert store.savings()["hits"] == 0 and store.savings()["since"] is None
+        store.add_savings({"hits": 2, "input_tokens": 1, "output_tokens": 1, "cost": 0.0})
+        totals = store.savings()
+        assert totals["hits"] == 2 and totals["input_tokens"] == 11 and isinstance(totals["since"], float)

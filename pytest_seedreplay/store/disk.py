@@ -303,8 +303,10 @@ class DiskStore(CheckedWrites):
 
         def add() -> None:
             with shared.transact():
-                shared.add(("savings", "since"), time.time())
+                if _tally(shared, ("savings", "since")) is None:
+                    shared.set(("savings", "since"), time.time())
                 for name, value in increments.items():
+                    _tally(shared, ("savings", name))  # drops a planted non-number, so incr can add
                     shared.incr(("savings", name), value)
 
         if increments:
@@ -315,7 +317,7 @@ class DiskStore(CheckedWrites):
             return savings_totals({})  # nothing was ever added: no need to create the side cache
         shared = self._shared()
         names = ("since", "cost_micro", "hits", "input_tokens", "output_tokens", "unpriced_hits")
-        return savings_totals({name: _shared_value(shared, ("savings", name)) for name in names})
+        return savings_totals({name: _tally(shared, ("savings", name), drop=False) for name in names})
 
     def close(self) -> None:
         self._cache.close()
@@ -351,6 +353,16 @@ def _shared_value(shared: diskcache.Cache, key: tuple[str, str]) -> Any:
         log.warning("dropped a row seedreplay never wrote from %s", shared.directory)
         shared.delete(key)
         return None
+
+
+def _tally(shared: diskcache.Cache, key: tuple[str, str], drop: bool = True) -> int | float | None:
+    """A savings tally or its start time; anything else there was planted: read as none (and dropped)."""
+    value = _shared_value(shared, key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if value is not None and drop:
+        shared.delete(key)
+    return None
 
 
 def _skipped(exc: CorruptEntry) -> None:
