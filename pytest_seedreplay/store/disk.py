@@ -106,8 +106,9 @@ class StrictDisk(diskcache.Disk):
         return super().get(key, raw)
 
     def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
-        if read or type(value) not in (bytes, str, int, float):
-            raise TypeError(f"the store writes bytes, str, int or float only, not {type(value).__name__}")
+        # Never a pickle, and text only short enough for the row: text files are refused on reading.
+        if read or type(value) not in (bytes, str, int, float) or (type(value) is str and len(value) >= self.min_file_size):
+            raise TypeError(f"the store writes bytes, short str, int or float only, not this {type(value).__name__}")
         return super().store(value, read, key=key)
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
