@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -34,7 +35,7 @@ from pytest_seedreplay.core.constants import (
 )
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
-from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
+from pytest_seedreplay.core.key import CLOSEST_SECONDS, describe_miss, key_of_canonical, search_closest
 from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets
 from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from .app import Bound, ProxyState, RequestNote
 
 log = logging.getLogger("seedreplay.proxy")
+_SEARCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seedreplay-closest")
 
 
 async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: str) -> web.StreamResponse:
@@ -293,13 +295,19 @@ async def _replay_miss(state: ProxyState, bound: Bound, call: Call, ours: dict[s
     await state.writer.settle(SETTLE_SECONDS)  # the closest recording may be one just answered
     try:
         stale = await _too_old(state, bound, call)
-        # Scanning every recorded request can take a while on a big store: keep the loop free.
-        closest = await asyncio.to_thread(_closest_of_caller, bound, call) if stale is None else None
+        # Off the loop, in the one searcher thread: misses queue there, not in the pool that also
+        # serves store reads (hits), and each gives up at its deadline (CLOSEST_SECONDS).
+        deadline = time.monotonic() + CLOSEST_SECONDS
+        closest, complete = (
+            await asyncio.get_running_loop().run_in_executor(_SEARCHER, _closest_of_caller, bound, call, deadline)
+            if stale is None
+            else (None, True)
+        )
     except StoreUnavailable as exc:
         bound.health.failed(bound.store, exc)
         state.stats.without_store += 1
         raise _store_down(bound) from None
-    message = stale or describe_miss(call.key, call.canonical, closest)
+    message = stale or describe_miss(call.key, call.canonical, closest, complete)
     miss = ReplayMiss(call.key, call.endpoint, call.canonical, closest, message)
     bound.observer.replay_miss(miss)
     error = APIError(404, bound.binding.wording.replay_miss(miss), type=ERROR_TYPE_MISS, code="cache_miss")
@@ -319,16 +327,16 @@ async def _too_old(state: ProxyState, bound: Bound, call: Call) -> str | None:
     )
 
 
-def _closest_of_caller(bound: Bound, call: Call):  # -> Closest | None
+def _closest_of_caller(bound: Bound, call: Call, deadline: float):  # -> (Closest | None, complete)
     """The recording nearest the request among the caller's own: a recording another namespace
     (another API key under --isolate-by-auth) made is neither shown nor confirmed to exist."""
     namespace = call.namespace
+    # Another namespace's recording passes as None (skipped), so the search still sees its clock.
     own = (
-        (key, canonical)
+        (key, canonical if isinstance(canonical, dict) and key_of_canonical(canonical, namespace) == key else None)
         for key, canonical in bound.store.iter_requests()
-        if isinstance(canonical, dict) and key_of_canonical(canonical, namespace) == key
     )
-    return closest_recording(call.canonical, own)
+    return search_closest(call.canonical, own, deadline)
 
 
 def _launch(request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None) -> Flight:

@@ -490,7 +490,7 @@ def entry_from_line(data: Any) -> Entry:
         raise NotAnEntry("needs exactly one of body and events")
     try:
         return Entry.from_dict(data)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise NotAnEntry(str(exc)) from None
 
 

@@ -504,7 +504,16 @@ def _the_token(token: str | None, token_file: Path | None) -> str | None:
         )
     if token is not None and not token.strip():
         raise click.BadParameter("the token is empty", param_hint=f"--token / ${ENV_TOKEN}")
-    return token.strip() if token else None
+    return _checked(token.strip(), f"--token / ${ENV_TOKEN}") if token else None
+
+
+def _checked(token: str, where: str) -> str:
+    from pytest_seedreplay.proxy.config import check_token
+
+    try:
+        return check_token(token)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=where) from None
 
 
 def _read_token_file(path: Path) -> str:
@@ -519,6 +528,7 @@ def _read_token_file(path: Path) -> str:
     token = lines[0].strip() if lines else ""
     if not token:
         raise click.BadParameter(f"{path} is empty; write the token on its first line", param_hint="--token-file")
+    _checked(token, f"--token-file {path}")
     if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):
         click.echo(f"warning: {path} can be read by other users; chmod 600 {path}", err=True)
     return token
