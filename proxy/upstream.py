@@ -15,6 +15,7 @@ import re
 import unicodedata
 import urllib.request
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
@@ -221,6 +222,21 @@ class Upstream:
             raise RuntimeError("the upstream session is not open (the app has not started)")
         return self.session
 
+    def _send(self, method: str, url: URL, headers: CIMultiDict[str], data: Any, timeout: float, **options: Any) -> Any:
+        """Every request to the upstream goes here, under one rule: redirects are never followed (a
+        Location elsewhere would receive the caller's credential headers: a 3xx goes back to the
+        client as it came), and the forward proxy is the environment's (`env_proxy`)."""
+        return self._session().request(
+            method,
+            url,
+            headers=headers,
+            data=data,
+            timeout=_timeout(timeout),
+            allow_redirects=False,
+            **_route(url, headers),
+            **options,
+        )
+
     async def fetch(
         self, flight: Flight, url: URL, headers: CIMultiDict[str], body: bytes, timeout: float, shown: str
     ) -> Summary | None:
@@ -233,11 +249,7 @@ class Upstream:
         events: list[SSEEvent] = []
         url = _url_credentials(url, headers)
         try:
-            route = _route(url, headers)
-            # Redirects are not followed: a Location elsewhere would receive the caller's credential headers.
-            async with self._session().post(
-                url, data=body, headers=headers, timeout=_timeout(timeout), allow_redirects=False, **route
-            ) as response:
+            async with self._send("POST", url, headers, body, timeout) as response:
                 head = relay_headers(response.headers)
                 if 200 <= response.status < 300 and _is_event_stream(response):
                     flight.start_stream(response.status, head)
@@ -290,8 +302,7 @@ class Upstream:
         An unreachable upstream or a timeout is a 502 the caller treats as any other failed answer."""
         url = _url_credentials(url, headers)
         try:
-            route = _route(url, headers)
-            async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout), **route) as response:
+            async with self._send("POST", url, headers, body, timeout) as response:
                 return response.status, await response.read()
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             message, _ = _what_broke(exc, shown, timeout)
@@ -306,16 +317,8 @@ class Upstream:
         headers = forward_headers(request.headers, keep_length=True)
         url = _url_credentials(url, headers)
         try:
-            upstream = await self._session().request(
-                request.method,
-                url,
-                headers=headers,
-                data=data,
-                timeout=_timeout(timeout),
-                allow_redirects=False,
-                auto_decompress=False,  # the client asked for its encoding; pass the bytes as sent
-                **_route(url, headers),
-            )
+            # The client asked for its encoding: the bytes pass as sent.
+            upstream = await self._send(request.method, url, headers, data, timeout, auto_decompress=False)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise bad_gateway(*_what_broke(exc, shown, timeout)) from None
         async with upstream:
