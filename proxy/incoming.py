@@ -71,7 +71,9 @@ class Arrival:
     policy: Policy
     namespace: str | None  # the caller's key namespace under --isolate-by-auth
     default_seed: int | None  # the binding's seed for requests that carry none
-    path: str = ""  # the client's path, decoded: an Azure deployment in it keys as the model
+    # The client's path as sent, not decoded: the key decodes an Azure deployment in it once, as the
+    # upstream does when it gets the same raw path (aiohttp's decoded `path` would make that twice).
+    path: str = ""
     target: str = ""  # the client's path and query as sent (Azure's api-version reaches the upstream)
     retry: bool = False  # the SDK's retry count says this request repeats an earlier try
 
@@ -84,7 +86,10 @@ async def read_arrival(
     _check_content_type(request.headers.get("Content-Type"))
     raw = await read_body(request, config.max_body)
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
-    return Arrival(endpoint, raw, policy, namespace, default_seed, request.path, request.raw_path, is_retry(request.headers))
+    raw_path = request.raw_path
+    return Arrival(
+        endpoint, raw, policy, namespace, default_seed, raw_path.partition("?")[0], raw_path, is_retry(request.headers)
+    )
 
 
 def is_retry(headers: Mapping[str, str]) -> bool:
