@@ -12,7 +12,8 @@ import dataclasses
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -29,6 +30,7 @@ from pytest_seedreplay.core.constants import (
     HEADER_KEY,
     HEADER_STORE_ERROR,
     HEADER_TOKENS_SAVED,
+    LARGE_ANSWER,
     STORE_PROBE_SECONDS,
 )
 from pytest_seedreplay.core.entry import Entry
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from .app import Bound, ProxyState, RequestNote
 
 log = logging.getLogger("seedreplay.proxy")
+T = TypeVar("T")
 
 
 async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: str) -> web.StreamResponse:
@@ -396,15 +399,18 @@ async def _call_upstream(
         state.stats.upstream_calls += 1
         started = time.perf_counter()
         read = await state.upstream.fetch(
-            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
+            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown, config.max_answer
         )
         state.metrics.upstream_latency.labels(call.endpoint).observe(time.perf_counter() - started)
         if flight.failure is not None:
             state.stats.upstream_failures += 1
             log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.failure.message)
             bound.observer.upstream_error(call.key, 502, flight.failure.message)
-        elif flight.status is not None and 200 <= flight.status < 300 and not _error_body(flight):
-            read = read or _plain_read(call, flight)
+        elif flight.oversize:
+            log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.store_error)
+            bound.observer.write_failed(call.key, flight.store_error or "too large")
+        elif flight.status is not None and 200 <= flight.status < 300 and not await _off_loop(flight, _error_body, flight):
+            read = read or await _off_loop(flight, _plain_read, call, flight)
             flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None:
                 flight.entry.expires_at = _expires(state)
@@ -436,6 +442,14 @@ async def _call_upstream(
             flight.finish()
     if write is not None:
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
+
+
+async def _off_loop(flight: Flight, function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` on a plain answer: in a thread when the answer is large (parsing or scanning
+    tens of MB on the loop holds every other client for seconds)."""
+    if len(flight.body) > LARGE_ANSWER:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
 
 
 def _error_body(flight: Flight) -> bool:
@@ -501,22 +515,27 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
         log.error("store put %s skipped: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
-    write = _start_put(state, bound, flight, size)
+    scanned = False
+    if not flight.streaming and not flight.store_error and len(flight.body) > LARGE_ANSWER:
+        flight.store_error = await _off_loop(flight, _answer_secret, flight)
+        scanned = True
+    write = _start_put(state, bound, flight, size, scanned)
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
     return write
 
 
-def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -> asyncio.Task | None:
-    """Start writing the flight's entry in the store thread; None when it is refused up front."""
+def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0, scanned: bool = False) -> asyncio.Task | None:
+    """Start writing the flight's entry in the store thread; None when it is refused up front.
+    `scanned`: the answer was checked for secrets already (off the loop, being large)."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
         flight.store_error = bound.health.said()
         return None
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
-        refused = flight.store_error or _answer_secret(flight)
+        refused = flight.store_error or (None if scanned else _answer_secret(flight))
         if refused:
             state.stats.errors += 1
             flight.store_error = refused

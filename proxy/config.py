@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pytest_seedreplay.core.constants import (
     DEFAULT_LOCK_EXPIRY,
+    DEFAULT_MAX_ANSWER,
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
     DEFAULT_PROXY_MODE,
@@ -35,6 +36,8 @@ class ProxyConfig:
     isolate_by_auth: bool = False
     token: str | None = None
     max_body: int = DEFAULT_MAX_BODY
+    # The largest upstream answer recorded; a bigger one is relayed, not recorded (X-Seedreplay-Store-Error).
+    max_answer: int = DEFAULT_MAX_ANSWER
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
     # Bytes of rendered hits kept in memory (0: off); used only with stores that say `memoizable`.
     memory_cache: int = DEFAULT_MEMORY_CACHE

@@ -291,22 +291,61 @@ class BackgroundServer:
         self.stop()
 
 
+SHUTDOWN_GRACE = 30.0  # seconds a stop signal leaves the graceful shutdown before the process ends anyway
+
+
 def run_until_signal(factory: AppFactory, host: str, port: int, on_listening: Callable[[str], None]) -> None:
-    """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully."""
+    """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully.
+
+    A stop signal always ends the process: the graceful shutdown gets `SHUTDOWN_GRACE` seconds, and
+    a second signal ends it at once. The handler is a plain `signal.signal` one, run between two
+    bytecodes of the main thread, so it acts even while the event loop is busy (asyncio's own signal
+    handlers wait for the loop to come round)."""
 
     import asyncio
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        on_signal = _StopSignal(lambda: loop.call_soon_threadsafe(stop.set))
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            signal.signal(sig, on_signal)
         app = await _build(factory)
         async with serving(app, host, port) as url:
             on_listening(url)
             await stop.wait()
 
     asyncio.run(main())
+
+
+class _StopSignal:
+    """The first stop signal asks for a graceful stop and sets a deadline for it; the next ends the
+    process there and then. Written with os.write: the logging lock may be held by the code interrupted."""
+
+    def __init__(self, graceful: Callable[[], None], grace: float = SHUTDOWN_GRACE):
+        self.graceful = graceful
+        self.grace = grace
+        self.received = 0
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received += 1
+        if self.received > 1:
+            _end_now(signum, "a second stop signal: stopping now, without waiting for requests in flight")
+        _say(f"stopping: finishing the requests in flight (at most {self.grace:g} s; a second signal stops at once)")
+        self.graceful()
+        deadline = threading.Timer(self.grace, _end_now, (signum, f"still shutting down after {self.grace:g} s: stopping now"))
+        deadline.daemon = True
+        deadline.start()
+
+
+def _end_now(signum: int, why: str) -> None:
+    _say(why)
+    os._exit(128 + signum)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"seedreplay: {line}\n".encode())
 
 
 # --- request bodies sent compressed -------------------------------------------------------------

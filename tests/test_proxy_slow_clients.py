@@ -3,10 +3,16 @@ before they have shown the token: each is bounded, said in one quiet line, and r
 
 from __future__ import annotations
 
+import signal
 import socket
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPException
 
-from proxy_support import API_KEY
+import pytest
+
+from proxy_support import API_KEY, CHAT, MODEL, http, messages
+from test_proxy_cli import _wait_for, spawn  # noqa: F401 (a fixture)
 
 TOKEN = "team-token-5b9d"
 
@@ -49,3 +55,23 @@ def test_expect_100_continue_without_the_token_gets_the_401_and_no_invitation(si
         sock.sendall(expecting("/v1/chat/completions", TOKEN))
         assert read_head(sock).startswith(b"HTTP/1.1 100")
     assert sim.stats()["total"] == 0
+
+
+def test_a_second_stop_signal_ends_the_proxy_at_once_whatever_is_in_flight(spawn, tmp_path):  # noqa: F811
+    # An upstream that takes the request and never answers: the graceful stop would wait for it.
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        upstream = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        proxy = spawn("--upstream", upstream, "--cache-dir", str(tmp_path / "cache"), "--log-level", "warning")
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(lambda: http(proxy.url + CHAT, body={"model": MODEL, "messages": messages(), "seed": 1}))
+            _wait_for(lambda: http(f"{proxy.root}/seedreplay/stats", "GET").json()["upstream_calls"] >= 1, what="the call")
+            proxy.process.send_signal(signal.SIGTERM)
+            _wait_for(lambda: "seedreplay: stopping: finishing the requests in flight" in proxy.log(), what="the first signal")
+            proxy.process.send_signal(signal.SIGTERM)
+            assert proxy.process.wait(5) == 128 + signal.SIGTERM
+            with pytest.raises((OSError, HTTPException)):  # the client's connection ends with the process
+                pending.result(timeout=10)
+        assert "a second stop signal: stopping now" in proxy.log()
+    finally:
+        silent.close()
