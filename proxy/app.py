@@ -39,13 +39,13 @@ from .cache import handle_cacheable
 from .config import ProxyConfig
 from .errors import APIError
 from .flight import Flights
-from .front import FRONT_DOOR, Routed, Served
+from .front import CONNECTION_LIMITS, FRONT_DOOR, Routed, Served
 from .incoming import KeyMemo, policy_of
 from .memory import MemoryCache
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import ProxyMetrics
 from .outage import StoreHealth
-from .serve import serving, typed_request_key
+from .serve import ConnectionLimits, serving, typed_request_key
 from .shared_flight import StoreThreads, warm_up
 from .tiers import Tier, check_tenants
 from .upstream import Upstream, upstream_url
@@ -247,6 +247,7 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     # Last: every other path and method gets OpenAI's error object, not aiohttp's plain text.
     app.router.add_route("*", "/{tail:.*}", _guarded(state, _unknown))
     app[FRONT_DOOR] = lambda routed: _front_door(fast, routed, config.token)
+    app[CONNECTION_LIMITS] = ConnectionLimits(config.header_timeout, config.body_timeout, config.max_connections)
     return app
 
 

@@ -29,8 +29,9 @@ from pytest_seedreplay.core.entry import SSEEvent
 from pytest_seedreplay.core.urls import is_loopback, join_upstream
 from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, Summary, summary
 
-from .errors import bad_gateway, bad_request
+from .errors import APIError, bad_gateway, bad_request
 from .flight import Failure, Flight
+from .serve import BodyTimeout
 
 log = logging.getLogger("seedreplay.proxy")
 
@@ -344,6 +345,8 @@ class Upstream:
         try:
             # The client asked for its encoding: the bytes pass as sent.
             upstream = await self._send(request.method, url, headers, data, timeout, auto_decompress=False)
+        except BodyTimeout as exc:
+            raise APIError(408, f"{exc}; send the body at once", code="request_timeout") from None
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise bad_gateway(*_what_broke(exc, shown, timeout)) from None
         async with upstream:

@@ -162,6 +162,12 @@ SERVER_THREAD = "seedreplay-server"
 GUARDED_TRANSPORTS = ("httpcore", "httpcore2")
 DEFAULT_UPSTREAM_TIMEOUT = 600.0  # seconds the upstream may stay silent
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+# A client's request must arrive in time (ConnectionLimits): its head within DEFAULT_HEADER_TIMEOUT
+# seconds of its first byte, and its body with no gap longer than DEFAULT_BODY_TIMEOUT; at most
+# DEFAULT_MAX_CONNECTIONS connections at once (fewer when ulimit -n is lower).
+DEFAULT_HEADER_TIMEOUT = 15.0
+DEFAULT_BODY_TIMEOUT = 60.0
+DEFAULT_MAX_CONNECTIONS = 1024
 # The largest upstream answer the proxy records (`max_answer`): a bigger one is relayed as it comes,
 # not recorded, and says so. Far above any real answer (a 2,048-input embeddings batch is ~35 MB).
 DEFAULT_MAX_ANSWER = 128 * 1024 * 1024
