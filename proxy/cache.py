@@ -40,7 +40,7 @@ from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_respo
 from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
 from pytest_seedreplay.savings import cost_header, saving_of
-from pytest_seedreplay.shapes import Summary, summary
+from pytest_seedreplay.shapes import Summary, answer_problem, summary
 from pytest_seedreplay.store import StoreUnavailable
 
 from . import shared_flight
@@ -474,11 +474,21 @@ def _error_message(flight: Flight) -> str:
 
 
 def _plain_read(call: Call, flight: Flight) -> Summary | None:
-    """The one read of a plain 2xx answer, or None when its body is not JSON (then not stored)."""
+    """The one read of a plain 2xx answer, or None when its body is not JSON, or not an answer of the
+    endpoint (`null`, `{}`: it would replay as nonsense, and could not be served as a stream): not stored."""
     try:
         body = json.loads(flight.body)
-    except ValueError:
-        log.warning("%s %s: the upstream answered 2xx with a body that is not JSON; not stored", call.endpoint, call.key[:15])
+    except (ValueError, RecursionError):
+        body, problem = None, "it is not JSON"
+    else:
+        problem = answer_problem(call.endpoint, body)
+    if problem:
+        log.warning(
+            "%s %s: the upstream answered 2xx with a body that is no answer (%s); not stored",
+            call.endpoint,
+            call.key[:15],
+            problem,
+        )
         return None
     return summary(call.endpoint, body=body)
 
