@@ -476,6 +476,7 @@ def _error_message(flight: Flight) -> str:
 def _plain_read(call: Call, flight: Flight) -> Summary | None:
     """The one read of a plain 2xx answer, or None when its body is not JSON, or not an answer of the
     endpoint (`null`, `{}`: it would replay as nonsense, and could not be served as a stream): not stored."""
+    problem: str | None
     try:
         body = json.loads(flight.body)
     except (ValueError, RecursionError):

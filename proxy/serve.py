@@ -325,7 +325,7 @@ async def serving(
     await runner.setup()
     if type(runner.server) is web.Server:
         runner.server.__class__ = _json_error_server()
-        runner.server.watch = _Watch(app.get(CONNECTION_LIMITS) or ConnectionLimits())
+        runner.server.watch = _Watch(app.get(CONNECTION_LIMITS) or ConnectionLimits())  # type: ignore[attr-defined]
     _say_exhaustion_once()
     front = app.get(FRONT_DOOR)
     if front is not None and runner.server is not None:
@@ -521,7 +521,7 @@ def run_until_signal(factory: AppFactory, host: str, port: int, on_listening: Ca
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        on_signal = _StopSignal(lambda: loop.call_soon_threadsafe(stop.set))
+        on_signal = _StopSignal(functools.partial(loop.call_soon_threadsafe, stop.set))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
         app = await _build(factory)
@@ -536,7 +536,7 @@ class _StopSignal:
     """The first stop signal asks for a graceful stop and sets a deadline for it; the next ends the
     process there and then. Written with os.write: the logging lock may be held by the code interrupted."""
 
-    def __init__(self, graceful: Callable[[], None], grace: float = SHUTDOWN_GRACE):
+    def __init__(self, graceful: Callable[[], object], grace: float = SHUTDOWN_GRACE):
         self.graceful = graceful
         self.grace = grace
         self.received = 0
