@@ -520,16 +520,17 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
     binding (--durable, a cassette that counts its requests) the answer also waits for the write."""
     config = state.config
     size = len(flight.body) + sum(len(chunk) for chunk, _ in flight.chunks)
+    scanned = False
+    if not flight.streaming and not flight.store_error and len(flight.body) > LARGE_ANSWER:
+        # A large answer's secret scan, in a thread, before `room`: nothing may wait between the two.
+        flight.store_error = await _off_loop(flight, _answer_secret, flight)
+        scanned = True
     if not await state.writer.room(size, config):
         state.stats.errors += 1
         flight.store_error = state.writer.full_error(config)
         log.error("store put %s skipped: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
-    scanned = False
-    if not flight.streaming and not flight.store_error and len(flight.body) > LARGE_ANSWER:
-        flight.store_error = await _off_loop(flight, _answer_secret, flight)
-        scanned = True
     write = _start_put(state, bound, flight, size, scanned)
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.

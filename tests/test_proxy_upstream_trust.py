@@ -130,3 +130,13 @@ def test_a_large_answer_under_the_bound_is_recorded_and_replayed(proxy_factory, 
         proxy.settle()
         hit, again = ask_chat(proxy, False)  # plain: a recorded stream is served assembled
         assert hit.headers["x-seedreplay-cache"] == "hit" and again == text
+
+
+def test_a_large_plain_answer_holding_a_secret_is_checked_off_the_loop_and_not_recorded(proxy_factory):
+    text = "".join(f"w{i:06d} " for i in range(200_000)) + "AKIAIOSFODNN7EXAMPLE"  # 1.6 MB, then an AWS key
+    with BackgroundServer(big_answer_app(text, 8192)) as upstream:
+        proxy = proxy_factory(upstream.url + "/v1")
+        raw, read = ask_chat(proxy, stream=False)
+        assert read == text
+        assert "refused to store" in raw.headers["x-seedreplay-store-error"]
+        assert len(proxy.store) == 0
