@@ -24,7 +24,7 @@ from .inference import (
     usage,
 )
 from .model import pieces
-from .models import resolve_text_model
+from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
 from .structured import ToolChoice, chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_call
@@ -44,6 +44,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     tool_choice = parse_tool_choice(body.get("tool_choice"), functions)
     parallel = parallel_calls(body)
     model = resolve_text_model(request.app, name)
+    check_family(model, body)
+    reasoning = reasoning_tokens(model, body.get("reasoning_effort"))
     drift = request.app[CONFIG].drift
     choices = generate(model.brain, model.seed_model, prompt, sampling, drift)
     if functions or body.get("response_format") is not None:
@@ -59,7 +61,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     }
     await first_token_delay(request)
     if streaming:
-        return await _stream_chat(request, head, choices, usage(prompt, choices) if include_usage(body) else None)
+        return await _stream_chat(request, head, choices, usage(prompt, choices, reasoning) if include_usage(body) else None)
     await _pace_whole(request, choices)
     return web.json_response(
         {
@@ -74,7 +76,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 }
                 for i, c in enumerate(choices)
             ],
-            "usage": usage(prompt, choices),
+            "usage": usage(prompt, choices, reasoning),
             "service_tier": "default",
         }
     )

@@ -251,15 +251,17 @@ def completion_tokens(choice: Generated) -> int:
     return count_tokens(choice.text) + calls
 
 
-def usage(prompt: Prompt, choices: list[Generated]) -> dict[str, Any]:
-    completion = sum(completion_tokens(c) for c in choices)
+def usage(prompt: Prompt, choices: list[Generated], reasoning: int = 0) -> dict[str, Any]:
+    """Token counts; a reasoning model's `reasoning` tokens (per choice) count as completion tokens."""
+    reasoning *= len(choices)
+    completion = sum(completion_tokens(c) for c in choices) + reasoning
     return {
         "prompt_tokens": prompt.tokens,
         "completion_tokens": completion,
         "total_tokens": prompt.tokens + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,

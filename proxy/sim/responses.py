@@ -23,7 +23,7 @@ from .inference import (
     rng_for,
 )
 from .model import count_tokens, pieces
-from .models import resolve_text_model
+from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, STATE, first_token_delay, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
 from .state import SimState
@@ -144,6 +144,7 @@ def _response_object(
     output: list[dict[str, Any]],
     prompt: Prompt | None,
     out_tokens: int,
+    reasoning: int = 0,
 ) -> dict[str, Any]:
     return {
         "id": rid,
@@ -172,9 +173,9 @@ def _response_object(
         else {
             "input_tokens": prompt.tokens,
             "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": out_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": prompt.tokens + out_tokens,
+            "output_tokens": out_tokens + reasoning,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": prompt.tokens + out_tokens + reasoning,
         },
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
@@ -214,6 +215,7 @@ def _answer(
     tool_choice = parse_tool_choice(body.get("tool_choice"), functions, nested=False)
     parallel = parallel_calls(body)
     model = resolve_text_model(request.app, name)
+    check_family(model, body, None)
     drift = request.app[CONFIG].drift
     answer = generate(model.brain, model.seed_model, prompt, sampling, drift)[0]
     rng = rng_for(model.seed_model, prompt, sampling, drift, 1000)  # as chat does for its first choice
@@ -229,6 +231,11 @@ def _answer(
     return [_message_item(f"msg_{secrets.token_hex(24)}", answer.text, status)], status, count_tokens(answer.text)
 
 
+def _effort(body: dict[str, Any]) -> Any:
+    reasoning = body.get("reasoning")
+    return reasoning.get("effort") if isinstance(reasoning, dict) else None
+
+
 async def create_response(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     name = require_model(body)
@@ -238,8 +245,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     prompt, _ = chat_prompt({"messages": messages})
     streaming = stream_flag(body)
     output, status, out_tokens = _answer(request, body, name, prompt, messages)
+    reasoning = reasoning_tokens(resolve_text_model(request.app, name), _effort(body))
     rid, created = f"resp_{secrets.token_hex(24)}", int(time.time())
-    final = _response_object(body, rid, created, name, status, output, prompt, out_tokens)
+    final = _response_object(body, rid, created, name, status, output, prompt, out_tokens, reasoning)
     if body.get("store") is not False:  # as upstream: an unstored response cannot be continued
         state.remember_response(rid, [*items, *output])
     await first_token_delay(request)
