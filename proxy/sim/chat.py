@@ -23,6 +23,7 @@ from .inference import (
     text_prompt,
     usage,
 )
+from .logprobs import chat_enabled, material, parse_top, token_logprobs
 from .model import pieces
 from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json, stream_flag, token_interval
@@ -43,6 +44,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     functions = parse_tools(body)
     tool_choice = parse_tool_choice(body.get("tool_choice"), functions)
     parallel = parallel_calls(body)
+    want_logprobs = chat_enabled(body)
+    top_logprobs = parse_top(body, want_logprobs)
     model = resolve_text_model(request.app, name)
     check_family(model, body)
     reasoning = reasoning_tokens(model, body.get("reasoning_effort"))
@@ -53,6 +56,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             _structured(body, tool_choice, parallel, messages, c, model.seed_model, prompt, sampling, drift, i)
             for i, c in enumerate(choices)
         ]
+    if want_logprobs:
+        for i, c in enumerate(choices):
+            c.logprobs = token_logprobs(c.text, material(model.seed_model, prompt.key, i), top_logprobs)
     head = {
         "id": _id("chatcmpl"),
         "created": int(time.time()),
@@ -71,7 +77,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 {
                     "index": i,
                     "message": _message(c),
-                    "logprobs": None,
+                    "logprobs": None if c.logprobs is None else {"content": c.logprobs, "refusal": None},
                     "finish_reason": c.finish_reason,
                 }
                 for i, c in enumerate(choices)
@@ -119,11 +125,13 @@ async def _stream_chat(
 ) -> web.StreamResponse:
     frames: list[dict[str, Any]] = []
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def chunk(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         frame = {
             **head,
             "object": "chat.completion.chunk",
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
         }
         if final_usage is not None:
             frame["usage"] = None
@@ -136,7 +144,9 @@ async def _stream_chat(
     for step in range(max((len(p) for p in split), default=0)):
         for i, parts in enumerate(split):
             if step < len(parts):
-                frames.append(chunk(i, {"content": parts[step]}))
+                entries = choices[i].logprobs
+                logprobs = None if entries is None else {"content": entries[step : step + 1], "refusal": None}
+                frames.append(chunk(i, {"content": parts[step]}, logprobs=logprobs))
     for i, c in enumerate(choices):
         for n, call in enumerate(c.tool_calls or []):
             opening = {

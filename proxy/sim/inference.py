@@ -49,6 +49,7 @@ class Generated:
     text: str
     finish_reason: str  # stop | length | tool_calls
     tool_calls: list[dict[str, Any]] | None = None
+    logprobs: list[dict[str, Any]] | None = None  # one entry per token of `text`, when asked for
 
 
 class Brain(Protocol):

@@ -22,6 +22,7 @@ from .inference import (
     require_model,
     rng_for,
 )
+from .logprobs import material, parse_top, token_logprobs
 from .model import count_tokens, pieces
 from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, STATE, first_token_delay, pause, read_json, stream_flag, token_interval
@@ -182,14 +183,24 @@ def _response_object(
     }
 
 
-def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+def _message_item(item_id: str, text: str, status: str, logprobs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": item_id,
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}],
     }
+
+
+def _wants_logprobs(body: dict[str, Any]) -> bool:
+    """`include` asks for `message.output_text.logprobs`?"""
+    include = body.get("include")
+    if include is None:
+        return False
+    if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
+        raise invalid_type("include", "an array of strings", include)
+    return "message.output_text.logprobs" in include
 
 
 def _function_call_item(call: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +239,10 @@ def _answer(
         document = json_answer(response_format, answer.text, rng, prompt.last_user)
         answer = answer if document is None else cut(document, sampling)
     status = "incomplete" if answer.finish_reason == "length" else "completed"
-    return [_message_item(f"msg_{secrets.token_hex(24)}", answer.text, status)], status, count_tokens(answer.text)
+    top = parse_top(body, True)
+    logprobs = token_logprobs(answer.text, material(model.seed_model, prompt.key, 0), top) if _wants_logprobs(body) else []
+    item = _message_item(f"msg_{secrets.token_hex(24)}", answer.text, status, logprobs)
+    return [item], status, count_tokens(answer.text)
 
 
 def _effort(body: dict[str, Any]) -> Any:
@@ -274,16 +288,19 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 
 
 def _message_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    text = item["content"][0]["text"]
+    text, logprobs = item["content"][0]["text"], item["content"][0]["logprobs"]
     empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     where = {"item_id": item["id"], "output_index": at, "content_index": 0}
     events = [
         ("response.output_item.added", {"output_index": at, "item": {**item, "status": "in_progress", "content": []}}),
         ("response.content_part.added", {**where, "part": empty_part}),
     ]
-    events += [("response.output_text.delta", {**where, "delta": part, "logprobs": []}) for part in pieces(text)]
+    events += [
+        ("response.output_text.delta", {**where, "delta": part, "logprobs": logprobs[n : n + 1]})
+        for n, part in enumerate(pieces(text))
+    ]
     return events + [
-        ("response.output_text.done", {**where, "text": text, "logprobs": []}),
+        ("response.output_text.done", {**where, "text": text, "logprobs": logprobs}),
         ("response.content_part.done", {**where, "part": item["content"][0]}),
         ("response.output_item.done", {"output_index": at, "item": item}),
     ]
