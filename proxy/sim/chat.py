@@ -106,7 +106,7 @@ def _structured(
     if functions:
         calls = [tool_call(f, rng, prompt.last_user) for f in functions]
         return Generated(text="", finish_reason="tool_calls", tool_calls=calls)
-    document = json_answer(body.get("response_format"), choice.text, rng, prompt.last_user)
+    document = json_answer(body.get("response_format"), choice.text, rng, prompt.last_user, messages)
     if document is None:
         return choice
     return cut(document, sampling)

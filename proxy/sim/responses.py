@@ -236,7 +236,7 @@ def _answer(
         tokens = completion_tokens(Generated(text="", finish_reason="tool_calls", tool_calls=calls))
         return [_function_call_item(c) for c in calls], "completed", tokens
     if response_format is not None:
-        document = json_answer(response_format, answer.text, rng, prompt.last_user)
+        document = json_answer(response_format, answer.text, rng, prompt.last_user, messages)
         answer = answer if document is None else cut(document, sampling)
     status = "incomplete" if answer.finish_reason == "length" else "completed"
     top = parse_top(body, True)

@@ -305,8 +305,54 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.findall(r"[^.!?]+[.!?]*", text) if s.strip()]
 
 
-def json_answer(response_format: Any, text: str, rng: random.Random, prompt_text: str) -> str | None:
-    """The answer as a JSON document when `response_format` asks for one; None for prose."""
+SCHEMA_SCAN_CHARS = 200_000  # of each message, looking for a schema: bounds the work on a huge prompt
+SCHEMA_SCAN_TRIES = 200  # `{` positions tried per message
+
+
+def schema_in_prompt(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first JSON schema written into a system, developer or user message (pydantic-ai's
+    `PromptedOutput`, instructor's JSON mode: "answer with an object matching this schema: {...}")."""
+    decoder = json.JSONDecoder()
+    for message in messages:
+        if message.get("role") not in ("system", "developer", "user"):
+            continue
+        text = _plain_text(message.get("content"))[:SCHEMA_SCAN_CHARS]
+        at, tries = text.find("{"), 0
+        while at != -1 and tries < SCHEMA_SCAN_TRIES:
+            tries += 1
+            try:
+                value, end = decoder.raw_decode(text, at)
+            except ValueError:
+                at = text.find("{", at + 1)
+                continue
+            if _looks_like_schema(value):
+                return value
+            at = text.find("{", end)
+    return None
+
+
+def _plain_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _looks_like_schema(value: Any) -> bool:
+    """A JSON schema, not an example document: it declares properties, or is made of `$defs`/`anyOf`."""
+    if not isinstance(value, dict):
+        return False
+    if isinstance(value.get("properties"), dict) and value.get("type", "object") == "object":
+        return True
+    return "$schema" in value or (isinstance(value.get("$defs"), dict) and ("$ref" in value or "anyOf" in value))
+
+
+def json_answer(
+    response_format: Any, text: str, rng: random.Random, prompt_text: str, messages: list[dict[str, Any]] | None = None
+) -> str | None:
+    """The answer as a JSON document when `response_format` asks for one; None for prose. For
+    json_object, a schema the prompt carries shapes the document; else it is `{"answer": prose}`."""
     if response_format is None:
         return None
     if not isinstance(response_format, dict):
@@ -315,6 +361,12 @@ def json_answer(response_format: Any, text: str, rng: random.Random, prompt_text
     if kind == "text":
         return None
     if kind == "json_object":
+        schema = schema_in_prompt(messages or [])
+        if schema is not None:
+            try:
+                return json.dumps(value_for(schema, rng, prompt_text, text), ensure_ascii=False)
+            except SchemaError:
+                pass  # a schema the simulator cannot fill: the plain JSON answer still parses
         return json.dumps({"answer": text}, ensure_ascii=False)
     if kind == "json_schema":
         spec = response_format.get("json_schema")
