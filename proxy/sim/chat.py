@@ -28,7 +28,7 @@ from .model import pieces
 from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
-from .structured import ToolChoice, chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_call
+from .structured import ToolChoice, chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_calls
 
 
 def _id(prefix: str) -> str:
@@ -104,7 +104,7 @@ def _structured(
     rng = rng_for(seed_model, prompt, sampling, drift, 1000 + index)
     functions = chosen_tools(tool_choice, prompt.last_user, messages, rng, parallel)
     if functions:
-        calls = [tool_call(f, rng, prompt.last_user) for f in functions]
+        calls = tool_calls(functions, rng, prompt.last_user, parallel)
         return Generated(text="", finish_reason="tool_calls", tool_calls=calls)
     document = json_answer(body.get("response_format"), choice.text, rng, prompt.last_user, messages)
     if document is None:

@@ -28,7 +28,7 @@ from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, STATE, first_token_delay, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
 from .state import SimState
-from .structured import chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_call
+from .structured import chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_calls
 
 MIN_OUTPUT_TOKENS = 16
 PACED_EVENTS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
@@ -232,7 +232,7 @@ def _answer(
     rng = rng_for(model.seed_model, prompt, sampling, drift, 1000)  # as chat does for its first choice
     called = chosen_tools(tool_choice, prompt.last_user, messages, rng, parallel)
     if called:
-        calls = [tool_call(f, rng, prompt.last_user) for f in called]
+        calls = tool_calls(called, rng, prompt.last_user, parallel)
         tokens = completion_tokens(Generated(text="", finish_reason="tool_calls", tool_calls=calls))
         return [_function_call_item(c) for c in calls], "completed", tokens
     if response_format is not None:

@@ -162,9 +162,70 @@ def _names(function_name: str, text: str) -> bool:
     return function_name.lower() in said or bool(parts and all(p in asked or p in said for p in parts))
 
 
-def tool_call(function: dict[str, Any], rng: random.Random, prompt_text: str) -> dict[str, Any]:
+# A run of capitalised words: a proper name ("Paris", "New York"). One that opens a sentence loses
+# its first word ("What", "Compare Paris" -> "Paris").
+_NAME_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
+# String parameters that name what a call is about, preferred for the entity a call is for.
+_ENTITY_PARAMS = ("city", "location", "place", "country", "name", "query", "q", "symbol", "ticker", "topic", "term")
+
+
+def entities(text: str) -> list[str]:
+    """The proper names a message asks about, in order: "weather in Paris and in Rome?" -> Paris, Rome."""
+    found: list[str] = []
+    for match in _NAME_RUN.finditer(text):
+        name = match.group()
+        if _SENTENCE_START.search(text[: match.start()]):
+            name = name.partition(" ")[2]
+        if name and name != "I" and name not in found:
+            found.append(name)
+    return found
+
+
+def tool_calls(
+    functions: list[dict[str, Any]], rng: random.Random, prompt_text: str, parallel: bool = True
+) -> list[dict[str, Any]]:
+    """The calls of the chosen functions: one per entity the message names for a function it names
+    ("weather in Paris and in Rome" -> get_weather twice), else one each; only the first when not
+    `parallel`."""
+    names = entities(prompt_text)
+    calls = []
+    for function in functions:
+        param = _entity_param(function) if _names(function["name"], prompt_text) else None
+        targets: list[str | None] = list(names) if param and names else [None]
+        calls += [tool_call(function, rng, prompt_text, {param: t} if param and t else None) for t in targets]
+    return calls if parallel else calls[:1]
+
+
+def _entity_param(function: dict[str, Any]) -> str | None:
+    """The free string parameter a call's entity goes into, or None."""
+    schema = function.get("parameters") or {}
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return None
+    free = [
+        n
+        for n, p in properties.items()
+        if isinstance(p, dict) and p.get("type") == "string" and not set(p) & {"enum", "const", "format"}
+    ]
+    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    for pick in ([n for n in free if n.lower() in _ENTITY_PARAMS], [n for n in free if n in required], free):
+        if pick:
+            return pick[0]
+    return None
+
+
+def _free_string(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "string" and not set(schema) & {"enum", "const", "format"}
+
+
+def tool_call(
+    function: dict[str, Any], rng: random.Random, prompt_text: str, fixed: dict[str, str] | None = None
+) -> dict[str, Any]:
     schema = function.get("parameters") or {"type": "object", "properties": {}}
     arguments = value_for(schema, rng, prompt_text)
+    if fixed and isinstance(arguments, dict):
+        arguments.update(fixed)
     return {
         "id": "call_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(24)),
         "type": "function",
