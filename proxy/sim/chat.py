@@ -8,12 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import invalid_type, missing
+from .errors import check_known, check_text_only, invalid_type, invalid_value, missing
 from .inference import (
     Generated,
     Prompt,
     Sampling,
     chat_prompt,
+    cite,
     completion_tokens,
     cut,
     generate,
@@ -30,6 +31,18 @@ from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json,
 from .sse import open_stream
 from .structured import ToolChoice, chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_calls
 
+# Every parameter the Chat Completions API documents; any other is refused, as the API refuses it.
+CHAT_PARAMS = frozenset(
+    {
+        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+        "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
+        "presence_penalty", "prompt_cache_key", "prompt_cache_retention", "reasoning_effort", "response_format",
+        "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options", "temperature",
+        "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+    }
+)  # fmt: skip
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
+
 
 def _id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_urlsafe(18).replace('-', 'x').replace('_', 'y')}"
@@ -37,8 +50,11 @@ def _id(prefix: str) -> str:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    check_known(body, CHAT_PARAMS)
     name = require_model(body)
     prompt, messages = chat_prompt(body)
+    tier = _service_tier(body)
+    check_text_only(body)
     sampling = parse_sampling(body)
     streaming = stream_flag(body)
     functions = parse_tools(body)
@@ -65,6 +81,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         "model": name,
         "system_fingerprint": model.fingerprint,
     }
+    if model.family.search:
+        for c in choices:
+            c.annotations = cite(c.text, prompt.key)
     await first_token_delay(request)
     if streaming:
         return await _stream_chat(request, head, choices, usage(prompt, choices, reasoning) if include_usage(body) else None)
@@ -83,7 +102,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 for i, c in enumerate(choices)
             ],
             "usage": usage(prompt, choices, reasoning),
-            "service_tier": "default",
+            "service_tier": tier,
         }
     )
 
@@ -112,8 +131,23 @@ def _structured(
     return cut(document, sampling)
 
 
+def _service_tier(body: dict[str, Any]) -> str:
+    """The tier the answer says it ran on: the one asked for ("auto" runs on "default")."""
+    tier = body.get("service_tier")
+    if tier is None or tier == "auto":
+        return "default"
+    if tier not in SERVICE_TIERS:
+        raise invalid_value("service_tier", f"'{tier}'. Supported values are: {', '.join(repr(t) for t in SERVICE_TIERS)}.")
+    return tier
+
+
 def _message(choice: Generated) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": choice.text, "refusal": None, "annotations": []}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": choice.text,
+        "refusal": None,
+        "annotations": choice.annotations or [],
+    }
     if choice.tool_calls:
         message["content"] = None
         message["tool_calls"] = choice.tool_calls

@@ -50,6 +50,7 @@ class Generated:
     finish_reason: str  # stop | length | tool_calls
     tool_calls: list[dict[str, Any]] | None = None
     logprobs: list[dict[str, Any]] | None = None  # one entry per token of `text`, when asked for
+    annotations: list[dict[str, Any]] | None = None  # a search model's url_citation
 
 
 class Brain(Protocol):
@@ -245,6 +246,16 @@ def generate(brain: Brain, model: str, prompt: Prompt, sampling: Sampling, drift
         rng = rng_for(model, prompt, sampling, drift, index)
         out.append(cut(brain.reply(prompt, rng, sampling), sampling))
     return out
+
+
+def cite(text: str, prompt_key: str) -> list[dict[str, Any]]:
+    """A search model's answer cites a web page, as `url_citation` annotations (a stable made-up page
+    under example.com, spanning the answer)."""
+    if not text:
+        return []
+    page = hashlib.sha256(prompt_key.encode()).hexdigest()[:12]
+    citation = {"start_index": 0, "end_index": len(text), "title": "Simulated source", "url": f"https://example.com/sim/{page}"}
+    return [{"type": "url_citation", "url_citation": citation}]
 
 
 def completion_tokens(choice: Generated) -> int:
