@@ -19,8 +19,8 @@ from .model import pieces
 
 MAX_TOP = 20  # the API's bound on top_logprobs
 # Alternatives drawn at each position (tokens a model commonly weighs), never the chosen token.
-ALTERNATIVES = (" the", " a", " and", " to", " of", " in", " is", " it", " that", ",", ".", " for", " on", " with")
-ALTERNATIVES += (" as", " this", " be", " you", " are", " or", " not", " can", " we", " an", "\n")
+ALTERNATIVES: tuple[str, ...] = (" the", " a", " and", " to", " of", " in", " is", " it", " that", ",", ".", " for")
+ALTERNATIVES += (" on", " with", " as", " this", " be", " you", " are", " or", " not", " can", " we", " an", "\n")
 
 
 def parse_top(body: dict[str, Any], enabled: bool) -> int:

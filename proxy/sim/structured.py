@@ -203,12 +203,9 @@ def _entity_param(function: dict[str, Any]) -> str | None:
     properties = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(properties, dict):
         return None
-    free = [
-        n
-        for n, p in properties.items()
-        if isinstance(p, dict) and p.get("type") == "string" and not set(p) & {"enum", "const", "format"}
-    ]
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    free = [n for n, p in properties.items() if _free_string(p)]
+    required = schema.get("required")
+    required = required if isinstance(required, list) else []
     for pick in ([n for n in free if n.lower() in _ENTITY_PARAMS], [n for n in free if n in required], free):
         if pick:
             return pick[0]
