@@ -63,3 +63,20 @@ def test_search_models_cite_a_source(client):
     assert message.annotations[0].type == "url_citation" and citation.url.startswith("https://example.com/")
     assert message.content[citation.start_index : citation.end_index] == message.content
     assert ask(client).choices[0].message.annotations == []
+
+
+def test_a_prediction_is_counted_as_accepted_and_rejected_tokens(client):
+    text = ask(client).choices[0].message.content
+    reused = ask(client, prediction={"type": "content", "content": text + " Nothing else here"})
+    details = reused.usage.completion_tokens_details
+    assert details.accepted_prediction_tokens >= len(text.split()) and details.rejected_prediction_tokens >= 3
+    assert reused.usage.completion_tokens == ask(client).usage.completion_tokens + details.rejected_prediction_tokens
+    plain = ask(client).usage.completion_tokens_details
+    assert plain.accepted_prediction_tokens == plain.rejected_prediction_tokens == 0
+
+
+def test_enum_parameters_name_their_values(client):
+    with pytest.raises(openai.BadRequestError, match="reasoning_effort"):
+        client.chat.completions.create(model="o3-mini", messages=HELLO, extra_body={"reasoning_effort": "huge"})
+    with pytest.raises(openai.BadRequestError, match="'low', 'medium', 'high'"):
+        ask(client, extra_body={"verbosity": "loud"})

@@ -19,6 +19,8 @@ from .inference import (
     cut,
     generate,
     parse_sampling,
+    prediction_counts,
+    prediction_text,
     require_model,
     rng_for,
     text_prompt,
@@ -42,6 +44,7 @@ CHAT_PARAMS = frozenset(
     }
 )  # fmt: skip
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 def _id(prefix: str) -> str:
@@ -64,7 +67,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     top_logprobs = parse_top(body, want_logprobs)
     model = resolve_text_model(request.app, name)
     check_family(model, body)
-    reasoning = reasoning_tokens(model, body.get("reasoning_effort"))
+    reasoning = reasoning_tokens(model, _choice(body, "reasoning_effort", REASONING_EFFORTS))
+    _choice(body, "verbosity", ("low", "medium", "high"))
+    predicted = prediction_text(body)
     drift = request.app[CONFIG].drift
     choices = generate(model.brain, model.seed_model, prompt, sampling, drift)
     if functions or body.get("response_format") is not None:
@@ -75,6 +80,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if want_logprobs:
         for i, c in enumerate(choices):
             c.logprobs = token_logprobs(c.text, material(model.seed_model, prompt.key, i), top_logprobs)
+    counts = usage(prompt, choices, reasoning, prediction_counts(predicted, choices))
     head = {
         "id": _id("chatcmpl"),
         "created": int(time.time()),
@@ -86,7 +92,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             c.annotations = cite(c.text, prompt.key)
     await first_token_delay(request)
     if streaming:
-        return await _stream_chat(request, head, choices, usage(prompt, choices, reasoning) if include_usage(body) else None)
+        return await _stream_chat(request, head, choices, counts if include_usage(body) else None)
     await _pace_whole(request, choices)
     return web.json_response(
         {
@@ -101,7 +107,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 }
                 for i, c in enumerate(choices)
             ],
-            "usage": usage(prompt, choices, reasoning),
+            "usage": counts,
             "service_tier": tier,
         }
     )
@@ -129,6 +135,14 @@ def _structured(
     if document is None:
         return choice
     return cut(document, sampling)
+
+
+def _choice(body: dict[str, Any], param: str, allowed: tuple[str, ...]) -> str | None:
+    """An enum parameter's value, or None when absent; a 400 naming the allowed values otherwise."""
+    value = body.get(param)
+    if value is not None and value not in allowed:
+        raise invalid_value(param, f"'{value}'. Supported values are: {', '.join(repr(a) for a in allowed)}.")
+    return value
 
 
 def _service_tier(body: dict[str, Any]) -> str:

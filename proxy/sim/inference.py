@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -263,10 +264,30 @@ def completion_tokens(choice: Generated) -> int:
     return count_tokens(choice.text) + calls
 
 
-def usage(prompt: Prompt, choices: list[Generated], reasoning: int = 0) -> dict[str, Any]:
-    """Token counts; a reasoning model's `reasoning` tokens (per choice) count as completion tokens."""
+def prediction_text(body: dict[str, Any]) -> str | None:
+    """The text of a `prediction` (Predicted Outputs), or None when the request sends none."""
+    prediction = body.get("prediction")
+    if prediction is None:
+        return None
+    if not isinstance(prediction, dict) or prediction.get("type") != "content":
+        raise invalid_value("prediction", "expected an object with type 'content'.")
+    return content_text(prediction.get("content"), "prediction.content")
+
+
+def prediction_counts(predicted: str | None, choices: list[Generated]) -> tuple[int, int]:
+    """(accepted, rejected) predicted tokens: those the answers reuse, and the rest of the prediction."""
+    if predicted is None:
+        return 0, 0
+    offered = Counter(pieces(predicted))
+    accepted = sum(sum((offered & Counter(pieces(c.text))).values()) for c in choices)
+    return accepted, max(0, len(pieces(predicted)) * len(choices) - accepted)
+
+
+def usage(prompt: Prompt, choices: list[Generated], reasoning: int = 0, predicted: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """Token counts; a reasoning model's `reasoning` tokens (per choice) count as completion tokens, and
+    so do rejected predicted tokens, as upstream bills them."""
     reasoning *= len(choices)
-    completion = sum(completion_tokens(c) for c in choices) + reasoning
+    completion = sum(completion_tokens(c) for c in choices) + reasoning + predicted[1]
     return {
         "prompt_tokens": prompt.tokens,
         "completion_tokens": completion,
@@ -275,7 +296,7 @@ def usage(prompt: Prompt, choices: list[Generated], reasoning: int = 0) -> dict[
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
             "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
+            "accepted_prediction_tokens": predicted[0],
+            "rejected_prediction_tokens": predicted[1],
         },
     }
