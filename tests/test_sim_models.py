@@ -104,3 +104,16 @@ def test_reasoning_models_refuse_a_temperature_other_than_one_as_the_api_does(cl
     ok = client.chat.completions.create(model="o1-mini", messages=HELLO, temperature=1, max_completion_tokens=50, seed=1)
     assert ok.choices[0].message.content
     assert client.chat.completions.create(model="gpt-4.5-preview", messages=HELLO, temperature=0).choices[0].message.content
+
+
+def test_a_reasoning_models_response_opens_with_its_reasoning_item(client):
+    answer = client.responses.create(model="o4-mini", input="How do I bake good bread at home?")
+    assert [item.type for item in answer.output] == ["reasoning", "message"] and answer.output_text
+    assert answer.reasoning.effort == "medium"
+    follow = client.responses.create(model="o4-mini", input="And rye?", previous_response_id=answer.id)
+    assert follow.output_text
+    streamed = list(client.responses.create(model="o4-mini", input="How do I bake good bread at home?", stream=True))
+    added = [e.item.type for e in streamed if e.type == "response.output_item.added"]
+    assert added == ["reasoning", "message"] and streamed[-1].response.output_text
+    plain = client.responses.create(model="gpt-4.1-mini", input="How do I bake good bread at home?")
+    assert [item.type for item in plain.output] == ["message"] and plain.reasoning.effort is None

@@ -161,7 +161,7 @@ def _response_object(
         "output": output,
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": _effort(body) or ("medium" if reasoning else None), "summary": None},
         "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
         "text": body.get("text") or {"format": {"type": "text"}},
@@ -260,6 +260,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     streaming = stream_flag(body)
     output, status, out_tokens = _answer(request, body, name, prompt, messages)
     reasoning = reasoning_tokens(resolve_text_model(request.app, name), _effort(body))
+    if reasoning:  # a reasoning model's output opens with its (unsummarised) reasoning item, as upstream
+        output = [{"id": f"rs_{secrets.token_hex(24)}", "type": "reasoning", "summary": []}, *output]
     rid, created = f"resp_{secrets.token_hex(24)}", int(time.time())
     final = _response_object(body, rid, created, name, status, output, prompt, out_tokens, reasoning)
     if body.get("store") is not False:  # as upstream: an unstored response cannot be continued
@@ -275,7 +277,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         ("response.in_progress", {"response": started}),
     ]
     for at, item in enumerate(output):
-        events += _function_call_events(at, item) if item["type"] == "function_call" else _message_events(at, item)
+        events += _ITEM_EVENTS[item["type"]](at, item)
     events.append(("response.completed" if status == "completed" else "response.incomplete", {"response": final}))
     stream = await open_stream(request, len(events))
     interval = token_interval(request.app)
@@ -316,6 +318,16 @@ def _function_call_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict
         ("response.function_call_arguments.done", {**where, "arguments": item["arguments"]}),
         ("response.output_item.done", {"output_index": at, "item": item}),
     ]
+
+
+def _reasoning_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("response.output_item.added", {"output_index": at, "item": item}),
+        ("response.output_item.done", {"output_index": at, "item": item}),
+    ]
+
+
+_ITEM_EVENTS = {"message": _message_events, "function_call": _function_call_events, "reasoning": _reasoning_events}
 
 
 def add_routes(app: web.Application) -> None:
