@@ -180,7 +180,7 @@ def through_the_proxy(
 # `calls(root, key)` runs the framework against an Anthropic base URL (the proxy's root: the SDKs append
 # `/v1/messages`) and returns what it answered, so a replay is checked to give exactly what was recorded.
 
-CLAUDE = "claude-sonnet-4-5"
+CLAUDE = "claude-sonnet-4-6"
 # Shaped like a real key, so a leak into a cassette would be caught.
 ANTHROPIC_KEY = "sk-ant-api03-frameworkTEST" + "Zq7" * 10
 
