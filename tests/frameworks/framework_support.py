@@ -25,6 +25,19 @@ from pytest_seedreplay import use_cassette
 
 from plugin_inner import INI, TEST_KEY, cassette_dir, run
 
+# Anthropic's model for the tests (4-5 warns it is deprecated; LangChain will not force a tool on 5-5).
+CLAUDE = "claude-sonnet-4-6"
+# Shaped like a real key, so a leak into a cassette would be caught.
+ANTHROPIC_KEY = "sk-ant-api03-frameworkTEST" + "Zq7" * 10
+# What would point an Anthropic client elsewhere (or record from elsewhere): unset while a test sets its own.
+ANTHROPIC_ENV = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_URL",  # LangChain reads it before ANTHROPIC_BASE_URL
+    "ANTHROPIC_AUTH_TOKEN",
+    "SEEDREPLAY_ANTHROPIC_UPSTREAM",
+)
+
 SKIP_REASON = "{name} is not installed: the framework tests run in tox's `frameworks` env (tox -e frameworks)"
 
 # Prepended to every inner test module.
@@ -32,6 +45,7 @@ NOTE = """
 import json
 
 MODEL = "gpt-4o-mini"
+CLAUDE = "claude-sonnet-4-6"
 
 
 def note(name, value):
@@ -79,22 +93,29 @@ def record_replay_and_miss(
     wrapped: str,
     swallowed: str = "",
     reset: Callable[[], None] = no_reset,
+    anthropic: bool = False,
 ) -> dict[str, Any]:
     """Steps 1-3. `changed`: (text, replacement) in `app`, which makes `changed_test` ask another prompt.
     `wrapped`: the exception the framework raises for the miss in `swallowed` (a sync test of `app`,
     default `changed_test`), which the code under test catches.
     `reset` runs before each inner session: what a framework caches per process (its HTTP clients)
-    must not outlive the session, as it would not outlive a real pytest run. Returns what the
-    recorded session noted."""
+    must not outlive the session, as it would not outlive a real pytest run. `anthropic`: the app calls
+    Anthropic's API (its key set, its upstream the simulator too). Returns what the recorded session
+    noted."""
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("SEEDREPLAY_UPSTREAM", raising=False)
+    for name in ("OPENAI_BASE_URL", "SEEDREPLAY_UPSTREAM", *ANTHROPIC_ENV):
+        monkeypatch.delenv(name, raising=False)
+    if anthropic:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     write_app(pytester, app)
     tests = app.count("\ndef test_") + app.count("\nasync def test_")
     sim = sim_factory()
+    upstreams = [f"--seedreplay-upstream={sim.url}"]
+    if anthropic:
+        upstreams.append(f"--seedreplay-anthropic-upstream={sim.root}")
 
     reset()
-    recorded_run = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
+    recorded_run = run(pytester, "--seedreplay=record", *upstreams)
     recorded_run.assert_outcomes(passed=tests)
     recorded = notes(pytester)
     assert len(recorded) >= tests, recorded
@@ -104,6 +125,7 @@ def record_replay_and_miss(
     sim.stop()
 
     monkeypatch.delenv("OPENAI_API_KEY")  # replay needs no key and no simulator
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     reset()
     run(pytester).assert_outcomes(passed=tests)
     assert notes(pytester) == recorded
@@ -144,9 +166,12 @@ def through_the_proxy(
     app: str,
     reset: Callable[[], None] = no_reset,
 ) -> None:
-    """Step 4: the plugin off, the framework pointed at a real seedreplay proxy; the second pass is all hits."""
+    """Step 4: the plugin off, the framework pointed at a real seedreplay proxy (Anthropic clients at
+    its root); the second pass is all hits."""
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", proxy.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", proxy.root)
     write_app(pytester, app)
     tests = app.count("\ndef test_") + app.count("\nasync def test_")
 
@@ -180,9 +205,6 @@ def through_the_proxy(
 # `calls(root, key)` runs the framework against an Anthropic base URL (the proxy's root: the SDKs append
 # `/v1/messages`) and returns what it answered, so a replay is checked to give exactly what was recorded.
 
-CLAUDE = "claude-sonnet-4-6"
-# Shaped like a real key, so a leak into a cassette would be caught.
-ANTHROPIC_KEY = "sk-ant-api03-frameworkTEST" + "Zq7" * 10
 
 Calls = Callable[[str, str], dict[str, Any]]
 
@@ -201,7 +223,7 @@ def cassette_record_replay_and_miss(
 ) -> dict[str, Any]:
     """Steps 1-3. `changed(root, key)` makes one call with a prompt the recording lacks; `difference`
     is what the miss must name. Returns what the recorded calls answered."""
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "SEEDREPLAY_UPSTREAM"):
+    for name in ("SEEDREPLAY_UPSTREAM", *ANTHROPIC_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SEEDREPLAY_ANTHROPIC_UPSTREAM", sim.root)
     path = tmp_path / "anthropic.yaml"

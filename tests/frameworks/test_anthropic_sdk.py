@@ -12,6 +12,8 @@ import pytest
 
 from framework_support import CLAUDE as MODEL
 from framework_support import SKIP_REASON, anthropic_through_the_proxy, cassette_record_replay_and_miss
+from framework_support import record_replay_and_miss as plugin_record_replay_and_miss
+from framework_support import through_the_proxy as plugin_off_through_the_proxy
 
 anthropic = pytest.importorskip("anthropic", reason=SKIP_REASON.format(name="anthropic"))
 
@@ -118,3 +120,74 @@ def test_anthropic_sdk_miss_is_the_sdks_not_found_error(tmp_path, sim, monkeypat
 
 def test_anthropic_sdk_through_the_proxy_hits_on_the_second_pass(sim, proxy_factory):
     anthropic_through_the_proxy(sim, proxy_factory(sim.url, anthropic_upstream=sim.root), calls)
+
+
+# The plugin's level: inner tests whose clients take ANTHROPIC_BASE_URL (the plugin's proxy) and the key
+# from the environment.
+APP = """
+import anthropic
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+LISBON = {"role": "user", "content": "What is the weather in Lisbon? Use get_weather."}
+
+
+def client():
+    return anthropic.Anthropic(max_retries=0)
+
+
+def test_chat():
+    answer = client().messages.create(
+        model=CLAUDE, max_tokens=100, system="Be brief.", messages=[{"role": "user", "content": "Say hello"}]
+    )
+    note("chat", answer.content[0].text)
+
+
+def test_stream():
+    with client().messages.stream(model=CLAUDE, max_tokens=100, messages=[{"role": "user", "content": "Stream a poem"}]) as stream:
+        texts = list(stream.text_stream)
+    assert len(texts) > 3
+    note("stream", texts)
+
+
+def test_tools_streamed():
+    with client().messages.stream(model=CLAUDE, max_tokens=100, messages=[LISBON], tools=[WEATHER]) as stream:
+        pieces = [e.delta.partial_json for e in stream if e.type == "content_block_delta" and e.delta.type == "input_json_delta"]
+        final = stream.get_final_message()
+    (use,) = [b for b in final.content if b.type == "tool_use"]
+    assert pieces and final.stop_reason == "tool_use"
+    note("tools", [use.name, use.input, "".join(pieces)])
+
+
+def test_max_tokens():
+    answer = client().messages.create(model=CLAUDE, max_tokens=3, messages=[{"role": "user", "content": "Tell me a story"}])
+    assert answer.stop_reason == "max_tokens"
+    note("max_tokens", answer.content[0].text)
+
+
+async def test_async():
+    async with anthropic.AsyncAnthropic(max_retries=0) as aclient:
+        answer = await aclient.messages.create(model=CLAUDE, max_tokens=100, messages=[{"role": "user", "content": "Async hello"}])
+    note("async", answer.content[0].text)
+"""
+
+
+def test_anthropic_sdk_through_the_plugin_records_replays_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
+    recorded = plugin_record_replay_and_miss(
+        pytester,
+        sim_factory,
+        monkeypatch,
+        APP,
+        ("Say hello", "Say goodbye"),
+        "test_chat",
+        "anthropic.NotFoundError",
+        anthropic=True,
+    )
+    assert recorded["tools"][0] == "get_weather" and recorded["max_tokens"]
+
+
+def test_anthropic_sdk_through_the_proxy_with_the_plugin_off(pytester, sim, proxy_factory, monkeypatch):
+    plugin_off_through_the_proxy(pytester, sim, proxy_factory(sim.url, anthropic_upstream=sim.root), monkeypatch, APP)
