@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from framework_support import CLAUDE, SKIP_REASON, anthropic_through_the_proxy, cassette_record_replay_and_miss
+from framework_support import record_replay_and_miss as plugin_record_replay_and_miss
+from framework_support import through_the_proxy as plugin_off_through_the_proxy
 
 pytest.importorskip("langchain_anthropic", reason=SKIP_REASON.format(name="langchain-anthropic"))
 from langchain_anthropic import ChatAnthropic, _client_utils  # noqa: E402
@@ -95,3 +97,75 @@ def test_langchain_anthropic_miss_is_its_model_not_found_error(tmp_path, monkeyp
 
 def test_langchain_anthropic_through_the_proxy_hits_on_the_second_pass(sim, proxy_factory):
     anthropic_through_the_proxy(sim, proxy_factory(sim.url, anthropic_upstream=sim.root), calls)
+
+
+# The plugin's level: ChatAnthropic takes ANTHROPIC_BASE_URL (the plugin's proxy) and the key from the
+# environment.
+APP = '''
+from langchain_anthropic import ChatAnthropic
+from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import tool
+from pydantic import BaseModel
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+def chat():
+    return ChatAnthropic(model_name=CLAUDE, max_retries=0, max_tokens=200)
+
+
+def test_chat():
+    note("chat", chat().invoke([SystemMessage("Be brief."), HumanMessage("Say hello")]).content)
+
+
+def test_stream():
+    chunks = list(chat().stream("Tell me a story"))
+    assert len(chunks) > 3
+    note("stream", "".join(c.text for c in chunks))
+
+
+def test_structured_output():
+    note("structured", chat().with_structured_output(City).invoke("Where is the Eiffel tower?").model_dump())
+
+
+def test_tools_then_the_answer():
+    model = chat().bind_tools([get_weather])
+    question = HumanMessage("What is the weather in Lisbon?")
+    asked = model.invoke([question])
+    (call,) = asked.tool_calls
+    result = ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"])
+    note("tools", [call["args"], model.invoke([question, asked, result]).content])
+
+
+async def test_async():
+    note("async", (await chat().ainvoke("Async hello")).content)
+'''
+
+
+def test_langchain_anthropic_through_the_plugin_records_replays_and_names_a_changed_prompt(pytester, sim_factory, monkeypatch):
+    recorded = plugin_record_replay_and_miss(
+        pytester,
+        sim_factory,
+        monkeypatch,
+        APP,
+        ("Say hello", "Say goodbye"),
+        "test_chat",
+        "langchain_anthropic.AnthropicModelNotFoundError",
+        reset=forget_cached_clients,
+        anthropic=True,
+    )
+    assert recorded["structured"].keys() == {"name", "country"} and recorded["tools"][1]
+
+
+def test_langchain_anthropic_through_the_proxy_with_the_plugin_off(pytester, sim, proxy_factory, monkeypatch):
+    proxy = proxy_factory(sim.url, anthropic_upstream=sim.root)
+    plugin_off_through_the_proxy(pytester, sim, proxy, monkeypatch, APP, forget_cached_clients)
