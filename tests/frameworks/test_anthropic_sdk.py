@@ -50,6 +50,14 @@ def stops(client: Any) -> dict[str, Any]:
     assert full.content[0].text.startswith(cut.content[0].text) and stop not in cut.content[0].text
     short = ask(client, "Tell me a story about a lighthouse", max_tokens=3)
     assert short.stop_reason == "max_tokens" and short.usage.output_tokens == 3, short
+    # Streamed, the stop arrives in the last message_delta: the same answers.
+    story = [{"role": "user", "content": "Tell me a story about a lighthouse"}]
+    with client.messages.stream(model=MODEL, max_tokens=200, messages=story, stop_sequences=[stop]) as stream:
+        streamed_cut = stream.get_final_message()
+    with client.messages.stream(model=MODEL, max_tokens=3, messages=story) as stream:
+        streamed_short = stream.get_final_message()
+    assert (streamed_cut.stop_reason, streamed_cut.stop_sequence, blocks(streamed_cut)) == ("stop_sequence", stop, blocks(cut))
+    assert (streamed_short.stop_reason, blocks(streamed_short)) == ("max_tokens", blocks(short))
     return {"stop": [stop, cut.content[0].text], "max_tokens": short.content[0].text}
 
 
