@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .core.constants import CHAT, REPLAY
 from .core.entry import Entry
-from .core.environ import ClientEnvironment, choose_upstream
+from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .drift import Drift, compare
 from .policy import Mode
 from .proxy.binding import Observer, ReplayMiss
@@ -153,8 +153,9 @@ class CassetteUse:
     """A cassette in use: `.url` (give it to a client built with its own base_url), `.misses` (replay
     misses, with the closest recording and what differs), `.drift` (live mode), `.recorded`."""
 
-    def __init__(self, path: Path, mode: Mode, upstream: str, seed: int | None):
+    def __init__(self, path: Path, mode: Mode, upstream: str, seed: int | None, anthropic_upstream: str | None = None):
         self.path, self.mode, self.upstream, self.seed = path, mode, upstream, seed
+        self.anthropic_upstream = anthropic_upstream
         self.proxy: Any = None
         self.cassette: CassetteSession | None = None
         self.store: CassetteStore | None = None
@@ -182,7 +183,14 @@ class CassetteUse:
 
         self.cassette = CassetteSession(self.path, self.mode, self.seed)
         self.store = self._heard.store = self.cassette.store
-        self.proxy = Proxy(self.upstream, store=self.store, mode=self.mode, default_seed=self.seed, durable=True)
+        self.proxy = Proxy(
+            self.upstream,
+            store=self.store,
+            mode=self.mode,
+            default_seed=self.seed,
+            durable=True,
+            anthropic_upstream=self.anthropic_upstream,
+        )
         self.proxy.start()
         self.cassette.bind(self.proxy, self._heard)
         self._point_clients_here()
@@ -204,7 +212,7 @@ class CassetteUse:
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.
         self._env.point_at(self.proxy.url)
-        self._env.lend_keys_for(self.mode.value, self.upstream)
+        self._env.lend_keys_for(self.mode.value, self.upstream, self.proxy.config.anthropic_upstream)
 
 
 class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_cassette` is
@@ -214,12 +222,15 @@ class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_casset
     mode: `record` (default: replay what exists, record what is missing), `replay` (recordings only,
     no network, no key needed), `rewrite` (record everything anew), `live` (call the upstream, compare
     with the recordings, write nothing). upstream: a base URL or `"sim"` (default
-    `$SEEDREPLAY_UPSTREAM`, else the `OPENAI_BASE_URL` in effect, else the OpenAI API). seed: injected
-    into chat/completions requests that carry none.
+    `$SEEDREPLAY_UPSTREAM`, else the `OPENAI_BASE_URL` in effect, else the OpenAI API).
+    anthropic_upstream: the same for Anthropic's API (default `"sim"` when upstream is, else
+    `$SEEDREPLAY_ANTHROPIC_UPSTREAM`, else the `ANTHROPIC_BASE_URL` in effect, else Anthropic's API).
+    seed: injected into chat/completions requests that carry none.
 
-    Inside the block `OPENAI_BASE_URL` points at a proxy over the cassette, so `openai.OpenAI()` built
-    there (or in a subprocess) is covered; a client built earlier with its own base URL can take
-    `.url` of the value the `with` statement gives."""
+    Inside the block `OPENAI_BASE_URL` (and `ANTHROPIC_BASE_URL`) point at a proxy over the cassette,
+    so `openai.OpenAI()` or `anthropic.Anthropic()` built there (or in a subprocess) is covered; a
+    client built earlier with its own base URL can take `.url` of the value the `with` statement
+    gives (an Anthropic client: `.proxy.root`)."""
 
     def __init__(
         self,
@@ -228,6 +239,7 @@ class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_casset
         *,
         upstream: str | None = None,
         seed: int | None = None,
+        anthropic_upstream: str | None = None,
     ):
         self.path = Path(path)
         if self.path.suffix not in (".yaml", ".yml"):
@@ -239,11 +251,14 @@ class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_casset
         if self.mode not in CASSETTE_MODES:
             raise ValueError(f"use_cassette(mode={str(mode)!r}): use one of {', '.join(m.value for m in CASSETTE_MODES)}")
         self.upstream = upstream
+        self.anthropic_upstream = anthropic_upstream
         self.seed = seed
         self._uses: list[CassetteUse] = []
 
     def __enter__(self) -> CassetteUse:
-        use = CassetteUse(self.path, self.mode, choose_upstream(self.upstream), self.seed)
+        upstream = choose_upstream(self.upstream)
+        anthropic = recording_anthropic_upstream(self.anthropic_upstream, upstream)
+        use = CassetteUse(self.path, self.mode, upstream, self.seed, anthropic)
         self._uses.append(use.start())
         return use
 

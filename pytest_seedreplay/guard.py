@@ -1,4 +1,5 @@
-"""The network guard: while a test runs, a request meant for the OpenAI API that does not go through
+"""The network guard: while a test runs, a request meant for the OpenAI API (or Anthropic's: "OpenAI"
+below means either) that does not go through
 the plugin's proxy is stopped before it connects, so it cannot reach the network unnoticed (replay)
 or go unrecorded (record, rewrite, live). Other traffic passes, unless `--seedreplay-block-network`
 asks to stop every non-loopback connection, as pytest-recording's `--block-network` does.
@@ -41,8 +42,8 @@ POOLS = (
     ("httpcore2", "ConnectionPool", "handle_request", "httpx2"),
     ("httpcore2", "AsyncConnectionPool", "handle_async_request", "httpx2"),
 )
-# Hosts that serve only the OpenAI API: api.openai.com and Azure OpenAI's resource endpoints.
-OPENAI_HOSTS = frozenset({"api.openai.com"})
+# Hosts that serve only a model API: api.openai.com, Anthropic's, and Azure OpenAI's resource endpoints.
+OPENAI_HOSTS = frozenset({"api.openai.com", "api.anthropic.com"})
 OPENAI_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 # Azure OpenAI's deployment paths (the `/openai/v1/...` ones normalize like OpenAI's own).
 AZURE_CALL = re.compile(r"/openai/(?:deployments/[^/]+/(?:chat/completions|completions|embeddings)|responses)/?$")
@@ -72,15 +73,15 @@ def blocked_error(transport: str) -> type[Any]:
     return type("NetworkBlocked", (NetworkBlocked, base), {"__module__": __name__})
 
 
-def openai_host(host: str, upstream_host: str = "") -> bool:
-    """Does this host serve the OpenAI API (OpenAI's, Azure OpenAI's, or the configured upstream's)?"""
+def openai_host(host: str, upstream_hosts: frozenset[str] = frozenset()) -> bool:
+    """Does this host serve a model API (OpenAI's, Anthropic's, Azure OpenAI's, or a configured upstream's)?"""
     host = host.lower().rstrip(".")
-    return host in OPENAI_HOSTS or host.endswith(OPENAI_HOST_SUFFIXES) or (bool(upstream_host) and host == upstream_host)
+    return host in OPENAI_HOSTS or host.endswith(OPENAI_HOST_SUFFIXES) or host in upstream_hosts
 
 
 def openai_call(method: str, path: str) -> bool:
     """Is this an OpenAI API call, whatever the host: a POST to chat completions, completions,
-    embeddings or responses (`.../v1/chat/completions`, Azure's `/openai/deployments/{name}/...`)?"""
+    embeddings, responses or Anthropic's messages (`.../v1/chat/completions`, Azure's `/openai/deployments/{name}/...`)?"""
     return method.upper() == "POST" and (normalize_endpoint(path) in CACHEABLE_ENDPOINTS or bool(AZURE_CALL.search(path)))
 
 
@@ -94,14 +95,19 @@ class NetworkGuard:
     `on_block`: a library that falls back when offline keeps working)."""
 
     def __init__(
-        self, proxy_url: str, mode: str, on_block: Callable[[Blocked], None], upstream: str = "", block_network: bool = False
+        self,
+        proxy_url: str,
+        mode: str,
+        on_block: Callable[[Blocked], None],
+        upstream: str = "",
+        block_network: bool = False,
+        anthropic_upstream: str = "",
     ):
         self.proxy_url = proxy_url
         self.mode = mode
         self.on_block = on_block
         self.block_network = block_network
-        host = urlsplit(upstream).hostname if "://" in upstream else None
-        self.upstream_host = "" if not host or is_loopback(host) else host.lower()
+        self.upstream_hosts = frozenset(_remote_host(url) for url in (upstream, anthropic_upstream)) - {""}
         self._saved: list[tuple[type, str, Any]] = []
         self._hook: _GuardOnImport | None = None
 
@@ -109,7 +115,7 @@ class NetworkGuard:
         parts = urlsplit(url)
         if openai_call(method, parts.path):
             return True
-        return self.mode == REPLAY and openai_host(parts.hostname or "", self.upstream_host)
+        return self.mode == REPLAY and openai_host(parts.hostname or "", self.upstream_hosts)
 
     def check(self, method: str, url: str, transport: str = "httpx2") -> None:
         """Raise NetworkBlocked (as `transport`'s ConnectError) when this request may not leave."""
@@ -143,7 +149,8 @@ class NetworkGuard:
         )
         return (
             f"{why}. Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "
-            "openai_client fixture (an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too)"
+            "openai_client fixture (an Azure client: leave azure_endpoint unset, AZURE_OPENAI_ENDPOINT points there too; "
+            "an Anthropic client: leave base_url unset, ANTHROPIC_BASE_URL points there too)"
         )
 
     def _offline_advice(self) -> str:
@@ -252,6 +259,12 @@ class _GuardOnImport(importlib.abc.MetaPathFinder):
 
         loader.exec_module = exec_module
         return spec
+
+
+def _remote_host(url: str) -> str:
+    """The host of an upstream URL, "" for the simulator or loopback (never a host to stop)."""
+    host = urlsplit(url).hostname if "://" in url else None
+    return "" if not host or is_loopback(host) else host.lower()
 
 
 def _text(value: bytes | str) -> str:

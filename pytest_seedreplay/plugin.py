@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .core.constants import (
+    DEFAULT_ANTHROPIC_UPSTREAM,
     DEFAULT_CASSETTE_DIR,
     DEFAULT_DRIFT_POLICY,
     DEFAULT_PYTEST_MODE,
     DEFAULT_UPSTREAM,
     DRIFT_POLICIES,
+    ENV_ANTHROPIC_BASE_URL,
+    ENV_ANTHROPIC_UPSTREAM,
     ENV_BASE_URL,
     ENV_MODE,
     ENV_PRICES,
@@ -33,7 +36,7 @@ from .core.constants import (
     OFF,
     PYTEST_MODES,
 )
-from .core.environ import ClientEnvironment, choose_upstream
+from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .core.urls import check_upstream, public_url
 from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_options
 from .settings import Settings
@@ -118,6 +121,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"{ENV_BASE_URL} in effect, else {DEFAULT_UPSTREAM})",
     )
     group.addoption(
+        "--seedreplay-anthropic-upstream",
+        dest="seedreplay_anthropic_upstream",
+        metavar="URL",
+        default=None,
+        help=f"Anthropic's API root to record /v1/messages from (default: sim when --seedreplay-upstream is sim, "
+        f"else ${ENV_ANTHROPIC_UPSTREAM}, else the {ENV_ANTHROPIC_BASE_URL} in effect, else {DEFAULT_ANTHROPIC_UPSTREAM})",
+    )
+    group.addoption(
         "--seedreplay-drift",
         dest="seedreplay_drift",
         choices=DRIFT_POLICIES,
@@ -182,6 +193,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("seedreplay_mode", "opt the whole run in, in this mode (replay|record|rewrite|live|off)", default="")
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
+    parser.addini("seedreplay_anthropic_upstream", "Anthropic's API root to record from", default="")
     parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default=DEFAULT_DRIFT_POLICY)
 
 
@@ -220,11 +232,15 @@ def _setup(config: pytest.Config) -> _State:
         )
     manifest = _option(config, "seedreplay_finetune_manifest")
     prices = _prices_file(config)
+    upstream = choose_upstream(upstream, os.environ)
+    anthropic = _option(config, "seedreplay_anthropic_upstream") or config.getini("seedreplay_anthropic_upstream")
     settings = Settings(
         mode=mode,
         # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.
         cassette_dir=Path(os.path.normpath(config.rootpath / config.getini("seedreplay_cassette_dir"))),
-        upstream=choose_upstream(upstream, os.environ),
+        upstream=upstream,
+        # Read before the session points ANTHROPIC_BASE_URL at the proxy: the user's own is the upstream.
+        anthropic_upstream=recording_anthropic_upstream(anthropic, upstream, os.environ),
         drift_policy=drift,
         keep_failed=bool(_option(config, "seedreplay_keep_failed")),
         run_id=uuid.uuid4().hex,
@@ -275,18 +291,32 @@ def _configured(config: pytest.Config, state: _State) -> None:
             raise pytest.UsageError(f"--seedreplay-finetune: {exc}") from None
     if standby.serving:
         try:
-            check_upstream(settings.upstream)
+            _check_upstreams(settings)
         except ValueError as exc:
             raise pytest.UsageError(f"seedreplay: {exc}") from None
         _allow_loopback(config)
 
 
+def _check_upstreams(settings: Settings) -> None:
+    """ValueError naming the upstream (OpenAI's or Anthropic's) that is not a usable URL."""
+    check_upstream(settings.upstream)
+    try:
+        check_upstream(settings.anthropic_upstream)
+    except ValueError:
+        raise ValueError(
+            f"the Anthropic upstream {public_url(settings.anthropic_upstream)!r} is not an http(s) URL "
+            f"(--seedreplay-anthropic-upstream, ini seedreplay_anthropic_upstream, ${ENV_ANTHROPIC_UPSTREAM}): "
+            f"give Anthropic's root, like {DEFAULT_ANTHROPIC_UPSTREAM}, or the word 'sim' for the built-in simulator"
+        ) from None
+
+
 def _record_options(config: pytest.Config) -> str:
     """The options of this run a printed record command must repeat to record the same way."""
     words = []
-    upstream = _option(config, "seedreplay_upstream")
-    if upstream:
-        words += ["--seedreplay-upstream", upstream]
+    for flag in ("--seedreplay-upstream", "--seedreplay-anthropic-upstream"):
+        given = _option(config, flag.removeprefix("--").replace("-", "_"))
+        if given:
+            words += [flag, given]
     for override in _option(config, "override_ini") or ():
         if override.startswith("seedreplay_") and not override.startswith("seedreplay_mode="):
             words += ["-o", override]
@@ -443,7 +473,7 @@ def _cover_test(item: pytest.Item, state: _State) -> None:
     standby = state.standby
     if not standby.serving:
         try:
-            check_upstream(state.settings.upstream)
+            _check_upstreams(state.settings)
         except ValueError as exc:
             raise SeedreplayError(f"seedreplay: {exc}") from None
         standby.use_prices()
@@ -453,7 +483,7 @@ def _cover_test(item: pytest.Item, state: _State) -> None:
     env.point_at(standby.url)
     marker = item.get_closest_marker("seedreplay")
     mode = marker_options(dict(marker.kwargs), marker.args)[0] if marker else None
-    env.lend_keys_for(mode or state.settings.mode, state.settings.upstream)
+    env.lend_keys_for(mode or state.settings.mode, state.settings.upstream, state.settings.anthropic_upstream)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -658,7 +688,8 @@ def seedreplay_finetune(request: pytest.FixtureRequest) -> TestFinetune | None:
 
 @pytest.fixture
 def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ProxyHandle:
-    """The proxy serving this test's cassette; OPENAI_BASE_URL points at it for subprocesses too."""
+    """The proxy serving this test's cassette; OPENAI_BASE_URL (and ANTHROPIC_BASE_URL, its `.root`)
+    point at it for subprocesses too."""
     from .session import ProxyHandle  # loaded with the test's recording
 
     standby = request.config.stash[_STATE].standby
@@ -667,6 +698,7 @@ def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     url = standby.url if served else standby.settings.upstream
     if served:
         monkeypatch.setenv(ENV_BASE_URL, url)
+        monkeypatch.setenv(ENV_ANTHROPIC_BASE_URL, url.removesuffix("/v1"))
     return ProxyHandle(url=url, cassette=recording.cassette, mode=recording.mode)
 
 

@@ -169,7 +169,8 @@ class TestRecording:
         lines.append(
             f"Send OpenAI calls through the seedreplay proxy: leave base_url unset so OPENAI_BASE_URL "
             f"({proxy_url}) is used, or take the openai_client fixture (an Azure client: leave azure_endpoint unset, "
-            f"AZURE_OPENAI_ENDPOINT points there too). Then record: {self.record_command()}"
+            f"AZURE_OPENAI_ENDPOINT points there too; an Anthropic client: leave base_url unset, ANTHROPIC_BASE_URL "
+            f"points there too). Then record: {self.record_command()}"
         )
         return "\n".join(lines)
 
@@ -232,11 +233,17 @@ class ProxyRunner:
     port the plugin reserved when pytest started (OPENAI_BASE_URL points there); the server itself is
     built when the first request arrives."""
 
-    def __init__(self, upstream: str, sock: socket.socket | None = None):
+    def __init__(self, upstream: str, sock: socket.socket | None = None, anthropic_upstream: str | None = None):
         self.upstream = upstream
         # Writes are durable: a test's next request (and its end) must find what the last one recorded.
         self.proxy = Proxy(
-            upstream, store=CassetteStore(None), mode=Mode.REPLAY, allow_mode_override=True, durable=True, sock=sock
+            upstream,
+            store=CassetteStore(None),
+            mode=Mode.REPLAY,
+            allow_mode_override=True,
+            durable=True,
+            sock=sock,
+            anthropic_upstream=anthropic_upstream or None,
         )
         self.deactivate()  # the idle binding until a test's: no cassette, replay, words for a call outside any test
 
@@ -275,7 +282,7 @@ class Session:
 
     def __init__(self, settings: Settings, sock: socket.socket | None = None):
         self.settings = settings
-        self.runner = ProxyRunner(settings.upstream, sock)
+        self.runner = ProxyRunner(settings.upstream, sock, settings.anthropic_upstream)
         self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
     @property
@@ -370,14 +377,14 @@ class ProxyHandle:
         return self.url.removesuffix("/v1")
 
 
-def client_options() -> dict[str, Any]:
-    """Keyword arguments for the fixtures' OpenAI clients: no retries (a replay miss fails at once)
-    and a dummy key when none is set (replay needs no real one)."""
-    return {"api_key": os.environ.get(ENV_API_KEY) or DUMMY_API_KEY, "max_retries": 0}
+def client_options(key_variable: str = ENV_API_KEY) -> dict[str, Any]:
+    """Keyword arguments for the fixtures' clients (OpenAI's; Anthropic's with its key variable): no
+    retries (a replay miss fails at once) and a dummy key when none is set (replay needs no real one)."""
+    return {"api_key": os.environ.get(key_variable) or DUMMY_API_KEY, "max_retries": 0}
 
 
 # The HTTP client libraries a replay miss is raised through: their frames say nothing about the test.
-CLIENT_PACKAGES = ("openai", "httpx", "httpx2", "httpcore", "anyio")
+CLIENT_PACKAGES = ("openai", "anthropic", "httpx", "httpx2", "httpcore", "anyio")
 
 
 def _package_dirs(names: tuple[str, ...]) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ class Settings:
     mode: str
     cassette_dir: Path
     upstream: str
+    anthropic_upstream: str = ""  # where Anthropic's API (/v1/messages) is recorded from ("" : choose as the proxy does)
     drift_policy: str = DEFAULT_DRIFT_POLICY
     keep_failed: bool = False
     run_id: str = ""

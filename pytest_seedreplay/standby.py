@@ -89,7 +89,7 @@ class Standby:
     def lend_key(self) -> None:
         """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
         (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
-        self._env.lend_keys_for(self.settings.mode, self.settings.upstream)
+        self._env.lend_keys_for(self.settings.mode, self.settings.upstream, self.settings.anthropic_upstream)
 
     def stop(self) -> None:
         with self._lock:
@@ -188,9 +188,9 @@ class Standby:
     def _start_guard(self, turn: Turn) -> NetworkGuard:
         from .guard import NetworkGuard  # a transport to guard is there: the guard is needed now
 
-        guard = NetworkGuard(
-            self.url, turn.mode, lambda blocked: self._blocked(turn, blocked), self.settings.upstream, self.settings.block_network
-        )
+        s = self.settings
+        on_block = lambda blocked: self._blocked(turn, blocked)  # noqa: E731
+        guard = NetworkGuard(self.url, turn.mode, on_block, s.upstream, s.block_network, s.anthropic_upstream)
         self._guard = guard.__enter__()
         return guard
 

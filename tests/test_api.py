@@ -230,3 +230,23 @@ def test_a_running_proxy_is_rebound_only_on_its_own_loop(tmp_path, sim):
 
 async def _rebind(state, binding) -> None:
     state.rebind(binding)
+
+
+def test_an_anthropic_client_built_inside_a_block_needs_no_base_url_nor_key(tmp_path, monkeypatch):
+    import anthropic
+
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "SEEDREPLAY_ANTHROPIC_UPSTREAM"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "claude.yaml"
+    ask = {"model": "claude-sonnet-4-5", "max_tokens": 40, "messages": [{"role": "user", "content": "Bread?"}]}
+    with use_cassette(path, upstream="sim"):  # the Anthropic upstream follows: the simulator
+        with anthropic.Anthropic(max_retries=0) as client:
+            recorded = client.messages.create(**ask)
+    assert "ANTHROPIC_BASE_URL" not in os.environ and "ANTHROPIC_API_KEY" not in os.environ  # put back
+    assert [e.endpoint for e in read_cassette(path)] == ["/v1/messages"]
+    with use_cassette(path, mode="replay") as use:
+        with anthropic.Anthropic(max_retries=0) as client:
+            assert client.messages.create(**ask).content == recorded.content
+            with pytest.raises(anthropic.NotFoundError):
+                client.messages.create(**{**ask, "max_tokens": 41})
+    assert len(use.misses) == 1 and "max_tokens" in use.misses[0].message

@@ -23,6 +23,8 @@ CLIENT_VARS = (
     "NO_PROXY",
     "no_proxy",
     "SEEDREPLAY_PLUGIN_PROXY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
 )
 
 SEEN = f"""
@@ -215,6 +217,7 @@ def test_session_wide_opt_in(pytester: pytest.Pytester, monkeypatch: pytest.Monk
     envs = seen(pytester, guarded=("plain", "marked", "fixture", "plain after"))
     proxy = envs["import"]["OPENAI_BASE_URL"]
     assert proxy.startswith("http://127.0.0.1:") and proxy.endswith("/v1")  # import time is covered
+    assert envs["import"]["ANTHROPIC_BASE_URL"] == proxy.removesuffix("/v1")  # Anthropic clients too
     for name in ("plain", "marked", "fixture", "plain after"):
         assert envs[name]["OPENAI_BASE_URL"] == proxy
     assert envs["off"] == untouched()  # mode="off" is left alone
@@ -233,6 +236,8 @@ def test_per_test_opt_in(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     assert marked["OPENAI_BASE_URL"].startswith("http://127.0.0.1:")
     assert fixture["OPENAI_BASE_URL"] == marked["OPENAI_BASE_URL"]
     assert marked["OPENAI_API_KEY"] and marked["OPENAI_API_KEY"] != TEST_KEY  # replay lends a dummy
+    assert marked["ANTHROPIC_BASE_URL"] == marked["OPENAI_BASE_URL"].removesuffix("/v1")
+    assert marked["ANTHROPIC_API_KEY"] == marked["OPENAI_API_KEY"]  # a dummy for Anthropic clients too
     assert "seedreplay: mode=" not in result.stdout.str()  # no session-wide header
     result.stdout.fnmatch_lines(["*- seedreplay (replay) -*"])
 

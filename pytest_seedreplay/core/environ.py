@@ -1,5 +1,6 @@
-"""The environment a recording session sets and reads: which upstream to record from, OPENAI_BASE_URL
-(and Azure OpenAI's endpoint) pointing at our proxy, NO_PROXY keeping it direct, dummy keys for replay.
+"""The environment a recording session sets and reads: which upstreams to record from, OPENAI_BASE_URL
+(and Azure OpenAI's endpoint, and ANTHROPIC_BASE_URL) pointing at our proxy, NO_PROXY keeping it
+direct, dummy keys for replay.
 Pure helpers, stdlib only."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from .constants import (
     DEFAULT_ANTHROPIC_UPSTREAM,
     DEFAULT_UPSTREAM,
+    ENV_ANTHROPIC_API_KEY,
     ENV_ANTHROPIC_BASE_URL,
     ENV_ANTHROPIC_UPSTREAM,
     ENV_API_KEY,
@@ -48,8 +50,10 @@ def choose_upstream(option: str | None, environ: Any = os.environ) -> str:
 
 def proxy_environment(url: str) -> dict[str, str]:
     """What points every client at the proxy serving at `url` (ends in /v1): OPENAI_BASE_URL for the
-    OpenAI clients, AZURE_OPENAI_ENDPOINT (the proxy's root) for the Azure ones, and our own mark."""
-    return {ENV_BASE_URL: url, ENV_PLUGIN_PROXY: url, ENV_AZURE_ENDPOINT: url.removesuffix("/v1")}
+    OpenAI clients, AZURE_OPENAI_ENDPOINT (the proxy's root) for the Azure ones, ANTHROPIC_BASE_URL
+    for the Anthropic ones, and our own mark."""
+    root = url.removesuffix("/v1")
+    return {ENV_BASE_URL: url, ENV_PLUGIN_PROXY: url, ENV_AZURE_ENDPOINT: root, **anthropic_environment(url)}
 
 
 def choose_anthropic_upstream(option: str | None, openai_upstream: str | None = None, environ: Any = os.environ) -> str:
@@ -63,21 +67,47 @@ def choose_anthropic_upstream(option: str | None, openai_upstream: str | None = 
     return SIM_UPSTREAM if openai_upstream == SIM_UPSTREAM else DEFAULT_ANTHROPIC_UPSTREAM
 
 
+def recording_anthropic_upstream(option: str | None, openai_upstream: str, environ: Any = os.environ) -> str:
+    """The Anthropic upstream of a recording session (the plugin, `use_cassette`), which replaces the
+    clients' ANTHROPIC_BASE_URL: the one given, else the simulator when the OpenAI upstream is (`sim`
+    means offline, whatever the shell says), else $SEEDREPLAY_ANTHROPIC_UPSTREAM, else the
+    ANTHROPIC_BASE_URL the proxy replaces (never a seedreplay proxy's own address), else Anthropic's API."""
+    if option:
+        return option
+    if openai_upstream == SIM_UPSTREAM:
+        return SIM_UPSTREAM
+    if environ.get(ENV_ANTHROPIC_UPSTREAM):
+        return str(environ[ENV_ANTHROPIC_UPSTREAM])
+    ours = str(environ.get(ENV_PLUGIN_PROXY) or "").removesuffix("/v1")
+    previous = str(environ.get(ENV_ANTHROPIC_BASE_URL) or "").rstrip("/")
+    return previous if previous and previous != ours else DEFAULT_ANTHROPIC_UPSTREAM
+
+
 def anthropic_environment(url: str) -> dict[str, str]:
     """What points the Anthropic clients at the proxy serving at `url` (ends in /v1): ANTHROPIC_BASE_URL,
     the proxy's root (the SDK appends /v1/messages itself)."""
     return {ENV_ANTHROPIC_BASE_URL: url.removesuffix("/v1")}
 
 
-def lent_keys(environ: Any = os.environ) -> dict[str, str]:
+OPENAI_KEYS = (ENV_API_KEY, ENV_AZURE_API_KEY)  # what the OpenAI and Azure OpenAI clients read
+
+
+def lent_keys(environ: Any = os.environ, names: tuple[str, ...] = (*OPENAI_KEYS, ENV_ANTHROPIC_API_KEY)) -> dict[str, str]:
     """Replay needs no key, but the SDKs refuse to build a client without one: dummies for the keys
-    the OpenAI and Azure OpenAI clients read, where none is set."""
-    return {name: DUMMY_API_KEY for name in (ENV_API_KEY, ENV_AZURE_API_KEY) if not environ.get(name)}
+    the OpenAI, Azure OpenAI and Anthropic clients read, where none is set."""
+    return {name: DUMMY_API_KEY for name in names if not environ.get(name)}
 
 
 def needs_dummy_key(mode: str, upstream: str) -> bool:
     """Replay calls no upstream, and the built-in simulator wants no key: either way no real key is needed."""
     return mode == REPLAY or upstream == SIM_UPSTREAM
+
+
+def keys_to_lend(mode: str, upstream: str, anthropic_upstream: str = "") -> tuple[str, ...]:
+    """The key variables a session lends a dummy for: OpenAI's when its upstream needs no key,
+    Anthropic's when its own does not."""
+    openai = OPENAI_KEYS if needs_dummy_key(mode, upstream) else ()
+    return (*openai, ENV_ANTHROPIC_API_KEY) if needs_dummy_key(mode, anthropic_upstream) else openai
 
 
 def with_no_proxy(current: str | None, host: str) -> str:
@@ -101,7 +131,7 @@ class ClientEnvironment:
         os.environ[name] = value
 
     def point_at(self, url: str) -> None:
-        """OPENAI_BASE_URL (and the Azure endpoint) at the proxy; its host in NO_PROXY, so an
+        """OPENAI_BASE_URL (and the Azure endpoint, and ANTHROPIC_BASE_URL) at the proxy; its host in NO_PROXY, so an
         HTTP(S)_PROXY in the environment (corporate CI) does not capture calls to it."""
         for name, value in proxy_environment(url).items():
             self.set(name, value)
@@ -109,14 +139,11 @@ class ClientEnvironment:
         for name in NO_PROXY_VARS:
             self.set(name, with_no_proxy(os.environ.get(name), host))
 
-    def lend_keys(self) -> None:
-        """Replay needs no API key, but the SDKs refuse to build a client without one: lend a dummy."""
-        for name, value in lent_keys().items():
+    def lend_keys_for(self, mode: str, upstream: str, anthropic_upstream: str = "") -> None:
+        """Replay needs no API key, nor the simulator, but the SDKs refuse to build a client without
+        one: lend a dummy where none is set."""
+        for name, value in lent_keys(os.environ, keys_to_lend(mode, upstream, anthropic_upstream)).items():
             self.set(name, value)
-
-    def lend_keys_for(self, mode: str, upstream: str) -> None:
-        if needs_dummy_key(mode, upstream):
-            self.lend_keys()
 
     def lift(self) -> None:
         """Put back what was there before us, for a while (a test that fakes OpenAI its own way);
