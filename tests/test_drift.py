@@ -166,7 +166,7 @@ def test_changes_name_only_what_changed():
     request = {"model": "text-embedding-3-small", "input": "a"}
     turned = {"object": "list", "data": [{"index": 0, "embedding": [0.0, 1.0]}]}
     drift = compare(entry(embedding, "/v1/embeddings", request), entry(turned, "/v1/embeddings", request))
-    assert drift.changes() == ["similarity 0.00", "changed: embedding[0] cosine 0.00 below 0.95"]
+    assert drift.changes() == ["similarity 0.00", "changed: embedding[0]: cosine 0.00 below 0.95"]
     chat = compare(entry(chat_body("a b", "fp_1", "stop")), entry(chat_body("a c", "fp_2", "length")))
     assert chat.changes() == ["similarity 0.50", "changed: finish_reason: stop → length", "system_fingerprint fp_1 → fp_2"]
     assert Drift.from_dict(chat.to_dict()) == chat
@@ -205,19 +205,19 @@ def test_an_argument_value_change_is_named_with_both_values():
     assert drift.verdict == "changed"
     assert drift.differences == [
         'get_weather argument city: "Paris" → "paris"',
-        "get_weather argument days added: 2",
-        "get_weather argument unit missing",
+        "get_weather argument days: added 2",
+        "get_weather argument unit: missing",
     ]
     extra = compare(entry(chat_body("", tool_calls=old)), entry(chat_body("", tool_calls=old + calls(("get_time", "{}")))))
-    assert extra.differences == ["tool call get_time appeared"]
+    assert extra.differences == ["tool call get_time: appeared"]
 
 
 def test_a_refusal_appearing_is_changed():
     refused = chat_body("")
     refused["choices"][0]["message"].update(content=None, refusal="I can't help with that.")
     drift = compare(entry(chat_body("Here is the recipe.")), entry(refused))
-    assert "refusal appeared" in drift.differences and drift.verdict == "changed"
-    assert compare(entry(refused), entry(chat_body("Here is the recipe."))).differences == ["refusal vanished"]
+    assert "refusal: appeared" in drift.differences and drift.verdict == "changed"
+    assert compare(entry(refused), entry(chat_body("Here is the recipe."))).differences == ["refusal: vanished"]
 
 
 def test_other_words_for_the_same_answer_are_reworded_and_unrelated_words_are_changed():
@@ -226,7 +226,7 @@ def test_other_words_for_the_same_answer_are_reworded_and_unrelated_words_are_ch
     assert "reworded" in reworded.describe() and f"similarity {reworded.similarity:.2f}" in reworded.describe()
     unrelated = compare(entry(chat_body("Paris is the capital of France.")), entry(chat_body("Bananas grow on large herbs.")))
     assert unrelated.verdict == "changed"
-    assert unrelated.differences == ["text similarity 0.00 below 0.10"]
+    assert unrelated.differences == ["text: similarity 0.00 below 0.10"]
 
 
 def test_the_verdict_travels_as_plain_data():

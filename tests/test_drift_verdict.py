@@ -69,7 +69,7 @@ async def test_chat_another_tool_is_changed_and_named():
 
     drift = await recorded_and_live("/chat/completions", asking("get_weather"), asking("get_time"))
     assert drift.verdict == "changed"
-    assert drift.differences == ["tool get_weather → get_time"]
+    assert drift.differences == ["tool: get_weather → get_time"]
 
 
 async def test_chat_a_schema_change_names_the_key_and_its_type():
@@ -77,7 +77,7 @@ async def test_chat_a_schema_change_names_the_key_and_its_type():
     as_text = await recorded_and_live("/chat/completions", request, {**request, "response_format": product("string")})
     assert as_text.verdict == "changed" and as_text.differences == ["key price: number → string"]
     gone = await recorded_and_live("/chat/completions", request, {**request, "response_format": product("x", with_price=False)})
-    assert gone.differences == ["key price missing"]
+    assert gone.differences == ["key price: missing"]
 
 
 async def test_chat_json_of_the_same_shape_under_another_seed_is_reworded():
@@ -121,12 +121,13 @@ async def test_responses_function_call_to_another_tool_is_changed():
             "input": "weather in Paris",
             "tools": tools,
             "tool_choice": {"type": "function", "name": name},
+            "temperature": 0,  # no seed in this API: a greedy model answers the same each time
         }
 
     same = await recorded_and_live("/responses", asking("get_weather"), asking("get_weather"))
     assert same.verdict == "identical"
     drift = await recorded_and_live("/responses", asking("get_weather"), asking("get_time"))
-    assert (drift.verdict, drift.differences) == ("changed", ["tool get_weather → get_time"])
+    assert (drift.verdict, drift.differences) == ("changed", ["tool: get_weather → get_time"])
 
 
 async def test_responses_cut_by_max_output_tokens_is_changed_and_hints_no_seed():
@@ -156,7 +157,7 @@ async def test_embeddings_of_a_drifted_model_point_elsewhere():
     assert (await recorded_and_live("/embeddings", request, request)).verdict == "identical"
     drift = await recorded_and_live("/embeddings", request, request, drift="v2")
     assert drift.verdict == "changed"
-    assert drift.differences[0].startswith("embedding[0] cosine ")
+    assert drift.differences[0].startswith("embedding[0]: cosine ")
     assert drift.differences[0].endswith(f"below {VECTOR_MIN_COSINE:.2f}")
     assert drift.seeded and drift.hint is None  # embeddings vary by model, not by seed
 
@@ -176,6 +177,7 @@ async def test_messages_tool_use_and_stop_reason():
         return {
             "model": "claude-3-5-haiku-latest",
             "max_tokens": 200,
+            "temperature": 0,
             "messages": QUESTION,
             "tools": tools,
             "tool_choice": choice,
@@ -183,8 +185,8 @@ async def test_messages_tool_use_and_stop_reason():
 
     assert (await recorded_and_live("/messages", asking("get_weather"), asking("get_weather"))).verdict == "identical"
     drift = await recorded_and_live("/messages", asking("get_weather"), asking("get_time"))
-    assert (drift.verdict, drift.differences) == ("changed", ["tool get_weather → get_time"])
-    plain = {"model": "claude-3-5-haiku-latest", "max_tokens": 200, "messages": QUESTION}
+    assert (drift.verdict, drift.differences) == ("changed", ["tool: get_weather → get_time"])
+    plain = {"model": "claude-3-5-haiku-latest", "max_tokens": 200, "temperature": 0, "messages": QUESTION}
     cut = await recorded_and_live("/messages", plain, {**plain, "max_tokens": 2})
     assert cut.verdict == "changed" and cut.differences[0] == "stop_reason: end_turn → max_tokens"
 

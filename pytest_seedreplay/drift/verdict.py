@@ -39,11 +39,11 @@ def differences(
         found.append(f"choices: {len(recorded)} → {len(live)}")
     several = len(recorded) > 1
     for index, (old, new) in enumerate(zip(recorded, live)):
-        prefix = f"choice {index}: " if several else ""
+        prefix = f"choice {index} " if several else ""
         found += [prefix + d for d in _choice(old, new, as_json)]
     plain = not as_json and not any(b.calls for b in recorded + live)
     if plain and not found and similarity < text_min:
-        found.append(f"text similarity {similarity:.2f} below {text_min:.2f}")
+        found.append(f"text: similarity {similarity:.2f} below {text_min:.2f}")
     return found
 
 
@@ -52,7 +52,7 @@ def _choice(old: Behaviour, new: Behaviour, as_json: bool) -> list[str]:
     if old.finish_reason != new.finish_reason:
         found.append(f"{new.finish_field}: {old.finish_reason} → {new.finish_reason}")
     if old.refusal != new.refusal:
-        found.append("refusal appeared" if new.refusal else "refusal vanished")
+        found.append("refusal: appeared" if new.refusal else "refusal: vanished")
     found += call_differences(old.calls, new.calls)
     if as_json and not (old.refusal or new.refusal):
         found += shape_differences(old.text, new.text)
@@ -74,9 +74,9 @@ def call_differences(recorded: list[Call], live: list[Call]) -> list[str]:
             new.remove(twin)
             found += [f"{call.name} argument {d}" for d in _argument_differences(call.arguments, twin.arguments)]
     for before, after in zip(old, new):
-        found.append(f"tool {before.name} → {after.name}")
-    found += [f"tool call {c.name} vanished" for c in old[len(new) :]]
-    found += [f"tool call {c.name} appeared" for c in new[len(old) :]]
+        found.append(f"tool: {before.name} → {after.name}")
+    found += [f"tool call {c.name}: vanished" for c in old[len(new) :]]
+    found += [f"tool call {c.name}: appeared" for c in new[len(old) :]]
     return found
 
 
@@ -92,13 +92,13 @@ def _without(calls: list[Call], matched: Counter[str]) -> list[Call]:
 
 def _argument_differences(old: Any, new: Any) -> list[str]:
     if not (isinstance(old, dict) and isinstance(new, dict)):
-        return [f"{_shown(old)} → {_shown(new)}"]
+        return [f"(all): {_shown(old)} → {_shown(new)}"]
     found = []
     for name in old.keys() | new.keys():
         if name not in new:
-            found.append(f"{name} missing")
+            found.append(f"{name}: missing")
         elif name not in old:
-            found.append(f"{name} added: {_shown(new[name])}")
+            found.append(f"{name}: added {_shown(new[name])}")
         elif old[name] != new[name]:
             found.append(f"{name}: {_shown(old[name])} → {_shown(new[name])}")
     return sorted(found)
@@ -118,14 +118,14 @@ def shape_differences(recorded: str, live: str) -> list[str]:
     if old is _NOT_JSON and new is _NOT_JSON:
         return []
     if old is _NOT_JSON or new is _NOT_JSON:
-        return ["answer is JSON no more" if new is _NOT_JSON else "answer became JSON"]
+        return ["answer: JSON no more" if new is _NOT_JSON else "answer: became JSON"]
     before, after = shape(old), shape(new)
     found = []
     for path in sorted(before.keys() | after.keys()):
         if path not in after:
-            found.append(f"key {path} missing")
+            found.append(f"key {path}: missing")
         elif path not in before:
-            found.append(f"key {path} added")
+            found.append(f"key {path}: added")
         elif before[path] != after[path]:
             found.append(f"key {path}: {before[path]} → {after[path]}")
     return found
@@ -178,9 +178,9 @@ def vector_differences(recorded: list[list[float]], live: list[list[float]], thr
     found = []
     for index, (a, b, cosine) in enumerate(zip(recorded, live, cosines(recorded, live))):
         if cosine is None:
-            found.append(f"embedding[{index}] dimensions: {len(a)} → {len(b)}")
+            found.append(f"embedding[{index}]: dimensions {len(a)} → {len(b)}")
         elif cosine < threshold:
-            found.append(f"embedding[{index}] cosine {cosine:.2f} below {threshold:.2f}")
+            found.append(f"embedding[{index}]: cosine {cosine:.2f} below {threshold:.2f}")
     return found
 
 
