@@ -215,6 +215,64 @@ class ProxyProcess(ServerProcess):
     _target = staticmethod(_proxy_child)
 
 
+class CliProxy:
+    """`with CliProxy("--mode", "replay", "--cache-dir", DIR) as root:` — `seedreplay proxy ...` as a user
+    starts it from a shell (the installed script, its default --log-level info; `script`: another
+    installed `seedreplay`, e.g. an older release's, to compare with), on a free port; its
+    log goes to a file in `log_dir` (a terminal or a journal in real use). `pids()`: the process and
+    its workers, for their CPU time."""
+
+    def __init__(self, *args: str, log_dir: str | None = None, script: str | None = None, prefix: Sequence[str] = ()):
+        self.args = args
+        self.script = script
+        self.prefix = list(prefix)  # e.g. taskset -c 0: pins the proxy (it execs, so the pid stays its own)
+        self.log_path = os.path.join(log_dir or scratch_dir(), f"proxy-{id(self)}.log")
+        self.process: subprocess.Popen | None = None
+        self.root = ""
+
+    def __enter__(self) -> str:
+        script = Path(self.script or Path(sys.executable).parent / "seedreplay")
+        command = [str(script)] if script.exists() else [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()"]
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [*self.prefix, *command, "proxy", "--port", "0", *self.args], stdout=subprocess.PIPE, stderr=log, text=True
+            )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # the listening line (or nothing: the process failed)
+        found = re.search(r"listening on (http://\S+)/v1", line)
+        if not found:
+            self.__exit__()
+            raise RuntimeError(f"seedreplay proxy {' '.join(self.args)} did not start: {line!r}; log: {self.log()[-2000:]}")
+        self.root = found.group(1)
+        return self.root
+
+    def log(self) -> str:
+        return Path(self.log_path).read_text(errors="replace")
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def pids(self) -> list[int]:
+        """The proxy's process and its children (the workers of --workers N)."""
+        if self.process is None:
+            return []
+        children: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            children += [int(pid) for pid in task.read_text().split()]
+        return [self.process.pid, *children]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:  # never leave a stray server behind
+            self.process.kill()
+            self.process.wait(10)
+
+
 # --- load generators ----------------------------------------------------------------------------
 
 
@@ -231,6 +289,17 @@ class LoadResult:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+def cpu_seconds_of(pids: Iterable[int]) -> float | None:
+    """The CPU time of several processes together (a proxy and its workers); None where unknown."""
+    total = 0.0
+    for pid in pids:
+        used = cpu_seconds(pid)
+        if used is None:
+            return None
+        total += used
+    return total
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -286,12 +355,14 @@ def parse_wrk(output: str, seconds: float) -> LoadResult:
     return LoadResult(requests, elapsed_s or seconds, p50, p99, errors)
 
 
-def run_wrk(url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float) -> LoadResult:
-    """One wrk run (one thread: the other core belongs to the server)."""
+def run_wrk(
+    url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, prefix: Sequence[str] = ()
+) -> LoadResult:
+    """One wrk run (one thread: the other core belongs to the server); `prefix`: e.g. taskset -c 1."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(wrk_script(body, headers))
     try:
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, url]
+        cmd = [*prefix, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, url]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
     finally:
         os.unlink(script.name)

@@ -1,7 +1,8 @@
 """What the pytest plugin costs a project that makes no OpenAI call, and what loading a cassette costs.
 
 Part 1, the plugin's overhead: a small project whose tests make no OpenAI call (`--tests`, default 1)
-is run as whole `python -m pytest` processes with the plugin (active, replay mode) and without it,
+is run as whole `python -m pytest` processes with the plugin (opted in with `--seedreplay=replay`, and
+installed but not opted in) and without it,
 alternating, `--runs` times each (default 9), in two environments:
 - as installed: every pytest plugin of this environment loads; the run without ours is `-p no:seedreplay`;
 - pytest + seedreplay only: `PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`, ours loaded with `-p pytest_seedreplay.plugin`
@@ -83,9 +84,13 @@ BYTECODE = True  # --no-bytecode: every timed run compiles the plugin's source (
 
 SETUPS = [
     # Every pytest plugin of this environment loads in both runs (here pytest-aiohttp, -asyncio, -xdist, ...).
-    Setup("as installed", (), ("-p", "no:seedreplay"), False),
+    # Opted in for the whole run (the port reserved, the environment set, the guard armed) ...
+    Setup("as installed, opted in", ("--seedreplay=replay",), ("-p", "no:seedreplay"), False),
+    # ... and installed but not opted in: the plugin must change nothing, and cost next to nothing.
+    Setup("as installed, not opted in", (), ("-p", "no:seedreplay"), False),
     # A project that installs only pytest and seedreplay: the plugin's whole cost.
-    Setup("pytest + seedreplay only", ("-p", "pytest_seedreplay.plugin"), (), True),
+    Setup("pytest + seedreplay only, opted in", ("-p", "pytest_seedreplay.plugin", "--seedreplay=replay"), (), True),
+    Setup("pytest + seedreplay only, not opted in", ("-p", "pytest_seedreplay.plugin"), (), True),
 ]
 
 

@@ -16,6 +16,12 @@ def test_summary(openai_client, seedreplay):  # async_openai_client for AsyncOpe
     assert not [d for d in seedreplay.drift if d.drifted]  # live mode: this test's comparisons
 
 
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"  # anyio comes with openai: its pytest plugin runs async tests, no other runner needed
+
+
+@pytest.mark.anyio
 async def test_async_client(async_openai_client):
     stream = await async_openai_client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Name three uses of a cache."}], seed=3, stream=True

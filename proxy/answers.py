@@ -10,7 +10,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
-from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.entry import Entry, check_wire
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.shapes import (
     CONTENT_TYPE_SSE_UTF8,
@@ -31,7 +31,8 @@ _FRAMING = ("content-type", "content-length")
 
 def render_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Rendered:
     """A stored answer as the request asked for it, in bytes ready to send (may raise ValueError
-    if it cannot take that shape)."""
+    if it cannot take that shape, or its status or headers cannot be sent)."""
+    check_wire(entry.status, entry.headers)
     headers = CIMultiDict((k, v) for k, v in entry.headers.items() if k.lower() not in _FRAMING)
     headers.update(extra)
     if shape.stream and streams(entry.endpoint):

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -34,7 +35,7 @@ from pytest_seedreplay.core.constants import (
 )
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
-from pytest_seedreplay.core.key import closest_recording, describe_miss, key_of_canonical
+from pytest_seedreplay.core.key import CLOSEST_SECONDS, describe_miss, key_of_canonical, search_closest
 from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets
 from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from .app import Bound, ProxyState, RequestNote
 
 log = logging.getLogger("seedreplay.proxy")
+_SEARCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seedreplay-closest")
 
 
 async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: str) -> web.StreamResponse:
@@ -293,13 +295,19 @@ async def _replay_miss(state: ProxyState, bound: Bound, call: Call, ours: dict[s
     await state.writer.settle(SETTLE_SECONDS)  # the closest recording may be one just answered
     try:
         stale = await _too_old(state, bound, call)
-        # Scanning every recorded request can take a while on a big store: keep the loop free.
-        closest = await asyncio.to_thread(_closest_of_caller, bound, call) if stale is None else None
+        # Off the loop, in the one searcher thread: misses queue there, not in the pool that also
+        # serves store reads (hits), and each gives up at its deadline (CLOSEST_SECONDS).
+        deadline = time.monotonic() + CLOSEST_SECONDS
+        closest, complete = (
+            await asyncio.get_running_loop().run_in_executor(_SEARCHER, _closest_of_caller, bound, call, deadline)
+            if stale is None
+            else (None, True)
+        )
     except StoreUnavailable as exc:
         bound.health.failed(bound.store, exc)
         state.stats.without_store += 1
         raise _store_down(bound) from None
-    message = stale or describe_miss(call.key, call.canonical, closest)
+    message = stale or describe_miss(call.key, call.canonical, closest, complete)
     miss = ReplayMiss(call.key, call.endpoint, call.canonical, closest, message)
     bound.observer.replay_miss(miss)
     error = APIError(404, bound.binding.wording.replay_miss(miss), type=ERROR_TYPE_MISS, code="cache_miss")
@@ -319,16 +327,16 @@ async def _too_old(state: ProxyState, bound: Bound, call: Call) -> str | None:
     )
 
 
-def _closest_of_caller(bound: Bound, call: Call):  # -> Closest | None
+def _closest_of_caller(bound: Bound, call: Call, deadline: float):  # -> (Closest | None, complete)
     """The recording nearest the request among the caller's own: a recording another namespace
     (another API key under --isolate-by-auth) made is neither shown nor confirmed to exist."""
     namespace = call.namespace
+    # Another namespace's recording passes as None (skipped), so the search still sees its clock.
     own = (
-        (key, canonical)
+        (key, canonical if isinstance(canonical, dict) and key_of_canonical(canonical, namespace) == key else None)
         for key, canonical in bound.store.iter_requests()
-        if isinstance(canonical, dict) and key_of_canonical(canonical, namespace) == key
     )
-    return closest_recording(call.canonical, own)
+    return search_closest(call.canonical, own, deadline)
 
 
 def _launch(request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None) -> Flight:
@@ -392,15 +400,17 @@ async def _call_upstream(
         configured = upstream_of(config, call.endpoint)
         base = await state.upstream_base(configured)
         shown = public_url(configured)
-        if fate is Fate.STORE:
-            where = find_secret(call.canonical, "entry.request")
-            if where:  # known before the stream starts, so even a streamed answer can say it
-                flight.store_error = str(SecretRefused(where))
+        # The request is searched for credentials while the upstream thinks: the search runs at the
+        # call's first pause (the request sent, on a kept-alive connection), always before its answer
+        # is read, so even a streamed answer's head can say the store will refuse it.
+        checked = asyncio.create_task(_check_request(flight, call)) if fate is Fate.STORE else None
         state.stats.upstream_calls += 1
         started = time.perf_counter()
         read = await state.upstream.fetch(
             flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
         )
+        if checked is not None:
+            await checked  # done long since; raises what the search raised
         state.metrics.upstream_latency.labels(call.endpoint).observe(time.perf_counter() - started)
         if flight.failure is not None:
             state.stats.upstream_failures += 1
@@ -439,6 +449,12 @@ async def _call_upstream(
             flight.finish()
     if write is not None:
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
+
+
+async def _check_request(flight: Flight, call: Call) -> None:
+    where = find_secret(call.canonical, "entry.request")
+    if where:
+        flight.store_error = str(SecretRefused(where))
 
 
 def _error_body(flight: Flight) -> bool:
@@ -504,22 +520,25 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
         log.error("store put %s skipped: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
-    write = _start_put(state, bound, flight, size)
+    write = _start_put(state, bound, flight, size, request_checked=True)  # _call_upstream checked it
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
     return write
 
 
-def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -> asyncio.Task | None:
-    """Start writing the flight's entry in the store thread; None when it is refused up front."""
+def _start_put(
+    state: ProxyState, bound: Bound, flight: Flight, size: int = 0, request_checked: bool = False
+) -> asyncio.Task | None:
+    """Start writing the flight's entry in the store thread; None when it is refused up front.
+    `request_checked`: the request was searched for credentials before the upstream call."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
         flight.store_error = bound.health.said()
         return None
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
-        refused = flight.store_error or _answer_secret(flight)
+        refused = flight.store_error or _answer_secret(flight, request_checked)
         if refused:
             state.stats.errors += 1
             flight.store_error = refused
@@ -533,12 +552,14 @@ def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0) -
     return state.writer.start(_put(state, bound, flight), size)
 
 
-def _answer_secret(flight: Flight) -> str | None:
+def _answer_secret(flight: Flight, request_checked: bool) -> str | None:
     """The store's refusal of this plain answer for a credential-shaped string in it, or None: the
-    same one check the store makes (the request was checked before the call)."""
+    same one check the store makes. A request already checked is not searched again: this runs
+    while the client waits for its answer (the store still checks the whole entry as it writes)."""
     assert flight.entry is not None
+    entry = dataclasses.replace(flight.entry, request={}) if request_checked else flight.entry
     try:
-        refuse_secrets(flight.entry)
+        refuse_secrets(entry)
     except SecretRefused as exc:
         return str(exc)
     return None

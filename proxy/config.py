@@ -54,6 +54,21 @@ class ProxyConfig:
     # What a replayed answer would have cost (X-Seedreplay-Cost-Saved, stats, /metrics).
     prices: PriceTable = DEFAULT_TABLE
 
+    def __post_init__(self) -> None:
+        if self.token is not None:
+            check_token(self.token)
+
+
+def check_token(token: str) -> str:
+    """`token` if clients can send it: an HTTP header value is ASCII, so a token holding any other
+    character could never be matched (and would fail every request). ValueError otherwise."""
+    if not token or not (token.isascii() and token.isprintable()) or token != token.strip():
+        raise ValueError(
+            "the token must be printable ASCII (letters, digits, punctuation; no accents, no control "
+            "characters, no spaces around it): clients send it in the X-Seedreplay-Token header"
+        )
+    return token
+
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -131,3 +132,41 @@ class _StateCollector(Collector):
             "Flights waiting now on another proxy's upstream call (single-flight across proxies).",
             value=stats.shared_waiting,
         )
+
+
+# Gauges whose sum over workers says nothing: the store is up only if it is for every worker.
+_LEAST_OF = {"seedreplay_store_up"}
+
+
+def merge_metrics(texts: list[bytes]) -> bytes:
+    """Several workers' /metrics as one (--workers): each sample added up over the workers (counters,
+    histogram buckets, the gauges of work under way), the store up only where it is for all, and a
+    `_created` time the earliest. Parsed and written by prometheus_client, as a scraper reads it."""
+    families: dict[str, tuple[str, str]] = {}  # name -> (help, type)
+    values: dict[str, dict[tuple, float]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text.decode()):
+            families.setdefault(family.name, (family.documentation, family.type))
+            sums = values.setdefault(family.name, {})
+            for sample in family.samples:
+                at = (sample.name, tuple(sorted(sample.labels.items())))
+                least = family.name in _LEAST_OF or sample.name.endswith("_created")
+                sums[at] = min(sums[at], sample.value) if at in sums and least else sums.get(at, 0.0) + sample.value
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(_Merged(families, values))
+    return generate_latest(registry)
+
+
+class _Merged(Collector):
+    def __init__(self, families: dict[str, tuple[str, str]], values: dict[str, dict[tuple, float]]):
+        self.families, self.values = families, values
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        for name, (text, kind) in self.families.items():
+            family = Metric(name, text, kind)
+            for (sample, labels), value in self.values[name].items():
+                family.add_sample(sample, dict(labels), value)
+            yield family

@@ -137,9 +137,14 @@ SERVER_LOG = ServerLog(logging.getLogger("aiohttp.server"), {})
 
 @asynccontextmanager
 async def serving(
-    app: web.Application, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+    app: web.Application,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sock: socket.socket | None = None,
+    private: str | None = None,
 ) -> AsyncIterator[str]:
     """Serve `app` in the running loop (on `sock` if given); yields its root URL (`http://127.0.0.1:PORT`).
+    `private`: also serve it on this Unix socket path (a --workers worker's, for its siblings).
 
     Request bodies are read as they came (auto_decompress off): the proxy passes them through with
     their Content-Encoding, and the proxy and the simulator decode the ones they parse (`decode_body`)."""
@@ -159,6 +164,8 @@ async def serving(
     try:
         site: web.BaseSite = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
         await site.start()
+        if private is not None:
+            await web.UnixSite(runner, private).start()
         bound = runner.addresses[0]
         yield f"http://{_url_host(bound[0])}:{bound[1]}"
     finally:
@@ -291,8 +298,16 @@ class BackgroundServer:
         self.stop()
 
 
-def run_until_signal(factory: AppFactory, host: str, port: int, on_listening: Callable[[str], None]) -> None:
-    """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully."""
+def run_until_signal(
+    factory: AppFactory,
+    host: str,
+    port: int,
+    on_listening: Callable[[str], None],
+    sock: socket.socket | None = None,
+    private: str | None = None,
+) -> None:
+    """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully. `sock`,
+    `private`: a --workers worker's listening socket and private socket path (see `serving`)."""
 
     import asyncio
 
@@ -302,7 +317,7 @@ def run_until_signal(factory: AppFactory, host: str, port: int, on_listening: Ca
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         app = await _build(factory)
-        async with serving(app, host, port) as url:
+        async with serving(app, host, port, sock, private) as url:
             on_listening(url)
             await stop.wait()
 

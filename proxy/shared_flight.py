@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.redact import looks_secret
 from pytest_seedreplay.policy import Fate
-from pytest_seedreplay.store import StoreUnavailable
-from pytest_seedreplay.store.shared import FAILED, FREE, Waited, flights_of, shares_flights
+from pytest_seedreplay.store import Store, StoreBusy, StoreUnavailable
+from pytest_seedreplay.store.shared import FAILED, FREE, SharedFlights, Waited, flights_of, shares_flights
 
 from .flight import Failure, Flight
 
@@ -89,6 +89,9 @@ async def warm_up(state: ProxyState, bound: Bound) -> None:
         return
     try:
         await state.store_threads.run(flights_of(bound.store).wait_for, "seedreplay:warm-up", 0)
+        claim_now = getattr(bound.store, "claim_now", None)
+        if claim_now is not None:  # opens its handle (it writes settings) off the loop too
+            await state.store_threads.run(claim_now, "seedreplay:warm-up", 0.001)
     except Exception as exc:  # the first miss will say what is wrong, if it still is
         log.debug("warming up the shared flights of %s failed: %s", where, exc)
 
@@ -101,9 +104,9 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
     waiting = False
     try:
         while True:
-            token = await threads.run(store.claim, call.key, expiry)
+            token, stored = await _claim(state, bound, call.key, expiry)
             if token is not None:
-                landed = await _fresh_entry(state, bound, call)
+                landed = _fresh(call, stored)
                 if landed is None:
                     lease = Lease(call.key, token)
                     lease.renewing = asyncio.create_task(_renew(state, bound, lease, expiry))
@@ -190,9 +193,34 @@ def _served(state: ProxyState, flight: Flight, entry: Entry) -> None:
     flight.status = entry.status
 
 
+async def _claim(state: ProxyState, bound: Bound, key: str, expiry: float) -> tuple[str | None, Entry | None]:
+    """Claim `key` and, once it is ours, read its stored answer (it may have landed a moment ago).
+    A local store that can claim without waiting (`claim_now`) does so here, on the loop, as it reads
+    here: every thread hop costs a miss two wake-ups, much more than the claim on a loaded machine.
+    Otherwise, or while another process writes, the claim and the read take one hop together."""
+    claim_now = None if bound.remote else getattr(bound.store, "claim_now", None)
+    if claim_now is not None:
+        try:
+            token = claim_now(key, expiry)
+        except StoreBusy:
+            pass  # another process writes: wait for it in a thread, not here
+        else:
+            return token, (bound.store.get(key) if token is not None else None)
+    return await state.store_threads.run(_claim_and_read, flights_of(bound.store), bound.store, key, expiry)
+
+
+def _claim_and_read(flights: SharedFlights, store: Store, key: str, expiry: float) -> tuple[str | None, Entry | None]:
+    """Claim `key`; once it is ours, its stored answer too (it may have landed a moment ago)."""
+    token = flights.claim(key, expiry)
+    return token, (store.get(key) if token is not None else None)
+
+
 async def _fresh_entry(state: ProxyState, bound: Bound, call: Call) -> Entry | None:
     """The stored answer to `call` if there is one it may be served (not expired, young enough)."""
-    entry = await state.store_threads.run(bound.store.get, call.key)
+    return _fresh(call, await state.store_threads.run(bound.store.get, call.key))
+
+
+def _fresh(call: Call, entry: Entry | None) -> Entry | None:
     if entry is None or entry.expired() or not call.policy.fresh(entry.recorded_at, time.time()):
         return None
     return entry

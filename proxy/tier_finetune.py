@@ -5,7 +5,9 @@ the fine-tune's seed (the key of this cache) in place of the request's own. **Gu
 answer is served (`X-Seedreplay-Cache: finetune`, `X-Seedreplay-Finetune-Model`) only when it is,
 verbatim, one of the answers the model was trained on — a fine-tune never passes off an invented
 answer as a cache hit. Anything else (an answer it was not trained on, an error) falls through: the
-request goes on to the general model as an ordinary miss. Requests for other models are not touched.
+request goes on to the general model as an ordinary miss. The base model is known by every name the
+provider gives it (`gpt-4o-mini` and its snapshot `gpt-4o-mini-2024-07-18`: `core.aliases`); requests
+for other models are not touched.
 
 The tier is handed plain values (`Finetune`): the caller reads the manifest and the trained answers
 (`pytest_seedreplay.finetune.serving` does), so this layer never reads files of a higher one.
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_seedreplay.core.aliases import names_of
 from pytest_seedreplay.core.constants import CHAT
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json
@@ -43,7 +46,7 @@ _NOT_ASKED = ("stream", "stream_options")
 class Finetune:
     """One fine-tune as the tier asks it."""
 
-    base_model: str  # requests for this model are the fine-tune's to answer
+    base_model: str  # requests for this model (by any of its names) are the fine-tune's to answer
     model: str  # the fine-tuned model
     seed: int  # the seed it was trained with: asked with it, it gives its trained answers verbatim
     version: str | None = None  # the manifest's label ("v3"), said in a header
@@ -79,6 +82,7 @@ class FinetuneTier:
         self.guard = guard
         self.store_answers = store_answers
         self.counts = FinetuneCounts()
+        self.answers_to = names_of(finetune.base_model)
         self._trained = frozenset(answer_marks(m) for m in finetune.trained if isinstance(m, dict))
         if guard and not self._trained:
             raise ValueError(f"the guard of the fine-tune tier needs the answers {finetune.model} was trained on; none given")
@@ -95,7 +99,7 @@ class FinetuneTier:
 
     async def answer(self, call: Call, store: Store, ask: Ask) -> TierAnswer | None:
         tuned = self.finetune
-        if call.endpoint != CHAT or call.body.get("model") != tuned.base_model:
+        if call.endpoint != CHAT or call.body.get("model") not in self.answers_to:
             return None
         asked_body = {k: v for k, v in call.body.items() if k not in _NOT_ASKED}
         asked_body.update(model=tuned.model, seed=tuned.seed)
@@ -149,4 +153,5 @@ class FinetuneTier:
         else:
             guard = "guard off: any answer is served"
         stored = ", its answers stored as recordings" if self.store_answers else ""
-        return f"fine-tune tier: {tuned.base_model} requests asked of {tuned.model} ({version}seed {tuned.seed}); {guard}{stored}"
+        names = " or ".join(self.answers_to)
+        return f"fine-tune tier: {names} requests asked of {tuned.model} ({version}seed {tuned.seed}); {guard}{stored}"

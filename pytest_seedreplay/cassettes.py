@@ -13,41 +13,140 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .core.constants import CHAT, REPLAY
 from .core.entry import Entry
 from .core.environ import ClientEnvironment, choose_upstream
 from .drift import Drift, compare
 from .policy import Mode
 from .proxy.binding import Observer, ReplayMiss
+from .savings import SavingsTally, prices_from, saving_of
 from .shapes import Summary
 from .store.cassette_store import CassetteStore
 
-__all__ = ["CassetteUse", "choose_upstream", "use_cassette"]
+if TYPE_CHECKING:
+    from .finetune.live import TestFinetune
+
+__all__ = ["CassetteSession", "CassetteUse", "Heard", "Interaction", "choose_upstream", "use_cassette"]
 
 CASSETTE_MODES = (Mode.REPLAY, Mode.RECORD, Mode.REWRITE, Mode.LIVE)
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
 
-class _Heard(Observer):
-    """What happened to the block's requests."""
+class CassetteSession:
+    """One cassette under one mode: the one place that says what a mode means for a cassette. It is
+    loaded as the mode needs (replay and live repeat the last recording of a request asked again;
+    rewrite starts from none), bound to a proxy with the observer that hears its requests, and saved
+    (record: what is new; rewrite: exactly what was used). `use_cassette` and the pytest plugin (one per
+    test) both use it; they only choose which cassette, which mode, and who listens.
+    CassetteError: the file cannot be read."""
 
-    def __init__(self) -> None:
-        self.misses: list[ReplayMiss] = []
+    def __init__(self, path: Path, mode: Mode, seed: int | None = None):
+        self.path, self.mode, self.seed = path, Mode(mode), seed
+        self.store = CassetteStore.load(path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE)
+
+    def bind(self, proxy: Any, heard: Observer, wording: Any = None, redirect: Any = None) -> None:
+        """Serve this cassette from `proxy`'s next request on; `heard` is told what becomes of each."""
+        proxy.bind(self.store, self.mode, self.seed, heard, wording, durable=True, redirect=redirect)
+
+    def save(self, start_fresh: Callable[[Path], bool] = lambda path: True) -> bool:
+        """Write what was recorded, merged with the file as it is now; True when written. In rewrite,
+        `start_fresh(path)` says whether the file's other recordings go (False: another test of this
+        run sharing the cassette rewrote it first, and its recordings stay)."""
+        if self.mode is Mode.RECORD:
+            return bool(self.store.recorded) and self.store.save()
+        if self.mode is Mode.REWRITE:
+            return self.store.save(replace=True, start_fresh=start_fresh)
+        return False
+
+
+@dataclass
+class Interaction:
+    """One request of a test, as its cassette answered it."""
+
+    key: str
+    occurrence: int  # the n-th request with this key in the test (0-based)
+    source: str  # replayed | recorded | live
+    entry: Entry
+
+    @property
+    def endpoint(self) -> str:
+        return self.entry.endpoint
+
+
+class Heard(Observer):
+    """What the proxy did with a cassette's requests: the one observer, for a test's report and for
+    `use_cassette`'s `.misses` / `.drift`. The proxy calls it from its own thread; the caller reads it
+    from its own."""
+
+    def __init__(self, mode: str, store: CassetteStore | None, finetune: TestFinetune | None = None):
+        self.mode = mode
+        self.store = store
+        self.finetune = finetune  # live answers to its base model's requests came from this fine-tune
+        self._lock = threading.Lock()
+        self._asked: dict[str, int] = {}
+        self.interactions: list[Interaction] = []
         self.drift: list[Drift] = []
-        self.errors: list[str] = []
+        self.misses: list[ReplayMiss] = []
+        self.upstream_errors: list[tuple[int, str]] = []  # (status, message) of error answers, never recorded
+        self.errors: list[str] = []  # answers the cassette refused to keep
 
-    def replay_miss(self, miss: ReplayMiss) -> None:
-        self.misses.append(miss)
+    def _note(self, key: str, source: str, entry: Entry) -> None:
+        with self._lock:
+            n = self._asked.get(key, 0)
+            self._asked[key] = n + 1
+            if source == "replayed" and self.store is not None:
+                n = min(n, max(self.store.count(key) - 1, 0))  # replay repeats the last recording
+            self.interactions.append(Interaction(key, n, source, entry))
+
+    def served(self, key: str, entry: Entry | None) -> None:
+        if entry is not None:
+            self._note(key, "replayed", entry)
+
+    def stored(self, entry: Entry) -> None:
+        self._note(entry.key, "recorded", entry)
 
     def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
-        self.drift.append(compare(recorded, live, live_read))
+        drift = compare(recorded, live, live_read)
+        tuned = self.finetune
+        if tuned is not None and live.endpoint == CHAT and live.request.get("params", {}).get("model") == tuned.base_model:
+            drift.finetune = tuned.model
+        with self._lock:
+            self.drift.append(drift)
+        self._note(key, "live", live)
+
+    def replay_miss(self, miss: ReplayMiss) -> None:
+        with self._lock:
+            self.misses.append(miss)
+
+    def upstream_error(self, key: str | None, status: int, message: str) -> None:
+        if self.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
+            with self._lock:
+                self.upstream_errors.append((status, message))
 
     def write_failed(self, key: str, message: str) -> None:
-        self.errors.append(message)
+        with self._lock:
+            self.errors.append(message)
+
+    def count(self, source: str) -> int:
+        return sum(1 for i in self.interactions if i.source == source)
+
+    def saved(self) -> SavingsTally:
+        """What this test's replayed answers saved (their recorded usage; $SEEDREPLAY_PRICES or the built-in prices)."""
+        tally, prices = SavingsTally(), prices_from()
+        for interaction in self.interactions:
+            if interaction.source == "replayed":
+                tally.add(saving_of(interaction.entry, prices))
+        return tally
+
+    def used(self) -> list[tuple[str, int]]:
+        return [(i.key, i.occurrence) for i in self.interactions]
 
 
 class CassetteUse:
@@ -57,8 +156,9 @@ class CassetteUse:
     def __init__(self, path: Path, mode: Mode, upstream: str, seed: int | None):
         self.path, self.mode, self.upstream, self.seed = path, mode, upstream, seed
         self.proxy: Any = None
+        self.cassette: CassetteSession | None = None
         self.store: CassetteStore | None = None
-        self._heard = _Heard()
+        self._heard = Heard(mode, None)
         self._env = ClientEnvironment()
 
     @property
@@ -80,12 +180,11 @@ class CassetteUse:
     def start(self) -> CassetteUse:
         from .proxy.running import Proxy
 
-        self.store = CassetteStore.load(
-            self.path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE
-        )
+        self.cassette = CassetteSession(self.path, self.mode, self.seed)
+        self.store = self._heard.store = self.cassette.store
         self.proxy = Proxy(self.upstream, store=self.store, mode=self.mode, default_seed=self.seed, durable=True)
         self.proxy.start()
-        self.proxy.bind(self.store, self.mode, self.seed, self._heard, durable=True)
+        self.cassette.bind(self.proxy, self._heard)
         self._point_clients_here()
         return self
 
@@ -99,14 +198,13 @@ class CassetteUse:
             self._env.restore()
         if self._heard.errors:
             raise ValueError(f"seedreplay did not write {self.path}: {'; '.join(self._heard.errors)}")
-        if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE):
-            self.store.save(replace=self.mode is Mode.REWRITE, start_fresh=lambda path: self.mode is Mode.REWRITE)
+        if self.cassette is not None:
+            self.cassette.save()
 
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.
         self._env.point_at(self.proxy.url)
-        if self.mode is Mode.REPLAY:
-            self._env.lend_keys()
+        self._env.lend_keys_for(self.mode.value, self.upstream)
 
 
 class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_cassette` is

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 @pytest.hookspec
 def pytest_seedreplay_configure(config: pytest.Config, settings: Settings) -> None:
-    """Called once the plugin has read its options, before its proxy starts: `settings` (mode,
-    cassette_dir, upstream, drift_policy, keep_failed) may be changed in place."""
+    """Called once at the start of the session, after the initial conftest.py files are loaded (so a
+    conftest.py can implement it, as a plugin can), before any test runs: `settings` (mode,
+    cassette_dir, upstream, drift_policy, keep_failed) may be changed in place; mode "off" turns the
+    plugin off. (A session-wide opt-in has already pointed OPENAI_BASE_URL at the proxy's port.)"""
 
 
 @pytest.hookspec

@@ -9,6 +9,7 @@ that needs it."""
 from __future__ import annotations
 
 import os
+import shlex
 import uuid
 import warnings
 from collections.abc import Generator, Iterator
@@ -25,13 +26,14 @@ from .core.constants import (
     DEFAULT_UPSTREAM,
     DRIFT_POLICIES,
     ENV_BASE_URL,
+    ENV_MODE,
     ENV_PRICES,
     ENV_UPSTREAM,
     LIVE,
     OFF,
     PYTEST_MODES,
 )
-from .core.environ import choose_upstream
+from .core.environ import ClientEnvironment, choose_upstream
 from .core.urls import check_upstream, public_url
 from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_options
 from .settings import Settings
@@ -83,8 +85,17 @@ class _State:
         return tally
 
 
+LOOPBACK_HOST_PATTERN = r"127\.0\.0\.1$"
+
 _STATE = pytest.StashKey[_State]()
 _TURN = pytest.StashKey[Turn]()
+_ENV = pytest.StashKey[ClientEnvironment]()  # a per-test opt-in's client environment, restored at its teardown
+_LIFTED = pytest.StashKey[bool]()  # a test left alone in a session-wide run: the environment put back for it
+
+# Asking for one of these opts a test in (as the marker does); the other two only configure.
+PLUGIN_FIXTURES = frozenset({"seedreplay", "openai_client", "async_openai_client", "seedreplay_proxy", "seedreplay_finetune"})
+# Another way of faking OpenAI (pytest-httpx, respx): seedreplay leaves such a test alone.
+OTHER_FAKES = frozenset({"httpx_mock", "respx_mock"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -94,8 +105,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="seedreplay_mode",
         choices=PYTEST_MODES,
         default=None,
-        help="replay (default): cassettes only, no network; record: record what is missing; "
-        "rewrite: re-record everything used; live: call the upstream and compare; off: do nothing",
+        help=f"opt the whole run in (also ini seedreplay_mode, ${ENV_MODE}). replay: cassettes only, no network; "
+        "record: record what is missing; rewrite: re-record everything used; live: call the upstream and compare; "
+        "off: do nothing, not even for marked tests",
     )
     group.addoption(
         "--seedreplay-upstream",
@@ -167,7 +179,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "else the dated built-in table)",
     )
     parser.addini("seedreplay_prices", f"a price table for the money saved, relative to rootdir (as ${ENV_PRICES})", default="")
-    parser.addini("seedreplay_mode", "default seedreplay mode (replay|record|rewrite|live|off)", default=DEFAULT_PYTEST_MODE)
+    parser.addini("seedreplay_mode", "opt the whole run in, in this mode (replay|record|rewrite|live|off)", default="")
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
     parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default=DEFAULT_DRIFT_POLICY)
@@ -191,7 +203,10 @@ def _setup(config: pytest.Config) -> _State:
     state = config.stash.get(_STATE, None)
     if state is not None:
         return state
-    mode = _option(config, "seedreplay_mode") or config.getini("seedreplay_mode")
+    # Installed is not active: only these opt the whole run in (the command line wins, then the
+    # environment, then the ini, as pytest-django reads its settings); a test can opt in on its own.
+    given = _option(config, "seedreplay_mode") or os.environ.get(ENV_MODE) or config.getini("seedreplay_mode")
+    mode = given or DEFAULT_PYTEST_MODE
     drift = _option(config, "seedreplay_drift") or config.getini("seedreplay_drift")
     if mode not in PYTEST_MODES:
         raise pytest.UsageError(f"seedreplay_mode = {mode!r}: use one of {', '.join(PYTEST_MODES)}")
@@ -217,32 +232,75 @@ def _setup(config: pytest.Config) -> _State:
         finetune=finetune,
         finetune_manifest=config.invocation_params.dir / manifest if manifest else None,
         prices=prices,
+        session_wide=bool(given) and mode != OFF,
+        record_options=_record_options(config),
     )
-    config.hook.pytest_seedreplay_configure(config=config, settings=settings)
-    if finetune:
-        from .finetune.live import FinetuneUnavailable, manifest_path, resolve  # only a run that names a fine-tune
-
-        try:  # a version that does not exist is said once, before any test runs
-            resolve(finetune, manifest_path(settings.cassette_dir, settings.finetune_manifest), live=True)
-        except FinetuneUnavailable as exc:
-            raise pytest.UsageError(f"--seedreplay-finetune: {exc}") from None
-    idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
     standby = Standby(settings)
-    standby.use_prices()
     state = _State(settings, standby, worker=False)
     config.stash[_STATE] = state
+    config.add_cleanup(standby.stop)  # runs even when pytest stops before configure (--version)
+    if not settings.session_wide:
+        return state  # nothing changes unless a test opts in
+    standby.use_prices()
+    idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
     if idle or _is_xdist_controller(config):
         # No proxy here (--collect-only, an xdist controller), but conftest.py and the app it imports
         # may build `openai.OpenAI()`: in replay that must work without a key, as in the tests.
         standby.lend_key()
-    elif mode != OFF:
-        try:  # said now, as it was when the proxy started here, not when the first test needs it
+    else:
+        standby.start()
+        standby.cover_process()
+    return state
+
+
+def _configured(config: pytest.Config, state: _State) -> None:
+    """Once conftest.py files are loaded (so theirs is called too): `pytest_seedreplay_configure`, then
+    what the settings it may have changed must hold, said before any test runs."""
+    settings, standby = state.settings, state.standby
+    config.hook.pytest_seedreplay_configure(config=config, settings=settings)
+    if settings.mode == OFF:  # turned off by the hook
+        settings.session_wide = False
+        standby.stop()
+        return
+    if settings.finetune:
+        if settings.mode != LIVE:
+            raise pytest.UsageError(
+                f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {settings.mode})"
+            )
+        from .finetune.live import FinetuneUnavailable, manifest_path, resolve  # only a run that names a fine-tune
+
+        try:  # a version that does not exist is said once, before any test runs
+            resolve(settings.finetune, manifest_path(settings.cassette_dir, settings.finetune_manifest), live=True)
+        except FinetuneUnavailable as exc:
+            raise pytest.UsageError(f"--seedreplay-finetune: {exc}") from None
+    if standby.serving:
+        try:
             check_upstream(settings.upstream)
         except ValueError as exc:
             raise pytest.UsageError(f"seedreplay: {exc}") from None
-        standby.start()
-    config.add_cleanup(standby.stop)  # runs even when pytest stops before configure (--version)
-    return state
+        _allow_loopback(config)
+
+
+def _record_options(config: pytest.Config) -> str:
+    """The options of this run a printed record command must repeat to record the same way."""
+    words = []
+    upstream = _option(config, "seedreplay_upstream")
+    if upstream:
+        words += ["--seedreplay-upstream", upstream]
+    for override in _option(config, "override_ini") or ():
+        if override.startswith("seedreplay_") and not override.startswith("seedreplay_mode="):
+            words += ["-o", override]
+    return shlex.join(words)
+
+
+def _allow_loopback(config: pytest.Config) -> None:
+    """pytest-recording's --block-network stops every socket but --allowed-hosts: our proxy is on
+    loopback, so add it (the user's own hosts kept)."""
+    if not getattr(config.option, "block_network", False) or getattr(config.option, "allow_private_ips", False):
+        return
+    allowed = getattr(config.option, "allowed_hosts", None)
+    if isinstance(allowed, str) or allowed is None:
+        config.option.allowed_hosts = ",".join(filter(None, [allowed, LOOPBACK_HOST_PATTERN]))
 
 
 def _prices_file(config: pytest.Config) -> str | None:
@@ -280,7 +338,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "seedreplay(cassette=None, mode=None, seed=None, finetune=None): this test's cassette name (shareable), mode, "
         "a seed injected into requests that carry none, and in live mode a fine-tune to compare with ('latest', 'v2')",
     )
-    state = _setup(config)  # already done, unless the plugin was registered late (-p, pytest_plugins)
+    state = _setup(config)  # already done, unless the plugin was registered late (pytest_plugins)
+    _configured(config, state)
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None:
         state.worker = True
@@ -302,7 +361,7 @@ def pytest_configure_node(node: Any) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(_STATE, None)
-    if state is None or state.settings.mode == OFF:
+    if state is None or not state.settings.session_wide:
         return None
     s = state.settings
     return f"seedreplay: mode={s.mode}, cassettes={s.cassette_dir}, upstream={public_url(s.upstream)}"
@@ -363,12 +422,53 @@ def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = 
     return turn
 
 
+def _served(item: pytest.Item, settings: Settings) -> bool:
+    """Does seedreplay serve this test? Only in a run or for a test that opted in, and never a test
+    that fakes OpenAI another way (its environment stays exactly what it was without us).
+    SeedreplayError: its marker is wrong."""
+    if settings.mode == OFF:
+        return False
+    marker = item.get_closest_marker("seedreplay")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if marker is not None and marker_options(dict(marker.kwargs), marker.args)[0] == OFF:
+        return False
+    if item.get_closest_marker("vcr") is not None or fixtures & OTHER_FAKES:
+        return False
+    return settings.session_wide or marker is not None or bool(fixtures & PLUGIN_FIXTURES)
+
+
+def _cover_test(item: pytest.Item, state: _State) -> None:
+    """A test opted in on its own: the proxy's port reserved (the first time), and the client
+    environment pointed at it for this test only."""
+    standby = state.standby
+    if not standby.serving:
+        try:
+            check_upstream(state.settings.upstream)
+        except ValueError as exc:
+            raise SeedreplayError(f"seedreplay: {exc}") from None
+        standby.use_prices()
+        standby.start()
+        _allow_loopback(item.config)
+    env = item.stash[_ENV] = ClientEnvironment()
+    env.point_at(standby.url)
+    marker = item.get_closest_marker("seedreplay")
+    mode = marker_options(dict(marker.kwargs), marker.args)[0] if marker else None
+    env.lend_keys_for(mode or state.settings.mode, state.settings.upstream)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     # Before any fixture: a session fixture calling the API lands in the first test's cassette.
+    state = item.config.stash[_STATE]
     problem = None
     try:
-        item.stash[_TURN] = _begin(item, item.config.stash[_STATE])
+        if _served(item, state.settings):
+            if not state.settings.session_wide:
+                _cover_test(item, state)
+            item.stash[_TURN] = _begin(item, state)
+        elif state.settings.session_wide and state.standby.serving:
+            state.standby.lift()
+            item.stash[_LIFTED] = True
     except SeedreplayError as exc:
         problem = str(exc)
         item.stash[_TURN] = Turn(item.nodeid, Path(), OFF)
@@ -378,28 +478,43 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     return result
 
 
+def _uncover_test(item: pytest.Item, state: _State) -> None:
+    env = item.stash.get(_ENV, None)
+    if env is not None:
+        env.restore()
+    if item.stash.get(_LIFTED, False):
+        state.standby.reapply()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     # After the fixtures' teardown: their requests are part of the test's cassette.
+    state = item.config.stash[_STATE]
     turn = item.stash.get(_TURN, None)
     if turn is None:
-        return (yield)
-    standby = item.config.stash[_STATE].standby
+        try:
+            return (yield)
+        finally:
+            _uncover_test(item, state)
     try:
         result = yield
     except BaseException:
         turn.fail()
         try:
-            standby.finish(turn)
+            state.standby.finish(turn)
         except SeedreplayError:
             pass  # the teardown error already fails the test, and nothing is written for it
+        finally:
+            _uncover_test(item, state)
         raise
     try:
-        standby.finish(turn)
+        state.standby.finish(turn)
     except SeedreplayError as exc:
         problem = str(exc)
     else:
         return result
+    finally:
+        _uncover_test(item, state)
     pytest.fail(problem, pytrace=False)
 
 
@@ -413,7 +528,7 @@ def pytest_runtest_makereport(
         return report
     standby = item.config.stash[_STATE].standby
     standby.settle()
-    recording = turn.recording
+    recording = standby.told(turn)
     if recording is not None:  # the test used the proxy (or was guarded): what happened goes on its report
         _annotate(item, call, report, recording, standby)
     if report.failed or hasattr(report, "wasxfail"):
@@ -462,8 +577,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or state.worker or state.settings.mode == OFF:
-        return
+    if state is None or state.worker or not (state.settings.session_wide or state.payloads):
+        return  # not opted in, nor any test: no section
     tr = terminalreporter
     tr.write_sep("-", f"seedreplay ({state.settings.mode})")
     orphans = config.getoption("seedreplay_orphans")
@@ -471,7 +586,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(NO_REQUESTS)  # what the tally would say, without loading it
         return
     tally = state.tally()
-    for line in tally.summary_lines(state.settings.mode, state.settings.cassette_dir):
+    for line in tally.summary_lines(state.settings.mode, state.settings.cassette_dir, state.settings.record_options):
         tr.write_line(line)
     for path in state.report_paths:
         tr.write_line(f"report: {path}")
@@ -506,22 +621,24 @@ def _seedreplay_overrides(
     name from here on (the test's recording began with the session's settings, before any fixture)."""
     item = request.node
     state = item.config.stash[_STATE]
-    if not seedreplay_config and Path(seedreplay_cassette_dir) == state.settings.cassette_dir:
-        return
+    turn = item.stash.get(_TURN, None)
+    if turn is None or (not seedreplay_config and Path(seedreplay_cassette_dir) == state.settings.cassette_dir):
+        return  # a test seedreplay leaves alone, or nothing overridden
     given = dict(seedreplay_config)
     try:
         marker_options(given)  # the same keys and checks as the marker's
     except SeedreplayError as exc:
         pytest.fail(str(exc).replace("@pytest.mark.seedreplay", "the seedreplay_config fixture"), pytrace=False)
     given["cassette_dir"] = seedreplay_cassette_dir
-    state.standby.abandon(item.stash[_TURN])
+    state.standby.abandon(turn)
     item.stash[_TURN] = _begin(item, state, given)
 
 
 def _recording(item: pytest.Item) -> TestRecording:
     """The test's recording, its cassette served from now on: a test that asks for it uses the proxy."""
+    turn = item.stash.get(_TURN, None) or Turn(item.nodeid, Path(), OFF)  # a test seedreplay leaves alone
     try:
-        return item.config.stash[_STATE].standby.recording(item.stash[_TURN])
+        return item.config.stash[_STATE].standby.recording(turn)
     except SeedreplayError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -546,8 +663,9 @@ def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
     standby = request.config.stash[_STATE].standby
     recording = _recording(request.node)
-    url = standby.url or standby.settings.upstream
-    if standby.serving:
+    served = standby.serving and recording.mode != OFF
+    url = standby.url if served else standby.settings.upstream
+    if served:
         monkeypatch.setenv(ENV_BASE_URL, url)
     return ProxyHandle(url=url, cassette=recording.cassette, mode=recording.mode)
 

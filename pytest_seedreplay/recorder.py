@@ -9,9 +9,13 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .core.constants import PYTEST_MODES
+
+if TYPE_CHECKING:
+    from .guard import Blocked
+    from .session import TestRecording
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]]+")
 _MAX_NAME = 120  # file name length kept before a hash suffix takes over (filesystems stop at 255)
@@ -141,3 +145,51 @@ class RunRegistry:
             for item in self.folder.iterdir():
                 item.unlink(missing_ok=True)
             self.folder.rmdir()
+
+
+class Turn:
+    """One test's turn with the proxy: the cassette, mode and seed it is served, noted at its setup,
+    and how it went. Its `recording` (session.TestRecording, which reads all of this from here) is made
+    the first time something needs it (None: nothing ever did)."""
+
+    def __init__(
+        self,
+        nodeid: str,
+        cassette: Path,
+        mode: str,
+        seed: int | None = None,
+        mode_from_marker: bool = False,
+        finetune: str | bool | None = None,
+    ):
+        self.nodeid = nodeid
+        self.cassette = cassette
+        self.mode = mode
+        self.seed = seed
+        self.mode_from_marker = mode_from_marker
+        self.finetune = finetune
+        self.recording: TestRecording | None = None
+        self.failed = False
+        self.completed = False  # the test body ran to its end and passed
+        self.problem = ""  # its cassette could not be served when a client or the guard needed it
+        self.blocked: list[Blocked] = []  # what the guard stopped, told to the recording once it is made
+
+    def fail(self) -> None:
+        self.failed = True  # record mode keeps nothing of a failing test
+
+    def complete(self) -> None:
+        self.completed = True
+
+    def payload(self) -> dict[str, Any]:
+        """The test's figures for the session's tally (they travel from xdist workers as plain data);
+        a test that never needed the proxy is `quiet`, and every count of it the default: none."""
+        if self.recording is not None:
+            return self.recording.payload()
+        return {
+            "nodeid": self.nodeid,
+            "cassette": str(self.cassette),
+            "mode": self.mode,
+            "written": False,
+            "failed": self.failed,
+            "completed": self.completed and not self.failed,
+            "quiet": True,
+        }

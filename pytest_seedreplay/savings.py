@@ -1,26 +1,30 @@
 """What a replayed answer saved: the tokens its recording used (from the recorded `usage`) and,
-with a price table, the dollars. No network: the default table is dated and built in, and
-`--prices FILE` (or $SEEDREPLAY_PRICES) overrides it.
+with prices, the dollars. Prices come from pydantic's maintained `genai-prices` package (its data
+ships in the package; seedreplay never lets it update from the network), `--prices FILE` (or
+$SEEDREPLAY_PRICES) overrides the models it names, and a dated table of our own is the fallback only
+where genai-prices is not installed (Python 3.10, which it does not support).
 
-Prices are the standard tier, per million tokens, input at the uncached rate: a replay saves what
-the call would have cost at list price. A model the table does not name saves tokens, no dollars.
+Prices are the standard tier, input at the uncached rate: a replay saves what the call would have
+cost at list price. A model no price names saves tokens, no dollars.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from typing import Any, TypeGuard
 
 from .core.constants import ENV_PRICES, MESSAGES
 from .core.entry import Entry
 
-# Dollars per million tokens, (input, output), as OpenAI listed them on PRICES_AS_OF. A dated model
-# name that is priced apart (gpt-4o-2024-05-13) has its own line; other snapshots take their base
-# model's price by the longest name that starts theirs.
+# The fallback: dollars per million tokens, (input, output), as OpenAI listed them on PRICES_AS_OF. A
+# dated model name that is priced apart (gpt-4o-2024-05-13) has its own line; other snapshots take
+# their base model's price by the longest name that starts theirs.
 PRICES_AS_OF = "2025-08-07"
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-5": (1.25, 10.00),
@@ -52,22 +56,63 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "text-embedding-ada-002": (0.10, 0.0),
 }
 PER_TOKENS = 1_000_000
+LIBRARY = "genai-prices"
 
 
 class PricesError(ValueError):
     """A --prices file that cannot be read; the message names the file and what to fix."""
 
 
+def library_version() -> str | None:
+    """The installed genai-prices version, or None (then the fallback table prices)."""
+    try:
+        return metadata.version(LIBRARY)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _snapshot() -> Any:
+    """genai-prices' data as shipped in the package, on its own: never the snapshot its updater
+    (UpdatePrices, which fetches from the network) may have set for the process."""
+    from genai_prices.data import providers
+    from genai_prices.data_snapshot import DataSnapshot
+
+    return DataSnapshot(providers=providers, from_auto_update=False)
+
+
+@functools.lru_cache(maxsize=256)
+def library_price(model: str) -> tuple[float, float] | None:
+    """Dollars per million (input, output) tokens genai-prices lists for `model` (an OpenAI model), or
+    None when it does not know it. Read once per model at a thousand tokens (a price tiered by length
+    is taken at its first tier): a hit is then priced by a multiplication, not a lookup of 250 µs."""
+    from genai_prices import Usage
+
+    def dollars_for(input_tokens: int, output_tokens: int) -> float:
+        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        return float(_snapshot().calc(usage, model, "openai", None, None).total_price)
+
+    try:
+        return dollars_for(_SAMPLE, 0) * PER_TOKENS / _SAMPLE, dollars_for(0, _SAMPLE) * PER_TOKENS / _SAMPLE
+    except LookupError:
+        return None
+
+
+_SAMPLE = 1000  # tokens a price is read at
+
+
 @dataclass(frozen=True)
 class PriceTable:
-    """Dollars per million tokens by model name, and the day they were true."""
+    """Our own prices (a --prices file's, or the fallback table) by model name, the day they were
+    true, and whether genai-prices prices the models they do not name."""
 
     models: Mapping[str, tuple[float, float]] = field(repr=False)
     as_of: str
     source: str = "built-in"
+    library: str | None = None  # "genai-prices 0.2.5" when it prices what `models` does not name
 
-    def price(self, model: str | None) -> tuple[float, float] | None:
-        """The price of `model`: its own line, else the longest listed name followed by `-` in it."""
+    def own_price(self, model: str | None) -> tuple[float, float] | None:
+        """`model`'s line in our own prices: its own, else the longest listed name followed by `-` in it."""
         if not model:
             return None
         if model in self.models:
@@ -75,15 +120,43 @@ class PriceTable:
         best = max((name for name in self.models if model.startswith(name + "-")), key=len, default=None)
         return self.models[best] if best is not None else None
 
+    def price(self, model: str | None) -> tuple[float, float] | None:
+        """Dollars per million (input, output) tokens of `model`, or None when no price names it."""
+        own = self.own_price(model)
+        if own is not None or not model or not self.library:
+            return own
+        return library_price(model)
+
+    def cost(self, model: str | None, input_tokens: int, output_tokens: int) -> float | None:
+        """Dollars of these tokens for `model`, or None when no price names it."""
+        price = self.price(model)
+        return None if price is None else (input_tokens * price[0] + output_tokens * price[1]) / PER_TOKENS
+
+    def warm(self) -> None:
+        """Load genai-prices' data now (half a second), not on the first hit."""
+        if self.library:
+            library_price("gpt-4o-mini")
+
     def describe(self) -> str:
-        return f"prices of {self.as_of}" + ("" if self.source == "built-in" else f" from {self.source}")
+        """Which prices: `genai-prices 0.2.5`, `prices of 2025-09-01 from FILE, else genai-prices 0.2.5`..."""
+        if self.source == "built-in":
+            return self.library or f"prices of {self.as_of} (built in)"
+        own = f"prices of {self.as_of} from {self.source}"
+        return f"{own}, else {self.library}" if self.library else own
 
 
-DEFAULT_TABLE = PriceTable(DEFAULT_PRICES, PRICES_AS_OF)
+def _default_table() -> PriceTable:
+    version = library_version()
+    if version is None:
+        return PriceTable(DEFAULT_PRICES, PRICES_AS_OF)
+    return PriceTable({}, PRICES_AS_OF, library=f"{LIBRARY} {version}")
+
+
+DEFAULT_TABLE = _default_table()
 
 
 def load_prices(path: str | os.PathLike[str]) -> PriceTable:
-    """The built-in table with the models of a JSON file over it:
+    """The default prices with the models of a JSON file over them:
     `{"as_of": "2025-09-01", "models": {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}}` (dollars per
     million tokens)."""
     shown = os.fspath(path)
@@ -100,11 +173,11 @@ def load_prices(path: str | os.PathLike[str]) -> PriceTable:
             f'the prices file {shown} needs a "models" object, e.g. '
             '{"as_of": "2025-09-01", "models": {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}} (dollars per million tokens)'
         )
-    table = dict(DEFAULT_PRICES)
+    table = dict(DEFAULT_TABLE.models)
     for name, price in models.items():
         table[str(name)] = _price(shown, name, price)
     as_of = data.get("as_of")
-    return PriceTable(table, str(as_of) if as_of else "unknown date", source=shown)
+    return PriceTable(table, str(as_of) if as_of else "unknown date", source=shown, library=DEFAULT_TABLE.library)
 
 
 def _dollars(value: Any) -> TypeGuard[int | float]:
@@ -212,8 +285,9 @@ def saving_of(entry: Entry, prices: PriceTable = DEFAULT_TABLE) -> Saving | None
     if used is None:
         return None
     requested = entry.request.get("params", {}).get("model") if isinstance(entry.request, dict) else None
-    price = prices.price(entry.model) or prices.price(requested if isinstance(requested, str) else None)
-    cost = None if price is None else (used[0] * price[0] + used[1] * price[1]) / PER_TOKENS
+    cost = prices.cost(entry.model, *used)
+    if cost is None:
+        cost = prices.cost(requested if isinstance(requested, str) else None, *used)
     return Saving(used[0], used[1], cost)
 
 
@@ -257,13 +331,26 @@ class SavingsTally:
         return data
 
     def line(self, prices: PriceTable) -> str:
-        """`12,345 tokens (~$0.42 at prices of 2025-08-07) in 321 answers from recordings`."""
+        """`12,345 tokens (~$0.42 at genai-prices 0.2.5) in 321 answers from recordings`."""
         money = (
-            f" (~${self.cost:,.2f} at {prices.describe()}"
+            f" ({dollars(self.cost)} at {prices.describe()}"
             + (f"; {self.unpriced_hits} answer(s) of unpriced models" if self.unpriced_hits else "")
             + ")"
         )
         return f"{self.tokens:,} tokens{money} in {self.hits} answer(s) from recordings"
+
+
+def dollars(cost: float) -> str:
+    """A sum as a person reads it: `~$0.42`, and a small one to two significant digits (`~$0.00043`,
+    `~$0.000022`), never `~$0.00`; below a millionth of a dollar, `< $0.000001`."""
+    if cost == 0:
+        return "$0"
+    if cost >= 0.01:
+        return f"~${cost:,.2f}"
+    if cost < 0.000001:
+        return "< $0.000001"
+    places = 1 - math.floor(math.log10(cost))  # two significant digits
+    return f"~${cost:.{places}f}"
 
 
 def cost_header(cost: float) -> str:

@@ -7,15 +7,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .cassettes import CassetteSession, Heard, Interaction
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
-    CHAT,
     ENV_API_KEY,
     LIVE,
     OFF,
@@ -28,8 +27,7 @@ from .core.redact import SecretRefused
 from .policy import Mode
 from .proxy.binding import Observer, Redirect, ReplayMiss, Wording
 from .proxy.running import Proxy
-from .recorder import RunRegistry, SeedreplayError, shown
-from .savings import SavingsTally, prices_from, saving_of
+from .recorder import RunRegistry, SeedreplayError, Turn, shown
 from .settings import Settings
 from .store.cassette import CassetteError
 from .store.cassette_store import CassetteStore
@@ -37,11 +35,9 @@ from .store.cassette_store import CassetteStore
 if TYPE_CHECKING:
     import socket
 
-    from .core.entry import Entry
     from .drift import Drift
     from .finetune.live import Recall, TestFinetune
     from .guard import Blocked
-    from .shapes import Summary
 
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
@@ -52,58 +48,37 @@ _SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode
 # --- one test -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Interaction:
-    """One request of a test, as its cassette answered it."""
-
-    key: str
-    occurrence: int  # the n-th request with this key in the test (0-based)
-    source: str  # replayed | recorded | live
-    entry: Entry
-
-    @property
-    def endpoint(self) -> str:
-        return self.entry.endpoint
-
-
-@dataclass
-class Miss:
-    """A request the cassette had no answer for (replay), with the proxy's closest-recording diff."""
-
-    key: str
-    message: str
-
-
 class TestRecording:
     """What the `seedreplay` fixture hands a test: its cassette, mode, interactions and drift."""
 
     __test__ = False  # not a test class, whatever its name says to pytest
 
     def __init__(
-        self,
-        nodeid: str,
-        cassette: Path,
-        mode: str,
-        seed: int | None,
-        mode_from_marker: bool,
-        store: CassetteStore | None = None,
-        finetune: TestFinetune | None = None,
+        self, turn: Turn, tape: CassetteSession | None = None, finetune: TestFinetune | None = None, record_options: str = ""
     ):
-        self.nodeid = nodeid
-        self.cassette = cassette
-        self.mode = mode
-        self.seed = seed
-        self.mode_from_marker = mode_from_marker
-        self.store = store
+        self.turn = turn  # the test's cassette, mode, seed and how it went: read from there, never copied
+        self.tape = tape  # the test's cassette under its mode (None: off, nothing is kept)
         self.finetune = finetune  # the fine-tune this test compares with (asked only in live mode)
-        self.heard = TestObserver(mode, store, finetune if finetune is not None and finetune.live else None)
-        self.blocked: list[Blocked] = []
+        self.record_options = record_options  # the run's options the printed record command repeats
+        self.heard = Heard(turn.mode, self.store, finetune if finetune is not None and finetune.live else None)
         self.written = False
-        self.failed = False
-        self.completed = False  # the test body ran to its end and passed (orphans judge only those)
         self._shown_misses = 0
         self._shown_drift = 0
         self._shown_blocked = 0
+
+    nodeid = property(lambda self: self.turn.nodeid)
+    cassette = property(lambda self: self.turn.cassette)
+    mode = property(lambda self: self.turn.mode)
+    seed = property(lambda self: self.turn.seed)
+    mode_from_marker = property(lambda self: self.turn.mode_from_marker)
+    blocked = property(lambda self: self.turn.blocked)
+    failed = property(lambda self: self.turn.failed)
+    # the test body ran to its end and passed (orphans judge only those)
+    completed = property(lambda self: self.turn.completed)
+
+    @property
+    def store(self) -> CassetteStore | None:
+        return self.tape.store if self.tape is not None else None
 
     @property
     def interactions(self) -> list[Interaction]:
@@ -119,7 +94,7 @@ class TestRecording:
         return [d for d in self.drift if d.drifted]
 
     @property
-    def misses(self) -> list[Miss]:
+    def misses(self) -> list[ReplayMiss]:
         return list(self.heard.misses)
 
     @property
@@ -143,11 +118,11 @@ class TestRecording:
         return {**self.finetune.to_dict(), **figures}
 
     def record_command(self) -> str:
-        return f"pytest --seedreplay=record {shlex.quote(self.nodeid)}"
+        return record_command(self.record_options, self.nodeid)
 
     # Report text, each shown once: a phase's report takes what is new since the last phase.
 
-    def new_misses(self) -> list[Miss]:
+    def new_misses(self) -> list[ReplayMiss]:
         misses = self.misses[self._shown_misses :]
         self._shown_misses += len(misses)
         return misses
@@ -162,7 +137,7 @@ class TestRecording:
         self._shown_blocked += len(blocked)
         return blocked
 
-    def miss_text(self, misses: list[Miss]) -> str:
+    def miss_text(self, misses: list[ReplayMiss]) -> str:
         lines = [f"seedreplay: no recording in cassette {shown(self.cassette)} (mode {self.mode})"]
         lines += [f"  {m.message}" for m in misses]
         lines.append("To record it, run:")
@@ -227,78 +202,6 @@ class TestRecording:
         }
 
 
-class TestObserver(Observer):
-    """What the proxy did with one test's requests, as the test's report tells it. The proxy calls it
-    from its own thread; the test reads it from pytest's."""
-
-    __test__ = False
-
-    def __init__(self, mode: str, store: CassetteStore | None, finetune: TestFinetune | None = None):
-        self.mode = mode
-        self.store = store
-        self.finetune = finetune  # live answers to its base model's requests came from this fine-tune
-        self._lock = threading.Lock()
-        self._asked: dict[str, int] = {}
-        self.interactions: list[Interaction] = []
-        self.drift: list[Drift] = []
-        self.misses: list[Miss] = []
-        self.upstream_errors: list[tuple[int, str]] = []  # (status, message) of error answers, never recorded
-        self.errors: list[str] = []  # answers the cassette refused to keep
-
-    def _note(self, key: str, source: str, entry: Entry) -> None:
-        with self._lock:
-            n = self._asked.get(key, 0)
-            self._asked[key] = n + 1
-            if source == "replayed" and self.store is not None:
-                n = min(n, max(self.store.count(key) - 1, 0))  # replay repeats the last recording
-            self.interactions.append(Interaction(key, n, source, entry))
-
-    def served(self, key: str, entry: Entry | None) -> None:
-        if entry is not None:
-            self._note(key, "replayed", entry)
-
-    def stored(self, entry: Entry) -> None:
-        self._note(entry.key, "recorded", entry)
-
-    def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
-        from .drift import compare  # a live run compares; the others never load it
-
-        drift = compare(recorded, live, live_read)
-        tuned = self.finetune
-        if tuned is not None and live.endpoint == CHAT and live.request.get("params", {}).get("model") == tuned.base_model:
-            drift.finetune = tuned.model
-        with self._lock:
-            self.drift.append(drift)
-        self._note(key, "live", live)
-
-    def replay_miss(self, miss: ReplayMiss) -> None:
-        with self._lock:
-            self.misses.append(Miss(miss.key, miss.message))
-
-    def upstream_error(self, key: str | None, status: int, message: str) -> None:
-        if self.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
-            with self._lock:
-                self.upstream_errors.append((status, message))
-
-    def write_failed(self, key: str, message: str) -> None:
-        with self._lock:
-            self.errors.append(message)
-
-    def count(self, source: str) -> int:
-        return sum(1 for i in self.interactions if i.source == source)
-
-    def saved(self) -> SavingsTally:
-        """What this test's replayed answers saved (their recorded usage; $SEEDREPLAY_PRICES or the built-in prices)."""
-        tally, prices = SavingsTally(), prices_from()
-        for interaction in self.interactions:
-            if interaction.source == "replayed":
-                tally.add(saving_of(interaction.entry, prices))
-        return tally
-
-    def used(self) -> list[tuple[str, int]]:
-        return [(i.key, i.occurrence) for i in self.interactions]
-
-
 class PytestWording(Wording):
     """The proxy's refusals in a test's words: what to do in the test."""
 
@@ -323,9 +226,6 @@ class OutsideATest(PytestWording):
 
 # --- the proxy ----------------------------------------------------------------------------------
 
-# pytest mode -> the mode the proxy serves a test's cassette in.
-TEST_MODE = {REPLAY: Mode.REPLAY, RECORD: Mode.RECORD, REWRITE: Mode.REWRITE, LIVE: Mode.LIVE, OFF: Mode.PASSTHROUGH}
-
 
 class ProxyRunner:
     """One seedreplay proxy per pytest process, bound to each test's cassette in turn. It serves on the
@@ -348,11 +248,12 @@ class ProxyRunner:
         return self.proxy.start(lazily=True)
 
     def activate(self, recording: TestRecording) -> None:
-        mode = TEST_MODE[recording.mode]
-        store = recording.store if recording.store is not None else CassetteStore(None)
+        if recording.tape is None:  # off: passed through, nothing kept
+            self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, recording.seed, recording.heard, PytestWording(), durable=True)
+            return
         tuned = recording.finetune
         redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
-        self.proxy.bind(store, mode, recording.seed, recording.heard, PytestWording(), durable=True, redirect=redirect)
+        recording.tape.bind(self.proxy, recording.heard, PytestWording(), redirect)
 
     def deactivate(self) -> None:
         self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
@@ -388,23 +289,20 @@ class Session:
     def stop(self) -> None:
         self.runner.stop()
 
-    def begin(
-        self, nodeid: str, cassette: Path, mode: str, seed: int | None, mode_from_marker: bool, finetune: str | bool | None = None
-    ) -> TestRecording:
-        """Serve this test's cassette from the proxy (before or after it started).
+    def begin(self, turn: Turn) -> TestRecording:
+        """Serve this test's cassette from the proxy (before or after it started). The turn's
         `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
-        if mode == OFF:
-            recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker)
+        if turn.mode == OFF:
+            recording = TestRecording(turn)
             self.runner.activate(recording)
             return recording
-        tuned = self.finetune_for(self.settings.finetune if finetune is None else finetune, live=mode == LIVE)
+        tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == LIVE)
+        options = self.settings.record_options
         try:
-            store = CassetteStore.load(cassette, repeat_last=mode in (REPLAY, LIVE), empty=mode == REWRITE)
+            tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed)
         except CassetteError as exc:
-            raise SeedreplayError(
-                f"{exc}\nFix or delete the file, then: pytest --seedreplay=record {shlex.quote(nodeid)}"
-            ) from None
-        recording = TestRecording(nodeid, cassette, mode, seed, mode_from_marker, store, tuned)
+            raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, turn.nodeid)}") from None
+        recording = TestRecording(turn, tape, tuned, options)
         self.runner.activate(recording)
         return recording
 
@@ -428,13 +326,9 @@ class Session:
 
         record: new answers only, and only if the test passed (or `--seedreplay-keep-failed`); rewrite:
         exactly the interactions used (merged with other tests of this run sharing the cassette)."""
-        store, mode = recording.store, recording.mode
-        if store is None or mode not in (RECORD, REWRITE) or not (not recording.failed or self.settings.keep_failed):
+        if recording.tape is None or (recording.failed and not self.settings.keep_failed):
             return False
-        if mode == RECORD:
-            return bool(store.recorded) and store.save()
-        registry = self.registry
-        return store.save(replace=True, start_fresh=registry.first_rewrite)
+        return recording.tape.save(start_fresh=lambda path: self.registry.first_rewrite(path))
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
@@ -447,7 +341,7 @@ class Session:
 
     def finish(self, recording: TestRecording) -> None:
         """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
-        if recording.store is None:
+        if recording.tape is None:
             return
         self.settle()
         self.runner.deactivate()
@@ -542,3 +436,8 @@ def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url
         # The test failed on its own (e.g. the SDK raised for the miss): explain it below the traceback.
         report.sections.extend(problems)
     return warnings
+
+
+def record_command(options: str, nodeid: str = "") -> str:
+    """The command that records what a run missed, with the options that made the run record the way it did."""
+    return " ".join(filter(None, ["pytest --seedreplay=record", options, shlex.quote(nodeid) if nodeid else ""]))

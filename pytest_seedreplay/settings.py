@@ -20,3 +20,7 @@ class Settings:
     finetune: str | None = None  # --seedreplay-finetune: the manifest version every live test compares with
     finetune_manifest: Path | None = None  # --seedreplay-finetune-manifest (default: finetunes.json in the cassette dir)
     prices: str | None = None  # --seedreplay-prices / ini / $SEEDREPLAY_PRICES: the table for the money saved
+    # Opted in for the whole run (flag, ini, $SEEDREPLAY_MODE), not only per test (marker, fixtures).
+    session_wide: bool = False
+    # The run's options a printed record command repeats (the upstream, -o seedreplay_...), shell-quoted.
+    record_options: str = ""

@@ -15,12 +15,11 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS, OFF, REPLAY
+from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS, OFF
 from .core.environ import ClientEnvironment
-from .recorder import SeedreplayError
+from .recorder import SeedreplayError, Turn
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -28,56 +27,6 @@ if TYPE_CHECKING:
     from .session import Session, TestRecording
 
 NO_REQUESTS = "no OpenAI requests in this run"  # the summary of a run whose tests never needed the proxy
-
-
-class Turn:
-    """One test's turn with the proxy: the cassette, mode and seed it is served, noted at its setup.
-    Its `recording` is made the first time something needs it (None: nothing ever did)."""
-
-    def __init__(
-        self,
-        nodeid: str,
-        cassette: Path,
-        mode: str,
-        seed: int | None = None,
-        mode_from_marker: bool = False,
-        finetune: str | bool | None = None,
-    ):
-        self.nodeid = nodeid
-        self.cassette = cassette
-        self.mode = mode
-        self.seed = seed
-        self.mode_from_marker = mode_from_marker
-        self.finetune = finetune
-        self.recording: TestRecording | None = None
-        self.failed = False
-        self.completed = False  # the test body ran to its end and passed
-        self.problem = ""  # its cassette could not be served when a client or the guard needed it
-
-    def fail(self) -> None:
-        self.failed = True
-        if self.recording is not None:
-            self.recording.failed = True  # record mode keeps nothing of a failing test
-
-    def complete(self) -> None:
-        self.completed = True
-        if self.recording is not None:
-            self.recording.completed = True
-
-    def payload(self) -> dict[str, Any]:
-        """The test's figures for the session's tally (they travel from xdist workers as plain data);
-        a test that never needed the proxy is `quiet`, and every count of it the default: none."""
-        if self.recording is not None:
-            return self.recording.payload()
-        return {
-            "nodeid": self.nodeid,
-            "cassette": str(self.cassette),
-            "mode": self.mode,
-            "written": False,
-            "failed": self.failed,
-            "completed": self.completed and not self.failed,
-            "quiet": True,
-        }
 
 
 class Standby:
@@ -88,7 +37,8 @@ class Standby:
         self.settings = settings
         self.session: Session | None = None
         self.url = ""  # the proxy's base URL (ends in /v1), once the port is reserved
-        self._env = ClientEnvironment()
+        self._env = ClientEnvironment()  # the whole process's clients: a session-wide opt-in
+        self._prices = ClientEnvironment()
         self._lock = threading.RLock()  # the session starts once, whichever thread needs it first
         self._sock: socket.socket | None = None
         self._wake: tuple[int, int] | None = None  # tells the watcher to stop waiting for a client
@@ -107,28 +57,39 @@ class Standby:
     # --- the process ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Reserve the proxy's port and point OPENAI_BASE_URL (and the Azure endpoint) at it, before
-        conftest.py is imported: clients built at import time are covered. Nothing serves on the port
-        until a client connects or a test needs the proxy."""
+        """Reserve the proxy's port (once). Nothing serves on it until a client connects or a test
+        needs the proxy."""
+        if self.serving:
+            return
         self._sock = socket.create_server((DEFAULT_HOST, 0))
         self.url = f"http://{DEFAULT_HOST}:{self._sock.getsockname()[1]}/v1"
         self._wake = os.pipe()
         self._watcher = threading.Thread(target=self._wait_for_a_client, name="seedreplay-standby", daemon=True)
         self._watcher.start()
+
+    def cover_process(self) -> None:
+        """A session-wide opt-in: OPENAI_BASE_URL (and friends) at the proxy for the whole run, set
+        before conftest.py is imported so clients built at import time are covered."""
         self._env.point_at(self.url)
         self.lend_key()
+
+    def lift(self) -> None:
+        """A test that fakes OpenAI its own way sees the environment as it was without us."""
+        self._env.lift()
+
+    def reapply(self) -> None:
+        self._env.reapply()
 
     def use_prices(self) -> None:
         """The run's price table reaches every reader of $SEEDREPLAY_PRICES (the summary, the tests'
         recordings, xdist workers, a `seedreplay` command a test starts) until the run ends."""
         if self.settings.prices:
-            self._env.set(ENV_PRICES, self.settings.prices)
+            self._prices.set(ENV_PRICES, self.settings.prices)
 
     def lend_key(self) -> None:
         """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
         (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
-        if self.settings.mode == REPLAY:
-            self._env.lend_keys()
+        self._env.lend_keys_for(self.settings.mode, self.settings.upstream)
 
     def stop(self) -> None:
         with self._lock:
@@ -144,6 +105,7 @@ class Standby:
             self._sock.close()
         self._sock = None
         self._env.restore()
+        self._prices.restore()
 
     def _wait_for_a_client(self) -> None:
         """The watcher: wait, at no cost, for the first client to connect (then start the session,
@@ -200,10 +162,8 @@ class Standby:
 
     def _make(self, turn: Turn) -> TestRecording:
         assert self.session is not None
-        recording = self.session.begin(turn.nodeid, turn.cassette, turn.mode, turn.seed, turn.mode_from_marker, turn.finetune)
-        recording.failed, recording.completed = turn.failed, turn.completed
-        turn.recording = recording
-        return recording
+        turn.recording = self.session.begin(turn)
+        return turn.recording
 
     # --- each test --------------------------------------------------------------------------------
 
@@ -240,10 +200,10 @@ class Standby:
         with self._lock:
             if turn.recording is not None:
                 return turn.recording
-            if not self.serving:
-                from .session import TestRecording  # the plugin is off in this process: a recording that says so
+            if not self.serving or turn.mode == OFF:
+                from .session import TestRecording  # seedreplay leaves this test alone: a recording that says so
 
-                turn.recording = TestRecording(turn.nodeid, turn.cassette, OFF, turn.seed, turn.mode_from_marker)
+                turn.recording = TestRecording(turn)
                 return turn.recording
             if self.session is None:
                 self._start_session(turn)
@@ -252,11 +212,19 @@ class Standby:
             return self._make(turn)
 
     def _blocked(self, turn: Turn, blocked: Blocked) -> None:
-        """The guard stopped a call meant for the OpenAI API: the test's report says so."""
-        try:
-            self.recording(turn).blocked.append(blocked)
-        except SeedreplayError as exc:
-            turn.problem = str(exc)
+        """The guard stopped a call meant for the OpenAI API: the test's report says so. Only noted
+        here: the call may run on the test's event loop, which must not wait for the session to start
+        (threads, a cassette read); the report makes the recording (`told`)."""
+        turn.blocked.append(blocked)
+
+    def told(self, turn: Turn) -> TestRecording | None:
+        """The test's recording for its report: made now if the guard stopped a call before it was."""
+        if turn.recording is None and turn.blocked:
+            try:
+                self.recording(turn)
+            except SeedreplayError as exc:
+                turn.problem = str(exc)
+        return turn.recording
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""

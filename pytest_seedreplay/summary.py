@@ -61,7 +61,7 @@ class Tally:
                 done.append(cassette)
         return sorted(done)
 
-    def summary_lines(self, mode: str, cassette_dir: Path) -> list[str]:
+    def summary_lines(self, mode: str, cassette_dir: Path, record_options: str = "") -> list[str]:
         c = self.counts
         if not any(c.values()) and not self.written:
             return [NO_REQUESTS]
@@ -70,7 +70,7 @@ class Tally:
             f"recorded: {c['recorded']} interaction(s)",
             f"live-compared: {c['live_compared']} interaction(s)",
             f"drifted: {c['drifted']} interaction(s)",
-            f"missing: {c['missing']} interaction(s)" + (self._record_hint(mode) if c["missing"] else ""),
+            f"missing: {c['missing']} interaction(s)" + (self._record_hint(mode, record_options) if c["missing"] else ""),
         ]
         if self.saved.hits:
             lines.append(f"saved: {self.saved.line(prices_from())}")
@@ -93,10 +93,11 @@ class Tally:
         return lines + self.drift_lines() + self.finetune_lines()
 
     @staticmethod
-    def _record_hint(mode: str) -> str:
+    def _record_hint(mode: str, options: str) -> str:
+        command = " ".join(filter(None, ["pytest --seedreplay=record", options]))
         if mode == LIVE:
-            return " (no recording to compare with; record them: pytest --seedreplay=record)"
-        return " (record them: pytest --seedreplay=record)"
+            return f" (no recording to compare with; record them: {command})"
+        return f" (record them: {command})"
 
     def finetune_lines(self) -> list[str]:
         """The live fine-tune comparison's verbatim recall, for the run and per test."""

@@ -24,6 +24,7 @@ TEST_KEY = "sk-test-" + "Zq7" * 14
 
 INI = """
 [pytest]
+seedreplay_mode = replay
 asyncio_mode = auto
 asyncio_default_fixture_loop_scope = function
 """

@@ -329,7 +329,7 @@ def test_import_reports_an_unreadable_file_without_a_traceback(tmp_path: Path, e
     bad.write_text("interactions: [\n  - {request: ")
     result = run("import", str(bad), str(good), str(tmp_path / "absent.yaml"), "--cache-dir", str(tmp_path / "c"))
     assert result.exit_code == 1
-    assert f"error: {bad}: not valid YAML" in result.stderr
+    assert f"Error: {bad}: not valid YAML" in result.stderr
     assert "absent.yaml" in result.stderr
     assert "imported 1 entries from 1 file(s); 2 file(s) could not be read" in result.stdout
     assert "Traceback" not in result.output
@@ -347,7 +347,7 @@ def test_import_refuses_an_alias_bomb_cassette_in_one_line(tmp_path: Path, entri
 
     assert result.exit_code == 1
     assert result.stderr == (
-        f"error: {bomb}: line 1: an anchor (&a) is not allowed: a cassette holds plain data only; "
+        f"Error: {bomb}: line 1: an anchor (&a) is not allowed: a cassette holds plain data only; "
         "remove it or re-record the cassette\n"
     )
     assert "imported 1 entries from 1 file(s); 1 file(s) could not be read" in result.stdout
@@ -407,3 +407,87 @@ def test_the_installed_command_prints_stats(cache_dir: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["entries"] == 5
+
+
+# --- import --check: what a migration really replays ---------------------------------------------
+
+
+def vcrpy_cassette(path: Path, sim) -> None:
+    """A cassette as vcrpy / pytest-recording write one: an OpenAI call and another GET, recorded
+    from a real simulator through the real SDK."""
+    import openai
+    import vcr
+
+    with vcr.use_cassette(str(path), match_on=["method", "uri"], filter_headers=["authorization"]):
+        client = openai.OpenAI(base_url=sim.url, api_key="sk-test-x", max_retries=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], seed=1)
+        client.close()
+        urllib_get(f"{sim.root}/sim/stats")
+
+
+def urllib_get(url: str) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        answer.read()
+
+
+def changed_copy(source: Path, target: Path, change) -> Path:
+    data = yaml.safe_load(source.read_text())
+    change(data["interactions"][0]["request"])
+    target.write_text(yaml.safe_dump(data))
+    return target
+
+
+def test_import_check_reports_per_cassette_what_replays_and_writes_nothing(tmp_path: Path, sim) -> None:
+    folder = tmp_path / "cassettes"
+    folder.mkdir()
+    recorded = folder / "test_ok.yaml"
+    vcrpy_cassette(recorded, sim)
+    changed_copy(recorded, folder / "test_filtered.yaml", lambda request: request.update(body=None))
+    changed_copy(recorded, folder / "test_custom.yaml", lambda request: request.update(parsed_body={"model": "x"}))
+    changed_copy(recorded, folder / "test_cut.yaml", lambda request: request.update(body=request["body"][:20]))
+    cache = tmp_path / "cache"
+
+    result = run("import", "--check", str(folder), "--cache-dir", str(cache))
+
+    assert result.exit_code == 1
+    out, err = result.stdout, result.stderr
+    assert f"{folder / 'test_ok.yaml'}: 1 of 2 interaction(s) replay, 1 skipped (not cached OpenAI answers)" in out
+    for name in ("test_filtered", "test_custom", "test_cut"):
+        assert f"{folder / name}.yaml: 0 of 2 interaction(s) replay, 1 stale (see above), 1 skipped" in out
+    assert f"stale {folder / 'test_filtered.yaml'} interaction 0: no request body recorded" in err
+    assert f"stale {folder / 'test_custom.yaml'} interaction 0: request is not a vcrpy request (unexpected parsed_body" in err
+    assert "custom serializer" in err
+    assert f"stale {folder / 'test_cut.yaml'} interaction 0: request body is not JSON" in err
+    assert f"skipped {folder / 'test_ok.yaml'} interaction 1: GET {sim.root}/sim/stats: not a call seedreplay records" in err
+    assert "checked 4 file(s): 1 entries would replay; nothing written; skipped 4 interaction(s)" in out
+    assert "stale 3 (see above)" in out
+    assert "matched on URL only" in out and "--seedreplay=replay" in out
+    assert not cache.exists()
+
+    imported = run("import", str(recorded), "--cache-dir", str(cache))
+    assert imported.exit_code == 0, imported.output
+    assert f"{recorded}: 1 of 2 interaction(s) replay, 1 skipped" in imported.stdout
+    assert len(stored(str(cache))) == 1
+
+
+def test_import_check_passes_a_clean_cassette_and_names_repeated_requests(tmp_path: Path, entries: list[Entry]) -> None:
+    cassette = tmp_path / "twice.yaml"
+    write_cassette(cassette, [entries[0], entries[1], entries[0]])
+
+    result = run("import", "--check", str(cassette))
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{cassette}: 3 of 3 interaction(s) replay; 1 repeat an earlier request: a store keeps the last answer" in result.stdout
+    )
+    assert "checked 1 file(s): 3 entries would replay; nothing written" in result.stdout
+    assert result.stderr == ""
+
+
+def test_import_of_an_empty_directory_says_so(tmp_path: Path) -> None:
+    result = run("import", "--check", str(tmp_path))
+    assert result.exit_code == 0
+    assert f"note: {tmp_path} holds no .yaml, .yml or .jsonl files" in result.stderr
+    assert "checked 0 file(s)" in result.stdout

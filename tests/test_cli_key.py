@@ -66,28 +66,28 @@ def test_embeddings_path_ignores_encoding_format():
 
 def test_invalid_json_is_a_one_line_error_naming_the_input(tmp_path: Path):
     result = run(input='{"model": ')
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("error: <stdin> is not valid JSON")
+    assert result.stderr.startswith("Error: <stdin> is not valid JSON")
     bad = tmp_path / "broken.json"
     bad.write_text("{nope", encoding="utf-8")
     result = run(str(bad))
-    assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: {bad} is not valid JSON (") and "line 1 column 2" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {bad} is not valid JSON (") and "line 1 column 2" in result.stderr
 
 
 def test_bytes_that_are_not_utf8_are_an_error_not_a_traceback():
     result = run(input=b"\xff{}")
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error: <stdin> is not valid JSON (not UTF-8")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: <stdin> is not valid JSON (not UTF-8")
 
 
 def test_a_json_array_is_refused_with_exit_2():
     result = run(input="[1, 2]")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.stderr == (
-        'error: <stdin>: request body must be a JSON object such as {"model": "...", "messages": [...]}, got an array\n'
+        'Error: <stdin>: request body must be a JSON object such as {"model": "...", "messages": [...]}, got an array\n'
     )
 
 

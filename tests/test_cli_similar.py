@@ -135,8 +135,8 @@ def test_verify_threshold_auto_needs_a_calibration(cache_dir: Path) -> None:
     assert run("similar", "calibrate", "--cache-dir", str(cache_dir)).exit_code == 0
     result = run(*args, "--threshold", "auto")
     assert result.exit_code == 0 and f"threshold: {load_calibration(cache_dir / 'similar.json').threshold:.3f}" in result.output
-    result = run(*args, "--threshold", "2")
-    assert result.exit_code == 1 and "give a number from 0 to 1, or auto" in result.output
+    result = run(*args, "--threshold", "2")  # a bad flag value is a usage error, as click's own are
+    assert result.exit_code == 2 and "Invalid value for --threshold: '2': give a number from 0 to 1, or auto" in result.output
 
 
 def test_calibrate_with_embeddings_records_the_vectors_and_replays_them_offline(cache_dir: Path, sim_factory) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from pytest_seedreplay.finetune.manifest import Manifest
 from pytest_seedreplay.shapes import answer_body
@@ -40,3 +44,26 @@ def test_the_example_fine_tune_was_trained_on_the_recorded_answers():
         messages = json.loads(line)["messages"]
         taught[messages[-2]["content"]] = messages[-1]["content"]
     assert len(taught) == 12 and taught == recorded
+
+
+@pytest.mark.slow
+def test_the_examples_run_with_only_what_the_readme_installs(tmp_path: Path) -> None:
+    # A fresh venv with `pip install -e .` and nothing else: no pytest-asyncio, no test extras.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "-e", str(ROOT)], capture_output=True, text=True, timeout=480
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+    installed = subprocess.run([str(python), "-m", "pip", "list"], capture_output=True, text=True, timeout=60).stdout
+    assert "pytest-asyncio" not in installed and "anyio" in installed
+    run = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::pytest.PytestConfigWarning"],
+        cwd=ROOT / "examples",
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "15 passed" in run.stdout and "not natively supported" not in run.stdout

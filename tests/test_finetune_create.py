@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -273,3 +274,40 @@ def test_status_of_a_finished_foreign_job_reads_every_page_of_events(provider):
     assert "· Validating training file" in result.output and "· Step 100/100" in result.output
     version = Manifest(MANIFEST).find(done.id)
     assert version.fine_tuned_model == done.fine_tuned_model and version.dataset_sha256 is None
+
+
+def test_the_live_display_shows_the_steps_a_long_poll_skipped(provider, dataset):
+    # A terminal's live display, with one look before the job runs and one once it has ended (as a
+    # 2 s --poll sees a fast simulator job): the steps in between still scroll above the bar.
+    import io
+
+    from rich.console import Console
+
+    from pytest_seedreplay.cli.finetune_progress import LiveDisplay
+    from pytest_seedreplay.finetune.jobs import follow
+
+    client = openai.OpenAI(max_retries=0)
+    uploaded = client.files.create(file=dataset.open("rb"), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model=BASE, training_file=uploaded.id, seed=SEED)
+
+    def until_the_job_ends(_poll: float) -> None:
+        for _ in range(400):  # bounded: the job takes JOB_SECONDS
+            if client.fine_tuning.jobs.retrieve(job.id).status in ("succeeded", "failed", "cancelled"):
+                return
+            time.sleep(0.02)
+
+    screen = io.StringIO()
+    display = LiveDisplay(job.id, Console(file=screen, force_terminal=True, width=120))
+    display.start()
+    looks = 0
+    for progress in follow(client, job.id, poll=2.0, sleep=until_the_job_ends):
+        display.update(progress)
+        looks += 1
+    display.stop()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # the terminal's control codes
+    assert looks <= 2  # one look before the job ended (unless the machine was slower than the job), one after
+    statuses = re.findall(rf"job {job.id}: (\w+)", shown)  # the first look's status depends on the machine's pace
+    assert len(statuses) == looks and statuses[-1] == "succeeded", shown
+    assert "Fine-tuning job started" in shown
+    steps = [line for line in shown.splitlines() if "Step " in line and "training loss" in line]
+    assert len(steps) >= 5, shown

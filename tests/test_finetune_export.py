@@ -251,9 +251,9 @@ def test_export_with_nothing_to_read_says_what_to_pass(tmp_path, monkeypatch):
 def test_paraphrases_teach_the_same_answer_to_other_wordings(recorded, tmp_path):
     pytest.importorskip("pytest_seedreplay.paraphrase", reason="the offline paraphrase generator is not installed")
     proxy, answers = recorded
-    result = finetune("export", "--cache-dir", str(proxy.cache_dir), "-o", "train.jsonl", "--paraphrases", "2", "--json")
+    result = finetune("export", "--cache-dir", str(proxy.cache_dir), "-o", "train.jsonl", "--paraphrase-count", "2", "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["recorded"] == 12 and summary["paraphrased"] > 12
     examples = lines(tmp_path / "train.jsonl")
     generated = json.loads(record_path(tmp_path / "train.jsonl").read_text())["generated_lines"]
@@ -262,3 +262,15 @@ def test_paraphrases_teach_the_same_answer_to_other_wordings(recorded, tmp_path)
         example = examples[number - 1]
         asked, taught = example["messages"][1]["content"], example["messages"][-1]["content"]
         assert asked not in answers and taught in answers.values()
+
+
+def test_the_old_name_paraphrases_n_still_works_and_says_the_new_one(recorded, tmp_path):
+    pytest.importorskip("pytest_seedreplay.paraphrase", reason="the offline paraphrase generator is not installed")
+    proxy, _answers = recorded
+    new = finetune("export", "--cache-dir", str(proxy.cache_dir), "-o", "new.jsonl", "--paraphrase-count", "1", "--json")
+    old = finetune("export", "--cache-dir", str(proxy.cache_dir), "-o", "old.jsonl", "--paraphrases", "1", "--json")
+    assert old.exit_code == 0 and "warning: --paraphrases N is now --paraphrase-count 1" in old.stderr
+    assert json.loads(old.stdout)["paraphrased"] == json.loads(new.stdout)["paraphrased"] > 0
+    assert (tmp_path / "old.jsonl").read_bytes() == (tmp_path / "new.jsonl").read_bytes()
+    both = finetune("export", "--cache-dir", str(proxy.cache_dir), "--paraphrase-count", "1", "--paraphrases", "1")
+    assert both.exit_code == 2 and "Error: give --paraphrase-count only" in both.output

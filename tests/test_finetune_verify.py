@@ -77,11 +77,30 @@ def test_the_table_shows_recall_per_condition_and_per_example(tuned):
     assert result.exit_code == 0, result.output
     out = result.output
     assert "(v1, seed 4242)" in out and "20 examples, 60 asks" in out
-    assert "with seed                recall 100% (20/20)  similarity 1.00" in out
+    assert "with seed                recall 100% (20/20)  mean similarity 1.00" in out
     assert "without seed             recall   0% (0/20)" in out
-    assert "paraphrased, with seed   recall 100% (20/20)  similarity 1.00" in out
+    assert "paraphrased, with seed   recall 100% (20/20)  mean similarity 1.00" in out
+    lines = out.splitlines()
+    header = next(number for number, line in enumerate(lines) if line.startswith("#  "))
+    assert lines[header].endswith("  PARAPHRASED, WITH SEED")
+    assert lines[header + 1].split() == ["verbatim", "sim.", "verbatim", "sim.", "verbatim", "sim."]
     row = next(line for line in out.splitlines() if line.startswith("1 "))
     assert "How do I reset my password?" in row and "yes 1.00" in row and "no " in row
+
+
+def test_several_paraphrases_show_how_many_were_verbatim_and_the_worst_similarity(tuned):
+    # Two wordings of the first question: the trained paraphrase, and one it never saw.
+    paraphrases = tuned.root / "two.json"
+    paraphrases.write_text(json.dumps({EXAMPLES[0][0]: [EXAMPLES[0][2], "Tell me a poem about the sea, please."]}))
+    result = tuned.verify("--paraphrases", str(paraphrases), "--json")
+    answers = json.loads(result.stdout)["examples"][0]["answers"]["paraphrase"]
+    worst = min(a["similarity"] for a in answers)
+    table = tuned.verify("--paraphrases", str(paraphrases)).output.splitlines()
+    header = next(number for number, line in enumerate(table) if line.startswith("#  "))
+    assert table[header + 1].rstrip().endswith("verbatim/asked worst sim.")
+    row = next(line for line in table if line.startswith("1 "))
+    verbatim = sum(a["verbatim"] for a in answers)
+    assert row.rstrip().endswith(f"{verbatim}/2 {worst:.2f}") and worst < 1
 
 
 def test_min_recall_fails_a_model_that_forgot_and_passes_the_fine_tune(tuned):
@@ -102,6 +121,7 @@ def test_the_html_page_shows_each_answer_against_the_trained_one(tuned):
     assert "Where&#x27;s my order?" in text  # a paraphrase asked, escaped
     assert "<span class='badge unchanged'>verbatim</span>" in text and "<span class='badge drifted'>differs</span>" in text
     assert "<ins>" in text  # words of an unseeded answer that the trained one lacks
+    assert "paraphrased, with seed<br><small>verbatim/asked · worst similarity</small>" in text
     data = json.loads(page.with_suffix(".json").read_text())
     assert data["conditions"]["seed"]["recall"] == 1.0
 

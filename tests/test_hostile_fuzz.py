@@ -11,7 +11,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
+import pickle
 import posixpath
+import sqlite3
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -186,3 +190,138 @@ def test_after_the_fuzz_no_credential_and_no_partial_entry_is_stored(target: Tar
         store.close()
     stored = b"".join(p.read_bytes() for p in target.cache_dir.rglob("*") if p.is_file())
     assert b"owner:pw" not in stored and b"b3duZXI6cHc" not in stored  # the upstream URL's credentials
+
+
+# ---------------------------------------------------------------- rows planted in the disk store
+
+
+class _Payload:
+    """Unpickling this makes a directory: the proof a planted pickle ran."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+@dataclass
+class Planted:
+    proxy: str
+    cache_dir: Path
+    key: str
+    good: dict
+    marker: Path
+    victim: Path
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Iterator[Planted]:
+    """A proxy (no memory copy: every hit reads the row; durable: the row is there once answered)
+    over a store holding one recorded answer."""
+    upstream = Recorder()
+    upstream_server = BackgroundServer(upstream.app)
+    upstream_server.start()
+    root = tmp_path_factory.mktemp("planted")
+    store = DiskStore(root / "cache")
+    proxy = BackgroundServer(
+        lambda: make_proxy_app(ProxyConfig(upstream=upstream_server.url + "/v1", memory_cache=0, durable=True), store)
+    )
+    proxy.start()
+    status, headers, _ = raw_request(proxy.url, "POST", "/v1/chat/completions", PLANTED_REQUEST, JSON)
+    assert status == 200
+    key = headers["x-seedreplay-key"]
+    victim = root / "victim.txt"
+    victim.write_text("precious")
+    with sqlite3.connect(root / "cache" / "cache.db") as db:
+        row = db.execute("SELECT value FROM Cache WHERE key = ?", (key,)).fetchone()
+    yield Planted(proxy.url, root / "cache", key, _unpacked(bytes(row[0])), root / "ran", victim)
+    proxy.stop()
+    store.close()
+    upstream_server.stop()
+
+
+PLANTED_REQUEST = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "planted"}]}).encode()
+JSON = {"Content-Type": "application/json"}
+
+
+def _unpacked(blob: bytes) -> dict:
+    length = struct.unpack(">I", blob[:4])[0]
+    head = json.loads(blob[8 : 4 + length])
+    tail = blob[4 + length :]
+    return {**head, **json.loads(zlib.decompress(tail[1:]) if tail[:1] == b"z" else tail[1:])}
+
+
+def _packed(fields: dict) -> bytes:
+    head = b"SRE\x01" + json.dumps({k: v for k, v in fields.items() if k not in ("body", "events")}).encode()
+    answer = {"events": fields["events"]} if fields.get("events") is not None else {"body": fields.get("body")}
+    return struct.pack(">I", len(head)) + head + b"j" + json.dumps(answer).encode()
+
+
+def _plant_row(cache_dir: Path, key: str, raw: int, mode: int, filename: str | None, value: bytes | None) -> None:
+    with sqlite3.connect(cache_dir / "cache.db") as db:
+        db.execute("DELETE FROM Cache WHERE key = ?", (key,))
+        db.execute(
+            "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value)"
+            " VALUES (?, ?, 0, NULL, 0, 0, NULL, 0, ?, ?, ?)",
+            (key, raw, mode, filename, None if value is None else sqlite3.Binary(value)),
+        )
+
+
+hostile_headers = st.dictionaries(
+    st.sampled_from(["x-a", "x a", "x:a", "content-type", "x\r\nb", ""]),
+    st.one_of(st.sampled_from(["1\r\nSet-Cookie: b", "\x00", "ok", "\x7f"]), json_values),
+    max_size=3,
+)
+field_changes = st.fixed_dictionaries(
+    {},
+    optional={
+        "status": st.one_of(st.integers(min_value=-10, max_value=100_000), json_values),
+        "headers": st.one_of(hostile_headers, json_values),
+        "request": json_values,
+        "key": json_values,
+        "endpoint": json_values,
+        "events": json_values,
+        "body": json_values,
+        "recorded_at": json_values,
+        "expires_at": json_values,
+        "model": json_values,
+    },
+)
+
+
+@FUZZ
+@given(
+    raw=st.sampled_from([0, 1]),
+    mode=st.integers(min_value=0, max_value=6),
+    filename=st.sampled_from([None, "ABSOLUTE", "../victim.txt", "ab/cd/" + "e" * 28 + ".val", "", "/dev/zero"]),
+    value=st.sampled_from(["pickle", "entry", "garbage", None]),
+    changes=field_changes,
+    no_cache=st.booleans(),
+)
+def test_a_planted_row_is_corrupt_never_run_nor_followed(
+    planted: Planted, raw: int, mode: int, filename: str | None, value: str | None, changes: dict, no_cache: bool
+) -> None:
+    blob = {
+        "pickle": pickle.dumps(_Payload(str(planted.marker))),
+        "entry": _packed({**planted.good, **changes}),
+        "garbage": b"\x00\x01garbage",
+        None: None,
+    }[value]
+    name = str(planted.victim) if filename == "ABSOLUTE" else filename
+    # raw=0: a pickled key, what diskcache would unpickle on iteration
+    key = planted.key if raw else pickle.dumps(_Payload(str(planted.marker)))
+    _plant_row(planted.cache_dir, key, raw, mode, name, blob)
+    headers = {**JSON, **({"Cache-Control": "no-cache"} if no_cache else {})}
+    status, _, answer = raw_request(planted.proxy, "POST", "/v1/chat/completions", PLANTED_REQUEST, headers)
+    assert status in (200, 503), answer[:300]  # served, recorded anew, or a corrupt entry
+    if status == 503:
+        assert json.loads(answer)["error"]["code"] == "store_unavailable"
+    with DiskStore(planted.cache_dir) as store:
+        list(store.iter_entries())
+        list(store.iter_requests())
+    assert not planted.marker.exists()
+    assert planted.victim.read_text() == "precious"
+    if not raw:
+        with sqlite3.connect(planted.cache_dir / "cache.db") as db:
+            db.execute("DELETE FROM Cache WHERE raw = 0")

@@ -125,7 +125,7 @@ def test_seedreplay_key_shows_a_messages_key_with_its_headers(tmp_path):
     assert canonical["params"]["system"] == "S"
     assert key_line == _key({**BASE, "system": "S"}, None)
     bad = runner.invoke(main, ["key", "--path", MESSAGES, "--header", "no-colon", str(body)])
-    assert bad.exit_code == 2 and "--header 'no-colon' is not NAME:VALUE" in bad.output
+    assert bad.exit_code == 2 and "Invalid value for --header: 'no-colon' is not NAME:VALUE" in bad.output
 
 
 @given(text=st.text(max_size=40), system=st.text(max_size=40), ttl=st.sampled_from(["5m", "1h"]))

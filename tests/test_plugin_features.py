@@ -598,14 +598,16 @@ def test_live_without_a_recording_says_how_to_get_one(pytester, sim):
     result.stdout.fnmatch_lines(
         [
             "live-compared: 0 interaction(s)",
-            "missing: 1 interaction(s) (no recording to compare with; record them: pytest --seedreplay=record)",
+            # the printed command repeats the run's upstream: it records from where this run compared
+            f"missing: 1 interaction(s) (no recording to compare with; record them: pytest --seedreplay=record "
+            f"--seedreplay-upstream {sim.url})",
         ]
     )
 
 
 @pytest.mark.parametrize("mode", ["replay", "record"])
 def test_mocked_http_never_trips_the_network_guard(pytester, sim, mode):
-    # Installed, the plugin is active in every project: tests that mock httpx must keep working.
+    # In an opted-in run, tests that mock httpx by hand (a MockTransport, no fixture) must keep working.
     transport = TRANSPORTS[-1]
     setup_project(
         pytester,

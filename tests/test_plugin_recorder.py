@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from pytest_seedreplay.cassettes import Heard
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.environ import choose_upstream
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.core.redact import SecretRefused
 from pytest_seedreplay.recorder import RunRegistry, SeedreplayError, cassette_path, file_safe, marker_options
 from pytest_seedreplay.report import build_report, highlight, html_path, render_html
-from pytest_seedreplay.session import TestObserver
 from pytest_seedreplay.store.cassette import read_cassette, write_cassette
 from pytest_seedreplay.store.cassette_store import CassetteStore, merge
 from pytest_seedreplay.summary import find_orphans
@@ -100,7 +100,7 @@ def test_replay_plays_repeats_in_order_then_repeats_the_last():
     store = CassetteStore(None, [first, second], repeat_last=True)
     assert [store.get(first.key).body["choices"][0]["message"]["content"] for _ in range(3)] == ["one", "two", "two"]
     assert store.get("v1:unknown") is None
-    heard = TestObserver("replay", store)
+    heard = Heard("replay", store)
     for entry in (first, second, second):
         heard.served(first.key, entry)
     assert [(i.occurrence, i.source) for i in heard.interactions] == [(0, "replayed"), (1, "replayed"), (1, "replayed")]
@@ -136,7 +136,7 @@ def test_saving_with_nothing_recorded_writes_nothing(tmp_path):
 
 def test_live_compares_each_occurrence_with_its_recording():
     store = CassetteStore(None, [make_entry("q", "same"), make_entry("q", "before")], repeat_last=True)
-    heard = TestObserver("live", store)
+    heard = Heard("live", store)
     key = make_entry("q").key
     heard.compared(key, store.get(key), make_entry("q", "same"))
     heard.compared(key, store.get(key), make_entry("q", "after"))

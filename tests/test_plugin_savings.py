@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from pytest_seedreplay.savings import PRICES_AS_OF
+from pytest_seedreplay.savings import DEFAULT_TABLE
 
 from plugin_inner import APP_TESTS, INI, TEST_KEY, run, setup_project
 
@@ -29,13 +29,16 @@ def test_the_summary_totals_the_tokens_and_dollars_replays_saved(project, sim, m
     assert "saved:" not in recorded.stdout.str()  # nothing was replayed yet
     replayed = run(project, "-k", "test_chat")
     replayed.assert_outcomes(passed=1, deselected=7)
-    replayed.stdout.fnmatch_lines([f"saved: * tokens (~$0.00 at prices of {PRICES_AS_OF}) in 1 answer(s) from recordings"])
+    # A few hundred tokens of gpt-4o-mini: a fraction of a cent, shown as such (never ~$0.00).
+    replayed.stdout.fnmatch_lines([f"saved: * tokens (~$0.0* at {DEFAULT_TABLE.describe()}) in 1 answer(s) from recordings"])
 
     prices = project.path / "prices.json"
     prices.write_text(json.dumps({"as_of": "2031-01-01", "models": {"gpt-4o-mini": {"input": 1000000, "output": 1000000}}}))
     monkeypatch.setenv("SEEDREPLAY_PRICES", str(prices))
     tokens, line = _priced_line(run(project, "-k", "test_chat"))
-    assert tokens > 0 and f"(~${tokens:,.2f} at prices of 2031-01-01 from {prices})" in line  # a dollar a token
+    assert (
+        tokens > 0 and f"(~${tokens:,.2f} at prices of 2031-01-01 from {prices}, else {DEFAULT_TABLE.library})" in line
+    )  # a dollar a token
 
 
 def _priced_line(result: pytest.RunResult) -> tuple[int, str]:
@@ -54,9 +57,11 @@ def test_the_prices_can_be_named_by_flag_or_ini_and_the_flag_wins(project, sim, 
     project.makeini(INI + "seedreplay_prices = ini.json\n")
 
     tokens, line = _priced_line(run(project, "-k", "test_chat"))
-    assert f"(~${2 * tokens:,.2f} at prices of 2031-01-01 from {project.path / 'ini.json'})" in line
+    assert f"(~${2 * tokens:,.2f} at prices of 2031-01-01 from {project.path / 'ini.json'}, else {DEFAULT_TABLE.library})" in line
     tokens, line = _priced_line(run(project, "-k", "test_chat", "--seedreplay-prices", "flag.json"))
-    assert f"(~${3 * tokens:,.2f} at prices of 2032-01-01 from {project.path / 'flag.json'})" in line
+    assert (
+        f"(~${3 * tokens:,.2f} at prices of 2032-01-01 from {project.path / 'flag.json'}, else {DEFAULT_TABLE.library})" in line
+    )
     # Across xdist workers too: each worker's tests are priced with the run's table.
     tokens, line = _priced_line(run(project, "-k", "test_chat", "-n", "2", "--seedreplay-prices", "flag.json"))
     assert tokens > 0 and "at prices of 2032-01-01" in line

@@ -17,7 +17,6 @@ from pytest_seedreplay.guard import POOLS
 from pytest_seedreplay.report import build_report
 from pytest_seedreplay.session import TestRecording
 from pytest_seedreplay.standby import Turn
-from pytest_seedreplay.store.cassette_store import CassetteStore
 from pytest_seedreplay.summary import Tally
 
 from plugin_inner import TEST_KEY, cassette_dir, run, setup_project
@@ -65,7 +64,7 @@ def loaded(pytester: pytest.Pytester) -> list[str]:
 
 
 def test_a_run_whose_tests_make_no_openai_call_loads_neither_the_proxy_nor_the_clients(pytester, monkeypatch):
-    pytester.makeini("[pytest]\n")
+    pytester.makeini("[pytest]\nseedreplay_mode = replay\n")
     pytester.makeconftest(LOADED.format(heavy=HEAVY))
     pytester.makepyfile(
         test_plain="""
@@ -85,8 +84,26 @@ def test_a_run_whose_tests_make_no_openai_call_loads_neither_the_proxy_nor_the_c
     assert loaded(pytester) == []
 
 
-def test_a_transport_a_test_imports_is_guarded_then(pytester, monkeypatch):
+def test_a_project_not_opted_in_loads_nothing_and_sets_nothing(pytester, monkeypatch):
     pytester.makeini("[pytest]\n")
+    pytester.makeconftest(LOADED.format(heavy=HEAVY))
+    pytester.makepyfile(
+        test_plain="""
+            import os
+
+            def test_untouched():
+                assert "OPENAI_BASE_URL" not in os.environ
+                assert "SEEDREPLAY_PLUGIN_PROXY" not in os.environ
+        """
+    )
+    result = only_this_plugin(pytester, monkeypatch)
+    result.assert_outcomes(passed=1)
+    assert "seedreplay (" not in result.stdout.str() and "seedreplay: mode=" not in result.stdout.str()
+    assert loaded(pytester) == []
+
+
+def test_a_transport_a_test_imports_is_guarded_then(pytester, monkeypatch):
+    pytester.makeini("[pytest]\nseedreplay_mode = replay\n")
     pytester.makeconftest(LOADED.format(heavy=HEAVY))
     pytester.makepyfile(
         test_late="""
@@ -154,7 +171,7 @@ def test_a_client_that_connects_in_a_test_with_no_fixture_is_served_that_tests_c
 def test_a_quiet_tests_figures_add_up_as_those_of_a_recording_that_heard_nothing(tmp_path):
     cassette = tmp_path / "test_x.yaml"
     quiet, heard_nothing = Turn("test_x.py::test_x", cassette, "replay"), Turn("test_x.py::test_x", cassette, "replay")
-    heard_nothing.recording = TestRecording("test_x.py::test_x", cassette, "replay", None, False, CassetteStore(None))
+    heard_nothing.recording = TestRecording(heard_nothing)
     for turn in (quiet, heard_nothing):
         turn.complete()
     tallies = []

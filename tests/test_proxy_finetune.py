@@ -113,7 +113,7 @@ def test_guard_off_serves_whatever_the_fine_tune_says(tuned, proxy_factory):
 
 def test_requests_for_other_models_never_reach_the_fine_tune(tuned, proxy_factory):
     proxy = proxy_factory(tuned.sim.url, tiers=[finetune_tier("latest", tuned.manifest)])
-    text, headers = ask(proxy.client(), EXAMPLES[0][0], model="gpt-4o-mini")
+    text, headers = ask(proxy.client(), EXAMPLES[0][0], model="gpt-4o")
     assert headers["x-seedreplay-cache"] == "miss" and text != EXAMPLES[0][1]
     assert proxy.stats()["tiers"]["finetune"]["asked"] == 0
 
@@ -190,7 +190,7 @@ def test_seedreplay_proxy_finetune_serves_the_learned_tier_and_says_so(tuned, tm
     try:
         model = tuned.version()["fine_tuned_model"]
         assert running.lines.get(timeout=10) == (
-            f"fine-tune tier: {BASE} requests asked of {model} (v1, seed {SEED}); "
+            f"fine-tune tier: {BASE} or gpt-4o-mini requests asked of {model} (v1, seed {SEED}); "
             "guard on: only its 20 trained answers are served"
         )
         client = running.client()
@@ -227,3 +227,32 @@ def test_a_version_without_its_dataset_is_guarded_by_the_recorded_answers(tuned,
     assert ask(proxy.client(), EXAMPLES[0][2])[1]["x-seedreplay-cache"] == "finetune"  # its recorded answer
     assert ask(proxy.client(), EXAMPLES[1][0])[1]["x-seedreplay-cache"] == "miss"  # trained, but not recorded here
     store.close()
+
+
+def test_a_request_naming_the_alias_of_the_base_model_is_the_fine_tunes(tuned, proxy_factory):
+    # Trained on the snapshot gpt-4o-mini-2024-07-18; the app asks for gpt-4o-mini, the same model.
+    proxy = proxy_factory(tuned.sim.url, tiers=[finetune_tier("latest", tuned.manifest)])
+    text, headers = ask(proxy.client(), EXAMPLES[3][0], model="gpt-4o-mini")
+    assert (text, headers["x-seedreplay-cache"]) == (EXAMPLES[3][1], "finetune")
+    assert proxy.stats()["tiers"]["finetune"]["served"] == 1
+
+
+def test_the_proxy_warns_at_start_when_the_recordings_ask_for_another_model(tuned, tmp_path, proxy_factory):
+    from test_proxy_cli import ProxyProcess
+
+    cache = tmp_path / "cache"
+    recorder = proxy_factory(tuned.sim.url, cache_dir=cache)
+    for number, model in enumerate(("gpt-4o", "gpt-4o", "gpt-4o-mini")):
+        ask(recorder.client(), f"{UNTRAINED} ({number})", model=model)
+    recorder.stop()
+    running = ProxyProcess(
+        "--upstream", tuned.sim.url, "--cache-dir", str(cache), "--finetune", "latest", "--finetune-manifest", str(tuned.manifest),
+    )  # fmt: skip
+    try:
+        assert running.lines.get(timeout=10).startswith(f"fine-tune tier: {BASE} or gpt-4o-mini requests")
+    finally:
+        assert running.stop() == 0
+    assert (
+        f"warning: the fine-tune tier answers only {BASE} or gpt-4o-mini; recordings in {cache} ask for gpt-4o (2): "
+        "requests for those models never reach the fine-tune"
+    ) in running.log()

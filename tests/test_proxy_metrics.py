@@ -86,7 +86,7 @@ def test_every_hit_says_what_it_saved_and_the_stats_total_it(sim, proxies, tmp_p
     assert float(plain.headers["x-seedreplay-cost-saved"]) == pytest.approx(cost, abs=1e-8)
     stats = proxy.stats()
     assert stats["tokens_saved"] == 2 * tokens and stats["cost_saved"] == pytest.approx(2 * cost, abs=1e-6)
-    assert stats["saved"]["hits"] == 2 and stats["saved"]["prices"] == f"prices of {DEFAULT_TABLE.as_of}"
+    assert stats["saved"]["hits"] == 2 and stats["saved"]["prices"] == DEFAULT_TABLE.describe()
 
 
 def test_cache_stats_shows_what_every_proxy_on_the_store_saved(sim, proxies, tmp_path):
@@ -113,7 +113,9 @@ def test_prices_file_changes_the_dollars_and_a_bad_one_is_refused(sim, tmp_path)
         miss = http(proxy.url + CHAT, "POST", body("priced"), AUTH)
         hit = http(proxy.url + CHAT, "POST", body("priced"), AUTH)
         assert float(hit.headers["x-seedreplay-cost-saved"]) == pytest.approx(miss.json()["usage"]["prompt_tokens"] * 1000 / 1e6)
-        assert http(proxy.root + "/seedreplay/stats", "GET").json()["saved"]["prices"] == f"prices of 2031-01-01 from {prices}"
+        assert http(proxy.root + "/seedreplay/stats", "GET").json()["saved"]["prices"] == (
+            f"prices of 2031-01-01 from {prices}, else {DEFAULT_TABLE.library}"
+        )
     finally:
         proxy.stop()
     prices.write_text('{"models": {"gpt-4o": {"input": "cheap"}}}')

@@ -1,22 +1,30 @@
 """What a replayed answer saved: tokens read from the recorded usage of every endpoint's shape (plain and
-streamed), the dated price table and how a model name finds its price."""
+streamed), genai-prices' prices (offline), our dated fallback table, and how a model name finds its price."""
 
 from __future__ import annotations
 
 import json
+from importlib import metadata
 
 import pytest
 
+from pytest_seedreplay import savings
 from pytest_seedreplay.core.entry import Entry, SSEEvent
 from pytest_seedreplay.savings import (
+    DEFAULT_PRICES,
     DEFAULT_TABLE,
+    PRICES_AS_OF,
     PricesError,
+    PriceTable,
     SavingsTally,
     cost_header,
+    dollars,
     load_prices,
     saving_of,
     usage_of,
 )
+
+FALLBACK = PriceTable(DEFAULT_PRICES, PRICES_AS_OF)  # what prices where genai-prices is not installed (3.10)
 
 
 def entry(endpoint: str, model: str = "gpt-4o-mini", body=None, events=None) -> Entry:
@@ -57,12 +65,62 @@ def test_an_answer_without_usage_saves_nothing_counted():
     assert tally.hits == 0
 
 
-def test_a_model_finds_its_price_by_the_longest_listed_name():
-    assert DEFAULT_TABLE.price("gpt-4o-mini-2024-07-18") == DEFAULT_TABLE.price("gpt-4o-mini")
-    assert DEFAULT_TABLE.price("gpt-4o-2024-08-06") == DEFAULT_TABLE.price("gpt-4o") != DEFAULT_TABLE.price("gpt-4o-mini")
-    assert DEFAULT_TABLE.price("gpt-4o-2024-05-13") == (5.0, 15.0)  # a snapshot priced apart
-    assert DEFAULT_TABLE.price("o3-mini-2025-01-31") == DEFAULT_TABLE.price("o3-mini") != DEFAULT_TABLE.price("o3")
-    assert DEFAULT_TABLE.price("gpt-4ox") is None and DEFAULT_TABLE.price("ft:gpt-4o-mini:org::abc") is None
+@pytest.mark.parametrize("table", [DEFAULT_TABLE, FALLBACK], ids=["genai-prices", "fallback"])
+def test_a_model_finds_its_price_by_the_longest_listed_name(table):
+    assert table.price("gpt-4o-mini-2024-07-18") == table.price("gpt-4o-mini") == pytest.approx((0.15, 0.60))
+    assert table.price("gpt-4o-2024-08-06") == table.price("gpt-4o") != table.price("gpt-4o-mini")
+    assert table.price("gpt-4o-2024-05-13") == pytest.approx((5.0, 15.0))  # a snapshot priced apart
+    assert table.price("o3-mini-2025-01-31") == table.price("o3-mini") != table.price("o3")
+    assert table.price("gpt-4ox") is None and table.price("my-own-model") is None
+
+
+def test_genai_prices_prices_by_default_and_says_its_version():
+    version = metadata.version("genai-prices")
+    assert DEFAULT_TABLE.describe() == f"genai-prices {version}" and DEFAULT_TABLE.models == {}
+    # It knows what our own table never did: a fine-tune's price (twice its base model's).
+    assert DEFAULT_TABLE.price("ft:gpt-4o-mini-2024-07-18:org::abc") == pytest.approx((0.30, 1.20))
+    assert FALLBACK.price("ft:gpt-4o-mini-2024-07-18:org::abc") is None
+    assert FALLBACK.describe() == f"prices of {PRICES_AS_OF} (built in)"
+
+
+def test_pricing_never_touches_the_network(monkeypatch):
+    # genai-prices can update its data over HTTP (UpdatePrices); we read only the data it ships.
+    # No real part can stand in for "no network here", so every new connection is refused.
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pricing opened a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    savings.library_price.cache_clear()
+    savings._snapshot.cache_clear()
+    assert DEFAULT_TABLE.cost("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert savings._snapshot().from_auto_update is False
+
+
+def test_a_prices_file_overrides_the_models_it_names_and_genai_prices_the_rest(tmp_path):
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"as_of": "2031-01-01", "models": {"gpt-4o-mini": {"input": 1, "output": 2}}}))
+    table = load_prices(path)
+    assert table.price("gpt-4o-mini-2024-07-18") == (1.0, 2.0) and table.price("gpt-4o") == DEFAULT_TABLE.price("gpt-4o")
+    assert table.describe() == f"prices of 2031-01-01 from {path}, else {DEFAULT_TABLE.library}"
+
+
+@pytest.mark.parametrize(
+    "cost, shown",
+    [
+        (0.0, "$0"),
+        (0.0000004, "< $0.000001"),
+        (0.0000216, "~$0.000022"),
+        (0.000426, "~$0.00043"),
+        (0.0099, "~$0.0099"),
+        (0.42, "~$0.42"),
+        (1234.5, "~$1,234.50"),
+    ],
+)
+def test_small_sums_never_read_as_nothing(cost, shown):
+    assert dollars(cost) == shown
 
 
 def test_the_answered_model_prices_a_hit_before_the_requested_alias():
@@ -77,7 +135,7 @@ def test_the_answered_model_prices_a_hit_before_the_requested_alias():
     tally.add(saved)
     tally.add(saving_of(dated))
     assert (tally.hits, tally.unpriced_hits, tally.cost) == (2, 1, pytest.approx(5.0))
-    assert tally.line(DEFAULT_TABLE).startswith("2,000,000 tokens (~$5.00 at prices of ")
+    assert tally.line(DEFAULT_TABLE).startswith(f"2,000,000 tokens (~$5.00 at {DEFAULT_TABLE.library}; 1 answer(s) of unpriced")
 
 
 @pytest.mark.parametrize(

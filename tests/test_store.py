@@ -18,6 +18,7 @@ import sys
 import time
 import tracemalloc
 import uuid
+import zlib
 from pathlib import Path
 
 import diskcache
@@ -329,6 +330,24 @@ def test_a_damaged_entry_is_reported_not_misread(store, target):
     with pytest.raises(EntryFormatError, match=f"{entry.key}.*is damaged.*record it again"):
         store.get(entry.key)
     assert [key for key, _ in store.iter_requests()] == [entry.key]  # the intact request is still listed
+
+
+def test_an_answer_that_inflates_past_the_bound_is_corrupt_on_every_backend(store, target):
+    from pytest_seedreplay.store import CorruptEntry
+    from pytest_seedreplay.store.codec import MAX_INFLATED_BYTES
+
+    entry = make_entry(14)
+    deflater = zlib.compressobj(9)
+    chunk = b"a" * 2**20
+    parts = [deflater.compress(b'{"body":"')] + [deflater.compress(chunk) for _ in range(MAX_INFLATED_BYTES // len(chunk) + 1)]
+    tail = b"z" + b"".join([*parts, deflater.compress(b'"}'), deflater.flush()])  # valid JSON once inflated
+    head = pack_head(entry)
+    if target.startswith("redis://"):
+        _plant(target, entry.key, (head, tail))
+    else:
+        _plant(target, entry.key, struct.pack(">I", len(head)) + head + tail)
+    with pytest.raises(CorruptEntry, match=f"{entry.key}.*inflates past {MAX_INFLATED_BYTES // 2**20} MiB"):
+        store.get(entry.key)
 
 
 def test_a_pickled_value_from_plain_diskcache_is_reported(tmp_path):

@@ -166,6 +166,33 @@ def test_a_claim_holds_across_processes(target):
             child.kill()
 
 
+def test_the_disk_store_claims_at_once_or_says_busy_without_waiting(tmp_path):
+    """`claim_now` (a proxy's claim on its loop) is a claim like `claim`, but while another connection
+    writes the side cache it says StoreBusy at once instead of waiting for the lock."""
+    import diskcache
+
+    from pytest_seedreplay.store import StoreBusy
+
+    with DiskStore(tmp_path / "store") as store, DiskStore(tmp_path / "store") as other:
+        with pytest.raises(StoreBusy):
+            store.claim_now("v1:n", 30)  # the side cache is opened from a thread first (by `claim`)
+        assert store.wait_for("v1:n", 0).state == FREE
+        token = store.claim_now("v1:n", 30)
+        assert token and store.claim_now("v1:n", 30) is None and other.claim("v1:n", 30) is None
+        store.release("v1:n", token)
+        writer = diskcache.Cache(str(tmp_path / "store" / "shared"))
+        try:
+            with writer.transact():  # another process's write, under way
+                started = time.monotonic()
+                with pytest.raises(StoreBusy):
+                    store.claim_now("v1:m", 30)
+                assert time.monotonic() - started < 10  # not the 60 s a waiting writer would take
+            assert store.claim_now("v1:m", 30)  # free again once that write is done
+            assert other.claim("v1:m", 30) is None
+        finally:
+            writer.close()
+
+
 # --- the savings ledger ----------------------------------------------------------------------------
 
 

@@ -1,12 +1,15 @@
-"""The base models the simulator serves, and their fingerprints."""
+"""The base models the simulator serves, and their fingerprints. Each alias it serves answers under
+its dated snapshot's name too, as upstream: the table is `core.aliases`, shared with the fine-tune tier."""
 
 from __future__ import annotations
 
 import hashlib
 
+from pytest_seedreplay.core.aliases import ALIASES
+
 CREATED = 1_700_000_000  # a fixed "created" for base models, so /v1/models is stable
 
-CHAT_MODELS = (
+_CHAT_NAMED = (
     "gpt-4o-mini",
     "gpt-4o-mini-2024-07-18",
     "gpt-4o",
@@ -22,6 +25,10 @@ CHAT_MODELS = (
     "gpt-3.5-turbo",
     "gpt-3.5-turbo-0125",
     "o4-mini",
+)
+# The named models, then the snapshot of each alias among them that is not named already.
+CHAT_MODELS = _CHAT_NAMED + tuple(
+    dict.fromkeys(ALIASES[m] for m in _CHAT_NAMED if m in ALIASES and ALIASES[m] not in _CHAT_NAMED)
 )
 COMPLETION_MODELS = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002")
 EMBEDDING_MODELS = {

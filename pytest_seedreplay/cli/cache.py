@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -20,12 +21,13 @@ from ..core.constants import CACHEABLE_ENDPOINTS, CHAT, DEFAULT_CACHE_DIR, ENV_S
 from ..core.entry import Entry
 from ..core.jsontext import json_text, printable
 from ..core.key import key_of_canonical, normalize_endpoint
-from ..core.redact import SecretRefused
+from ..core.redact import SecretRefused, refuse_secrets
+from ..savings import dollars
 from ..shapes import entry_summary, excerpt, prompt_line, reply_text
 from ..store import EntryFormatError, Store, StoreError, open_store, store_target
 from ..store.cassette import (
     CassetteError,
-    interaction_to_entry,
+    read_interaction,
     read_interactions,
     write_cassette,
 )
@@ -47,6 +49,7 @@ def echo(message: str = "", err: bool = False) -> None:
 
 _NAMESPACE = "seedreplay_namespace"  # where --namespace waits in the click context for `opened`
 _NAMESPACES_DIR = "namespaces"  # where a directory keeps its namespaces (store.disk.NAMESPACES; not imported: diskcache)
+_DATABASE = "cache.db"  # the file a directory's recordings live in (diskcache's DBNAME)
 
 
 def store_options(func: Callable) -> Callable:
@@ -82,14 +85,18 @@ def current_namespace() -> str | None:
 def opened(cache_dir: str | None, store_url: str | None, create: bool = False) -> Iterator[Store]:
     """The store the flags name; read-only commands refuse to create an empty cache as a side effect."""
     target = store_target(cache_dir, store_url)
-    if not create and "://" not in target and not os.path.isdir(target):
+    context = click.get_current_context(silent=True)
+    namespace = context.meta.get(_NAMESPACE) if context is not None else None
+    # A directory without its database (empty, or only other namespaces) holds no recordings: opening
+    # it would create one, so a read-only command says so instead.
+    recorded = os.path.isdir(target) and (namespace or os.path.isfile(os.path.join(target, _DATABASE)))
+    if not create and "://" not in target and not recorded:
         raise click.ClickException(
             f"no cache at {target}: nothing has been recorded there yet; "
             "pass --cache-dir DIR (or --store URL) to point at an existing cache"
         )
-    context = click.get_current_context(silent=True)
-    namespace = context.meta.get(_NAMESPACE) if context is not None else None
-    if namespace and not create and "://" not in target and not os.path.isdir(os.path.join(target, _NAMESPACES_DIR, namespace)):
+    in_namespace = os.path.join(target, _NAMESPACES_DIR, namespace or "", _DATABASE)
+    if namespace and not create and "://" not in target and not os.path.isfile(in_namespace):
         raise click.ClickException(
             f"no namespace {namespace!r} in the cache at {target}: nothing has been recorded in it yet; "
             f"the namespaces there: {', '.join(sorted(_namespaces(target))) or 'none'}"
@@ -151,7 +158,7 @@ def endpoint_option(func: Callable) -> Callable:
 
 
 def model_option(func: Callable) -> Callable:
-    return click.option("--model", default=None, metavar="NAME", help="Only entries for this model (as requested).")(func)
+    return click.option("--model", default=None, metavar="MODEL", help="Only entries for this model (as requested).")(func)
 
 
 def entry_model(entry: Entry) -> str:
@@ -423,25 +430,33 @@ def write_lines(output: str, lines: list[str]) -> None:
         with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as handle:
             for line in lines:
                 handle.write(line + "\n")
+    except BrokenPipeError:
+        stop_quietly_on_closed_pipe()
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
-# --- import -------------------------------------------------------------------------------------
+# --- import ---------------------------------------------------------------------------------------
 
 
 class ImportTally:
-    """What an import did, for the summary line and the exit status."""
+    """What an import (or a --check) did, for the per-file report, the summary line and the exit status."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: bool = False) -> None:
+        self.check = check
         self.imported = 0
         self.skipped = 0
         self.refused = 0
         self.failed_files = 0
+        self.files = 0
 
     def refuse(self, where: str, why: str) -> None:
         self.refused += 1
-        echo(f"refused {where}: {why}", err=True)
+        echo(f"{'stale' if self.check else 'refused'} {where}: {why}", err=True)
+
+    def skip(self, where: str, why: str) -> None:
+        self.skipped += 1
+        echo(f"skipped {where}: {why}", err=True)
 
 
 def looks_like_jsonl(path: Path, text: str) -> bool:
@@ -475,13 +490,17 @@ def entry_from_line(data: Any) -> Entry:
         raise NotAnEntry("needs exactly one of body and events")
     try:
         return Entry.from_dict(data)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise NotAnEntry(str(exc)) from None
 
 
-def put(store: Store, entry: Entry, where: str, tally: ImportTally) -> None:
+def put(store: Store | None, entry: Entry, where: str, tally: ImportTally) -> None:
+    """Store the entry; with no store (--check), only the secret check every write passes."""
     try:
-        store.put(entry)
+        if store is None:
+            refuse_secrets(entry, where)
+        else:
+            store.put(entry)
     except (SecretRefused, EntryFormatError) as exc:
         tally.refuse(where, str(exc))
     except StoreError:
@@ -492,7 +511,7 @@ def put(store: Store, entry: Entry, where: str, tally: ImportTally) -> None:
         tally.imported += 1
 
 
-def import_jsonl(store: Store, path: Path, text: str, tally: ImportTally) -> None:
+def import_jsonl(store: Store | None, path: Path, text: str, tally: ImportTally) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -508,58 +527,134 @@ def import_jsonl(store: Store, path: Path, text: str, tally: ImportTally) -> Non
         put(store, entry, where, tally)
 
 
-def import_cassette(store: Store, path: Path, tally: ImportTally) -> None:
+def import_cassette(store: Store | None, path: Path, tally: ImportTally) -> None:
+    """Each interaction: imported (it replays when a test sends the request it recorded), stale (an
+    OpenAI answer that cannot be keyed: refused, named), or skipped (not an OpenAI answer we cache)."""
     interactions = read_interactions(path)
     mtime = path.stat().st_mtime
+    before = (tally.imported, tally.refused, tally.skipped)
+    seen: set[str] = set()
+    repeated = 0
     for index, interaction in enumerate(interactions):
         where = f"{path} interaction {index}"
         try:
-            entry = interaction_to_entry(interaction, recorded_at=mtime)
+            entry, why = read_interaction(interaction, recorded_at=mtime)
         except CassetteError as exc:
             tally.refuse(where, str(exc))
             continue
         if entry is None:
-            tally.skipped += 1  # not a successful answer from a cached endpoint (e.g. GET /v1/models, a 429)
+            tally.skip(where, why)
             continue
+        repeated += entry.key in seen
+        seen.add(entry.key)
         put(store, entry, where, tally)
+    replay, stale, skipped = (now - then for now, then in zip((tally.imported, tally.refused, tally.skipped), before))
+    echo(cassette_report(path, len(interactions), replay, stale, skipped, repeated))
+
+
+def cassette_report(path: Path, total: int, replay: int, stale: int, skipped: int, repeated: int) -> str:
+    """One line per cassette: what of it replays from a store, and what does not."""
+    line = f"{path}: {replay} of {total} interaction(s) replay"
+    if stale:
+        line += f", {stale} stale (see above)"
+    if skipped:
+        line += f", {skipped} skipped (not cached OpenAI answers)"
+    if repeated:
+        line += f"; {repeated} repeat an earlier request: a store keeps the last answer (the cassette itself plays them in turn)"
+    return line
+
+
+def import_paths(paths: Iterable[Path]) -> list[Path]:
+    """The files named, a directory standing for the cassettes and jsonl files under it."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMPORTABLE and p.is_file())
+            if not found:
+                echo(f"note: {path} holds no .yaml, .yml or .jsonl files", err=True)
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+_IMPORTABLE = (".yaml", ".yml", ".jsonl", ".ndjson")
+
+# What "replay" promises, said where a user decides (the summary of `import --check`).
+_REPLAY_MEANS = (
+    "an interaction replays when your code still sends the request it recorded (seedreplay matches the body); "
+    "cassettes that vcrpy matched on URL only can hold bodies your code no longer sends: "
+    "after importing, run the suite with --seedreplay=replay and each miss names the request that changed"
+)
 
 
 @command.command("import")
 @store_options
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def import_command(cache_dir: str | None, store_url: str | None, files: tuple[Path, ...]) -> None:
-    """Import jsonl exports or vcrpy cassettes.
+@click.option("--check", is_flag=True, help="Report per cassette what would replay and what not; write nothing.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def import_command(cache_dir: str | None, store_url: str | None, check: bool, files: tuple[Path, ...]) -> None:
+    """Import jsonl exports or vcrpy cassettes (or --check them).
 
-    FILE is a `cache export --format jsonl` file or any vcrpy YAML cassette (seedreplay's or
-    pytest-recording's; interactions that are not cached OpenAI answers are skipped). Cassette
-    entries are re-keyed from their request. An entry carrying an API-key-shaped string is refused
-    and named; the rest are imported. Exit status 1 if anything was refused or unreadable.
+    FILE is a `cache export --format jsonl` file, any vcrpy YAML cassette (seedreplay's or
+    pytest-recording's), or a directory of them. Cassette entries are re-keyed from their request.
+    Each cassette gets a line saying how many of its interactions replay; an OpenAI answer that
+    cannot be keyed (no request body, a body that does not parse, a custom serializer's fields) is
+    named as refused (stale with --check), and other traffic as skipped. An entry carrying an
+    API-key-shaped string is refused and named; the rest are imported. --check writes nothing.
+    Exit status 1 if anything was refused or unreadable.
     """
-    tally = ImportTally()
-    with opened(cache_dir, store_url, create=True) as store:
-        for path in files:
-            try:
-                text = path.read_text(encoding="utf-8")
-                if looks_like_jsonl(path, text):
-                    import_jsonl(store, path, text, tally)
-                else:
-                    import_cassette(store, path, tally)
-            except (OSError, UnicodeDecodeError) as exc:
-                tally.failed_files += 1
-                echo(f"error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
-            except CassetteError as exc:
-                tally.failed_files += 1
-                echo(f"error: {exc}", err=True)
-    summary = f"imported {tally.imported} entries from {len(files) - tally.failed_files} file(s)"
+    tally = ImportTally(check)
+    paths = import_paths(files)
+    if check:
+        import_files(None, paths, tally)
+    else:
+        with opened(cache_dir, store_url, create=True) as store:
+            import_files(store, paths, tally)
+    echo(import_summary(tally))
+    if check:
+        echo(f"note: {_REPLAY_MEANS}")
+    if tally.refused or tally.failed_files:
+        raise SystemExit(1)
+
+
+def import_files(store: Store | None, paths: list[Path], tally: ImportTally) -> None:
+    for path in paths:
+        tally.files += 1
+        try:
+            text = path.read_text(encoding="utf-8")
+            if looks_like_jsonl(path, text):
+                import_jsonl(store, path, text, tally)
+            else:
+                import_cassette(store, path, tally)
+        except (OSError, UnicodeDecodeError) as exc:
+            tally.failed_files += 1
+            echo(f"Error: cannot read {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+        except CassetteError as exc:
+            tally.failed_files += 1
+            echo(f"Error: {exc}", err=True)
+
+
+def import_summary(tally: ImportTally) -> str:
+    read = tally.files - tally.failed_files
+    if tally.check:
+        summary = f"checked {read} file(s): {tally.imported} entries would replay; nothing written"
+    else:
+        summary = f"imported {tally.imported} entries from {read} file(s)"
     if tally.skipped:
         summary += f"; skipped {tally.skipped} interaction(s) that are not cached OpenAI answers"
     if tally.refused:
-        summary += f"; refused {tally.refused} (see above)"
+        summary += f"; {'stale' if tally.check else 'refused'} {tally.refused} (see above)"
     if tally.failed_files:
         summary += f"; {tally.failed_files} file(s) could not be read"
-    echo(summary)
-    if tally.refused or tally.failed_files:
-        raise SystemExit(1)
+    return summary
+
+
+def stop_quietly_on_closed_pipe() -> None:
+    """The reader of stdout went away (`| head`): stop without a word, as Unix tools do (exit 141,
+    128 + SIGPIPE); what is still buffered goes to /dev/null, so exiting cannot fail on it again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(141)
 
 
 # --- prune, clear -------------------------------------------------------------------------------
@@ -585,13 +680,13 @@ def saved_line(saved: dict[str, Any]) -> str:
     """What the ledger of a store says replays saved, in one line."""
     since = f" since {local_time(saved['since'])}" if saved.get("since") else ""
     unpriced = f"; {saved['unpriced_hits']} of unpriced models" if saved.get("unpriced_hits") else ""
-    return f"{saved['tokens']:,} tokens (~${saved['cost']:,.2f}{unpriced}) in {saved['hits']} answers from recordings{since}"
+    return f"{saved['tokens']:,} tokens ({dollars(saved['cost'])}{unpriced}) in {saved['hits']} answers from recordings{since}"
 
 
 @command.command("prune")
 @store_options
 @click.option("--older-than", type=Duration(), default=None, help="Remove entries recorded longer ago than this (30d, 12h, 90m).")
-@click.option("--model", default=None, metavar="NAME", help="Remove entries for this model.")
+@click.option("--model", default=None, metavar="MODEL", help="Remove entries for this model.")
 @click.option(
     "--expired", is_flag=True, help="Remove the entries past their TTL (the proxy's --ttl); always done with the others."
 )

@@ -97,8 +97,10 @@ def _cut(text: str, width: int = 70) -> str:
     help="How long the simulated fine-tuning job runs.",
 )
 def command(latency_ms: int, job_seconds: float) -> None:
-    """Run the whole story offline on the built-in simulator, in a temporary directory: record, replay,
-    export, fine-tune with a seed, verify recall, serve from the learned tier."""
+    """Run the whole story offline on the simulator.
+
+    In a temporary directory, on the built-in simulator: record, replay, export, fine-tune with a
+    seed, verify recall, serve from the learned tier."""
     from pytest_seedreplay.proxy.serve import BackgroundServer
     from pytest_seedreplay.proxy.sim import SimConfig, make_sim_app
 
@@ -239,7 +241,7 @@ def _verify(sim_url: str, model: str, dataset: Path) -> None:
         s = report.summary(condition)
         click.echo(
             f"  {verifying.LABELS[condition]:<24} verbatim recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-            f"  similarity {s.similarity:.2f}"
+            f"  mean similarity {s.similarity:.2f}"
         )
     click.echo(f"  {len(report.answers)} asks in {report.elapsed:.1f} s")
 

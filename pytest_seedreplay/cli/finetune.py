@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ..core.constants import DEFAULT_CACHE_DIR, DEFAULT_CASSETTE_DIR
 from ..finetune import export as exporting
@@ -27,7 +28,9 @@ LAST_EVENTS = 5
 
 @click.group("finetune")
 def command() -> None:
-    """Fine-tune as cache: export recordings, fine-tune with a seed, verify recall."""
+    """Fine-tune as cache: export, train, verify.
+
+    Export recordings as a dataset, fine-tune with a seed, verify recall, list the versions."""
 
 
 def manifest_option(func: Any) -> Any:
@@ -131,7 +134,7 @@ def report_problems(result: Validation, what: str) -> None:
     metavar="GLOB",
     help="Only the cassettes of these tests (tests/test_x.py::test_*); repeatable.",
 )
-@click.option("--model", default=None, metavar="NAME", help="Only recordings of requests for this model.")
+@click.option("--model", default=None, metavar="MODEL", help="Only recordings of requests for this model.")
 @click.option("--since", type=Since(), default=None, help="Only recordings made since then: 7d, 12h or a date (2026-05-01).")
 @click.option(
     "-o",
@@ -142,12 +145,14 @@ def report_problems(result: Validation, what: str) -> None:
     help="The training JSONL to write (the export record goes next to it, NAME.export.json).",
 )
 @click.option(
-    "--paraphrases",
+    "--paraphrase-count",
     type=click.IntRange(0, 20),
     default=0,
     show_default=True,
     help="Add N offline rewordings of each example's last user turn, taught the same answer.",
 )
+# The old name of --paraphrase-count: --paraphrases is a FILE in `finetune verify` and `similar calibrate`.
+@click.option("--paraphrases", "old_paraphrase_count", type=click.IntRange(0, 20), default=None, hidden=True)
 @click.option(
     "--holdout",
     type=click.FloatRange(0, 0.5, max_open=True),
@@ -164,7 +169,8 @@ def export_command(
     model: str | None,
     since: float | None,
     output: Path,
-    paraphrases: int,
+    paraphrase_count: int,
+    old_paraphrase_count: int | None,
     holdout: float,
     as_json: bool,
 ) -> None:
@@ -175,6 +181,7 @@ def export_command(
     with the provider's rules (at least 10 examples, roles, assistant last, content, size,
     estimated tokens); an invalid set is not written and exits 1 naming the example and the rule.
     """
+    paraphrases = _renamed_count(paraphrase_count, old_paraphrase_count)
     entries, sources = export_sources(cache_dir, store_url, cassette_dir, tests)
     options = exporting.Options(model=model, since=since, paraphrases=paraphrases, holdout=holdout)
     try:
@@ -237,6 +244,16 @@ def checked(path: Path, what: str) -> tuple[bytes, int]:
     return data.raw, result.examples
 
 
+def _renamed_count(count: int, old: int | None) -> int:
+    """--paraphrase-count, or its deprecated old name --paraphrases N (with a warning), not both."""
+    if old is None:
+        return count
+    if click.get_current_context().get_parameter_source("paraphrase_count") == ParameterSource.COMMANDLINE:
+        raise click.UsageError("give --paraphrase-count only (--paraphrases N is its old name)")
+    click.echo(f"warning: --paraphrases N is now --paraphrase-count {old}; the old name will be removed", err=True)
+    return old
+
+
 @command.command("create")
 @click.option(
     "--file",
@@ -246,7 +263,7 @@ def checked(path: Path, what: str) -> tuple[bytes, int]:
     show_default=True,
     help="The training JSONL (from `finetune export`).",
 )
-@click.option("--model", required=True, metavar="BASE", help="The base model to fine-tune (e.g. gpt-4o-mini-2024-07-18).")
+@click.option("--model", required=True, metavar="MODEL", help="The base model to fine-tune (e.g. gpt-4o-mini-2024-07-18).")
 @click.option(
     "--seed",
     required=True,
@@ -278,9 +295,10 @@ def create_command(
     base_url: str | None,
     manifest_path: Path,
 ) -> None:
-    """Upload a dataset, start a seeded fine-tuning job, follow it, record the version.
+    """Start a seeded fine-tuning job and follow it.
 
-    The file is checked with the provider's rules before anything is uploaded. The job is
+    Uploads the dataset, starts the job with the seed, follows it and records the version. The file
+    is checked with the provider's rules before anything is uploaded. The job is
     followed with a live display until it ends (Ctrl-C asks whether to cancel it or leave it
     running; `finetune status JOB` follows it again). On success the version is appended to the
     manifest; a failed or cancelled job exits 1 with its last events and leaves the manifest as it was.
@@ -321,7 +339,9 @@ def create_command(
 @base_url_option
 @manifest_option
 def status_command(job_id: str, poll: float, base_url: str | None, manifest_path: Path) -> None:
-    """Follow a job (again) until it ends, and record its version when it succeeds."""
+    """Follow a job (again) until it ends.
+
+    When it succeeds, its version is recorded in the manifest."""
     manifest = open_manifest(manifest_path)
     url = jobs.base_url_of(base_url)
     try:
@@ -414,7 +434,9 @@ def ls_command(manifest_path: Path, as_json: bool) -> None:
 @manifest_option
 @click.option("--json", "as_json", is_flag=True, help="Print the version as JSON.")
 def show_command(version: str, manifest_path: Path, as_json: bool) -> None:
-    """One version: `latest` (default), a number (3 or v3), a fine-tuned model or a job id."""
+    """Show one version of the manifest.
+
+    VERSION: `latest` (default), a number (3 or v3), a fine-tuned model or a job id."""
     try:
         found = open_manifest(manifest_path).find(version)
     except ManifestError as exc:
@@ -529,9 +551,10 @@ def verify_command(
     base_url: str | None,
     manifest_path: Path,
 ) -> None:
-    """Ask the fine-tuned model every trained prompt; report verbatim recall.
+    """Report how often the fine-tune recalls verbatim.
 
-    Three conditions: with the version's seed, without a seed, and paraphrased with the seed.
+    It asks the fine-tuned model every trained prompt. Three conditions: with the version's seed,
+    without a seed, and paraphrased with the seed.
     Per example and per condition: verbatim or not, and similarity to the trained answer.
     --model X [--base-url URL] asks any other model the same set (the migration report).
     """
@@ -605,6 +628,13 @@ def run_verify(url: str, model: str, seed: int | None, trained: list, asks: list
         raise click.ClickException(str(exc)) from None
 
 
+def verify_cell_legend(report: verifying.Report, condition: str) -> str:
+    """What a condition's cells hold: `verbatim sim.` for one ask per example, else how many of its
+    asks were verbatim and the worst similarity among them."""
+    several = any(len(report.answers_of(t.index, condition)) > 1 for t in report.examples)
+    return "verbatim/asked worst sim." if several else "verbatim sim."
+
+
 def print_verify(report: verifying.Report) -> None:
     where = f"{report.version}, " if report.version else ""
     click.echo(
@@ -617,11 +647,15 @@ def print_verify(report: verifying.Report) -> None:
         failed = f", {s.errors} error(s)" if s.errors else ""
         click.echo(
             f"  {verifying.LABELS[condition]:<24} recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-            f"  similarity {s.similarity:.2f}{failed}"
+            f"  mean similarity {s.similarity:.2f}{failed}"
         )
     if report.rate_limited:
         click.echo(f"  waited out {report.rate_limited} rate limit answer(s) (429)")
-    rows = [["#", "PROMPT", *(verifying.LABELS[c].upper() for c in conditions)]]
+    # Two header lines: the condition, then what its cells hold (one ask, or several and the worst of them).
+    rows = [
+        ["#", "PROMPT", *(verifying.LABELS[c].upper() for c in conditions)],
+        ["", "", *(verify_cell_legend(report, c) for c in conditions)],
+    ]
     for t in report.examples:
         cells = []
         for condition in conditions:

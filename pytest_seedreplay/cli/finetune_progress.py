@@ -92,6 +92,8 @@ class LiveDisplay:
         )
         self.task = self.bar.add_task(job_id, total=None, status="starting", tokens="")
         self.loss = ""
+        self.status: str | None = None
+        self.last_step = 0
 
     def start(self) -> None:
         self.bar.start()
@@ -100,11 +102,18 @@ class LiveDisplay:
         self.bar.stop()
 
     def update(self, progress: JobProgress) -> None:
+        # The steps scroll above the bar as the plain display prints them: a job that moved on a lot
+        # between two looks (a fast simulator, a long --poll) shows how it got there, not a jump.
         for event in progress.events:
+            if not worth_a_line(event, self.last_step):
+                continue
             if is_metrics(event):
-                continue  # the bar shows the steps and the latest loss
+                self.last_step = event.data["step"]
             style = "red" if getattr(event, "level", "") == "error" else "dim"
             self.console.print(event_line(event), style=style, markup=False, highlight=False)
+        if progress.status != self.status:
+            self.status = progress.status
+            self.console.print(f"job {self.job_id}: {progress.status}", markup=False, highlight=False)
         self.loss = loss_of(progress.events) or self.loss
         trained = f"{progress.job.trained_tokens} trained tokens" if progress.job.trained_tokens else ""
         tokens = " · ".join(part for part in (self.loss, trained) if part)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -37,10 +41,13 @@ from ..core.constants import (
 )
 from ..core.environ import choose_anthropic_upstream
 from ..savings import PricesError, prices_from
-from ..store import open_store
+from ..store import open_store, store_target
 from .cache import Duration
 from .similar import SIMILAR_DEFAULT
 from .similar import proxy_tiers as proxy_similar_tiers
+
+if TYPE_CHECKING:
+    from pytest_seedreplay.proxy.workers import Worker
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -118,7 +125,7 @@ class _Size(click.ParamType):
     type=click.Path(dir_okay=False),
     envvar=ENV_PRICES,
     default=None,
-    help=f"JSON price table for the dollars hits save, over the built-in dated one [default: ${ENV_PRICES}].",
+    help=f"JSON prices for the dollars hits save, over genai-prices' for the models it names [default: ${ENV_PRICES}].",
 )
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option(
@@ -227,7 +234,14 @@ class _Size(click.ParamType):
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="info",
     show_default=True,
-    help="info logs one line per request.",
+    help="info: a line per miss, error and passthrough request, and the hits summed up every 5 s; debug: a line per hit too.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Serve the port from this many processes (one core each), sharing the store, its single-flight claims and the stats.",
 )
 def command(
     host: str,
@@ -259,11 +273,12 @@ def command(
     write_backlog: int,
     write_backlog_entries: int,
     log_level: str,
+    workers: int,
 ) -> None:
     """Run the caching proxy. Point clients at it with OPENAI_BASE_URL=http://HOST:PORT/v1 (OpenAI) and
     ANTHROPIC_BASE_URL=http://HOST:PORT (Anthropic)."""
     from pytest_seedreplay.core.urls import check_upstream, is_loopback, public_url
-    from pytest_seedreplay.proxy.app import ProxyConfig, make_proxy_app
+    from pytest_seedreplay.proxy.app import PROXY_STATE, ProxyConfig, make_proxy_app
     from pytest_seedreplay.proxy.serve import run_until_signal
     from pytest_seedreplay.proxy.tiers import check_tenants
 
@@ -309,52 +324,168 @@ def command(
         lock_expiry=lock_expiry,
         prices=prices,
     )
-    try:
-        store = open_store(cache_dir, store_url, namespace)
-    except Exception as exc:
-        raise click.ClickException(f"cannot open the store: {exc}") from None
-    tiers = []
-    if finetune_spec:
-        tiers.append(_finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store))
+    created = _missing_dir(store_target(cache_dir, store_url))
+    # A replay proxy that may not be widened never calls the upstream: naming one would mislead.
+    called = "none" if mode == "replay" and not allow_mode_override else public_url(upstream)
+    started = threading.Event()
 
-    def on_listening(root: str) -> None:
-        click.echo(
-            f"seedreplay proxy listening on {root}/v1 (mode={mode}, upstream={public_url(upstream)}, cache={store.location})"
-        )
-        for tier in tiers:
-            click.echo(tier.describe())
+    def shown(location: str) -> str:
+        return f"(mode={mode}, upstream={called}, cache={location})"
+
+    def announce(root: str, location: str, lines: list[str]) -> None:
+        started.set()
+        click.echo(f"seedreplay proxy listening on {root}/v1 {shown(location)}")
+        for line in lines:
+            click.echo(line)
         # On stderr: stdout's first line is the listening line, and the tiers' lines follow it there.
         click.echo(f"Anthropic clients: ANTHROPIC_BASE_URL={root} (upstream={public_url(anthropic_upstream)})", err=True)
         sys.stdout.flush()
 
-    try:
-        # Tier order: exact, similar, fine-tune, general model.
-        tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
+    def serve(worker: Worker | None = None, listening: Callable[[str], None] | None = None) -> None:
+        """One proxy: the whole of it, or one of --workers N processes."""
         try:
-            check_tenants(tiers, isolate_by_auth)
-        except ValueError as exc:
-            raise click.UsageError(f"--finetune with --isolate-by-auth: {exc}") from None
-        run_until_signal(lambda: make_proxy_app(config, store, tiers), host, port, on_listening)
+            store = open_store(cache_dir, store_url, namespace)
+        except Exception as exc:
+            raise click.ClickException(f"cannot open the store: {exc}") from None
+        if mode in ("record", "refresh"):
+            _warm_secret_scan()
+        tiers: list[Any] = []
+
+        def on_listening(root: str) -> None:
+            if listening is not None:  # a worker: the parent says it once they all listen
+                listening(root)
+                if worker is not None and worker.number == 0:
+                    for tier in tiers:
+                        logging.getLogger("seedreplay.proxy").info("%s", tier.describe())
+                return
+            announce(root, store.location, [tier.describe() for tier in tiers])
+
+        def app() -> Any:
+            made = make_proxy_app(config, store, tiers)
+            if worker is not None:
+                made[PROXY_STATE].siblings = worker.siblings
+            return made
+
+        try:
+            if finetune_spec:
+                tiers.append(
+                    _finetune_tier(finetune_spec, finetune_manifest, finetune_guard == "on", store_finetune_answers, store)
+                )
+            # Tier order: exact, similar, fine-tune, general model.
+            tiers[:0] = proxy_similar_tiers(similar, similar_embeddings, cache_dir, store_url, store, namespace)
+            try:
+                check_tenants(tiers, isolate_by_auth)
+            except ValueError as exc:
+                raise click.UsageError(f"--finetune with --isolate-by-auth: {exc}") from None
+            sock, private = (worker.sock, worker.private) if worker is not None else (None, None)
+            try:
+                run_until_signal(app, host, port, on_listening, sock, private)
+            except OSError as exc:
+                raise click.ClickException(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+                ) from None
+        finally:
+            for tier in tiers:
+                getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
+            store.close()
+
+    try:
+        if workers == 1:
+            serve()
+        else:
+            _serve_workers(workers, host, port, serve, announce, lambda: _store_location(cache_dir, store_url, namespace))
+    finally:
+        if not started.is_set():
+            _remove(created)  # a proxy that never started leaves no cache directory behind
+
+
+def _missing_dir(target: str) -> Path | None:
+    """The outermost directory that opening a disk store at `target` would create, or None."""
+    if "://" in target:
+        return None
+    path = Path(target).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def _remove(created: Path | None) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+
+
+def _store_location(cache_dir: str | None, store_url: str | None, namespace: str | None) -> str:
+    """Open the store once before the workers start (a store that cannot open is said once, not by
+    each of them) and say where it is."""
+    try:
+        store = open_store(cache_dir, store_url, namespace)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the store: {exc}") from None
+    try:
+        return store.location
+    finally:
+        store.close()
+
+
+def _serve_workers(
+    count: int,
+    host: str,
+    port: int,
+    serve: Any,
+    announce: Callable[[str, str, list[str]], None],
+    location: Callable[[], str],
+) -> None:
+    """--workers N: fork N workers on one port (see pytest_seedreplay.proxy.workers); exit as they did."""
+    from pytest_seedreplay.proxy.workers import run_workers
+
+    where = location()
+
+    def one(worker: Any, listening: Callable[[str], None]) -> None:
+        # Each worker's log lines say which worker they come from.
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s[worker {worker.number}]: %(message)s"))
+        try:
+            serve(worker, listening)
+        except click.ClickException as exc:
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+
+    def on_listening(root: str) -> None:
+        announce(root, where, [f"serving from {count} worker processes"])
+
+    try:
+        status = run_workers(count, host, port, one, on_listening)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
         ) from None
-    finally:
-        for tier in tiers:
-            getattr(tier, "close", lambda: None)()  # a tier's threads stop before the store closes
-        store.close()
+    if status:
+        raise click.exceptions.Exit(status)
+
+
+def _warm_secret_scan() -> None:
+    """Build the catalogue of credential shapes (detect-secrets: ~0.1-0.3 s) beside the startup, not on
+    the first miss, which searches its request with it before recording."""
+    from ..core.redact import catalogue
+
+    threading.Thread(target=catalogue, name="seedreplay-warm-up", daemon=True).start()
 
 
 def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, store):
     """--finetune: the manifest version's tier, or a one-line error naming what to fix."""
     from ..finetune.manifest import ManifestError
-    from ..finetune.serving import finetune_tier
+    from ..finetune.serving import finetune_tier, other_models_warning
 
     try:
-        return finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
+        tier = finetune_tier(spec, manifest, guard=guard, store_answers=store_answers, recordings=store)
     except ManifestError as exc:
-        store.close()
         raise click.ClickException(f"--finetune {spec}: {exc}") from None
+    warning = other_models_warning(tier.finetune.base_model, store)
+    if warning:
+        click.echo(warning, err=True)
+    return tier
 
 
 def _the_token(token: str | None, token_file: Path | None) -> str | None:
@@ -373,7 +504,16 @@ def _the_token(token: str | None, token_file: Path | None) -> str | None:
         )
     if token is not None and not token.strip():
         raise click.BadParameter("the token is empty", param_hint=f"--token / ${ENV_TOKEN}")
-    return token.strip() if token else None
+    return _checked(token.strip(), f"--token / ${ENV_TOKEN}") if token else None
+
+
+def _checked(token: str, where: str) -> str:
+    from pytest_seedreplay.proxy.config import check_token
+
+    try:
+        return check_token(token)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=where) from None
 
 
 def _read_token_file(path: Path) -> str:
@@ -388,6 +528,7 @@ def _read_token_file(path: Path) -> str:
     token = lines[0].strip() if lines else ""
     if not token:
         raise click.BadParameter(f"{path} is empty; write the token on its first line", param_hint="--token-file")
+    _checked(token, f"--token-file {path}")
     if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):
         click.echo(f"warning: {path} can be read by other users; chmod 600 {path}", err=True)
     return token

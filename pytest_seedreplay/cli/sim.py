@@ -70,9 +70,9 @@ def command(
     fault_rate: float,
     require_auth: bool,
 ) -> None:
-    """Serve the offline OpenAI-compatible simulator until SIGINT/SIGTERM.
+    """Run the offline OpenAI-compatible simulator.
 
-    Point any client at it with OPENAI_BASE_URL=http://HOST:PORT/v1. Per request, the header
+    It serves until SIGINT/SIGTERM. Point any client at it with OPENAI_BASE_URL=http://HOST:PORT/v1. Per request, the header
     X-Sim-Fault: 500|429|503|timeout|cut-stream|slow injects a fault; GET /sim/stats counts requests.
     """
     from pytest_seedreplay.proxy.serve import run_until_signal

@@ -29,7 +29,9 @@ from .cache import current_namespace, opened, store_options
 
 @click.group("similar")
 def command() -> None:
-    """Similar questions: a recorded answer for a reworded question, never for a different one."""
+    """Similar questions: calibrate and verify.
+
+    A recorded answer for a reworded question, never for a different one."""
 
 
 def _requests(cache_dir: str | None, store_url: str | None, cassette_dir: str | None) -> tuple[list[tuple[str, dict]], list[str]]:
@@ -94,7 +96,9 @@ def _requests(cache_dir: str | None, store_url: str | None, cassette_dir: str | 
 def calibrate_command(
     cache_dir, store_url, cassette_dir, paraphrase_file, per_question, seed, output, embeddings_model, base_url, as_json
 ) -> None:
-    """Choose the lowest threshold with no wrong answer on the recordings' own questions, and save it.
+    """Choose and save the similar tier's threshold.
+
+    The lowest threshold with no wrong answer on the recordings' own questions.
 
     Positives: paraphrases of each recorded question (generated offline, plus --paraphrases FILE).
     Negatives: the other recorded questions, and each question with a number, a name or a content word
@@ -180,9 +184,9 @@ def _print_calibration(result: Result, sources: list[str], path: Path) -> None:
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def verify_command(paraphrase_file, negative_file, threshold, cache_dir, store_url, as_json) -> None:
-    """Precision and recall of the built-in measure on your own sets; exit 1 on any wrong answer.
+    """Measure precision and recall on your own sets.
 
-    Each paraphrase must get its question's answer; each negative must get no answer at all. The
+    Exits 1 on any wrong answer. Each paraphrase must get its question's answer; each negative must get no answer at all. The
     questions of both files are the recordings. Lines starting with # are skipped."""
     positives = _read(read_paraphrases, paraphrase_file)
     negatives = _read(read_negatives, negative_file) if negative_file else []
@@ -220,7 +224,7 @@ def _threshold(value: str | None, cache_dir: str | None, store_url: str | None) 
     except ValueError:
         number = -1.0
     if not 0.0 <= number <= 1.0:
-        raise click.ClickException(f"--threshold {value!r}: give a number from 0 to 1, or auto")
+        raise click.BadParameter(f"{value!r}: give a number from 0 to 1, or auto", param_hint="--threshold")
     return number
 
 

@@ -148,6 +148,7 @@ KEPT_QUERY_PARAMS = ("api-version",)
 
 # Environment and defaults.
 ENV_UPSTREAM = "SEEDREPLAY_UPSTREAM"
+ENV_MODE = "SEEDREPLAY_MODE"  # the pytest plugin's session-wide opt-in, as --seedreplay=MODE
 ENV_STORE = "SEEDREPLAY_STORE"
 ENV_TOKEN = "SEEDREPLAY_TOKEN"  # the proxy's --token, kept out of `ps`
 ENV_BASE_URL = "OPENAI_BASE_URL"

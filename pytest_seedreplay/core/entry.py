@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +62,78 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:
-        data = dict(data)
+        """The entry `data` describes; ValueError naming the first field that no recording could hold
+        (a stored entry is read back through here, and a store may have been written by anyone)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an entry is a JSON object, not {type(data).__name__}")
+        data = {k: v for k, v in data.items() if k in _FIELDS}
+        _check_fields(data)
         if data.get("events") is not None:
-            data["events"] = [SSEEvent(**e) for e in data["events"]]
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+            data["events"] = [SSEEvent(data=e["data"], event=e.get("event")) for e in data["events"]]
+        return cls(**data)
+
+
+# What a header may be on the wire (RFC 9110): a token for the name; no line break or other control
+# character in the value, which would split the response a stored entry is served as.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Entry))
+_REQUIRED = ("key", "endpoint", "request")
+_TEXT = ("key", "endpoint", "upstream", "url", "key_version")
+_OPTIONAL_TEXT = ("model", "system_fingerprint")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_fields(data: dict[str, Any]) -> None:
+    for name in _REQUIRED:
+        if name not in data:
+            raise ValueError(f"the entry has no {name}")
+    for name in _TEXT:
+        if type(data.get(name, "")) is not str:
+            raise ValueError(f"its {name} is not a string")
+    for name in _OPTIONAL_TEXT:
+        value = data.get(name)
+        if value is not None and type(value) is not str:
+            raise ValueError(f"its {name} is not a string")
+    if not data["key"]:
+        raise ValueError("its key is empty")
+    if not isinstance(data["request"], dict):
+        raise ValueError("its request is not an object")
+    if not _is_number(data.get("recorded_at", 0)) or not (data.get("expires_at") is None or _is_number(data["expires_at"])):
+        raise ValueError("its recorded_at or expires_at is not a number")
+    if not isinstance(data.get("format", ENTRY_FORMAT), int):
+        raise ValueError("its format is not a number")
+    check_wire(data.get("status", 200), data.get("headers", {}))
+    _check_events(data.get("events"))
+
+
+def check_wire(status: Any, headers: Any) -> None:
+    """ValueError unless `status` and `headers` can go on the wire as they are (what a proxy serving
+    an entry it did not read through `from_dict`, e.g. a cassette's, asks before sending it)."""
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ValueError(f"its status {str(status)[:20]!r} is not an HTTP status (100-599)")
+    _check_headers(headers)
+
+
+def _check_headers(headers: Any) -> None:
+    if not isinstance(headers, dict):
+        raise ValueError("its headers are not an object")
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise ValueError(f"its header {name[:40]!r} cannot be sent (a line break, a control character, or not text)")
+
+
+def _check_events(events: Any) -> None:
+    if events is None:
+        return
+    if not isinstance(events, list):
+        raise ValueError("its events are not a list")
+    for event in events:
+        if not isinstance(event, dict) or not isinstance(event.get("data"), str):
+            raise ValueError("one of its events has no text data")
+        name = event.get("event")
+        if name is not None and (not isinstance(name, str) or "\n" in name or "\r" in name):
+            raise ValueError("one of its events has a name that is not one line of text")

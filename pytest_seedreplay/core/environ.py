@@ -19,6 +19,7 @@ from .constants import (
     ENV_BASE_URL,
     ENV_PLUGIN_PROXY,
     ENV_UPSTREAM,
+    REPLAY,
     SIM_UPSTREAM,
 )
 
@@ -74,6 +75,11 @@ def lent_keys(environ: Any = os.environ) -> dict[str, str]:
     return {name: DUMMY_API_KEY for name in (ENV_API_KEY, ENV_AZURE_API_KEY) if not environ.get(name)}
 
 
+def needs_dummy_key(mode: str, upstream: str) -> bool:
+    """Replay calls no upstream, and the built-in simulator wants no key: either way no real key is needed."""
+    return mode == REPLAY or upstream == SIM_UPSTREAM
+
+
 def with_no_proxy(current: str | None, host: str) -> str:
     """The NO_PROXY list with `host` added (the user's own entries kept)."""
     entries = [e.strip() for e in (current or "").split(",") if e.strip()]
@@ -82,13 +88,16 @@ def with_no_proxy(current: str | None, host: str) -> str:
 
 class ClientEnvironment:
     """The variables a recording session sets so clients (and subprocesses) reach its proxy, and puts
-    back as they were: the pytest plugin's session and `use_cassette` alike."""
+    back as they were: the pytest plugin's session and `use_cassette` alike. Generic over the names:
+    whatever `proxy_environment`, `lent_keys` and NO_PROXY list is set, lifted and restored alike."""
 
     def __init__(self) -> None:
         self._saved: dict[str, str | None] = {}
+        self._ours: dict[str, str] = {}
 
     def set(self, name: str, value: str) -> None:
         self._saved.setdefault(name, os.environ.get(name))
+        self._ours[name] = value
         os.environ[name] = value
 
     def point_at(self, url: str) -> None:
@@ -105,10 +114,27 @@ class ClientEnvironment:
         for name, value in lent_keys().items():
             self.set(name, value)
 
+    def lend_keys_for(self, mode: str, upstream: str) -> None:
+        if needs_dummy_key(mode, upstream):
+            self.lend_keys()
+
+    def lift(self) -> None:
+        """Put back what was there before us, for a while (a test that fakes OpenAI its own way);
+        `reapply` sets ours again."""
+        _put_back(self._saved)
+
+    def reapply(self) -> None:
+        os.environ.update(self._ours)
+
     def restore(self) -> None:
-        for name, value in self._saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _put_back(self._saved)
         self._saved.clear()
+        self._ours.clear()
+
+
+def _put_back(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -303,12 +304,29 @@ def _rank_head(wanted: dict[str, Any], recorded: dict[str, Any]) -> tuple[int, i
     return (0 if same_endpoint else 1, 0 if same_model else 1)
 
 
-def closest_recording(wanted: dict[str, Any], recorded: Iterable[tuple[str, dict[str, Any]]]) -> Closest | None:
+# Seconds a replay miss may spend finding its closest recording, counted from when it asks (so a
+# miss queued behind others' searches gives up sooner). A whole-store scan costs ~70 µs a recording:
+# a few thousand fit; past that the message names the nearest among those read in time.
+CLOSEST_SECONDS = 0.5
+_CLOCK_EVERY = 32  # recordings read between looks at the clock
+
+
+def closest_recording(wanted: dict[str, Any], recorded: Iterable[tuple[str, Any]]) -> Closest | None:
     """Among (key, canonical) recordings, the one nearest `wanted`: same endpoint and model first,
     then fewest differing fields. Differences read from the recording to the request."""
+    return search_closest(wanted, recorded)[0]
+
+
+def search_closest(
+    wanted: dict[str, Any], recorded: Iterable[tuple[str, Any]], deadline: float | None = None
+) -> tuple[Closest | None, bool]:
+    """`closest_recording`, reading recordings only until `deadline` (time.monotonic()): (the nearest
+    among those read, whether all were read)."""
     best: Closest | None = None
     best_rank: tuple[int, int, int] | None = None
-    for key, canonical in recorded:
+    for seen, (key, canonical) in enumerate(recorded):
+        if deadline is not None and seen % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
+            return best, False
         if not isinstance(canonical, dict):
             continue
         head = _rank_head(wanted, canonical)
@@ -318,16 +336,19 @@ def closest_recording(wanted: dict[str, Any], recorded: Iterable[tuple[str, dict
         rank = (*head, len(differences))
         if best_rank is None or rank < best_rank:
             best, best_rank = Closest(key, canonical, differences), rank
-    return best
+    return best, True
 
 
-def describe_miss(key: str, wanted: dict[str, Any], closest: Closest | None) -> str:
-    """The one message a replay miss shows, in the proxy and in pytest alike."""
+def describe_miss(key: str, wanted: dict[str, Any], closest: Closest | None, complete: bool = True) -> str:
+    """The one message a replay miss shows, in the proxy and in pytest alike. `complete`: every
+    recording was compared (not so when the search ran out of time, see CLOSEST_SECONDS)."""
     model = _params(wanted).get("model")
     about = f"{wanted.get('endpoint')}, model {_short(model)}" if model is not None else f"{wanted.get('endpoint')}, no model"
     head = f"no recording for key {key} ({about})"
+    if not complete:
+        head += f"; the store was searched for {CLOSEST_SECONDS:g} s only (a big store, or many misses at once)"
     if closest is None:
-        return head + "; nothing is recorded yet"
+        return head + ("; nothing is recorded yet" if complete else "; no closest recording found in that time")
     if not closest.differences:
         return (
             f"{head}; closest recording {closest.key} has the same request but another key "

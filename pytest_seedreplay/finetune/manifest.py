@@ -60,8 +60,42 @@ class Version:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Version:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The version `data` describes; ManifestError naming the first field of the wrong type."""
+        if not isinstance(data, dict):
+            raise ManifestError(f"a version is a JSON object, not {type(data).__name__}")
+        fields = {k: v for k, v in data.items() if k in _FIELD_TYPES}
+        missing = [name for name in _REQUIRED if name not in fields]
+        if missing:
+            raise ManifestError(f"a version has no {', '.join(missing)}")
+        for name, value in fields.items():
+            kinds, optional = _FIELD_TYPES[name]
+            if not (value is None and optional) and not (isinstance(value, kinds) and not isinstance(value, bool)):
+                wanted = " or ".join(k.__name__ for k in kinds) + (" or null" if optional else "")
+                raise ManifestError(f"its {name!r} is {json.dumps(value)[:40]}, not {wanted}")
+        return cls(**fields)
+
+
+# Each field's JSON type (int, str, dict) and whether null is allowed: a hand-edited or planted manifest
+# must fail here, with the field named, not later as a TypeError where the value is used.
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "version": ((int,), False),
+    "created": ((str,), False),
+    "base_model": ((str,), False),
+    "fine_tuned_model": ((str,), False),
+    "seed": ((int,), False),
+    "job_id": ((str,), False),
+    "training_file": ((str,), False),
+    "dataset_sha256": ((str,), True),
+    "examples": ((int,), True),
+    "dataset": ((str,), True),
+    "validation_file": ((str,), True),
+    "suffix": ((str,), True),
+    "epochs": ((int,), True),
+    "trained_tokens": ((int,), True),
+    "base_url": ((str,), False),
+    "exported_from": ((dict,), True),
+}
+_REQUIRED = tuple(f.name for f in dataclasses.fields(Version) if f.default is dataclasses.MISSING)
 
 
 def public_base_url(url: str) -> str:
@@ -94,6 +128,10 @@ class Manifest:
             raise ManifestError(
                 f"the manifest {self.path} is not JSON ({exc.msg} at line {exc.lineno}); restore it from version control"
             ) from None
+        except RecursionError:
+            raise ManifestError(
+                f"the manifest {self.path} nests deeper than any manifest does; restore it from version control"
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("versions"), list):
             raise ManifestError(f"{self.path} is not a seedreplay fine-tune manifest (no 'versions' list)")
         schema = data.get("seedreplay_finetunes")
@@ -102,10 +140,15 @@ class Manifest:
                 f"{self.path} uses manifest schema {schema!r}, written by a newer seedreplay; "
                 "upgrade seedreplay: pip install -U pytest-seedreplay"
             )
-        try:
-            return [Version.from_dict(v) for v in data["versions"]]
-        except TypeError as exc:
-            raise ManifestError(f"{self.path} holds a version this seedreplay cannot read ({exc})") from None
+        versions = []
+        for number, item in enumerate(data["versions"], start=1):
+            try:
+                versions.append(Version.from_dict(item))
+            except ManifestError as exc:
+                raise ManifestError(
+                    f"{self.path}: entry {number} of 'versions' cannot be read: {exc}; fix it or restore the file"
+                ) from None
+        return versions
 
     @property
     def latest(self) -> Version | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..core.aliases import names_of, same_model
 from ..core.constants import CHAT
 from .manifest import DEFAULT_MANIFEST, Manifest, ManifestError, Version
 from .validate import DatasetError, read_dataset
@@ -88,12 +89,13 @@ def last_answer(example: Any) -> dict[str, Any] | None:
 
 
 def recorded_answers(store: Store, base_model: str) -> list[dict[str, Any]]:
-    """The first-choice message of every recorded chat answer to a request for `base_model`."""
+    """The first-choice message of every recorded chat answer to a request for `base_model` (by any of its names)."""
     from ..shapes import answer_body
 
     found = []
     for entry in store.iter_entries():
-        if entry.endpoint != CHAT or entry.request.get("params", {}).get("model") != base_model:
+        model = entry.request.get("params", {}).get("model")
+        if entry.endpoint != CHAT or not isinstance(model, str) or not same_model(model, base_model):
             continue
         try:
             body = answer_body(entry)
@@ -104,3 +106,29 @@ def recorded_answers(store: Store, base_model: str) -> list[dict[str, Any]]:
         if isinstance(message, dict):
             found.append(message)
     return found
+
+
+def recorded_models(store: Store) -> dict[str, int]:
+    """How many chat recordings each model has in `store`, most first."""
+    counts: dict[str, int] = {}
+    for _key, request in store.iter_requests():
+        model = request.get("params", {}).get("model") if isinstance(request, dict) else None
+        if request.get("endpoint") == CHAT and isinstance(model, str):
+            counts[model] = counts.get(model, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def other_models_warning(base_model: str, store: Store) -> str | None:
+    """A warning when the chat recordings in `store` ask for other models than the ones the tier
+    answers: those requests miss the exact tier and never reach the fine-tune either."""
+    answers_to = names_of(base_model)
+    recorded = recorded_models(store)
+    others = {model: count for model, count in recorded.items() if model not in answers_to}
+    if not others:
+        return None
+    shown = ", ".join(f"{model} ({count})" for model, count in list(others.items())[:5])
+    more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+    return (
+        f"warning: the fine-tune tier answers only {' or '.join(answers_to)}; recordings in {store.location} "
+        f"ask for {shown}{more}: requests for those models never reach the fine-tune"
+    )

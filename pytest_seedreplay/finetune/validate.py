@@ -22,6 +22,11 @@ from typing import Any
 MIN_EXAMPLES = 10
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_EXAMPLE_TOKENS = 65_536  # the training context of gpt-4o-mini, gpt-4.1 and their family
+# A line longer than this is example_too_long before it is parsed: 65,536 tokens of text are at most
+# a few hundred KB, and image parts are capped by the provider (10 MB each); parsing a 300 MB line
+# took 6 GB. Nesting is bounded too: real examples (tool schemas included) stay far below it.
+MAX_LINE_CHARS = 32 * 2**20
+MAX_DEPTH = 64
 TRUNCATED_ON_OLDER = 16_385  # gpt-3.5-turbo truncates longer examples
 ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id", "refusal"})
@@ -212,6 +217,9 @@ def read_dataset(path: str | Path) -> Dataset:
     """A dataset file (blank lines skipped); DatasetError when it cannot be read as text."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # not read at all: the provider would refuse it anyway
+            raise DatasetError(f"{path} holds {size} bytes, over the provider's {MAX_FILE_BYTES} (file_too_large)")
         raw = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -223,13 +231,42 @@ def read_dataset(path: str | Path) -> Dataset:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            data.examples.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            data.bad_lines.append(Problem("invalid_json", f"line {number}", f"is not JSON ({exc.msg} at column {exc.colno})"))
+        example = _parse_line(line, f"line {number}")
+        if isinstance(example, Problem):
+            data.bad_lines.append(example)
             continue
+        data.examples.append(example)
         data.lines.append(number)
     return data
+
+
+def _parse_line(line: str, name: str) -> Any:
+    """The line's JSON, or the Problem that keeps it from being an example: found before parsing
+    (length) or while parsing (not JSON, nested too deep)."""
+    if len(line) > MAX_LINE_CHARS:
+        return Problem("example_too_long", name, f"is {len(line)} characters long, over the {MAX_LINE_CHARS} a line may be")
+    too_deep = Problem("invalid_json", name, f"nests deeper than {MAX_DEPTH} levels")
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Problem("invalid_json", name, f"is not JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return too_deep
+    return too_deep if _deeper_than(value, MAX_DEPTH) else value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def validate_file(path: str | Path) -> tuple[Dataset, Validation]:

@@ -61,7 +61,7 @@ def _index(report: Report) -> str:
     e = html.escape
     rows = [
         "<table class=index><tr><th>example</th><th>prompt</th>"
-        + "".join(f"<th>{e(LABELS[c])}</th>" for c in report.conditions())
+        + "".join(f"<th>{e(LABELS[c])}<br><small>verbatim/asked · worst similarity</small></th>" for c in report.conditions())
         + "</tr>"
     ]
     for t in report.examples:
@@ -69,7 +69,8 @@ def _index(report: Report) -> str:
         for condition in report.conditions():
             answers = report.answers_of(t.index, condition)
             hits = sum(a.verbatim for a in answers)
-            cells.append(f"<td>{hits}/{len(answers)}</td>" if answers else "<td>–</td>")
+            worst = min((a.similarity for a in answers), default=0.0)
+            cells.append(f"<td>{hits}/{len(answers)} · {worst:.2f}</td>" if answers else "<td>–</td>")
         rows.append(f"<tr><td><a href='#example-{t.index}'>{t.index}</a></td><td>{e(t.prompt)}</td>{''.join(cells)}</tr>")
     rows.append("</table>")
     return "\n".join(rows)

@@ -13,6 +13,7 @@ from .base import (
     ACCEPTED_STORES,
     REDIS_SCHEMES,
     CheckedWrites,
+    CorruptEntry,
     EntryFormatError,
     Store,
     StoreBusy,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckedWrites",
+    "CorruptEntry",
     "DiskStore",
     "EntryFormatError",
     "Store",

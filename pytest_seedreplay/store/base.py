@@ -30,6 +30,11 @@ class EntryFormatError(StoreError):
     """A stored entry was written in a format this seedreplay does not know."""
 
 
+class CorruptEntry(EntryFormatError):
+    """A stored entry is damaged or was planted: bytes seedreplay never wrote, an answer that inflates
+    past MAX_INFLATED_BYTES, fields of the wrong type. Readers skip it; a hit on it is a 5xx."""
+
+
 class StoreBusy(StoreError):
     """Another process held the store's write lock for longer than the timeout."""
 

@@ -1,12 +1,12 @@
 """Cassettes <-> entries: vcrpy-readable YAML files holding recorded OpenAI answers.
 
-A cassette is written with vcrpy's own serializer, so plain vcrpy / pytest-recording can replay
-ours; we read ours and theirs as plain data (`yamldata.load_data`: libyaml's parser; anchors, aliases
-and object tags refused), re-keying each interaction from its request. seedreplay's extra metadata
-(key, recorded_at, fingerprint, ...) lives in an extra `seedreplay` mapping inside each interaction's response:
+A cassette is written as vcrpy's own serializer writes one (the same YAML, by PyYAML: vcrpy itself is
+not needed at run time), so plain vcrpy / pytest-recording can replay ours; we read ours and theirs as
+plain data (`yamldata.load_data`: libyaml's parser; anchors, aliases and object tags refused),
+re-keying each interaction from its request. seedreplay's extra metadata (key, recorded_at,
+fingerprint, ...) lives in an extra `seedreplay` mapping inside each interaction's response:
 vcrpy's `Request._from_dict` rejects unknown request keys, but response dicts are kept as they are,
-read only for status/headers/body, and written back untouched when vcrpy re-saves a cassette.
-"""
+read only for status/headers/body, and written back untouched when vcrpy re-saves a cassette."""
 
 from __future__ import annotations
 
@@ -98,6 +98,12 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
 
     `recorded_at` is used when the interaction carries no seedreplay metadata (foreign cassettes).
     """
+    return read_interaction(interaction, recorded_at)[0]
+
+
+def read_interaction(interaction: dict[str, Any], recorded_at: float | None = None) -> tuple[Entry | None, str]:
+    """(entry, "") as `interaction_to_entry`, or (None, why the interaction is no answer to replay);
+    raises CassetteError for an OpenAI answer that cannot be read or keyed."""
     from ..shapes import parse_sse, stream_complete  # when a stream is read or written
 
     if not isinstance(interaction, dict) or not isinstance(interaction.get("request"), dict):
@@ -106,16 +112,18 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         raise CassetteError("interaction has no 'response' mapping")
     method, uri, sent_bytes = _request_parts(interaction["request"])
     if str(method).upper() != "POST":
-        return None
+        return None, f"{method} {uri}: not a call seedreplay records"
     uri = _url_of(uri)
     path = urlsplit(uri).path
     endpoint = normalize_endpoint(path)
     if endpoint not in CACHEABLE_ENDPOINTS:
-        return None
+        return None, f"POST {uri}: not an OpenAI endpoint seedreplay caches"
     response = interaction["response"]
     status = _status_code(response)
     if not 200 <= status < 300:
-        return None  # errors are never recorded answers
+        return None, f"status {status}: errors are never recorded answers"
+    if not sent_bytes.strip():
+        raise CassetteError("no request body recorded (removed by a filter?): nothing to key the answer on")
     sent = _parse_json(_as_text(sent_bytes), "request body")
     try:
         # An Azure deployment in the path keys as the model; Anthropic's version and beta headers key too.
@@ -130,12 +138,12 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
     if streamed:
         events, body = parse_sse(raw), None
         if not stream_complete(endpoint, events):
-            return None  # a stream cut short or carrying an error frame is not an answer to replay
+            return None, "a stream cut short or carrying an error frame is not an answer to replay"
         first = _first_json_event(events)
     else:
         events, body = None, _parse_json(_as_text(raw), "response body")
         first = body if isinstance(body, dict) else {}
-    return Entry(
+    entry = Entry(
         key=key_of_canonical(canonical),
         endpoint=endpoint,
         request=canonical,
@@ -149,6 +157,7 @@ def interaction_to_entry(interaction: dict[str, Any], recorded_at: float | None 
         format=ENTRY_FORMAT,
         **(_own_metadata(meta) if isinstance(meta, dict) else _derived_metadata(first, canonical, recorded_at)),
     )
+    return entry, ""
 
 
 def _own_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -205,25 +214,29 @@ def read_interactions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def write_cassette(path: str | os.PathLike[str], entries: Iterable[Entry]) -> None:
     """Write `entries` as one vcrpy-readable cassette, atomically; a secret-bearing entry refuses
-    the whole write before the file is touched."""
+    the whole write before the file is touched, and a file that already says this is left alone."""
     path = Path(path)
     entries = list(entries)
     for index, entry in enumerate(entries):
         refuse_secrets(entry, f"{path}: interaction {index} (key {entry.key})")
-    # vcrpy is imported only to write (its import costs more than many a test run reads).
-    from vcr.request import Request
-    from vcr.serialize import serialize
-    from vcr.serializers import yamlserializer
+    content = cassette_text(entries).encode("utf-8")
+    try:
+        if path.read_bytes() == content:
+            return  # not even the mtime moves: a re-recording that changed nothing leaves no trace
+    except OSError:
+        pass  # no file yet (or unreadable): write it
+    write_atomically(path, content)
 
-    interactions = [entry_to_interaction(entry) for entry in entries]
-    text = serialize(
-        {
-            "requests": [Request._from_dict(i["request"]) for i in interactions],
-            "responses": [i["response"] for i in interactions],
-        },
-        yamlserializer,
-    )
-    write_atomically(path, text.encode("utf-8"))
+
+def cassette_text(entries: Iterable[Entry]) -> str:
+    """The YAML vcrpy's own serializer writes for these interactions (`vcr.serialize` with its yaml
+    serializer: version 1, sorted keys, block style), written by PyYAML directly so that writing a
+    cassette needs no vcrpy; the tests hold the two to the same bytes."""
+    import yaml
+
+    data = {"interactions": [entry_to_interaction(entry) for entry in entries], "version": 1}
+    # libyaml's emitter when PyYAML was built with it (as vcrpy's serializer): the same text, faster.
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -294,7 +307,10 @@ def _request_parts(data: dict[str, Any]) -> tuple[Any, str, bytes]:
     if data.keys() != _REQUEST_KEYS:
         unexpected = sorted(map(str, data.keys() - _REQUEST_KEYS))
         missing = sorted(_REQUEST_KEYS - data.keys())
-        fault = f"unexpected {', '.join(unexpected)}" if unexpected else f"missing {', '.join(missing)}"
+        if unexpected:  # e.g. a `parsed_body` a project's own serializer added
+            fault = f"unexpected {', '.join(unexpected)}: written by a custom serializer? re-record it or drop the field"
+        else:
+            fault = f"missing {', '.join(missing)}"
         raise CassetteError(f"request is not a vcrpy request ({fault})")
     method, uri = data["method"], data["uri"]
     if not isinstance(uri, str):

@@ -5,7 +5,9 @@ The n-th request with a key plays the n-th recording of that key (vcrpy's way), 
 An answer put for a request that found no recording fills that request's place; one put without a
 read first (a refresh, a rewrite) takes the next place, replacing what was there. `save` merges
 what was put into the file as it is now, under a lock shared by every process (pytest-xdist
-workers), so tests sharing a cassette never lose each other's recordings.
+workers), so tests sharing a cassette never lose each other's recordings. An answer recorded again
+but unchanged (modulo ids, times: `volatile`) keeps its old recording, so re-recording leaves the
+file byte-identical.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import IO
 from ..core.entry import Entry
 from .base import StoreStats, check_no_secret
 from .cassette import CassetteError, read_cassette, write_cassette
+from .volatile import keep_unchanged
 
 
 class CassetteLockTimeout(CassetteError):
@@ -189,7 +192,8 @@ class CassetteStore:
         return key in self._by_key
 
     def save(self, replace: bool = False, start_fresh: Callable[[Path], bool] = lambda path: False) -> bool:
-        """Write what was put, merged with the file as it is now; True when the file was written.
+        """Write what was put, merged with the file as it is now; True when the cassette was saved
+        (a file that already says the same is left untouched, and counts as saved).
 
         `replace`: our recordings win over those the file holds at the same places (a rewrite, an
         overwrite); else the file's win (another test or worker recorded the same request first).
@@ -199,14 +203,26 @@ class CassetteStore:
             fresh = start_fresh(self.path)
             if not self.recorded and not fresh:
                 return False
-            current = [] if fresh else read_cassette(self.path)
-            entries = merge(current, self.recorded, replace=replace or self.overwrote)
+            before = _held_before(self.path, fresh)
+            entries = merge([] if fresh else before, self.recorded, replace=replace or self.overwrote)
             if not entries:
                 # Nothing recorded at all leaves no cassette behind.
                 self.path.unlink(missing_ok=True)
                 return False
-            write_cassette(self.path, entries)
+            # An answer recorded anew but unchanged keeps its old recording: no churn in the file.
+            write_cassette(self.path, keep_unchanged(entries, before))
         return True
+
+
+def _held_before(path: Path, fresh: bool) -> list[Entry]:
+    """The cassette's recordings as they are now. Starting fresh they only serve to keep unchanged
+    answers as written, so a file that no longer reads counts as holding none (it is replaced)."""
+    if not fresh:
+        return read_cassette(path)
+    try:
+        return read_cassette(path)
+    except CassetteError:
+        return []
 
 
 __all__ = ["CassetteLockTimeout", "CassetteStore", "cassette_lock", "merge"]

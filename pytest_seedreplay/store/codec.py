@@ -27,12 +27,15 @@ from ..core.constants import ENTRY_FORMAT
 from ..core.entry import Entry, SSEEvent
 from ..core.jsontext import compact_json_bytes
 from ..core.version import __version__
-from .base import UPGRADE_HINT, EntryFormatError
+from .base import UPGRADE_HINT, CorruptEntry, EntryFormatError
 
 _MAGIC = b"SRE"
 _LENGTH = struct.Struct(">I")
 _ANSWER_FIELDS = ("body", "events")
 _COMPRESS_FROM = 512  # bytes of answer JSON; below this zlib's header costs more than it saves
+# What a stored answer may inflate to. The biggest real answers (embedding batches of thousands of
+# inputs) are tens of MB of JSON; a few hostile bytes of zlib can ask for gigabytes, so more is corrupt.
+MAX_INFLATED_BYTES = 256 * 2**20
 
 
 def _json_bytes(value: Any, what: str) -> bytes:
@@ -91,7 +94,16 @@ def unpack_tail(tail: bytes, where: str) -> dict[str, Any]:
     if codec not in (b"z", b"j"):
         raise EntryFormatError(f"{where} has an unknown answer encoding {codec!r}: {UPGRADE_HINT}")
     with _damage_reported(where):
-        return json.loads(zlib.decompress(data) if codec == b"z" else data)
+        return json.loads(_inflate(data, where) if codec == b"z" else data)
+
+
+def _inflate(data: bytes, where: str) -> bytes:
+    """The zlib answer, refused once it would pass MAX_INFLATED_BYTES (never inflated whole first)."""
+    inflater = zlib.decompressobj()
+    plain = inflater.decompress(data, MAX_INFLATED_BYTES)
+    if inflater.unconsumed_tail:
+        raise corrupt_entry(where, f"its answer inflates past {MAX_INFLATED_BYTES // 2**20} MiB")
+    return plain
 
 
 def entry_from_parts(head: bytes, tail: bytes, where: str) -> Entry:
@@ -106,8 +118,14 @@ def _damage_reported(where: str) -> Iterator[None]:
     # Bytes that carry our magic but do not decode were damaged outside seedreplay (disk, hand edits).
     try:
         yield
-    except (ValueError, TypeError, zlib.error) as exc:
-        raise EntryFormatError(f"{where} is damaged and cannot be read ({exc}); delete it and record it again") from exc
+    except CorruptEntry:
+        raise
+    except (ValueError, TypeError, zlib.error, RecursionError) as exc:
+        raise corrupt_entry(where, str(exc)) from None
+
+
+def corrupt_entry(where: str, why: str) -> CorruptEntry:
+    return CorruptEntry(f"{where} is damaged and cannot be read ({why[:200]}); delete it and record it again")
 
 
 def unpack_entry(blob: bytes, where: str) -> Entry:
@@ -123,11 +141,16 @@ def _blob_head_length(prefix: bytes, where: str) -> int:
     return _LENGTH.unpack(prefix)[0]
 
 
-def _not_ours(where: str) -> EntryFormatError:
-    return EntryFormatError(
-        f"{where} is not a seedreplay entry (unrecognised bytes); the store holds data written by "
+def _not_ours(where: str, what: str = "unrecognised bytes") -> CorruptEntry:
+    return CorruptEntry(
+        f"{where} is not a seedreplay entry ({what}); the store holds data written by "
         "another program or an older pre-release: point --cache-dir/--store at a seedreplay store"
     )
+
+
+def foreign_entry(where: str, what: str) -> CorruptEntry:
+    """A row no seedreplay wrote (e.g. a pickled diskcache value): never decoded, reported as such."""
+    return _not_ours(where, what)
 
 
 def _read_head(value: bytes | BinaryIO, where: str) -> bytes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -13,8 +15,8 @@ import diskcache
 
 from ..core.constants import ENV_STORE
 from ..core.entry import Entry
-from .base import ACCEPTED_STORES, CheckedWrites, StoreBusy, StoreError, StoreStats, check_namespace
-from .codec import _read_head, pack_entry, unpack_entry, unpack_head
+from .base import ACCEPTED_STORES, CheckedWrites, CorruptEntry, StoreBusy, StoreError, StoreStats, check_namespace
+from .codec import _read_head, foreign_entry, pack_entry, unpack_entry, unpack_head
 from .shared import (
     FAILED,
     FREE,
@@ -60,12 +62,82 @@ SHARED_SETTINGS: dict[str, Any] = {
 }
 
 
+log = logging.getLogger("seedreplay.store")
+
+# The only file names diskcache gives a file-backed value (`Disk.filename`): two levels of hex folders
+# and a random hex name. Anything else in a row's `filename` was planted.
+_VALUE_FILE = re.compile(r"[0-9a-f]{2}" + re.escape(os.sep) + r"[0-9a-f]{2}" + re.escape(os.sep) + r"[0-9a-f]{28}\.val")
+
+
+class ForeignRow(Exception):
+    """A row seedreplay never writes: a pickled key or value, a text file, a file outside the cache."""
+
+
+class ForeignKey:
+    """What iteration yields for a row whose key was pickled: it is skipped, never unpickled."""
+
+    def __repr__(self) -> str:
+        return "<foreign key>"
+
+
+FOREIGN_KEY = ForeignKey()
+
+
+class StrictDisk(diskcache.Disk):
+    """diskcache's serializer, less pickle and less any file outside the cache directory.
+
+    We only ever write str keys (the store) or keys we made (the shared rows: pickled tuples of our
+    own strings, looked up by their bytes, never loaded), and values of bytes, str, int or float:
+    raw in the row, or bytes in a file diskcache named. Plain diskcache unpickles a row flagged as
+    pickled and deletes whatever path a row names, so anyone able to write `cache.db` (a shared
+    team or CI directory) could run code or delete files as the reader. Here such a row is foreign:
+    reading it raises ForeignRow, and its file is never opened nor deleted.
+    """
+
+    def __init__(self, directory: str, min_file_size: int = 0, pickle_protocol: int = 0) -> None:
+        super().__init__(directory, min_file_size, pickle_protocol)
+        self._real_directory = os.path.realpath(directory)
+        self.foreign = 0  # foreign rows met (counted, skipped)
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:
+            self.foreign += 1
+            return FOREIGN_KEY
+        return super().get(key, raw)
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        # Never a pickle, and text only short enough for the row: text files are refused on reading.
+        if read or type(value) not in (bytes, str, int, float) or (type(value) is str and len(value) >= self.min_file_size):
+            raise TypeError(f"the store writes bytes, short str, int or float only, not this {type(value).__name__}")
+        return super().store(value, read, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_RAW or (mode == diskcache.core.MODE_BINARY and self._ours(filename)):
+            return super().fetch(mode, filename, value, read)
+        self.foreign += 1
+        raise ForeignRow(f"a diskcache row of mode {mode}, or naming a file outside the cache: never read")
+
+    def remove(self, file_path: str) -> None:
+        if self._ours(file_path):
+            super().remove(file_path)
+        else:
+            self.foreign += 1
+            log.warning("left %r alone: a row in %s named a file seedreplay never wrote", file_path, self._directory)
+
+    def _ours(self, filename: str | None) -> bool:
+        """A file diskcache named, inside the cache directory (no link leads it out)."""
+        if not isinstance(filename, str) or not _VALUE_FILE.fullmatch(filename):
+            return False
+        real = os.path.realpath(os.path.join(self._directory, filename))
+        return real.startswith(self._real_directory + os.sep)
+
+
 def _open_cache(directory: str) -> diskcache.Cache:
     path = os.path.expanduser(directory)
     if os.path.exists(path) and not os.path.isdir(path):
         raise StoreError(f"cannot use {directory!r} as a store: it is a file, not a directory; accepted: {ACCEPTED_STORES}")
     try:
-        return diskcache.Cache(path, timeout=DISK_TIMEOUT, **DISK_SETTINGS)
+        return diskcache.Cache(path, timeout=DISK_TIMEOUT, disk=StrictDisk, **DISK_SETTINGS)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(
             f"cannot open the store at {directory!r} ({exc}); give a writable directory "
@@ -87,6 +159,7 @@ class DiskStore(CheckedWrites):
         self.location = os.path.join(self.root, NAMESPACES, self.namespace) if self.namespace else self.root
         self._cache = _open_cache(self.location)
         self._shared_cache: diskcache.Cache | None = None
+        self._shared_at_once: diskcache.Cache | None = None  # the same, never waiting for a lock (claim_now)
 
     def _where(self, key: str) -> str:
         return f"entry {key} in {self.location}"
@@ -94,11 +167,19 @@ class DiskStore(CheckedWrites):
     def _blob(self, key: str, read: bool = False) -> Any:
         # A file-backed value can vanish between diskcache's row lookup and its file open when another
         # process overwrites the key; diskcache then answers "missing". Retry while the key exists.
-        for _ in range(5):
-            value = self._cache.get(key, read=read)
-            if value is not None or key not in self._cache:
-                return value
-        return self._cache.get(key, read=read)
+        try:
+            for _ in range(5):
+                value = self._cache.get(key, read=read)
+                if value is not None or key not in self._cache:
+                    return value
+            return self._cache.get(key, read=read)
+        except ForeignRow as exc:
+            raise foreign_entry(self._where(key), str(exc)) from None
+
+    @property
+    def foreign(self) -> int:
+        """Rows met that seedreplay never writes (pickled, or naming a file outside the cache)."""
+        return int(self._cache.disk.foreign)
 
     def get(self, key: str) -> Entry | None:
         blob = self._blob(key)
@@ -137,16 +218,24 @@ class DiskStore(CheckedWrites):
                 yield key
 
     def iter_entries(self) -> Iterator[Entry]:
+        """Every readable entry; a damaged or planted one is skipped with one logged line."""
         for key in self.iter_keys():
-            entry = self.get(key)
+            try:
+                entry = self.get(key)
+            except CorruptEntry as exc:
+                _skipped(exc)
+                continue
             if entry is not None:  # deleted since the key was listed
                 yield entry
 
     def iter_requests(self) -> Iterator[tuple[str, dict]]:
         for key in self.iter_keys():
-            value = self._blob(key, read=True)
-            if value is not None:
-                yield key, unpack_head(_read_head(value, self._where(key)), self._where(key))["request"]
+            try:
+                value = self._blob(key, read=True)
+                if value is not None:
+                    yield key, unpack_head(_read_head(value, self._where(key)), self._where(key))["request"]
+            except CorruptEntry as exc:
+                _skipped(exc)
 
     def purge_expired(self) -> int:
         """Remove the entries past their `expires_at` (--ttl); how many went."""
@@ -160,7 +249,9 @@ class DiskStore(CheckedWrites):
     def _shared(self) -> diskcache.Cache:
         if self._shared_cache is None:
             try:
-                self._shared_cache = diskcache.Cache(os.path.join(self.location, SHARED), timeout=DISK_TIMEOUT, **SHARED_SETTINGS)
+                self._shared_cache = diskcache.Cache(
+                    os.path.join(self.location, SHARED), timeout=DISK_TIMEOUT, disk=StrictDisk, **SHARED_SETTINGS
+                )
             except (OSError, sqlite3.Error) as exc:
                 raise StoreError(f"cannot open the shared state of the store at {self.location} ({exc})") from exc
         return self._shared_cache
@@ -170,12 +261,34 @@ class DiskStore(CheckedWrites):
         # `add` inserts only where no live row is: atomic across processes, an expired lock counts as none.
         return token if self._write(lambda: self._shared().add(("lock", key), token, expire=expiry)) else None
 
+    def claim_now(self, key: str, expiry: float) -> str | None:
+        """`claim` without waiting on another process's write: StoreBusy at once while one is under
+        way. A caller on an event loop claims so (one SQLite transaction, no fsync: ~0.1 ms), and
+        from a thread only when busy: a thread hop costs a miss more than the claim itself."""
+        if self._shared_at_once is None:
+            if self._shared_cache is None:  # opening the side cache may wait: from a thread (claim) first
+                raise StoreBusy(f"the shared state of the store at {self.location} is not open yet")
+            try:  # opening it writes its settings: busy too while another process writes
+                self._shared_at_once = diskcache.Cache(os.path.join(self.location, SHARED), timeout=0)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreBusy(f"cannot open the shared state of the store at {self.location} at once ({exc})") from None
+        token = uuid.uuid4().hex
+        try:
+            added = self._shared_at_once.add(("lock", key), token, expire=expiry, retry=False)
+        except diskcache.Timeout:
+            raise StoreBusy(f"the shared state of the store at {self.location} is being written") from None
+        except sqlite3.OperationalError as exc:
+            # Whatever failed, this thread's connection (and any transaction it left open) goes.
+            self._shared_at_once.close()
+            raise StoreBusy(f"the shared state of the store at {self.location} is busy ({exc})") from None
+        return token if added else None
+
     def renew(self, key: str, token: str, expiry: float) -> bool:
         shared = self._shared()
 
         def push_on() -> bool:
             with shared.transact():
-                if shared.get(("lock", key)) != token:
+                if _shared_value(shared, ("lock", key)) != token:
                     return False
                 shared.set(("lock", key), token, expire=expiry)
                 return True
@@ -187,7 +300,7 @@ class DiskStore(CheckedWrites):
 
         def end() -> None:
             with shared.transact():
-                if shared.get(("lock", key)) != token:
+                if _shared_value(shared, ("lock", key)) != token:
                     return  # expired and taken by another proxy: its waiting proxies are its own
                 shared.delete(("lock", key))
                 if failure is not None:
@@ -201,9 +314,9 @@ class DiskStore(CheckedWrites):
         shared = self._shared()
 
         def check() -> Waited:
-            if shared.get(("lock", key)) is not None:
+            if _shared_value(shared, ("lock", key)) is not None:
                 return Waited(HELD)
-            failure = failure_from(shared.get(("failed", key)))
+            failure = failure_from(_shared_value(shared, ("failed", key)))
             return Waited(FAILED, failure) if failure is not None else Waited(FREE)
 
         return poll_until(check, timeout)
@@ -214,8 +327,10 @@ class DiskStore(CheckedWrites):
 
         def add() -> None:
             with shared.transact():
-                shared.add(("savings", "since"), time.time())
+                if _tally(shared, ("savings", "since")) is None:
+                    shared.set(("savings", "since"), time.time())
                 for name, value in increments.items():
+                    _tally(shared, ("savings", name))  # drops a planted non-number, so incr can add
                     shared.incr(("savings", name), value)
 
         if increments:
@@ -226,12 +341,13 @@ class DiskStore(CheckedWrites):
             return savings_totals({})  # nothing was ever added: no need to create the side cache
         shared = self._shared()
         names = ("since", "cost_micro", "hits", "input_tokens", "output_tokens", "unpriced_hits")
-        return savings_totals({name: shared.get(("savings", name)) for name in names})
+        return savings_totals({name: _tally(shared, ("savings", name), drop=False) for name in names})
 
     def close(self) -> None:
         self._cache.close()
-        if self._shared_cache is not None:
-            self._shared_cache.close()
+        for cache in (self._shared_cache, self._shared_at_once):
+            if cache is not None:
+                cache.close()
 
     def __len__(self) -> int:
         """Live entries: the rows less those past their TTL that no prune has swept yet."""
@@ -252,6 +368,30 @@ class DiskStore(CheckedWrites):
 
     def __repr__(self) -> str:
         return f"DiskStore({self.location!r})"
+
+
+def _shared_value(shared: diskcache.Cache, key: tuple[str, str]) -> Any:
+    """A lock, failure or tally; a planted row in their place is dropped and reads as none."""
+    try:
+        return shared.get(key)
+    except ForeignRow:
+        log.warning("dropped a row seedreplay never wrote from %s", shared.directory)
+        shared.delete(key)
+        return None
+
+
+def _tally(shared: diskcache.Cache, key: tuple[str, str], drop: bool = True) -> int | float | None:
+    """A savings tally or its start time; anything else there was planted: read as none (and dropped)."""
+    value = _shared_value(shared, key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if value is not None and drop:
+        shared.delete(key)
+    return None
+
+
+def _skipped(exc: CorruptEntry) -> None:
+    log.warning("skipped: %s", exc)
 
 
 def _expire(entry: Entry) -> float | None:
