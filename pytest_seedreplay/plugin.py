@@ -35,7 +35,7 @@ from .core.constants import (
 )
 from .core.environ import ClientEnvironment, choose_upstream
 from .core.urls import check_upstream, public_url
-from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_options
+from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_drift, marker_options
 from .settings import Settings
 from .standby import NO_REQUESTS, Standby, Turn
 
@@ -122,7 +122,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="seedreplay_drift",
         choices=DRIFT_POLICIES,
         default=None,
-        help="live mode: warn (default) or fail when an answer differs from its recording",
+        help="live mode: warn (default) or fail when an answer differs from its recording; fail-on-change "
+        "fails only when its behaviour changed (tool calls, JSON shape, finish reason, refusal), not its words",
     )
     group.addoption(
         "--seedreplay-report",
@@ -182,7 +183,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("seedreplay_mode", "opt the whole run in, in this mode (replay|record|rewrite|live|off)", default="")
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
-    parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default=DEFAULT_DRIFT_POLICY)
+    parser.addini(
+        "seedreplay_drift",
+        "live mode: warn, fail, or fail-on-change on drift",
+        default=DEFAULT_DRIFT_POLICY,
+    )
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -335,8 +340,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "seedreplay(cassette=None, mode=None, seed=None, finetune=None): this test's cassette name (shareable), mode, "
-        "a seed injected into requests that carry none, and in live mode a fine-tune to compare with ('latest', 'v2')",
+        "seedreplay(cassette=None, mode=None, seed=None, finetune=None, drift=None): this test's cassette name "
+        "(shareable), mode, a seed injected into requests that carry none, and in live mode a fine-tune to compare "
+        "with ('latest', 'v2') and what drift does (warn, fail, fail-on-change)",
     )
     state = _setup(config)  # already done, unless the plugin was registered late (pytest_plugins)
     _configured(config, state)
@@ -550,7 +556,9 @@ def _annotate(
         cut = without_client_frames(call.excinfo.tb)
         if cut is not None:
             report.longrepr = item.repr_failure(pytest.ExceptionInfo.from_exc_info((call.excinfo.type, call.excinfo.value, cut)))
-    for text in annotate(report, recording, standby.settings.drift_policy, standby.url):
+    marker = item.get_closest_marker("seedreplay")
+    policy = (marker_drift(dict(marker.kwargs)) if marker else None) or standby.settings.drift_policy
+    for text in annotate(report, recording, policy, standby.url):
         # Attributed to the test itself, not to this hook, in pytest's warnings summary.
         warnings.warn_explicit(SeedreplayDriftWarning(text), SeedreplayDriftWarning, str(item.path), (item.location[1] or 0) + 1)
 

@@ -10,7 +10,7 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.constants import CHAT, COMPLETIONS, EMBEDDINGS
+from ..core.constants import CHAT, COMPLETIONS, EMBEDDINGS, FAIL_ON_CHANGE
 from ..core.entry import Entry
 from ..core.key import normalize_endpoint
 from ..shapes import Summary, answer_parts, entry_summary, prompt_text, vectors
@@ -36,6 +36,8 @@ __all__ = [
     "VERDICTS",
     "Drift",
     "compare",
+    "fails",
+    "judge",
     "text_similarity",
     "vector_similarity",
 ]
@@ -161,6 +163,24 @@ def compare(recorded: Entry | None, live: Entry, live_read: Summary | None = Non
         recorded_finish_reason=then.finish_reason,
         **common,
     )
+
+
+def judge(endpoint: str, recorded: Any, live: Any, similarity: float, request: Any = None) -> tuple[str, list[str]]:
+    """(reworded or changed, the differences) of two answer bodies already known not to be verbatim:
+    for callers that compare answers outside a live run (`finetune verify`)."""
+    old, new = behaviour(endpoint, recorded), behaviour(endpoint, live)
+    found = differences(old, new, structured(request), similarity) if old is not None and new is not None else []
+    return (CHANGED if found else REWORDED), found
+
+
+def fails(policy: str, drifted: list[Drift]) -> bool:
+    """Whether these drifted answers fail their test under a drift policy: `fail` for any drift,
+    `fail-on-change` only for a `changed` verdict, `warn` never."""
+    if policy == "fail":
+        return bool(drifted)
+    if policy == FAIL_ON_CHANGE:
+        return any(d.verdict == CHANGED for d in drifted)
+    return False
 
 
 def _behaviour_differences(live: Entry, then: Summary, now: Summary, similarity: float) -> list[str]:
