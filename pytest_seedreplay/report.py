@@ -29,7 +29,10 @@ def build_report(
     tuned = [t["finetune"] for t in tests if t.get("finetune")]
     if tuned:  # the live fine-tune comparison: how much of the cassettes the fine-tune recalls
         summary.update(
-            finetune_compared=sum(int(f["compared"]) for f in tuned), finetune_verbatim=sum(int(f["verbatim"]) for f in tuned)
+            finetune_compared=sum(int(f["compared"]) for f in tuned),
+            finetune_verbatim=sum(int(f["verbatim"]) for f in tuned),
+            finetune_reworded=sum(int(f.get("reworded", 0)) for f in tuned),
+            finetune_changed=sum(int(f.get("changed", 0)) for f in tuned),
         )
     return {
         "seedreplay_report": REPORT_VERSION,
@@ -138,6 +141,8 @@ _LABELS = {
     "unsaved": "not saved",
     "finetune_compared": "fine-tune compared",
     "finetune_verbatim": "fine-tune verbatim",
+    "finetune_reworded": "fine-tune reworded",
+    "finetune_changed": "fine-tune changed",
 }
 
 
@@ -263,7 +268,8 @@ def _test_html(test: dict[str, Any], anchor: str, root: str | None) -> str:
     if tuned:
         parts.append(
             f"<p class=meta>fine-tune {e(str(tuned['model']))} ({e(str(tuned['version']))}, seed {int(tuned['seed'])}): "
-            f"<b>{int(tuned['verbatim'])}/{int(tuned['compared'])}</b> verbatim ({float(tuned['recall']):.0%})</p>"
+            f"<b>{int(tuned['verbatim'])}/{int(tuned['compared'])}</b> verbatim ({float(tuned['recall']):.0%}), "
+            f"{int(tuned.get('reworded', 0))} reworded, {int(tuned.get('changed', 0))} changed</p>"
         )
     for message in test.get("misses", []):
         parts.append(f"<pre class=miss>missing recording: {e(message)}</pre>")
