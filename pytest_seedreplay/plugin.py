@@ -90,6 +90,7 @@ LOOPBACK_HOST_PATTERN = r"127\.0\.0\.1$"
 _STATE = pytest.StashKey[_State]()
 _TURN = pytest.StashKey[Turn]()
 _ENV = pytest.StashKey[ClientEnvironment]()  # a per-test opt-in's client environment, restored at its teardown
+_DRIFT = pytest.StashKey[str]()  # the drift policy the `seedreplay_config` fixture set for a test
 _LIFTED = pytest.StashKey[bool]()  # a test left alone in a session-wide run: the environment put back for it
 
 # Asking for one of these opts a test in (as the marker does); the other two only configure.
@@ -557,7 +558,9 @@ def _annotate(
         if cut is not None:
             report.longrepr = item.repr_failure(pytest.ExceptionInfo.from_exc_info((call.excinfo.type, call.excinfo.value, cut)))
     marker = item.get_closest_marker("seedreplay")
-    policy = (marker_drift(dict(marker.kwargs)) if marker else None) or standby.settings.drift_policy
+    # The marker wins over the seedreplay_config fixture, which wins over the session's option.
+    from_marker = marker_drift(dict(marker.kwargs)) if marker else None
+    policy = from_marker or item.stash.get(_DRIFT, None) or standby.settings.drift_policy
     for text in annotate(report, recording, policy, standby.url):
         # Attributed to the test itself, not to this hook, in pytest's warnings summary.
         warnings.warn_explicit(SeedreplayDriftWarning(text), SeedreplayDriftWarning, str(item.path), (item.location[1] or 0) + 1)
@@ -610,7 +613,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.fixture
 def seedreplay_config() -> dict[str, Any]:
-    """Override (in a conftest.py or a module) to set `mode`, `cassette`, `seed` or `finetune` for the tests it
+    """Override (in a conftest.py or a module) to set `mode`, `cassette`, `seed`, `finetune` or `drift` for the tests it
     covers, as the marker does for one test; the marker wins over it."""
     return {}
 
@@ -637,6 +640,9 @@ def _seedreplay_overrides(
         marker_options(given)  # the same keys and checks as the marker's
     except SeedreplayError as exc:
         pytest.fail(str(exc).replace("@pytest.mark.seedreplay", "the seedreplay_config fixture"), pytrace=False)
+    drift = marker_drift(given)
+    if drift is not None:
+        item.stash[_DRIFT] = drift
     given["cassette_dir"] = seedreplay_cassette_dir
     state.standby.abandon(turn)
     item.stash[_TURN] = _begin(item, state, given)

@@ -113,3 +113,23 @@ def test_a_wrong_drift_in_the_marker_names_the_choices(pytester, monkeypatch, si
     result = run(pytester, "--seedreplay=live", f"--seedreplay-upstream={sim.url}")
     result.stdout.fnmatch_lines(["*seedreplay(drift='sometimes'): drift must be one of warn, fail, fail-on-change*"])
     assert result.ret != 0
+
+
+def test_the_seedreplay_config_fixture_sets_the_gate_for_the_tests_it_covers(gate):
+    project, drifted = gate
+    project.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def seedreplay_config():
+            return {"drift": "fail-on-change"}
+        """
+    )
+    result = run(project, "--seedreplay=live", f"--seedreplay-upstream={drifted}")  # the option's default: warn
+    assert outcomes(result) == {
+        "test_shape": "passed",
+        "test_vectors": "failed",  # the fixture's fail-on-change
+        "test_shape_strict": "failed",  # the marker wins over the fixture
+        "test_vectors_tolerated": "passed",
+    }
