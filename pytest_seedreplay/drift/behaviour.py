@@ -88,7 +88,8 @@ def _choices(body: Any) -> list[dict[str, Any]]:
 def _chat(body: Any) -> list[Behaviour]:
     found = []
     for choice in _choices(body):
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        found_message = choice.get("message")
+        message: dict[str, Any] = found_message if isinstance(found_message, dict) else {}
         calls = [
             Call(str(f.get("name")), _arguments(f.get("arguments")))
             for c in _dicts(message.get("tool_calls"))
