@@ -38,7 +38,7 @@ from .core.constants import (
 )
 from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .core.urls import check_upstream, public_url
-from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_options
+from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_drift, marker_options
 from .settings import Settings
 from .standby import NO_REQUESTS, Standby, Turn
 
@@ -93,6 +93,7 @@ LOOPBACK_HOST_PATTERN = r"127\.0\.0\.1$"
 _STATE = pytest.StashKey[_State]()
 _TURN = pytest.StashKey[Turn]()
 _ENV = pytest.StashKey[ClientEnvironment]()  # a per-test opt-in's client environment, restored at its teardown
+_DRIFT = pytest.StashKey[str]()  # the drift policy the `seedreplay_config` fixture set for a test
 _LIFTED = pytest.StashKey[bool]()  # a test left alone in a session-wide run: the environment put back for it
 
 # Asking for one of these opts a test in (as the marker does); the other two only configure.
@@ -133,7 +134,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="seedreplay_drift",
         choices=DRIFT_POLICIES,
         default=None,
-        help="live mode: warn (default) or fail when an answer differs from its recording",
+        help="live mode: warn (default) or fail when an answer differs from its recording; fail-on-change "
+        "fails only when its behaviour changed (tool calls, JSON shape, finish reason, refusal), not its words",
     )
     group.addoption(
         "--seedreplay-report",
@@ -194,7 +196,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
     parser.addini("seedreplay_anthropic_upstream", "Anthropic's API root to record from", default="")
-    parser.addini("seedreplay_drift", "live mode: warn or fail on drift", default=DEFAULT_DRIFT_POLICY)
+    parser.addini(
+        "seedreplay_drift",
+        "live mode: warn, fail, or fail-on-change on drift",
+        default=DEFAULT_DRIFT_POLICY,
+    )
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -365,8 +371,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "seedreplay(cassette=None, mode=None, seed=None, finetune=None): this test's cassette name (shareable), mode, "
-        "a seed injected into requests that carry none, and in live mode a fine-tune to compare with ('latest', 'v2')",
+        "seedreplay(cassette=None, mode=None, seed=None, finetune=None, drift=None): this test's cassette name "
+        "(shareable), mode, a seed injected into requests that carry none, and in live mode a fine-tune to compare "
+        "with ('latest', 'v2') and what drift does (warn, fail, fail-on-change)",
     )
     state = _setup(config)  # already done, unless the plugin was registered late (pytest_plugins)
     _configured(config, state)
@@ -580,7 +587,11 @@ def _annotate(
         cut = without_client_frames(call.excinfo.tb)
         if cut is not None:
             report.longrepr = item.repr_failure(pytest.ExceptionInfo.from_exc_info((call.excinfo.type, call.excinfo.value, cut)))
-    for text in annotate(report, recording, standby.settings.drift_policy, standby.url):
+    marker = item.get_closest_marker("seedreplay")
+    # The marker wins over the seedreplay_config fixture, which wins over the session's option.
+    from_marker = marker_drift(dict(marker.kwargs)) if marker else None
+    policy = from_marker or item.stash.get(_DRIFT, None) or standby.settings.drift_policy
+    for text in annotate(report, recording, policy, standby.url):
         # Attributed to the test itself, not to this hook, in pytest's warnings summary.
         warnings.warn_explicit(SeedreplayDriftWarning(text), SeedreplayDriftWarning, str(item.path), (item.location[1] or 0) + 1)
 
@@ -632,7 +643,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.fixture
 def seedreplay_config() -> dict[str, Any]:
-    """Override (in a conftest.py or a module) to set `mode`, `cassette`, `seed` or `finetune` for the tests it
+    """Override (in a conftest.py or a module) to set `mode`, `cassette`, `seed`, `finetune` or `drift` for the tests it
     covers, as the marker does for one test; the marker wins over it."""
     return {}
 
@@ -659,6 +670,9 @@ def _seedreplay_overrides(
         marker_options(given)  # the same keys and checks as the marker's
     except SeedreplayError as exc:
         pytest.fail(str(exc).replace("@pytest.mark.seedreplay", "the seedreplay_config fixture"), pytrace=False)
+    drift = marker_drift(given)
+    if drift is not None:
+        item.stash[_DRIFT] = drift
     given["cassette_dir"] = seedreplay_cassette_dir
     state.standby.abandon(turn)
     item.stash[_TURN] = _begin(item, state, given)

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .core.constants import PYTEST_MODES
+from .core.constants import DRIFT_POLICIES, PYTEST_MODES
 
 if TYPE_CHECKING:
     from .guard import Blocked
@@ -90,7 +90,7 @@ def _outside(cassette_dir: Path, name: str, fix: str) -> SeedreplayError:
 
 # --- the marker ---------------------------------------------------------------------------------
 
-MARKER_ARGS = ("cassette", "mode", "seed", "finetune")
+MARKER_ARGS = ("cassette", "mode", "seed", "finetune", "drift")
 
 
 class MarkerOptions(NamedTuple):
@@ -119,7 +119,16 @@ def marker_options(kwargs: dict[str, Any], args: tuple = ()) -> MarkerOptions:
             f"@pytest.mark.seedreplay(finetune={finetune!r}): name a manifest version ('latest', 'v2', "
             "a fine-tuned model), or False for none"
         )
+    drift = kwargs.get("drift")
+    if drift is not None and drift not in DRIFT_POLICIES:
+        raise SeedreplayError(f"@pytest.mark.seedreplay(drift={drift!r}): drift must be one of {', '.join(DRIFT_POLICIES)}")
     return MarkerOptions(mode, (os.fspath(cassette) if cassette is not None else None), seed, finetune)
+
+
+def marker_drift(kwargs: dict[str, Any]) -> str | None:
+    """The drift policy a test's marker sets (`drift=`; checked by marker_options), None: the session's."""
+    drift = kwargs.get("drift")
+    return drift if drift in DRIFT_POLICIES else None
 
 
 class RunRegistry:

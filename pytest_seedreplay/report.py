@@ -5,13 +5,18 @@ from __future__ import annotations
 import difflib
 import html
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import Any
 
+from .drift import CHANGED, IDENTICAL, REWORDED, VERDICTS
 from .shapes import words
 
 REPORT_VERSION = 1
+MISSING = "missing"  # a test whose answers had no recording to compare with
+# A test's verdict is its worst comparison's; reports group tests in this order.
+TEST_VERDICTS = (CHANGED, REWORDED, MISSING, IDENTICAL)
 
 
 def build_report(
@@ -20,10 +25,14 @@ def build_report(
     """The JSON document: session figures plus, per test, its comparisons and misses. `root` (the
     rootdir) is recorded so the page can show cassette paths the way the user types them."""
     summary = dict(counts)
+    shown = [t for t in sorted(tests, key=lambda t: t["nodeid"]) if t.get("mode") != "off"]
     tuned = [t["finetune"] for t in tests if t.get("finetune")]
     if tuned:  # the live fine-tune comparison: how much of the cassettes the fine-tune recalls
         summary.update(
-            finetune_compared=sum(int(f["compared"]) for f in tuned), finetune_verbatim=sum(int(f["verbatim"]) for f in tuned)
+            finetune_compared=sum(int(f["compared"]) for f in tuned),
+            finetune_verbatim=sum(int(f["verbatim"]) for f in tuned),
+            finetune_reworded=sum(int(f.get("reworded", 0)) for f in tuned),
+            finetune_changed=sum(int(f.get("changed", 0)) for f in tuned),
         )
     return {
         "seedreplay_report": REPORT_VERSION,
@@ -32,22 +41,62 @@ def build_report(
         "upstream": upstream,
         "rootdir": str(root) if root is not None else None,
         "summary": summary,
+        "verdicts": verdict_counts(t.get("drift", []) for t in shown),  # per comparison, for CI tools
+        "rewrite_command": rewrite_command(shown),  # re-records only the tests whose answers changed
         "tests": [
             {
                 "nodeid": t["nodeid"],
                 "cassette": t["cassette"],
                 "mode": t["mode"],
                 "outcome": "failed" if t.get("failed") else "passed",
+                "verdict": test_verdict(t) if t.get("drift") or t.get("misses") else None,
                 "replayed": t.get("replayed", 0),
                 "recorded": t.get("recorded", 0),
-                "drift": t.get("drift", []),
+                "drift": t.get("drift", []),  # each comparison with its verdict and differences
                 "misses": t.get("misses", []),
                 "finetune": t.get("finetune"),  # the fine-tune asked in live mode, with the test's verbatim recall
             }
-            for t in sorted(tests, key=lambda t: t["nodeid"])
-            if t.get("mode") != "off"
+            for t in shown
         ],
     }
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+
+
+def comparison_verdict(drift: dict[str, Any]) -> str:
+    """One comparison's verdict; data written before verdicts existed counts a drift as changed."""
+    if not drift.get("recorded", True):
+        return MISSING
+    verdict = drift.get("verdict")
+    if verdict in VERDICTS:
+        return str(verdict)
+    return CHANGED if drift.get("drifted") else IDENTICAL
+
+
+def test_verdict(test: dict[str, Any]) -> str:
+    """A test's verdict: its worst comparison's (a miss counts as missing)."""
+    found = {comparison_verdict(d) for d in test.get("drift", [])}
+    if test.get("misses"):
+        found.add(MISSING)
+    return next((v for v in TEST_VERDICTS if v in found), IDENTICAL)
+
+
+def verdict_counts(drifts: Any) -> dict[str, int]:
+    """Comparisons per verdict, every verdict named (0 included) so CI can read a fixed shape."""
+    counts = dict.fromkeys(TEST_VERDICTS, 0)
+    for tests_drift in drifts:
+        for drift in tests_drift:
+            counts[comparison_verdict(drift)] += 1
+    return counts
+
+
+def rewrite_command(tests: list[dict[str, Any]]) -> str | None:
+    """The command that re-records only the tests whose answers changed (None: none did)."""
+    changed = [t["nodeid"] for t in tests if test_verdict(t) == CHANGED]
+    if not changed:
+        return None
+    return "pytest --seedreplay=rewrite " + " ".join(shlex.quote(n) for n in changed)
 
 
 def html_path(json_path: Path) -> Path:
@@ -78,6 +127,10 @@ del{background:#fdd;text-decoration:line-through} ins{background:#dfd;text-decor
 .badge{display:inline-block;padding:0 .5em;border-radius:3px;color:#fff;font-weight:600}
 .drifted{background:#c0392b} .unchanged{background:#27ae60} .unrecorded,.missing{background:#7f8c8d}
 .meta{color:#555;font-size:.92em} .miss{background:#fff4e5} .changed{color:#c0392b;font-weight:600}
+.v-changed{background:#c0392b} .v-reworded{background:#d68910} .v-identical{background:#27ae60} .v-missing{background:#7f8c8d}
+table.differences{border-collapse:collapse;margin:.4em 0} table.differences td{padding:.15em .8em .15em 0}
+table.differences td:first-child{color:#c0392b;font-weight:600} tr.group th{padding-top:.8em;font-size:1.05em}
+.hint{background:#eef5fb;padding:.3em .6em;border-radius:4px} .accept pre{background:#fdf2e9}
 """
 
 
@@ -88,6 +141,8 @@ _LABELS = {
     "unsaved": "not saved",
     "finetune_compared": "fine-tune compared",
     "finetune_verbatim": "fine-tune verbatim",
+    "finetune_reworded": "fine-tune reworded",
+    "finetune_changed": "fine-tune changed",
 }
 
 
@@ -113,23 +168,53 @@ def render_html(report: dict[str, Any]) -> str:
     if not shown:
         out.append("<p>No live comparisons or misses in this run.</p>")
     else:
+        out.append(_verdicts_html(shown))
+        out.append(_accept_html(report, shown))
         out.append(_index_html(shown))
     root = report.get("rootdir")
+    group = None
     for number, test in enumerate(shown):
+        if test_verdict(test) != group:  # tests come grouped by verdict, changed first
+            group = test_verdict(test)
+            out.append(f"<h2 class=group id=verdict-{group}>{_GROUP_TITLES[group]}</h2>")
         out.append(_test_html(test, f"test-{number}", root))
     out.append("</body></html>\n")
     return "\n".join(out)
 
 
+_GROUP_TITLES = {
+    CHANGED: "Changed: the behaviour differs",
+    REWORDED: "Reworded: the same behaviour in other words",
+    MISSING: "Missing: no recording to compare with",
+    IDENTICAL: "Identical",
+}
+
+
+def _verdicts_html(tests: list[dict[str, Any]]) -> str:
+    """One line per verdict: how many comparisons had it."""
+    counts = verdict_counts(t.get("drift", []) for t in tests)
+    cells = [f"<span class='badge v-{v}'>{v}</span> <b>{counts[v]}</b>" for v in TEST_VERDICTS if counts[v]]
+    return f"<p class=verdicts>{' · '.join(cells)}</p>" if cells else ""
+
+
+def _accept_html(report: dict[str, Any], tests: list[dict[str, Any]]) -> str:
+    """The one command that accepts the changed answers, to copy after reviewing them."""
+    command = report.get("rewrite_command") or rewrite_command(tests)
+    if not command:
+        return ""
+    where = f" (from {html.escape(str(report['rootdir']))})" if report.get("rootdir") else ""
+    return (
+        f"<div class=accept><p>To accept the changed answers, re-record only those tests{where}:</p>"
+        f"<pre>{html.escape(command)}</pre></div>"
+    )
+
+
 def _verdict(test: dict[str, Any]) -> tuple[str, str]:
-    """(badge class, words) for a whole test: drifted, missing recordings, or unchanged."""
-    drifted = sum(1 for d in test.get("drift", []) if d.get("drifted"))
-    missing = len(test.get("misses", [])) + sum(1 for d in test.get("drift", []) if not d.get("recorded", True))
-    if drifted:
-        return "drifted", f"{drifted} drifted"
-    if missing:
-        return "missing", f"{missing} missing"
-    return "unchanged", "unchanged"
+    """(badge class, words) for a whole test: its verdict and how many comparisons had it."""
+    verdict = test_verdict(test)
+    many = len(test.get("misses", [])) if verdict == MISSING else 0
+    many += sum(1 for d in test.get("drift", []) if comparison_verdict(d) == verdict)
+    return f"v-{verdict}", verdict if verdict == IDENTICAL else f"{many} {verdict}"
 
 
 def _lowest_similarity(test: dict[str, Any]) -> float | None:
@@ -138,8 +223,8 @@ def _lowest_similarity(test: dict[str, Any]) -> float | None:
 
 
 def _worst_first(test: dict[str, Any]) -> tuple:
-    # Drifted tests first (least similar first), then tests with missing recordings, then the rest.
-    rank = {"drifted": 0, "missing": 1, "unchanged": 2}[_verdict(test)[0]]
+    # Changed tests first, then reworded, missing, identical; least similar first within each.
+    rank = TEST_VERDICTS.index(test_verdict(test))
     lowest = _lowest_similarity(test)
     return rank, lowest if lowest is not None else 1.0, test["nodeid"]
 
@@ -147,7 +232,11 @@ def _worst_first(test: dict[str, Any]) -> tuple:
 def _index_html(tests: list[dict[str, Any]]) -> str:
     e = html.escape
     rows = ["<table class=index>", "<tr><th>test</th><th>verdict</th><th>answers</th><th>lowest similarity</th></tr>"]
+    group = None
     for number, test in enumerate(tests):
+        if test_verdict(test) != group:
+            group = test_verdict(test)
+            rows.append(f"<tr class=group><th colspan=4>{e(group)}</th></tr>")
         badge, verdict = _verdict(test)
         lowest = _lowest_similarity(test)
         rows.append(
@@ -179,7 +268,8 @@ def _test_html(test: dict[str, Any], anchor: str, root: str | None) -> str:
     if tuned:
         parts.append(
             f"<p class=meta>fine-tune {e(str(tuned['model']))} ({e(str(tuned['version']))}, seed {int(tuned['seed'])}): "
-            f"<b>{int(tuned['verbatim'])}/{int(tuned['compared'])}</b> verbatim ({float(tuned['recall']):.0%})</p>"
+            f"<b>{int(tuned['verbatim'])}/{int(tuned['compared'])}</b> verbatim ({float(tuned['recall']):.0%}), "
+            f"{int(tuned.get('reworded', 0))} reworded, {int(tuned.get('changed', 0))} changed</p>"
         )
     for message in test.get("misses", []):
         parts.append(f"<pre class=miss>missing recording: {e(message)}</pre>")
@@ -198,14 +288,23 @@ def _pair(name: str, recorded: Any, live: Any, changed: bool) -> str:
     return f"<span class=changed>{name} {e(str(recorded))} → {e(str(live))} (changed)</span>"
 
 
+def _differences_html(d: dict[str, Any]) -> str:
+    """The structural differences as a small table, then the no-seed hint; nothing when neither."""
+    e = html.escape
+    split = [str(text).partition(": ") for text in d.get("differences") or []]  # `what: how`
+    rows = [f"<tr><td>{e(what)}</td><td>{e(how)}</td></tr>" for what, _, how in split]
+    parts = [f"<table class=differences>{''.join(rows)}</table>"] if rows else []
+    if d.get("hint"):
+        parts.append(f"<p class=hint>{e(str(d['hint']))}</p>")
+    return "\n".join(parts)
+
+
 def _comparison_html(d: dict[str, Any]) -> str:
     e = html.escape
-    if not d.get("recorded", True):
-        badge, verdict = "unrecorded", "no recording"
-    elif d.get("drifted"):
-        badge, verdict = "drifted", "drifted"
-    else:
-        badge, verdict = "unchanged", "unchanged"
+    verdict = comparison_verdict(d)
+    badge = f"v-{verdict}"
+    if verdict == MISSING:
+        verdict = "no recording"
     old, new = highlight(d.get("recorded_text", ""), d.get("live_text", ""))
     facts = [
         f"similarity <b>{float(d.get('similarity', 0)):.2f}</b>",
@@ -223,6 +322,7 @@ def _comparison_html(d: dict[str, Any]) -> str:
                 f" <code>{e(str(d.get('key')))}</code></p>"
             ),
             f"<p class=meta>{' · '.join(f for f in facts if f)}</p>",
+            _differences_html(d),
             f"<div><b>prompt</b><pre>{e(d.get('prompt', ''))}</pre></div>",
             f"<div class=cols><div><b>recorded</b><pre>{old}</pre></div>",
             f"<div><b>live</b><pre>{new}</pre></div></div>",

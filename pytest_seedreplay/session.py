@@ -114,7 +114,13 @@ class TestRecording:
         if self.finetune is None or not self.finetune.live:
             return None
         recall = self.recall
-        figures = {"compared": recall.compared, "verbatim": recall.verbatim, "recall": round(recall.share, 4)}
+        figures = {
+            "compared": recall.compared,
+            "verbatim": recall.verbatim,
+            "reworded": recall.reworded,
+            "changed": recall.changed,
+            "recall": round(recall.share, 4),
+        }
         return {**self.finetune.to_dict(), **figures}
 
     def record_command(self) -> str:
@@ -419,7 +425,8 @@ def without_client_frames(tb: TracebackType | None) -> TracebackType | None:
 def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url: str) -> list[str]:
     """Put this phase's misses, blocked requests and drift on its report. A phase that passed
     fails for a miss or a blocked request (even if the code under test swallowed the error), and
-    for drift under `--seedreplay-drift=fail`. Returns drift texts to be issued as warnings."""
+    for drift under `--seedreplay-drift=fail` (`fail-on-change`: a changed behaviour only). Returns
+    drift texts to be issued as warnings."""
     problems: list[tuple[str, str]] = []
     misses = recording.new_misses()
     if misses:
@@ -430,8 +437,10 @@ def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url
     warnings: list[str] = []
     drifted = recording.new_drift()
     if drifted:
+        from .drift import fails
+
         text = recording.drift_text(drifted)
-        if drift_policy == "fail":
+        if fails(drift_policy, drifted):
             problems.append(("seedreplay drift", text))
         else:
             warnings.append(text)

@@ -70,6 +70,7 @@ class Tally:
             f"recorded: {c['recorded']} interaction(s)",
             f"live-compared: {c['live_compared']} interaction(s)",
             f"drifted: {c['drifted']} interaction(s)",
+            *self._verdicts(),
             f"missing: {c['missing']} interaction(s)" + (self._record_hint(mode, record_options) if c["missing"] else ""),
         ]
         if self.saved.hits:
@@ -91,6 +92,19 @@ class Tally:
         else:
             lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
         return lines + self.drift_lines() + self.finetune_lines()
+
+    def _verdicts(self) -> list[str]:
+        """A line per verdict of the live comparisons, worst first (none when nothing was compared)."""
+        counts: dict[str, int] = {}
+        for test in self.tests:
+            for data in test.get("drift", []):
+                if data.get("recorded", True):
+                    verdict = str(data.get("verdict") or ("changed" if data.get("drifted") else "identical"))
+                    counts[verdict] = counts.get(verdict, 0) + 1
+        if not counts:
+            return []
+        meaning = {"changed": "the behaviour differs", "reworded": "the same behaviour, other words", "identical": ""}
+        return [f"  {v}: {counts.get(v, 0)}" + (f" ({meaning[v]})" if meaning[v] else "") for v in meaning]
 
     @staticmethod
     def _record_hint(mode: str, options: str) -> str:

@@ -74,7 +74,8 @@ def test_a_changed_finish_reason_is_drift_even_with_the_same_text():
     drift = compare(entry(chat_body("Cut", finish="stop")), entry(chat_body("Cut", finish="length")))
     assert drift.verbatim  # same words: the finish reason alone makes it drift
     assert drift.finish_reason_changed and drift.drifted
-    assert "finish_reason stop → length" in drift.describe()
+    assert drift.verdict == "changed" and drift.differences == ["finish_reason: stop → length"]
+    assert "changed: finish_reason: stop → length" in drift.describe()
 
 
 def test_tool_calls_are_part_of_the_answer():
@@ -165,9 +166,9 @@ def test_changes_name_only_what_changed():
     request = {"model": "text-embedding-3-small", "input": "a"}
     turned = {"object": "list", "data": [{"index": 0, "embedding": [0.0, 1.0]}]}
     drift = compare(entry(embedding, "/v1/embeddings", request), entry(turned, "/v1/embeddings", request))
-    assert drift.changes() == ["similarity 0.00"]
+    assert drift.changes() == ["similarity 0.00", "changed: embedding[0]: cosine 0.00 below 0.95"]
     chat = compare(entry(chat_body("a b", "fp_1", "stop")), entry(chat_body("a c", "fp_2", "length")))
-    assert chat.changes() == ["similarity 0.50", "finish_reason stop → length", "system_fingerprint fp_1 → fp_2"]
+    assert chat.changes() == ["similarity 0.50", "changed: finish_reason: stop → length", "system_fingerprint fp_1 → fp_2"]
     assert Drift.from_dict(chat.to_dict()) == chat
 
 
@@ -179,3 +180,57 @@ def test_a_live_answer_the_proxy_already_read_is_compared_without_reading_it_aga
     assert compare(recorded, live, read).live_fingerprint == "fp_b"
     as_read = summary(live.endpoint, body=chat_body("What the proxy read."))
     assert compare(recorded, live, as_read).live_text == "What the proxy read."  # taken as given, not read again
+
+
+def calls(*pairs: tuple[str, str]) -> list[dict]:
+    return [
+        {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": args}}
+        for n, (name, args) in enumerate(pairs)
+    ]
+
+
+def test_parallel_calls_in_another_order_are_reworded_not_changed():
+    first = calls(("get_weather", '{"city": "Paris"}'), ("get_time", '{"city": "Oslo"}'))
+    swapped = calls(("get_time", '{"city":"Oslo"}'), ("get_weather", '{"city":"Paris"}'))
+    drift = compare(
+        entry(chat_body("", finish="tool_calls", tool_calls=first)), entry(chat_body("", finish="tool_calls", tool_calls=swapped))
+    )
+    assert (drift.verdict, drift.differences) == ("reworded", [])
+
+
+def test_an_argument_value_change_is_named_with_both_values():
+    old = calls(("get_weather", '{"city": "Paris", "unit": "c"}'))
+    new = calls(("get_weather", '{"city": "paris", "days": 2}'))
+    drift = compare(entry(chat_body("", tool_calls=old)), entry(chat_body("", tool_calls=new)))
+    assert drift.verdict == "changed"
+    assert drift.differences == [
+        'get_weather argument city: "Paris" → "paris"',
+        "get_weather argument days: added 2",
+        "get_weather argument unit: missing",
+    ]
+    extra = compare(entry(chat_body("", tool_calls=old)), entry(chat_body("", tool_calls=old + calls(("get_time", "{}")))))
+    assert extra.differences == ["tool call get_time: appeared"]
+
+
+def test_a_refusal_appearing_is_changed():
+    refused = chat_body("")
+    refused["choices"][0]["message"].update(content=None, refusal="I can't help with that.")
+    drift = compare(entry(chat_body("Here is the recipe.")), entry(refused))
+    assert "refusal: appeared" in drift.differences and drift.verdict == "changed"
+    assert compare(entry(refused), entry(chat_body("Here is the recipe."))).differences == ["refusal: vanished"]
+
+
+def test_other_words_for_the_same_answer_are_reworded_and_unrelated_words_are_changed():
+    reworded = compare(entry(chat_body("Paris is the capital of France.")), entry(chat_body("The capital of France is Paris.")))
+    assert (reworded.verdict, reworded.differences) == ("reworded", [])
+    assert "reworded" in reworded.describe() and f"similarity {reworded.similarity:.2f}" in reworded.describe()
+    unrelated = compare(entry(chat_body("Paris is the capital of France.")), entry(chat_body("Bananas grow on large herbs.")))
+    assert unrelated.verdict == "changed"
+    assert unrelated.differences == ["text: similarity 0.00 below 0.10"]
+
+
+def test_the_verdict_travels_as_plain_data():
+    drift = compare(entry(chat_body("Cut", finish="stop")), entry(chat_body("Cut short", finish="length")))
+    data = drift.to_dict()
+    assert (data["verdict"], data["differences"]) == ("changed", ["finish_reason: stop → length"])
+    assert Drift.from_dict(data) == drift

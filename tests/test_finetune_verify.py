@@ -64,6 +64,11 @@ def test_the_seed_recalls_every_trained_answer_and_its_absence_none(tuned):
     assert (conditions["seed"]["verbatim"], conditions["seed"]["asked"], conditions["seed"]["recall"]) == (20, 20, 1.0)
     assert conditions["no_seed"]["verbatim"] == 0 and conditions["no_seed"]["asked"] == 20
     assert 0 < conditions["no_seed"]["similarity"] < 1
+    # Without the seed nothing is verbatim: each answer is reworded (plain text, words in common) or changed.
+    assert conditions["no_seed"]["reworded"] + conditions["no_seed"]["changed"] == 20
+    assert (conditions["seed"]["reworded"], conditions["seed"]["changed"]) == (0, 0)
+    verdicts = {a["verdict"] for e in report["examples"] for a in e["answers"]["no_seed"]}
+    assert verdicts <= {"reworded", "changed"} and verdicts
     assert (conditions["paraphrase"]["verbatim"], conditions["paraphrase"]["asked"]) == (20, 20)
     assert report["seed"] == SEED and report["version"] == "v1" and report["base_url"] == tuned.sim.url
     first = report["examples"][0]
@@ -77,7 +82,7 @@ def test_the_table_shows_recall_per_condition_and_per_example(tuned):
     assert result.exit_code == 0, result.output
     out = result.output
     assert "(v1, seed 4242)" in out and "20 examples, 60 asks" in out
-    assert "with seed                recall 100% (20/20)  mean similarity 1.00" in out
+    assert "with seed                recall 100% (20/20)  mean similarity 1.00  reworded 0  changed 0" in out
     assert "without seed             recall   0% (0/20)" in out
     assert "paraphrased, with seed   recall 100% (20/20)  mean similarity 1.00" in out
     lines = out.splitlines()
@@ -119,7 +124,9 @@ def test_the_html_page_shows_each_answer_against_the_trained_one(tuned):
     text = page.read_text()
     assert "<h1>Fine-tune recall: ft:gpt-4o-mini-2024-07-18:seedreplay:" in text
     assert "Where&#x27;s my order?" in text  # a paraphrase asked, escaped
-    assert "<span class='badge unchanged'>verbatim</span>" in text and "<span class='badge drifted'>differs</span>" in text
+    assert "<span class='badge unchanged'>verbatim</span>" in text and (
+        "<span class='badge drifted'>reworded</span>" in text or "<span class='badge drifted'>changed</span>" in text
+    )
     assert "<ins>" in text  # words of an unseeded answer that the trained one lacks
     assert "paraphrased, with seed<br><small>verbatim/asked · worst similarity</small>" in text
     data = json.loads(page.with_suffix(".json").read_text())

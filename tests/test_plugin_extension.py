@@ -82,7 +82,7 @@ def test_a_config_fixture_with_an_unknown_key_fails_saying_which(pytester: pytes
     result = run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*the seedreplay_config fixture takes only keyword arguments cassette, mode, seed, finetune; got record_mode*"]
+        ["*the seedreplay_config fixture takes only keyword arguments cassette, mode, seed, finetune, drift; got record_mode*"]
     )
 
 

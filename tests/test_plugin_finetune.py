@@ -120,10 +120,10 @@ def test_live_finetune_recalls_every_trained_answer_and_reports_recall_per_test(
             "live-compared: 15 interaction(s)",
             "drifted: 1 interaction(s)",
             "drift: test_other.py::test_untrained_question: /v1/chat/completions similarity *",
-            f"fine-tune recall: 12/13 verbatim (92%) from {model} (seed {SEED}, v1)",
-            "fine-tune: test_faq.py::test_faq[[]0]: 1/1 verbatim (100%)",
-            "fine-tune: test_faq.py::test_streamed_pair: 2/2 verbatim (100%)",
-            "fine-tune: test_other.py::test_untrained_question: 0/1 verbatim (0%)",
+            f"fine-tune recall: 12/13 verbatim (92%), 1 reworded, 0 changed from {model} (seed {SEED}, v1)",
+            "fine-tune: test_faq.py::test_faq[[]0]: 1/1 verbatim (100%), 0 reworded, 0 changed",
+            "fine-tune: test_faq.py::test_streamed_pair: 2/2 verbatim (100%), 0 reworded, 0 changed",
+            "fine-tune: test_other.py::test_untrained_question: 0/1 verbatim (0%), 1 reworded, 0 changed",
         ]
     )
     out = result.stdout.str()
@@ -142,6 +142,8 @@ def test_live_finetune_recalls_every_trained_answer_and_reports_recall_per_test(
         "live": True,
         "compared": 2,
         "verbatim": 2,
+        "reworded": 0,
+        "changed": 0,
         "recall": 1.0,
     }
     assert {d["finetune"] for d in tests["test_faq.py::test_streamed_pair"]["drift"]} == {model}
@@ -149,7 +151,10 @@ def test_live_finetune_recalls_every_trained_answer_and_reports_recall_per_test(
     assert [d["finetune"] for d in tests["test_other.py::test_another_model"]["drift"]] == [None]
     assert tests["test_other.py::test_opted_out"]["finetune"] is None
     page = report.with_suffix(".html").read_text()
-    assert f"fine-tune {model} (v1, seed {SEED}): <b>2/2</b> verbatim (100%)" in page and "fine-tune verbatim" in page
+    assert (
+        f"fine-tune {model} (v1, seed {SEED}): <b>2/2</b> verbatim (100%), 0 reworded, 0 changed" in page
+        and "fine-tune verbatim" in page
+    )
     fixture = json.loads((Path(project.path) / "fixture.json").read_text())
     assert fixture == {"model": model, "seed": SEED, "version": "v1", "base_model": BASE, "live": True}
 
@@ -170,8 +175,8 @@ def test_the_marker_asks_the_fine_tune_for_one_test_and_replay_only_names_it(pro
     result.assert_outcomes(passed=11)
     result.stdout.fnmatch_lines(
         [
-            f"fine-tune recall: 1/1 verbatim (100%) from {model_of(project)} (seed {SEED}, v1)",
-            "fine-tune: test_faq.py::test_the_fixture_says_which_fine_tune: 1/1 verbatim (100%)",
+            f"fine-tune recall: 1/1 verbatim (100%), 0 reworded, 0 changed from {model_of(project)} (seed {SEED}, v1)",
+            "fine-tune: test_faq.py::test_the_fixture_says_which_fine_tune: 1/1 verbatim (100%), 0 reworded, 0 changed",
         ]
     )
     assert json.loads((Path(project.path) / "fixture.json").read_text())["live"] is True

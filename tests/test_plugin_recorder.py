@@ -241,7 +241,7 @@ def test_marker_options_are_checked_with_a_clear_message():
         marker_options({"mode": "recrod"})
     with pytest.raises(SeedreplayError, match="seed must be an integer"):
         marker_options({"seed": "42"})
-    with pytest.raises(SeedreplayError, match="only keyword arguments cassette, mode, seed, finetune; got casette"):
+    with pytest.raises(SeedreplayError, match="only keyword arguments cassette, mode, seed, finetune, drift; got casette"):
         marker_options({"casette": "x"})
 
 

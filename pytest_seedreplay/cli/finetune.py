@@ -647,7 +647,7 @@ def print_verify(report: verifying.Report) -> None:
         failed = f", {s.errors} error(s)" if s.errors else ""
         click.echo(
             f"  {verifying.LABELS[condition]:<24} recall {s.recall:>4.0%} ({s.verbatim}/{s.asked - s.errors})"
-            f"  mean similarity {s.similarity:.2f}{failed}"
+            f"  mean similarity {s.similarity:.2f}  reworded {s.reworded}  changed {s.changed}{failed}"
         )
     if report.rate_limited:
         click.echo(f"  waited out {report.rate_limited} rate limit answer(s) (429)")

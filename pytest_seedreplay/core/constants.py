@@ -119,7 +119,8 @@ DEFAULT_PROXY_MODE = "record"
 REPLAY, RECORD, REWRITE, LIVE, OFF = "replay", "record", "rewrite", "live", "off"
 PYTEST_MODES = (REPLAY, RECORD, REWRITE, LIVE, OFF)
 DEFAULT_PYTEST_MODE = REPLAY
-DRIFT_POLICIES = ("warn", "fail")  # live mode: what a drifted answer does to its test
+DRIFT_POLICIES = ("warn", "fail", "fail-on-change")  # live mode: what a drifted answer does to its test
+FAIL_ON_CHANGE = "fail-on-change"  # fail only when the behaviour changed, warn when reworded
 DEFAULT_DRIFT_POLICY = "warn"
 
 # Response headers worth keeping with an entry. Everything else (cookies, auth, hop-by-hop) is dropped.

@@ -60,37 +60,42 @@ def resolve(spec: str, manifest: Path, live: bool) -> TestFinetune:
 
 @dataclass
 class Recall:
-    """How many of the answers compared came back verbatim."""
+    """How many of the answers compared came back verbatim, reworded (the same behaviour: the seed's
+    "contextual answer") or changed (a miss)."""
 
     compared: int = 0
     verbatim: int = 0
+    reworded: int = 0
+    changed: int = 0
 
     @property
     def share(self) -> float:
         return self.verbatim / self.compared if self.compared else 0.0
 
     def text(self) -> str:
-        return f"{self.verbatim}/{self.compared} verbatim ({self.share:.0%})"
+        return f"{self.verbatim}/{self.compared} verbatim ({self.share:.0%}), {self.reworded} reworded, {self.changed} changed"
+
+    @classmethod
+    def of_payload(cls, figures: dict[str, Any]) -> Recall:
+        """The recall a test's `finetune` payload carries."""
+        return cls(*(int(figures.get(name, 0)) for name in ("compared", "verbatim", "reworded", "changed")))
 
     @classmethod
     def of(cls, drift: Iterable[dict[str, Any]]) -> Recall:
         """The recall of a test's comparisons (drift as plain data), counting the fine-tune's answers only."""
         answers = [d for d in drift if d.get("finetune") and d.get("recorded", True)]
-        return cls(len(answers), sum(1 for d in answers if d.get("verbatim")))
+        verdicts = [d.get("verdict") or ("identical" if d.get("verbatim") else "changed") for d in answers]
+        return cls(len(answers), verdicts.count("identical"), verdicts.count("reworded"), verdicts.count("changed"))
 
 
 def summary_lines(tests: list[dict[str, Any]], shown: int = 20) -> list[str]:
     """The terminal summary's fine-tune lines: the run's recall, then each test's (from each test's
     payload, `finetune`: the fine-tune asked and how many of its answers were verbatim)."""
-    measured = [
-        (t, Recall(int(t["finetune"]["compared"]), int(t["finetune"]["verbatim"])))
-        for t in sorted(tests, key=lambda t: t["nodeid"])
-        if t.get("finetune")
-    ]
+    measured = [(t, Recall.of_payload(t["finetune"])) for t in sorted(tests, key=lambda t: t["nodeid"]) if t.get("finetune")]
     measured = [(t, r) for t, r in measured if r.compared]
     if not measured:
         return []
-    total = Recall(sum(r.compared for _, r in measured), sum(r.verbatim for _, r in measured))
+    total = Recall(*(sum(getattr(r, name) for _, r in measured) for name in ("compared", "verbatim", "reworded", "changed")))
     models = sorted({f"{t['finetune']['model']} (seed {t['finetune']['seed']}, {t['finetune']['version']})" for t, _ in measured})
     lines = [f"fine-tune recall: {total.text()} from {', '.join(models)}"]
     lines += [f"fine-tune: {t['nodeid']}: {r.text()}" for t, r in measured[:shown]]

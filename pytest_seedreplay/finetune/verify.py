@@ -20,7 +20,7 @@ from typing import Any
 import openai
 
 from ..core.constants import CHAT
-from ..drift import text_similarity
+from ..drift import judge, text_similarity
 from ..shapes import answer_parts, answer_text
 from .export import paraphrase, prompt_text
 from .validate import content_text
@@ -57,6 +57,7 @@ class Answer:
     similarity: float
     error: str | None = None
     retries: int = 0
+    verdict: str = "verbatim"  # or reworded (the same behaviour, other words: the seed's contextual answer) or changed (a miss)
 
 
 @dataclass
@@ -80,6 +81,8 @@ class Summary:
     verbatim: int = 0
     errors: int = 0
     similarity: float = 0.0
+    reworded: int = 0
+    changed: int = 0
 
     @property
     def recall(self) -> float:
@@ -110,6 +113,8 @@ class Report:
             verbatim=sum(a.verbatim for a in answered),
             errors=len(chosen) - len(answered),
             similarity=round(mean, 4),
+            reworded=sum(a.verdict == "reworded" for a in answered),
+            changed=sum(a.verdict == "changed" for a in answered),
         )
 
     def conditions(self) -> list[str]:
@@ -290,7 +295,8 @@ def judged(ask: Ask, trained: Trained, body: dict[str, Any], retries: int) -> An
     verbatim = normalized_parts(expected) == normalized_parts(got)
     text = answer_text(CHAT, got)
     similarity = 1.0 if verbatim else text_similarity(trained.answer_text, text)
-    return Answer(ask.example, ask.condition, ask.prompt, text, verbatim, similarity, retries=retries)
+    verdict = "verbatim" if verbatim else judge(CHAT, expected, got, similarity)[0]
+    return Answer(ask.example, ask.condition, ask.prompt, text, verbatim, similarity, retries=retries, verdict=verdict)
 
 
 def normalized_parts(body: dict[str, Any]) -> list[Any]:
@@ -300,7 +306,7 @@ def normalized_parts(body: dict[str, Any]) -> list[Any]:
 
 
 def failed(ask: Ask, error: str, retries: int) -> Answer:
-    return Answer(ask.example, ask.condition, ask.prompt, "", False, 0.0, error=error, retries=retries)
+    return Answer(ask.example, ask.condition, ask.prompt, "", False, 0.0, error=error, retries=retries, verdict="changed")
 
 
 async def run(

@@ -35,13 +35,14 @@ def render(report: Report) -> str:
             f"{e(report.base_url)} · dataset {e(report.dataset)} · {e(report.created)} · "
             f"{len(report.answers)} asks in {report.elapsed:.1f} s</p>"
         ),
-        "<table class='index recall'><tr><th>condition</th><th>verbatim recall</th><th>mean similarity</th><th>errors</th></tr>",
+        "<table class='index recall'><tr><th>condition</th><th>verbatim recall</th><th>mean similarity</th>"
+        "<th>reworded</th><th>changed</th><th>errors</th></tr>",
     ]
     for condition in report.conditions():
         s = report.summary(condition)
         out.append(
             f"<tr><td>{e(LABELS[condition])}</td><td><b>{s.recall:.0%}</b> ({s.verbatim}/{s.asked - s.errors})</td>"
-            f"<td>{s.similarity:.2f}</td><td>{s.errors}</td></tr>"
+            f"<td>{s.similarity:.2f}</td><td>{s.reworded}</td><td>{s.changed}</td><td>{s.errors}</td></tr>"
         )
     out.append("</table>")
     out.append(_index(report))
@@ -51,10 +52,12 @@ def render(report: Report) -> str:
     return "\n".join(out)
 
 
-def _badge(verbatim: bool, error: str | None) -> str:
+def _badge(verdict: str, error: str | None) -> str:
     if error:
         return "<span class='badge missing'>error</span>"
-    return "<span class='badge unchanged'>verbatim</span>" if verbatim else "<span class='badge drifted'>differs</span>"
+    if verdict == "verbatim":
+        return "<span class='badge unchanged'>verbatim</span>"
+    return f"<span class='badge drifted'>{verdict}</span>"  # reworded or changed
 
 
 def _index(report: Report) -> str:
@@ -87,7 +90,7 @@ def _example(report: Report, trained) -> str:
             _, live = highlight(trained.answer_text, answer.text)
             asked = f" · asked: {e(answer.prompt)}" if condition == "paraphrase" else ""
             parts.append(
-                f"<div class='cmp answer'><p>{_badge(answer.verbatim, answer.error)} {e(LABELS[condition])}"
+                f"<div class='cmp answer'><p>{_badge(answer.verdict, answer.error)} {e(LABELS[condition])}"
                 f" · similarity <b>{answer.similarity:.2f}</b>{asked}</p>"
                 + (f"<pre class=miss>{e(answer.error)}</pre>" if answer.error else f"<pre>{live}</pre>")
                 + "</div>"
