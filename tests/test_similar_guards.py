@@ -146,3 +146,40 @@ def test_typo_rule_needs_one_known_word_and_one_unknown_word() -> None:
     assert not guards.is_typo("toaster", analyse("toaster"), "roaster", analyse("roaster"))
     assert guards.edit_distance("recieve", "receive", limit=2) == 1  # a swap is one edit
     assert guards.edit_distance("abc", "abcdef", limit=2) == 3  # capped at limit + 1
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Convert 5 kilometres to miles.", "How many miles is 5 km?"),  # question <-> imperative, unit names
+        ("Convert 5 kilometres to miles.", "What is 5 kilometres in miles?"),
+        ("Can I pause my subscription for 2 months?", "Am I allowed to pause my subscription for 2 months?"),
+        ("How do I turn on dark mode?", "How do I enable dark mode?"),
+        ("How do I turn on dark mode?", "How do I switch dark mode on?"),
+        ("What time does the last bus leave?", "When does the final bus depart?"),  # synonyms
+        ("What does the word 'ephemeral' mean?", "Define the word 'ephemeral'."),
+        ("What are the opening hours of the York branch?", "When is the York branch open?"),
+        ("What is the difference between affect and effect?", "How is affect different from effect?"),
+        ("Translate 'good morning' into French.", "How do you say 'good morning' in French?"),
+        ("How long should I boil an egg for a soft yolk?", "For a soft yolk, how long should I boil an egg?"),
+    ],
+)
+def test_everyday_rewordings_pass_every_guard(a: str, b: str) -> None:
+    verdict = explain(a, b)
+    assert verdict.guard is None, verdict.reason
+
+
+@pytest.mark.parametrize(
+    "a, b, guard",
+    [
+        ("Convert 5 kilometres to miles.", "How many kilometres is 5 miles?", "directions"),
+        ("Convert 5 kilometres to miles.", "How many miles is 8 km?", "numbers"),
+        ("How do I turn on dark mode?", "How do I switch off dark mode?", "content"),
+        ("How do I reset my password?", "How do I change my password?", "content"),  # a near synonym stays apart
+        ("What are the opening hours of the York branch?", "When is the York branch closed?", "content"),
+        ("What does the word 'ephemeral' mean?", "Define the word 'eternal'.", "quoted"),
+        ("Translate 'good morning' into French.", "How do you say 'good morning' in Spanish?", "entities"),
+    ],
+)
+def test_the_same_rewordings_with_one_thing_swapped_are_vetoed(a: str, b: str, guard: str) -> None:
+    assert explain(a, b).guard == guard

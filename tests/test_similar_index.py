@@ -137,5 +137,19 @@ def test_the_shipped_set_gets_no_wrong_answer_and_most_paraphrases() -> None:
     result = figures(ask(question_index([p.question for p in paraphrases]), paraphrases + negatives), DEFAULT_THRESHOLD)
     assert result.wrong == 0, result.wrong_examples
     assert result.precision == 1.0
-    assert result.recall >= 0.80
+    assert result.recall >= 0.95
+    assert set(result.by_kind) >= {"paraphrase", "number", "entity", "quoted", "content", "direction"}
+
+
+def test_the_development_set_written_apart_gets_no_wrong_answer_and_most_paraphrases() -> None:
+    # Everyday rewordings of the same questions (synonyms, reordered clauses, "am I allowed to",
+    # question <-> imperative) with near misses, written after the first set to tune the synonym tables.
+    paraphrases = read_paraphrases(DATA / "dev_paraphrases.jsonl")
+    negatives = read_negatives(DATA / "dev_negatives.jsonl")
+    shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
+    assert {p.question for p in paraphrases} == shipped and {n.question for n in negatives} <= shipped
+    assert len(paraphrases) >= 100 and len(negatives) >= 80
+    result = figures(ask(question_index(shipped), paraphrases + negatives), DEFAULT_THRESHOLD)
+    assert result.wrong == 0, result.wrong_examples
+    assert result.recall >= 0.85
     assert set(result.by_kind) >= {"paraphrase", "number", "entity", "quoted", "content", "direction"}

@@ -1,0 +1,133 @@
+"""Everyday rewordings folded into one form before the guards compare two questions.
+
+Two small, curated tables: `REWRITES`, whole phrasings that say the same thing ("how many miles is
+5 km" = "convert 5 km to miles", "am I allowed to" = "can I", "switch on" = "turn on"), and
+`SYNONYMS`, single words with one everyday meaning shared by another ("depart" = "leave", "final" =
+"last"). Only words whose every common sense is the same as their representative's are listed:
+"change" is not "reset", "close" is not "near", "membership" is not "subscription". A word not here
+keeps its own meaning, so a swapped content word still keeps two questions apart.
+
+WordNet (and thesauri built on it) were the first choice, but what ships offline on PyPI gives only
+word lists without synonym sets, and WordNet's synonym sets join words by rare senses ("change" and
+"switch" and "shift" and "reset"), which would answer near misses; a short table is the safer default.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A rewrite matches the whole clause's text (words as lower case, a number as its digits, a quoted string
+# or a name as one placeholder); `\\N` in the replacement stands for the words of group N, unchanged.
+_REWRITES_SRC: list[tuple[str, str]] = [
+    # Permission, ability and need: the same request.
+    (r"(.*?)\b(?:am i|are we|is one) (?:allowed|permitted) to (.*)", r"\1 can i \2"),
+    (r"(.*?)\bis it (?:ok|okay|alright|all right|fine|allowed|permitted) (?:for me )?(?:if i |to )(.*)", r"\1 can i \2"),
+    (r"(.*?)\b(?:do i need to|do i have to|ought i to|do we need to|do we have to) (.*)", r"\1 should i \2"),
+    (r"(.*?)\bcan i safely (.*)", r"\1 is it safe to \2"),
+    # Manner: "what's the way to X" = "how do I X".
+    (r"(.*?)\bwhat is (?:the|a) (?:way|procedure|process|steps?) (?:to|for) (.*)", r"\1 how i \2"),
+    (r"(.*?)\bhow does (?:one|#1) (.*)", r"\1 how i \2"),
+    (r"(.*?)\bhow would i (.*)", r"\1 how i \2"),
+    # Units: "how many miles is 5 km" = "what is 5 km in miles" = "convert 5 km to miles".
+    (r"how many (\S+) (?:is|are|in|make|makes|equals?) (N) (\S+)", r"convert \2 \3 to \1"),
+    (r"(?:what is|how much is) (N) (\S+) (?:in|as|to) (\S+)", r"convert \1 \2 to \3"),
+    (r"(?:change|turn) (N) (\S+) (?:in)?to (\S+)", r"convert \1 \2 to \3"),
+    # Imperatives and questions for the same thing.
+    (r"(?:calculate|compute|work out|figure out) (.*)", r"what is \1"),
+    (r"(?:define|give me the definition of|give the definition of) (.+)", r"what does \1 mean"),
+    (r"what is the (?:meaning|definition) of (.+)", r"what does \1 mean"),
+    (r"what (?:do|does) (.+) stand for", r"what does \1 mean"),
+    (r"how (?:do you|do i|would you|would i|can i|can you|to|i) say (Q) in (\S+)", r"translate \1 to \2"),
+    (r"what is (Q) in (\S+)", r"translate \1 to \2"),
+    (r"how (?:is|are) (.+?) different from (.+)", r"what is the difference between \1 and \2"),
+    (r"how (?:do|does) (.+?) differ from (.+)", r"what is the difference between \1 and \2"),
+    (r"what (?:is|are) the differences? between (.+)", r"what is the difference between \1"),
+    (r"(?:do you have|have you got|do you offer) (.+)", r"is there \1"),
+    # Cost: "what does it cost" = "how much does it cost".
+    (r"(.*?)\bwhat (?:does|will|would) it cost\b(.*)", r"\1 how much does it cost \2"),
+    (r"(.*?)\bwhat is the (?:cost|price) (?:to|of) (.*)", r"\1 how much does it cost to \2"),
+    # Opening hours: "what are the opening hours of X" = "when is X open".
+    (r"what (?:are |is )?(?:the )?(?:opening hours|opening times|hours) (?:of|for|at) (.+)", r"when is \1 open"),
+    (r"what (?:are|is) (.+) (?:opening hours|opening times)", r"when is \1 open"),
+    (r"what hours (?:is|are|does) (.+) open", r"when is \1 open"),
+    # Phrasal verbs with one-word equivalents.
+    (r"(.*?)\b(?:turn|switch|power) (on|off)\b(.*)", r"\1 turn \2 \3"),
+    (r"(.*?)\b(?:turn|switch) (.+?) (on|off)$", r"\1 turn \3 \2"),
+    (r"(.*?)\benable\b(.*)", r"\1 turn on \2"),
+    (r"(.*?)\bdisable\b(.*)", r"\1 turn off \2"),
+    (r"(.*?)\b(?:sign|log) (in|on|out|off) (?:of|to|into|from)?\b(.*)", r"\1 log \2 \3"),
+    (r"(.*?)\bmake (.+?) (?:bigger|larger)\b(.*)", r"\1 increase \2 \3"),
+    (r"(.*?)\bmake (.+?) smaller\b(.*)", r"\1 decrease \2 \3"),
+    (r"(.*?)\bless expensive\b(.*)", r"\1 cheaper \2"),
+    (r"(.*?)\bmore expensive\b(.*)", r"\1 dearer \2"),
+    (r"(.*?)\b(?:capital city)\b(.*)", r"\1 capital \2"),
+    (r"(.*?)\b(?:what|which) city is the capital\b(.*)", r"\1 what is the capital \2"),
+    (r"(.*?)\bweather forecast\b(.*)", r"\1 forecast \2"),
+    (r"(.*?)\b(?:sitting room|lounge)\b(.*)", r"\1 living room \2"),
+    (r"(.*?)\b(?:days off|annual leave|holiday days|days of holiday|days of vacation|pto days)\b(.*)", r"\1 vacation days \2"),
+    (r"(.*?)\bclose to\b(.*)", r"\1 near \2"),
+    (r"(.*?)\b(?:have|has) (not )?been\b(.*)", r"\1 \2 \3"),
+    (r"(.*?)\b(?:have|has) (not )?(.+?) (not )?been\b(.*)", r"\1 \2 \3 \4 \5"),
+    (r"how many (.+?) (?:does|do) (.+) contain", r"how many \1 in \2"),
+    (r"(.*?)\bwho (?:was|is|were) the winner of (.+)", r"\1 who won \2"),
+    (r"(.*?)\bfor (\S+ing)\b(.*)", r"\1 to \2 \3"),
+    (r"(.*?)\bwhat happens when\b(.*)", r"\1 what happens if \2"),
+    (r"email (.+) to (.+)", r"send \1 to \2"),
+    (r"(.*?)\b(?:hook|plug) up\b(.*)", r"\1 connect \2"),
+]
+# In a pattern, (N) is one number and (Q) one quoted string.
+REWRITES = [(re.compile(p.replace("(N)", r"(#\S+)").replace("(Q)", r"(\x01q\d+)")), r) for p, r in _REWRITES_SRC]
+
+# Single words: each maps to one representative (a lemma, as the lemmatiser gives it).
+_GROUPS = [
+    ("maximum", "highest", "max", "greatest"),
+    ("minimum", "lowest", "min"),
+    ("delete", "remove", "erase"),
+    ("leave", "depart"),
+    ("last", "final"),
+    ("recommend", "suggest"),
+    ("vacation", "holiday"),
+    ("start", "begin", "commence"),
+    ("finish", "end"),
+    ("buy", "purchase"),
+    ("need", "require"),
+    ("help", "assist"),
+    ("fix", "repair"),
+    ("big", "large"),
+    ("fast", "quick"),
+    ("faster", "quicker"),
+    ("fastest", "quickest"),
+    ("cheap", "inexpensive"),
+    ("cost", "price"),
+    ("car", "automobile"),
+    ("child", "kid"),
+    ("phone", "telephone"),
+    ("change", "modify", "alter", "switch"),
+    ("take", "bring"),
+    ("soft", "runny"),
+    ("yet", "still"),
+    ("package", "parcel"),
+    ("deliver", "arrive"),
+    ("miss", "skip"),
+    ("all", "every", "each"),
+    ("call", "name"),
+    ("dictionary", "dict"),
+    ("increase", "raise", "enlarge"),
+    ("decrease", "reduce", "lower", "shrink"),
+    ("kilometre", "kilometer", "km"),
+    ("metre", "meter"),
+    ("litre", "liter"),
+    ("colour", "color"),
+    ("favourite", "favorite"),
+    ("centre", "center"),
+    ("application", "app"),
+    ("movie", "film"),
+    ("vegetarian", "veggie"),
+    ("near", "nearby"),
+    ("win", "won"),
+]
+SYNONYMS = {word: group[0] for group in _GROUPS for word in group[1:]}
+
+# Words that never decide what is asked once the frames are gone: pronouns of the asker and the
+# assistant, and prepositions that only join ("for the annual plan" = "on the annual plan").
+LIGHT = frozenset(["i", "you", "we", "it", "for", "on", "in", "at", "as", "with", "about"])
