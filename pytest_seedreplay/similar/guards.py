@@ -13,6 +13,14 @@ from .text import Analysis
 
 MIN_TYPO_LENGTH = 5  # shorter words are never typos of each other ("pause"/"cause" are both words anyway)
 LONG_WORD = 9  # from this length two slips in one word are still a typo
+# A rewording may add up to this many words to the recorded question's ("how do I reset my password,
+# I forgot it"), never take one away: a near miss swaps a word, so it always lacks one of the recording's.
+EXTRA_WORDS = 3
+# Words a rewording never adds: they turn the question round (negation, tense, modality, another question word).
+NEVER_ADDED = frozenset(
+    ["not", "no", "never", "without", "nothing", "none", "nobody", "nowhere", "past", "can", "should", "must", "or"]
+    + ["how", "what", "why", "when", "where", "who", "whom", "whose"]
+)
 
 
 def numbers(a: Analysis, b: Analysis) -> str | None:
@@ -40,7 +48,7 @@ def entities(a: Analysis, b: Analysis) -> str | None:
 
 def content(a: Analysis, b: Analysis) -> str | None:
     """Content words, as lemmas: the same multiset, up to one typo ("password" vs "router")."""
-    if typo_pairing(a, b) is None:
+    if typo_pairing(a, b) is None and added(a, b) is None:
         only_a = sorted((a.content - b.content).elements())
         only_b = sorted((b.content - a.content).elements())
         return f"content words differ: {_listed(only_a)} vs {_listed(only_b)}"
@@ -51,6 +59,15 @@ def directions(a: Analysis, b: Analysis) -> str | None:
     """Which word follows each direction word ("from York to Leeds" vs "from Leeds to York")."""
     pairing = typo_pairing(a, b) or {}
     b_directions = Counter({(m, pairing.get(t, t)): n for (m, t), n in b.directions.items()})
+    if not pairing and added(a, b):  # words added by the rewording: only shared words' directions count
+        shared = a.content & b.content
+        a_directions = Counter({p: n for p, n in a.directions.items() if p[1] in shared})
+        b_directions = Counter({p: n for p, n in b_directions.items() if p[1] in shared})
+        if a_directions != b_directions:
+            only_a = sorted(" ".join(p) for p in (a_directions - b_directions).elements())
+            only_b = sorted(" ".join(p) for p in (b_directions - a_directions).elements())
+            return f"directions differ: {_listed(only_a)} vs {_listed(only_b)}"
+        return None
     if a.directions != b_directions:
         only_a = sorted(" ".join(p) for p in (a.directions - b_directions).elements())
         only_b = sorted(" ".join(p) for p in (b_directions - a.directions).elements())
@@ -76,6 +93,19 @@ def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:
         if reason is not None:
             return guard.__name__, reason
     return None
+
+
+def added(a: Analysis, b: Analysis) -> Counter | None:
+    """The words one question adds to all of the other's (at most EXTRA_WORDS, no negation), or None."""
+    if a.content == b.content:
+        return None
+    small, big = (a, b) if sum(a.content.values()) < sum(b.content.values()) else (b, a)
+    if not small.content or small.content - big.content:
+        return None
+    extra = big.content - small.content
+    if sum(extra.values()) > EXTRA_WORDS or any(t in NEVER_ADDED for t in extra):
+        return None
+    return extra
 
 
 def typo_pairing(a: Analysis, b: Analysis) -> dict[str, str] | None:

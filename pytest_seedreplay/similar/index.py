@@ -10,6 +10,7 @@ up to one typo, so the candidates are found by dictionary look-ups on the sorted
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
-from .guards import MIN_TYPO_LENGTH, veto
+from .guards import EXTRA_WORDS, MIN_TYPO_LENGTH, veto
 from .measure import score as builtin_score
 from .text import Analysis, analyse
 
@@ -140,6 +141,13 @@ class _Group:
     def candidates(self, analysis: Analysis) -> set[str]:
         signature = analysis.signature
         found = set(self.by_signature.get(signature, ()))
+        # A rewording that adds words: the recording's signature is the query's minus up to EXTRA_WORDS.
+        for size in range(1, min(EXTRA_WORDS, len(signature) - 1) + 1):
+            for dropped in set(itertools.combinations(signature, size)):
+                rest = list(signature)
+                for token in dropped:
+                    rest.remove(token)
+                found.update(self.by_signature.get(tuple(rest), ()))
         for token in _typo_slots(analysis):
             partial = self.by_partial.get(_without(signature, token))
             if partial:
