@@ -56,23 +56,35 @@ def content(a: Analysis, b: Analysis) -> str | None:
 
 
 def directions(a: Analysis, b: Analysis) -> str | None:
-    """Which word follows each direction word ("from York to Leeds" vs "from Leeds to York")."""
+    """Which way each word shared by both questions points: a word that follows a direction word in
+    both must follow the same ones ("from York to Leeds" vs "from Leeds to York"). A word pointed at in
+    one question only is free ("5 km in miles" = "convert 5 km to miles" once rewritten, "is it safe
+    to take X" = "is taking X safe")."""
     pairing = typo_pairing(a, b) or {}
-    b_directions = Counter({(m, pairing.get(t, t)): n for (m, t), n in b.directions.items()})
-    if not pairing and added(a, b):  # words added by the rewording: only shared words' directions count
-        shared = a.content & b.content
-        a_directions = Counter({p: n for p, n in a.directions.items() if p[1] in shared})
-        b_directions = Counter({p: n for p, n in b_directions.items() if p[1] in shared})
-        if a_directions != b_directions:
-            only_a = sorted(" ".join(p) for p in (a_directions - b_directions).elements())
-            only_b = sorted(" ".join(p) for p in (b_directions - a_directions).elements())
-            return f"directions differ: {_listed(only_a)} vs {_listed(only_b)}"
-        return None
-    if a.directions != b_directions:
-        only_a = sorted(" ".join(p) for p in (a.directions - b_directions).elements())
-        only_b = sorted(" ".join(p) for p in (b_directions - a.directions).elements())
-        return f"directions differ: {_listed(only_a)} vs {_listed(only_b)}"
+    pointed_a = _pointed(a.directions, {})
+    pointed_b = _pointed(b.directions, pairing)
+    for target in sorted(pointed_a.keys() & pointed_b.keys()):
+        if pointed_a[target] != pointed_b[target]:
+            return (
+                f"directions differ: {_listed(sorted(pointed_a[target].elements()))} {target} "
+                f"vs {_listed(sorted(pointed_b[target].elements()))} {target}"
+            )
+    # And a direction word used in both points at the same shared words, one's a part of the other's
+    # ("5 miles to km" vs "5 km to miles": "to" points at another word of the two).
+    shared = a.content.keys() & {pairing.get(t, t) for t in b.content}
+    for marker in sorted({m for m, _ in a.directions} & {m for m, _ in b.directions}):
+        targets_a = {t for m, t in a.directions if m == marker} & shared
+        targets_b = {pairing.get(t, t) for m, t in b.directions if m == marker} & shared
+        if not (targets_a <= targets_b or targets_b <= targets_a):
+            return f"directions differ: {marker} {_listed(sorted(targets_a))} vs {marker} {_listed(sorted(targets_b))}"
     return None
+
+
+def _pointed(directions: Counter, pairing: dict[str, str]) -> dict[str, Counter]:
+    out: dict[str, Counter] = {}
+    for (marker, target), n in directions.items():
+        out.setdefault(pairing.get(target, target), Counter())[marker] += n
+    return out
 
 
 def empty(a: Analysis, b: Analysis) -> str | None:

@@ -131,4 +131,9 @@ SYNONYMS = {word: group[0] for group in _GROUPS for word in group[1:]}
 
 # Words that never decide what is asked once the frames are gone: pronouns of the asker and the
 # assistant, and prepositions that only join ("for the annual plan" = "on the annual plan").
-LIGHT = frozenset(["i", "you", "we", "it", "for", "on", "in", "at", "as", "with", "about"])
+# Question words and modals go too: a near miss swaps what is asked about, and "how do I X", "can I X",
+# "X: how?" and "I'd like to X" all ask for the same answer.
+LIGHT = frozenset(
+    ["i", "you", "we", "it", "for", "on", "in", "at", "as", "with", "about"]
+    + ["how", "what", "why", "where", "when", "who", "can", "should", "must"]
+)

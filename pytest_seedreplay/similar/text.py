@@ -767,6 +767,11 @@ def analyse(text: str) -> Analysis:
             token = _token(word)
             if word.kind == "word" and token in LIGHT:
                 continue
+            if word.kind == "word" and token in MARKERS:
+                # A direction word is not a content word ("is it safe to take X" = "is taking X safe"): it
+                # only says which way the next one points (the directions guard).
+                pending.append(token)
+                continue
             if word.kind == "number":
                 numbers.append(word.text)
             elif word.kind == "quoted":
@@ -777,9 +782,7 @@ def analyse(text: str) -> Analysis:
                 unknown.add(token)
             content[token] += 1
             spelled.setdefault(token, word.text)
-            if token in MARKERS:
-                pending.append(token)
-            elif pending:
+            if pending:
                 directions.update((marker, token) for marker in pending)
                 pending = []
     surface = " ".join(re.sub(r"[^0-9a-z%$€£]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
