@@ -74,6 +74,23 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bfor (\S+ing)\b(.*)", r"\1 to \2 \3"),
     (r"(.*?)\bwhat happens when\b(.*)", r"\1 what happens if \2"),
     (r"email (.+) to (.+)", r"send \1 to \2"),
+    (r"(.*?)\bput (.+?) on hold\b(.*)", r"\1 pause \2 \3"),
+    (r"(.*?)\bhottest\b(.*)", r"\1 maximum temperature \2"),
+    (r"(.*?)\b(.+?) (?:vs|versus) (.+)", r"\1 difference between \2 and \3"),
+    (r"(?:how )?(?:do|does) (.+) and (.+?) differ\b(.*)", r"what is the difference between \1 and \2 \3"),
+    (r"(.*?)\bhow (?:much|expensive) is it to (.*)", r"\1 how much does it cost to \2"),
+    (r"(.*?)\bcosts? less\b(.*)", r"\1 cheaper \2"),
+    (r"(.*?)\bcosts? more\b(.*)", r"\1 dearer \2"),
+    (r"(.*?)\bwake (?:me|us)(?: up)?\b(.*)", r"\1 set alarm \2"),
+    (r"(.*?)\blog (?:me|us) (?:out|off)\b(.*)", r"\1 logout \2"),
+    (r"(.*?)\bwhat (?:will|is) the weather (?:going to )?be like\b(.*)", r"\1 weather forecast \2"),
+    (r"(.*?)\b(not) (?:start|boot)(?: up)?\b(.*)", r"\1 \2 enable \3"),
+    (r"(.*?)\b(?:i am looking for|looking for|any good)\b(.*)", r"\1 recommend \2"),
+    (r"(.*?)\bdaily\b(.*)", r"\1 every day \2"),
+    (r"(.*?)\bwho (?:was|were|is|are) the winners? of (.+)", r"\1 who won \2"),
+    (r"(.*?)\bwho (?:was|were|is|are) the (.+?) winners?$", r"\1 who won \2"),
+    (r"(.*?)\bhook (.+?) up\b(.*)", r"\1 connect \2 \3"),
+    (r"(.*?)\bhow old (?:do|must|should|would) (?:i|you|one) (?:have to |need to )?be\b(.*)", r"\1 minimum age \2"),
     (r"(.*?)\b(?:hook|plug) up\b(.*)", r"\1 connect \2"),
 ]
 # In a pattern, (N) is one number and (Q) one quoted string.
@@ -81,8 +98,15 @@ REWRITES = [(re.compile(p.replace("(N)", r"(#\S+)").replace("(Q)", r"(\x01q\d+)"
 
 # Single words: each maps to one representative (a lemma, as the lemmatiser gives it).
 _GROUPS = [
-    ("maximum", "highest", "max", "greatest"),
-    ("minimum", "lowest", "min"),
+    ("maximum", "highest", "max", "greatest", "top"),
+    ("minimum", "lowest", "min", "youngest"),
+    ("pause", "freeze", "suspend"),
+    ("enable", "activate"),
+    ("disable", "deactivate"),
+    ("safe", "safely"),
+    ("cancel", "cancell", "cancelled", "canceled"),
+    ("send", "ship", "mail", "forward"),
+    ("rent", "hire"),
     ("delete", "remove", "erase"),
     ("leave", "depart"),
     ("last", "final"),
@@ -135,5 +159,7 @@ SYNONYMS = {word: group[0] for group in _GROUPS for word in group[1:]}
 # "X: how?" and "I'd like to X" all ask for the same answer.
 LIGHT = frozenset(
     ["i", "you", "we", "it", "for", "on", "in", "at", "as", "with", "about"]
-    + ["how", "what", "why", "where", "when", "who", "can", "should", "must"]
+    + ["how", "what", "why", "where", "when", "who", "can", "should", "must", "much", "many"]
+    # Permission and wishes: "are dogs allowed on", "I'd like to", "I want to", "I need to".
+    + ["allow", "permit", "possible", "able", "ok", "okay", "want", "like", "need"]
 )
