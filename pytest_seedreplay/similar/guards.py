@@ -47,8 +47,11 @@ def entities(a: Analysis, b: Analysis) -> str | None:
 
 
 def content(a: Analysis, b: Analysis) -> str | None:
-    """Content words, as lemmas: the same multiset, up to one typo ("password" vs "router")."""
-    if typo_pairing(a, b) is None and added(a, b) is None:
+    """Content words, as lemmas: the same multiset, up to one typo ("password" vs "router"), up to
+    EXTRA_WORDS added to either, or (a the new question, b the recorded one) the new one's all in the
+    recorded one's but its everyday verbs ("why am I getting a permission error" for "why does it fail
+    with a permission error"): a near miss swaps in a word that says something, not "get" or "have"."""
+    if typo_pairing(a, b) is None and added(a, b) is None and not vague_rewording(a, b):
         only_a = sorted((a.content - b.content).elements())
         only_b = sorted((b.content - a.content).elements())
         return f"content words differ: {_listed(only_a)} vs {_listed(only_b)}"
@@ -118,6 +121,24 @@ def added(a: Analysis, b: Analysis) -> Counter | None:
     if sum(extra.values()) > EXTRA_WORDS or any(t in NEVER_ADDED for t in extra):
         return None
     return extra
+
+
+# Verbs so general that a rewording puts one where the recorded question has a precise one.
+VAGUE_VERBS = frozenset(["get", "have", "go", "take", "put", "come"])
+
+
+def vague_rewording(a: Analysis, b: Analysis) -> bool:
+    """Whether the new question `a`, its everyday verbs left out, has only words of the recorded `b`
+    and leaves out at most one of them (of four or more) (never a negation, a number or a quoted string)."""
+    precise = Counter({t: n for t, n in a.content.items() if t not in VAGUE_VERBS})
+    if precise == a.content or not precise or precise - b.content:
+        return False
+    left_out = b.content - precise
+    return (
+        sum(left_out.values()) <= 1
+        and sum(b.content.values()) >= 4
+        and not any(t in NEVER_ADDED or t[:1] in "#\x00" for t in left_out)
+    )
 
 
 def typo_pairing(a: Analysis, b: Analysis) -> dict[str, str] | None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
-from .guards import EXTRA_WORDS, MIN_TYPO_LENGTH, NEVER_ADDED, veto
+from .guards import EXTRA_WORDS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, veto
 from .measure import score as builtin_score
 from .text import Analysis, analyse
 
@@ -111,11 +111,20 @@ def _typo_slots(analysis: Analysis) -> list[str]:
     ]
 
 
-def _omissible(signature: tuple[str, ...]) -> set[str]:
-    """Tokens a rewording may leave out: any but the only one, a number, a quoted string or a negation."""
-    if len(signature) < 3:
-        return set()
-    return {t for t in signature if t[:1] not in "#\x00" and t not in NEVER_ADDED}
+def _shorter(signature: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The signature less the words a rewording may leave out: one (of three or more), or two (of five
+    or more), never a number, a quoted string or a negation."""
+    free = [t for t in dict.fromkeys(signature) if t[:1] not in "#\x00" and t not in NEVER_ADDED]
+    out: set[tuple[str, ...]] = set()
+    for size in (1, 2):
+        if len(signature) < 1 + 2 * size:
+            break
+        for left_out in itertools.combinations(free, size):
+            rest = list(signature)
+            for token in left_out:
+                rest.remove(token)
+            out.add(tuple(rest))
+    return out
 
 
 def _without(signature: tuple[str, ...], token: str) -> tuple[str, ...]:
@@ -131,7 +140,7 @@ class _Group:
     # with one typo finds its recording here. A typo pairs a known word with an unknown one, so only
     # those entries are candidates (templated questions share many partial signatures).
     by_partial: dict[tuple[str, ...], dict[str, bool]] = field(default_factory=dict)
-    # The signature minus any one token: a rewording that leaves one word out ("calories in 100 g of
+    # The signature minus one or two tokens (`_shorter`): a rewording that leaves a word out ("calories in 100 g of
     # rice?" for "how many calories are in ..."). A near miss swaps a word, so it never only leaves one out.
     by_fewer: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
 
@@ -141,21 +150,25 @@ class _Group:
         self.by_signature.setdefault(signature, set()).add(question.key)
         for token in _typo_slots(analysis):
             self.by_partial.setdefault(_without(signature, token), {})[question.key] = token not in analysis.unknown
-        for token in _omissible(signature):
-            self.by_fewer.setdefault(_without(signature, token), set()).add(question.key)
+        for shorter in _shorter(signature):
+            self.by_fewer.setdefault(shorter, set()).add(question.key)
 
     def remove(self, question: Question) -> None:
         signature = question.analysis.signature
         _discard(self.by_signature, signature, question.key)
         for token in _typo_slots(question.analysis):
             _discard(self.by_partial, _without(signature, token), question.key)
-        for token in _omissible(signature):
-            _discard(self.by_fewer, _without(signature, token), question.key)
+        for shorter in _shorter(signature):
+            _discard(self.by_fewer, shorter, question.key)
 
     def candidates(self, analysis: Analysis) -> set[str]:
         signature = analysis.signature
         found = set(self.by_signature.get(signature, ()))
         found.update(self.by_fewer.get(signature, ()))
+        precise = tuple(t for t in signature if t not in VAGUE_VERBS)
+        if precise != signature:  # "why am I getting an error" for "why does it fail with an error"
+            found.update(self.by_signature.get(precise, ()))
+            found.update(self.by_fewer.get(precise, ()))
         # A rewording that adds words: the recording's signature is the query's minus up to EXTRA_WORDS.
         for size in range(1, min(EXTRA_WORDS, len(signature) - 1) + 1):
             for dropped in set(itertools.combinations(signature, size)):

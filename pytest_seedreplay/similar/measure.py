@@ -9,7 +9,7 @@ from functools import lru_cache
 from .guards import typo_pairing, veto
 from .text import Analysis, analyse
 
-WORD_SHARE = 0.6  # weight of the content-token overlap; the character-trigram overlap of the text gets the rest
+WORD_SHARE = 0.75  # weight of the content-token overlap; the character-trigram overlap of the text gets the rest
 
 
 @dataclass(frozen=True)
