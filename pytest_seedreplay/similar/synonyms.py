@@ -52,12 +52,12 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"what hours (?:is|are|does) (.+) open", r"when is \1 open"),
     # Phrasal verbs with one-word equivalents.
     # "turn on" = "switch on" = "enable": one word, so that "on" (a joining word elsewhere) still counts.
-    (r"(.*?)\b(?:turn|switch|power) on\b(.*)", r"\1 enable \2"),
-    (r"(.*?)\b(?:turn|switch|power) off\b(.*)", r"\1 disable \2"),
-    (r"(.*?)\b(?:turn|switch) (.+?) on\b(.*)", r"\1 enable \2 \3"),
-    (r"(.*?)\b(?:turn|switch) (.+?) off\b(.*)", r"\1 disable \2 \3"),
-    (r"(.*?)\b(?:sign|log) (?:in|on)(?: to| into)?\b(.*)", r"\1 login \2"),
-    (r"(.*?)\b(?:sign|log) (?:out|off)(?: of| from)?\b(.*)", r"\1 logout \2"),
+    (r"(.*?)\b{_TURN} on\b(.*)", r"\1 enable \2"),
+    (r"(.*?)\b{_TURN} off\b(.*)", r"\1 disable \2"),
+    (r"(.*?)\b{_TURN} (.+?) on\b(.*)", r"\1 enable \2 \3"),
+    (r"(.*?)\b{_TURN} (.+?) off\b(.*)", r"\1 disable \2 \3"),
+    (r"(.*?)\b{_LOG} (?:in|on)(?: to| into)?\b(.*)", r"\1 login \2"),
+    (r"(.*?)\b{_LOG} (?:out|off)(?: of| from)?\b(.*)", r"\1 logout \2"),
     (r"(.*?)\bmake (.+?) (?:bigger|larger)\b(.*)", r"\1 increase \2 \3"),
     (r"(.*?)\bmake (.+?) smaller\b(.*)", r"\1 decrease \2 \3"),
     (r"(.*?)\bless expensive\b(.*)", r"\1 cheaper \2"),
@@ -74,6 +74,16 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bfor (\S+ing)\b(.*)", r"\1 to \2 \3"),
     (r"(.*?)\bwhat happens when\b(.*)", r"\1 what happens if \2"),
     (r"email (.+) to (.+)", r"send \1 to \2"),
+    (r"how (?:do|would|does) (?:the )?(\S+) say (Q)", r"translate \2 to \1"),
+    (r"(\S+) for (Q)", r"translate \2 to \1"),
+    (r"(.*?)\bwhich (?:team|country|side|nation|player) (?:won)\b(.*)", r"\1 who won \2"),
+    (r"(.*?)\bwhich (?:team|country|side|nation|player) (?:was|were) the winners? of (.+)", r"\1 who won \2"),
+    (r"(.*?)\b(?:can not|do not|cannot) remember\b(.*)", r"\1 forget \2"),
+    (r"(.*?)\b(?:do not|did not|fail to|forget to|forgot to) (?:make|pay)\b(.*)", r"\1 miss \2"),
+    (r"(.*?)\bthe number of\b(.*)", r"\1 how many \2"),
+    (r"(.*?)\bhow many (?:minutes|seconds|hours)\b(.*)", r"\1 how long \2"),
+    (r"(?:what is|where is|do you know|where can i find|is there) (?:an?|any) (?:good|nice|decent|great) (.+)", r"recommend \1"),
+    (r"(?:do you know|know) (?:an?|any) (.+)", r"recommend \1"),
     (r"(.*?)\b(?:business hours|hours of business|hours of operation)\b(.*)", r"\1 opening hours \2"),
     (r"(.*?)\bnight mode\b(.*)", r"\1 dark mode \2"),
     (r"(.*?)\btext size\b(.*)", r"\1 font size \2"),
@@ -102,8 +112,13 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bhow old (?:do|must|should|would) (?:i|you|one) (?:have to |need to )?be\b(.*)", r"\1 minimum age \2"),
     (r"(.*?)\b(?:hook|plug) up\b(.*)", r"\1 connect \2"),
 ]
-# In a pattern, (N) is one number and (Q) one quoted string.
-REWRITES = [(re.compile(p.replace("(N)", r"(#\S+)").replace("(Q)", r"(\x01q\d+)")), r) for p, r in _REWRITES_SRC]
+# In a pattern, (N) is one number, (Q) one quoted string; {_TURN} and {_LOG} any form of the verb.
+_TURN = "(?:turn|turns|turned|turning|switch|switches|switched|switching|power|powers|powered|powering)"
+_LOG = "(?:log|logs|logged|logging|sign|signs|signed|signing)"
+REWRITES = [
+    (re.compile(p.replace("(N)", r"(#\S+)").replace("(Q)", r"(\x01q\d+)").replace("{_TURN}", _TURN).replace("{_LOG}", _LOG)), r)
+    for p, r in _REWRITES_SRC
+]
 
 # Single words: each maps to one representative (a lemma, as the lemmatiser gives it).
 _GROUPS = [
@@ -127,7 +142,7 @@ _GROUPS = [
     ("safe", "safely"),
     ("cancel", "cancell", "cancelled", "canceled"),
     ("send", "ship", "mail", "forward"),
-    ("rent", "hire"),
+    ("rent", "hire", "rental"),
     ("get", "obtain", "receive", "acquire"),
     ("show", "display"),
     ("find", "locate"),
@@ -161,7 +176,7 @@ _GROUPS = [
     ("password", "passphrase"),
     ("delete", "remove", "erase"),
     ("leave", "depart"),
-    ("last", "final"),
+    ("last", "final", "latest"),
     ("recommend", "suggest"),
     ("vacation", "holiday"),
     ("start", "begin", "commence"),
@@ -198,7 +213,7 @@ _GROUPS = [
     ("application", "app"),
     ("movie", "film"),
     ("vegetarian", "veggie"),
-    ("near", "nearby"),
+    ("near", "nearby", "nearest", "closest"),
     ("win", "won"),
 ]
 # A noun and the verb it names: "the delivery of my package" = "my package is delivered".
