@@ -118,7 +118,8 @@ def added(a: Analysis, b: Analysis) -> Counter | None:
     if not small.content or small.content - big.content:
         return None
     extra = big.content - small.content
-    if sum(extra.values()) > EXTRA_WORDS or any(t in NEVER_ADDED for t in extra):
+    # An added word is a new one: "the opening opening" is not "the opening hours" reworded.
+    if sum(extra.values()) > EXTRA_WORDS or any(t in NEVER_ADDED or t in small.content for t in extra):
         return None
     return extra
 

@@ -46,11 +46,11 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     # Cost: "what does it cost" = "how much does it cost".
     (r"(.*?)\bwhat (?:does|will|would) it cost\b(.*)", r"\1 how much does it cost \2"),
     (r"(.*?)\bwhat is the (?:cost|price) (?:to|of) (.*)", r"\1 how much does it cost to \2"),
-    # Opening hours: "what are the opening hours of X" = "when is X open".
-    (r"what (?:are |is )?(?:the )?(?:opening hours|opening times|hours) (?:of|for|at) (.+)", r"when is \1 open"),
-    (r"what (?:are|is) (.+) (?:opening hours|opening times)", r"when is \1 open"),
-    (r"what hours (?:is|are|does) (.+) open", r"when is \1 open"),
-    # Phrasal verbs with one-word equivalents.
+    # Opening hours: "when is X open" = "what are the opening hours of X" (the form that keeps "hours",
+    # so that "the opening pause of X" stays another question).
+    (r"(?:when|what time|what hours) (?:is|are|does|do) (.+) open", r"what are the opening hours of \1"),
+    (r"what (?:are|is) (.+) (?:opening hours|opening times)", r"what are the opening hours of \1"),
+    (r"(.*?)\b(?:opening times|hours of opening)\b(.*)", r"\1 opening hours \2"),
     # "turn on" = "switch on" = "enable": one word, so that "on" (a joining word elsewhere) still counts.
     (r"(.*?)\b{_TURN} on\b(.*)", r"\1 enable \2"),
     (r"(.*?)\b{_TURN} off\b(.*)", r"\1 disable \2"),
