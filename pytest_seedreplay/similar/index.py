@@ -111,9 +111,16 @@ def _typo_slots(analysis: Analysis) -> list[str]:
     ]
 
 
+# Words added or left out are looked up for questions up to this many content tokens: the look-ups
+# grow as the cube of the length, and a long message reworded is rarely a question asked again.
+REWORDED_MAX_TOKENS = 16
+
+
 def _shorter(signature: tuple[str, ...]) -> set[tuple[str, ...]]:
     """The signature less the words a rewording may leave out: one (of three or more), or two (of five
     or more), never a number, a quoted string or a negation."""
+    if len(signature) > REWORDED_MAX_TOKENS:
+        return set()
     free = [t for t in dict.fromkeys(signature) if t[:1] not in "#\x00" and t not in NEVER_ADDED]
     out: set[tuple[str, ...]] = set()
     for size in (1, 2):
@@ -170,7 +177,8 @@ class _Group:
             found.update(self.by_signature.get(precise, ()))
             found.update(self.by_fewer.get(precise, ()))
         # A rewording that adds words: the recording's signature is the query's minus up to EXTRA_WORDS.
-        for size in range(1, min(EXTRA_WORDS, len(signature) - 1) + 1):
+        longest = min(EXTRA_WORDS, len(signature) - 1) if len(signature) <= REWORDED_MAX_TOKENS + EXTRA_WORDS else 0
+        for size in range(1, longest + 1):
             for dropped in set(itertools.combinations(signature, size)):
                 rest = list(signature)
                 for token in dropped:
