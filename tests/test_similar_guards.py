@@ -183,3 +183,34 @@ def test_everyday_rewordings_pass_every_guard(a: str, b: str) -> None:
 )
 def test_the_same_rewordings_with_one_thing_swapped_are_vetoed(a: str, b: str, guard: str) -> None:
     assert explain(a, b).guard == guard
+
+
+@pytest.mark.parametrize(
+    "new, recorded",
+    [
+        ("How do I reset my work password?", "How do I reset my password?"),  # a modifier on a noun
+        ("How do I reset my password without my phone?", "How do I reset my password?"),  # a condition
+        ("Is it safe for children to take ibuprofen with coffee?", "Is it safe to take ibuprofen with coffee?"),
+        ("How do I open the sunroof manually?", "How do I open the sunroof?"),  # a manner
+        ("Can I bring my dog on the night train from York to Leeds?", "Can I bring my dog on the train from York to Leeds?"),
+        ("Is the museum shop open on Mondays?", "Is the museum open on Mondays?"),
+        ("How much does it cost to ship a parcel back from Canada?", "How much does it cost to ship a parcel to Canada?"),
+    ],
+)
+def test_content_guard_vetoes_a_question_that_adds_a_detail(new: str, recorded: str) -> None:
+    assert check(guards.content, new, recorded) is not None
+
+
+@pytest.mark.parametrize(
+    "new, recorded",
+    [
+        ("I forgot my password, how can I reset it?", "How do I reset my password?"),
+        ("What are the steps to reset my password?", "How do I reset my password?"),
+        ("How do I get my printer connected to the Wi-Fi network?", "How do I connect my printer to the Wi-Fi network?"),
+        ("What's causing my Python script to use 100% CPU?", "Why is my Python script using 100% CPU?"),
+        ("Is the museum still open on Mondays?", "Is the museum open on Mondays?"),  # a hedge
+        ("calories in 100 grams of rice?", "How many calories are in 100 grams of rice?"),  # a word left out
+    ],
+)
+def test_content_guard_lets_a_question_add_only_words_that_ask_the_same(new: str, recorded: str) -> None:
+    assert check(guards.content, new, recorded) is None

@@ -16,6 +16,18 @@ LONG_WORD = 9  # from this length two slips in one word are still a typo
 # A rewording may add up to this many words to the recorded question's ("how do I reset my password,
 # I forgot it"), never take one away: a near miss swaps a word, so it always lacks one of the recording's.
 EXTRA_WORDS = 3
+# The only words a rewording may add: hedges, pronouns, everyday verbs and the nouns of a question's frame
+# ("what are the steps to X", "what causes X", "how does X work"). Any other added word is a detail
+# (a modifier, a condition, a person, a part, a time, a place, a quantity) and makes another question:
+# "how do I reset my work password" must not get the answer of "how do I reset my password".
+FREE_ADDITIONS = frozenset(
+    ["just", "actually", "exactly", "really", "currently", "again", "still", "even", "also", "ever", "now"]
+    + ["correct", "anyway", "here", "somewhere", "once", "if", "since", "that", "this", "it", "its", "they"]
+    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget"]
+    # Not a noun that also names a kind of thing before another ("work", "city", "command", "setting"):
+    # "my work laptop" is a detail.
+    + ["step", "way", "option", "cause"]
+)
 # Words a rewording never adds: they turn the question round (negation, tense, modality, another question word).
 NEVER_ADDED = frozenset(
     ["not", "no", "never", "without", "nothing", "none", "nobody", "nowhere", "past", "can", "should", "must", "or"]
@@ -111,7 +123,8 @@ def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:
 
 
 def added(a: Analysis, b: Analysis) -> Counter | None:
-    """The words one question adds to all of the other's (at most EXTRA_WORDS, no negation), or None."""
+    """The words one question adds to all of the other's (at most EXTRA_WORDS, no negation), or None;
+    words the new question `a` adds must be FREE_ADDITIONS, never a detail."""
     if a.content == b.content:
         return None
     small, big = (a, b) if sum(a.content.values()) < sum(b.content.values()) else (b, a)
@@ -120,6 +133,9 @@ def added(a: Analysis, b: Analysis) -> Counter | None:
     extra = big.content - small.content
     # An added word is a new one: "the opening opening" is not "the opening hours" reworded.
     if sum(extra.values()) > EXTRA_WORDS or any(t in NEVER_ADDED or t in small.content for t in extra):
+        return None
+    # The new question may only add words that ask the same; it may leave out a word of the recorded one.
+    if big is a and any(t not in FREE_ADDITIONS for t in extra):
         return None
     return extra
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
-from .guards import EXTRA_WORDS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, veto
+from .guards import EXTRA_WORDS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, veto
 from .measure import score as builtin_score
 from .text import Analysis, analyse
 
@@ -176,10 +176,14 @@ class _Group:
         if precise != signature:  # "why am I getting an error" for "why does it fail with an error"
             found.update(self.by_signature.get(precise, ()))
             found.update(self.by_fewer.get(precise, ()))
-        # A rewording that adds words: the recording's signature is the query's minus up to EXTRA_WORDS.
-        longest = min(EXTRA_WORDS, len(signature) - 1) if len(signature) <= REWORDED_MAX_TOKENS + EXTRA_WORDS else 0
+        # A rewording that adds words: the recording's signature is the query's minus up to EXTRA_WORDS,
+        # each one a word that asks the same (guards.FREE_ADDITIONS; any other is a detail).
+        free = [t for t in signature if t in FREE_ADDITIONS]
+        longest = min(EXTRA_WORDS, len(free), len(signature) - 1)
+        if len(signature) > REWORDED_MAX_TOKENS + EXTRA_WORDS:
+            longest = 0
         for size in range(1, longest + 1):
-            for dropped in set(itertools.combinations(signature, size)):
+            for dropped in set(itertools.combinations(free, size)):
                 rest = list(signature)
                 for token in dropped:
                     rest.remove(token)
