@@ -146,3 +146,71 @@ def test_typo_rule_needs_one_known_word_and_one_unknown_word() -> None:
     assert not guards.is_typo("toaster", analyse("toaster"), "roaster", analyse("roaster"))
     assert guards.edit_distance("recieve", "receive", limit=2) == 1  # a swap is one edit
     assert guards.edit_distance("abc", "abcdef", limit=2) == 3  # capped at limit + 1
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Convert 5 kilometres to miles.", "How many miles is 5 km?"),  # question <-> imperative, unit names
+        ("Convert 5 kilometres to miles.", "What is 5 kilometres in miles?"),
+        ("Can I pause my subscription for 2 months?", "Am I allowed to pause my subscription for 2 months?"),
+        ("How do I turn on dark mode?", "How do I enable dark mode?"),
+        ("How do I turn on dark mode?", "How do I switch dark mode on?"),
+        ("What time does the last bus leave?", "When does the final bus depart?"),  # synonyms
+        ("What does the word 'ephemeral' mean?", "Define the word 'ephemeral'."),
+        ("What are the opening hours of the York branch?", "When is the York branch open?"),
+        ("What is the difference between affect and effect?", "How is affect different from effect?"),
+        ("Translate 'good morning' into French.", "How do you say 'good morning' in French?"),
+        ("How long should I boil an egg for a soft yolk?", "For a soft yolk, how long should I boil an egg?"),
+    ],
+)
+def test_everyday_rewordings_pass_every_guard(a: str, b: str) -> None:
+    verdict = explain(a, b)
+    assert verdict.guard is None, verdict.reason
+
+
+@pytest.mark.parametrize(
+    "a, b, guard",
+    [
+        ("Convert 5 kilometres to miles.", "How many kilometres is 5 miles?", "directions"),
+        ("Convert 5 kilometres to miles.", "How many miles is 8 km?", "numbers"),
+        ("How do I turn on dark mode?", "How do I switch off dark mode?", "content"),
+        ("How do I reset my password?", "How do I change my password?", "content"),  # a near synonym stays apart
+        ("What are the opening hours of the York branch?", "When is the York branch closed?", "content"),
+        ("What does the word 'ephemeral' mean?", "Define the word 'eternal'.", "quoted"),
+        ("Translate 'good morning' into French.", "How do you say 'good morning' in Spanish?", "entities"),
+    ],
+)
+def test_the_same_rewordings_with_one_thing_swapped_are_vetoed(a: str, b: str, guard: str) -> None:
+    assert explain(a, b).guard == guard
+
+
+@pytest.mark.parametrize(
+    "new, recorded",
+    [
+        ("How do I reset my work password?", "How do I reset my password?"),  # a modifier on a noun
+        ("How do I reset my password without my phone?", "How do I reset my password?"),  # a condition
+        ("Is it safe for children to take ibuprofen with coffee?", "Is it safe to take ibuprofen with coffee?"),
+        ("How do I open the sunroof manually?", "How do I open the sunroof?"),  # a manner
+        ("Can I bring my dog on the night train from York to Leeds?", "Can I bring my dog on the train from York to Leeds?"),
+        ("Is the museum shop open on Mondays?", "Is the museum open on Mondays?"),
+        ("How much does it cost to ship a parcel back from Canada?", "How much does it cost to ship a parcel to Canada?"),
+    ],
+)
+def test_content_guard_vetoes_a_question_that_adds_a_detail(new: str, recorded: str) -> None:
+    assert check(guards.content, new, recorded) is not None
+
+
+@pytest.mark.parametrize(
+    "new, recorded",
+    [
+        ("I forgot my password, how can I reset it?", "How do I reset my password?"),
+        ("What are the steps to reset my password?", "How do I reset my password?"),
+        ("How do I get my printer connected to the Wi-Fi network?", "How do I connect my printer to the Wi-Fi network?"),
+        ("What's causing my Python script to use 100% CPU?", "Why is my Python script using 100% CPU?"),
+        ("Is the museum still open on Mondays?", "Is the museum open on Mondays?"),  # a hedge
+        ("calories in 100 grams of rice?", "How many calories are in 100 grams of rice?"),  # a word left out
+    ],
+)
+def test_content_guard_lets_a_question_add_only_words_that_ask_the_same(new: str, recorded: str) -> None:
+    assert check(guards.content, new, recorded) is None

@@ -137,5 +137,31 @@ def test_the_shipped_set_gets_no_wrong_answer_and_most_paraphrases() -> None:
     result = figures(ask(question_index([p.question for p in paraphrases]), paraphrases + negatives), DEFAULT_THRESHOLD)
     assert result.wrong == 0, result.wrong_examples
     assert result.precision == 1.0
-    assert result.recall >= 0.80
+    assert result.recall >= 0.95
     assert set(result.by_kind) >= {"paraphrase", "number", "entity", "quoted", "content", "direction"}
+
+
+def test_the_development_set_written_apart_gets_no_wrong_answer_and_most_paraphrases() -> None:
+    # Everyday rewordings of the same questions (synonyms, reordered clauses, "am I allowed to",
+    # question <-> imperative) with near misses, written after the first set to tune the synonym tables.
+    paraphrases = read_paraphrases(DATA / "dev_paraphrases.jsonl")
+    negatives = read_negatives(DATA / "dev_negatives.jsonl")
+    shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
+    assert {p.question for p in paraphrases} == shipped and {n.question for n in negatives} <= shipped
+    assert len(paraphrases) >= 340 and len(negatives) >= 180
+    result = figures(ask(question_index(shipped), paraphrases + negatives), DEFAULT_THRESHOLD)
+    assert result.wrong == 0, result.wrong_examples
+    # 0.82, not the 0.87 of round 1: a question may no longer add a content word ("what's the terminal
+    # command to ..."), since that is also how a question adds a detail ("my work password").
+    assert result.recall >= 0.80
+    assert set(result.by_kind) >= {"paraphrase", "number", "entity", "quoted", "content", "direction", "detail"}
+
+
+def test_questions_that_add_a_detail_get_no_answer() -> None:
+    # A modifier, a condition, a person, a part, a time, a place or a quantity added to a recorded
+    # question makes another question; each of the development set's 100+ such near misses gets nothing.
+    details = [n for n in read_negatives(DATA / "dev_negatives.jsonl") if n.kind == "detail"]
+    shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
+    assert len(details) >= 100 and len({n.question for n in details}) == len(shipped)
+    result = figures(ask(question_index(shipped), details), DEFAULT_THRESHOLD)
+    assert result.hits == 0, result.wrong_examples

@@ -13,6 +13,26 @@ from .text import Analysis
 
 MIN_TYPO_LENGTH = 5  # shorter words are never typos of each other ("pause"/"cause" are both words anyway)
 LONG_WORD = 9  # from this length two slips in one word are still a typo
+# A rewording may add up to this many words to the recorded question's ("how do I reset my password,
+# I forgot it"), never take one away: a near miss swaps a word, so it always lacks one of the recording's.
+EXTRA_WORDS = 3
+# The only words a rewording may add: hedges, pronouns, everyday verbs and the nouns of a question's frame
+# ("what are the steps to X", "what causes X", "how does X work"). Any other added word is a detail
+# (a modifier, a condition, a person, a part, a time, a place, a quantity) and makes another question:
+# "how do I reset my work password" must not get the answer of "how do I reset my password".
+FREE_ADDITIONS = frozenset(
+    ["just", "actually", "exactly", "really", "currently", "again", "still", "even", "also", "ever", "now"]
+    + ["correct", "anyway", "here", "somewhere", "once", "if", "since", "that", "this", "it", "its", "they"]
+    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget"]
+    # Not a noun that also names a kind of thing before another ("work", "city", "command", "setting"):
+    # "my work laptop" is a detail.
+    + ["step", "way", "option", "cause"]
+)
+# Words a rewording never adds: they turn the question round (negation, tense, modality, another question word).
+NEVER_ADDED = frozenset(
+    ["not", "no", "never", "without", "nothing", "none", "nobody", "nowhere", "past", "can", "should", "must", "or"]
+    + ["how", "what", "why", "when", "where", "who", "whom", "whose"]
+)
 
 
 def numbers(a: Analysis, b: Analysis) -> str | None:
@@ -39,8 +59,11 @@ def entities(a: Analysis, b: Analysis) -> str | None:
 
 
 def content(a: Analysis, b: Analysis) -> str | None:
-    """Content words, as lemmas: the same multiset, up to one typo ("password" vs "router")."""
-    if typo_pairing(a, b) is None:
+    """Content words, as lemmas: the same multiset, up to one typo ("password" vs "router"), up to
+    EXTRA_WORDS added to either, or (a the new question, b the recorded one) the new one's all in the
+    recorded one's but its everyday verbs ("why am I getting a permission error" for "why does it fail
+    with a permission error"): a near miss swaps in a word that says something, not "get" or "have"."""
+    if typo_pairing(a, b) is None and added(a, b) is None and not vague_rewording(a, b):
         only_a = sorted((a.content - b.content).elements())
         only_b = sorted((b.content - a.content).elements())
         return f"content words differ: {_listed(only_a)} vs {_listed(only_b)}"
@@ -48,14 +71,35 @@ def content(a: Analysis, b: Analysis) -> str | None:
 
 
 def directions(a: Analysis, b: Analysis) -> str | None:
-    """Which word follows each direction word ("from York to Leeds" vs "from Leeds to York")."""
+    """Which way each word shared by both questions points: a word that follows a direction word in
+    both must follow the same ones ("from York to Leeds" vs "from Leeds to York"). A word pointed at in
+    one question only is free ("5 km in miles" = "convert 5 km to miles" once rewritten, "is it safe
+    to take X" = "is taking X safe")."""
     pairing = typo_pairing(a, b) or {}
-    b_directions = Counter({(m, pairing.get(t, t)): n for (m, t), n in b.directions.items()})
-    if a.directions != b_directions:
-        only_a = sorted(" ".join(p) for p in (a.directions - b_directions).elements())
-        only_b = sorted(" ".join(p) for p in (b_directions - a.directions).elements())
-        return f"directions differ: {_listed(only_a)} vs {_listed(only_b)}"
+    pointed_a = _pointed(a.directions, {})
+    pointed_b = _pointed(b.directions, pairing)
+    for target in sorted(pointed_a.keys() & pointed_b.keys()):
+        if pointed_a[target] != pointed_b[target]:
+            return (
+                f"directions differ: {_listed(sorted(pointed_a[target].elements()))} {target} "
+                f"vs {_listed(sorted(pointed_b[target].elements()))} {target}"
+            )
+    # And a direction word used in both points at the same shared words, one's a part of the other's
+    # ("5 miles to km" vs "5 km to miles": "to" points at another word of the two).
+    shared = a.content.keys() & {pairing.get(t, t) for t in b.content}
+    for marker in sorted({m for m, _ in a.directions} & {m for m, _ in b.directions}):
+        targets_a = {t for m, t in a.directions if m == marker} & shared
+        targets_b = {pairing.get(t, t) for m, t in b.directions if m == marker} & shared
+        if not (targets_a <= targets_b or targets_b <= targets_a):
+            return f"directions differ: {marker} {_listed(sorted(targets_a))} vs {marker} {_listed(sorted(targets_b))}"
     return None
+
+
+def _pointed(directions: Counter, pairing: dict[str, str]) -> dict[str, Counter]:
+    out: dict[str, Counter] = {}
+    for (marker, target), n in directions.items():
+        out.setdefault(pairing.get(target, target), Counter())[marker] += n
+    return out
 
 
 def empty(a: Analysis, b: Analysis) -> str | None:
@@ -76,6 +120,42 @@ def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:
         if reason is not None:
             return guard.__name__, reason
     return None
+
+
+def added(a: Analysis, b: Analysis) -> Counter | None:
+    """The words one question adds to all of the other's (at most EXTRA_WORDS, no negation), or None;
+    words the new question `a` adds must be FREE_ADDITIONS, never a detail."""
+    if a.content == b.content:
+        return None
+    small, big = (a, b) if sum(a.content.values()) < sum(b.content.values()) else (b, a)
+    if not small.content or small.content - big.content:
+        return None
+    extra = big.content - small.content
+    # An added word is a new one: "the opening opening" is not "the opening hours" reworded.
+    if sum(extra.values()) > EXTRA_WORDS or any(t in NEVER_ADDED or t in small.content for t in extra):
+        return None
+    # The new question may only add words that ask the same; it may leave out a word of the recorded one.
+    if big is a and any(t not in FREE_ADDITIONS for t in extra):
+        return None
+    return extra
+
+
+# Verbs so general that a rewording puts one where the recorded question has a precise one.
+VAGUE_VERBS = frozenset(["get", "have", "go", "take", "put", "come"])
+
+
+def vague_rewording(a: Analysis, b: Analysis) -> bool:
+    """Whether the new question `a`, its everyday verbs left out, has only words of the recorded `b`
+    and leaves out at most one of them (of four or more) (never a negation, a number or a quoted string)."""
+    precise = Counter({t: n for t, n in a.content.items() if t not in VAGUE_VERBS})
+    if precise == a.content or not precise or precise - b.content:
+        return False
+    left_out = b.content - precise
+    return (
+        sum(left_out.values()) <= 1
+        and sum(b.content.values()) >= 4
+        and not any(t in NEVER_ADDED or t[:1] in "#\x00" for t in left_out)
+    )
 
 
 def typo_pairing(a: Analysis, b: Analysis) -> dict[str, str] | None:

@@ -10,6 +10,7 @@ up to one typo, so the candidates are found by dictionary look-ups on the sorted
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
-from .guards import MIN_TYPO_LENGTH, veto
+from .guards import EXTRA_WORDS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, veto
 from .measure import score as builtin_score
 from .text import Analysis, analyse
 
@@ -110,6 +111,29 @@ def _typo_slots(analysis: Analysis) -> list[str]:
     ]
 
 
+# Words added or left out are looked up for questions up to this many content tokens: the look-ups
+# grow as the cube of the length, and a long message reworded is rarely a question asked again.
+REWORDED_MAX_TOKENS = 16
+
+
+def _shorter(signature: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The signature less the words a rewording may leave out: one (of three or more), or two (of five
+    or more), never a number, a quoted string or a negation."""
+    if len(signature) > REWORDED_MAX_TOKENS:
+        return set()
+    free = [t for t in dict.fromkeys(signature) if t[:1] not in "#\x00" and t not in NEVER_ADDED]
+    out: set[tuple[str, ...]] = set()
+    for size in (1, 2):
+        if len(signature) < 1 + 2 * size:
+            break
+        for left_out in itertools.combinations(free, size):
+            rest = list(signature)
+            for token in left_out:
+                rest.remove(token)
+            out.add(tuple(rest))
+    return out
+
+
 def _without(signature: tuple[str, ...], token: str) -> tuple[str, ...]:
     out = list(signature)
     out.remove(token)
@@ -123,6 +147,9 @@ class _Group:
     # with one typo finds its recording here. A typo pairs a known word with an unknown one, so only
     # those entries are candidates (templated questions share many partial signatures).
     by_partial: dict[tuple[str, ...], dict[str, bool]] = field(default_factory=dict)
+    # The signature minus one or two tokens (`_shorter`): a rewording that leaves a word out ("calories in 100 g of
+    # rice?" for "how many calories are in ..."). A near miss swaps a word, so it never only leaves one out.
+    by_fewer: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
 
     def add(self, question: Question) -> None:
         analysis = question.analysis
@@ -130,16 +157,37 @@ class _Group:
         self.by_signature.setdefault(signature, set()).add(question.key)
         for token in _typo_slots(analysis):
             self.by_partial.setdefault(_without(signature, token), {})[question.key] = token not in analysis.unknown
+        for shorter in _shorter(signature):
+            self.by_fewer.setdefault(shorter, set()).add(question.key)
 
     def remove(self, question: Question) -> None:
         signature = question.analysis.signature
         _discard(self.by_signature, signature, question.key)
         for token in _typo_slots(question.analysis):
             _discard(self.by_partial, _without(signature, token), question.key)
+        for shorter in _shorter(signature):
+            _discard(self.by_fewer, shorter, question.key)
 
     def candidates(self, analysis: Analysis) -> set[str]:
         signature = analysis.signature
         found = set(self.by_signature.get(signature, ()))
+        found.update(self.by_fewer.get(signature, ()))
+        precise = tuple(t for t in signature if t not in VAGUE_VERBS)
+        if precise != signature:  # "why am I getting an error" for "why does it fail with an error"
+            found.update(self.by_signature.get(precise, ()))
+            found.update(self.by_fewer.get(precise, ()))
+        # A rewording that adds words: the recording's signature is the query's minus up to EXTRA_WORDS,
+        # each one a word that asks the same (guards.FREE_ADDITIONS; any other is a detail).
+        free = [t for t in signature if t in FREE_ADDITIONS]
+        longest = min(EXTRA_WORDS, len(free), len(signature) - 1)
+        if len(signature) > REWORDED_MAX_TOKENS + EXTRA_WORDS:
+            longest = 0
+        for size in range(1, longest + 1):
+            for dropped in set(itertools.combinations(free, size)):
+                rest = list(signature)
+                for token in dropped:
+                    rest.remove(token)
+                found.update(self.by_signature.get(tuple(rest), ()))
         for token in _typo_slots(analysis):
             partial = self.by_partial.get(_without(signature, token))
             if partial:

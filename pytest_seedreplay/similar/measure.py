@@ -9,7 +9,7 @@ from functools import lru_cache
 from .guards import typo_pairing, veto
 from .text import Analysis, analyse
 
-WORD_SHARE = 0.6  # weight of the content-token overlap; the character-trigram overlap of the text gets the rest
+WORD_SHARE = 0.75  # weight of the content-token overlap; the character-trigram overlap of the text gets the rest
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,10 @@ def score(a: Analysis, b: Analysis) -> float:
     character trigrams of the lower-cased text. 1.0 for the same words in the same order."""
     pairing = typo_pairing(a, b) or {}
     b_content = b.content if not pairing else _renamed(b, pairing)
-    total = sum(a.content.values()) + sum(b_content.values())
-    words = 2 * sum((a.content & b_content).values()) / total if total else 1.0
+    # The share of the shorter question's words found in the longer: the guards let a rewording add
+    # words, so those added must not cost the score what a different question would.
+    shorter = min(sum(a.content.values()), sum(b_content.values()))
+    words = sum((a.content & b_content).values()) / shorter if shorter else 1.0
     return WORD_SHARE * words + (1 - WORD_SHARE) * _dice(trigrams(a.surface), trigrams(b.surface))
 
 

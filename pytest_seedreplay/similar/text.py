@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .synonyms import LIGHT, REWRITES, SYNONYMS
+
 # --- the word lists -------------------------------------------------------------------------------
 
 # Words that never change what is asked: articles, politeness, fillers, present-tense auxiliaries
@@ -588,12 +590,44 @@ def _reframe(clause: list[Word]) -> list[Word]:
         clause, changed = _strip_frame(clause)
         if not changed:
             break
+    for pattern, template in REWRITES:
+        clause = _rewrite(clause, pattern, template)
     text = " ".join(w.text for w in clause)
     for pattern, replacement in PHRASES:
         if pattern.search(text):
             clause = _replace_phrase(clause, pattern, replacement)
             text = " ".join(w.text for w in clause)
     return _drop_auxiliary(clause)
+
+
+def _rendered(word: Word, i: int) -> str:
+    if word.kind == "number":
+        return "#" + word.text
+    if word.kind == "quoted" or (word.kind == "entity" and not word.text.isalpha()):
+        return f"\x01{word.kind[0]}{i}"
+    return word.text
+
+
+def _rewrite(clause: list[Word], pattern: re.Pattern, template: str) -> list[Word]:
+    """The clause rewritten by one of `synonyms.REWRITES` when the pattern matches all of it; the
+    words a group matched keep their kind and case (a name stays a name, a number a number)."""
+    spans, parts, at = [], [], 0
+    for i, word in enumerate(clause):
+        part = _rendered(word, i)
+        spans.append((at, at + len(part)))
+        parts.append(part)
+        at += len(part) + 1
+    match = pattern.fullmatch(" ".join(parts))
+    if match is None:
+        return clause
+    out: list[Word] = []
+    for piece in template.split():
+        if piece.startswith("\\"):
+            start, end = match.span(int(piece[1:]))
+            out.extend(w for w, (a, b) in zip(clause, spans) if a >= start and b <= end)
+        else:
+            out.append(Word(piece))
+    return out
 
 
 def _drop_polite(clause: list[Word]) -> list[Word]:
@@ -711,7 +745,8 @@ def _token(word: Word) -> str:
     mapped = CLASSES.get(word.text)
     if mapped is not None:
         return mapped
-    return lemma(word.text)
+    found = lemma(word.text)
+    return SYNONYMS.get(word.text) or SYNONYMS.get(found) or found
 
 
 def analyse(text: str) -> Analysis:
@@ -730,6 +765,13 @@ def analyse(text: str) -> Analysis:
             if word.kind == "word" and word.text in IGNORED:
                 continue
             token = _token(word)
+            if word.kind == "word" and token in LIGHT:
+                continue
+            if word.kind == "word" and token in MARKERS:
+                # A direction word is not a content word ("is it safe to take X" = "is taking X safe"): it
+                # only says which way the next one points (the directions guard).
+                pending.append(token)
+                continue
             if word.kind == "number":
                 numbers.append(word.text)
             elif word.kind == "quoted":
@@ -740,9 +782,7 @@ def analyse(text: str) -> Analysis:
                 unknown.add(token)
             content[token] += 1
             spelled.setdefault(token, word.text)
-            if token in MARKERS:
-                pending.append(token)
-            elif pending:
+            if pending:
                 directions.update((marker, token) for marker in pending)
                 pending = []
     surface = " ".join(re.sub(r"[^0-9a-z%$€£]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
