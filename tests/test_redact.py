@@ -147,7 +147,11 @@ def test_the_proxy_says_where_without_the_secret_in_header_or_log(sim, proxy_fac
     caplog.set_level(logging.INFO)
     proxy = proxy_factory(sim.url)
     key = "sk-proj-Zq3x9Lm2Vb7Nc4Ka1Pd8Rt5Yw0"
-    as_name = proxy.post(CHAT, {"model": MODEL, "messages": messages("hi"), "seed": 1, key: 1})
+    # A credential as a JSON field name (the simulator, like the API, refuses unknown parameters:
+    # it names a property of the answer's schema instead).
+    schema = {"type": "object", "properties": {key: {"type": "string"}}, "required": [key]}
+    response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+    as_name = proxy.post(CHAT, {"model": MODEL, "messages": messages("hi"), "seed": 1, "response_format": response_format})
     azure = proxy.post(CHAT, {"model": MODEL, "messages": messages(MISSED_BEFORE["a 32-hex Azure OpenAI key"]), "seed": 2})
     for reply in (as_name, azure):
         assert reply.status == 200, reply.body

@@ -74,6 +74,11 @@ def test_a_model_finds_its_price_by_the_longest_listed_name(table):
     assert table.price("gpt-4ox") is None and table.price("my-own-model") is None
 
 
+# genai-prices requires Python 3.11+; on 3.10 the dated built-in table prices (FALLBACK, tested above).
+needs_genai_prices = pytest.mark.skipif(DEFAULT_TABLE.library is None, reason="genai-prices installs on Python 3.11+ only")
+
+
+@needs_genai_prices
 def test_genai_prices_prices_by_default_and_says_its_version():
     version = metadata.version("genai-prices")
     assert DEFAULT_TABLE.describe() == f"genai-prices {version}" and DEFAULT_TABLE.models == {}
@@ -83,6 +88,7 @@ def test_genai_prices_prices_by_default_and_says_its_version():
     assert FALLBACK.describe() == f"prices of {PRICES_AS_OF} (built in)"
 
 
+@needs_genai_prices
 def test_pricing_never_touches_the_network(monkeypatch):
     # genai-prices can update its data over HTTP (UpdatePrices); we read only the data it ships.
     # No real part can stand in for "no network here", so every new connection is refused.
@@ -99,6 +105,7 @@ def test_pricing_never_touches_the_network(monkeypatch):
     assert savings._snapshot().from_auto_update is False
 
 
+@needs_genai_prices
 def test_a_prices_file_overrides_the_models_it_names_and_genai_prices_the_rest(tmp_path):
     path = tmp_path / "prices.json"
     path.write_text(json.dumps({"as_of": "2031-01-01", "models": {"gpt-4o-mini": {"input": 1, "output": 2}}}))
@@ -123,6 +130,7 @@ def test_small_sums_never_read_as_nothing(cost, shown):
     assert dollars(cost) == shown
 
 
+@needs_genai_prices
 def test_the_answered_model_prices_a_hit_before_the_requested_alias():
     answer = {"usage": {"prompt_tokens": 1_000_000, "completion_tokens": 0}}
     dated = entry("/v1/chat/completions", "gpt-4o", body=answer)
