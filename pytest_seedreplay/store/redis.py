@@ -217,7 +217,9 @@ class RedisStore(CheckedWrites):
         except redis.exceptions.ClusterError as exc:  # CLUSTERDOWN: the cluster refuses some slots
             raise self._unavailable(exc, partial=True) from None
         except redis.RedisClusterException as exc:  # no node reachable, or a slot nobody serves
-            whole = isinstance(exc, redis.exceptions.RedisClusterUnreachableError)
+            # redis-py 8.2 names "no node reachable" with its own class; before it, only the message says so.
+            unreachable = getattr(redis.exceptions, "RedisClusterUnreachableError", None)
+            whole = isinstance(exc, unreachable) if unreachable else "cannot be connected" in str(exc)
             raise self._unavailable(exc, partial=not whole) from None
 
     def _unavailable(self, exc: Exception, partial: bool) -> StoreUnavailable:
