@@ -52,7 +52,7 @@ class SeedreplayDriftWarning(UserWarning):
     """A live answer differs from its recording (`--seedreplay-drift=warn`)."""
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: pytest (8.4) keeps registered plugins in a set
 class _State:
     """The plugin's state for one pytest process, registered as a plugin to see every report."""
 
