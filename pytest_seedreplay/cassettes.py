@@ -183,16 +183,11 @@ class CassetteUse:
 
         self.cassette = CassetteSession(self.path, self.mode, self.seed)
         self.store = self._heard.store = self.cassette.store
-        self.proxy = Proxy(
-            self.upstream,
-            store=self.store,
-            mode=self.mode,
-            default_seed=self.seed,
-            durable=True,
-            anthropic_upstream=self.anthropic_upstream,
-        )
-        self.proxy.start()
+        # The cassette's mode is bound, as the plugin binds each test's: rewrite and live are no proxy
+        # start-up mode. Bound before start, the first request is served under it.
+        self.proxy = Proxy(self.upstream, store=self.store, durable=True, anthropic_upstream=self.anthropic_upstream)
         self.cassette.bind(self.proxy, self._heard)
+        self.proxy.start()
         self._point_clients_here()
         return self
 
