@@ -129,6 +129,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"else ${ENV_ANTHROPIC_UPSTREAM}, else the {ENV_ANTHROPIC_BASE_URL} in effect, else {DEFAULT_ANTHROPIC_UPSTREAM})",
     )
     group.addoption(
+        "--seedreplay-cassette-dir",
+        dest="seedreplay_cassette_dir",
+        metavar="DIR",
+        default=None,
+        help=f"directory of cassettes, relative to the current directory (default: ini seedreplay_cassette_dir, "
+        f"relative to rootdir, else {DEFAULT_CASSETTE_DIR})",
+    )
+    group.addoption(
         "--seedreplay-drift",
         dest="seedreplay_drift",
         choices=DRIFT_POLICIES,
@@ -236,8 +244,7 @@ def _setup(config: pytest.Config) -> _State:
     anthropic = _option(config, "seedreplay_anthropic_upstream") or config.getini("seedreplay_anthropic_upstream")
     settings = Settings(
         mode=mode,
-        # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.
-        cassette_dir=Path(os.path.normpath(config.rootpath / config.getini("seedreplay_cassette_dir"))),
+        cassette_dir=_cassette_dir(config),
         upstream=upstream,
         # Read before the session points ANTHROPIC_BASE_URL at the proxy: the user's own is the upstream.
         anthropic_upstream=recording_anthropic_upstream(anthropic, upstream, os.environ),
@@ -310,10 +317,18 @@ def _check_upstreams(settings: Settings) -> None:
         ) from None
 
 
+def _cassette_dir(config: pytest.Config) -> Path:
+    """--seedreplay-cassette-dir (from where pytest was run), else the ini's (from the rootdir). normpath:
+    a dir beside the rootdir (`../cassettes`) reads as the user would write it."""
+    given = _option(config, "seedreplay_cassette_dir")
+    base = config.invocation_params.dir if given else config.rootpath
+    return Path(os.path.normpath(base / (given or config.getini("seedreplay_cassette_dir"))))
+
+
 def _record_options(config: pytest.Config) -> str:
     """The options of this run a printed record command must repeat to record the same way."""
     words = []
-    for flag in ("--seedreplay-upstream", "--seedreplay-anthropic-upstream"):
+    for flag in ("--seedreplay-upstream", "--seedreplay-anthropic-upstream", "--seedreplay-cassette-dir"):
         given = _option(config, flag.removeprefix("--").replace("-", "_"))
         if given:
             words += [flag, given]
