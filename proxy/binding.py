@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_seedreplay.core.aliases import same_model
 from pytest_seedreplay.core.constants import CACHEABLE_ENDPOINTS, CHAT
 from pytest_seedreplay.policy import Mode
 
@@ -83,16 +84,18 @@ class Wording:
 
 @dataclass(frozen=True)
 class Redirect:
-    """Ask another model in live mode: chat requests for `base_model` go to the upstream as requests
-    for `model` with `seed` (a fine-tune and the seed it was trained with). The request keeps its own
-    key, so the answer is compared with the recording of the request as the client made it."""
+    """Ask another model in live mode: chat requests for `base_model` (by any of its names: the dated
+    snapshot a fine-tune names, or its alias, `core.aliases`) go to the upstream as requests for `model`
+    with `seed` (a fine-tune and the seed it was trained with). The request keeps its own key, so the
+    answer is compared with the recording of the request as the client made it."""
 
     base_model: str
     model: str
     seed: int
 
     def applies(self, endpoint: str, body: dict[str, Any]) -> bool:
-        return endpoint == CHAT and body.get("model") == self.base_model
+        asked = body.get("model")
+        return endpoint == CHAT and isinstance(asked, str) and same_model(asked, self.base_model)
 
 
 @dataclass(frozen=True)

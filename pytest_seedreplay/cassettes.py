@@ -115,7 +115,7 @@ class Heard(Observer):
     def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
         drift = compare(recorded, live, live_read)
         tuned = self.finetune
-        if tuned is not None and live.endpoint == CHAT and live.request.get("params", {}).get("model") == tuned.base_model:
+        if tuned is not None and live.endpoint == CHAT and tuned.asks_for(live.request.get("params", {}).get("model")):
             drift.finetune = tuned.model
         with self._lock:
             self.drift.append(drift)
