@@ -30,11 +30,10 @@ from pytest_seedreplay.core.constants import (
     HEADER_CACHE,
     HEADER_KEY,
     HEADER_TOKEN,
-    PROXY_MODES,
     SIM_UPSTREAM,
 )
 from pytest_seedreplay.core.urls import AZURE_PREFIX, check_upstream, public_url
-from pytest_seedreplay.policy import Mode
+from pytest_seedreplay.policy import PROXY_MODES, Mode
 from pytest_seedreplay.savings import SavingsTally
 from pytest_seedreplay.store import Store, StoreUnavailable
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .core.constants import CHAT, REPLAY
+from .core.constants import CHAT
 from .core.entry import Entry
 from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .drift import Drift, compare
@@ -126,7 +126,7 @@ class Heard(Observer):
             self.misses.append(miss)
 
     def upstream_error(self, key: str | None, status: int, message: str) -> None:
-        if self.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
+        if self.mode != Mode.REPLAY:  # replay has no upstream: its other errors are the request's own
             with self._lock:
                 self.upstream_errors.append((status, message))
 
@@ -207,7 +207,7 @@ class CassetteUse:
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.
         self._env.point_at(self.proxy.url)
-        self._env.lend_keys_for(self.mode.value, self.upstream, self.proxy.config.anthropic_upstream)
+        self._env.lend_keys_for(self.mode is Mode.REPLAY, self.upstream, self.proxy.config.anthropic_upstream)
 
 
 class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_cassette` is

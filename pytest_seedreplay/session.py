@@ -16,11 +16,6 @@ from .cassettes import CassetteSession, Heard, Interaction
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
     ENV_API_KEY,
-    LIVE,
-    OFF,
-    RECORD,
-    REPLAY,
-    REWRITE,
 )
 from .core.environ import DUMMY_API_KEY
 from .core.redact import SecretRefused
@@ -42,7 +37,7 @@ if TYPE_CHECKING:
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
 
-_SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode does with a call it sees
+_SEES = {Mode.RECORD: "record", Mode.REWRITE: "record", Mode.LIVE: "compare"}  # what each mode does with a call it sees
 
 
 # --- one test -----------------------------------------------------------------------------------
@@ -68,7 +63,7 @@ class TestRecording:
 
     nodeid = property(lambda self: self.turn.nodeid)
     cassette = property(lambda self: self.turn.cassette)
-    mode = property(lambda self: self.turn.mode)
+    mode = property(lambda self: str(self.turn.mode))  # plain text: it travels to the xdist controller
     seed = property(lambda self: self.turn.seed)
     mode_from_marker = property(lambda self: self.turn.mode_from_marker)
     blocked = property(lambda self: self.turn.blocked)
@@ -158,12 +153,12 @@ class TestRecording:
         return "\n".join(lines)
 
     def blocked_text(self, blocked: list[Blocked], proxy_url: str) -> str:
-        if self.mode == REPLAY:
+        if self.mode == Mode.REPLAY:
             lines = ["seedreplay: blocked network access in replay mode:"]
         else:
             lines = [
                 "seedreplay: blocked an OpenAI call that bypasses the seedreplay proxy "
-                f"({self.mode} mode would not {_SEES[self.mode]} it):"
+                f"({self.mode} mode would not {_SEES[Mode(self.mode)]} it):"
             ]
         lines += [f"  {b.method} {b.url}" for b in blocked]
         lines.append(
@@ -198,7 +193,7 @@ class TestRecording:
             "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
             # Recorded from the upstream, then not written (the test failed, or the write was refused).
             "unsaved": len(self.store.recorded)
-            if self.store is not None and self.mode in (RECORD, REWRITE) and not self.written
+            if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE) and not self.written
             else 0,
         }
 
@@ -299,11 +294,11 @@ class Session:
     def begin(self, turn: Turn) -> TestRecording:
         """Serve this test's cassette from the proxy (before or after it started). The turn's
         `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
-        if turn.mode == OFF:
+        if turn.mode == Mode.OFF:
             recording = TestRecording(turn)
             self.runner.activate(recording)
             return recording
-        tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == LIVE)
+        tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == Mode.LIVE)
         options = self.settings.record_options
         try:
             tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed)
