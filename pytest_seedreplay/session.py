@@ -220,36 +220,30 @@ class OutsideATest(PytestWording):
         )
 
 
-# --- the proxy ----------------------------------------------------------------------------------
+# --- the session --------------------------------------------------------------------------------
 
 
-class ProxyRunner:
-    """One seedreplay proxy per pytest process, bound to each test's cassette in turn. It serves on the
-    port the plugin reserved when pytest started (OPENAI_BASE_URL points there); the server itself is
-    built when the first request arrives."""
+class Session:
+    """One per pytest process (each xdist worker has its own): one seedreplay proxy, bound to each
+    test's cassette in turn, and the per-test recordings. The plugin makes it (`standby`) when the first
+    test needs the proxy, on the port it reserved (`sock`, where OPENAI_BASE_URL points)."""
 
-    def __init__(self, upstream: str, sock: socket.socket | None = None, anthropic_upstream: str | None = None):
-        self.upstream = upstream
+    def __init__(self, settings: Settings, sock: socket.socket | None = None):
+        self.settings = settings
         # Writes are durable: a test's next request (and its end) must find what the last one recorded.
         self.proxy = Proxy(
-            upstream,
+            settings.upstream,
             store=CassetteStore(None),
             mode=Mode.REPLAY,
             allow_mode_override=True,
             durable=True,
             sock=sock,
-            anthropic_upstream=anthropic_upstream or None,
+            anthropic_upstream=settings.anthropic_upstream or None,
         )
-        self.deactivate()  # the idle binding until a test's: no cassette, replay, words for a call outside any test
+        self._idle()  # no cassette, replay, words for a call outside any test: until a test's is bound
+        self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
-    @property
-    def url(self) -> str:
-        return self.proxy.url if self.proxy.root else ""
-
-    def start(self) -> str:
-        return self.proxy.start(lazily=True)
-
-    def activate(self, recording: TestRecording) -> None:
+    def _serve(self, recording: TestRecording) -> None:
         if recording.tape is None:  # off: passed through, nothing kept
             self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, recording.seed, recording.heard, PytestWording(), durable=True)
             return
@@ -257,28 +251,8 @@ class ProxyRunner:
         redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
         recording.tape.bind(self.proxy, recording.heard, PytestWording(), redirect)
 
-    def deactivate(self) -> None:
+    def _idle(self) -> None:
         self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
-
-    def wait_quiet(self, timeout: float = IDLE_TIMEOUT) -> bool:
-        """Wait until no request is being answered and every answer has been stored or compared."""
-        return self.proxy.settle(timeout)
-
-    def stop(self) -> None:
-        self.proxy.stop()
-
-
-# --- the session --------------------------------------------------------------------------------
-
-
-class Session:
-    """One per pytest process (each xdist worker has its own): proxy + per-test recordings. The plugin
-    makes it (`standby`) when the first test needs the proxy, on the port it reserved (`sock`)."""
-
-    def __init__(self, settings: Settings, sock: socket.socket | None = None):
-        self.settings = settings
-        self.runner = ProxyRunner(settings.upstream, sock, settings.anthropic_upstream)
-        self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
     @property
     def registry(self) -> RunRegistry:
@@ -286,17 +260,17 @@ class Session:
 
     def start(self) -> str:
         """Serve on the port: the server is built when the first request arrives (at once if one waits)."""
-        return self.runner.start()
+        return self.proxy.start(lazily=True)
 
     def stop(self) -> None:
-        self.runner.stop()
+        self.proxy.stop()
 
     def begin(self, turn: Turn) -> TestRecording:
         """Serve this test's cassette from the proxy (before or after it started). The turn's
         `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
         if turn.mode == Mode.OFF:
             recording = TestRecording(turn)
-            self.runner.activate(recording)
+            self._serve(recording)
             return recording
         tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == Mode.LIVE)
         options = self.settings.record_options
@@ -305,7 +279,7 @@ class Session:
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, turn.nodeid)}") from None
         recording = TestRecording(turn, tape, tuned, options)
-        self.runner.activate(recording)
+        self._serve(recording)
         return recording
 
     def finetune_for(self, spec: str | bool | None, live: bool) -> TestFinetune | None:
@@ -334,19 +308,19 @@ class Session:
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
-        self.runner.wait_quiet()
+        self.proxy.settle(IDLE_TIMEOUT)  # no request being answered, every answer stored or compared
 
     def abandon(self, recording: TestRecording) -> None:
         """Stop serving a recording that is replaced before its test ran (nothing of it is written)."""
         self.settle()
-        self.runner.deactivate()
+        self._idle()
 
     def finish(self, recording: TestRecording) -> None:
         """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
         if recording.tape is None:
             return
         self.settle()
-        self.runner.deactivate()
+        self._idle()
         problem = "; ".join(recording.heard.errors)
         if not problem:
             try:
