@@ -1,15 +1,22 @@
 """Reading a streamed miss once (`shapes.summary`) next to today's two passes in the proxy
 (`stream_complete` in upstream.py, then `assemble` + `answer_summary` in cache.py `_entry`).
 
+Then large streams (`--large`, on by default): `summary` of a chat stream of 1-16 MB in 8 KB deltas and
+of 400 KB in 4-character deltas, next to the floor of the same run: parsing each frame's JSON and
+joining the deltas once. Assembly is linear when the ratio stays flat as the size grows.
+
 Run: python benchmarks/stream_summary.py   (expect about 0.5x: one assembly instead of two)
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import time
 import timeit
 from functools import partial
 
+from pytest_seedreplay.core.entry import SSEEvent
 from pytest_seedreplay.shapes import answer_summary, assemble, split, stream_complete, summary
 
 CHAT = "/v1/chat/completions"
@@ -95,5 +102,50 @@ def main() -> None:
         print(f"{label:<28}{len(events):>8}{before:>16.1f}{after:>13.1f}{after / before:>8.2f}")
 
 
+def delta_stream(size: int, piece: int) -> list[SSEEvent]:
+    """A chat stream of `size` characters of text in `piece`-character deltas, [DONE] last."""
+    text = ("lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
+    head = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    frames = [{**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    frames += [
+        {**head, "choices": [{"index": 0, "delta": {"content": text[at : at + piece]}, "finish_reason": None}]}
+        for at in range(0, size, piece)
+    ]
+    frames.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return [SSEEvent(json.dumps(f)) for f in frames] + [SSEEvent("[DONE]")]
+
+
+def floor(events: list[SSEEvent]) -> str:
+    """The least any assembly does: parse every frame, join the deltas once."""
+    parts = []
+    for event in events[:-1]:
+        choices = json.loads(event.data)["choices"]
+        parts.append(choices[0]["delta"].get("content") or "")
+    return "".join(parts)
+
+
+def seconds(func) -> float:
+    started = time.perf_counter()
+    func()
+    return time.perf_counter() - started
+
+
+def large() -> None:
+    print(f"\n{'large stream':<28}{'frames':>9}{'floor ms':>11}{'summary ms':>12}{'ratio':>8}")
+    for label, size, piece in (
+        ("1 MB in 8 KB deltas", 2**20, 8192),
+        ("4 MB in 8 KB deltas", 4 * 2**20, 8192),
+        ("16 MB in 8 KB deltas", 16 * 2**20, 8192),
+        ("400 KB in 4-char deltas", 400_000, 4),
+    ):
+        events = delta_stream(size, piece)
+        read = summary(CHAT, events=events)
+        assert read.complete and read.body["choices"][0]["message"]["content"] == floor(events)
+        base = statistics.median(seconds(partial(floor, events)) for _ in range(3))
+        ours = statistics.median(seconds(partial(summary, CHAT, events=events)) for _ in range(3))
+        print(f"{label:<28}{len(events):>9}{base * 1e3:>11.1f}{ours * 1e3:>12.1f}{ours / base:>8.2f}")
+
+
 if __name__ == "__main__":
     main()
+    large()

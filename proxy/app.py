@@ -44,13 +44,13 @@ from .cache import handle_cacheable
 from .config import ProxyConfig
 from .errors import APIError
 from .flight import Flights
-from .front import FRONT_DOOR, Routed, Served
+from .front import CONNECTION_LIMITS, FRONT_DOOR, Routed, Served
 from .incoming import KeyMemo, policy_of
 from .memory import MemoryCache
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import ProxyMetrics, merge_metrics
 from .outage import StoreHealth
-from .serve import serving, typed_request_key
+from .serve import ConnectionLimits, serving, typed_request_key
 from .shared_flight import StoreThreads, warm_up
 from .tiers import Tier, check_tenants
 from .upstream import Upstream, upstream_url
@@ -303,22 +303,30 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     app.router.add_route("*", AZURE_PREFIX + "{tail:.*}", _guarded(state, _forward, api=True))
     # Last: every other path and method gets OpenAI's error object, not aiohttp's plain text.
     app.router.add_route("*", "/{tail:.*}", _guarded(state, _unknown))
-    app[FRONT_DOOR] = lambda routed: _front_door(fast, routed)
+    app[FRONT_DOOR] = lambda routed: _front_door(fast, routed, config.token)
+    app[CONNECTION_LIMITS] = ConnectionLimits(config.header_timeout, config.body_timeout, config.max_connections)
     return app
 
 
-def _front_door(fast: dict[str, Routed], routed: Served) -> Served:
+def _front_door(fast: dict[str, Routed], routed: Served, token: str | None = None) -> Served:
     """What the server calls for each request: a POST to one of the cacheable endpoints' own paths goes
     straight to its handler; everything else through the app's router. Resolving the route, binding the
     app to the request and freezing the match cost a cache hit as much as finding its answer; the
     handlers need none of it (they are given the state), and the router still holds every route."""
 
     async def front(request: web.BaseRequest) -> web.StreamResponse:
-        if request.method == "POST" and hdrs.EXPECT not in request.headers:  # the router answers 100-continue
-            # The path as sent, not decoded: `chat%2Fcompletions` is not the endpoint to the router either.
-            handler = fast.get(request.raw_path.partition("?")[0])
-            if handler is not None:
-                return await handler(cast(web.Request, request))  # the app makes the requests: web.Request
+        if hdrs.EXPECT not in request.headers:
+            if request.method == "POST":
+                # The path as sent, not decoded: `chat%2Fcompletions` is not the endpoint to the router either.
+                handler = fast.get(request.raw_path.partition("?")[0])
+                if handler is not None:
+                    return await handler(cast(web.Request, request))  # the app makes the requests: web.Request
+        elif token:
+            # The router answers `Expect: 100-continue` before any handler runs: a client without the
+            # token must hear 401 first, not be invited to upload its body.
+            refused = _refused(request, token)
+            if refused is not None:
+                return refused
         return await routed(request)
 
     return front
@@ -590,7 +598,18 @@ async def _unknown(request: web.Request, state: ProxyState) -> web.StreamRespons
     raise web.HTTPNotFound()
 
 
-def _check_token(request: web.Request, token: str | None) -> None:
+def _refused(request: web.BaseRequest, token: str) -> web.StreamResponse | None:
+    """The 401 a request without the token gets before anything else happens, or None."""
+    try:
+        _check_token(request, token)
+    except APIError as exc:
+        response = exc.response({HEADER_CACHE: CACHE_BYPASS} if _api_path(request.path) else {})
+        response.force_close()  # its body was never asked for: the connection cannot be reused
+        return response
+    return None
+
+
+def _check_token(request: web.BaseRequest, token: str | None) -> None:
     if not token or request.path == "/healthz":
         return
     given = request.headers.get(HEADER_TOKEN, "")

@@ -12,8 +12,9 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -31,6 +32,7 @@ from pytest_seedreplay.core.constants import (
     HEADER_KEY,
     HEADER_STORE_ERROR,
     HEADER_TOKENS_SAVED,
+    LARGE_ANSWER,
     STORE_PROBE_SECONDS,
 )
 from pytest_seedreplay.core.entry import Entry
@@ -40,7 +42,7 @@ from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_respo
 from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
 from pytest_seedreplay.savings import cost_header, saving_of
-from pytest_seedreplay.shapes import Summary, summary
+from pytest_seedreplay.shapes import Summary, answer_problem, summary
 from pytest_seedreplay.store import StoreUnavailable
 
 from . import shared_flight
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("seedreplay.proxy")
 _SEARCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seedreplay-closest")
+T = TypeVar("T")
 
 
 async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: str) -> web.StreamResponse:
@@ -407,7 +410,7 @@ async def _call_upstream(
         state.stats.upstream_calls += 1
         started = time.perf_counter()
         read = await state.upstream.fetch(
-            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown
+            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown, config.max_answer
         )
         if checked is not None:
             await checked  # done long since; raises what the search raised
@@ -416,8 +419,11 @@ async def _call_upstream(
             state.stats.upstream_failures += 1
             log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.failure.message)
             bound.observer.upstream_error(call.key, 502, flight.failure.message)
-        elif flight.status is not None and 200 <= flight.status < 300 and not _error_body(flight):
-            read = read or _plain_read(call, flight)
+        elif flight.oversize:
+            log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.store_error)
+            bound.observer.write_failed(call.key, flight.store_error or "too large")
+        elif flight.status is not None and 200 <= flight.status < 300 and not await _off_loop(flight, _error_body, flight):
+            read = read or await _off_loop(flight, _plain_read, call, flight)
             flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None:
                 flight.entry.expires_at = _expires(state)
@@ -457,6 +463,14 @@ async def _check_request(flight: Flight, call: Call) -> None:
         flight.store_error = str(SecretRefused(where))
 
 
+async def _off_loop(flight: Flight, function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` on a plain answer: in a thread when the answer is large (parsing or scanning
+    tens of MB on the loop holds every other client for seconds)."""
+    if len(flight.body) > LARGE_ANSWER:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
+
+
 def _error_body(flight: Flight) -> bool:
     """A 2xx whose body is an OpenAI error object (some compatible servers answer so): an error, never a recording."""
     if flight.streaming or not flight.body.lstrip().startswith(b"{"):
@@ -479,11 +493,22 @@ def _error_message(flight: Flight) -> str:
 
 
 def _plain_read(call: Call, flight: Flight) -> Summary | None:
-    """The one read of a plain 2xx answer, or None when its body is not JSON (then not stored)."""
+    """The one read of a plain 2xx answer, or None when its body is not JSON, or not an answer of the
+    endpoint (`null`, `{}`: it would replay as nonsense, and could not be served as a stream): not stored."""
+    problem: str | None
     try:
         body = json.loads(flight.body)
-    except ValueError:
-        log.warning("%s %s: the upstream answered 2xx with a body that is not JSON; not stored", call.endpoint, call.key[:15])
+    except (ValueError, RecursionError):
+        body, problem = None, "it is not JSON"
+    else:
+        problem = answer_problem(call.endpoint, body)
+    if problem:
+        log.warning(
+            "%s %s: the upstream answered 2xx with a body that is no answer (%s); not stored",
+            call.endpoint,
+            call.key[:15],
+            problem,
+        )
         return None
     return summary(call.endpoint, body=body)
 
@@ -514,13 +539,19 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
     binding (--durable, a cassette that counts its requests) the answer also waits for the write."""
     config = state.config
     size = len(flight.body) + sum(len(chunk) for chunk, _ in flight.chunks)
+    scanned = False
+    if not flight.streaming and not flight.store_error and len(flight.body) > LARGE_ANSWER:
+        # A large answer's secret scan, in a thread, before `room`: nothing may wait between the two.
+        flight.store_error = await _off_loop(flight, _answer_secret, flight, True)
+        scanned = True
     if not await state.writer.room(size, config):
         state.stats.errors += 1
         flight.store_error = state.writer.full_error(config)
         log.error("store put %s skipped: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
-    write = _start_put(state, bound, flight, size, request_checked=True)  # _call_upstream checked it
+    # _call_upstream searched the request before the call; a large answer was scanned off the loop above.
+    write = _start_put(state, bound, flight, size, scanned, request_checked=True)
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
@@ -528,9 +559,10 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
 
 
 def _start_put(
-    state: ProxyState, bound: Bound, flight: Flight, size: int = 0, request_checked: bool = False
+    state: ProxyState, bound: Bound, flight: Flight, size: int = 0, scanned: bool = False, request_checked: bool = False
 ) -> asyncio.Task | None:
     """Start writing the flight's entry in the store thread; None when it is refused up front.
+    `scanned`: the answer was checked for secrets already (off the loop, being large);
     `request_checked`: the request was searched for credentials before the upstream call."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
         flight.store_error = bound.health.said()
@@ -538,7 +570,7 @@ def _start_put(
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
-        refused = flight.store_error or _answer_secret(flight, request_checked)
+        refused = flight.store_error or (None if scanned else _answer_secret(flight, request_checked))
         if refused:
             state.stats.errors += 1
             flight.store_error = refused

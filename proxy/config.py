@@ -7,8 +7,12 @@ from dataclasses import dataclass
 
 from pytest_seedreplay.core.constants import (
     DEFAULT_ANTHROPIC_UPSTREAM,
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_LOCK_EXPIRY,
+    DEFAULT_MAX_ANSWER,
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MEMORY_CACHE,
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
@@ -38,6 +42,14 @@ class ProxyConfig:
     isolate_by_auth: bool = False
     token: str | None = None
     max_body: int = DEFAULT_MAX_BODY
+    # The largest upstream answer recorded; a bigger one is relayed, not recorded (X-Seedreplay-Store-Error).
+    max_answer: int = DEFAULT_MAX_ANSWER
+    # A client's request head must arrive within header_timeout s of its first byte; its body may go
+    # body_timeout s without a byte (and a body the proxy reads itself must be whole within it); at
+    # most max_connections clients at once (fewer if ulimit -n is lower). See serve.ConnectionLimits.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
     # Bytes of rendered hits kept in memory (0: off); used only with stores that say `memoizable`.
     memory_cache: int = DEFAULT_MEMORY_CACHE

@@ -50,6 +50,7 @@ class Flight:
         self.recorded = False
         self.failure: Failure | None = None
         self.store_error: str | None = None
+        self.oversize = False  # the answer passed `max_answer`: relayed as it comes, never recorded
         self._head = asyncio.Event()
         self._done = asyncio.Event()
         self._more = asyncio.Event()

@@ -23,6 +23,7 @@ from pytest_seedreplay.core.constants import (
     COMPLETIONS,
     CONTENT_TYPE_JSON,
     CREDENTIAL_HEADERS,
+    DEFAULT_BODY_TIMEOUT,
     EMBEDDINGS,
     HEADER_RETRY_COUNT,
     MESSAGES,
@@ -35,7 +36,7 @@ from pytest_seedreplay.policy import Mode, ModeRefused, Policy, request_policy
 from .config import ProxyConfig
 from .errors import APIError, bad_request
 from .flight import Shape
-from .serve import decode_body
+from .serve import BodyTimeout, decode_body
 
 SEEDED_ENDPOINTS = (CHAT, COMPLETIONS)
 # Bodies above this many bytes are parsed and keyed off the loop, so one big request never holds up the others.
@@ -74,7 +75,9 @@ class Arrival:
     policy: Policy
     namespace: str | None  # the caller's key namespace under --isolate-by-auth
     default_seed: int | None  # the binding's seed for requests that carry none
-    path: str = ""  # the client's path, decoded: an Azure deployment in it keys as the model
+    # The client's path as sent, not decoded: the key decodes an Azure deployment in it once, as the
+    # upstream does when it gets the same raw path (aiohttp's decoded `path` would make that twice).
+    path: str = ""
     target: str = ""  # the client's path and query as sent (Azure's api-version reaches the upstream)
     retry: bool = False  # the SDK's retry count says this request repeats an earlier try
     headers: tuple[tuple[str, str], ...] = ()  # the request headers its key takes (Anthropic's version, betas)
@@ -86,11 +89,12 @@ async def read_arrival(
     """The checks that need no parsing (mode, content type, size), and the body."""
     policy = policy_of(request.headers, bound, config.allow_mode_override)
     _check_content_type(request.headers.get("Content-Type"))
-    raw = await read_body(request, config.max_body)
+    raw = await read_body(request, config.max_body, config.body_timeout)
     namespace = auth_namespace(request.headers) if config.isolate_by_auth else None
     keyed = keyed_headers(request.headers) if endpoint in ANTHROPIC_ENDPOINTS else ()
+    raw_path = request.raw_path
     return Arrival(
-        endpoint, raw, policy, namespace, default_seed, request.path, request.raw_path, is_retry(request.headers), keyed
+        endpoint, raw, policy, namespace, default_seed, raw_path.partition("?")[0], raw_path, is_retry(request.headers), keyed
     )
 
 
@@ -209,16 +213,27 @@ def _check_content_type(value: str | None) -> None:
     )
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, deadline: float = DEFAULT_BODY_TIMEOUT) -> bytes:
     """The whole body, decoded as its Content-Encoding says: refused with 413 as soon as it passes
     `limit` bytes (never read past it), before or after decoding; a body that breaks off or is not
-    the encoding it says is a 400."""
+    the encoding it says is a 400; one that takes over `deadline` seconds to arrive (or stops
+    arriving: see `ConnectionLimits`) a 408."""
     size = request.content_length  # parsed from the header at each access
     if size is not None and size > limit:
         raise _too_large(size, limit)
     try:
-        # The size is known and within the limit (most requests): one read, with no frame between.
-        raw = await request.read() if size is not None else await _read_chunked(request, limit)
+        if size is not None and request.content.is_eof():
+            raw = await request.read()  # all here, within the limit (most requests): one read, no frame between
+        else:
+            reading = request.read() if size is not None else _read_chunked(request, limit)
+            raw = await asyncio.wait_for(reading, deadline)
+    except (BodyTimeout, asyncio.TimeoutError):
+        raise APIError(
+            408,
+            f"the request body did not arrive within {deadline:g} s; send it at once (a client this slow holds a "
+            "connection every other client could use)",
+            code="request_timeout",
+        ) from None
     except (web.RequestPayloadError, HttpProcessingError) as exc:  # chunked framing broken, cut short
         raise bad_request(f"the request body could not be read: {' '.join(str(exc).split())[:200]}") from None
     encoding = request.headers.get("Content-Encoding")

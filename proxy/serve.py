@@ -16,9 +16,15 @@ import threading
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_seedreplay.core.constants import SERVER_THREAD
+from pytest_seedreplay.core.constants import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    SERVER_THREAD,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -31,6 +37,41 @@ if TYPE_CHECKING:
 # (the pytest plugin) and may never serve pays nothing for it.
 
 AppFactory = Callable[[], "web.Application | Awaitable[web.Application]"]
+
+_RESERVED_FDS = 64  # descriptors kept for the store, the upstream and logs when connections are bounded by ulimit -n
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a client may take to send a request, and how many may be connected at once.
+
+    header_timeout: seconds from a request's first byte (or the connection's opening) to the end of
+    its head; past it the connection gets a 408 and is closed. body_timeout: seconds a request body
+    may go without a byte while the server is reading it (a 408 to the handler reading it).
+    max_connections: connections served at once; one more gets a 503 and is closed (never more than
+    the process's descriptor limit allows)."""
+
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    def connections_allowed(self) -> int:
+        """`max_connections`, lowered to what the process's open-file limit leaves room for."""
+        try:
+            import resource
+
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (ImportError, OSError, ValueError):
+            return self.max_connections
+        if soft == resource.RLIM_INFINITY:
+            return self.max_connections
+        return max(1, min(self.max_connections, soft - _RESERVED_FDS))
+
+
+class BodyTimeout(TimeoutError):
+    """A request body sent no byte for `body_timeout` seconds (set on the body's reader, so the
+    handler reading it stops with this). A TimeoutError: aiohttp, draining what is left of a body
+    once the answer is sent, stops quietly on one."""
 
 
 def typed_request_key(name: str, kind: type) -> Any:
@@ -54,8 +95,9 @@ class ServerLog(logging.LoggerAdapter):
     """aiohttp's server log (`aiohttp.server`), where a client's malformed request (bad HTTP, a
     broken body) is one warning line instead of a multi-line traceback: it is the client's fault,
     and anyone could fill the log with them. aiohttp logs some of them (a first request that is not
-    HTTP at all) at debug level: those are said the same way, so every one shows. A failure of the
-    server itself keeps its traceback."""
+    HTTP at all) at debug level: those are said the same way, so every one shows. A client that hangs
+    up mid-request is one info line (nothing went wrong here). A failure of the server itself keeps
+    its traceback."""
 
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         if not self._said_in_one_line(msg, args, exc_info):
@@ -70,9 +112,13 @@ class ServerLog(logging.LoggerAdapter):
         from aiohttp.http_exceptions import HttpProcessingError
 
         error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        said = str(msg) % args if args else msg
+        if isinstance(error, ConnectionResetError):
+            self.info("%s: the client hung up before the request was answered (%s)", said, error)
+            return True
         if not isinstance(error, (HttpProcessingError, web.RequestPayloadError)):
             return False
-        self.warning("%s: %s: %s", str(msg) % args if args else msg, type(error).__name__, client_error_text(error))
+        self.warning("%s: %s: %s", said, type(error).__name__, client_error_text(error))
         return True
 
 
@@ -101,7 +147,10 @@ SERVER_ERROR = "The server had an error while processing your request."
 def _json_error_server() -> type:
     """aiohttp's Server, answering what it refuses itself (a request it cannot parse: bad framing, a
     line too long, not HTTP at all) with an OpenAI error object instead of plain text: clients of an
-    OpenAI-compatible server read that. Same status, same log line, the connection still closes."""
+    OpenAI-compatible server read that. Same status, same log line, the connection still closes.
+
+    It also holds every connection to its `ConnectionLimits`: a head that takes too long, a body that
+    stops coming, a connection over the bound (aiohttp itself waits for a request's bytes for ever)."""
     from aiohttp import web
     from aiohttp.web_protocol import RequestHandler
 
@@ -123,13 +172,138 @@ def _json_error_server() -> type:
             answer.force_close()
             return answer
 
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            server = self._manager
+            if isinstance(server, JSONErrorServer):
+                server.watch.opened(self, transport)
+
+        def data_received(self, data: bytes) -> None:
+            server, before = self._manager, self._request_count
+            super().data_received(data)
+            if isinstance(server, JSONErrorServer):
+                server.watch.heard(self, self._request_count > before, self._messages)
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            server = self._manager
+            if isinstance(server, JSONErrorServer):
+                server.watch.closed(self)
+            super().connection_lost(exc)
+
     class JSONErrorServer(web.Server):
+        watch: _Watch
+
         def __call__(self) -> RequestHandler:
             handler = super().__call__()
             handler.__class__ = JSONErrorHandler
             return handler
 
     return JSONErrorServer
+
+
+def _refusal(status: int, reason: str, message: str, code: str) -> bytes:
+    """A whole HTTP/1.1 answer, written straight to a connection no request handler will answer."""
+    from .errors import error_body
+
+    body = json.dumps(error_body(message, type="invalid_request_error" if status < 500 else "server_error", code=code))
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return (head + body).encode()
+
+
+class _Watch:
+    """The deadlines of one server's connections (see `ConnectionLimits`). Per connection: its head's
+    deadline from its first byte, then its body's, renewed by every byte of it; none between requests
+    (aiohttp's keep-alive timeout closes an idle connection)."""
+
+    def __init__(self, limits: ConnectionLimits):
+        self.limits = limits
+        self.allowed = limits.connections_allowed()
+        self.open = 0
+        self._timers: dict[Any, asyncio.TimerHandle] = {}
+        self._bodies: dict[Any, Any] = {}  # a connection whose body is being read: that body's reader
+        self.said_busy = False
+
+    def opened(self, handler: Any, transport: Any) -> None:
+        self.open += 1
+        if self.open > self.allowed:
+            if not self.said_busy:  # once per crowd, not per connection
+                self.said_busy = True
+                SERVER_LOG.warning("%d connections are open, the most this server takes: refusing more with 503", self.allowed)
+            transport.write(
+                _refusal(
+                    503,
+                    "Service Unavailable",
+                    f"this server has {self.allowed} connections open, the most it takes; retry shortly",
+                    "too_many_connections",
+                )
+            )
+            transport.close()
+            return
+        self._arm(handler, self.limits.header_timeout, self._head_late)
+
+    def heard(self, handler: Any, head_done: bool, messages: Any) -> None:
+        if handler not in self._timers and handler not in self._bodies and not head_done:
+            self._arm(handler, self.limits.header_timeout, self._head_late)  # a new request begins
+            return
+        if head_done:
+            payload = messages[-1][1] if messages else None
+            if payload is not None and not payload.is_eof():
+                self._bodies[handler] = payload
+            else:
+                self._bodies.pop(handler, None)
+                self._disarm(handler)
+                return
+        body = self._bodies.get(handler)
+        if body is None:
+            return  # the head still arriving: its deadline stands
+        if body.is_eof():
+            del self._bodies[handler]
+            self._disarm(handler)
+        else:
+            self._arm(handler, self.limits.body_timeout, self._body_late)
+
+    def closed(self, handler: Any) -> None:
+        self.open -= 1
+        self._bodies.pop(handler, None)
+        self._disarm(handler)
+        if self.open <= self.allowed // 2:
+            self.said_busy = False
+
+    def _arm(self, handler: Any, seconds: float, late: Callable[[Any], None]) -> None:
+        import asyncio
+
+        self._disarm(handler)
+        if seconds > 0:
+            self._timers[handler] = asyncio.get_running_loop().call_later(seconds, late, handler)
+
+    def _disarm(self, handler: Any) -> None:
+        timer = self._timers.pop(handler, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _head_late(self, handler: Any) -> None:
+        self._timers.pop(handler, None)
+        transport = handler.transport
+        if transport is None or transport.is_closing():
+            return
+        timeout = self.limits.header_timeout
+        message = f"the request's head did not arrive within {timeout:g} s; send it whole, at once"
+        transport.write(_refusal(408, "Request Timeout", message, "request_timeout"))
+        transport.close()
+
+    def _body_late(self, handler: Any) -> None:
+        self._timers.pop(handler, None)
+        body = self._bodies.get(handler)
+        if body is None or body.is_eof():
+            return
+        if handler._reading_paused:  # the server is not reading (backpressure): not the client's fault
+            self._arm(handler, self.limits.body_timeout, self._body_late)
+            return
+        del self._bodies[handler]
+        body.set_exception(BodyTimeout(f"the request body sent nothing for {self.limits.body_timeout:g} s"))
 
 
 SERVER_LOG = ServerLog(logging.getLogger("aiohttp.server"), {})
@@ -150,12 +324,14 @@ async def serving(
     their Content-Encoding, and the proxy and the simulator decode the ones they parse (`decode_body`)."""
     from aiohttp import web
 
-    from .front import FRONT_DOOR
+    from .front import CONNECTION_LIMITS, FRONT_DOOR
 
     runner = web.AppRunner(app, handle_signals=False, access_log=None, auto_decompress=False, logger=SERVER_LOG)
     await runner.setup()
     if type(runner.server) is web.Server:
         runner.server.__class__ = _json_error_server()
+        runner.server.watch = _Watch(app.get(CONNECTION_LIMITS) or ConnectionLimits())  # type: ignore[attr-defined]
+    _say_exhaustion_once()
     front = app.get(FRONT_DOOR)
     if front is not None and runner.server is not None:
         runner.server.request_handler = front(runner.server.request_handler)
@@ -170,6 +346,44 @@ async def serving(
         yield f"http://{_url_host(bound[0])}:{bound[1]}"
     finally:
         await runner.cleanup()
+
+
+def _say_exhaustion_once() -> None:
+    """Make the running loop log a refused accept (out of file descriptors, memory) in one line, once
+    until an accept works again, instead of a traceback per try (thousands a minute). Any other
+    exception goes to the handler that was there before."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    if getattr(previous, "says_exhaustion_once", False):
+        return
+    said: list[float] = []
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != "socket.accept() out of system resource":
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        now = loop.time()
+        if said and now - said[0] < _EXHAUSTION_REPEAT:
+            return
+        said[:] = [now]
+        exc = context.get("exception")
+        SERVER_LOG.error(
+            "new connections cannot be accepted: %s; they wait in the listen queue (said again at most every %d s). "
+            "Raise the open-file limit (ulimit -n) or lower max_connections",
+            exc,
+            _EXHAUSTION_REPEAT,
+        )
+
+    handler.says_exhaustion_once = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
+_EXHAUSTION_REPEAT = 60  # seconds between two log lines saying connections cannot be accepted
 
 
 def _url_host(host: str) -> str:
@@ -298,6 +512,9 @@ class BackgroundServer:
         self.stop()
 
 
+SHUTDOWN_GRACE = 30.0  # seconds a stop signal leaves the graceful shutdown before the process ends anyway
+
+
 def run_until_signal(
     factory: AppFactory,
     host: str,
@@ -307,21 +524,57 @@ def run_until_signal(
     private: str | None = None,
 ) -> None:
     """The CLI's foreground server: serve until SIGINT/SIGTERM, then shut down gracefully. `sock`,
-    `private`: a --workers worker's listening socket and private socket path (see `serving`)."""
+    `private`: a --workers worker's listening socket and private socket path (see `serving`).
+
+    A stop signal always ends the process: the graceful shutdown gets `SHUTDOWN_GRACE` seconds, and
+    a second signal ends it at once. The handler is a plain `signal.signal` one, run between two
+    bytecodes of the main thread, so it acts even while the event loop is busy (asyncio's own signal
+    handlers wait for the loop to come round)."""
 
     import asyncio
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        on_signal = _StopSignal(functools.partial(loop.call_soon_threadsafe, stop.set))
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            signal.signal(sig, on_signal)
         app = await _build(factory)
         async with serving(app, host, port, sock, private) as url:
             on_listening(url)
             await stop.wait()
 
     asyncio.run(main())
+
+
+class _StopSignal:
+    """The first stop signal asks for a graceful stop and sets a deadline for it; the next ends the
+    process there and then. Written with os.write: the logging lock may be held by the code interrupted."""
+
+    def __init__(self, graceful: Callable[[], object], grace: float = SHUTDOWN_GRACE):
+        self.graceful = graceful
+        self.grace = grace
+        self.received = 0
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received += 1
+        if self.received > 1:
+            _end_now(signum, "a second stop signal: stopping now, without waiting for requests in flight")
+        _say(f"stopping: finishing the requests in flight (at most {self.grace:g} s; a second signal stops at once)")
+        self.graceful()
+        deadline = threading.Timer(self.grace, _end_now, (signum, f"still shutting down after {self.grace:g} s: stopping now"))
+        deadline.daemon = True
+        deadline.start()
+
+
+def _end_now(signum: int, why: str) -> None:
+    _say(why)
+    os._exit(128 + signum)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"seedreplay: {line}\n".encode())
 
 
 # --- request bodies sent compressed -------------------------------------------------------------

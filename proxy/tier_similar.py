@@ -41,7 +41,7 @@ from pytest_seedreplay.core.key import key_of_canonical
 from pytest_seedreplay.policy import Fate
 from pytest_seedreplay.similar import DEFAULT_THRESHOLD, SimilarIndex
 from pytest_seedreplay.similar.embeddings import BATCH, cosine, embedding_entry, embedding_request, vector_of
-from pytest_seedreplay.similar.index import last_user_text
+from pytest_seedreplay.similar.index import Match, Question, last_user_text
 from pytest_seedreplay.similar.text import analyse
 
 from .tiers import TierAnswer
@@ -277,13 +277,36 @@ class SimilarTier:
         if found is None or not found[1]:
             return None
         query, questions = found
+        # Only the caller's own recordings are candidates (--isolate-by-auth): another namespace's
+        # question is never scored, so its text is never sent upstream on this caller's key.
+        own = self._own([q.key for q in questions], call.namespace)
+        questions = [q for q in questions if q.key in own]
+        if not questions:
+            return None
         if self.vectors is not None:
             await self._fetch_vectors(call, [query.text, *(q.analysis.text for q in questions)], ask)
-        for match in self.index.ranked(query, questions, self.threshold):
-            entry = self._recording(match.key, call.namespace)
-            if entry is not None and self._usable(entry, call):
+        for match in self._ranked(query, questions, call.namespace):
+            entry = own[match.key]
+            if self._usable(entry, call):
                 return TierAnswer(entry, {HEADER_SIMILAR_KEY: match.key, HEADER_SIMILAR_SCORE: f"{match.score:.3f}"})
         return None
+
+    def _own(self, keys: list[str], namespace: str | None) -> dict[str, Entry]:
+        """The recordings under `keys` that are still there and the caller's own, by key."""
+        found = {}
+        for key in keys:
+            entry = self._recording(key, namespace)
+            if entry is not None:
+                found[key] = entry
+        return found
+
+    def _ranked(self, query: Analysis, questions: list[Question], namespace: str | None) -> list[Match]:
+        """`questions` scoring at least the threshold, best first; with embeddings, by the vectors
+        computed under the caller's namespace."""
+        if self.vectors is None:
+            return self.index.ranked(query, questions, self.threshold)
+        scored = [Match(q.key, self.vectors.cosine(namespace, query.text, q.analysis.text), q.analysis.text) for q in questions]
+        return sorted((m for m in scored if m.score >= self.threshold), key=lambda m: -m.score)
 
     def _recording(self, key: str, namespace: str | None) -> Entry | None:
         """The recording under `key`, if it is still there and the caller's own (--isolate-by-auth)."""
@@ -303,13 +326,15 @@ class SimilarTier:
     # --- embeddings --------------------------------------------------------------------------------
 
     async def _fetch_vectors(self, call: Call, texts: list[str], ask: Ask) -> None:
-        """Make the vectors of `texts` known: from memory, the store, else the upstream (where the
+        """Make the vectors of `texts` (the caller's question and its own recordings') known under the
+        caller's namespace: from memory, the store, else the upstream on the caller's key (where the
         request may call it). A text left without one scores below every threshold."""
         assert self.vectors is not None and self.embeddings_model is not None
-        missing = self.vectors.missing(texts)
+        namespace = call.namespace
+        missing = self.vectors.missing(namespace, texts)
         if missing:
-            self.vectors.update(await asyncio.to_thread(self._recorded_vectors, missing))
-            missing = self.vectors.missing(missing)
+            self.vectors.update(namespace, await asyncio.to_thread(self._recorded_vectors, missing, namespace))
+            missing = self.vectors.missing(namespace, missing)
         if not missing or not call.policy.call_upstream:
             return
         for start in range(0, len(missing), BATCH):
@@ -324,16 +349,16 @@ class SimilarTier:
                     asked.status,
                 )
                 return
-            self.vectors.update(vectors)
+            self.vectors.update(namespace, vectors)
             if call.policy.fate is Fate.STORE:
                 answered_by = asked.body.get("model") if isinstance(asked.body.get("model"), str) else None
-                await asyncio.to_thread(self._record_vectors, vectors, answered_by)
+                await asyncio.to_thread(self._record_vectors, vectors, answered_by, namespace)
 
-    def _recorded_vectors(self, texts: list[str]) -> dict[str, list[float]]:
+    def _recorded_vectors(self, texts: list[str], namespace: str | None) -> dict[str, list[float]]:
         assert self.embeddings_model is not None
         found = {}
         for text in texts:
-            key, _ = embedding_request(self.embeddings_model, text)
+            key, _ = embedding_request(self.embeddings_model, text, namespace)
             try:
                 entry = self.store.get(key)
             except Exception as exc:
@@ -344,10 +369,10 @@ class SimilarTier:
                 found[text] = vector
         return found
 
-    def _record_vectors(self, vectors: dict[str, list[float]], answered_by: str | None) -> None:
+    def _record_vectors(self, vectors: dict[str, list[float]], answered_by: str | None, namespace: str | None) -> None:
         assert self.embeddings_model is not None
         for text, vector in vectors.items():
-            entry = embedding_entry(self.embeddings_model, text, vector, answered_by, "")
+            entry = embedding_entry(self.embeddings_model, text, vector, answered_by, "", namespace)
             try:
                 self.store.put(entry)
             except Exception as exc:  # a secret-shaped question, a full disk: the vector stays in memory
@@ -373,46 +398,51 @@ def _vectors_of(body: Any, texts: list[str]) -> dict[str, list[float]] | None:
 
 
 class _Vectors:
-    """Embedding vectors by text, the `limit` most recently used kept. Shared by the loop and the
-    indexing thread."""
+    """Embedding vectors by (namespace, text), the `limit` most recently used kept: a vector one
+    caller paid for never scores another's question. Shared by the loop and the indexing thread."""
 
     def __init__(self, limit: int):
         self.limit = limit
-        self._kept: OrderedDict[str, list[float]] = OrderedDict()
+        self._kept: OrderedDict[tuple[str | None, str], list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, text: str) -> list[float] | None:
+    def get(self, namespace: str | None, text: str) -> list[float] | None:
         with self._lock:
-            vector = self._kept.get(text)
+            vector = self._kept.get((namespace, text))
             if vector is not None:
-                self._kept.move_to_end(text)
+                self._kept.move_to_end((namespace, text))
             return vector
 
-    def missing(self, texts: list[str]) -> list[str]:
+    def missing(self, namespace: str | None, texts: list[str]) -> list[str]:
         with self._lock:
-            return [t for t in dict.fromkeys(texts) if t not in self._kept]
+            return [t for t in dict.fromkeys(texts) if (namespace, t) not in self._kept]
 
-    def update(self, vectors: dict[str, list[float]]) -> None:
+    def update(self, namespace: str | None, vectors: dict[str, list[float]]) -> None:
         with self._lock:
             for text, vector in vectors.items():
-                self._kept[text] = vector
-                self._kept.move_to_end(text)
+                self._kept[(namespace, text)] = vector
+                self._kept.move_to_end((namespace, text))
             while len(self._kept) > self.limit:
                 self._kept.popitem(last=False)
 
+    def cosine(self, namespace: str | None, a_text: str, b_text: str) -> float:
+        """Cosine of two texts' vectors under `namespace`, as far as they are known."""
+        a, b = self.get(namespace, a_text), self.get(namespace, b_text)
+        if a is None or b is None or len(a) != len(b):
+            return UNSCORED
+        return max(0.0, cosine(a, b))
+
 
 class _VectorScorer:
-    """Cosine of two questions' vectors, as far as they are known (the tier fetches them first)."""
+    """Cosine of two questions' vectors, as far as they are known (the tier fetches them first); the
+    tier scores by namespace itself (`_ranked`), this one names the measure and scores outside one."""
 
     def __init__(self, vectors: _Vectors, model: str):
         self.vectors = vectors
         self.name = f"embeddings:{model}"
 
     def score(self, query: Analysis, recorded: Analysis) -> float:
-        a, b = self.vectors.get(query.text), self.vectors.get(recorded.text)
-        if a is None or b is None or len(a) != len(b):
-            return UNSCORED
-        return max(0.0, cosine(a, b))
+        return self.vectors.cosine(None, query.text, recorded.text)
 
 
 class _Ready:

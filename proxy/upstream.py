@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import re
 import unicodedata
 import urllib.request
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
@@ -22,13 +24,14 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from pytest_seedreplay.core.constants import OUR_HEADER_PREFIX
+from pytest_seedreplay.core.constants import DEFAULT_MAX_ANSWER, LARGE_ANSWER, OUR_HEADER_PREFIX
 from pytest_seedreplay.core.entry import SSEEvent
 from pytest_seedreplay.core.urls import is_loopback, join_upstream
 from pytest_seedreplay.shapes import CONTENT_TYPE_SSE, SSEParser, Summary, summary
 
-from .errors import bad_gateway, bad_request
+from .errors import APIError, bad_gateway, bad_request
 from .flight import Failure, Flight
+from .serve import BodyTimeout
 
 log = logging.getLogger("seedreplay.proxy")
 
@@ -189,11 +192,14 @@ def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
     return response.content_type == CONTENT_TYPE_SSE
 
 
-def _event_boundary(buffer: bytes | bytearray) -> int:
-    """Where the last complete SSE event in `buffer` ends (0: none yet)."""
+def _event_boundary(buffer: bytes | bytearray, new: int) -> int:
+    """Where the last complete SSE event in `buffer` ends (0: none yet), looking only at its last
+    `new` bytes and the 3 before them: the rest was looked at before (a search of the whole buffer
+    per chunk is quadratic in one long event)."""
     best = 0
+    start = max(len(buffer) - new - 3, 0)
     for blank_line in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-        at = buffer.rfind(blank_line)
+        at = buffer.rfind(blank_line, start)
         if at >= 0:
             best = max(best, at + len(blank_line))
     return best
@@ -221,29 +227,50 @@ class Upstream:
             raise RuntimeError("the upstream session is not open (the app has not started)")
         return self.session
 
+    def _send(self, method: str, url: URL, headers: CIMultiDict[str], data: Any, timeout: float, **options: Any) -> Any:
+        """Every request to the upstream goes here, under one rule: redirects are never followed (a
+        Location elsewhere would receive the caller's credential headers: a 3xx goes back to the
+        client as it came), and the forward proxy is the environment's (`env_proxy`)."""
+        return self._session().request(
+            method,
+            url,
+            headers=headers,
+            data=data,
+            timeout=_timeout(timeout),
+            allow_redirects=False,
+            **_route(url, headers),
+            **options,
+        )
+
     async def fetch(
-        self, flight: Flight, url: URL, headers: CIMultiDict[str], body: bytes, timeout: float, shown: str
+        self,
+        flight: Flight,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: bytes,
+        timeout: float,
+        shown: str,
+        limit: int = DEFAULT_MAX_ANSWER,
     ) -> Summary | None:
         """Send one cacheable request and fill `flight` with the answer; never raises.
 
         Returns the one read of a complete 2xx stream (None otherwise). A stream cut short, a
-        timeout or an unreachable upstream sets `flight.failure`. `shown` names the upstream in
+        timeout or an unreachable upstream sets `flight.failure`. An answer over `limit` bytes is
+        relayed whole and marked `flight.oversize` (never recorded). `shown` names the upstream in
         messages (no credentials).
         """
         events: list[SSEEvent] = []
         url = _url_credentials(url, headers)
         try:
-            route = _route(url, headers)
-            # Redirects are not followed: a Location elsewhere would receive the caller's credential headers.
-            async with self._session().post(
-                url, data=body, headers=headers, timeout=_timeout(timeout), allow_redirects=False, **route
-            ) as response:
+            async with self._send("POST", url, headers, body, timeout) as response:
                 head = relay_headers(response.headers)
                 if 200 <= response.status < 300 and _is_event_stream(response):
                     flight.start_stream(response.status, head)
-                    return await self._relay_stream(flight, response, events, shown)
+                    return await self._relay_stream(flight, response, events, shown, limit)
                 flight.status, flight.headers = response.status, head
                 flight.body = await response.read()
+                if len(flight.body) > limit:
+                    _oversize(flight, limit)
                 return None
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             message, code = _what_broke(exc, shown, timeout)
@@ -253,18 +280,22 @@ class Upstream:
         return None
 
     async def _relay_stream(
-        self, flight: Flight, response: aiohttp.ClientResponse, events: list[SSEEvent], shown: str
+        self, flight: Flight, response: aiohttp.ClientResponse, events: list[SSEEvent], shown: str, limit: int
     ) -> Summary | None:
         parser = SSEParser()
         pending = bytearray()
         fed = 0  # events already handed to the flight with their bytes
+        size = 0
         broke: Exception | None = None
         try:
             async for chunk in response.content.iter_any():
                 events.extend(parser.feed(chunk))
                 pending += chunk
+                size += len(chunk)
+                if size > limit and not flight.oversize:
+                    _oversize(flight, limit)
                 # Relay whole events only, so an error frame after a cut never lands inside half an event.
-                cut = _event_boundary(pending)
+                cut = _event_boundary(pending, len(chunk))
                 if cut:
                     flight.feed(bytes(pending[:cut]), events[fed:])
                     fed = len(events)
@@ -274,7 +305,14 @@ class Upstream:
         except (aiohttp.ClientError, OSError) as exc:
             broke = exc
         events.extend(parser.close())
-        read = summary(flight.endpoint, events=events)  # the one read of the stream: whole? model? fingerprint?
+        if flight.oversize and broke is None:
+            flight.feed(bytes(pending), events[fed:])  # relayed as it came; never assembled nor stored
+            return None
+        # The one read of the stream: whole? model? fingerprint? A large one is assembled in a thread.
+        if size > LARGE_ANSWER:
+            read = await asyncio.to_thread(functools.partial(summary, flight.endpoint, events=events))
+        else:
+            read = summary(flight.endpoint, events=events)
         if read.complete:
             flight.feed(bytes(pending), events[fed:])  # a connection lost after the end loses nothing
             return read
@@ -290,8 +328,7 @@ class Upstream:
         An unreachable upstream or a timeout is a 502 the caller treats as any other failed answer."""
         url = _url_credentials(url, headers)
         try:
-            route = _route(url, headers)
-            async with self._session().post(url, data=body, headers=headers, timeout=_timeout(timeout), **route) as response:
+            async with self._send("POST", url, headers, body, timeout) as response:
                 return response.status, await response.read()
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             message, _ = _what_broke(exc, shown, timeout)
@@ -306,16 +343,10 @@ class Upstream:
         headers = forward_headers(request.headers, keep_length=True)
         url = _url_credentials(url, headers)
         try:
-            upstream = await self._session().request(
-                request.method,
-                url,
-                headers=headers,
-                data=data,
-                timeout=_timeout(timeout),
-                allow_redirects=False,
-                auto_decompress=False,  # the client asked for its encoding; pass the bytes as sent
-                **_route(url, headers),
-            )
+            # The client asked for its encoding: the bytes pass as sent.
+            upstream = await self._send(request.method, url, headers, data, timeout, auto_decompress=False)
+        except BodyTimeout as exc:
+            raise APIError(408, f"{exc}; send the body at once", code="request_timeout") from None
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise bad_gateway(*_what_broke(exc, shown, timeout)) from None
         async with upstream:
@@ -338,6 +369,14 @@ class Upstream:
                 return response
             await response.write_eof()
             return response
+
+
+def _oversize(flight: Flight, limit: int) -> None:
+    flight.oversize = True
+    flight.store_error = (
+        f"not stored: the answer is larger than this proxy's bound of {limit} bytes (max_answer); it was relayed "
+        "as it came. Ask for a smaller answer, or raise the bound if answers this big are meant to be recorded"
+    )
 
 
 def _what_broke(exc: BaseException, shown: str, timeout: float) -> tuple[str, str]:

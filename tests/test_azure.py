@@ -4,6 +4,7 @@ and the plugin, against the simulator serving Azure's paths."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pytest_seedreplay.core.urls import join_upstream, recorded_url
 from pytest_seedreplay.store.cassette import read_cassette
 
 from plugin_inner import answers, cassette_text, run, setup_project
-from proxy_support import http
+from proxy_support import http, raw_request
 
 API_VERSION = "2024-10-21"
 # An Azure key is 32 hex characters: nothing like OpenAI's `sk-`, so only the header tells it is one.
@@ -59,6 +60,21 @@ def test_the_deployment_keys_as_the_model_and_the_api_version_does_not():
     assert request_key("/openai/deployments/other-gpt/chat/completions", body) != as_openai
     embedding = canonical_request("/openai/deployments/my-gpt/embeddings", {"input": "x"})
     assert embedding["params"] == {"input": "x", "model": "my-gpt"}
+
+
+def test_a_deployment_is_decoded_once_alike_for_the_key_and_the_upstream(recorder, proxy_factory):
+    # `%252D` is `%2D` to a server that decodes once (Azure): the key must name that deployment too,
+    # never `gpt-4o-mini`, whose recordings a request for another deployment would otherwise get.
+    seen, upstream = recorder
+    proxy = proxy_factory(upstream.url + "/v1")
+    path = f"/openai/deployments/gpt-4o%252Dmini/chat/completions?api-version={API_VERSION}"
+    status, headers, _ = raw_request(proxy.root, "POST", path, json.dumps({"messages": HELLO}).encode(), {"api-key": AZURE_KEY})
+    assert status == 200 and headers["x-seedreplay-cache"] == "miss"
+    assert seen.seen[-1].path == path  # the upstream got the bytes as sent
+    (entry,) = proxy.store.iter_entries()
+    assert entry.request["params"]["model"] == "gpt-4o%2Dmini"
+    plain = request_key(f"/openai/deployments/{DEPLOYMENT}/chat/completions", {"messages": HELLO})
+    assert headers["x-seedreplay-key"] != plain
 
 
 def test_upstream_urls_of_azure_paths_keep_the_query_and_recorded_urls_only_the_api_version():

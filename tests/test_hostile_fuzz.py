@@ -9,6 +9,7 @@ the proxy still answering afterwards.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
+from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -325,3 +327,147 @@ def test_a_planted_row_is_corrupt_never_run_nor_followed(
     if not raw:
         with sqlite3.connect(planted.cache_dir / "cache.db") as db:
             db.execute("DELETE FROM Cache WHERE raw = 0")
+
+
+# --- hostile upstream answers: sizes, shapes, redirects -----------------------------------------
+
+ANSWER_BOUND = 64 * 1024  # the proxy's max_answer in this class: far below the default, so examples stay small
+
+
+@dataclass
+class Scripted:
+    """An upstream answering each request with the answer set last: status, headers and body pieces."""
+
+    status: int = 200
+    headers: dict | None = None
+    pieces: tuple[bytes, ...] = ()
+
+    def app(self) -> web.Application:
+        async def answer(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            response = web.StreamResponse(status=self.status, headers=self.headers or {})
+            await response.prepare(request)
+            for piece in self.pieces:
+                await response.write(piece)
+            await response.write_eof()
+            return response
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        return app
+
+
+def chat_frame(content: object, finish: object = None) -> bytes:
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+frames = st.one_of(
+    st.text(max_size=30).map(chat_frame),
+    st.integers(min_value=1, max_value=40_000).map(lambda n: chat_frame("x" * n)),  # big deltas cross the bound
+    st.sampled_from(
+        [
+            b"data: [DONE]\n\n",
+            b"data: {not json\n\n",
+            b"data: " + json.dumps({"choices": [7]}).encode() + b"\n\n",
+            b"data: " + json.dumps({"choices": [{"index": "one", "delta": {}}]}).encode() + b"\n\n",
+            b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"tool_calls": [3]}}]}).encode() + b"\n\n",
+            b'data: {"error": {"message": "boom"}}\n\n',
+            b": keep-alive\n\n",
+            b"event: x\r\ndata: y\r\n\r\n",
+            b"data: " + b"z" * 70_000,  # one event with no end yet
+        ]
+    ),
+)
+plain_bodies = st.one_of(
+    st.binary(max_size=500),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.integers(min_value=0, max_value=3 * ANSWER_BOUND).map(
+        lambda n: json.dumps(
+            {
+                "id": "c",
+                "object": "chat.completion",
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "y" * n}, "finish_reason": "stop"}],
+            }
+        ).encode()
+    ),
+)
+answers = st.one_of(
+    st.builds(
+        lambda status, body, cut: Scripted(
+            status, {"Content-Type": "application/json"}, (body[: len(body) // 2], body[len(body) // 2 :]) if cut else (body,)
+        ),
+        st.sampled_from([200, 200, 201, 400, 404, 429, 500, 503]),
+        plain_bodies,
+        st.booleans(),
+    ),
+    st.builds(lambda pieces: Scripted(200, {"Content-Type": "text/event-stream"}, tuple(pieces)), st.lists(frames, max_size=8)),
+    st.builds(
+        lambda status, where: Scripted(status, {"Location": where}, (b"moved",)),
+        st.sampled_from([301, 302, 303, 307, 308]),
+        st.sampled_from(["ELSEWHERE", "/v1/chat/completions", "http://169.254.169.254/latest"]),
+    ),
+)
+
+
+class TestHostileUpstreamAnswers:
+    """Whatever the upstream answers (any size, a broken stream, an error in a 200, a redirect), the
+    client gets it or a 502, never a 500 or a traceback; no redirect is followed; nothing over the
+    answer bound, nothing broken, is recorded; the proxy serves on."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def scripted(cls, tmp_path_factory) -> Iterator[tuple[Scripted, Recorder, str, Path]]:
+        upstream, elsewhere = Scripted(), Recorder()
+        upstream_server, elsewhere_server = BackgroundServer(upstream.app), BackgroundServer(elsewhere.app)
+        upstream_server.start()
+        elsewhere_server.start()
+        cache_dir = tmp_path_factory.mktemp("answers") / "cache"
+        store = DiskStore(cache_dir)
+        config = ProxyConfig(upstream=upstream_server.url + "/v1", max_answer=ANSWER_BOUND)
+        proxy = BackgroundServer(lambda: make_proxy_app(config, store))
+        proxy.start()
+        upstream.elsewhere = elsewhere_server.url  # type: ignore[attr-defined]
+        yield upstream, elsewhere, proxy.url, cache_dir
+        proxy.stop()
+        store.close()
+        upstream_server.stop()
+        elsewhere_server.stop()
+
+    seeds = itertools.count()  # a new request each example: every answer is a miss, never a recording's replay
+
+    @FUZZ
+    @given(answer=answers, stream=st.booleans())
+    def test_any_upstream_answer_is_passed_on_or_a_502(self, scripted, answer: Scripted, stream: bool) -> None:
+        upstream, elsewhere, root, _ = scripted
+        seed = next(self.seeds)
+        location = (answer.headers or {}).get("Location")
+        headers = dict(answer.headers or {})
+        if location == "ELSEWHERE":
+            headers["Location"] = upstream.elsewhere + "/v1/chat/completions"
+        upstream.status, upstream.headers, upstream.pieces = answer.status, headers, answer.pieces
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "seed": seed, "stream": stream}
+        status, _, got = raw_request(
+            root, "POST", "/v1/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        assert status != 500 or answer.status == 500, got[:300]  # an upstream's own 500 passes on as it came
+        if status == 502:
+            assert json.loads(got)["error"]["code"].startswith("upstream_")
+        elif answer.status < 300 or location is not None:
+            assert status == answer.status  # passed on as it came (a 3xx included: never followed)
+        assert elsewhere.seen == []
+        assert http(f"{root}/healthz", "GET").status == 200
+
+    def test_after_the_fuzz_nothing_broken_or_over_the_bound_is_stored(self, scripted) -> None:
+        _, _, root, cache_dir = scripted
+        http(f"{root}/seedreplay/stats", "GET")  # answers once the writes under way have landed
+        with DiskStore(cache_dir) as store:
+            for entry in store.iter_entries():
+                assert 200 <= entry.status < 300 and (entry.body is not None or entry.events)
+                assert len(json.dumps(entry.body if entry.body is not None else entry.events, default=str)) <= 2 * ANSWER_BOUND

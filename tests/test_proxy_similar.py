@@ -19,8 +19,10 @@ from click.testing import CliRunner
 
 from pytest_seedreplay import Proxy
 from pytest_seedreplay.cli import main
+from pytest_seedreplay.proxy.incoming import auth_namespace
 from pytest_seedreplay.proxy.tier_similar import SimilarTier
 from pytest_seedreplay.similar import load_calibration
+from pytest_seedreplay.similar.embeddings import embedding_request
 from pytest_seedreplay.store import DiskStore, open_store
 from pytest_seedreplay.store.cassette_store import CassetteStore
 
@@ -288,6 +290,27 @@ def test_a_caller_is_never_answered_from_another_callers_recording(sim, similar_
     theirs = running.client(api_key="sk-proj-anotherTEAMkey0123456789abcdefXYZ", default_headers={"X-Seedreplay-Mode": "replay"})
     with pytest.raises(openai.NotFoundError):
         ask(theirs, REWORDED[PASSWORD])
+
+
+def test_embeddings_stay_in_their_callers_namespace(sim, similar_proxy):
+    running, tier = similar_proxy(sim.url, isolate_by_auth=True, embeddings=EMBEDDINGS_MODEL, threshold=0.8)
+    mine = running.client()
+    ask(mine, PASSWORD)
+    running.settle()
+    # Another caller's rewording: my recording is no candidate of theirs, so its text is never sent
+    # upstream on their key (nor theirs scored against it).
+    other_key = "sk-proj-anotherTEAMkey0123456789abcdefXYZ"
+    theirs = running.client(api_key=other_key)
+    assert ask(theirs, "how can i reset my password").headers["x-seedreplay-cache"] == "miss"
+    assert upstream_calls(sim, "POST /v1/embeddings") == 0 and tier.counts.vectors_fetched == 0
+    # My own rewording is scored with vectors asked on my key and recorded in my namespace only.
+    assert ask(mine, "how can i reset my password please").headers["x-seedreplay-cache"] == "similar"
+    assert upstream_calls(sim, "POST /v1/embeddings") == 1 and tier.counts.vectors_fetched == 2
+    mine_ns = auth_namespace({"authorization": f"Bearer {API_KEY}"})
+    vectors = {e.key for e in running.store.iter_entries() if e.endpoint == "/v1/embeddings"}
+    assert vectors == {
+        embedding_request(EMBEDDINGS_MODEL, t, mine_ns)[0] for t in (PASSWORD, "how can i reset my password please")
+    }
 
 
 def test_bound_to_another_store_the_tier_answers_nothing_from_the_one_it_indexes(sim, similar_proxy, tmp_path):

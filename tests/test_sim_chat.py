@@ -134,12 +134,15 @@ async def test_async_client_and_running_sim_agree_with_each_other():
     assert text == plain.choices[0].message.content
 
 
-def test_models_list_and_retrieve(client):
+def test_models_list_and_retrieve(client, sim_factory):
     ids = {m.id for m in client.models.list()}
     assert {"gpt-4o-mini", "text-embedding-3-small"} <= ids
     assert client.models.retrieve("gpt-4o").id == "gpt-4o"
     with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("no-such-model")
+        client.models.retrieve("ft:gpt-4o-mini-2024-07-18:org:none:abc")
+    strict = openai.OpenAI(base_url=sim_factory(strict_models=True).url, api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        strict.models.retrieve("no-such-model")
 
 
 def test_stats_count_requests_per_route(sim, client):

@@ -82,8 +82,33 @@ def test_help_lists_every_option():
         "--job-seconds",
         "--fault-rate",
         "--require-auth",
+        "--strict-models",
     ):
         assert option in result.output
+
+
+def test_strict_models_flag_refuses_names_outside_the_catalogue():
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from pytest_seedreplay.cli import main; main()", "sim", "--port", "0", "--strict-models"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        match = LISTENING.match(read_line(process.stdout, 20))
+        assert match, "unexpected listening line"
+        client = openai.OpenAI(base_url=match.group(1), api_key="sk-test", max_retries=0)
+        hello = [{"role": "user", "content": "hi"}]
+        assert client.chat.completions.create(model="gpt-4o-mini", messages=hello, seed=1).choices[0].message.content
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(model="gpt-5.5", messages=hello)
+        assert caught.value.code == "model_not_found"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_busy_port_is_a_clear_error_not_a_traceback():

@@ -157,9 +157,9 @@ def test_bad_parameter_values_are_400s(sim):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "robot", "content": "x"}])
 
 
-def test_unknown_model_is_a_404(sim):
+def test_unknown_model_is_a_404_with_strict_models(sim_factory):
     with pytest.raises(openai.NotFoundError) as caught:
-        client_for(sim).chat.completions.create(model="gpt-imaginary", messages=MESSAGES)
+        client_for(sim_factory(strict_models=True)).chat.completions.create(model="gpt-imaginary", messages=MESSAGES)
     assert caught.value.code == "model_not_found"
 
 

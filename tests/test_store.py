@@ -342,7 +342,7 @@ def test_an_answer_that_inflates_past_the_bound_is_corrupt_on_every_backend(stor
     parts = [deflater.compress(b'{"body":"')] + [deflater.compress(chunk) for _ in range(MAX_INFLATED_BYTES // len(chunk) + 1)]
     tail = b"z" + b"".join([*parts, deflater.compress(b'"}'), deflater.flush()])  # valid JSON once inflated
     head = pack_head(entry)
-    if target.startswith("redis://"):
+    if on_redis(target):
         _plant(target, entry.key, (head, tail))
     else:
         _plant(target, entry.key, struct.pack(">I", len(head)) + head + tail)

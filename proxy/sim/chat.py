@@ -8,26 +8,43 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import invalid_type, missing
+from .errors import check_known, check_text_only, invalid_type, invalid_value, missing
 from .inference import (
     Generated,
     Prompt,
     Sampling,
     chat_prompt,
+    cite,
     completion_tokens,
     cut,
     generate,
     parse_sampling,
+    prediction_counts,
+    prediction_text,
     require_model,
     rng_for,
     text_prompt,
     usage,
 )
+from .logprobs import chat_enabled, material, parse_top, token_logprobs
 from .model import pieces
-from .models import resolve_text_model
+from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, first_token_delay, include_usage, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
-from .structured import ToolChoice, chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_call
+from .structured import ToolChoice, chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_calls
+
+# Every parameter the Chat Completions API documents; any other is refused, as the API refuses it.
+CHAT_PARAMS = frozenset(
+    {
+        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+        "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
+        "presence_penalty", "prompt_cache_key", "prompt_cache_retention", "reasoning_effort", "response_format",
+        "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options", "temperature",
+        "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+    }
+)  # fmt: skip
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 def _id(prefix: str) -> str:
@@ -36,14 +53,23 @@ def _id(prefix: str) -> str:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    check_known(body, CHAT_PARAMS)
     name = require_model(body)
     prompt, messages = chat_prompt(body)
+    tier = _service_tier(body)
+    check_text_only(body)
     sampling = parse_sampling(body)
     streaming = stream_flag(body)
     functions = parse_tools(body)
     tool_choice = parse_tool_choice(body.get("tool_choice"), functions)
     parallel = parallel_calls(body)
+    want_logprobs = chat_enabled(body)
+    top_logprobs = parse_top(body, want_logprobs)
     model = resolve_text_model(request.app, name)
+    check_family(model, body)
+    reasoning = reasoning_tokens(model, _choice(body, "reasoning_effort", REASONING_EFFORTS))
+    _choice(body, "verbosity", ("low", "medium", "high"))
+    predicted = prediction_text(body)
     drift = request.app[CONFIG].drift
     choices = generate(model.brain, model.seed_model, prompt, sampling, drift)
     if functions or body.get("response_format") is not None:
@@ -51,15 +77,22 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             _structured(body, tool_choice, parallel, messages, c, model.seed_model, prompt, sampling, drift, i)
             for i, c in enumerate(choices)
         ]
+    if want_logprobs:
+        for i, c in enumerate(choices):
+            c.logprobs = token_logprobs(c.text, material(model.seed_model, prompt.key, i), top_logprobs)
+    counts = usage(prompt, choices, reasoning, prediction_counts(predicted, choices))
     head = {
         "id": _id("chatcmpl"),
         "created": int(time.time()),
         "model": name,
         "system_fingerprint": model.fingerprint,
     }
+    if model.family.search:
+        for c in choices:
+            c.annotations = cite(c.text, prompt.key)
     await first_token_delay(request)
     if streaming:
-        return await _stream_chat(request, head, choices, usage(prompt, choices) if include_usage(body) else None)
+        return await _stream_chat(request, head, choices, counts if include_usage(body) else None)
     await _pace_whole(request, choices)
     return web.json_response(
         {
@@ -69,13 +102,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 {
                     "index": i,
                     "message": _message(c),
-                    "logprobs": None,
+                    "logprobs": None if c.logprobs is None else {"content": c.logprobs, "refusal": None},
                     "finish_reason": c.finish_reason,
                 }
                 for i, c in enumerate(choices)
             ],
-            "usage": usage(prompt, choices),
-            "service_tier": "default",
+            "usage": counts,
+            "service_tier": tier,
         }
     )
 
@@ -96,16 +129,39 @@ def _structured(
     rng = rng_for(seed_model, prompt, sampling, drift, 1000 + index)
     functions = chosen_tools(tool_choice, prompt.last_user, messages, rng, parallel)
     if functions:
-        calls = [tool_call(f, rng, prompt.last_user) for f in functions]
+        calls = tool_calls(functions, rng, prompt.last_user, parallel)
         return Generated(text="", finish_reason="tool_calls", tool_calls=calls)
-    document = json_answer(body.get("response_format"), choice.text, rng, prompt.last_user)
+    document = json_answer(body.get("response_format"), choice.text, rng, prompt.last_user, messages)
     if document is None:
         return choice
     return cut(document, sampling)
 
 
+def _choice(body: dict[str, Any], param: str, allowed: tuple[str, ...]) -> str | None:
+    """An enum parameter's value, or None when absent; a 400 naming the allowed values otherwise."""
+    value = body.get(param)
+    if value is not None and value not in allowed:
+        raise invalid_value(param, f"'{value}'. Supported values are: {', '.join(repr(a) for a in allowed)}.")
+    return value
+
+
+def _service_tier(body: dict[str, Any]) -> str:
+    """The tier the answer says it ran on: the one asked for ("auto" runs on "default")."""
+    tier = body.get("service_tier")
+    if tier is None or tier == "auto":
+        return "default"
+    if tier not in SERVICE_TIERS:
+        raise invalid_value("service_tier", f"'{tier}'. Supported values are: {', '.join(repr(t) for t in SERVICE_TIERS)}.")
+    return tier
+
+
 def _message(choice: Generated) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": choice.text, "refusal": None, "annotations": []}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": choice.text,
+        "refusal": None,
+        "annotations": choice.annotations or [],
+    }
     if choice.tool_calls:
         message["content"] = None
         message["tool_calls"] = choice.tool_calls
@@ -117,11 +173,13 @@ async def _stream_chat(
 ) -> web.StreamResponse:
     frames: list[dict[str, Any]] = []
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def chunk(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         frame = {
             **head,
             "object": "chat.completion.chunk",
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
         }
         if final_usage is not None:
             frame["usage"] = None
@@ -134,7 +192,9 @@ async def _stream_chat(
     for step in range(max((len(p) for p in split), default=0)):
         for i, parts in enumerate(split):
             if step < len(parts):
-                frames.append(chunk(i, {"content": parts[step]}))
+                entries = choices[i].logprobs
+                logprobs = None if entries is None else {"content": entries[step : step + 1], "refusal": None}
+                frames.append(chunk(i, {"content": parts[step]}, logprobs=logprobs))
     for i, c in enumerate(choices):
         for n, call in enumerate(c.tool_calls or []):
             opening = {

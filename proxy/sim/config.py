@@ -15,3 +15,4 @@ class SimConfig:
     fault_rate: float = 0.0  # probability that a /v1 request fails with 500, 429 or 503
     require_auth: bool = False  # 401 for /v1 requests without `Authorization: Bearer ...`
     state_dir: str | Path | None = None  # files, jobs and fine-tuned models persist here when set
+    strict_models: bool = False  # 404 for a model name outside the catalogue (default: any name answers)

@@ -7,7 +7,16 @@ from typing import Any
 
 from ..errors import APIError
 
-__all__ = ["APIError", "bad_request", "invalid_type", "invalid_value", "missing", "model_not_found"]
+__all__ = [
+    "APIError",
+    "bad_request",
+    "check_known",
+    "check_text_only",
+    "invalid_type",
+    "invalid_value",
+    "missing",
+    "model_not_found",
+]
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
@@ -28,6 +37,24 @@ def invalid_type(param: str, expected: str, value: Any) -> APIError:
 
 def invalid_value(param: str, message: str) -> APIError:
     return bad_request(f"Invalid value for '{param}': {message}", param, "invalid_value")
+
+
+def check_known(body: dict[str, Any], known: frozenset[str]) -> None:
+    """400 for a parameter the endpoint does not document, worded as the API words it."""
+    for name in body:
+        if name not in known:
+            raise bad_request(f"Unrecognized request argument supplied: {name}", name, "unrecognized_request_argument")
+
+
+def check_text_only(body: dict[str, Any]) -> None:
+    """The simulator writes text: audio output (`modalities: ["audio"]`) is refused, not faked."""
+    modalities = body.get("modalities")
+    if modalities is None:
+        return
+    if not isinstance(modalities, list) or not all(isinstance(m, str) for m in modalities):
+        raise invalid_type("modalities", "an array of strings", modalities)
+    if "audio" in modalities or body.get("audio") is not None:
+        raise invalid_value("modalities", "the simulator answers text only; audio output is not supported.")
 
 
 def model_not_found(model: str) -> APIError:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,6 +50,8 @@ class Generated:
     text: str
     finish_reason: str  # stop | length | tool_calls
     tool_calls: list[dict[str, Any]] | None = None
+    logprobs: list[dict[str, Any]] | None = None  # one entry per token of `text`, when asked for
+    annotations: list[dict[str, Any]] | None = None  # a search model's url_citation
 
 
 class Brain(Protocol):
@@ -246,22 +249,54 @@ def generate(brain: Brain, model: str, prompt: Prompt, sampling: Sampling, drift
     return out
 
 
+def cite(text: str, prompt_key: str) -> list[dict[str, Any]]:
+    """A search model's answer cites a web page, as `url_citation` annotations (a stable made-up page
+    under example.com, spanning the answer)."""
+    if not text:
+        return []
+    page = hashlib.sha256(prompt_key.encode()).hexdigest()[:12]
+    citation = {"start_index": 0, "end_index": len(text), "title": "Simulated source", "url": f"https://example.com/sim/{page}"}
+    return [{"type": "url_citation", "url_citation": citation}]
+
+
 def completion_tokens(choice: Generated) -> int:
     calls = sum(count_tokens(c["function"]["name"] + c["function"]["arguments"]) + 3 for c in choice.tool_calls or [])
     return count_tokens(choice.text) + calls
 
 
-def usage(prompt: Prompt, choices: list[Generated]) -> dict[str, Any]:
-    completion = sum(completion_tokens(c) for c in choices)
+def prediction_text(body: dict[str, Any]) -> str | None:
+    """The text of a `prediction` (Predicted Outputs), or None when the request sends none."""
+    prediction = body.get("prediction")
+    if prediction is None:
+        return None
+    if not isinstance(prediction, dict) or prediction.get("type") != "content":
+        raise invalid_value("prediction", "expected an object with type 'content'.")
+    return content_text(prediction.get("content"), "prediction.content")
+
+
+def prediction_counts(predicted: str | None, choices: list[Generated]) -> tuple[int, int]:
+    """(accepted, rejected) predicted tokens: those the answers reuse, and the rest of the prediction."""
+    if predicted is None:
+        return 0, 0
+    offered = Counter(pieces(predicted))
+    accepted = sum(sum((offered & Counter(pieces(c.text))).values()) for c in choices)
+    return accepted, max(0, len(pieces(predicted)) * len(choices) - accepted)
+
+
+def usage(prompt: Prompt, choices: list[Generated], reasoning: int = 0, predicted: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """Token counts; a reasoning model's `reasoning` tokens (per choice) count as completion tokens, and
+    so do rejected predicted tokens, as upstream bills them."""
+    reasoning *= len(choices)
+    completion = sum(completion_tokens(c) for c in choices) + reasoning + predicted[1]
     return {
         "prompt_tokens": prompt.tokens,
         "completion_tokens": completion,
         "total_tokens": prompt.tokens + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning,
             "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
+            "accepted_prediction_tokens": predicted[0],
+            "rejected_prediction_tokens": predicted[1],
         },
     }

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
 from . import catalog
-from .errors import APIError, model_not_found
+from .errors import APIError, bad_request, model_not_found
 from .finetune import settle_all
 from .inference import BaseBrain, Brain
 from .learned import LearnedBrain
 from .runtime import CONFIG, STATE
+
+# Reasoning models (o1, o3-mini, o4-mini, gpt-5, gpt-5.4-mini ...; not gpt-5-chat-latest): they think
+# before answering, so usage reports reasoning tokens, and they only take the default temperature/top_p.
+_REASONING = re.compile(r"^(o\d+($|-)|gpt-5(?!.*-chat))")
+# Tokens a reasoning model spends thinking, by `reasoning_effort` (the API's default is medium).
+REASONING_TOKENS = {"none": 0, "minimal": 0, "low": 64, "medium": 192, "high": 448, "xhigh": 768}
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a model name implies for the answer's shape (a fine-tune behaves as its base)."""
+
+    reasoning: bool = False
+    search: bool = False  # gpt-4o-search-preview ...: answers cite a web source
+
+
+def family_of(name: str) -> Family:
+    base = name.split(":")[1] if name.startswith("ft:") and name.count(":") >= 2 else name
+    return Family(reasoning=bool(_REASONING.match(base)), search="search" in base)
 
 
 @dataclass
@@ -20,18 +41,22 @@ class Resolved:
     seed_model: str  # the name hashed into the seed: a base model's, or the fine-tune's
     brain: Brain
     fingerprint: str
+    family: Family = field(default_factory=Family)
 
 
 def resolve_text_model(app: web.Application, name: str, kinds: tuple[str, ...] = ("chat",)) -> Resolved:
-    """A model that writes text, or a 404 (unknown) / 400 (wrong kind) error."""
+    """A model that writes text, or a 404 (unknown, or outside the catalogue with `strict_models`)
+    / 400 (wrong kind) error."""
     drift = app[CONFIG].drift
     if name in catalog.CHAT_MODELS and "chat" in kinds or name in catalog.COMPLETION_MODELS and "completion" in kinds:
-        return Resolved(name, name, BaseBrain(), catalog.fingerprint(name, drift))
+        return Resolved(name, name, BaseBrain(), catalog.fingerprint(name, drift), family_of(name))
+    if _answers_any_name(app, name):
+        return Resolved(name, name, BaseBrain(), catalog.fingerprint(name, drift), family_of(name))
     if name.startswith("ft:"):
         settle_all(app[STATE])  # a job that just finished makes its model available now
     record = app[STATE].models.get(name)
     if record is not None and "chat" in kinds:
-        return Resolved(name, record["base"], LearnedBrain(record), catalog.fingerprint(name, drift))
+        return Resolved(name, record["base"], LearnedBrain(record), catalog.fingerprint(name, drift), family_of(record["base"]))
     if name in catalog.ALL_BASE_MODELS or record is not None:
         raise APIError(
             404,
@@ -40,6 +65,42 @@ def resolve_text_model(app: web.Application, name: str, kinds: tuple[str, ...] =
             code="model_not_found",
         )
     raise model_not_found(name)
+
+
+def _answers_any_name(app: web.Application, name: str) -> bool:
+    """Real suites name many models: any name outside the catalogue answers as a base model, unless
+    `strict_models`. A fine-tune (`ft:...`) must exist, and a catalogued model of another kind (an
+    embedding model on chat) is still the API's 404."""
+    return not app[CONFIG].strict_models and not name.startswith("ft:") and name not in catalog.ALL_BASE_MODELS
+
+
+def check_family(model: Resolved, body: dict[str, Any], length_param: str | None = "max_tokens") -> None:
+    """400 for what a reasoning model refuses, worded as the API words it."""
+    if not model.family.reasoning:
+        return
+    for param in ("temperature", "top_p"):
+        value = body.get(param)
+        if value is not None and not isinstance(value, bool) and isinstance(value, (int, float)) and value != 1:
+            shown = int(value) if float(value).is_integer() else value
+            raise bad_request(
+                f"Unsupported value: '{param}' does not support {shown} with this model. "
+                "Only the default (1) value is supported.",
+                param,
+                "unsupported_value",
+            )
+    if length_param is not None and body.get(length_param) is not None:
+        raise bad_request(
+            f"Unsupported parameter: '{length_param}' is not supported with this model. Use 'max_completion_tokens' instead.",
+            length_param,
+            "unsupported_parameter",
+        )
+
+
+def reasoning_tokens(model: Resolved, effort: Any) -> int:
+    """Deterministic thinking cost of one answer: by effort for reasoning models, else 0."""
+    if not model.family.reasoning:
+        return 0
+    return REASONING_TOKENS.get(effort if isinstance(effort, str) else "medium", REASONING_TOKENS["medium"])
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -53,6 +114,8 @@ async def list_models(request: web.Request) -> web.Response:
 async def retrieve_model(request: web.Request) -> web.Response:
     name = request.match_info["model"]
     if name in catalog.ALL_BASE_MODELS:
+        return web.json_response(catalog.model_object(name))
+    if _answers_any_name(request.app, name):
         return web.json_response(catalog.model_object(name))
     settle_all(request.app[STATE])
     record = request.app[STATE].models.get(name)

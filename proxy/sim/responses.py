@@ -22,12 +22,13 @@ from .inference import (
     require_model,
     rng_for,
 )
+from .logprobs import material, parse_top, token_logprobs
 from .model import count_tokens, pieces
-from .models import resolve_text_model
+from .models import check_family, reasoning_tokens, resolve_text_model
 from .runtime import CONFIG, STATE, first_token_delay, pause, read_json, stream_flag, token_interval
 from .sse import open_stream
 from .state import SimState
-from .structured import chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_call
+from .structured import chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_calls
 
 MIN_OUTPUT_TOKENS = 16
 PACED_EVENTS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
@@ -144,6 +145,7 @@ def _response_object(
     output: list[dict[str, Any]],
     prompt: Prompt | None,
     out_tokens: int,
+    reasoning: int = 0,
 ) -> dict[str, Any]:
     return {
         "id": rid,
@@ -159,7 +161,7 @@ def _response_object(
         "output": output,
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": _effort(body) or ("medium" if reasoning else None), "summary": None},
         "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
         "text": body.get("text") or {"format": {"type": "text"}},
@@ -172,23 +174,33 @@ def _response_object(
         else {
             "input_tokens": prompt.tokens,
             "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": out_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": prompt.tokens + out_tokens,
+            "output_tokens": out_tokens + reasoning,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": prompt.tokens + out_tokens + reasoning,
         },
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
     }
 
 
-def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+def _message_item(item_id: str, text: str, status: str, logprobs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": item_id,
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}],
     }
+
+
+def _wants_logprobs(body: dict[str, Any]) -> bool:
+    """`include` asks for `message.output_text.logprobs`?"""
+    include = body.get("include")
+    if include is None:
+        return False
+    if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
+        raise invalid_type("include", "an array of strings", include)
+    return "message.output_text.logprobs" in include
 
 
 def _function_call_item(call: dict[str, Any]) -> dict[str, Any]:
@@ -214,19 +226,28 @@ def _answer(
     tool_choice = parse_tool_choice(body.get("tool_choice"), functions, nested=False)
     parallel = parallel_calls(body)
     model = resolve_text_model(request.app, name)
+    check_family(model, body, None)
     drift = request.app[CONFIG].drift
     answer = generate(model.brain, model.seed_model, prompt, sampling, drift)[0]
     rng = rng_for(model.seed_model, prompt, sampling, drift, 1000)  # as chat does for its first choice
     called = chosen_tools(tool_choice, prompt.last_user, messages, rng, parallel)
     if called:
-        calls = [tool_call(f, rng, prompt.last_user) for f in called]
+        calls = tool_calls(called, rng, prompt.last_user, parallel)
         tokens = completion_tokens(Generated(text="", finish_reason="tool_calls", tool_calls=calls))
         return [_function_call_item(c) for c in calls], "completed", tokens
     if response_format is not None:
-        document = json_answer(response_format, answer.text, rng, prompt.last_user)
+        document = json_answer(response_format, answer.text, rng, prompt.last_user, messages)
         answer = answer if document is None else cut(document, sampling)
     status = "incomplete" if answer.finish_reason == "length" else "completed"
-    return [_message_item(f"msg_{secrets.token_hex(24)}", answer.text, status)], status, count_tokens(answer.text)
+    top = parse_top(body, True)
+    logprobs = token_logprobs(answer.text, material(model.seed_model, prompt.key, 0), top) if _wants_logprobs(body) else []
+    item = _message_item(f"msg_{secrets.token_hex(24)}", answer.text, status, logprobs)
+    return [item], status, count_tokens(answer.text)
+
+
+def _effort(body: dict[str, Any]) -> Any:
+    reasoning = body.get("reasoning")
+    return reasoning.get("effort") if isinstance(reasoning, dict) else None
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
@@ -238,8 +259,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     prompt, _ = chat_prompt({"messages": messages})
     streaming = stream_flag(body)
     output, status, out_tokens = _answer(request, body, name, prompt, messages)
+    reasoning = reasoning_tokens(resolve_text_model(request.app, name), _effort(body))
+    if reasoning:  # a reasoning model's output opens with its (unsummarised) reasoning item, as upstream
+        output = [{"id": f"rs_{secrets.token_hex(24)}", "type": "reasoning", "summary": []}, *output]
     rid, created = f"resp_{secrets.token_hex(24)}", int(time.time())
-    final = _response_object(body, rid, created, name, status, output, prompt, out_tokens)
+    final = _response_object(body, rid, created, name, status, output, prompt, out_tokens, reasoning)
     if body.get("store") is not False:  # as upstream: an unstored response cannot be continued
         state.remember_response(rid, [*items, *output])
     await first_token_delay(request)
@@ -253,7 +277,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         ("response.in_progress", {"response": started}),
     ]
     for at, item in enumerate(output):
-        events += _function_call_events(at, item) if item["type"] == "function_call" else _message_events(at, item)
+        events += _ITEM_EVENTS[item["type"]](at, item)
     events.append(("response.completed" if status == "completed" else "response.incomplete", {"response": final}))
     stream = await open_stream(request, len(events))
     interval = token_interval(request.app)
@@ -266,16 +290,19 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 
 
 def _message_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    text = item["content"][0]["text"]
+    text, logprobs = item["content"][0]["text"], item["content"][0]["logprobs"]
     empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     where = {"item_id": item["id"], "output_index": at, "content_index": 0}
     events = [
         ("response.output_item.added", {"output_index": at, "item": {**item, "status": "in_progress", "content": []}}),
         ("response.content_part.added", {**where, "part": empty_part}),
     ]
-    events += [("response.output_text.delta", {**where, "delta": part, "logprobs": []}) for part in pieces(text)]
+    events += [
+        ("response.output_text.delta", {**where, "delta": part, "logprobs": logprobs[n : n + 1]})
+        for n, part in enumerate(pieces(text))
+    ]
     return events + [
-        ("response.output_text.done", {**where, "text": text, "logprobs": []}),
+        ("response.output_text.done", {**where, "text": text, "logprobs": logprobs}),
         ("response.content_part.done", {**where, "part": item["content"][0]}),
         ("response.output_item.done", {"output_index": at, "item": item}),
     ]
@@ -291,6 +318,16 @@ def _function_call_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict
         ("response.function_call_arguments.done", {**where, "arguments": item["arguments"]}),
         ("response.output_item.done", {"output_index": at, "item": item}),
     ]
+
+
+def _reasoning_events(at: int, item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("response.output_item.added", {"output_index": at, "item": item}),
+        ("response.output_item.done", {"output_index": at, "item": item}),
+    ]
+
+
+_ITEM_EVENTS = {"message": _message_events, "function_call": _function_call_events, "reasoning": _reasoning_events}
 
 
 def add_routes(app: web.Application) -> None:

@@ -162,9 +162,67 @@ def _names(function_name: str, text: str) -> bool:
     return function_name.lower() in said or bool(parts and all(p in asked or p in said for p in parts))
 
 
-def tool_call(function: dict[str, Any], rng: random.Random, prompt_text: str) -> dict[str, Any]:
+# A run of capitalised words: a proper name ("Paris", "New York"). One that opens a sentence loses
+# its first word ("What", "Compare Paris" -> "Paris").
+_NAME_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
+# String parameters that name what a call is about, preferred for the entity a call is for.
+_ENTITY_PARAMS = ("city", "location", "place", "country", "name", "query", "q", "symbol", "ticker", "topic", "term")
+
+
+def entities(text: str) -> list[str]:
+    """The proper names a message asks about, in order: "weather in Paris and in Rome?" -> Paris, Rome."""
+    found: list[str] = []
+    for match in _NAME_RUN.finditer(text):
+        name = match.group()
+        if _SENTENCE_START.search(text[: match.start()]):
+            name = name.partition(" ")[2]
+        if name and name != "I" and name not in found:
+            found.append(name)
+    return found
+
+
+def tool_calls(
+    functions: list[dict[str, Any]], rng: random.Random, prompt_text: str, parallel: bool = True
+) -> list[dict[str, Any]]:
+    """The calls of the chosen functions: one per entity the message names for a function it names
+    ("weather in Paris and in Rome" -> get_weather twice), else one each; only the first when not
+    `parallel`."""
+    names = entities(prompt_text)
+    calls = []
+    for function in functions:
+        param = _entity_param(function) if _names(function["name"], prompt_text) else None
+        targets: list[str | None] = list(names) if param and names else [None]
+        calls += [tool_call(function, rng, prompt_text, {param: t} if param and t else None) for t in targets]
+    return calls if parallel else calls[:1]
+
+
+def _entity_param(function: dict[str, Any]) -> str | None:
+    """The free string parameter a call's entity goes into, or None."""
+    schema = function.get("parameters") or {}
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return None
+    free = [n for n, p in properties.items() if _free_string(p)]
+    required = schema.get("required")
+    required = required if isinstance(required, list) else []
+    for pick in ([n for n in free if n.lower() in _ENTITY_PARAMS], [n for n in free if n in required], free):
+        if pick:
+            return pick[0]
+    return None
+
+
+def _free_string(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "string" and not set(schema) & {"enum", "const", "format"}
+
+
+def tool_call(
+    function: dict[str, Any], rng: random.Random, prompt_text: str, fixed: dict[str, str] | None = None
+) -> dict[str, Any]:
     schema = function.get("parameters") or {"type": "object", "properties": {}}
     arguments = value_for(schema, rng, prompt_text)
+    if fixed and isinstance(arguments, dict):
+        arguments.update(fixed)
     return {
         "id": "call_" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(24)),
         "type": "function",
@@ -305,8 +363,54 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.findall(r"[^.!?]+[.!?]*", text) if s.strip()]
 
 
-def json_answer(response_format: Any, text: str, rng: random.Random, prompt_text: str) -> str | None:
-    """The answer as a JSON document when `response_format` asks for one; None for prose."""
+SCHEMA_SCAN_CHARS = 200_000  # of each message, looking for a schema: bounds the work on a huge prompt
+SCHEMA_SCAN_TRIES = 200  # `{` positions tried per message
+
+
+def schema_in_prompt(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first JSON schema written into a system, developer or user message (pydantic-ai's
+    `PromptedOutput`, instructor's JSON mode: "answer with an object matching this schema: {...}")."""
+    decoder = json.JSONDecoder()
+    for message in messages:
+        if message.get("role") not in ("system", "developer", "user"):
+            continue
+        text = _plain_text(message.get("content"))[:SCHEMA_SCAN_CHARS]
+        at, tries = text.find("{"), 0
+        while at != -1 and tries < SCHEMA_SCAN_TRIES:
+            tries += 1
+            try:
+                value, end = decoder.raw_decode(text, at)
+            except ValueError:
+                at = text.find("{", at + 1)
+                continue
+            if _looks_like_schema(value):
+                return value
+            at = text.find("{", end)
+    return None
+
+
+def _plain_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _looks_like_schema(value: Any) -> bool:
+    """A JSON schema, not an example document: it declares properties, or is made of `$defs`/`anyOf`."""
+    if not isinstance(value, dict):
+        return False
+    if isinstance(value.get("properties"), dict) and value.get("type", "object") == "object":
+        return True
+    return "$schema" in value or (isinstance(value.get("$defs"), dict) and ("$ref" in value or "anyOf" in value))
+
+
+def json_answer(
+    response_format: Any, text: str, rng: random.Random, prompt_text: str, messages: list[dict[str, Any]] | None = None
+) -> str | None:
+    """The answer as a JSON document when `response_format` asks for one; None for prose. For
+    json_object, a schema the prompt carries shapes the document; else it is `{"answer": prose}`."""
     if response_format is None:
         return None
     if not isinstance(response_format, dict):
@@ -315,6 +419,12 @@ def json_answer(response_format: Any, text: str, rng: random.Random, prompt_text
     if kind == "text":
         return None
     if kind == "json_object":
+        schema = schema_in_prompt(messages or [])
+        if schema is not None:
+            try:
+                return json.dumps(value_for(schema, rng, prompt_text, text), ensure_ascii=False)
+            except SchemaError:
+                pass  # a schema the simulator cannot fill: the plain JSON answer still parses
         return json.dumps({"answer": text}, ensure_ascii=False)
     if kind == "json_schema":
         spec = response_format.get("json_schema")

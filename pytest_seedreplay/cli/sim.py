@@ -59,6 +59,11 @@ from ..core.constants import DEFAULT_HOST, DEFAULT_SIM_PORT
     help="Share of /v1 requests that fail at random with 500, 429 or 503.",
 )
 @click.option("--require-auth", is_flag=True, help="Answer 401 to /v1 requests without 'Authorization: Bearer ...'.")
+@click.option(
+    "--strict-models",
+    is_flag=True,
+    help="Answer 404 model_not_found to a model outside the simulator's catalogue (default: any name answers).",
+)
 def command(
     host: str,
     port: int,
@@ -69,6 +74,7 @@ def command(
     job_seconds: float,
     fault_rate: float,
     require_auth: bool,
+    strict_models: bool,
 ) -> None:
     """Run the offline OpenAI-compatible simulator.
 
@@ -86,6 +92,7 @@ def command(
         fault_rate=fault_rate,
         require_auth=require_auth,
         state_dir=state_dir,
+        strict_models=strict_models,
     )
 
     def on_listening(root: str) -> None:

@@ -175,6 +175,18 @@ SERVER_THREAD = "seedreplay-server"
 GUARDED_TRANSPORTS = ("httpcore", "httpcore2")
 DEFAULT_UPSTREAM_TIMEOUT = 600.0  # seconds the upstream may stay silent
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+# A client's request must arrive in time (ConnectionLimits): its head within DEFAULT_HEADER_TIMEOUT
+# seconds of its first byte, and its body with no gap longer than DEFAULT_BODY_TIMEOUT; at most
+# DEFAULT_MAX_CONNECTIONS connections at once (fewer when ulimit -n is lower).
+DEFAULT_HEADER_TIMEOUT = 15.0
+DEFAULT_BODY_TIMEOUT = 60.0
+DEFAULT_MAX_CONNECTIONS = 1024
+# The largest upstream answer the proxy records (`max_answer`): a bigger one is relayed as it comes,
+# not recorded, and says so. Far above any real answer (a 2,048-input embeddings batch is ~35 MB).
+DEFAULT_MAX_ANSWER = 128 * 1024 * 1024
+# Past this many bytes an answer is parsed, assembled and scanned for secrets in a thread, not on
+# the loop every client shares (tens of MB take seconds).
+LARGE_ANSWER = 1024 * 1024
 # The proxy keeps recently served hits in memory as ready-to-send bytes, up to this many bytes
 # (`--memory-cache`, 0 turns it off). A copy is served for at most MEMORY_CACHE_MAX_AGE seconds
 # after it was read from the store, so a change another process makes to the store (another

@@ -58,6 +58,7 @@ __all__ = [
     "prompt_line",
     "prompt_text",
     "reply_text",
+    "answer_problem",
     "split",
     "stream_complete",
     "streams",
@@ -83,6 +84,24 @@ def _streaming(endpoint: str, verb: str) -> ModuleType:
 
 
 # --- stream <-> plain answer --------------------------------------------------------------------
+
+
+# The list each endpoint's answer carries its content in: a 2xx body without it is no answer.
+_CONTENT_LIST = {CHAT: "choices", COMPLETIONS: "choices", RESPONSES: "output", EMBEDDINGS: "data"}
+
+
+def answer_problem(endpoint: str, body: Any) -> str | None:
+    """Why a plain 2xx body is not an answer of `endpoint` (not an object, no list of parts where the
+    API always sends one), or None. Such a body would replay as nonsense, and could not be streamed."""
+    if not isinstance(body, dict):
+        return "it is not a JSON object"
+    field = _CONTENT_LIST.get(normalize_endpoint(endpoint))
+    if field is None:
+        return None
+    parts = body.get(field)
+    if not isinstance(parts, list) or not all(isinstance(part, dict) for part in parts):
+        return f"it has no `{field}` list of objects"
+    return None
 
 
 def streams(endpoint: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from ..core.entry import SSEEvent
 from . import chunks
 from .pieces import UnstreamableAnswer, copied, token_pieces, words
+from .sse import MalformedStream
 from .text import call_text
 
 
@@ -24,7 +25,9 @@ def _finish_choice(choice: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sorted_indexed(entries: list[Any]) -> list[Any]:
-    ordered = sorted(entries, key=lambda item: item.get("index", 0) if isinstance(item, dict) else 0)
+    if not all(isinstance(item, dict) for item in entries):
+        raise MalformedStream(f"a streamed tool call is not an object: {entries[:3]!r}")
+    ordered = sorted(entries, key=lambda item: item.get("index", 0))
     return [{k: v for k, v in item.items() if k != "index"} for item in ordered]
 
 

@@ -31,15 +31,18 @@ class EmbeddingsError(RuntimeError):
 class StoreEmbeddings:
     """Vectors from the store when recorded, else from the upstream (then recorded). `offline=True` never calls out."""
 
-    def __init__(self, store: Any, model: str, client: Any = None, upstream: str = "", offline: bool = False):
+    def __init__(
+        self, store: Any, model: str, client: Any = None, upstream: str = "", offline: bool = False, namespace: str | None = None
+    ):
         self.store = store
+        self.namespace = namespace  # whose recordings these are (--isolate-by-auth): their vectors are theirs
         self.model = model
         self.client = client  # an openai.OpenAI (or compatible) client; only needed for texts not yet recorded
         self.upstream = upstream
         self.offline = offline
 
     def key(self, text: str) -> tuple[str, dict[str, Any]]:
-        return embedding_request(self.model, text)
+        return embedding_request(self.model, text, self.namespace)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         vectors: dict[str, list[float]] = {}
@@ -72,19 +75,23 @@ class StoreEmbeddings:
         for item in answer.data:
             text = texts[item.index]
             found[text] = list(item.embedding)
-            self.store.put(embedding_entry(self.model, text, found[text], answer.model, self.upstream))
+            self.store.put(embedding_entry(self.model, text, found[text], answer.model, self.upstream, self.namespace))
         return found
 
 
-def embedding_request(model: str, text: str) -> tuple[str, dict[str, Any]]:
-    """(key, canonical request) of one text's vector: the key the proxy gives `{"model": M, "input": text}`."""
+def embedding_request(model: str, text: str, namespace: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(key, canonical request) of one text's vector: the key the proxy gives `{"model": M, "input": text}`
+    asked by a caller of `namespace` (--isolate-by-auth; None: no isolation)."""
     canonical = canonical_request(EMBEDDINGS, {"model": model, "input": text})
-    return key_of_canonical(canonical), canonical
+    return key_of_canonical(canonical, namespace), canonical
 
 
-def embedding_entry(model: str, text: str, vector: list[float], answered_by: str | None, upstream: str) -> Entry:
-    """One text's vector as an ordinary embeddings recording (replayable by the proxy's exact tier too)."""
-    key, canonical = embedding_request(model, text)
+def embedding_entry(
+    model: str, text: str, vector: list[float], answered_by: str | None, upstream: str, namespace: str | None = None
+) -> Entry:
+    """One text's vector as an ordinary embeddings recording of a caller of `namespace` (replayable by
+    the proxy's exact tier too, for that caller only)."""
+    key, canonical = embedding_request(model, text, namespace)
     body = {
         "object": "list",
         "model": answered_by or model,

@@ -21,7 +21,22 @@ from typing import Any
 
 import pytest
 
+from pytest_seedreplay import use_cassette
+
 from plugin_inner import INI, TEST_KEY, cassette_dir, run
+
+# Anthropic's model for the tests (4-5 warns it is deprecated; LangChain will not force a tool on 5-5).
+CLAUDE = "claude-sonnet-4-6"
+# Shaped like a real key, so a leak into a cassette would be caught.
+ANTHROPIC_KEY = "sk-ant-api03-frameworkTEST" + "Zq7" * 10
+# What would point an Anthropic client elsewhere (or record from elsewhere): unset while a test sets its own.
+ANTHROPIC_ENV = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_URL",  # LangChain reads it before ANTHROPIC_BASE_URL
+    "ANTHROPIC_AUTH_TOKEN",
+    "SEEDREPLAY_ANTHROPIC_UPSTREAM",
+)
 
 SKIP_REASON = "{name} is not installed: the framework tests run in tox's `frameworks` env (tox -e frameworks)"
 
@@ -30,6 +45,7 @@ NOTE = """
 import json
 
 MODEL = "gpt-4o-mini"
+CLAUDE = "claude-sonnet-4-6"
 
 
 def note(name, value):
@@ -77,22 +93,29 @@ def record_replay_and_miss(
     wrapped: str,
     swallowed: str = "",
     reset: Callable[[], None] = no_reset,
+    anthropic: bool = False,
 ) -> dict[str, Any]:
     """Steps 1-3. `changed`: (text, replacement) in `app`, which makes `changed_test` ask another prompt.
     `wrapped`: the exception the framework raises for the miss in `swallowed` (a sync test of `app`,
     default `changed_test`), which the code under test catches.
     `reset` runs before each inner session: what a framework caches per process (its HTTP clients)
-    must not outlive the session, as it would not outlive a real pytest run. Returns what the
-    recorded session noted."""
+    must not outlive the session, as it would not outlive a real pytest run. `anthropic`: the app calls
+    Anthropic's API (its key set, its upstream the simulator too). Returns what the recorded session
+    noted."""
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("SEEDREPLAY_UPSTREAM", raising=False)
+    for name in ("OPENAI_BASE_URL", "SEEDREPLAY_UPSTREAM", *ANTHROPIC_ENV):
+        monkeypatch.delenv(name, raising=False)
+    if anthropic:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     write_app(pytester, app)
     tests = app.count("\ndef test_") + app.count("\nasync def test_")
     sim = sim_factory()
+    upstreams = [f"--seedreplay-upstream={sim.url}"]
+    if anthropic:
+        upstreams.append(f"--seedreplay-anthropic-upstream={sim.root}")
 
     reset()
-    recorded_run = run(pytester, "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
+    recorded_run = run(pytester, "--seedreplay=record", *upstreams)
     recorded_run.assert_outcomes(passed=tests)
     recorded = notes(pytester)
     assert len(recorded) >= tests, recorded
@@ -102,6 +125,7 @@ def record_replay_and_miss(
     sim.stop()
 
     monkeypatch.delenv("OPENAI_API_KEY")  # replay needs no key and no simulator
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     reset()
     run(pytester).assert_outcomes(passed=tests)
     assert notes(pytester) == recorded
@@ -142,9 +166,12 @@ def through_the_proxy(
     app: str,
     reset: Callable[[], None] = no_reset,
 ) -> None:
-    """Step 4: the plugin off, the framework pointed at a real seedreplay proxy; the second pass is all hits."""
+    """Step 4: the plugin off, the framework pointed at a real seedreplay proxy (Anthropic clients at
+    its root); the second pass is all hits."""
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", proxy.url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", proxy.root)
     write_app(pytester, app)
     tests = app.count("\ndef test_") + app.count("\nasync def test_")
 
@@ -163,4 +190,85 @@ def through_the_proxy(
     # Every request of the second pass was a hit. (Not always as many as in the first pass: the Agents
     # SDK shares one client between event loops, and a request on a connection of the previous loop
     # is retried, sometimes.)
+    assert after["hits"] - before["hits"] == after["requests"] - before["requests"] > 0, (before, after)
+
+
+# The story every Anthropic framework test tells at the Python API's level (`use_cassette`, the plugin
+# not involved), with the real framework, a real simulator and a real proxy:
+#
+# 1. record: the framework's calls through a `use_cassette` block whose Anthropic upstream is the simulator;
+# 2. replay: the same calls with the simulator stopped and no API key answer the same, offline;
+# 3. a changed prompt fails with the seedreplay miss (closest recording, what differs), whatever exception
+#    the framework wraps the SDK's in, and the block lists the miss;
+# 4. proxy: the same calls through a real seedreplay proxy, all hits on the second pass.
+#
+# `calls(root, key)` runs the framework against an Anthropic base URL (the proxy's root: the SDKs append
+# `/v1/messages`) and returns what it answered, so a replay is checked to give exactly what was recorded.
+
+
+Calls = Callable[[str, str], dict[str, Any]]
+
+
+def messages_calls(sim: Any) -> int:
+    return sim.stats()["requests"].get("POST /v1/messages", 0)
+
+
+def cassette_record_replay_and_miss(
+    tmp_path: Path,
+    sim: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    calls: Calls,
+    changed: Callable[[str, str], Any],
+    difference: str,
+) -> dict[str, Any]:
+    """Steps 1-3. `changed(root, key)` makes one call with a prompt the recording lacks; `difference`
+    is what the miss must name. Returns what the recorded calls answered."""
+    for name in ("SEEDREPLAY_UPSTREAM", *ANTHROPIC_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SEEDREPLAY_ANTHROPIC_UPSTREAM", sim.root)
+    path = tmp_path / "anthropic.yaml"
+
+    with use_cassette(path, upstream=sim.url) as use:
+        recorded = calls(use.proxy.root, ANTHROPIC_KEY)
+    upstream = messages_calls(sim)
+    assert upstream > 0 and use.recorded == upstream, (upstream, use.recorded)
+    text = path.read_text(encoding="utf-8")
+    assert ANTHROPIC_KEY not in text and "frameworkTEST" not in text
+    sim.stop()
+
+    with use_cassette(path, mode="replay") as use:
+        assert calls(use.proxy.root, "unused") == recorded
+    assert use.misses == []
+
+    with use_cassette(path, mode="replay") as use:
+        with pytest.raises(Exception) as raised:
+            changed(use.proxy.root, "unused")
+    # The framework's exception carries the proxy's message (through however many wrappers).
+    message = "".join(str(e) for e in chain(raised.value))
+    assert "seedreplay" in message and "closest recording" in message and difference in message, message
+    (miss,) = use.misses
+    assert miss.endpoint == "/v1/messages" and miss.closest is not None and difference in miss.message, miss
+    return recorded
+
+
+def chain(exc: BaseException | None) -> list[BaseException]:
+    """The exception and those it was raised from or during."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def anthropic_through_the_proxy(sim: Any, proxy: Any, calls: Calls) -> None:
+    """Step 4: the framework pointed at a real seedreplay proxy; the second pass is all hits."""
+    first = calls(proxy.root, ANTHROPIC_KEY)
+    proxy.settle()
+    before, upstream = proxy.stats(), messages_calls(sim)
+    assert before["misses"] > 0 and upstream > 0
+
+    assert calls(proxy.root, ANTHROPIC_KEY) == first
+    proxy.settle()
+    after = proxy.stats()
+    assert after["misses"] == before["misses"] and messages_calls(sim) == upstream, (before, after)
     assert after["hits"] - before["hits"] == after["requests"] - before["requests"] > 0, (before, after)
