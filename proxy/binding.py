@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from pytest_seedreplay.shapes import Summary
     from pytest_seedreplay.store import Store
 
+    from .config import ProxyConfig
+
 
 @dataclass(frozen=True)
 class ReplayMiss:
@@ -110,3 +112,9 @@ class Binding:
     # Write each answer to the store before it is released (a cassette that counts its requests, --durable).
     durable: bool = False
     redirect: Redirect | None = None  # live mode: requests for a base model asked of its fine-tune instead
+
+
+def first_binding(config: ProxyConfig, store: Store) -> Binding:
+    """The binding a proxy starts with, unless one was bound before it started (the one way to make it,
+    for `make_proxy_app` and `Proxy.start`): its store, `--mode`, default seed and durability."""
+    return Binding(store, Mode(config.mode), config.default_seed, durable=config.durable)
