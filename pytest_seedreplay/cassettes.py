@@ -23,7 +23,7 @@ from .core.constants import CHAT
 from .core.entry import Entry
 from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .drift import Drift, compare
-from .policy import Mode
+from .policy import PYTEST_MODES, Mode
 from .proxy.binding import Observer, ReplayMiss
 from .savings import SavingsTally, prices_from, saving_of
 from .shapes import Summary
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CassetteSession", "CassetteUse", "Heard", "Interaction", "choose_upstream", "use_cassette"]
 
-CASSETTE_MODES = (Mode.REPLAY, Mode.RECORD, Mode.REWRITE, Mode.LIVE)
+CASSETTE_MODES = tuple(m for m in PYTEST_MODES if m is not Mode.OFF)  # off: no cassette at all
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
