@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_seedreplay.core.aliases import same_model
 from pytest_seedreplay.core.constants import CACHEABLE_ENDPOINTS, CHAT
 from pytest_seedreplay.policy import Mode
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from pytest_seedreplay.core.key import Closest
     from pytest_seedreplay.shapes import Summary
     from pytest_seedreplay.store import Store
+
+    from .config import ProxyConfig
 
 
 @dataclass(frozen=True)
@@ -83,16 +86,18 @@ class Wording:
 
 @dataclass(frozen=True)
 class Redirect:
-    """Ask another model in live mode: chat requests for `base_model` go to the upstream as requests
-    for `model` with `seed` (a fine-tune and the seed it was trained with). The request keeps its own
-    key, so the answer is compared with the recording of the request as the client made it."""
+    """Ask another model in live mode: chat requests for `base_model` (by any of its names: the dated
+    snapshot a fine-tune names, or its alias, `core.aliases`) go to the upstream as requests for `model`
+    with `seed` (a fine-tune and the seed it was trained with). The request keeps its own key, so the
+    answer is compared with the recording of the request as the client made it."""
 
     base_model: str
     model: str
     seed: int
 
     def applies(self, endpoint: str, body: dict[str, Any]) -> bool:
-        return endpoint == CHAT and body.get("model") == self.base_model
+        asked = body.get("model")
+        return endpoint == CHAT and isinstance(asked, str) and same_model(asked, self.base_model)
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,9 @@ class Binding:
     # Write each answer to the store before it is released (a cassette that counts its requests, --durable).
     durable: bool = False
     redirect: Redirect | None = None  # live mode: requests for a base model asked of its fine-tune instead
+
+
+def first_binding(config: ProxyConfig, store: Store) -> Binding:
+    """The binding a proxy starts with, unless one was bound before it started (the one way to make it,
+    for `make_proxy_app` and `Proxy.start`): its store, `--mode`, default seed and durability."""
+    return Binding(store, Mode(config.mode), config.default_seed, durable=config.durable)

@@ -58,7 +58,7 @@ from .upstream import forward_headers, upstream_url
 from .writer import SETTLE_SECONDS
 
 if TYPE_CHECKING:
-    from .app import Bound, ProxyState, RequestNote
+    from .state import Bound, ProxyState, RequestNote
 
 log = logging.getLogger("seedreplay.proxy")
 _SEARCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seedreplay-closest")

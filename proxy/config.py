@@ -14,13 +14,13 @@ from pytest_seedreplay.core.constants import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MEMORY_CACHE,
-    DEFAULT_PROXY_MODE,
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
     DEFAULT_WRITE_BACKLOG,
     DEFAULT_WRITE_BACKLOG_ENTRIES,
     DEFAULT_WRITE_WAIT,
 )
+from pytest_seedreplay.policy import DEFAULT_PROXY_MODE
 from pytest_seedreplay.savings import DEFAULT_TABLE, PriceTable
 
 
@@ -32,7 +32,7 @@ class ProxyConfig:
     upstream: str = DEFAULT_UPSTREAM  # base URL incl. /v1, or "sim"
     # Anthropic's API (/v1/messages, requests with anthropic-version): its root (/v1 optional), or "sim".
     anthropic_upstream: str = DEFAULT_ANTHROPIC_UPSTREAM
-    mode: str = DEFAULT_PROXY_MODE  # record|replay|passthrough|refresh
+    mode: str = DEFAULT_PROXY_MODE.value  # one of policy.PROXY_MODES
     require_seed: bool = False
     # Injected into chat/completions and completions requests that carry no seed; part of the key.
     default_seed: int | None = None

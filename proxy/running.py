@@ -22,7 +22,7 @@ from pytest_seedreplay.core.urls import check_upstream
 from pytest_seedreplay.policy import Mode
 from pytest_seedreplay.store import Store, open_store
 
-from .binding import Binding, Observer, Redirect, Wording
+from .binding import Binding, Observer, Redirect, Wording, first_binding
 from .config import ProxyConfig
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class Proxy:
 
         self._store, self._owns_store = self._open_store()
         if self._binding is None:  # a binding made before start() stays: the first request is served under it
-            self._binding = Binding(self._store, Mode(self.config.mode), self.config.default_seed, durable=self.config.durable)
+            self._binding = first_binding(self.config, self._store)
         self._built = False
 
         def build() -> Any:

@@ -19,8 +19,6 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,31 +31,14 @@ from pytest_seedreplay.store.shared import FAILED, FREE, SharedFlights, Waited, 
 from .flight import Failure, Flight
 
 if TYPE_CHECKING:
-    from .app import Bound, ProxyState
     from .incoming import Call
+    from .state import Bound, ProxyState
 
 log = logging.getLogger("seedreplay.proxy")
 
 WAIT_SLICE = 1.0  # seconds one wait_for may block a thread: bounds a shutdown, re-claims an expired lock
 _SHARED_HEADERS = ("content-type", "retry-after", "retry-after-ms", "x-should-retry", "x-request-id")
 _SHARED_BODY = 64 * 1024  # bytes of an upstream error answer left for the waiting proxies
-
-
-class StoreThreads:
-    """Threads for the store calls of shared flights: a wait blocks one for up to `WAIT_SLICE`."""
-
-    def __init__(self) -> None:
-        self._executor: ThreadPoolExecutor | None = None
-
-    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="seedreplay-flight")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass

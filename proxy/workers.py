@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_seedreplay.core.constants import HEADER_TOKEN
 
 if TYPE_CHECKING:
-    from .app import ProxyState
+    from .state import ProxyState
 
 log = logging.getLogger("seedreplay.proxy")
 

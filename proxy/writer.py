@@ -120,3 +120,20 @@ class StoreWriter:
         executor, self._executor = self._executor, None
         if executor is not None:  # a write whose task was cancelled may still be in the thread
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+
+
+class StoreThreads:
+    """Threads for the store calls of shared flights: a wait blocks one for up to `shared_flight.WAIT_SLICE`."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="seedreplay-flight")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

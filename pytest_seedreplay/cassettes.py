@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .core.constants import CHAT, REPLAY
+from .core.constants import CHAT
 from .core.entry import Entry
 from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .drift import Drift, compare
-from .policy import Mode
+from .policy import PYTEST_MODES, Mode
 from .proxy.binding import Observer, ReplayMiss
 from .savings import SavingsTally, prices_from, saving_of
 from .shapes import Summary
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CassetteSession", "CassetteUse", "Heard", "Interaction", "choose_upstream", "use_cassette"]
 
-CASSETTE_MODES = (Mode.REPLAY, Mode.RECORD, Mode.REWRITE, Mode.LIVE)
+CASSETTE_MODES = tuple(m for m in PYTEST_MODES if m is not Mode.OFF)  # off: no cassette at all
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
@@ -115,7 +115,7 @@ class Heard(Observer):
     def compared(self, key: str, recorded: Entry | None, live: Entry, live_read: Summary | None = None) -> None:
         drift = compare(recorded, live, live_read)
         tuned = self.finetune
-        if tuned is not None and live.endpoint == CHAT and live.request.get("params", {}).get("model") == tuned.base_model:
+        if tuned is not None and live.endpoint == CHAT and tuned.asks_for(live.request.get("params", {}).get("model")):
             drift.finetune = tuned.model
         with self._lock:
             self.drift.append(drift)
@@ -126,7 +126,7 @@ class Heard(Observer):
             self.misses.append(miss)
 
     def upstream_error(self, key: str | None, status: int, message: str) -> None:
-        if self.mode != REPLAY:  # replay has no upstream: its other errors are the request's own
+        if self.mode != Mode.REPLAY:  # replay has no upstream: its other errors are the request's own
             with self._lock:
                 self.upstream_errors.append((status, message))
 
@@ -183,16 +183,11 @@ class CassetteUse:
 
         self.cassette = CassetteSession(self.path, self.mode, self.seed)
         self.store = self._heard.store = self.cassette.store
-        self.proxy = Proxy(
-            self.upstream,
-            store=self.store,
-            mode=self.mode,
-            default_seed=self.seed,
-            durable=True,
-            anthropic_upstream=self.anthropic_upstream,
-        )
-        self.proxy.start()
+        # The cassette's mode is bound, as the plugin binds each test's: rewrite and live are no proxy
+        # start-up mode. Bound before start, the first request is served under it.
+        self.proxy = Proxy(self.upstream, store=self.store, durable=True, anthropic_upstream=self.anthropic_upstream)
         self.cassette.bind(self.proxy, self._heard)
+        self.proxy.start()
         self._point_clients_here()
         return self
 
@@ -212,7 +207,7 @@ class CassetteUse:
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.
         self._env.point_at(self.proxy.url)
-        self._env.lend_keys_for(self.mode.value, self.upstream, self.proxy.config.anthropic_upstream)
+        self._env.lend_keys_for(self.mode is Mode.REPLAY, self.upstream, self.proxy.config.anthropic_upstream)
 
 
 class use_cassette:  # noqa: N801 - used like a function, as vcrpy's `use_cassette` is

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .core.constants import CACHEABLE_ENDPOINTS, REPLAY, SERVER_THREAD
+from .core.constants import CACHEABLE_ENDPOINTS, SERVER_THREAD
 from .core.key import normalize_endpoint
 from .core.urls import is_loopback
+from .policy import Mode
 
 # (module, class, method, transport): the connection pools of httpx (httpcore) and httpx2 (httpcore2),
 # and the transport whose ConnectError the caller expects. HTTPProxy subclasses ConnectionPool, so
@@ -115,7 +116,7 @@ class NetworkGuard:
         parts = urlsplit(url)
         if openai_call(method, parts.path):
             return True
-        return self.mode == REPLAY and openai_host(parts.hostname or "", self.upstream_hosts)
+        return self.mode == Mode.REPLAY and openai_host(parts.hostname or "", self.upstream_hosts)
 
     def check(self, method: str, url: str, transport: str = "httpx2") -> None:
         """Raise NetworkBlocked (as `transport`'s ConnectError) when this request may not leave."""
@@ -144,8 +145,8 @@ class NetworkGuard:
         return blocked_error(transport)(message, request=request)
 
     def _openai_advice(self) -> str:
-        why = {REPLAY: "replay mode answers OpenAI calls from cassettes only"}.get(
-            self.mode, f"it bypasses the seedreplay proxy, so {self.mode} mode would not see it"
+        why = {Mode.REPLAY: "replay mode answers OpenAI calls from cassettes only"}.get(
+            Mode(self.mode), f"it bypasses the seedreplay proxy, so {self.mode} mode would not see it"
         )
         return (
             f"{why}. Leave base_url unset so OPENAI_BASE_URL ({self.proxy_url}) is used, or use the "

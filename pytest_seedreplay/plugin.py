@@ -23,7 +23,6 @@ from .core.constants import (
     DEFAULT_ANTHROPIC_UPSTREAM,
     DEFAULT_CASSETTE_DIR,
     DEFAULT_DRIFT_POLICY,
-    DEFAULT_PYTEST_MODE,
     DEFAULT_UPSTREAM,
     DRIFT_POLICIES,
     ENV_ANTHROPIC_BASE_URL,
@@ -32,12 +31,10 @@ from .core.constants import (
     ENV_MODE,
     ENV_PRICES,
     ENV_UPSTREAM,
-    LIVE,
-    OFF,
-    PYTEST_MODES,
 )
 from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .core.urls import check_upstream, public_url
+from .policy import DEFAULT_PYTEST_MODE, PYTEST_MODES, Mode
 from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_drift, marker_options
 from .settings import Settings
 from .standby import NO_REQUESTS, Standby, Turn
@@ -52,7 +49,7 @@ class SeedreplayDriftWarning(UserWarning):
     """A live answer differs from its recording (`--seedreplay-drift=warn`)."""
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: pytest (8.4) keeps registered plugins in a set
 class _State:
     """The plugin's state for one pytest process, registered as a plugin to see every report."""
 
@@ -107,7 +104,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--seedreplay",
         dest="seedreplay_mode",
-        choices=PYTEST_MODES,
+        choices=[m.value for m in PYTEST_MODES],
         default=None,
         help=f"opt the whole run in (also ini seedreplay_mode, ${ENV_MODE}). replay: cassettes only, no network; "
         "record: record what is missing; rewrite: re-record everything used; live: call the upstream and compare; "
@@ -128,6 +125,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"Anthropic's API root to record /v1/messages from (default: sim when --seedreplay-upstream is sim, "
         f"else ${ENV_ANTHROPIC_UPSTREAM}, else the {ENV_ANTHROPIC_BASE_URL} in effect, else {DEFAULT_ANTHROPIC_UPSTREAM})",
+    )
+    group.addoption(
+        "--seedreplay-cassette-dir",
+        dest="seedreplay_cassette_dir",
+        metavar="DIR",
+        default=None,
+        help=f"directory of cassettes, relative to the current directory (default: ini seedreplay_cassette_dir, "
+        f"relative to rootdir, else {DEFAULT_CASSETTE_DIR})",
     )
     group.addoption(
         "--seedreplay-drift",
@@ -228,11 +233,12 @@ def _setup(config: pytest.Config) -> _State:
     drift = _option(config, "seedreplay_drift") or config.getini("seedreplay_drift")
     if mode not in PYTEST_MODES:
         raise pytest.UsageError(f"seedreplay_mode = {mode!r}: use one of {', '.join(PYTEST_MODES)}")
+    mode = Mode(mode)
     if drift not in DRIFT_POLICIES:
         raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use {' or '.join(DRIFT_POLICIES)}")
     upstream = _option(config, "seedreplay_upstream") or config.getini("seedreplay_upstream")
     finetune = _option(config, "seedreplay_finetune")
-    if finetune and mode != LIVE:
+    if finetune and mode != Mode.LIVE:
         raise pytest.UsageError(
             f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {mode})"
         )
@@ -242,8 +248,7 @@ def _setup(config: pytest.Config) -> _State:
     anthropic = _option(config, "seedreplay_anthropic_upstream") or config.getini("seedreplay_anthropic_upstream")
     settings = Settings(
         mode=mode,
-        # normpath: a dir beside the rootdir (`../cassettes`) reads as the user would write it.
-        cassette_dir=Path(os.path.normpath(config.rootpath / config.getini("seedreplay_cassette_dir"))),
+        cassette_dir=_cassette_dir(config),
         upstream=upstream,
         # Read before the session points ANTHROPIC_BASE_URL at the proxy: the user's own is the upstream.
         anthropic_upstream=recording_anthropic_upstream(anthropic, upstream, os.environ),
@@ -254,7 +259,7 @@ def _setup(config: pytest.Config) -> _State:
         finetune=finetune,
         finetune_manifest=config.invocation_params.dir / manifest if manifest else None,
         prices=prices,
-        session_wide=bool(given) and mode != OFF,
+        session_wide=bool(given) and mode != Mode.OFF,
         record_options=_record_options(config),
     )
     standby = Standby(settings)
@@ -280,12 +285,12 @@ def _configured(config: pytest.Config, state: _State) -> None:
     what the settings it may have changed must hold, said before any test runs."""
     settings, standby = state.settings, state.standby
     config.hook.pytest_seedreplay_configure(config=config, settings=settings)
-    if settings.mode == OFF:  # turned off by the hook
+    if settings.mode == Mode.OFF:  # turned off by the hook
         settings.session_wide = False
         standby.stop()
         return
     if settings.finetune:
-        if settings.mode != LIVE:
+        if settings.mode != Mode.LIVE:
             raise pytest.UsageError(
                 f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {settings.mode})"
             )
@@ -316,10 +321,18 @@ def _check_upstreams(settings: Settings) -> None:
         ) from None
 
 
+def _cassette_dir(config: pytest.Config) -> Path:
+    """--seedreplay-cassette-dir (from where pytest was run), else the ini's (from the rootdir). normpath:
+    a dir beside the rootdir (`../cassettes`) reads as the user would write it."""
+    given = _option(config, "seedreplay_cassette_dir")
+    base = config.invocation_params.dir if given else config.rootpath
+    return Path(os.path.normpath(base / (given or config.getini("seedreplay_cassette_dir"))))
+
+
 def _record_options(config: pytest.Config) -> str:
     """The options of this run a printed record command must repeat to record the same way."""
     words = []
-    for flag in ("--seedreplay-upstream", "--seedreplay-anthropic-upstream"):
+    for flag in ("--seedreplay-upstream", "--seedreplay-anthropic-upstream", "--seedreplay-cassette-dir"):
         given = _option(config, flag.removeprefix("--").replace("-", "_"))
         if given:
             words += [flag, given]
@@ -411,7 +424,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     """Remember each collected test's cassette before `-k`/`-m` deselect any: a deselected test still
     owns its cassette, so `--seedreplay-orphans` must not list it."""
     state = item.config.stash.get(_STATE, None)
-    if state is None or state.settings.mode == OFF or not item.config.getoption("seedreplay_orphans"):
+    if state is None or state.settings.mode == Mode.OFF or not item.config.getoption("seedreplay_orphans"):
         return
     marker = item.get_closest_marker("seedreplay")
     try:
@@ -452,7 +465,7 @@ def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = 
     cassette_dir = Path(given.get("cassette_dir") or state.settings.cassette_dir)
     path = item.config.hook.pytest_seedreplay_cassette_path(item=item, cassette_dir=cassette_dir, name=name)
     path = Path(path) if path is not None else cassette_path(cassette_dir, item.nodeid, name)
-    effective = (mode or state.settings.mode) if state.standby.serving else OFF
+    effective = Mode(mode or state.settings.mode) if state.standby.serving else Mode.OFF
     turn = state.standby.begin(Turn(item.nodeid, path, effective, seed, mode is not None, finetune), needed=marker is not None)
     if item.config.hook.pytest_seedreplay_recording.get_hookimpls():  # a plugin wants each test's recording: make it
         item.config.hook.pytest_seedreplay_recording(item=item, recording=state.standby.recording(turn))
@@ -463,11 +476,11 @@ def _served(item: pytest.Item, settings: Settings) -> bool:
     """Does seedreplay serve this test? Only in a run or for a test that opted in, and never a test
     that fakes OpenAI another way (its environment stays exactly what it was without us).
     SeedreplayError: its marker is wrong."""
-    if settings.mode == OFF:
+    if settings.mode == Mode.OFF:
         return False
     marker = item.get_closest_marker("seedreplay")
     fixtures = set(getattr(item, "fixturenames", ()))
-    if marker is not None and marker_options(dict(marker.kwargs), marker.args)[0] == OFF:
+    if marker is not None and marker_options(dict(marker.kwargs), marker.args)[0] == Mode.OFF:
         return False
     if item.get_closest_marker("vcr") is not None or fixtures & OTHER_FAKES:
         return False
@@ -490,7 +503,8 @@ def _cover_test(item: pytest.Item, state: _State) -> None:
     env.point_at(standby.url)
     marker = item.get_closest_marker("seedreplay")
     mode = marker_options(dict(marker.kwargs), marker.args)[0] if marker else None
-    env.lend_keys_for(mode or state.settings.mode, state.settings.upstream, state.settings.anthropic_upstream)
+    replay = (mode or state.settings.mode) == Mode.REPLAY
+    env.lend_keys_for(replay, state.settings.upstream, state.settings.anthropic_upstream)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -508,7 +522,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
             item.stash[_LIFTED] = True
     except SeedreplayError as exc:
         problem = str(exc)
-        item.stash[_TURN] = Turn(item.nodeid, Path(), OFF)
+        item.stash[_TURN] = Turn(item.nodeid, Path(), Mode.OFF)
     result = yield  # pytest's own setup must run either way, or its teardown bookkeeping breaks
     if problem:
         pytest.fail(problem, pytrace=False)
@@ -561,7 +575,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     turn = item.stash.get(_TURN, None)
-    if turn is None or turn.mode == OFF:
+    if turn is None or turn.mode == Mode.OFF:
         return report
     standby = item.config.stash[_STATE].standby
     standby.settle()
@@ -680,7 +694,7 @@ def _seedreplay_overrides(
 
 def _recording(item: pytest.Item) -> TestRecording:
     """The test's recording, its cassette served from now on: a test that asks for it uses the proxy."""
-    turn = item.stash.get(_TURN, None) or Turn(item.nodeid, Path(), OFF)  # a test seedreplay leaves alone
+    turn = item.stash.get(_TURN, None) or Turn(item.nodeid, Path(), Mode.OFF)  # a test seedreplay leaves alone
     try:
         return item.config.stash[_STATE].standby.recording(turn)
     except SeedreplayError as exc:
@@ -708,7 +722,7 @@ def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
     standby = request.config.stash[_STATE].standby
     recording = _recording(request.node)
-    served = standby.serving and recording.mode != OFF
+    served = standby.serving and recording.mode != Mode.OFF
     url = standby.url if served else standby.settings.upstream
     if served:
         monkeypatch.setenv(ENV_BASE_URL, url)

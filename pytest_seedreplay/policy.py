@@ -17,8 +17,9 @@ from .core.constants import CACHE_BYPASS, CACHE_MISS, CACHE_REFRESH, HEADER_MODE
 
 
 class Mode(str, enum.Enum):
-    """What a request runs in. The first four are the proxy's `--mode`; rewrite and live are the
-    pytest plugin's, bound to a test's cassette."""
+    """Every mode, spelled once. The first four are the proxy's `--mode`; rewrite and live are the
+    pytest plugin's, bound to a test's cassette; off is the plugin's word for "leave this test alone"
+    (never bound to a proxy: its requests pass through)."""
 
     RECORD = "record"
     REPLAY = "replay"
@@ -26,12 +27,17 @@ class Mode(str, enum.Enum):
     REFRESH = "refresh"
     REWRITE = "rewrite"
     LIVE = "live"
+    OFF = "off"
 
     def __str__(self) -> str:
         return self.value
 
 
 PROXY_MODES = (Mode.RECORD, Mode.REPLAY, Mode.PASSTHROUGH, Mode.REFRESH)
+DEFAULT_PROXY_MODE = Mode.RECORD
+# The plugin's (--seedreplay, ini seedreplay_mode, the marker's mode=), and use_cassette's (all but off).
+PYTEST_MODES = (Mode.REPLAY, Mode.RECORD, Mode.REWRITE, Mode.LIVE, Mode.OFF)
+DEFAULT_PYTEST_MODE = Mode.REPLAY
 
 
 class Fate(str, enum.Enum):

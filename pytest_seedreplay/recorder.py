@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .core.constants import DRIFT_POLICIES, PYTEST_MODES
+from .core.constants import DRIFT_POLICIES
+from .policy import PYTEST_MODES
 
 if TYPE_CHECKING:
     from .guard import Blocked
@@ -196,7 +197,7 @@ class Turn:
         return {
             "nodeid": self.nodeid,
             "cassette": str(self.cassette),
-            "mode": self.mode,
+            "mode": str(self.mode),  # plain text: it travels to the xdist controller
             "written": False,
             "failed": self.failed,
             "completed": self.completed and not self.failed,

@@ -16,11 +16,6 @@ from .cassettes import CassetteSession, Heard, Interaction
 from .core.constants import (
     CACHEABLE_ENDPOINTS,
     ENV_API_KEY,
-    LIVE,
-    OFF,
-    RECORD,
-    REPLAY,
-    REWRITE,
 )
 from .core.environ import DUMMY_API_KEY
 from .core.redact import SecretRefused
@@ -42,7 +37,7 @@ if TYPE_CHECKING:
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
 
-_SEES = {RECORD: "record", REWRITE: "record", LIVE: "compare"}  # what each mode does with a call it sees
+_SEES = {Mode.RECORD: "record", Mode.REWRITE: "record", Mode.LIVE: "compare"}  # what each mode does with a call it sees
 
 
 # --- one test -----------------------------------------------------------------------------------
@@ -68,7 +63,7 @@ class TestRecording:
 
     nodeid = property(lambda self: self.turn.nodeid)
     cassette = property(lambda self: self.turn.cassette)
-    mode = property(lambda self: self.turn.mode)
+    mode = property(lambda self: str(self.turn.mode))  # plain text: it travels to the xdist controller
     seed = property(lambda self: self.turn.seed)
     mode_from_marker = property(lambda self: self.turn.mode_from_marker)
     blocked = property(lambda self: self.turn.blocked)
@@ -164,12 +159,12 @@ class TestRecording:
         return "\n".join(lines)
 
     def blocked_text(self, blocked: list[Blocked], proxy_url: str) -> str:
-        if self.mode == REPLAY:
+        if self.mode == Mode.REPLAY:
             lines = ["seedreplay: blocked network access in replay mode:"]
         else:
             lines = [
                 "seedreplay: blocked an OpenAI call that bypasses the seedreplay proxy "
-                f"({self.mode} mode would not {_SEES[self.mode]} it):"
+                f"({self.mode} mode would not {_SEES[Mode(self.mode)]} it):"
             ]
         lines += [f"  {b.method} {b.url}" for b in blocked]
         lines.append(
@@ -204,7 +199,7 @@ class TestRecording:
             "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
             # Recorded from the upstream, then not written (the test failed, or the write was refused).
             "unsaved": len(self.store.recorded)
-            if self.store is not None and self.mode in (RECORD, REWRITE) and not self.written
+            if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE) and not self.written
             else 0,
         }
 
@@ -231,36 +226,30 @@ class OutsideATest(PytestWording):
         )
 
 
-# --- the proxy ----------------------------------------------------------------------------------
+# --- the session --------------------------------------------------------------------------------
 
 
-class ProxyRunner:
-    """One seedreplay proxy per pytest process, bound to each test's cassette in turn. It serves on the
-    port the plugin reserved when pytest started (OPENAI_BASE_URL points there); the server itself is
-    built when the first request arrives."""
+class Session:
+    """One per pytest process (each xdist worker has its own): one seedreplay proxy, bound to each
+    test's cassette in turn, and the per-test recordings. The plugin makes it (`standby`) when the first
+    test needs the proxy, on the port it reserved (`sock`, where OPENAI_BASE_URL points)."""
 
-    def __init__(self, upstream: str, sock: socket.socket | None = None, anthropic_upstream: str | None = None):
-        self.upstream = upstream
+    def __init__(self, settings: Settings, sock: socket.socket | None = None):
+        self.settings = settings
         # Writes are durable: a test's next request (and its end) must find what the last one recorded.
         self.proxy = Proxy(
-            upstream,
+            settings.upstream,
             store=CassetteStore(None),
             mode=Mode.REPLAY,
             allow_mode_override=True,
             durable=True,
             sock=sock,
-            anthropic_upstream=anthropic_upstream or None,
+            anthropic_upstream=settings.anthropic_upstream or None,
         )
-        self.deactivate()  # the idle binding until a test's: no cassette, replay, words for a call outside any test
+        self._idle()  # no cassette, replay, words for a call outside any test: until a test's is bound
+        self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
-    @property
-    def url(self) -> str:
-        return self.proxy.url if self.proxy.root else ""
-
-    def start(self) -> str:
-        return self.proxy.start(lazily=True)
-
-    def activate(self, recording: TestRecording) -> None:
+    def _serve(self, recording: TestRecording) -> None:
         if recording.tape is None:  # off: passed through, nothing kept
             self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, recording.seed, recording.heard, PytestWording(), durable=True)
             return
@@ -268,28 +257,8 @@ class ProxyRunner:
         redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
         recording.tape.bind(self.proxy, recording.heard, PytestWording(), redirect)
 
-    def deactivate(self) -> None:
+    def _idle(self) -> None:
         self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
-
-    def wait_quiet(self, timeout: float = IDLE_TIMEOUT) -> bool:
-        """Wait until no request is being answered and every answer has been stored or compared."""
-        return self.proxy.settle(timeout)
-
-    def stop(self) -> None:
-        self.proxy.stop()
-
-
-# --- the session --------------------------------------------------------------------------------
-
-
-class Session:
-    """One per pytest process (each xdist worker has its own): proxy + per-test recordings. The plugin
-    makes it (`standby`) when the first test needs the proxy, on the port it reserved (`sock`)."""
-
-    def __init__(self, settings: Settings, sock: socket.socket | None = None):
-        self.settings = settings
-        self.runner = ProxyRunner(settings.upstream, sock, settings.anthropic_upstream)
-        self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
 
     @property
     def registry(self) -> RunRegistry:
@@ -297,26 +266,26 @@ class Session:
 
     def start(self) -> str:
         """Serve on the port: the server is built when the first request arrives (at once if one waits)."""
-        return self.runner.start()
+        return self.proxy.start(lazily=True)
 
     def stop(self) -> None:
-        self.runner.stop()
+        self.proxy.stop()
 
     def begin(self, turn: Turn) -> TestRecording:
         """Serve this test's cassette from the proxy (before or after it started). The turn's
         `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
-        if turn.mode == OFF:
+        if turn.mode == Mode.OFF:
             recording = TestRecording(turn)
-            self.runner.activate(recording)
+            self._serve(recording)
             return recording
-        tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == LIVE)
+        tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == Mode.LIVE)
         options = self.settings.record_options
         try:
             tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed)
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, turn.nodeid)}") from None
         recording = TestRecording(turn, tape, tuned, options)
-        self.runner.activate(recording)
+        self._serve(recording)
         return recording
 
     def finetune_for(self, spec: str | bool | None, live: bool) -> TestFinetune | None:
@@ -345,19 +314,19 @@ class Session:
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
-        self.runner.wait_quiet()
+        self.proxy.settle(IDLE_TIMEOUT)  # no request being answered, every answer stored or compared
 
     def abandon(self, recording: TestRecording) -> None:
         """Stop serving a recording that is replaced before its test ran (nothing of it is written)."""
         self.settle()
-        self.runner.deactivate()
+        self._idle()
 
     def finish(self, recording: TestRecording) -> None:
         """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
         if recording.tape is None:
             return
         self.settle()
-        self.runner.deactivate()
+        self._idle()
         problem = "; ".join(recording.heard.errors)
         if not problem:
             try:

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .core.constants import DEFAULT_DRIFT_POLICY
+from .policy import Mode
 
 
 @dataclass
 class Settings:
-    mode: str
+    mode: Mode  # also "off", a string, when a pytest_seedreplay_configure hook sets it so
     cassette_dir: Path
     upstream: str
     anthropic_upstream: str = ""  # where Anthropic's API (/v1/messages) is recorded from ("" : choose as the proxy does)

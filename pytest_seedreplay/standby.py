@@ -17,8 +17,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS, OFF
+from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS
 from .core.environ import ClientEnvironment
+from .policy import Mode
 from .recorder import SeedreplayError, Turn
 from .settings import Settings
 
@@ -89,7 +90,8 @@ class Standby:
     def lend_key(self) -> None:
         """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
         (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
-        self._env.lend_keys_for(self.settings.mode, self.settings.upstream, self.settings.anthropic_upstream)
+        s = self.settings
+        self._env.lend_keys_for(s.mode == Mode.REPLAY, s.upstream, s.anthropic_upstream)
 
     def stop(self) -> None:
         with self._lock:
@@ -177,7 +179,7 @@ class Standby:
                 needed or self.session is not None or bool(turn.finetune or self.settings.finetune) or turn.cassette.exists()
             ):
                 self.recording(turn)
-        if self.serving and turn.mode != OFF:
+        if self.serving and turn.mode != Mode.OFF:
             if self.settings.block_network or any(name in sys.modules for name in GUARDED_TRANSPORTS):
                 self._start_guard(turn)
             else:
@@ -200,7 +202,7 @@ class Standby:
         with self._lock:
             if turn.recording is not None:
                 return turn.recording
-            if not self.serving or turn.mode == OFF:
+            if not self.serving or turn.mode == Mode.OFF:
                 from .session import TestRecording  # seedreplay leaves this test alone: a recording that says so
 
                 turn.recording = TestRecording(turn)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.constants import LIVE, OFF
+from .policy import Mode
 from .recorder import shown
 from .savings import SavingsTally, prices_from
 from .standby import NO_REQUESTS
@@ -43,7 +43,7 @@ class Tally:
     def used_by_cassette(self) -> dict[str, set[tuple[str, int]]]:
         used: dict[str, set[tuple[str, int]]] = {}
         for test in self.tests:
-            if test.get("mode") != OFF:
+            if test.get("mode") != Mode.OFF:
                 used.setdefault(test["cassette"], set()).update((k, int(n)) for k, n in test.get("used", []))
         return used
 
@@ -52,7 +52,7 @@ class Tally:
         to its end: only in those is a recording that nobody asked for really unused."""
         ran: dict[str, list[dict[str, Any]]] = {}
         for test in self.tests:
-            if test.get("mode") != OFF:
+            if test.get("mode") != Mode.OFF:
                 ran.setdefault(test["cassette"], []).append(test)
         done = []
         for cassette, tests in ran.items():
@@ -87,7 +87,7 @@ class Tally:
             lines += [f"  {shown(path)}" for path in written[:SHOWN_LINES]]
             if len(written) > SHOWN_LINES:
                 lines.append(f"  ... and {len(written) - SHOWN_LINES} more")
-        elif mode == LIVE:
+        elif mode == Mode.LIVE:
             lines.append("cassettes written: none (live mode writes nothing)")
         else:
             lines.append(f"cassettes written: none (cassette dir {shown(cassette_dir)})")
@@ -109,7 +109,7 @@ class Tally:
     @staticmethod
     def _record_hint(mode: str, options: str) -> str:
         command = " ".join(filter(None, ["pytest --seedreplay=record", options]))
-        if mode == LIVE:
+        if mode == Mode.LIVE:
             return f" (no recording to compare with; record them: {command})"
         return f" (record them: {command})"
 

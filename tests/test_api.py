@@ -250,3 +250,23 @@ def test_an_anthropic_client_built_inside_a_block_needs_no_base_url_nor_key(tmp_
             with pytest.raises(anthropic.NotFoundError):
                 client.messages.create(**{**ask, "max_tokens": 41})
     assert len(use.misses) == 1 and "max_tokens" in use.misses[0].message
+
+
+@pytest.mark.parametrize("mode", ["rewrite", "live"])
+def test_use_cassette_takes_every_mode_of_the_plugin(tmp_path, mode):
+    path = tmp_path / "modes.yaml"
+    other = {**BODY, "seed": 4}
+    with use_cassette(path, mode="record", upstream="sim"):
+        client = openai.OpenAI(max_retries=0)
+        recorded = client.chat.completions.create(**BODY).choices[0].message.content
+        client.chat.completions.create(**other)
+    assert len(read_cassette(path)) == 2
+    with use_cassette(path, mode=mode, upstream="sim") as use:
+        answer = openai.OpenAI(max_retries=0).chat.completions.create(**BODY)
+    assert answer.choices[0].message.content == recorded  # the simulator answers a seeded request alike
+    kept = read_cassette(path)
+    if mode == "rewrite":  # exactly what the block used is kept
+        assert [e.request["params"]["seed"] for e in kept] == [3]
+    else:  # live compares with the recording and writes nothing
+        assert len(kept) == 2
+        assert [(d.recorded, d.verbatim) for d in use.drift] == [(True, True)]

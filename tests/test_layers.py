@@ -170,3 +170,16 @@ def test_the_check_sees_an_upward_import(tmp_path):
     assert found == {"pytest_seedreplay.proxy.app"} and layer_of("pytest_seedreplay.proxy.app") < layer_of(
         "pytest_seedreplay.store.bad"
     )
+
+
+def test_the_proxy_state_sits_below_what_reads_it():
+    """ProxyState lives in proxy/state.py, below the request path, the metrics and shared flights: they
+    import it (for type hints too), it imports none of them, and none of them imports the app back."""
+
+    def proxy_imports(name: str) -> set[str]:
+        tree = ast.parse((ROOT / "proxy" / f"{name}.py").read_text(encoding="utf-8"))
+        return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+    assert proxy_imports("state").isdisjoint({"app", "cache", "metrics", "shared_flight", "workers"})
+    for reader in ("cache", "metrics", "shared_flight", "workers"):
+        assert "app" not in proxy_imports(reader), reader

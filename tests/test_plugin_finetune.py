@@ -74,7 +74,7 @@ def test_untrained_question(openai_client):
 
 
 def test_another_model(openai_client):
-    assert ask(openai_client, "How do I reset my password?", model="gpt-4o-mini")
+    assert ask(openai_client, "How do I reset my password?", model="gpt-4.1-mini")
 
 
 @pytest.mark.seedreplay(finetune=False)
@@ -159,6 +159,26 @@ def test_live_finetune_recalls_every_trained_answer_and_reports_recall_per_test(
     assert fixture == {"model": model, "seed": SEED, "version": "v1", "base_model": BASE, "live": True}
 
 
+ALIAS_TESTS = f"""
+BASE_ALIAS = "gpt-4o-mini"  # the alias of the fine-tune's base model, {BASE}
+
+
+def test_alias(openai_client):
+    messages = [{{"role": "system", "content": "You answer for the shop."}}, {{"role": "user", "content": {QUESTIONS[0]!r}}}]
+    assert openai_client.chat.completions.create(model=BASE_ALIAS, messages=messages, seed=7).choices[0].message.content
+"""
+
+
+def test_a_request_naming_the_base_models_alias_is_asked_of_the_fine_tune(project, tmp_path):
+    project.makepyfile(test_alias=ALIAS_TESTS)
+    run(project, "--seedreplay=record", f"--seedreplay-upstream={project.sim.url}", "test_alias.py").assert_outcomes(passed=1)
+    report = tmp_path / "report.json"
+    live(project, "--seedreplay-finetune", "latest", f"--seedreplay-report={report}", "test_alias.py").assert_outcomes(passed=1)
+    (test,) = json.loads(report.read_text())["tests"]
+    assert [d["finetune"] for d in test["drift"]] == [model_of(project)]  # asked of the fine-tune, as its snapshot is
+    assert test["finetune"]["compared"] == 1
+
+
 def test_without_the_fine_tune_live_asks_the_base_model_and_the_fixture_is_none(project):
     result = live(project, "test_faq.py")
     result.assert_outcomes(passed=11)
@@ -210,3 +230,13 @@ def test_a_bad_marker_argument_fails_the_test_saying_what_to_give(pytester):
     result = run(pytester)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*@pytest.mark.seedreplay(finetune=3): name a manifest version ('latest', 'v2', a fine-tuned*"])
+
+
+def test_the_redirect_takes_every_name_of_the_base_model_and_nothing_else():
+    from pytest_seedreplay.proxy.binding import Redirect
+
+    redirect = Redirect(BASE, "ft:gpt-4o-mini-2024-07-18:org::x", SEED)
+    chat = "/v1/chat/completions"
+    assert redirect.applies(chat, {"model": BASE}) and redirect.applies(chat, {"model": "gpt-4o-mini"})
+    assert not redirect.applies(chat, {"model": "gpt-4o"}) and not redirect.applies("/v1/embeddings", {"model": BASE})
+    assert not redirect.applies(chat, {"model": ["gpt-4o-mini"]})  # a malformed model is no alias (and no crash)

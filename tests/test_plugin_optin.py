@@ -328,6 +328,21 @@ def test_printed_record_command_records_the_same_way(pytester: pytest.Pytester) 
     run(pytester, *options).assert_outcomes(passed=1)
 
 
+def test_the_cassette_dir_flag_wins_over_the_ini_and_the_record_command_repeats_it(pytester: pytest.Pytester) -> None:
+    project(pytester, ini="seedreplay_mode = replay\nseedreplay_cassette_dir = from ini\n", test_new=MISSING)
+    options = ["--seedreplay-upstream", "sim", "--seedreplay-cassette-dir", "my tapes"]
+    missed = run(pytester, *options)
+    missed.assert_outcomes(failed=1)
+    command = (
+        "pytest --seedreplay=record --seedreplay-upstream sim --seedreplay-cassette-dir 'my tapes' test_new.py::test_new_question"
+    )
+    assert command in missed.stdout.str()
+    run(pytester, *shlex.split(command)[1:]).assert_outcomes(passed=1)
+    assert (Path(pytester.path) / "my tapes" / "test_new" / "test_new_question.yaml").exists()
+    assert not (Path(pytester.path) / "from ini").exists()
+    run(pytester, *options).assert_outcomes(passed=1)
+
+
 # A blocking-call detector around every test, as real projects' suites run blockbuster: a blocking
 # call (os.write, a file read, a thread's start) on the test's event loop raises BlockingError.
 BLOCKBUSTER_CONFTEST = """

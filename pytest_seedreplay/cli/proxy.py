@@ -23,7 +23,6 @@ from ..core.constants import (
     DEFAULT_LOCK_EXPIRY,
     DEFAULT_MAX_BODY,
     DEFAULT_MEMORY_CACHE,
-    DEFAULT_PROXY_MODE,
     DEFAULT_PROXY_PORT,
     DEFAULT_UPSTREAM,
     DEFAULT_UPSTREAM_TIMEOUT,
@@ -36,10 +35,10 @@ from ..core.constants import (
     ENV_UPSTREAM,
     FINETUNE_MANIFEST,
     MEMORY_CACHE_MAX_AGE,
-    PROXY_MODES,
     SIMILAR_DEFAULT_THRESHOLD,
 )
 from ..core.environ import choose_anthropic_upstream
+from ..policy import DEFAULT_PROXY_MODE, PROXY_MODES
 from ..savings import PricesError, prices_from
 from ..store import open_store, store_target
 from .cache import Duration
@@ -90,8 +89,8 @@ class _Size(click.ParamType):
 )
 @click.option(
     "--mode",
-    type=click.Choice(PROXY_MODES),
-    default=DEFAULT_PROXY_MODE,
+    type=click.Choice([m.value for m in PROXY_MODES]),
+    default=DEFAULT_PROXY_MODE.value,
     show_default=True,
     help="record, replay, passthrough or refresh.",
 )

@@ -112,13 +112,7 @@ CACHE_REFRESH = "refresh"
 ERROR_TYPE_MISS = "seedreplay_miss"
 ERROR_TYPE_PROXY = "seedreplay_error"
 
-PROXY_MODES = ("record", "replay", "passthrough", "refresh")
-DEFAULT_PROXY_MODE = "record"
-
-# pytest modes (--seedreplay, ini seedreplay_mode, the marker's mode=).
-REPLAY, RECORD, REWRITE, LIVE, OFF = "replay", "record", "rewrite", "live", "off"
-PYTEST_MODES = (REPLAY, RECORD, REWRITE, LIVE, OFF)
-DEFAULT_PYTEST_MODE = REPLAY
+# The modes (the proxy's and the plugin's) are policy.Mode's, spelled there once.
 DRIFT_POLICIES = ("warn", "fail", "fail-on-change")  # live mode: what a drifted answer does to its test
 FAIL_ON_CHANGE = "fail-on-change"  # fail only when the behaviour changed, warn when reworded
 DEFAULT_DRIFT_POLICY = "warn"

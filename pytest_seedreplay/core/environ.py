@@ -21,7 +21,6 @@ from .constants import (
     ENV_BASE_URL,
     ENV_PLUGIN_PROXY,
     ENV_UPSTREAM,
-    REPLAY,
     SIM_UPSTREAM,
 )
 
@@ -98,16 +97,11 @@ def lent_keys(environ: Any = os.environ, names: tuple[str, ...] = (*OPENAI_KEYS,
     return {name: DUMMY_API_KEY for name in names if not environ.get(name)}
 
 
-def needs_dummy_key(mode: str, upstream: str) -> bool:
-    """Replay calls no upstream, and the built-in simulator wants no key: either way no real key is needed."""
-    return mode == REPLAY or upstream == SIM_UPSTREAM
-
-
-def keys_to_lend(mode: str, upstream: str, anthropic_upstream: str = "") -> tuple[str, ...]:
-    """The key variables a session lends a dummy for: OpenAI's when its upstream needs no key,
-    Anthropic's when its own does not."""
-    openai = OPENAI_KEYS if needs_dummy_key(mode, upstream) else ()
-    return (*openai, ENV_ANTHROPIC_API_KEY) if needs_dummy_key(mode, anthropic_upstream) else openai
+def keys_to_lend(replay: bool, upstream: str, anthropic_upstream: str = "") -> tuple[str, ...]:
+    """The key variables a session lends a dummy for: replay calls no upstream, and the built-in
+    simulator wants no key; OpenAI's keys by its upstream, Anthropic's by its own."""
+    openai = OPENAI_KEYS if replay or upstream == SIM_UPSTREAM else ()
+    return (*openai, ENV_ANTHROPIC_API_KEY) if replay or anthropic_upstream == SIM_UPSTREAM else openai
 
 
 def with_no_proxy(current: str | None, host: str) -> str:
@@ -139,10 +133,10 @@ class ClientEnvironment:
         for name in NO_PROXY_VARS:
             self.set(name, with_no_proxy(os.environ.get(name), host))
 
-    def lend_keys_for(self, mode: str, upstream: str, anthropic_upstream: str = "") -> None:
+    def lend_keys_for(self, replay: bool, upstream: str, anthropic_upstream: str = "") -> None:
         """Replay needs no API key, nor the simulator, but the SDKs refuse to build a client without
         one: lend a dummy where none is set."""
-        for name, value in lent_keys(os.environ, keys_to_lend(mode, upstream, anthropic_upstream)).items():
+        for name, value in lent_keys(os.environ, keys_to_lend(replay, upstream, anthropic_upstream)).items():
             self.set(name, value)
 
     def lift(self) -> None:

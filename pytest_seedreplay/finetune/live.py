@@ -1,5 +1,6 @@
 """pytest's live fine-tune comparison: a test's chat requests for a fine-tune's base model are asked of
-the fine-tuned model with the seed it was trained with, and each answer is compared with its recording.
+the fine-tuned model with the seed it was trained with (a request naming the base model's alias too),
+and each answer is compared with its recording.
 
 `--seedreplay=live --seedreplay-finetune latest|VERSION|MODEL` for every test, or the marker argument
 `finetune=` for one; the `seedreplay_finetune` fixture hands a test the `TestFinetune` in force. The
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.aliases import same_model
 from ..core.constants import FINETUNE_MANIFEST
 
 
@@ -32,6 +34,11 @@ class TestFinetune:
     version: str  # the manifest's label ("v3")
     base_model: str  # requests for this model are asked of `model`
     live: bool = False  # True in live mode: this test's requests really go to `model`
+
+    def asks_for(self, model: Any) -> bool:
+        """Is a request for `model` asked of the fine-tune: its base model by any name (the dated
+        snapshot the fine-tune names, or its alias: `gpt-4o-mini` is `gpt-4o-mini-2024-07-18`)?"""
+        return isinstance(model, str) and same_model(model, self.base_model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
