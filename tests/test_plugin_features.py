@@ -87,6 +87,9 @@ def test_marker_mode_overrides_the_session_mode(pytester, sim):
 
 
 TRANSPORTS = [name for name in ("httpx", "httpx2") if importlib.util.find_spec(name)]
+# The one the installed SDK sends through (openai 3.x: httpx2; 1.x: httpx, with httpx2 possibly installed
+# beside it by another package).
+SDK_TRANSPORT = "httpx2" if hasattr(importlib.import_module("openai._base_client"), "httpx2") else "httpx"
 
 
 def test_replay_blocks_clients_that_bypass_the_proxy(pytester):
@@ -608,7 +611,7 @@ def test_live_without_a_recording_says_how_to_get_one(pytester, sim):
 @pytest.mark.parametrize("mode", ["replay", "record"])
 def test_mocked_http_never_trips_the_network_guard(pytester, sim, mode):
     # In an opted-in run, tests that mock httpx by hand (a MockTransport, no fixture) must keep working.
-    transport = TRANSPORTS[-1]
+    transport = SDK_TRANSPORT
     setup_project(
         pytester,
         test_mocked=f"""
