@@ -143,7 +143,7 @@ def streamed_misses(
     before: str | None = None,
     **config,
 ) -> tuple[list[list], list[list]]:
-    with ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim, proxies(sim, cache_root, profile, before, config) as roots:
+    with ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim, proxies(sim, cache_root, profile, before, config, {}) as roots:
         # With the usage chunk asked for: the proxy always asks the upstream for it, and the simulator
         # paces it like a token, so without it the direct stream would be one token shorter.
         usage = {"include_usage": True}

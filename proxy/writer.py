@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,6 +29,18 @@ log = logging.getLogger("seedreplay.proxy")
 
 SETTLE_SECONDS = 5.0  # how long a reader of the store (stats, a replay miss) waits for writes under way
 _CLOSE_SECONDS = 120.0  # a store's own lock timeout (60 s) bounds a write; this bounds the wait for it
+# A thread holding the GIL (the store thread packing an entry: secret check, JSON, zlib) keeps the
+# loop from going on for up to the interpreter's switch interval each time the loop wants the GIL
+# back: 5 ms by default, several times a whole miss, and worse on a loaded machine where the holder
+# is descheduled mid-step. The proxy's threads run short steps, so switching sooner costs them little.
+LOOP_SWITCH_INTERVAL = 0.0005
+
+
+def switch_briskly() -> None:
+    """Lower the interpreter's switch interval to `LOOP_SWITCH_INTERVAL` (never raise one set lower),
+    once a thread of the proxy's starts competing with its event loop for the GIL."""
+    if sys.getswitchinterval() > LOOP_SWITCH_INTERVAL:
+        sys.setswitchinterval(LOOP_SWITCH_INTERVAL)
 
 
 class StoreWriter:
@@ -47,6 +60,7 @@ class StoreWriter:
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """`function(*args)` in the store thread."""
         if self._executor is None:
+            switch_briskly()
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seedreplay-store")
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
