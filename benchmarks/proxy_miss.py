@@ -14,6 +14,8 @@ Run: python benchmarks/proxy_miss.py [--requests 300] [--streams 20] [--tokens-p
 --before SCRIPT measures another installed `seedreplay` (an older version's) beside, both then started
 as the CLI (`seedreplay proxy --upstream SIM --cache-dir DIR`), the three paths rotating per request.
 Targets: p50 added by a miss <= 1 ms; to the first streamed byte <= 1.5 ms.
+Part 1 also prints each proxy's CPU time per miss (all its threads, from /proc): steadier than the
+latency on a shared machine.
 """
 
 from __future__ import annotations
