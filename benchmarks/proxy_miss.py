@@ -14,6 +14,8 @@ Run: python benchmarks/proxy_miss.py [--requests 300] [--streams 20] [--tokens-p
 --before SCRIPT measures another installed `seedreplay` (an older version's) beside, both then started
 as the CLI (`seedreplay proxy --upstream SIM --cache-dir DIR`), the three paths rotating per request.
 Targets: p50 added by a miss <= 1 ms; to the first streamed byte <= 1.5 ms.
+Part 1 also prints each proxy's CPU time per miss (all its threads, from /proc): steadier than the
+latency on a shared machine.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import _load
 import aiohttp
@@ -47,8 +49,15 @@ async def timed_post(session: aiohttp.ClientSession, url: str, body: dict) -> tu
     return ((first or ended) - started) * 1000, (ended - started) * 1000, cache
 
 
-async def alternate(sim: str, proxies: dict[str, str], bodies: list[dict]) -> tuple[list[tuple], dict[str, list[tuple]]]:
-    """Each body to the sim and through each proxy, rotating which goes first."""
+async def alternate(
+    sim: str,
+    proxies: dict[str, str],
+    bodies: list[dict],
+    cpu: Callable[[], dict[str, float | None]] | None = None,
+    used: dict[str, float | None] | None = None,
+) -> tuple[list[tuple], dict[str, list[tuple]]]:
+    """Each body to the sim and through each proxy, rotating which goes first. With `cpu` (each
+    proxy's CPU seconds so far), `used` gets what each spent on the measured requests (warm-up left out)."""
     direct: list[tuple] = []
     proxied: dict[str, list[tuple]] = {name: [] for name in proxies}
     targets = {"direct": sim, **proxies}
@@ -58,10 +67,16 @@ async def alternate(sim: str, proxies: dict[str, str], bodies: list[dict]) -> tu
             for name, root in targets.items():
                 await timed_post(sessions[name], root + CHAT, chat_body(-1 - warm))
         names = list(targets)
+        started = cpu() if cpu is not None else {}
         for n, body in enumerate(bodies):
             for name in names[n % len(names) :] + names[: n % len(names)]:
                 timed = await timed_post(sessions[name], targets[name] + CHAT, body)
                 (direct if name == "direct" else proxied[name]).append(timed)
+        if cpu is not None and used is not None:
+            ended = cpu()  # the last write behind may still run: one of `bodies`, left out
+            for name in proxies:
+                first, last = started.get(name), ended.get(name)
+                used[name] = last - first if first is not None and last is not None else None
     finally:
         for session in sessions.values():
             await session.close()
@@ -80,16 +95,19 @@ def rows_for(direct: list[float], proxied: dict[str, list[float]]) -> list[list]
 
 
 @contextlib.contextmanager
-def proxies(sim: str, cache_root: str | None, profile: str | None, before: str | None, config: dict) -> Iterator[dict[str, str]]:
+def proxies(
+    sim: str, cache_root: str | None, profile: str | None, before: str | None, config: dict, pids: dict[str, list[int]]
+) -> Iterator[dict[str, str]]:
     """The proxies to measure: "proxy", and "before" (another installed seedreplay) when asked. With
     `before`, both are the CLI as users start it (record mode, every other flag at its default), so
-    the two are alike; else "proxy" is a `Proxy` in its own process (cProfile-able)."""
+    the two are alike; else "proxy" is a `Proxy` in its own process (cProfile-able). `pids` gets each
+    one's processes (for its CPU time)."""
     with contextlib.ExitStack() as stack:
         if before is None:
             cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
-            root = stack.enter_context(
-                ProxyProcess(proxy_server, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config)
-            )
+            process = ProxyProcess(proxy_server, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config)
+            root = stack.enter_context(process)
+            pids["proxy"] = [process.pid] if process.pid else []
             yield {"proxy": root}
             return
         flags = ["--durable"] if config.get("durable") else []
@@ -98,16 +116,24 @@ def proxies(sim: str, cache_root: str | None, profile: str | None, before: str |
             cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
             server = CliProxy("--upstream", f"{sim}/v1", "--cache-dir", cache_dir, *flags, script=script)
             roots[name] = stack.enter_context(server)
+            pids[name] = server.pids()
         yield roots
 
 
 def plain_misses(
     requests: int, profile: str | None = None, cache_root: str | None = None, before: str | None = None, **config
-) -> list[list]:
-    with ServerProcess(sim_app) as sim, proxies(sim, cache_root, profile, before, config) as roots:
+) -> tuple[list[list], dict[str, float | None]]:
+    """The latency rows, and each proxy's CPU time per miss in µs (all its threads: the store write
+    too), which barely moves with the machine's load where wall-clock latency swings."""
+    pids: dict[str, list[int]] = {}
+    with ServerProcess(sim_app) as sim, proxies(sim, cache_root, profile, before, config, pids) as roots:
         bodies = [chat_body(seed) for seed in range(1, requests + 1)]
-        direct, proxied = asyncio.run(alternate(sim, roots, bodies))
-    return rows_for([total for _, total, _ in direct], {name: [t for _, t, _ in runs] for name, runs in proxied.items()})
+        used = {name: _load.cpu_seconds_of(ids) for name, ids in pids.items()}
+        direct, proxied = asyncio.run(
+            alternate(sim, roots, bodies, lambda: {name: _load.cpu_seconds_of(ids) for name, ids in pids.items()}, used)
+        )
+    rows = rows_for([total for _, total, _ in direct], {name: [t for _, t, _ in runs] for name, runs in proxied.items()})
+    return rows, {name: (spent * 1e6 / requests if spent is not None else None) for name, spent in used.items()}
 
 
 def streamed_misses(
@@ -119,7 +145,7 @@ def streamed_misses(
     before: str | None = None,
     **config,
 ) -> tuple[list[list], list[list]]:
-    with ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim, proxies(sim, cache_root, profile, before, config) as roots:
+    with ServerProcess(sim_app, tokens_per_s=tokens_per_s) as sim, proxies(sim, cache_root, profile, before, config, {}) as roots:
         # With the usage chunk asked for: the proxy always asks the upstream for it, and the simulator
         # paces it like a token, so without it the direct stream would be one token shorter.
         usage = {"include_usage": True}
@@ -158,9 +184,11 @@ def main() -> None:
         f"| {_load.load_average()}"
     )
     header = ["", "p50 ms", "p99 ms"]
-    plain = plain_misses(args.requests, profiles[0], args.cache_root, args.before, **config)
+    plain, cpu = plain_misses(args.requests, profiles[0], args.cache_root, args.before, **config)
     print(f"\nplain answers, {args.requests} unique seeds each way, one request at a time")
     print(table(header, plain))
+    spent = ", ".join(f"{name} {us:,.0f} µs" for name, us in cpu.items() if us is not None)
+    print(f"proxy CPU per miss (all its threads, store write included): {spent or 'unknown (no /proc)'}")
     added = plain[2][1]
     print(f"p50 added by a miss: {added:+.3f} ms   (target <= 1 ms)  {'OK' if added <= 1 else 'MISSED'}")
 

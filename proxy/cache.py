@@ -422,8 +422,7 @@ async def _call_upstream(
         elif flight.oversize:
             log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.store_error)
             bound.observer.write_failed(call.key, flight.store_error or "too large")
-        elif flight.status is not None and 200 <= flight.status < 300 and not await _off_loop(flight, _error_body, flight):
-            read = read or await _off_loop(flight, _plain_read, call, flight)
+        elif _is_2xx(flight) and (read := await _read_2xx(call, flight, read)) is not _ERROR_BODY:
             flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None:
                 flight.entry.expires_at = _expires(state)
@@ -471,14 +470,24 @@ async def _off_loop(flight: Flight, function: Callable[..., T], *args: Any) -> T
     return function(*args)
 
 
-def _error_body(flight: Flight) -> bool:
-    """A 2xx whose body is an OpenAI error object (some compatible servers answer so): an error, never a recording."""
-    if flight.streaming or not flight.body.lstrip().startswith(b"{"):
-        return False
-    try:
-        body = json.loads(flight.body)
-    except ValueError:
-        return False
+# What `_read_2xx` says of a 2xx whose body is an OpenAI error object (some compatible servers answer
+# so): an error, never a recording.
+_ERROR_BODY: Any = object()
+
+
+async def _read_2xx(call: Call, flight: Flight, read: Summary | None) -> Summary | None:
+    """The one read of a 2xx answer: a stream's (`read`, from the relay), or its plain body parsed
+    once (in a thread when large), or `_ERROR_BODY`."""
+    if flight.streaming:
+        return read
+    return await _off_loop(flight, _plain_read, call, flight)
+
+
+def _is_2xx(flight: Flight) -> bool:
+    return flight.status is not None and 200 <= flight.status < 300
+
+
+def _is_error_body(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("error"), dict) and "choices" not in body and "data" not in body
 
 
@@ -493,14 +502,17 @@ def _error_message(flight: Flight) -> str:
 
 
 def _plain_read(call: Call, flight: Flight) -> Summary | None:
-    """The one read of a plain 2xx answer, or None when its body is not JSON, or not an answer of the
-    endpoint (`null`, `{}`: it would replay as nonsense, and could not be served as a stream): not stored."""
+    """The one read of a plain 2xx answer (its one JSON parse): `_ERROR_BODY` when it is an error object,
+    None when its body is not JSON, or not an answer of the endpoint (`null`, `{}`: it would replay
+    as nonsense, and could not be served as a stream): not stored."""
     problem: str | None
     try:
         body = json.loads(flight.body)
     except (ValueError, RecursionError):
         body, problem = None, "it is not JSON"
     else:
+        if _is_error_body(body):
+            return _ERROR_BODY
         problem = answer_problem(call.endpoint, body)
     if problem:
         log.warning(

@@ -305,6 +305,9 @@ def command(
     except PricesError as exc:
         raise click.BadParameter(str(exc), param_hint="--prices") from None
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pytest_seedreplay.proxy.writer import switch_briskly
+
+    switch_briskly()  # this process is the proxy's own: its threads may hand the GIL back sooner
     config = ProxyConfig(
         upstream=upstream,
         anthropic_upstream=anthropic_upstream,
