@@ -17,11 +17,15 @@ from click.core import ParameterSource
 
 from ..core.constants import (
     DEFAULT_ANTHROPIC_UPSTREAM,
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_CACHE_DIR,
     DEFAULT_CASSETTE_DIR,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_LOCK_EXPIRY,
+    DEFAULT_MAX_ANSWER,
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MEMORY_CACHE,
     DEFAULT_PROXY_MODE,
     DEFAULT_PROXY_PORT,
@@ -158,6 +162,34 @@ class _Size(click.ParamType):
     help="Largest JSON request body (bytes, or 8MiB, 512k...).",
 )
 @click.option(
+    "--max-answer",
+    type=_Size(),
+    default=DEFAULT_MAX_ANSWER,
+    show_default="128MiB",
+    help="Largest upstream answer recorded (bytes, or 64MiB, 512k...); a bigger one is relayed to the client, not recorded.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_HEADER_TIMEOUT,
+    show_default=True,
+    help="Seconds a client has to send a request's head; past it the connection gets a 408.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_BODY_TIMEOUT,
+    show_default=True,
+    help="Seconds a request body may go without a byte; past it the request gets a 408.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    help="Clients connected at once; one more gets a 503 (lowered to the open-file limit, ulimit -n, minus 64).",
+)
+@click.option(
     "--upstream-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_UPSTREAM_TIMEOUT,
@@ -261,6 +293,10 @@ def command(
     token: str | None,
     token_file: Path | None,
     max_body: int,
+    max_answer: int,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
     upstream_timeout: float,
     memory_cache: int,
     similar: str | None,
@@ -315,6 +351,10 @@ def command(
         isolate_by_auth=isolate_by_auth,
         token=token,
         max_body=max_body,
+        max_answer=max_answer,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
         upstream_timeout=upstream_timeout,
         memory_cache=memory_cache,
         durable=durable,
