@@ -86,7 +86,7 @@ def unpack_head(head: bytes, where: str) -> dict[str, Any]:
             f"{__version__} reads entry format {ENTRY_FORMAT} only: {UPGRADE_HINT}"
         )
     with _damage_reported(where):
-        return json.loads(head[4:])
+        return _object(json.loads(head[4:]), where, "head")
 
 
 def unpack_tail(tail: bytes, where: str) -> dict[str, Any]:
@@ -94,7 +94,14 @@ def unpack_tail(tail: bytes, where: str) -> dict[str, Any]:
     if codec not in (b"z", b"j"):
         raise EntryFormatError(f"{where} has an unknown answer encoding {codec!r}: {UPGRADE_HINT}")
     with _damage_reported(where):
-        return json.loads(_inflate(data, where) if codec == b"z" else data)
+        return _object(json.loads(_inflate(data, where) if codec == b"z" else data), where, "answer")
+
+
+def _object(value: Any, where: str, part: str) -> dict[str, Any]:
+    # A planted `[1, 2]` decodes as JSON too: anything but an object is a damaged entry, not a crash.
+    if not isinstance(value, dict):
+        raise corrupt_entry(where, f"its {part} is not a JSON object")
+    return value
 
 
 def _inflate(data: bytes, where: str) -> bytes:
