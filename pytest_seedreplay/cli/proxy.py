@@ -131,6 +131,12 @@ class _Size(click.ParamType):
     default=None,
     help=f"JSON prices for the dollars hits save, over genai-prices' for the models it names [default: ${ENV_PRICES}].",
 )
+@click.option(
+    "--sim-strict-models",
+    is_flag=True,
+    help="With --upstream sim: 404 for a model name outside the simulator's catalogue, as the API does "
+    "(by default any name answers, as its family would).",
+)
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option(
     "--allow-mode-override",
@@ -287,6 +293,7 @@ def command(
     ttl: float | None,
     lock_expiry: float,
     prices_file: str | None,
+    sim_strict_models: bool,
     require_seed: bool,
     allow_mode_override: bool,
     isolate_by_auth: bool,
@@ -341,6 +348,7 @@ def command(
         prices = prices_from(prices_file)
     except PricesError as exc:
         raise click.BadParameter(str(exc), param_hint="--prices") from None
+    sim = _sim_config(sim_strict_models, upstream, anthropic_upstream)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ProxyConfig(
         upstream=upstream,
@@ -363,6 +371,7 @@ def command(
         ttl=ttl,
         lock_expiry=lock_expiry,
         prices=prices,
+        sim=sim,
     )
     created = _missing_dir(store_target(cache_dir, store_url))
     # A replay proxy that may not be widened never calls the upstream: naming one would mislead.
@@ -437,6 +446,19 @@ def command(
     finally:
         if not started.is_set():
             _remove(created)  # a proxy that never started leaves no cache directory behind
+
+
+def _sim_config(strict_models: bool, upstream: str, anthropic_upstream: str) -> Any:
+    """The in-process simulator's settings (None: its defaults); --sim-strict-models needs one."""
+    from pytest_seedreplay.core.constants import SIM_UPSTREAM
+
+    if not strict_models:
+        return None
+    if SIM_UPSTREAM not in (upstream, anthropic_upstream):
+        raise click.UsageError("--sim-strict-models applies to the built-in simulator: add --upstream sim")
+    from pytest_seedreplay.proxy.sim import SimConfig
+
+    return SimConfig(strict_models=True)
 
 
 def _missing_dir(target: str) -> Path | None:
