@@ -3,13 +3,14 @@ in the shape the client asked for (stream or not, usage chunk or not, float or b
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, HEADER_STORE_ERROR
+from pytest_seedreplay.core.constants import CONTENT_TYPE_JSON, ERROR_TYPE_PROXY, HEADER_STORE_ERROR, LARGE_ANSWER
 from pytest_seedreplay.core.entry import Entry, check_wire
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.shapes import (
@@ -17,6 +18,7 @@ from pytest_seedreplay.shapes import (
     adapt_stream,
     answer_body,
     answer_events,
+    answer_text,
     ends_stream,
     format_sse,
     streams,
@@ -54,6 +56,21 @@ def serve_entry(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Rendere
         ) from None
 
 
+async def serve_entry_off_loop(entry: Entry, shape: Shape, extra: Mapping[str, str]) -> Rendered:
+    """`serve_entry`, in a thread when it cuts a large plain recording into a stream (megabytes of
+    events to build and encode), so every other client is served meanwhile."""
+    if shape.stream and entry.body is not None and streams(entry.endpoint) and _text_size(entry) > LARGE_ANSWER:
+        return await asyncio.to_thread(serve_entry, entry, shape, extra)
+    return serve_entry(entry, shape, extra)
+
+
+def _text_size(entry: Entry) -> int:
+    try:
+        return len(answer_text(entry.endpoint, entry.body))
+    except (TypeError, ValueError, AttributeError):
+        return 0  # not an answer: serve_entry says why, quickly
+
+
 def _json_answer(status: int, body: Any, headers: CIMultiDict[str]) -> Rendered:
     headers["Content-Type"] = CONTENT_TYPE_JSON
     return Rendered(status, headers, compact_json_bytes(body))
@@ -71,7 +88,7 @@ async def answer_from_flight(request: web.Request, flight: Flight, shape: Shape,
     if flight.failure is not None:
         raise bad_gateway(flight.failure.message, flight.failure.code)
     if flight.entry is not None and (flight.streaming or flight.recorded or shape != flight.shape):
-        return serve_entry(flight.entry, shape, extra).response()
+        return (await serve_entry_off_loop(flight.entry, shape, extra)).response()
     headers = CIMultiDict(flight.headers)
     headers.update(extra)
     return web.Response(status=flight.status or 502, body=flight.body, headers=headers)

@@ -46,7 +46,7 @@ from pytest_seedreplay.shapes import Summary, answer_problem, summary
 from pytest_seedreplay.store import StoreUnavailable
 
 from . import shared_flight
-from .answers import answer_from_flight, serve_entry
+from .answers import answer_from_flight, serve_entry_off_loop
 from .anthropic import upstream_of
 from .binding import ReplayMiss
 from .errors import APIError
@@ -197,7 +197,7 @@ async def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
     if entry is None or entry.expired() or not call.policy.fresh(entry.recorded_at, time.time()):
         return None
     saving, said = _saving_headers(state, entry)
-    rendered = serve_entry(entry, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT, **said})
+    rendered = await serve_entry_off_loop(entry, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT, **said})
     rendered = dataclasses.replace(rendered, saving=saving)
     if bound.memoize:
         bound.memory.put(call.key, call.shape, rendered, state.config.memory_cache)
@@ -250,7 +250,7 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
         if answer.store and call.policy.fate is Fate.STORE:
             stored = dataclasses.replace(answer.entry, key=call.key, request=call.canonical, expires_at=_expires(state))
             _store_learned(state, bound, stored)
-        rendered = dataclasses.replace(serve_entry(answer.entry, call.shape, headers), saving=saving)
+        rendered = dataclasses.replace(await serve_entry_off_loop(answer.entry, call.shape, headers), saving=saving)
         _count_saving(state, rendered)
         return rendered.response()
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pytest_seedreplay.core.constants import (
     DEFAULT_ANTHROPIC_UPSTREAM,
@@ -22,6 +23,9 @@ from pytest_seedreplay.core.constants import (
 )
 from pytest_seedreplay.policy import DEFAULT_PROXY_MODE
 from pytest_seedreplay.savings import DEFAULT_TABLE, PriceTable
+
+if TYPE_CHECKING:
+    from .sim.config import SimConfig
 
 
 @dataclass
@@ -65,6 +69,9 @@ class ProxyConfig:
     lock_expiry: float = DEFAULT_LOCK_EXPIRY
     # What a replayed answer would have cost (X-Seedreplay-Cost-Saved, stats, /metrics).
     prices: PriceTable = DEFAULT_TABLE
+    # The in-process simulator's settings when an upstream is "sim" (e.g. SimConfig(strict_models=True));
+    # None: its defaults.
+    sim: SimConfig | None = None
 
     def __post_init__(self) -> None:
         if self.token is not None:

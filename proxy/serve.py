@@ -68,10 +68,18 @@ class ConnectionLimits:
         return max(1, min(self.max_connections, soft - _RESERVED_FDS))
 
 
-class BodyTimeout(TimeoutError):
+def _timeouts() -> tuple[type[BaseException], ...]:
+    # Python 3.10: asyncio.TimeoutError is its own class, not the built-in TimeoutError (one since 3.11).
+    import asyncio
+
+    return (TimeoutError,) if asyncio.TimeoutError is TimeoutError else (asyncio.TimeoutError, TimeoutError)
+
+
+class BodyTimeout(*_timeouts()):  # type: ignore[misc]
     """A request body sent no byte for `body_timeout` seconds (set on the body's reader, so the
-    handler reading it stops with this). A TimeoutError: aiohttp, draining what is left of a body
-    once the answer is sent, stops quietly on one."""
+    handler reading it stops with this). Both TimeoutErrors, asyncio's and the built-in (two classes
+    on Python 3.10): aiohttp, draining what is left of a body once the answer is sent, stops quietly
+    on asyncio's, and our readers catch either."""
 
 
 def typed_request_key(name: str, kind: type) -> Any:

@@ -248,9 +248,9 @@ class ProxyState:
             self._sim_lock = self._sim_lock or asyncio.Lock()
             async with self._sim_lock:
                 if self._sim_url is None:
-                    from .sim import SimConfig, running_sim
+                    from .sim import running_sim
 
-                    self._sim_url = await self._resources.enter_async_context(running_sim(SimConfig()))
+                    self._sim_url = await self._resources.enter_async_context(running_sim(self.config.sim))
         return self._sim_url
 
     async def aclose(self) -> None:

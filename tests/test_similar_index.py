@@ -115,17 +115,22 @@ def test_the_threshold_is_applied() -> None:
     assert index.lookup(wordy, threshold=match.score + 0.001) is None
 
 
+def answer(text: str) -> dict:
+    """A chat answer (a store holds answers: a body with no `choices` list is a corrupt entry)."""
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+
 def test_an_index_built_from_a_real_store_answers_from_its_recordings(tmp_path: Path) -> None:
     with DiskStore(tmp_path / "cache") as store:
         for text in ("How do I reset my password?", "Is the museum open on Mondays?"):
             canonical = chat(text)
-            store.put(Entry(key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, body={"answer": text}))
+            store.put(Entry(key=key_of_canonical(canonical), endpoint=CHAT, request=canonical, body=answer(text)))
         embedding = canonical_request("/v1/embeddings", {"model": "e", "input": "x"})
-        store.put(Entry(key=key_of_canonical(embedding), endpoint="/v1/embeddings", request=embedding, body={}))
+        store.put(Entry(key=key_of_canonical(embedding), endpoint="/v1/embeddings", request=embedding, body={"data": []}))
         index = SimilarIndex.from_requests(store.iter_requests())
         match = index.lookup(chat("is the museum open on monday"))
         assert len(index) == 2
-        assert match is not None and store.get(match.key).body == {"answer": "Is the museum open on Mondays?"}
+        assert match is not None and store.get(match.key).body == answer("Is the museum open on Mondays?")
 
 
 def test_the_shipped_set_gets_no_wrong_answer_and_most_paraphrases() -> None:

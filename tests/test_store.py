@@ -219,7 +219,7 @@ def test_unicode_small_and_empty_answers_round_trip(store):
 def test_put_overwrites_and_delete_removes(store):
     entry = make_entry(3)
     store.put(entry)
-    newer = dataclass_with(entry, body={"id": "second"}, recorded_at=entry.recorded_at + 1)
+    newer = dataclass_with(entry, body={"id": "second", "choices": []}, recorded_at=entry.recorded_at + 1)
     store.put(newer)
     assert store.get(entry.key) == newer and len(store) == 1
 

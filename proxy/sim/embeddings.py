@@ -15,6 +15,7 @@ from . import catalog
 from .errors import APIError, bad_request, invalid_type, invalid_value, missing, model_not_found
 from .inference import require_model
 from .model import count_tokens, words
+from .models import answers_any_name
 from .runtime import CONFIG, first_token_delay, read_json
 
 _BUCKETS_PER_FEATURE = 16
@@ -71,12 +72,17 @@ def _token_ids(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
 
 
+# A model name outside the catalogue answers as text-embedding-3-small does (unless strict_models).
+_ANY_NAME_AS = "text-embedding-3-small"
+
+
 def _dimensions(body: dict[str, Any], model: str) -> int:
-    native = catalog.EMBEDDING_MODELS[model]
+    like = model if model in catalog.EMBEDDING_MODELS else _ANY_NAME_AS
+    native = catalog.EMBEDDING_MODELS[like]
     dims = body.get("dimensions")
     if dims is None:
         return native
-    if model not in catalog.SHORTENABLE_EMBEDDINGS:
+    if like not in catalog.SHORTENABLE_EMBEDDINGS:
         raise bad_request(f"This model does not support specifying dimensions: {model}.", "dimensions")
     if isinstance(dims, bool) or not isinstance(dims, int):
         raise invalid_type("dimensions", "an integer", dims)
@@ -92,7 +98,7 @@ async def embeddings(request: web.Request) -> web.Response:
     fmt = body.get("encoding_format", "float") or "float"
     if fmt not in ("float", "base64"):
         raise invalid_value("encoding_format", f"'{fmt}'. Supported values are: 'float' and 'base64'.")
-    if model not in catalog.EMBEDDING_MODELS:
+    if model not in catalog.EMBEDDING_MODELS and not answers_any_name(request.app, model):
         if model in catalog.ALL_BASE_MODELS:
             raise APIError(404, f"The model `{model}` is not an embedding model.", param="model", code="model_not_found")
         raise model_not_found(model)

@@ -50,7 +50,7 @@ def resolve_text_model(app: web.Application, name: str, kinds: tuple[str, ...] =
     drift = app[CONFIG].drift
     if name in catalog.CHAT_MODELS and "chat" in kinds or name in catalog.COMPLETION_MODELS and "completion" in kinds:
         return Resolved(name, name, BaseBrain(), catalog.fingerprint(name, drift), family_of(name))
-    if _answers_any_name(app, name):
+    if answers_any_name(app, name):
         return Resolved(name, name, BaseBrain(), catalog.fingerprint(name, drift), family_of(name))
     if name.startswith("ft:"):
         settle_all(app[STATE])  # a job that just finished makes its model available now
@@ -67,7 +67,7 @@ def resolve_text_model(app: web.Application, name: str, kinds: tuple[str, ...] =
     raise model_not_found(name)
 
 
-def _answers_any_name(app: web.Application, name: str) -> bool:
+def answers_any_name(app: web.Application, name: str) -> bool:
     """Real suites name many models: any name outside the catalogue answers as a base model, unless
     `strict_models`. A fine-tune (`ft:...`) must exist, and a catalogued model of another kind (an
     embedding model on chat) is still the API's 404."""
@@ -115,7 +115,7 @@ async def retrieve_model(request: web.Request) -> web.Response:
     name = request.match_info["model"]
     if name in catalog.ALL_BASE_MODELS:
         return web.json_response(catalog.model_object(name))
-    if _answers_any_name(request.app, name):
+    if answers_any_name(request.app, name):
         return web.json_response(catalog.model_object(name))
     settle_all(request.app[STATE])
     record = request.app[STATE].models.get(name)

@@ -17,11 +17,15 @@ from click.core import ParameterSource
 
 from ..core.constants import (
     DEFAULT_ANTHROPIC_UPSTREAM,
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_CACHE_DIR,
     DEFAULT_CASSETTE_DIR,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_LOCK_EXPIRY,
+    DEFAULT_MAX_ANSWER,
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MEMORY_CACHE,
     DEFAULT_PROXY_PORT,
     DEFAULT_UPSTREAM,
@@ -126,6 +130,12 @@ class _Size(click.ParamType):
     default=None,
     help=f"JSON prices for the dollars hits save, over genai-prices' for the models it names [default: ${ENV_PRICES}].",
 )
+@click.option(
+    "--sim-strict-models",
+    is_flag=True,
+    help="With --upstream sim: 404 for a model name outside the simulator's catalogue, as the API does "
+    "(by default any name answers, as its family would).",
+)
 @click.option("--require-seed", is_flag=True, help="Answer 400 to chat/completions requests that carry no seed.")
 @click.option(
     "--allow-mode-override",
@@ -155,6 +165,34 @@ class _Size(click.ParamType):
     default=DEFAULT_MAX_BODY,
     show_default="32MiB",
     help="Largest JSON request body (bytes, or 8MiB, 512k...).",
+)
+@click.option(
+    "--max-answer",
+    type=_Size(),
+    default=DEFAULT_MAX_ANSWER,
+    show_default="128MiB",
+    help="Largest upstream answer recorded (bytes, or 64MiB, 512k...); a bigger one is relayed to the client, not recorded.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_HEADER_TIMEOUT,
+    show_default=True,
+    help="Seconds a client has to send a request's head; past it the connection gets a 408.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_BODY_TIMEOUT,
+    show_default=True,
+    help="Seconds a request body may go without a byte; past it the request gets a 408.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    help="Clients connected at once; one more gets a 503 (lowered to the open-file limit, ulimit -n, minus 64).",
 )
 @click.option(
     "--upstream-timeout",
@@ -254,12 +292,17 @@ def command(
     ttl: float | None,
     lock_expiry: float,
     prices_file: str | None,
+    sim_strict_models: bool,
     require_seed: bool,
     allow_mode_override: bool,
     isolate_by_auth: bool,
     token: str | None,
     token_file: Path | None,
     max_body: int,
+    max_answer: int,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
     upstream_timeout: float,
     memory_cache: int,
     similar: str | None,
@@ -304,6 +347,7 @@ def command(
         prices = prices_from(prices_file)
     except PricesError as exc:
         raise click.BadParameter(str(exc), param_hint="--prices") from None
+    sim = _sim_config(sim_strict_models, upstream, anthropic_upstream)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from pytest_seedreplay.proxy.writer import switch_briskly
 
@@ -317,6 +361,10 @@ def command(
         isolate_by_auth=isolate_by_auth,
         token=token,
         max_body=max_body,
+        max_answer=max_answer,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
         upstream_timeout=upstream_timeout,
         memory_cache=memory_cache,
         durable=durable,
@@ -325,6 +373,7 @@ def command(
         ttl=ttl,
         lock_expiry=lock_expiry,
         prices=prices,
+        sim=sim,
     )
     created = _missing_dir(store_target(cache_dir, store_url))
     # A replay proxy that may not be widened never calls the upstream: naming one would mislead.
@@ -399,6 +448,19 @@ def command(
     finally:
         if not started.is_set():
             _remove(created)  # a proxy that never started leaves no cache directory behind
+
+
+def _sim_config(strict_models: bool, upstream: str, anthropic_upstream: str) -> Any:
+    """The in-process simulator's settings (None: its defaults); --sim-strict-models needs one."""
+    from pytest_seedreplay.core.constants import SIM_UPSTREAM
+
+    if not strict_models:
+        return None
+    if SIM_UPSTREAM not in (upstream, anthropic_upstream):
+        raise click.UsageError("--sim-strict-models applies to the built-in simulator: add --upstream sim")
+    from pytest_seedreplay.proxy.sim import SimConfig
+
+    return SimConfig(strict_models=True)
 
 
 def _missing_dir(target: str) -> Path | None:

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ..core.entry import SSEEvent
-from .pieces import UnstreamableAnswer, copied, words
+from .pieces import UnstreamableAnswer, copied, cut, words
 from .sse import MalformedStream, frames, json_event
 
 # Blocks whose `input` streams as JSON text (`input_json_delta`): the model's tool calls and the server's.
@@ -174,8 +174,9 @@ def _block_events(index: int, block: Any) -> list[SSEEvent]:
 
 
 def _json_pieces(text: str, size: int = 16) -> list[str]:
-    # Tool input JSON has few spaces: cut it by length, as the API does, not by words.
-    return [text[at : at + size] for at in range(0, len(text), size)] or [""]
+    # Tool input JSON has few spaces: cut it by length, as the API does, not by words; a large
+    # input in at most ~1,000 pieces (a bounded event count, whatever its size).
+    return cut(text, max(size, -(-len(text) // 1000))) or [""]
 
 
 def split(body: dict[str, Any], include_usage: bool) -> list[SSEEvent]:

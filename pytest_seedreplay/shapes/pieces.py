@@ -15,9 +15,36 @@ class UnstreamableAnswer(ValueError):
     that is not an object."""
 
 
+# Up to _WORDY characters a text streams a word per delta, as the API sends it. A longer one (a
+# recording of megabytes) is cut into pieces of at least _PIECE characters, and into at most about
+# _MOST of them: 200,000 one-word events took the proxy's loop ~40 s to build and send.
+_WORDY = 16 * 1024
+_PIECE = 4 * 1024
+_MOST = 1000
+
+
 def words(text: str) -> list[str]:
-    """Word-sized pieces (a word and the space after it) that join back into the text."""
-    return _WORD.findall(text)
+    """Pieces that join back into the text: a word and the space after it each, or, for a long text,
+    runs of words a few KB long (a bounded count, whatever the text's size)."""
+    if len(text) <= _WORDY:
+        return _WORD.findall(text)
+    return cut(text, max(_PIECE, -(-len(text) // _MOST)), after_space=True)
+
+
+def cut(text: str, size: int, after_space: bool = False) -> list[str]:
+    """`text` in pieces of at most `size` characters (the last may be shorter); `after_space`: each
+    piece ends after the last space or newline within it where there is one, so words stay whole."""
+    pieces = []
+    at, end = 0, len(text)
+    while end - at > size:
+        stop = at + size
+        if after_space:
+            space = max(text.rfind(" ", at, stop), text.rfind("\n", at, stop))
+            stop = space + 1 if space > at else stop
+        pieces.append(text[at:stop])
+        at = stop
+    pieces.append(text[at:])
+    return pieces if text else []
 
 
 def token_pieces(text: Any, tokens: Any) -> list[str] | None:

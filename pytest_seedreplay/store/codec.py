@@ -27,6 +27,7 @@ from ..core.constants import ENTRY_FORMAT
 from ..core.entry import Entry, SSEEvent
 from ..core.jsontext import compact_json_bytes
 from ..core.version import __version__
+from ..shapes import answer_problem
 from .base import UPGRADE_HINT, CorruptEntry, EntryFormatError
 
 _MAGIC = b"SRE"
@@ -86,7 +87,7 @@ def unpack_head(head: bytes, where: str) -> dict[str, Any]:
             f"{__version__} reads entry format {ENTRY_FORMAT} only: {UPGRADE_HINT}"
         )
     with _damage_reported(where):
-        return json.loads(head[4:])
+        return _object(json.loads(head[4:]), where, "head")
 
 
 def unpack_tail(tail: bytes, where: str) -> dict[str, Any]:
@@ -94,7 +95,14 @@ def unpack_tail(tail: bytes, where: str) -> dict[str, Any]:
     if codec not in (b"z", b"j"):
         raise EntryFormatError(f"{where} has an unknown answer encoding {codec!r}: {UPGRADE_HINT}")
     with _damage_reported(where):
-        return json.loads(_inflate(data, where) if codec == b"z" else data)
+        return _object(json.loads(_inflate(data, where) if codec == b"z" else data), where, "answer")
+
+
+def _object(value: Any, where: str, part: str) -> dict[str, Any]:
+    # A planted `[1, 2]` decodes as JSON too: anything but an object is a damaged entry, not a crash.
+    if not isinstance(value, dict):
+        raise corrupt_entry(where, f"its {part} is not a JSON object")
+    return value
 
 
 def _inflate(data: bytes, where: str) -> bytes:
@@ -110,7 +118,20 @@ def entry_from_parts(head: bytes, tail: bytes, where: str) -> Entry:
     data = unpack_head(head, where)
     data.update(unpack_tail(tail, where))
     with _damage_reported(where):
-        return Entry.from_dict(data)
+        entry = Entry.from_dict(data)
+    _check_answer(entry, where)
+    return entry
+
+
+def _check_answer(entry: Entry, where: str) -> None:
+    """A plain 2xx recording must be an answer of its endpoint. Since the proxy refuses to record one
+    that is not (no `choices`, `output` or `data` list), only an older seedreplay or a hand could have
+    put it there; it replayed as nonsense, and failed as a stream."""
+    if entry.body is None or not 200 <= entry.status < 300:
+        return
+    problem = answer_problem(entry.endpoint, entry.body)
+    if problem:
+        raise corrupt_entry(where, f"it is no answer of {entry.endpoint}: {problem}; an older seedreplay recorded it")
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import logging
 import time
 import uuid
 import zlib
@@ -41,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..core.entry import Entry
-from .base import CheckedWrites, StoreError, StoreStats, StoreUnavailable, check_namespace, display_location
+from .base import CheckedWrites, CorruptEntry, StoreError, StoreStats, StoreUnavailable, check_namespace, display_location
 from .codec import entry_from_parts, pack_head, pack_tail, unpack_head
 from .shared import (
     FAILED,
@@ -55,6 +56,8 @@ from .shared import (
     savings_increments,
     savings_totals,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "seedreplay:"
 PAGE = 500  # keys (or request heads) fetched per round trip while iterating
@@ -163,6 +166,7 @@ class RedisStore(CheckedWrites):
         # A cluster store's entries and their index live in BUCKETS slots (see the module's docstring).
         self._buckets = [f"{{{self.prefix}{n:02x}}}" for n in range(BUCKETS)] if self.cluster else [self.prefix]
         self._ledger = f"{self.prefix}savings"
+        self.skipped = 0  # damaged or planted entries the listings met (each skipped, said once)
         self._redis = self._connect(redis, client_url)
         self._refuse_evicting_server()
         self._publish = self._publish_command()
@@ -374,8 +378,14 @@ class RedisStore(CheckedWrites):
                     pipe.hmget(self._entry_key(key), ["head", "tail"])
                 rows = pipe.execute()
             for key, (head, tail) in zip(page, rows):
-                if head is not None and tail is not None:  # deleted since the key was listed
-                    yield entry_from_parts(head, tail, self._where(key))
+                if head is None or tail is None:  # deleted since the key was listed
+                    continue
+                try:
+                    entry = entry_from_parts(head, tail, self._where(key))
+                except CorruptEntry as exc:
+                    self._skip(exc)
+                    continue
+                yield entry
 
     def iter_requests(self) -> Iterator[tuple[str, dict]]:
         for page in self._pages():
@@ -384,8 +394,20 @@ class RedisStore(CheckedWrites):
                     pipe.hget(self._entry_key(key), "head")
                 heads = pipe.execute()
             for key, head in zip(page, heads):
-                if head is not None:
-                    yield key, unpack_head(head, self._where(key))["request"]
+                if head is None:
+                    continue
+                try:
+                    request = _request_of(unpack_head(head, self._where(key)), self._where(key))
+                except CorruptEntry as exc:
+                    self._skip(exc)
+                    continue
+                yield key, request
+
+    def _skip(self, exc: CorruptEntry) -> None:
+        """A damaged or planted entry met by a listing: counted and said in one line, and the listing
+        goes on (as the disk store's does), instead of ending at it."""
+        self.skipped += 1
+        log.warning("skipped: %s", exc)
 
     def stats(self) -> StoreStats:
         """Entry count (O(log n)) and the bytes of their stored heads and answers (one pass over the index)."""
@@ -505,6 +527,13 @@ class RedisStore(CheckedWrites):
 
     def __repr__(self) -> str:
         return f"RedisStore({self.location!r}, prefix={self.prefix!r})"
+
+
+def _request_of(head: Any, where: str) -> dict[str, Any]:
+    request = head.get("request") if isinstance(head, dict) else None
+    if not isinstance(request, dict):
+        raise CorruptEntry(f"{where} is damaged: its head holds no request object")
+    return request
 
 
 def _ms(seconds: float) -> int:
