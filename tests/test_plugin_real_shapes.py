@@ -184,3 +184,11 @@ def test_a_decorator_started_respx_router_opted_in(pytester: pytest.Pytester) ->
     pytester.makeconftest("from decorator_mock import openai_mock  # noqa: F401\n")
     pytester.makepyfile(decorator_mock=DECORATOR_MOCK, test_decorated=DECORATOR_TESTS)
     run(pytester, "-o", "seedreplay_mode=replay").assert_outcomes(passed=1)
+
+
+def test_a_decorator_started_respx_router_opted_out_by_its_module(pytester: pytest.Pytester) -> None:
+    """Until then, the README's way out: the module's tests say mode="off" and are left alone."""
+    pytester.makeconftest("from decorator_mock import openai_mock  # noqa: F401\n")
+    marked = 'import pytest\n\npytestmark = pytest.mark.seedreplay(mode="off")\n' + DECORATOR_TESTS
+    pytester.makepyfile(decorator_mock=DECORATOR_MOCK, test_decorated=marked)
+    run(pytester, "-o", "seedreplay_mode=replay").assert_outcomes(passed=1)
