@@ -96,7 +96,10 @@ _LIFTED = pytest.StashKey[bool]()  # a test left alone in a session-wide run: th
 # Asking for one of these opts a test in (as the marker does); the other two only configure.
 PLUGIN_FIXTURES = frozenset({"seedreplay", "openai_client", "async_openai_client", "seedreplay_proxy", "seedreplay_finetune"})
 # Another way of faking OpenAI (pytest-httpx, respx): seedreplay leaves such a test alone.
-OTHER_FAKES = frozenset({"httpx_mock", "respx_mock"})
+# Fixtures of the other ways of faking OpenAI: a test that asks for one is left alone (pytest-httpx,
+# respx, openai-responses' `openai_mock`, which its decorator passes the test); ini
+# `seedreplay_other_fakes` adds a project's own.
+OTHER_FAKES = frozenset({"httpx_mock", "respx_mock", "openai_mock"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -201,6 +204,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("seedreplay_cassette_dir", "directory of cassettes, relative to rootdir", default=DEFAULT_CASSETTE_DIR)
     parser.addini("seedreplay_upstream", "API base URL to record from", default="")
     parser.addini("seedreplay_anthropic_upstream", "Anthropic's API root to record from", default="")
+    parser.addini(
+        "seedreplay_other_fakes",
+        "fixtures of other ways of faking the API: a test asking for one is left alone",
+        type="linelist",
+        default=[],
+    )
     parser.addini(
         "seedreplay_drift",
         "live mode: warn, fail, or fail-on-change on drift",
@@ -482,7 +491,10 @@ def _served(item: pytest.Item, settings: Settings) -> bool:
     fixtures = set(getattr(item, "fixturenames", ()))
     if marker is not None and marker_options(dict(marker.kwargs), marker.args)[0] == Mode.OFF:
         return False
-    if item.get_closest_marker("vcr") is not None or fixtures & OTHER_FAKES:
+    if fixtures & (OTHER_FAKES | set(item.config.getini("seedreplay_other_fakes"))):
+        return False
+    # pytest-recording fakes nothing under its --disable-recording: then a vcr test is ours like any other.
+    if item.get_closest_marker("vcr") is not None and not item.config.getoption("disable_recording", False):
         return False
     return settings.session_wide or marker is not None or bool(fixtures & PLUGIN_FIXTURES)
 

@@ -6,6 +6,8 @@ The samples are written for this file (the shape of a project's tests, not its c
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,12 +38,6 @@ def test_every_plugin_is_hashable(pytestconfig):
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugin.py registers its _State, a @dataclass (eq=True, so __hash__ = None), as a plugin: "
-    "pytest 8.4 crashes at start. Fix: @dataclass(eq=False) on _State (identity hash, as any plugin has); "
-    "plugin.py is being restructured on another branch",
-)
 def test_not_opted_in_every_registered_plugin_is_hashable(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plugins=HASHABLE_PLUGINS)
     run(pytester).assert_outcomes(passed=1)
@@ -173,13 +169,6 @@ def test_a_decorator_started_respx_router_not_opted_in(pytester: pytest.Pytester
     run(pytester).assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="opted in, the test is not left alone: it asks for neither httpx_mock nor respx_mock, so its "
-    "client is pointed at the proxy and respx says 'RESPX: <Request POST http://127.0.0.1:PORT/...> not "
-    "mocked!'. Fix in plugin.py: add openai-responses' fixture openai_mock to OTHER_FAKES (the decorator "
-    "passes it, so pytest lists it in the test's fixtures) and let a project name its own in an ini list",
-)
 def test_a_decorator_started_respx_router_opted_in(pytester: pytest.Pytester) -> None:
     pytester.makeconftest("from decorator_mock import openai_mock  # noqa: F401\n")
     pytester.makepyfile(decorator_mock=DECORATOR_MOCK, test_decorated=DECORATOR_TESTS)
@@ -187,8 +176,64 @@ def test_a_decorator_started_respx_router_opted_in(pytester: pytest.Pytester) ->
 
 
 def test_a_decorator_started_respx_router_opted_out_by_its_module(pytester: pytest.Pytester) -> None:
-    """Until then, the README's way out: the module's tests say mode="off" and are left alone."""
+    """A mock seedreplay cannot see (started inside the test): the module's tests say mode="off"."""
     pytester.makeconftest("from decorator_mock import openai_mock  # noqa: F401\n")
     marked = 'import pytest\n\npytestmark = pytest.mark.seedreplay(mode="off")\n' + DECORATOR_TESTS
     pytester.makepyfile(decorator_mock=DECORATOR_MOCK, test_decorated=marked)
     run(pytester, "-o", "seedreplay_mode=replay").assert_outcomes(passed=1)
+
+
+# pytest-recording's `--disable-recording` turns its cassettes off: a @pytest.mark.vcr test then fakes
+# nothing, so an opted-in run should cover it like any test (datasette-query-assistant's suite run as
+# `--disable-recording --seedreplay=record --seedreplay-upstream sim` sent its calls to api.openai.com).
+# Without seedreplay this sample's client goes to a closed loopback port, never off the machine.
+VCR_TESTS = """
+import openai
+import pytest
+
+
+@pytest.mark.vcr
+def test_chat():
+    client = openai.OpenAI(max_retries=0)
+    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], seed=1)
+    assert answer.choices[0].message.content
+"""
+
+
+def test_vcr_marked_test_under_disable_recording_is_covered(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim: Any
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # closed: no call leaves the machine
+    pytester.makepyfile(test_vcr=VCR_TESTS)
+    result = run(pytester, "--disable-recording", "--seedreplay=record", f"--seedreplay-upstream={sim.url}")
+    result.assert_outcomes(passed=1)
+    assert (Path(pytester.path) / "cassettes" / "test_vcr" / "test_chat.yaml").exists()
+
+
+def test_a_project_names_its_own_fake_in_the_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A home-grown fake of the API, as a fixture: listed in `seedreplay_other_fakes`, its tests keep the
+    # environment they had without seedreplay; a test without it is served in the same opted-in run.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def fake_llm():
+            return "faked"
+        """
+    )
+    pytester.makepyfile(
+        test_fakes="""
+        import os
+
+        def test_faked(fake_llm):
+            assert os.environ["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1"
+
+        def test_served():
+            assert os.environ["OPENAI_BASE_URL"] != "http://127.0.0.1:9/v1"
+        """
+    )
+    run(pytester, "-o", "seedreplay_mode=replay", "-o", "seedreplay_other_fakes=fake_llm").assert_outcomes(passed=2)
+    # Without the ini line the fake's test is served too (its environment points at the proxy).
+    run(pytester, "-o", "seedreplay_mode=replay").assert_outcomes(passed=1, failed=1)
