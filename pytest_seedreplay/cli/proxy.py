@@ -534,7 +534,15 @@ def _warm_secret_scan() -> None:
     the first miss, which searches its request with it before recording."""
     from ..core.redact import catalogue
 
-    threading.Thread(target=catalogue, name="seedreplay-warm-up", daemon=True).start()
+    def warm() -> None:
+        try:
+            catalogue()
+        except Exception as exc:  # out of file descriptors, say: the first miss builds it (lru_cache keeps no failure)
+            logging.getLogger("seedreplay.proxy").warning(
+                "building the secret catalogue at start failed (%s); the first miss builds it", exc
+            )
+
+    threading.Thread(target=warm, name="seedreplay-warm-up", daemon=True).start()
 
 
 def _finetune_tier(spec: str, manifest: str, guard: bool, store_answers: bool, store):
