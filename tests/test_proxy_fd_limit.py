@@ -107,4 +107,6 @@ def test_three_hundred_slow_bodies_under_ulimit_256_leave_healthz_answering_and_
     # under ulimit -n 256 the proxy used to log a traceback per accept, thousands of them.
     assert len([line for line in loud if "connections are open, the most this server takes" in line]) == 1, loud
     assert len([line for line in loud if "cannot be accepted: [Errno 24]" in line]) <= 1, loud
-    assert len(loud) <= 2, loud
+    # A start-up warm-up that met the exhausted descriptors says so once (the first miss does it then).
+    warm_up = [line for line in loud if "building the secret catalogue at start failed" in line]
+    assert len(warm_up) <= 1 and len(loud) - len(warm_up) <= 2, loud
