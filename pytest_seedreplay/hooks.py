@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .session import TestRecording
+    from .recording import TestRecording
     from .settings import Settings
 
 

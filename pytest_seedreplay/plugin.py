@@ -1,10 +1,11 @@
 """pytest wiring for seedreplay: options, ini, markers, fixtures and hooks. The logic lives in
-`standby` (the port, the guard, and the session once a test needs it), `session` (proxy, per-test
-recording), `recorder` (cassette names), `guard`, `summary` and `report`.
+`session` (the port, the environment, the guard, and the proxy bound to each test's cassette once a
+test needs it), `recording` (a test's recording and its report), `recorder` (cassette names), `guard`,
+`summary` and `report`.
 
 A run whose tests make no OpenAI call must cost next to nothing: what this module imports at the top
-is only what every run needs; `session` (the proxy, aiohttp, the cassettes) comes with the first test
-that needs it."""
+is only what every run needs; `recording` (the proxy, aiohttp, the cassettes) comes with the first
+test that needs it."""
 
 from __future__ import annotations
 
@@ -27,21 +28,22 @@ from .core.constants import (
     DRIFT_POLICIES,
     ENV_ANTHROPIC_BASE_URL,
     ENV_ANTHROPIC_UPSTREAM,
+    ENV_API_KEY,
     ENV_BASE_URL,
     ENV_MODE,
     ENV_PRICES,
     ENV_UPSTREAM,
 )
-from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
+from .core.environ import DUMMY_API_KEY, ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .core.urls import check_upstream, public_url
 from .policy import DEFAULT_PYTEST_MODE, PYTEST_MODES, Mode
 from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_drift, marker_options
+from .session import NO_REQUESTS, Session, Turn
 from .settings import Settings
-from .standby import NO_REQUESTS, Standby, Turn
 
 if TYPE_CHECKING:
     from .finetune.live import TestFinetune
-    from .session import ProxyHandle, TestRecording
+    from .recording import TestRecording
     from .summary import Tally
 
 
@@ -54,7 +56,7 @@ class _State:
     """The plugin's state for one pytest process, registered as a plugin to see every report."""
 
     settings: Settings
-    standby: Standby  # not serving on the xdist controller (its workers run the tests) or with the plugin off
+    session: Session  # not serving on the xdist controller (its workers run the tests) or with the plugin off
     worker: bool
     payloads: list[dict[str, Any]] = field(default_factory=list)  # each finished test's figures
     report_paths: tuple = ()
@@ -271,32 +273,32 @@ def _setup(config: pytest.Config) -> _State:
         session_wide=bool(given) and mode != Mode.OFF,
         record_options=_record_options(config),
     )
-    standby = Standby(settings)
-    state = _State(settings, standby, worker=False)
+    session = Session(settings)
+    state = _State(settings, session, worker=False)
     config.stash[_STATE] = state
-    config.add_cleanup(standby.stop)  # runs even when pytest stops before configure (--version)
+    config.add_cleanup(session.stop)  # runs even when pytest stops before configure (--version)
     if not settings.session_wide:
         return state  # nothing changes unless a test opts in
-    standby.use_prices()
+    session.use_prices()
     idle = _option(config, "collectonly") or _option(config, "help") or _option(config, "version")
     if idle or _is_xdist_controller(config):
         # No proxy here (--collect-only, an xdist controller), but conftest.py and the app it imports
         # may build `openai.OpenAI()`: in replay that must work without a key, as in the tests.
-        standby.lend_key()
+        session.lend_key()
     else:
-        standby.start()
-        standby.cover_process()
+        session.start()
+        session.cover_process()
     return state
 
 
 def _configured(config: pytest.Config, state: _State) -> None:
     """Once conftest.py files are loaded (so theirs is called too): `pytest_seedreplay_configure`, then
     what the settings it may have changed must hold, said before any test runs."""
-    settings, standby = state.settings, state.standby
+    settings, session = state.settings, state.session
     config.hook.pytest_seedreplay_configure(config=config, settings=settings)
     if settings.mode == Mode.OFF:  # turned off by the hook
         settings.session_wide = False
-        standby.stop()
+        session.stop()
         return
     if settings.finetune:
         if settings.mode != Mode.LIVE:
@@ -309,7 +311,7 @@ def _configured(config: pytest.Config, state: _State) -> None:
             resolve(settings.finetune, manifest_path(settings.cassette_dir, settings.finetune_manifest), live=True)
         except FinetuneUnavailable as exc:
             raise pytest.UsageError(f"--seedreplay-finetune: {exc}") from None
-    if standby.serving:
+    if session.serving:
         try:
             _check_upstreams(settings)
         except ValueError as exc:
@@ -474,10 +476,10 @@ def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = 
     cassette_dir = Path(given.get("cassette_dir") or state.settings.cassette_dir)
     path = item.config.hook.pytest_seedreplay_cassette_path(item=item, cassette_dir=cassette_dir, name=name)
     path = Path(path) if path is not None else cassette_path(cassette_dir, item.nodeid, name)
-    effective = Mode(mode or state.settings.mode) if state.standby.serving else Mode.OFF
-    turn = state.standby.begin(Turn(item.nodeid, path, effective, seed, mode is not None, finetune), needed=marker is not None)
+    effective = Mode(mode or state.settings.mode) if state.session.serving else Mode.OFF
+    turn = state.session.begin(Turn(item.nodeid, path, effective, seed, mode is not None, finetune), needed=marker is not None)
     if item.config.hook.pytest_seedreplay_recording.get_hookimpls():  # a plugin wants each test's recording: make it
-        item.config.hook.pytest_seedreplay_recording(item=item, recording=state.standby.recording(turn))
+        item.config.hook.pytest_seedreplay_recording(item=item, recording=state.session.recording(turn))
     return turn
 
 
@@ -502,17 +504,17 @@ def _served(item: pytest.Item, settings: Settings) -> bool:
 def _cover_test(item: pytest.Item, state: _State) -> None:
     """A test opted in on its own: the proxy's port reserved (the first time), and the client
     environment pointed at it for this test only."""
-    standby = state.standby
-    if not standby.serving:
+    session = state.session
+    if not session.serving:
         try:
             _check_upstreams(state.settings)
         except ValueError as exc:
             raise SeedreplayError(f"seedreplay: {exc}") from None
-        standby.use_prices()
-        standby.start()
+        session.use_prices()
+        session.start()
         _allow_loopback(item.config)
     env = item.stash[_ENV] = ClientEnvironment()
-    env.point_at(standby.url)
+    env.point_at(session.url)
     marker = item.get_closest_marker("seedreplay")
     mode = marker_options(dict(marker.kwargs), marker.args)[0] if marker else None
     replay = (mode or state.settings.mode) == Mode.REPLAY
@@ -529,8 +531,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
             if not state.settings.session_wide:
                 _cover_test(item, state)
             item.stash[_TURN] = _begin(item, state)
-        elif state.settings.session_wide and state.standby.serving:
-            state.standby.lift()
+        elif state.settings.session_wide and state.session.serving:
+            state.session.lift()
             item.stash[_LIFTED] = True
     except SeedreplayError as exc:
         problem = str(exc)
@@ -546,7 +548,7 @@ def _uncover_test(item: pytest.Item, state: _State) -> None:
     if env is not None:
         env.restore()
     if item.stash.get(_LIFTED, False):
-        state.standby.reapply()
+        state.session.reapply()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -564,14 +566,14 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     except BaseException:
         turn.fail()
         try:
-            state.standby.finish(turn)
+            state.session.finish(turn)
         except SeedreplayError:
             pass  # the teardown error already fails the test, and nothing is written for it
         finally:
             _uncover_test(item, state)
         raise
     try:
-        state.standby.finish(turn)
+        state.session.finish(turn)
     except SeedreplayError as exc:
         problem = str(exc)
     else:
@@ -589,11 +591,11 @@ def pytest_runtest_makereport(
     turn = item.stash.get(_TURN, None)
     if turn is None or turn.mode == Mode.OFF:
         return report
-    standby = item.config.stash[_STATE].standby
-    standby.settle()
-    recording = standby.told(turn)
+    session = item.config.stash[_STATE].session
+    session.settle()
+    recording = session.told(turn)
     if recording is not None:  # the test used the proxy (or was guarded): what happened goes on its report
-        _annotate(item, call, report, recording, standby)
+        _annotate(item, call, report, recording, session)
     if report.failed or hasattr(report, "wasxfail"):
         turn.fail()
     elif call.when == "call" and report.passed:
@@ -604,9 +606,9 @@ def pytest_runtest_makereport(
 
 
 def _annotate(
-    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, recording: TestRecording, standby: Standby
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, recording: TestRecording, session: Session
 ) -> None:
-    from .session import annotate, without_client_frames  # loaded already: the test has a recording
+    from .recording import annotate, without_client_frames  # loaded already: the test has a recording
 
     if report.failed and call.excinfo is not None and recording.new_miss_pending and not item.config.getoption("fulltrace"):
         # The SDK raised for the miss: show the test's own frames, then the miss, not the SDK's internals.
@@ -616,8 +618,8 @@ def _annotate(
     marker = item.get_closest_marker("seedreplay")
     # The marker wins over the seedreplay_config fixture, which wins over the session's option.
     from_marker = marker_drift(dict(marker.kwargs)) if marker else None
-    policy = from_marker or item.stash.get(_DRIFT, None) or standby.settings.drift_policy
-    for text in annotate(report, recording, policy, standby.url):
+    policy = from_marker or item.stash.get(_DRIFT, None) or session.settings.drift_policy
+    for text in annotate(report, recording, policy, session.url):
         # Attributed to the test itself, not to this hook, in pytest's warnings summary.
         warnings.warn_explicit(SeedreplayDriftWarning(text), SeedreplayDriftWarning, str(item.path), (item.location[1] or 0) + 1)
 
@@ -667,6 +669,25 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 # --- fixtures -----------------------------------------------------------------------------------
 
 
+@dataclass
+class ProxyHandle:
+    """What the `seedreplay_proxy` fixture hands a test: the base URL to give any client."""
+
+    url: str  # with /v1, as OPENAI_BASE_URL wants it
+    cassette: Path
+    mode: str
+
+    @property
+    def root(self) -> str:
+        return self.url.removesuffix("/v1")
+
+
+def client_options(key_variable: str = ENV_API_KEY) -> dict[str, Any]:
+    """Keyword arguments for the fixtures' clients (OpenAI's; Anthropic's with its key variable): no
+    retries (a replay miss fails at once) and a dummy key when none is set (replay needs no real one)."""
+    return {"api_key": os.environ.get(key_variable) or DUMMY_API_KEY, "max_retries": 0}
+
+
 @pytest.fixture
 def seedreplay_config() -> dict[str, Any]:
     """Override (in a conftest.py or a module) to set `mode`, `cassette`, `seed`, `finetune` or `drift` for the tests it
@@ -700,7 +721,7 @@ def _seedreplay_overrides(
     if drift is not None:
         item.stash[_DRIFT] = drift
     given["cassette_dir"] = seedreplay_cassette_dir
-    state.standby.abandon(turn)
+    state.session.abandon(turn)
     item.stash[_TURN] = _begin(item, state, given)
 
 
@@ -708,7 +729,7 @@ def _recording(item: pytest.Item) -> TestRecording:
     """The test's recording, its cassette served from now on: a test that asks for it uses the proxy."""
     turn = item.stash.get(_TURN, None) or Turn(item.nodeid, Path(), Mode.OFF)  # a test seedreplay leaves alone
     try:
-        return item.config.stash[_STATE].standby.recording(turn)
+        return item.config.stash[_STATE].session.recording(turn)
     except SeedreplayError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -730,12 +751,10 @@ def seedreplay_finetune(request: pytest.FixtureRequest) -> TestFinetune | None:
 def seedreplay_proxy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ProxyHandle:
     """The proxy serving this test's cassette; OPENAI_BASE_URL (and ANTHROPIC_BASE_URL, its `.root`)
     point at it for subprocesses too."""
-    from .session import ProxyHandle  # loaded with the test's recording
-
-    standby = request.config.stash[_STATE].standby
+    session = request.config.stash[_STATE].session
     recording = _recording(request.node)
-    served = standby.serving and recording.mode != Mode.OFF
-    url = standby.url if served else standby.settings.upstream
+    served = session.serving and recording.mode != Mode.OFF
+    url = session.url if served else session.settings.upstream
     if served:
         monkeypatch.setenv(ENV_BASE_URL, url)
         monkeypatch.setenv(ENV_ANTHROPIC_BASE_URL, url.removesuffix("/v1"))
@@ -747,8 +766,6 @@ def openai_client(seedreplay_proxy: ProxyHandle) -> Iterator[Any]:
     """`openai.OpenAI` wired to the seedreplay proxy, `max_retries=0`."""
     import openai
 
-    from .session import client_options  # loaded with the test's recording
-
     client = openai.OpenAI(base_url=seedreplay_proxy.url, **client_options())
     yield client
     client.close()
@@ -758,8 +775,6 @@ def openai_client(seedreplay_proxy: ProxyHandle) -> Iterator[Any]:
 def async_openai_client(seedreplay_proxy: ProxyHandle) -> Any:
     """`openai.AsyncOpenAI` wired to the seedreplay proxy, `max_retries=0`."""
     import openai
-
-    from .session import client_options  # loaded with the test's recording
 
     # No kept-alive connections: nothing is left to close on an event loop that may be gone by teardown.
     limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=100, max_keepalive_connections=0)

@@ -16,7 +16,7 @@ from .policy import PYTEST_MODES
 
 if TYPE_CHECKING:
     from .guard import Blocked
-    from .session import TestRecording
+    from .recording import TestRecording
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]]+")
 _MAX_NAME = 120  # file name length kept before a hash suffix takes over (filesystems stop at 255)

@@ -1,294 +1,225 @@
-"""The plugin's machinery, free of pytest hooks: the in-process proxy and one recording per test (and
-what its report says), made by `standby` once a test needs them. The end-of-session figures live in
-`summary`; the network guard around each test is `guard`'s."""
+"""The plugin's session, free of pytest hooks: one owner per pytest process of the port, the client
+environment, the network guard around each test and the proxy bound to each test's cassette.
+
+Most runs of most projects make no OpenAI call, and pay only for what those still need — a loopback
+port reserved with OPENAI_BASE_URL (and friends) pointed at it, the dummy replay keys, and the guard.
+The proxy, aiohttp and the cassette code (`recording`, `cassettes`) are loaded the first time
+something needs them: a test with the marker, a cassette file or one of the plugin's fixtures; a
+client connecting to the port; the guard stopping a call. Until then a test's cassette is only noted
+(`Turn`)."""
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import importlib.abc
 import os
-import shlex
-from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
+import select
+import socket
+import sys
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .cassettes import CassetteSession, Heard, Interaction
-from .core.constants import (
-    CACHEABLE_ENDPOINTS,
-    ENV_API_KEY,
-)
-from .core.environ import DUMMY_API_KEY
-from .core.redact import SecretRefused
+from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS
+from .core.environ import ClientEnvironment
 from .policy import Mode
-from .proxy.binding import Observer, Redirect, ReplayMiss, Wording
-from .proxy.running import Proxy
 from .recorder import RunRegistry, SeedreplayError, Turn, shown
 from .settings import Settings
-from .store.cassette import CassetteError
-from .store.cassette_store import CassetteStore
 
 if TYPE_CHECKING:
-    import socket
+    from .finetune.live import TestFinetune
+    from .guard import Blocked, NetworkGuard
+    from .proxy.running import Proxy
+    from .recording import TestRecording
 
-    from .drift import Drift
-    from .finetune.live import Recall, TestFinetune
-    from .guard import Blocked
-
+NO_REQUESTS = "no OpenAI requests in this run"  # the summary of a run whose tests never needed the proxy
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
 
 
-_SEES = {Mode.RECORD: "record", Mode.REWRITE: "record", Mode.LIVE: "compare"}  # what each mode does with a call it sees
-
-
-# --- one test -----------------------------------------------------------------------------------
-
-
-class TestRecording:
-    """What the `seedreplay` fixture hands a test: its cassette, mode, interactions and drift."""
-
-    __test__ = False  # not a test class, whatever its name says to pytest
-
-    def __init__(
-        self, turn: Turn, tape: CassetteSession | None = None, finetune: TestFinetune | None = None, record_options: str = ""
-    ):
-        self.turn = turn  # the test's cassette, mode, seed and how it went: read from there, never copied
-        self.tape = tape  # the test's cassette under its mode (None: off, nothing is kept)
-        self.finetune = finetune  # the fine-tune this test compares with (asked only in live mode)
-        self.record_options = record_options  # the run's options the printed record command repeats
-        self.heard = Heard(turn.mode, self.store, finetune if finetune is not None and finetune.live else None)
-        self.written = False
-        self._shown_misses = 0
-        self._shown_drift = 0
-        self._shown_blocked = 0
-
-    nodeid = property(lambda self: self.turn.nodeid)
-    cassette = property(lambda self: self.turn.cassette)
-    mode = property(lambda self: str(self.turn.mode))  # plain text: it travels to the xdist controller
-    seed = property(lambda self: self.turn.seed)
-    mode_from_marker = property(lambda self: self.turn.mode_from_marker)
-    blocked = property(lambda self: self.turn.blocked)
-    failed = property(lambda self: self.turn.failed)
-    # the test body ran to its end and passed (orphans judge only those)
-    completed = property(lambda self: self.turn.completed)
-
-    @property
-    def store(self) -> CassetteStore | None:
-        return self.tape.store if self.tape is not None else None
-
-    @property
-    def interactions(self) -> list[Interaction]:
-        return list(self.heard.interactions)
-
-    @property
-    def drift(self) -> list[Drift]:
-        """Every live comparison of this test (live mode); `d.drifted` says which answers changed."""
-        return list(self.heard.drift)
-
-    @property
-    def drifted(self) -> list[Drift]:
-        return [d for d in self.drift if d.drifted]
-
-    @property
-    def misses(self) -> list[ReplayMiss]:
-        return list(self.heard.misses)
-
-    @property
-    def recall(self) -> Recall:
-        """Live fine-tune comparison: how many of the fine-tune's answers matched their recordings verbatim."""
-        from .finetune.live import Recall
-
-        return Recall.of(d.to_dict() for d in self.drift)
-
-    @property
-    def new_miss_pending(self) -> bool:
-        """A replay miss this phase has not reported yet."""
-        return len(self.misses) > self._shown_misses
-
-    def finetune_payload(self) -> dict[str, Any] | None:
-        """The fine-tune this test's live answers came from, and its verbatim recall (None: not asked)."""
-        if self.finetune is None or not self.finetune.live:
-            return None
-        recall = self.recall
-        figures = {
-            "compared": recall.compared,
-            "verbatim": recall.verbatim,
-            "reworded": recall.reworded,
-            "changed": recall.changed,
-            "recall": round(recall.share, 4),
-        }
-        return {**self.finetune.to_dict(), **figures}
-
-    def record_command(self) -> str:
-        return record_command(self.record_options, self.nodeid)
-
-    # Report text, each shown once: a phase's report takes what is new since the last phase.
-
-    def new_misses(self) -> list[ReplayMiss]:
-        misses = self.misses[self._shown_misses :]
-        self._shown_misses += len(misses)
-        return misses
-
-    def new_drift(self) -> list[Drift]:
-        drifted = self.drifted[self._shown_drift :]
-        self._shown_drift += len(drifted)
-        return drifted
-
-    def new_blocked(self) -> list[Blocked]:
-        blocked = self.blocked[self._shown_blocked :]
-        self._shown_blocked += len(blocked)
-        return blocked
-
-    def miss_text(self, misses: list[ReplayMiss]) -> str:
-        lines = [f"seedreplay: no recording in cassette {shown(self.cassette)} (mode {self.mode})"]
-        lines += [f"  {m.message}" for m in misses]
-        lines.append("To record it, run:")
-        lines.append(f"  {self.record_command()}")
-        if self.mode_from_marker:
-            lines.append("  (this test's @pytest.mark.seedreplay sets mode='replay': change or drop it first)")
-        return "\n".join(lines)
-
-    def drift_text(self, drifted: list[Drift]) -> str:
-        from .shapes import excerpt
-
-        lines = [f"seedreplay: live answers drifted from cassette {shown(self.cassette)}"]
-        for d in drifted:
-            lines.append(f"  {d.describe()}")
-            lines.append(f"    recorded: {excerpt(d.recorded_text)}")
-            lines.append(f"    live:     {excerpt(d.live_text)}")
-        lines.append(f"To accept the new answers, run: pytest --seedreplay=rewrite {shlex.quote(self.nodeid)}")
-        return "\n".join(lines)
-
-    def blocked_text(self, blocked: list[Blocked], proxy_url: str) -> str:
-        if self.mode == Mode.REPLAY:
-            lines = ["seedreplay: blocked network access in replay mode:"]
-        else:
-            lines = [
-                "seedreplay: blocked an OpenAI call that bypasses the seedreplay proxy "
-                f"({self.mode} mode would not {_SEES[Mode(self.mode)]} it):"
-            ]
-        lines += [f"  {b.method} {b.url}" for b in blocked]
-        lines.append(
-            f"Send OpenAI calls through the seedreplay proxy: leave base_url unset so OPENAI_BASE_URL "
-            f"({proxy_url}) is used, or take the openai_client fixture (an Azure client: leave azure_endpoint unset, "
-            f"AZURE_OPENAI_ENDPOINT points there too; an Anthropic client: leave base_url unset, ANTHROPIC_BASE_URL "
-            f"points there too). Then record: {self.record_command()}"
-        )
-        return "\n".join(lines)
-
-    def payload(self) -> dict[str, Any]:
-        """This test's figures as plain JSON data (travels from xdist workers on the report)."""
-        heard = self.heard
-        return {
-            "nodeid": self.nodeid,
-            "cassette": str(self.cassette),
-            "mode": self.mode,
-            "replayed": heard.count("replayed"),
-            "recorded": heard.count("recorded"),
-            "live_compared": sum(1 for d in self.drift if d.recorded),
-            "drifted": len(self.drifted),
-            "missing": len(self.misses) + sum(1 for d in self.drift if not d.recorded),
-            "written": self.written,
-            "failed": self.failed,
-            "completed": self.completed and not self.failed,
-            "used": [list(u) for u in heard.used()],
-            "drift": [d.to_dict() for d in self.drift],
-            "finetune": self.finetune_payload(),
-            "misses": [m.message for m in self.misses],
-            "saved": heard.saved().to_dict(),
-            "upstream_errors": len(heard.upstream_errors),
-            "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
-            # Recorded from the upstream, then not written (the test failed, or the write was refused).
-            "unsaved": len(self.store.recorded)
-            if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE) and not self.written
-            else 0,
-        }
-
-
-class PytestWording(Wording):
-    """The proxy's refusals in a test's words: what to do in the test."""
-
-    def not_replayable(self, method: str, path: str) -> str:
-        return (
-            f"seedreplay: {method} {path} cannot be replayed: cassettes hold only POST "
-            f"{', '.join(CACHEABLE_ENDPOINTS)}. Fake this call in the test, or let the test reach the API with "
-            "@pytest.mark.seedreplay(mode='off')"
-        )
-
-
-class OutsideATest(PytestWording):
-    """Between tests (at import or collection time) no cassette is active."""
-
-    def replay_miss(self, miss: ReplayMiss) -> str:
-        return (
-            "seedreplay: this request was made outside any test (at import or collection time), where no "
-            "cassette is active, so it can be neither replayed nor recorded: make it inside a test or a "
-            f"fixture (request key {miss.key})"
-        )
-
-
-# --- the session --------------------------------------------------------------------------------
-
-
 class Session:
-    """One per pytest process (each xdist worker has its own): one seedreplay proxy, bound to each
-    test's cassette in turn, and the per-test recordings. The plugin makes it (`standby`) when the first
-    test needs the proxy, on the port it reserved (`sock`, where OPENAI_BASE_URL points)."""
+    """One per pytest process (each xdist worker has its own). `start()` reserves the port; `begin`,
+    `recording`, `finish` follow each test; `proxy` serves on the port, None until a test needs it
+    (then it is bound to each test's cassette in turn, and to none between tests)."""
 
-    def __init__(self, settings: Settings, sock: socket.socket | None = None):
+    def __init__(self, settings: Settings):
         self.settings = settings
+        self.proxy: Proxy | None = None
+        self.url = ""  # the proxy's base URL (ends in /v1), once the port is reserved
+        self._env = ClientEnvironment()  # the whole process's clients: a session-wide opt-in
+        self._prices = ClientEnvironment()
+        self._lock = threading.RLock()  # the proxy starts once, whichever thread needs it first
+        self._sock: socket.socket | None = None
+        self._wake: tuple[int, int] | None = None  # tells the watcher to stop waiting for a client
+        self._watcher: threading.Thread | None = None
+        self._stopping = False
+        self._failure: BaseException | None = None  # the proxy could not start: said to whoever needs it
+        self._turn: Turn | None = None  # the test under way
+        self._guard: NetworkGuard | None = None
+        self._watch: _TransportWatch | None = None  # stands in for the guard until a transport is imported
+        self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
+
+    @property
+    def serving(self) -> bool:
+        """A proxy is on the port for the tests (the plugin is on, and this process runs tests)."""
+        return bool(self.url)
+
+    # --- the process ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Reserve the proxy's port (once). Nothing serves on it until a client connects or a test
+        needs the proxy."""
+        if self.serving:
+            return
+        self._sock = socket.create_server((DEFAULT_HOST, 0))
+        self.url = f"http://{DEFAULT_HOST}:{self._sock.getsockname()[1]}/v1"
+        self._wake = os.pipe()
+        self._watcher = threading.Thread(target=self._wait_for_a_client, name="seedreplay-standby", daemon=True)
+        self._watcher.start()
+
+    def cover_process(self) -> None:
+        """A session-wide opt-in: OPENAI_BASE_URL (and friends) at the proxy for the whole run, set
+        before conftest.py is imported so clients built at import time are covered."""
+        self._env.point_at(self.url)
+        self.lend_key()
+
+    def lift(self) -> None:
+        """A test that fakes OpenAI its own way sees the environment as it was without us."""
+        self._env.lift()
+
+    def reapply(self) -> None:
+        self._env.reapply()
+
+    def use_prices(self) -> None:
+        """The run's price table reaches every reader of $SEEDREPLAY_PRICES (the summary, the tests'
+        recordings, xdist workers, a `seedreplay` command a test starts) until the run ends."""
+        if self.settings.prices:
+            self._prices.set(ENV_PRICES, self.settings.prices)
+
+    def lend_key(self) -> None:
+        """Replay needs no API key, but the SDK refuses to build a client without one: lend a dummy.
+        (Also on the xdist controller, which runs no proxy but imports conftest.py and the app.)"""
+        s = self.settings
+        self._env.lend_keys_for(s.mode == Mode.REPLAY, s.upstream, s.anthropic_upstream)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._stop_watching()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+        if self.proxy is not None:
+            self.proxy.stop()  # it closes the port
+            self.proxy = None
+        elif self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._env.restore()
+        self._prices.restore()
+
+    def _wait_for_a_client(self) -> None:
+        """The watcher: wait, at no cost, for the first client to connect (then start the proxy, which
+        answers it from the cassette of the test under way) or for the proxy to start anyway."""
+        assert self._sock is not None and self._wake is not None
+        port = self._sock.fileno()
+        try:
+            ready, _, _ = select.select([port, self._wake[0]], [], [])
+            if port in ready:
+                self._start_for_a_client()
+        finally:
+            with self._lock:
+                wake, self._wake = self._wake, None
+                for fd in wake or ():
+                    os.close(fd)
+
+    def _start_for_a_client(self) -> None:
+        with self._lock:
+            if self._stopping or self.proxy is not None or self._failure is not None:
+                return
+            turn = self._turn if self._turn is not None and self._turn.recording is None else None
+            try:
+                self._start_proxy(turn)
+            except SeedreplayError as exc:  # this test's cassette: its teardown says so
+                if turn is not None:
+                    turn.problem = str(exc)
+            except BaseException as exc:
+                self._failure = exc
+                if self.proxy is None and self._sock is not None:
+                    self._sock.close()  # refused at once, rather than a client waiting for ever
+                    self._sock = None
+
+    def _stop_watching(self) -> None:
+        if self._wake is not None:  # the watcher closes it when it is done
+            os.write(self._wake[1], b"x")
+
+    def _start_proxy(self, turn: Turn | None) -> None:
+        """The proxy on the reserved port, bound to `turn`'s cassette before it serves (a client already
+        waiting is answered from it). Called with the lock held."""
+        if self._failure is not None:
+            raise self._failure
+        from .proxy.running import Proxy  # the proxy and the cassettes: only once a test needs them
+        from .store.cassette_store import CassetteStore
+
+        self._stop_watching()
+        s = self.settings
         # Writes are durable: a test's next request (and its end) must find what the last one recorded.
         self.proxy = Proxy(
-            settings.upstream,
+            s.upstream,
             store=CassetteStore(None),
             mode=Mode.REPLAY,
             allow_mode_override=True,
             durable=True,
-            sock=sock,
-            anthropic_upstream=settings.anthropic_upstream or None,
+            sock=self._sock,
+            anthropic_upstream=s.anthropic_upstream or None,
         )
+        self._sock = None  # the proxy owns the port now
         self._idle()  # no cassette, replay, words for a call outside any test: until a test's is bound
-        self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
+        try:
+            if turn is not None:
+                self._serve(turn)
+        finally:
+            self.proxy.start(lazily=True)  # the server is built when the first request arrives (at once if one waits)
 
-    def _serve(self, recording: TestRecording) -> None:
-        if recording.tape is None:  # off: passed through, nothing kept
-            self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, recording.seed, recording.heard, PytestWording(), durable=True)
-            return
-        tuned = recording.finetune
-        redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
-        recording.tape.bind(self.proxy, recording.heard, PytestWording(), redirect)
-
-    def _idle(self) -> None:
-        self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
-
-    @property
-    def registry(self) -> RunRegistry:
-        return RunRegistry(self.settings.run_id)  # an xdist worker learns the run id after start
-
-    def start(self) -> str:
-        """Serve on the port: the server is built when the first request arrives (at once if one waits)."""
-        return self.proxy.start(lazily=True)
-
-    def stop(self) -> None:
-        self.proxy.stop()
-
-    def begin(self, turn: Turn) -> TestRecording:
+    def _serve(self, turn: Turn) -> TestRecording:
         """Serve this test's cassette from the proxy (before or after it started). The turn's
-        `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command line's."""
-        if turn.mode == Mode.OFF:
+        `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command
+        line's. Called with the lock held."""
+        from .recording import PytestWording, TestRecording, record_command
+
+        assert self.proxy is not None
+        if turn.mode == Mode.OFF:  # passed through, nothing kept
+            from .store.cassette_store import CassetteStore
+
             recording = TestRecording(turn)
-            self._serve(recording)
+            self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, turn.seed, recording.heard, PytestWording(), durable=True)
+            turn.recording = recording
             return recording
-        tuned = self.finetune_for(self.settings.finetune if turn.finetune is None else turn.finetune, live=turn.mode == Mode.LIVE)
+        from .cassettes import CassetteSession
+        from .proxy.binding import Redirect
+        from .store.cassette import CassetteError
+
+        spec = self.settings.finetune if turn.finetune is None else turn.finetune
+        tuned = self._finetune_for(spec, live=turn.mode == Mode.LIVE)
         options = self.settings.record_options
         try:
             tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed)
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, turn.nodeid)}") from None
         recording = TestRecording(turn, tape, tuned, options)
-        self._serve(recording)
+        redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
+        tape.bind(self.proxy, recording.heard, PytestWording(), redirect)
+        turn.recording = recording
         return recording
 
-    def finetune_for(self, spec: str | bool | None, live: bool) -> TestFinetune | None:
+    def _idle(self) -> None:
+        from .proxy.binding import Observer
+        from .recording import OutsideATest
+        from .store.cassette_store import CassetteStore
+
+        assert self.proxy is not None
+        self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
+
+    def _finetune_for(self, spec: str | bool | None, live: bool) -> TestFinetune | None:
         """The fine-tune `spec` names in the manifest (read once per run); None for none."""
         if not spec:
             return None
@@ -303,34 +234,110 @@ class Session:
                 raise SeedreplayError(f"seedreplay: {exc}") from None
         return self._finetunes[key]
 
-    def save(self, recording: TestRecording) -> bool:
-        """Write what the test recorded, merged with the file as it is now; True when written.
+    # --- each test --------------------------------------------------------------------------------
 
-        record: new answers only, and only if the test passed (or `--seedreplay-keep-failed`); rewrite:
-        exactly the interactions used (merged with other tests of this run sharing the cassette)."""
-        if recording.tape is None or (recording.failed and not self.settings.keep_failed):
-            return False
-        return recording.tape.save(start_fresh=lambda path: self.registry.first_rewrite(path))
+    def begin(self, turn: Turn, needed: bool = False) -> Turn:
+        """A test starts: guard the network, and serve its cassette now if the test needs the proxy
+        (`needed`: it is marked; or it has a cassette file or a fine-tune, or the proxy runs already:
+        what it does is served as before), else only note it."""
+        with self._lock:
+            self._turn = turn
+            if self.serving and (
+                needed or self.proxy is not None or bool(turn.finetune or self.settings.finetune) or turn.cassette.exists()
+            ):
+                self.recording(turn)
+        if self.serving and turn.mode != Mode.OFF:
+            if self.settings.block_network or any(name in sys.modules for name in GUARDED_TRANSPORTS):
+                self._start_guard(turn)
+            else:
+                self._watch = _TransportWatch(lambda: self._start_guard(turn))
+                sys.meta_path.insert(0, self._watch)
+        return turn
+
+    def _start_guard(self, turn: Turn) -> NetworkGuard:
+        from .guard import NetworkGuard  # a transport to guard is there: the guard is needed now
+
+        s = self.settings
+        on_block = lambda blocked: self._blocked(turn, blocked)  # noqa: E731
+        guard = NetworkGuard(self.url, turn.mode, on_block, s.upstream, s.block_network, s.anthropic_upstream)
+        self._guard = guard.__enter__()
+        return guard
+
+    def recording(self, turn: Turn) -> TestRecording:
+        """The test's recording, made now if it is not yet (the proxy started for it if need be).
+        SeedreplayError: its cassette cannot be read."""
+        with self._lock:
+            if turn.recording is not None:
+                return turn.recording
+            if not self.serving or turn.mode == Mode.OFF:
+                from .recording import TestRecording  # seedreplay leaves this test alone: a recording that says so
+
+                turn.recording = TestRecording(turn)
+                return turn.recording
+            if self.proxy is None:
+                self._start_proxy(turn)
+                assert turn.recording is not None
+                return turn.recording
+            return self._serve(turn)
+
+    def _blocked(self, turn: Turn, blocked: Blocked) -> None:
+        """The guard stopped a call meant for the OpenAI API: the test's report says so. Only noted
+        here: the call may run on the test's event loop, which must not wait for the proxy to start
+        (threads, a cassette read); the report makes the recording (`told`)."""
+        turn.blocked.append(blocked)
+
+    def told(self, turn: Turn) -> TestRecording | None:
+        """The test's recording for its report: made now if the guard stopped a call before it was."""
+        if turn.recording is None and turn.blocked:
+            try:
+                self.recording(turn)
+            except SeedreplayError as exc:
+                turn.problem = str(exc)
+        return turn.recording
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
-        self.proxy.settle(IDLE_TIMEOUT)  # no request being answered, every answer stored or compared
+        with self._lock:
+            proxy = self.proxy
+        if proxy is not None:
+            proxy.settle(IDLE_TIMEOUT)  # no request being answered, every answer stored or compared
 
-    def abandon(self, recording: TestRecording) -> None:
-        """Stop serving a recording that is replaced before its test ran (nothing of it is written)."""
-        self.settle()
-        self._idle()
+    def abandon(self, turn: Turn) -> None:
+        """Stop serving a turn replaced before its test ran (nothing of it is written)."""
+        self._unguard()
+        with self._lock:
+            self._turn = None
+            if turn.recording is not None and self.proxy is not None:
+                self.settle()
+                self._idle()
 
-    def finish(self, recording: TestRecording) -> None:
-        """Stop serving the test's cassette and write what it recorded (record/rewrite)."""
-        if recording.tape is None:
-            return
-        self.settle()
-        self._idle()
+    def finish(self, turn: Turn) -> None:
+        """The test is over: stop guarding, stop serving its cassette and write what it recorded
+        (record, rewrite). SeedreplayError says what could not be written, or read."""
+        self._unguard()
+        with self._lock:
+            self._turn = None
+            recording = turn.recording
+            if recording is not None and recording.tape is not None and self.proxy is not None:
+                self.settle()
+                self._idle()
+                self._save(recording)
+        if turn.problem:
+            raise SeedreplayError(turn.problem)
+
+    def _save(self, recording: TestRecording) -> None:
+        """Write what the test recorded, merged with the file as it is now. record: new answers only,
+        and only if the test passed (or `--seedreplay-keep-failed`); rewrite: exactly the interactions
+        used (merged with other tests of this run sharing the cassette)."""
+        from .core.redact import SecretRefused
+        from .store.cassette import CassetteError
+
+        assert recording.tape is not None
         problem = "; ".join(recording.heard.errors)
-        if not problem:
+        if not problem and not (recording.failed and not self.settings.keep_failed):
+            registry = RunRegistry(self.settings.run_id)  # an xdist worker learns the run id after start
             try:
-                recording.written = self.save(recording)
+                recording.written = recording.tape.save(start_fresh=registry.first_rewrite)
             except (SecretRefused, CassetteError) as exc:
                 problem = str(exc)
             except OSError as exc:  # a directory that cannot be made, a full disk: say so, no traceback
@@ -338,91 +345,27 @@ class Session:
         if problem:
             raise SeedreplayError(f"seedreplay did not write {shown(recording.cassette)}: {problem}")
 
-
-@dataclass
-class ProxyHandle:
-    """What the `seedreplay_proxy` fixture hands a test: the base URL to give any client."""
-
-    url: str  # with /v1, as OPENAI_BASE_URL wants it
-    cassette: Path
-    mode: str
-
-    @property
-    def root(self) -> str:
-        return self.url.removesuffix("/v1")
+    def _unguard(self) -> None:
+        if self._watch is not None:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self._watch)
+            self._watch = None
+        if self._guard is not None:
+            self._guard.__exit__()
+            self._guard = None
 
 
-def client_options(key_variable: str = ENV_API_KEY) -> dict[str, Any]:
-    """Keyword arguments for the fixtures' clients (OpenAI's; Anthropic's with its key variable): no
-    retries (a replay miss fails at once) and a dummy key when none is set (replay needs no real one)."""
-    return {"api_key": os.environ.get(key_variable) or DUMMY_API_KEY, "max_retries": 0}
+class _TransportWatch(importlib.abc.MetaPathFinder):
+    """Around a test that began with no transport imported: the first import of one starts the network
+    guard, which guards that very import (so a test that never touches httpx never loads the guard)."""
 
+    def __init__(self, start_guard: Callable[[], NetworkGuard]):
+        self.start_guard = start_guard
+        self.guard: NetworkGuard | None = None
 
-# The HTTP client libraries a replay miss is raised through: their frames say nothing about the test.
-CLIENT_PACKAGES = ("openai", "anthropic", "httpx", "httpx2", "httpcore", "anyio")
-
-
-def _package_dirs(names: tuple[str, ...]) -> tuple[str, ...]:
-    dirs = []
-    for name in names:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is not None:
-            dirs += [os.path.join(d, "") for d in spec.submodule_search_locations or []]
-    return tuple(dirs)
-
-
-def without_client_frames(tb: TracebackType | None) -> TracebackType | None:
-    """The traceback of a replay miss without the client libraries' frames, so it ends at the call
-    the test (or the app) made; None when there is nothing to cut. The exception is left untouched."""
-    dirs = _package_dirs(CLIENT_PACKAGES)
-    frames = []
-    while tb is not None:
-        frames.append(tb)
-        tb = tb.tb_next
-    kept = [f for f in frames if not f.tb_frame.f_code.co_filename.startswith(dirs)] if dirs else frames
-    if not kept or len(kept) == len(frames):
-        return None
-    cut = None
-    for frame in reversed(kept):
-        cut = TracebackType(cut, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
-    return cut
-
-
-def annotate(report: Any, recording: TestRecording, drift_policy: str, proxy_url: str) -> list[str]:
-    """Put this phase's misses, blocked requests and drift on its report. A phase that passed
-    fails for a miss or a blocked request (even if the code under test swallowed the error), and
-    for drift under `--seedreplay-drift=fail` (`fail-on-change`: a changed behaviour only). Returns
-    drift texts to be issued as warnings."""
-    problems: list[tuple[str, str]] = []
-    misses = recording.new_misses()
-    if misses:
-        problems.append(("seedreplay replay miss", recording.miss_text(misses)))
-    blocked = recording.new_blocked()
-    if blocked:
-        problems.append(("seedreplay blocked network", recording.blocked_text(blocked, proxy_url)))
-    warnings: list[str] = []
-    drifted = recording.new_drift()
-    if drifted:
-        from .drift import fails
-
-        text = recording.drift_text(drifted)
-        if fails(drift_policy, drifted):
-            problems.append(("seedreplay drift", text))
-        else:
-            warnings.append(text)
-    if problems and report.passed:
-        # The problem is the failure itself: said once, as the test's failure text.
-        report.outcome = "failed"
-        report.longrepr = "\n\n".join(text for _, text in problems)
-    else:
-        # The test failed on its own (e.g. the SDK raised for the miss): explain it below the traceback.
-        report.sections.extend(problems)
-    return warnings
-
-
-def record_command(options: str, nodeid: str = "") -> str:
-    """The command that records what a run missed, with the options that made the run record the way it did."""
-    return " ".join(filter(None, ["pytest --seedreplay=record", options, shlex.quote(nodeid) if nodeid else ""]))
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in GUARDED_TRANSPORTS:
+            return None
+        if self.guard is None:
+            self.guard = self.start_guard()
+        return self.guard.find_spec(fullname, path, target)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .policy import Mode
 from .recorder import shown
 from .savings import SavingsTally, prices_from
-from .standby import NO_REQUESTS
+from .session import NO_REQUESTS
 from .store.cassette import CassetteError, read_cassette
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     ["cli"],
     ["plugin", "hooks"],
-    ["standby", "summary"],
-    ["session"],
+    ["session", "summary"],
+    ["recording"],
     ["guard", "recorder", "settings"],
     ["cassettes"],
     ["finetune"],

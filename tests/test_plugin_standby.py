@@ -14,16 +14,16 @@ import pytest
 
 from pytest_seedreplay.core.constants import GUARDED_TRANSPORTS
 from pytest_seedreplay.guard import POOLS
+from pytest_seedreplay.recording import TestRecording
 from pytest_seedreplay.report import build_report
-from pytest_seedreplay.session import TestRecording
-from pytest_seedreplay.standby import Turn
+from pytest_seedreplay.session import Turn
 from pytest_seedreplay.summary import Tally
 
 from plugin_inner import TEST_KEY, cassette_dir, run, setup_project
 
 # What a run with no OpenAI call must not load: the proxy, the cassettes, the guard, the clients.
 HEAVY = (
-    "pytest_seedreplay.session",
+    "pytest_seedreplay.recording",
     "pytest_seedreplay.proxy",
     "pytest_seedreplay.store",
     "pytest_seedreplay.guard",
