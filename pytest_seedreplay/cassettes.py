@@ -24,7 +24,7 @@ from .core.entry import Entry
 from .core.environ import ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .drift import Drift, compare
 from .policy import PYTEST_MODES, Mode
-from .proxy.binding import Observer, ReplayMiss
+from .proxy.binding import Observer, Redirect, ReplayMiss
 from .savings import SavingsTally, prices_from, saving_of
 from .shapes import Summary
 from .store.cassette_store import CassetteStore
@@ -42,18 +42,22 @@ Function = TypeVar("Function", bound=Callable[..., Any])
 class CassetteSession:
     """One cassette under one mode: the one place that says what a mode means for a cassette. It is
     loaded as the mode needs (replay and live repeat the last recording of a request asked again;
-    rewrite starts from none), bound to a proxy with the observer that hears its requests, and saved
-    (record: what is new; rewrite: exactly what was used). `use_cassette` and the pytest plugin (one per
-    test) both use it; they only choose which cassette, which mode, and who listens.
-    CassetteError: the file cannot be read."""
+    rewrite starts from none), bound to a proxy with its observer (`heard`, what became of each
+    request), and saved (record: what is new; rewrite: exactly what was used). A live `finetune` is
+    asked every request for its base model, and its answers compared with the recordings.
+    `use_cassette` and the pytest plugin (one per test) both use it; they only choose which cassette,
+    which mode, and where what was heard is shown. CassetteError: the file cannot be read."""
 
-    def __init__(self, path: Path, mode: Mode, seed: int | None = None):
-        self.path, self.mode, self.seed = path, Mode(mode), seed
+    def __init__(self, path: Path, mode: Mode, seed: int | None = None, finetune: TestFinetune | None = None):
+        self.path, self.mode, self.seed, self.finetune = path, Mode(mode), seed, finetune
         self.store = CassetteStore.load(path, repeat_last=self.mode in (Mode.REPLAY, Mode.LIVE), empty=self.mode is Mode.REWRITE)
+        self.heard = Heard(self.mode, self.store, finetune)
 
-    def bind(self, proxy: Any, heard: Observer, wording: Any = None, redirect: Any = None) -> None:
+    def bind(self, proxy: Any, wording: Any = None) -> None:
         """Serve this cassette from `proxy`'s next request on; `heard` is told what becomes of each."""
-        proxy.bind(self.store, self.mode, self.seed, heard, wording, durable=True, redirect=redirect)
+        tuned = self.finetune
+        redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None else None
+        proxy.bind(self.store, self.mode, self.seed, self.heard, wording, durable=True, redirect=redirect)
 
     def save(self, start_fresh: Callable[[Path], bool] = lambda path: True) -> bool:
         """Write what was recorded, merged with the file as it is now; True when written. In rewrite,
@@ -151,16 +155,17 @@ class Heard(Observer):
 
 class CassetteUse:
     """A cassette in use: `.url` (give it to a client built with its own base_url), `.misses` (replay
-    misses, with the closest recording and what differs), `.drift` (live mode), `.recorded`."""
+    misses, with the closest recording and what differs), `.drift` (live mode), `.recorded`.
+    CassetteError: the file cannot be read."""
 
     def __init__(self, path: Path, mode: Mode, upstream: str, seed: int | None, anthropic_upstream: str | None = None):
         self.path, self.mode, self.upstream, self.seed = path, mode, upstream, seed
         self.anthropic_upstream = anthropic_upstream
         self.proxy: Any = None
-        self.cassette: CassetteSession | None = None
-        self.store: CassetteStore | None = None
-        self._heard = Heard(mode, None)
+        self.cassette = CassetteSession(path, mode, seed)
         self._env = ClientEnvironment()
+
+    store = property(lambda self: self.cassette.store)
 
     @property
     def url(self) -> str:
@@ -168,25 +173,23 @@ class CassetteUse:
 
     @property
     def misses(self) -> list[ReplayMiss]:
-        return list(self._heard.misses)
+        return list(self.cassette.heard.misses)
 
     @property
     def drift(self) -> list[Drift]:
-        return list(self._heard.drift)
+        return list(self.cassette.heard.drift)
 
     @property
     def recorded(self) -> int:
-        return len(self.store.recorded) if self.store is not None else 0
+        return len(self.store.recorded)
 
     def start(self) -> CassetteUse:
         from .proxy.running import Proxy
 
-        self.cassette = CassetteSession(self.path, self.mode, self.seed)
-        self.store = self._heard.store = self.cassette.store
         # The cassette's mode is bound, as the plugin binds each test's: rewrite and live are no proxy
         # start-up mode. Bound before start, the first request is served under it.
         self.proxy = Proxy(self.upstream, store=self.store, durable=True, anthropic_upstream=self.anthropic_upstream)
-        self.cassette.bind(self.proxy, self._heard)
+        self.cassette.bind(self.proxy)
         self.proxy.start()
         self._point_clients_here()
         return self
@@ -199,10 +202,9 @@ class CassetteUse:
                 self.proxy.stop()
         finally:
             self._env.restore()
-        if self._heard.errors:
-            raise ValueError(f"seedreplay did not write {self.path}: {'; '.join(self._heard.errors)}")
-        if self.cassette is not None:
-            self.cassette.save()
+        if self.cassette.heard.errors:
+            raise ValueError(f"seedreplay did not write {self.path}: {'; '.join(self.cassette.heard.errors)}")
+        self.cassette.save()
 
     def _point_clients_here(self) -> None:
         # Clients built inside the block (and subprocesses it starts) read these.

@@ -40,7 +40,7 @@ class TestRecording:
         self.tape = tape  # the test's cassette under its mode (None: off, nothing is kept)
         self.finetune = finetune  # the fine-tune this test compares with (asked only in live mode)
         self.record_options = record_options  # the run's options the printed record command repeats
-        self.heard = Heard(turn.mode, self.store, finetune if finetune is not None and finetune.live else None)
+        self.heard = tape.heard if tape is not None else Heard(turn.mode, None)
         self.written = False
         self._shown_misses = 0
         self._shown_drift = 0

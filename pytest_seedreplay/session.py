@@ -195,19 +195,17 @@ class Session:
             turn.recording = recording
             return recording
         from .cassettes import CassetteSession
-        from .proxy.binding import Redirect
         from .store.cassette import CassetteError
 
         spec = self.settings.finetune if turn.finetune is None else turn.finetune
         tuned = self._finetune_for(spec, live=turn.mode == Mode.LIVE)
         options = self.settings.record_options
         try:
-            tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed)
+            tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed, tuned if tuned is not None and tuned.live else None)
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, turn.nodeid)}") from None
         recording = TestRecording(turn, tape, tuned, options)
-        redirect = Redirect(tuned.base_model, tuned.model, tuned.seed) if tuned is not None and tuned.live else None
-        tape.bind(self.proxy, recording.heard, PytestWording(), redirect)
+        tape.bind(self.proxy, PytestWording())
         turn.recording = recording
         return recording
 
