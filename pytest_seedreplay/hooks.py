@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .recording import TestRecording
+    from .recorder import TestRecording
     from .settings import Settings
 
 

@@ -1,10 +1,10 @@
 """pytest wiring for seedreplay: options, ini, markers, fixtures and hooks. The logic lives in
 `session` (the port, the environment, the guard, and the proxy bound to each test's cassette once a
-test needs it), `recording` (a test's recording and its report), `recorder` (cassette names), `guard`,
+test needs it), `recorder` (cassette names, each test's recording), `wording` (what its report says), `guard`,
 `summary` and `report`.
 
 A run whose tests make no OpenAI call must cost next to nothing: what this module imports at the top
-is only what every run needs; `recording` (the proxy, aiohttp, the cassettes) comes with the first
+is only what every run needs; `wording` (the proxy, aiohttp, the cassettes) comes with the first
 test that needs it."""
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ from .core.constants import (
 from .core.environ import DUMMY_API_KEY, ClientEnvironment, choose_upstream, recording_anthropic_upstream
 from .core.urls import check_upstream, public_url
 from .policy import DEFAULT_PYTEST_MODE, PYTEST_MODES, Mode
-from .recorder import RunRegistry, SeedreplayError, cassette_path, marker_drift, marker_options
-from .session import NO_REQUESTS, Session, Turn
+from .recorder import RunRegistry, SeedreplayError, TestRecording, cassette_path, marker_drift, marker_options
+from .session import NO_REQUESTS, Session
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .finetune.live import TestFinetune
-    from .recording import TestRecording
     from .summary import Tally
 
 
@@ -90,7 +89,7 @@ class _State:
 LOOPBACK_HOST_PATTERN = r"127\.0\.0\.1$"
 
 _STATE = pytest.StashKey[_State]()
-_TURN = pytest.StashKey[Turn]()
+_TEST = pytest.StashKey[TestRecording]()
 _ENV = pytest.StashKey[ClientEnvironment]()  # a per-test opt-in's client environment, restored at its teardown
 _DRIFT = pytest.StashKey[str]()  # the drift policy the `seedreplay_config` fixture set for a test
 _LIFTED = pytest.StashKey[bool]()  # a test left alone in a session-wide run: the environment put back for it
@@ -463,8 +462,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
 
 
-def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = None) -> Turn:
-    """This test's turn: the marker's mode/cassette/seed, else the `seedreplay_config` fixture's
+def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = None) -> TestRecording:
+    """This test's recording: the marker's mode/cassette/seed, else the `seedreplay_config` fixture's
     (`overrides`), else the session's; the cassette dir from `seedreplay_cassette_dir`. Served at once
     if the test is marked (or a plugin wants to see its recording), else when something needs it."""
     given = overrides or {}
@@ -477,10 +476,12 @@ def _begin(item: pytest.Item, state: _State, overrides: dict[str, Any] | None = 
     path = item.config.hook.pytest_seedreplay_cassette_path(item=item, cassette_dir=cassette_dir, name=name)
     path = Path(path) if path is not None else cassette_path(cassette_dir, item.nodeid, name)
     effective = Mode(mode or state.settings.mode) if state.session.serving else Mode.OFF
-    turn = state.session.begin(Turn(item.nodeid, path, effective, seed, mode is not None, finetune), needed=marker is not None)
+    test = state.session.begin(
+        TestRecording(item.nodeid, path, effective, seed, mode is not None, finetune), needed=marker is not None
+    )
     if item.config.hook.pytest_seedreplay_recording.get_hookimpls():  # a plugin wants each test's recording: make it
-        item.config.hook.pytest_seedreplay_recording(item=item, recording=state.session.recording(turn))
-    return turn
+        item.config.hook.pytest_seedreplay_recording(item=item, recording=state.session.serve(test))
+    return test
 
 
 def _served(item: pytest.Item, settings: Settings) -> bool:
@@ -530,13 +531,13 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
         if _served(item, state.settings):
             if not state.settings.session_wide:
                 _cover_test(item, state)
-            item.stash[_TURN] = _begin(item, state)
+            item.stash[_TEST] = _begin(item, state)
         elif state.settings.session_wide and state.session.serving:
             state.session.lift()
             item.stash[_LIFTED] = True
     except SeedreplayError as exc:
         problem = str(exc)
-        item.stash[_TURN] = Turn(item.nodeid, Path(), Mode.OFF)
+        item.stash[_TEST] = TestRecording(item.nodeid, Path(), Mode.OFF)
     result = yield  # pytest's own setup must run either way, or its teardown bookkeeping breaks
     if problem:
         pytest.fail(problem, pytrace=False)
@@ -555,8 +556,8 @@ def _uncover_test(item: pytest.Item, state: _State) -> None:
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     # After the fixtures' teardown: their requests are part of the test's cassette.
     state = item.config.stash[_STATE]
-    turn = item.stash.get(_TURN, None)
-    if turn is None:
+    test = item.stash.get(_TEST, None)
+    if test is None:
         try:
             return (yield)
         finally:
@@ -564,16 +565,16 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         result = yield
     except BaseException:
-        turn.fail()
+        test.fail()
         try:
-            state.session.finish(turn)
+            state.session.finish(test)
         except SeedreplayError:
             pass  # the teardown error already fails the test, and nothing is written for it
         finally:
             _uncover_test(item, state)
         raise
     try:
-        state.session.finish(turn)
+        state.session.finish(test)
     except SeedreplayError as exc:
         problem = str(exc)
     else:
@@ -588,27 +589,26 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    turn = item.stash.get(_TURN, None)
-    if turn is None or turn.mode == Mode.OFF:
+    test = item.stash.get(_TEST, None)
+    if test is None or test.mode == Mode.OFF:
         return report
     session = item.config.stash[_STATE].session
     session.settle()
-    recording = session.told(turn)
-    if recording is not None:  # the test used the proxy (or was guarded): what happened goes on its report
-        _annotate(item, call, report, recording, session)
+    if session.told(test):  # the test used the proxy (or was guarded): what happened goes on its report
+        _annotate(item, call, report, test, session)
     if report.failed or hasattr(report, "wasxfail"):
-        turn.fail()
+        test.fail()
     elif call.when == "call" and report.passed:
-        turn.complete()
+        test.complete()
     if call.when == "teardown":
-        report.seedreplay = turn.payload()  # type: ignore[attr-defined]  # travels to the xdist controller with the report
+        report.seedreplay = test.payload()  # type: ignore[attr-defined]  # travels to the xdist controller with the report
     return report
 
 
 def _annotate(
     item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, recording: TestRecording, session: Session
 ) -> None:
-    from .recording import annotate, without_client_frames  # loaded already: the test has a recording
+    from .wording import annotate, without_client_frames  # loaded already: the test has a recording
 
     if report.failed and call.excinfo is not None and recording.new_miss_pending and not item.config.getoption("fulltrace"):
         # The SDK raised for the miss: show the test's own frames, then the miss, not the SDK's internals.
@@ -709,8 +709,8 @@ def _seedreplay_overrides(
     name from here on (the test's recording began with the session's settings, before any fixture)."""
     item = request.node
     state = item.config.stash[_STATE]
-    turn = item.stash.get(_TURN, None)
-    if turn is None or (not seedreplay_config and Path(seedreplay_cassette_dir) == state.settings.cassette_dir):
+    test = item.stash.get(_TEST, None)
+    if test is None or (not seedreplay_config and Path(seedreplay_cassette_dir) == state.settings.cassette_dir):
         return  # a test seedreplay leaves alone, or nothing overridden
     given = dict(seedreplay_config)
     try:
@@ -721,15 +721,15 @@ def _seedreplay_overrides(
     if drift is not None:
         item.stash[_DRIFT] = drift
     given["cassette_dir"] = seedreplay_cassette_dir
-    state.session.abandon(turn)
-    item.stash[_TURN] = _begin(item, state, given)
+    state.session.abandon(test)
+    item.stash[_TEST] = _begin(item, state, given)
 
 
 def _recording(item: pytest.Item) -> TestRecording:
     """The test's recording, its cassette served from now on: a test that asks for it uses the proxy."""
-    turn = item.stash.get(_TURN, None) or Turn(item.nodeid, Path(), Mode.OFF)  # a test seedreplay leaves alone
+    test = item.stash.get(_TEST, None) or TestRecording(item.nodeid, Path(), Mode.OFF)  # a test seedreplay leaves alone
     try:
-        return item.config.stash[_STATE].session.recording(turn)
+        return item.config.stash[_STATE].session.serve(test)
     except SeedreplayError as exc:
         pytest.fail(str(exc), pytrace=False)
 

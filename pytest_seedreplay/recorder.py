@@ -1,5 +1,6 @@
 """Cassettes as the plugin sees them: naming a test's cassette (and showing its path), the marker's
-options, and the run-wide rewrite registry. What a test did with its cassette is `session`'s; finding
+options, the run-wide rewrite registry, and each test's `TestRecording` (its cassette, mode and seed,
+how it went, what the proxy did with its requests). What the report says of it is `wording`'s; finding
 recordings no test uses, `summary`'s."""
 
 from __future__ import annotations
@@ -7,16 +8,21 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .core.constants import DRIFT_POLICIES
-from .policy import PYTEST_MODES
+from .policy import PYTEST_MODES, Mode
 
 if TYPE_CHECKING:
+    from .cassettes import CassetteSession, Heard, Interaction
+    from .drift import Drift
+    from .finetune.live import Recall, TestFinetune
     from .guard import Blocked
-    from .recording import TestRecording
+    from .proxy.binding import ReplayMiss
+    from .store.cassette_store import CassetteStore
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]]+")
 _MAX_NAME = 120  # file name length kept before a hash suffix takes over (filesystems stop at 255)
@@ -157,10 +163,12 @@ class RunRegistry:
             self.folder.rmdir()
 
 
-class Turn:
-    """One test's turn with the proxy: the cassette, mode and seed it is served, noted at its setup,
-    and how it went. Its `recording` (session.TestRecording, which reads all of this from here) is made
-    the first time something needs it (None: nothing ever did)."""
+class TestRecording:
+    """One test with the proxy, and what the `seedreplay` fixture shows: the cassette, mode and seed it
+    is served (noted at its setup), how it went, and — once something needed the proxy (`serve`) — what
+    the proxy did with its requests (`heard`). Its report and the run's tally read it from here."""
+
+    __test__ = False  # not a test class, whatever its name says to pytest
 
     def __init__(
         self,
@@ -173,15 +181,31 @@ class Turn:
     ):
         self.nodeid = nodeid
         self.cassette = cassette
-        self.mode = mode
+        self.mode = str(mode)  # plain text: it travels to the xdist controller
         self.seed = seed
         self.mode_from_marker = mode_from_marker
-        self.finetune = finetune
-        self.recording: TestRecording | None = None
+        self.finetune_asked = finetune  # the marker's `finetune=` (a manifest version, False: none); None: the run's
         self.failed = False
         self.completed = False  # the test body ran to its end and passed
         self.problem = ""  # its cassette could not be served when a client or the guard needed it
-        self.blocked: list[Blocked] = []  # what the guard stopped, told to the recording once it is made
+        self.blocked: list[Blocked] = []  # what the guard stopped
+        self.heard: Heard | None = None  # None: nothing needed the proxy yet (a quiet test)
+        self.tape: CassetteSession | None = None  # its cassette under its mode (None: off, nothing is kept)
+        self.finetune: TestFinetune | None = None  # the fine-tune this test compares with (asked only in live mode)
+        self.record_options = ""  # the run's options the printed record command repeats
+        self.written = False
+        self._shown_misses = self._shown_drift = self._shown_blocked = 0
+
+    def serve(self, tape: CassetteSession | None = None, finetune: TestFinetune | None = None, record_options: str = "") -> None:
+        """Its cassette is served from now on (`tape`; None: off, passed through, nothing kept)."""
+        from .cassettes import Heard  # loaded with the proxy
+
+        self.tape, self.finetune, self.record_options = tape, finetune, record_options
+        self.heard = tape.heard if tape is not None else Heard(self.mode, None)
+
+    @property
+    def served(self) -> bool:
+        return self.heard is not None
 
     def fail(self) -> None:
         self.failed = True  # record mode keeps nothing of a failing test
@@ -189,17 +213,113 @@ class Turn:
     def complete(self) -> None:
         self.completed = True
 
+    @property
+    def store(self) -> CassetteStore | None:
+        return self.tape.store if self.tape is not None else None
+
+    @property
+    def interactions(self) -> list[Interaction]:
+        return list(self.heard.interactions) if self.heard else []
+
+    @property
+    def drift(self) -> list[Drift]:
+        """Every live comparison of this test (live mode); `d.drifted` says which answers changed."""
+        return list(self.heard.drift) if self.heard else []
+
+    @property
+    def drifted(self) -> list[Drift]:
+        return [d for d in self.drift if d.drifted]
+
+    @property
+    def misses(self) -> list[ReplayMiss]:
+        return list(self.heard.misses) if self.heard else []
+
+    @property
+    def recall(self) -> Recall:
+        """Live fine-tune comparison: how many of the fine-tune's answers matched their recordings verbatim."""
+        from .finetune.live import Recall
+
+        return Recall.of(d.to_dict() for d in self.drift)
+
+    @property
+    def new_miss_pending(self) -> bool:
+        """A replay miss this phase has not reported yet."""
+        return len(self.misses) > self._shown_misses
+
+    def record_command(self) -> str:
+        return record_command(self.record_options, self.nodeid)
+
+    # Report text, each shown once: a phase's report takes what is new since the last phase.
+
+    def new_misses(self) -> list[ReplayMiss]:
+        misses = self.misses[self._shown_misses :]
+        self._shown_misses += len(misses)
+        return misses
+
+    def new_drift(self) -> list[Drift]:
+        drifted = self.drifted[self._shown_drift :]
+        self._shown_drift += len(drifted)
+        return drifted
+
+    def new_blocked(self) -> list[Blocked]:
+        blocked = self.blocked[self._shown_blocked :]
+        self._shown_blocked += len(blocked)
+        return blocked
+
+    def finetune_payload(self) -> dict[str, Any] | None:
+        """The fine-tune this test's live answers came from, and its verbatim recall (None: not asked)."""
+        if self.finetune is None or not self.finetune.live:
+            return None
+        recall = self.recall
+        figures = {
+            "compared": recall.compared,
+            "verbatim": recall.verbatim,
+            "reworded": recall.reworded,
+            "changed": recall.changed,
+            "recall": round(recall.share, 4),
+        }
+        return {**self.finetune.to_dict(), **figures}
+
     def payload(self) -> dict[str, Any]:
-        """The test's figures for the session's tally (they travel from xdist workers as plain data);
-        a test that never needed the proxy is `quiet`, and every count of it the default: none."""
-        if self.recording is not None:
-            return self.recording.payload()
+        """This test's figures as plain JSON data (they travel from xdist workers on the report); a
+        test that never needed the proxy is `quiet`, and every count of it the default: none."""
+        heard = self.heard
+        if heard is None:
+            return {
+                "nodeid": self.nodeid,
+                "cassette": str(self.cassette),
+                "mode": self.mode,
+                "written": False,
+                "failed": self.failed,
+                "completed": self.completed and not self.failed,
+                "quiet": True,
+            }
         return {
             "nodeid": self.nodeid,
             "cassette": str(self.cassette),
-            "mode": str(self.mode),  # plain text: it travels to the xdist controller
-            "written": False,
+            "mode": self.mode,
+            "replayed": heard.count("replayed"),
+            "recorded": heard.count("recorded"),
+            "live_compared": sum(1 for d in self.drift if d.recorded),
+            "drifted": len(self.drifted),
+            "missing": len(self.misses) + sum(1 for d in self.drift if not d.recorded),
+            "written": self.written,
             "failed": self.failed,
             "completed": self.completed and not self.failed,
-            "quiet": True,
+            "used": [list(u) for u in heard.used()],
+            "drift": [d.to_dict() for d in self.drift],
+            "finetune": self.finetune_payload(),
+            "misses": [m.message for m in self.misses],
+            "saved": heard.saved().to_dict(),
+            "upstream_errors": len(heard.upstream_errors),
+            "upstream_error": f"{heard.upstream_errors[0][0]} {heard.upstream_errors[0][1]}" if heard.upstream_errors else None,
+            # Recorded from the upstream, then not written (the test failed, or the write was refused).
+            "unsaved": len(self.store.recorded)
+            if self.store is not None and self.mode in (Mode.RECORD, Mode.REWRITE) and not self.written
+            else 0,
         }
+
+
+def record_command(options: str, nodeid: str = "") -> str:
+    """The command that records what a run missed, with the options that made the run record the way it did."""
+    return " ".join(filter(None, ["pytest --seedreplay=record", options, shlex.quote(nodeid) if nodeid else ""]))

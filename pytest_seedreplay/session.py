@@ -3,10 +3,10 @@ environment, the network guard around each test and the proxy bound to each test
 
 Most runs of most projects make no OpenAI call, and pay only for what those still need — a loopback
 port reserved with OPENAI_BASE_URL (and friends) pointed at it, the dummy replay keys, and the guard.
-The proxy, aiohttp and the cassette code (`recording`, `cassettes`) are loaded the first time
+The proxy, aiohttp and the cassette code (`wording`, `cassettes`) are loaded the first time
 something needs them: a test with the marker, a cassette file or one of the plugin's fixtures; a
 client connecting to the port; the guard stopping a call. Until then a test's cassette is only noted
-(`Turn`)."""
+(its `TestRecording`, not yet served)."""
 
 from __future__ import annotations
 
@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Any
 from .core.constants import DEFAULT_HOST, ENV_PRICES, GUARDED_TRANSPORTS
 from .core.environ import ClientEnvironment
 from .policy import Mode
-from .recorder import RunRegistry, SeedreplayError, Turn, shown
+from .recorder import RunRegistry, SeedreplayError, TestRecording, record_command, shown
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .finetune.live import TestFinetune
     from .guard import Blocked, NetworkGuard
     from .proxy.running import Proxy
-    from .recording import TestRecording
 
 NO_REQUESTS = "no OpenAI requests in this run"  # the summary of a run whose tests never needed the proxy
 IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to finish
@@ -38,7 +37,7 @@ IDLE_TIMEOUT = 10.0  # seconds a test's end waits for its in-flight requests to 
 
 class Session:
     """One per pytest process (each xdist worker has its own). `start()` reserves the port; `begin`,
-    `recording`, `finish` follow each test; `proxy` serves on the port, None until a test needs it
+    `serve`, `finish` follow each test; `proxy` serves on the port, None until a test needs it
     (then it is bound to each test's cassette in turn, and to none between tests)."""
 
     def __init__(self, settings: Settings):
@@ -53,7 +52,7 @@ class Session:
         self._watcher: threading.Thread | None = None
         self._stopping = False
         self._failure: BaseException | None = None  # the proxy could not start: said to whoever needs it
-        self._turn: Turn | None = None  # the test under way
+        self._test: TestRecording | None = None  # the test under way
         self._guard: NetworkGuard | None = None
         self._watch: _TransportWatch | None = None  # stands in for the guard until a transport is imported
         self._finetunes: dict[tuple[str, bool], TestFinetune] = {}
@@ -136,12 +135,12 @@ class Session:
         with self._lock:
             if self._stopping or self.proxy is not None or self._failure is not None:
                 return
-            turn = self._turn if self._turn is not None and self._turn.recording is None else None
+            test = self._test if self._test is not None and not self._test.served else None
             try:
-                self._start_proxy(turn)
+                self._start_proxy(test)
             except SeedreplayError as exc:  # this test's cassette: its teardown says so
-                if turn is not None:
-                    turn.problem = str(exc)
+                if test is not None:
+                    test.problem = str(exc)
             except BaseException as exc:
                 self._failure = exc
                 if self.proxy is None and self._sock is not None:
@@ -152,8 +151,8 @@ class Session:
         if self._wake is not None:  # the watcher closes it when it is done
             os.write(self._wake[1], b"x")
 
-    def _start_proxy(self, turn: Turn | None) -> None:
-        """The proxy on the reserved port, bound to `turn`'s cassette before it serves (a client already
+    def _start_proxy(self, test: TestRecording | None) -> None:
+        """The proxy on the reserved port, bound to `test`'s cassette before it serves (a client already
         waiting is answered from it). Called with the lock held."""
         if self._failure is not None:
             raise self._failure
@@ -175,44 +174,43 @@ class Session:
         self._sock = None  # the proxy owns the port now
         self._idle()  # no cassette, replay, words for a call outside any test: until a test's is bound
         try:
-            if turn is not None:
-                self._serve(turn)
+            if test is not None:
+                self._serve(test)
         finally:
             self.proxy.start(lazily=True)  # the server is built when the first request arrives (at once if one waits)
 
-    def _serve(self, turn: Turn) -> TestRecording:
-        """Serve this test's cassette from the proxy (before or after it started). The turn's
-        `finetune`: the marker's `finetune=` (a manifest version, or False for none); None: the command
-        line's. Called with the lock held."""
-        from .recording import PytestWording, TestRecording, record_command
+    def _serve(self, test: TestRecording) -> TestRecording:
+        """Serve this test's cassette from the proxy (before or after it started). The test's
+        `finetune_asked`: the marker's `finetune=` (a manifest version, or False for none); None: the
+        command line's. Called with the lock held."""
+        from .wording import PytestWording
 
         assert self.proxy is not None
-        if turn.mode == Mode.OFF:  # passed through, nothing kept
+        if test.mode == Mode.OFF:  # passed through, nothing kept
             from .store.cassette_store import CassetteStore
 
-            recording = TestRecording(turn)
-            self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, turn.seed, recording.heard, PytestWording(), durable=True)
-            turn.recording = recording
-            return recording
+            test.serve()
+            assert test.heard is not None
+            self.proxy.bind(CassetteStore(None), Mode.PASSTHROUGH, test.seed, test.heard, PytestWording(), durable=True)
+            return test
         from .cassettes import CassetteSession
         from .store.cassette import CassetteError
 
-        spec = self.settings.finetune if turn.finetune is None else turn.finetune
-        tuned = self._finetune_for(spec, live=turn.mode == Mode.LIVE)
+        spec = self.settings.finetune if test.finetune_asked is None else test.finetune_asked
+        tuned = self._finetune_for(spec, live=test.mode == Mode.LIVE)
         options = self.settings.record_options
         try:
-            tape = CassetteSession(turn.cassette, Mode(turn.mode), turn.seed, tuned if tuned is not None and tuned.live else None)
+            tape = CassetteSession(test.cassette, Mode(test.mode), test.seed, tuned if tuned is not None and tuned.live else None)
         except CassetteError as exc:
-            raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, turn.nodeid)}") from None
-        recording = TestRecording(turn, tape, tuned, options)
+            raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, test.nodeid)}") from None
+        test.serve(tape, tuned, options)
         tape.bind(self.proxy, PytestWording())
-        turn.recording = recording
-        return recording
+        return test
 
     def _idle(self) -> None:
         from .proxy.binding import Observer
-        from .recording import OutsideATest
         from .store.cassette_store import CassetteStore
+        from .wording import OutsideATest
 
         assert self.proxy is not None
         self.proxy.bind(CassetteStore(None), Mode.REPLAY, None, Observer(), OutsideATest(), durable=True)
@@ -234,64 +232,61 @@ class Session:
 
     # --- each test --------------------------------------------------------------------------------
 
-    def begin(self, turn: Turn, needed: bool = False) -> Turn:
+    def begin(self, test: TestRecording, needed: bool = False) -> TestRecording:
         """A test starts: guard the network, and serve its cassette now if the test needs the proxy
         (`needed`: it is marked; or it has a cassette file or a fine-tune, or the proxy runs already:
         what it does is served as before), else only note it."""
         with self._lock:
-            self._turn = turn
+            self._test = test
             if self.serving and (
-                needed or self.proxy is not None or bool(turn.finetune or self.settings.finetune) or turn.cassette.exists()
+                needed or self.proxy is not None or bool(test.finetune_asked or self.settings.finetune) or test.cassette.exists()
             ):
-                self.recording(turn)
-        if self.serving and turn.mode != Mode.OFF:
+                self.serve(test)
+        if self.serving and test.mode != Mode.OFF:
             if self.settings.block_network or any(name in sys.modules for name in GUARDED_TRANSPORTS):
-                self._start_guard(turn)
+                self._start_guard(test)
             else:
-                self._watch = _TransportWatch(lambda: self._start_guard(turn))
+                self._watch = _TransportWatch(lambda: self._start_guard(test))
                 sys.meta_path.insert(0, self._watch)
-        return turn
+        return test
 
-    def _start_guard(self, turn: Turn) -> NetworkGuard:
+    def _start_guard(self, test: TestRecording) -> NetworkGuard:
         from .guard import NetworkGuard  # a transport to guard is there: the guard is needed now
 
         s = self.settings
-        on_block = lambda blocked: self._blocked(turn, blocked)  # noqa: E731
-        guard = NetworkGuard(self.url, turn.mode, on_block, s.upstream, s.block_network, s.anthropic_upstream)
+        on_block = lambda blocked: self._blocked(test, blocked)  # noqa: E731
+        guard = NetworkGuard(self.url, test.mode, on_block, s.upstream, s.block_network, s.anthropic_upstream)
         self._guard = guard.__enter__()
         return guard
 
-    def recording(self, turn: Turn) -> TestRecording:
-        """The test's recording, made now if it is not yet (the proxy started for it if need be).
+    def serve(self, test: TestRecording) -> TestRecording:
+        """The test's recording, served now if it is not yet (the proxy started for it if need be).
         SeedreplayError: its cassette cannot be read."""
         with self._lock:
-            if turn.recording is not None:
-                return turn.recording
-            if not self.serving or turn.mode == Mode.OFF:
-                from .recording import TestRecording  # seedreplay leaves this test alone: a recording that says so
-
-                turn.recording = TestRecording(turn)
-                return turn.recording
+            if test.served:
+                return test
+            if not self.serving or test.mode == Mode.OFF:
+                test.serve()  # seedreplay leaves this test alone: a recording that says so
+                return test
             if self.proxy is None:
-                self._start_proxy(turn)
-                assert turn.recording is not None
-                return turn.recording
-            return self._serve(turn)
+                self._start_proxy(test)
+                return test
+            return self._serve(test)
 
-    def _blocked(self, turn: Turn, blocked: Blocked) -> None:
+    def _blocked(self, test: TestRecording, blocked: Blocked) -> None:
         """The guard stopped a call meant for the OpenAI API: the test's report says so. Only noted
         here: the call may run on the test's event loop, which must not wait for the proxy to start
-        (threads, a cassette read); the report makes the recording (`told`)."""
-        turn.blocked.append(blocked)
+        (threads, a cassette read); the report serves the recording (`told`)."""
+        test.blocked.append(blocked)
 
-    def told(self, turn: Turn) -> TestRecording | None:
-        """The test's recording for its report: made now if the guard stopped a call before it was."""
-        if turn.recording is None and turn.blocked:
+    def told(self, test: TestRecording) -> bool:
+        """Has the test a recording for its report? Served now if the guard stopped a call before it was."""
+        if not test.served and test.blocked:
             try:
-                self.recording(turn)
+                self.serve(test)
             except SeedreplayError as exc:
-                turn.problem = str(exc)
-        return turn.recording
+                test.problem = str(exc)
+        return test.served
 
     def settle(self) -> None:
         """Let in-flight answers land in the store before anything reads it."""
@@ -300,28 +295,27 @@ class Session:
         if proxy is not None:
             proxy.settle(IDLE_TIMEOUT)  # no request being answered, every answer stored or compared
 
-    def abandon(self, turn: Turn) -> None:
-        """Stop serving a turn replaced before its test ran (nothing of it is written)."""
+    def abandon(self, test: TestRecording) -> None:
+        """Stop serving a recording replaced before its test ran (nothing of it is written)."""
         self._unguard()
         with self._lock:
-            self._turn = None
-            if turn.recording is not None and self.proxy is not None:
+            self._test = None
+            if test.served and self.proxy is not None:
                 self.settle()
                 self._idle()
 
-    def finish(self, turn: Turn) -> None:
+    def finish(self, test: TestRecording) -> None:
         """The test is over: stop guarding, stop serving its cassette and write what it recorded
         (record, rewrite). SeedreplayError says what could not be written, or read."""
         self._unguard()
         with self._lock:
-            self._turn = None
-            recording = turn.recording
-            if recording is not None and recording.tape is not None and self.proxy is not None:
+            self._test = None
+            if test.tape is not None and self.proxy is not None:
                 self.settle()
                 self._idle()
-                self._save(recording)
-        if turn.problem:
-            raise SeedreplayError(turn.problem)
+                self._save(test)
+        if test.problem:
+            raise SeedreplayError(test.problem)
 
     def _save(self, recording: TestRecording) -> None:
         """Write what the test recorded, merged with the file as it is now. record: new answers only,
@@ -331,7 +325,7 @@ class Session:
         from .store.cassette import CassetteError
 
         assert recording.tape is not None
-        problem = "; ".join(recording.heard.errors)
+        problem = "; ".join(recording.tape.heard.errors)
         if not problem and not (recording.failed and not self.settings.keep_failed):
             registry = RunRegistry(self.settings.run_id)  # an xdist worker learns the run id after start
             try:

@@ -17,7 +17,7 @@ LAYERS = [
     ["cli"],
     ["plugin", "hooks"],
     ["session", "summary"],
-    ["recording"],
+    ["wording"],
     ["guard", "recorder", "settings"],
     ["cassettes"],
     ["finetune"],

@@ -14,16 +14,15 @@ import pytest
 
 from pytest_seedreplay.core.constants import GUARDED_TRANSPORTS
 from pytest_seedreplay.guard import POOLS
-from pytest_seedreplay.recording import TestRecording
+from pytest_seedreplay.recorder import TestRecording
 from pytest_seedreplay.report import build_report
-from pytest_seedreplay.session import Turn
 from pytest_seedreplay.summary import Tally
 
 from plugin_inner import TEST_KEY, cassette_dir, run, setup_project
 
 # What a run with no OpenAI call must not load: the proxy, the cassettes, the guard, the clients.
 HEAVY = (
-    "pytest_seedreplay.recording",
+    "pytest_seedreplay.wording",
     "pytest_seedreplay.proxy",
     "pytest_seedreplay.store",
     "pytest_seedreplay.guard",
@@ -170,8 +169,11 @@ def test_a_client_that_connects_in_a_test_with_no_fixture_is_served_that_tests_c
 
 def test_a_quiet_tests_figures_add_up_as_those_of_a_recording_that_heard_nothing(tmp_path):
     cassette = tmp_path / "test_x.yaml"
-    quiet, heard_nothing = Turn("test_x.py::test_x", cassette, "replay"), Turn("test_x.py::test_x", cassette, "replay")
-    heard_nothing.recording = TestRecording(heard_nothing)
+    quiet, heard_nothing = (
+        TestRecording("test_x.py::test_x", cassette, "replay"),
+        TestRecording("test_x.py::test_x", cassette, "replay"),
+    )
+    heard_nothing.serve()
     for turn in (quiet, heard_nothing):
         turn.complete()
     tallies = []
