@@ -203,8 +203,8 @@ class Session:
             tape = CassetteSession(test.cassette, Mode(test.mode), test.seed, tuned if tuned is not None and tuned.live else None)
         except CassetteError as exc:
             raise SeedreplayError(f"{exc}\nFix or delete the file, then: {record_command(options, test.nodeid)}") from None
-        test.serve(tape, tuned, options)
         tape.bind(self.proxy, PytestWording())
+        test.serve(tape, tuned, options)
         return test
 
     def _idle(self) -> None:
