@@ -34,7 +34,7 @@ from .core.constants import (
     ENV_PRICES,
     ENV_UPSTREAM,
 )
-from .core.environ import DUMMY_API_KEY, ClientEnvironment, choose_upstream, recording_anthropic_upstream
+from .core.environ import DUMMY_API_KEY, choose_upstream, recording_anthropic_upstream
 from .core.urls import check_upstream, public_url
 from .policy import DEFAULT_PYTEST_MODE, PYTEST_MODES, Mode
 from .recorder import RunRegistry, SeedreplayError, TestRecording, cassette_path, marker_drift, marker_options
@@ -90,9 +90,7 @@ LOOPBACK_HOST_PATTERN = r"127\.0\.0\.1$"
 
 _STATE = pytest.StashKey[_State]()
 _TEST = pytest.StashKey[TestRecording]()
-_ENV = pytest.StashKey[ClientEnvironment]()  # a per-test opt-in's client environment, restored at its teardown
 _DRIFT = pytest.StashKey[str]()  # the drift policy the `seedreplay_config` fixture set for a test
-_LIFTED = pytest.StashKey[bool]()  # a test left alone in a session-wide run: the environment put back for it
 
 # Asking for one of these opts a test in (as the marker does); the other two only configure.
 PLUGIN_FIXTURES = frozenset({"seedreplay", "openai_client", "async_openai_client", "seedreplay_proxy", "seedreplay_finetune"})
@@ -514,12 +512,9 @@ def _cover_test(item: pytest.Item, state: _State) -> None:
         session.use_prices()
         session.start()
         _allow_loopback(item.config)
-    env = item.stash[_ENV] = ClientEnvironment()
-    env.point_at(session.url)
     marker = item.get_closest_marker("seedreplay")
     mode = marker_options(dict(marker.kwargs), marker.args)[0] if marker else None
-    replay = (mode or state.settings.mode) == Mode.REPLAY
-    env.lend_keys_for(replay, state.settings.upstream, state.settings.anthropic_upstream)
+    session.cover(replay=(mode or state.settings.mode) == Mode.REPLAY)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -534,7 +529,6 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
             item.stash[_TEST] = _begin(item, state)
         elif state.settings.session_wide and state.session.serving:
             state.session.lift()
-            item.stash[_LIFTED] = True
     except SeedreplayError as exc:
         problem = str(exc)
         item.stash[_TEST] = TestRecording(item.nodeid, Path(), Mode.OFF)
@@ -542,14 +536,6 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     if problem:
         pytest.fail(problem, pytrace=False)
     return result
-
-
-def _uncover_test(item: pytest.Item, state: _State) -> None:
-    env = item.stash.get(_ENV, None)
-    if env is not None:
-        env.restore()
-    if item.stash.get(_LIFTED, False):
-        state.session.reapply()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -561,7 +547,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         try:
             return (yield)
         finally:
-            _uncover_test(item, state)
+            state.session.uncover()
     try:
         result = yield
     except BaseException:
@@ -571,7 +557,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         except SeedreplayError:
             pass  # the teardown error already fails the test, and nothing is written for it
         finally:
-            _uncover_test(item, state)
+            state.session.uncover()
         raise
     try:
         state.session.finish(test)
@@ -580,7 +566,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     else:
         return result
     finally:
-        _uncover_test(item, state)
+        state.session.uncover()
     pytest.fail(problem, pytrace=False)
 
 

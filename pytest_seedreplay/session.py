@@ -46,6 +46,8 @@ class Session:
         self.url = ""  # the proxy's base URL (ends in /v1), once the port is reserved
         self._env = ClientEnvironment()  # the whole process's clients: a session-wide opt-in
         self._prices = ClientEnvironment()
+        self._covered: ClientEnvironment | None = None  # a per-test opt-in's environment, the test under way's
+        self._lifted = False  # the test under way is left alone: the whole process's environment lifted
         self._lock = threading.RLock()  # the proxy starts once, whichever thread needs it first
         self._sock: socket.socket | None = None
         self._wake: tuple[int, int] | None = None  # tells the watcher to stop waiting for a client
@@ -82,11 +84,26 @@ class Session:
         self.lend_key()
 
     def lift(self) -> None:
-        """A test that fakes OpenAI its own way sees the environment as it was without us."""
+        """A test that fakes OpenAI its own way sees the environment as it was without us (until `uncover`)."""
         self._env.lift()
+        self._lifted = True
 
-    def reapply(self) -> None:
-        self._env.reapply()
+    def cover(self, replay: bool) -> None:
+        """A test that opted in on its own: the client environment points at the proxy for this test
+        only (until `uncover`), with a dummy key where no real one is needed."""
+        s = self.settings
+        self._covered = ClientEnvironment()
+        self._covered.point_at(self.url)
+        self._covered.lend_keys_for(replay, s.upstream, s.anthropic_upstream)
+
+    def uncover(self) -> None:
+        """The test is over: the environment is what it was before `cover` or `lift`."""
+        if self._covered is not None:
+            self._covered.restore()
+            self._covered = None
+        if self._lifted:
+            self._env.reapply()
+            self._lifted = False
 
     def use_prices(self) -> None:
         """The run's price table reaches every reader of $SEEDREPLAY_PRICES (the summary, the tests'
