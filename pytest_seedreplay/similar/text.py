@@ -360,6 +360,7 @@ _QUOTED = re.compile(r'"([^"\n]{1,300})"|`([^`\n]{1,300})`|(?<![\w\'])\'([^\'\n]
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _TOKEN = re.compile(r"\x00\d+\x00|[A-Za-z0-9_]+(?:['\-.:,/][A-Za-z0-9_]+)*'?|[?!.;:,\n]|[%$€£#&+]")
+_DASH = re.compile(r"(?<=[A-Za-z])\s+[-\u2013\u2014]+\s+(?=[A-Za-z])|(?<=[A-Za-z])[\u2013\u2014](?=[A-Za-z])")
 _SENTENCE_END = frozenset("?!.;:\n")
 _CLAUSE_END = _SENTENCE_END | {","}
 _NUMERIC = re.compile(r"\d+(?:[.,:]\d+)*\Z")
@@ -427,6 +428,7 @@ def words_of(text: str) -> list[Word]:
     """The text as words: numbers normalised, identifiers and names marked, contractions expanded."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTE_CHARS)
     text, placeholders = _placeholders(text)
+    text = _DASH.sub(" ; ", text)  # "password reset - how does it work?": two clauses
     tokens = _TOKEN.findall(text)
     shouting, title_case = _shouting(tokens)
     out: list[Word] = []
@@ -468,7 +470,12 @@ def _split_token(token: str, shouting: bool, title_case: bool) -> list[Word]:
         parts = token.split("-")
         if all(p.lower() in _NUMBER_WORDS or p.lower() in _TENS for p in parts):
             return [Word(p.lower()) for p in parts]
-        token = "".join(parts)  # "Wi-Fi" = "wifi", "e-mail" = "email"
+        joined = "".join(parts)
+        # "Wi-Fi" = "wifi", "e-mail" = "email"; a pair the dictionary does not know as one word is two
+        # ("a soft-yolk egg" = "an egg with a soft yolk").
+        if not known(joined.lower()) and all(p.isalpha() and known(p.lower()) for p in parts):
+            return [w for p in parts for w in _split_token(p, shouting, title_case)]
+        token = joined
     lower = token.lower()
     if lower in CONTRACTIONS or "'" in lower:
         return [Word(w) for w in _expand(lower).split()]
@@ -749,6 +756,83 @@ def _token(word: Word) -> str:
     return SYNONYMS.get(word.text) or SYNONYMS.get(found) or found
 
 
+# Words never joined with a neighbour into one compound: particles ("work out" is not a "workout", "set
+# up" not a "setup") and adjectives whose compound names another thing ("a green house", "a greenhouse").
+_NOT_COMPOUND = frozenset(
+    ["up", "down", "out", "off", "over", "back", "away", "through", "under", "along", "around", "after", "every"]
+    + ["green", "black", "white", "red", "blue", "yellow", "brown", "grey", "gray", "pink", "hot", "cold", "dark"]
+    + ["light", "high", "low", "old", "new", "big", "small", "long", "short", "soft", "hard", "free", "full", "half"]
+    + ["good", "bad", "open", "smart", "fast", "quick", "slow", "wild", "super", "other", "another", "one", "same"]
+)
+
+
+def _compounds(clause: list[Word]) -> list[Word]:
+    """Two words the dictionary knows as one, joined: "sun roof" = "sunroof", "user name" = "username"."""
+    out: list[Word] = []
+    for word in clause:
+        before = out[-1] if out else None
+        if before is not None and _joinable(before, word):
+            out[-1] = Word(before.text + word.text, "word", False, before.sentence_start)
+        else:
+            out.append(word)
+    return out
+
+
+def _joinable(a: Word, b: Word) -> bool:
+    return (
+        a.kind == b.kind == "word"
+        and not (a.capitalised or b.capitalised)
+        and min(len(a.text), len(b.text)) >= 3
+        and not ({a.text, b.text} & (FUNCTION_WORDS | _NOT_COMPOUND))
+        and known(a.text + b.text)
+    )
+
+
+# A noun that only names the kind of another word of the question, left out when that word is there:
+# "which city is Australia's capital" = "what is Australia's capital", "is it open on a Monday" = "on
+# Mondays" without "day". Kinds of a number or a quoted string must stand right before it: "order
+# number 48213" = "order 48213", "the word 'ephemeral'" = "'ephemeral'", "a file called 'notes.txt'".
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_MONTHS = ["january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december"]
+KINDS_OF = {
+    "city": frozenset(["capital"]),
+    "town": frozenset(["capital"]),
+    "day": frozenset(_WEEKDAYS + ["today", "tomorrow", "yesterday"]),
+    "month": frozenset(_MONTHS),
+    "language": frozenset(["english", "french", "spanish", "german", "italian", "portuguese", "dutch", "chinese"])
+    | frozenset(["japanese", "russian", "arabic", "python", "javascript", "java", "rust", "go"]),
+    "colour": frozenset(["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown", "grey"]),
+}
+KINDS_BEFORE = {"number": "number", "no": "number", "num": "number", "word": "quoted", "term": "quoted"}
+KINDS_BEFORE.update({"phrase": "quoted", "expression": "quoted", "called": "*", "named": "*"})
+
+
+def _only_a_kind(clause: list[Word], i: int, token: str, present: set[str]) -> bool:
+    members = KINDS_OF.get(token)
+    if members is not None and members & present:
+        return True
+    kind = KINDS_BEFORE.get(clause[i].text)
+    if kind is None or i + 1 >= len(clause):
+        return False
+    after = clause[i + 1]
+    if kind == "*":  # "called X", "named X": a name, a number or a quoted string follows
+        return after.kind in ("quoted", "entity", "number") or after.capitalised
+    return after.kind == kind
+
+
+# A short message's one-word clause that names again a word of another clause adds nothing ("List vs
+# tuple: what's the difference?"); in a longer message a repeated word may be one of many items.
+RESTATED_MAX_CLAUSES = 3
+
+
+def _drop_restated(content: Counter, per_clause: list[list[str]]) -> None:
+    if len(per_clause) > RESTATED_MAX_CLAUSES:
+        return
+    for tokens in per_clause:
+        if len(tokens) == 1 and tokens[0] and content[tokens[0]] > 1:
+            content[tokens[0]] -= 1
+
+
 def analyse(text: str) -> Analysis:
     """The content tokens, numbers, quoted strings, names and directions of a question."""
     words = _numbers_in_words(words_of(text))
@@ -759,13 +843,17 @@ def analyse(text: str) -> Analysis:
     entities: set[str] = set()
     unknown: set[str] = set()
     spelled: dict[str, str] = {}
-    for clause in _clauses(words):
+    clauses = [_compounds(_reframe(clause)) for clause in _clauses(words)]
+    present = {_token(w) for clause in clauses for w in clause if w.kind == "word" or w.kind == "entity" or w.capitalised}
+    per_clause: list[list[str]] = []
+    for clause in clauses:
         pending: list[str] = []  # markers waiting for the next content token
-        for word in _reframe(clause):
+        per_clause.append([])
+        for i, word in enumerate(clause):
             if word.kind == "word" and word.text in IGNORED:
                 continue
             token = _token(word)
-            if word.kind == "word" and token in LIGHT:
+            if word.kind == "word" and (token in LIGHT or _only_a_kind(clause, i, token, present)):
                 continue
             if word.kind == "word" and token in MARKERS:
                 # A direction word is not a content word ("is it safe to take X" = "is taking X safe"): it
@@ -781,10 +869,12 @@ def analyse(text: str) -> Analysis:
             elif word.kind == "word" and word.text not in CLASSES and not known(word.text):
                 unknown.add(token)
             content[token] += 1
+            per_clause[-1].append(token if word.kind == "word" else "")
             spelled.setdefault(token, word.text)
             if pending:
                 directions.update((marker, token) for marker in pending)
                 pending = []
+    _drop_restated(content, per_clause)
     surface = " ".join(re.sub(r"[^0-9a-z%$€£]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
     all_words = frozenset(w.text for w in words if w.kind in ("word", "entity")) | frozenset(
         lemma(w.text) for w in words if w.kind == "word"
