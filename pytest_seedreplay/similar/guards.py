@@ -28,6 +28,9 @@ FREE_ADDITIONS = frozenset(
     # "my work laptop" is a detail.
     + ["step", "way", "option", "cause"]
 )
+# The nouns of a question's frame ("what are the steps to X"): with them, as with a vague verb, a
+# rewording may still leave out one word of the recorded question ("... to the Wi-Fi" for "... Wi-Fi network").
+FRAME_NOUNS = frozenset(["step", "way", "option", "cause"])
 # Words a rewording never adds: they turn the question round (negation, tense, modality, another question word).
 NEVER_ADDED = frozenset(
     ["not", "no", "never", "without", "nothing", "none", "nobody", "nowhere", "past", "can", "should", "must", "or"]
@@ -147,7 +150,7 @@ VAGUE_VERBS = frozenset(["get", "have", "go", "take", "put", "come"])
 def vague_rewording(a: Analysis, b: Analysis) -> bool:
     """Whether the new question `a`, its everyday verbs left out, has only words of the recorded `b`
     and leaves out at most one of them (of four or more) (never a negation, a number or a quoted string)."""
-    precise = Counter({t: n for t, n in a.content.items() if t not in VAGUE_VERBS})
+    precise = Counter({t: n for t, n in a.content.items() if t not in VAGUE_VERBS and t not in FRAME_NOUNS})
     if precise == a.content or not precise or precise - b.content:
         return False
     left_out = b.content - precise

@@ -140,9 +140,26 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bget rid of\b(.*)", r"\1 delete \2"),
     (r"(.*?)\bfind out\b(.*)", r"\1 find \2"),
     (r"(.*?)\bset up\b(.*)", r"\1 setup \2"),
-    (r"(.*?)\b(?:right away|straight away|right now|at once)\b(.*)", r"\1 immediately \2"),
+    (r"(.*?)\b(?:right away|straight away)\b(.*)", r"\1 immediately \2"),
     (r"(.*?)\bhow (?:long|much time) (?:does|will|would) it take to (.+)", r"\1 how long \2"),
     (r"(.*?)\bin advance\b(.*)", r"\1 beforehand \2"),
+    # The tool a thing is done with: "remove X using the command line" = "remove X in the terminal".
+    (r"using (?:the |a |my )?(.+)", r"with \1"),
+    (r"(.+ \S+) using (?:the|a|my) (\S+(?: \S+)?)", r"\1 with \2"),
+    # "why do I get an error when I run `pip install`" = "why does `pip install` give an error".
+    (r"(.*?)\b(?:when|if|after) (?:i|you|we) (?:run|type|execute|enter|call) (Q)(.*)", r"\1 \2 \3"),
+    # "the boiling time of X" = "how long to boil X"; "at what temperature does X boil" = "X's boiling point".
+    (r"(.*?)\bwhat is the (\S+ing) time (?:for|of) (.+)", r"\1 how long \2 \3"),
+    (r"(?:at )?what temperature (?:does|do|will) (.+?) (boil|melt|freeze)(?: at)?\b(.*)", r"what is the \2 point of \1 \3"),
+    # "items that arrive damaged" = "damaged items".
+    (r"(.*?)\b(\S+) (?:that|which) (?:are|is|were|was|arrive|arrives|arrived|come|comes|came) (\S+)$", r"\1 \3 \2"),
+    (r"(.*?)\bopens? (?:its|their|the) doors\b(.*)", r"\1 open \2"),
+    (
+        r"what is (?:the )?(?:difference|different) (?:about|between|with) (.+?) (?:vs|versus|and) (.+)",
+        r"what is the difference between \1 and \2",
+    ),
+    (r"(.*?)\b{_LOG} (.+?) (?:out|off)\b(?: of| from)?(.*)", r"\1 logout \2 \3"),
+    (r"(.*?)\b(?:switch|change|go) (?:over )?to (\S+ mode)\b(.*)", r"\1 enable \2 \3"),
 ]
 # In a pattern, (N) is one number, (Q) one quoted string; {_TURN} and {_LOG} any form of the verb.
 _TURN = "(?:turn|turns|turned|turning|switch|switches|switched|switching|power|powers|powered|powering)"
@@ -237,7 +254,7 @@ _GROUPS = [
     ("increase", "raise", "enlarge"),
     ("decrease", "reduce", "lower", "shrink"),
     ("kilometre", "kilometer", "km"),
-    ("metre", "meter"),
+    ("metre", "meter", "m"),
     ("litre", "liter"),
     ("colour", "color"),
     ("favourite", "favorite"),
@@ -316,6 +333,7 @@ _DERIVED = {
     "shipping": "send",
     "shipment": "send",
     "difference": "differ",
+    "setting": "set",
     "different": "differ",
 }
 SYNONYMS = {word: group[0] for group in _GROUPS for word in group[1:]}

@@ -214,7 +214,7 @@ POLITE_PHRASES = [
 PHRASES = [
     (re.compile(r"\b(?:is it possible|would it be possible|is there a way|is there any way)(?: for me)? to\b"), "can i"),
     (re.compile(r"\bam i able to\b"), "can i"),
-    (re.compile(r"\bwhat time\b"), "when"),
+    (re.compile(r"\bwhat times?\b"), "when"),
     (re.compile(r"\bhow come\b"), "why"),
     (re.compile(r"\bper cent\b"), "percent"),
 ]
@@ -801,6 +801,11 @@ KINDS_OF = {
     "month": frozenset(_MONTHS),
     "language": frozenset(["english", "french", "spanish", "german", "italian", "portuguese", "dutch", "chinese"])
     | frozenset(["japanese", "russian", "arabic", "python", "javascript", "java", "rust", "go"]),
+    # A measure named beside its unit: "at an altitude of 2000 metres" = "at 2000 metres".
+    "altitude": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
+    "elevation": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
+    "distance": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
+    "weight": frozenset(["kilogram", "gram", "pound", "ounce", "stone"]),
     "colour": frozenset(["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown", "grey"]),
 }
 KINDS_BEFORE = {"number": "number", "no": "number", "num": "number", "word": "quoted", "term": "quoted"}
