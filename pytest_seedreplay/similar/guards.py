@@ -23,7 +23,7 @@ EXTRA_WORDS = 3
 FREE_ADDITIONS = frozenset(
     ["just", "actually", "exactly", "really", "currently", "again", "still", "even", "also", "ever", "now"]
     + ["correct", "anyway", "here", "somewhere", "once", "if", "since", "that", "this", "it", "its", "they"]
-    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget"]
+    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget", "together"]
     # Not a noun that also names a kind of thing before another ("work", "city", "command", "setting"):
     # "my work laptop" is a detail.
     + ["step", "way", "option", "cause"]

@@ -719,7 +719,29 @@ def lemma(word: str) -> str:
         return word  # "cheaper" is not "cheap"
     if found == word and not known(word):
         return _strip_inflection(word)
+    if found == word and word.endswith("ing") and word not in ING_NOUNS:
+        return _verb_of(word)
     return found
+
+
+# Words in -ing that the dictionary keeps as they are: a noun of their own ("the building", "the
+# morning"), not the verb's gerund (those fold: "clearing the cache" = "clear the cache").
+ING_NOUNS = frozenset(
+    ["building", "morning", "evening", "ceiling", "wedding", "drawing", "feeling", "clothing", "heading", "ending"]
+    + ["warning", "hearing", "timing", "meaning", "thing", "string", "spring", "ring", "king", "wing", "during"]
+    + ["pudding", "stuffing", "filling", "topping", "dressing", "lining", "seasoning", "painting", "setting"]
+    + ["recording", "reading", "writing", "housing", "funding", "icing", "offering", "saving", "being", "nothing"]
+    + ["something", "anything", "everything", "sing", "bring", "sling", "sting", "swing", "fling", "cling"]
+)
+
+
+def _verb_of(word: str) -> str:
+    """ "clearing" -> "clear", "closing" -> "close", "pricing" -> "price"; the word itself when no verb fits."""
+    stem = word[:-3]
+    for base in (stem + "e", stem, stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else ""):
+        if len(base) >= 3 and known(base):
+            return base
+    return word
 
 
 @lru_cache(maxsize=65536)
