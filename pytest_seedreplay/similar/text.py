@@ -597,8 +597,12 @@ def _reframe(clause: list[Word]) -> list[Word]:
         clause, changed = _strip_frame(clause)
         if not changed:
             break
+    rendered = _render(clause)
     for pattern, template in REWRITES:
-        clause = _rewrite(clause, pattern, template)
+        match = pattern.fullmatch(rendered[0])
+        if match is not None:
+            clause = _rewrite(clause, rendered[1], match, template)
+            rendered = _render(clause)
     text = " ".join(w.text for w in clause)
     for pattern, replacement in PHRASES:
         if pattern.search(text):
@@ -615,18 +619,20 @@ def _rendered(word: Word, i: int) -> str:
     return word.text
 
 
-def _rewrite(clause: list[Word], pattern: re.Pattern, template: str) -> list[Word]:
-    """The clause rewritten by one of `synonyms.REWRITES` when the pattern matches all of it; the
-    words a group matched keep their kind and case (a name stays a name, a number a number)."""
+def _render(clause: list[Word]) -> tuple[str, list[tuple[int, int]]]:
+    """The clause as `synonyms.REWRITES` read it, and where each word stands in that text."""
     spans, parts, at = [], [], 0
     for i, word in enumerate(clause):
         part = _rendered(word, i)
         spans.append((at, at + len(part)))
         parts.append(part)
         at += len(part) + 1
-    match = pattern.fullmatch(" ".join(parts))
-    if match is None:
-        return clause
+    return " ".join(parts), spans
+
+
+def _rewrite(clause: list[Word], spans: list[tuple[int, int]], match: re.Match, template: str) -> list[Word]:
+    """The clause rewritten by one of `synonyms.REWRITES` whose pattern matched all of it; the
+    words a group matched keep their kind and case (a name stays a name, a number a number)."""
     out: list[Word] = []
     for piece in template.split():
         if piece.startswith("\\"):
