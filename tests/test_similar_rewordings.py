@@ -118,3 +118,15 @@ def test_the_second_development_set_gets_no_wrong_answer() -> None:
     result = figures(ask(question_index(questions), paraphrases + negatives), DEFAULT_THRESHOLD)
     assert result.wrong == 0, result.wrong_examples
     assert result.recall >= 0.95
+
+
+def test_questions_unlike_the_shipped_ones_get_no_wrong_answer() -> None:
+    # dev3: 20 questions of other kinds (home, travel, phones, food) and 60 rewordings, written during item 8
+    # before its last round and never tuned on: 48% before item 8, 57% after. What to expect on new questions.
+    paraphrases = read_paraphrases(DATA / "dev3_paraphrases.jsonl")
+    negatives = read_negatives(DATA / "dev3_negatives.jsonl")
+    questions = {p.question for p in paraphrases}
+    assert len(questions) == 20 and len(paraphrases) == 60 and {n.question for n in negatives} <= questions
+    result = figures(ask(question_index(questions), paraphrases + negatives), DEFAULT_THRESHOLD)
+    assert result.wrong == 0, result.wrong_examples
+    assert result.recall >= 0.55
