@@ -23,13 +23,12 @@ EXTRA_WORDS = 3
 FREE_ADDITIONS = frozenset(
     ["just", "actually", "exactly", "really", "currently", "again", "still", "even", "also", "ever", "now"]
     + ["correct", "anyway", "here", "somewhere", "once", "if", "since", "that", "this", "it", "its", "they"]
-    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget", "together"]
+    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget", "together", "all"]
     # Not a noun that also names a kind of thing before another ("work", "city", "command", "setting"):
     # "my work laptop" is a detail.
     + ["step", "way", "option", "cause"]
 )
-# The nouns of a question's frame ("what are the steps to X"): with them, as with a vague verb, a
-# rewording may still leave out one word of the recorded question ("... to the Wi-Fi" for "... Wi-Fi network").
+# The nouns of a question's frame ("what are the steps to X"): they cost the score nothing.
 FRAME_NOUNS = frozenset(["step", "way", "option", "cause"])
 # Words a rewording never adds: they turn the question round (negation, tense, modality, another question word).
 NEVER_ADDED = frozenset(
@@ -150,7 +149,9 @@ VAGUE_VERBS = frozenset(["get", "have", "go", "take", "put", "come"])
 def vague_rewording(a: Analysis, b: Analysis) -> bool:
     """Whether the new question `a`, its everyday verbs left out, has only words of the recorded `b`
     and leaves out at most one of them (of four or more) (never a negation, a number or a quoted string)."""
-    precise = Counter({t: n for t, n in a.content.items() if t not in VAGUE_VERBS and t not in FRAME_NOUNS})
+    # Only a verb: a frame noun put where a word was left out is how a near miss swaps a noun ("the fees to
+    # cancel ..." for "the steps to cancel ...").
+    precise = Counter({t: n for t, n in a.content.items() if t not in VAGUE_VERBS})
     if precise == a.content or not precise or precise - b.content:
         return False
     left_out = b.content - precise

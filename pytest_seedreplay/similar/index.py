@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
-from .guards import EXTRA_WORDS, FRAME_NOUNS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, typo_pairing, veto
+from .guards import EXTRA_WORDS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, typo_pairing, veto
 from .measure import score as builtin_score
 from .text import Analysis, analyse
 
@@ -173,7 +173,7 @@ class _Group:
         signature = analysis.signature
         found = set(self.by_signature.get(signature, ()))
         found.update(self.by_fewer.get(signature, ()))
-        precise = tuple(t for t in signature if t not in VAGUE_VERBS and t not in FRAME_NOUNS)
+        precise = tuple(t for t in signature if t not in VAGUE_VERBS)
         if precise != signature:  # "why am I getting an error" for "why does it fail with an error"
             found.update(self.by_signature.get(precise, ()))
             found.update(self.by_fewer.get(precise, ()))

@@ -153,7 +153,14 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b(?:if|when) (?:i|we|you) (?:do not|does not|did not) have (?:a |an |the |my |any )?(\S+)$", r"\1 without \2"),
     # "get X out of Y" = "remove X from Y"; "keep X from doing" = "stop X from doing".
     (r"(.*?)\bget (.+?) (?:out of|off) (.+)", r"\1 remove \2 from \3"),
-    (r"(.*?)\b(?:keep|prevent) (.+?) from (\S+ing)\b(.*)", r"\1 stop \2 from \3 \4"),
+    (r"(.*?)\b(?:keep|prevent) (\S+(?: \S+)?) from (\S+)(.*)", r"\1 stop \2 from \3 \4"),
+    # "each day" = "every day" = "a day" (at the end) = "daily" = "per day".
+    (r"(.*?)\b(?:each|every|per) (day|week|month|year|night|hour)\b(.*)", r"\1 per \2 \3"),
+    (r"(.*?)\ba (day|week|month|year|night)$", r"\1 per \2"),
+    (r"(.*?)\b(?:get|have|want) (?:my |our |the |your )?money back\b(.*)", r"\1 refund \2"),
+    (r"(.*?)\b(?:is|are|was|were|be) over$", r"\1 end"),
+    (r"(.*?)\buse (.+?) to (pay|log in|login|sign in|book|buy|order)\b(.*)", r"\1 \3 with \2 \4"),
+    (r"(?:any |some |what are some |what are the best )?tips (?:for|on) (\S+ing) (.+)", r"how i \1 \2"),
     # A duration counted in days is a duration: "how many days can I keep X" = "how long can I keep X".
     (
         r"(.*?)\bhow many (?:days|weeks|months|years) (can|could|does|do|will|would|should|is|are|must)\b(.*)",
@@ -203,7 +210,7 @@ _GROUPS = [
     ("maximum", "highest", "max", "greatest", "top"),
     ("minimum", "lowest", "min", "youngest"),
     ("pause", "freeze", "suspend"),
-    ("reset", "recover"),
+    ("reset", "recover", "restore"),
     ("branch", "store", "shop", "outlet"),
     ("temperature", "heat"),
     ("sunroof", "moonroof"),
@@ -381,7 +388,33 @@ _DERIVED = {
     "setting": "set",
     "different": "differ",
 }
+# A people's or a language's name is its country's: "an Indian visa" = "a visa for India".
+_DEMONYMS = {
+    "indian": "india",
+    "german": "germany",
+    "french": "france",
+    "spanish": "spain",
+    "italian": "italy",
+    "japanese": "japan",
+    "chinese": "china",
+    "british": "uk",
+    "american": "usa",
+    "canadian": "canada",
+    "australian": "australia",
+    "irish": "ireland",
+    "dutch": "netherlands",
+    "portuguese": "portugal",
+    "greek": "greece",
+    "swiss": "switzerland",
+    "swedish": "sweden",
+    "mexican": "mexico",
+    "brazilian": "brazil",
+    "scottish": "scotland",
+    "welsh": "wales",
+    "english": "england",
+}
 SYNONYMS = {word: group[0] for group in _GROUPS for word in group[1:]}
+SYNONYMS.update(_DEMONYMS)
 SYNONYMS.update({k: SYNONYMS.get(v, v) for k, v in _DERIVED.items()})
 
 # Words that never decide what is asked once the frames are gone: pronouns of the asker and the

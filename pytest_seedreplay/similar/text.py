@@ -840,10 +840,22 @@ KINDS_BEFORE = {"number": "number", "no": "number", "num": "number", "word": "qu
 KINDS_BEFORE.update({"phrase": "quoted", "expression": "quoted", "called": "*", "named": "*"})
 
 
+# A noun after a name or a word of its kind adds nothing: "PIN number", "internet connection".
+_LINKS = frozenset(["wifi", "internet", "broadband", "bluetooth", "ethernet", "network"])
+KINDS_AFTER = {"number": frozenset(), "connection": _LINKS}
+
+
 def _only_a_kind(clause: list[Word], i: int, token: str, present: set[str]) -> bool:
     members = KINDS_OF.get(token)
     if members is not None and members & present:
         return True
+    before = clause[i - 1] if i else None
+    if (
+        before is not None
+        and clause[i].text in KINDS_AFTER
+        and (before.kind == "entity" or before.text in KINDS_AFTER[clause[i].text])
+    ):
+        return True  # "my PIN number" = "my PIN", "the internet connection" = "the internet"
     kind = KINDS_BEFORE.get(clause[i].text)
     if kind is None or i + 1 >= len(clause):
         return False
