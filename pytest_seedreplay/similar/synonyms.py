@@ -179,13 +179,23 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bcall off\b(.*)", r"\1 cancel \2"),
     (r"(.*?)\bfill (?:in|out)\b(.*)", r"\1 complete \2"),
     (r"(.*?)\bscreen (?:capture|grab|shot)\b(.*)", r"\1 screenshot \2"),
+    # "the customer service hours" = "the opening hours of customer service".
+    (r"what (?:are|is) (?:the |your )?(?!opening\b)(\S+(?: \S+)?) hours", r"what are the opening hours of \1"),
+    (r"(.*?)\bopt out (?:of|from)\b(.*)", r"\1 unsubscribe from \2"),
+    (r"(.*?)\bstop (?:getting|receiving) (.+)", r"\1 unsubscribe from \2"),
+    (r"(.*?)\bget (.+?) back\b(.*)", r"\1 recover \2 \3"),
+    (r"(.*?)\bget back\b(.*)", r"\1 recover \2"),
+    # "the best time to visit X" = "the best time of year to visit X" = "when should I visit X".
+    (r"(.*?)\bwhat is the best time (?:of (?:the )?year )?to (.+)", r"\1 when is best to \2"),
+    (r"(.*?)\bwhat time of (?:the )?year is best (?:for|to) (.+)", r"\1 when is best to \2"),
+    (r"when should (?:i|we|you|one) (.+)", r"when is best to \1"),
     # The tool a thing is done with: "remove X using the command line" = "remove X in the terminal".
     (r"using (?:the |a |my )?(.+)", r"with \1"),
     (r"(.+ \S+) using (?:the|a|my) (\S+(?: \S+)?)", r"\1 with \2"),
     # "why do I get an error when I run `pip install`" = "why does `pip install` give an error".
     (r"(.*?)\b(?:when|if|after) (?:i|you|we) (?:run|type|execute|enter|call) (Q)(.*)", r"\1 \2 \3"),
     # "the boiling time of X" = "how long to boil X"; "at what temperature does X boil" = "X's boiling point".
-    (r"(.*?)\bwhat is the (\S+ing) time (?:for|of) (.+)", r"\1 how long \2 \3"),
+    (r"(.*?)\bwhat is the (\S+ing) time (?:for|of|to) (.+)", r"\1 how long \2 to \3"),
     (r"(?:at )?what temperature (?:does|do|will) (.+?) (boil|melt|freeze)(?: at)?\b(.*)", r"what is the \2 point of \1 \3"),
     # "items that arrive damaged" = "damaged items".
     (r"(.*?)\b(\S+) (?:that|which) (?:are|is|were|was|arrive|arrives|arrived|come|comes|came) (\S+)$", r"\1 \3 \2"),
@@ -210,7 +220,7 @@ _GROUPS = [
     ("maximum", "highest", "max", "greatest", "top"),
     ("minimum", "lowest", "min", "youngest"),
     ("pause", "freeze", "suspend"),
-    ("reset", "recover", "restore"),
+    ("reset", "recover", "restore", "undelete"),
     ("branch", "store", "shop", "outlet"),
     ("temperature", "heat"),
     ("sunroof", "moonroof"),
