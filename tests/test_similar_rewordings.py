@@ -50,6 +50,11 @@ def same(a: str, b: str) -> bool:
         ("How do I reserve a table for four?", "How do I book a table for 4?"),  # the broader synonym table
         ("How can I halt the download?", "How do I stop the download?"),
         ("Can I take my bicycle on the train?", "Can I take my bike on the train?"),
+        ("Where do I turn on dark mode?", "How do I turn on dark mode?"),  # in an app, where is how
+        ("How do I turn off my laptop?", "How do I shut down my laptop?"),
+        ("How do I apply a promo code?", "How do I apply a discount code?"),
+        ("How can I get in touch with customer service?", "How do I contact customer service?"),
+        ("What are your customer service hours?", "When is customer service open?"),
     ],
 )
 def test_a_general_rewording_matches(a: str, b: str) -> None:
@@ -81,6 +86,10 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("What is the return policy?", "What is the refund policy?"),
         ("How do I start the download?", "How do I stop the download?"),  # antonyms
         ("How do I unlink my bank account?", "How do I link my bank account?"),
+        # Another kind of answer wanted: a time, a reason, a person.
+        ("When can I contact customer service?", "How do I contact customer service?"),
+        ("Why do I need to reset my password?", "How do I reset my password?"),
+        ("Who can reset my password?", "How do I reset my password?"),
     ],
 )
 def test_a_near_miss_still_gets_nothing(a: str, b: str) -> None:

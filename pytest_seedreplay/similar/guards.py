@@ -72,6 +72,14 @@ def content(a: Analysis, b: Analysis) -> str | None:
     return None
 
 
+def asks(a: Analysis, b: Analysis) -> str | None:
+    """The kind of answer wanted: two questions that both say it say the same ("when can I contact X"
+    is not "how do I contact X"); one that does not say it may be either ("X: opening hours?")."""
+    if a.asks and b.asks and a.asks.isdisjoint(b.asks):
+        return f"asks another thing: {_listed(sorted(a.asks))} vs {_listed(sorted(b.asks))}"
+    return None
+
+
 def directions(a: Analysis, b: Analysis) -> str | None:
     """Which way each word shared by both questions points: a word that follows a direction word in
     both must follow the same ones ("from York to Leeds" vs "from Leeds to York"). A word pointed at in
@@ -112,7 +120,7 @@ def empty(a: Analysis, b: Analysis) -> str | None:
 
 
 # The order in which a veto is reported; all of them must pass.
-GUARDS: tuple[Callable[[Analysis, Analysis], str | None], ...] = (empty, numbers, quoted, entities, content, directions)
+GUARDS: tuple[Callable[[Analysis, Analysis], str | None], ...] = (empty, numbers, quoted, entities, content, asks, directions)
 
 
 def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:

@@ -117,6 +117,10 @@ SYMBOL_WORDS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound", "+"
 # "km to miles" vs "miles to km", "the train than the bus" vs "the bus than the train").
 MARKERS = frozenset(["to", "from", "than", "vs", "minus", "before", "after", "until", "per"])
 
+# Question words that each want another kind of answer (a time, a person, a reason, a manner or a
+# place: "where do I turn on X" in an app is "how do I turn on X"), once the frames are folded ("what
+# time" = "when", "how come" = "why", "what's the way to" = "how").
+ASKS = {"how": "how", "where": "how", "when": "when", "who": "who", "why": "why"}
 WH_WORDS = frozenset(["how", "what", "which", "where", "when", "who", "why", "whom", "whose"])
 AUXILIARIES = frozenset(["can", "could", "may", "might", "should", "will", "would", "shall", "do", "does"])
 # After a question word, "<auxiliary> <one of these>" loses the auxiliary: "how do I" = "how can I".
@@ -393,6 +397,7 @@ class Analysis:
     spelled: dict[str, str] = field(default_factory=dict)  # content token -> the word as written (lower case)
     surface: str = ""  # lower case, letters and digits only: what the trigram score reads
     words: frozenset[str] = frozenset()  # every word as written (lower case), entities matched against these
+    asks: frozenset[str] = frozenset()  # the question words that say what kind of answer is wanted (ASKS)
 
     @property
     def signature(self) -> tuple[str, ...]:
@@ -920,6 +925,7 @@ def analyse(text: str) -> Analysis:
                 directions.update((marker, token) for marker in pending)
                 pending = []
     _drop_restated(content, per_clause)
+    asks = frozenset(ASKS[w.text] for clause in clauses for w in clause if w.kind == "word" and w.text in ASKS)
     surface = " ".join(re.sub(r"[^0-9a-z%$€£]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
     all_words = frozenset(w.text for w in words if w.kind in ("word", "entity")) | frozenset(
         lemma(w.text) for w in words if w.kind == "word"
@@ -935,4 +941,5 @@ def analyse(text: str) -> Analysis:
         spelled,
         surface,
         all_words,
+        asks,
     )
