@@ -128,15 +128,15 @@ def test_the_second_development_set_gets_no_wrong_answer() -> None:
     assert len(negatives) >= 180 and len(paraphrases) >= 140
     result = figures(ask(question_index(questions), paraphrases + negatives), DEFAULT_THRESHOLD)
     assert result.wrong == 0, result.wrong_examples
-    # 0.68: its 90 rewordings of 30 customer-support questions (kind "support") were written to find what
-    # the tables miss, and half of them still are (another verb: "use" for "apply", "close" for "delete").
-    assert result.recall >= 0.65
+    # 0.76: its 90 rewordings of 30 customer-support questions (kind "support") were written to find what
+    # the tables miss, and 41% of them still are (another verb: "use" for "apply", "close" for "delete").
+    assert result.recall >= 0.72
     assert result.by_kind["paraphrase"]["right"] == result.by_kind["paraphrase"]["probes"]
 
 
 def test_questions_unlike_the_shipped_ones_get_no_wrong_answer() -> None:
     # dev3: 20 questions of other kinds (home, travel, phones, food) and 60 rewordings, written during item 8
-    # before its last round and never tuned on: 48% before item 8, 57% after. What to expect on new questions.
+    # and never tuned on (measured, figures only): 48% before item 8, 58% after. What to expect on new questions.
     paraphrases = read_paraphrases(DATA / "dev3_paraphrases.jsonl")
     negatives = read_negatives(DATA / "dev3_negatives.jsonl")
     questions = {p.question for p in paraphrases}
