@@ -55,6 +55,12 @@ def same(a: str, b: str) -> bool:
         ("How do I apply a promo code?", "How do I apply a discount code?"),
         ("How can I get in touch with customer service?", "How do I contact customer service?"),
         ("What are your customer service hours?", "When is customer service open?"),
+        ("Tips for lowering my electricity bill?", "How do I lower my electricity bill?"),
+        ("Can paracetamol and ibuprofen be taken together?", "Can I take paracetamol with ibuprofen?"),
+        ("How can I speed up my WiFi?", "How do I make my WiFi faster?"),
+        ("How many hours of sleep do adults need?", "How much sleep do adults need?"),
+        ("What are the signs of dehydration?", "What are the symptoms of dehydration?"),
+        ("How do I get a visa for India?", "How can I get an Indian visa?"),
     ],
 )
 def test_a_general_rewording_matches(a: str, b: str) -> None:
@@ -90,6 +96,10 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("When can I contact customer service?", "How do I contact customer service?"),
         ("Why do I need to reset my password?", "How do I reset my password?"),
         ("Who can reset my password?", "How do I reset my password?"),
+        ("Can I take paracetamol and alcohol together?", "Can I take paracetamol with ibuprofen?"),
+        ("How can I speed up my laptop?", "How do I make my WiFi faster?"),
+        ("How do I get a visa for Indonesia?", "How can I get an Indian visa?"),
+        ("What are the causes of dehydration?", "What are the symptoms of dehydration?"),
     ],
 )
 def test_a_near_miss_still_gets_nothing(a: str, b: str) -> None:
@@ -97,7 +107,15 @@ def test_a_near_miss_still_gets_nothing(a: str, b: str) -> None:
 
 
 def test_gerunds_fold_to_their_verb_but_nouns_in_ing_stay() -> None:
-    assert [lemma(w) for w in ("clearing", "closing", "pricing")] == ["clear", "close", "price"]
+    assert [lemma(w) for w in ("clearing", "closing", "pricing", "hoping", "hopping")] == [
+        "clear",
+        "close",
+        "price",
+        "hope",
+        "hop",
+    ]
+    # The dictionary's own slips: an e where none belongs.
+    assert [lemma(w) for w in ("growing", "fixing", "playing")] == ["grow", "fix", "play"]
     assert [lemma(w) for w in ("building", "morning", "evening", "ceiling")] == ["building", "morning", "evening", "ceiling"]
 
 
@@ -125,12 +143,13 @@ def test_the_second_development_set_gets_no_wrong_answer() -> None:
     negatives = read_negatives(DATA / "dev2_negatives.jsonl")
     shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
     questions = shipped | {p.question for p in paraphrases} | {n.question for n in negatives}
-    assert len(negatives) >= 180 and len(paraphrases) >= 140
+    assert len(negatives) >= 260 and len(paraphrases) >= 220
     result = figures(ask(question_index(questions), paraphrases + negatives), DEFAULT_THRESHOLD)
     assert result.wrong == 0, result.wrong_examples
-    # 0.76: its 90 rewordings of 30 customer-support questions (kind "support") were written to find what
-    # the tables miss, and 41% of them still are (another verb: "use" for "apply", "close" for "delete").
-    assert result.recall >= 0.72
+    # 0.70: its 90 rewordings of 30 customer-support questions (kind "support") and 75 of 25 everyday ones
+    # (kind "everyday") were written to find what the tables miss, and 41% of them still are (another
+    # verb: "use" for "apply", "close" for "delete", "cure" for "get rid of").
+    assert result.recall >= 0.68
     assert result.by_kind["paraphrase"]["right"] == result.by_kind["paraphrase"]["probes"]
 
 

@@ -19,6 +19,8 @@ import re
 # A rewrite matches the whole clause's text (words as lower case, a number as its digits, a quoted string
 # or a name as one placeholder); `\\N` in the replacement stands for the words of group N, unchanged.
 _REWRITES_SRC: list[tuple[str, str]] = [
+    # Before "how many hours" = "how long": "how many hours of sleep" = "how much sleep".
+    (r"(.*?)\bhow many hours of (\S+)(.*)", r"\1 how much \2 \3"),
     # Permission, ability and need: the same request.
     (r"(.*?)\b(?:am i|are we|is one) (?:allowed|permitted) to (.*)", r"\1 can i \2"),
     (r"(.*?)\bis it (?:ok|okay|alright|all right|fine|allowed|permitted) (?:for me )?(?:if i |to )(.*)", r"\1 can i \2"),
@@ -116,7 +118,11 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(?:what|which) (?:command|shortcut) (?!is\b|are\b|do\b|does\b|can\b|should\b)(.+)", r"how i \1"),
     (r"where is the (?:setting|option|button|switch|toggle|menu) (?:to|for) (.+)", r"how i \1"),
     (r"(?:what|where) (?:do|should|can) i (?:press|click|tap|select|go) to (.+)", r"how i \1"),
-    (r"what is the (?:best|easiest|right|correct|simplest|quickest) way (?:to|for) (.+)", r"how i \1"),
+    (
+        r"what is the (?:best|easiest|right|correct|simplest|quickest|most effective|most efficient|recommended)"
+        r" way (?:to|for) (.+)",
+        r"how i \1",
+    ),
     (r"(?:is there a way|is there any way|what are the ways) (?:to|for) (.+)", r"how i \1"),
     (r"(?:any idea|any ideas|no idea) how (?:to|i|do i|can i|should i) (.+)", r"how i \1"),
     (r"(?:what should i do|what can i do|what do i do|what do i need to do|what do i have to do) to (.+)", r"how i \1"),
@@ -160,7 +166,7 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b(?:get|have|want) (?:my |our |the |your )?money back\b(.*)", r"\1 refund \2"),
     (r"(.*?)\b(?:is|are|was|were|be) over$", r"\1 end"),
     (r"(.*?)\buse (.+?) to (pay|log in|login|sign in|book|buy|order)\b(.*)", r"\1 \3 with \2 \4"),
-    (r"(?:any |some |what are some |what are the best )?tips (?:for|on) (\S+ing) (.+)", r"how i \1 \2"),
+    (r"(?:any |some |what are some |what are the best )?tips (?:for|on|to) (\S+ing) (.+)", r"how i \1 \2"),
     # A duration counted in days is a duration: "how many days can I keep X" = "how long can I keep X".
     (
         r"(.*?)\bhow many (?:days|weeks|months|years) (can|could|does|do|will|would|should|is|are|must)\b(.*)",
@@ -202,6 +208,14 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bplug in\b(.*)", r"\1 connect \2"),
     (r"(.*?)\bfor good\b(.*)", r"\1 permanently \2"),
     (r"(.*?)\b(?:promo|promotional|promotion|coupon|voucher|discount) codes?\b(.*)", r"\1 discount code \2"),
+    (r"(.*?)\b(?:signs?|symptoms?) of\b(.*)", r"\1 symptom of \2"),
+    (r"(.*?)\ba different\b(.*)", r"\1 another \2"),
+    (r"(.*?)\b(\S+) and (\S+)((?: \S+){0,3}) together\b(.*)", r"\1 \2 with \3 \4 \5"),
+    (r"(.*?)\bpair (.+?) (?:with|to)\b(.*)", r"\1 connect \2 to \3"),
+    (r"(.*?)\bon (?:a|the) (?:flight|plane)\b(.*)", r"\1 on plane \2"),
+    (r"(.*?)\bspeed up (.+)", r"\1 make \2 faster"),
+    (r"(.*?)\bspeed (.+?) up\b(.*)", r"\1 make \2 faster \3"),
+    (r"(.*?)\bimprove (.+?) speed\b(.*)", r"\1 make \2 faster \3"),
     # The tool a thing is done with: "remove X using the command line" = "remove X in the terminal".
     (r"using (?:the |a |my )?(.+)", r"with \1"),
     (r"(.+ \S+) using (?:the|a|my) (\S+(?: \S+)?)", r"\1 with \2"),
@@ -333,6 +347,9 @@ _GROUPS = [
     ("build", "construct"),
     ("talk", "speak"),
     ("merge", "combine"),
+    ("tyre", "tire"),
+    ("leak", "leaky"),
+    ("money", "funds"),
     ("lose", "misplace"),
     ("move", "relocate"),
     ("mean", "signify"),
