@@ -143,7 +143,6 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(?:name|identify) (the .+)", r"what is \1"),
     (r"(.*?)\b(?:am i|are we|is one) entitled to\b(.*)", r"\1 do i get \2"),
     (r"(.*?)\b(?:look|looking|search|searching) for\b(.*)", r"\1 find \2"),
-    (r"(.*?)\bget rid of\b(.*)", r"\1 delete \2"),
     (r"(.*?)\bfind out\b(.*)", r"\1 find \2"),
     (r"(.*?)\bset up\b(.*)", r"\1 setup \2"),
     (r"(.*?)\b(?:right away|straight away)\b(.*)", r"\1 immediately \2"),
@@ -158,7 +157,9 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bwith no\b(.*)", r"\1 without \2"),
     (r"(.*?)\b(?:if|when) (?:i|we|you) (?:do not|does not|did not) have (?:a |an |the |my |any )?(\S+)$", r"\1 without \2"),
     # "get X out of Y" = "remove X from Y"; "keep X from doing" = "stop X from doing".
-    (r"(.*?)\bget (.+?) (?:out of|off) (.+)", r"\1 remove \2 from \3"),
+    (r"(.*?)\b(?:get|clean|wipe) (.+?) (?:out of|off) (.+)", r"\1 remove \2 from \3"),
+    (r"(.*?)\bmake (.+?) go away\b(.*)", r"\1 get rid of \2 \3"),
+    (r"(.*?)\bget rid of\b(.*)", r"\1 delete \2"),
     (r"(.*?)\b(?:keep|prevent) (\S+(?: \S+)?) from (\S+)(.*)", r"\1 stop \2 from \3 \4"),
     # "each day" = "every day" = "a day" (at the end) = "daily" = "per day".
     (r"(.*?)\b(?:each|every|per) (day|week|month|year|night|hour)\b(.*)", r"\1 per \2 \3"),
