@@ -75,6 +75,8 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("How long should I boil an egg for a hard yolk?", "How long should I boil an egg for a soft yolk?"),
         ("Which city is the largest in Australia?", "What is the capital of Australia?"),
         ("Is the museum open every day?", "Is the museum open on Mondays?"),  # no weekday: "day" counts
+        ("Are there no 5 star hotels in York?", "Are there 5 star hotels in York?"),  # "no" is not "number"
+        ("How do I go to the language school?", "How do I go to the school?"),  # "go" is no language
         ("How do I delete a folder called 'notes.txt'?", "How do I delete a file called 'notes.txt'?"),
         ("What's the protein content of 100 g of rice?", "How many calories are in 100 grams of rice?"),
         ("Where's the setting to turn off dark mode?", "How do I turn on dark mode?"),

@@ -749,8 +749,9 @@ ING_NOUNS = frozenset(
 def _verb_of(word: str) -> str:
     """ "clearing" -> "clear", "closing" -> "close", "pricing" -> "price"; the word itself when no verb fits."""
     stem = word[:-3]
-    # "closing" -> "close" (the e dropped), but "growing" -> "grow", "clearing" -> "clear" (no e after w, x, y
-    # or a vowel pair): the dictionary knows odd words either way ("clos", "growe").
+    # "closing" -> "close", "hoping" -> "hope" (the e dropped), but "growing" -> "grow", "clearing" -> "clear",
+    # "listing" -> "list" (never an e after w, x or y, nor after a vowel and a consonant or two at the end):
+    # the order matters, the dictionary knows odd words either way ("clos", "growe").
     kept_e = stem[-1:] not in ("w", "x", "y") and stem[-3:-2] not in ("a", "e", "i", "o", "u")
     ordered = (stem + "e", stem) if kept_e else (stem, stem + "e")
     for base in (*ordered, stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else ""):
@@ -837,7 +838,7 @@ KINDS_OF = {
     "day": frozenset(_WEEKDAYS + ["today", "tomorrow", "yesterday"]),
     "month": frozenset(_MONTHS),
     "language": frozenset(["english", "french", "spanish", "german", "italian", "portuguese", "dutch", "chinese"])
-    | frozenset(["japanese", "russian", "arabic", "python", "javascript", "java", "rust", "go"]),
+    | frozenset(["japanese", "russian", "arabic", "python", "javascript"]),  # not "go" (a verb), "rust"
     # A measure named beside its unit: "at an altitude of 2000 metres" = "at 2000 metres".
     "altitude": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
     "elevation": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
@@ -845,7 +846,8 @@ KINDS_OF = {
     "weight": frozenset(["kilogram", "gram", "pound", "ounce", "stone"]),
     "colour": frozenset(["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown", "grey"]),
 }
-KINDS_BEFORE = {"number": "number", "no": "number", "num": "number", "word": "quoted", "term": "quoted"}
+# Not "no": "are there no 5 star hotels" is a negation.
+KINDS_BEFORE = {"number": "number", "num": "number", "word": "quoted", "term": "quoted"}
 KINDS_BEFORE.update({"phrase": "quoted", "expression": "quoted", "called": "*", "named": "*"})
 
 
