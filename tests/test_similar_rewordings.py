@@ -77,6 +77,7 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("Is the museum open every day?", "Is the museum open on Mondays?"),  # no weekday: "day" counts
         ("Are there no 5 star hotels in York?", "Are there 5 star hotels in York?"),  # "no" is not "number"
         ("How do I go to the language school?", "How do I go to the school?"),  # "go" is no language
+        ("How do I get paid?", "How do I pay?"),  # "get" + participle is a passive only after a thing
         ("How do I delete a folder called 'notes.txt'?", "How do I delete a file called 'notes.txt'?"),
         ("What's the protein content of 100 g of rice?", "How many calories are in 100 grams of rice?"),
         ("Where's the setting to turn off dark mode?", "How do I turn on dark mode?"),

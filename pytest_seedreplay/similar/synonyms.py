@@ -148,8 +148,10 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b(?:right away|straight away)\b(.*)", r"\1 immediately \2"),
     (r"(.*?)\bhow (?:long|much time) (?:does|will|would) it take to (.+)", r"\1 how long \2"),
     (r"(.*?)\bin advance\b(.*)", r"\1 beforehand \2"),
-    # "get" as the passive's auxiliary: "my flight got cancelled" = "my flight is cancelled".
-    (r"(.*?)\b(?:get|gets|got|gotten|getting) (\S+ed|broken|stolen|taken|eaten|frozen|chosen|hidden)\b(.*)", r"\1 \2 \3"),
+    # "get" as the passive's auxiliary: "my flight got cancelled" = "my flight is cancelled". After "I", "we"
+    # or "you" it says who undergoes it, and stays a word of its own: "how do I get paid" is not "how do I pay".
+    (r"(.*?)\b(i|we|you) (?:get|gets|got|gotten|getting) ({_PARTICIPLE})\b(.*)", r"\1 \2 passive \3 \4"),
+    (r"(.*?)\b(?:get|gets|got|gotten|getting) ({_PARTICIPLE})\b(.*)", r"\1 \2 \3"),
     # "my cat keeps scratching the sofa" = "my cat scratches the sofa".
     (r"(.*?)\b(?:keep|keeps|kept|keeping) on (\S+ing)\b(.*)", r"\1 \2 \3"),
     (r"(.*?)\b(?:keep|keeps|kept|keeping) (\S+ing)\b(.*)", r"\1 \2 \3"),
@@ -238,8 +240,21 @@ _REWRITES_SRC: list[tuple[str, str]] = [
 # In a pattern, (N) is one number, (Q) one quoted string; {_TURN} and {_LOG} any form of the verb.
 _TURN = "(?:turn|turns|turned|turning|switch|switches|switched|switching|power|powers|powered|powering)"
 _LOG = "(?:log|logs|logged|logging|sign|signs|signed|signing)"
+_PARTICIPLE = (
+    r"\S+ed|broken|stolen|taken|eaten|frozen|chosen|hidden|paid|made|sent|told|given|done|seen|shown|caught|sold"
+    r"|bought|kept|held|brought|taught|found|lost|hurt|hit|cut|stuck|spent|bitten|stung"
+)
 REWRITES = [
-    (re.compile(p.replace("(N)", r"(#\S+)").replace("(Q)", r"(\x01q\d+)").replace("{_TURN}", _TURN).replace("{_LOG}", _LOG)), r)
+    (
+        re.compile(
+            p.replace("(N)", r"(#\S+)")
+            .replace("(Q)", r"(\x01q\d+)")
+            .replace("{_TURN}", _TURN)
+            .replace("{_LOG}", _LOG)
+            .replace("{_PARTICIPLE}", _PARTICIPLE)
+        ),
+        r,
+    )
     for p, r in _REWRITES_SRC
 ]
 
