@@ -6,10 +6,9 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .guards import FRAME_NOUNS, VAGUE_VERBS, typo_pairing, veto
+from .guards import FRAME_NOUNS, typo_pairing, veto
 from .text import Analysis, analyse
 
-FRAME_WORDS = FRAME_NOUNS | VAGUE_VERBS
 WORD_SHARE = 0.75  # weight of the content-token overlap; the character-trigram overlap of the text gets the rest
 
 
@@ -31,8 +30,9 @@ def score(a: Analysis, b: Analysis) -> float:
     character trigrams of the lower-cased text. 1.0 for the same words in the same order."""
     pairing = typo_pairing(a, b) or {}
     b_content = b.content if not pairing else _renamed(b, pairing)
-    # A vague verb or a frame noun ("get", "the steps to") says nothing of what is asked: not a word apart.
-    a_content = Counter({t: n for t, n in a.content.items() if t in b_content or t not in FRAME_WORDS}) or a.content
+    # A frame noun ("the steps to") says nothing of what is asked: not a word apart. (A vague verb still is:
+    # "take" put in for "recommend" must not score as the same words.)
+    a_content = Counter({t: n for t, n in a.content.items() if t in b_content or t not in FRAME_NOUNS}) or a.content
     # The share of the shorter question's words found in the longer: the guards let a rewording add
     # words, so those added must not cost the score what a different question would.
     shorter = min(sum(a_content.values()), sum(b_content.values()))
