@@ -156,9 +156,18 @@ def test_the_development_set_written_apart_gets_no_wrong_answer_and_most_paraphr
     assert len(paraphrases) >= 340 and len(negatives) >= 180
     result = figures(ask(question_index(shipped), paraphrases + negatives), DEFAULT_THRESHOLD)
     assert result.wrong == 0, result.wrong_examples
-    # 0.82, not the 0.87 of round 1: a question may no longer add a content word ("what's the terminal
-    # command to ..."), since that is also how a question adds a detail ("my work password").
-    assert result.recall >= 0.80
+    # 0.82 before issue 21 item 8 (a question may not add a content word, since that is also how a
+    # question adds a detail: "my work password"); 0.896 with the general rewordings of item 8 (kind
+    # nouns, frames such as "what's the terminal command to ...", compounds, gerunds, more synonyms).
+    assert result.recall >= 0.88
+    # Each half of the questions (even, odd) alike: 0.885 / 0.908 (0.828 / 0.821 before item 8). Item 8 read
+    # the misses of both, so this guards against one half regressing, not against overfitting (dev3 does).
+    ordered = list(dict.fromkeys(p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")))
+    for half in (0, 1):
+        kept = set(ordered[half::2])
+        probes = [p for p in paraphrases if p.question in kept] + [n for n in negatives if n.question in kept]
+        result = figures(ask(question_index(shipped), probes), DEFAULT_THRESHOLD)
+        assert result.wrong == 0 and result.recall >= 0.86, (half, result.recall)
     assert set(result.by_kind) >= {"paraphrase", "number", "entity", "quoted", "content", "direction", "detail"}
 
 
@@ -176,12 +185,13 @@ def test_the_held_out_set_gets_no_wrong_answer() -> None:
     # Written by someone who had read neither the tier's code nor the other sets, and never tuned on:
     # 100 everyday rewordings of the 50 questions, 84 one-word swaps and 25 added details. The tier
     # was measured on it a few times while it was built (figures only): recall 2% before issue 21,
-    # 64% with 10 added details answered wrongly, then 57% with none.
+    # 64% with 10 added details answered wrongly, then 57% with none; 72% with item 8's general
+    # rewordings (built on the development sets' misses, so no longer unseen either).
     paraphrases = read_paraphrases(DATA / "heldout_paraphrases.jsonl")
     negatives = read_negatives(DATA / "heldout_negatives.jsonl")
     shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
     assert {p.question for p in paraphrases} == shipped and {n.question for n in negatives} <= shipped
     result = figures(ask(question_index(shipped), paraphrases + negatives), DEFAULT_THRESHOLD)
     assert result.wrong == 0, result.wrong_examples
-    assert result.recall >= 0.55
+    assert result.recall >= 0.70
     assert result.by_kind["detail"]["hits"] == 0

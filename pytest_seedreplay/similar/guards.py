@@ -23,11 +23,13 @@ EXTRA_WORDS = 3
 FREE_ADDITIONS = frozenset(
     ["just", "actually", "exactly", "really", "currently", "again", "still", "even", "also", "ever", "now"]
     + ["correct", "anyway", "here", "somewhere", "once", "if", "since", "that", "this", "it", "its", "they"]
-    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget"]
+    + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget", "together", "all"]
     # Not a noun that also names a kind of thing before another ("work", "city", "command", "setting"):
     # "my work laptop" is a detail.
     + ["step", "way", "option", "cause"]
 )
+# The nouns of a question's frame ("what are the steps to X"): they cost the score nothing.
+FRAME_NOUNS = frozenset(["step", "way", "option", "cause"])
 # Words a rewording never adds: they turn the question round (negation, tense, modality, another question word).
 NEVER_ADDED = frozenset(
     ["not", "no", "never", "without", "nothing", "none", "nobody", "nowhere", "past", "can", "should", "must", "or"]
@@ -67,6 +69,14 @@ def content(a: Analysis, b: Analysis) -> str | None:
         only_a = sorted((a.content - b.content).elements())
         only_b = sorted((b.content - a.content).elements())
         return f"content words differ: {_listed(only_a)} vs {_listed(only_b)}"
+    return None
+
+
+def asks(a: Analysis, b: Analysis) -> str | None:
+    """The kind of answer wanted: two questions that both say it say the same ("when can I contact X"
+    is not "how do I contact X"); one that does not say it may be either ("X: opening hours?")."""
+    if a.asks and b.asks and a.asks.isdisjoint(b.asks):
+        return f"asks another thing: {_listed(sorted(a.asks))} vs {_listed(sorted(b.asks))}"
     return None
 
 
@@ -110,7 +120,7 @@ def empty(a: Analysis, b: Analysis) -> str | None:
 
 
 # The order in which a veto is reported; all of them must pass.
-GUARDS: tuple[Callable[[Analysis, Analysis], str | None], ...] = (empty, numbers, quoted, entities, content, directions)
+GUARDS: tuple[Callable[[Analysis, Analysis], str | None], ...] = (empty, numbers, quoted, entities, content, asks, directions)
 
 
 def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:
@@ -147,6 +157,8 @@ VAGUE_VERBS = frozenset(["get", "have", "go", "take", "put", "come"])
 def vague_rewording(a: Analysis, b: Analysis) -> bool:
     """Whether the new question `a`, its everyday verbs left out, has only words of the recorded `b`
     and leaves out at most one of them (of four or more) (never a negation, a number or a quoted string)."""
+    # Only a verb: a frame noun put where a word was left out is how a near miss swaps a noun ("the fees to
+    # cancel ..." for "the steps to cancel ...").
     precise = Counter({t: n for t, n in a.content.items() if t not in VAGUE_VERBS})
     if precise == a.content or not precise or precise - b.content:
         return False

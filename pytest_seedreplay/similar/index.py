@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
-from .guards import EXTRA_WORDS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, veto
+from .guards import EXTRA_WORDS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, typo_pairing, veto
 from .measure import score as builtin_score
 from .text import Analysis, analyse
 
@@ -210,6 +211,13 @@ def _discard(mapping: dict[tuple[str, ...], Any], signature: tuple[str, ...], ke
             del mapping[signature]
 
 
+def _words_apart(query: Analysis, recorded: Analysis) -> int:
+    """How many content words one question has and the other has not (a typo counts as the same word)."""
+    pairing = typo_pairing(query, recorded) or {}
+    renamed = Counter({pairing.get(t, t): n for t, n in recorded.content.items()})
+    return sum((renamed - query.content).values()) + sum((query.content - renamed).values())
+
+
 class SimilarIndex:
     """Recorded chat requests, looked up by a reworded last user message.
 
@@ -308,8 +316,13 @@ class SimilarIndex:
 
     def ranked(self, query: Analysis, questions: list[Question], threshold: float) -> list[Match]:
         """`questions` (from `passing`) scoring at least `threshold`, best first (ties: by key)."""
-        found = [Match(q.key, self.scorer.score(query, q.analysis), q.analysis.text) for q in questions]
-        return sorted((m for m in found if m.score >= threshold), key=lambda m: -m.score)
+        # The recording with the fewest words apart comes first, then the best score: "the boiling time
+        # for an egg" is "how long should I boil an egg", before "... an egg for a soft yolk".
+        found = [
+            (_words_apart(query, q.analysis), Match(q.key, self.scorer.score(query, q.analysis), q.analysis.text))
+            for q in questions
+        ]
+        return [m for _, m in sorted(((d, m) for d, m in found if m.score >= threshold), key=lambda dm: (dm[0], -dm[1].score))]
 
     def __len__(self) -> int:
         return len(self._questions)

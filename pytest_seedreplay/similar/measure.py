@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .guards import typo_pairing, veto
+from .guards import FRAME_NOUNS, typo_pairing, veto
 from .text import Analysis, analyse
 
 WORD_SHARE = 0.75  # weight of the content-token overlap; the character-trigram overlap of the text gets the rest
@@ -30,10 +30,13 @@ def score(a: Analysis, b: Analysis) -> float:
     character trigrams of the lower-cased text. 1.0 for the same words in the same order."""
     pairing = typo_pairing(a, b) or {}
     b_content = b.content if not pairing else _renamed(b, pairing)
+    # A frame noun ("the steps to") says nothing of what is asked: not a word apart. (A vague verb still is:
+    # "take" put in for "recommend" must not score as the same words.)
+    a_content = Counter({t: n for t, n in a.content.items() if t in b_content or t not in FRAME_NOUNS}) or a.content
     # The share of the shorter question's words found in the longer: the guards let a rewording add
     # words, so those added must not cost the score what a different question would.
-    shorter = min(sum(a.content.values()), sum(b_content.values()))
-    words = sum((a.content & b_content).values()) / shorter if shorter else 1.0
+    shorter = min(sum(a_content.values()), sum(b_content.values()))
+    words = sum((a_content & b_content).values()) / shorter if shorter else 1.0
     return WORD_SHARE * words + (1 - WORD_SHARE) * _dice(trigrams(a.surface), trigrams(b.surface))
 
 

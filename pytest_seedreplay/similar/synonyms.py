@@ -19,6 +19,8 @@ import re
 # A rewrite matches the whole clause's text (words as lower case, a number as its digits, a quoted string
 # or a name as one placeholder); `\\N` in the replacement stands for the words of group N, unchanged.
 _REWRITES_SRC: list[tuple[str, str]] = [
+    # Before "how many hours" = "how long": "how many hours of sleep" = "how much sleep".
+    (r"(.*?)\bhow many hours of (\S+)(.*)", r"\1 how much \2 \3"),
     # Permission, ability and need: the same request.
     (r"(.*?)\b(?:am i|are we|is one) (?:allowed|permitted) to (.*)", r"\1 can i \2"),
     (r"(.*?)\bis it (?:ok|okay|alright|all right|fine|allowed|permitted) (?:for me )?(?:if i |to )(.*)", r"\1 can i \2"),
@@ -111,12 +113,148 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bhook (.+?) up\b(.*)", r"\1 connect \2 \3"),
     (r"(.*?)\bhow old (?:do|must|should|would) (?:i|you|one) (?:have to |need to )?be\b(.*)", r"\1 minimum age \2"),
     (r"(.*?)\b(?:hook|plug) up\b(.*)", r"\1 connect \2"),
+    # Question frames around "how do I X": the command, setting or button that does X is the way to do X.
+    (r"(?:what|which) is the (\S+ )?(?:command|shortcut|setting|option|button) (?:to|for|that) (.+)", r"how i \2 \1"),
+    (r"(?:what|which) (?:command|shortcut) (?!is\b|are\b|do\b|does\b|can\b|should\b)(.+)", r"how i \1"),
+    (r"where is the (?:setting|option|button|switch|toggle|menu) (?:to|for) (.+)", r"how i \1"),
+    (r"(?:what|where) (?:do|should|can) i (?:press|click|tap|select|go) to (.+)", r"how i \1"),
+    (
+        r"what is the (?:best|easiest|right|correct|simplest|quickest|most effective|most efficient|recommended)"
+        r" way (?:to|for) (.+)",
+        r"how i \1",
+    ),
+    (r"(?:is there a way|is there any way|what are the ways) (?:to|for) (.+)", r"how i \1"),
+    (r"(?:any idea|any ideas|no idea) how (?:to|i|do i|can i|should i) (.+)", r"how i \1"),
+    (r"(?:what should i do|what can i do|what do i do|what do i need to do|what do i have to do) to (.+)", r"how i \1"),
+    (
+        r"(?:i want to|i need to|i would like to|i am trying to|i am looking to|help me) (.+?),? how(?: do| can| should)? i"
+        r"(?: do)?(?: it| that| this)?",
+        r"how i \1",
+    ),
+    # A clause that only asks how the other one works: "password reset - how does it work?".
+    (r"how (?:does|do|would|will) (?:it|that|this) work", r"how"),
+    (r"how (?:do|can|would|should) i (?:do|go about) (?:it|that|this)", r"how"),
+    # "the calorie count of X" = "the calorie content of X" = "how many calories in X".
+    (r"(.*?)\b(?!the\b|a\b|an\b|what\b|is\b)(\S+) (?:count|content|total|amount) (?:of|in|for) (.+)", r"\1 how many \2 in \3"),
+    # "the consequences of missing X" = "what happens if I miss X".
+    (r"(.*?)\bwhat (?:are|is) the (?:consequences?|results?|outcomes?) of (\S+ing)\b(.*)", r"\1 what happens if i \2 \3"),
+    (r"(.*?)\bwhat distinguishes (.+?) from (.+)", r"\1 what is the difference between \2 and \3"),
+    (r"(.*?)\bwhat sets (.+?) apart from (.+)", r"\1 what is the difference between \2 and \3"),
+    (r"(?:name|identify) (the .+)", r"what is \1"),
+    (r"(.*?)\b(?:am i|are we|is one) entitled to\b(.*)", r"\1 do i get \2"),
+    (r"(.*?)\b(?:look|looking|search|searching) for\b(.*)", r"\1 find \2"),
+    (r"(.*?)\bfind out\b(.*)", r"\1 find \2"),
+    (r"(.*?)\bset up\b(.*)", r"\1 setup \2"),
+    (r"(.*?)\b(?:right away|straight away)\b(.*)", r"\1 immediately \2"),
+    (r"(.*?)\bhow (?:long|much time) (?:does|will|would) it take to (.+)", r"\1 how long \2"),
+    (r"(.*?)\bin advance\b(.*)", r"\1 beforehand \2"),
+    # "get" as the passive's auxiliary: "my flight got cancelled" = "my flight is cancelled". After "I", "we"
+    # or "you" it says who undergoes it, and stays a word of its own: "how do I get paid" is not "how do I pay".
+    (r"(.*?)\b(i|we|you) (?:get|gets|got|gotten|getting) ({_PARTICIPLE})\b(.*)", r"\1 \2 passive \3 \4"),
+    (r"(.*?)\b(?:get|gets|got|gotten|getting) ({_PARTICIPLE})\b(.*)", r"\1 \2 \3"),
+    # "my cat keeps scratching the sofa" = "my cat scratches the sofa".
+    (r"(.*?)\b(?:keep|keeps|kept|keeping) on (\S+ing)\b(.*)", r"\1 \2 \3"),
+    (r"(.*?)\b(?:keep|keeps|kept|keeping) (\S+ing)\b(.*)", r"\1 \2 \3"),
+    # "with no receipt" = "if I don't have the receipt" = "without a receipt".
+    (r"(.*?)\bwith no\b(.*)", r"\1 without \2"),
+    (r"(.*?)\b(?:if|when) (?:i|we|you) (?:do not|does not|did not) have (?:a |an |the |my |any )?(\S+)$", r"\1 without \2"),
+    # "get X out of Y" = "remove X from Y"; "keep X from doing" = "stop X from doing".
+    (r"(.*?)\b(?:get|clean|wipe) (.+?) (?:out of|off) (.+)", r"\1 remove \2 from \3"),
+    (r"(.*?)\bmake (.+?) go away\b(.*)", r"\1 get rid of \2 \3"),
+    (r"(.*?)\bget rid of\b(.*)", r"\1 delete \2"),
+    (r"(.*?)\b(?:keep|prevent) (\S+(?: \S+)?) from (\S+)(.*)", r"\1 stop \2 from \3 \4"),
+    # "each day" = "every day" = "a day" (at the end) = "daily" = "per day".
+    (r"(.*?)\b(?:each|every|per) (day|week|month|year|night|hour)\b(.*)", r"\1 per \2 \3"),
+    (r"(.*?)\ba (day|week|month|year|night)$", r"\1 per \2"),
+    (r"(.*?)\b(?:get|have|want) (?:my |our |the |your )?money back\b(.*)", r"\1 refund \2"),
+    (r"(.*?)\b(?:is|are|was|were|be) over$", r"\1 end"),
+    (r"(.*?)\buse (.+?) to (pay|log in|login|sign in|book|buy|order)\b(.*)", r"\1 \3 with \2 \4"),
+    (r"(?:any |some |what are some |what are the best )?tips (?:for|on|to) (\S+ing) (.+)", r"how i \1 \2"),
+    # A duration counted in days is a duration: "how many days can I keep X" = "how long can I keep X".
+    (
+        r"(.*?)\bhow many (?:days|weeks|months|years) (can|could|does|do|will|would|should|is|are|must)\b(.*)",
+        r"\1 how long \2 \3",
+    ),
+    # Verbs with a particle that one everyday verb says.
+    (r"(.*?)\b(?:bring|take|send|give) (.+?) back\b(.*)", r"\1 return \2 \3"),
+    (r"(.*?)\b(?:bring|take|send|give) back\b(.*)", r"\1 return \2"),
+    (r"(.*?)\blook up\b(.*)", r"\1 find \2"),
+    (r"(.*?)\bsign up\b(.*)", r"\1 register \2"),
+    (r"(.*?)\b(?:throw|chuck) (?:away|out)\b(.*)", r"\1 discard \2"),
+    (r"(.*?)\b(?:throw|chuck) (.+?) (?:away|out)\b(.*)", r"\1 discard \2 \3"),
+    (r"(.*?)\bpick up\b(.*)", r"\1 collect \2"),
+    (r"(.*?)\bpick (.+?) up\b(.*)", r"\1 collect \2 \3"),
+    (r"(.*?)\bput off\b(.*)", r"\1 postpone \2"),
+    (r"(.*?)\bcall off\b(.*)", r"\1 cancel \2"),
+    (r"(.*?)\bfill (?:in|out)\b(.*)", r"\1 complete \2"),
+    (r"(.*?)\bscreen (?:capture|grab|shot)\b(.*)", r"\1 screenshot \2"),
+    # "the customer service hours" = "the opening hours of customer service".
+    (r"what (?:are|is) (?:the |your )?(?!opening\b)(\S+(?: \S+)?) hours", r"what are the opening hours of \1"),
+    (r"(.*?)\bopt out (?:of|from)\b(.*)", r"\1 unsubscribe from \2"),
+    (r"(.*?)\bstop (?:getting|receiving) (.+)", r"\1 unsubscribe from \2"),
+    (r"(.*?)\bget (.+?) back\b(.*)", r"\1 recover \2 \3"),
+    (r"(.*?)\bget back\b(.*)", r"\1 recover \2"),
+    # "the best time to visit X" = "the best time of year to visit X" = "when should I visit X".
+    (r"(.*?)\bwhat is the best time (?:of (?:the )?year )?to (.+)", r"\1 when is best to \2"),
+    (r"(.*?)\bwhat time of (?:the )?year is best (?:for|to) (.+)", r"\1 when is best to \2"),
+    (r"when should (?:i|we|you|one) (.+)", r"when is best to \1"),
+    (r"(.*?)\bget in (?:touch|contact) with\b(.*)", r"\1 contact \2"),
+    (r"(.*?)\b(?:look after|take care of|care for)\b(.*)", r"\1 care for \2"),
+    (r"(.*?)\bget (?:on|onto) (?:the |a )?(train|bus|plane|flight|ferry|boat)\b(.*)", r"\1 board \2 \3"),
+    (r"(.*?)\bcut down on\b(.*)", r"\1 decrease \2"),
+    (r"(.*?)\bgive up\b(.*)", r"\1 quit \2"),
+    (r"(.*?)\bthrow up\b(.*)", r"\1 vomit \2"),
+    (r"(.*?)\bback (.+?) up\b(.*)", r"\1 backup \2 \3"),
+    (r"(.*?)\bback up\b(.*)", r"\1 backup \2"),
+    (r"(.*?)\bshut (?:down|off)\b(.*)", r"\1 disable \2"),
+    (r"(.*?)\bshut (.+?) (?:down|off)\b(.*)", r"\1 disable \2 \3"),
+    (r"(.*?)\bplug in\b(.*)", r"\1 connect \2"),
+    (r"(.*?)\bfor good\b(.*)", r"\1 permanently \2"),
+    (r"(.*?)\b(?:promo|promotional|promotion|coupon|voucher|discount) codes?\b(.*)", r"\1 discount code \2"),
+    (r"(.*?)\b(?:signs?|symptoms?) of\b(.*)", r"\1 symptom of \2"),
+    (r"(.*?)\ba different\b(.*)", r"\1 another \2"),
+    (r"(.*?)\b(\S+) and (\S+)((?: \S+){0,3}) together\b(.*)", r"\1 \2 with \3 \4 \5"),
+    (r"(.*?)\bpair (.+?) (?:with|to)\b(.*)", r"\1 connect \2 to \3"),
+    (r"(.*?)\bon (?:a|the) (?:flight|plane)\b(.*)", r"\1 on plane \2"),
+    (r"(.*?)\bspeed up (.+)", r"\1 make \2 faster"),
+    (r"(.*?)\bspeed (.+?) up\b(.*)", r"\1 make \2 faster \3"),
+    (r"(.*?)\bimprove (.+?) speed\b(.*)", r"\1 make \2 faster \3"),
+    # The tool a thing is done with: "remove X using the command line" = "remove X in the terminal".
+    (r"using (?:the |a |my )?(.+)", r"with \1"),
+    (r"(.+ \S+) using (?:the|a|my) (\S+(?: \S+)?)", r"\1 with \2"),
+    # "why do I get an error when I run `pip install`" = "why does `pip install` give an error".
+    (r"(.*?)\b(?:when|if|after) (?:i|you|we) (?:run|type|execute|enter|call) (Q)(.*)", r"\1 \2 \3"),
+    # "the boiling time of X" = "how long to boil X"; "at what temperature does X boil" = "X's boiling point".
+    (r"(.*?)\bwhat is the (\S+ing) time (?:for|of|to) (.+)", r"\1 how long \2 to \3"),
+    (r"(?:at )?what temperature (?:does|do|will) (.+?) (boil|melt|freeze)(?: at)?\b(.*)", r"what is the \2 point of \1 \3"),
+    # "items that arrive damaged" = "damaged items".
+    (r"(.*?)\b(\S+) (?:that|which) (?:are|is|were|was|arrive|arrives|arrived|come|comes|came) (\S+)$", r"\1 \3 \2"),
+    (r"(.*?)\bopens? (?:its|their|the) doors\b(.*)", r"\1 open \2"),
+    (
+        r"what is (?:the )?(?:difference|different) (?:about|between|with) (.+?) (?:vs|versus|and) (.+)",
+        r"what is the difference between \1 and \2",
+    ),
+    (r"(.*?)\b{_LOG} (.+?) (?:out|off)\b(?: of| from)?(.*)", r"\1 logout \2 \3"),
+    (r"(.*?)\b(?:switch|change|go) (?:over )?to (\S+ mode)\b(.*)", r"\1 enable \2 \3"),
 ]
 # In a pattern, (N) is one number, (Q) one quoted string; {_TURN} and {_LOG} any form of the verb.
 _TURN = "(?:turn|turns|turned|turning|switch|switches|switched|switching|power|powers|powered|powering)"
 _LOG = "(?:log|logs|logged|logging|sign|signs|signed|signing)"
+_PARTICIPLE = (
+    r"\S+ed|broken|stolen|taken|eaten|frozen|chosen|hidden|paid|made|sent|told|given|done|seen|shown|caught|sold"
+    r"|bought|kept|held|brought|taught|found|lost|hurt|hit|cut|stuck|spent|bitten|stung"
+)
 REWRITES = [
-    (re.compile(p.replace("(N)", r"(#\S+)").replace("(Q)", r"(\x01q\d+)").replace("{_TURN}", _TURN).replace("{_LOG}", _LOG)), r)
+    (
+        re.compile(
+            p.replace("(N)", r"(#\S+)")
+            .replace("(Q)", r"(\x01q\d+)")
+            .replace("{_TURN}", _TURN)
+            .replace("{_LOG}", _LOG)
+            .replace("{_PARTICIPLE}", _PARTICIPLE)
+        ),
+        r,
+    )
     for p, r in _REWRITES_SRC
 ]
 
@@ -125,7 +263,7 @@ _GROUPS = [
     ("maximum", "highest", "max", "greatest", "top"),
     ("minimum", "lowest", "min", "youngest"),
     ("pause", "freeze", "suspend"),
-    ("reset", "recover"),
+    ("reset", "recover", "restore", "undelete"),
     ("branch", "store", "shop", "outlet"),
     ("temperature", "heat"),
     ("sunroof", "moonroof"),
@@ -166,7 +304,6 @@ _GROUPS = [
     ("need", "necessary", "required", "require"),
     ("trip", "journey"),
     ("medicine", "medication", "drug"),
-    ("mobile", "cellphone", "smartphone"),
     ("rubbish", "trash", "garbage"),
     ("flat", "apartment"),
     ("lift", "elevator"),
@@ -174,7 +311,7 @@ _GROUPS = [
     ("postcode", "zipcode"),
     ("email", "e-mail"),
     ("password", "passphrase"),
-    ("delete", "remove", "erase"),
+    ("delete", "remove", "erase", "uninstall"),
     ("leave", "depart"),
     ("last", "final", "latest"),
     ("recommend", "suggest"),
@@ -191,7 +328,7 @@ _GROUPS = [
     ("cost", "price"),
     ("car", "automobile", "vehicle"),
     ("child", "kid"),
-    ("phone", "telephone"),
+    ("phone", "telephone", "mobile", "cellphone", "smartphone"),
     ("change", "modify", "alter", "switch", "rename"),
     ("take", "bring"),
     ("soft", "runny"),
@@ -205,7 +342,7 @@ _GROUPS = [
     ("increase", "raise", "enlarge"),
     ("decrease", "reduce", "lower", "shrink"),
     ("kilometre", "kilometer", "km"),
-    ("metre", "meter"),
+    ("metre", "meter", "m"),
     ("litre", "liter"),
     ("colour", "color"),
     ("favourite", "favorite"),
@@ -215,6 +352,83 @@ _GROUPS = [
     ("vegetarian", "veggie"),
     ("near", "nearby", "nearest", "closest"),
     ("win", "won"),
+    # Everyday synonyms with no common sense apart (a broad table, not the words of any one set).
+    ("stop", "halt", "cease"),
+    ("happen", "occur"),
+    ("quit", "exit"),
+    ("book", "reserve"),
+    ("connect", "link"),
+    ("disconnect", "unlink"),
+    ("create", "generate"),
+    ("build", "construct"),
+    ("talk", "speak"),
+    ("merge", "combine"),
+    ("tyre", "tire"),
+    ("leak", "leaky"),
+    ("money", "funds"),
+    ("lose", "misplace"),
+    ("move", "relocate"),
+    ("mean", "signify"),
+    ("improve", "boost", "enhance"),
+    ("sync", "synchronise", "synchronize"),
+    ("restart", "reboot"),
+    ("invoice", "bill"),
+    ("stomach", "tummy", "belly"),
+    ("dinner", "supper"),
+    ("aubergine", "eggplant"),
+    ("courgette", "zucchini"),
+    ("coriander", "cilantro"),
+    ("free", "complimentary"),
+    ("expensive", "costly", "pricey"),
+    ("vomit", "puke"),
+    ("clear", "empty"),
+    ("replace", "swap"),
+    ("register", "enrol", "enroll"),
+    ("discard", "dispose"),
+    ("doctor", "physician"),
+    ("baby", "infant"),
+    ("teenager", "teen"),
+    ("truck", "lorry"),
+    ("taxi", "cab"),
+    ("pharmacy", "chemist", "drugstore"),
+    ("sweater", "jumper", "pullover"),
+    ("sneaker", "trainers"),
+    ("diaper", "nappy"),
+    ("stove", "cooker"),
+    ("flashlight", "torch"),
+    ("screenshot", "screengrab", "screencap"),
+    ("understand", "comprehend"),
+    ("see", "view"),
+    ("fix", "mend"),
+    ("luggage", "baggage"),
+    ("photo", "picture", "photograph", "pic"),
+    ("computer", "pc"),
+    ("television", "tv", "telly"),
+    ("fridge", "refrigerator"),
+    ("bicycle", "bike"),
+    ("plane", "airplane", "aeroplane", "aircraft"),
+    ("pavement", "sidewalk"),
+    ("petrol", "gasoline"),
+    ("motorway", "highway", "freeway"),
+    ("mother", "mum", "mom"),
+    ("father", "dad"),
+    ("sofa", "couch", "settee"),
+    ("website", "webpage"),
+    ("amount", "quantity"),
+    ("illness", "sickness"),
+    ("sick", "ill"),
+    ("rule", "regulation"),
+    ("allowance", "entitlement"),
+    ("easy", "simple"),
+    ("wrong", "incorrect"),
+    ("rich", "wealthy"),
+    ("immediately", "instantly"),
+    ("fast", "rapid", "speedy", "quickly", "rapidly"),
+    ("differ", "distinguish", "distinction"),
+    ("consequence", "outcome"),
+    ("setup", "configure"),
+    ("smell", "odour", "odor"),
+    ("toilet", "loo", "restroom", "washroom", "lavatory"),
 ]
 # A noun and the verb it names: "the delivery of my package" = "my package is delivered".
 _DERIVED = {
@@ -241,9 +455,36 @@ _DERIVED = {
     "shipping": "send",
     "shipment": "send",
     "difference": "differ",
+    "setting": "set",
     "different": "differ",
 }
+# A people's or a language's name is its country's: "an Indian visa" = "a visa for India".
+_DEMONYMS = {
+    "indian": "india",
+    "german": "germany",
+    "french": "france",
+    "spanish": "spain",
+    "italian": "italy",
+    "japanese": "japan",
+    "chinese": "china",
+    "british": "uk",
+    "american": "usa",
+    "canadian": "canada",
+    "australian": "australia",
+    "irish": "ireland",
+    "dutch": "netherlands",
+    "portuguese": "portugal",
+    "greek": "greece",
+    "swiss": "switzerland",
+    "swedish": "sweden",
+    "mexican": "mexico",
+    "brazilian": "brazil",
+    "scottish": "scotland",
+    "welsh": "wales",
+    "english": "england",
+}
 SYNONYMS = {word: group[0] for group in _GROUPS for word in group[1:]}
+SYNONYMS.update(_DEMONYMS)
 SYNONYMS.update({k: SYNONYMS.get(v, v) for k, v in _DERIVED.items()})
 
 # Words that never decide what is asked once the frames are gone: pronouns of the asker and the

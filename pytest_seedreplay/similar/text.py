@@ -117,6 +117,10 @@ SYMBOL_WORDS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound", "+"
 # "km to miles" vs "miles to km", "the train than the bus" vs "the bus than the train").
 MARKERS = frozenset(["to", "from", "than", "vs", "minus", "before", "after", "until", "per"])
 
+# Question words that each want another kind of answer (a time, a person, a reason, a manner or a
+# place: "where do I turn on X" in an app is "how do I turn on X"), once the frames are folded ("what
+# time" = "when", "how come" = "why", "what's the way to" = "how").
+ASKS = {"how": "how", "where": "how", "when": "when", "who": "who", "why": "why"}
 WH_WORDS = frozenset(["how", "what", "which", "where", "when", "who", "why", "whom", "whose"])
 AUXILIARIES = frozenset(["can", "could", "may", "might", "should", "will", "would", "shall", "do", "does"])
 # After a question word, "<auxiliary> <one of these>" loses the auxiliary: "how do I" = "how can I".
@@ -214,7 +218,7 @@ POLITE_PHRASES = [
 PHRASES = [
     (re.compile(r"\b(?:is it possible|would it be possible|is there a way|is there any way)(?: for me)? to\b"), "can i"),
     (re.compile(r"\bam i able to\b"), "can i"),
-    (re.compile(r"\bwhat time\b"), "when"),
+    (re.compile(r"\bwhat times?\b"), "when"),
     (re.compile(r"\bhow come\b"), "why"),
     (re.compile(r"\bper cent\b"), "percent"),
 ]
@@ -360,6 +364,7 @@ _QUOTED = re.compile(r'"([^"\n]{1,300})"|`([^`\n]{1,300})`|(?<![\w\'])\'([^\'\n]
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _TOKEN = re.compile(r"\x00\d+\x00|[A-Za-z0-9_]+(?:['\-.:,/][A-Za-z0-9_]+)*'?|[?!.;:,\n]|[%$€£#&+]")
+_DASH = re.compile(r"(?<=[A-Za-z])\s+[-\u2013\u2014]+\s+(?=[A-Za-z])|(?<=[A-Za-z])[\u2013\u2014](?=[A-Za-z])")
 _SENTENCE_END = frozenset("?!.;:\n")
 _CLAUSE_END = _SENTENCE_END | {","}
 _NUMERIC = re.compile(r"\d+(?:[.,:]\d+)*\Z")
@@ -392,6 +397,7 @@ class Analysis:
     spelled: dict[str, str] = field(default_factory=dict)  # content token -> the word as written (lower case)
     surface: str = ""  # lower case, letters and digits only: what the trigram score reads
     words: frozenset[str] = frozenset()  # every word as written (lower case), entities matched against these
+    asks: frozenset[str] = frozenset()  # the question words that say what kind of answer is wanted (ASKS)
 
     @property
     def signature(self) -> tuple[str, ...]:
@@ -427,6 +433,7 @@ def words_of(text: str) -> list[Word]:
     """The text as words: numbers normalised, identifiers and names marked, contractions expanded."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTE_CHARS)
     text, placeholders = _placeholders(text)
+    text = _DASH.sub(" ; ", text)  # "password reset - how does it work?": two clauses
     tokens = _TOKEN.findall(text)
     shouting, title_case = _shouting(tokens)
     out: list[Word] = []
@@ -468,7 +475,12 @@ def _split_token(token: str, shouting: bool, title_case: bool) -> list[Word]:
         parts = token.split("-")
         if all(p.lower() in _NUMBER_WORDS or p.lower() in _TENS for p in parts):
             return [Word(p.lower()) for p in parts]
-        token = "".join(parts)  # "Wi-Fi" = "wifi", "e-mail" = "email"
+        joined = "".join(parts)
+        # "Wi-Fi" = "wifi", "e-mail" = "email"; a pair the dictionary does not know as one word is two
+        # ("a soft-yolk egg" = "an egg with a soft yolk").
+        if not known(joined.lower()) and all(p.isalpha() and known(p.lower()) for p in parts):
+            return [w for p in parts for w in _split_token(p, shouting, title_case)]
+        token = joined
     lower = token.lower()
     if lower in CONTRACTIONS or "'" in lower:
         return [Word(w) for w in _expand(lower).split()]
@@ -590,8 +602,12 @@ def _reframe(clause: list[Word]) -> list[Word]:
         clause, changed = _strip_frame(clause)
         if not changed:
             break
+    rendered = _render(clause)
     for pattern, template in REWRITES:
-        clause = _rewrite(clause, pattern, template)
+        match = pattern.fullmatch(rendered[0])
+        if match is not None:
+            clause = _rewrite(clause, rendered[1], match, template)
+            rendered = _render(clause)
     text = " ".join(w.text for w in clause)
     for pattern, replacement in PHRASES:
         if pattern.search(text):
@@ -608,18 +624,20 @@ def _rendered(word: Word, i: int) -> str:
     return word.text
 
 
-def _rewrite(clause: list[Word], pattern: re.Pattern, template: str) -> list[Word]:
-    """The clause rewritten by one of `synonyms.REWRITES` when the pattern matches all of it; the
-    words a group matched keep their kind and case (a name stays a name, a number a number)."""
+def _render(clause: list[Word]) -> tuple[str, list[tuple[int, int]]]:
+    """The clause as `synonyms.REWRITES` read it, and where each word stands in that text."""
     spans, parts, at = [], [], 0
     for i, word in enumerate(clause):
         part = _rendered(word, i)
         spans.append((at, at + len(part)))
         parts.append(part)
         at += len(part) + 1
-    match = pattern.fullmatch(" ".join(parts))
-    if match is None:
-        return clause
+    return " ".join(parts), spans
+
+
+def _rewrite(clause: list[Word], spans: list[tuple[int, int]], match: re.Match, template: str) -> list[Word]:
+    """The clause rewritten by one of `synonyms.REWRITES` whose pattern matched all of it; the
+    words a group matched keep their kind and case (a name stays a name, a number a number)."""
     out: list[Word] = []
     for piece in template.split():
         if piece.startswith("\\"):
@@ -712,7 +730,34 @@ def lemma(word: str) -> str:
         return word  # "cheaper" is not "cheap"
     if found == word and not known(word):
         return _strip_inflection(word)
+    if word.endswith("ing") and word not in ING_NOUNS and (found == word or found == word[:-3] + "e"):
+        return _verb_of(word)  # also where the dictionary adds an e it should not ("growing" -> "growe")
     return found
+
+
+# Words in -ing that the dictionary keeps as they are: a noun of their own ("the building", "the
+# morning"), not the verb's gerund (those fold: "clearing the cache" = "clear the cache").
+ING_NOUNS = frozenset(
+    ["building", "morning", "evening", "ceiling", "wedding", "feeling", "clothing", "heading", "ending"]
+    + ["warning", "hearing", "timing", "meaning", "thing", "string", "spring", "ring", "king", "wing", "during"]
+    + ["pudding", "stuffing", "filling", "topping", "dressing", "lining", "seasoning", "setting"]
+    + ["housing", "funding", "icing", "offering", "saving", "being", "nothing"]
+    + ["something", "anything", "everything", "sing", "bring", "sling", "sting", "swing", "fling", "cling"]
+)
+
+
+def _verb_of(word: str) -> str:
+    """ "clearing" -> "clear", "closing" -> "close", "pricing" -> "price"; the word itself when no verb fits."""
+    stem = word[:-3]
+    # "closing" -> "close", "hoping" -> "hope" (the e dropped), but "growing" -> "grow", "clearing" -> "clear",
+    # "listing" -> "list" (never an e after w, x or y, nor after a vowel and a consonant or two at the end):
+    # the order matters, the dictionary knows odd words either way ("clos", "growe").
+    kept_e = stem[-1:] not in ("w", "x", "y") and stem[-3:-2] not in ("a", "e", "i", "o", "u")
+    ordered = (stem + "e", stem) if kept_e else (stem, stem + "e")
+    for base in (*ordered, stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else ""):
+        if len(base) >= 3 and known(base):
+            return base
+    return word
 
 
 @lru_cache(maxsize=65536)
@@ -749,6 +794,101 @@ def _token(word: Word) -> str:
     return SYNONYMS.get(word.text) or SYNONYMS.get(found) or found
 
 
+# Words never joined with a neighbour into one compound: particles ("work out" is not a "workout", "set
+# up" not a "setup") and adjectives whose compound names another thing ("a green house", "a greenhouse").
+_NOT_COMPOUND = frozenset(
+    ["up", "down", "out", "off", "over", "back", "away", "through", "under", "along", "around", "after", "every"]
+    + ["green", "black", "white", "red", "blue", "yellow", "brown", "grey", "gray", "pink", "hot", "cold", "dark"]
+    + ["light", "high", "low", "old", "new", "big", "small", "long", "short", "soft", "hard", "free", "full", "half"]
+    + ["good", "bad", "open", "smart", "fast", "quick", "slow", "wild", "super", "other", "another", "one", "same"]
+)
+
+
+def _compounds(clause: list[Word]) -> list[Word]:
+    """Two words the dictionary knows as one, joined: "sun roof" = "sunroof", "user name" = "username"."""
+    out: list[Word] = []
+    for word in clause:
+        before = out[-1] if out else None
+        if before is not None and _joinable(before, word):
+            out[-1] = Word(before.text + word.text, "word", False, before.sentence_start)
+        else:
+            out.append(word)
+    return out
+
+
+def _joinable(a: Word, b: Word) -> bool:
+    return (
+        a.kind == b.kind == "word"
+        and not (a.capitalised or b.capitalised)
+        and min(len(a.text), len(b.text)) >= 3
+        and not ({a.text, b.text} & (FUNCTION_WORDS | _NOT_COMPOUND))
+        and known(a.text + b.text)
+    )
+
+
+# A noun that only names the kind of another word of the question, left out when that word is there:
+# "which city is Australia's capital" = "what is Australia's capital", "is it open on a Monday" = "on
+# Mondays" without "day". Kinds of a number or a quoted string must stand right before it: "order
+# number 48213" = "order 48213", "the word 'ephemeral'" = "'ephemeral'", "a file called 'notes.txt'".
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_MONTHS = ["january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december"]
+KINDS_OF = {
+    "city": frozenset(["capital"]),
+    "town": frozenset(["capital"]),
+    "day": frozenset(_WEEKDAYS + ["today", "tomorrow", "yesterday"]),
+    "month": frozenset(_MONTHS),
+    "language": frozenset(["english", "french", "spanish", "german", "italian", "portuguese", "dutch", "chinese"])
+    | frozenset(["japanese", "russian", "arabic", "python", "javascript"]),  # not "go" (a verb), "rust"
+    # A measure named beside its unit: "at an altitude of 2000 metres" = "at 2000 metres".
+    "altitude": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
+    "elevation": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
+    "distance": frozenset(["metre", "foot", "feet", "kilometre", "mile"]),
+    "weight": frozenset(["kilogram", "gram", "pound", "ounce", "stone"]),
+    "colour": frozenset(["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown", "grey"]),
+}
+# Not "no": "are there no 5 star hotels" is a negation.
+KINDS_BEFORE = {"number": "number", "num": "number", "word": "quoted", "term": "quoted"}
+KINDS_BEFORE.update({"phrase": "quoted", "expression": "quoted", "called": "*", "named": "*"})
+
+
+# A noun after a name or a word of its kind adds nothing: "PIN number", "internet connection".
+_LINKS = frozenset(["wifi", "internet", "broadband", "bluetooth", "ethernet", "network"])
+KINDS_AFTER = {"number": frozenset(), "connection": _LINKS}
+
+
+def _only_a_kind(clause: list[Word], i: int, token: str, present: set[str]) -> bool:
+    members = KINDS_OF.get(token)
+    if members is not None and members & present:
+        return True
+    before = clause[i - 1] if i else None
+    if (
+        before is not None
+        and clause[i].text in KINDS_AFTER
+        and (before.kind == "entity" or before.text in KINDS_AFTER[clause[i].text])
+    ):
+        return True  # "my PIN number" = "my PIN", "the internet connection" = "the internet"
+    kind = KINDS_BEFORE.get(clause[i].text)
+    if kind is None or i + 1 >= len(clause):
+        return False
+    after = clause[i + 1]
+    if kind == "*":  # "called X", "named X": a name or a quoted string follows
+        return after.kind in ("quoted", "entity") or after.capitalised
+    return after.kind == kind
+
+
+# A short message's one-word clause that names again a word of another clause adds nothing ("List vs
+# tuple: what's the difference?"); in a longer message a repeated word may be one of many items.
+RESTATED_MAX_CLAUSES = 3
+
+
+def _drop_restated(content: Counter, per_clause: list[list[str]]) -> None:
+    if len(per_clause) > RESTATED_MAX_CLAUSES:
+        return
+    for tokens in per_clause:
+        if len(tokens) == 1 and tokens[0] and content[tokens[0]] > 1:
+            content[tokens[0]] -= 1
+
+
 def analyse(text: str) -> Analysis:
     """The content tokens, numbers, quoted strings, names and directions of a question."""
     words = _numbers_in_words(words_of(text))
@@ -759,13 +899,17 @@ def analyse(text: str) -> Analysis:
     entities: set[str] = set()
     unknown: set[str] = set()
     spelled: dict[str, str] = {}
-    for clause in _clauses(words):
+    clauses = [_compounds(_reframe(clause)) for clause in _clauses(words)]
+    present = {_token(w) for clause in clauses for w in clause if w.kind == "word" or w.kind == "entity" or w.capitalised}
+    per_clause: list[list[str]] = []
+    for clause in clauses:
         pending: list[str] = []  # markers waiting for the next content token
-        for word in _reframe(clause):
+        per_clause.append([])
+        for i, word in enumerate(clause):
             if word.kind == "word" and word.text in IGNORED:
                 continue
             token = _token(word)
-            if word.kind == "word" and token in LIGHT:
+            if word.kind == "word" and (token in LIGHT or _only_a_kind(clause, i, token, present)):
                 continue
             if word.kind == "word" and token in MARKERS:
                 # A direction word is not a content word ("is it safe to take X" = "is taking X safe"): it
@@ -781,10 +925,13 @@ def analyse(text: str) -> Analysis:
             elif word.kind == "word" and word.text not in CLASSES and not known(word.text):
                 unknown.add(token)
             content[token] += 1
+            per_clause[-1].append(token if word.kind == "word" else "")
             spelled.setdefault(token, word.text)
             if pending:
                 directions.update((marker, token) for marker in pending)
                 pending = []
+    _drop_restated(content, per_clause)
+    asks = frozenset(ASKS[w.text] for clause in clauses for w in clause if w.kind == "word" and w.text in ASKS)
     surface = " ".join(re.sub(r"[^0-9a-z%$€£]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
     all_words = frozenset(w.text for w in words if w.kind in ("word", "entity")) | frozenset(
         lemma(w.text) for w in words if w.kind == "word"
@@ -800,4 +947,5 @@ def analyse(text: str) -> Analysis:
         spelled,
         surface,
         all_words,
+        asks,
     )
