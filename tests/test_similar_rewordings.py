@@ -61,6 +61,9 @@ def same(a: str, b: str) -> bool:
         ("How many hours of sleep do adults need?", "How much sleep do adults need?"),
         ("What are the signs of dehydration?", "What are the symptoms of dehydration?"),
         ("How do I get a visa for India?", "How can I get an Indian visa?"),
+        ("Remind me at 9 p.m. to call Sam", "Remind me at 9 pm to call Sam"),  # a time's meridiem
+        ("Set the heating for 6:30 am tomorrow", "Set the heating for 6:30 tomorrow morning"),
+        ("How many calories does 200 grams of pasta have?", "How many calories are in 200 grams of pasta?"),
     ],
 )
 def test_a_general_rewording_matches(a: str, b: str) -> None:
@@ -103,6 +106,12 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("How can I speed up my laptop?", "How do I make my WiFi faster?"),
         ("How do I get a visa for Indonesia?", "How can I get an Indian visa?"),
         ("What are the causes of dehydration?", "What are the symptoms of dehydration?"),
+        # The same number counting another thing: the same words, asked the other way round.
+        ("How many pounds is 10 kilograms?", "How many kilograms is 10 pounds?"),
+        # am and pm are two times: "pm" left out is not a word left out.
+        ("Turn the heating on at 6 am", "Turn the heating on at 6 pm"),
+        ("Wake me up at 7:15 am", "Wake me up at 7:15 pm"),
+        ("Wake me up at 7:15 in the evening", "Wake me up at 7:15 am"),
     ],
 )
 def test_a_near_miss_still_gets_nothing(a: str, b: str) -> None:

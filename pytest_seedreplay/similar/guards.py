@@ -44,6 +44,15 @@ def numbers(a: Analysis, b: Analysis) -> str | None:
     return None
 
 
+def units(a: Analysis, b: Analysis) -> str | None:
+    """What each number counts, where both questions say it ("100 grams of rice" vs "100 calories"):
+    the same words around the same number can ask the other way round."""
+    for x, y in zip(a.units, b.units):
+        if x and y and x != y:
+            return f"a number counts another thing: {x} vs {y}"
+    return None
+
+
 def quoted(a: Analysis, b: Analysis) -> str | None:
     """Quoted strings, exactly and in order ("'ephemeral'" vs "'ethereal'")."""
     if a.quoted != b.quoted:
@@ -120,7 +129,8 @@ def empty(a: Analysis, b: Analysis) -> str | None:
 
 
 # The order in which a veto is reported; all of them must pass.
-GUARDS: tuple[Callable[[Analysis, Analysis], str | None], ...] = (empty, numbers, quoted, entities, content, asks, directions)
+Guard = Callable[[Analysis, Analysis], str | None]
+GUARDS: tuple[Guard, ...] = (empty, numbers, quoted, entities, content, asks, directions, units)
 
 
 def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:

@@ -398,6 +398,7 @@ class Analysis:
     surface: str = ""  # lower case, letters and digits only: what the trigram score reads
     words: frozenset[str] = frozenset()  # every word as written (lower case), entities matched against these
     asks: frozenset[str] = frozenset()  # the question words that say what kind of answer is wanted (ASKS)
+    units: tuple[str, ...] = ()  # per number, the content token right after it, or "" ("100 grams": "gram")
 
     @property
     def signature(self) -> tuple[str, ...]:
@@ -545,7 +546,40 @@ def _numbers_in_words(words: list[Word]) -> list[Word]:
             continue
         out.append(word)
         i += 1
+    return _with_meridiem(out)
+
+
+# "11 am" and "11 pm" are two times: the meridiem is part of the number, never a word to leave out.
+_MERIDIEM = {"am": "am", "a.m": "am", "a.m.": "am", "pm": "pm", "p.m": "pm", "p.m.": "pm"}
+_CLOCK = re.compile(r"(1[0-2]|0?[1-9])([:.][0-5][0-9])?")
+
+
+# A part of the day says the same of a time on the clock: "7:30 tomorrow morning" = "7:30 am tomorrow".
+_DAY_PARTS = {"morning": "am", "afternoon": "pm", "evening": "pm", "night": "pm", "tonight": "pm"}
+
+
+def _with_meridiem(words: list[Word]) -> list[Word]:
+    out: list[Word] = []
+    for word in words:
+        if word.text in _MERIDIEM and out and out[-1].kind == "number" and _CLOCK.fullmatch(out[-1].text):
+            out[-1] = Word(out[-1].text + _MERIDIEM[word.text], "number")
+            continue
+        out.append(word)
+    parts = {_DAY_PARTS[w.text] for w in out if w.kind == "word" and w.text in _DAY_PARTS}
+    if len(parts) == 1:
+        (meridiem,) = parts
+        for i, word in enumerate(out):
+            if _on_the_clock(out, i):
+                out[i] = Word(word.text + meridiem, "number")
     return out
+
+
+def _on_the_clock(words: list[Word], i: int) -> bool:
+    """A number that reads as a time of day: "7:30", or "at 11"."""
+    word = words[i]
+    if word.kind != "number" or not _CLOCK.fullmatch(word.text):
+        return False
+    return not word.text.isdigit() or (i > 0 and words[i - 1].text == "at")
 
 
 def _second_as_time(words: list[Word], i: int) -> bool:
@@ -902,9 +936,11 @@ def analyse(text: str) -> Analysis:
     clauses = [_compounds(_reframe(clause)) for clause in _clauses(words)]
     present = {_token(w) for clause in clauses for w in clause if w.kind == "word" or w.kind == "entity" or w.capitalised}
     per_clause: list[list[str]] = []
+    units: list[str] = []  # per number, the content token right after it ("100 grams": "gram"), or ""
     for clause in clauses:
         pending: list[str] = []  # markers waiting for the next content token
         per_clause.append([])
+        after_number = False
         for i, word in enumerate(clause):
             if word.kind == "word" and word.text in IGNORED:
                 continue
@@ -916,8 +952,12 @@ def analyse(text: str) -> Analysis:
                 # only says which way the next one points (the directions guard).
                 pending.append(token)
                 continue
+            if after_number and word.kind == "word":
+                units[-1] = token
+            after_number = word.kind == "number"
             if word.kind == "number":
                 numbers.append(word.text)
+                units.append("")
             elif word.kind == "quoted":
                 quoted.append(word.text)
             elif word.kind == "entity" or word.capitalised:
@@ -948,4 +988,5 @@ def analyse(text: str) -> Analysis:
         surface,
         all_words,
         asks,
+        tuple(units),
     )
