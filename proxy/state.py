@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from aiohttp import web
 
 from pytest_seedreplay.core.constants import SIM_UPSTREAM
+from pytest_seedreplay.policy import policy_for
 from pytest_seedreplay.savings import SavingsTally
 
 from .binding import Binding
@@ -145,6 +146,8 @@ class Bound:
         # or a memory copy, answer in place of the store.
         self.pure = bool(getattr(binding.store, "memoizable", False))
         self.memoize = self.pure and config.memory_cache > 0
+        # A request without mode or Cache-Control headers may be answered from the memory copy (`hits`).
+        self.lane = self.memoize and policy_for(binding.mode).serve_recording
         self.remote = bool(getattr(binding.store, "remote", False))  # reads cross a network (`Store.remote`)
         self.flights = Flights()
         self.memory = MemoryCache()
