@@ -17,7 +17,6 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 from multidict import istr
@@ -31,11 +30,10 @@ from pytest_seedreplay.core.constants import (
 )
 
 from .incoming import LARGE_BODY, KeyMemo, auth_namespace, keyed_headers
-from .state import ProxyState
+from .memory import Rendered
+from .state import Bound, ProxyState
 
 log = logging.getLogger("seedreplay.proxy")
-
-Lane = Callable[[web.BaseRequest], Awaitable[web.Response | None]]  # the answer, or None: take the full path
 
 # Headers that change what a request may do or how its body reads: the full path judges them. (As
 # istr, which a CIMultiDict looks up without folding the name's case each time.)
@@ -43,39 +41,59 @@ _JUDGED = (istr(HEADER_MODE), hdrs.CACHE_CONTROL, hdrs.CONTENT_ENCODING)
 _TOKEN = istr(HEADER_TOKEN)
 
 
-def hit_lane(state: ProxyState, endpoint: str) -> Lane:
-    """The lane for requests to `endpoint` (one of its own paths)."""
-    config = state.config
-    token = config.token.encode("utf-8") if config.token else None
-    limit = min(config.max_body, LARGE_BODY)
-    anthropic = endpoint in ANTHROPIC_ENDPOINTS
+class HitLane:
+    """The lane for requests to one cacheable endpoint (at one of its own paths): `takes` says whether
+    a request may try it, `answer` gives the hit once its body is read, or None."""
 
-    async def lane(request: web.BaseRequest) -> web.Response | None:
-        bound = state.bound
-        if not bound.lane:
-            return None
+    def __init__(self, state: ProxyState, endpoint: str):
+        self.state = state
+        self.endpoint = endpoint
+        config = state.config
+        self.token = config.token.encode("utf-8") if config.token else None
+        self.limit = min(config.max_body, LARGE_BODY)
+        self.anthropic = endpoint in ANTHROPIC_ENDPOINTS
+
+    def takes(self, request: web.BaseRequest) -> bool:
+        """May the lane answer `request`? No unless its answer follows from what the lane checks."""
+        if not self.state.bound.lane:
+            return False
         headers = request.headers
-        if token is not None and not _token_given(headers.get(_TOKEN), token):
-            return None  # the full path says 401
+        if self.token is not None and not _token_given(headers.get(_TOKEN), self.token):
+            return False  # the full path says 401
         for name in _JUDGED:
             if name in headers:
-                return None
+                return False
         content_type = headers.get(hdrs.CONTENT_TYPE)
         if content_type is not None and content_type != CONTENT_TYPE_JSON:
-            return None
+            return False
         size = request.content_length
-        if size is None or size > limit or not request.content.is_eof():
-            return None  # chunked, large or still arriving: the full path bounds its wait and size
+        # Chunked, large or still arriving: the full path bounds its wait and size.
+        return size is not None and size <= self.limit and request.content.is_eof()
+
+    def answer(self, request: web.BaseRequest, path: str, raw: bytes) -> web.Response | None:
+        """The hit for `raw` (the body of a request the lane takes, at `path`), or None."""
         started = time.perf_counter()
-        raw = await request.read()  # all here already: no wait
-        namespace = auth_namespace(headers) if config.isolate_by_auth else None
-        keyed = keyed_headers(headers) if anthropic else ()
-        path = request.raw_path.partition("?")[0]
-        known = state.keys.get(KeyMemo.slot_of(path, raw, namespace, bound.binding.default_seed, config.require_seed, keyed))
+        state, bound = self.state, self.state.bound
+        headers = request.headers
+        namespace = auth_namespace(headers) if state.config.isolate_by_auth else None
+        keyed = keyed_headers(headers) if self.anthropic else ()
+        slot = KeyMemo.slot_of(path, raw, namespace, bound.binding.default_seed, state.config.require_seed, keyed)
+        known = state.keys.get(slot)
         rendered = bound.memory.get(*known) if known is not None else None
         if rendered is None:
             return None
-        stats = state.stats
+        self._count(bound, known[0], rendered)
+        response = rendered.response()
+        if log.isEnabledFor(logging.INFO):
+            ms = (time.perf_counter() - started) * 1000
+            state.hit_log.add(ms)
+            if log.isEnabledFor(logging.DEBUG):
+                _hit_line(request, known[0], response.status, ms)
+        return response
+
+    def _count(self, bound: Bound, key: str, rendered: Rendered) -> None:
+        """What the guard and the handler count for a hit from memory."""
+        stats, endpoint = self.state.stats, self.endpoint
         stats.requests += 1
         stats.hits += 1
         stats.memory_hits += 1
@@ -85,19 +103,11 @@ def hit_lane(state: ProxyState, endpoint: str) -> Lane:
         else:  # `ProxyStats.count`, without the call
             counts["requests"] += 1
             counts[CACHE_HIT] = counts.get(CACHE_HIT, 0) + 1
-        bound.observer.served(known[0], None)
+        if bound.hears_served:
+            bound.observer.served(key, None)
         if rendered.saving is not None:
-            state.saved.add(rendered.saving)
+            self.state.saved.add(rendered.saving)
             bound.unsaved.add(rendered.saving)
-        response = rendered.response()
-        if log.isEnabledFor(logging.INFO):
-            ms = (time.perf_counter() - started) * 1000
-            state.hit_log.add(ms)
-            if log.isEnabledFor(logging.DEBUG):
-                _hit_line(request, known[0], response.status, ms)
-        return response
-
-    return lane
 
 
 def _token_given(given: str | None, token: bytes) -> bool:

@@ -21,7 +21,7 @@ from pytest_seedreplay.core.constants import SIM_UPSTREAM
 from pytest_seedreplay.policy import policy_for
 from pytest_seedreplay.savings import SavingsTally
 
-from .binding import Binding
+from .binding import Binding, Observer
 from .config import ProxyConfig
 from .flight import Flights
 from .incoming import KeyMemo
@@ -142,6 +142,7 @@ class Bound:
         self.binding = binding
         self.store = binding.store
         self.observer = binding.observer
+        self.hears_served = type(binding.observer).served is not Observer.served  # the default hears nothing
         # Only where a read has no side effects (`Store.memoizable`) may an answer still being written,
         # or a memory copy, answer in place of the store.
         self.pure = bool(getattr(binding.store, "memoizable", False))
