@@ -79,16 +79,19 @@ class HitLane:
         keyed = keyed_headers(headers) if self.anthropic else ()
         slot = KeyMemo.slot_of(path, raw, namespace, bound.binding.default_seed, state.config.require_seed, keyed)
         known = state.keys.get(slot)
-        rendered = bound.memory.get(*known) if known is not None else None
+        if known is None:
+            return None
+        key, shape = known
+        rendered = bound.memory.get(key, shape)
         if rendered is None:
             return None
-        self._count(bound, known[0], rendered)
+        self._count(bound, key, rendered)
         response = rendered.response()
         if log.isEnabledFor(logging.INFO):
             ms = (time.perf_counter() - started) * 1000
             state.hit_log.add(ms)
             if log.isEnabledFor(logging.DEBUG):
-                _hit_line(request, known[0], response.status, ms)
+                _hit_line(request, key, response.status, ms)
         return response
 
     def _count(self, bound: Bound, key: str, rendered: Rendered) -> None:
