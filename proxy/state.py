@@ -99,8 +99,9 @@ NOTE = typed_request_key("seedreplay_note", RequestNote)
 
 class HitLog:
     """The hits of the last few seconds, said in one info line (`1,234 hits in the last 5.0 s (p50
-    0.3 ms, p99 0.9 ms)`) rather than one line each: writing a line per hit cost ~40 % of the hit
-    throughput, and a user watching the log still sees the proxy working."""
+    0.012 ms, p99 0.094 ms)`) rather than one line each: writing a line per hit cost ~40 % of the hit
+    throughput, and a user watching the log still sees the proxy working. Microseconds show: a hit
+    from the memory copy takes a few (`hits.HitLane`), which two decimals said as 0.00 ms."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -121,7 +122,7 @@ class HitLog:
             return
         ms.sort()
         log.info(
-            "%s hit%s in the last %.1f s (p50 %.2f ms, p99 %.2f ms)",
+            "%s hit%s in the last %.1f s (p50 %.3f ms, p99 %.3f ms)",
             f"{count:,}",
             "" if count == 1 else "s",
             now - since,
