@@ -43,6 +43,7 @@ from .cache import handle_cacheable
 from .config import ProxyConfig
 from .errors import APIError
 from .front import CONNECTION_LIMITS, FRONT_DOOR, Routed, Served
+from .hits import HitLane
 from .incoming import policy_of
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import ProxyMetrics, merge_metrics
@@ -79,13 +80,14 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     app.cleanup_ctx.append(_resources)
     for path, handler in _OWN_PATHS.items():
         app.router.add_get(path, _guarded(state, handler))
-    fast: dict[str, Routed] = {}
+    fast: dict[str, tuple[HitLane, Routed]] = {}
     for endpoint in CACHEABLE_ENDPOINTS:
         cacheable = _guarded(state, _cacheable(endpoint), api=True, endpoint=endpoint)
+        lane = HitLane(state, endpoint)
         for path in api_paths(endpoint):
             app.router.add_post(path, cacheable)
             if "{" not in path:
-                fast[path] = cacheable
+                fast[path] = (lane, cacheable)
     app.router.add_route("*", "/v1/{tail:.*}", _guarded(state, _forward, api=True))
     app.router.add_route("*", AZURE_PREFIX + "{tail:.*}", _guarded(state, _forward, api=True))
     # Last: every other path and method gets OpenAI's error object, not aiohttp's plain text.
@@ -95,18 +97,25 @@ def make_proxy_app(config: ProxyConfig, store: Store | Binding, tiers: Sequence[
     return app
 
 
-def _front_door(fast: dict[str, Routed], routed: Served, token: str | None = None) -> Served:
+def _front_door(fast: dict[str, tuple[HitLane, Routed]], routed: Served, token: str | None = None) -> Served:
     """What the server calls for each request: a POST to one of the cacheable endpoints' own paths goes
-    straight to its handler; everything else through the app's router. Resolving the route, binding the
-    app to the request and freezing the match cost a cache hit as much as finding its answer; the
-    handlers need none of it (they are given the state), and the router still holds every route."""
+    to its hit lane (`hits`), then, unless the lane answered, straight to its handler; everything else
+    through the app's router. Resolving the route, binding the app to the request and freezing the
+    match cost a cache hit as much as finding its answer; the handlers need none of it (they are given
+    the state), and the router still holds every route."""
 
     async def front(request: web.BaseRequest) -> web.StreamResponse:
         if hdrs.EXPECT not in request.headers:
             if request.method == "POST":
                 # The path as sent, not decoded: `chat%2Fcompletions` is not the endpoint to the router either.
-                handler = fast.get(request.raw_path.partition("?")[0])
-                if handler is not None:
+                path = request.raw_path.partition("?")[0]
+                ours = fast.get(path)
+                if ours is not None:
+                    lane, handler = ours
+                    if lane.takes(request):  # plain calls, not a coroutine: a hit's own cost is that small
+                        hit = lane.answer(request, path, await request.read())
+                        if hit is not None:
+                            return hit
                     return await handler(cast(web.Request, request))  # the app makes the requests: web.Request
         elif token:
             # The router answers `Expect: 100-continue` before any handler runs: a client without the

@@ -41,6 +41,8 @@ from .serve import BodyTimeout, decode_body
 SEEDED_ENDPOINTS = (CHAT, COMPLETIONS)
 # Bodies above this many bytes are parsed and keyed off the loop, so one big request never holds up the others.
 LARGE_BODY = 1024 * 1024
+# Bodies up to this many bytes are kept whole in the key memo's slots (`KeyMemo`), larger ones as a digest.
+RAW_SLOT = 16 * 1024
 # Objects and arrays a body may hold. Each costs ~100 bytes parsed, so this bounds a request's memory
 # whatever its byte size (5 million `{}` in 14 MB would take a gigabyte); real requests, tool
 # schemas and token-id inputs included, stay far below it.
@@ -174,18 +176,36 @@ def make_call(arrival: Arrival, config: ProxyConfig) -> Call:
 class KeyMemo:
     """The key and shape of request bodies seen lately, so a repeated request (a hit, mostly)
     skips parsing and hashing its body. They follow from the body's bytes, the endpoint, the seed
-    settings and the auth namespace alone, so a remembered pair is never stale. Bounded by count."""
+    settings and the auth namespace alone, so a remembered pair is never stale. A body up to
+    `RAW_SLOT` bytes is its own part of the slot (a dict hashes and compares it faster than a digest
+    is made: a tenth of a hit's own CPU); a larger one is there as a 128-bit digest. Bounded by
+    count and by the bytes of the bodies it holds."""
 
-    def __init__(self, size: int = 4096):
+    def __init__(self, size: int = 4096, budget: int = 16 * 1024 * 1024):
         self.size = size
+        self.budget = budget
+        self.bytes = 0  # of the bodies held in slots
         self._seen: OrderedDict[tuple, tuple[str, Shape]] = OrderedDict()
 
     @staticmethod
     def slot(arrival: Arrival, config: ProxyConfig) -> tuple:
-        """Everything the key and shape of `arrival` follow from (its body as a 128-bit digest)."""
-        digest = hashlib.blake2b(arrival.raw, digest_size=16).digest()
+        """Everything the key and shape of `arrival` follow from."""
         where = arrival.path or arrival.endpoint
-        return (where, digest, arrival.namespace, arrival.default_seed, config.require_seed, arrival.headers)
+        return KeyMemo.slot_of(where, arrival.raw, arrival.namespace, arrival.default_seed, config.require_seed, arrival.headers)
+
+    @staticmethod
+    def slot_of(
+        where: str,
+        raw: bytes,
+        namespace: str | None,
+        default_seed: int | None,
+        require_seed: bool,
+        headers: tuple[tuple[str, str], ...],
+    ) -> tuple:
+        """`slot` from its parts, for the hit lane (`hits`), which has no Arrival."""
+        # A digest goes in a tuple: never equal to a body of the same 16 bytes.
+        body = raw if len(raw) <= RAW_SLOT else (hashlib.blake2b(raw, digest_size=16).digest(),)
+        return (where, body, namespace, default_seed, require_seed, headers)
 
     def get(self, slot: tuple) -> tuple[str, Shape] | None:
         seen = self._seen.get(slot)
@@ -194,9 +214,20 @@ class KeyMemo:
         return seen
 
     def put(self, slot: tuple, call: Call) -> None:
+        if slot not in self._seen:
+            self.bytes += _held(slot)
         self._seen[slot] = (call.key, call.shape)
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
+        while len(self._seen) > self.size or self.bytes > self.budget:
+            old, _ = self._seen.popitem(last=False)
+            self.bytes -= _held(old)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def _held(slot: tuple) -> int:
+    body = slot[1]
+    return len(body) if isinstance(body, bytes) else 0
 
 
 def _check_content_type(value: str | None) -> None:

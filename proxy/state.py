@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from aiohttp import web
 
 from pytest_seedreplay.core.constants import SIM_UPSTREAM
+from pytest_seedreplay.policy import policy_for
 from pytest_seedreplay.savings import SavingsTally
 
-from .binding import Binding
+from .binding import Binding, Observer
 from .config import ProxyConfig
 from .flight import Flights
 from .incoming import KeyMemo
@@ -98,8 +99,9 @@ NOTE = typed_request_key("seedreplay_note", RequestNote)
 
 class HitLog:
     """The hits of the last few seconds, said in one info line (`1,234 hits in the last 5.0 s (p50
-    0.3 ms, p99 0.9 ms)`) rather than one line each: writing a line per hit cost ~40 % of the hit
-    throughput, and a user watching the log still sees the proxy working."""
+    0.012 ms, p99 0.094 ms)`) rather than one line each: writing a line per hit cost ~40 % of the hit
+    throughput, and a user watching the log still sees the proxy working. Microseconds show: a hit
+    from the memory copy takes a few (`hits.HitLane`), which two decimals said as 0.00 ms."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -120,7 +122,7 @@ class HitLog:
             return
         ms.sort()
         log.info(
-            "%s hit%s in the last %.1f s (p50 %.2f ms, p99 %.2f ms)",
+            "%s hit%s in the last %.1f s (p50 %.3f ms, p99 %.3f ms)",
             f"{count:,}",
             "" if count == 1 else "s",
             now - since,
@@ -141,10 +143,13 @@ class Bound:
         self.binding = binding
         self.store = binding.store
         self.observer = binding.observer
+        self.hears_served = type(binding.observer).served is not Observer.served  # the default hears nothing
         # Only where a read has no side effects (`Store.memoizable`) may an answer still being written,
         # or a memory copy, answer in place of the store.
         self.pure = bool(getattr(binding.store, "memoizable", False))
         self.memoize = self.pure and config.memory_cache > 0
+        # A request without mode or Cache-Control headers may be answered from the memory copy (`hits`).
+        self.lane = self.memoize and policy_for(binding.mode).serve_recording
         self.remote = bool(getattr(binding.store, "remote", False))  # reads cross a network (`Store.remote`)
         self.flights = Flights()
         self.memory = MemoryCache()
