@@ -247,22 +247,21 @@ def test_every_parameter_the_sdk_documents_is_known_and_the_usual_ones_answer(cl
     documented = set(inspect.signature(type(client.responses).create).parameters)
     documented -= {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
     assert documented <= RESPONSES_PARAMS, documented - RESPONSES_PARAMS
-    answer = create(
-        client,
-        input=ASK_WEATHER,
-        tool_choice="none",
-        instructions="Be brief.",
-        max_output_tokens=64,
-        metadata={"suite": "x"},
-        store=False,
-        truncation="auto",
-        user="u1",
-        safety_identifier="s1",
-        prompt_cache_key="k",
-        parallel_tool_calls=True,
-        include=["message.output_text.logprobs"],
-        top_logprobs=2,
-        top_p=1,
-        service_tier="auto",
-    )
+    usual = {
+        "tool_choice": "none",
+        "instructions": "Be brief.",
+        "max_output_tokens": 64,
+        "metadata": {"suite": "x"},
+        "store": False,
+        "truncation": "auto",
+        "user": "u1",
+        "safety_identifier": "s1",
+        "prompt_cache_key": "k",
+        "parallel_tool_calls": True,
+        "include": ["message.output_text.logprobs"],
+        "top_logprobs": 2,
+        "top_p": 1,
+        "service_tier": "auto",
+    }
+    answer = create(client, input=ASK_WEATHER, extra_body=usual)  # as the body, whatever this SDK version names
     assert answer.output_text
