@@ -193,10 +193,12 @@ def _json_error_server() -> type:
                 server.watch.heard(self, self._request_count > before, self._messages)
 
         def connection_lost(self, exc: BaseException | None) -> None:
-            server = self._manager
+            server, task = self._manager, self._task_handler
             if isinstance(server, JSONErrorServer):
                 server.watch.closed(self)
-            super().connection_lost(exc)
+            super().connection_lost(exc)  # lets go of the connection's task, which may still run
+            if isinstance(server, JSONErrorServer) and task is not None and not task.done():
+                server.watch.outlive(task)
 
     class JSONErrorServer(web.Server):
         watch: _Watch
@@ -205,6 +207,10 @@ def _json_error_server() -> type:
             handler = super().__call__()
             handler.__class__ = JSONErrorHandler
             return handler
+
+        async def shutdown(self, timeout: float | None = None) -> None:
+            await super().shutdown(timeout)
+            await self.watch.end_outliving()
 
     return JSONErrorServer
 
@@ -232,6 +238,7 @@ class _Watch:
         self.open = 0
         self._timers: dict[Any, asyncio.TimerHandle] = {}
         self._bodies: dict[Any, Any] = {}  # a connection whose body is being read: that body's reader
+        self._outliving: set[asyncio.Task] = set()  # tasks of connections gone (see `outlive`)
         self.said_busy = False
 
     def opened(self, handler: Any, transport: Any) -> None:
@@ -280,6 +287,25 @@ class _Watch:
         if self.open <= self.allowed // 2:
             self.said_busy = False
 
+    def outlive(self, task: asyncio.Task) -> None:
+        """Hold a connection's task that aiohttp let go of when its client hung up (with handler
+        cancellation off, the task runs on: it may linger up to 10 s reading a body that will never
+        come). aiohttp's shutdown reaches a task only through its connection: unheld, a task still
+        running when the server stops is left pending on a closed loop, and the garbage collector
+        later reports it destroyed, in whatever code runs then."""
+        self._outliving.add(task)
+        task.add_done_callback(self._outliving.discard)
+
+    async def end_outliving(self) -> None:
+        """At shutdown, after aiohttp's own: cancel the tasks held by `outlive` and wait for them."""
+        import asyncio
+
+        left = set(self._outliving)
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=_OUTLIVING_SECONDS)
+
     def _arm(self, handler: Any, seconds: float, late: Callable[[Any], None]) -> None:
         import asyncio
 
@@ -313,6 +339,8 @@ class _Watch:
         del self._bodies[handler]
         body.set_exception(BodyTimeout(f"the request body sent nothing for {self.limits.body_timeout:g} s"))
 
+
+_OUTLIVING_SECONDS = 5.0  # how long a shutdown waits for the cancelled tasks of connections gone
 
 SERVER_LOG = ServerLog(logging.getLogger("aiohttp.server"), {})
 

@@ -19,15 +19,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def redis_binary() -> str:
+    """The redis-server to start; the test is skipped without it or without the redis package."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): team-cache tests need a real Redis")
+    pytest.importorskip("redis", reason="the redis package is not installed (pip install 'pytest-seedreplay[redis]')")
+    return binary
+
+
+def start_redis_server(binary: str, port: int, workdir: Path, *options: str, what: str = "redis-server") -> subprocess.Popen:
+    """One redis-server on 127.0.0.1:`port`, no persistence, its files in `workdir`, with `options`
+    (a cluster node's); returned once it answers PING. `what` names it if it does not start."""
+    import redis
+
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", *options, "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + START_SECONDS
+    with redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1) as client:
+        while True:
+            try:
+                client.ping()
+                return proc
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"{what} did not start on port {port}")
+
+
 class RedisServer:
     """`redis-server` on 127.0.0.1:`port`, no persistence; `stop()` and `start()` keep the port."""
 
     def __init__(self, workdir: Path):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed (apt-get install redis-server): team-cache tests need a real Redis")
-        pytest.importorskip("redis", reason="the redis package is not installed (pip install 'pytest-seedreplay[redis]')")
-        self.binary = binary
+        self.binary = redis_binary()
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -37,35 +64,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + START_SECONDS
-        with redis.Redis.from_url(self.url, socket_connect_timeout=1) as client:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if self.proc.poll() is not None or time.monotonic() > deadline:
-                        self.proc.kill()
-                        pytest.fail(f"redis-server did not start on port {self.port}")
+        self.proc = start_redis_server(self.binary, self.port, self.workdir)
 
     def stop(self) -> None:
         """Gone, as a crashed server is: SIGKILL, then wait until the port refuses connections."""
@@ -107,7 +106,7 @@ class RedisCluster:
     NODE_TIMEOUT_MS = 1000  # how soon the others call a silent node failed; short, for the tests
 
     def __init__(self, workdir: Path, nodes: int = 3):
-        self.binary = RedisServer(workdir).binary  # skips without redis-server or the redis package
+        self.binary = redis_binary()
         self.cli = shutil.which("redis-cli")
         if self.cli is None:
             pytest.skip("redis-cli is not installed (apt-get install redis-tools): cluster tests need it")
@@ -143,49 +142,26 @@ class RedisCluster:
         self.wait_ok()
 
     def start_node(self, index: int) -> None:
-        import redis
-
         port = self.ports[index]
         node_dir = self.workdir / f"node-{port}"
         node_dir.mkdir(exist_ok=True)
-        self.procs[index] = proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-port",
-                str(self.bus_ports[index]),
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                str(self.NODE_TIMEOUT_MS),
-                # One primary down must not stop the others answering for their own slots.
-                "--cluster-require-full-coverage",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(node_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
+        self.procs[index] = start_redis_server(
+            self.binary,
+            port,
+            node_dir,
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            str(self.bus_ports[index]),
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            str(self.NODE_TIMEOUT_MS),
+            # One primary down must not stop the others answering for their own slots.
+            "--cluster-require-full-coverage",
+            "no",
+            what="redis-server (cluster node)",
         )
-        deadline = time.monotonic() + START_SECONDS
-        with redis.Redis(port=port, socket_connect_timeout=1) as client:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        proc.kill()
-                        pytest.fail(f"redis-server (cluster node) did not start on port {port}")
 
     def wait_ok(self, seconds: float = 30.0) -> None:
         """Until every running node says cluster_state:ok and knows every slot."""

@@ -171,6 +171,22 @@ def test_upstream_errors_pass_through_anthropic_shaped_and_are_never_stored(pair
     assert len(list(proxy.store.iter_entries())) == 0
 
 
+def test_an_overloaded_upstream_is_passed_on_as_its_529_and_never_stored(pair):
+    sim, proxy = pair
+    overloaded = getattr(anthropic, "OverloadedError", anthropic.InternalServerError)
+    with client_of(proxy) as client:
+        with pytest.raises(overloaded) as raised:
+            create(client, extra_headers={"X-Sim-Fault": "503"})
+        assert raised.value.status_code == 529
+        assert raised.value.body["error"]["type"] == "overloaded_error"
+        proxy.settle()
+        assert len(proxy.store) == 0
+        _, cache = create(client)  # the same request, once the upstream answers: a miss, then stored
+    proxy.settle()
+    assert cache == "miss" and len(proxy.store) == 1
+    assert messages_calls(sim) == 2
+
+
 ERROR = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
 
 

@@ -164,6 +164,20 @@ def test_errors_are_anthropics(client):
         client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "system", "content": "hi"}])
 
 
+def test_a_simulated_overload_is_anthropics_529_which_the_sdk_retries(sim):
+    overloaded = getattr(anthropic, "OverloadedError", anthropic.InternalServerError)  # the SDK's name for 529
+    with anthropic.Anthropic(base_url=sim.root, api_key=KEY, max_retries=0) as client:
+        with pytest.raises(overloaded) as raised:
+            ask(client, extra_headers={"X-Sim-Fault": "503"})
+    assert raised.value.status_code == 529
+    assert raised.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded (simulated)"}}
+    before = sim.stats()["requests"]["POST /v1/messages"]
+    with anthropic.Anthropic(base_url=sim.root, api_key=KEY, max_retries=1) as client:
+        with pytest.raises(overloaded):
+            ask(client, extra_headers={"X-Sim-Fault": "503"})
+    assert sim.stats()["requests"]["POST /v1/messages"] == before + 2  # asked again once, as for a real overload
+
+
 def test_auth_wants_x_api_key_and_anthropic_version(sim):
     body = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
     no_key = http(f"{sim.root}/v1/messages", body=body, headers={"anthropic-version": "2023-06-01"})

@@ -229,3 +229,39 @@ def test_tool_calls_record_and_replay_through_the_proxy_plain_and_streamed(sim, 
     # The conversation continues from the recorded response id, as it did when recording.
     assert create(again, previous_response_id=plain.id, input=outputs_for(plain)).output_text == continued.output_text
     assert upstream_calls(sim, "POST /v1/responses") == 3
+
+
+def test_an_unknown_top_level_parameter_is_refused_as_the_responses_api_refuses_it(client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        create(client, input=ASK_WEATHER, extra_body={"seed": 1})  # chat's parameter, not this API's
+    assert caught.value.status_code == 400
+    assert caught.value.body["message"] == "Unknown parameter: 'seed'."
+    assert caught.value.code == "unknown_parameter" and caught.value.param == "seed"
+
+
+def test_every_parameter_the_sdk_documents_is_known_and_the_usual_ones_answer(client):
+    import inspect
+
+    from pytest_seedreplay.proxy.sim.responses import RESPONSES_PARAMS
+
+    documented = set(inspect.signature(type(client.responses).create).parameters)
+    documented -= {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
+    assert documented <= RESPONSES_PARAMS, documented - RESPONSES_PARAMS
+    usual = {
+        "tool_choice": "none",
+        "instructions": "Be brief.",
+        "max_output_tokens": 64,
+        "metadata": {"suite": "x"},
+        "store": False,
+        "truncation": "auto",
+        "user": "u1",
+        "safety_identifier": "s1",
+        "prompt_cache_key": "k",
+        "parallel_tool_calls": True,
+        "include": ["message.output_text.logprobs"],
+        "top_logprobs": 2,
+        "top_p": 1,
+        "service_tier": "auto",
+    }
+    answer = create(client, input=ASK_WEATHER, extra_body=usual)  # as the body, whatever this SDK version names
+    assert answer.output_text

@@ -95,6 +95,36 @@ def test_a_pickled_key_is_skipped_by_every_listing_and_never_unpickled(recorded,
     assert not marker.exists()
 
 
+def plant_key(directory: Path, key: object, raw: int, expire_time: float | None = None) -> None:
+    _sql(
+        directory,
+        "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value)"
+        " VALUES (?, ?, 0, ?, 0, 0, NULL, 0, 1, NULL, ?)",
+        (key, raw, expire_time, sqlite3.Binary(b"x")),
+    )
+
+
+def test_the_count_of_entries_leaves_out_the_planted_keys_the_listings_skip(recorded, tmp_path):
+    directory, keys = recorded
+    marker = tmp_path / "ran"
+    plant_pickled_key(directory, marker)
+    plant_key(directory, sqlite3.Binary(b"raw bytes"), 1)  # a bytes key: a BLOB too
+    plant_key(directory, 7, 1)  # numbers sort before text, at the index's other end
+    plant_key(directory, 2.5, 1)
+    plant_key(directory, sqlite3.Binary(b"expired and planted"), 1, expire_time=1.0)  # not left out twice
+    with DiskStore(directory) as store:
+        assert list(store.iter_keys()) == sorted(keys)
+        assert len(store) == len(keys) == store.stats().entries
+        store.put(make_entry(4))  # a live entry still counts, and one past its TTL still does not
+        store.put(dataclasses.replace(make_entry(5), expires_at=1.0))
+        assert len(store) == len(keys) + 1 == len(list(store.iter_entries()))
+    stats = cache_cli("stats", "--cache-dir", str(directory), "--json")
+    assert stats.exit_code == 0, stats.output
+    report = json.loads(stats.stdout)
+    assert report["entries"] == len(keys) + 1 == sum(report["by_endpoint"].values())
+    assert not marker.exists()
+
+
 def test_a_pickled_value_is_a_corrupt_entry_not_code(recorded, tmp_path):
     directory, keys = recorded
     marker = tmp_path / "ran"

@@ -155,6 +155,9 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
             headers={"retry-after": RETRY_AFTER_SECONDS},
         )
     if fault == "503":
+        if anthropic_path(request.path):
+            # Anthropic says overload with its own status, which its SDK retries (OverloadedError).
+            raise APIError(529, "Overloaded (simulated)", type="overloaded_error")
         raise APIError(
             503, "The engine is currently overloaded, please try again later. (simulated)", type="server_error", code="overloaded"
         )

@@ -11,6 +11,7 @@ __all__ = [
     "APIError",
     "bad_request",
     "check_known",
+    "check_known_responses",
     "check_text_only",
     "invalid_type",
     "invalid_value",
@@ -44,6 +45,14 @@ def check_known(body: dict[str, Any], known: frozenset[str]) -> None:
     for name in body:
         if name not in known:
             raise bad_request(f"Unrecognized request argument supplied: {name}", name, "unrecognized_request_argument")
+
+
+def check_known_responses(body: dict[str, Any], known: frozenset[str]) -> None:
+    """400 for a parameter the Responses API does not document, worded as that API words it (unlike
+    Chat Completions': another message and code)."""
+    for name in body:
+        if name not in known:
+            raise bad_request(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
 
 
 def check_text_only(body: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import bad_request, invalid_type, invalid_value, missing
+from .errors import bad_request, check_known_responses, invalid_type, invalid_value, missing
 from .inference import (
     Generated,
     Prompt,
@@ -30,6 +30,18 @@ from .sse import open_stream
 from .state import SimState
 from .structured import chosen_tools, json_answer, parallel_calls, parse_tool_choice, parse_tools, tool_calls
 
+# Every top-level parameter the Responses API documents (those of the openai SDK's `responses.create`,
+# 3.63); any other is refused with 400 unknown_parameter, as the API refuses it.
+RESPONSES_PARAMS = frozenset(
+    {
+        "model", "input", "access_programs", "background", "background_options", "context_management",
+        "conversation", "image", "include", "instructions", "max_output_tokens", "max_tool_calls", "metadata",
+        "moderation", "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key",
+        "prompt_cache_options", "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store",
+        "stream", "stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p",
+        "truncation", "user",
+    }
+)  # fmt: skip
 MIN_OUTPUT_TOKENS = 16
 PACED_EVENTS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
 
@@ -252,6 +264,7 @@ def _effort(body: dict[str, Any]) -> Any:
 
 async def create_response(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    check_known_responses(body, RESPONSES_PARAMS)
     name = require_model(body)
     state = request.app[STATE]
     items = _earlier_items(state, body) + _input_items(body)

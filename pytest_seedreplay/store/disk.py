@@ -69,6 +69,17 @@ log = logging.getLogger("seedreplay.store")
 _VALUE_FILE = re.compile(r"[0-9a-f]{2}" + re.escape(os.sep) + r"[0-9a-f]{2}" + re.escape(os.sep) + r"[0-9a-f]{28}\.val")
 
 
+# Live rows whose key is not text: a pickled key (a BLOB) or a number, none of which the store writes.
+# SQLite orders numbers < text < BLOBs, so both are ranges of the (key, raw) index at its two ends:
+# counting them reads those rows only, nothing is unpickled. (`+expire_time` keeps the planner on that
+# index rather than scanning expire_time's.) A text key flagged as pickled, which diskcache never
+# writes either, would cost a scan of every row to find, and is still counted.
+_FOREIGN_KEYS = (
+    "SELECT (SELECT COUNT(*) FROM Cache WHERE key < '' AND (+expire_time IS NULL OR +expire_time > ?1))"
+    " + (SELECT COUNT(*) FROM Cache WHERE key >= X'' AND (+expire_time IS NULL OR +expire_time > ?1))"
+)
+
+
 class ForeignRow(Exception):
     """A row seedreplay never writes: a pickled key or value, a text file, a file outside the cache."""
 
@@ -350,12 +361,15 @@ class DiskStore(CheckedWrites):
                 cache.close()
 
     def __len__(self) -> int:
-        """Live entries: the rows less those past their TTL that no prune has swept yet."""
+        """Live entries, as the listings show them: the rows less those past their TTL that no prune
+        has swept yet, less the live rows whose key is not text (planted: `iter_keys` skips them)."""
         # diskcache counts expired rows until they are culled; its own index on expire_time counts them.
+        now = time.time()
         (expired,) = self._cache._sql(
-            "SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?", (time.time(),)
+            "SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?", (now,)
         ).fetchone()
-        return len(self._cache) - int(expired)
+        (foreign,) = self._cache._sql(_FOREIGN_KEYS, (now,)).fetchone()
+        return len(self._cache) - int(expired) - int(foreign)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key in self._cache
