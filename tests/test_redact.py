@@ -107,6 +107,18 @@ def test_a_key_inside_one_event_names_that_event() -> None:
     assert secret_in(entry_with(body=None, events=events)) == "entry.events[1].data.choices[0].delta.content"
 
 
+def test_a_text_every_event_repeats_is_searched_once_and_still_found() -> None:
+    # A stream repeats its id and model in every event; each distinct text is searched once, so a
+    # key there is named at the first event holding it, and one that turns up late is still seen.
+    key = "ghp_" + "A1" * 18
+    same = [SSEEvent(json.dumps({"id": key, "choices": [{"index": 0, "delta": {"content": t}}]})) for t in "abc"]
+    assert secret_in(entry_with(body=None, events=same)) == "entry.events[0].data.id"
+    late = [SSEEvent(json.dumps({"model": m, "choices": [{"index": 0, "delta": {"content": "x"}}]})) for m in ("m", "m", key)]
+    assert secret_in(entry_with(body=None, events=late)) == "entry.events[2].data.model"
+    clean = [SSEEvent(json.dumps({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": "y"}}]}))] * 50
+    assert secret_in(entry_with(body=None, events=clean)) is None
+
+
 def test_a_key_past_the_first_search_window_is_found(tmp_path: Path) -> None:
     # Long texts are searched in overlapping windows; a key across a window boundary is still whole.
     for at in (65_536 - 20, 65_536 + 4_096 - 10, 300_000):

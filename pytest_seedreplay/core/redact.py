@@ -369,14 +369,19 @@ def _find_in_entry(entry: Entry, at: str) -> Finding | None:
 
 def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
     """The text each part of the answer spells out across the events, and then the event it is in:
-    a key streamed in pieces (`"sk-"`, `"proj-..."`) is whole only once its deltas are put together."""
+    a key streamed in pieces (`"sk-"`, `"proj-..."`) is whole only once its deltas are put together.
+    Each distinct text of a part is searched once: a stream repeats its id, model and fingerprint in
+    every event, and a text found clean once is clean wherever it is."""
     if not events:
         return None
     pieces: dict[str, list[tuple[int, str]]] = {}
     names: set[str] = set()
+    event_names: set[str] = set()
     for index, event in enumerate(events):
-        if isinstance(event.event, str) and (kind := shape_of(event.event)):
-            return Finding(f"{at}.events[{index}].event", kind)
+        if isinstance(event.event, str) and event.event not in event_names:
+            if kind := shape_of(event.event):
+                return Finding(f"{at}.events[{index}].event", kind)
+            event_names.add(event.event)
         parsed = _json_or_none(event.data)
         if parsed is None:  # [DONE], or text that is not JSON: read as it is
             if isinstance(event.data, str) and (kind := shape_of(event.data)):
@@ -388,11 +393,14 @@ def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
             return _event_holding(events, at, kind)
     for label, found in pieces.items():
         id_field = _is_id(label.rsplit(".", 1)[-1])
-        texts = [text for _, text in found]
+        clean: set[str] = set()
         for index, text in found:  # each piece on its own first: it names the event
+            if text in clean:
+                continue
             if kind := shape_of(text, id_field):
                 return _event_holding(events, at, kind, index)
-        if len(set(texts)) > 1 and (kind := shape_of("".join(texts), id_field)):
+            clean.add(text)
+        if len(clean) > 1 and (kind := shape_of("".join(text for _, text in found), id_field)):
             return Finding(f"{at}.events (the text streamed at {label.lstrip('.')})", kind)
     return None
 
@@ -418,22 +426,33 @@ def _json_or_none(data: Any) -> Any:
 def _collect_text(value: Any, index: int, label: str, pieces: dict[str, list[tuple[int, str]]], names: set[str]) -> None:
     """Every string of one event, under a label that is the same in every event carrying the same
     part of the answer: a list position becomes the part's own `index`/`*_index` fields, since a
-    stream of n choices interleaves them (each chunk's choices[0] says which choice it is)."""
+    stream of n choices interleaves them (each chunk's choices[0] says which choice it is). `value` is
+    parsed JSON: dicts (with str keys), lists and scalars only."""
     if isinstance(value, str):
         pieces.setdefault(label, []).append((index, value))
-    elif isinstance(value, Mapping):
-        own = ",".join(f"{k}={v}" for k, v in value.items() if isinstance(v, int) and (k == "index" or str(k).endswith("_index")))
+    elif isinstance(value, dict):
+        own = ",".join(f"{k}={v}" for k, v in value.items() if (k == "index" or k.endswith("_index")) and isinstance(v, int))
         if own:
             label = f"{label[:-2]}[{own}]" if label.endswith("[]") else f"{label}[{own}]"
         for name, item in value.items():
             names.add(name)
-            if not isinstance(item, _SCALARS) and name not in _BINARY_FIELDS:
-                shown = name if _PLAIN_NAME.fullmatch(name) else "<field>"
-                _collect_text(item, index, f"{label}.{shown}", pieces, names)
+            if isinstance(item, _SCALARS) or name in _BINARY_FIELDS:
+                continue
+            inner = f"{label}.{_shown(name)}"
+            if isinstance(item, str):  # most of an event: taken here, without a call per string
+                pieces.setdefault(inner, []).append((index, item))
+            else:
+                _collect_text(item, index, inner, pieces, names)
     elif isinstance(value, list):
         for item in value:
             if not isinstance(item, _SCALARS):
                 _collect_text(item, index, f"{label}[]", pieces, names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shown(name: str) -> str:
+    """A field name as a label shows it (a stream repeats the same few names in every event)."""
+    return name if _PLAIN_NAME.fullmatch(name) else "<field>"
 
 
 def kept_response_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:
