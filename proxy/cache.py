@@ -38,7 +38,7 @@ from pytest_seedreplay.core.constants import (
 from pytest_seedreplay.core.entry import Entry
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import CLOSEST_SECONDS, describe_miss, key_of_canonical, search_closest
-from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets
+from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets, vouch_request
 from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
 from pytest_seedreplay.savings import cost_header, saving_of
@@ -426,6 +426,8 @@ async def _call_upstream(
             flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None:
                 flight.entry.expires_at = _expires(state)
+                if checked is not None and checked.result():
+                    vouch_request(flight.entry)  # searched while the upstream thought: not again
             if flight.entry is not None and fate is Fate.STORE:
                 write = await _queue_put(state, bound, flight)
             elif flight.entry is not None and fate is Fate.COMPARE:
@@ -456,10 +458,12 @@ async def _call_upstream(
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
 
 
-async def _check_request(flight: Flight, call: Call) -> None:
+async def _check_request(flight: Flight, call: Call) -> bool:
+    """True when the request holds no credential; else the store's refusal goes in `flight.store_error`."""
     where = find_secret(call.canonical, "entry.request")
     if where:
         flight.store_error = str(SecretRefused(where))
+    return not where
 
 
 async def _off_loop(flight: Flight, function: Callable[..., T], *args: Any) -> T:
@@ -554,7 +558,7 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
     scanned = False
     if not flight.streaming and not flight.store_error and len(flight.body) > LARGE_ANSWER:
         # A large answer's secret scan, in a thread, before `room`: nothing may wait between the two.
-        flight.store_error = await _off_loop(flight, _answer_secret, flight, True)
+        flight.store_error = await _off_loop(flight, _answer_secret, flight)
         scanned = True
     if not await state.writer.room(size, config):
         state.stats.errors += 1
@@ -563,26 +567,23 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
     # _call_upstream searched the request before the call; a large answer was scanned off the loop above.
-    write = _start_put(state, bound, flight, size, scanned, request_checked=True)
+    write = _start_put(state, bound, flight, size, scanned)
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
     return write
 
 
-def _start_put(
-    state: ProxyState, bound: Bound, flight: Flight, size: int = 0, scanned: bool = False, request_checked: bool = False
-) -> asyncio.Task | None:
+def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0, scanned: bool = False) -> asyncio.Task | None:
     """Start writing the flight's entry in the store thread; None when it is refused up front.
-    `scanned`: the answer was checked for secrets already (off the loop, being large);
-    `request_checked`: the request was searched for credentials before the upstream call."""
+    `scanned`: the answer was checked for secrets already (off the loop, being large)."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
         flight.store_error = bound.health.said()
         return None
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
-        refused = flight.store_error or (None if scanned else _answer_secret(flight, request_checked))
+        refused = flight.store_error or (None if scanned else _answer_secret(flight))
         if refused:
             state.stats.errors += 1
             flight.store_error = refused
@@ -596,14 +597,14 @@ def _start_put(
     return state.writer.start(_put(state, bound, flight), size)
 
 
-def _answer_secret(flight: Flight, request_checked: bool) -> str | None:
+def _answer_secret(flight: Flight) -> str | None:
     """The store's refusal of this plain answer for a credential-shaped string in it, or None: the
-    same one check the store makes. A request already checked is not searched again: this runs
-    while the client waits for its answer (the store still checks the whole entry as it writes)."""
+    one check the store makes, made here so that the answer can say it. The entry remembers it was
+    found clean, so the store's own call of the check passes it at once; a request searched before
+    the upstream call (`vouch_request`) is not searched again."""
     assert flight.entry is not None
-    entry = dataclasses.replace(flight.entry, request={}) if request_checked else flight.entry
     try:
-        refuse_secrets(entry)
+        refuse_secrets(flight.entry)
     except SecretRefused as exc:
         return str(exc)
     return None

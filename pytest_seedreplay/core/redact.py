@@ -1,9 +1,11 @@
 """Secrets never touch disk: the one decision whether a recording holds a credential, and where.
 
-Every write of a recording (the disk and Redis stores, cassettes) passes `refuse_secrets` once; the
-proxy asks `secret_in` to say a refusal before it answers. What counts as a credential is the
-catalogue of detect-secrets (Yelp's maintained secret scanner: AWS, GitHub, GitLab, Slack, Stripe,
-OpenAI, JWT, private keys ...) plus the shapes it lacks that OpenAI clients carry (see `_OWN_SHAPES`).
+Every write of a recording (the disk and Redis stores, cassettes) passes `refuse_secrets`; the proxy
+calls it too, before a plain answer leaves, to say a refusal in the answer. Each part of an entry is
+searched once: an entry found clean remembers it, so the store's own check passes it at once. What
+counts as a credential is the catalogue of detect-secrets (Yelp's maintained secret scanner: AWS,
+GitHub, GitLab, Slack, Stripe, OpenAI, JWT, private keys ...) plus the shapes it lacks that OpenAI
+clients carry (see `_OWN_SHAPES`).
 A refusal names where the string was and which shape it had, never the string itself.
 """
 
@@ -342,10 +344,39 @@ def secret_in(value: Any, at: str = "entry") -> str | None:
 
 
 def refuse_secrets(value: Any, at: str = "entry") -> None:
-    """The one check before anything is written: raise `SecretRefused` naming where a credential is."""
+    """The one check before anything is written: raise `SecretRefused` naming where a credential is.
+
+    An Entry found clean remembers it (see `_CHECKED`): checked again — the store writing what the
+    proxy checked before answering — it passes at once while each of its parts is still the object
+    that was searched, and a part replaced since is searched again. Entries are never changed in
+    place once built (`dataclasses.replace` makes a new one, which is searched whole)."""
     found = find(value, at)
     if found is not None:
         raise SecretRefused(found.where, found.kind)
+    if isinstance(value, Entry):
+        _remember(value, _PARTS)
+
+
+def vouch_request(entry: Entry) -> None:
+    """`entry.request` is the very object `secret_in` found clean a moment ago (the proxy searches a
+    request while the upstream thinks): `refuse_secrets` does not search it again."""
+    _remember(entry, ("request",))
+
+
+# Where an entry keeps the parts found clean, by identity: {part name: the object searched}.
+_CHECKED = "_seedreplay_checked_parts"
+_PARTS = ("upstream", "model", "system_fingerprint", "request", "headers", "body", "events")
+
+
+def _remember(entry: Entry, names: Iterable[str]) -> None:
+    checked = entry.__dict__.setdefault(_CHECKED, {})
+    for name in names:
+        checked[name] = getattr(entry, name)
+
+
+def _unchecked(entry: Entry, name: str) -> bool:
+    checked = entry.__dict__.get(_CHECKED)
+    return checked is None or name not in checked or checked[name] is not getattr(entry, name)
 
 
 # The name the stores and the proxy used before; same decision.
@@ -353,18 +384,15 @@ find_secret = secret_in
 
 
 def _find_in_entry(entry: Entry, at: str) -> Finding | None:
-    for name in ("upstream", "model"):
+    """The first credential in the parts of `entry` not already found clean (see `refuse_secrets`)."""
+    for name in ("upstream", "model", "system_fingerprint"):
         value = getattr(entry, name)
-        if isinstance(value, str) and (kind := shape_of(value)):
+        if isinstance(value, str) and _unchecked(entry, name) and (kind := shape_of(value, name == "system_fingerprint")):
             return Finding(f"{at}.{name}", kind)
-    if isinstance(entry.system_fingerprint, str) and (kind := shape_of(entry.system_fingerprint, id_field=True)):
-        return Finding(f"{at}.system_fingerprint", kind)
-    return (
-        _at(f"{at}.request", _scan(entry.request))
-        or _at(f"{at}.headers", _scan(entry.headers))
-        or _at(f"{at}.body", _scan(entry.body))
-        or _find_in_events(entry.events, at)
-    )
+    for name in ("request", "headers", "body"):
+        if _unchecked(entry, name) and (found := _at(f"{at}.{name}", _scan(getattr(entry, name)))):
+            return found
+    return _find_in_events(entry.events, at) if _unchecked(entry, "events") else None
 
 
 def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
