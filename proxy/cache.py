@@ -429,7 +429,7 @@ async def _call_upstream(
                 if checked is not None and checked.result():
                     vouch_request(flight.entry)  # searched while the upstream thought: not again
             if flight.entry is not None and fate is Fate.STORE:
-                write = await _queue_put(state, bound, flight)
+                write = await _queue_put(state, bound, flight, lease)
             elif flight.entry is not None and fate is Fate.COMPARE:
                 bound.observer.compared(call.key, recorded, flight.entry, read)
         else:
@@ -549,10 +549,13 @@ def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> E
     )
 
 
-async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task | None:
+async def _queue_put(
+    state: ProxyState, bound: Bound, flight: Flight, lease: shared_flight.Lease | None = None
+) -> asyncio.Task | None:
     """Start the store write once the write backlog has room: until then the answer is held
     (backpressure), and past `write_wait` seconds it goes out unrecorded, saying why. Under a durable
-    binding (--durable, a cassette that counts its requests) the answer also waits for the write."""
+    binding (--durable, a cassette that counts its requests) the answer also waits for the write. A
+    `lease` on the key is let go by the store thread right after the write (see shared_flight)."""
     config = state.config
     size = len(flight.body) + sum(len(chunk) for chunk, _ in flight.chunks)
     scanned = False
@@ -567,14 +570,21 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
     # _call_upstream searched the request before the call; a large answer was scanned off the loop above.
-    write = _start_put(state, bound, flight, size, scanned)
+    write = _start_put(state, bound, flight, size, scanned, lease)
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
     return write
 
 
-def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0, scanned: bool = False) -> asyncio.Task | None:
+def _start_put(
+    state: ProxyState,
+    bound: Bound,
+    flight: Flight,
+    size: int = 0,
+    scanned: bool = False,
+    lease: shared_flight.Lease | None = None,
+) -> asyncio.Task | None:
     """Start writing the flight's entry in the store thread; None when it is refused up front.
     `scanned`: the answer was checked for secrets already (off the loop, being large)."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
@@ -594,7 +604,7 @@ def _start_put(state: ProxyState, bound: Bound, flight: Flight, size: int = 0, s
     if bound.pure:
         bound.flights.writing(flight.entry)
         bound.memory.invalidate(flight.key)
-    return state.writer.start(_put(state, bound, flight), size)
+    return state.writer.start(_put(state, bound, flight, lease), size)
 
 
 def _answer_secret(flight: Flight) -> str | None:
@@ -610,15 +620,22 @@ def _answer_secret(flight: Flight) -> str | None:
     return None
 
 
-async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
-    """The store write, in the store thread; then this binding's memory copies of the key go."""
+async def _put(state: ProxyState, bound: Bound, flight: Flight, lease: shared_flight.Lease | None = None) -> None:
+    """The store write, in the store thread (and there, once it landed, the release of `lease`);
+    then this binding's memory copies of the key go."""
     assert flight.entry is not None
     if not bound.binding.durable:
         # One turn of the loop first: the requests the finished flight just woke send their last
         # bytes before the store thread starts packing (it would hold the GIL while they wait).
         await asyncio.sleep(0)
+    release = shared_flight.release_after_write(bound, lease) if lease is not None else None
+    let_go = False
     try:
-        await state.writer.call(state.metrics.timed_store("put", bound.store.put), flight.entry)
+        await state.writer.call(_write_then_release, state.metrics.timed_store("put", bound.store.put), flight.entry, release)
+    except shared_flight.ReleaseFailed:  # stored, and said in the log; the lock expires by itself
+        let_go = True
+        state.stats.store_errors += 1
+        _stored(state, bound, flight)
     except Exception as exc:  # the client still gets its answer; the failure is said, not hidden
         state.stats.errors += 1
         state.stats.store_errors += 1
@@ -628,11 +645,26 @@ async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
         log.error("store put %s failed: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
     else:
-        flight.store_error = None
-        state.stats.stored += 1
-        bound.observer.stored(flight.entry)
-        for tier in state.tiers:
-            tier.heard_stored(flight.entry)
+        let_go = release is not None
+        _stored(state, bound, flight)
     finally:
+        if lease is not None:
+            shared_flight.released(lease, let_go)
         bound.flights.written(flight.entry)
         bound.memory.invalidate(flight.key)
+
+
+def _write_then_release(put: Callable[[Entry], None], entry: Entry, release: Callable[[], None] | None) -> None:
+    """In the store thread: the write, then — once it landed — the release of the shared flight."""
+    put(entry)
+    if release is not None:
+        release()
+
+
+def _stored(state: ProxyState, bound: Bound, flight: Flight) -> None:
+    assert flight.entry is not None
+    flight.store_error = None
+    state.stats.stored += 1
+    bound.observer.stored(flight.entry)
+    for tier in state.tiers:
+        tier.heard_stored(flight.entry)

@@ -19,6 +19,7 @@ import asyncio
 import base64
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,6 +49,44 @@ class Lease:
     key: str
     token: str | None
     renewing: asyncio.Task | None = field(default=None, repr=False)
+    releasing: bool = False  # handed to the store thread, to let go right after the answer's write
+
+
+def release_after_write(bound: Bound, lease: Lease) -> Callable[[], None] | None:
+    """The release of `lease` as a plain call for the store thread to make right after the write of
+    its answer lands: the proxies waiting on the key read the store as soon as it is free, so the
+    answer must be there first, and letting go there costs no hop of its own to a flight thread nor
+    a turn of the loop. The write job calls it only once its write succeeded; `released` then says so
+    on the loop. None when there is nothing to release."""
+    token = lease.token
+    if token is None:
+        return None
+    flights = _flights(bound.store)
+    lease.releasing = True
+
+    def release() -> None:
+        try:
+            flights.release(lease.key, token, None)
+        except Exception as exc:  # the lock expires by itself; the waiting proxies take over then
+            log.warning("releasing the shared flight of %s failed: %s", lease.key[:15], exc)
+            raise ReleaseFailed() from None
+
+    return release
+
+
+class ReleaseFailed(Exception):
+    """The store thread could not release a lease after its write (said in the log already)."""
+
+
+def released(lease: Lease, let_go: bool) -> None:
+    """On the loop, after the write job that was to release `lease`. `let_go`: its release ran (a failed
+    one too: the lock expires by itself), so `end` only stops the renewal; else (the write failed, or
+    never ran) the lease is still held, for `end` to release."""
+    lease.releasing = False
+    if let_go:
+        lease.token = None
+        if lease.renewing is not None:
+            lease.renewing.cancel()
 
 
 def takes_part(state: ProxyState, bound: Bound, call: Call) -> bool:
@@ -241,6 +280,8 @@ async def _renew(state: ProxyState, bound: Bound, lease: Lease, expiry: float) -
         except Exception as exc:
             log.warning("renewing the shared flight of %s failed: %s", lease.key[:15], exc)
             continue
+        if not kept and lease.releasing:
+            return  # released by the store thread a moment ago, right after the answer's write
         if not kept:
             log.warning("the shared flight of %s expired before its answer came: another proxy may ask too", lease.key[:15])
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import Counter
 
@@ -178,3 +179,37 @@ async def test_swapped_store_mid_flight_keeps_the_answer_in_the_store_it_started
     assert (len(first), len(second)) == (1, 0)
     first.close()
     second.close()
+
+
+class WatchedStore(DiskStore):
+    """A real DiskStore that notes, for each release of a shared-flight lock, the thread it ran in and
+    whether the key's answer was already stored then; `failing_puts` writes fail (a full disk)."""
+
+    def __init__(self, directory, failing_puts: int = 0):
+        super().__init__(directory)
+        self.releases: list[tuple[str, bool]] = []
+        self.failing_puts = failing_puts
+
+    def put(self, entry):
+        if self.failing_puts:
+            self.failing_puts -= 1
+            raise OSError("No space left on device")
+        return super().put(entry)
+
+    def release(self, key, token, failure=None):
+        self.releases.append((threading.current_thread().name.rstrip("_0123456789"), key in self))
+        return super().release(key, token, failure)
+
+
+async def test_the_store_thread_lets_go_of_the_key_right_after_the_answer_landed(sim, tmp_path):
+    # The leader's lock goes in the same store-thread job as the write, after it: a proxy waiting on
+    # the key then finds the answer stored. A write that fails leaves the release to the flight's end.
+    store = WatchedStore(tmp_path / "cache", failing_puts=1)
+    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+        answers = [(await post_all(url, [{**BODY, "seed": seed}]))[0] for seed in range(4)]  # one at a time
+    assert [status for status, _, _ in answers] == [200] * 4
+    assert store.releases == [("seedreplay-flight", False)] + [("seedreplay-store", True)] * 3
+    other = DiskStore(tmp_path / "cache")  # every key is free again, for any proxy on the directory
+    assert all(other.claim(key, 5) is not None for key in other.iter_keys()) and len(other) == 3
+    other.close()
+    store.close()
