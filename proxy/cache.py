@@ -35,10 +35,18 @@ from pytest_seedreplay.core.constants import (
     LARGE_ANSWER,
     STORE_PROBE_SECONDS,
 )
-from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.entry import Entry, SSEEvent
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import CLOSEST_SECONDS, describe_miss, key_of_canonical, search_closest
-from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets, vouch_request
+from pytest_seedreplay.core.redact import (
+    EventScan,
+    SecretRefused,
+    find_secret,
+    kept_response_headers,
+    refuse_secrets,
+    vouch_events,
+    vouch_request,
+)
 from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
 from pytest_seedreplay.savings import cost_header, saving_of
@@ -407,10 +415,20 @@ async def _call_upstream(
         # call's first pause (the request sent, on a kept-alive connection), always before its answer
         # is read, so even a streamed answer's head can say the store will refuse it.
         checked = asyncio.create_task(_check_request(flight, call)) if fate is Fate.STORE else None
+        # A stream's events are searched as they come, in the pauses between its chunks: not in the
+        # store thread once it is over, beside the next request.
+        scan = EventScan() if fate is Fate.STORE else None
         state.stats.upstream_calls += 1
         started = time.perf_counter()
         read = await state.upstream.fetch(
-            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown, config.max_answer
+            flight,
+            upstream_url(base, call.target),
+            headers,
+            call.payload,
+            config.upstream_timeout,
+            shown,
+            config.max_answer,
+            _scanning(scan) if scan is not None else None,
         )
         if checked is not None:
             await checked  # done long since; raises what the search raised
@@ -428,6 +446,8 @@ async def _call_upstream(
                 flight.entry.expires_at = _expires(state)
                 if checked is not None and checked.result():
                     vouch_request(flight.entry)  # searched while the upstream thought: not again
+                if scan is not None and flight.streaming:
+                    vouch_events(flight.entry, scan)
             if flight.entry is not None and fate is Fate.STORE:
                 write = await _queue_put(state, bound, flight, lease)
             elif flight.entry is not None and fate is Fate.COMPARE:
@@ -456,6 +476,17 @@ async def _call_upstream(
             flight.finish()
     if write is not None:
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
+
+
+def _scanning(scan: EventScan) -> Callable[[list[SSEEvent]], None]:
+    def catch_up(events: list[SSEEvent]) -> None:
+        try:
+            scan.catch_up(events)
+        except Exception as exc:  # never a callback's traceback: the store searches the stream itself
+            scan.dirty = True
+            log.debug("searching a stream as it came failed: %s", exc)
+
+    return catch_up
 
 
 async def _check_request(flight: Flight, call: Call) -> bool:

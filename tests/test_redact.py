@@ -13,12 +13,14 @@ import pytest
 from pytest_seedreplay.core.entry import Entry, SSEEvent
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
 from pytest_seedreplay.core.redact import (
+    EventScan,
     SecretRefused,
     catalogue,
     refuse_secrets,
     required_literals,
     secret_in,
     shape_of,
+    vouch_events,
     vouch_request,
 )
 from pytest_seedreplay.store import DiskStore
@@ -164,6 +166,36 @@ def test_a_vouched_request_is_not_searched_again_but_the_rest_of_the_entry_is() 
     answer = entry_with("fine", body={"choices": [{"index": 0, "message": {"content": key}}]})
     vouch_request(answer)
     assert secret_in(answer) == "entry.body.choices[0].message.content"
+
+
+def test_a_stream_searched_as_it_comes_decides_as_the_whole_search_does() -> None:
+    key = "ghp_" + "A1" * 18
+
+    def chunk(content: str, **more) -> SSEEvent:
+        return SSEEvent(json.dumps({"id": "c1", "choices": [{"index": 0, "delta": {"content": content}}], **more}))
+
+    words = [chunk(w) for w in "the moon is far away".split()]
+    streams = {
+        "clean": [*words, SSEEvent("[DONE]")],
+        "spelled across deltas": [chunk("key: sk-"), chunk("proj-Zq3x9Lm2V"), chunk("b7Nc4Ka1Pd8Rt5Yw0"), *words],
+        "in one event": [*words, chunk(key)],
+        "as an event name": [*words, SSEEvent('{"type": "x"}', event=key)],
+        "as a field name": [*words, SSEEvent(json.dumps({key: 1}))],
+        "in data that is not JSON": [*words, SSEEvent(f"note {key}")],
+    }
+    for name, events in streams.items():
+        fed: list[SSEEvent] = []
+        scan = EventScan()
+        for event in events:  # as the proxy feeds it: the list grows, the scan catches up
+            fed.append(event)
+            scan.catch_up(fed)
+        assert scan.clean(fed) == (secret_in(entry_with(body=None, events=events)) is None) == (name == "clean"), name
+        entry = entry_with(body=None, events=fed)
+        vouch_events(entry, scan)
+        assert (secret_in(entry) is None) == (name == "clean"), name  # vouched only when clean
+        if name != "clean":
+            with pytest.raises(SecretRefused):
+                refuse_secrets(entry)
 
 
 def test_a_key_past_the_first_search_window_is_found(tmp_path: Path) -> None:

@@ -433,6 +433,67 @@ def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
     return None
 
 
+class EventScan:
+    """Whether a stream's events hold a credential — the decision `refuse_secrets` makes of
+    `entry.events` — made event by event as they arrive: the proxy feeds it in the pauses between an
+    upstream's chunks, after relaying each, so that the store thread need not search a recorded
+    stream again (`vouch_events`). The same checks as `_find_in_events`: each event's name and
+    non-JSON data, each distinct text of each part as it comes; the field names and the text each part
+    spells across events once the stream is whole."""
+
+    def __init__(self) -> None:
+        self.seen = 0  # events searched so far
+        self.dirty = False  # a credential was found (where, `_find_in_events` says)
+        self._pieces: dict[str, list[tuple[int, str]]] = {}
+        self._clean: dict[str, set[str]] = {}
+        self._names: set[str] = set()
+        self._event_names: set[str] = set()
+
+    def catch_up(self, events: list[SSEEvent]) -> None:
+        """Search the events not searched yet."""
+        while not self.dirty and self.seen < len(events):
+            self.dirty = self._dirty(events[self.seen], self.seen)
+            self.seen += 1
+
+    def clean(self, events: list[SSEEvent]) -> bool:
+        """True when the whole stream `events` (the list fed so far, now complete) holds no credential."""
+        self.catch_up(events)
+        if self.dirty or any(shape_of(name) for name in self._names):
+            return False
+        return not any(
+            len(self._clean[label]) > 1 and shape_of("".join(text for _, text in found), _is_id(label.rsplit(".", 1)[-1]))
+            for label, found in self._pieces.items()
+        )
+
+    def _dirty(self, event: SSEEvent, index: int) -> bool:
+        if isinstance(event.event, str) and event.event not in self._event_names:
+            if shape_of(event.event):
+                return True
+            self._event_names.add(event.event)
+        parsed = _json_or_none(event.data)
+        if parsed is None:
+            return isinstance(event.data, str) and shape_of(event.data) is not None
+        pieces: dict[str, list[tuple[int, str]]] = {}
+        _collect_text(parsed, index, "", pieces, self._names)
+        for label, found in pieces.items():
+            self._pieces.setdefault(label, []).extend(found)
+            clean = self._clean.setdefault(label, set())
+            id_field = _is_id(label.rsplit(".", 1)[-1])
+            for _, text in found:
+                if text not in clean:
+                    if shape_of(text, id_field):
+                        return True
+                    clean.add(text)
+        return False
+
+
+def vouch_events(entry: Entry, scan: EventScan) -> None:
+    """`entry.events` is the very list `scan` was fed as it arrived: when the scan finds it clean,
+    `refuse_secrets` does not search it again (when not, it does, and says where)."""
+    if entry.events is not None and scan.clean(entry.events):
+        _remember(entry, ("events",))
+
+
 def _event_holding(events: list[SSEEvent], at: str, kind: str, start: int = 0) -> Finding:
     """The path inside the first event (from `start`) that holds a credential on its own."""
     for index in range(start, len(events)):
