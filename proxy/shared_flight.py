@@ -63,9 +63,9 @@ def release_after_write(bound: Bound, lease: Lease) -> Callable[[], None] | None
     if token is None:
         return None
     flights = _flights(bound.store)
-    lease.releasing = True
 
     def release() -> None:
+        lease.releasing = True  # a renewal finding the key gone from here on is no expiry: say nothing
         try:
             flights.release(lease.key, token, None)
         except Exception as exc:  # the lock expires by itself; the waiting proxies take over then
