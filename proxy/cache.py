@@ -35,10 +35,18 @@ from pytest_seedreplay.core.constants import (
     LARGE_ANSWER,
     STORE_PROBE_SECONDS,
 )
-from pytest_seedreplay.core.entry import Entry
+from pytest_seedreplay.core.entry import Entry, SSEEvent
 from pytest_seedreplay.core.jsontext import compact_json_bytes
 from pytest_seedreplay.core.key import CLOSEST_SECONDS, describe_miss, key_of_canonical, search_closest
-from pytest_seedreplay.core.redact import SecretRefused, find_secret, kept_response_headers, refuse_secrets
+from pytest_seedreplay.core.redact import (
+    EventScan,
+    SecretRefused,
+    find_secret,
+    kept_response_headers,
+    refuse_secrets,
+    vouch_events,
+    vouch_request,
+)
 from pytest_seedreplay.core.urls import entry_url, join_upstream, public_url, recorded_upstream
 from pytest_seedreplay.policy import Fate, Mode, without_store
 from pytest_seedreplay.savings import cost_header, saving_of
@@ -407,10 +415,20 @@ async def _call_upstream(
         # call's first pause (the request sent, on a kept-alive connection), always before its answer
         # is read, so even a streamed answer's head can say the store will refuse it.
         checked = asyncio.create_task(_check_request(flight, call)) if fate is Fate.STORE else None
+        # A stream's events are searched as they come, in the pauses between its chunks: not in the
+        # store thread once it is over, beside the next request.
+        scan = EventScan() if fate is Fate.STORE else None
         state.stats.upstream_calls += 1
         started = time.perf_counter()
         read = await state.upstream.fetch(
-            flight, upstream_url(base, call.target), headers, call.payload, config.upstream_timeout, shown, config.max_answer
+            flight,
+            upstream_url(base, call.target),
+            headers,
+            call.payload,
+            config.upstream_timeout,
+            shown,
+            config.max_answer,
+            _scanning(scan) if scan is not None else None,
         )
         if checked is not None:
             await checked  # done long since; raises what the search raised
@@ -426,8 +444,12 @@ async def _call_upstream(
             flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None:
                 flight.entry.expires_at = _expires(state)
+                if checked is not None and checked.result():
+                    vouch_request(flight.entry)  # searched while the upstream thought: not again
+                if scan is not None and flight.streaming:
+                    vouch_events(flight.entry, scan)
             if flight.entry is not None and fate is Fate.STORE:
-                write = await _queue_put(state, bound, flight)
+                write = await _queue_put(state, bound, flight, lease)
             elif flight.entry is not None and fate is Fate.COMPARE:
                 bound.observer.compared(call.key, recorded, flight.entry, read)
         else:
@@ -456,10 +478,23 @@ async def _call_upstream(
         await asyncio.shield(write)  # this task ends when the answer is stored (settle and shutdown wait for it)
 
 
-async def _check_request(flight: Flight, call: Call) -> None:
+def _scanning(scan: EventScan) -> Callable[[list[SSEEvent]], None]:
+    def catch_up(events: list[SSEEvent]) -> None:
+        try:
+            scan.catch_up(events)
+        except Exception as exc:  # never a callback's traceback: the store searches the stream itself
+            scan.dirty = True
+            log.debug("searching a stream as it came failed: %s", exc)
+
+    return catch_up
+
+
+async def _check_request(flight: Flight, call: Call) -> bool:
+    """True when the request holds no credential; else the store's refusal goes in `flight.store_error`."""
     where = find_secret(call.canonical, "entry.request")
     if where:
         flight.store_error = str(SecretRefused(where))
+    return not where
 
 
 async def _off_loop(flight: Flight, function: Callable[..., T], *args: Any) -> T:
@@ -545,16 +580,19 @@ def _entry(call: Call, flight: Flight, read: Summary | None, upstream: str) -> E
     )
 
 
-async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio.Task | None:
+async def _queue_put(
+    state: ProxyState, bound: Bound, flight: Flight, lease: shared_flight.Lease | None = None
+) -> asyncio.Task | None:
     """Start the store write once the write backlog has room: until then the answer is held
     (backpressure), and past `write_wait` seconds it goes out unrecorded, saying why. Under a durable
-    binding (--durable, a cassette that counts its requests) the answer also waits for the write."""
+    binding (--durable, a cassette that counts its requests) the answer also waits for the write. A
+    `lease` on the key is let go by the store thread right after the write (see shared_flight)."""
     config = state.config
     size = len(flight.body) + sum(len(chunk) for chunk, _ in flight.chunks)
     scanned = False
     if not flight.streaming and not flight.store_error and len(flight.body) > LARGE_ANSWER:
         # A large answer's secret scan, in a thread, before `room`: nothing may wait between the two.
-        flight.store_error = await _off_loop(flight, _answer_secret, flight, True)
+        flight.store_error = await _off_loop(flight, _answer_secret, flight)
         scanned = True
     if not await state.writer.room(size, config):
         state.stats.errors += 1
@@ -563,7 +601,7 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
         bound.observer.write_failed(flight.key, flight.store_error)
         return None
     # _call_upstream searched the request before the call; a large answer was scanned off the loop above.
-    write = _start_put(state, bound, flight, size, scanned, request_checked=True)
+    write = _start_put(state, bound, flight, size, scanned, lease)
     if write is not None and bound.binding.durable:
         # The answer waits for its write: the next request finds the recording there.
         await asyncio.shield(write)
@@ -571,18 +609,22 @@ async def _queue_put(state: ProxyState, bound: Bound, flight: Flight) -> asyncio
 
 
 def _start_put(
-    state: ProxyState, bound: Bound, flight: Flight, size: int = 0, scanned: bool = False, request_checked: bool = False
+    state: ProxyState,
+    bound: Bound,
+    flight: Flight,
+    size: int = 0,
+    scanned: bool = False,
+    lease: shared_flight.Lease | None = None,
 ) -> asyncio.Task | None:
     """Start writing the flight's entry in the store thread; None when it is refused up front.
-    `scanned`: the answer was checked for secrets already (off the loop, being large);
-    `request_checked`: the request was searched for credentials before the upstream call."""
+    `scanned`: the answer was checked for secrets already (off the loop, being large)."""
     if not bound.health.up:  # answered while the store is away: said, not attempted
         flight.store_error = bound.health.said()
         return None
     if not flight.streaming:
         # The answer may leave before its write lands, so say now what the store would refuse: a
         # plain answer can still carry the X-Seedreplay-Store-Error header.
-        refused = flight.store_error or (None if scanned else _answer_secret(flight, request_checked))
+        refused = flight.store_error or (None if scanned else _answer_secret(flight))
         if refused:
             state.stats.errors += 1
             flight.store_error = refused
@@ -593,31 +635,38 @@ def _start_put(
     if bound.pure:
         bound.flights.writing(flight.entry)
         bound.memory.invalidate(flight.key)
-    return state.writer.start(_put(state, bound, flight), size)
+    return state.writer.start(_put(state, bound, flight, lease), size)
 
 
-def _answer_secret(flight: Flight, request_checked: bool) -> str | None:
+def _answer_secret(flight: Flight) -> str | None:
     """The store's refusal of this plain answer for a credential-shaped string in it, or None: the
-    same one check the store makes. A request already checked is not searched again: this runs
-    while the client waits for its answer (the store still checks the whole entry as it writes)."""
+    one check the store makes, made here so that the answer can say it. The entry remembers it was
+    found clean, so the store's own call of the check passes it at once; a request searched before
+    the upstream call (`vouch_request`) is not searched again."""
     assert flight.entry is not None
-    entry = dataclasses.replace(flight.entry, request={}) if request_checked else flight.entry
     try:
-        refuse_secrets(entry)
+        refuse_secrets(flight.entry)
     except SecretRefused as exc:
         return str(exc)
     return None
 
 
-async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
-    """The store write, in the store thread; then this binding's memory copies of the key go."""
+async def _put(state: ProxyState, bound: Bound, flight: Flight, lease: shared_flight.Lease | None = None) -> None:
+    """The store write, in the store thread (and there, once it landed, the release of `lease`);
+    then this binding's memory copies of the key go."""
     assert flight.entry is not None
     if not bound.binding.durable:
         # One turn of the loop first: the requests the finished flight just woke send their last
         # bytes before the store thread starts packing (it would hold the GIL while they wait).
         await asyncio.sleep(0)
+    release = shared_flight.release_after_write(bound, lease) if lease is not None else None
+    let_go = False
     try:
-        await state.writer.call(state.metrics.timed_store("put", bound.store.put), flight.entry)
+        await state.writer.call(_write_then_release, state.metrics.timed_store("put", bound.store.put), flight.entry, release)
+    except shared_flight.ReleaseFailed:  # stored, and said in the log; the lock expires by itself
+        let_go = True
+        state.stats.store_errors += 1
+        _stored(state, bound, flight)
     except Exception as exc:  # the client still gets its answer; the failure is said, not hidden
         state.stats.errors += 1
         state.stats.store_errors += 1
@@ -627,11 +676,26 @@ async def _put(state: ProxyState, bound: Bound, flight: Flight) -> None:
         log.error("store put %s failed: %s", flight.key[:15], flight.store_error)
         bound.observer.write_failed(flight.key, flight.store_error)
     else:
-        flight.store_error = None
-        state.stats.stored += 1
-        bound.observer.stored(flight.entry)
-        for tier in state.tiers:
-            tier.heard_stored(flight.entry)
+        let_go = release is not None
+        _stored(state, bound, flight)
     finally:
+        if lease is not None:
+            shared_flight.released(lease, let_go)
         bound.flights.written(flight.entry)
         bound.memory.invalidate(flight.key)
+
+
+def _write_then_release(put: Callable[[Entry], None], entry: Entry, release: Callable[[], None] | None) -> None:
+    """In the store thread: the write, then — once it landed — the release of the shared flight."""
+    put(entry)
+    if release is not None:
+        release()
+
+
+def _stored(state: ProxyState, bound: Bound, flight: Flight) -> None:
+    assert flight.entry is not None
+    flight.store_error = None
+    state.stats.stored += 1
+    bound.observer.stored(flight.entry)
+    for tier in state.tiers:
+        tier.heard_stored(flight.entry)

@@ -19,6 +19,7 @@ import asyncio
 import base64
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -47,7 +48,46 @@ class Lease:
 
     key: str
     token: str | None
-    renewing: asyncio.Task | None = field(default=None, repr=False)
+    # The renewals: a timer until the first is due, then the task making them (both are cancelled alike).
+    renewing: asyncio.Task | asyncio.TimerHandle | None = field(default=None, repr=False)
+    releasing: bool = False  # handed to the store thread, to let go right after the answer's write
+
+
+def release_after_write(bound: Bound, lease: Lease) -> Callable[[], None] | None:
+    """The release of `lease` as a plain call for the store thread to make right after the write of
+    its answer lands: the proxies waiting on the key read the store as soon as it is free, so the
+    answer must be there first, and letting go there costs no hop of its own to a flight thread nor
+    a turn of the loop. The write job calls it only once its write succeeded; `released` then says so
+    on the loop. None when there is nothing to release."""
+    token = lease.token
+    if token is None:
+        return None
+    flights = _flights(bound.store)
+
+    def release() -> None:
+        lease.releasing = True  # a renewal finding the key gone from here on is no expiry: say nothing
+        try:
+            flights.release(lease.key, token, None)
+        except Exception as exc:  # the lock expires by itself; the waiting proxies take over then
+            log.warning("releasing the shared flight of %s failed: %s", lease.key[:15], exc)
+            raise ReleaseFailed() from None
+
+    return release
+
+
+class ReleaseFailed(Exception):
+    """The store thread could not release a lease after its write (said in the log already)."""
+
+
+def released(lease: Lease, let_go: bool) -> None:
+    """On the loop, after the write job that was to release `lease`. `let_go`: its release ran (a failed
+    one too: the lock expires by itself), so `end` only stops the renewal; else (the write failed, or
+    never ran) the lease is still held, for `end` to release."""
+    lease.releasing = False
+    if let_go:
+        lease.token = None
+        if lease.renewing is not None:
+            lease.renewing.cancel()
 
 
 def takes_part(state: ProxyState, bound: Bound, call: Call) -> bool:
@@ -108,7 +148,7 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
                 landed = _fresh(call, stored)
                 if landed is None:
                     lease = Lease(call.key, token)
-                    lease.renewing = asyncio.create_task(_renew(state, bound, lease, expiry))
+                    lease.renewing = _renew_later(state, bound, lease, expiry)
                     return lease
                 await threads.run(store.release, call.key, token, None)
                 _served(state, flight, landed)
@@ -232,15 +272,29 @@ def _fresh(call: Call, entry: Entry | None) -> Entry | None:
     return entry
 
 
+def _renew_later(state: ProxyState, bound: Bound, lease: Lease, expiry: float) -> asyncio.TimerHandle:
+    """Start renewing the lease once a third of its expiry has passed. A timer, not a task that sleeps
+    first: nearly every miss is over long before, and a task costs the loop three turns (start, sleep,
+    cancel) on every miss."""
+
+    def start() -> None:
+        lease.renewing = asyncio.create_task(_renew(state, bound, lease, expiry))
+
+    return asyncio.get_running_loop().call_later(expiry / 3, start)
+
+
 async def _renew(state: ProxyState, bound: Bound, lease: Lease, expiry: float) -> None:
-    """Keep the lock while the upstream answers (a long stream outlives one expiry)."""
+    """Keep the lock while the upstream answers (a long stream outlives one expiry): a renewal now,
+    then one every third of the expiry."""
     while True:
-        await asyncio.sleep(expiry / 3)
         try:
             kept = await state.store_threads.run(flights_of(bound.store).renew, lease.key, lease.token, expiry)
-        except Exception as exc:
+        except Exception as exc:  # tried again at the next turn: the lock may still be ours
             log.warning("renewing the shared flight of %s failed: %s", lease.key[:15], exc)
-            continue
-        if not kept:
-            log.warning("the shared flight of %s expired before its answer came: another proxy may ask too", lease.key[:15])
-            return
+        else:
+            if not kept and lease.releasing:
+                return  # released by the store thread a moment ago, right after the answer's write
+            if not kept:
+                log.warning("the shared flight of %s expired before its answer came: another proxy may ask too", lease.key[:15])
+                return
+        await asyncio.sleep(expiry / 3)

@@ -15,7 +15,7 @@ import logging
 import re
 import unicodedata
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -251,13 +251,15 @@ class Upstream:
         timeout: float,
         shown: str,
         limit: int = DEFAULT_MAX_ANSWER,
+        on_events: Callable[[list[SSEEvent]], None] | None = None,
     ) -> Summary | None:
         """Send one cacheable request and fill `flight` with the answer; never raises.
 
         Returns the one read of a complete 2xx stream (None otherwise). A stream cut short, a
         timeout or an unreachable upstream sets `flight.failure`. An answer over `limit` bytes is
         relayed whole and marked `flight.oversize` (never recorded). `shown` names the upstream in
-        messages (no credentials).
+        messages (no credentials). `on_events(events)` is called soon after each piece of a stream
+        is handed to the flight — once the requests following it have sent it — with every event so far.
         """
         events: list[SSEEvent] = []
         url = _url_credentials(url, headers)
@@ -266,7 +268,7 @@ class Upstream:
                 head = relay_headers(response.headers)
                 if 200 <= response.status < 300 and _is_event_stream(response):
                     flight.start_stream(response.status, head)
-                    return await self._relay_stream(flight, response, events, shown, limit)
+                    return await self._relay_stream(flight, response, events, shown, limit, on_events)
                 flight.status, flight.headers = response.status, head
                 flight.body = await response.read()
                 if len(flight.body) > limit:
@@ -280,8 +282,15 @@ class Upstream:
         return None
 
     async def _relay_stream(
-        self, flight: Flight, response: aiohttp.ClientResponse, events: list[SSEEvent], shown: str, limit: int
+        self,
+        flight: Flight,
+        response: aiohttp.ClientResponse,
+        events: list[SSEEvent],
+        shown: str,
+        limit: int,
+        on_events: Callable[[list[SSEEvent]], None] | None = None,
     ) -> Summary | None:
+        loop = asyncio.get_running_loop()
         parser = SSEParser()
         pending = bytearray()
         fed = 0  # events already handed to the flight with their bytes
@@ -300,6 +309,9 @@ class Upstream:
                     flight.feed(bytes(pending[:cut]), events[fed:])
                     fed = len(events)
                     del pending[:cut]
+                    if on_events is not None and not flight.oversize:
+                        # Queued behind the wake-ups `feed` just queued: the piece goes out first.
+                        loop.call_soon(on_events, events)
         except asyncio.TimeoutError:
             raise
         except (aiohttp.ClientError, OSError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import Counter
 
@@ -178,3 +179,75 @@ async def test_swapped_store_mid_flight_keeps_the_answer_in_the_store_it_started
     assert (len(first), len(second)) == (1, 0)
     first.close()
     second.close()
+
+
+class WatchedStore(DiskStore):
+    """A real DiskStore that notes, for each release of a shared-flight lock, the thread it ran in and
+    whether the key's answer was already stored then; `failing_puts` writes fail (a full disk)."""
+
+    def __init__(self, directory, failing_puts: int = 0):
+        super().__init__(directory)
+        self.releases: list[tuple[str, bool]] = []
+        self.failing_puts = failing_puts
+
+    def put(self, entry):
+        if self.failing_puts:
+            self.failing_puts -= 1
+            raise OSError("No space left on device")
+        return super().put(entry)
+
+    def release(self, key, token, failure=None):
+        self.releases.append((threading.current_thread().name.rstrip("_0123456789"), key in self))
+        return super().release(key, token, failure)
+
+
+async def test_the_store_thread_lets_go_of_the_key_right_after_the_answer_landed(sim, tmp_path):
+    # The leader's lock goes in the same store-thread job as the write, after it: a proxy waiting on
+    # the key then finds the answer stored. A write that fails leaves the release to the flight's end.
+    store = WatchedStore(tmp_path / "cache", failing_puts=1)
+    async with running_proxy(ProxyConfig(upstream=sim.url), store) as url:
+        answers = [(await post_all(url, [{**BODY, "seed": seed}]))[0] for seed in range(4)]  # one at a time
+    assert [status for status, _, _ in answers] == [200] * 4
+    assert store.releases == [("seedreplay-flight", False)] + [("seedreplay-store", True)] * 3
+    other = DiskStore(tmp_path / "cache")  # every key is free again, for any proxy on the directory
+    assert all(other.claim(key, 5) is not None for key in other.iter_keys()) and len(other) == 3
+    other.close()
+    store.close()
+
+
+async def test_a_stream_longer_than_the_lock_expiry_keeps_its_key_until_it_is_stored(sim_factory, tmp_path, caplog):
+    # Renewals start a third of the expiry in (a timer until then), and stop quietly once the store
+    # thread let go: no other proxy may claim the key while the answer is still coming.
+    sim = sim_factory(tokens_per_s=20)  # 30 tokens: ~1.5 s, three times the expiry
+    store = WatchedStore(tmp_path / "cache")
+    other = DiskStore(tmp_path / "cache")
+    held: list[bool] = []
+    async with running_proxy(ProxyConfig(upstream=sim.url, lock_expiry=0.5), store) as url:
+        body = {**BODY, "stream": True, "max_tokens": 30}
+        asking = asyncio.ensure_future(post_all(url, [body]))
+        await until(lambda: len(store.releases) == 0 and upstream_calls(sim) == 1)
+        while not asking.done():
+            key = next(iter(other.iter_keys()), None)
+            if key is None:  # not stored yet: the lock on its key must still be held
+                held.append(await asyncio.to_thread(_claimable_request_key, other, tmp_path) is False)
+            await asyncio.sleep(0.1)
+        ((status, _, raw),) = await asking
+    assert status == 200 and b"[DONE]" in raw
+    assert len(held) >= 5 and all(held)
+    assert store.releases == [("seedreplay-store", True)]
+    assert "expired before its answer came" not in caplog.text
+    other.close()
+    store.close()
+
+
+def _claimable_request_key(other: DiskStore, tmp_path) -> bool:
+    """Whether another proxy could claim the key of the one request in the air (the lock row there)."""
+    import diskcache
+
+    shared = diskcache.Cache(str(tmp_path / "cache" / "shared"))
+    try:
+        # (Not the proxy's warm-up claim, "seedreplay:warm-up", whose expired row may still be there.)
+        locks = [key for key in shared.iterkeys() if isinstance(key, tuple) and key[0] == "lock" and key[1].startswith("v1:")]
+    finally:
+        shared.close()
+    return not locks or other.claim(locks[0][1], 5) is not None

@@ -14,6 +14,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from pytest_seedreplay.core import redact
 from pytest_seedreplay.proxy.serve import BackgroundServer
 from pytest_seedreplay.proxy.upstream import Upstream
 
@@ -140,3 +141,31 @@ def test_a_large_plain_answer_holding_a_secret_is_checked_off_the_loop_and_not_r
         assert read == text
         assert "refused to store" in raw.headers["x-seedreplay-store-error"]
         assert len(proxy.store) == 0
+
+
+def test_a_stream_is_searched_as_it_comes_and_one_holding_a_key_is_never_stored(proxy_factory, monkeypatch):
+    # The proxy searches a recorded stream's events between its chunks; the store then searches them
+    # again only to name where a key it is refusing sits. A key spelled across deltas is found too.
+    searched: list[int] = []
+    whole = redact._find_in_events
+
+    def counted(events, at):
+        searched.append(len(events))
+        return whole(events, at)
+
+    monkeypatch.setattr(redact, "_find_in_events", counted)
+    for text, stored in (("the moon is far " * 50, 1), (f"my key: {API_KEY} ok", 0)):
+        with BackgroundServer(big_answer_app(text, 3)) as upstream:
+            proxy = proxy_factory(upstream.url + "/v1")
+            first, read = ask_chat(proxy, stream=True)
+            assert read == text and first.headers["x-seedreplay-cache"] == "miss"
+            proxy.settle()
+            assert len(proxy.store) == stored
+            assert proxy.stats()["stored"] == stored
+            if stored:
+                assert searched == []  # searched as it came: not again in the store thread
+                again, replayed = ask_chat(proxy, stream=True)
+                assert again.headers["x-seedreplay-cache"] == "hit" and replayed == text
+            else:
+                assert searched and proxy.stats()["errors"] == 1  # the store's refusal, naming where
+                assert API_KEY.encode() not in b"".join(p.read_bytes() for p in proxy.cache_dir.rglob("*") if p.is_file())

@@ -3,6 +3,7 @@ and refusals that say where a credential was without ever saying what it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -11,7 +12,17 @@ import pytest
 
 from pytest_seedreplay.core.entry import Entry, SSEEvent
 from pytest_seedreplay.core.key import canonical_request, key_of_canonical
-from pytest_seedreplay.core.redact import SecretRefused, catalogue, refuse_secrets, required_literals, secret_in, shape_of
+from pytest_seedreplay.core.redact import (
+    EventScan,
+    SecretRefused,
+    catalogue,
+    refuse_secrets,
+    required_literals,
+    secret_in,
+    shape_of,
+    vouch_events,
+    vouch_request,
+)
 from pytest_seedreplay.store import DiskStore
 from pytest_seedreplay.store.cassette import write_cassette
 from pytest_seedreplay.store.redis import RedisStore
@@ -105,6 +116,86 @@ def test_a_key_streamed_in_pieces_is_found_in_the_text_the_stream_spells() -> No
 def test_a_key_inside_one_event_names_that_event() -> None:
     events = [SSEEvent(json.dumps({"choices": [{"index": 0, "delta": {"content": t}}]})) for t in ("a", "ghp_" + "A1" * 18, "b")]
     assert secret_in(entry_with(body=None, events=events)) == "entry.events[1].data.choices[0].delta.content"
+
+
+def test_a_text_every_event_repeats_is_searched_once_and_still_found() -> None:
+    # A stream repeats its id and model in every event; each distinct text is searched once, so a
+    # key there is named at the first event holding it, and one that turns up late is still seen.
+    key = "ghp_" + "A1" * 18
+    same = [SSEEvent(json.dumps({"id": key, "choices": [{"index": 0, "delta": {"content": t}}]})) for t in "abc"]
+    assert secret_in(entry_with(body=None, events=same)) == "entry.events[0].data.id"
+    late = [SSEEvent(json.dumps({"model": m, "choices": [{"index": 0, "delta": {"content": "x"}}]})) for m in ("m", "m", key)]
+    assert secret_in(entry_with(body=None, events=late)) == "entry.events[2].data.model"
+    clean = [SSEEvent(json.dumps({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": "y"}}]}))] * 50
+    assert secret_in(entry_with(body=None, events=clean)) is None
+
+
+def test_an_entry_found_clean_is_searched_again_only_where_a_part_was_replaced(tmp_path: Path) -> None:
+    # The proxy checks a plain answer before it leaves and the store checks it again as it writes:
+    # the second check passes what the first searched, and searches any part replaced since.
+    key = "ghp_" + "A1" * 18
+    entry = entry_with("fine")
+    refuse_secrets(entry)
+    entry.body = {"id": "chatcmpl-1", "choices": [{"index": 0, "message": {"role": "assistant", "content": key}}]}
+    with pytest.raises(SecretRefused) as refused:
+        refuse_secrets(entry)
+    assert refused.value.where == "entry.body.choices[0].message.content"
+    entry.model = key
+    assert secret_in(entry) == "entry.model"
+    # A copy made with dataclasses.replace is a new entry: searched whole, whatever its original passed.
+    clean = entry_with("fine")
+    refuse_secrets(clean)
+    with pytest.raises(SecretRefused):
+        refuse_secrets(dataclasses.replace(clean, headers={"x-note": key}))
+    store = DiskStore(tmp_path / "cache")
+    with pytest.raises(SecretRefused):
+        store.put(dataclasses.replace(clean, system_fingerprint=key))
+    store.put(clean)
+    assert store.get(clean.key) == clean and len(store) == 1
+    store.close()
+
+
+def test_a_vouched_request_is_not_searched_again_but_the_rest_of_the_entry_is() -> None:
+    key = "ghp_" + "A1" * 18
+    entry = entry_with(key)
+    assert secret_in(entry.request, "entry.request") is not None
+    vouch_request(entry)  # (what the proxy says only of a request its own search found clean)
+    assert secret_in(entry) is None
+    entry.request = dict(entry.request)  # another object: no longer the one vouched for
+    assert secret_in(entry) == "entry.request.params.messages[0].content"
+    answer = entry_with("fine", body={"choices": [{"index": 0, "message": {"content": key}}]})
+    vouch_request(answer)
+    assert secret_in(answer) == "entry.body.choices[0].message.content"
+
+
+def test_a_stream_searched_as_it_comes_decides_as_the_whole_search_does() -> None:
+    key = "ghp_" + "A1" * 18
+
+    def chunk(content: str, **more) -> SSEEvent:
+        return SSEEvent(json.dumps({"id": "c1", "choices": [{"index": 0, "delta": {"content": content}}], **more}))
+
+    words = [chunk(w) for w in "the moon is far away".split()]
+    streams = {
+        "clean": [*words, SSEEvent("[DONE]")],
+        "spelled across deltas": [chunk("key: sk-"), chunk("proj-Zq3x9Lm2V"), chunk("b7Nc4Ka1Pd8Rt5Yw0"), *words],
+        "in one event": [*words, chunk(key)],
+        "as an event name": [*words, SSEEvent('{"type": "x"}', event=key)],
+        "as a field name": [*words, SSEEvent(json.dumps({key: 1}))],
+        "in data that is not JSON": [*words, SSEEvent(f"note {key}")],
+    }
+    for name, events in streams.items():
+        fed: list[SSEEvent] = []
+        scan = EventScan()
+        for event in events:  # as the proxy feeds it: the list grows, the scan catches up
+            fed.append(event)
+            scan.catch_up(fed)
+        assert scan.clean(fed) == (secret_in(entry_with(body=None, events=events)) is None) == (name == "clean"), name
+        entry = entry_with(body=None, events=fed)
+        vouch_events(entry, scan)
+        assert (secret_in(entry) is None) == (name == "clean"), name  # vouched only when clean
+        if name != "clean":
+            with pytest.raises(SecretRefused):
+                refuse_secrets(entry)
 
 
 def test_a_key_past_the_first_search_window_is_found(tmp_path: Path) -> None:

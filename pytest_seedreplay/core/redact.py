@@ -1,9 +1,11 @@
 """Secrets never touch disk: the one decision whether a recording holds a credential, and where.
 
-Every write of a recording (the disk and Redis stores, cassettes) passes `refuse_secrets` once; the
-proxy asks `secret_in` to say a refusal before it answers. What counts as a credential is the
-catalogue of detect-secrets (Yelp's maintained secret scanner: AWS, GitHub, GitLab, Slack, Stripe,
-OpenAI, JWT, private keys ...) plus the shapes it lacks that OpenAI clients carry (see `_OWN_SHAPES`).
+Every write of a recording (the disk and Redis stores, cassettes) passes `refuse_secrets`; the proxy
+calls it too, before a plain answer leaves, to say a refusal in the answer. Each part of an entry is
+searched once: an entry found clean remembers it, so the store's own check passes it at once. What
+counts as a credential is the catalogue of detect-secrets (Yelp's maintained secret scanner: AWS,
+GitHub, GitLab, Slack, Stripe, OpenAI, JWT, private keys ...) plus the shapes it lacks that OpenAI
+clients carry (see `_OWN_SHAPES`).
 A refusal names where the string was and which shape it had, never the string itself.
 """
 
@@ -342,10 +344,39 @@ def secret_in(value: Any, at: str = "entry") -> str | None:
 
 
 def refuse_secrets(value: Any, at: str = "entry") -> None:
-    """The one check before anything is written: raise `SecretRefused` naming where a credential is."""
+    """The one check before anything is written: raise `SecretRefused` naming where a credential is.
+
+    An Entry found clean remembers it (see `_CHECKED`): checked again — the store writing what the
+    proxy checked before answering — it passes at once while each of its parts is still the object
+    that was searched, and a part replaced since is searched again. Entries are never changed in
+    place once built (`dataclasses.replace` makes a new one, which is searched whole)."""
     found = find(value, at)
     if found is not None:
         raise SecretRefused(found.where, found.kind)
+    if isinstance(value, Entry):
+        _remember(value, _PARTS)
+
+
+def vouch_request(entry: Entry) -> None:
+    """`entry.request` is the very object `secret_in` found clean a moment ago (the proxy searches a
+    request while the upstream thinks): `refuse_secrets` does not search it again."""
+    _remember(entry, ("request",))
+
+
+# Where an entry keeps the parts found clean, by identity: {part name: the object searched}.
+_CHECKED = "_seedreplay_checked_parts"
+_PARTS = ("upstream", "model", "system_fingerprint", "request", "headers", "body", "events")
+
+
+def _remember(entry: Entry, names: Iterable[str]) -> None:
+    checked = entry.__dict__.setdefault(_CHECKED, {})
+    for name in names:
+        checked[name] = getattr(entry, name)
+
+
+def _unchecked(entry: Entry, name: str) -> bool:
+    checked = entry.__dict__.get(_CHECKED)
+    return checked is None or name not in checked or checked[name] is not getattr(entry, name)
 
 
 # The name the stores and the proxy used before; same decision.
@@ -353,30 +384,32 @@ find_secret = secret_in
 
 
 def _find_in_entry(entry: Entry, at: str) -> Finding | None:
-    for name in ("upstream", "model"):
+    """The first credential in the parts of `entry` not already found clean (see `refuse_secrets`)."""
+    for name in ("upstream", "model", "system_fingerprint"):
         value = getattr(entry, name)
-        if isinstance(value, str) and (kind := shape_of(value)):
+        if isinstance(value, str) and _unchecked(entry, name) and (kind := shape_of(value, name == "system_fingerprint")):
             return Finding(f"{at}.{name}", kind)
-    if isinstance(entry.system_fingerprint, str) and (kind := shape_of(entry.system_fingerprint, id_field=True)):
-        return Finding(f"{at}.system_fingerprint", kind)
-    return (
-        _at(f"{at}.request", _scan(entry.request))
-        or _at(f"{at}.headers", _scan(entry.headers))
-        or _at(f"{at}.body", _scan(entry.body))
-        or _find_in_events(entry.events, at)
-    )
+    for name in ("request", "headers", "body"):
+        if _unchecked(entry, name) and (found := _at(f"{at}.{name}", _scan(getattr(entry, name)))):
+            return found
+    return _find_in_events(entry.events, at) if _unchecked(entry, "events") else None
 
 
 def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
     """The text each part of the answer spells out across the events, and then the event it is in:
-    a key streamed in pieces (`"sk-"`, `"proj-..."`) is whole only once its deltas are put together."""
+    a key streamed in pieces (`"sk-"`, `"proj-..."`) is whole only once its deltas are put together.
+    Each distinct text of a part is searched once: a stream repeats its id, model and fingerprint in
+    every event, and a text found clean once is clean wherever it is."""
     if not events:
         return None
     pieces: dict[str, list[tuple[int, str]]] = {}
     names: set[str] = set()
+    event_names: set[str] = set()
     for index, event in enumerate(events):
-        if isinstance(event.event, str) and (kind := shape_of(event.event)):
-            return Finding(f"{at}.events[{index}].event", kind)
+        if isinstance(event.event, str) and event.event not in event_names:
+            if kind := shape_of(event.event):
+                return Finding(f"{at}.events[{index}].event", kind)
+            event_names.add(event.event)
         parsed = _json_or_none(event.data)
         if parsed is None:  # [DONE], or text that is not JSON: read as it is
             if isinstance(event.data, str) and (kind := shape_of(event.data)):
@@ -388,13 +421,77 @@ def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
             return _event_holding(events, at, kind)
     for label, found in pieces.items():
         id_field = _is_id(label.rsplit(".", 1)[-1])
-        texts = [text for _, text in found]
+        clean: set[str] = set()
         for index, text in found:  # each piece on its own first: it names the event
+            if text in clean:
+                continue
             if kind := shape_of(text, id_field):
                 return _event_holding(events, at, kind, index)
-        if len(set(texts)) > 1 and (kind := shape_of("".join(texts), id_field)):
+            clean.add(text)
+        if len(clean) > 1 and (kind := shape_of("".join(text for _, text in found), id_field)):
             return Finding(f"{at}.events (the text streamed at {label.lstrip('.')})", kind)
     return None
+
+
+class EventScan:
+    """Whether a stream's events hold a credential — the decision `refuse_secrets` makes of
+    `entry.events` — made event by event as they arrive: the proxy feeds it in the pauses between an
+    upstream's chunks, after relaying each, so that the store thread need not search a recorded
+    stream again (`vouch_events`). The same checks as `_find_in_events`: each event's name and
+    non-JSON data, each distinct text of each part as it comes; the field names and the text each part
+    spells across events once the stream is whole."""
+
+    def __init__(self) -> None:
+        self.seen = 0  # events searched so far
+        self.dirty = False  # a credential was found (where, `_find_in_events` says)
+        self._pieces: dict[str, list[tuple[int, str]]] = {}
+        self._clean: dict[str, set[str]] = {}
+        self._names: set[str] = set()
+        self._event_names: set[str] = set()
+
+    def catch_up(self, events: list[SSEEvent]) -> None:
+        """Search the events not searched yet."""
+        while not self.dirty and self.seen < len(events):
+            self.dirty = self._dirty(events[self.seen], self.seen)
+            self.seen += 1
+
+    def clean(self, events: list[SSEEvent]) -> bool:
+        """True when the whole stream `events` (the list fed so far, now complete) holds no credential."""
+        self.catch_up(events)
+        if self.dirty or any(shape_of(name) for name in self._names):
+            return False
+        return not any(
+            len(self._clean[label]) > 1 and shape_of("".join(text for _, text in found), _is_id(label.rsplit(".", 1)[-1]))
+            for label, found in self._pieces.items()
+        )
+
+    def _dirty(self, event: SSEEvent, index: int) -> bool:
+        if isinstance(event.event, str) and event.event not in self._event_names:
+            if shape_of(event.event):
+                return True
+            self._event_names.add(event.event)
+        parsed = _json_or_none(event.data)
+        if parsed is None:
+            return isinstance(event.data, str) and shape_of(event.data) is not None
+        pieces: dict[str, list[tuple[int, str]]] = {}
+        _collect_text(parsed, index, "", pieces, self._names)
+        for label, found in pieces.items():
+            self._pieces.setdefault(label, []).extend(found)
+            clean = self._clean.setdefault(label, set())
+            id_field = _is_id(label.rsplit(".", 1)[-1])
+            for _, text in found:
+                if text not in clean:
+                    if shape_of(text, id_field):
+                        return True
+                    clean.add(text)
+        return False
+
+
+def vouch_events(entry: Entry, scan: EventScan) -> None:
+    """`entry.events` is the very list `scan` was fed as it arrived: when the scan finds it clean,
+    `refuse_secrets` does not search it again (when not, it does, and says where)."""
+    if entry.events is not None and scan.clean(entry.events):
+        _remember(entry, ("events",))
 
 
 def _event_holding(events: list[SSEEvent], at: str, kind: str, start: int = 0) -> Finding:
@@ -418,22 +515,33 @@ def _json_or_none(data: Any) -> Any:
 def _collect_text(value: Any, index: int, label: str, pieces: dict[str, list[tuple[int, str]]], names: set[str]) -> None:
     """Every string of one event, under a label that is the same in every event carrying the same
     part of the answer: a list position becomes the part's own `index`/`*_index` fields, since a
-    stream of n choices interleaves them (each chunk's choices[0] says which choice it is)."""
+    stream of n choices interleaves them (each chunk's choices[0] says which choice it is). `value` is
+    parsed JSON: dicts (with str keys), lists and scalars only."""
     if isinstance(value, str):
         pieces.setdefault(label, []).append((index, value))
-    elif isinstance(value, Mapping):
-        own = ",".join(f"{k}={v}" for k, v in value.items() if isinstance(v, int) and (k == "index" or str(k).endswith("_index")))
+    elif isinstance(value, dict):
+        own = ",".join(f"{k}={v}" for k, v in value.items() if (k == "index" or k.endswith("_index")) and isinstance(v, int))
         if own:
             label = f"{label[:-2]}[{own}]" if label.endswith("[]") else f"{label}[{own}]"
         for name, item in value.items():
             names.add(name)
-            if not isinstance(item, _SCALARS) and name not in _BINARY_FIELDS:
-                shown = name if _PLAIN_NAME.fullmatch(name) else "<field>"
-                _collect_text(item, index, f"{label}.{shown}", pieces, names)
+            if isinstance(item, _SCALARS) or name in _BINARY_FIELDS:
+                continue
+            inner = f"{label}.{_shown(name)}"
+            if isinstance(item, str):  # most of an event: taken here, without a call per string
+                pieces.setdefault(inner, []).append((index, item))
+            else:
+                _collect_text(item, index, inner, pieces, names)
     elif isinstance(value, list):
         for item in value:
             if not isinstance(item, _SCALARS):
                 _collect_text(item, index, f"{label}[]", pieces, names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shown(name: str) -> str:
+    """A field name as a label shows it (a stream repeats the same few names in every event)."""
+    return name if _PLAIN_NAME.fullmatch(name) else "<field>"
 
 
 def kept_response_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:

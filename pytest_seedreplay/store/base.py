@@ -98,7 +98,9 @@ class CheckedWrites:
         """Write entries in one transaction: all of them or, if any is refused, none."""
         batch = list(entries)
         for entry in batch:
-            refuse_secrets(entry)  # walks the dataclass itself: no deep copy via to_dict()
+            # Walks the dataclass itself (no deep copy via to_dict()); an entry the proxy checked before
+            # answering remembers it and passes at once (see refuse_secrets).
+            refuse_secrets(entry)
         if not batch:
             return 0
         self._write_entries(batch)

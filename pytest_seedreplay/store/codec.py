@@ -62,7 +62,8 @@ def pack_head(entry: Entry) -> bytes:
 def pack_tail(entry: Entry) -> bytes:
     """The answer: the body of a plain response or the SSE events of a streamed one."""
     if entry.events is not None:
-        answer = {"events": [dataclasses.asdict(e) if isinstance(e, SSEEvent) else dict(e) for e in entry.events]}
+        # The event's two fields by hand: `dataclasses.asdict` deep-copies each (a stream has hundreds).
+        answer = {"events": [{"data": e.data, "event": e.event} if isinstance(e, SSEEvent) else dict(e) for e in entry.events]}
     else:
         answer = {"body": entry.body}
     data = _json_bytes(answer, "response")
