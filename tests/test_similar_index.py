@@ -187,11 +187,7 @@ def test_the_held_out_set_gets_no_wrong_answer() -> None:
     # was measured on it a few times while it was built (figures only): recall 2% before issue 21,
     # 64% with 10 added details answered wrongly, then 57% with none; 72% with item 8's general
     # rewordings (built on the development sets' misses, so no longer unseen either).
-    paraphrases = read_paraphrases(DATA / "heldout_paraphrases.jsonl")
-    negatives = read_negatives(DATA / "heldout_negatives.jsonl")
-    shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
-    assert {p.question for p in paraphrases} == shipped and {n.question for n in negatives} <= shipped
-    result = figures(ask(question_index(shipped), paraphrases + negatives), DEFAULT_THRESHOLD)
+    result = _held_out("heldout")
     assert result.wrong == 0, result.wrong_examples
     assert result.recall >= 0.70
     assert result.by_kind["detail"]["hits"] == 0
@@ -204,11 +200,16 @@ def test_the_second_held_out_set_gets_no_wrong_answer() -> None:
     # general rewordings, 69.3% after them; the two wrong answers ("11 am" for "11 pm", "grams of rice
     # in 100 calories" for "calories in 100 grams") were pre-existing, and were closed by two general
     # guards (a time's meridiem, what a number counts), which cost no rewording on any set.
-    paraphrases = read_paraphrases(DATA / "heldout2_paraphrases.jsonl")
-    negatives = read_negatives(DATA / "heldout2_negatives.jsonl")
-    shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
-    assert {p.question for p in paraphrases} == shipped and {n.question for n in negatives} <= shipped
-    result = figures(ask(question_index(shipped), paraphrases + negatives), DEFAULT_THRESHOLD)
+    result = _held_out("heldout2")
     assert result.wrong == 0, result.wrong_examples
     assert result.recall >= 0.69
     assert result.by_kind["detail"]["hits"] == 0
+
+
+def _held_out(name: str):
+    """The figures of a held-out set of the 50 shipped questions (NAME_paraphrases/negatives.jsonl)."""
+    paraphrases = read_paraphrases(DATA / f"{name}_paraphrases.jsonl")
+    negatives = read_negatives(DATA / f"{name}_negatives.jsonl")
+    shipped = {p.question for p in read_paraphrases(DATA / "paraphrases.jsonl")}
+    assert {p.question for p in paraphrases} == shipped and {n.question for n in negatives} <= shipped
+    return figures(ask(question_index(shipped), paraphrases + negatives), DEFAULT_THRESHOLD)
