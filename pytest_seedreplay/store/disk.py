@@ -75,8 +75,8 @@ _VALUE_FILE = re.compile(r"[0-9a-f]{2}" + re.escape(os.sep) + r"[0-9a-f]{2}" + r
 # index rather than scanning expire_time's.) A text key flagged as pickled, which diskcache never
 # writes either, would cost a scan of every row to find, and is still counted.
 _FOREIGN_KEYS = (
-    "SELECT (SELECT COUNT(*) FROM Cache WHERE key < '' AND (+expire_time IS NULL OR +expire_time > ?1))"
-    " + (SELECT COUNT(*) FROM Cache WHERE key >= X'' AND (+expire_time IS NULL OR +expire_time > ?1))"
+    "SELECT (SELECT COUNT(*) FROM Cache WHERE key < '' AND (+expire_time IS NULL OR +expire_time > :now))"
+    " + (SELECT COUNT(*) FROM Cache WHERE key >= X'' AND (+expire_time IS NULL OR +expire_time > :now))"
 )
 
 
@@ -368,7 +368,7 @@ class DiskStore(CheckedWrites):
         (expired,) = self._cache._sql(
             "SELECT COUNT(*) FROM Cache WHERE expire_time IS NOT NULL AND expire_time <= ?", (now,)
         ).fetchone()
-        (foreign,) = self._cache._sql(_FOREIGN_KEYS, (now,)).fetchone()
+        (foreign,) = self._cache._sql(_FOREIGN_KEYS, {"now": now}).fetchone()
         return len(self._cache) - int(expired) - int(foreign)
 
     def __contains__(self, key: object) -> bool:
