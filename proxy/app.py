@@ -113,7 +113,11 @@ def _front_door(fast: dict[str, tuple[HitLane, Routed]], routed: Served, token: 
                 if ours is not None:
                     lane, handler = ours
                     if lane.takes(request):  # plain calls, not a coroutine: a hit's own cost is that small
-                        hit = lane.answer(request, path, await request.read())
+                        try:
+                            raw = await request.read()
+                        except Exception:  # a body too late or cut: the full path reads it again and says so (408, 400)
+                            raw = None
+                        hit = lane.answer(request, path, raw) if raw is not None else None
                         if hit is not None:
                             return hit
                     return await handler(cast(web.Request, request))  # the app makes the requests: web.Request

@@ -4,7 +4,7 @@ request's full reading (`cache.handle_cacheable`) run.
 A hit costs little of its own (a memo lookup, a copy of prepared bytes), so the steps every request
 takes around it (the request note, the busy count, the policy, the Arrival, the log line) were a
 fifth of its CPU time. The lane takes only requests whose answer follows from what it checks here:
-no mode or Cache-Control header, a JSON body all arrived and small, the token right, the memo and
+no mode or Cache-Control header, a small JSON body of known length (waited for), the token right, the memo and
 the memory copy holding the answer. Anything else (and every error) takes the full path, which
 answers as it always did; a request the lane gives up on is read there again (aiohttp keeps the
 body), so the lane never changes an answer, only its cost. It counts what the guard counts: the
@@ -67,8 +67,9 @@ class HitLane:
         if content_type is not None and content_type != CONTENT_TYPE_JSON:
             return False
         size = request.content_length
-        # Chunked, large or still arriving: the full path bounds its wait and size.
-        return size is not None and size <= self.limit and request.content.is_eof()
+        # Chunked or large: the full path bounds its size. A small body still arriving (an SDK sends the
+        # head and the body in two writes) is waited for: the connection's body deadline bounds that.
+        return size is not None and size <= self.limit
 
     def answer(self, request: web.BaseRequest, path: str, raw: bytes) -> web.Response | None:
         """The hit for `raw` (the body of a request the lane takes, at `path`), or None."""
