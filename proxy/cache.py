@@ -157,14 +157,8 @@ def _rewind(bound: Bound, key: str) -> None:
 def _served_hit(state: ProxyState, note: RequestNote, rendered: Rendered) -> web.Response:
     state.stats.hits += 1
     note.cache = CACHE_HIT
-    _count_saving(state, rendered)
+    state.count_saving(rendered)
     return rendered.response()
-
-
-def _count_saving(state: ProxyState, rendered: Rendered) -> None:
-    if rendered.saving is not None:
-        state.saved.add(rendered.saving)
-        state.bound.unsaved.add(rendered.saving)
 
 
 def _saving_headers(state: ProxyState, entry: Entry) -> tuple[Any, dict[str, str]]:
@@ -259,7 +253,7 @@ async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: 
             stored = dataclasses.replace(answer.entry, key=call.key, request=call.canonical, expires_at=_expires(state))
             _store_learned(state, bound, stored)
         rendered = dataclasses.replace(await serve_entry_off_loop(answer.entry, call.shape, headers), saving=saving)
-        _count_saving(state, rendered)
+        state.count_saving(rendered)
         return rendered.response()
     return None
 

@@ -101,17 +101,10 @@ class HitLane:
         stats.requests += 1
         stats.hits += 1
         stats.memory_hits += 1
-        counts = stats.by_endpoint.get(endpoint)
-        if counts is None:
-            stats.count(endpoint, CACHE_HIT)
-        else:  # `ProxyStats.count`, without the call
-            counts["requests"] += 1
-            counts[CACHE_HIT] = counts.get(CACHE_HIT, 0) + 1
+        stats.count(endpoint, CACHE_HIT)
         if bound.hears_served:
             bound.observer.served(key, None)
-        if rendered.saving is not None:
-            self.state.saved.add(rendered.saving)
-            bound.unsaved.add(rendered.saving)
+        self.state.count_saving(rendered)
 
 
 def _token_given(given: str | None, token: bytes) -> bool:

@@ -25,7 +25,7 @@ from .binding import Binding, Observer
 from .config import ProxyConfig
 from .flight import Flights
 from .incoming import KeyMemo
-from .memory import MemoryCache
+from .memory import MemoryCache, Rendered
 from .outage import StoreHealth
 from .serve import typed_request_key
 from .upstream import Upstream
@@ -213,6 +213,12 @@ class ProxyState:
 
     def note(self, request: web.Request) -> RequestNote:
         return request[NOTE]
+
+    def count_saving(self, rendered: Rendered) -> None:
+        """What serving `rendered` (a recording) saved: since the proxy started, and since the ledger's last write."""
+        if rendered.saving is not None:
+            self.saved.add(rendered.saving)
+            self.bound.unsaved.add(rendered.saving)
 
     def enter(self) -> None:
         self.active += 1
