@@ -288,6 +288,12 @@ def _is_id(name: str) -> bool:
     return bool(_ID_FIELD.search(name))
 
 
+@functools.lru_cache(maxsize=1024)
+def _label_is_id(label: str) -> bool:
+    """Whether the part at `label` (`.choices[index=0].delta.content`) is an id (every event of a stream asks)."""
+    return _is_id(label.rsplit(".", 1)[-1])
+
+
 def _step(name: Any, position: int) -> str:
     """A path step for a field: `.name`, or `.<field N>` when the name is odd or is itself the secret."""
     if isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and shape_of(name) is None:
@@ -397,53 +403,23 @@ def _find_in_entry(entry: Entry, at: str) -> Finding | None:
 
 def _find_in_events(events: list[SSEEvent] | None, at: str) -> Finding | None:
     """The text each part of the answer spells out across the events, and then the event it is in:
-    a key streamed in pieces (`"sk-"`, `"proj-..."`) is whole only once its deltas are put together.
-    Each distinct text of a part is searched once: a stream repeats its id, model and fingerprint in
-    every event, and a text found clean once is clean wherever it is."""
-    if not events:
-        return None
-    pieces: dict[str, list[tuple[int, str]]] = {}
-    names: set[str] = set()
-    event_names: set[str] = set()
-    for index, event in enumerate(events):
-        if isinstance(event.event, str) and event.event not in event_names:
-            if kind := shape_of(event.event):
-                return Finding(f"{at}.events[{index}].event", kind)
-            event_names.add(event.event)
-        parsed = _json_or_none(event.data)
-        if parsed is None:  # [DONE], or text that is not JSON: read as it is
-            if isinstance(event.data, str) and (kind := shape_of(event.data)):
-                return Finding(f"{at}.events[{index}].data", kind)
-            continue
-        _collect_text(parsed, index, "", pieces, names)
-    for name in names:  # field names, each once
-        if kind := shape_of(name):
-            return _event_holding(events, at, kind)
-    for label, found in pieces.items():
-        id_field = _is_id(label.rsplit(".", 1)[-1])
-        clean: set[str] = set()
-        for index, text in found:  # each piece on its own first: it names the event
-            if text in clean:
-                continue
-            if kind := shape_of(text, id_field):
-                return _event_holding(events, at, kind, index)
-            clean.add(text)
-        if len(clean) > 1 and (kind := shape_of("".join(text for _, text in found), id_field)):
-            return Finding(f"{at}.events (the text streamed at {label.lstrip('.')})", kind)
-    return None
+    a key streamed in pieces (`"sk-"`, `"proj-..."`) is whole only once its deltas are put together."""
+    return EventScan(at).finding(events) if events else None
 
 
 class EventScan:
-    """Whether a stream's events hold a credential — the decision `refuse_secrets` makes of
-    `entry.events` — made event by event as they arrive: the proxy feeds it in the pauses between an
-    upstream's chunks, after relaying each, so that the store thread need not search a recorded
-    stream again (`vouch_events`). The same checks as `_find_in_events`: each event's name and
-    non-JSON data, each distinct text of each part as it comes; the field names and the text each part
-    spells across events once the stream is whole."""
+    """Where a stream's events hold a credential, searched event by event: `_find_in_events` feeds it a
+    whole stream; the proxy feeds it in the pauses between an upstream's chunks, after relaying each,
+    so that the store thread need not search a recorded stream again (`vouch_events`). Each event's
+    name and non-JSON data, and each distinct text of each part, as they come (a stream repeats its id,
+    model and fingerprint in every event: a text found clean once is clean wherever it is); the field
+    names and the text each part spells across events once the stream is whole."""
 
-    def __init__(self) -> None:
+    def __init__(self, at: str = "entry") -> None:
+        self.at = at
         self.seen = 0  # events searched so far
-        self.dirty = False  # a credential was found (where, `_find_in_events` says)
+        self.found: Finding | None = None  # the first credential an event held on its own
+        self.dirty = False  # found one, or the search failed: the stream is never vouched for
         self._pieces: dict[str, list[tuple[int, str]]] = {}
         self._clean: dict[str, set[str]] = {}
         self._names: set[str] = set()
@@ -452,39 +428,52 @@ class EventScan:
     def catch_up(self, events: list[SSEEvent]) -> None:
         """Search the events not searched yet."""
         while not self.dirty and self.seen < len(events):
-            self.dirty = self._dirty(events[self.seen], self.seen)
+            self.found = self._search(events, self.seen)
+            self.dirty = self.found is not None
             self.seen += 1
 
-    def clean(self, events: list[SSEEvent]) -> bool:
-        """True when the whole stream `events` (the list fed so far, now complete) holds no credential."""
+    def finding(self, events: list[SSEEvent]) -> Finding | None:
+        """Where the whole stream `events` (the list fed so far, now complete) holds a credential, or None."""
         self.catch_up(events)
-        if self.dirty or any(shape_of(name) for name in self._names):
-            return False
-        return not any(
-            len(self._clean[label]) > 1 and shape_of("".join(text for _, text in found), _is_id(label.rsplit(".", 1)[-1]))
-            for label, found in self._pieces.items()
-        )
+        if self.found is not None:
+            return self.found
+        for name in self._names:  # field names, each once
+            if kind := shape_of(name):
+                return _event_holding(events, self.at, kind)
+        for label, found in self._pieces.items():
+            if len(self._clean[label]) < 2:  # one text, already searched
+                continue
+            if kind := shape_of("".join(text for _, text in found), _label_is_id(label)):
+                return Finding(f"{self.at}.events (the text streamed at {label.lstrip('.')})", kind)
+        return None
 
-    def _dirty(self, event: SSEEvent, index: int) -> bool:
+    def clean(self, events: list[SSEEvent]) -> bool:
+        """True when the whole stream `events` holds no credential (and its search never failed)."""
+        return not self.dirty and self.finding(events) is None
+
+    def _search(self, events: list[SSEEvent], index: int) -> Finding | None:
+        event = events[index]
         if isinstance(event.event, str) and event.event not in self._event_names:
-            if shape_of(event.event):
-                return True
+            if kind := shape_of(event.event):
+                return Finding(f"{self.at}.events[{index}].event", kind)
             self._event_names.add(event.event)
         parsed = _json_or_none(event.data)
-        if parsed is None:
-            return isinstance(event.data, str) and shape_of(event.data) is not None
+        if parsed is None:  # [DONE], or text that is not JSON: read as it is
+            if isinstance(event.data, str) and (kind := shape_of(event.data)):
+                return Finding(f"{self.at}.events[{index}].data", kind)
+            return None
         pieces: dict[str, list[tuple[int, str]]] = {}
         _collect_text(parsed, index, "", pieces, self._names)
         for label, found in pieces.items():
             self._pieces.setdefault(label, []).extend(found)
             clean = self._clean.setdefault(label, set())
-            id_field = _is_id(label.rsplit(".", 1)[-1])
-            for _, text in found:
+            id_field = _label_is_id(label)
+            for _, text in found:  # each piece on its own first: it names the event
                 if text not in clean:
-                    if shape_of(text, id_field):
-                        return True
+                    if kind := shape_of(text, id_field):
+                        return _event_holding(events, self.at, kind, index)
                     clean.add(text)
-        return False
+        return None
 
 
 def vouch_events(entry: Entry, scan: EventScan) -> None:
