@@ -7,8 +7,11 @@ claims (one upstream call per key across processes: the disk store's claims, or 
 savings ledger. Each also serves its app on a private Unix socket, where `/seedreplay/stats` and
 `/metrics`, asked on the port, collect the other workers' own figures and add them up.
 
-SIGINT or SIGTERM to the parent reaches every worker, and each drains as a single proxy does (requests
-under way answered, their writes landed); the parent exits once every worker has.
+A worker that dies unasked is started again in its place (its counters start from zero), as
+gunicorn's arbiter does; one that keeps dying (RESTARTS times within RESTART_WINDOW seconds, a fault at
+start say) is left dead, and the others go on serving. SIGINT or SIGTERM to the parent reaches every
+worker, and each drains as a single proxy does (requests under way answered, their writes landed); the
+parent exits once every worker has.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ log = logging.getLogger("seedreplay.proxy")
 HEADER_WORKER = "X-Seedreplay-Worker"  # "local": a worker's own figures, not the sum (asked by its siblings)
 START_SECONDS = 60.0  # how long the workers may take to start listening
 ASK_SECONDS = 5.0  # how long a worker waits for a sibling's figures
+# A worker that dies this many times within the window is not started again: it would only die again.
+RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,11 @@ def run_workers(count: int, host: str, port: int, serve_one: ServeOne, on_listen
     port = _free_port(host, port)
     reserved = reuse_port_socket(host, port, listen=False)  # holds the port; the workers listen on it
     rundir = tempfile.mkdtemp(prefix="seedreplay-workers-")  # 0700: the private sockets are ours alone
-    group = _Group(count, host, port, rundir)
+    group = _Group(count, host, port, rundir, serve_one, reserved)
     previous = {sig: signal.signal(sig, group.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for number in range(count):
-            group.start(number, serve_one, reserved)
+            group.start(number)
         if not group.wait_until_listening():
             group.stop()
             group.reap()
@@ -111,20 +117,24 @@ def _free_port(host: str, port: int) -> int:
 class _Group:
     """The parent's view of its workers."""
 
-    def __init__(self, count: int, host: str, port: int, rundir: str):
+    def __init__(self, count: int, host: str, port: int, rundir: str, serve_one: ServeOne, reserved: socket.socket):
         self.host, self.port = host, port
+        self.serve_one, self.reserved = serve_one, reserved
         self.private = [os.path.join(rundir, f"worker-{n}.sock") for n in range(count)]
         self.children: dict[int, int] = {}  # pid -> worker number
+        self.deaths: dict[int, list[float]] = {n: [] for n in range(count)}  # worker number -> when it died unasked
         self.stopping = False
-        self.failed = False
         self.ready_r, self.ready_w = os.pipe()
+        os.set_blocking(self.ready_r, False)
 
-    def start(self, number: int, serve_one: ServeOne, reserved: socket.socket) -> None:
+    def start(self, number: int) -> None:
         pid = os.fork()
         if pid:
             self.children[pid] = number
+            if self.stopping:  # the stop signal came while this worker was being started again
+                os.kill(pid, signal.SIGTERM)
             return
-        _be_worker(self, number, serve_one, reserved)  # never returns
+        _be_worker(self, number, self.serve_one, self.reserved)  # never returns
 
     def stop(self, *_: Any) -> None:
         """Ask every worker to drain and stop (a signal handler too)."""
@@ -142,7 +152,8 @@ class _Group:
                 return False
             readable, _, _ = select.select([self.ready_r], [], [], 0.1)
             if readable:
-                listening += len(os.read(self.ready_r, 64))
+                with contextlib.suppress(BlockingIOError):
+                    listening += len(os.read(self.ready_r, 64))
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid:
                 number = self.children.pop(pid, None)
@@ -154,7 +165,8 @@ class _Group:
         return True
 
     def reap(self) -> int:
-        """Wait for every worker to end; 0 when each stopped cleanly when asked."""
+        """Wait for every worker to end, starting again each one that dies unasked; 0 when each
+        stopped cleanly when asked and none was given up."""
         status = 0
         while self.children:
             pid, raw = os.wait()  # retried after a signal handler runs (PEP 475)
@@ -162,19 +174,36 @@ class _Group:
             if number is None:
                 continue
             code = os.waitstatus_to_exitcode(raw)
-            if not self.stopping:
+            if self.stopping:
+                # -SIGTERM: a worker stopped before it could install its draining handler had nothing to drain.
+                status = 1 if code not in (0, -signal.SIGTERM) else status
+            elif self.restart(number, pid, code):
+                self.drain_ready()
+            else:
                 status = 1
-                log.error(
-                    "worker %d (pid %d) exited with status %d; the %d other worker%s go on serving",
-                    number,
-                    pid,
-                    code,
-                    len(self.children),
-                    "" if len(self.children) == 1 else "s",
-                )
-            elif code != 0:
-                status = 1
-        return 0 if self.stopping and status == 0 else status
+        return status
+
+    def restart(self, number: int, pid: int, code: int) -> bool:
+        """Start worker `number` again after it died unasked; False when it keeps dying."""
+        now = time.monotonic()
+        deaths = [when for when in self.deaths[number] if now - when < RESTART_WINDOW] + [now]
+        self.deaths[number] = deaths
+        if len(deaths) > RESTARTS:
+            log.error(
+                "worker %d (pid %d) exited with status %d, %d times in %.0f s: it is not started again; "
+                "the %d other worker%s go on serving",
+                number, pid, code, len(deaths), RESTART_WINDOW, len(self.children), "" if len(self.children) == 1 else "s",
+            )  # fmt: skip
+            return False
+        log.error("worker %d (pid %d) exited with status %d; starting it again", number, pid, code)
+        self.start(number)
+        return True
+
+    def drain_ready(self) -> None:
+        """Empty the pipe the workers say "listening" on (a restarted worker says it too)."""
+        with contextlib.suppress(BlockingIOError, OSError):
+            while os.read(self.ready_r, 64):
+                pass
 
     def close(self) -> None:
         for fd in (self.ready_r, self.ready_w):

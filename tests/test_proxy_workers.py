@@ -185,3 +185,42 @@ def test_a_port_another_proxy_serves_is_refused_not_shared(spawn, sim, tmp_path)
     assert second.returncode != 0 and second.stdout == ""
     assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "Traceback" not in second.stderr
     assert http(first.root + "/healthz", "GET").status == 200
+
+
+def test_a_worker_that_dies_is_started_again(spawn, sim, tmp_path):
+    proxy = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "cache"))
+    before = proxy.workers()
+    os.kill(before[0], signal.SIGKILL)
+    _wait_for(lambda: len(set(proxy.workers()) - set(before)) == 1 and len(proxy.workers()) == 2, "a new worker")
+    _wait_for(lambda: _answers_stats(proxy), "the new worker to answer its siblings")
+    assert "starting it again" in proxy.log() and f"(pid {before[0]}) exited with status -9" in proxy.log()
+    # Both workers serve again: 16 connections, each handed to one of them by the kernel.
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(proxy.chat, range(1, 17)))
+    assert [status for status, _ in replies] == [200] * 16
+    stats = http(proxy.root + "/seedreplay/stats", "GET").json()
+    assert stats["workers"] == 2 and "workers_missing" not in stats
+    assert proxy.stop() == 0
+    assert "Traceback" not in proxy.log()
+
+
+def test_a_worker_that_keeps_dying_is_left_dead_and_the_other_serves(spawn, sim, tmp_path):
+    from pytest_seedreplay.proxy.workers import RESTARTS
+
+    proxy = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "cache"))
+    survivor, victim = proxy.workers()
+    for _ in range(RESTARTS + 1):
+        os.kill(victim, signal.SIGKILL)
+        if _ < RESTARTS:
+            _wait_for(lambda: len(proxy.workers()) == 2 and victim not in proxy.workers(), "the worker started again")
+            victim = next(pid for pid in proxy.workers() if pid != survivor)
+    _wait_for(lambda: "it is not started again" in proxy.log(), "the proxy to give the worker up")
+    assert proxy.workers() == [survivor]
+    assert [proxy.chat(seed)[0] for seed in range(1, 5)] == [200] * 4
+    assert proxy.stop() == 1  # one worker was given up: the exit says so
+    assert "Traceback" not in proxy.log()
+
+
+def _answers_stats(proxy: Workers) -> bool:
+    stats = http(proxy.root + "/seedreplay/stats", "GET").json()
+    return stats.get("workers") == 2 and "workers_missing" not in stats
