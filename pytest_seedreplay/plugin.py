@@ -245,11 +245,8 @@ def _setup(config: pytest.Config) -> _State:
     if drift not in DRIFT_POLICIES:
         raise pytest.UsageError(f"seedreplay_drift = {drift!r}: use {' or '.join(DRIFT_POLICIES)}")
     upstream = _option(config, "seedreplay_upstream") or config.getini("seedreplay_upstream")
+    # --seedreplay-finetune needs live mode: checked once the hook may have changed the mode (`_configured`).
     finetune = _option(config, "seedreplay_finetune")
-    if finetune and mode != Mode.LIVE:
-        raise pytest.UsageError(
-            f"--seedreplay-finetune compares live answers with the cassettes: add --seedreplay=live (mode is {mode})"
-        )
     manifest = _option(config, "seedreplay_finetune_manifest")
     prices = _prices_file(config)
     upstream = choose_upstream(upstream, os.environ)
