@@ -509,7 +509,7 @@ class BackgroundServer:
             self._error = exc
             self._ready.set()
         finally:
-            self._loop.close()
+            _close_loop(self._loop)
 
     async def _serve(self) -> None:
         import asyncio
@@ -546,6 +546,25 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Close a loop as asyncio.run does: tasks still pending (a timer an app started, a write it left
+    under way) are cancelled and given their turn to run their `finally`, async generators and the
+    default executor shut down. A loop closed with pending tasks drops them unfinished, and asyncio
+    prints "Task was destroyed but it is pending!" when they are collected."""
+    import asyncio
+
+    try:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
 
 
 SHUTDOWN_GRACE = 30.0  # seconds a stop signal leaves the graceful shutdown before the process ends anyway
