@@ -21,8 +21,10 @@ def test_a_task_the_app_left_running_is_cancelled_and_finishes_before_the_loop_c
         finally:
             finished.set()
 
+    TIMER = web.AppKey("timer", asyncio.Task)
+
     async def start_timer(app: web.Application) -> None:
-        app["timer"] = asyncio.get_running_loop().create_task(timer())  # an app's own timer, never awaited
+        app[TIMER] = asyncio.get_running_loop().create_task(timer())  # an app's own timer, never awaited
 
     def factory() -> web.Application:
         app = web.Application()
