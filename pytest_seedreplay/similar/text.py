@@ -814,9 +814,17 @@ def _strip_inflection(word: str) -> str:
     return word
 
 
+def quoted_name(word: Word) -> str | None:
+    """A quoted string of one word is that word named, as a name is (case aside): "'notes.txt'" = "notes.txt",
+    "the word 'ephemeral'" = "the word ephemeral". Quoted strings of several words stay exact strings."""
+    if word.kind != "quoted" or not word.text or any(c.isspace() for c in word.text):
+        return None
+    return word.text.lower().replace("-", "")
+
+
 def _token(word: Word) -> str:
     if word.kind == "quoted":
-        return "\x00quoted"
+        return quoted_name(word) or "\x00quoted"
     if word.kind == "number":
         return "#" + word.text
     if word.kind == "entity":
@@ -907,7 +915,23 @@ def _only_a_kind(clause: list[Word], i: int, token: str, present: set[str]) -> b
     after = clause[i + 1]
     if kind == "*":  # "called X", "named X": a name or a quoted string follows
         return after.kind in ("quoted", "entity") or after.capitalised
-    return after.kind == kind
+    return after.kind == kind or (kind == "quoted" and _named_word(clause, i + 1))
+
+
+# Words of a question about a word: there "the word X" names X, as "the word 'X'" does.
+_ABOUT_A_WORD = frozenset(["mean", "meaning", "define", "definition", "spell", "pronounce", "translate", "synonym"])
+_ABOUT_A_WORD |= frozenset(["antonym", "plural", "rhyme", "origin", "etymology"])
+
+
+def _named_word(clause: list[Word], i: int) -> bool:
+    """Whether clause[i] is the word a question about a word names: "what does the word ephemeral mean"."""
+    return (
+        0 < i < len(clause)
+        and clause[i].kind == "word"
+        and clause[i - 1].text in ("word", "term")
+        and clause[i].text not in FUNCTION_WORDS
+        and any(w.kind == "word" and w.text in _ABOUT_A_WORD for w in clause)
+    )
 
 
 # A short message's one-word clause that names again a word of another clause adds nothing ("List vs
@@ -958,9 +982,9 @@ def analyse(text: str) -> Analysis:
             if word.kind == "number":
                 numbers.append(word.text)
                 units.append("")
-            elif word.kind == "quoted":
+            elif word.kind == "quoted" and quoted_name(word) is None:
                 quoted.append(word.text)
-            elif word.kind == "entity" or word.capitalised:
+            elif word.kind in ("entity", "quoted") or word.capitalised or _named_word(clause, i):
                 entities.add(token)
             elif word.kind == "word" and word.text not in CLASSES and not known(word.text):
                 unknown.add(token)
