@@ -235,6 +235,21 @@ _REWRITES_SRC: list[tuple[str, str]] = [
         r"what is the difference between \1 and \2",
     ),
     (r"(.*?)\b{_LOG} (.+?) (?:out|off)\b(?: of| from)?(.*)", r"\1 logout \2 \3"),
+    # Terse and whole rephrasings of common question shapes.
+    (r"((?:the )?(?:word |term )?\S+) (?:meaning|definition)", r"what does \1 mean"),
+    # A search-style "X time": when X ("last bus to the airport time").
+    (r"(?!.*\b(?:what|when|which|how|who|why|where|much|many|long)\b)(.+) time", r"when \1"),
+    (r"(?:when|what time) (?:does|do|is|are) (.+) (?:open and close|close and open)", r"what are the opening hours of \1"),
+    (r"(.*?)\bwho (?:was|were|is|are) the (.+?) champions?\b(.*)", r"\1 who won \2 \3"),
+    (r"(.*?)\bwho (?:was|were|is|are) the champions? (?:of|in) (.+)", r"\1 who won \2"),
+    (r"(.*?)\border (.+?) by\b(.*)", r"\1 sort \2 by \3"),
+    (r"(.*?)\bwireless (network|internet|connection)\b(.*)", r"\1 wifi \2 \3"),
+    (r"(.*?)\bget (.+?) (?:on|onto|on to) (?:the )?(wifi|wireless|internet|network)\b(.*)", r"\1 connect \2 to \3 \4"),
+    (r"(?:the )?(?:consequences?|results?|outcomes?) of (\S+ing)\b(.*)", r"what happens if i \1 \2"),
+    (r"is there (?:anywhere|somewhere|any ?where|a place|any place) (?:to|i can|where i can) (.+)", r"where can i \1"),
+    (r"what (?:causes|would cause|could cause|might cause) (.+?) to (.+)", r"why does \1 \2"),
+    (r"(.*?)\b(?:carry on|carryon|cabin) (?:bag|baggage|luggage|case)\b(.*)", r"\1 hand luggage \2"),
+    (r"(.*?)\b(?:on )?both sides(?: of (?:the |a |each )?(?:page|paper|sheet)s?)?\b(.*)", r"\1 double sided \2"),
     (r"(.*?)\b(?:switch|change|go) (?:over )?to (\S+ mode)\b(.*)", r"\1 enable \2 \3"),
 ]
 # In a pattern, (N) is one number, (Q) one quoted string; {_TURN} and {_LOG} any form of the verb.
@@ -265,7 +280,7 @@ _GROUPS = [
     ("pause", "freeze", "suspend"),
     ("reset", "recover", "restore", "undelete"),
     ("branch", "store", "shop", "outlet"),
-    ("temperature", "heat"),
+    ("temperature", "heat", "temp"),
     ("sunroof", "moonroof"),
     ("gram", "g", "gramme"),
     ("kilogram", "kg", "kilo"),
@@ -342,6 +357,15 @@ _GROUPS = [
     ("increase", "raise", "enlarge"),
     ("decrease", "reduce", "lower", "shrink"),
     ("kilometre", "kilometer", "km"),
+    # Everyday abbreviations: one meaning, the word they shorten.
+    ("calorie", "kcal"),
+    ("information", "info"),
+    ("account", "acct"),
+    ("message", "msg"),
+    ("tomorrow", "tmrw", "tmr"),
+    ("year", "yr"),
+    ("week", "wk"),
+    ("wifi", "wlan"),
     ("metre", "meter", "m"),
     ("litre", "liter"),
     ("colour", "color"),
@@ -457,6 +481,7 @@ _DERIVED = {
     "difference": "differ",
     "setting": "set",
     "different": "differ",
+    "usage": "use",
 }
 # A people's or a language's name is its country's: "an Indian visa" = "a visa for India".
 _DEMONYMS = {

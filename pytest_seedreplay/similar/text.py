@@ -198,6 +198,7 @@ FRAMES = [
     ),
     (re.compile(r"^(?:can|could|would|will) you (?:please )?(?!(?:" + "|".join(AUX_SUBJECTS | {"you", "not"}) + r") )"), ""),
     (re.compile(r"^how to "), "how i "),
+    (re.compile(r"^(?:(?:can|could|would|will) you )?(?:please )?(?:walk|talk|take) me through (?:how to )?"), "how i "),
 ]
 # Politeness that may stand anywhere: dropped wherever it is.
 POLITE_PHRASES = [
@@ -371,6 +372,7 @@ _NUMERIC = re.compile(r"\d+(?:[.,:]\d+)*\Z")
 _ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)\Z")
 _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)(" + "|".join(_UNITS) + r")\Z")
 _CAMEL = re.compile(r"[a-z][A-Z]")
+_VERSION = re.compile(r"[vV](\d+(?:\.\d+)+|\d+)\Z")
 
 
 @dataclass(frozen=True)
@@ -470,6 +472,9 @@ def _split_token(token: str, shouting: bool, title_case: bool) -> list[Word]:
     match = _NUMBER_UNIT.match(token.lower())
     if match:
         return [Word(_number(match.group(1)), "number"), Word(match.group(2))]
+    match = _VERSION.match(token)
+    if match:
+        return [Word("version"), Word(_number(match.group(1)), "number")]  # "v3.2" = "version 3.2"
     if _is_identifier(token):
         return [Word(token.lower().replace("-", ""), "entity")]
     if "-" in token:
@@ -560,9 +565,9 @@ _DAY_PARTS = {"morning": "am", "afternoon": "pm", "evening": "pm", "night": "pm"
 
 def _with_meridiem(words: list[Word]) -> list[Word]:
     out: list[Word] = []
-    for word in words:
+    for word in _past_the_hour(words):
         if word.text in _MERIDIEM and out and out[-1].kind == "number" and _CLOCK.fullmatch(out[-1].text):
-            out[-1] = Word(out[-1].text + _MERIDIEM[word.text], "number")
+            out[-1] = Word(_clock(out[-1].text) + _MERIDIEM[word.text], "number")
             continue
         out.append(word)
     parts = {_DAY_PARTS[w.text] for w in out if w.kind == "word" and w.text in _DAY_PARTS}
@@ -570,7 +575,33 @@ def _with_meridiem(words: list[Word]) -> list[Word]:
         (meridiem,) = parts
         for i, word in enumerate(out):
             if _on_the_clock(out, i):
-                out[i] = Word(word.text + meridiem, "number")
+                out[i] = Word(_clock(word.text) + meridiem, "number")
+    return out
+
+
+def _clock(text: str) -> str:
+    """A time of day with a dot is the same time with a colon: "7.30 am" = "7:30 am" (only once it is
+    known to be a time: "7.30" alone may be a price)."""
+    return text.replace(".", ":")
+
+
+_PAST_THE_HOUR = {("half", "past"): 30, ("quarter", "past"): 15, ("quarter", "to"): -15}
+
+
+def _past_the_hour(words: list[Word]) -> list[Word]:
+    """ "half past seven" = "7:30", "quarter to 8" = "7:45": the clock time, as a number."""
+    out: list[Word] = []
+    i = 0
+    while i < len(words):
+        minutes = _PAST_THE_HOUR.get((words[i].text, words[i + 1].text)) if i + 2 < len(words) else None
+        hour = words[i + 2].text if minutes is not None and words[i + 2].kind == "number" else ""
+        if minutes is not None and hour.isdigit() and 1 <= int(hour) <= 12:
+            h = int(hour) if minutes > 0 else (int(hour) - 2) % 12 + 1
+            out.append(Word(f"{h}:{minutes % 60:02d}", "number"))
+            i += 3
+            continue
+        out.append(words[i])
+        i += 1
     return out
 
 
@@ -889,7 +920,7 @@ KINDS_OF = {
     "colour": frozenset(["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown", "grey"]),
 }
 # Not "no": "are there no 5 star hotels" is a negation.
-KINDS_BEFORE = {"number": "number", "num": "number", "word": "quoted", "term": "quoted"}
+KINDS_BEFORE = {"number": "number", "num": "number", "version": "number", "word": "quoted", "term": "quoted"}
 KINDS_BEFORE.update({"phrase": "quoted", "expression": "quoted", "called": "*", "named": "*"})
 
 
