@@ -25,14 +25,15 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b(?:am i|are we|is one) (?:allowed|permitted) to (.*)", r"\1 can i \2"),
     (r"(.*?)\bis it (?:ok|okay|alright|all right|fine|allowed|permitted) (?:for me )?(?:if i |to )(.*)", r"\1 can i \2"),
     (r"(.*?)\b(?:do i need to|do i have to|ought i to|do we need to|do we have to) (.*)", r"\1 should i \2"),
+    (r"(.*?)\bis it (?:best|better|a good idea|advisable|wise|recommended) (?:for me )?to (.*)", r"\1 should i \2"),
     (r"(.*?)\bcan i safely (.*)", r"\1 is it safe to \2"),
     # Manner: "what's the way to X" = "how do I X".
     (r"(.*?)\bwhat is (?:the|a) (?:way|procedure|process|steps?) (?:to|for) (.*)", r"\1 how i \2"),
-    (r"(.*?)\bhow does (?:one|#1) (.*)", r"\1 how i \2"),
+    (r"(.*?)\bhow (?:does|do|would|can|could|should|might) (?:one|#1) (.*)", r"\1 how i \2"),
     (r"(.*?)\bhow would i (.*)", r"\1 how i \2"),
     # Units: "how many miles is 5 km" = "what is 5 km in miles" = "convert 5 km to miles".
     (r"how many (\S+) (?:is|are|in|make|makes|equals?) (N) (\S+)", r"convert \2 \3 to \1"),
-    (r"(?:what is|how much is) (N) (\S+) (?:in|as|to) (\S+)", r"convert \1 \2 to \3"),
+    (r"(?:what is|how much is|how far is|how long is|how heavy is) (N) (\S+) (?:in|as|to) (\S+)", r"convert \1 \2 to \3"),
     (r"(?:change|turn) (N) (\S+) (?:in)?to (\S+)", r"convert \1 \2 to \3"),
     # Imperatives and questions for the same thing.
     (r"(?:calculate|compute|work out|figure out) (.*)", r"what is \1"),
@@ -50,9 +51,9 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bwhat is the (?:cost|price) (?:to|of) (.*)", r"\1 how much does it cost to \2"),
     # Opening hours: "when is X open" = "what are the opening hours of X" (the form that keeps "hours",
     # so that "the opening pause of X" stays another question).
-    (r"(?:when|what time|what hours) (?:is|are|does|do) (.+) open", r"what are the opening hours of \1"),
+    (r"(?:when|what time|what hours) (?:is|are|does|do) (.+?) open\b(?! and close)(.*)", r"what are the opening hours of \1 \2"),
     (r"what (?:are|is) (.+) (?:opening hours|opening times)", r"what are the opening hours of \1"),
-    (r"(.*?)\b(?:opening times|hours of opening)\b(.*)", r"\1 opening hours \2"),
+    (r"(.*?)\b(?:opening times?|hours of opening)\b(.*)", r"\1 opening hours \2"),
     # "turn on" = "switch on" = "enable": one word, so that "on" (a joining word elsewhere) still counts.
     (r"(.*?)\b{_TURN} on\b(.*)", r"\1 enable \2"),
     (r"(.*?)\b{_TURN} off\b(.*)", r"\1 disable \2"),
@@ -147,6 +148,7 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bset up\b(.*)", r"\1 setup \2"),
     (r"(.*?)\b(?:right away|straight away)\b(.*)", r"\1 immediately \2"),
     (r"(.*?)\bhow (?:long|much time) (?:does|will|would) it take to (.+)", r"\1 how long \2"),
+    (r"(.*?)\bhow much time\b(.*)", r"\1 how long \2"),
     (r"(.*?)\bin advance\b(.*)", r"\1 beforehand \2"),
     # "get" as the passive's auxiliary: "my flight got cancelled" = "my flight is cancelled". After "I", "we"
     # or "you" it says who undergoes it, and stays a word of its own: "how do I get paid" is not "how do I pay".
@@ -169,7 +171,11 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b(?:get|have|want) (?:my |our |the |your )?money back\b(.*)", r"\1 refund \2"),
     (r"(.*?)\b(?:is|are|was|were|be) over$", r"\1 end"),
     (r"(.*?)\buse (.+?) to (pay|log in|login|sign in|book|buy|order)\b(.*)", r"\1 \3 with \2 \4"),
-    (r"(?:any |some |what are some |what are the best )?tips (?:for|on|to) (\S+ing) (.+)", r"how i \1 \2"),
+    (
+        r"(?:any |some |what are some |what are the best |what are the )?(?:tips|instructions|directions|advice|guidance|help)"
+        r" (?:for|on|with|to) (\S+ing) (.+)",
+        r"how i \1 \2",
+    ),
     # A duration counted in days is a duration: "how many days can I keep X" = "how long can I keep X".
     (
         r"(.*?)\bhow many (?:days|weeks|months|years) (can|could|does|do|will|would|should|is|are|must)\b(.*)",
@@ -195,7 +201,7 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bget (.+?) back\b(.*)", r"\1 recover \2 \3"),
     (r"(.*?)\bget back\b(.*)", r"\1 recover \2"),
     # "the best time to visit X" = "the best time of year to visit X" = "when should I visit X".
-    (r"(.*?)\bwhat is the best time (?:of (?:the )?year )?to (.+)", r"\1 when is best to \2"),
+    (r"(.*?)\b(?:what|when) is the best time (?:of (?:the )?year )?to (.+)", r"\1 when is best to \2"),
     (r"(.*?)\bwhat time of (?:the )?year is best (?:for|to) (.+)", r"\1 when is best to \2"),
     (r"when should (?:i|we|you|one) (.+)", r"when is best to \1"),
     (r"(.*?)\bget in (?:touch|contact) with\b(.*)", r"\1 contact \2"),
@@ -238,6 +244,7 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     # Terse and whole rephrasings of common question shapes.
     (r"((?:the )?(?:word |term )?\S+) (?:meaning|definition)", r"what does \1 mean"),
     # A search-style "X time": when X ("last bus to the airport time").
+    (r"(?!.*\b(?:what|when|which|how|who|why|where|much|many|long)\b)(.+?) (\S+ing) time", r"how long \2 \1"),
     (r"(?!.*\b(?:what|when|which|how|who|why|where|much|many|long)\b)(.+) time", r"when \1"),
     (r"(?:when|what time) (?:does|do|is|are) (.+) (?:open and close|close and open)", r"what are the opening hours of \1"),
     (r"(.*?)\bwho (?:was|were|is|are) the (.+?) champions?\b(.*)", r"\1 who won \2 \3"),
@@ -340,7 +347,7 @@ _GROUPS = [
     ("faster", "quicker"),
     ("fastest", "quickest"),
     ("cheap", "inexpensive"),
-    ("cost", "price"),
+    ("cost", "price", "fee"),
     ("car", "automobile", "vehicle"),
     ("child", "kid"),
     ("phone", "telephone", "mobile", "cellphone", "smartphone"),
@@ -482,6 +489,7 @@ _DERIVED = {
     "setting": "set",
     "different": "differ",
     "usage": "use",
+    "assistance": "help",
 }
 # A people's or a language's name is its country's: "an Indian visa" = "a visa for India".
 _DEMONYMS = {
@@ -522,5 +530,5 @@ LIGHT = frozenset(
     # Permission and wishes: "are dogs allowed on", "I'd like to", "I want to", "I need to".
     + ["allow", "permit", "possible", "able", "ok", "okay", "want", "like", "need"]
     # Filler that only says how the asker feels about the question.
-    + ["exactly", "actually", "currently", "now", "also", "ever", "even", "anyway", "still", "yet"]
+    + ["exactly", "actually", "currently", "now", "also", "ever", "even", "anyway", "still", "yet", "anymore"]
 )

@@ -80,6 +80,8 @@ CLASSES = {
     "had": "past",
     "has": "have",
     "having": "have",
+    "u": "you",
+    "ur": "you",
     "me": "i",
     "myself": "i",
     "mine": "i",
@@ -108,7 +110,8 @@ CLASSES = {
     "toward": "to",
     "versus": "vs",
     "till": "until",
-    "whilst": "while",
+    "whilst": "when",
+    "while": "when",  # "while charging" = "when charging"
     "amongst": "among",
 }
 SYMBOL_WORDS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound", "+": "plus", "&": "and"}
@@ -176,16 +179,19 @@ FUNCTION_WORDS = (
 
 # Clause-initial frames that only wrap the question ("could you tell me how ..." = "how ...").
 _TELL = r"(?:tell|show|give|explain(?: to)?)"
+# "can you", "would you be able to", "please", "kindly": a request put politely.
+_YOU = r"(?:(?:can|could|would|will) you (?:be able to )?)?(?:please |kindly )?"
+_WH = "|".join(sorted(WH_WORDS))
 FRAMES = [
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?:if |whether )"), ""),
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?=(?:{'|'.join(WH_WORDS)}) )"), ""),
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?:about )?"), "what "),
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?explain (?=(?:{'|'.join(WH_WORDS)}) )"), ""),
-    (re.compile(r"^(?:(?:can|could|would|will) you )?(?:please )?explain "), "what "),
+    (re.compile(rf"^{_YOU}(?:{_TELL} me|let me know) (?:please )?(?:if |whether )"), ""),
+    (re.compile(rf"^{_YOU}(?:{_TELL} me|let me know) (?:please )?(?=(?:{_WH}) )"), ""),
+    (re.compile(rf"^{_YOU}{_TELL} me (?:please )?(?:about )?"), "what "),
+    (re.compile(rf"^{_YOU}explain (?=(?:{_WH}) )"), ""),
+    (re.compile(rf"^{_YOU}explain "), "what "),
     (
         re.compile(
-            r"^(?:do you know|i wonder|i am wondering|i was wondering|i would like to know|i want to know|i need to know"
-            r"|i would like to ask|can i ask|may i ask)(?: if| whether)? "
+            r"^(?:do you know|i wonder|i am wondering|i was wondering|wondering|i would like to know|i want to know"
+            r"|i need to know|i would like to ask|can i ask|may i ask)(?: if| whether)? "
         ),
         "",
     ),
@@ -198,7 +204,10 @@ FRAMES = [
     ),
     (re.compile(r"^(?:can|could|would|will) you (?:please )?(?!(?:" + "|".join(AUX_SUBJECTS | {"you", "not"}) + r") )"), ""),
     (re.compile(r"^how to "), "how i "),
-    (re.compile(r"^(?:(?:can|could|would|will) you )?(?:please )?(?:walk|talk|take) me through (?:how to )?"), "how i "),
+    # Asking to be guided or advised is asking how: "walk me through X", "please advise on X".
+    (re.compile(rf"^{_YOU}(?:walk|talk|take|guide) me through (?:how to )?"), "how i "),
+    (re.compile(rf"^{_YOU}advise(?: me)?(?: on| about)?(?: how to)? "), "how i "),
+    (re.compile(r"^i am (?:trying|attempting|looking) to "), "i want to "),
 ]
 # Politeness that may stand anywhere: dropped wherever it is.
 POLITE_PHRASES = [
@@ -212,6 +221,7 @@ POLITE_PHRASES = [
         "thanks in advance",
         "many thanks",
         "quick question",
+        "quick q",
         "if possible",
         "if you can",
     )
