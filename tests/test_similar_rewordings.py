@@ -107,6 +107,10 @@ def same(a: str, b: str) -> bool:
         ("How much time should I boil pasta for?", "How long should I boil pasta?"),
         ("What's the fee for renewing a passport?", "How much does it cost to renew a passport?"),
         ("In summer, is it best to water tomatoes daily?", "Should I water my tomato plants every day in summer?"),
+        # A quoted string of several words, unquoted: its words in the same order.
+        ("Why does pip install fail with a permission error?", "Why does `pip install` fail with a permission error?"),
+        ("pip install fails with permission denied, why?", "Why does `pip install` fail with a permission error?"),
+        ("translate good morning into French", "Translate 'good morning' into French."),
     ],
 )
 def test_a_general_rewording_matches(a: str, b: str) -> None:
@@ -187,6 +191,11 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("pasta cooling time", "How long should I boil pasta?"),
         ("What's the fee for renewing a driving licence?", "How much does it cost to renew a passport?"),
         ("In summer, is it best to water tomatoes weekly?", "Should I water my tomato plants every day in summer?"),
+        ("Why does pip uninstall fail with a permission error?", "Why does `pip install` fail with a permission error?"),
+        ("Why does install pip fail with a permission error?", "Why does `pip install` fail with a permission error?"),
+        ("translate good evening into French", "Translate 'good morning' into French."),
+        ("Translate 'a b' to 'c d'", "Translate 'c d' to 'a b'"),
+        ("Translate a b to c d", "Translate 'c d' to 'a b'"),
     ],
 )
 def test_a_near_miss_still_gets_nothing(a: str, b: str) -> None:

@@ -256,6 +256,8 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"is there (?:anywhere|somewhere|any ?where|a place|any place) (?:to|i can|where i can) (.+)", r"where can i \1"),
     (r"what (?:causes|would cause|could cause|might cause) (.+?) to (.+)", r"why does \1 \2"),
     (r"(.*?)\b(?:carry on|carryon|cabin) (?:bag|baggage|luggage|case)\b(.*)", r"\1 hand luggage \2"),
+    # The message an error prints is the error: "permission denied" = "a permission error".
+    (r"(.*?)\bpermission denied(?: errors?)?\b(.*)", r"\1 permission error \2"),
     (r"(.*?)\b(?:on )?both sides(?: of (?:the |a |each )?(?:page|paper|sheet)s?)?\b(.*)", r"\1 double sided \2"),
     (r"(.*?)\b(?:switch|change|go) (?:over )?to (\S+ mode)\b(.*)", r"\1 enable \2 \3"),
 ]

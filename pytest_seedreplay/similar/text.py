@@ -988,6 +988,12 @@ def _drop_restated(content: Counter, per_clause: list[list[str]]) -> None:
             content[tokens[0]] -= 1
 
 
+@lru_cache(maxsize=1024)
+def _quoted_words(text: str) -> Analysis:
+    """The analysis of a quoted string's own words (as they would count unquoted)."""
+    return analyse(text)
+
+
 def analyse(text: str) -> Analysis:
     """The content tokens, numbers, quoted strings, names and directions of a question."""
     words = _numbers_in_words(words_of(text))
@@ -1024,7 +1030,19 @@ def analyse(text: str) -> Analysis:
                 numbers.append(word.text)
                 units.append("")
             elif word.kind == "quoted" and quoted_name(word) is None:
+                # A string of several words counts as its words (the quoted guard holds it exact): the
+                # same words unquoted in another question are the same content ("`pip install`").
                 quoted.append(word.text)
+                inner = _quoted_words(word.text)
+                content.update(inner.content)
+                numbers.extend(inner.numbers)
+                units.extend(inner.units)
+                per_clause[-1].append("")
+                if pending and inner.content:
+                    first = next(iter(inner.content))
+                    directions.update((marker, first) for marker in pending)
+                    pending = []
+                continue
             elif word.kind in ("entity", "quoted") or word.capitalised or _named_word(clause, i):
                 entities.add(token)
             elif word.kind == "word" and word.text not in CLASSES and not known(word.text):
