@@ -256,11 +256,25 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"is there (?:anywhere|somewhere|any ?where|a place|any place) (?:to|i can|where i can) (.+)", r"where can i \1"),
     (r"what (?:causes|would cause|could cause|might cause) (.+?) to (.+)", r"why does \1 \2"),
     (r"(.*?)\b(?:carry on|carryon|cabin) (?:bag|baggage|luggage|case)\b(.*)", r"\1 hand luggage \2"),
+    # A bare "X off" / "X on": turning X off or on ("notifications off", "dark mode on").
+    (r"(?:the |my )?((?!(?:is|are|was|were|it|not|day|days|time)\b)\S+(?: \S+)?) off", r"disable \1"),
+    (r"(?:the |my )?((?!(?:is|are|was|were|it|not|day|days|time)\b)\S+(?: \S+)?) on", r"enable \1"),
+    # Paying by, using or via a means is paying with it.
+    (r"(.*?)\bpay (?:by|using|via|through) (.+)", r"\1 pay with \2"),
+    # The weather "looking", "expected", "going to be": its forecast.
+    (
+        r"(.*?)\b(?:how|what) is the weather (?:looking|expected|going to be|forecast to be)(?: like)?\b(.*)",
+        r"\1 weather forecast \2",
+    ),
+    (r"(.*?)\bwhat weather is (?:expected|forecast|predicted)\b(.*)", r"\1 weather forecast \2"),
+    (r"(?:the )?number of (.+)", r"how many \1"),
     # The message an error prints is the error: "permission denied" = "a permission error".
     (r"(.*?)\bpermission denied(?: errors?)?\b(.*)", r"\1 permission error \2"),
     (r"(.*?)\b(?:on )?both sides(?: of (?:the |a |each )?(?:page|paper|sheet)s?)?\b(.*)", r"\1 double sided \2"),
     (r"(.*?)\b(?:switch|change|go) (?:over )?to (\S+ mode)\b(.*)", r"\1 enable \2 \3"),
 ]
+_VERB_PARTICIPLES = {"wrote": "written"}
+_VERB_PARTICIPLES.update({v: v for v in ("directed", "painted", "invented", "composed", "founded", "discovered")})
 # In a pattern, (N) is one number, (Q) one quoted string; {_TURN} and {_LOG} any form of the verb.
 _TURN = "(?:turn|turns|turned|turning|switch|switches|switched|switching|power|powers|powered|powering)"
 _LOG = "(?:log|logs|logged|logging|sign|signs|signed|signing)"
@@ -268,6 +282,25 @@ _PARTICIPLE = (
     r"\S+ed|broken|stolen|taken|eaten|frozen|chosen|hidden|paid|made|sent|told|given|done|seen|shown|caught|sold"
     r"|bought|kept|held|brought|taught|found|lost|hurt|hit|cut|stuck|spent|bitten|stung"
 )
+# "Who is the author of X" = "who wrote X": the one who did a thing, asked by the noun that names them.
+_AGENTS = {
+    "wrote": ("author", "writer"),
+    "directed": ("director",),
+    "painted": ("painter",),
+    "invented": ("inventor",),
+    "composed": ("composer",),
+    "founded": ("founder",),
+    "discovered": ("discoverer",),
+}
+for _verb, _nouns in _AGENTS.items():
+    _noun = "|".join(_nouns)
+    _REWRITES_SRC += [
+        (rf"who (?:is|was|were) the (?:{_noun}) of (.+)", rf"who {_verb} \1"),
+        (rf"(?:the )?(?:{_noun}) of (.+)", rf"who {_verb} \1"),
+        (rf"(?:which|what) (?:{_noun}) {_verb} (.+)", rf"who {_verb} \1"),
+        (rf"who (?:is|was|were) (.+) {_VERB_PARTICIPLES[_verb]} by", rf"who {_verb} \1"),
+        (rf"(?!who\b|what\b|which\b)(.+) (?:{_noun})", rf"who {_verb} \1"),
+    ]
 REWRITES = [
     (
         re.compile(
@@ -353,7 +386,7 @@ _GROUPS = [
     ("car", "automobile", "vehicle"),
     ("child", "kid"),
     ("phone", "telephone", "mobile", "cellphone", "smartphone"),
-    ("change", "modify", "alter", "switch", "rename"),
+    ("change", "modify", "alter", "switch", "rename", "edit"),
     ("take", "bring"),
     ("soft", "runny"),
     ("yet", "still"),
