@@ -23,7 +23,7 @@ EXTRA_WORDS = 3
 # "how do I reset my work password" must not get the answer of "how do I reset my password".
 FREE_ADDITIONS = frozenset(
     ["just", "actually", "exactly", "really", "currently", "again", "still", "even", "also", "ever", "now"]
-    + ["correct", "anyway", "here", "somewhere", "once", "if", "since", "that", "this", "it", "its", "they"]
+    + ["correct", "anyway", "here", "somewhere", "anywhere", "once", "if", "since", "that", "this", "it", "its", "they"]
     + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget", "together", "all"]
     # Not a noun that also names a kind of thing before another ("work", "city", "command", "setting"):
     # "my work laptop" is a detail.

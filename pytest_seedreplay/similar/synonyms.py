@@ -243,6 +243,12 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b{_LOG} (.+?) (?:out|off)\b(?: of| from)?(.*)", r"\1 logout \2 \3"),
     # Terse and whole rephrasings of common question shapes.
     (r"((?:the )?(?:word |term )?\S+) (?:meaning|definition)", r"what does \1 mean"),
+    # How long a thing lasts: its duration, its travel or cooking time.
+    (
+        r"(.*?)\b(?:the )?(flight|travel|journey|drive|driving|cooking|baking|boiling|waiting|delivery|shipping) times?\b(.*)",
+        r"\1 how long \2 \3",
+    ),
+    (r"(.*?)\b(?:the )?duration(?: of)?\b(.*)", r"\1 how long \2"),
     # A search-style "X time": when X ("last bus to the airport time").
     (r"(?!.*\b(?:what|when|which|how|who|why|where|much|many|long)\b)(.+?) (\S+ing) time", r"how long \2 \1"),
     (r"(?!.*\b(?:what|when|which|how|who|why|where|much|many|long)\b)(.+) time", r"when \1"),
@@ -268,6 +274,8 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     ),
     (r"(.*?)\bwhat weather is (?:expected|forecast|predicted)\b(.*)", r"\1 weather forecast \2"),
     (r"(?:the )?number of (.+)", r"how many \1"),
+    (r"(?:where is |what is )?the (?:nearest|closest) (?:place|spot) (?:to|where i can|where you can) (.+)", r"where can i \1"),
+    (r"(?:what is |where is |which is )?(?:the )?best (.+?) (in|near|around) (.+)", r"recommend \1 \2 \3"),
     # The message an error prints is the error: "permission denied" = "a permission error".
     (r"(.*?)\bpermission denied(?: errors?)?\b(.*)", r"\1 permission error \2"),
     (r"(.*?)\b(?:on )?both sides(?: of (?:the |a |each )?(?:page|paper|sheet)s?)?\b(.*)", r"\1 double sided \2"),
@@ -399,6 +407,7 @@ _GROUPS = [
     ("increase", "raise", "enlarge"),
     ("decrease", "reduce", "lower", "shrink"),
     ("kilometre", "kilometer", "km"),
+    ("mile", "mi"),
     # Everyday abbreviations: one meaning, the word they shorten.
     ("calorie", "kcal"),
     ("information", "info"),
@@ -524,6 +533,7 @@ _DERIVED = {
     "setting": "set",
     "different": "differ",
     "usage": "use",
+    "flight": "fly",
     "assistance": "help",
 }
 # A people's or a language's name is its country's: "an Indian visa" = "a visa for India".
