@@ -187,11 +187,11 @@ def test_the_held_out_set_gets_no_wrong_answer() -> None:
     # 100 everyday rewordings of the 50 questions, 84 one-word swaps and 25 added details. The tier
     # was measured on it a few times while it was built (figures only): recall 2% before issue 21,
     # 64% with 10 added details answered wrongly, then 57% with none; 72% with item 8's general
-    # rewordings (built on the development sets' misses, so no longer unseen either); 75% with the
+    # rewordings (built on the development sets' misses, so no longer unseen either); 76% with the
     # second round of item 8 (general request frames, terse queries, abbreviations, quoted words).
     result = _held_out("heldout")
     assert result.wrong == 0, result.wrong_examples
-    assert result.recall >= 0.74
+    assert result.recall >= 0.75
     assert result.by_kind["detail"]["hits"] == 0
 
 
@@ -202,10 +202,10 @@ def test_the_second_held_out_set_gets_no_wrong_answer() -> None:
     # general rewordings, 69.3% after them; the two wrong answers ("11 am" for "11 pm", "grams of rice
     # in 100 calories" for "calories in 100 grams") were pre-existing, and were closed by two general
     # guards (a time's meridiem, what a number counts), which cost no rewording on any set. Then used as a
-    # development set by item 8's second round (its misses read): 82.0%, with no wrong answer.
+    # development set by item 8's second round (its misses read): 82.7%, with no wrong answer.
     result = _held_out("heldout2")
     assert result.wrong == 0, result.wrong_examples
-    assert result.recall >= 0.81
+    assert result.recall >= 0.82
     assert result.by_kind["detail"]["hits"] == 0
 
 
