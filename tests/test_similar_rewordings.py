@@ -124,6 +124,13 @@ def same(a: str, b: str) -> bool:
         ("Best Italian restaurant in Bath?", "Can you recommend a good Italian restaurant in Bath?"),
         ("10 mi in km", "Convert 10 miles to kilometres."),
         ("Can I buy stamps anywhere near the station?", "Where can I buy stamps near the station?"),
+        ("Reasons my internet is slow?", "Why is my internet so slow?"),
+        ("pancake recipe", "How do I make pancakes?"),
+        ("What's the recipe for pancakes?", "How do I make pancakes?"),
+        ("Teach me to make pancakes", "How do I make pancakes?"),
+        ("How many people live in Canada?", "What is the population of Canada?"),
+        ("Can I take my own food into the cinema?", "Can I bring food into the cinema?"),
+        ("How do I erase my browsing history?", "How do I delete my browser history?"),
     ],
 )
 def test_a_general_rewording_matches(a: str, b: str) -> None:
@@ -221,6 +228,12 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("Best Indian restaurant in Bath?", "Can you recommend a good Italian restaurant in Bath?"),
         ("10 km in mi", "Convert 10 miles to kilometres."),
         ("Can I buy stamps anywhere near the airport?", "Where can I buy stamps near the station?"),
+        ("Reasons my internet is fast?", "Why is my internet so slow?"),
+        ("waffle recipe", "How do I make pancakes?"),
+        ("Teach me to make waffles", "How do I make pancakes?"),
+        ("How many people live in Mexico?", "What is the population of Canada?"),
+        ("How many dogs live in Canada?", "What is the population of Canada?"),
+        ("Can I take my own drink into the cinema?", "Can I bring food into the cinema?"),
     ],
 )
 def test_a_near_miss_still_gets_nothing(a: str, b: str) -> None:

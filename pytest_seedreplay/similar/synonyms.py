@@ -276,6 +276,17 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(?:the )?number of (.+)", r"how many \1"),
     (r"(?:where is |what is )?the (?:nearest|closest) (?:place|spot) (?:to|where i can|where you can) (.+)", r"where can i \1"),
     (r"(?:what is |where is |which is )?(?:the )?best (.+?) (in|near|around) (.+)", r"recommend \1 \2 \3"),
+    # The reasons for X: why X.
+    (r"(?:what are |what is )?(?:the |some )?(?:possible |likely |main |common )?reasons? (?:why |for |that )?(.+)", r"why \1"),
+    # A recipe for X: how to make X.
+    (r"(?:what is |give me |do you have |is there )?(?:the |a |any )?recipe (?:for|to make) (.+)", r"how i make \1"),
+    (r"(?:what is |give me |do you have |is there )?(?:the |a |an |any )?(?!the\b|a\b|an\b)(.+) recipe", r"how i make \1"),
+    # The people who live in a place: its population.
+    (
+        r"(.*?)\bhow many (?:people|inhabitants|residents) (?:live |are there |are |reside )?in (.+)",
+        r"\1 what is the population of \2",
+    ),
+    (r"(.*?)\bhow (?:big|large|high) is the population\b(.*)", r"\1 what is the population \2"),
     # The message an error prints is the error: "permission denied" = "a permission error".
     (r"(.*?)\bpermission denied(?: errors?)?\b(.*)", r"\1 permission error \2"),
     (r"(.*?)\b(?:on )?both sides(?: of (?:the |a |each )?(?:page|paper|sheet)s?)?\b(.*)", r"\1 double sided \2"),
@@ -533,6 +544,7 @@ _DERIVED = {
     "setting": "set",
     "different": "differ",
     "usage": "use",
+    "browsing": "browser",
     "flight": "fly",
     "assistance": "help",
 }
@@ -576,4 +588,6 @@ LIGHT = frozenset(
     + ["allow", "permit", "possible", "able", "ok", "okay", "want", "like", "need"]
     # Filler that only says how the asker feels about the question.
     + ["exactly", "actually", "currently", "now", "also", "ever", "even", "anyway", "still", "yet", "anymore"]
+    # "my own food" is "my food".
+    + ["own"]
 )

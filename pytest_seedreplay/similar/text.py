@@ -207,6 +207,7 @@ FRAMES = [
     # Asking to be guided or advised is asking how: "walk me through X", "please advise on X".
     (re.compile(rf"^{_YOU}(?:walk|talk|take|guide) me through (?:how to )?"), "how i "),
     (re.compile(rf"^{_YOU}advise(?: me)?(?: on| about)?(?: how to)? "), "how i "),
+    (re.compile(rf"^{_YOU}teach me (?:how )?to "), "how i "),
     (re.compile(r"^i am (?:trying|attempting|looking) to "), "i want to "),
 ]
 # Politeness that may stand anywhere: dropped wherever it is.
