@@ -131,6 +131,10 @@ def same(a: str, b: str) -> bool:
         ("How many people live in Canada?", "What is the population of Canada?"),
         ("Can I take my own food into the cinema?", "Can I bring food into the cinema?"),
         ("How do I erase my browsing history?", "How do I delete my browser history?"),
+        ("Age limit for renting a car in Spain?", "What is the minimum age to rent a car in Spain?"),
+        ("What does it cost to post a parcel to Canada?", "How much does it cost to ship a parcel to Canada?"),
+        ("How expensive is shipping a parcel to Canada?", "How much does it cost to ship a parcel to Canada?"),
+        ("What are the consequences of a missed credit card payment?", "What happens if I miss a payment on my credit card?"),
     ],
 )
 def test_a_general_rewording_matches(a: str, b: str) -> None:
@@ -234,6 +238,10 @@ def test_a_general_rewording_matches(a: str, b: str) -> None:
         ("How many people live in Mexico?", "What is the population of Canada?"),
         ("How many dogs live in Canada?", "What is the population of Canada?"),
         ("Can I take my own drink into the cinema?", "Can I bring food into the cinema?"),
+        ("Age limit for renting a car in France?", "What is the minimum age to rent a car in Spain?"),
+        ("What does it cost to post a letter to Canada?", "How much does it cost to ship a parcel to Canada?"),
+        ("How expensive is shipping a parcel to Mexico?", "How much does it cost to ship a parcel to Canada?"),
+        ("What are the consequences of a late credit card payment?", "What happens if I miss a payment on my credit card?"),
     ],
 )
 def test_a_near_miss_still_gets_nothing(a: str, b: str) -> None:

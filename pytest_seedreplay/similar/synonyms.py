@@ -276,6 +276,13 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(?:the )?number of (.+)", r"how many \1"),
     (r"(?:where is |what is )?the (?:nearest|closest) (?:place|spot) (?:to|where i can|where you can) (.+)", r"where can i \1"),
     (r"(?:what is |where is |which is )?(?:the )?best (.+?) (in|near|around) (.+)", r"recommend \1 \2 \3"),
+    (r"(?:what is )?(?:the )?age (?:limit|requirement|restriction) (?:for|to) (.+)", r"what is the minimum age to \1"),
+    (r"(.*?)\bpost (?:a |the |my )?(parcel|package|letter|card|postcard)\b(.*)", r"\1 send a \2 \3"),
+    (r"(.*?)\bhow expensive is (\S+ing)\b(.*)", r"\1 how much does it cost to \2 \3"),
+    (
+        r"(?:what (?:are|is) )?(?:the )?(?:consequences?|results?|outcomes?) of (?:a |an |the )?(missed|skipped) (.+)",
+        r"what happens if i miss \2",
+    ),
     # The reasons for X: why X.
     (r"(?:what are |what is )?(?:the |some )?(?:possible |likely |main |common )?reasons? (?:why |for |that )?(.+)", r"why \1"),
     # A recipe for X: how to make X.
