@@ -13,7 +13,7 @@ a candidate group-wise). The kinds of requests:
 - near miss: a recorded question with one content word swapped (the guards refuse it: the upstream);
 - new: a question with words no recording has (no candidate at all).
 
-    python benchmarks/similar_tier.py [--recordings 10000] [--lookups 2000] [--proxy-requests 1000]
+    python benchmarks/similar_tier.py [--recordings 10000] [--lookups 2000] [--proxy-requests 1000] [--no-proxy]
 """
 
 from __future__ import annotations
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--recordings", type=int, default=10_000)
     parser.add_argument("--lookups", type=int, default=2_000)
     parser.add_argument("--proxy-requests", type=int, default=1_000, help="requests of each kind to each proxy in part 2")
+    parser.add_argument("--no-proxy", action="store_true", help="part 1 only (the lookups in one process)")
     args = parser.parse_args()
     rng = random.Random(7)
     recorded = questions(args.recordings, rng)
@@ -201,7 +202,8 @@ def main() -> None:
                     p50, p95 = percentiles(samples)
                     shown = f"{answered}/{len(pairs)}" if name.startswith("similar") else ""
                     print(f"{name:<32} {p50 * 1000:>8.3f} {p95 * 1000:>8.3f}   {shown}")
-        through_the_proxy(Path(tmp) / "cache", asked[: args.proxy_requests], kinds, rng)
+        if not args.no_proxy:
+            through_the_proxy(Path(tmp) / "cache", asked[: args.proxy_requests], kinds, rng)
     # p95 on a shared machine is mostly time the process was not running: say how busy it was.
     print(f"\n{load_average()} on {os.cpu_count()} cores")
 

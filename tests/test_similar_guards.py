@@ -44,9 +44,15 @@ def test_numbers_guard_lets_the_same_number_written_otherwise_through(a: str, b:
 
 
 def test_quoted_guard_vetoes_another_quoted_string_and_ignores_the_quote_style() -> None:
-    assert check(guards.quoted, "What does 'ephemeral' mean?", "What does 'ethereal' mean?") is not None
     assert check(guards.quoted, "Why does `pip install` fail?", "Why does `pip uninstall` fail?") is not None
-    assert check(guards.quoted, "Translate 'a b' to 'c'", "Translate 'c' to 'a b'") is not None  # order counts
+    assert check(guards.quoted, "Translate 'a b' to 'c d'", "Translate 'c d' to 'a b'") is not None  # order counts
+    # A quoted string of one word is that word named, as a name is: another one is another name, and
+    # its place still counts (the directions guard).
+    assert check(guards.entities, "What does 'ephemeral' mean?", "What does 'ethereal' mean?") is not None
+    assert explain("Translate 'a b' to 'c'", "Translate 'c' to 'a b'").guard == "directions"
+    assert explain("Delete the file named notes.txt", "Delete the file called 'notes.txt'").guard is None
+    assert explain("What's the meaning of the word ephemeral?", "What does the word 'ephemeral' mean?").guard is None
+    assert explain("What's the meaning of the word ethereal?", "What does the word 'ephemeral' mean?").guard == "entities"
     assert check(guards.quoted, "What does 'ephemeral' mean?", "what does \u201cephemeral\u201d mean") is None
     assert check(guards.quoted, "Delete 'notes.txt'", 'delete "notes.txt"') is None
     # An apostrophe is not a quote.
@@ -177,7 +183,7 @@ def test_everyday_rewordings_pass_every_guard(a: str, b: str) -> None:
         ("How do I turn on dark mode?", "How do I switch off dark mode?", "content"),
         ("How do I reset my password?", "How do I change my password?", "content"),  # a near synonym stays apart
         ("What are the opening hours of the York branch?", "When is the York branch closed?", "content"),
-        ("What does the word 'ephemeral' mean?", "Define the word 'eternal'.", "quoted"),
+        ("What does the word 'ephemeral' mean?", "Define the word 'eternal'.", "entities"),
         ("Translate 'good morning' into French.", "How do you say 'good morning' in Spanish?", "entities"),
     ],
 )

@@ -6,6 +6,7 @@ A recorded answer is served for a reworded question only when no guard objects.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ EXTRA_WORDS = 3
 # "how do I reset my work password" must not get the answer of "how do I reset my password".
 FREE_ADDITIONS = frozenset(
     ["just", "actually", "exactly", "really", "currently", "again", "still", "even", "also", "ever", "now"]
-    + ["correct", "anyway", "here", "somewhere", "once", "if", "since", "that", "this", "it", "its", "they"]
+    + ["correct", "anyway", "here", "somewhere", "anywhere", "once", "if", "since", "that", "this", "it", "its", "they"]
     + ["their", "them", "get", "have", "go", "take", "make", "come", "put", "do", "help", "forget", "together", "all"]
     # Not a noun that also names a kind of thing before another ("work", "city", "command", "setting"):
     # "my work laptop" is a detail.
@@ -54,10 +55,26 @@ def units(a: Analysis, b: Analysis) -> str | None:
 
 
 def quoted(a: Analysis, b: Analysis) -> str | None:
-    """Quoted strings, exactly and in order ("'ephemeral'" vs "'ethereal'")."""
-    if a.quoted != b.quoted:
+    """Quoted strings of several words, exactly and in order ("`pip install`" vs "`pip uninstall`"); one
+    quoted in one question only must be there in the other's words, unquoted ("why does pip install fail")."""
+    if a.quoted == b.quoted:
+        return None
+    in_both = [q for q in a.quoted if q in b.quoted]
+    unquoted = [q for q in a.quoted if q not in b.quoted and not _said(q, b)]
+    unquoted += [q for q in b.quoted if q not in a.quoted and not _said(q, a)]
+    if unquoted or in_both != [q for q in b.quoted if q in a.quoted]:
         return f"quoted strings differ: {_listed(a.quoted)} vs {_listed(b.quoted)}"
     return None
+
+
+def _said(string: str, other: Analysis) -> bool:
+    """Whether a quoted string's words stand, in order and unquoted, in the other question."""
+    words = _plain(string)
+    return bool(words) and f" {words} " in f" {other.surface} " and all(_plain(q) != words for q in other.quoted)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z%$€£]+", " ", text.lower()).split())
 
 
 def entities(a: Analysis, b: Analysis) -> str | None:

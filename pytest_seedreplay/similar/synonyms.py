@@ -25,14 +25,15 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b(?:am i|are we|is one) (?:allowed|permitted) to (.*)", r"\1 can i \2"),
     (r"(.*?)\bis it (?:ok|okay|alright|all right|fine|allowed|permitted) (?:for me )?(?:if i |to )(.*)", r"\1 can i \2"),
     (r"(.*?)\b(?:do i need to|do i have to|ought i to|do we need to|do we have to) (.*)", r"\1 should i \2"),
+    (r"(.*?)\bis it (?:best|better|a good idea|advisable|wise|recommended) (?:for me )?to (.*)", r"\1 should i \2"),
     (r"(.*?)\bcan i safely (.*)", r"\1 is it safe to \2"),
     # Manner: "what's the way to X" = "how do I X".
     (r"(.*?)\bwhat is (?:the|a) (?:way|procedure|process|steps?) (?:to|for) (.*)", r"\1 how i \2"),
-    (r"(.*?)\bhow does (?:one|#1) (.*)", r"\1 how i \2"),
+    (r"(.*?)\bhow (?:does|do|would|can|could|should|might) (?:one|#1) (.*)", r"\1 how i \2"),
     (r"(.*?)\bhow would i (.*)", r"\1 how i \2"),
     # Units: "how many miles is 5 km" = "what is 5 km in miles" = "convert 5 km to miles".
     (r"how many (\S+) (?:is|are|in|make|makes|equals?) (N) (\S+)", r"convert \2 \3 to \1"),
-    (r"(?:what is|how much is) (N) (\S+) (?:in|as|to) (\S+)", r"convert \1 \2 to \3"),
+    (r"(?:what is|how much is|how far is|how long is|how heavy is) (N) (\S+) (?:in|as|to) (\S+)", r"convert \1 \2 to \3"),
     (r"(?:change|turn) (N) (\S+) (?:in)?to (\S+)", r"convert \1 \2 to \3"),
     # Imperatives and questions for the same thing.
     (r"(?:calculate|compute|work out|figure out) (.*)", r"what is \1"),
@@ -50,9 +51,9 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bwhat is the (?:cost|price) (?:to|of) (.*)", r"\1 how much does it cost to \2"),
     # Opening hours: "when is X open" = "what are the opening hours of X" (the form that keeps "hours",
     # so that "the opening pause of X" stays another question).
-    (r"(?:when|what time|what hours) (?:is|are|does|do) (.+) open", r"what are the opening hours of \1"),
+    (r"(?:when|what time|what hours) (?:is|are|does|do) (.+?) open\b(?! and close)(.*)", r"what are the opening hours of \1 \2"),
     (r"what (?:are|is) (.+) (?:opening hours|opening times)", r"what are the opening hours of \1"),
-    (r"(.*?)\b(?:opening times|hours of opening)\b(.*)", r"\1 opening hours \2"),
+    (r"(.*?)\b(?:opening times?|hours of opening)\b(.*)", r"\1 opening hours \2"),
     # "turn on" = "switch on" = "enable": one word, so that "on" (a joining word elsewhere) still counts.
     (r"(.*?)\b{_TURN} on\b(.*)", r"\1 enable \2"),
     (r"(.*?)\b{_TURN} off\b(.*)", r"\1 disable \2"),
@@ -147,6 +148,7 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bset up\b(.*)", r"\1 setup \2"),
     (r"(.*?)\b(?:right away|straight away)\b(.*)", r"\1 immediately \2"),
     (r"(.*?)\bhow (?:long|much time) (?:does|will|would) it take to (.+)", r"\1 how long \2"),
+    (r"(.*?)\bhow much time\b(.*)", r"\1 how long \2"),
     (r"(.*?)\bin advance\b(.*)", r"\1 beforehand \2"),
     # "get" as the passive's auxiliary: "my flight got cancelled" = "my flight is cancelled". After "I", "we"
     # or "you" it says who undergoes it, and stays a word of its own: "how do I get paid" is not "how do I pay".
@@ -169,7 +171,11 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\b(?:get|have|want) (?:my |our |the |your )?money back\b(.*)", r"\1 refund \2"),
     (r"(.*?)\b(?:is|are|was|were|be) over$", r"\1 end"),
     (r"(.*?)\buse (.+?) to (pay|log in|login|sign in|book|buy|order)\b(.*)", r"\1 \3 with \2 \4"),
-    (r"(?:any |some |what are some |what are the best )?tips (?:for|on|to) (\S+ing) (.+)", r"how i \1 \2"),
+    (
+        r"(?:any |some |what are some |what are the best |what are the )?(?:tips|instructions|directions|advice|guidance|help)"
+        r" (?:for|on|with|to) (\S+ing) (.+)",
+        r"how i \1 \2",
+    ),
     # A duration counted in days is a duration: "how many days can I keep X" = "how long can I keep X".
     (
         r"(.*?)\bhow many (?:days|weeks|months|years) (can|could|does|do|will|would|should|is|are|must)\b(.*)",
@@ -195,7 +201,7 @@ _REWRITES_SRC: list[tuple[str, str]] = [
     (r"(.*?)\bget (.+?) back\b(.*)", r"\1 recover \2 \3"),
     (r"(.*?)\bget back\b(.*)", r"\1 recover \2"),
     # "the best time to visit X" = "the best time of year to visit X" = "when should I visit X".
-    (r"(.*?)\bwhat is the best time (?:of (?:the )?year )?to (.+)", r"\1 when is best to \2"),
+    (r"(.*?)\b(?:what|when) is the best time (?:of (?:the )?year )?to (.+)", r"\1 when is best to \2"),
     (r"(.*?)\bwhat time of (?:the )?year is best (?:for|to) (.+)", r"\1 when is best to \2"),
     (r"when should (?:i|we|you|one) (.+)", r"when is best to \1"),
     (r"(.*?)\bget in (?:touch|contact) with\b(.*)", r"\1 contact \2"),
@@ -235,8 +241,66 @@ _REWRITES_SRC: list[tuple[str, str]] = [
         r"what is the difference between \1 and \2",
     ),
     (r"(.*?)\b{_LOG} (.+?) (?:out|off)\b(?: of| from)?(.*)", r"\1 logout \2 \3"),
+    # Terse and whole rephrasings of common question shapes.
+    (r"((?:the )?(?:word |term )?\S+) (?:meaning|definition)", r"what does \1 mean"),
+    # How long a thing lasts: its duration, its travel or cooking time.
+    (
+        r"(.*?)\b(?:the )?(flight|travel|journey|drive|driving|cooking|baking|boiling|waiting|delivery|shipping) times?\b(.*)",
+        r"\1 how long \2 \3",
+    ),
+    (r"(.*?)\b(?:the )?duration(?: of)?\b(.*)", r"\1 how long \2"),
+    # A search-style "X time": when X ("last bus to the airport time").
+    (r"(?!.*\b(?:what|when|which|how|who|why|where|much|many|long)\b)(.+?) (\S+ing) time", r"how long \2 \1"),
+    (r"(?!.*\b(?:what|when|which|how|who|why|where|much|many|long)\b)(.+) time", r"when \1"),
+    (r"(?:when|what time) (?:does|do|is|are) (.+) (?:open and close|close and open)", r"what are the opening hours of \1"),
+    (r"(.*?)\bwho (?:was|were|is|are) the (.+?) champions?\b(.*)", r"\1 who won \2 \3"),
+    (r"(.*?)\bwho (?:was|were|is|are) the champions? (?:of|in) (.+)", r"\1 who won \2"),
+    (r"(.*?)\border (.+?) by\b(.*)", r"\1 sort \2 by \3"),
+    (r"(.*?)\bwireless (network|internet|connection)\b(.*)", r"\1 wifi \2 \3"),
+    (r"(.*?)\bget (.+?) (?:on|onto|on to) (?:the )?(wifi|wireless|internet|network)\b(.*)", r"\1 connect \2 to \3 \4"),
+    (r"(?:the )?(?:consequences?|results?|outcomes?) of (\S+ing)\b(.*)", r"what happens if i \1 \2"),
+    (r"is there (?:anywhere|somewhere|any ?where|a place|any place) (?:to|i can|where i can) (.+)", r"where can i \1"),
+    (r"what (?:causes|would cause|could cause|might cause) (.+?) to (.+)", r"why does \1 \2"),
+    (r"(.*?)\b(?:carry on|carryon|cabin) (?:bag|baggage|luggage|case)\b(.*)", r"\1 hand luggage \2"),
+    # A bare "X off" / "X on": turning X off or on ("notifications off", "dark mode on").
+    (r"(?:the |my )?((?!(?:is|are|was|were|it|not|day|days|time)\b)\S+(?: \S+)?) off", r"disable \1"),
+    (r"(?:the |my )?((?!(?:is|are|was|were|it|not|day|days|time)\b)\S+(?: \S+)?) on", r"enable \1"),
+    # Paying by, using or via a means is paying with it.
+    (r"(.*?)\bpay (?:by|using|via|through) (.+)", r"\1 pay with \2"),
+    # The weather "looking", "expected", "going to be": its forecast.
+    (
+        r"(.*?)\b(?:how|what) is the weather (?:looking|expected|going to be|forecast to be)(?: like)?\b(.*)",
+        r"\1 weather forecast \2",
+    ),
+    (r"(.*?)\bwhat weather is (?:expected|forecast|predicted)\b(.*)", r"\1 weather forecast \2"),
+    (r"(?:the )?number of (.+)", r"how many \1"),
+    (r"(?:where is |what is )?the (?:nearest|closest) (?:place|spot) (?:to|where i can|where you can) (.+)", r"where can i \1"),
+    (r"(?:what is |where is |which is )?(?:the )?best (.+?) (in|near|around) (.+)", r"recommend \1 \2 \3"),
+    (r"(?:what is )?(?:the )?age (?:limit|requirement|restriction) (?:for|to) (.+)", r"what is the minimum age to \1"),
+    (r"(.*?)\bpost (?:a |the |my )?(parcel|package|letter|card|postcard)\b(.*)", r"\1 send a \2 \3"),
+    (r"(.*?)\bhow expensive is (\S+ing)\b(.*)", r"\1 how much does it cost to \2 \3"),
+    (
+        r"(?:what (?:are|is) )?(?:the )?(?:consequences?|results?|outcomes?) of (?:a |an |the )?(missed|skipped) (.+)",
+        r"what happens if i miss \2",
+    ),
+    # The reasons for X: why X.
+    (r"(?:what are |what is )?(?:the |some )?(?:possible |likely |main |common )?reasons? (?:why |for |that )?(.+)", r"why \1"),
+    # A recipe for X: how to make X.
+    (r"(?:what is |give me |do you have |is there )?(?:the |a |any )?recipe (?:for|to make) (.+)", r"how i make \1"),
+    (r"(?:what is |give me |do you have |is there )?(?:the |a |an |any )?(?!the\b|a\b|an\b)(.+) recipe", r"how i make \1"),
+    # The people who live in a place: its population.
+    (
+        r"(.*?)\bhow many (?:people|inhabitants|residents) (?:live |are there |are |reside )?in (.+)",
+        r"\1 what is the population of \2",
+    ),
+    (r"(.*?)\bhow (?:big|large|high) is the population\b(.*)", r"\1 what is the population \2"),
+    # The message an error prints is the error: "permission denied" = "a permission error".
+    (r"(.*?)\bpermission denied(?: errors?)?\b(.*)", r"\1 permission error \2"),
+    (r"(.*?)\b(?:on )?both sides(?: of (?:the |a |each )?(?:page|paper|sheet)s?)?\b(.*)", r"\1 double sided \2"),
     (r"(.*?)\b(?:switch|change|go) (?:over )?to (\S+ mode)\b(.*)", r"\1 enable \2 \3"),
 ]
+_VERB_PARTICIPLES = {"wrote": "written"}
+_VERB_PARTICIPLES.update({v: v for v in ("directed", "painted", "invented", "composed", "founded", "discovered")})
 # In a pattern, (N) is one number, (Q) one quoted string; {_TURN} and {_LOG} any form of the verb.
 _TURN = "(?:turn|turns|turned|turning|switch|switches|switched|switching|power|powers|powered|powering)"
 _LOG = "(?:log|logs|logged|logging|sign|signs|signed|signing)"
@@ -244,6 +308,25 @@ _PARTICIPLE = (
     r"\S+ed|broken|stolen|taken|eaten|frozen|chosen|hidden|paid|made|sent|told|given|done|seen|shown|caught|sold"
     r"|bought|kept|held|brought|taught|found|lost|hurt|hit|cut|stuck|spent|bitten|stung"
 )
+# "Who is the author of X" = "who wrote X": the one who did a thing, asked by the noun that names them.
+_AGENTS = {
+    "wrote": ("author", "writer"),
+    "directed": ("director",),
+    "painted": ("painter",),
+    "invented": ("inventor",),
+    "composed": ("composer",),
+    "founded": ("founder",),
+    "discovered": ("discoverer",),
+}
+for _verb, _nouns in _AGENTS.items():
+    _noun = "|".join(_nouns)
+    _REWRITES_SRC += [
+        (rf"who (?:is|was|were) the (?:{_noun}) of (.+)", rf"who {_verb} \1"),
+        (rf"(?:the )?(?:{_noun}) of (.+)", rf"who {_verb} \1"),
+        (rf"(?:which|what) (?:{_noun}) {_verb} (.+)", rf"who {_verb} \1"),
+        (rf"who (?:is|was|were) (.+) {_VERB_PARTICIPLES[_verb]} by", rf"who {_verb} \1"),
+        (rf"(?!who\b|what\b|which\b)(.+) (?:{_noun})", rf"who {_verb} \1"),
+    ]
 REWRITES = [
     (
         re.compile(
@@ -265,7 +348,7 @@ _GROUPS = [
     ("pause", "freeze", "suspend"),
     ("reset", "recover", "restore", "undelete"),
     ("branch", "store", "shop", "outlet"),
-    ("temperature", "heat"),
+    ("temperature", "heat", "temp"),
     ("sunroof", "moonroof"),
     ("gram", "g", "gramme"),
     ("kilogram", "kg", "kilo"),
@@ -325,11 +408,11 @@ _GROUPS = [
     ("faster", "quicker"),
     ("fastest", "quickest"),
     ("cheap", "inexpensive"),
-    ("cost", "price"),
+    ("cost", "price", "fee"),
     ("car", "automobile", "vehicle"),
     ("child", "kid"),
     ("phone", "telephone", "mobile", "cellphone", "smartphone"),
-    ("change", "modify", "alter", "switch", "rename"),
+    ("change", "modify", "alter", "switch", "rename", "edit"),
     ("take", "bring"),
     ("soft", "runny"),
     ("yet", "still"),
@@ -342,6 +425,16 @@ _GROUPS = [
     ("increase", "raise", "enlarge"),
     ("decrease", "reduce", "lower", "shrink"),
     ("kilometre", "kilometer", "km"),
+    ("mile", "mi"),
+    # Everyday abbreviations: one meaning, the word they shorten.
+    ("calorie", "kcal"),
+    ("information", "info"),
+    ("account", "acct"),
+    ("message", "msg"),
+    ("tomorrow", "tmrw", "tmr"),
+    ("year", "yr"),
+    ("week", "wk"),
+    ("wifi", "wlan"),
     ("metre", "meter", "m"),
     ("litre", "liter"),
     ("colour", "color"),
@@ -457,6 +550,10 @@ _DERIVED = {
     "difference": "differ",
     "setting": "set",
     "different": "differ",
+    "usage": "use",
+    "browsing": "browser",
+    "flight": "fly",
+    "assistance": "help",
 }
 # A people's or a language's name is its country's: "an Indian visa" = "a visa for India".
 _DEMONYMS = {
@@ -497,5 +594,7 @@ LIGHT = frozenset(
     # Permission and wishes: "are dogs allowed on", "I'd like to", "I want to", "I need to".
     + ["allow", "permit", "possible", "able", "ok", "okay", "want", "like", "need"]
     # Filler that only says how the asker feels about the question.
-    + ["exactly", "actually", "currently", "now", "also", "ever", "even", "anyway", "still", "yet"]
+    + ["exactly", "actually", "currently", "now", "also", "ever", "even", "anyway", "still", "yet", "anymore"]
+    # "my own food" is "my food".
+    + ["own"]
 )

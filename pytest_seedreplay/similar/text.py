@@ -80,6 +80,8 @@ CLASSES = {
     "had": "past",
     "has": "have",
     "having": "have",
+    "u": "you",
+    "ur": "you",
     "me": "i",
     "myself": "i",
     "mine": "i",
@@ -108,7 +110,8 @@ CLASSES = {
     "toward": "to",
     "versus": "vs",
     "till": "until",
-    "whilst": "while",
+    "whilst": "when",
+    "while": "when",  # "while charging" = "when charging"
     "amongst": "among",
 }
 SYMBOL_WORDS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound", "+": "plus", "&": "and"}
@@ -176,16 +179,19 @@ FUNCTION_WORDS = (
 
 # Clause-initial frames that only wrap the question ("could you tell me how ..." = "how ...").
 _TELL = r"(?:tell|show|give|explain(?: to)?)"
+# "can you", "would you be able to", "please", "kindly": a request put politely.
+_YOU = r"(?:(?:can|could|would|will) you (?:be able to )?)?(?:please |kindly )?"
+_WH = "|".join(sorted(WH_WORDS))
 FRAMES = [
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?:if |whether )"), ""),
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?=(?:{'|'.join(WH_WORDS)}) )"), ""),
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?{_TELL} me (?:please )?(?:about )?"), "what "),
-    (re.compile(rf"^(?:(?:can|could|would|will) you )?(?:please )?explain (?=(?:{'|'.join(WH_WORDS)}) )"), ""),
-    (re.compile(r"^(?:(?:can|could|would|will) you )?(?:please )?explain "), "what "),
+    (re.compile(rf"^{_YOU}(?:{_TELL} me|let me know) (?:please )?(?:if |whether )"), ""),
+    (re.compile(rf"^{_YOU}(?:{_TELL} me|let me know) (?:please )?(?=(?:{_WH}) )"), ""),
+    (re.compile(rf"^{_YOU}{_TELL} me (?:please )?(?:about )?"), "what "),
+    (re.compile(rf"^{_YOU}explain (?=(?:{_WH}) )"), ""),
+    (re.compile(rf"^{_YOU}explain "), "what "),
     (
         re.compile(
-            r"^(?:do you know|i wonder|i am wondering|i was wondering|i would like to know|i want to know|i need to know"
-            r"|i would like to ask|can i ask|may i ask)(?: if| whether)? "
+            r"^(?:do you know|i wonder|i am wondering|i was wondering|wondering|i would like to know|i want to know"
+            r"|i need to know|i would like to ask|can i ask|may i ask)(?: if| whether)? "
         ),
         "",
     ),
@@ -198,6 +204,11 @@ FRAMES = [
     ),
     (re.compile(r"^(?:can|could|would|will) you (?:please )?(?!(?:" + "|".join(AUX_SUBJECTS | {"you", "not"}) + r") )"), ""),
     (re.compile(r"^how to "), "how i "),
+    # Asking to be guided or advised is asking how: "walk me through X", "please advise on X".
+    (re.compile(rf"^{_YOU}(?:walk|talk|take|guide) me through (?:how to )?"), "how i "),
+    (re.compile(rf"^{_YOU}advise(?: me)?(?: on| about)?(?: how to)? "), "how i "),
+    (re.compile(rf"^{_YOU}teach me (?:how )?to "), "how i "),
+    (re.compile(r"^i am (?:trying|attempting|looking) to "), "i want to "),
 ]
 # Politeness that may stand anywhere: dropped wherever it is.
 POLITE_PHRASES = [
@@ -211,6 +222,7 @@ POLITE_PHRASES = [
         "thanks in advance",
         "many thanks",
         "quick question",
+        "quick q",
         "if possible",
         "if you can",
     )
@@ -371,6 +383,7 @@ _NUMERIC = re.compile(r"\d+(?:[.,:]\d+)*\Z")
 _ORDINAL = re.compile(r"(\d+)(?:st|nd|rd|th)\Z")
 _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)(" + "|".join(_UNITS) + r")\Z")
 _CAMEL = re.compile(r"[a-z][A-Z]")
+_VERSION = re.compile(r"[vV](\d+(?:\.\d+)+|\d+)\Z")
 
 
 @dataclass(frozen=True)
@@ -470,6 +483,9 @@ def _split_token(token: str, shouting: bool, title_case: bool) -> list[Word]:
     match = _NUMBER_UNIT.match(token.lower())
     if match:
         return [Word(_number(match.group(1)), "number"), Word(match.group(2))]
+    match = _VERSION.match(token)
+    if match:
+        return [Word("version"), Word(_number(match.group(1)), "number")]  # "v3.2" = "version 3.2"
     if _is_identifier(token):
         return [Word(token.lower().replace("-", ""), "entity")]
     if "-" in token:
@@ -560,9 +576,9 @@ _DAY_PARTS = {"morning": "am", "afternoon": "pm", "evening": "pm", "night": "pm"
 
 def _with_meridiem(words: list[Word]) -> list[Word]:
     out: list[Word] = []
-    for word in words:
+    for word in _past_the_hour(words):
         if word.text in _MERIDIEM and out and out[-1].kind == "number" and _CLOCK.fullmatch(out[-1].text):
-            out[-1] = Word(out[-1].text + _MERIDIEM[word.text], "number")
+            out[-1] = Word(_clock(out[-1].text) + _MERIDIEM[word.text], "number")
             continue
         out.append(word)
     parts = {_DAY_PARTS[w.text] for w in out if w.kind == "word" and w.text in _DAY_PARTS}
@@ -570,7 +586,33 @@ def _with_meridiem(words: list[Word]) -> list[Word]:
         (meridiem,) = parts
         for i, word in enumerate(out):
             if _on_the_clock(out, i):
-                out[i] = Word(word.text + meridiem, "number")
+                out[i] = Word(_clock(word.text) + meridiem, "number")
+    return out
+
+
+def _clock(text: str) -> str:
+    """A time of day with a dot is the same time with a colon: "7.30 am" = "7:30 am" (only once it is
+    known to be a time: "7.30" alone may be a price)."""
+    return text.replace(".", ":")
+
+
+_PAST_THE_HOUR = {("half", "past"): 30, ("quarter", "past"): 15, ("quarter", "to"): -15}
+
+
+def _past_the_hour(words: list[Word]) -> list[Word]:
+    """ "half past seven" = "7:30", "quarter to 8" = "7:45": the clock time, as a number."""
+    out: list[Word] = []
+    i = 0
+    while i < len(words):
+        minutes = _PAST_THE_HOUR.get((words[i].text, words[i + 1].text)) if i + 2 < len(words) else None
+        hour = words[i + 2].text if minutes is not None and words[i + 2].kind == "number" else ""
+        if minutes is not None and hour.isdigit() and 1 <= int(hour) <= 12:
+            h = int(hour) if minutes > 0 else (int(hour) - 2) % 12 + 1
+            out.append(Word(f"{h}:{minutes % 60:02d}", "number"))
+            i += 3
+            continue
+        out.append(words[i])
+        i += 1
     return out
 
 
@@ -814,9 +856,17 @@ def _strip_inflection(word: str) -> str:
     return word
 
 
+def quoted_name(word: Word) -> str | None:
+    """A quoted string of one word is that word named, as a name is (case aside): "'notes.txt'" = "notes.txt",
+    "the word 'ephemeral'" = "the word ephemeral". Quoted strings of several words stay exact strings."""
+    if word.kind != "quoted" or not word.text or any(c.isspace() for c in word.text):
+        return None
+    return word.text.lower().replace("-", "")
+
+
 def _token(word: Word) -> str:
     if word.kind == "quoted":
-        return "\x00quoted"
+        return quoted_name(word) or "\x00quoted"
     if word.kind == "number":
         return "#" + word.text
     if word.kind == "entity":
@@ -881,7 +931,7 @@ KINDS_OF = {
     "colour": frozenset(["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "pink", "brown", "grey"]),
 }
 # Not "no": "are there no 5 star hotels" is a negation.
-KINDS_BEFORE = {"number": "number", "num": "number", "word": "quoted", "term": "quoted"}
+KINDS_BEFORE = {"number": "number", "num": "number", "version": "number", "word": "quoted", "term": "quoted"}
 KINDS_BEFORE.update({"phrase": "quoted", "expression": "quoted", "called": "*", "named": "*"})
 
 
@@ -907,7 +957,23 @@ def _only_a_kind(clause: list[Word], i: int, token: str, present: set[str]) -> b
     after = clause[i + 1]
     if kind == "*":  # "called X", "named X": a name or a quoted string follows
         return after.kind in ("quoted", "entity") or after.capitalised
-    return after.kind == kind
+    return after.kind == kind or (kind == "quoted" and _named_word(clause, i + 1))
+
+
+# Words of a question about a word: there "the word X" names X, as "the word 'X'" does.
+_ABOUT_A_WORD = frozenset(["mean", "meaning", "define", "definition", "spell", "pronounce", "translate", "synonym"])
+_ABOUT_A_WORD |= frozenset(["antonym", "plural", "rhyme", "origin", "etymology"])
+
+
+def _named_word(clause: list[Word], i: int) -> bool:
+    """Whether clause[i] is the word a question about a word names: "what does the word ephemeral mean"."""
+    return (
+        0 < i < len(clause)
+        and clause[i].kind == "word"
+        and clause[i - 1].text in ("word", "term")
+        and clause[i].text not in FUNCTION_WORDS
+        and any(w.kind == "word" and w.text in _ABOUT_A_WORD for w in clause)
+    )
 
 
 # A short message's one-word clause that names again a word of another clause adds nothing ("List vs
@@ -921,6 +987,12 @@ def _drop_restated(content: Counter, per_clause: list[list[str]]) -> None:
     for tokens in per_clause:
         if len(tokens) == 1 and tokens[0] and content[tokens[0]] > 1:
             content[tokens[0]] -= 1
+
+
+@lru_cache(maxsize=1024)
+def _quoted_words(text: str) -> Analysis:
+    """The analysis of a quoted string's own words (as they would count unquoted)."""
+    return analyse(text)
 
 
 def analyse(text: str) -> Analysis:
@@ -958,9 +1030,21 @@ def analyse(text: str) -> Analysis:
             if word.kind == "number":
                 numbers.append(word.text)
                 units.append("")
-            elif word.kind == "quoted":
+            elif word.kind == "quoted" and quoted_name(word) is None:
+                # A string of several words counts as its words (the quoted guard holds it exact): the
+                # same words unquoted in another question are the same content ("`pip install`").
                 quoted.append(word.text)
-            elif word.kind == "entity" or word.capitalised:
+                inner = _quoted_words(word.text)
+                content.update(inner.content)
+                numbers.extend(inner.numbers)
+                units.extend(inner.units)
+                per_clause[-1].append("")
+                if pending and inner.content:
+                    first = next(iter(inner.content))
+                    directions.update((marker, first) for marker in pending)
+                    pending = []
+                continue
+            elif word.kind in ("entity", "quoted") or word.capitalised or _named_word(clause, i):
                 entities.add(token)
             elif word.kind == "word" and word.text not in CLASSES and not known(word.text):
                 unknown.add(token)
