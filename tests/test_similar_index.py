@@ -209,6 +209,17 @@ def test_the_second_held_out_set_gets_no_wrong_answer() -> None:
     assert result.by_kind["detail"]["hits"] == 0
 
 
+def test_the_third_held_out_set_meets_the_issue_target() -> None:
+    # Written for issue 21 item 8 by someone who saw neither the tier's code nor any other set, from the
+    # 50 questions alone: 150 rewordings and 122 near misses (41 added details, 16 rewordings that ask
+    # something else). Never read while building: its figures were taken once before item 8's second
+    # round (67.3%, 0 wrong) and once after it (78.0%, 0 wrong); the target was 75% with 0 wrong.
+    result = _held_out("heldout3")
+    assert result.wrong == 0, result.wrong_examples
+    assert result.recall >= 0.78
+    assert result.by_kind["detail"]["hits"] == 0
+
+
 def _held_out(name: str):
     """The figures of a held-out set of the 50 shipped questions (NAME_paraphrases/negatives.jsonl)."""
     paraphrases = read_paraphrases(DATA / f"{name}_paraphrases.jsonl")
