@@ -209,10 +209,11 @@ def test_a_worker_that_keeps_dying_is_left_dead_and_the_other_serves(spawn, sim,
 
     proxy = spawn("--upstream", sim.url, "--cache-dir", str(tmp_path / "cache"))
     survivor, victim = proxy.workers()
-    for _ in range(RESTARTS + 1):
+    for death in range(1, RESTARTS + 2):
         os.kill(victim, signal.SIGKILL)
-        if _ < RESTARTS:
-            _wait_for(lambda: len(proxy.workers()) == 2 and victim not in proxy.workers(), "the worker started again")
+        if death <= RESTARTS:
+            dead = victim
+            _wait_for(lambda: len(proxy.workers()) == 2 and dead not in proxy.workers(), "the worker started again")  # noqa: B023
             victim = next(pid for pid in proxy.workers() if pid != survivor)
     _wait_for(lambda: "it is not started again" in proxy.log(), "the proxy to give the worker up")
     assert proxy.workers() == [survivor]

@@ -141,6 +141,33 @@ def test_directions_guard_lets_reordered_phrases_through() -> None:
     assert check(guards.directions, "convert 5 kilometres to miles", "convert 5 kilometres into miles") is None
 
 
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("How do I delete a restored file?", "How do I restore a deleted file?"),
+        ("How do I stop a running process?", "How do I run a stopped process?"),
+        ("How do I undo a merged commit?", "How do I merge an undone commit?"),
+    ],
+)
+def test_roles_guard_vetoes_the_same_words_in_other_roles(a: str, b: str) -> None:
+    assert check(guards.content, a, b) is None  # the same words ...
+    assert check(guards.roles, a, b) is not None  # ... each in the other's role
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("How can a deleted file be restored?", "How do I restore a deleted file?"),
+        ("restore deleted file", "How do I restore a deleted file?"),
+        ("deleting files, how to", "How do I delete files?"),
+        ("Can the date of my reservation be changed?", "Can I change my booking date?"),
+        ("At 2000 m altitude, what temperature does water boil at?", "What is the boiling point of water at 2000 metres?"),
+    ],
+)
+def test_roles_guard_lets_a_word_keep_its_role_in_another_form(a: str, b: str) -> None:
+    assert check(guards.roles, a, b) is None
+
+
 def test_empty_guard_matches_a_question_without_content_words_only_to_itself() -> None:
     assert check(guards.empty, "Thanks!", "Hello!") is not None
     assert check(guards.empty, "Thanks!", "thanks") is None

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from .text import Analysis
+from .text import Analysis, lemma
 
 MIN_TYPO_LENGTH = 5  # shorter words are never typos of each other ("pause"/"cause" are both words anyway)
 LONG_WORD = 9  # from this length two slips in one word are still a typo
@@ -138,6 +138,31 @@ def _pointed(directions: Counter, pairing: dict[str, str]) -> dict[str, Counter]
     return out
 
 
+def roles(a: Analysis, b: Analysis) -> str | None:
+    """The same words in other roles: one word goes from its plain form to an inflected one while another
+    goes the other way ("delete a restored file" vs "restore a deleted file", "stop a running process"
+    vs "run a stopped process"). Content words are compared as a multiset, so without this the two ask
+    alike; a rewording keeps each word's role ("how can a deleted file be restored": deleted stays)."""
+    # Only a word written in both (in one form or another), not two synonyms folded into one token.
+    shared = sorted(t for t in a.content.keys() & b.content.keys() if lemma(a.spelled.get(t, t)) == lemma(b.spelled.get(t, t)))
+    plain_first = [t for t in shared if _form(t, a) == "plain" and _form(t, b) != "plain"]
+    plain_then = [t for t in shared if _form(t, a) != "plain" and _form(t, b) == "plain"]
+    if plain_first and plain_then:
+        x, y = plain_first[0], plain_then[0]
+        return f"words in other roles: {a.spelled[x]!r} and {a.spelled[y]!r} vs {b.spelled[x]!r} and {b.spelled[y]!r}"
+    return None
+
+
+def _form(token: str, a: Analysis) -> str:
+    """How a content word is written: "ing", "past" ("deleted", "broken", "undone") or "plain" (its
+    dictionary form, a plural, an abbreviation such as "m" for "metre")."""
+    word = a.spelled.get(token, token)
+    base = lemma(word)
+    if base == word or word.endswith("s") or len(word) < 3 or word[:2] != base[:2]:
+        return "plain"
+    return "ing" if word.endswith("ing") else "past"
+
+
 def empty(a: Analysis, b: Analysis) -> str | None:
     """A question with no content word ("Thanks!", "Hi") matches only itself."""
     if (not a.content or not b.content) and a.surface != b.surface:
@@ -147,7 +172,7 @@ def empty(a: Analysis, b: Analysis) -> str | None:
 
 # The order in which a veto is reported; all of them must pass.
 Guard = Callable[[Analysis, Analysis], str | None]
-GUARDS: tuple[Guard, ...] = (empty, numbers, quoted, entities, content, asks, directions, units)
+GUARDS: tuple[Guard, ...] = (empty, numbers, quoted, entities, content, asks, directions, units, roles)
 
 
 def veto(a: Analysis, b: Analysis) -> tuple[str, str] | None:
