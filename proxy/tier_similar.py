@@ -1,6 +1,7 @@
 """The similar tier: a reworded chat question gets the recorded answer of the question it rewords.
 
-On an exact miss, a chat request is answered from a recorded chat request with the same everything
+On an exact miss, a chat request (Chat Completions, or Anthropic's Messages) is answered from a
+recorded request to the same endpoint with the same everything
 but the last user message, when that message passes every guard against the new one and scores at
 least the threshold (`pytest_seedreplay.similar`). The answer is the recording, verbatim, with
 `X-Seedreplay-Cache: similar`, the key it came from and the score. It needs no upstream: it answers in

@@ -534,3 +534,44 @@ def spawn_proxy() -> Iterator[Callable[..., ProxyProcess]]:
     yield factory
     for running in started:
         running.stop()
+
+
+def test_anthropic_messages_a_reworded_question_gets_the_recording_plain_and_streamed(sim, similar_proxy):
+    # The real anthropic SDK: the tier reads a Messages request's last user turn as it reads a chat one's,
+    # and groups by everything else (system, model, max_tokens, the anthropic-version header).
+    import anthropic
+
+    running, _ = similar_proxy(sim.url, anthropic_upstream=sim.root)
+    client = anthropic.Anthropic(base_url=running.root, api_key="sk-ant-api03-similarTEST0123456789abcdefABCD", max_retries=0)
+
+    def ask_claude(text: str, **options: Any) -> Any:
+        return client.messages.with_raw_response.create(
+            model="claude-sonnet-4-5", system=SYSTEM, max_tokens=200, messages=[{"role": "user", "content": text}], **options
+        )
+
+    first = ask_claude(PASSWORD)
+    assert first.headers["x-seedreplay-cache"] == "miss"
+    answer = first.parse().content[0].text
+    running.settle()
+    calls = upstream_calls(sim)
+
+    reworded = ask_claude(REWORDED[PASSWORD])
+    assert reworded.headers["x-seedreplay-cache"] == "similar"
+    assert reworded.headers["x-seedreplay-similar-key"] == first.headers["x-seedreplay-key"]
+    assert reworded.parse().content[0].text == answer
+    blocks = [{"type": "text", "text": REWORDED[PASSWORD], "cache_control": {"type": "ephemeral"}}]
+    with client.messages.stream(
+        model="claude-sonnet-4-5", system=SYSTEM, max_tokens=200, messages=[{"role": "user", "content": blocks}]
+    ) as stream:
+        assert stream.response.headers["x-seedreplay-cache"] == "similar"
+        assert stream.get_final_text() == answer
+    assert upstream_calls(sim) == calls
+
+    # A near miss, another system prompt, or the chat endpoint: each its own question.
+    assert ask_claude("How do I reset my router?").headers["x-seedreplay-cache"] == "miss"
+    other = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-5", system="Be terse.", max_tokens=200, messages=[{"role": "user", "content": REWORDED[PASSWORD]}]
+    )
+    assert other.headers["x-seedreplay-cache"] == "miss"
+    assert ask(running.client(), REWORDED[PASSWORD]).headers["x-seedreplay-cache"] == "miss"
+    client.close()

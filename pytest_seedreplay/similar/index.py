@@ -1,4 +1,5 @@
-"""The index of recorded chat questions: which recording, if any, answers a reworded question.
+"""The index of recorded chat questions (Chat Completions and Anthropic Messages): which recording, if
+any, answers a reworded question.
 
 Requests are grouped by everything but the last user message (model, system prompt, earlier turns,
 seed, temperature, tools, response_format, every other output-changing parameter): only the last
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..core.constants import CHAT, SIMILAR_DEFAULT_THRESHOLD
+from ..core.constants import CHAT, MESSAGES, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
 from .guards import EXTRA_WORDS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, typo_pairing, veto
 from .measure import score as builtin_score
@@ -65,8 +66,10 @@ class Question:
 
 
 def last_user_text(canonical: dict[str, Any]) -> str | None:
-    """The text of the last message when it is the user's (plain text or text parts only), else None."""
-    if canonical.get("endpoint") != CHAT:
+    """The text of the last message when it is the user's (plain text or text parts only), else None.
+    Chat Completions and Anthropic's Messages API alike: both give a user turn as a string or as
+    `{"type": "text", "text": ...}` parts (the Messages key has dropped their cache markers)."""
+    if canonical.get("endpoint") not in (CHAT, MESSAGES):
         return None
     messages = canonical.get("params", {}).get("messages")
     if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
@@ -87,9 +90,10 @@ def last_user_text(canonical: dict[str, Any]) -> str | None:
 
 
 def split_request(canonical: dict[str, Any]) -> tuple[str, str] | None:
-    """(group, last user text) of a canonical chat request; None when this tier cannot answer it.
+    """(group, last user text) of a canonical chat or Messages request; None when this tier cannot answer it.
 
-    The group is a digest of the canonical request with the last user message's text left out."""
+    The group is a digest of the canonical request with the last user message's text left out (for
+    Messages its `anthropic-version` / `anthropic-beta` headers stay in: they change the answer's shape)."""
     text = last_user_text(canonical)
     if text is None:
         return None
@@ -97,7 +101,7 @@ def split_request(canonical: dict[str, Any]) -> tuple[str, str] | None:
     messages = list(params["messages"])
     messages[-1] = {**messages[-1], "content": None}
     params["messages"] = messages
-    rest = canonical_json({"endpoint": canonical["endpoint"], "params": params})
+    rest = canonical_json({**canonical, "params": params})
     return hashlib.sha256(rest.encode("utf-8", "surrogatepass")).hexdigest(), text
 
 
