@@ -1,7 +1,7 @@
 """The similar tier: a reworded chat question gets the recorded answer of the question it rewords.
 
-On an exact miss, a chat request (Chat Completions, or Anthropic's Messages) is answered from a
-recorded request to the same endpoint with the same everything
+On an exact miss, a chat request (Chat Completions, Anthropic's Messages or the Responses API) is
+answered from a recorded request to the same endpoint with the same everything
 but the last user message, when that message passes every guard against the new one and scores at
 least the threshold (`pytest_seedreplay.similar`). The answer is the recording, verbatim, with
 `X-Seedreplay-Cache: similar`, the key it came from and the score. It needs no upstream: it answers in
@@ -42,7 +42,7 @@ from pytest_seedreplay.core.key import key_of_canonical
 from pytest_seedreplay.policy import Fate
 from pytest_seedreplay.similar import DEFAULT_THRESHOLD, SimilarIndex
 from pytest_seedreplay.similar.embeddings import BATCH, cosine, embedding_entry, embedding_request, vector_of
-from pytest_seedreplay.similar.index import Match, Question, last_user_text
+from pytest_seedreplay.similar.index import Match, Question, last_user_text, turns
 from pytest_seedreplay.similar.text import analyse
 
 from .tiers import TierAnswer
@@ -226,7 +226,7 @@ class SimilarTier:
         text = last_user_text(entry.request) if isinstance(entry.request, dict) else None
         if text is None:
             return  # not a chat question this tier can answer with
-        if len(text) <= ON_LOOP_CHARS and len(entry.request["params"]["messages"]) <= ON_LOOP_MESSAGES:
+        if len(text) <= ON_LOOP_CHARS and turns(entry.request) <= ON_LOOP_MESSAGES:
             self.index.add(entry.key, entry.request)  # 0.1-0.5 ms: cheaper here than a thread hop
             return
         try:

@@ -575,3 +575,37 @@ def test_anthropic_messages_a_reworded_question_gets_the_recording_plain_and_str
     assert other.headers["x-seedreplay-cache"] == "miss"
     assert ask(running.client(), REWORDED[PASSWORD]).headers["x-seedreplay-cache"] == "miss"
     client.close()
+
+
+def test_responses_api_a_reworded_input_gets_the_recording_plain_and_streamed(sim, similar_proxy):
+    # The Responses API's `input` as a string is one user turn; as a list, its last user message counts.
+    running, _ = similar_proxy(sim.url)
+    client = running.client()
+
+    def respond(text: Any, **options: Any) -> Any:
+        return client.responses.with_raw_response.create(model=MODEL, instructions=SYSTEM, input=text, **options)
+
+    first = respond(PASSWORD)
+    assert first.headers["x-seedreplay-cache"] == "miss"
+    answer = first.parse().output_text
+    running.settle()
+    calls = upstream_calls(sim)
+
+    reworded = respond(REWORDED[PASSWORD])
+    assert reworded.headers["x-seedreplay-cache"] == "similar"
+    assert reworded.headers["x-seedreplay-similar-key"] == first.headers["x-seedreplay-key"]
+    assert reworded.parse().output_text == answer
+    streamed = respond(REWORDED[PASSWORD], stream=True)
+    assert streamed.headers["x-seedreplay-cache"] == "similar"
+    assert "".join(e.delta for e in streamed.parse() if e.type == "response.output_text.delta") == answer
+    assert upstream_calls(sim) == calls
+
+    # Another instruction or a near miss: each its own question.
+    other = client.responses.with_raw_response.create(model=MODEL, instructions="Be terse.", input=REWORDED[PASSWORD])
+    assert other.headers["x-seedreplay-cache"] == "miss"
+    assert respond("How do I reset my router?").headers["x-seedreplay-cache"] == "miss"
+    turns = [{"role": "user", "content": [{"type": "input_text", "text": PASSWORD}]}]
+    assert respond(turns).headers["x-seedreplay-cache"] == "miss"  # another key (input as a list) ...
+    running.settle()
+    worded = [{"role": "user", "content": [{"type": "input_text", "text": REWORDED[PASSWORD]}]}]
+    assert respond(worded).headers["x-seedreplay-cache"] == "similar"  # ... which answers its rewordings

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..core.constants import CHAT, MESSAGES, SIMILAR_DEFAULT_THRESHOLD
+from ..core.constants import CHAT, MESSAGES, RESPONSES, SIMILAR_DEFAULT_THRESHOLD
 from ..core.key import canonical_json
 from .guards import EXTRA_WORDS, FREE_ADDITIONS, MIN_TYPO_LENGTH, NEVER_ADDED, VAGUE_VERBS, typo_pairing, veto
 from .measure import score as builtin_score
@@ -65,42 +65,69 @@ class Question:
     analysis: Analysis
 
 
-def last_user_text(canonical: dict[str, Any]) -> str | None:
-    """The text of the last message when it is the user's (plain text or text parts only), else None.
-    Chat Completions and Anthropic's Messages API alike: both give a user turn as a string or as
-    `{"type": "text", "text": ...}` parts (the Messages key has dropped their cache markers)."""
-    if canonical.get("endpoint") not in (CHAT, MESSAGES):
+# Where each endpoint keeps its turns, and the type of a text part in them.
+_TURNS = {CHAT: "messages", MESSAGES: "messages", RESPONSES: "input"}
+_TEXT_PART = {CHAT: "text", MESSAGES: "text", RESPONSES: "input_text"}
+
+
+def question_of(canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(the last user text, the request's params with that text left out) of a canonical request this
+    tier can answer, else None: Chat Completions, Anthropic's Messages (the key has dropped its cache
+    markers) and the Responses API (`input` as a string is one user turn), when the last turn is the
+    user's, in plain text or text parts only."""
+    endpoint = canonical.get("endpoint")
+    field = _TURNS.get(endpoint) if isinstance(endpoint, str) else None
+    params = canonical.get("params")
+    if field is None or not isinstance(params, dict):
         return None
-    messages = canonical.get("params", {}).get("messages")
-    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+    turns = params.get(field)
+    if endpoint == RESPONSES and isinstance(turns, str):
+        return turns, {**params, field: None}
+    if not isinstance(turns, list) or not turns or not isinstance(turns[-1], dict):
         return None
-    last = messages[-1]
-    if last.get("role") != "user":
+    last = turns[-1]
+    if last.get("role") != "user" or last.get("type", "message") != "message":
         return None
-    content = last.get("content")
+    text = _text_of(last.get("content"), _TEXT_PART[endpoint])
+    if text is None:
+        return None
+    return text, {**params, field: [*turns[:-1], {**last, "content": None}]}
+
+
+def _text_of(content: Any, part_type: str) -> str | None:
     if isinstance(content, str):
         return content
     if (
         isinstance(content, list)
         and content
-        and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content)
+        and all(isinstance(p, dict) and p.get("type") == part_type and isinstance(p.get("text"), str) for p in content)
     ):
         return "\n".join(p["text"] for p in content)
     return None  # images, audio, files: another question whatever the words
 
 
+def last_user_text(canonical: dict[str, Any]) -> str | None:
+    """The last user text of a request this tier can answer (see `question_of`), else None."""
+    found = question_of(canonical)
+    return None if found is None else found[0]
+
+
+def turns(canonical: dict[str, Any]) -> int:
+    """How many turns a request this tier can answer holds (1 for a Responses `input` string)."""
+    field = _TURNS.get(canonical.get("endpoint", ""), "messages")
+    found = canonical.get("params", {}).get(field)
+    return len(found) if isinstance(found, list) else 1
+
+
 def split_request(canonical: dict[str, Any]) -> tuple[str, str] | None:
-    """(group, last user text) of a canonical chat or Messages request; None when this tier cannot answer it.
+    """(group, last user text) of a canonical request; None when this tier cannot answer it.
 
     The group is a digest of the canonical request with the last user message's text left out (for
     Messages its `anthropic-version` / `anthropic-beta` headers stay in: they change the answer's shape)."""
-    text = last_user_text(canonical)
-    if text is None:
+    found = question_of(canonical)
+    if found is None:
         return None
-    params = dict(canonical["params"])
-    messages = list(params["messages"])
-    messages[-1] = {**messages[-1], "content": None}
-    params["messages"] = messages
+    text, params = found
     rest = canonical_json({**canonical, "params": params})
     return hashlib.sha256(rest.encode("utf-8", "surrogatepass")).hexdigest(), text
 
