@@ -8,8 +8,8 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import diskcache
 
@@ -63,6 +63,7 @@ SHARED_SETTINGS: dict[str, Any] = {
 
 
 log = logging.getLogger("seedreplay.store")
+T = TypeVar("T")
 
 # The only file names diskcache gives a file-backed value (`Disk.filename`): two levels of hex folders
 # and a random hex name. Anything else in a row's `filename` was planted.
@@ -78,6 +79,11 @@ _FOREIGN_KEYS = (
     "SELECT (SELECT COUNT(*) FROM Cache WHERE key < '' AND (+expire_time IS NULL OR +expire_time > :now))"
     " + (SELECT COUNT(*) FROM Cache WHERE key >= X'' AND (+expire_time IS NULL OR +expire_time > :now))"
 )
+
+
+# diskcache's own read of a live str key (`Cache.get`'s fast path), by which the store tells a missing
+# row (a miss: this one query) from a row whose file vanished under it (read again).
+_LIVE_ROW = "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
 
 
 class ForeignRow(Exception):
@@ -176,13 +182,20 @@ class DiskStore(CheckedWrites):
         return f"entry {key} in {self.location}"
 
     def _blob(self, key: str, read: bool = False) -> Any:
-        # A file-backed value can vanish between diskcache's row lookup and its file open when another
-        # process overwrites the key; diskcache then answers "missing". Retry while the key exists.
+        """The stored value of `key` (bytes, or an open file with `read`), or None: a miss is one SQLite
+        query. A file-backed value can vanish between the row lookup and its file open when another
+        process overwrites the key: then the row is looked up again. (diskcache's `get` answers None
+        for both, and telling them apart cost every miss a second query.)"""
         try:
             for _ in range(5):
-                value = self._cache.get(key, read=read)
-                if value is not None or key not in self._cache:
-                    return value
+                rows = self._cache._sql(_LIVE_ROW, (key, time.time())).fetchall()
+                if not rows:
+                    return None
+                ((mode, filename, value),) = rows
+                try:
+                    return self._cache.disk.fetch(mode, filename, value, read)
+                except OSError:  # its file went: the key was overwritten a moment ago
+                    continue
             return self._cache.get(key, read=read)
         except ForeignRow as exc:
             raise foreign_entry(self._where(key), str(exc)) from None
@@ -276,23 +289,50 @@ class DiskStore(CheckedWrites):
         """`claim` without waiting on another process's write: StoreBusy at once while one is under
         way. A caller on an event loop claims so (one SQLite transaction, no fsync: ~0.1 ms), and
         from a thread only when busy: a thread hop costs a miss more than the claim itself."""
+        token = uuid.uuid4().hex
+        added = self._at_once(lambda shared: shared.add(("lock", key), token, expire=expiry, retry=False))
+        return token if added else None
+
+    def read_or_claim(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        return self._write(lambda: self._read_or_claim(self._shared(), key, expiry))
+
+    def read_or_claim_now(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        """`read_or_claim` without waiting on another process's write (see `claim_now`)."""
+        return self._at_once(lambda shared: self._read_or_claim(shared, key, expiry))
+
+    def _read_or_claim(self, shared: diskcache.Cache, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        """One transaction of the side cache, its write lock held across the read of the entry: a
+        holder writes its answer before it lets go of the key, so an answer this read misses lands
+        under a claim (this one or another's), never unseen by both."""
+        token = uuid.uuid4().hex
+        with shared.transact():
+            blob = self._blob(key)
+            added = blob is None and shared.add(("lock", key), token, expire=expiry)
+        if blob is not None:  # a damaged or planted row raises here, as `get` does; nothing was claimed
+            return unpack_entry(blob, self._where(key)), None
+        return None, token if added else None
+
+    def _at_once(self, operation: Callable[[diskcache.Cache], T]) -> T:
+        """`operation(side cache)` on a handle that never waits for a lock: StoreBusy at once while
+        another connection writes, or while the side cache is not open yet (that may wait). Opening
+        the handle itself writes settings, which may wait too: the proxy's warm-up opens it off its loop."""
         if self._shared_at_once is None:
             if self._shared_cache is None:  # opening the side cache may wait: from a thread (claim) first
                 raise StoreBusy(f"the shared state of the store at {self.location} is not open yet")
             try:  # opening it writes its settings: busy too while another process writes
-                self._shared_at_once = diskcache.Cache(os.path.join(self.location, SHARED), timeout=0)
+                # StrictDisk as everywhere: a claim culls expired rows, and plain diskcache would delete
+                # whatever file a planted row names.
+                self._shared_at_once = diskcache.Cache(os.path.join(self.location, SHARED), timeout=0, disk=StrictDisk)
             except (OSError, sqlite3.Error) as exc:
                 raise StoreBusy(f"cannot open the shared state of the store at {self.location} at once ({exc})") from None
-        token = uuid.uuid4().hex
         try:
-            added = self._shared_at_once.add(("lock", key), token, expire=expiry, retry=False)
+            return operation(self._shared_at_once)
         except diskcache.Timeout:
             raise StoreBusy(f"the shared state of the store at {self.location} is being written") from None
         except sqlite3.OperationalError as exc:
             # Whatever failed, this thread's connection (and any transaction it left open) goes.
             self._shared_at_once.close()
             raise StoreBusy(f"the shared state of the store at {self.location} is busy ({exc})") from None
-        return token if added else None
 
     def renew(self, key: str, token: str, expiry: float) -> bool:
         shared = self._shared()
