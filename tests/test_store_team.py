@@ -211,6 +211,10 @@ def test_read_or_claim_claims_a_missing_key_for_one_caller_until_its_answer_land
     found, token = first.read_or_claim(missing.key, 10)
     assert found is None and token is not None
     assert second.read_or_claim(missing.key, 10) == (None, None)  # held: neither an entry nor a claim
+    other = entry(25).key
+    held = second.claim(other, 10)  # a claim made by `claim` holds against read_or_claim too
+    assert first.read_or_claim(other, 10) == (None, None)
+    second.release(other, held)
     assert second.claim(missing.key, 10) is None and second.wait_for(missing.key, 0.01).state == HELD
     first.put(missing)
     first.release(missing.key, token)

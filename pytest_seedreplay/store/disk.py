@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import pickle
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -84,6 +87,20 @@ _FOREIGN_KEYS = (
 # diskcache's own read of a live str key (`Cache.get`'s fast path), by which the store tells a missing
 # row (a miss: this one query) from a row whose file vanished under it (read again).
 _LIVE_ROW = "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
+
+
+# A claim that reads the store first, in one statement of the side cache with the store's own
+# database attached as `store`: the row diskcache's `add(("lock", key), token, expire=...)` writes
+# (or its update of an expired one: an expired row counts as none), put only where `store` holds no
+# live entry for the key. diskcache's triggers keep the side cache's count and size as `add` does.
+_CLAIM_UNLESS_STORED = """
+INSERT INTO main.Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value)
+SELECT :lock, 0, :now, :until, :now, 0, NULL, 0, 1, NULL, :token
+WHERE NOT EXISTS (SELECT 1 FROM store.Cache WHERE key = :key AND raw = 1 AND (expire_time IS NULL OR expire_time > :now))
+ON CONFLICT (key, raw) DO UPDATE SET store_time = :now, expire_time = :until, access_time = :now, access_count = 0,
+  tag = NULL, size = 0, mode = 1, filename = NULL, value = :token
+WHERE expire_time IS NOT NULL AND expire_time <= :now
+"""
 
 
 class ForeignRow(Exception):
@@ -177,6 +194,8 @@ class DiskStore(CheckedWrites):
         self._cache = _open_cache(self.location)
         self._shared_cache: diskcache.Cache | None = None
         self._shared_at_once: diskcache.Cache | None = None  # the same, never waiting for a lock (claim_now)
+        self._claims = _ClaimConnections(self.location)  # read_or_claim's own connections to it
+        self._lock_keys_match: bool | None = None  # see _lock_key
 
     def _where(self, key: str) -> str:
         return f"entry {key} in {self.location}"
@@ -294,23 +313,52 @@ class DiskStore(CheckedWrites):
         return token if added else None
 
     def read_or_claim(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
-        return self._write(lambda: self._read_or_claim(self._shared(), key, expiry))
+        self._shared()
+        try:
+            return self._read_or_claim(self._claims.connection(DISK_TIMEOUT), key, expiry)
+        except sqlite3.OperationalError as exc:
+            raise StoreBusy(
+                f"the shared state of the store at {self.location} stayed locked for {DISK_TIMEOUT:.0f} s ({exc}); "
+                "retry, or look for a stuck seedreplay process"
+            ) from None
 
     def read_or_claim_now(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
         """`read_or_claim` without waiting on another process's write (see `claim_now`)."""
-        return self._at_once(lambda shared: self._read_or_claim(shared, key, expiry))
+        if self._shared_cache is None:  # creating the side cache may wait: from a thread first
+            raise StoreBusy(f"the shared state of the store at {self.location} is not open yet")
+        try:
+            return self._read_or_claim(self._claims.connection(0), key, expiry)
+        except sqlite3.OperationalError as exc:
+            self._claims.drop(0)  # whatever failed, this thread's connection goes
+            raise StoreBusy(f"the shared state of the store at {self.location} is busy ({exc})") from None
 
-    def _read_or_claim(self, shared: diskcache.Cache, key: str, expiry: float) -> tuple[Entry | None, str | None]:
-        """One transaction of the side cache, its write lock held across the read of the entry: a
-        holder writes its answer before it lets go of the key, so an answer this read misses lands
-        under a claim (this one or another's), never unseen by both."""
+    def _read_or_claim(self, claims: sqlite3.Connection, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        """One SQL statement, so one transaction of the side cache: its lock row goes in only where the
+        store holds no live entry for the key, read with the side cache's write lock held. A holder
+        writes its answer before it lets go of the key, so an answer this read misses lands under a
+        claim (this one or another's), never unseen by both. A miss costs that statement alone (on
+        a machine waking from idle, each statement and each call into diskcache costs ~0.1-0.2 ms);
+        found nothing to claim, the entry is read (or the key is another's)."""
+        assert self._shared_cache is not None
         token = uuid.uuid4().hex
-        with shared.transact():
-            blob = self._blob(key)
-            added = blob is None and shared.add(("lock", key), token, expire=expiry)
-        if blob is not None:  # a damaged or planted row raises here, as `get` does; nothing was claimed
-            return unpack_entry(blob, self._where(key)), None
-        return None, token if added else None
+        now = time.time()
+        row = {"lock": self._lock_key(key), "key": key, "now": now, "until": now + expiry, "token": token}
+        if claims.execute(_CLAIM_UNLESS_STORED, row).rowcount == 1:
+            return None, token
+        blob = self._blob(key)  # a damaged or planted row raises here, as `get` does; nothing was claimed
+        return (unpack_entry(blob, self._where(key)) if blob is not None else None), None
+
+    def _lock_key(self, key: str) -> bytes:
+        """The bytes diskcache keys the row of `("lock", key)` by (`Disk.put`: a pickle, optimized by
+        pickletools, ~11 µs). A pickle made without memo is the same bytes in ~1 µs: made so once
+        checked against diskcache's own for this store (else diskcache's own, always)."""
+        assert self._shared_cache is not None
+        disk = self._shared_cache.disk
+        if self._lock_keys_match is None:
+            self._lock_keys_match = _pickled_lock(key, disk.pickle_protocol) == bytes(disk.put(("lock", key))[0])
+        if self._lock_keys_match:
+            return _pickled_lock(key, disk.pickle_protocol)
+        return bytes(disk.put(("lock", key))[0])
 
     def _at_once(self, operation: Callable[[diskcache.Cache], T]) -> T:
         """`operation(side cache)` on a handle that never waits for a lock: StoreBusy at once while
@@ -358,6 +406,8 @@ class DiskStore(CheckedWrites):
                     shared.set(("failed", key), failure_bytes(failure), expire=LEFT_FOR)
                 else:
                     shared.delete(("failed", key))
+                # What expired goes here, off a miss's path: a claim by `read_or_claim` culls nothing.
+                shared.expire()
 
         self._write(end)
 
@@ -396,6 +446,7 @@ class DiskStore(CheckedWrites):
 
     def close(self) -> None:
         self._cache.close()
+        self._claims.close()
         for cache in (self._shared_cache, self._shared_at_once):
             if cache is not None:
                 cache.close()
@@ -422,6 +473,57 @@ class DiskStore(CheckedWrites):
 
     def __repr__(self) -> str:
         return f"DiskStore({self.location!r})"
+
+
+def _pickled_lock(key: str, protocol: int) -> bytes:
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol)
+    pickler.fast = True  # no memo: what pickletools.optimize leaves of diskcache's pickle
+    pickler.dump(("lock", key))
+    return out.getvalue()
+
+
+class _ClaimConnections:
+    """`read_or_claim`'s SQLite connections to the side cache, the store's database attached: one per
+    thread (as diskcache's own) and per busy timeout (0: StoreBusy at once; else wait so long)."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    def connection(self, timeout: float) -> sqlite3.Connection:
+        mine: dict[float, sqlite3.Connection] = self._local.__dict__.setdefault("by_timeout", {})
+        con = mine.get(timeout)
+        if con is None:
+            shared = os.path.join(self.location, SHARED, "cache.db")
+            # check_same_thread off only so that `close` may close every thread's: each thread uses its own.
+            con = sqlite3.connect(shared, timeout=timeout, isolation_level=None, check_same_thread=False)
+            try:
+                con.execute(f"PRAGMA synchronous = {SHARED_SETTINGS['sqlite_synchronous']}")  # as diskcache's
+                con.execute("ATTACH DATABASE ? AS store", (os.path.join(self.location, "cache.db"),))
+            except sqlite3.Error:
+                con.close()
+                raise
+            mine[timeout] = con
+            with self._guard:
+                self._all.append(con)
+        return con
+
+    def drop(self, timeout: float) -> None:
+        con = self._local.__dict__.get("by_timeout", {}).pop(timeout, None)
+        if con is not None:
+            with self._guard:
+                self._all.remove(con)
+            con.close()
+
+    def close(self) -> None:
+        with self._guard:
+            connections, self._all = self._all, []
+        for con in connections:
+            con.close()
+        self._local = threading.local()
 
 
 def _shared_value(shared: diskcache.Cache, key: tuple[str, str]) -> Any:
