@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -104,10 +104,11 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     ours = {HEADER_KEY: call.key}
 
     recorded: Entry | None = None
+    claimed: str | None = None  # the key, claimed with the read that found the miss (see shared_flight)
     try:
         if policy.reads_recording:
             if policy.serve_recording:
-                hit = await _hit(state, bound, call)
+                hit, claimed = await _hit(state, bound, call)
                 if hit is not None:
                     return _served_hit(state, note, hit)
                 learned = await _learned(request, state, bound, call) if state.tiers else None
@@ -138,8 +139,10 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     flight = bound.flights.join(call.key) if policy.share_flight else None
     if flight is not None:
         state.stats.coalesced += 1
+        if claimed is not None:  # the flight here came in while the store was read (a remote store)
+            shared_flight.let_go(state, bound, call.key, claimed)
     else:
-        flight = _launch(request, state, bound, call, recorded)
+        flight = _launch(request, state, bound, call, recorded, claimed)
     response = await answer_from_flight(request, flight, call.shape, ours)
     note.upstream = flight.status
     return response
@@ -183,28 +186,40 @@ def _store_down(bound: Bound) -> APIError:
     )
 
 
-async def _hit(state: ProxyState, bound: Bound, call: Call) -> Rendered | None:
+async def _hit(state: ProxyState, bound: Bound, call: Call) -> tuple[Rendered | None, str | None]:
     """The recorded answer in the shape asked: from memory, else an answer still being written,
     else from the store (then kept in memory); None on a miss (also for a recording older than the
-    request's max-age). Raises StoreUnavailable when the store does not answer."""
+    request's max-age), with the token of its key's claim when the read that found it took one
+    (`_read`). Raises StoreUnavailable when the store does not answer."""
     if bound.memoize and call.policy.max_age is None:
         rendered = bound.memory.get(call.key, call.shape)
         if rendered is not None:
             state.stats.memory_hits += 1  # other bytes than those remembered, the same key
             bound.observer.served(call.key, None)
-            return rendered
-    entry = bound.flights.landing(call.key) if bound.pure else None
+            return rendered, None
     # An answer sent whose store write has not landed yet is newer than the store.
-    entry = entry or await _get(state, bound, call.key)
+    entry = bound.flights.landing(call.key) if bound.pure else None
+    claimed = None
+    if entry is None:
+        entry, claimed = await _read(state, bound, call)
     if entry is None or entry.expired() or not call.policy.fresh(entry.recorded_at, time.time()):
-        return None
+        return None, claimed
     saving, said = _saving_headers(state, entry)
     rendered = await serve_entry_off_loop(entry, call.shape, {HEADER_KEY: call.key, HEADER_CACHE: CACHE_HIT, **said})
     rendered = dataclasses.replace(rendered, saving=saving)
     if bound.memoize:
         bound.memory.put(call.key, call.shape, rendered, state.config.memory_cache)
     bound.observer.served(call.key, entry)
-    return rendered
+    return rendered, None
+
+
+async def _read(state: ProxyState, bound: Bound, call: Call) -> tuple[Entry | None, str | None]:
+    """The store's entry for `call`; when a miss goes on to call the upstream on behalf of every proxy
+    on the store (and no learned tier or flight here may answer it first), the claim of its key too,
+    taken with the read (`shared_flight.read_or_claim`)."""
+    if state.tiers or not shared_flight.takes_part(state, bound, call) or bound.flights.join(call.key) is not None:
+        return await _get(state, bound, call.key), None
+    return await _asking(state, bound, call.key, lambda: shared_flight.read_or_claim(state, bound, call))
 
 
 async def _learned(request: web.Request, state: ProxyState, bound: Bound, call: Call) -> web.Response | None:
@@ -270,11 +285,16 @@ def _store_learned(state: ProxyState, bound: Bound, entry: Entry) -> None:
 async def _get(state: ProxyState, bound: Bound, key: str) -> Entry | None:
     """The store's entry for `key`. StoreUnavailable when the store does not answer (or is known
     not to); any other failure of the store is a 503 naming it."""
+    return await _asking(state, bound, key, lambda: bound.ask_store(bound.store.get, key))
+
+
+async def _asking(state: ProxyState, bound: Bound, key: str, read: Callable[[], Awaitable[T]]) -> T:
+    """`read()`, a read of the store about `key`, with the failures `_get` says."""
     if not bound.health.up:
         raise StoreUnavailable(bound.health.reason or "the store is unavailable")
     started = time.perf_counter()
     try:
-        return await bound.ask_store(bound.store.get, key)
+        return await read()
     except StoreUnavailable as exc:
         state.stats.store_errors += 1
         bound.health.failed(bound.store, exc)
@@ -344,9 +364,11 @@ def _closest_of_caller(bound: Bound, call: Call, deadline: float):  # -> (Closes
     return search_closest(call.canonical, own, deadline)
 
 
-def _launch(request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None) -> Flight:
+def _launch(
+    request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None, claimed: str | None = None
+) -> Flight:
     """Start the upstream call as its own task: it outlives a client that goes away, so followers
-    and the store still get the answer."""
+    and the store still get the answer. `claimed`: the token of the key's claim, already taken."""
     redirect = bound.binding.redirect
     if redirect is not None and redirect.applies(call.endpoint, call.body):
         # What goes upstream asks the other model with its seed; the key and the recording stay the request's.
@@ -357,21 +379,27 @@ def _launch(request: web.Request, state: ProxyState, bound: Bound, call: Call, r
         bound.flights.add(flight)
     headers = forward_headers(request.headers)
     headers["Content-Type"] = CONTENT_TYPE_JSON
-    task = asyncio.create_task(_fly(state, bound, flight, call, headers, recorded))
+    task = asyncio.create_task(_fly(state, bound, flight, call, headers, recorded, claimed))
     state.tasks.add(task)
     task.add_done_callback(state.tasks.discard)
     return flight
 
 
 async def _fly(
-    state: ProxyState, bound: Bound, flight: Flight, call: Call, headers: CIMultiDict[str], recorded: Entry | None
+    state: ProxyState,
+    bound: Bound,
+    flight: Flight,
+    call: Call,
+    headers: CIMultiDict[str],
+    recorded: Entry | None,
+    claimed: str | None = None,
 ) -> None:
     """The flight's answer: from the upstream, or — when other proxies share the store and one of them
     is already asking — from that proxy's call (see shared_flight)."""
     lease = None
-    if shared_flight.takes_part(state, bound, call):
+    if claimed is not None or shared_flight.takes_part(state, bound, call):
         try:
-            lease = await shared_flight.lead_or_follow(state, bound, flight, call)
+            lease = await shared_flight.lead_or_follow(state, bound, flight, call, claimed)
         except asyncio.CancelledError:
             bound.flights.remove(flight)
             flight.failure = Failure("the proxy shut down while waiting for another proxy's answer", "proxy_shutdown")

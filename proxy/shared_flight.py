@@ -135,10 +135,59 @@ async def warm_up(state: ProxyState, bound: Bound) -> None:
         log.debug("warming up the shared flights of %s failed: %s", where, exc)
 
 
-async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: Call) -> Lease | None:
+async def read_or_claim(state: ProxyState, bound: Bound, call: Call) -> tuple[Entry | None, str | None]:
+    """The stored entry for `call`, or — the read having found none — the claim of its key as well,
+    in the same step (`SharedFlights.read_or_claim`): a miss then pays one SQLite transaction (one
+    Redis round trip) before its upstream call, not a read, a claim and a read again. The token, if
+    any, is the flight's (`lead_or_follow`), or let go (`let_go`). A local store claims on the loop
+    without waiting (`read_or_claim_now`): while another process writes, this is a plain read, and
+    the flight claims as before. Raises what the store's read raises."""
+    store, key = bound.store, call.key
+    if not bound.remote:
+        at_once = getattr(store, "read_or_claim_now", None)
+        if at_once is not None:
+            try:
+                return at_once(key, state.config.lock_expiry)
+            except StoreBusy:
+                return store.get(key), None
+    read = asyncio.ensure_future(bound.ask_store(_flights(store).read_or_claim, key, state.config.lock_expiry))
+    try:
+        return await asyncio.shield(read)
+    except asyncio.CancelledError:  # the request went: a claim its read still takes is let go
+        read.add_done_callback(lambda done: _let_go_of(state, bound, key, done))
+        raise
+
+
+def _let_go_of(state: ProxyState, bound: Bound, key: str, read: asyncio.Future) -> None:
+    if not read.cancelled() and read.exception() is None and read.result()[1] is not None:
+        let_go(state, bound, key, read.result()[1])
+
+
+def let_go(state: ProxyState, bound: Bound, key: str, token: str) -> None:
+    """Release a claim this proxy took and will not use (its request joined a flight already in the
+    air here), in the store thread, without holding up the request."""
+
+    async def release() -> None:
+        try:
+            await state.store_threads.run(_flights(bound.store).release, key, token, None)
+        except Exception as exc:  # the lock expires by itself
+            state.stats.store_errors += 1
+            log.warning("releasing the shared flight of %s failed: %s", key[:15], exc)
+
+    task = asyncio.ensure_future(release())
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
+async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: Call, claimed: str | None = None) -> Lease | None:
     """A `Lease` when this proxy calls the upstream; None when another proxy's call answered the
-    flight (its entry, or its failure, is now in `flight`)."""
+    flight (its entry, or its failure, is now in `flight`). `claimed`: the token of the claim taken
+    with the read that found the miss (`read_or_claim`): the lease is that one."""
     store, expiry = _flights(bound.store), state.config.lock_expiry
+    if claimed is not None:
+        lease = Lease(call.key, claimed)
+        lease.renewing = _renew_later(state, bound, lease, expiry)
+        return lease
     threads = state.store_threads
     waiting = False
     try:

@@ -38,6 +38,10 @@ class CountingStore(DiskStore):
         self.calls["put"] += 1
         return super().put(entry)
 
+    def read_or_claim_now(self, key, expiry):
+        self.calls["read_or_claim"] += 1
+        return super().read_or_claim_now(key, expiry)
+
     def __contains__(self, key):
         self.calls["contains"] += 1
         return super().__contains__(key)
@@ -79,11 +83,11 @@ async def test_fifty_identical_misses_make_one_upstream_call(sim, gate, tmp_path
     assert {a.parse().choices[0].message.content for a in answers} == {answers[0].parse().choices[0].message.content}
     assert {a.headers["x-seedreplay-cache"] for a in answers} == {"miss"}
     assert stats["coalesced"] == 49 and stats["stored"] == 1 and stats["upstream_calls"] == 1
-    # One get per request, plus the leader's second look once it holds the key among the proxies
-    # sharing this directory (the answer may have landed from another one): whether the key is there,
-    # read only when it is. A cassette store, which shares no flights, sees exactly one get per
-    # request and one put: the plugin counts on it.
-    assert store.calls == Counter(get=50, contains=1, put=1)
+    # One read per request: the first one's also claims the key among the proxies sharing this
+    # directory, in the same step (no second look for an answer landed from another one); the others
+    # find its flight here and only read. A cassette store, which shares no flights, sees exactly one
+    # get per request and one put: the plugin counts on it.
+    assert store.calls == Counter(get=49, read_or_claim=1, put=1)
     store.close()
 
 

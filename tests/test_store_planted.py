@@ -139,6 +139,19 @@ def test_a_pickled_value_is_a_corrupt_entry_not_code(recorded, tmp_path):
     assert not marker.exists()
 
 
+def test_read_or_claim_on_a_pickled_value_is_a_corrupt_entry_and_claims_nothing(recorded, tmp_path):
+    directory, keys = recorded
+    marker = tmp_path / "ran"
+    plant_pickled_value(directory, keys[0], marker)
+    with DiskStore(directory) as store:
+        with pytest.raises(CorruptEntry, match=f"{keys[0]}.*not a seedreplay entry"):
+            store.read_or_claim(keys[0], 30)
+        with pytest.raises(CorruptEntry, match=f"{keys[0]}.*not a seedreplay entry"):
+            store.read_or_claim_now(keys[0], 30)
+        assert store.claim(keys[0], 30) is not None  # neither read claimed the key
+    assert not marker.exists()
+
+
 def test_a_proxy_hit_on_a_pickled_value_answers_5xx_without_running_it(sim, proxy_factory, tmp_path, caplog):
     proxy = proxy_factory(sim.url, memory_cache=0)
     body = {"model": MODEL, "messages": messages("planted"), "seed": 1}

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pytest_seedreplay.cli import main
-from pytest_seedreplay.store import store_at
+from pytest_seedreplay.store import CorruptEntry, store_at
 
 from test_store_team import entry
 
@@ -53,6 +53,17 @@ def test_a_listing_skips_a_corrupt_entry_counts_it_and_goes_on(url, caplog, tmp_
     exported = CliRunner().invoke(main, ["cache", "export", "--store", url, "-o", str(out)])
     assert exported.exit_code == 0, exported.output
     assert sorted(json.loads(line)["key"] for line in out.read_text().splitlines()) == good
+
+
+@pytest.mark.parametrize("field, value", GARBLED.values(), ids=GARBLED.keys())
+def test_read_or_claim_on_a_corrupt_entry_raises_and_claims_nothing(url, field, value):
+    planted = entry(7)
+    with store_at(url) as store:
+        store.put(planted)
+        store._redis.hset(store._entry_key(planted.key), field, value)
+        with pytest.raises(CorruptEntry):
+            store.read_or_claim(planted.key, 30)
+        assert store.claim(planted.key, 30) is not None  # the read left the key free
 
 
 def test_a_head_or_answer_that_is_json_but_no_object_is_a_corrupt_entry_on_disk_too(tmp_path):

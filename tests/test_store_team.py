@@ -193,6 +193,127 @@ def test_the_disk_store_claims_at_once_or_says_busy_without_waiting(tmp_path):
             writer.close()
 
 
+# --- the read that finds a miss and the claim, in one step (read_or_claim) ---------------------------
+
+
+def test_read_or_claim_answers_a_stored_entry_and_claims_nothing(two):
+    first, second = two
+    stored = entry(20)
+    first.put(stored)
+    found, token = second.read_or_claim(stored.key, 10)
+    assert token is None and found is not None and (found.key, found.body) == (stored.key, stored.body)
+    assert first.claim(stored.key, 10) is not None  # the read left the key free
+
+
+def test_read_or_claim_claims_a_missing_key_for_one_caller_until_its_answer_lands(two):
+    first, second = two
+    missing = entry(21)
+    found, token = first.read_or_claim(missing.key, 10)
+    assert found is None and token is not None
+    assert second.read_or_claim(missing.key, 10) == (None, None)  # held: neither an entry nor a claim
+    other = entry(25).key
+    held = second.claim(other, 10)  # a claim made by `claim` holds against read_or_claim too
+    assert first.read_or_claim(other, 10) == (None, None)
+    second.release(other, held)
+    assert second.claim(missing.key, 10) is None and second.wait_for(missing.key, 0.01).state == HELD
+    first.put(missing)
+    first.release(missing.key, token)
+    assert second.wait_for(missing.key, 10).state == FREE
+    found, again = second.read_or_claim(missing.key, 10)
+    assert again is None and found is not None and found.key == missing.key
+
+
+def _child(code: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def test_read_or_claim_gives_the_key_to_one_of_several_processes_asking_at_once(target):
+    """Four processes read a key nobody stored, at once: one of them claims it, the others see it held;
+    once its answer is stored and the claim let go, each of them reads the answer."""
+    recorded = entry(22)
+    code = (
+        "import sys\n"
+        "from pytest_seedreplay.store import store_at\n"
+        f"s = store_at({target!r})\n"
+        "s.wait_for('v1:open', 0)\n"  # opens what claims need before the race
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        f"found, token = s.read_or_claim({recorded.key!r}, 30)\n"
+        "print('found' if found else token or 'held', flush=True)\n"
+        f"print(s.wait_for({recorded.key!r}, 30).state, flush=True)\n"
+        f"found, token = s.read_or_claim({recorded.key!r}, 30)\n"
+        "print('found' if found and not token else 'missing', flush=True)\n"
+    )
+    children = [_child(code) for _ in range(4)]
+    try:
+        assert [child.stdout.readline().strip() for child in children] == ["ready"] * 4
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        said = [child.stdout.readline().strip() for child in children]
+        tokens = [word for word in said if word != "held"]
+        assert len(tokens) == 1 and said.count("held") == 3, said
+        with store_at(target) as store:
+            store.put(recorded)
+            store.release(recorded.key, tokens[0])
+        assert [child.stdout.readline().strip() for child in children] == ["free"] * 4
+        assert [child.stdout.readline().strip() for child in children] == ["found"] * 4
+        assert [child.wait(timeout=60) for child in children] == [0] * 4
+    finally:
+        for child in children:
+            child.kill()
+
+
+def test_a_key_read_or_claim_took_is_free_again_once_its_process_dies(target):
+    key = entry(23).key
+    code = (
+        "import sys\n"
+        "from pytest_seedreplay.store import store_at\n"
+        f"s = store_at({target!r})\n"
+        f"print(s.read_or_claim({key!r}, 1.0)[1] is not None, flush=True)\n"
+        "sys.stdin.readline()\n"  # holds the key, never renewing it, until killed
+    )
+    child = _child(code)
+    try:
+        assert child.stdout.readline().split() == ["True"]
+        with store_at(target) as store:
+            assert store.read_or_claim(key, 10) == (None, None)
+            child.kill()
+            child.wait(timeout=60)
+            assert store.wait_for(key, 30).state == FREE  # its claim expired: no one renews it
+            found, token = store.read_or_claim(key, 10)
+            assert found is None and token is not None
+    finally:
+        child.kill()
+
+
+def test_the_disk_store_reads_or_claims_at_once_or_says_busy_without_waiting(tmp_path):
+    import diskcache
+
+    from pytest_seedreplay.store import StoreBusy
+
+    stored = entry(24)
+    with DiskStore(tmp_path / "store") as store:
+        store.put(stored)
+        with pytest.raises(StoreBusy):
+            store.read_or_claim_now("v1:r", 30)  # the side cache is opened from a thread first
+        assert store.wait_for("v1:r", 0).state == FREE
+        assert store.read_or_claim_now("v1:q", 30)[1]  # (as the proxy's warm-up does, off its loop)
+        writer = diskcache.Cache(str(tmp_path / "store" / "shared"))
+        try:
+            with writer.transact():  # another process's write, under way
+                started = time.monotonic()
+                with pytest.raises(StoreBusy):
+                    store.read_or_claim_now("v1:r", 30)
+                assert time.monotonic() - started < 10  # not the 60 s a waiting writer would take
+        finally:
+            writer.close()
+        found, token = store.read_or_claim_now("v1:r", 30)
+        assert found is None and token and store.claim("v1:r", 30) is None
+        found, token = store.read_or_claim_now(stored.key, 30)
+        assert token is None and found is not None and found.key == stored.key
+
+
 # --- the savings ledger ----------------------------------------------------------------------------
 
 

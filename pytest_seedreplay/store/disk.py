@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import pickle
 import re
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import diskcache
 
@@ -63,6 +66,7 @@ SHARED_SETTINGS: dict[str, Any] = {
 
 
 log = logging.getLogger("seedreplay.store")
+T = TypeVar("T")
 
 # The only file names diskcache gives a file-backed value (`Disk.filename`): two levels of hex folders
 # and a random hex name. Anything else in a row's `filename` was planted.
@@ -78,6 +82,25 @@ _FOREIGN_KEYS = (
     "SELECT (SELECT COUNT(*) FROM Cache WHERE key < '' AND (+expire_time IS NULL OR +expire_time > :now))"
     " + (SELECT COUNT(*) FROM Cache WHERE key >= X'' AND (+expire_time IS NULL OR +expire_time > :now))"
 )
+
+
+# diskcache's own read of a live str key (`Cache.get`'s fast path), by which the store tells a missing
+# row (a miss: this one query) from a row whose file vanished under it (read again).
+_LIVE_ROW = "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)"
+
+
+# A claim that reads the store first, in one statement of the side cache with the store's own
+# database attached as `store`: the row diskcache's `add(("lock", key), token, expire=...)` writes
+# (or its update of an expired one: an expired row counts as none), put only where `store` holds no
+# live entry for the key. diskcache's triggers keep the side cache's count and size as `add` does.
+_CLAIM_UNLESS_STORED = """
+INSERT INTO main.Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value)
+SELECT :lock, 0, :now, :until, :now, 0, NULL, 0, 1, NULL, :token
+WHERE NOT EXISTS (SELECT 1 FROM store.Cache WHERE key = :key AND raw = 1 AND (expire_time IS NULL OR expire_time > :now))
+ON CONFLICT (key, raw) DO UPDATE SET store_time = :now, expire_time = :until, access_time = :now, access_count = 0,
+  tag = NULL, size = 0, mode = 1, filename = NULL, value = :token
+WHERE expire_time IS NOT NULL AND expire_time <= :now
+"""
 
 
 class ForeignRow(Exception):
@@ -171,18 +194,27 @@ class DiskStore(CheckedWrites):
         self._cache = _open_cache(self.location)
         self._shared_cache: diskcache.Cache | None = None
         self._shared_at_once: diskcache.Cache | None = None  # the same, never waiting for a lock (claim_now)
+        self._claims = _ClaimConnections(self.location)  # read_or_claim's own connections to it
+        self._lock_keys_match: bool | None = None  # see _lock_key
 
     def _where(self, key: str) -> str:
         return f"entry {key} in {self.location}"
 
     def _blob(self, key: str, read: bool = False) -> Any:
-        # A file-backed value can vanish between diskcache's row lookup and its file open when another
-        # process overwrites the key; diskcache then answers "missing". Retry while the key exists.
+        """The stored value of `key` (bytes, or an open file with `read`), or None: a miss is one SQLite
+        query. A file-backed value can vanish between the row lookup and its file open when another
+        process overwrites the key: then the row is looked up again. (diskcache's `get` answers None
+        for both, and telling them apart cost every miss a second query.)"""
         try:
             for _ in range(5):
-                value = self._cache.get(key, read=read)
-                if value is not None or key not in self._cache:
-                    return value
+                rows = self._cache._sql(_LIVE_ROW, (key, time.time())).fetchall()
+                if not rows:
+                    return None
+                ((mode, filename, value),) = rows
+                try:
+                    return self._cache.disk.fetch(mode, filename, value, read)
+                except OSError:  # its file went: the key was overwritten a moment ago
+                    continue
             return self._cache.get(key, read=read)
         except ForeignRow as exc:
             raise foreign_entry(self._where(key), str(exc)) from None
@@ -276,23 +308,79 @@ class DiskStore(CheckedWrites):
         """`claim` without waiting on another process's write: StoreBusy at once while one is under
         way. A caller on an event loop claims so (one SQLite transaction, no fsync: ~0.1 ms), and
         from a thread only when busy: a thread hop costs a miss more than the claim itself."""
+        token = uuid.uuid4().hex
+        added = self._at_once(lambda shared: shared.add(("lock", key), token, expire=expiry, retry=False))
+        return token if added else None
+
+    def read_or_claim(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        self._shared()
+        try:
+            return self._read_or_claim(self._claims.connection(DISK_TIMEOUT), key, expiry)
+        except sqlite3.OperationalError as exc:
+            raise StoreBusy(
+                f"the shared state of the store at {self.location} stayed locked for {DISK_TIMEOUT:.0f} s ({exc}); "
+                "retry, or look for a stuck seedreplay process"
+            ) from None
+
+    def read_or_claim_now(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        """`read_or_claim` without waiting on another process's write (see `claim_now`)."""
+        if self._shared_cache is None:  # creating the side cache may wait: from a thread first
+            raise StoreBusy(f"the shared state of the store at {self.location} is not open yet")
+        try:
+            return self._read_or_claim(self._claims.connection(0), key, expiry)
+        except sqlite3.OperationalError as exc:
+            self._claims.drop(0)  # whatever failed, this thread's connection goes
+            raise StoreBusy(f"the shared state of the store at {self.location} is busy ({exc})") from None
+
+    def _read_or_claim(self, claims: sqlite3.Connection, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        """One SQL statement, so one transaction of the side cache: its lock row goes in only where the
+        store holds no live entry for the key, read with the side cache's write lock held. A holder
+        writes its answer before it lets go of the key, so an answer this read misses lands under a
+        claim (this one or another's), never unseen by both. A miss costs that statement alone (on
+        a machine waking from idle, each statement and each call into diskcache costs ~0.1-0.2 ms);
+        found nothing to claim, the entry is read (or the key is another's)."""
+        assert self._shared_cache is not None
+        token = uuid.uuid4().hex
+        now = time.time()
+        row = {"lock": self._lock_key(key), "key": key, "now": now, "until": now + expiry, "token": token}
+        if claims.execute(_CLAIM_UNLESS_STORED, row).rowcount == 1:
+            return None, token
+        blob = self._blob(key)  # a damaged or planted row raises here, as `get` does; nothing was claimed
+        return (unpack_entry(blob, self._where(key)) if blob is not None else None), None
+
+    def _lock_key(self, key: str) -> bytes:
+        """The bytes diskcache keys the row of `("lock", key)` by (`Disk.put`: a pickle, optimized by
+        pickletools, ~11 µs). A pickle made without memo is the same bytes in ~1 µs: made so once
+        checked against diskcache's own for this store (else diskcache's own, always)."""
+        assert self._shared_cache is not None
+        disk = self._shared_cache.disk
+        if self._lock_keys_match is None:
+            self._lock_keys_match = _pickled_lock(key, disk.pickle_protocol) == bytes(disk.put(("lock", key))[0])
+        if self._lock_keys_match:
+            return _pickled_lock(key, disk.pickle_protocol)
+        return bytes(disk.put(("lock", key))[0])
+
+    def _at_once(self, operation: Callable[[diskcache.Cache], T]) -> T:
+        """`operation(side cache)` on a handle that never waits for a lock: StoreBusy at once while
+        another connection writes, or while the side cache is not open yet (that may wait). Opening
+        the handle itself writes settings, which may wait too: the proxy's warm-up opens it off its loop."""
         if self._shared_at_once is None:
             if self._shared_cache is None:  # opening the side cache may wait: from a thread (claim) first
                 raise StoreBusy(f"the shared state of the store at {self.location} is not open yet")
             try:  # opening it writes its settings: busy too while another process writes
-                self._shared_at_once = diskcache.Cache(os.path.join(self.location, SHARED), timeout=0)
+                # StrictDisk as everywhere: a claim culls expired rows, and plain diskcache would delete
+                # whatever file a planted row names.
+                self._shared_at_once = diskcache.Cache(os.path.join(self.location, SHARED), timeout=0, disk=StrictDisk)
             except (OSError, sqlite3.Error) as exc:
                 raise StoreBusy(f"cannot open the shared state of the store at {self.location} at once ({exc})") from None
-        token = uuid.uuid4().hex
         try:
-            added = self._shared_at_once.add(("lock", key), token, expire=expiry, retry=False)
+            return operation(self._shared_at_once)
         except diskcache.Timeout:
             raise StoreBusy(f"the shared state of the store at {self.location} is being written") from None
         except sqlite3.OperationalError as exc:
             # Whatever failed, this thread's connection (and any transaction it left open) goes.
             self._shared_at_once.close()
             raise StoreBusy(f"the shared state of the store at {self.location} is busy ({exc})") from None
-        return token if added else None
 
     def renew(self, key: str, token: str, expiry: float) -> bool:
         shared = self._shared()
@@ -318,6 +406,8 @@ class DiskStore(CheckedWrites):
                     shared.set(("failed", key), failure_bytes(failure), expire=LEFT_FOR)
                 else:
                     shared.delete(("failed", key))
+                # What expired goes here, off a miss's path: a claim by `read_or_claim` culls nothing.
+                shared.expire()
 
         self._write(end)
 
@@ -356,6 +446,7 @@ class DiskStore(CheckedWrites):
 
     def close(self) -> None:
         self._cache.close()
+        self._claims.close()
         for cache in (self._shared_cache, self._shared_at_once):
             if cache is not None:
                 cache.close()
@@ -382,6 +473,57 @@ class DiskStore(CheckedWrites):
 
     def __repr__(self) -> str:
         return f"DiskStore({self.location!r})"
+
+
+def _pickled_lock(key: str, protocol: int) -> bytes:
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol)
+    pickler.fast = True  # no memo: what pickletools.optimize leaves of diskcache's pickle
+    pickler.dump(("lock", key))
+    return out.getvalue()
+
+
+class _ClaimConnections:
+    """`read_or_claim`'s SQLite connections to the side cache, the store's database attached: one per
+    thread (as diskcache's own) and per busy timeout (0: StoreBusy at once; else wait so long)."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    def connection(self, timeout: float) -> sqlite3.Connection:
+        mine: dict[float, sqlite3.Connection] = self._local.__dict__.setdefault("by_timeout", {})
+        con = mine.get(timeout)
+        if con is None:
+            shared = os.path.join(self.location, SHARED, "cache.db")
+            # check_same_thread off only so that `close` may close every thread's: each thread uses its own.
+            con = sqlite3.connect(shared, timeout=timeout, isolation_level=None, check_same_thread=False)
+            try:
+                con.execute(f"PRAGMA synchronous = {SHARED_SETTINGS['sqlite_synchronous']}")  # as diskcache's
+                con.execute("ATTACH DATABASE ? AS store", (os.path.join(self.location, "cache.db"),))
+            except sqlite3.Error:
+                con.close()
+                raise
+            mine[timeout] = con
+            with self._guard:
+                self._all.append(con)
+        return con
+
+    def drop(self, timeout: float) -> None:
+        con = self._local.__dict__.get("by_timeout", {}).pop(timeout, None)
+        if con is not None:
+            with self._guard:
+                self._all.remove(con)
+            con.close()
+
+    def close(self) -> None:
+        with self._guard:
+            connections, self._all = self._all, []
+        for con in connections:
+            con.close()
+        self._local = threading.local()
 
 
 def _shared_value(shared: diskcache.Cache, key: tuple[str, str]) -> Any:

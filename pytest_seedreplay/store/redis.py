@@ -77,6 +77,13 @@ if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) else re
 if ARGV[4] ~= '' then redis.call(ARGV[4], KEYS[1], ARGV[2] ~= '' and ARGV[2] or 'free') end
 return 1
 """
+# The entry's two fields if it is stored; else the lock, taken if free (1) or held by another (0).
+_READ_OR_CLAIM = """
+local answer = redis.call('HMGET', KEYS[1], 'head', 'tail')
+if answer[1] and answer[2] then return answer end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -170,7 +177,7 @@ class RedisStore(CheckedWrites):
         self._redis = self._connect(redis, client_url)
         self._refuse_evicting_server()
         self._publish = self._publish_command()
-        self._scripts = {text: self._redis.register_script(text) for text in (_RELEASE, _RENEW, _PURGE)}
+        self._scripts = {text: self._redis.register_script(text) for text in (_RELEASE, _RENEW, _PURGE, _READ_OR_CLAIM)}
 
     def _connect(self, redis: Any, client_url: str) -> Any:
         if self.cluster:
@@ -433,6 +440,33 @@ class RedisStore(CheckedWrites):
         token = uuid.uuid4().hex
         with self._talking():
             return token if self._redis.set(self._flight(key), token, nx=True, px=_ms(expiry)) else None
+
+    def read_or_claim(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        """One script, one round trip. On a cluster the entry and the lock live in different slots,
+        which no script may span: there a read, and on a miss the claim and a read again (an answer
+        stored between the two is served, and the claim let go)."""
+        if self.cluster:
+            return self._read_then_claim(key, expiry)
+        token = uuid.uuid4().hex
+        with self._talking():
+            answer = self._run(_READ_OR_CLAIM, [self._entry_key(key), self._flight(key)], [token, _ms(expiry)])
+        if isinstance(answer, list):
+            head, tail = answer
+            return entry_from_parts(head, tail, self._where(key)), None
+        return None, token if answer == 1 else None
+
+    def _read_then_claim(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        entry = self.get(key)
+        if entry is not None:
+            return entry, None
+        token = self.claim(key, expiry)
+        if token is None:
+            return None, None
+        landed = self.get(key)
+        if landed is not None:
+            self.release(key, token)
+            return landed, None
+        return None, token
 
     def renew(self, key: str, token: str, expiry: float) -> bool:
         with self._talking():

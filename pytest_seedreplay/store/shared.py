@@ -5,6 +5,8 @@ miss a key `claim`s it — a lock with an expiry, renewed while its upstream cal
 others `wait_for` it: until the lock is released (the answer is then in the store, or its holder
 gave up), until its holder leaves a failure for them, or until the lock expires because its holder
 died. `release` ends the lock, with the failure (if any) that the waiting proxies share.
+`read_or_claim` is the read that finds a miss and the claim in one step (one SQLite transaction,
+one Redis script): what a miss that goes on to call the upstream asks first.
 
 `SavingsLedger`: what answers served from recordings saved (hits, tokens, dollars), added up by
 every proxy on the store, for `seedreplay cache stats`.
@@ -21,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard, runtime_checkable
+
+from ..core.entry import Entry
 
 FREE = "free"  # no proxy holds the key: its answer is in the store, or its holder gave up or died
 HELD = "held"  # another proxy still holds the key
@@ -42,6 +46,13 @@ class Waited:
 class SharedFlights(Protocol):
     def claim(self, key: str, expiry: float) -> str | None:
         """A token when this caller now holds `key` for `expiry` seconds; None when another does."""
+        ...
+
+    def read_or_claim(self, key: str, expiry: float) -> tuple[Entry | None, str | None]:
+        """The entry stored for `key` and no claim; else, as one step with that read, `claim`'s answer:
+        (None, token) when this caller now holds the key, (None, None) when another does. A miss that
+        goes on to call the upstream asks so, once, instead of a read and then a claim (and a second
+        read, for an answer that landed between the two)."""
         ...
 
     def renew(self, key: str, token: str, expiry: float) -> bool:
