@@ -76,10 +76,10 @@ def question_of(canonical: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     markers) and the Responses API (`input` as a string is one user turn), when the last turn is the
     user's, in plain text or text parts only."""
     endpoint = canonical.get("endpoint")
-    field = _TURNS.get(endpoint) if isinstance(endpoint, str) else None
     params = canonical.get("params")
-    if field is None or not isinstance(params, dict):
+    if endpoint not in _TURNS or not isinstance(params, dict):
         return None
+    field = _TURNS[endpoint]
     turns = params.get(field)
     if endpoint == RESPONSES and isinstance(turns, str):
         return turns, {**params, field: None}
