@@ -106,6 +106,37 @@ def bare_app(body: bytes, headers: dict[str, str], path: str = CHAT) -> web.Appl
     return app
 
 
+def relay_app(upstream: str) -> web.Application:
+    """The floor of any aiohttp proxy: a bare relay that forwards each POST to `upstream` (a root URL)
+    and streams the answer back as it comes, with no key, store, check or log."""
+    import aiohttp
+
+    client = web.AppKey("client", aiohttp.ClientSession)
+
+    async def open_client(app: web.Application) -> None:
+        app[client] = aiohttp.ClientSession(auto_decompress=False)
+
+    async def close_client(app: web.Application) -> None:
+        await app[client].close()
+
+    async def relay(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {"Authorization": request.headers.get("Authorization", ""), "Content-Type": "application/json"}
+        async with request.app[client].post(upstream + request.path, data=body, headers=headers) as answer:
+            response = web.StreamResponse(status=answer.status, headers={"Content-Type": answer.headers["Content-Type"]})
+            await response.prepare(request)
+            async for chunk in answer.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    app = web.Application()
+    app.router.add_post("/{path:.*}", relay)
+    app.on_startup.append(open_client)
+    app.on_cleanup.append(close_client)
+    return app
+
+
 # --- a server in its own process ------------------------------------------------------------------
 
 

@@ -14,6 +14,9 @@ Run: python benchmarks/proxy_miss.py [--requests 300] [--streams 20] [--tokens-p
 --before SCRIPT measures another installed `seedreplay` (an older version's) beside, both then started
 as the CLI (`seedreplay proxy --upstream SIM --cache-dir DIR`), the three paths rotating per request.
 Targets: p50 added by a miss <= 1 ms; to the first streamed byte <= 1.5 ms.
+A bare aiohttp relay (`_load.relay_app`: forward, stream back, nothing else) runs beside in every
+rotation: what it adds is the floor of the extra hop on this machine at this moment, so the proxy's
+own share (proxy minus relay) can be compared across runs on machines of different speed.
 Part 1 also prints each proxy's CPU time per miss (all its threads, from /proc): steadier than the
 latency on a shared machine.
 """
@@ -31,7 +34,21 @@ from collections.abc import Callable, Iterator
 
 import _load
 import aiohttp
-from _load import AUTH, CHAT, CliProxy, ProxyProcess, ServerProcess, chat_body, percentile, proxy_server, sim_app, table
+from _load import (
+    AUTH,
+    CHAT,
+    CliProxy,
+    ProxyProcess,
+    ServerProcess,
+    chat_body,
+    percentile,
+    proxy_server,
+    relay_app,
+    sim_app,
+    table,
+)
+
+RELAY = "bare relay"  # the baseline beside the proxies (no X-Seedreplay-Cache: it caches nothing)
 
 
 async def timed_post(session: aiohttp.ClientSession, url: str, body: dict) -> tuple[float, float, str]:
@@ -80,7 +97,7 @@ async def alternate(
     finally:
         for session in sessions.values():
             await session.close()
-    caches = {cache for runs in proxied.values() for _, _, cache in runs}
+    caches = {cache for name, runs in proxied.items() if name != RELAY for _, _, cache in runs}
     if caches != {"miss"}:
         raise SystemExit(f"expected every proxied request to miss, got X-Seedreplay-Cache {caches}")
     return direct, proxied
@@ -103,12 +120,15 @@ def proxies(
     the two are alike; else "proxy" is a `Proxy` in its own process (cProfile-able). `pids` gets each
     one's processes (for its CPU time)."""
     with contextlib.ExitStack() as stack:
+        relay = ServerProcess(relay_app, upstream=sim)
+        relay_root = stack.enter_context(relay)
+        pids[RELAY] = [relay.pid] if relay.pid else []
         if before is None:
             cache_dir = os.path.join(_load.scratch_dir(cache_root), "cache")
             process = ProxyProcess(proxy_server, profile=profile, upstream=f"{sim}/v1", cache_dir=cache_dir, **config)
             root = stack.enter_context(process)
             pids["proxy"] = [process.pid] if process.pid else []
-            yield {"proxy": root}
+            yield {"proxy": root, RELAY: relay_root}
             return
         flags = ["--durable"] if config.get("durable") else []
         roots = {}
@@ -117,7 +137,7 @@ def proxies(
             server = CliProxy("--upstream", f"{sim}/v1", "--cache-dir", cache_dir, *flags, script=script)
             roots[name] = stack.enter_context(server)
             pids[name] = server.pids()
-        yield roots
+        yield {**roots, RELAY: relay_root}
 
 
 def plain_misses(
@@ -156,6 +176,14 @@ def streamed_misses(
     return first, whole
 
 
+def over_relay(rows: list[list]) -> str:
+    """The p50 each proxy adds over the bare relay: its own share, the extra hop left out."""
+    added = {row[0].removeprefix("added by "): row[1] for row in rows if row[0].startswith("added by ")}
+    relay = added.pop(RELAY)
+    shares = ", ".join(f"{name} {value - relay:+.3f} ms" for name, value in added.items())
+    return f"  of which the extra hop (a bare aiohttp relay adds {relay:+.3f} ms); the rest, each proxy's own: {shares}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="plain requests each way (default 300)")
@@ -191,6 +219,7 @@ def main() -> None:
     print(f"proxy CPU per miss (all its threads, store write included): {spent or 'unknown (no /proc)'}")
     added = plain[2][1]
     print(f"p50 added by a miss: {added:+.3f} ms   (target <= 1 ms)  {'OK' if added <= 1 else 'MISSED'}")
+    print(over_relay(plain))
 
     first, whole = streamed_misses(
         args.streams, args.tokens_per_s, args.stream_tokens, profiles[1], args.cache_root, args.before, **config
@@ -208,6 +237,7 @@ def main() -> None:
         f"p50 added to the first streamed byte: {added_first:+.3f} ms   (target <= 1.5 ms)  "
         f"{'OK' if added_first <= 1.5 else 'MISSED'}"
     )
+    print(over_relay(first))
     relayed = first[1][1] < whole[1][1] / 2
     print(
         f"the proxy relays the stream as it comes (first byte at {first[1][1]:.1f} ms of {whole[1][1]:.0f} ms): "
