@@ -28,14 +28,24 @@ def redis_binary() -> str:
     return binary
 
 
+class ServerExited(Exception):
+    """redis-server ended before it answered: most often its port was taken meanwhile (a port that
+    free_port() found free is not held, and another process's outgoing connection may get it)."""
+
+
+FIRST_START_TRIES = 3  # a server's first start takes other free ports when its own were taken
+
+
 def start_redis_server(binary: str, port: int, workdir: Path, *options: str, what: str = "redis-server") -> subprocess.Popen:
     """One redis-server on 127.0.0.1:`port`, no persistence, its files in `workdir`, with `options`
-    (a cluster node's); returned once it answers PING. `what` names it if it does not start."""
+    (a cluster node's); returned once it answers PING. `what` names it if it does not start;
+    ServerExited when it ended first (its log is in `workdir`/redis.log)."""
     import redis
 
+    log = workdir / "redis.log"
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", *options, "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
+        stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + START_SECONDS
@@ -45,9 +55,16 @@ def start_redis_server(binary: str, port: int, workdir: Path, *options: str, wha
                 client.ping()
                 return proc
             except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
+                if proc.poll() is not None:
+                    raise ServerExited(f"{what} exited before it answered on port {port}: {_tail(log)}") from None
+                if time.monotonic() > deadline:
                     proc.kill()
-                    pytest.fail(f"{what} did not start on port {port}")
+                    pytest.fail(f"{what} did not start on port {port}: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return lines[-1] if lines else "(no output)"
 
 
 class RedisServer:
@@ -58,13 +75,25 @@ class RedisServer:
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.started = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = start_redis_server(self.binary, self.port, self.workdir)
+        if self.proc is not None or self.started:  # a restart keeps its port: the tests' clients name it
+            self.proc = start_redis_server(self.binary, self.port, self.workdir)
+            return
+        for attempt in range(FIRST_START_TRIES):
+            try:
+                self.proc = start_redis_server(self.binary, self.port, self.workdir)
+                break
+            except ServerExited:
+                if attempt == FIRST_START_TRIES - 1:
+                    raise
+                self.port = free_port()
+        self.started = True
 
     def stop(self) -> None:
         """Gone, as a crashed server is: SIGKILL, then wait until the port refuses connections."""
@@ -121,7 +150,16 @@ class RedisCluster:
 
     def start(self) -> None:
         for index in range(len(self.ports)):
-            self.start_node(index)
+            for attempt in range(FIRST_START_TRIES):
+                try:
+                    self.start_node(index)
+                    break
+                except ServerExited:
+                    if attempt == FIRST_START_TRIES - 1:
+                        self.stop()
+                        raise
+                    # Before the cluster is made, a node may take other ports (nodes.conf names them after).
+                    self.ports[index], self.bus_ports[index] = free_port(), free_port()
         created = subprocess.run(
             [
                 self.cli,
