@@ -222,12 +222,14 @@ async def test_the_store_thread_lets_go_of_the_key_right_after_the_answer_landed
 async def test_a_stream_longer_than_the_lock_expiry_keeps_its_key_until_it_is_stored(sim_factory, tmp_path, caplog):
     # Renewals start a third of the expiry in (a timer until then), and stop quietly once the store
     # thread let go: no other proxy may claim the key while the answer is still coming.
-    sim = sim_factory(tokens_per_s=20)  # 30 tokens: ~1.5 s, three times the expiry
+    # The expiry is 1.5 s, not less: a renewal every 0.5 s must survive the stalls of a loaded 2-core
+    # machine running the suite under xdist (with 0.5 s, tox's py313 env once saw the lock lapse).
+    sim = sim_factory(tokens_per_s=20)  # 90 tokens: ~4.5 s, three times the expiry
     store = WatchedStore(tmp_path / "cache")
     other = DiskStore(tmp_path / "cache")
     held: list[bool] = []
-    async with running_proxy(ProxyConfig(upstream=sim.url, lock_expiry=0.5), store) as url:
-        body = {**BODY, "stream": True, "max_tokens": 30}
+    async with running_proxy(ProxyConfig(upstream=sim.url, lock_expiry=1.5), store) as url:
+        body = {**BODY, "stream": True, "max_tokens": 90}
         asking = asyncio.ensure_future(post_all(url, [body]))
         await until(lambda: len(store.releases) == 0 and upstream_calls(sim) == 1)
         while not asking.done():
