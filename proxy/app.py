@@ -162,7 +162,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await state.upstream.open()
     ledger = asyncio.create_task(_add_savings_every(state, _SAVINGS_EVERY))
     hit_lines = asyncio.create_task(_say_hits_every(state, HITS_EVERY))
-    warming = asyncio.create_task(warm_up(state, state.bound))
+    warming = state.warming = asyncio.create_task(warm_up(state, state.bound))
     try:
         # The price library's import and data (~0.2 s, file reads) load here, in a thread, before the
         # first hit prices its answer on the loop.

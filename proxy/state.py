@@ -184,6 +184,7 @@ class ProxyState:
         self.siblings: tuple[str, ...] = ()  # --workers: the other workers' private sockets (see workers.py)
         self.store_threads = StoreThreads()
         self.tasks: set[asyncio.Task] = set()  # upstream calls, which outlive their clients
+        self.warming: asyncio.Task | None = None  # the store's warm-up (`shared_flight.warm_up`), once the app runs
         self.active = 0  # requests being answered
         self.started = time.time()
         self._loop: asyncio.AbstractEventLoop | None = None
