@@ -100,11 +100,21 @@ def _with_store_error(extra: dict[str, str], flight: Flight) -> dict[str, str]:
     return {**extra, HEADER_STORE_ERROR: _header_safe(flight.store_error)}
 
 
+class _Relayed(web.StreamResponse):
+    """A relayed stream, whose head goes out with its first piece when that is at hand: one write
+    for the proxy, one read for the client, instead of two of each before its first byte. (aiohttp
+    buffers a `web.Response`'s head so; a version without this switch sends the head at once.)"""
+
+    _send_headers_immediately = False
+
+
 async def _relay(request: web.Request, flight: Flight, shape: Shape, extra: Mapping[str, str]) -> web.StreamResponse:
     headers = CIMultiDict(flight.headers)
     headers.update(extra)
-    response = web.StreamResponse(status=flight.status or 200, headers=headers)
+    response = _Relayed(status=flight.status or 200, headers=headers)
     await response.prepare(request)
+    if not flight.chunks or ends_stream(flight.chunks[0][1]):
+        await response.write(b"")  # nothing to send with the head yet: it goes alone, now
     as_sent = shape == flight.shape
     held: list[bytes] = []
     async for chunk, events in flight.follow():

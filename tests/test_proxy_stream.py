@@ -6,14 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import shutil
+import tempfile
 import threading
 import time
 
 import aiohttp
 import openai
 from aiohttp import web
+from multidict import CIMultiDict
 
-from pytest_seedreplay.proxy.serve import BackgroundServer
+from pytest_seedreplay import Proxy
+from pytest_seedreplay.proxy.answers import answer_from_flight
+from pytest_seedreplay.proxy.flight import Flight, Shape
+from pytest_seedreplay.proxy.serve import BackgroundServer, serving
 from pytest_seedreplay.shapes import parse_sse
 
 from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls
@@ -91,6 +97,76 @@ async def test_stream_is_relayed_as_it_arrives_not_buffered(proxy_factory):
     finally:
         release.set()
         upstream.stop()
+
+
+async def test_a_streams_head_and_first_event_reach_the_client_in_one_write():
+    # A client waits for one read less before its first token: the proxy sends the head with the first
+    # piece when that is at hand (sent apart, the client's first read may be the head alone). Each
+    # write the server makes to this connection is recorded on its transport.
+    writes: list[bytes] = []
+    frame = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+    frame["choices"] = [{"index": 0, "delta": {"content": "first"}, "finish_reason": None}]
+    first = b"data: " + json.dumps(frame).encode() + b"\n\n"
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        assert transport is not None
+        plain_write = transport.write
+        transport.write = lambda data: (writes.append(bytes(data)), plain_write(data))[1]  # type: ignore[method-assign]
+        transport.writelines = lambda pieces: transport.write(b"".join(pieces))  # type: ignore[method-assign]
+        flight = Flight("k", CHAT, Shape(stream=True))
+        flight.start_stream(200, CIMultiDict({"Content-Type": "text/event-stream"}))
+        for piece in (first, b"data: [DONE]\n\n"):
+            flight.feed(piece, parse_sse(piece))
+        flight.finish()
+        return await answer_from_flight(request, flight, Shape(stream=True), {"X-Seedreplay-Cache": "miss"})
+
+    app = web.Application()
+    app.router.add_post(CHAT, chat)
+    async with serving(app) as root, aiohttp.ClientSession() as session:
+        async with session.post(root + CHAT, json={}) as answer:
+            assert answer.status == 200 and b"[DONE]" in await answer.read()
+    assert writes[0].startswith(b"HTTP/1.1 200") and first in writes[0], writes[:2]
+
+
+async def test_a_streams_head_goes_out_at_once_when_its_first_event_is_slow():
+    # The head waits for the first piece only when that is at hand: a client must see the answer begin
+    # (status, headers) while the upstream still thinks about its first event.
+    release = threading.Event()
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)  # the head, alone
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+        frame = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+        frame["choices"] = [{"index": 0, "delta": {"content": "late"}, "finish_reason": "stop"}]
+        await response.write(b"data: " + json.dumps(frame).encode() + b"\n\ndata: [DONE]\n\n")
+        return response
+
+    def app() -> web.Application:
+        made = web.Application()
+        made.router.add_post("/v1/chat/completions", chat)
+        return made
+
+    upstream = BackgroundServer(app)
+    upstream.start()
+    store_dir = tempfile.mkdtemp()
+    try:
+        with Proxy(upstream.url + "/v1", store=store_dir) as proxy:
+            body = {"model": MODEL, "messages": messages("slow first event"), "seed": 1, "stream": True}
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+                asked = session.post(f"{proxy.url}/chat/completions", json=body, headers={"Authorization": f"Bearer {API_KEY}"})
+                answer = await asyncio.wait_for(asked, 20)  # returns at the head
+                assert answer.status == 200 and answer.headers["X-Seedreplay-Cache"] == "miss"
+                assert not release.is_set()
+                release.set()
+                assert b'"late"' in await answer.read()
+                answer.release()
+    finally:
+        release.set()
+        upstream.stop()
+        shutil.rmtree(store_dir, ignore_errors=True)
 
 
 def test_streamed_hit_is_replayed_as_sse(sim, proxy_factory):
