@@ -215,7 +215,11 @@ class Upstream:
         # Unlimited connections: single-flight already bounds identical calls, distinct ones may overlap.
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         # trust_env stays off: the forward proxy comes from `env_proxy` per call, without ~/.netrc.
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        # No cookie jar: a cookie an upstream sets (a CDN's, behind OpenAI) goes back to its caller,
+        # who sends it again if it will; a shared jar would add it to every other caller's requests.
+        self.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
 
     async def close(self) -> None:
         if self.session is not None:

@@ -169,3 +169,38 @@ def test_a_stream_is_searched_as_it_comes_and_one_holding_a_key_is_never_stored(
             else:
                 assert searched and proxy.stats()["errors"] == 1  # the store's refusal, naming where
                 assert API_KEY.encode() not in b"".join(p.read_bytes() for p in proxy.cache_dir.rglob("*") if p.is_file())
+
+
+# --- cookies ------------------------------------------------------------------------------------
+
+
+def test_an_upstreams_cookie_goes_back_to_its_caller_and_never_with_another_callers_request(proxy_factory):
+    # Behind a CDN an upstream sets cookies (OpenAI's answers carry Cloudflare's __cf_bm). The proxy
+    # keeps none: the caller gets the Set-Cookie and sends it back if it will; no other caller's
+    # request, cached or passed through, ever carries it.
+    arrived: list[str | None] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        arrived.append(request.headers.get("Cookie"))
+        body: Any = chat_answer("ok") if request.path.endswith("/chat/completions") else {"object": "list", "data": []}
+        return web.json_response(body, headers={"Set-Cookie": f"__cf_bm=for-call-{len(arrived)}; Path=/; HttpOnly"})
+
+    def app() -> web.Application:
+        made = web.Application()
+        made.router.add_route("*", "/{tail:.*}", answer)
+        return made
+
+    with BackgroundServer(app) as upstream:
+        port = URL(upstream.url).port
+        proxy = proxy_factory(f"http://localhost:{port}/v1")  # a name, not an address: a cookie jar would keep its cookies
+        first = proxy.client(api_key="sk-tenant-one-aaaaaaaa").chat.completions.with_raw_response.create(
+            model=MODEL, messages=messages("first caller"), seed=1
+        )
+        assert first.headers["set-cookie"].startswith("__cf_bm=for-call-1")
+        # (Each caller below is a new client: an SDK client sends back the cookies of its own answers.)
+        proxy.client(api_key="sk-tenant-two-bbbbbbbb").chat.completions.create(model=MODEL, messages=messages("second"), seed=1)
+        proxy.client(api_key="sk-tenant-three-cccccccc").models.list()  # passed through
+        own = proxy.client(default_headers={"Cookie": "mine=1"})
+        own.chat.completions.create(model=MODEL, messages=messages("third caller"), seed=1)
+    assert arrived == [None, None, None, "mine=1"]
