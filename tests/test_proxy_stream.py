@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import shutil
-import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import openai
 from aiohttp import web
 from multidict import CIMultiDict
 
-from pytest_seedreplay import Proxy
 from pytest_seedreplay.proxy.answers import answer_from_flight
 from pytest_seedreplay.proxy.flight import Flight, Shape
 from pytest_seedreplay.proxy.serve import BackgroundServer, serving
@@ -55,6 +53,12 @@ def _held_stream_upstream(release: threading.Event) -> BackgroundServer:
             await response.write(chunk(delta, finish))
         await response.write(b"data: [DONE]\n\n")
         return response
+
+    return _serving_chat(chat)
+
+
+def _serving_chat(chat: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> BackgroundServer:
+    """An upstream on loopback whose chat completions `chat` answers."""
 
     def app() -> web.Application:
         made = web.Application()
@@ -129,7 +133,7 @@ async def test_a_streams_head_and_first_event_reach_the_client_in_one_write():
     assert writes[0].startswith(b"HTTP/1.1 200") and first in writes[0], writes[:2]
 
 
-async def test_a_streams_head_goes_out_at_once_when_its_first_event_is_slow():
+async def test_a_streams_head_goes_out_at_once_when_its_first_event_is_slow(proxy_factory):
     # The head waits for the first piece only when that is at hand: a client must see the answer begin
     # (status, headers) while the upstream still thinks about its first event.
     release = threading.Event()
@@ -144,29 +148,21 @@ async def test_a_streams_head_goes_out_at_once_when_its_first_event_is_slow():
         await response.write(b"data: " + json.dumps(frame).encode() + b"\n\ndata: [DONE]\n\n")
         return response
 
-    def app() -> web.Application:
-        made = web.Application()
-        made.router.add_post("/v1/chat/completions", chat)
-        return made
-
-    upstream = BackgroundServer(app)
-    upstream.start()
-    store_dir = tempfile.mkdtemp()
+    upstream = _serving_chat(chat)
     try:
-        with Proxy(upstream.url + "/v1", store=store_dir) as proxy:
-            body = {"model": MODEL, "messages": messages("slow first event"), "seed": 1, "stream": True}
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-                asked = session.post(f"{proxy.url}/chat/completions", json=body, headers={"Authorization": f"Bearer {API_KEY}"})
-                answer = await asyncio.wait_for(asked, 20)  # returns at the head
-                assert answer.status == 200 and answer.headers["X-Seedreplay-Cache"] == "miss"
-                assert not release.is_set()
-                release.set()
-                assert b'"late"' in await answer.read()
-                answer.release()
+        proxy = proxy_factory(upstream.url + "/v1")
+        body = {"model": MODEL, "messages": messages("slow first event"), "seed": 1, "stream": True}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            asked = session.post(f"{proxy.url}{CHAT}", json=body, headers={"Authorization": f"Bearer {API_KEY}"})
+            answer = await asyncio.wait_for(asked, 20)  # returns at the head
+            assert answer.status == 200 and answer.headers["X-Seedreplay-Cache"] == "miss"
+            assert not release.is_set()
+            release.set()
+            assert b'"late"' in await answer.read()
+            answer.release()
     finally:
         release.set()
         upstream.stop()
-        shutil.rmtree(store_dir, ignore_errors=True)
 
 
 def test_streamed_hit_is_replayed_as_sse(sim, proxy_factory):
