@@ -59,7 +59,7 @@ from .anthropic import upstream_of
 from .binding import ReplayMiss
 from .errors import APIError
 from .flight import Failure, Flight, Shape
-from .incoming import LARGE_BODY, Call, make_call, read_arrival
+from .incoming import LARGE_BODY, Call, credential_of, make_call, read_arrival
 from .memory import Rendered
 from .tiers import Asked
 from .upstream import forward_headers, upstream_url
@@ -136,16 +136,27 @@ async def handle_cacheable(request: web.Request, state: ProxyState, endpoint: st
     elif not policy.serve_recording:
         state.stats.refreshes += 1
 
-    flight = bound.flights.join(call.key) if policy.share_flight else None
-    if flight is not None:
-        state.stats.coalesced += 1
-        if claimed is not None:  # the flight here came in while the store was read (a remote store)
-            shared_flight.let_go(state, bound, call.key, claimed)
-    else:
-        flight = _launch(request, state, bound, call, recorded, claimed)
+    flight = await _flight_for(request, state, bound, call, recorded, claimed)
     response = await answer_from_flight(request, flight, call.shape, ours)
     note.upstream = flight.status
     return response
+
+
+async def _flight_for(
+    request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None, claimed: str | None
+) -> Flight:
+    """The flight that answers this request: the one in the air for its key, else its own. A flight
+    asked with another credential answers it unless it ends in an upstream error answer, which is
+    that caller's alone: this request then asks again (`Flight.answers_anyone`)."""
+    caller = credential_of(request.headers)
+    while call.policy.share_flight and (flight := bound.flights.join(call.key)) is not None:
+        if claimed is not None:  # the flight here came in while the store was read (a remote store)
+            shared_flight.let_go(state, bound, call.key, claimed)
+            claimed = None
+        if flight.caller == caller or await flight.answers_anyone():
+            state.stats.coalesced += 1
+            return flight
+    return _launch(request, state, bound, call, recorded, claimed, caller)
 
 
 def _rewind(bound: Bound, key: str) -> None:
@@ -365,7 +376,13 @@ def _closest_of_caller(bound: Bound, call: Call, deadline: float):  # -> (Closes
 
 
 def _launch(
-    request: web.Request, state: ProxyState, bound: Bound, call: Call, recorded: Entry | None, claimed: str | None = None
+    request: web.Request,
+    state: ProxyState,
+    bound: Bound,
+    call: Call,
+    recorded: Entry | None,
+    claimed: str | None = None,
+    caller: str = "",
 ) -> Flight:
     """Start the upstream call as its own task: it outlives a client that goes away, so followers
     and the store still get the answer. `claimed`: the token of the key's claim, already taken."""
@@ -374,7 +391,7 @@ def _launch(
         # What goes upstream asks the other model with its seed; the key and the recording stay the request's.
         sent = {**json.loads(call.payload), "model": redirect.model, "seed": redirect.seed}
         call = dataclasses.replace(call, payload=compact_json_bytes(sent))
-    flight = Flight(call.key, call.endpoint, call.upstream_shape)
+    flight = Flight(call.key, call.endpoint, call.upstream_shape, caller)
     if call.policy.share_flight:
         bound.flights.add(flight)
     headers = forward_headers(request.headers)

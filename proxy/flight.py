@@ -35,10 +35,13 @@ class Failure:
 class Flight:
     """The shared state of one upstream call; see the module docstring."""
 
-    def __init__(self, key: str, endpoint: str, shape: Shape):
+    def __init__(self, key: str, endpoint: str, shape: Shape, caller: str = ""):
         self.key = key
         self.endpoint = endpoint
         self.shape = shape  # what was asked of the upstream: followers of this shape get the raw bytes
+        # The credential the upstream is asked with (`incoming.credential_of`; in memory only): an
+        # upstream error answer is that caller's, never given to a request sent with another.
+        self.caller = caller
         self.status: int | None = None
         self.headers: Mapping[str, str] = {}  # the upstream's, repeated names kept (a CIMultiDict)
         self.streaming = False  # the upstream answered 2xx with text/event-stream
@@ -81,6 +84,17 @@ class Flight:
     @property
     def finished(self) -> bool:
         return self._done.is_set()
+
+    async def answers_anyone(self) -> bool:
+        """Whether this flight's answer may go to a request sent with another credential: a stream, a
+        2xx or recorded answer, or a failure of the call itself do; an upstream error answer does not
+        (a bad key, that account's rate limit, its organization named in the message). Waits for the
+        head of a stream, else for the end."""
+        await self.wait_head()
+        if self.streaming:
+            return True
+        await self.wait_done()
+        return self.failure is not None or self.entry is not None or (self.status is not None and 200 <= self.status < 300)
 
     async def wait_head(self) -> None:
         await self._head.wait()

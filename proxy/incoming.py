@@ -357,8 +357,20 @@ def request_shape(endpoint: str, body: dict[str, Any]) -> Shape:
 
 def auth_namespace(headers: Mapping[str, str]) -> str:
     """The key namespace of the caller under --isolate-by-auth: a hash of its credential, never the credential."""
+    credential = credential_of(headers)
+    return caller_hash(credential) if credential else "auth:anonymous"
+
+
+def credential_of(headers: Mapping[str, str]) -> str:
+    """The caller's credential as sent (the first credential header that has one), or "": kept in
+    memory only, to tell callers apart."""
     for name in CREDENTIAL_HEADERS:
         value = headers.get(name)
         if value:
-            return "auth:" + hashlib.sha256(value.strip().encode("utf-8", "surrogateescape")).hexdigest()
-    return "auth:anonymous"
+            return value.strip()
+    return ""
+
+
+def caller_hash(credential: str) -> str:
+    """What may be written down of a credential to tell callers apart: its SHA-256, never the credential."""
+    return "auth:" + hashlib.sha256(credential.encode("utf-8", "surrogateescape")).hexdigest()

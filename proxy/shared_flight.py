@@ -30,6 +30,7 @@ from pytest_seedreplay.store import Store, StoreBusy, StoreUnavailable
 from pytest_seedreplay.store.shared import FAILED, FREE, SharedFlights, Waited, flights_of, shares_flights
 
 from .flight import Failure, Flight
+from .incoming import caller_hash
 
 if TYPE_CHECKING:
     from .incoming import Call
@@ -207,8 +208,9 @@ async def lead_or_follow(state: ProxyState, bound: Bound, flight: Flight, call: 
                 state.stats.shared_waiting += 1
             waited: Waited = await threads.run(store.wait_for, call.key, min(WAIT_SLICE, expiry))
             if waited.state == FAILED:
-                _failed(state, flight, waited.failure or {})
-                return None
+                if _failed(state, flight, waited.failure or {}):
+                    return None
+                continue  # its upstream error answer was another caller's: claim the key and ask
             if waited.state == FREE:
                 landed = await _fresh_entry(state, bound, call)
                 if landed is not None:
@@ -257,20 +259,27 @@ def failure_of(flight: Flight) -> dict[str, Any] | None:
             "code": "upstream_error",
         }
     headers = {k: v for k, v in flight.headers.items() if k.lower() in _SHARED_HEADERS or k.lower().startswith("x-ratelimit-")}
-    return {"status": flight.status, "headers": headers, "body": base64.b64encode(flight.body).decode("ascii")}
+    body = base64.b64encode(flight.body).decode("ascii")
+    return {"status": flight.status, "headers": headers, "body": body, "caller": caller_hash(flight.caller)}
 
 
-def _failed(state: ProxyState, flight: Flight, failure: dict[str, Any]) -> None:
-    """The flight ends as the other proxy's call did: with its upstream error answer, or as a 502."""
-    state.stats.shared_waits += 1
+def _failed(state: ProxyState, flight: Flight, failure: dict[str, Any]) -> bool:
+    """The flight ends as the other proxy's call did: with its upstream error answer, or as a 502.
+    False, and the flight goes on, when that answer was to another credential than this flight's
+    (as `Flight.answers_anyone`; a record without one, from an older proxy, counts as another's)."""
     status = failure.get("status")
     if isinstance(status, int) and isinstance(failure.get("body"), str):
+        if failure.get("caller") != caller_hash(flight.caller):
+            return False
+        state.stats.shared_waits += 1
         flight.status = status
         flight.headers = {str(k): str(v) for k, v in (failure.get("headers") or {}).items()}
         flight.body = base64.b64decode(failure["body"])
     else:
+        state.stats.shared_waits += 1
         message = str(failure.get("broke") or "another seedreplay proxy's call to the upstream failed")
         flight.failure = Failure(message, str(failure.get("code") or "upstream_error"))
+    return True
 
 
 def _served(state: ProxyState, flight: Flight, entry: Entry) -> None:

@@ -94,6 +94,35 @@ async def test_fifty_identical_misses_make_one_upstream_call(sim, gate, tmp_path
     store.close()
 
 
+async def test_an_upstream_error_answer_goes_only_to_requests_sent_with_its_credential(sim, gate, tmp_path):
+    # Identical requests share one call; its upstream error answer (that key's rate limit, a bad key,
+    # its organization named in the message) is the caller's own: a request sent with another key asks again.
+    refused = "sk-refused-by-the-gate-0000"
+    upstream = gate(refuse=refused)
+    store = DiskStore(tmp_path / "cache")
+    app = make_proxy_app(ProxyConfig(upstream=upstream.url), store)
+    state = app[PROXY_STATE]
+    async with serving(app) as root, aiohttp.ClientSession() as session:
+
+        async def ask(key: str) -> tuple[int, dict]:
+            async with session.post(root + "/v1" + CHAT, json=BODY, headers={"Authorization": f"Bearer {key}"}) as answer:
+                return answer.status, await answer.json()
+
+        first = asyncio.ensure_future(ask(refused))
+        await until(lambda: state.stats.misses == 1 or first.done(), 30)  # it leads the flight
+        assert not first.done(), first.result()
+        others = asyncio.gather(ask(refused), ask(API_KEY))
+        await until(lambda: state.stats.misses == 3, 30)
+        await asyncio.to_thread(upstream.open)
+        answers = [await first, *await others]
+    assert [status for status, _ in answers] == [429, 429, 200]
+    assert answers[0][1] == answers[1][1] and answers[0][1]["error"]["code"] == "rate_limit_exceeded"
+    assert answers[2][1]["choices"][0]["message"]["content"]
+    assert upstream.calls == 2 and upstream_calls(sim) == 1  # the refused key's one call served both its requests
+    assert state.stats.coalesced == 1
+    store.close()
+
+
 async def test_followers_of_a_streaming_leader_get_the_stream_too(sim_factory, tmp_path):
     sim = sim_factory(latency_ms=200, tokens_per_s=200)
     store = DiskStore(tmp_path / "cache")

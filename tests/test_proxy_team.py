@@ -71,9 +71,9 @@ def content(raw: bytes, streamed: bool) -> str:
 class Gate:
     """An upstream in front of the simulator that holds every request until the test opens it, so
     "all of them arrived while the first call was still under way" is a fact, not a hope. `refuse`
-    makes it answer a 429 instead of forwarding."""
+    makes it answer a 429 instead of forwarding: every request, or (a key) only those sent with it."""
 
-    def __init__(self, sim_url: str, refuse: bool = False):
+    def __init__(self, sim_url: str, refuse: bool | str = False):
         self.sim_url, self.refuse = sim_url, refuse
         self.calls = 0
         self._open: asyncio.Event | None = None
@@ -91,7 +91,7 @@ class Gate:
         self.calls += 1
         raw = await request.read()
         await self._open.wait()
-        if self.refuse:
+        if self.refuse is True or (isinstance(self.refuse, str) and self.refuse in request.headers.get("Authorization", "")):
             error = {
                 "error": {
                     "message": "Rate limit reached (gate)",
@@ -126,7 +126,7 @@ class Gate:
 def gate(sim):
     gates: list[Gate] = []
 
-    def make(refuse: bool = False) -> Gate:
+    def make(refuse: bool | str = False) -> Gate:
         gates.append(Gate(sim.url, refuse))
         return gates[-1]
 
@@ -212,6 +212,36 @@ def test_an_upstream_error_reaches_the_waiting_proxy_as_it_came_and_nothing_is_s
     assert {headers["retry-after"] for _, headers, _ in answers} == {"7"}
     with store_at(location) as store:
         assert len(store) == 0
+
+
+@pytest.mark.parametrize("location", ["disk", "redis"], indirect=True)
+def test_another_proxys_upstream_error_answer_is_not_given_to_a_request_sent_with_another_key(gate, proxies, location):
+    # The leader's key is refused (its own rate limit, say); a request for the same key on another proxy,
+    # sent with another credential, asks the upstream itself once the leader lets go, and gets its answer.
+    refused = "sk-refused-by-the-gate-0000"
+    upstream = gate(refuse=refused)
+    leader, waiter = proxies(upstream.url, location)
+    results: dict[str, Any] = {}
+
+    def send(name: str, url: str, key: str) -> threading.Thread:
+        asking = lambda: results.__setitem__(name, asyncio.run(post_many([(url, body())], {"Authorization": f"Bearer {key}"}))[0])  # noqa: E731
+        thread = threading.Thread(target=asking)
+        thread.start()
+        return thread
+
+    first = send("refused", leader.url, refused)
+    until(lambda: leader.stats()["in_flight"] == 1, 30, "the leader to claim the key")
+    second = send("other key", waiter.url, API_KEY)
+    until(lambda: waiter.stats()["shared_waiting"] == 1, 30, "the other proxy to wait on the leader's call")
+    upstream.open()
+    first.join(60)
+    second.join(60)
+    assert results["refused"][0] == 429 and json.loads(results["refused"][2])["error"]["code"] == "rate_limit_exceeded"
+    assert results["other key"][0] == 200 and content(results["other key"][2], False)
+    assert upstream.calls == 2
+    assert all(p.settle() for p in (leader, waiter))
+    with store_at(location) as store:
+        assert len(store) == 1  # the other key's answer, recorded
 
 
 def test_a_leader_killed_mid_stream_is_replaced_within_the_lock_expiry(sim_factory, proxies, location, tmp_path):
