@@ -30,6 +30,8 @@ class Failure:
 
     message: str
     code: str
+    # It stands for an upstream error answer to this flight's caller (see `shared_flight._failed`).
+    callers_own: bool = False
 
 
 class Flight:
@@ -94,7 +96,9 @@ class Flight:
         if self.streaming:
             return True
         await self.wait_done()
-        return self.failure is not None or self.entry is not None or (self.status is not None and 200 <= self.status < 300)
+        if self.failure is not None:
+            return not self.failure.callers_own
+        return self.entry is not None or (self.status is not None and 200 <= self.status < 300)
 
     async def wait_head(self) -> None:
         await self._head.wait()

@@ -257,6 +257,7 @@ def failure_of(flight: Flight) -> dict[str, Any] | None:
         return {
             "broke": f"the upstream answered HTTP {flight.status} to another seedreplay proxy sharing this store",
             "code": "upstream_error",
+            "caller": caller_hash(flight.caller),  # an answer to that credential, as the one below
         }
     headers = {k: v for k, v in flight.headers.items() if k.lower() in _SHARED_HEADERS or k.lower().startswith("x-ratelimit-")}
     body = base64.b64encode(flight.body).decode("ascii")
@@ -267,9 +268,11 @@ def _failed(state: ProxyState, flight: Flight, failure: dict[str, Any]) -> bool:
     """The flight ends as the other proxy's call did: with its upstream error answer, or as a 502.
     False, and the flight goes on, when that answer was to another credential than this flight's
     (as `Flight.answers_anyone`; a record without one, from an older proxy, counts as another's)."""
+    if "caller" in failure and failure["caller"] != caller_hash(flight.caller):
+        return False
     status = failure.get("status")
     if isinstance(status, int) and isinstance(failure.get("body"), str):
-        if failure.get("caller") != caller_hash(flight.caller):
+        if "caller" not in failure:
             return False
         state.stats.shared_waits += 1
         flight.status = status
@@ -278,7 +281,7 @@ def _failed(state: ProxyState, flight: Flight, failure: dict[str, Any]) -> bool:
     else:
         state.stats.shared_waits += 1
         message = str(failure.get("broke") or "another seedreplay proxy's call to the upstream failed")
-        flight.failure = Failure(message, str(failure.get("code") or "upstream_error"))
+        flight.failure = Failure(message, str(failure.get("code") or "upstream_error"), callers_own="caller" in failure)
     return True
 
 
