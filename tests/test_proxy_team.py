@@ -246,6 +246,38 @@ def test_another_proxys_upstream_error_answer_is_not_given_to_a_request_sent_wit
         assert len(store) == 1  # the other key's answer, recorded
 
 
+@pytest.mark.parametrize("padding", [0, 70_000], ids=["error", "large-error"])
+def test_a_request_following_another_keys_wait_on_another_proxy_asks_again_after_that_keys_error(
+    gate, proxies, padding, tmp_path
+):
+    # On the waiting proxy, a request sent with the refused key waits first, and one with another key
+    # joins its flight: the refused key's error answer comes back to the first, the other asks again.
+    refused = "sk-refused-by-the-gate-0000"
+    upstream = gate(refuse=refused, padding=padding)
+    leader, waiter = proxies(upstream.url, str(tmp_path / "team-cache"))
+    results: dict[str, Any] = {}
+
+    def send(name: str, url: str, key: str) -> threading.Thread:
+        asking = lambda: results.__setitem__(name, asyncio.run(post_many([(url, body())], {"Authorization": f"Bearer {key}"}))[0])  # noqa: E731
+        thread = threading.Thread(target=asking)
+        thread.start()
+        return thread
+
+    sent = [send("leader", leader.url, refused)]
+    until(lambda: leader.stats()["in_flight"] == 1, 30, "the leader to claim the key")
+    sent.append(send("waiting, refused key", waiter.url, refused))
+    until(lambda: waiter.stats()["shared_waiting"] == 1, 30, "the other proxy to wait on the leader's call")
+    sent.append(send("waiting, other key", waiter.url, API_KEY))
+    until(lambda: waiter.stats()["misses"] == 2, 30, "the other key's request to join the waiting flight")
+    upstream.open()
+    for thread in sent:
+        thread.join(60)
+    assert results["leader"][0] == 429
+    assert results["waiting, refused key"][0] == (429 if not padding else 502)  # a large one is left as its status
+    assert results["waiting, other key"][0] == 200 and content(results["waiting, other key"][2], False)
+    assert upstream.calls == 2
+
+
 def test_a_leader_killed_mid_stream_is_replaced_within_the_lock_expiry(sim_factory, proxies, location, tmp_path):
     sim = sim_factory(tokens_per_s=25)  # a ~2 s stream: long enough to kill its proxy in the middle
     sent = body("a long answer", max_tokens=50, stream=True)
