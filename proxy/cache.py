@@ -479,7 +479,7 @@ async def _call_upstream(
         elif flight.oversize:
             log.warning("%s %s: %s", call.endpoint, call.key[:15], flight.store_error)
             bound.observer.write_failed(call.key, flight.store_error or "too large")
-        elif _is_2xx(flight) and (read := await _read_2xx(call, flight, read)) is not _ERROR_BODY:
+        elif flight.is_2xx and (read := await _read_2xx(call, flight, read)) is not _ERROR_BODY:
             flight.entry = _entry(call, flight, read, shown)
             if flight.entry is not None:
                 flight.entry.expires_at = _expires(state)
@@ -555,10 +555,6 @@ async def _read_2xx(call: Call, flight: Flight, read: Summary | None) -> Summary
     if flight.streaming:
         return read
     return await _off_loop(flight, _plain_read, call, flight)
-
-
-def _is_2xx(flight: Flight) -> bool:
-    return flight.status is not None and 200 <= flight.status < 300
 
 
 def _is_error_body(body: Any) -> bool:

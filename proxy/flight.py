@@ -87,6 +87,10 @@ class Flight:
     def finished(self) -> bool:
         return self._done.is_set()
 
+    @property
+    def is_2xx(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
     async def answers_anyone(self) -> bool:
         """Whether this flight's answer may go to a request sent with another credential: a stream, a
         2xx or recorded answer, or a failure of the call itself do; an upstream error answer does not
@@ -98,7 +102,7 @@ class Flight:
         await self.wait_done()
         if self.failure is not None:
             return not self.failure.callers_own
-        return self.entry is not None or (self.status is not None and 200 <= self.status < 300)
+        return self.entry is not None or self.is_2xx
 
     async def wait_head(self) -> None:
         await self._head.wait()

@@ -18,7 +18,7 @@ from pytest_seedreplay.shapes import parse_sse
 from pytest_seedreplay.store import DiskStore
 
 from proxy_support import API_KEY, CHAT, MODEL, messages, upstream_calls
-from test_proxy_team import gate  # noqa: F401
+from test_proxy_team import REFUSED_KEY, gate  # noqa: F401
 
 BODY = {"model": MODEL, "messages": messages("together"), "seed": 9}
 
@@ -97,7 +97,7 @@ async def test_fifty_identical_misses_make_one_upstream_call(sim, gate, tmp_path
 async def test_an_upstream_error_answer_goes_only_to_requests_sent_with_its_credential(sim, gate, tmp_path):
     # Identical requests share one call; its upstream error answer (that key's rate limit, a bad key,
     # its organization named in the message) is the caller's own: a request sent with another key asks again.
-    refused = "sk-refused-by-the-gate-0000"
+    refused = REFUSED_KEY
     upstream = gate(refuse=refused)
     store = DiskStore(tmp_path / "cache")
     app = make_proxy_app(ProxyConfig(upstream=upstream.url), store)

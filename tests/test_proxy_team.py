@@ -214,26 +214,34 @@ def test_an_upstream_error_reaches_the_waiting_proxy_as_it_came_and_nothing_is_s
         assert len(store) == 0
 
 
+REFUSED_KEY = "sk-refused-by-the-gate-0000"  # a key the gate answers with a 429 (`gate(refuse=REFUSED_KEY)`)
+
+
+def send_as(results: dict[str, Any], name: str, url: str, key: str) -> threading.Thread:
+    """POST the test's body to the proxy at `url` with `key`, in a thread; its answer goes in results[name]."""
+
+    def asking() -> None:
+        results[name] = asyncio.run(post_many([(url, body())], {"Authorization": f"Bearer {key}"}))[0]
+
+    thread = threading.Thread(target=asking)
+    thread.start()
+    return thread
+
+
 @pytest.mark.parametrize("location", ["disk", "redis"], indirect=True)
 @pytest.mark.parametrize("padding", [0, 70_000], ids=["error", "large-error"])
 def test_another_proxys_upstream_error_answer_is_not_given_to_a_request_sent_with_another_key(gate, proxies, location, padding):
     # The leader's key is refused (its own rate limit, say); a request for the same key on another proxy,
     # sent with another credential, asks the upstream itself once the leader lets go, and gets its answer.
     # (An error answer too large to leave in the store is left as its status alone: the same holds.)
-    refused = "sk-refused-by-the-gate-0000"
+    refused = REFUSED_KEY
     upstream = gate(refuse=refused, padding=padding)
     leader, waiter = proxies(upstream.url, location)
     results: dict[str, Any] = {}
 
-    def send(name: str, url: str, key: str) -> threading.Thread:
-        asking = lambda: results.__setitem__(name, asyncio.run(post_many([(url, body())], {"Authorization": f"Bearer {key}"}))[0])  # noqa: E731
-        thread = threading.Thread(target=asking)
-        thread.start()
-        return thread
-
-    first = send("refused", leader.url, refused)
+    first = send_as(results, "refused", leader.url, refused)
     until(lambda: leader.stats()["in_flight"] == 1, 30, "the leader to claim the key")
-    second = send("other key", waiter.url, API_KEY)
+    second = send_as(results, "other key", waiter.url, API_KEY)
     until(lambda: waiter.stats()["shared_waiting"] == 1, 30, "the other proxy to wait on the leader's call")
     upstream.open()
     first.join(60)
@@ -252,22 +260,16 @@ def test_a_request_following_another_keys_wait_on_another_proxy_asks_again_after
 ):
     # On the waiting proxy, a request sent with the refused key waits first, and one with another key
     # joins its flight: the refused key's error answer comes back to the first, the other asks again.
-    refused = "sk-refused-by-the-gate-0000"
+    refused = REFUSED_KEY
     upstream = gate(refuse=refused, padding=padding)
     leader, waiter = proxies(upstream.url, str(tmp_path / "team-cache"))
     results: dict[str, Any] = {}
 
-    def send(name: str, url: str, key: str) -> threading.Thread:
-        asking = lambda: results.__setitem__(name, asyncio.run(post_many([(url, body())], {"Authorization": f"Bearer {key}"}))[0])  # noqa: E731
-        thread = threading.Thread(target=asking)
-        thread.start()
-        return thread
-
-    sent = [send("leader", leader.url, refused)]
+    sent = [send_as(results, "leader", leader.url, refused)]
     until(lambda: leader.stats()["in_flight"] == 1, 30, "the leader to claim the key")
-    sent.append(send("waiting, refused key", waiter.url, refused))
+    sent.append(send_as(results, "waiting, refused key", waiter.url, refused))
     until(lambda: waiter.stats()["shared_waiting"] == 1, 30, "the other proxy to wait on the leader's call")
-    sent.append(send("waiting, other key", waiter.url, API_KEY))
+    sent.append(send_as(results, "waiting, other key", waiter.url, API_KEY))
     until(lambda: waiter.stats()["misses"] == 2, 30, "the other key's request to join the waiting flight")
     upstream.open()
     for thread in sent:
